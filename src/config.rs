@@ -1,0 +1,246 @@
+//! Tunables: the kernel's conntrack sysctls, with the kernel's defaults.
+//!
+//! Every field maps to a `net.netfilter.nf_conntrack_*` sysctl of Linux 6.x
+//! (semantics §3.10, §4.2, §5, §6.1, Appendix A). [`Config::set_sysctl`] accepts
+//! the kernel's names so that tools can take the same command line as the
+//! Linux oracle.
+
+use core::fmt;
+
+/// Per-state TCP timeouts in seconds (semantics §3.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TcpTimeouts {
+    /// `nf_conntrack_tcp_timeout_syn_sent` (120).
+    pub syn_sent: u32,
+    /// `nf_conntrack_tcp_timeout_syn_recv` (60).
+    pub syn_recv: u32,
+    /// `nf_conntrack_tcp_timeout_established` (432000, five days).
+    pub established: u32,
+    /// `nf_conntrack_tcp_timeout_fin_wait` (120).
+    pub fin_wait: u32,
+    /// `nf_conntrack_tcp_timeout_close_wait` (60).
+    pub close_wait: u32,
+    /// `nf_conntrack_tcp_timeout_last_ack` (30).
+    pub last_ack: u32,
+    /// `nf_conntrack_tcp_timeout_time_wait` (120).
+    pub time_wait: u32,
+    /// `nf_conntrack_tcp_timeout_close` (10).
+    pub close: u32,
+    /// SYN_SENT2 (simultaneous open), 120; the kernel has no sysctl for it.
+    pub syn_sent2: u32,
+    /// `nf_conntrack_tcp_timeout_max_retrans` (300).
+    pub max_retrans: u32,
+    /// `nf_conntrack_tcp_timeout_unacknowledged` (300).
+    pub unacknowledged: u32,
+}
+
+impl Default for TcpTimeouts {
+    fn default() -> Self {
+        TcpTimeouts {
+            syn_sent: 120,
+            syn_recv: 60,
+            established: 432_000,
+            fin_wait: 120,
+            close_wait: 60,
+            last_ack: 30,
+            time_wait: 120,
+            close: 10,
+            syn_sent2: 120,
+            max_retrans: 300,
+            unacknowledged: 300,
+        }
+    }
+}
+
+/// TCP tracker settings (semantics §3.5, §3.7, §3.8, §3.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TcpConfig {
+    /// `nf_conntrack_tcp_loose` (on): pick up connections seen mid-stream.
+    pub loose: bool,
+    /// `nf_conntrack_tcp_be_liberal` (off): do not enforce the window checks.
+    pub be_liberal: bool,
+    /// `nf_conntrack_tcp_ignore_invalid_rst` (off).
+    pub ignore_invalid_rst: bool,
+    /// `nf_conntrack_tcp_max_retrans` (3).
+    pub max_retrans: u8,
+    /// Per-state timeouts.
+    pub timeouts: TcpTimeouts,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            loose: true,
+            be_liberal: false,
+            ignore_invalid_rst: false,
+            max_retrans: 3,
+            timeouts: TcpTimeouts::default(),
+        }
+    }
+}
+
+/// Timeouts of the connection-less trackers, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Timeouts {
+    /// `nf_conntrack_udp_timeout` (30): before a reply, or within 2 s of creation.
+    pub udp: u32,
+    /// `nf_conntrack_udp_timeout_stream` (120): replied flows older than 2 s.
+    pub udp_stream: u32,
+    /// `nf_conntrack_icmp_timeout` (30).
+    pub icmp: u32,
+    /// `nf_conntrack_icmpv6_timeout` (30).
+    pub icmpv6: u32,
+    /// `nf_conntrack_generic_timeout` (600).
+    pub generic: u32,
+    /// `nf_conntrack_gre_timeout` (30): GRE before a reply.
+    pub gre: u32,
+    /// `nf_conntrack_gre_timeout_stream` (180): GRE after a reply.
+    pub gre_stream: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            udp: 30,
+            udp_stream: 120,
+            icmp: 30,
+            icmpv6: 30,
+            generic: 600,
+            gre: 30,
+            gre_stream: 180,
+        }
+    }
+}
+
+/// All tunables of a [`ConnTable`](crate::ConnTable).
+///
+/// ```
+/// use ctrack::Config;
+/// let mut cfg = Config::default();
+/// cfg.set_sysctl("nf_conntrack_tcp_be_liberal", "1").unwrap();
+/// cfg.set_sysctl("net.netfilter.nf_conntrack_udp_timeout", "60").unwrap();
+/// assert!(cfg.tcp.be_liberal);
+/// assert_eq!(cfg.timeouts.udp, 60);
+/// assert!(cfg.set_sysctl("nf_conntrack_bogus", "1").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Config {
+    /// `nf_conntrack_checksum` (on): verify TCP/UDP/ICMP/ICMPv6 checksums.
+    pub checksum: bool,
+    /// `nf_conntrack_max`: maximum number of entries (0 = the table's capacity).
+    /// Never more than the table's capacity.
+    pub max_entries: u32,
+    /// TCP tracker settings.
+    pub tcp: TcpConfig,
+    /// UDP/ICMP/generic timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            checksum: true,
+            max_entries: 0,
+            tcp: TcpConfig::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Why [`Config::set_sysctl`] refused a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SysctlError {
+    /// The name is not a conntrack sysctl that ctrack implements.
+    UnknownName,
+    /// The value is not a number in the sysctl's range.
+    BadValue,
+}
+
+impl fmt::Display for SysctlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SysctlError::UnknownName => f.write_str("unknown or unsupported conntrack sysctl"),
+            SysctlError::BadValue => f.write_str("value out of range for this sysctl"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for SysctlError {}
+
+impl Config {
+    /// Set a tunable by its Linux sysctl name: `nf_conntrack_tcp_loose`,
+    /// `net.netfilter.nf_conntrack_tcp_loose` and `tcp_loose` are the same.
+    pub fn set_sysctl(&mut self, name: &str, value: &str) -> Result<(), SysctlError> {
+        let name = name.strip_prefix("net.netfilter.").unwrap_or(name);
+        let name = name.strip_prefix("nf_conntrack_").unwrap_or(name);
+        let v: u32 = value.trim().parse().map_err(|_| SysctlError::BadValue)?;
+        let flag = |v: u32| match v {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(SysctlError::BadValue),
+        };
+        let t = &mut self.tcp.timeouts;
+        match name {
+            "checksum" => self.checksum = flag(v)?,
+            "max" => self.max_entries = v,
+            "tcp_loose" => self.tcp.loose = v != 0,
+            "tcp_be_liberal" => self.tcp.be_liberal = v != 0,
+            "tcp_ignore_invalid_rst" => self.tcp.ignore_invalid_rst = flag(v)?,
+            "tcp_max_retrans" => {
+                self.tcp.max_retrans = u8::try_from(v).map_err(|_| SysctlError::BadValue)?
+            }
+            "tcp_timeout_syn_sent" => t.syn_sent = v,
+            "tcp_timeout_syn_recv" => t.syn_recv = v,
+            "tcp_timeout_established" => t.established = v,
+            "tcp_timeout_fin_wait" => t.fin_wait = v,
+            "tcp_timeout_close_wait" => t.close_wait = v,
+            "tcp_timeout_last_ack" => t.last_ack = v,
+            "tcp_timeout_time_wait" => t.time_wait = v,
+            "tcp_timeout_close" => t.close = v,
+            "tcp_timeout_max_retrans" => t.max_retrans = v,
+            "tcp_timeout_unacknowledged" => t.unacknowledged = v,
+            "udp_timeout" => self.timeouts.udp = v,
+            "udp_timeout_stream" => self.timeouts.udp_stream = v,
+            "icmp_timeout" => self.timeouts.icmp = v,
+            "icmpv6_timeout" => self.timeouts.icmpv6 = v,
+            "generic_timeout" => self.timeouts.generic = v,
+            "gre_timeout" => self.timeouts.gre = v,
+            "gre_timeout_stream" => self.timeouts.gre_stream = v,
+            _ => return Err(SysctlError::UnknownName),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_names_in_all_spellings() {
+        let mut c = Config::default();
+        c.set_sysctl("tcp_loose", "0").unwrap();
+        assert!(!c.tcp.loose);
+        c.set_sysctl("nf_conntrack_tcp_loose", "1").unwrap();
+        assert!(c.tcp.loose);
+        c.set_sysctl("net.netfilter.nf_conntrack_checksum", "0")
+            .unwrap();
+        assert!(!c.checksum);
+        assert_eq!(c.set_sysctl("checksum", "2"), Err(SysctlError::BadValue));
+        assert_eq!(
+            c.set_sysctl("tcp_max_retrans", "300"),
+            Err(SysctlError::BadValue)
+        );
+        assert_eq!(c.set_sysctl("udp_timeout", "x"), Err(SysctlError::BadValue));
+        assert_eq!(
+            c.set_sysctl("nf_conntrack_frag6_timeout", "1"),
+            Err(SysctlError::UnknownName)
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! # ctrack: connection tracking with Linux semantics, for any network stack
+//!
+//! ctrack classifies IP packets the way the Linux kernel's netfilter
+//! connection tracker (conntrack) does: every packet is **NEW**,
+//! **ESTABLISHED**, **RELATED**, **INVALID** or **UNTRACKED**, travels in
+//! the **original** or **reply** direction of its connection, and moves the
+//! connection's state and timeout exactly as Linux would. It is `no_std`,
+//! allocates nothing, and takes the current time from the caller, so a
+//! firewall on a microcontroller, a router in user space or a smoltcp
+//! device can be stateful without a kernel.
+//!
+//! ## Layers
+//!
+//! * [`packet`](crate::packet) (internal): reads the IPv4/IPv6 header and
+//!   extension headers with `smoltcp::wire`, once per packet.
+//! * [`tuple`]: the identity of a flow direction, its inversion, the
+//!   direction-independent form the table hashes.
+//! * [`proto`]: the protocol trackers. TCP ([`proto::tcp`]: the state
+//!   machine and window tracking), UDP/UDP-Lite/GRE, ICMP/ICMPv6 (queries,
+//!   errors RELATED through the quoted packet), generic protocols.
+//! * [`ConnTable`]: fixed-capacity storage with a keyed hash and bounded
+//!   probing, classification, confirmation, early drop, expiry, statistics
+//!   and `conntrack -L` display.
+//!
+//! ## Example
+//!
+//! ```
+//! use ctrack::{Config, ConnTable, CtState, Direction, FixedConnTable, HashKey, Instant};
+//!
+//! let mut table: FixedConnTable<256> = ConnTable::new(HashKey([0x5a; 16]), Config::default());
+//! // ICMP echo request 10.0.0.1 -> 10.0.0.2 (id 0x1267), then its reply.
+//! let request = [
+//!     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0x66, 0xdf, 10, 0, 0, 1, 10, 0, 0, 2,
+//!     8, 0, 0xe5, 0x97, 0x12, 0x67, 0, 1,
+//! ];
+//! let reply = [
+//!     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0x66, 0xdf, 10, 0, 0, 2, 10, 0, 0, 1,
+//!     0, 0, 0xed, 0x97, 0x12, 0x67, 0, 1,
+//! ];
+//! let now = Instant::from_secs(10);
+//! let v = table.track(now, &request);
+//! assert_eq!(v.state(), Some(CtState::New));
+//! let v = table.track(now, &reply);
+//! assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+//! // An echo reply nobody asked for is INVALID.
+//! let mut stray = reply;
+//! stray[25] = 0x68; // another id
+//! stray[23] = 0x96; // checksum fixed up
+//! assert_eq!(table.track(now, &stray).state(), Some(CtState::Invalid));
+//! ```
+//!
+//! ## Two-step tracking
+//!
+//! Linux confirms a new entry only when its first packet leaves the box: a
+//! NEW packet the firewall drops leaves nothing behind. [`ConnTable::classify`]
+//! and [`ConnTable::confirm`] (or [`ConnTable::discard`]) are that; the
+//! one-step [`ConnTable::track`] confirms at once.
+//!
+//! ## Fragments
+//!
+//! Linux reassembles fragments before conntrack sees them; ctrack expects
+//! reassembled datagrams and classifies any fragment as INVALID
+//! ([`Reason::Fragment`]). See the `packet` module.
+//!
+//! ## Features
+//!
+//! * `std` (default): implies `alloc`; `std::error::Error` impls.
+//! * `alloc`: heap-backed tables ([`ConnTable::with_capacity`]).
+//! * `defmt`: `defmt::Format` for the public types.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod config;
+mod hash;
+mod packet;
+pub mod proto;
+mod stats;
+mod status;
+mod table;
+mod time;
+pub mod tuple;
+mod verdict;
+
+pub use config::{Config, SysctlError, TcpConfig, TcpTimeouts, Timeouts};
+pub use hash::HashKey;
+pub use packet::packet_tuple;
+pub use proto::tcp::{TcpReason, TcpState};
+pub use stats::Stats;
+pub use status::Status;
+pub use table::{ConnTable, EntryRef, FixedConnTable, Meta, PROBE_WINDOW, Slot};
+pub use time::{Instant, TICKS_PER_SEC};
+pub use tuple::{Direction, Family, L4, Tuple};
+pub use verdict::{CtState, DropReason, Handle, Reason, Tracked, TrackedState, Verdict};

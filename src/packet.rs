@@ -1,0 +1,342 @@
+//! The packet view: IPv4/IPv6 parsing down to the layer-4 bytes, once per
+//! packet (semantics §1.3).
+//!
+//! Headers are read with `smoltcp::wire`. The checks mirror what a Linux
+//! router does before conntrack sees a packet (IP input) plus conntrack's own
+//! (§1.3): a packet that fails them is INVALID with a typed [`Reason`].
+//!
+//! **Fragments.** Linux reassembles before conntrack. ctrack expects
+//! reassembled datagrams (smoltcp has a reassembler): any IPv4 packet with
+//! MF set or a non-zero offset, and any IPv6 packet with a Fragment header
+//! whose offset is non-zero or M flag set, is INVALID with
+//! [`Reason::Fragment`]. An IPv6 *atomic* fragment (offset 0, M clear,
+//! RFC 6946) is a whole datagram and is tracked normally.
+
+use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet, checksum};
+
+use crate::tuple::{Family, Tuple, has_ports, is_icmp_of, proto};
+use crate::verdict::Reason;
+
+/// IPv6 next-header values of the extension headers walked (RFC 8200, and
+/// AH, RFC 4302, which Linux also skips).
+const HOP_BY_HOP: u8 = 0;
+const ROUTING: u8 = 43;
+const FRAGMENT: u8 = 44;
+const AUTH: u8 = 51;
+const DEST_OPTS: u8 = 60;
+
+/// An IP packet, parsed as far as the start of its layer-4 header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IpView<'a> {
+    pub family: Family,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    /// Upper-layer protocol (after IPv6 extension headers).
+    pub proto: u8,
+    /// From the layer-4 header to the end of the IP payload.
+    pub l4: &'a [u8],
+    /// IPv4 TTL or IPv6 hop limit.
+    pub hop_limit: u8,
+}
+
+impl IpView<'_> {
+    pub(crate) fn src_ip(&self) -> IpAddress {
+        ip_address(self.family, &self.src)
+    }
+
+    pub(crate) fn dst_ip(&self) -> IpAddress {
+        ip_address(self.family, &self.dst)
+    }
+
+    /// Verify the layer-4 checksum over `self.l4` (TCP, UDP, UDP-Lite with
+    /// `coverage`, ICMP, ICMPv6): the one checksum routine of the crate.
+    pub(crate) fn l4_checksum_ok(&self, coverage: usize) -> bool {
+        let covered = self.l4.get(..coverage).unwrap_or(self.l4);
+        let sum = if self.family == Family::Ipv4 && self.proto == 1 {
+            checksum::data(covered)
+        } else {
+            let len = u32::try_from(self.l4.len()).unwrap_or(u32::MAX);
+            checksum::combine(&[
+                checksum::pseudo_header(
+                    &self.src_ip(),
+                    &self.dst_ip(),
+                    IpProtocol::from(self.proto),
+                    len,
+                ),
+                checksum::data(covered),
+            ])
+        };
+        sum == !0
+    }
+}
+
+impl IpView<'_> {
+    /// The packet's tuple (§1.2, §1.3): ports need 4 bytes of layer 4, ICMP
+    /// 8, GRE version 1 (PPTP) 8 and the PPP protocol.
+    pub(crate) fn tuple(&self) -> Result<Tuple, Reason> {
+        let b = self.l4;
+        let be16 = |o: usize| b.get(o..o + 2).map(|x| u16::from_be_bytes([x[0], x[1]]));
+        let short = Reason::ShortPacket;
+        let (src_l4, dst_l4) = if has_ports(self.proto) {
+            (be16(0).ok_or(short)?, be16(2).ok_or(short)?)
+        } else if is_icmp_of(self.family, self.proto) {
+            b.get(..8).ok_or(short)?;
+            (be16(4).ok_or(short)?, be16(0).ok_or(short)?)
+        } else if self.proto == proto::GRE {
+            match b.get(1).ok_or(short)? & 7 {
+                1 if be16(2).ok_or(short)? != 0x880b => return Err(Reason::NotInvertible),
+                1 => (0, be16(6).ok_or(short)?),
+                _ => (0, 0),
+            }
+        } else {
+            (0, 0)
+        };
+        Ok(Tuple::from_raw(
+            self.family,
+            self.proto,
+            self.src,
+            self.dst,
+            src_l4,
+            dst_l4,
+        ))
+    }
+
+    /// [`IpView::tuple`] for a packet whose tracker already checked that
+    /// the header is long enough.
+    pub(crate) fn tuple_unchecked(&self) -> Tuple {
+        self.tuple()
+            .unwrap_or_else(|_| Tuple::from_raw(self.family, self.proto, self.src, self.dst, 0, 0))
+    }
+}
+
+/// The tuple of a raw IPv4/IPv6 packet, without checksum or protocol
+/// checks: what a firewall rule needs to match addresses, protocol and
+/// ports before (or instead of) tracking.
+///
+/// ```
+/// let dns = [
+///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcb, 10, 0, 0, 1, 10, 0, 0, 2,
+///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+/// ];
+/// let t = ctrack::packet_tuple(&dns).unwrap();
+/// assert_eq!(t.l4(), ctrack::L4::Ports { sport: 5353, dport: 53 });
+/// ```
+pub fn packet_tuple(packet: &[u8]) -> Result<Tuple, Reason> {
+    parse_ip(packet, Mode::Outer)?.tuple()
+}
+
+fn ip_address(family: Family, b: &[u8; 16]) -> IpAddress {
+    match family {
+        Family::Ipv4 => IpAddress::v4(b[0], b[1], b[2], b[3]),
+        Family::Ipv6 => IpAddress::Ipv6(smoltcp::wire::Ipv6Address::from(*b)),
+    }
+}
+
+/// How strictly to read: a packet on the wire, or one quoted in an ICMP
+/// error (which may be cut short after the first bytes of its payload).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Outer,
+    Quoted,
+}
+
+/// Parse an IPv4 or IPv6 packet.
+pub(crate) fn parse_ip(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
+    match bytes.first().map(|b| b >> 4) {
+        Some(4) => parse_ipv4(bytes, mode),
+        Some(6) => parse_ipv6(bytes, mode),
+        _ => Err(Reason::NotIp),
+    }
+}
+
+fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
+    let p = Ipv4Packet::new_unchecked(bytes);
+    if bytes.len() < 20 {
+        return Err(Reason::BadIpv4Header);
+    }
+    let hlen = usize::from(p.header_len());
+    let total = usize::from(p.total_len());
+    if hlen < 20 || hlen > bytes.len() {
+        return Err(Reason::BadIpv4Header);
+    }
+    let end = match mode {
+        // IP input: total length covers the header and fits the buffer;
+        // trailing link-layer padding is cut off.
+        Mode::Outer => {
+            if total < hlen || total > bytes.len() {
+                return Err(Reason::BadIpv4Header);
+            }
+            if !p.verify_checksum() {
+                return Err(Reason::BadIpv4Checksum);
+            }
+            total
+        }
+        // A quote is usually shorter than its total length.
+        Mode::Quoted => total.clamp(hlen, bytes.len()),
+    };
+    let offset = p.frag_offset();
+    if offset != 0 || (mode == Mode::Outer && p.more_frags()) {
+        return Err(Reason::Fragment);
+    }
+    let mut src = [0u8; 16];
+    let mut dst = [0u8; 16];
+    src[..4].copy_from_slice(&p.src_addr().octets());
+    dst[..4].copy_from_slice(&p.dst_addr().octets());
+    Ok(IpView {
+        family: Family::Ipv4,
+        src,
+        dst,
+        proto: u8::from(p.next_header()),
+        l4: &bytes[hlen..end],
+        hop_limit: p.hop_limit(),
+    })
+}
+
+fn parse_ipv6(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
+    if bytes.len() < 40 {
+        return Err(Reason::BadIpv6Header);
+    }
+    let p = Ipv6Packet::new_unchecked(bytes);
+    let total = 40 + usize::from(p.payload_len());
+    let end = match mode {
+        Mode::Outer if total > bytes.len() => return Err(Reason::BadIpv6Header),
+        Mode::Outer => total,
+        Mode::Quoted => total.min(bytes.len()),
+    };
+    let (proto, l4_start) = skip_extension_headers(&bytes[..end], u8::from(p.next_header()), mode)?;
+    Ok(IpView {
+        family: Family::Ipv6,
+        src: p.src_addr().octets(),
+        dst: p.dst_addr().octets(),
+        proto,
+        l4: &bytes[l4_start..end],
+        hop_limit: p.hop_limit(),
+    })
+}
+
+/// Walk the extension headers from offset 40; returns the upper-layer
+/// protocol and its offset. Every header is at least 8 bytes long, so the
+/// walk ends within `bytes.len() / 8` steps.
+fn skip_extension_headers(bytes: &[u8], mut next: u8, mode: Mode) -> Result<(u8, usize), Reason> {
+    let mut off = 40;
+    loop {
+        if !matches!(next, HOP_BY_HOP | ROUTING | FRAGMENT | AUTH | DEST_OPTS) {
+            return Ok((next, off));
+        }
+        let hdr = bytes.get(off..off + 8).ok_or(Reason::BadExtensionHeader)?;
+        let len = match next {
+            FRAGMENT => {
+                let frag = u16::from_be_bytes([hdr[2], hdr[3]]);
+                let offset = frag >> 3;
+                let more = frag & 1 != 0;
+                if offset != 0 || (more && mode == Mode::Outer) {
+                    return Err(Reason::Fragment);
+                }
+                8
+            }
+            AUTH => (usize::from(hdr[1]) + 2) * 4,
+            _ => (usize::from(hdr[1]) + 1) * 8,
+        };
+        next = hdr[0];
+        off += len;
+        if off > bytes.len() {
+            return Err(Reason::BadExtensionHeader);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A minimal IPv4 header (checksum filled in) followed by `payload`.
+    pub(crate) fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> std::vec::Vec<u8> {
+        let mut v = std::vec![0u8; 20];
+        v.extend_from_slice(payload);
+        let total = v.len() as u16;
+        let mut p = Ipv4Packet::new_unchecked(&mut v[..]);
+        p.set_version(4);
+        p.set_header_len(20);
+        p.set_total_len(total);
+        p.set_hop_limit(64);
+        p.set_next_header(IpProtocol::from(proto));
+        p.set_src_addr(src.into());
+        p.set_dst_addr(dst.into());
+        p.fill_checksum();
+        v
+    }
+
+    #[test]
+    fn ipv4_checks() {
+        let good = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 50, &[1, 2, 3, 4]);
+        let v = parse_ip(&good, Mode::Outer).unwrap();
+        assert_eq!(v.proto, 50);
+        assert_eq!(v.l4, &[1, 2, 3, 4]);
+        let mut padded = good.clone();
+        padded.extend_from_slice(&[0; 6]);
+        assert_eq!(parse_ip(&padded, Mode::Outer).unwrap().l4.len(), 4);
+        let mut bad = good.clone();
+        bad[10] ^= 1;
+        assert_eq!(
+            parse_ip(&bad, Mode::Outer).unwrap_err(),
+            Reason::BadIpv4Checksum
+        );
+        assert_eq!(
+            parse_ip(&good[..22], Mode::Outer).unwrap_err(),
+            Reason::BadIpv4Header
+        );
+        assert_eq!(parse_ip(&good[..22], Mode::Quoted).unwrap().l4.len(), 2);
+        assert_eq!(parse_ip(&[], Mode::Outer).unwrap_err(), Reason::NotIp);
+        let mut frag = good.clone();
+        Ipv4Packet::new_unchecked(&mut frag[..]).set_more_frags(true);
+        Ipv4Packet::new_unchecked(&mut frag[..]).fill_checksum();
+        assert_eq!(parse_ip(&frag, Mode::Outer).unwrap_err(), Reason::Fragment);
+        assert!(parse_ip(&frag, Mode::Quoted).is_ok());
+    }
+
+    fn ipv6(next: u8, payload: &[u8]) -> std::vec::Vec<u8> {
+        let mut v = std::vec![0u8; 40];
+        v[0] = 0x60;
+        v[4..6].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+        v[6] = next;
+        v[7] = 64;
+        v[23] = 1;
+        v[39] = 2;
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn ipv6_extension_headers() {
+        // hop-by-hop (8 bytes) then dest opts (16 bytes) then UDP.
+        let mut ext = std::vec![60u8, 0, 0, 0, 0, 0, 0, 0, 17, 1];
+        ext.extend_from_slice(&[0; 14]);
+        ext.extend_from_slice(&[0, 53, 0, 53, 0, 8, 0, 0]);
+        let p = ipv6(0, &ext);
+        let v = parse_ip(&p, Mode::Outer).unwrap();
+        assert_eq!((v.proto, v.l4.len()), (17, 8));
+        // Atomic fragment: tracked; a real fragment: not.
+        let atomic = ipv6(44, &[17, 0, 0, 0, 0, 0, 0, 1, 0, 53, 0, 53, 0, 8, 0, 0]);
+        assert_eq!(parse_ip(&atomic, Mode::Outer).unwrap().proto, 17);
+        let first = ipv6(44, &[17, 0, 0, 1, 0, 0, 0, 1, 0, 53, 0, 53, 0, 8, 0, 0]);
+        assert_eq!(parse_ip(&first, Mode::Outer).unwrap_err(), Reason::Fragment);
+        let later = ipv6(44, &[17, 0, 0, 8, 0, 0, 0, 1]);
+        assert_eq!(parse_ip(&later, Mode::Outer).unwrap_err(), Reason::Fragment);
+        // Truncated extension header.
+        let trunc = ipv6(0, &[17, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            parse_ip(&trunc, Mode::Outer).unwrap_err(),
+            Reason::BadExtensionHeader
+        );
+        // No next header: tracked with an empty layer 4.
+        let none = ipv6(59, &[]);
+        assert_eq!(parse_ip(&none, Mode::Outer).unwrap().l4.len(), 0);
+        // Payload length beyond the buffer.
+        let mut long = ipv6(59, &[]);
+        long[5] = 9;
+        assert_eq!(
+            parse_ip(&long, Mode::Outer).unwrap_err(),
+            Reason::BadIpv6Header
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Entry status bits (semantics §2.7). Values are the kernel's ABI, names
+//! are the ones `conntrack` and ctnetlink print.
+
+use core::fmt;
+
+/// The status bits of an entry.
+///
+/// ```
+/// use ctrack::Status;
+/// let s = Status::SEEN_REPLY | Status::CONFIRMED;
+/// assert!(s.contains(Status::SEEN_REPLY));
+/// assert_eq!(s.to_string(), "SEEN_REPLY CONFIRMED");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Status(u16);
+
+impl Status {
+    /// Created from an expectation.
+    pub const EXPECTED: Status = Status(0x0001);
+    /// A reply-direction packet was accepted.
+    pub const SEEN_REPLY: Status = Status(0x0002);
+    /// Not evicted by early drop.
+    pub const ASSURED: Status = Status(0x0004);
+    /// In the table (the first packet was confirmed).
+    pub const CONFIRMED: Status = Status(0x0008);
+    /// Packets do not refresh the timeout.
+    pub const FIXED_TIMEOUT: Status = Status(0x0400);
+    /// A helper was attached explicitly.
+    pub const HELPER: Status = Status(0x2000);
+
+    const NAMES: [(Status, &'static str); 6] = [
+        (Status::EXPECTED, "EXPECTED"),
+        (Status::SEEN_REPLY, "SEEN_REPLY"),
+        (Status::ASSURED, "ASSURED"),
+        (Status::CONFIRMED, "CONFIRMED"),
+        (Status::FIXED_TIMEOUT, "FIXED_TIMEOUT"),
+        (Status::HELPER, "HELPER"),
+    ];
+
+    /// No bit set.
+    pub const fn empty() -> Status {
+        Status(0)
+    }
+
+    /// The raw kernel value.
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// True if every bit of `other` is set.
+    pub const fn contains(self, other: Status) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub(crate) fn insert(&mut self, other: Status) {
+        self.0 |= other.0;
+    }
+
+    /// The names of the set bits, lowest bit first.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Status::NAMES
+            .into_iter()
+            .filter(move |(b, _)| self.contains(*b))
+            .map(|(_, n)| n)
+    }
+}
+
+impl core::ops::BitOr for Status {
+    type Output = Status;
+    fn bitor(self, rhs: Status) -> Status {
+        Status(self.0 | rhs.0)
+    }
+}
+
+/// The names of the set bits separated by spaces.
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, n) in self.names().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(n)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,498 @@
+//! Tuples: the identity of one direction of a flow (semantics §1).
+//!
+//! A [`Tuple`] holds addresses, protocol and the layer-4 identifiers. An
+//! entry's reply tuple is the inversion of its original tuple (§1.4): ctrack
+//! does no NAT, so the reply tuple never has to be stored.
+//!
+//! The table finds both directions with one probe by hashing a *canonical*
+//! form ([`Tuple::canonical`]) that is the same for a tuple and its inversion.
+
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// IP protocol numbers ctrack knows by name.
+pub mod proto {
+    /// ICMP.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// UDP-Lite.
+    pub const UDPLITE: u8 = 136;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+    /// SCTP.
+    pub const SCTP: u8 = 132;
+    /// DCCP.
+    pub const DCCP: u8 = 33;
+    /// GRE.
+    pub const GRE: u8 = 47;
+}
+
+/// Direction of a packet relative to its connection (semantics §1.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Direction {
+    /// Same direction as the packet that created the entry.
+    Original = 0,
+    /// The other way.
+    Reply = 1,
+}
+
+impl Direction {
+    /// 0 for original, 1 for reply (the kernel's numbering).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The other direction.
+    pub fn opposite(self) -> Direction {
+        match self {
+            Direction::Original => Direction::Reply,
+            Direction::Reply => Direction::Original,
+        }
+    }
+
+    /// `original` or `reply`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Original => "original",
+            Direction::Reply => "reply",
+        }
+    }
+}
+
+/// Address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Family {
+    /// IPv4 (`l3num` 2).
+    Ipv4 = 2,
+    /// IPv6 (`l3num` 10).
+    Ipv6 = 10,
+}
+
+/// The layer-4 part of a tuple, decoded per protocol (§1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum L4 {
+    /// TCP, UDP, UDP-Lite, SCTP, DCCP.
+    Ports {
+        /// Source port.
+        sport: u16,
+        /// Destination port.
+        dport: u16,
+    },
+    /// ICMP and ICMPv6.
+    Icmp {
+        /// Message type.
+        ty: u8,
+        /// Message code.
+        code: u8,
+        /// Identifier (echo id).
+        id: u16,
+    },
+    /// GRE: keys (0 for version 0; version 1 carries the call id, §6.2).
+    Gre {
+        /// Source key.
+        srckey: u16,
+        /// Destination key (PPTP call id).
+        dstkey: u16,
+    },
+    /// Any other protocol: addresses only.
+    None,
+}
+
+/// One direction of a flow.
+///
+/// ```
+/// use ctrack::{Tuple, L4};
+/// let t = Tuple::with_ports("192.0.2.10".parse().unwrap(), 40000,
+///                           "198.51.100.53".parse().unwrap(), 53, 17).unwrap();
+/// let r = t.invert().unwrap();
+/// assert_eq!(r.l4(), L4::Ports { sport: 53, dport: 40000 });
+/// assert_eq!(r.invert(), Some(t));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tuple {
+    family: Family,
+    proto: u8,
+    src: [u8; 16],
+    dst: [u8; 16],
+    /// Source port, or ICMP identifier.
+    src_l4: u16,
+    /// Destination port, or ICMP type (high byte) and code (low byte).
+    dst_l4: u16,
+}
+
+fn addr_bytes(a: IpAddr) -> (Family, [u8; 16]) {
+    match a {
+        IpAddr::V4(v4) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&v4.octets());
+            (Family::Ipv4, b)
+        }
+        IpAddr::V6(v6) => (Family::Ipv6, v6.octets()),
+    }
+}
+
+/// True for protocols whose tuple carries ports (§1.2).
+pub(crate) fn has_ports(proto: u8) -> bool {
+    matches!(
+        proto,
+        proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP | proto::DCCP
+    )
+}
+
+/// True for the ICMP protocol of `family` (ICMP under IPv4, ICMPv6 under IPv6).
+pub(crate) fn is_icmp_of(family: Family, proto: u8) -> bool {
+    matches!(
+        (family, proto),
+        (Family::Ipv4, proto::ICMP) | (Family::Ipv6, proto::ICMPV6)
+    )
+}
+
+/// The inverse of an ICMP/ICMPv6 query or reply type (§1.4), `None` for any
+/// type that cannot be inverted.
+pub(crate) fn invert_icmp_type(family: Family, ty: u8) -> Option<u8> {
+    match family {
+        Family::Ipv4 => match ty {
+            8 => Some(0),
+            0 => Some(8),
+            13 => Some(14),
+            14 => Some(13),
+            15 => Some(16),
+            16 => Some(15),
+            17 => Some(18),
+            18 => Some(17),
+            _ => None,
+        },
+        Family::Ipv6 => match ty {
+            128 => Some(129),
+            129 => Some(128),
+            139 => Some(140),
+            140 => Some(139),
+            _ => None,
+        },
+    }
+}
+
+/// True for the ICMP types that may start an entry (§5.1).
+pub(crate) fn is_icmp_request(family: Family, ty: u8) -> bool {
+    match family {
+        Family::Ipv4 => matches!(ty, 8 | 13 | 15 | 17),
+        Family::Ipv6 => matches!(ty, 128 | 139),
+    }
+}
+
+impl Tuple {
+    pub(crate) fn from_raw(
+        family: Family,
+        proto: u8,
+        src: [u8; 16],
+        dst: [u8; 16],
+        src_l4: u16,
+        dst_l4: u16,
+    ) -> Tuple {
+        Tuple {
+            family,
+            proto,
+            src,
+            dst,
+            src_l4,
+            dst_l4,
+        }
+    }
+
+    fn checked_addrs(src: IpAddr, dst: IpAddr) -> Option<(Family, [u8; 16], [u8; 16])> {
+        let (fs, s) = addr_bytes(src);
+        let (fd, d) = addr_bytes(dst);
+        (fs == fd).then_some((fs, s, d))
+    }
+
+    /// A tuple of a port protocol (TCP, UDP, UDP-Lite, SCTP, DCCP).
+    /// `None` if the address families differ or `proto` has no ports.
+    pub fn with_ports(
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        proto: u8,
+    ) -> Option<Tuple> {
+        let (family, s, d) = Self::checked_addrs(src, dst)?;
+        has_ports(proto).then_some(Tuple::from_raw(family, proto, s, d, sport, dport))
+    }
+
+    /// A GRE tuple with its keys (§6.2).
+    pub fn gre(src: IpAddr, srckey: u16, dst: IpAddr, dstkey: u16) -> Option<Tuple> {
+        let (family, s, d) = Self::checked_addrs(src, dst)?;
+        Some(Tuple::from_raw(family, proto::GRE, s, d, srckey, dstkey))
+    }
+
+    /// An ICMP (IPv4 addresses) or ICMPv6 (IPv6 addresses) tuple.
+    pub fn icmp(src: IpAddr, dst: IpAddr, ty: u8, code: u8, id: u16) -> Option<Tuple> {
+        let (family, s, d) = Self::checked_addrs(src, dst)?;
+        let proto = match family {
+            Family::Ipv4 => proto::ICMP,
+            Family::Ipv6 => proto::ICMPV6,
+        };
+        Some(Tuple::from_raw(
+            family,
+            proto,
+            s,
+            d,
+            id,
+            u16::from_be_bytes([ty, code]),
+        ))
+    }
+
+    /// A tuple of any other protocol: addresses and protocol only.
+    pub fn generic(src: IpAddr, dst: IpAddr, proto: u8) -> Option<Tuple> {
+        let (family, s, d) = Self::checked_addrs(src, dst)?;
+        (!has_ports(proto) && !is_icmp_of(family, proto) && proto != proto::GRE)
+            .then_some(Tuple::from_raw(family, proto, s, d, 0, 0))
+    }
+
+    /// Address family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// IP protocol number.
+    pub fn proto(&self) -> u8 {
+        self.proto
+    }
+
+    fn ip(&self, b: &[u8; 16]) -> IpAddr {
+        match self.family {
+            Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
+            Family::Ipv6 => IpAddr::V6(Ipv6Addr::from(*b)),
+        }
+    }
+
+    /// Source address.
+    pub fn src(&self) -> IpAddr {
+        self.ip(&self.src)
+    }
+
+    /// Destination address.
+    pub fn dst(&self) -> IpAddr {
+        self.ip(&self.dst)
+    }
+
+    pub(crate) fn src_bytes(&self) -> &[u8; 16] {
+        &self.src
+    }
+
+    pub(crate) fn dst_bytes(&self) -> &[u8; 16] {
+        &self.dst
+    }
+
+    /// The layer-4 part.
+    pub fn l4(&self) -> L4 {
+        if has_ports(self.proto) {
+            L4::Ports {
+                sport: self.src_l4,
+                dport: self.dst_l4,
+            }
+        } else if is_icmp_of(self.family, self.proto) {
+            let [ty, code] = self.dst_l4.to_be_bytes();
+            L4::Icmp {
+                ty,
+                code,
+                id: self.src_l4,
+            }
+        } else if self.proto == proto::GRE {
+            L4::Gre {
+                srckey: self.src_l4,
+                dstkey: self.dst_l4,
+            }
+        } else {
+            L4::None
+        }
+    }
+
+    /// ICMP type for ICMP tuples.
+    pub(crate) fn icmp_type(&self) -> u8 {
+        self.dst_l4.to_be_bytes()[0]
+    }
+
+    /// The tuple of a packet travelling the other way (§1.4); `None` for ICMP
+    /// types that have no inverse.
+    pub fn invert(&self) -> Option<Tuple> {
+        let (src_l4, dst_l4) = if is_icmp_of(self.family, self.proto) {
+            let [ty, code] = self.dst_l4.to_be_bytes();
+            let inv = invert_icmp_type(self.family, ty)?;
+            (self.src_l4, u16::from_be_bytes([inv, code]))
+        } else {
+            (self.dst_l4, self.src_l4)
+        };
+        Some(Tuple {
+            src: self.dst,
+            dst: self.src,
+            src_l4,
+            dst_l4,
+            ..*self
+        })
+    }
+
+    /// The direction-independent form of an invertible tuple: `(canonical,
+    /// is_self)`, where `canonical` is either `self` or `self.invert()` and
+    /// `is_self` says which. A tuple and its inversion have the same
+    /// canonical form and opposite `is_self` (except for a flow from an
+    /// endpoint to itself, whose two directions are equal).
+    ///
+    /// ICMP: the query type is canonical. Others: the lower
+    /// (address, port) endpoint is the source.
+    pub(crate) fn canonical(&self) -> Option<(Tuple, bool)> {
+        let inv = self.invert()?;
+        let self_first = if is_icmp_of(self.family, self.proto) {
+            is_icmp_request(self.family, self.icmp_type())
+        } else {
+            (self.src, self.src_l4) <= (self.dst, self.dst_l4)
+        };
+        Some(if self_first {
+            (*self, true)
+        } else {
+            (inv, false)
+        })
+    }
+
+    /// Bytes fed to the table's hash (§1.5: everything but the direction).
+    pub(crate) fn hash_bytes(&self, zone: u16) -> [u8; 40] {
+        let mut b = [0u8; 40];
+        b[0] = self.family as u8;
+        b[1] = self.proto;
+        b[2..18].copy_from_slice(&self.src);
+        b[18..34].copy_from_slice(&self.dst);
+        b[34..36].copy_from_slice(&self.src_l4.to_be_bytes());
+        b[36..38].copy_from_slice(&self.dst_l4.to_be_bytes());
+        b[38..40].copy_from_slice(&zone.to_be_bytes());
+        b
+    }
+}
+
+/// `src=… dst=…` plus the layer-4 fields, as `conntrack -L` prints one tuple (§11.1).
+impl fmt::Display for Tuple {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "src={} dst={}", self.src(), self.dst())?;
+        match self.l4() {
+            L4::Ports { sport, dport } => write!(f, " sport={sport} dport={dport}"),
+            L4::Icmp { ty, code, id } => write!(f, " type={ty} code={code} id={id}"),
+            L4::Gre { srckey, dstkey } => write!(f, " srckey=0x{srckey:x} dstkey=0x{dstkey:x}"),
+            L4::None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn worked_example_1_7() {
+        let t = Tuple::with_ports(ip("192.0.2.10"), 40000, ip("198.51.100.53"), 53, 17).unwrap();
+        let r = t.invert().unwrap();
+        assert_eq!(r.src(), ip("198.51.100.53"));
+        assert_eq!(
+            r.l4(),
+            L4::Ports {
+                sport: 53,
+                dport: 40000
+            }
+        );
+        let e = Tuple::icmp(ip("192.0.2.10"), ip("198.51.100.7"), 8, 0, 4711).unwrap();
+        let er = e.invert().unwrap();
+        assert_eq!(
+            er.l4(),
+            L4::Icmp {
+                ty: 0,
+                code: 0,
+                id: 4711
+            }
+        );
+        assert_eq!(er.dst(), ip("192.0.2.10"));
+        assert_eq!(
+            e.to_string(),
+            "src=192.0.2.10 dst=198.51.100.7 type=8 code=0 id=4711"
+        );
+    }
+
+    #[test]
+    fn icmp_errors_and_unknown_types_do_not_invert() {
+        for ty in [3u8, 5, 9, 10, 11, 12, 19, 255] {
+            let t = Tuple::icmp(ip("10.0.0.1"), ip("10.0.0.2"), ty, 0, 1).unwrap();
+            assert!(t.invert().is_none(), "type {ty}");
+        }
+        let t6 = Tuple::icmp(ip("2001:db8::1"), ip("2001:db8::2"), 139, 0, 1).unwrap();
+        assert_eq!(t6.invert().unwrap().icmp_type(), 140);
+        assert_eq!(t6.proto(), proto::ICMPV6);
+    }
+
+    #[test]
+    fn constructors_reject_mixed_families_and_wrong_protocols() {
+        assert!(Tuple::with_ports(ip("10.0.0.1"), 1, ip("::1"), 2, 6).is_none());
+        assert!(Tuple::with_ports(ip("10.0.0.1"), 1, ip("10.0.0.2"), 2, 50).is_none());
+        assert!(Tuple::generic(ip("10.0.0.1"), ip("10.0.0.2"), 6).is_none());
+        let g = Tuple::generic(ip("10.0.0.1"), ip("10.0.0.2"), 50).unwrap();
+        assert_eq!(g.to_string(), "src=10.0.0.1 dst=10.0.0.2");
+    }
+
+    fn any_tuple() -> impl Strategy<Value = Tuple> {
+        (
+            any::<bool>(),
+            any::<[u8; 16]>(),
+            any::<[u8; 16]>(),
+            prop::sample::select(vec![1u8, 6, 17, 58, 47, 136]),
+            any::<u16>(),
+            any::<u16>(),
+        )
+            .prop_map(|(v6, mut s, mut d, p, a, b)| {
+                let family = if v6 { Family::Ipv6 } else { Family::Ipv4 };
+                if !v6 {
+                    s[4..].fill(0);
+                    d[4..].fill(0);
+                }
+                let p = match (family, p) {
+                    (Family::Ipv6, 1) => 58,
+                    (Family::Ipv4, 58) => 1,
+                    _ => p,
+                };
+                let (sl, dl) = if has_ports(p) {
+                    (a, b)
+                } else if is_icmp_of(family, p) {
+                    (a, b)
+                } else {
+                    (0, 0)
+                };
+                Tuple::from_raw(family, p, s, d, sl, dl)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn inversion_is_an_involution(t in any_tuple()) {
+            if let Some(r) = t.invert() {
+                prop_assert_eq!(r.invert(), Some(t));
+            }
+        }
+
+        #[test]
+        fn canonical_form_is_direction_independent(t in any_tuple()) {
+            if let (Some((c, s)), Some(r)) = (t.canonical(), t.invert()) {
+                let (cr, sr) = r.canonical().unwrap();
+                prop_assert_eq!(c, cr);
+                if t != r {
+                    prop_assert_ne!(s, sr);
+                }
+                prop_assert_eq!(if s { t } else { r }, c);
+            }
+        }
+    }
+}
