@@ -103,15 +103,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            udp: 30,
-            udp_stream: 120,
-            icmp: 30,
-            icmpv6: 30,
-            generic: 600,
-            gre: 30,
-            gre_stream: 180,
-        }
+        Timeouts { udp: 30, udp_stream: 120, icmp: 30, icmpv6: 30, generic: 600, gre: 30, gre_stream: 180 }
     }
 }
 
@@ -142,12 +134,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            checksum: true,
-            max_entries: 0,
-            tcp: TcpConfig::default(),
-            timeouts: Timeouts::default(),
-        }
+        Config { checksum: true, max_entries: 0, tcp: TcpConfig::default(), timeouts: Timeouts::default() }
     }
 }
 
@@ -192,9 +179,7 @@ impl Config {
             "tcp_loose" => self.tcp.loose = v != 0,
             "tcp_be_liberal" => self.tcp.be_liberal = v != 0,
             "tcp_ignore_invalid_rst" => self.tcp.ignore_invalid_rst = flag(v)?,
-            "tcp_max_retrans" => {
-                self.tcp.max_retrans = u8::try_from(v).map_err(|_| SysctlError::BadValue)?
-            }
+            "tcp_max_retrans" => self.tcp.max_retrans = u8::try_from(v).map_err(|_| SysctlError::BadValue)?,
             "tcp_timeout_syn_sent" => t.syn_sent = v,
             "tcp_timeout_syn_recv" => t.syn_recv = v,
             "tcp_timeout_established" => t.established = v,
@@ -229,18 +214,11 @@ mod tests {
         assert!(!c.tcp.loose);
         c.set_sysctl("nf_conntrack_tcp_loose", "1").unwrap();
         assert!(c.tcp.loose);
-        c.set_sysctl("net.netfilter.nf_conntrack_checksum", "0")
-            .unwrap();
+        c.set_sysctl("net.netfilter.nf_conntrack_checksum", "0").unwrap();
         assert!(!c.checksum);
         assert_eq!(c.set_sysctl("checksum", "2"), Err(SysctlError::BadValue));
-        assert_eq!(
-            c.set_sysctl("tcp_max_retrans", "300"),
-            Err(SysctlError::BadValue)
-        );
+        assert_eq!(c.set_sysctl("tcp_max_retrans", "300"), Err(SysctlError::BadValue));
         assert_eq!(c.set_sysctl("udp_timeout", "x"), Err(SysctlError::BadValue));
-        assert_eq!(
-            c.set_sysctl("nf_conntrack_frag6_timeout", "1"),
-            Err(SysctlError::UnknownName)
-        );
+        assert_eq!(c.set_sysctl("nf_conntrack_frag6_timeout", "1"), Err(SysctlError::UnknownName));
     }
 }

@@ -57,12 +57,7 @@ impl IpView<'_> {
         } else {
             let len = u32::try_from(self.l4.len()).unwrap_or(u32::MAX);
             checksum::combine(&[
-                checksum::pseudo_header(
-                    &self.src_ip(),
-                    &self.dst_ip(),
-                    IpProtocol::from(self.proto),
-                    len,
-                ),
+                checksum::pseudo_header(&self.src_ip(), &self.dst_ip(), IpProtocol::from(self.proto), len),
                 checksum::data(covered),
             ])
         };
@@ -91,21 +86,13 @@ impl IpView<'_> {
         } else {
             (0, 0)
         };
-        Ok(Tuple::from_raw(
-            self.family,
-            self.proto,
-            self.src,
-            self.dst,
-            src_l4,
-            dst_l4,
-        ))
+        Ok(Tuple::from_raw(self.family, self.proto, self.src, self.dst, src_l4, dst_l4))
     }
 
     /// [`IpView::tuple`] for a packet whose tracker already checked that
     /// the header is long enough.
     pub(crate) fn tuple_unchecked(&self) -> Tuple {
-        self.tuple()
-            .unwrap_or_else(|_| Tuple::from_raw(self.family, self.proto, self.src, self.dst, 0, 0))
+        self.tuple().unwrap_or_else(|_| Tuple::from_raw(self.family, self.proto, self.src, self.dst, 0, 0))
     }
 }
 
@@ -115,7 +102,7 @@ impl IpView<'_> {
 ///
 /// ```
 /// let dns = [
-///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcb, 10, 0, 0, 1, 10, 0, 0, 2,
+///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
 ///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
 /// ];
 /// let t = ctrack::packet_tuple(&dns).unwrap();
@@ -277,14 +264,8 @@ pub(crate) mod tests {
         assert_eq!(parse_ip(&padded, Mode::Outer).unwrap().l4.len(), 4);
         let mut bad = good.clone();
         bad[10] ^= 1;
-        assert_eq!(
-            parse_ip(&bad, Mode::Outer).unwrap_err(),
-            Reason::BadIpv4Checksum
-        );
-        assert_eq!(
-            parse_ip(&good[..22], Mode::Outer).unwrap_err(),
-            Reason::BadIpv4Header
-        );
+        assert_eq!(parse_ip(&bad, Mode::Outer).unwrap_err(), Reason::BadIpv4Checksum);
+        assert_eq!(parse_ip(&good[..22], Mode::Outer).unwrap_err(), Reason::BadIpv4Header);
         assert_eq!(parse_ip(&good[..22], Mode::Quoted).unwrap().l4.len(), 2);
         assert_eq!(parse_ip(&[], Mode::Outer).unwrap_err(), Reason::NotIp);
         let mut frag = good.clone();
@@ -324,19 +305,13 @@ pub(crate) mod tests {
         assert_eq!(parse_ip(&later, Mode::Outer).unwrap_err(), Reason::Fragment);
         // Truncated extension header.
         let trunc = ipv6(0, &[17, 1, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            parse_ip(&trunc, Mode::Outer).unwrap_err(),
-            Reason::BadExtensionHeader
-        );
+        assert_eq!(parse_ip(&trunc, Mode::Outer).unwrap_err(), Reason::BadExtensionHeader);
         // No next header: tracked with an empty layer 4.
         let none = ipv6(59, &[]);
         assert_eq!(parse_ip(&none, Mode::Outer).unwrap().l4.len(), 0);
         // Payload length beyond the buffer.
         let mut long = ipv6(59, &[]);
         long[5] = 9;
-        assert_eq!(
-            parse_ip(&long, Mode::Outer).unwrap_err(),
-            Reason::BadIpv6Header
-        );
+        assert_eq!(parse_ip(&long, Mode::Outer).unwrap_err(), Reason::BadIpv6Header);
     }
 }

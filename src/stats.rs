@@ -26,8 +26,9 @@ pub struct Stats {
     pub search_restart: u32,
     /// Insert clashes resolved without a drop.
     pub clash_resolve: u32,
-    /// Inserts refused because the probe window was full of live, assured
-    /// entries (the kernel's "chain too long").
+    /// Inserts that found their probe window full of live entries (the
+    /// kernel's "chain too long"); such an insert evicts a non-ASSURED
+    /// entry of the window (counted in `early_drop`) or is dropped.
     pub chaintoolong: u32,
     /// Entries created from an expectation.
     pub expect_new: u32,

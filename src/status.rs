@@ -59,10 +59,7 @@ impl Status {
 
     /// The names of the set bits, lowest bit first.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Status::NAMES
-            .into_iter()
-            .filter(move |(b, _)| self.contains(*b))
-            .map(|(_, n)| n)
+        Status::NAMES.into_iter().filter(move |(b, _)| self.contains(*b)).map(|(_, n)| n)
     }
 }
 

@@ -41,9 +41,7 @@ impl Instant {
 
     /// A time `secs` seconds after the clock's origin.
     pub const fn from_secs(secs: u64) -> Instant {
-        Instant {
-            millis: secs.saturating_mul(1000),
-        }
+        Instant { millis: secs.saturating_mul(1000) }
     }
 
     /// Milliseconds since the clock's origin.

@@ -139,18 +139,12 @@ fn addr_bytes(a: IpAddr) -> (Family, [u8; 16]) {
 
 /// True for protocols whose tuple carries ports (§1.2).
 pub(crate) fn has_ports(proto: u8) -> bool {
-    matches!(
-        proto,
-        proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP | proto::DCCP
-    )
+    matches!(proto, proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP | proto::DCCP)
 }
 
 /// True for the ICMP protocol of `family` (ICMP under IPv4, ICMPv6 under IPv6).
 pub(crate) fn is_icmp_of(family: Family, proto: u8) -> bool {
-    matches!(
-        (family, proto),
-        (Family::Ipv4, proto::ICMP) | (Family::Ipv6, proto::ICMPV6)
-    )
+    matches!((family, proto), (Family::Ipv4, proto::ICMP) | (Family::Ipv6, proto::ICMPV6))
 }
 
 /// The inverse of an ICMP/ICMPv6 query or reply type (§1.4), `None` for any
@@ -195,14 +189,7 @@ impl Tuple {
         src_l4: u16,
         dst_l4: u16,
     ) -> Tuple {
-        Tuple {
-            family,
-            proto,
-            src,
-            dst,
-            src_l4,
-            dst_l4,
-        }
+        Tuple { family, proto, src, dst, src_l4, dst_l4 }
     }
 
     fn checked_addrs(src: IpAddr, dst: IpAddr) -> Option<(Family, [u8; 16], [u8; 16])> {
@@ -213,13 +200,7 @@ impl Tuple {
 
     /// A tuple of a port protocol (TCP, UDP, UDP-Lite, SCTP, DCCP).
     /// `None` if the address families differ or `proto` has no ports.
-    pub fn with_ports(
-        src: IpAddr,
-        sport: u16,
-        dst: IpAddr,
-        dport: u16,
-        proto: u8,
-    ) -> Option<Tuple> {
+    pub fn with_ports(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, proto: u8) -> Option<Tuple> {
         let (family, s, d) = Self::checked_addrs(src, dst)?;
         has_ports(proto).then_some(Tuple::from_raw(family, proto, s, d, sport, dport))
     }
@@ -237,14 +218,7 @@ impl Tuple {
             Family::Ipv4 => proto::ICMP,
             Family::Ipv6 => proto::ICMPV6,
         };
-        Some(Tuple::from_raw(
-            family,
-            proto,
-            s,
-            d,
-            id,
-            u16::from_be_bytes([ty, code]),
-        ))
+        Some(Tuple::from_raw(family, proto, s, d, id, u16::from_be_bytes([ty, code])))
     }
 
     /// A tuple of any other protocol: addresses and protocol only.
@@ -281,10 +255,6 @@ impl Tuple {
         self.ip(&self.dst)
     }
 
-    pub(crate) fn src_bytes(&self) -> &[u8; 16] {
-        &self.src
-    }
-
     pub(crate) fn dst_bytes(&self) -> &[u8; 16] {
         &self.dst
     }
@@ -292,22 +262,12 @@ impl Tuple {
     /// The layer-4 part.
     pub fn l4(&self) -> L4 {
         if has_ports(self.proto) {
-            L4::Ports {
-                sport: self.src_l4,
-                dport: self.dst_l4,
-            }
+            L4::Ports { sport: self.src_l4, dport: self.dst_l4 }
         } else if is_icmp_of(self.family, self.proto) {
             let [ty, code] = self.dst_l4.to_be_bytes();
-            L4::Icmp {
-                ty,
-                code,
-                id: self.src_l4,
-            }
+            L4::Icmp { ty, code, id: self.src_l4 }
         } else if self.proto == proto::GRE {
-            L4::Gre {
-                srckey: self.src_l4,
-                dstkey: self.dst_l4,
-            }
+            L4::Gre { srckey: self.src_l4, dstkey: self.dst_l4 }
         } else {
             L4::None
         }
@@ -328,13 +288,7 @@ impl Tuple {
         } else {
             (self.dst_l4, self.src_l4)
         };
-        Some(Tuple {
-            src: self.dst,
-            dst: self.src,
-            src_l4,
-            dst_l4,
-            ..*self
-        })
+        Some(Tuple { src: self.dst, dst: self.src, src_l4, dst_l4, ..*self })
     }
 
     /// The direction-independent form of an invertible tuple: `(canonical,
@@ -352,11 +306,7 @@ impl Tuple {
         } else {
             (self.src, self.src_l4) <= (self.dst, self.dst_l4)
         };
-        Some(if self_first {
-            (*self, true)
-        } else {
-            (inv, false)
-        })
+        Some(if self_first { (*self, true) } else { (inv, false) })
     }
 
     /// Bytes fed to the table's hash (§1.5: everything but the direction).
@@ -390,6 +340,8 @@ impl fmt::Display for Tuple {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::string::ToString;
+    use std::vec;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -400,28 +352,12 @@ mod tests {
         let t = Tuple::with_ports(ip("192.0.2.10"), 40000, ip("198.51.100.53"), 53, 17).unwrap();
         let r = t.invert().unwrap();
         assert_eq!(r.src(), ip("198.51.100.53"));
-        assert_eq!(
-            r.l4(),
-            L4::Ports {
-                sport: 53,
-                dport: 40000
-            }
-        );
+        assert_eq!(r.l4(), L4::Ports { sport: 53, dport: 40000 });
         let e = Tuple::icmp(ip("192.0.2.10"), ip("198.51.100.7"), 8, 0, 4711).unwrap();
         let er = e.invert().unwrap();
-        assert_eq!(
-            er.l4(),
-            L4::Icmp {
-                ty: 0,
-                code: 0,
-                id: 4711
-            }
-        );
+        assert_eq!(er.l4(), L4::Icmp { ty: 0, code: 0, id: 4711 });
         assert_eq!(er.dst(), ip("192.0.2.10"));
-        assert_eq!(
-            e.to_string(),
-            "src=192.0.2.10 dst=198.51.100.7 type=8 code=0 id=4711"
-        );
+        assert_eq!(e.to_string(), "src=192.0.2.10 dst=198.51.100.7 type=8 code=0 id=4711");
     }
 
     #[test]
@@ -464,13 +400,8 @@ mod tests {
                     (Family::Ipv4, 58) => 1,
                     _ => p,
                 };
-                let (sl, dl) = if has_ports(p) {
-                    (a, b)
-                } else if is_icmp_of(family, p) {
-                    (a, b)
-                } else {
-                    (0, 0)
-                };
+                let (sl, dl) =
+                    if has_ports(p) || is_icmp_of(family, p) || p == proto::GRE { (a, b) } else { (0, 0) };
                 Tuple::from_raw(family, p, s, d, sl, dl)
             })
     }

@@ -72,12 +72,8 @@ fn format_err(msg: impl Into<String>) -> CaptureError {
 
 /// Read a whole pcap or pcapng file (detected from the magic number).
 pub fn read_capture(path: &Path) -> Result<Vec<Frame>, CaptureError> {
-    let data = std::fs::read(path).map_err(|e| {
-        CaptureError::Io(std::io::Error::new(
-            e.kind(),
-            format!("{}: {e}", path.display()),
-        ))
-    })?;
+    let data = std::fs::read(path)
+        .map_err(|e| CaptureError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
     read_capture_bytes(&data).map_err(|e| match e {
         CaptureError::Format(msg) => CaptureError::Format(format!("{}: {msg}", path.display())),
         other => other,
@@ -99,9 +95,9 @@ pub fn read_capture_bytes(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
         | [0xd4, 0xc3, 0xb2, 0xa1]
         | [0xa1, 0xb2, 0x3c, 0x4d]
         | [0x4d, 0x3c, 0xb2, 0xa1] => read_pcap(data),
-        [0xa1, 0xb2, 0xcd, 0x34] | [0x34, 0xcd, 0xb2, 0xa1] => Err(format_err(
-            "unsupported pcap variant (modified/Kuznetzov pcap, magic 0xa1b2cd34)",
-        )),
+        [0xa1, 0xb2, 0xcd, 0x34] | [0x34, 0xcd, 0xb2, 0xa1] => {
+            Err(format_err("unsupported pcap variant (modified/Kuznetzov pcap, magic 0xa1b2cd34)"))
+        }
         _ => Err(format_err(format!(
             "not a pcap or pcapng file (magic number {:02x}{:02x}{:02x}{:02x})",
             magic[0], magic[1], magic[2], magic[3]
@@ -173,10 +169,7 @@ fn read_pcap(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
     let (mut rest, parser) = match PcapParser::new(data) {
         Ok(v) => v,
         Err(PcapError::IncompleteBuffer) => {
-            return Err(format_err(format!(
-                "truncated pcap file header ({} of 24 bytes)",
-                data.len()
-            )));
+            return Err(format_err(format!("truncated pcap file header ({} of 24 bytes)", data.len())));
         }
         Err(e) => return Err(format_err(format!("invalid pcap file header: {e}"))),
     };
@@ -202,10 +195,7 @@ fn read_pcap(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
                     format!("record header needs 16 bytes, {} left", rest.len())
                 } else {
                     let incl = rd_u32(rest, 8, order).unwrap_or(0);
-                    format!(
-                        "record claims {incl} captured bytes, {} left",
-                        rest.len() - 16
-                    )
+                    format!("record claims {incl} captured bytes, {} left", rest.len() - 16)
                 };
                 return Err(format_err(format!(
                     "truncated pcap record at frame {index} (file offset {offset}): {detail}"
@@ -222,18 +212,11 @@ fn read_pcap(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
             .saturating_mul(1_000_000_000)
             .saturating_add(u64::from(raw.ts_frac).saturating_mul(frac_mult));
         let content = if raw.incl_len < raw.orig_len {
-            FrameContent::Skipped(format!(
-                "truncated (caplen {} < len {})",
-                raw.incl_len, raw.orig_len
-            ))
+            FrameContent::Skipped(format!("truncated (caplen {} < len {})", raw.incl_len, raw.orig_len))
         } else {
             decode_link(linktype, &raw.data, order)
         };
-        frames.push(Frame {
-            index,
-            ts_nanos,
-            content,
-        });
+        frames.push(Frame { index, ts_nanos, content });
     }
     Ok(frames)
 }
@@ -278,12 +261,7 @@ fn ticks_to_nanos(ticks: u64, tsresol: u8, tsoffset: i64) -> u64 {
 fn parse_idb(body: &[u8], order: Order) -> Option<Interface> {
     let linktype = u32::from(rd_u16(body, 0, order)?);
     let snaplen = rd_u32(body, 4, order)?;
-    let mut iface = Interface {
-        linktype,
-        snaplen,
-        tsresol: 6,
-        tsoffset: 0,
-    };
+    let mut iface = Interface { linktype, snaplen, tsresol: 6, tsoffset: 0 };
     // Options, parsed leniently: stop at opt_endofopt, at the end of the body,
     // or at an option that does not fit.
     let mut off = 8usize;
@@ -337,9 +315,7 @@ fn read_pcapng(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
             seen_shb = true;
             interfaces.clear();
         } else if !seen_shb {
-            return Err(format_err(
-                "pcapng file does not start with a section header block",
-            ));
+            return Err(format_err("pcapng file does not start with a section header block"));
         }
         let btype = rd_u32(rest, 0, order).unwrap_or(0);
         let blen_u32 = rd_u32(rest, 4, order).unwrap_or(0);
@@ -383,11 +359,7 @@ fn read_pcapng(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
                 }
             },
             BT_EPB | BT_PB => {
-                let name = if btype == BT_EPB {
-                    "enhanced packet block"
-                } else {
-                    "packet block"
-                };
+                let name = if btype == BT_EPB { "enhanced packet block" } else { "packet block" };
                 let fields = if btype == BT_EPB {
                     (|| {
                         Some((
@@ -416,10 +388,7 @@ fn read_pcapng(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
                         body.len()
                     )));
                 };
-                let Some(pkt) = 20usize
-                    .checked_add(caplen as usize)
-                    .and_then(|end| body.get(20..end))
-                else {
+                let Some(pkt) = 20usize.checked_add(caplen as usize).and_then(|end| body.get(20..end)) else {
                     return Err(format_err(format!(
                         "truncated pcapng {name} at frame {index} (file offset {}): captured length {caplen} exceeds the block ({} data bytes)",
                         pos - blen,
@@ -435,19 +404,13 @@ fn read_pcapng(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
                     Some(iface) => {
                         last_ts = ticks_to_nanos(ticks, iface.tsresol, iface.tsoffset);
                         if caplen < origlen {
-                            FrameContent::Skipped(format!(
-                                "truncated (caplen {caplen} < len {origlen})"
-                            ))
+                            FrameContent::Skipped(format!("truncated (caplen {caplen} < len {origlen})"))
                         } else {
                             decode_link(iface.linktype, pkt, order)
                         }
                     }
                 };
-                frames.push(Frame {
-                    index,
-                    ts_nanos: last_ts,
-                    content,
-                });
+                frames.push(Frame { index, ts_nanos: last_ts, content });
             }
             BT_SPB => {
                 let Some(origlen) = rd_u32(body, 0, order) else {
@@ -467,19 +430,13 @@ fn read_pcapng(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
                             caplen = caplen.min(iface.snaplen as usize);
                         }
                         if (caplen as u64) < u64::from(origlen) {
-                            FrameContent::Skipped(format!(
-                                "truncated (caplen {caplen} < len {origlen})"
-                            ))
+                            FrameContent::Skipped(format!("truncated (caplen {caplen} < len {origlen})"))
                         } else {
                             decode_link(iface.linktype, &avail[..caplen], order)
                         }
                     }
                 };
-                frames.push(Frame {
-                    index,
-                    ts_nanos: last_ts,
-                    content,
-                });
+                frames.push(Frame { index, ts_nanos: last_ts, content });
             }
             _ => {} // name resolution, statistics, custom, ...: not frames
         }
@@ -628,11 +585,7 @@ fn decode_link(linktype: u32, data: &[u8], order: Order) -> FrameContent {
         },
         // PPP (9) and PPP in HDLC-like framing (50)
         9 | 50 => {
-            let d = if data.starts_with(&[0xff, 0x03]) {
-                &data[2..]
-            } else {
-                data
-            };
+            let d = if data.starts_with(&[0xff, 0x03]) { &data[2..] } else { data };
             match be16(d, 0) {
                 Some(proto) => from_ppp_protocol(proto, &d[2..]),
                 None => skipped(format!("short PPP frame ({} bytes)", data.len())),
@@ -645,9 +598,7 @@ fn decode_link(linktype: u32, data: &[u8], order: Order) -> FrameContent {
                 return skipped(format!("short NFLOG frame ({} bytes)", data.len()));
             };
             let mut off = 4usize;
-            while let (Some(tlen), Some(ttype)) =
-                (rd_u16(data, off, order), rd_u16(data, off + 2, order))
-            {
+            while let (Some(tlen), Some(ttype)) = (rd_u16(data, off, order), rd_u16(data, off + 2, order)) {
                 let tlen = usize::from(tlen);
                 if tlen < 4 {
                     break;
@@ -736,18 +687,10 @@ mod tests {
     }
 
     fn put_u16(v: &mut Vec<u8>, x: u16, big: bool) {
-        v.extend_from_slice(&if big {
-            x.to_be_bytes()
-        } else {
-            x.to_le_bytes()
-        });
+        v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
     }
     fn put_u32(v: &mut Vec<u8>, x: u32, big: bool) {
-        v.extend_from_slice(&if big {
-            x.to_be_bytes()
-        } else {
-            x.to_le_bytes()
-        });
+        v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
     }
 
     // ----- pcap builders -----
@@ -760,12 +703,7 @@ mod tests {
     }
 
     fn rec(sec: u32, frac: u32, data: Vec<u8>) -> Rec {
-        Rec {
-            sec,
-            frac,
-            orig_len: None,
-            data,
-        }
+        Rec { sec, frac, orig_len: None, data }
     }
 
     fn pcap_bytes(linktype: u32, nano: bool, big: bool, recs: &[Rec]) -> Vec<u8> {
@@ -798,11 +736,7 @@ mod tests {
 
     /// Read a one-linktype LE microsecond pcap and return the contents.
     fn contents(linktype: u32, frames: &[Vec<u8>]) -> Vec<FrameContent> {
-        read_capture_bytes(&pcap_le(linktype, frames))
-            .unwrap()
-            .into_iter()
-            .map(|f| f.content)
-            .collect()
+        read_capture_bytes(&pcap_le(linktype, frames)).unwrap().into_iter().map(|f| f.content).collect()
     }
 
     fn one(linktype: u32, frame: Vec<u8>) -> FrameContent {
@@ -842,13 +776,7 @@ mod tests {
     }
 
     /// IDB; `opts` are (code, value) pairs; `endofopt` adds the terminator.
-    fn idb(
-        linktype: u16,
-        snaplen: u32,
-        opts: &[(u16, Vec<u8>)],
-        endofopt: bool,
-        big: bool,
-    ) -> Vec<u8> {
+    fn idb(linktype: u16, snaplen: u32, opts: &[(u16, Vec<u8>)], endofopt: bool, big: bool) -> Vec<u8> {
         let mut b = Vec::new();
         put_u16(&mut b, linktype, big);
         put_u16(&mut b, 0, big);
@@ -905,17 +833,8 @@ mod tests {
     fn ethernet_qinq_and_9100() {
         let v4 = ipv4_udp(30);
         let v6 = ipv6_udp(3);
-        assert_eq!(
-            one(1, eth(&[(0x88a8, 100), (0x8100, 42)], 0x0800, &v4)),
-            ipc(&v4)
-        );
-        assert_eq!(
-            one(
-                1,
-                eth(&[(0x9100, 1), (0x88a8, 2), (0x8100, 3)], 0x86dd, &v6)
-            ),
-            ipc(&v6)
-        );
+        assert_eq!(one(1, eth(&[(0x88a8, 100), (0x8100, 42)], 0x0800, &v4)), ipc(&v4));
+        assert_eq!(one(1, eth(&[(0x9100, 1), (0x88a8, 2), (0x8100, 3)], 0x86dd, &v6)), ipc(&v6));
         // Tag claimed but frame ends: skipped, no panic.
         let mut f = MAC_HDR.to_vec();
         f.extend_from_slice(&[0x81, 0x00, 0x00]);
@@ -934,45 +853,30 @@ mod tests {
             b
         };
         assert_eq!(one(1, eth(&[], 0x8864, &pppoe(0x0021, &v4))), ipc(&v4));
-        assert_eq!(
-            one(1, eth(&[(0x8100, 7)], 0x8864, &pppoe(0x0057, &v6))),
-            ipc(&v6)
-        );
+        assert_eq!(one(1, eth(&[(0x8100, 7)], 0x8864, &pppoe(0x0057, &v6))), ipc(&v6));
         assert_eq!(
             one(1, eth(&[], 0x8864, &pppoe(0xc021, &[1, 2, 3, 4]))),
             skip("non-IP PPP protocol 0xc021")
         );
-        assert_eq!(
-            one(1, eth(&[], 0x8863, &[0x11, 0x09, 0, 0, 0, 0])),
-            skip("non-IP ethertype 0x8863")
-        );
+        assert_eq!(one(1, eth(&[], 0x8863, &[0x11, 0x09, 0, 0, 0, 0])), skip("non-IP ethertype 0x8863"));
     }
 
     #[test]
     fn arp_is_skipped() {
-        let arp = [
-            0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2,
-        ];
-        assert_eq!(
-            one(1, eth(&[], 0x0806, &arp)),
-            skip("non-IP ethertype 0x0806")
-        );
+        let arp = [0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2];
+        assert_eq!(one(1, eth(&[], 0x0806, &arp)), skip("non-IP ethertype 0x0806"));
     }
 
     #[test]
     fn stp_8023_length_field_is_reported_as_ethertype() {
-        let mut f = vec![
-            0x01, 0x80, 0xc2, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0x00, 0x27, 0x42, 0x42, 0x03,
-        ];
+        let mut f = vec![0x01, 0x80, 0xc2, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0x00, 0x27, 0x42, 0x42, 0x03];
         f.extend_from_slice(&[0; 36]);
         assert_eq!(one(1, f), skip("non-IP ethertype 0x0027"));
     }
 
     #[test]
     fn short_ethernet_is_skipped() {
-        assert!(
-            matches!(one(1, vec![1, 2, 3]), FrameContent::Skipped(s) if s.contains("short Ethernet"))
-        );
+        assert!(matches!(one(1, vec![1, 2, 3]), FrameContent::Skipped(s) if s.contains("short Ethernet")));
     }
 
     #[test]
@@ -990,16 +894,12 @@ mod tests {
     #[test]
     fn linux_sll2() {
         let v6 = ipv6_udp(12);
-        let mut f = vec![
-            0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0,
-        ];
+        let mut f = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
         f.extend_from_slice(&v6);
         assert_eq!(one(276, f), ipc(&v6));
         // VLAN inside SLL2
         let v4 = ipv4_udp(1);
-        let mut f = vec![
-            0x81, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0,
-        ];
+        let mut f = vec![0x81, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
         f.extend_from_slice(&[0, 5, 0x08, 0x00]);
         f.extend_from_slice(&v4);
         assert_eq!(one(276, f), ipc(&v4));
@@ -1010,15 +910,8 @@ mod tests {
         let v4 = ipv4_udp(5);
         let v6 = ipv6_udp(5);
         for lt in [101, 12, 14] {
-            assert_eq!(
-                contents(lt, &[v4.clone(), v6.clone()]),
-                vec![ipc(&v4), ipc(&v6)],
-                "link type {lt}"
-            );
-            assert_eq!(
-                one(lt, vec![0x50, 0, 0, 0]),
-                skip("raw IP packet with IP version 5")
-            );
+            assert_eq!(contents(lt, &[v4.clone(), v6.clone()]), vec![ipc(&v4), ipc(&v6)], "link type {lt}");
+            assert_eq!(one(lt, vec![0x50, 0, 0, 0]), skip("raw IP packet with IP version 5"));
             assert_eq!(one(lt, vec![]), skip("empty raw IP packet"));
         }
         assert_eq!(one(228, v4.clone()), ipc(&v4));
@@ -1042,24 +935,13 @@ mod tests {
         // Family in the other byte order than the capture: still found.
         assert_eq!(one(0, with_fam(2u32.to_be_bytes(), &v4)), ipc(&v4));
         // Big-endian capture.
-        let be = pcap_bytes(
-            0,
-            false,
-            true,
-            &[rec(1, 2, with_fam(30u32.to_be_bytes(), &v6))],
-        );
+        let be = pcap_bytes(0, false, true, &[rec(1, 2, with_fam(30u32.to_be_bytes(), &v6))]);
         assert_eq!(read_capture_bytes(&be).unwrap()[0].content, ipc(&v6));
-        assert_eq!(
-            one(0, with_fam(7u32.to_le_bytes(), &[1, 2])),
-            skip("non-IP NULL/loopback family 7")
-        );
+        assert_eq!(one(0, with_fam(7u32.to_le_bytes(), &[1, 2])), skip("non-IP NULL/loopback family 7"));
         // LOOP: network byte order.
         assert_eq!(one(108, with_fam(2u32.to_be_bytes(), &v4)), ipc(&v4));
         assert_eq!(one(108, with_fam(24u32.to_be_bytes(), &v6)), ipc(&v6));
-        assert_eq!(
-            one(108, with_fam(2u32.to_le_bytes(), &v4)),
-            skip("non-IP loopback family 33554432")
-        );
+        assert_eq!(one(108, with_fam(2u32.to_le_bytes(), &v4)), skip("non-IP loopback family 33554432"));
     }
 
     #[test]
@@ -1071,10 +953,7 @@ mod tests {
         let mut b = vec![0x00, 0x57];
         b.extend_from_slice(&v6);
         assert_eq!(contents(9, &[a, b]), vec![ipc(&v4), ipc(&v6)]);
-        assert_eq!(
-            one(9, vec![0xff, 0x03, 0xc0, 0x21, 1]),
-            skip("non-IP PPP protocol 0xc021")
-        );
+        assert_eq!(one(9, vec![0xff, 0x03, 0xc0, 0x21, 1]), skip("non-IP PPP protocol 0xc021"));
     }
 
     #[test]
@@ -1087,12 +966,7 @@ mod tests {
     #[test]
     fn truncated_frame_is_skipped() {
         let f = eth(&[], 0x0800, &ipv4_udp(100));
-        let recs = [Rec {
-            sec: 1,
-            frac: 0,
-            orig_len: Some(f.len() as u32),
-            data: f[..60].to_vec(),
-        }];
+        let recs = [Rec { sec: 1, frac: 0, orig_len: Some(f.len() as u32), data: f[..60].to_vec() }];
         let frames = read_capture_bytes(&pcap_bytes(1, false, false, &recs)).unwrap();
         assert_eq!(frames[0].content, skip("truncated (caplen 60 < len 142)"));
     }
@@ -1153,15 +1027,8 @@ mod tests {
             assert_eq!(fr.len(), 1);
             assert_eq!(fr[0].index, 0);
             assert_eq!(fr[0].ts_nanos, 1_700_000_000_123_456_000);
-            let nano = pcap_bytes(
-                1,
-                true,
-                big,
-                &[
-                    rec(1_700_000_000, 123_456_789, f.clone()),
-                    rec(5, 1, f.clone()),
-                ],
-            );
+            let nano =
+                pcap_bytes(1, true, big, &[rec(1_700_000_000, 123_456_789, f.clone()), rec(5, 1, f.clone())]);
             let fr = read_capture_bytes(&nano).unwrap();
             assert_eq!(fr[0].ts_nanos, 1_700_000_000_123_456_789);
             assert_eq!(fr[1].ts_nanos, 5_000_000_001);
@@ -1190,21 +1057,9 @@ mod tests {
         let v4 = ipv4_udp(3);
         let v6 = ipv6_udp(3);
         let mut f = shb(false);
-        f.extend(idb(
-            1,
-            0,
-            &[(2, b"eth0".to_vec()), (9, vec![9])],
-            true,
-            false,
-        )); // ns, Ethernet
+        f.extend(idb(1, 0, &[(2, b"eth0".to_vec()), (9, vec![9])], true, false)); // ns, Ethernet
         f.extend(idb(101, 65535, &[], true, false)); // default us, raw IP
-        f.extend(epb(
-            0,
-            1_700_000_000_123_456_789,
-            &eth(&[], 0x0800, &v4),
-            42,
-            false,
-        ));
+        f.extend(epb(0, 1_700_000_000_123_456_789, &eth(&[], 0x0800, &v4), 42, false));
         f.extend(epb(1, 1_700_000_000_123_456, &v6, v6.len() as u32, false));
         f.extend(spb(&eth(&[(0x8100, 5)], 0x0800, &v4), false));
         let frames = read_capture_bytes(&f).unwrap();
@@ -1224,13 +1079,7 @@ mod tests {
         let v4 = ipv4_udp(3);
         let mut f = shb(true);
         // 2^-10 s ticks, 100 s offset, options without opt_endofopt.
-        f.extend(idb(
-            228,
-            0,
-            &[(9, vec![0x80 | 10]), (14, 100u64.to_be_bytes().to_vec())],
-            false,
-            true,
-        ));
+        f.extend(idb(228, 0, &[(9, vec![0x80 | 10]), (14, 100u64.to_be_bytes().to_vec())], false, true));
         f.extend(epb(0, 3 * 1024 + 512, &v4, v4.len() as u32, true));
         let frames = read_capture_bytes(&f).unwrap();
         assert_eq!(frames[0].ts_nanos, 103_500_000_000);
@@ -1261,10 +1110,7 @@ mod tests {
                 skip("unsupported link type 147"),
             ]
         );
-        assert_eq!(
-            frames.iter().map(|x| x.index).collect::<Vec<_>>(),
-            vec![0, 1, 2]
-        );
+        assert_eq!(frames.iter().map(|x| x.index).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert_eq!(frames[2].ts_nanos, 7_000);
     }
 
@@ -1289,10 +1135,7 @@ mod tests {
         // Bad byte-order magic.
         let mut bad = f.clone();
         bad[8] = 0;
-        assert!(matches!(
-            read_capture_bytes(&bad),
-            Err(CaptureError::Format(_))
-        ));
+        assert!(matches!(read_capture_bytes(&bad), Err(CaptureError::Format(_))));
         // Captured length beyond the block.
         let mut bad = f.clone();
         let epb_off = shb(false).len() + idb(101, 0, &[], true, false).len();
@@ -1305,12 +1148,8 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        for data in [
-            &b""[..],
-            &b"\x01"[..],
-            &b"hello world, this is not a capture file"[..],
-            &[0u8; 100][..],
-        ] {
+        for data in [&b""[..], &b"\x01"[..], &b"hello world, this is not a capture file"[..], &[0u8; 100][..]]
+        {
             match read_capture_bytes(data) {
                 Err(CaptureError::Format(msg)) => {
                     assert!(msg.contains("not a pcap or pcapng"), "{msg}")
@@ -1318,9 +1157,7 @@ mod tests {
                 other => panic!("expected a format error, got {other:?}"),
             }
         }
-        let err = read_capture_bytes(&[0xa1, 0xb2, 0xcd, 0x34, 0, 0])
-            .unwrap_err()
-            .to_string();
+        let err = read_capture_bytes(&[0xa1, 0xb2, 0xcd, 0x34, 0, 0]).unwrap_err().to_string();
         assert!(err.contains("Kuznetzov"), "{err}");
     }
 
@@ -1334,9 +1171,7 @@ mod tests {
         assert!(matches!(err, CaptureError::Format(_)));
         assert!(msg.contains("truncated pcap record at frame 2"), "{msg}");
         // Cut inside the third record's header.
-        let err = read_capture_bytes(&file[..file.len() - f.len() - 3])
-            .unwrap_err()
-            .to_string();
+        let err = read_capture_bytes(&file[..file.len() - f.len() - 3]).unwrap_err().to_string();
         assert!(err.contains("truncated pcap record at frame 2"), "{err}");
         // Cut inside the global header.
         let err = read_capture_bytes(&file[..10]).unwrap_err().to_string();
@@ -1366,21 +1201,11 @@ mod tests {
         assert_eq!(frames.len(), 2);
         for (i, f) in frames.iter().enumerate() {
             assert_eq!(f.index, i);
-            assert!(
-                f.ts_nanos > 1_000_000_000_000_000_000,
-                "timestamp {}",
-                f.ts_nanos
-            );
-            let FrameContent::Ip(p) = &f.content else {
-                panic!("frame {i} skipped: {:?}", f.content)
-            };
+            assert!(f.ts_nanos > 1_000_000_000_000_000_000, "timestamp {}", f.ts_nanos);
+            let FrameContent::Ip(p) = &f.content else { panic!("frame {i} skipped: {:?}", f.content) };
             assert_eq!(p[0] >> 4, 4, "IPv4");
             assert_eq!(p[9], 17, "UDP");
-            assert_eq!(
-                usize::from(u16::from_be_bytes([p[2], p[3]])),
-                p.len(),
-                "trimmed to total length"
-            );
+            assert_eq!(usize::from(u16::from_be_bytes([p[2], p[3]])), p.len(), "trimmed to total length");
         }
         assert!(frames[0].ts_nanos <= frames[1].ts_nanos);
     }
@@ -1393,14 +1218,8 @@ mod tests {
             return;
         }
         let frames = read_capture(&path).unwrap();
-        let arp = frames
-            .iter()
-            .filter(|f| f.content == skip("non-IP ethertype 0x0806"))
-            .count();
-        let stp = frames
-            .iter()
-            .filter(|f| f.content == skip("non-IP ethertype 0x0027"))
-            .count();
+        let arp = frames.iter().filter(|f| f.content == skip("non-IP ethertype 0x0806")).count();
+        let stp = frames.iter().filter(|f| f.content == skip("non-IP ethertype 0x0027")).count();
         assert!(arp > 0 && stp > 0, "arp {arp} stp {stp}");
         // Compare every skip with the reference tool's verdicts when they are there.
         let jsonl = path.with_file_name("lan-wikipedia-browse-dns-mdns-nbns-arp-stp.linux.jsonl");
@@ -1413,11 +1232,7 @@ mod tests {
                 let Some(i) = rest.split(',').next().and_then(|s| s.parse::<usize>().ok()) else {
                     continue;
                 };
-                if let Some(w) = line
-                    .split("\"why\": \"")
-                    .nth(1)
-                    .and_then(|s| s.split('"').next())
-                {
+                if let Some(w) = line.split("\"why\": \"").nth(1).and_then(|s| s.split('"').next()) {
                     if w.starts_with("non-IP") {
                         assert_eq!(frames[i].content, skip(w), "frame {i}");
                         checked += 1;
@@ -1453,9 +1268,7 @@ mod tests {
         ng_be.extend(epb(
             0,
             1,
-            &[
-                0x08, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x45, 0,
-            ],
+            &[0x08, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x45, 0],
             22,
             true,
         ));
@@ -1468,12 +1281,7 @@ mod tests {
                     eth(&[], 0x0806, &[0; 28]),
                 ],
             ),
-            pcap_bytes(
-                113,
-                true,
-                true,
-                &[rec(1, 2, vec![0; 16]), rec(3, 4, v4.clone())],
-            ),
+            pcap_bytes(113, true, true, &[rec(1, 2, vec![0; 16]), rec(3, 4, v4.clone())]),
             pcap_le(239, &[vec![2, 0, 0, 0, 8, 0, 9, 0, 0x45, 0, 0, 4]]),
             pcap_le(9, &[vec![0xff, 3, 0, 0x21, 0x45]]),
             ng,

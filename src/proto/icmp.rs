@@ -89,6 +89,7 @@ pub(crate) fn may_create(t: &Tuple) -> bool {
 mod tests {
     use super::*;
     use crate::packet::tests::ipv4;
+    use std::string::ToString;
 
     fn icmp(ty: u8, code: u8, rest: &[u8]) -> std::vec::Vec<u8> {
         let mut v = std::vec![ty, code, 0, 0, 0x12, 0x67, 0, 1];
@@ -103,21 +104,11 @@ mod tests {
         let p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 1, &icmp(8, 0, &[]));
         let v = parse_ip(&p, Mode::Outer).unwrap();
         match inspect(&v, true).unwrap() {
-            Message::Query(t) => assert_eq!(
-                t.l4(),
-                tuple::L4::Icmp {
-                    ty: 8,
-                    code: 0,
-                    id: 4711
-                }
-            ),
+            Message::Query(t) => assert_eq!(t.l4(), tuple::L4::Icmp { ty: 8, code: 0, id: 4711 }),
             m => panic!("{m:?}"),
         }
         let p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 1, &icmp(40, 0, &[]));
-        assert_eq!(
-            inspect(&parse_ip(&p, Mode::Outer).unwrap(), true),
-            Err(Reason::BadIcmpType)
-        );
+        assert_eq!(inspect(&parse_ip(&p, Mode::Outer).unwrap(), true), Err(Reason::BadIcmpType));
         let mut bad = icmp(8, 0, &[]);
         bad[7] ^= 1;
         let p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 1, &bad);
@@ -131,24 +122,12 @@ mod tests {
         let udp = [0x9c, 0x40, 0, 53, 0, 8, 0, 0];
         let inner = ipv4([192, 0, 2, 10], [198, 51, 100, 53], 17, &udp);
         let t = quoted_tuple(&inner[..28], Family::Ipv4).unwrap();
-        assert_eq!(
-            t.l4(),
-            tuple::L4::Ports {
-                sport: 53,
-                dport: 40000
-            }
-        );
+        assert_eq!(t.l4(), tuple::L4::Ports { sport: 53, dport: 40000 });
         assert_eq!(t.dst().to_string(), "192.0.2.10");
         // Too short to hold the ports.
-        assert_eq!(
-            quoted_tuple(&inner[..22], Family::Ipv4),
-            Err(Reason::BadIcmpErrorQuote)
-        );
+        assert_eq!(quoted_tuple(&inner[..22], Family::Ipv4), Err(Reason::BadIcmpErrorQuote));
         // An error quoting an error.
         let inner_err = ipv4([1, 1, 1, 1], [2, 2, 2, 2], 1, &icmp(3, 3, &[]));
-        assert_eq!(
-            quoted_tuple(&inner_err, Family::Ipv4),
-            Err(Reason::BadIcmpErrorQuote)
-        );
+        assert_eq!(quoted_tuple(&inner_err, Family::Ipv4), Err(Reason::BadIcmpErrorQuote));
     }
 }

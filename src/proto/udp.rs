@@ -81,37 +81,17 @@ mod tests {
         let created = Tick(0);
         let grace = created.after_secs(STREAM_GRACE_SECS);
         // Query, second query before the reply: unreplied.
-        assert_eq!(
-            on_packet(StreamKind::Udp, created, grace, false, false, 30, 120),
-            (30, false)
-        );
+        assert_eq!(on_packet(StreamKind::Udp, created, grace, false, false, 30, 120), (30, false));
         // Answer within 2 s: still 30 s, not assured.
-        assert_eq!(
-            on_packet(StreamKind::Udp, Tick(16), grace, true, false, 30, 120),
-            (30, false)
-        );
+        assert_eq!(on_packet(StreamKind::Udp, Tick(16), grace, true, false, 30, 120), (30, false));
         // A packet 5 s after creation: stream, assured.
         assert_eq!(
-            on_packet(
-                StreamKind::Udp,
-                created.after_secs(5),
-                grace,
-                true,
-                false,
-                30,
-                120
-            ),
+            on_packet(StreamKind::Udp, created.after_secs(5), grace, true, false, 30, 120),
             (120, true)
         );
         // Exactly at the grace end: not after it yet.
-        assert_eq!(
-            on_packet(StreamKind::Udp, grace, grace, true, false, 30, 120),
-            (30, false)
-        );
+        assert_eq!(on_packet(StreamKind::Udp, grace, grace, true, false, 30, 120), (30, false));
         // GRE / UDP-Lite stream at once.
-        assert_eq!(
-            on_packet(StreamKind::Immediate, Tick(1), grace, true, false, 30, 180),
-            (180, true)
-        );
+        assert_eq!(on_packet(StreamKind::Immediate, Tick(1), grace, true, false, 30, 180), (180, true));
     }
 }

@@ -1,0 +1,235 @@
+//! The replay engine: command-line options and the frame-by-frame replay
+//! that prints the oracle's JSON fields. Shared by the `replay` example and
+//! the parity test (`tests/parity.rs`).
+
+use crate::capture::{Frame, FrameContent, read_capture};
+use ctrack::{Config, ConnTable, HashKey, Instant, L4, Meta, Status, Verdict, tuple::proto};
+use serde_json::{Map, Value, json};
+
+/// The oracle injects one frame about every 0.3 ms.
+const FRAME_SPACING_MICROS: u64 = 300;
+
+/// Helpers the oracle knows, with whether ctrack implements them yet.
+const KNOWN_HELPERS: [&str; 10] =
+    ["ftp", "tftp", "sip", "snmp", "irc", "h323", "pptp", "sane", "amanda", "netbios-ns"];
+
+/// One `--notrack` rule, in the oracle's syntax.
+#[derive(Debug, Clone, Copy)]
+pub enum Notrack {
+    All,
+    Proto(u8),
+    Ports { proto: Option<u8>, lo: u16, hi: u16 },
+}
+
+impl Notrack {
+    fn parse(spec: &str) -> Result<Notrack, String> {
+        let bad = || {
+            format!("bad --notrack spec '{spec}' (expected udp/53, tcp/8000-8080, 53, icmp, icmpv6 or all)")
+        };
+        let (proto, ports) = match spec.split_once('/') {
+            Some((p, r)) => (Some(p), r),
+            None => match spec {
+                "all" => return Ok(Notrack::All),
+                "icmp" => return Ok(Notrack::Proto(proto::ICMP)),
+                "icmpv6" => return Ok(Notrack::Proto(proto::ICMPV6)),
+                _ => (None, spec),
+            },
+        };
+        let proto = match proto {
+            None => None,
+            Some("tcp") => Some(proto::TCP),
+            Some("udp") => Some(proto::UDP),
+            Some(_) => return Err(bad()),
+        };
+        let (lo, hi) = match ports.split_once('-') {
+            Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
+            None => {
+                let p = ports.parse().map_err(|_| bad())?;
+                (p, p)
+            }
+        };
+        if lo > hi {
+            return Err(bad());
+        }
+        Ok(Notrack::Ports { proto, lo, hi })
+    }
+
+    fn matches(&self, packet: &[u8]) -> bool {
+        let Ok(t) = ctrack::packet_tuple(packet) else {
+            return false;
+        };
+        match *self {
+            Notrack::All => true,
+            Notrack::Proto(p) => t.proto() == p,
+            Notrack::Ports { proto, lo, hi } => {
+                let proto_ok = match proto {
+                    Some(p) => t.proto() == p,
+                    None => matches!(t.proto(), proto::TCP | proto::UDP),
+                };
+                let L4::Ports { sport, dport } = t.l4() else {
+                    return false;
+                };
+                proto_ok && ((lo..=hi).contains(&sport) || (lo..=hi).contains(&dport))
+            }
+        }
+    }
+}
+
+pub struct Options {
+    pub config: Config,
+    pub notrack: Vec<Notrack>,
+    pub honour_gaps: Option<f64>,
+    pub capture: String,
+}
+
+fn usage() -> String {
+    "usage: replay [--helpers LIST|none] [--notrack SPEC]... [--sysctl NAME=VALUE]... [--honour-gaps MAXSEC] CAPTURE"
+        .to_string()
+}
+
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut config = Config::default();
+    let mut notrack = Vec::new();
+    let mut honour_gaps = None;
+    let mut capture = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value =
+            |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value\n{}", usage()));
+        match a.as_str() {
+            "--helpers" => {
+                let list = value("--helpers")?;
+                if list != "none" {
+                    for h in list.split(',').filter(|h| !h.is_empty()) {
+                        if !KNOWN_HELPERS.contains(&h) {
+                            return Err(format!("unknown helper '{h}' (known: {})", KNOWN_HELPERS.join(",")));
+                        }
+                        eprintln!("replay: warning: helper '{h}' is not implemented by ctrack yet; ignored");
+                    }
+                }
+            }
+            "--notrack" => notrack.push(Notrack::parse(&value("--notrack")?)?),
+            "--sysctl" => {
+                let kv = value("--sysctl")?;
+                let (k, v) =
+                    kv.split_once('=').ok_or_else(|| format!("--sysctl needs NAME=VALUE, got '{kv}'"))?;
+                config.set_sysctl(k, v).map_err(|e| format!("--sysctl {kv}: {e}"))?;
+            }
+            "--honour-gaps" => {
+                let v = value("--honour-gaps")?;
+                let secs: f64 = v.parse().map_err(|_| format!("--honour-gaps needs seconds, got '{v}'"))?;
+                if !(secs >= 0.0 && secs.is_finite()) {
+                    return Err(format!("--honour-gaps needs a non-negative number, got '{v}'"));
+                }
+                honour_gaps = Some(secs);
+            }
+            "-h" | "--help" => return Err(usage()),
+            s if s.starts_with("--") => return Err(format!("unknown option '{s}'\n{}", usage())),
+            s => {
+                if capture.replace(s.to_string()).is_some() {
+                    return Err(format!("more than one capture given\n{}", usage()));
+                }
+            }
+        }
+    }
+    let capture = capture.ok_or_else(usage)?;
+    Ok(Options { config, notrack, honour_gaps, capture })
+}
+
+/// The entry's fields as the oracle's `--snapshot-each` prints them.
+fn snapshot(obj: &mut Map<String, Value>, e: &ctrack::EntryRef<'_>) {
+    if let Some(s) = e.tcp_state() {
+        obj.insert("tcp_state".into(), json!(s.name()));
+    }
+    let status = e.status();
+    let mut names: Vec<&str> = status.names().collect();
+    if !status.contains(Status::SEEN_REPLY) {
+        names.push("UNREPLIED");
+    }
+    obj.insert("status".into(), json!(names));
+    obj.insert("timeout".into(), json!(e.timeout()));
+}
+
+/// Read the capture named in `opts` and print the replay to stdout.
+pub fn run(opts: Options) -> Result<(), String> {
+    let frames = read_capture(std::path::Path::new(&opts.capture)).map_err(|e| e.to_string())?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    use std::io::Write;
+    for line in replay(&opts, &frames) {
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    }
+    out.flush().map_err(|e| e.to_string())
+}
+
+/// Replay `frames`: one JSON object per frame, then the final object.
+pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
+    let mut lines = Vec::with_capacity(frames.len() + 1);
+    // The capacity is the kernel's default nf_conntrack_max on a large host.
+    let capacity = match opts.config.max_entries {
+        0 => 262_144,
+        m => m as usize,
+    };
+    let mut table = ConnTable::with_capacity(capacity, HashKey(*b"ctrack-replay-k1"), opts.config);
+    let mut now_micros: u64 = 1_000_000_000;
+    let mut prev_ts: Option<u64> = None;
+    for f in frames {
+        let gap = match (opts.honour_gaps, prev_ts) {
+            (Some(max), Some(p)) => {
+                let real = f.ts_nanos.saturating_sub(p) / 1000;
+                real.min((max * 1e6) as u64).max(FRAME_SPACING_MICROS)
+            }
+            _ => FRAME_SPACING_MICROS,
+        };
+        prev_ts = Some(f.ts_nanos);
+        now_micros += gap;
+        let now = Instant::from_millis(now_micros / 1000);
+        let mut obj = Map::new();
+        obj.insert("i".into(), json!(f.index));
+        match &f.content {
+            FrameContent::Skipped(why) => {
+                obj.insert("state".into(), json!("skipped"));
+                obj.insert("why".into(), json!(why));
+            }
+            FrameContent::Ip(packet) => {
+                let meta = Meta { zone: 0, notrack: opts.notrack.iter().any(|n| n.matches(packet)) };
+                let v = table.track_with(now, packet, meta);
+                match v {
+                    Verdict::Dropped(d) => {
+                        obj.insert("state".into(), json!("none"));
+                        obj.insert("stage".into(), json!("conntrack"));
+                        obj.insert("reason".into(), json!(d.to_string()));
+                    }
+                    _ => {
+                        let state = v.state().map_or("none", |s| s.name());
+                        obj.insert("state".into(), json!(state));
+                        if let Some(d) = v.dir() {
+                            obj.insert("dir".into(), json!(d.name()));
+                        }
+                        if let Some(r) = v.reason() {
+                            obj.insert("reason".into(), json!(r.to_string()));
+                        }
+                        if let Some(e) = v.entry().and_then(|h| table.get(h, now)) {
+                            obj.insert("in_table".into(), json!(true));
+                            snapshot(&mut obj, &e);
+                        } else if v.dir().is_some() {
+                            obj.insert("in_table".into(), json!(false));
+                        }
+                    }
+                }
+            }
+        }
+        lines.push(Value::Object(obj));
+    }
+    let now = Instant::from_millis(now_micros / 1000);
+    let listing: Vec<String> = table.entries(now).map(|e| e.to_string()).collect();
+    let s = table.stats();
+    let stats = json!({
+        "entries": s.entries, "found": s.found, "invalid": s.invalid, "insert": s.insert,
+        "insert_failed": s.insert_failed, "drop": s.drop, "early_drop": s.early_drop, "error": s.error,
+        "search_restart": s.search_restart, "clash_resolve": s.clash_resolve, "chaintoolong": s.chaintoolong,
+        "expect_new": s.expect_new, "expect_create": s.expect_create, "expect_delete": s.expect_delete,
+    });
+    let fin = json!({"final": true, "frames": frames.len(), "conntrack_L": listing, "conntrack_L_expect": [], "stats": stats});
+    lines.push(fin);
+    lines
+}

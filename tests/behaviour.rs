@@ -1,0 +1,249 @@
+//! Behaviour of the table and the connection-less trackers, against the
+//! rules of the specification (sections cited per test).
+
+mod common;
+
+use common::*;
+use ctrack::*;
+
+fn table() -> FixedConnTable<64> {
+    ConnTable::new(HashKey([3; 16]), Config::default())
+}
+
+fn secs(s: u64) -> Instant {
+    Instant::from_secs(s)
+}
+
+fn entry<S: AsRef<[Slot]> + AsMut<[Slot]>>(t: &ConnTable<S>, v: &Verdict, now: Instant) -> (Status, u32) {
+    let e = t.get(v.entry().expect("entry"), now).expect("live entry");
+    (e.status(), e.timeout())
+}
+
+#[test]
+fn udp_dns_worked_example_2_9() {
+    let mut t = table();
+    let q = udp("192.0.2.10", 40000, "198.51.100.53", 53, b"query");
+    let a = udp("198.51.100.53", 53, "192.0.2.10", 40000, b"answer");
+    let v = t.track(secs(100), &q);
+    assert_eq!((v.state(), v.dir()), (Some(CtState::New), Some(Direction::Original)));
+    assert_eq!(entry(&t, &v, secs(100)).1, 30);
+    // A second query before any reply is NEW again (§2.8 consequence 2).
+    assert_eq!(t.track(secs(100), &q).state(), Some(CtState::New));
+    let v = t.track(secs(101), &a);
+    assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+    let (st, to) = entry(&t, &v, secs(101));
+    assert!(st.contains(Status::SEEN_REPLY) && !st.contains(Status::ASSURED));
+    assert_eq!(to, 30);
+    // 5 s after creation: stream timeout and ASSURED (§4.2).
+    let v = t.track(secs(105), &q);
+    assert_eq!(v.state(), Some(CtState::Established));
+    let (st, to) = entry(&t, &v, secs(105));
+    assert!(st.contains(Status::ASSURED));
+    assert_eq!(to, 120);
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn expired_entries_never_match() {
+    let mut t = table();
+    let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"q");
+    let a = udp("10.0.0.2", 53, "10.0.0.1", 1000, b"a");
+    t.track(secs(10), &q);
+    assert_eq!(t.track(secs(39), &a).state(), Some(CtState::Established));
+    // 30 s after the last packet the entry is gone: the same datagram is NEW.
+    let v = t.track(secs(69), &a);
+    assert_eq!((v.state(), v.dir()), (Some(CtState::New), Some(Direction::Original)));
+    assert_eq!(t.entries(secs(69)).count(), 1);
+    assert_eq!(t.gc(secs(1000), 64), 1);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn two_step_confirmation() {
+    let mut t = table();
+    let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"q");
+    let a = udp("10.0.0.2", 53, "10.0.0.1", 1000, b"a");
+    // Classified but dropped by the firewall: no trace (§2.4).
+    let v = t.classify(secs(1), &q, Meta::default());
+    assert!(matches!(v, Verdict::Tracked(Tracked { unconfirmed: true, .. })));
+    assert_eq!(t.len(), 1);
+    assert_eq!(t.entries(secs(1)).count(), 0, "unconfirmed entries are not listed");
+    t.discard(&v);
+    assert!(t.is_empty());
+    // Classified, not yet confirmed: the reply cannot find it.
+    let mut v = t.classify(secs(2), &q, Meta::default());
+    let r = t.classify(secs(2), &a, Meta::default());
+    assert_eq!((r.state(), r.dir()), (Some(CtState::New), Some(Direction::Original)));
+    t.discard(&r);
+    t.confirm(&mut v).unwrap();
+    let r = t.track(secs(2), &a);
+    assert_eq!((r.state(), r.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+}
+
+#[test]
+fn insert_clash_udp_merges_tcp_drops() {
+    let mut t = table();
+    let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"q");
+    let mut v1 = t.classify(secs(1), &q, Meta::default());
+    let mut v2 = t.classify(secs(1), &q, Meta::default());
+    t.confirm(&mut v1).unwrap();
+    t.confirm(&mut v2).unwrap();
+    assert_eq!(v1.entry(), v2.entry(), "the loser is merged into the winner (§7.3)");
+    assert_eq!(t.len(), 1);
+    assert_eq!(t.stats().clash_resolve, 1);
+
+    let syn = tcp("10.0.0.1", 2000, "10.0.0.2", 80, SYN, 1, 0, 1000, b"");
+    let mut s1 = t.classify(secs(1), &syn, Meta::default());
+    let mut s2 = t.classify(secs(1), &syn, Meta::default());
+    t.confirm(&mut s1).unwrap();
+    assert_eq!(t.confirm(&mut s2), Err(DropReason::InsertClash));
+    assert_eq!(t.len(), 2);
+    assert_eq!((t.stats().insert_failed, t.stats().drop), (1, 1));
+}
+
+#[test]
+fn icmp_echo_and_errors_5() {
+    let mut t = table();
+    let req = icmp("192.0.2.10", "198.51.100.7", 8, 0, 4711, b"ping");
+    let rep = icmp("198.51.100.7", "192.0.2.10", 0, 0, 4711, b"ping");
+    assert_eq!(t.track(secs(1), &req).state(), Some(CtState::New));
+    let v = t.track(secs(1), &rep);
+    assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+    assert_eq!(entry(&t, &v, secs(1)).1, 30);
+    // Unsolicited echo reply: INVALID, counted as invalid.
+    let stray = icmp("198.51.100.7", "192.0.2.10", 0, 0, 99, b"x");
+    assert_eq!(t.track(secs(1), &stray), Verdict::Invalid(Reason::UnsolicitedReply));
+    assert_eq!(t.stats().invalid, 1);
+    // Time exceeded from a router, quoting the echo request: RELATED reply.
+    let quote = &req[..28];
+    let te = icmp("203.0.113.1", "192.0.2.10", 11, 0, 0, quote);
+    let v = t.track(secs(2), &te);
+    assert_eq!((v.state(), v.dir()), (Some(CtState::Related), Some(Direction::Reply)));
+    // The same error sent to someone else: outer daddr != inner.
+    let forged = icmp("203.0.113.1", "192.0.2.99", 11, 0, 0, quote);
+    assert_eq!(t.track(secs(2), &forged), Verdict::Invalid(Reason::IcmpErrorWrongDestination));
+    // An error about a flow nobody tracks.
+    let q = udp("192.0.2.10", 40000, "198.51.100.53", 53, b"q");
+    let unreach = icmp("198.51.100.53", "192.0.2.10", 3, 3, 0, &q[..28]);
+    assert_eq!(t.track(secs(2), &unreach), Verdict::Invalid(Reason::IcmpErrorNoEntry));
+    assert_eq!(t.stats().error, 2);
+    // Once the UDP flow exists, the port unreachable is RELATED to it.
+    t.track(secs(3), &q);
+    let v = t.track(secs(3), &unreach);
+    assert_eq!((v.state(), v.dir()), (Some(CtState::Related), Some(Direction::Reply)));
+    // Errors never refresh the entry they relate to.
+    assert_eq!(entry(&t, &v, secs(3)).1, 30);
+}
+
+#[test]
+fn icmp_types_without_inverse_are_invalid() {
+    let mut t = table();
+    let ra = icmp("10.0.0.1", "10.0.0.2", 9, 0, 0, b"");
+    assert_eq!(t.track(secs(1), &ra), Verdict::Invalid(Reason::NotInvertible));
+    let bad_type = icmp("10.0.0.1", "10.0.0.2", 42, 0, 0, b"");
+    assert_eq!(t.track(secs(1), &bad_type), Verdict::Invalid(Reason::BadIcmpType));
+    assert!(t.is_empty());
+}
+
+#[test]
+fn icmpv6_neighbour_discovery_is_untracked() {
+    let mut t = table();
+    for ty in [133u8, 134, 135, 136, 130, 143] {
+        let p = icmp_ttl("fe80::1", "ff02::1", ty, 0, 0, &[0; 16], 255);
+        assert_eq!(t.track(secs(1), &p), Verdict::Untracked, "type {ty}");
+    }
+    let echo = icmp("2001:db8::1", "2001:db8::2", 128, 0, 7, b"x");
+    assert_eq!(t.track(secs(1), &echo).state(), Some(CtState::New));
+    let line = t.entries(secs(1)).next().unwrap().to_string();
+    assert_eq!(
+        line,
+        "icmpv6   58 30 src=2001:db8::1 dst=2001:db8::2 type=128 code=0 id=7 [UNREPLIED] \
+         src=2001:db8::2 dst=2001:db8::1 type=129 code=0 id=7 mark=0 use=1"
+    );
+}
+
+#[test]
+fn generic_protocol_is_one_entry_both_ways() {
+    let mut t = table();
+    let esp = ip_packet(ip("10.0.0.1"), ip("10.0.0.2"), 50, &[0; 16], 64);
+    let back = ip_packet(ip("10.0.0.2"), ip("10.0.0.1"), 50, &[0; 16], 64);
+    assert_eq!(t.track(secs(1), &esp).state(), Some(CtState::New));
+    let v = t.track(secs(1), &back);
+    assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+    assert_eq!(entry(&t, &v, secs(1)).1, 600);
+    assert_eq!(
+        t.get(v.entry().unwrap(), secs(1)).unwrap().to_string(),
+        "unknown  50 600 src=10.0.0.1 dst=10.0.0.2 src=10.0.0.2 dst=10.0.0.1 mark=0 use=1"
+    );
+}
+
+#[test]
+fn notrack_and_zones() {
+    let mut t = table();
+    let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"q");
+    assert_eq!(t.track_with(secs(1), &q, Meta { zone: 0, notrack: true }), Verdict::Untracked);
+    assert!(t.is_empty());
+    let a = t.track_with(secs(1), &q, Meta { zone: 1, notrack: false });
+    let b = t.track_with(secs(1), &q, Meta { zone: 2, notrack: false });
+    assert_eq!((a.state(), b.state()), (Some(CtState::New), Some(CtState::New)));
+    assert_ne!(a.entry(), b.entry(), "equal tuples in different zones are different connections");
+    let line = t.get(b.entry().unwrap(), secs(1)).unwrap().to_string();
+    assert!(line.ends_with("mark=0 zone=2 use=1"), "{line}");
+}
+
+#[test]
+fn early_drop_evicts_only_unassured_entries() {
+    let cfg = Config { max_entries: 4, ..Config::default() };
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([9; 16]), cfg);
+    for p in 0..4u16 {
+        t.track(secs(1), &udp("10.0.0.1", 1000 + p, "10.0.0.2", 53, b"q"));
+    }
+    assert_eq!(t.len(), 4);
+    // Full: the new flow evicts a non-assured entry of its probe window.
+    let v = t.track(secs(1), &udp("10.0.0.1", 2000, "10.0.0.2", 53, b"q"));
+    assert_eq!(v.state(), Some(CtState::New));
+    assert_eq!((t.len(), t.stats().early_drop), (4, 1));
+
+    // Make every entry ASSURED: nothing can be evicted, the packet is dropped.
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([9; 16]), cfg);
+    for p in 0..4u16 {
+        t.track(secs(1), &udp("10.0.0.1", 1000 + p, "10.0.0.2", 53, b"q"));
+        t.track(secs(1), &udp("10.0.0.2", 53, "10.0.0.1", 1000 + p, b"a"));
+        t.track(secs(5), &udp("10.0.0.1", 1000 + p, "10.0.0.2", 53, b"q"));
+    }
+    assert!(t.entries(secs(5)).all(|e| e.status().contains(Status::ASSURED)));
+    let v = t.track(secs(5), &udp("10.0.0.1", 2000, "10.0.0.2", 53, b"q"));
+    assert_eq!(v, Verdict::Dropped(DropReason::TableFull));
+    assert_eq!((t.len(), t.stats().drop), (4, 1));
+}
+
+#[test]
+fn malformed_packets_are_invalid_with_reasons() {
+    let mut t = table();
+    let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"query");
+    let mut bad_sum = q.clone();
+    *bad_sum.last_mut().unwrap() ^= 0xff;
+    assert_eq!(t.track(secs(1), &bad_sum), Verdict::Invalid(Reason::BadChecksum));
+    t.config_mut().checksum = false;
+    assert_eq!(t.track(secs(1), &bad_sum).state(), Some(CtState::New));
+    let mut bad_len = q.clone();
+    bad_len[24..26].copy_from_slice(&200u16.to_be_bytes());
+    assert_eq!(t.track(secs(1), &bad_len), Verdict::Invalid(Reason::BadUdpLength));
+    assert_eq!(t.track(secs(1), &q[..24]), Verdict::Invalid(Reason::BadIpv4Header));
+    assert_eq!(t.track(secs(1), &[0x60; 10]), Verdict::Invalid(Reason::BadIpv6Header));
+    assert_eq!(t.track(secs(1), b""), Verdict::Invalid(Reason::NotIp));
+    assert_eq!(t.stats().invalid, 5);
+}
+
+#[test]
+fn conntrack_listing_and_stats_format() {
+    let mut t = table();
+    t.track(secs(1), &udp("192.0.2.10", 40000, "198.51.100.53", 53, b"q"));
+    let lines: Vec<String> = t.entries(secs(2)).map(|e| e.to_string()).collect();
+    assert_eq!(
+        lines,
+        ["udp      17 29 src=192.0.2.10 dst=198.51.100.53 sport=40000 dport=53 [UNREPLIED] \
+          src=198.51.100.53 dst=192.0.2.10 sport=53 dport=40000 mark=0 use=1"]
+    );
+    assert!(t.stats().to_string().starts_with("cpu=0   \tfound=0 invalid=0 insert=0"));
+}

@@ -1,0 +1,201 @@
+//! Linux parity: replay every corpus capture and compare each frame with
+//! what the Linux 6.18 kernel said (the oracle's verdict files), by the
+//! rules of `shared/corpus/README.md`: state equal; direction equal where
+//! the kernel gives one; for frames that are not invalid, TCP state equal,
+//! ASSURED and SEEN_REPLY alike, timeout within 1 s.
+//!
+//! Captures: the vendored ones in `tests/data/`, and every capture of
+//! `../shared/corpus` beside the checkout when it is there.
+//!
+//! Two verdict files per capture: `linux` (checksum verification on) and
+//! `linux-nocsum` (`nf_conntrack_checksum=0`).
+//!
+//! Every frame that needs neither the TCP tracker nor a helper must agree.
+//! The remaining disagreements (TCP frames, frames whose verdict depends on
+//! a helper) are listed in `tests/data/known-disagreements.txt`, and the
+//! test checks that list exactly: a frame that now agrees must be removed
+//! from it, a new disagreement fails. `CTRACK_BLESS=1 cargo test --test
+//! parity` rewrites the list.
+
+#[path = "../examples/replay/capture.rs"]
+#[allow(dead_code)]
+mod capture;
+#[path = "../examples/replay/engine.rs"]
+#[allow(dead_code)]
+mod engine;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+const LIST: &str = "tests/data/known-disagreements.txt";
+
+fn pcaps(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            pcaps(&p, out);
+        } else if p.extension().is_some_and(|e| e == "pcap" || e == "pcapng") {
+            out.push(p);
+        }
+    }
+}
+
+fn load(path: &Path) -> BTreeMap<u64, Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|o| o.get("final").is_none())
+        .filter_map(|o| Some((o.get("i")?.as_u64()?, o)))
+        .collect()
+}
+
+fn flags(o: &Value) -> (bool, bool) {
+    let st: Vec<&str> =
+        o.get("status").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    (st.contains(&"ASSURED"), st.contains(&"SEEN_REPLY"))
+}
+
+/// The comparison of `compare.py`; returns what differs.
+fn differences(e: &Value, a: Option<&Value>) -> Vec<String> {
+    let Some(a) = a else { return vec!["missing".into()] };
+    let s = |o: &Value, k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut bad = Vec::new();
+    let es = s(e, "state");
+    if s(a, "state") != es {
+        bad.push(format!("state {:?}!={:?}", s(a, "state"), es));
+    }
+    if let Some(d) = s(e, "dir")
+        && s(a, "dir").as_deref() != Some(&d)
+    {
+        bad.push(format!("dir {:?}!={d}", s(a, "dir")));
+    }
+    if es.as_deref() != Some("invalid") {
+        if let Some(t) = s(e, "tcp_state")
+            && s(a, "tcp_state").as_deref() != Some(&t)
+        {
+            bad.push(format!("tcp_state {:?}!={t}", s(a, "tcp_state")));
+        }
+        if e.get("status").is_some() && flags(a) != flags(e) {
+            bad.push(format!("flags {:?}!={:?}", flags(a), flags(e)));
+        }
+        if let (Some(et), Some(at)) =
+            (e.get("timeout").and_then(Value::as_i64), a.get("timeout").and_then(Value::as_i64))
+            && (et - at).abs() > 1
+        {
+            bad.push(format!("timeout {at}!={et}"));
+        }
+    }
+    bad
+}
+
+/// Frames the TCP tracker or a helper decides (the disagreements allowed
+/// to be listed rather than fixed, for now).
+fn needs_tcp_or_helper(e: &Value) -> bool {
+    let summary = e.get("summary").and_then(Value::as_str).unwrap_or("");
+    let status_expected =
+        e.get("status").and_then(Value::as_array).is_some_and(|s| s.iter().any(|v| v == "EXPECTED"));
+    summary.starts_with("tcp ")
+        || e.get("tcp_state").is_some()
+        || e.get("helper").is_some()
+        || e.get("master").is_some()
+        || status_expected
+}
+
+#[test]
+fn corpus_parity() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = root.join("tests/data");
+    let shared = root.join("../shared/corpus");
+    let mut captures = Vec::new();
+    pcaps(&data, &mut captures);
+    let vendored: BTreeSet<PathBuf> =
+        captures.iter().map(|p| p.strip_prefix(&data).unwrap().to_path_buf()).collect();
+    let mut shared_caps = Vec::new();
+    pcaps(&shared, &mut shared_caps);
+    shared_caps.retain(|p| !vendored.contains(p.strip_prefix(&shared).unwrap()));
+    assert!(captures.len() >= 50, "vendored captures missing from tests/data");
+
+    let mut listed_now = BTreeSet::new();
+    let mut lines = Vec::new();
+    let mut hard = Vec::new();
+    let (mut frames, mut agree) = (0usize, 0usize);
+    let mut checked_prefixes = BTreeSet::new();
+    for (base, p) in captures.iter().map(|p| (&data, p)).chain(shared_caps.iter().map(|p| (&shared, p))) {
+        let rel = p.strip_prefix(base).unwrap().with_extension("");
+        let name = rel.to_string_lossy().to_string();
+        let frames_in = capture::read_capture(p).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (variant, checksum) in [("linux", true), ("linux-nocsum", false)] {
+            let expected = load(&p.with_extension(format!("{variant}.jsonl")));
+            let mut opts = engine::parse_args(&[p.to_string_lossy().to_string()]).unwrap();
+            opts.config.checksum = checksum;
+            let actual: BTreeMap<u64, Value> = engine::replay(&opts, &frames_in)
+                .into_iter()
+                .filter_map(|o| Some((o.get("i")?.as_u64()?, o)))
+                .collect();
+            checked_prefixes.insert(format!("{name} {variant}"));
+            for (i, e) in &expected {
+                let st = e.get("state").and_then(Value::as_str).unwrap_or("");
+                if !matches!(st, "new" | "established" | "related" | "invalid" | "untracked") {
+                    continue;
+                }
+                frames += 1;
+                let bad = differences(e, actual.get(i));
+                if bad.is_empty() {
+                    agree += 1;
+                    continue;
+                }
+                let summary = e.get("summary").and_then(Value::as_str).unwrap_or("");
+                let id = format!("{name} {variant} {i}");
+                if needs_tcp_or_helper(e) {
+                    lines.push(format!("{id}  # {} [{summary}]", bad.join("; ")));
+                    listed_now.insert(id);
+                } else {
+                    hard.push(format!("{id}: {} [{summary}]", bad.join("; ")));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "parity: {agree}/{frames} comparable frames agree; {} listed TCP/helper disagreements",
+        listed_now.len()
+    );
+    assert!(
+        hard.is_empty(),
+        "{} frames needing neither TCP nor a helper disagree with Linux:\n{}",
+        hard.len(),
+        hard.join("\n")
+    );
+
+    let list_path = root.join(LIST);
+    if std::env::var_os("CTRACK_BLESS").is_some() {
+        let mut text = String::from(
+            "# Frames on which ctrack disagrees with Linux, all needing the TCP tracker or a helper.\n\
+             # Checked exactly by tests/parity.rs; regenerate with CTRACK_BLESS=1 cargo test --test parity.\n\
+             # capture variant frame  # what differs [frame]\n",
+        );
+        for l in &lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(&list_path, text).unwrap();
+        return;
+    }
+    let listed: BTreeSet<String> = std::fs::read_to_string(&list_path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        // Only captures present on this machine can be checked.
+        .filter(|id| id.rsplit_once(' ').is_some_and(|(prefix, _)| checked_prefixes.contains(prefix)))
+        .collect();
+    let fixed: Vec<_> = listed.difference(&listed_now).collect();
+    let new: Vec<_> = lines.iter().filter(|l| !listed.contains(l.split("  #").next().unwrap())).collect();
+    assert!(
+        fixed.is_empty() && new.is_empty(),
+        "disagreement list out of date ({LIST}).\nNow agreeing (remove from the list): {fixed:#?}\nNew disagreements: {new:#?}"
+    );
+}
