@@ -88,6 +88,11 @@ mod time;
 pub mod tuple;
 mod verdict;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use config::{Config, SysctlError, TcpConfig, TcpTimeouts, Timeouts};
 pub use hash::HashKey;
 pub use packet::packet_tuple;

@@ -7,8 +7,11 @@
 //! Captures: the vendored ones in `tests/data/`, and every capture of
 //! `../shared/corpus` beside the checkout when it is there.
 //!
-//! Two verdict files per capture: `linux` (checksum verification on) and
-//! `linux-nocsum` (`nf_conntrack_checksum=0`).
+//! Each capture has one or more verdict files `NAME.VARIANT.jsonl` (the
+//! corpus: `linux` with checksum verification on, `linux-nocsum` with
+//! `nf_conntrack_checksum=0`; the crafted TCP captures: `default` and one
+//! per sysctl they exercise). The replay re-creates the oracle's options
+//! from the verdict file's final record.
 //!
 //! Every frame that needs neither the TCP tracker nor a helper must agree.
 //! The remaining disagreements (TCP frames, frames whose verdict depends on
@@ -44,13 +47,53 @@ fn pcaps(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn load(path: &Path) -> BTreeMap<u64, Value> {
+/// The verdict files beside a capture: `NAME.VARIANT.jsonl`.
+fn verdict_files(capture: &Path) -> Vec<(String, PathBuf)> {
+    let stem = capture.file_stem().unwrap().to_string_lossy().to_string();
+    let dir = capture.parent().unwrap();
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let f = e.file_name().to_string_lossy().to_string();
+            let variant = f.strip_prefix(&format!("{stem}."))?.strip_suffix(".jsonl")?.to_string();
+            (!variant.contains('.')).then(|| (variant, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The oracle's per-frame verdicts, and the replay arguments that re-create
+/// the oracle's options (helpers, sysctls, notrack rules, gaps) from its
+/// final record.
+fn load(path: &Path) -> (BTreeMap<u64, Value>, Vec<String>) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|o| o.get("final").is_none())
-        .filter_map(|o| Some((o.get("i")?.as_u64()?, o)))
-        .collect()
+    let mut frames = BTreeMap::new();
+    let mut args = Vec::new();
+    for o in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        if o.get("final").is_some() {
+            let opts = &o["options"];
+            let strings = |v: &Value| -> Vec<String> {
+                v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect()
+            };
+            if let Some(h) = opts["helpers"].as_str() {
+                args.extend(["--helpers".to_string(), h.to_string()]);
+            }
+            for s in strings(&opts["sysctl"]) {
+                args.extend(["--sysctl".to_string(), s]);
+            }
+            for n in strings(&opts["notrack"]) {
+                args.extend(["--notrack".to_string(), n]);
+            }
+            if let Some(g) = opts["honour_gaps"].as_f64() {
+                args.extend(["--honour-gaps".to_string(), g.to_string()]);
+            }
+        } else if let Some(i) = o.get("i").and_then(Value::as_u64) {
+            frames.insert(i, o);
+        }
+    }
+    (frames, args)
 }
 
 fn flags(o: &Value) -> (bool, bool) {
@@ -128,10 +171,11 @@ fn corpus_parity() {
         let rel = p.strip_prefix(base).unwrap().with_extension("");
         let name = rel.to_string_lossy().to_string();
         let frames_in = capture::read_capture(p).unwrap_or_else(|e| panic!("{name}: {e}"));
-        for (variant, checksum) in [("linux", true), ("linux-nocsum", false)] {
-            let expected = load(&p.with_extension(format!("{variant}.jsonl")));
-            let mut opts = engine::parse_args(&[p.to_string_lossy().to_string()]).unwrap();
-            opts.config.checksum = checksum;
+        for (variant, verdict_file) in verdict_files(p) {
+            let (expected, args) = load(&verdict_file);
+            let mut args = args;
+            args.push(p.to_string_lossy().to_string());
+            let opts = engine::parse_args(&args).unwrap_or_else(|e| panic!("{name} {variant}: {e}"));
             let actual: BTreeMap<u64, Value> = engine::replay(&opts, &frames_in)
                 .into_iter()
                 .filter_map(|o| Some((o.get("i")?.as_u64()?, o)))

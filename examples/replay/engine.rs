@@ -80,6 +80,8 @@ pub struct Options {
     pub notrack: Vec<Notrack>,
     pub honour_gaps: Option<f64>,
     pub capture: String,
+    /// Things worth saying on stderr (helpers not implemented yet).
+    pub warnings: Vec<String>,
 }
 
 fn usage() -> String {
@@ -92,6 +94,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut notrack = Vec::new();
     let mut honour_gaps = None;
     let mut capture = None;
+    let mut warnings = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value =
@@ -104,7 +107,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                         if !KNOWN_HELPERS.contains(&h) {
                             return Err(format!("unknown helper '{h}' (known: {})", KNOWN_HELPERS.join(",")));
                         }
-                        eprintln!("replay: warning: helper '{h}' is not implemented by ctrack yet; ignored");
+                        warnings.push(format!("helper '{h}' is not implemented by ctrack yet; ignored"));
                     }
                 }
             }
@@ -133,7 +136,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     let capture = capture.ok_or_else(usage)?;
-    Ok(Options { config, notrack, honour_gaps, capture })
+    Ok(Options { config, notrack, honour_gaps, capture, warnings })
 }
 
 /// The entry's fields as the oracle's `--snapshot-each` prints them.
@@ -152,6 +155,9 @@ fn snapshot(obj: &mut Map<String, Value>, e: &ctrack::EntryRef<'_>) {
 
 /// Read the capture named in `opts` and print the replay to stdout.
 pub fn run(opts: Options) -> Result<(), String> {
+    for w in &opts.warnings {
+        eprintln!("replay: warning: {w}");
+    }
     let frames = read_capture(std::path::Path::new(&opts.capture)).map_err(|e| e.to_string())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     use std::io::Write;

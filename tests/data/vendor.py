@@ -16,7 +16,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "..", "shared", "corpus")
 KEEP = ("i", "summary", "state", "dir", "stage", "tcp_state", "status", "timeout", "helper", "master", "ct_log", "in_table")
-KEEP_FINAL = ("final", "frames", "conntrack_L", "conntrack_L_expect", "conntrack_S")
+KEEP_FINAL = ("final", "frames", "conntrack_L", "conntrack_L_expect", "conntrack_S", "options")
 
 
 def compact(src, dst):
@@ -30,7 +30,19 @@ def compact(src, dst):
             out.write(json.dumps({k: o[k] for k in keep if k in o}, separators=(",", ":")) + "\n")
 
 
+def compact_dir(directory):
+    """Compact every verdict file of `directory` in place (crafted captures)."""
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".jsonl"):
+            path = os.path.join(directory, name)
+            compact(path, path + ".tmp")
+            os.replace(path + ".tmp", path)
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--compact-dir":
+        compact_dir(sys.argv[2])
+        return
     rows, header = [], []
     with open(os.path.join(CORPUS, "SOURCES.md")) as f:
         for line in f:

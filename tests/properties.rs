@@ -1,0 +1,163 @@
+//! Property tests: invariants of the table under arbitrary traffic, and
+//! totality of the packet path on arbitrary and mutated bytes.
+
+mod common;
+
+#[path = "../examples/replay/capture.rs"]
+#[allow(dead_code)]
+mod capture;
+
+use common::*;
+use ctrack::*;
+use proptest::prelude::*;
+
+/// A packet from a small universe of flows, so that flows repeat, reply,
+/// collide in the table and expire.
+fn packet() -> impl Strategy<Value = Vec<u8>> {
+    let host = prop::sample::select(vec!["10.0.0.1", "10.0.0.2", "10.0.0.3", "2001:db8::1", "2001:db8::2"]);
+    let port = prop::sample::select(vec![53u16, 80, 1000, 1001]);
+    (host.clone(), host, port.clone(), port, 0u8..6, any::<u8>(), any::<u32>())
+        .prop_filter("same family", |(a, b, ..)| a.contains(':') == b.contains(':'))
+        .prop_map(|(s, d, sp, dp, kind, flags, seq)| match kind {
+            0 => udp(s, sp, d, dp, b"x"),
+            1 => tcp(s, sp, d, dp, flags, seq % 4, seq % 3, 1000, b""),
+            2 => tcp(
+                s,
+                sp,
+                d,
+                dp,
+                [SYN, SYN | ACK, ACK, FIN | ACK, RST][flags as usize % 5],
+                seq % 4,
+                seq % 3,
+                1000,
+                b"d",
+            ),
+            3 => icmp(s, d, [8u8, 0, 128, 129][flags as usize % 4], 0, sp, b""),
+            4 => icmp(s, d, [3u8, 11, 1, 2][flags as usize % 4], 0, 0, &udp(d, dp, s, sp, b"x")),
+            _ => ip_packet(ip(s), ip(d), 50, &[0; 8], 64),
+        })
+}
+
+fn check_invariants<S: AsRef<[Slot]> + AsMut<[Slot]>>(
+    t: &ConnTable<S>,
+    now: Instant,
+) -> Result<(), TestCaseError> {
+    prop_assert!(t.len() <= t.capacity());
+    let live: Vec<EntryRef<'_>> = t.entries(now).collect();
+    prop_assert!(live.len() <= t.len());
+    for e in live {
+        prop_assert!(e.timeout() <= 432_000);
+        // Both directions of a live entry find that entry, with the right direction.
+        let (o, od) = t.lookup(&e.orig(), e.zone(), now).expect("original lookup");
+        prop_assert_eq!(o.handle(), e.handle());
+        let (r, rd) = t.lookup(&e.reply(), e.zone(), now).expect("reply lookup");
+        prop_assert_eq!(r.handle(), e.handle());
+        if e.orig() != e.reply() {
+            prop_assert_eq!((od, rd), (Direction::Original, Direction::Reply));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn table_invariants_under_random_traffic(
+        steps in prop::collection::vec((packet(), 0u64..40_000, 0u8..4), 1..120)
+    ) {
+        let mut t: FixedConnTable<8> = ConnTable::new(HashKey([5; 16]), Config::default());
+        let mut now = 1_000_000u64;
+        for (p, dt, action) in steps {
+            now += dt;
+            let at = Instant::from_millis(now);
+            let mut v = t.classify(at, &p, Meta::default());
+            match action {
+                0 => t.discard(&v),
+                _ => { let _ = t.confirm(&mut v); }
+            }
+            if action == 3 {
+                t.gc(at, 3);
+            }
+            check_invariants(&t, at)?;
+        }
+        // Far in the future nothing matches any more and gc reclaims all.
+        let later = Instant::from_millis(now + 433_000_000);
+        prop_assert_eq!(t.entries(later).count(), 0);
+        t.gc(later, t.capacity());
+        prop_assert!(t.is_empty());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200), v6 in any::<bool>()) {
+        let mut t: FixedConnTable<8> = ConnTable::new(HashKey([6; 16]), Config::default());
+        let mut b = bytes;
+        // Give most inputs a plausible version nibble to get past the first check.
+        if let Some(first) = b.first_mut() {
+            *first = (*first & 0x0f) | if v6 { 0x60 } else { 0x40 };
+        }
+        for checksum in [true, false] {
+            t.config_mut().checksum = checksum;
+            let _ = t.track(Instant::from_secs(1), &b);
+            check_invariants(&t, Instant::from_secs(1))?;
+        }
+    }
+}
+
+/// Every frame of every vendored capture, with bytes flipped, truncated and
+/// overwritten, never makes the table panic or break its invariants.
+#[test]
+fn mutated_corpus_frames_never_panic() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut packets = Vec::new();
+    for cat in std::fs::read_dir(&data).unwrap().flatten().filter(|e| e.path().is_dir()) {
+        for f in std::fs::read_dir(cat.path()).unwrap().flatten() {
+            if f.path().extension().is_some_and(|e| e == "pcap") {
+                for fr in capture::read_capture(&f.path()).unwrap() {
+                    if let capture::FrameContent::Ip(p) = fr.content {
+                        packets.push(p);
+                    }
+                }
+            }
+        }
+    }
+    assert!(packets.len() > 5000);
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([8; 16]), Config::default());
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for (k, p) in packets.iter().enumerate() {
+        let now = Instant::from_millis(1_000_000 + k as u64 * 50);
+        for _ in 0..4 {
+            let mut m = p.clone();
+            match next() % 4 {
+                0 => {
+                    let i = next() as usize % m.len().max(1);
+                    if let Some(b) = m.get_mut(i) {
+                        *b ^= 1 << (next() % 8);
+                    }
+                }
+                1 => m.truncate(next() as usize % (m.len() + 1)),
+                2 => {
+                    let i = next() as usize % m.len().max(1);
+                    if let Some(b) = m.get_mut(i) {
+                        *b = next() as u8;
+                    }
+                }
+                _ => m.extend((0..next() % 16).map(|_| next() as u8)),
+            }
+            t.config_mut().checksum = next() % 2 == 0;
+            let _ = t.track(now, &m);
+        }
+        if k % 97 == 0 {
+            assert!(t.len() <= t.capacity());
+            for e in t.entries(now) {
+                assert_eq!(t.lookup(&e.orig(), e.zone(), now).unwrap().0.handle(), e.handle());
+            }
+        }
+    }
+}
