@@ -78,7 +78,9 @@ extern crate alloc;
 extern crate std;
 
 pub mod config;
+mod expect;
 mod hash;
+pub mod helper;
 mod packet;
 pub mod proto;
 mod stats;
@@ -94,12 +96,19 @@ mod verdict;
 pub struct ReadmeDoctests;
 
 pub use config::{Config, SysctlError, TcpConfig, TcpTimeouts, Timeouts};
+pub use expect::{ExpectError, ExpectLine, ExpectPolicy, ExpectSlot, Expectation, INACTIVE, PERMANENT};
 pub use hash::HashKey;
+pub use helper::{ExtSlot, HelperAssignment};
 pub use packet::packet_tuple;
 pub use proto::tcp::{TcpReason, TcpState};
 pub use stats::Stats;
 pub use status::Status;
-pub use table::{ConnTable, EntryRef, FixedConnTable, Meta, PROBE_WINDOW, Slot};
+#[cfg(feature = "alloc")]
+pub use table::HeapStorage;
+pub use table::{
+    ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS, Meta, PROBE_WINDOW,
+    SliceStorage, Slot, Storage,
+};
 pub use time::{Instant, TICKS_PER_SEC};
 pub use tuple::{Direction, Family, L4, Tuple};
 pub use verdict::{CtState, DropReason, Handle, Reason, Tracked, TrackedState, Verdict};

@@ -17,7 +17,9 @@
 //! nothing can probe past them.
 
 use crate::config::Config;
+use crate::expect::{ExpectLine, ExpectSlot, Expects};
 use crate::hash::{HashKey, hash};
+use crate::helper::{Ext, ExtSlot, HelperAssignment, HelperContext, HelperData, HelperDrop, HelperRef};
 use crate::packet::{IpView, Mode, parse_ip};
 use crate::proto::tcp::{self, TcpConn, TcpState, TcpVerdict};
 use crate::proto::{ProtoState, icmp, udp};
@@ -41,21 +43,49 @@ pub const PROBE_WINDOW: usize = 32;
 pub(crate) struct Entry {
     /// Canonical tuple of the connection.
     key: Tuple,
-    /// The original tuple is `key` (else it is `key.invert()`).
-    orig_is_key: bool,
     zone: u16,
+    /// Which tuple is the original one, and the extension slot.
+    link: Link,
     status: Status,
     deadline: Tick,
     proto: ProtoState,
 }
 
+/// Two facts in 16 bits, to keep the entry small: whether the original
+/// tuple is the canonical key (bit 15), and the index + 1 of the entry's
+/// extension slot (0 = none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Link(u16);
+
+impl Link {
+    const ORIG_IS_KEY: u16 = 0x8000;
+    /// Most extension slots a table can use.
+    const MAX_EXT: usize = 0x7fff;
+
+    fn new(orig_is_key: bool, ext: Option<usize>) -> Link {
+        let e = ext.map_or(0, |i| (i + 1).min(Self::MAX_EXT) as u16);
+        Link(if orig_is_key { Self::ORIG_IS_KEY } else { 0 } | e)
+    }
+
+    fn orig_is_key(self) -> bool {
+        self.0 & Self::ORIG_IS_KEY != 0
+    }
+
+    fn ext(self) -> Option<usize> {
+        match self.0 & !Self::ORIG_IS_KEY {
+            0 => None,
+            i => Some(usize::from(i) - 1),
+        }
+    }
+}
+
 impl Entry {
     fn orig(&self) -> Tuple {
-        if self.orig_is_key { self.key } else { self.key.invert().unwrap_or(self.key) }
+        if self.link.orig_is_key() { self.key } else { self.key.invert().unwrap_or(self.key) }
     }
 
     fn reply(&self) -> Tuple {
-        if self.orig_is_key { self.key.invert().unwrap_or(self.key) } else { self.key }
+        if self.link.orig_is_key() { self.key.invert().unwrap_or(self.key) } else { self.key }
     }
 
     fn expired(&self, now: Tick) -> bool {
@@ -96,16 +126,30 @@ pub struct Meta {
     /// Do not track this packet (`notrack`): its verdict is UNTRACKED and
     /// the table is not touched.
     pub notrack: bool,
+    /// For a packet this host sends to a subnet broadcast address: the
+    /// subnet's prefix length. Only then do the broadcast helpers (SNMP,
+    /// NetBIOS-NS, semantics §9.5) expect the unicast answers.
+    pub broadcast_prefix: Option<u8>,
 }
 
 /// The layer-4 facts of a packet that its tracker needs.
 enum L4Packet<'a> {
-    Tcp(tcp::Segment<'a>),
-    Udp,
-    UdpLite,
+    Tcp(tcp::Segment<'a>, &'a [u8]),
+    Udp(&'a [u8]),
+    UdpLite(&'a [u8]),
     Icmp,
     Gre,
     Generic,
+}
+
+impl<'a> L4Packet<'a> {
+    /// Application payload, for helpers.
+    fn payload(&self) -> &'a [u8] {
+        match self {
+            L4Packet::Tcp(_, p) | L4Packet::Udp(p) | L4Packet::UdpLite(p) => p,
+            _ => &[],
+        }
+    }
 }
 
 /// A connection tracking table over the slot storage `S`: an array
@@ -130,7 +174,7 @@ enum L4Packet<'a> {
 ///                   src=10.0.0.2 dst=10.0.0.1 sport=53 dport=5353 mark=0 use=1");
 /// ```
 pub struct ConnTable<S> {
-    slots: S,
+    store: S,
     hash_key: HashKey,
     config: Config,
     stats: Stats,
@@ -138,36 +182,207 @@ pub struct ConnTable<S> {
     count: usize,
     /// Where [`ConnTable::gc`] resumes.
     gc_cursor: usize,
+    /// Which new connections get which helper.
+    helpers: heapless::Vec<HelperAssignment, MAX_HELPER_ASSIGNMENTS>,
+    /// Creation counter of expectations (newest matches first).
+    expect_serial: u32,
 }
 
-/// A table whose capacity `N` is fixed at compile time; needs no allocator.
-pub type FixedConnTable<const N: usize> = ConnTable<[Slot; N]>;
+/// Most [`HelperAssignment`]s a table holds.
+pub const MAX_HELPER_ASSIGNMENTS: usize = 16;
 
-impl<const N: usize> ConnTable<[Slot; N]> {
-    /// An empty table of `N` slots.
+/// The memory of a table: entry slots, extension slots (one per connection
+/// that has a helper or a master) and expectation slots.
+pub trait Storage {
+    /// The three arrays.
+    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]);
+    /// The three arrays, mutable.
+    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]);
+}
+
+/// Storage of `N` entries, `X` extensions and `E` expectations, fixed at
+/// compile time; needs no allocator.
+pub struct FixedStorage<const N: usize, const X: usize, const E: usize> {
+    slots: [Slot; N],
+    exts: [ExtSlot; X],
+    expects: [ExpectSlot; E],
+}
+
+impl<const N: usize, const X: usize, const E: usize> FixedStorage<N, X, E> {
+    /// Empty storage (a `const fn`, so it can initialise a `static`).
+    pub const fn new() -> Self {
+        FixedStorage { slots: [Slot::EMPTY; N], exts: [ExtSlot::EMPTY; X], expects: [ExpectSlot::EMPTY; E] }
+    }
+}
+
+impl<const N: usize, const X: usize, const E: usize> Default for FixedStorage<N, X, E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N, X, E> {
+    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]) {
+        (&self.slots, &self.exts, &self.expects)
+    }
+    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]) {
+        (&mut self.slots, &mut self.exts, &mut self.expects)
+    }
+}
+
+/// Storage borrowed from elsewhere, e.g. `static` buffers in firmware.
+pub struct SliceStorage<'a> {
+    /// Entry slots.
+    pub slots: &'a mut [Slot],
+    /// Extension slots.
+    pub exts: &'a mut [ExtSlot],
+    /// Expectation slots.
+    pub expects: &'a mut [ExpectSlot],
+}
+
+impl Storage for SliceStorage<'_> {
+    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]) {
+        (self.slots, self.exts, self.expects)
+    }
+    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]) {
+        (self.slots, self.exts, self.expects)
+    }
+}
+
+/// Heap storage sized at run time (feature `alloc`).
+#[cfg(feature = "alloc")]
+pub struct HeapStorage {
+    slots: alloc::vec::Vec<Slot>,
+    exts: alloc::vec::Vec<ExtSlot>,
+    expects: alloc::vec::Vec<ExpectSlot>,
+}
+
+#[cfg(feature = "alloc")]
+impl Storage for HeapStorage {
+    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]) {
+        (&self.slots, &self.exts, &self.expects)
+    }
+    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]) {
+        (&mut self.slots, &mut self.exts, &mut self.expects)
+    }
+}
+
+/// A table whose capacity is fixed at compile time: `N` connections, of
+/// which `X` may have a helper or a master, and `E` expectations. Needs
+/// no allocator.
+pub type FixedConnTable<const N: usize, const X: usize = 16, const E: usize = 16> =
+    ConnTable<FixedStorage<N, X, E>>;
+
+impl<const N: usize, const X: usize, const E: usize> ConnTable<FixedStorage<N, X, E>> {
+    /// An empty table.
     pub fn new(hash_key: HashKey, config: Config) -> Self {
-        ConnTable::with_storage([Slot::EMPTY; N], hash_key, config)
+        ConnTable::with_storage(FixedStorage::new(), hash_key, config)
     }
 }
 
 #[cfg(feature = "alloc")]
-impl ConnTable<alloc::vec::Vec<Slot>> {
-    /// An empty table of `capacity` slots on the heap.
+impl ConnTable<HeapStorage> {
+    /// An empty table of `capacity` entries on the heap, with room for
+    /// `capacity / 16` (64 to 32767) connections with a helper or master
+    /// and `capacity / 64` (16 to 4096, Linux's `expect_max` ratio)
+    /// expectations.
     pub fn with_capacity(capacity: usize, hash_key: HashKey, config: Config) -> Self {
-        ConnTable::with_storage(alloc::vec![Slot::EMPTY; capacity], hash_key, config)
+        let exts = (capacity / 16).clamp(64, Link::MAX_EXT);
+        let expects = (capacity / 64).clamp(16, 4096);
+        Self::with_capacities(capacity, exts, expects, hash_key, config)
+    }
+
+    /// An empty heap table with explicit sizes.
+    pub fn with_capacities(
+        entries: usize,
+        exts: usize,
+        expects: usize,
+        hash_key: HashKey,
+        config: Config,
+    ) -> Self {
+        let store = HeapStorage {
+            slots: alloc::vec![Slot::EMPTY; entries],
+            exts: alloc::vec![ExtSlot::EMPTY; exts],
+            expects: alloc::vec![ExpectSlot::EMPTY; expects],
+        };
+        ConnTable::with_storage(store, hash_key, config)
     }
 }
 
-impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
+impl<S: Storage> ConnTable<S> {
     /// A table over `storage`; every slot is reset to empty.
-    pub fn with_storage(mut storage: S, hash_key: HashKey, config: Config) -> Self {
-        storage.as_mut().fill(Slot::EMPTY);
-        ConnTable { slots: storage, hash_key, config, stats: Stats::default(), count: 0, gc_cursor: 0 }
+    pub fn with_storage(mut store: S, hash_key: HashKey, config: Config) -> Self {
+        let (slots, exts, expects) = store.parts_mut();
+        slots.fill(Slot::EMPTY);
+        exts.fill(ExtSlot::EMPTY);
+        expects.fill(ExpectSlot::EMPTY);
+        ConnTable {
+            store,
+            hash_key,
+            config,
+            stats: Stats::default(),
+            count: 0,
+            gc_cursor: 0,
+            helpers: heapless::Vec::new(),
+            expect_serial: 0,
+        }
+    }
+
+    fn slots(&self) -> &[Slot] {
+        self.store.parts().0
+    }
+
+    fn slots_mut(&mut self) -> &mut [Slot] {
+        self.store.parts_mut().0
+    }
+
+    /// Give new connections matching `assignment` its helper (semantics
+    /// §9.1). Fails when [`MAX_HELPER_ASSIGNMENTS`] are already made.
+    pub fn assign_helper(&mut self, assignment: HelperAssignment) -> Result<(), HelperAssignment> {
+        self.helpers.push(assignment)
+    }
+
+    /// Pending expectations, as `conntrack -L expect` lists them.
+    pub fn expectations(&self, now: Instant) -> impl Iterator<Item = ExpectLine<'_>> {
+        let now = now.tick();
+        let (slots, _, expects) = self.store.parts();
+        expects.iter().filter_map(move |x| {
+            let p = x.0.as_ref()?;
+            if !p.deadline.is_after(now) {
+                return None;
+            }
+            let master = match &slots.get(p.master as usize)?.0 {
+                SlotState::Used(m) => m.orig(),
+                _ => return None,
+            };
+            let helper_name = slots
+                .get(p.master as usize)
+                .and_then(|_| self.helper_of(p.master as usize))
+                .map(|h| h.name());
+            Some(ExpectLine { pending: p, master, helper_name, timeout: p.deadline.secs_left(now) })
+        })
+    }
+
+    fn entry_ref<'a>(&'a self, entry: &'a Entry, now: Tick, i: usize) -> EntryRef<'a> {
+        let ext = entry.link.ext().and_then(|x| self.store.parts().1.get(x)?.0.as_ref());
+        EntryRef { entry, ext, now, handle: Handle(i as u32) }
+    }
+
+    fn ext_of(&self, i: usize) -> Option<&Ext> {
+        let (slots, exts, _) = self.store.parts();
+        match &slots.get(i)?.0 {
+            SlotState::Used(e) => exts.get(e.link.ext()?)?.0.as_ref(),
+            _ => None,
+        }
+    }
+
+    fn helper_of(&self, i: usize) -> Option<HelperRef> {
+        self.ext_of(i)?.helper
     }
 
     /// Number of slots.
     pub fn capacity(&self) -> usize {
-        self.slots.as_ref().len()
+        self.slots().len()
     }
 
     /// Entries allocated (confirmed, unconfirmed, and expired ones not yet
@@ -232,15 +447,19 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
         let checksum = self.config.checksum;
         let (tuple, l4) = match ip.proto {
             proto::TCP => match tcp_segment(&ip, checksum) {
-                Ok(seg) => (ip.tuple_unchecked(), L4Packet::Tcp(seg)),
+                Ok(seg) => {
+                    let payload =
+                        ip.l4.get(ip.l4.len().saturating_sub(seg.payload_len as usize)..).unwrap_or(&[]);
+                    (ip.tuple_unchecked(), L4Packet::Tcp(seg, payload))
+                }
                 Err(r) => return self.invalid(r),
             },
             proto::UDP => match udp::check_udp(&ip, checksum) {
-                Ok(()) => (ip.tuple_unchecked(), L4Packet::Udp),
+                Ok(()) => (ip.tuple_unchecked(), L4Packet::Udp(udp::payload(&ip))),
                 Err(r) => return self.invalid(r),
             },
             proto::UDPLITE => match udp::check_udplite(&ip, checksum) {
-                Ok(()) => (ip.tuple_unchecked(), L4Packet::UdpLite),
+                Ok(()) => (ip.tuple_unchecked(), L4Packet::UdpLite(ip.l4.get(8..).unwrap_or(&[]))),
                 Err(r) => return self.invalid(r),
             },
             proto::ICMP | proto::ICMPV6 => {
@@ -263,7 +482,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
             },
             _ => (ip.tuple_unchecked(), L4Packet::Generic),
         };
-        self.track_tuple(now, tuple, l4, meta.zone)
+        self.track_tuple(now, tuple, l4, meta)
     }
 
     /// Confirm the entry a NEW packet created (semantics §2.4): from now on
@@ -285,13 +504,13 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
             let home = self.home(&e.key, e.zone);
             self.probe_indices(home).find(|&i| {
                 i != h.index()
-                    && matches!(&self.slots.as_ref()[i].0, SlotState::Used(o)
+                    && matches!(&self.slots()[i].0, SlotState::Used(o)
                         if o.status.contains(Status::CONFIRMED) && o.key == e.key && o.zone == e.zone)
             })
         };
         match clash {
             None => {
-                if let SlotState::Used(e) = &mut self.slots.as_mut()[h.index()].0 {
+                if let SlotState::Used(e) = &mut self.slots_mut()[h.index()].0 {
                     e.status.insert(Status::CONFIRMED);
                 }
                 Ok(())
@@ -327,7 +546,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
     /// The entry behind `handle`, if it is still alive at `now`.
     pub fn get(&self, handle: Handle, now: Instant) -> Option<EntryRef<'_>> {
         let now = now.tick();
-        self.entry_at(handle.index()).filter(|e| !e.expired(now)).map(|entry| EntryRef { entry, now, handle })
+        self.entry_at(handle.index())
+            .filter(|e| !e.expired(now))
+            .map(|entry| self.entry_ref(entry, now, handle.index()))
     }
 
     /// Find the live, confirmed entry that `tuple` belongs to (in either
@@ -337,11 +558,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
         let now = now.tick();
         let home = self.home(&key, zone);
         for i in self.probe_indices(home) {
-            match &self.slots.as_ref()[i].0 {
+            match &self.slots()[i].0 {
                 SlotState::Empty => return None,
                 SlotState::Used(e) if Self::matches(e, &key, zone, now) => {
-                    let dir = if e.orig_is_key == is_key { Direction::Original } else { Direction::Reply };
-                    return Some((EntryRef { entry: e, now, handle: Handle(i as u32) }, dir));
+                    let dir =
+                        if e.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply };
+                    return Some((self.entry_ref(e, now, i), dir));
                 }
                 _ => {}
             }
@@ -352,9 +574,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
     /// Live, confirmed entries, in slot order, as `conntrack -L` lists them.
     pub fn entries(&self, now: Instant) -> impl Iterator<Item = EntryRef<'_>> {
         let now = now.tick();
-        self.slots.as_ref().iter().enumerate().filter_map(move |(i, s)| match &s.0 {
+        self.slots().iter().enumerate().filter_map(move |(i, s)| match &s.0 {
             SlotState::Used(e) if e.status.contains(Status::CONFIRMED) && !e.expired(now) => {
-                Some(EntryRef { entry: e, now, handle: Handle(i as u32) })
+                Some(self.entry_ref(e, now, i))
             }
             _ => None,
         })
@@ -371,7 +593,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
         for _ in 0..budget.min(len) {
             let i = self.gc_cursor % len;
             self.gc_cursor = (i + 1) % len;
-            if matches!(&self.slots.as_ref()[i].0, SlotState::Used(e) if e.expired(now)) {
+            if matches!(&self.slots()[i].0, SlotState::Used(e) if e.expired(now)) {
                 self.remove(i);
                 reaped += 1;
             }
@@ -393,7 +615,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
     }
 
     fn entry_at(&self, i: usize) -> Option<&Entry> {
-        match &self.slots.as_ref().get(i)?.0 {
+        match &self.slots().get(i)?.0 {
             SlotState::Used(e) => Some(e),
             _ => None,
         }
@@ -419,7 +641,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
     fn find(&mut self, now: Tick, key: &Tuple, zone: u16) -> Option<usize> {
         let home = self.home(key, zone);
         for i in self.probe_indices(home) {
-            match &self.slots.as_ref()[i].0 {
+            match &self.slots()[i].0 {
                 SlotState::Empty => return None,
                 SlotState::Tombstone => {}
                 SlotState::Used(e) if e.expired(now) => self.remove(i),
@@ -441,7 +663,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
         let home = self.home(key, zone);
         let mut free = None;
         for i in self.probe_indices(home) {
-            match &self.slots.as_ref()[i].0 {
+            match &self.slots()[i].0 {
                 SlotState::Empty | SlotState::Tombstone => {
                     free = Some(i);
                     break;
@@ -476,7 +698,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
     /// Evict the first confirmed, non-ASSURED entry of the probe window and
     /// return its slot (§7.2: ASSURED entries are never early-dropped).
     fn early_drop(&mut self, home: usize, now: Tick) -> Option<usize> {
-        let victim = self.probe_indices(home).find(|&i| match &self.slots.as_ref()[i].0 {
+        let victim = self.probe_indices(home).find(|&i| match &self.slots()[i].0 {
             SlotState::Used(e) => {
                 e.expired(now)
                     || (e.status.contains(Status::CONFIRMED) && !e.status.contains(Status::ASSURED))
@@ -494,12 +716,21 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
     /// Delete the entry in slot `i`.
     fn remove(&mut self, i: usize) {
         let len = self.capacity();
-        let slots = self.slots.as_mut();
-        if !matches!(slots[i].0, SlotState::Used(_)) {
-            return;
-        }
+        let (slots, exts, expects) = self.store.parts_mut();
+        let SlotState::Used(e) = slots[i].0 else { return };
         self.count -= 1;
         slots[i].0 = SlotState::Tombstone;
+        // Its extension goes with it, and so do the expectations it made
+        // (§2.6); connections it expected keep their copy of its tuple.
+        if let Some(x) = e.link.ext().and_then(|x| exts.get_mut(x)) {
+            let had_helper = x.0.is_some_and(|x| x.helper.is_some());
+            x.0 = None;
+            if had_helper {
+                let mut view =
+                    Expects { slots: expects, serial: &mut self.expect_serial, stats: &mut self.stats };
+                view.remove(i as u32, &mut |_| true);
+            }
+        }
         // A tombstone followed by an empty slot is on no probe path: any
         // sequence crossing it would stop at the empty slot next to it.
         let mut j = i;
@@ -515,7 +746,8 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
     }
 
     /// The normal path of §2.2 for a packet with a tuple.
-    fn track_tuple(&mut self, now: Tick, tuple: Tuple, l4: L4Packet<'_>, zone: u16) -> Verdict {
+    fn track_tuple(&mut self, now: Tick, tuple: Tuple, l4: L4Packet<'_>, meta: Meta) -> Verdict {
+        let zone = meta.zone;
         let Some((key, is_key)) = tuple.canonical() else {
             return self.invalid(Reason::NotInvertible);
         };
@@ -525,7 +757,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
             let (i, dir, is_new) = match self.find(now, &key, zone) {
                 Some(i) => {
                     let e = self.entry_at(i).copied();
-                    let same = e.is_some_and(|e| e.orig_is_key == is_key);
+                    let same = e.is_some_and(|e| e.link.orig_is_key() == is_key);
                     (i, if same { Direction::Original } else { Direction::Reply }, false)
                 }
                 None => {
@@ -539,25 +771,36 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
                         Err(d) => return Verdict::Dropped(d),
                     };
                     let proto = match l4 {
-                        L4Packet::Tcp(_) => ProtoState::Tcp(TcpConn::default()),
-                        L4Packet::Udp | L4Packet::UdpLite | L4Packet::Gre => {
+                        L4Packet::Tcp(..) => ProtoState::Tcp(TcpConn::default()),
+                        L4Packet::Udp(_) | L4Packet::UdpLite(_) | L4Packet::Gre => {
                             ProtoState::Stream { stream_after: now.after_secs(udp::STREAM_GRACE_SECS) }
                         }
                         L4Packet::Icmp | L4Packet::Generic => ProtoState::Stateless,
                     };
-                    let entry = Entry {
-                        key,
-                        orig_is_key: is_key,
-                        zone,
-                        status: Status::empty(),
-                        deadline: now,
-                        proto,
+                    let (status, ext) = match self.new_entry_links(now, &tuple, zone) {
+                        Ok(x) => x,
+                        Err(d) => {
+                            // Give the slot back: nothing was stored in it yet.
+                            self.slots_mut()[i].0 = SlotState::Used(Entry {
+                                key,
+                                zone,
+                                link: Link::new(is_key, None),
+                                status: Status::empty(),
+                                deadline: now,
+                                proto,
+                            });
+                            self.remove(i);
+                            bump(&mut self.stats.drop);
+                            return Verdict::Dropped(d);
+                        }
                     };
-                    self.slots.as_mut()[i].0 = SlotState::Used(entry);
+                    let entry =
+                        Entry { key, zone, link: Link::new(is_key, ext), status, deadline: now, proto };
+                    self.slots_mut()[i].0 = SlotState::Used(entry);
                     (i, Direction::Original, true)
                 }
             };
-            match self.run_tracker(now, i, dir, is_new, &l4) {
+            match self.run_tracker(now, i, dir, is_new, &l4, meta) {
                 Step::Done(v) => return v,
                 Step::Reopen => self.remove(i),
             }
@@ -567,9 +810,17 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
 
     /// Run the protocol tracker on the entry in slot `i` and apply its
     /// verdict (§2.2 from "ctinfo = derive_ctinfo" on).
-    fn run_tracker(&mut self, now: Tick, i: usize, dir: Direction, is_new: bool, l4: &L4Packet<'_>) -> Step {
+    fn run_tracker(
+        &mut self,
+        now: Tick,
+        i: usize,
+        dir: Direction,
+        is_new: bool,
+        l4: &L4Packet<'_>,
+        meta: Meta,
+    ) -> Step {
         let cfg = self.config;
-        let SlotState::Used(e) = &mut self.slots.as_mut()[i].0 else {
+        let SlotState::Used(e) = &mut self.slots_mut()[i].0 else {
             return Step::Done(Verdict::Invalid(Reason::NotInvertible));
         };
         let seen_reply = e.status.contains(Status::SEEN_REPLY);
@@ -590,7 +841,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
             udp::on_packet(kind, now, stream_after, seen_reply, assured, unreplied, streamed)
         };
         let outcome = match l4 {
-            L4Packet::Tcp(seg) => {
+            L4Packet::Tcp(seg, _) => {
                 let ProtoState::Tcp(conn) = &mut e.proto else {
                     return Step::Done(Verdict::Invalid(Reason::NotInvertible));
                 };
@@ -598,11 +849,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
                     tcp::EntryCtx { dir, is_new, seen_reply, assured, remaining: e.deadline.secs_left(now) };
                 tcp::track(conn, seg, &ctx, &cfg.tcp)
             }
-            L4Packet::Udp => {
+            L4Packet::Udp(_) => {
                 let (secs, assure) = stream(udp::StreamKind::Udp, e, t.udp, t.udp_stream);
                 TcpVerdict::Accept { timeout: Some(secs), set_assured: assure, kill: false }
             }
-            L4Packet::UdpLite => {
+            L4Packet::UdpLite(_) => {
                 let (secs, assure) = stream(udp::StreamKind::Immediate, e, t.udp, t.udp_stream);
                 TcpVerdict::Accept { timeout: Some(secs), set_assured: assure, kill: false }
             }
@@ -646,6 +897,16 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
         }
+        let ext = e.link.ext();
+        if let Some(x) = ext
+            && let Err(d) = self.run_helper(now, i, x, dir, state, l4, meta)
+        {
+            if is_new {
+                self.remove(i);
+            }
+            bump(&mut self.stats.drop);
+            return Step::Done(Verdict::Dropped(DropReason::Helper(d)));
+        }
         if kill_now {
             self.remove(i);
         }
@@ -656,6 +917,87 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
             ignored,
             unconfirmed: is_new,
         }))
+    }
+
+    /// Status bits and extension slot of a new entry whose original tuple
+    /// is `t` (§2.3): created from an expectation (EXPECTED, with a master
+    /// and the expectation's helper), or given an assigned helper.
+    fn new_entry_links(
+        &mut self,
+        now: Tick,
+        t: &Tuple,
+        zone: u16,
+    ) -> Result<(Status, Option<usize>), DropReason> {
+        let (slots, exts, expects) = self.store.parts_mut();
+        let mut view = Expects { slots: expects, serial: &mut self.expect_serial, stats: &mut self.stats };
+        let found = if view.is_empty() { None } else { view.take_match(now, t, zone) };
+        let (status, ext) = match found {
+            Some(p) => {
+                let master = match &slots.get(p.master as usize).map(|s| s.0) {
+                    Some(SlotState::Used(m)) => m.orig(),
+                    _ => return Ok((Status::empty(), None)),
+                };
+                bump(&mut self.stats.expect_new);
+                (
+                    Status::EXPECTED,
+                    Ext { helper: p.exp.helper, master: Some(master), data: HelperData::default() },
+                )
+            }
+            None => match self.helpers.iter().find(|a| a.applies(t, zone)) {
+                Some(a) => (
+                    Status::HELPER,
+                    Ext { helper: Some(a.helper), master: None, data: HelperData::default() },
+                ),
+                None => return Ok((Status::empty(), None)),
+            },
+        };
+        let free =
+            exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none()).ok_or(DropReason::TableFull)?;
+        exts[free].0 = Some(ext);
+        Ok((status, Some(free)))
+    }
+
+    /// Run the helper of the entry in slot `i` (extension `x`) on the packet
+    /// (§9.1: every accepted packet in both directions).
+    #[allow(clippy::too_many_arguments)]
+    fn run_helper(
+        &mut self,
+        now: Tick,
+        i: usize,
+        x: usize,
+        dir: Direction,
+        state: TrackedState,
+        l4: &L4Packet<'_>,
+        meta: Meta,
+    ) -> Result<(), HelperDrop> {
+        let (slots, exts, expects) = self.store.parts_mut();
+        let SlotState::Used(e) = &mut slots[i].0 else { return Ok(()) };
+        let Some(ext) = exts.get_mut(x).and_then(|s| s.0.as_mut()) else { return Ok(()) };
+        let Some(helper) = ext.helper else { return Ok(()) };
+        let mut cx = HelperContext {
+            now,
+            dir,
+            state,
+            orig: e.orig(),
+            expected: e.status.contains(Status::EXPECTED),
+            payload: l4.payload(),
+            tcp_seq: match l4 {
+                L4Packet::Tcp(seg, _) => Some(seg.seq),
+                _ => None,
+            },
+            data: &mut ext.data,
+            helper,
+            master: i as u32,
+            zone: e.zone,
+            broadcast_prefix: meta.broadcast_prefix,
+            expects: Expects { slots: expects, serial: &mut self.expect_serial, stats: &mut self.stats },
+            new_timeout: None,
+        };
+        let r = helper.0.help(&mut cx);
+        if let Some(secs) = cx.new_timeout {
+            e.refresh(now, secs);
+        }
+        r
     }
 
     /// ICMP errors (§5.4): RELATED to the connection of the quoted packet.
@@ -671,7 +1013,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> ConnTable<S> {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
         let dir = match self.entry_at(i) {
-            Some(e) if e.orig_is_key == is_key => Direction::Original,
+            Some(e) if e.link.orig_is_key() == is_key => Direction::Original,
             _ => Direction::Reply,
         };
         // `t` is the entry's tuple in direction `dir`: the error must be
@@ -719,6 +1061,7 @@ fn tcp_segment<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<tcp::Segmen
 #[derive(Clone, Copy)]
 pub struct EntryRef<'a> {
     entry: &'a Entry,
+    ext: Option<&'a Ext>,
     now: Tick,
     handle: Handle,
 }
@@ -760,6 +1103,16 @@ impl EntryRef<'_> {
             ProtoState::Tcp(c) => Some(c.state()),
             _ => None,
         }
+    }
+
+    /// The helper attached to the connection.
+    pub fn helper(&self) -> Option<HelperRef> {
+        self.ext.and_then(|x| x.helper)
+    }
+
+    /// For an expected connection, its master's original tuple.
+    pub fn master(&self) -> Option<Tuple> {
+        self.ext.and_then(|x| x.master)
     }
 
     /// The per-connection TCP tracking data, for TCP entries.
@@ -809,6 +1162,9 @@ impl core::fmt::Display for EntryRef<'_> {
         f.write_str(" mark=0")?;
         if self.zone() != 0 {
             write!(f, " zone={}", self.zone())?;
+        }
+        if let Some(h) = self.helper() {
+            write!(f, " helper={}", h.name())?;
         }
         f.write_str(" use=1")
     }

@@ -259,6 +259,20 @@ impl Tuple {
         &self.dst
     }
 
+    pub(crate) fn src_bytes(&self) -> &[u8; 16] {
+        &self.src
+    }
+
+    /// Source port or ICMP id, raw.
+    pub(crate) fn src_l4(&self) -> u16 {
+        self.src_l4
+    }
+
+    /// Destination port or ICMP type/code, raw.
+    pub(crate) fn dst_l4(&self) -> u16 {
+        self.dst_l4
+    }
+
     /// The layer-4 part.
     pub fn l4(&self) -> L4 {
         if has_ports(self.proto) {

@@ -234,13 +234,16 @@ pub enum DropReason {
     /// At confirmation an equal entry already existed and the clash could
     /// not be resolved (semantics §7.3).
     InsertClash,
+    /// The connection's helper rejected the packet (semantics §9.6).
+    Helper(crate::helper::HelperDrop),
 }
 
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DropReason::TableFull => "table full, dropping packet",
-            DropReason::InsertClash => "insert clash",
-        })
+        match self {
+            DropReason::TableFull => f.write_str("table full, dropping packet"),
+            DropReason::InsertClash => f.write_str("insert clash"),
+            DropReason::Helper(d) => write!(f, "helper: {d}"),
+        }
     }
 }

@@ -14,7 +14,7 @@ fn secs(s: u64) -> Instant {
     Instant::from_secs(s)
 }
 
-fn entry<S: AsRef<[Slot]> + AsMut<[Slot]>>(t: &ConnTable<S>, v: &Verdict, now: Instant) -> (Status, u32) {
+fn entry<S: Storage>(t: &ConnTable<S>, v: &Verdict, now: Instant) -> (Status, u32) {
     let e = t.get(v.entry().expect("entry"), now).expect("live entry");
     (e.status(), e.timeout())
 }
@@ -181,10 +181,10 @@ fn generic_protocol_is_one_entry_both_ways() {
 fn notrack_and_zones() {
     let mut t = table();
     let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"q");
-    assert_eq!(t.track_with(secs(1), &q, Meta { zone: 0, notrack: true }), Verdict::Untracked);
+    assert_eq!(t.track_with(secs(1), &q, Meta { notrack: true, ..Meta::default() }), Verdict::Untracked);
     assert!(t.is_empty());
-    let a = t.track_with(secs(1), &q, Meta { zone: 1, notrack: false });
-    let b = t.track_with(secs(1), &q, Meta { zone: 2, notrack: false });
+    let a = t.track_with(secs(1), &q, Meta { zone: 1, ..Meta::default() });
+    let b = t.track_with(secs(1), &q, Meta { zone: 2, ..Meta::default() });
     assert_eq!((a.state(), b.state()), (Some(CtState::New), Some(CtState::New)));
     assert_ne!(a.entry(), b.entry(), "equal tuples in different zones are different connections");
     let line = t.get(b.entry().unwrap(), secs(1)).unwrap().to_string();

@@ -38,10 +38,7 @@ fn packet() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
-fn check_invariants<S: AsRef<[Slot]> + AsMut<[Slot]>>(
-    t: &ConnTable<S>,
-    now: Instant,
-) -> Result<(), TestCaseError> {
+fn check_invariants<S: Storage>(t: &ConnTable<S>, now: Instant) -> Result<(), TestCaseError> {
     prop_assert!(t.len() <= t.capacity());
     let live: Vec<EntryRef<'_>> = t.entries(now).collect();
     prop_assert!(live.len() <= t.len());

@@ -82,6 +82,8 @@ pub struct Options {
     pub capture: String,
     /// Things worth saying on stderr (helpers not implemented yet).
     pub warnings: Vec<String>,
+    /// Helpers to assign on their standard ports.
+    pub helpers: Vec<String>,
 }
 
 fn usage() -> String {
@@ -95,6 +97,12 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut honour_gaps = None;
     let mut capture = None;
     let mut warnings = Vec::new();
+    // The oracle's default helper list, when --helpers is not given.
+    let mut helpers: Vec<String> = KNOWN_HELPERS
+        .iter()
+        .filter(|h| ctrack::helper::by_name(h).is_some())
+        .map(|h| h.to_string())
+        .collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value =
@@ -102,12 +110,17 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         match a.as_str() {
             "--helpers" => {
                 let list = value("--helpers")?;
+                helpers.clear();
                 if list != "none" {
                     for h in list.split(',').filter(|h| !h.is_empty()) {
                         if !KNOWN_HELPERS.contains(&h) {
                             return Err(format!("unknown helper '{h}' (known: {})", KNOWN_HELPERS.join(",")));
                         }
-                        warnings.push(format!("helper '{h}' is not implemented by ctrack yet; ignored"));
+                        match ctrack::helper::by_name(h) {
+                            Some(_) => helpers.push(h.to_string()),
+                            None => warnings
+                                .push(format!("helper '{h}' is not implemented by ctrack yet; ignored")),
+                        }
                     }
                 }
             }
@@ -136,7 +149,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     let capture = capture.ok_or_else(usage)?;
-    Ok(Options { config, notrack, honour_gaps, capture, warnings })
+    Ok(Options { config, notrack, honour_gaps, capture, warnings, helpers })
 }
 
 /// The entry's fields as the oracle's `--snapshot-each` prints them.
@@ -151,6 +164,12 @@ fn snapshot(obj: &mut Map<String, Value>, e: &ctrack::EntryRef<'_>) {
     }
     obj.insert("status".into(), json!(names));
     obj.insert("timeout".into(), json!(e.timeout()));
+    if let Some(h) = e.helper() {
+        obj.insert("helper".into(), json!(h.name()));
+    }
+    if let Some(m) = e.master() {
+        obj.insert("master".into(), json!(m.to_string()));
+    }
 }
 
 /// Read the capture named in `opts` and print the replay to stdout.
@@ -176,6 +195,17 @@ pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
         m => m as usize,
     };
     let mut table = ConnTable::with_capacity(capacity, HashKey(*b"ctrack-replay-k1"), opts.config);
+    for name in &opts.helpers {
+        let Some(helper) = ctrack::helper::by_name(name) else { continue };
+        for &(proto, port) in ctrack::helper::standard_ports(name) {
+            let mut a = ctrack::HelperAssignment::new(helper, proto, port);
+            // SNMP and NetBIOS-NS are IPv4-only helpers (§9.5).
+            if matches!(name.as_str(), "snmp" | "netbios-ns") {
+                a.family = Some(ctrack::Family::Ipv4);
+            }
+            table.assign_helper(a).expect("few helpers");
+        }
+    }
     let mut now_micros: u64 = 1_000_000_000;
     let mut prev_ts: Option<u64> = None;
     for f in frames {
@@ -197,7 +227,8 @@ pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
                 obj.insert("why".into(), json!(why));
             }
             FrameContent::Ip(packet) => {
-                let meta = Meta { zone: 0, notrack: opts.notrack.iter().any(|n| n.matches(packet)) };
+                let meta =
+                    Meta { notrack: opts.notrack.iter().any(|n| n.matches(packet)), ..Meta::default() };
                 let v = table.track_with(now, packet, meta);
                 match v {
                     Verdict::Dropped(d) => {
@@ -228,6 +259,7 @@ pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
     }
     let now = Instant::from_millis(now_micros / 1000);
     let listing: Vec<String> = table.entries(now).map(|e| e.to_string()).collect();
+    let expect_listing: Vec<String> = table.expectations(now).map(|e| e.to_string()).collect();
     let s = table.stats();
     let stats = json!({
         "entries": s.entries, "found": s.found, "invalid": s.invalid, "insert": s.insert,
@@ -235,7 +267,7 @@ pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
         "search_restart": s.search_restart, "clash_resolve": s.clash_resolve, "chaintoolong": s.chaintoolong,
         "expect_new": s.expect_new, "expect_create": s.expect_create, "expect_delete": s.expect_delete,
     });
-    let fin = json!({"final": true, "frames": frames.len(), "conntrack_L": listing, "conntrack_L_expect": [], "stats": stats});
+    let fin = json!({"final": true, "frames": frames.len(), "conntrack_L": listing, "conntrack_L_expect": expect_listing, "stats": stats});
     lines.push(fin);
     lines
 }

@@ -25,6 +25,13 @@ pub(crate) fn check_udp(ip: &IpView<'_>, verify_checksum: bool) -> Result<(), Re
     Ok(())
 }
 
+/// The payload of a UDP datagram that passed [`check_udp`]: up to the
+/// length field (trailing padding excluded).
+pub(crate) fn payload<'a>(ip: &IpView<'a>) -> &'a [u8] {
+    let len = ip.l4.get(4..6).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    ip.l4.get(8..len).unwrap_or(&[])
+}
+
 /// §4.1 UDP-Lite checks: coverage, mandatory checksum.
 pub(crate) fn check_udplite(ip: &IpView<'_>, verify_checksum: bool) -> Result<(), Reason> {
     let hdr = ip.l4.get(..8).ok_or(Reason::ShortPacket)?;

@@ -1,0 +1,387 @@
+//! Expectations (semantics §8): connections a helper has seen announced in
+//! a control connection, which become RELATED when they arrive.
+//!
+//! An expectation is the original tuple of the future connection, with a
+//! mask on its source (address prefix, any or exact source port), the
+//! master connection that announced it, and a deadline. The table keeps
+//! them in a small fixed array scanned linearly: expectations are few (a
+//! handful per helper connection, at most `max_expected` per class), and
+//! the scan happens only while at least one exists.
+
+use core::fmt;
+use core::net::IpAddr;
+
+use crate::time::Tick;
+use crate::tuple::{Family, L4, Tuple};
+
+/// Expectation flag: not consumed when matched (§8.1).
+pub const PERMANENT: u8 = 0x1;
+/// Expectation flag: exists but does not match yet (SIP registrations).
+pub const INACTIVE: u8 = 0x2;
+
+/// A connection expected by a helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expectation {
+    /// The expected original tuple (its source port is ignored when
+    /// `any_src_port` is set).
+    pub tuple: Tuple,
+    /// How many leading bits of the source address must match: 0 = any
+    /// source, 32/128 = exactly `tuple.src()`.
+    pub src_prefix: u8,
+    /// Match any source port.
+    pub any_src_port: bool,
+    /// Expectation class (0 by default; SIP uses 0–3), selects the helper's
+    /// policy ([`ExpectPolicy`]).
+    pub class: u8,
+    /// [`PERMANENT`], [`INACTIVE`].
+    pub flags: u8,
+    /// Helper for the new connection (SIP signalling expectations carry the
+    /// SIP helper); `None` for data connections.
+    pub helper: Option<crate::helper::HelperRef>,
+}
+
+impl Expectation {
+    /// A one-shot expectation of `tuple` from its exact source address and
+    /// any source port: what FTP, TFTP and SIP media create.
+    pub fn from_any_port(tuple: Tuple) -> Expectation {
+        let src_prefix = match tuple.family() {
+            Family::Ipv4 => 32,
+            Family::Ipv6 => 128,
+        };
+        Expectation { tuple, src_prefix, any_src_port: true, class: 0, flags: 0, helper: None }
+    }
+
+    /// True if a connection whose original tuple is `t` is the expected one.
+    pub(crate) fn matches(&self, t: &Tuple) -> bool {
+        let e = &self.tuple;
+        e.family() == t.family()
+            && e.proto() == t.proto()
+            && e.dst_bytes() == t.dst_bytes()
+            && e.dst_l4() == t.dst_l4()
+            && (self.any_src_port || e.src_l4() == t.src_l4())
+            && prefix_eq(e.src_bytes(), t.src_bytes(), self.src_prefix)
+    }
+
+    /// Two expectations clash when one connection could match both: equal
+    /// destination and protocol, and equal on the source parts both masks
+    /// cover (§8.2).
+    pub(crate) fn clashes(&self, o: &Expectation) -> bool {
+        let (a, b) = (&self.tuple, &o.tuple);
+        a.family() == b.family()
+            && a.proto() == b.proto()
+            && a.dst_bytes() == b.dst_bytes()
+            && a.dst_l4() == b.dst_l4()
+            && (self.any_src_port || o.any_src_port || a.src_l4() == b.src_l4())
+            && prefix_eq(a.src_bytes(), b.src_bytes(), self.src_prefix.min(o.src_prefix))
+    }
+
+    /// Same tuple and same mask.
+    pub(crate) fn same_target(&self, o: &Expectation) -> bool {
+        self.tuple.dst_bytes() == o.tuple.dst_bytes()
+            && self.tuple.dst_l4() == o.tuple.dst_l4()
+            && self.tuple.proto() == o.tuple.proto()
+            && self.tuple.family() == o.tuple.family()
+            && self.src_prefix == o.src_prefix
+            && self.any_src_port == o.any_src_port
+            && prefix_eq(self.tuple.src_bytes(), o.tuple.src_bytes(), self.src_prefix)
+            && (self.any_src_port || self.tuple.src_l4() == o.tuple.src_l4())
+    }
+}
+
+fn prefix_eq(a: &[u8; 16], b: &[u8; 16], bits: u8) -> bool {
+    let bits = usize::from(bits.min(128));
+    let (full, rest) = (bits / 8, bits % 8);
+    if a[..full] != b[..full] {
+        return false;
+    }
+    rest == 0 || {
+        let m = 0xffu8 << (8 - rest);
+        a[full] & m == b[full] & m
+    }
+}
+
+/// A helper's limits for one expectation class (§8.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpectPolicy {
+    /// Most expectations one master may have in this class (0 = no limit);
+    /// creating one more evicts the master's oldest.
+    pub max_expected: u8,
+    /// Lifetime of an expectation in seconds.
+    pub timeout: u32,
+    /// Name shown in listings (`/policy`), if any.
+    pub name: Option<&'static str>,
+}
+
+/// Storage for one expectation.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpectSlot(pub(crate) Option<Pending>);
+
+impl ExpectSlot {
+    /// An unused expectation slot.
+    pub const EMPTY: ExpectSlot = ExpectSlot(None);
+}
+
+/// A registered expectation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending {
+    pub exp: Expectation,
+    /// Slot of the master entry.
+    pub master: u32,
+    pub zone: u16,
+    pub deadline: Tick,
+    /// Creation order: newer expectations match first, the oldest is evicted.
+    pub serial: u32,
+}
+
+/// Why an expectation could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ExpectError {
+    /// An identical expectation of another class or master exists (-EALREADY).
+    Exists,
+    /// Another master's expectation would match the same connections (-EBUSY).
+    Clash,
+    /// The master reached `max_expected` and nothing could be evicted, or
+    /// the expectation table is full (-EMFILE).
+    Full,
+    /// The master entry is gone.
+    NoMaster,
+}
+
+impl fmt::Display for ExpectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ExpectError::Exists => "expectation already exists",
+            ExpectError::Clash => "expectation clashes with another",
+            ExpectError::Full => "expectation table full",
+            ExpectError::NoMaster => "master connection gone",
+        })
+    }
+}
+
+/// One `conntrack -L expect` line (§11.4).
+pub struct ExpectLine<'a> {
+    pub(crate) pending: &'a Pending,
+    pub(crate) master: Tuple,
+    pub(crate) helper_name: Option<&'static str>,
+    pub(crate) timeout: u32,
+}
+
+impl fmt::Display for ExpectLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = &self.pending.exp;
+        let t = &e.tuple;
+        let sport = if e.any_src_port { 0 } else { t.src_l4() };
+        write!(f, "{} proto={} src={} dst={}", self.timeout, t.proto(), t.src(), t.dst())?;
+        if let L4::Ports { dport, .. } = t.l4() {
+            write!(f, " sport={sport} dport={dport}")?;
+        }
+        let mask = mask_addr(t.family(), e.src_prefix);
+        let full = mask_addr(t.family(), 128);
+        write!(f, " mask-src={mask} mask-dst={full}")?;
+        if let L4::Ports { .. } = t.l4() {
+            write!(f, " sport={} dport=65535", if e.any_src_port { 0 } else { 65535 })?;
+        }
+        write!(f, " master-{}", self.master)?;
+        if self.pending.zone != 0 {
+            write!(f, " zone={}", self.pending.zone)?;
+        }
+        match (e.flags & PERMANENT != 0, e.flags & INACTIVE != 0) {
+            (true, true) => f.write_str(" PERMANENT,INACTIVE")?,
+            (true, false) => f.write_str(" PERMANENT")?,
+            (false, true) => f.write_str(" INACTIVE")?,
+            (false, false) => {}
+        }
+        write!(f, " class={}", e.class)?;
+        if let Some(h) = self.helper_name {
+            write!(f, " helper={h}")?;
+        }
+        Ok(())
+    }
+}
+
+fn mask_addr(family: Family, bits: u8) -> IpAddr {
+    let bits = u32::from(bits);
+    match family {
+        Family::Ipv4 => {
+            let m = if bits == 0 { 0 } else { u32::MAX << (32 - bits.min(32)) };
+            IpAddr::V4(m.into())
+        }
+        Family::Ipv6 => {
+            let m = if bits == 0 { 0 } else { u128::MAX << (128 - bits.min(128)) };
+            IpAddr::V6(m.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    fn t(src: &str, sport: u16, dst: &str, dport: u16) -> Tuple {
+        Tuple::with_ports(src.parse().unwrap(), sport, dst.parse().unwrap(), dport, 6).unwrap()
+    }
+
+    #[test]
+    fn masks() {
+        let e = Expectation::from_any_port(t("192.168.1.10", 0, "198.51.100.5", 50069));
+        assert!(e.matches(&t("192.168.1.10", 50123, "198.51.100.5", 50069)));
+        assert!(!e.matches(&t("192.168.1.11", 50123, "198.51.100.5", 50069)));
+        assert!(!e.matches(&t("192.168.1.10", 50123, "198.51.100.5", 50070)));
+        let subnet = Expectation {
+            src_prefix: 24,
+            any_src_port: false,
+            ..Expectation::from_any_port(t("192.168.1.255", 161, "192.168.1.10", 40000))
+        };
+        assert!(subnet.matches(&t("192.168.1.77", 161, "192.168.1.10", 40000)));
+        assert!(!subnet.matches(&t("192.168.2.77", 161, "192.168.1.10", 40000)));
+        assert!(!subnet.matches(&t("192.168.1.77", 162, "192.168.1.10", 40000)));
+        assert!(subnet.clashes(&e) == false);
+        assert_eq!(mask_addr(Family::Ipv4, 24).to_string(), "255.255.255.0");
+        assert_eq!(mask_addr(Family::Ipv4, 0).to_string(), "0.0.0.0");
+        assert_eq!(mask_addr(Family::Ipv6, 128).to_string(), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+    }
+}
+
+/// The expectation table: a view over the table's expectation slots and
+/// the counters it updates.
+pub(crate) struct Expects<'a> {
+    pub slots: &'a mut [ExpectSlot],
+    pub serial: &'a mut u32,
+    pub stats: &'a mut crate::stats::Stats,
+}
+
+impl Expects<'_> {
+    fn delete(&mut self, i: usize) {
+        if self.slots[i].0.take().is_some() {
+            crate::stats::bump(&mut self.stats.expect_delete);
+        }
+    }
+
+    /// Register `exp` for `master` (§8.2).
+    pub fn register(
+        &mut self,
+        now: Tick,
+        master: u32,
+        zone: u16,
+        policy: ExpectPolicy,
+        exp: Expectation,
+    ) -> Result<(), ExpectError> {
+        let mut free = None;
+        for i in 0..self.slots.len() {
+            let Some(p) = self.slots[i].0 else {
+                free = free.or(Some(i));
+                continue;
+            };
+            if !p.deadline.is_after(now) {
+                self.delete(i);
+                free = free.or(Some(i));
+                continue;
+            }
+            if p.zone != zone {
+                continue;
+            }
+            if p.master == master && p.exp.same_target(&exp) {
+                if p.exp.class != exp.class {
+                    return Err(ExpectError::Exists);
+                }
+                // The same expectation again (a retransmitted command): replace it.
+                self.delete(i);
+                free = free.or(Some(i));
+            } else if p.exp.clashes(&exp) {
+                return Err(if p.exp.same_target(&exp) { ExpectError::Exists } else { ExpectError::Clash });
+            }
+        }
+        if policy.max_expected > 0 {
+            let mine = |p: &Pending| p.master == master && p.exp.class == exp.class;
+            let count = self.slots.iter().filter(|s| s.0.as_ref().is_some_and(mine)).count();
+            if count >= usize::from(policy.max_expected) {
+                // Evict the master's oldest expectation of this class.
+                let oldest = (0..self.slots.len())
+                    .filter(|&i| self.slots[i].0.as_ref().is_some_and(mine))
+                    .min_by_key(|&i| self.slots[i].0.map_or(u32::MAX, |p| p.serial));
+                if let Some(i) = oldest {
+                    self.delete(i);
+                    free = free.or(Some(i));
+                }
+                if count > usize::from(policy.max_expected) {
+                    return Err(ExpectError::Full);
+                }
+            }
+        }
+        let i = free.ok_or(ExpectError::Full)?;
+        *self.serial = self.serial.wrapping_add(1);
+        let deadline = now.after_secs(policy.timeout);
+        self.slots[i].0 = Some(Pending { exp, master, zone, deadline, serial: *self.serial });
+        crate::stats::bump(&mut self.stats.expect_create);
+        Ok(())
+    }
+
+    /// The newest live, active expectation matching a new connection's
+    /// tuple (§8.3); a one-shot one is consumed.
+    pub fn take_match(&mut self, now: Tick, t: &Tuple, zone: u16) -> Option<Pending> {
+        let mut best: Option<usize> = None;
+        for i in 0..self.slots.len() {
+            let Some(p) = self.slots[i].0 else { continue };
+            if !p.deadline.is_after(now) {
+                self.delete(i);
+                continue;
+            }
+            if p.zone == zone
+                && p.exp.flags & INACTIVE == 0
+                && p.exp.matches(t)
+                && best.is_none_or(|b| {
+                    self.slots[b].0.is_some_and(|q| p.serial.wrapping_sub(q.serial) as i32 > 0)
+                })
+            {
+                best = Some(i);
+            }
+        }
+        let i = best?;
+        let p = self.slots[i].0?;
+        if p.exp.flags & PERMANENT == 0 {
+            self.delete(i);
+        }
+        Some(p)
+    }
+
+    /// Remove the expectations of `master` that `f` selects; returns how many.
+    pub fn remove(&mut self, master: u32, f: &mut dyn FnMut(&Expectation) -> bool) -> usize {
+        let mut n = 0;
+        for i in 0..self.slots.len() {
+            if self.slots[i].0.is_some_and(|p| p.master == master && f(&p.exp)) {
+                self.delete(i);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Make the first expectation of `master` that `f` selects matchable,
+    /// living `timeout` seconds from now. Returns whether one was found.
+    pub fn activate(
+        &mut self,
+        now: Tick,
+        master: u32,
+        f: &mut dyn FnMut(&Expectation) -> bool,
+        timeout: u32,
+    ) -> bool {
+        for s in self.slots.iter_mut() {
+            if let Some(p) = &mut s.0
+                && p.master == master
+                && f(&p.exp)
+            {
+                p.exp.flags &= !INACTIVE;
+                p.deadline = now.after_secs(timeout);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// True if no expectation exists.
+    pub fn is_empty(&self) -> bool {
+        self.slots.iter().all(|s| s.0.is_none())
+    }
+}

@@ -1,0 +1,46 @@
+//! TFTP (semantics §9.3): a read or write request expects the server's
+//! transfer from a new port back to the client.
+
+use super::{Helper, HelperContext, HelperDrop};
+use crate::expect::{ExpectPolicy, Expectation};
+use crate::tuple::Direction;
+
+/// The TFTP helper (`tftp`, UDP port 69).
+pub struct Tftp;
+
+/// The TFTP helper instance.
+pub static TFTP: Tftp = Tftp;
+
+const RRQ: u16 = 1;
+const WRQ: u16 = 2;
+
+impl Helper for Tftp {
+    fn name(&self) -> &'static str {
+        "tftp"
+    }
+
+    fn policy(&self, _class: u8) -> ExpectPolicy {
+        ExpectPolicy { max_expected: 1, timeout: 300, name: None }
+    }
+
+    fn help(&self, cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
+        let p = cx.payload();
+        let Some(op) = p.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else { return Ok(()) };
+        if op != RRQ && op != WRQ {
+            return Ok(());
+        }
+        // The server answers from any port to the client's address and port
+        // as the server sees them: the reply tuple's destination.
+        let reply = cx.tuple(Direction::Reply);
+        let t = crate::Tuple::with_ports(reply.src(), 0, reply.dst(), reply_dport(&reply), 17)
+            .ok_or(HelperDrop("cannot add expectation"))?;
+        cx.expect(Expectation::from_any_port(t)).map_err(|_| HelperDrop("cannot add expectation"))
+    }
+}
+
+fn reply_dport(t: &crate::Tuple) -> u16 {
+    match t.l4() {
+        crate::L4::Ports { dport, .. } => dport,
+        _ => 0,
+    }
+}
