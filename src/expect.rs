@@ -214,36 +214,6 @@ fn mask_addr(family: Family, bits: u8) -> IpAddr {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::string::ToString;
-
-    fn t(src: &str, sport: u16, dst: &str, dport: u16) -> Tuple {
-        Tuple::with_ports(src.parse().unwrap(), sport, dst.parse().unwrap(), dport, 6).unwrap()
-    }
-
-    #[test]
-    fn masks() {
-        let e = Expectation::from_any_port(t("192.168.1.10", 0, "198.51.100.5", 50069));
-        assert!(e.matches(&t("192.168.1.10", 50123, "198.51.100.5", 50069)));
-        assert!(!e.matches(&t("192.168.1.11", 50123, "198.51.100.5", 50069)));
-        assert!(!e.matches(&t("192.168.1.10", 50123, "198.51.100.5", 50070)));
-        let subnet = Expectation {
-            src_prefix: 24,
-            any_src_port: false,
-            ..Expectation::from_any_port(t("192.168.1.255", 161, "192.168.1.10", 40000))
-        };
-        assert!(subnet.matches(&t("192.168.1.77", 161, "192.168.1.10", 40000)));
-        assert!(!subnet.matches(&t("192.168.2.77", 161, "192.168.1.10", 40000)));
-        assert!(!subnet.matches(&t("192.168.1.77", 162, "192.168.1.10", 40000)));
-        assert!(subnet.clashes(&e) == false);
-        assert_eq!(mask_addr(Family::Ipv4, 24).to_string(), "255.255.255.0");
-        assert_eq!(mask_addr(Family::Ipv4, 0).to_string(), "0.0.0.0");
-        assert_eq!(mask_addr(Family::Ipv6, 128).to_string(), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
-    }
-}
-
 /// The expectation table: a view over the table's expectation slots and
 /// the counters it updates.
 pub(crate) struct Expects<'a> {
@@ -383,5 +353,35 @@ impl Expects<'_> {
     /// True if no expectation exists.
     pub fn is_empty(&self) -> bool {
         self.slots.iter().all(|s| s.0.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    fn t(src: &str, sport: u16, dst: &str, dport: u16) -> Tuple {
+        Tuple::with_ports(src.parse().unwrap(), sport, dst.parse().unwrap(), dport, 6).unwrap()
+    }
+
+    #[test]
+    fn masks() {
+        let e = Expectation::from_any_port(t("192.168.1.10", 0, "198.51.100.5", 50069));
+        assert!(e.matches(&t("192.168.1.10", 50123, "198.51.100.5", 50069)));
+        assert!(!e.matches(&t("192.168.1.11", 50123, "198.51.100.5", 50069)));
+        assert!(!e.matches(&t("192.168.1.10", 50123, "198.51.100.5", 50070)));
+        let subnet = Expectation {
+            src_prefix: 24,
+            any_src_port: false,
+            ..Expectation::from_any_port(t("192.168.1.255", 161, "192.168.1.10", 40000))
+        };
+        assert!(subnet.matches(&t("192.168.1.77", 161, "192.168.1.10", 40000)));
+        assert!(!subnet.matches(&t("192.168.2.77", 161, "192.168.1.10", 40000)));
+        assert!(!subnet.matches(&t("192.168.1.77", 162, "192.168.1.10", 40000)));
+        assert!(!subnet.clashes(&e));
+        assert_eq!(mask_addr(Family::Ipv4, 24).to_string(), "255.255.255.0");
+        assert_eq!(mask_addr(Family::Ipv4, 0).to_string(), "0.0.0.0");
+        assert_eq!(mask_addr(Family::Ipv6, 128).to_string(), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
     }
 }
