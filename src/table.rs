@@ -661,56 +661,60 @@ impl<S: Storage> ConnTable<S> {
             m => m.min(cap),
         };
         let home = self.home(key, zone);
-        let mut free = None;
+        // Reap expired entries of the window; note whether a slot is free.
+        let mut free = false;
         for i in self.probe_indices(home) {
             match &self.slots()[i].0 {
                 SlotState::Empty | SlotState::Tombstone => {
-                    free = Some(i);
+                    free = true;
                     break;
                 }
                 SlotState::Used(e) if e.expired(now) => {
                     self.remove(i);
-                    free = Some(i);
+                    free = true;
                     break;
                 }
                 SlotState::Used(_) => {}
             }
         }
-        if free.is_none() {
+        if !free {
             // The probe window is full of live entries: the kernel's "chain
             // too long" situation, met here before the table is full.
             bump(&mut self.stats.chaintoolong);
         }
-        let slot = match free {
-            Some(i) if self.count < limit => i,
-            _ => match self.early_drop(home, now) {
-                Some(i) => i,
-                None => {
-                    bump(&mut self.stats.drop);
-                    return Err(DropReason::TableFull);
-                }
-            },
-        };
+        if (!free || self.count >= limit) && !self.early_drop(home, now) {
+            bump(&mut self.stats.drop);
+            return Err(DropReason::TableFull);
+        }
+        // The first free slot of the window: a lookup stops at the first
+        // empty slot, so the entry must not go past one (the evicted entry
+        // may lie beyond it).
+        let slot = self
+            .probe_indices(home)
+            .find(|&i| matches!(self.slots()[i].0, SlotState::Empty | SlotState::Tombstone))
+            .ok_or(DropReason::TableFull)?;
         self.count += 1;
         Ok(slot)
     }
 
-    /// Evict the first confirmed, non-ASSURED entry of the probe window and
-    /// return its slot (§7.2: ASSURED entries are never early-dropped).
-    fn early_drop(&mut self, home: usize, now: Tick) -> Option<usize> {
+    /// Evict the first confirmed, non-ASSURED entry of the probe window
+    /// (§7.2: ASSURED entries are never early-dropped); an expired entry
+    /// met first is reaped instead. Returns whether a slot was freed.
+    fn early_drop(&mut self, home: usize, now: Tick) -> bool {
         let victim = self.probe_indices(home).find(|&i| match &self.slots()[i].0 {
             SlotState::Used(e) => {
                 e.expired(now)
                     || (e.status.contains(Status::CONFIRMED) && !e.status.contains(Status::ASSURED))
             }
             _ => false,
-        })?;
+        });
+        let Some(victim) = victim else { return false };
         let expired = self.entry_at(victim).is_some_and(|e| e.expired(now));
         self.remove(victim);
         if !expired {
             bump(&mut self.stats.early_drop);
         }
-        Some(victim)
+        true
     }
 
     /// Delete the entry in slot `i`.
@@ -897,25 +901,27 @@ impl<S: Storage> ConnTable<S> {
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
         }
-        let ext = e.link.ext();
-        if let Some(x) = ext
-            && let Err(d) = self.run_helper(now, i, x, dir, state, l4, meta)
-        {
-            if is_new {
-                self.remove(i);
-            }
+        // The helper runs on the classified packet (§9.1); if it rejects the
+        // packet, the packet keeps its classification but must be dropped,
+        // and an entry it created is never confirmed.
+        let helper_drop = match e.link.ext() {
+            Some(x) => self.run_helper(now, i, x, dir, state, l4, meta).err(),
+            None => None,
+        };
+        if helper_drop.is_some() {
             bump(&mut self.stats.drop);
-            return Step::Done(Verdict::Dropped(DropReason::Helper(d)));
         }
-        if kill_now {
+        let gone = kill_now || (helper_drop.is_some() && is_new);
+        if gone {
             self.remove(i);
         }
         Step::Done(Verdict::Tracked(Tracked {
             state,
             dir,
-            entry: (!kill_now).then_some(Handle(i as u32)),
+            entry: (!gone).then_some(Handle(i as u32)),
             ignored,
-            unconfirmed: is_new,
+            unconfirmed: is_new && !gone,
+            helper_drop,
         }))
     }
 
@@ -1027,6 +1033,7 @@ impl<S: Storage> ConnTable<S> {
             entry: Some(Handle(i as u32)),
             ignored: None,
             unconfirmed: false,
+            helper_drop: None,
         })
     }
 }

@@ -88,6 +88,11 @@ pub struct Tracked {
     /// The entry was created by this packet and awaits
     /// [`ConnTable::confirm`](crate::ConnTable::confirm).
     pub unconfirmed: bool,
+    /// The connection's helper rejected the packet (e.g. an FTP command
+    /// split across segments, semantics §9.2, §9.6): it keeps its
+    /// classification, but the caller must drop it, as Linux does at the
+    /// confirmation hook. A connection it would have opened is not kept.
+    pub helper_drop: Option<crate::helper::HelperDrop>,
 }
 
 /// The verdict on one packet.
@@ -117,6 +122,16 @@ impl Verdict {
             Verdict::Invalid(_) => Some(CtState::Invalid),
             Verdict::Untracked => Some(CtState::Untracked),
             Verdict::Dropped(_) => None,
+        }
+    }
+
+    /// True if the packet must be dropped: conntrack dropped it, or the
+    /// connection's helper rejected it.
+    pub fn must_drop(&self) -> bool {
+        match self {
+            Verdict::Dropped(_) => true,
+            Verdict::Tracked(t) => t.helper_drop.is_some(),
+            _ => false,
         }
     }
 
@@ -234,16 +249,13 @@ pub enum DropReason {
     /// At confirmation an equal entry already existed and the clash could
     /// not be resolved (semantics §7.3).
     InsertClash,
-    /// The connection's helper rejected the packet (semantics §9.6).
-    Helper(crate::helper::HelperDrop),
 }
 
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DropReason::TableFull => f.write_str("table full, dropping packet"),
-            DropReason::InsertClash => f.write_str("insert clash"),
-            DropReason::Helper(d) => write!(f, "helper: {d}"),
-        }
+        f.write_str(match self {
+            DropReason::TableFull => "table full, dropping packet",
+            DropReason::InsertClash => "insert clash",
+        })
     }
 }

@@ -247,3 +247,24 @@ fn conntrack_listing_and_stats_format() {
     );
     assert!(t.stats().to_string().starts_with("cpu=0   \tfound=0 invalid=0 insert=0"));
 }
+
+/// Regression (found by the `track_sequence` fuzz target): with
+/// `max_entries` below the capacity, early drop could evict an entry lying
+/// past the new flow's first free slot and put the new entry there, where
+/// no lookup reaches it.
+#[test]
+fn entries_created_at_the_limit_stay_reachable() {
+    let cfg = Config { max_entries: 2, checksum: false, ..Config::default() };
+    let mut t: FixedConnTable<8> = ConnTable::new(HashKey([0; 16]), cfg);
+    for port in 1000..1100u16 {
+        let q = udp("10.0.0.1", port, "10.0.0.2", 53, b"");
+        let v = t.track(secs(1), &q);
+        assert_eq!(v.state(), Some(CtState::New));
+        let tuple = packet_tuple(&q).unwrap();
+        let (found, dir) = t.lookup(&tuple, 0, secs(1)).expect("the new entry is reachable");
+        assert_eq!((Some(found.handle()), dir), (v.entry(), Direction::Original));
+        let a = t.track(secs(1), &udp("10.0.0.2", 53, "10.0.0.1", port, b""));
+        assert_eq!((a.state(), a.dir()), (Some(CtState::Established), Some(Direction::Reply)), "port {port}");
+        assert!(t.len() <= 2);
+    }
+}

@@ -245,6 +245,10 @@ pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
                         if let Some(r) = v.reason() {
                             obj.insert("reason".into(), json!(r.to_string()));
                         }
+                        if let Verdict::Tracked(ctrack::Tracked { helper_drop: Some(d), .. }) = v {
+                            obj.insert("path".into(), json!("dropped_after_postrouting"));
+                            obj.insert("reason".into(), json!(d.to_string()));
+                        }
                         if let Some(e) = v.entry().and_then(|h| table.get(h, now)) {
                             obj.insert("in_table".into(), json!(true));
                             snapshot(&mut obj, &e);

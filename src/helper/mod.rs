@@ -12,6 +12,7 @@
 //! Per-connection helper state lives in the table's extension slots as a
 //! small byte array ([`HelperData`]), so helpers need no allocation.
 
+pub mod broadcast;
 pub mod ftp;
 pub mod tftp;
 
@@ -257,6 +258,8 @@ pub fn by_name(name: &str) -> Option<&'static dyn Helper> {
     match name {
         "ftp" => Some(&ftp::FTP),
         "tftp" => Some(&tftp::TFTP),
+        "snmp" => Some(&broadcast::SNMP),
+        "netbios-ns" => Some(&broadcast::NETBIOS_NS),
         _ => None,
     }
 }

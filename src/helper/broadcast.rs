@@ -1,0 +1,91 @@
+//! Broadcast helpers (semantics §9.5): SNMP (`snmp`, UDP 161) and
+//! NetBIOS-NS (`netbios-ns`, UDP 137).
+//!
+//! A query this host sends to a subnet broadcast address is answered by
+//! unicast from each host of the subnet; no answer matches the query's
+//! reply tuple, whose source is the broadcast address. The helper expects
+//! them: from any address of the subnet, from the service's port, to the
+//! querier's address and port.
+//!
+//! Linux applies this only to broadcasts sent by a local socket; a library
+//! cannot know, so the caller says so with
+//! [`Meta::broadcast_prefix`](crate::Meta::broadcast_prefix) (the prefix
+//! length of the subnet whose broadcast address the packet is sent to).
+//! Without it the helpers do nothing, which is what Linux does for
+//! forwarded traffic.
+
+use super::{Helper, HelperContext, HelperDrop};
+use crate::expect::{ExpectPolicy, Expectation, PERMANENT};
+use crate::tuple::{Direction, Family, Tuple};
+
+/// A broadcast helper: name, service port, expectation lifetime.
+pub struct Broadcast {
+    name: &'static str,
+    port: u16,
+    timeout: u32,
+}
+
+/// SNMP: expectations and the master live 30 s.
+pub static SNMP: Broadcast = Broadcast { name: "snmp", port: 161, timeout: 30 };
+
+/// NetBIOS name service: 3 s.
+pub static NETBIOS_NS: Broadcast = Broadcast { name: "netbios-ns", port: 137, timeout: 3 };
+
+/// The broadcast address of `addr`'s subnet of `prefix` bits.
+fn broadcast_of(addr: [u8; 4], prefix: u8) -> [u8; 4] {
+    let host = if prefix >= 32 { 0 } else { u32::MAX >> prefix };
+    (u32::from_be_bytes(addr) | host).to_be_bytes()
+}
+
+impl Helper for Broadcast {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn policy(&self, _class: u8) -> ExpectPolicy {
+        ExpectPolicy { max_expected: 1, timeout: self.timeout, name: None }
+    }
+
+    fn help(&self, cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
+        let Some(prefix) = cx.broadcast_prefix() else { return Ok(()) };
+        if cx.dir() != Direction::Original {
+            return Ok(());
+        }
+        let orig = cx.tuple(Direction::Original);
+        let (core::net::IpAddr::V4(src), std::net::IpAddr::V4(dst)) = (orig.src(), orig.dst()) else {
+            return Ok(());
+        };
+        // The destination must be the broadcast address of the sender's subnet.
+        if orig.family() != Family::Ipv4 || prefix > 32 || broadcast_of(src.octets(), prefix) != dst.octets()
+        {
+            return Ok(());
+        }
+        let crate::L4::Ports { sport, .. } = orig.l4() else { return Ok(()) };
+        let Some(t) = Tuple::with_ports(dst.into(), self.port, src.into(), sport, orig.proto()) else {
+            return Ok(());
+        };
+        let exp = Expectation {
+            src_prefix: prefix,
+            any_src_port: false,
+            flags: PERMANENT,
+            ..Expectation::from_any_port(t)
+        };
+        // Errors are ignored: the broadcast helpers never drop (§9.6).
+        let _ = cx.expect(exp);
+        cx.set_timeout(self.timeout);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_addresses() {
+        assert_eq!(broadcast_of([192, 168, 1, 10], 24), [192, 168, 1, 255]);
+        assert_eq!(broadcast_of([10, 1, 2, 3], 8), [10, 255, 255, 255]);
+        assert_eq!(broadcast_of([10, 1, 2, 3], 32), [10, 1, 2, 3]);
+        assert_eq!(broadcast_of([10, 1, 2, 3], 0), [255, 255, 255, 255]);
+    }
+}

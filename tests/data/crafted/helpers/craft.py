@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Build the helper corner-case captures (semantics §9) with scapy.
+
+Each capture is then replayed through the real kernel with
+  ../../../../../shared/oracle/ct_oracle.py NAME.pcap --snapshot-each \
+      --helpers ftp,tftp,sip --out NAME.default.jsonl
+and the verdicts are compacted with tests/data/vendor.py --compact-dir.
+"""
+from scapy.all import Ether, IP, IPv6, TCP, UDP, Raw, wrpcap
+
+MAC = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+
+class Tcp:
+    """One TCP connection with correct sequence numbers both ways."""
+
+    def __init__(self, ip, c, s, cport, sport, v6=False):
+        self.ip, self.c, self.s, self.cp, self.sp, self.v6 = ip, c, s, cport, sport, v6
+        self.cseq, self.sseq = 1000, 5000
+        self.pkts = []
+
+    def _l3(self, from_client):
+        a, b = (self.c, self.s) if from_client else (self.s, self.c)
+        return (IPv6(src=a, dst=b) if self.v6 else IP(src=a, dst=b))
+
+    def send(self, from_client, flags, data=b""):
+        seq, ack = (self.cseq, self.sseq) if from_client else (self.sseq, self.cseq)
+        sp, dp = (self.cp, self.sp) if from_client else (self.sp, self.cp)
+        p = Ether(**MAC) / self._l3(from_client) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack, window=64240)
+        if data:
+            p = p / Raw(data)
+        self.pkts.append(p)
+        n = len(data) + (1 if "S" in flags or "F" in flags else 0)
+        if from_client:
+            self.cseq += n
+        else:
+            self.sseq += n
+        return p
+
+    def handshake(self):
+        self.pkts.append(Ether(**MAC) / self._l3(True) / TCP(sport=self.cp, dport=self.sp, flags="S", seq=self.cseq - 1, window=64240))
+        self.pkts.append(Ether(**MAC) / self._l3(False) / TCP(sport=self.sp, dport=self.cp, flags="SA", seq=self.sseq - 1, ack=self.cseq, window=64240))
+        self.send(True, "A")
+
+
+def ftp_session(v6=False):
+    c, s = ("2001:db8::10", "2001:db8::5") if v6 else ("192.168.1.10", "198.51.100.5")
+    t = Tcp(None, c, s, 50000, 21, v6)
+    t.handshake()
+    t.send(False, "PA", b"220 ready\r\n")
+    t.send(True, "PA", b"USER anonymous\r\n")
+    t.send(False, "PA", b"331 password please\r\n")
+    t.send(True, "PA", b"PASS x\r\n")
+    t.send(False, "PA", b"230 logged in\r\n")
+    return t, c, s
+
+
+def data_conn(pkts, c, s, cport, sport, v6=False, client_opens=True):
+    d = Tcp(None, c, s, cport, sport, v6) if client_opens else Tcp(None, s, c, sport, cport, v6)
+    d.handshake()
+    d.send(True, "PA", b"hello data\r\n")
+    d.send(False, "A")
+    pkts += d.pkts
+
+
+def split_commands():
+    t, c, s = ftp_session()
+    t.send(True, "PA", b"PO")                       # partial: dropped by the helper
+    t.cseq -= 2                                      # the sender retransmits it whole
+    t.send(True, "PA", b"PORT 192,168,1,10,4,1\r\n")
+    t.send(False, "PA", b"200 PORT ok\r\n")
+    t.send(True, "PA", b"LIST\r\n")
+    pkts = t.pkts
+    data_conn(pkts, c, s, 1025, 20, client_opens=False)
+    # A PASV reply split in two segments: the first half is partial.
+    t.pkts = []
+    t.send(True, "PA", b"PASV\r\n")
+    t.send(False, "PA", b"227 Entering Passive Mode (198,51,100,5,")
+    t.send(False, "PA", b"195,149).\r\n")
+    pkts += t.pkts
+    data_conn(pkts, c, s, 50124, 50069)
+    wrpcap("ftp-split-commands.pcap", pkts)
+
+
+def pasv_other_host():
+    t, c, s = ftp_session()
+    t.send(True, "PA", b"PASV\r\n")
+    t.send(False, "PA", b"227 Entering Passive Mode (203,0,113,9,195,149).\r\n")  # names another host
+    t.send(True, "PA", b"PASV\r\n")
+    t.send(False, "PA", b"227 Entering Passive Mode (198,51,100,5,195,150).\r\n")
+    t.send(True, "PA", b"PASV\r\n")
+    t.send(False, "PA", b"227 Entering Passive Mode (198,51,100,5,195,151).\r\n")
+    pkts = t.pkts
+    data_conn(pkts, c, "203.0.113.9", 50123, 50069)
+    data_conn(pkts, c, s, 50124, 50070)
+    data_conn(pkts, c, s, 50125, 50071)
+    wrpcap("ftp-pasv-names-other-host.pcap", pkts)
+
+
+def eprt_epsv_v6():
+    t, c, s = ftp_session(v6=True)
+    t.send(True, "PA", b"EPSV\r\n")
+    t.send(False, "PA", b"229 Entering Extended Passive Mode (|||6446|)\r\n")
+    pkts = list(t.pkts)
+    data_conn(pkts, c, s, 50123, 6446, v6=True)
+    t.pkts = []
+    t.send(True, "PA", b"EPRT |2|2001:db8::10|5282|\r\n")
+    t.send(False, "PA", b"200 EPRT ok\r\n")
+    t.send(True, "PA", b"EPRT |2|2001:db8::99|5283|\r\n")  # another host: no expectation
+    t.send(False, "PA", b"200 EPRT ok\r\n")
+    pkts += t.pkts
+    data_conn(pkts, c, s, 5282, 20, v6=True, client_opens=False)
+    data_conn(pkts, "2001:db8::99", s, 5283, 20, v6=True, client_opens=False)
+    wrpcap("ftp-ipv6-eprt-epsv.pcap", pkts)
+
+
+def tftp_write():
+    c, s = "192.168.1.10", "198.51.100.5"
+    u = lambda a, b, sp, dp, data: Ether(**MAC) / IP(src=a, dst=b) / UDP(sport=sp, dport=dp) / Raw(data)
+    pkts = [
+        u(c, s, 40000, 69, b"\x00\x02upload.bin\x00octet\x00"),   # WRQ
+        u(s, c, 51000, 40000, b"\x00\x04\x00\x00"),                # ACK 0 from the new port
+        u(c, s, 40000, 51000, b"\x00\x03\x00\x01" + b"x" * 100),   # DATA 1
+        u(s, c, 51000, 40000, b"\x00\x04\x00\x01"),
+        u(c, s, 40001, 69, b"\x00\x02again.bin\x00octet\x00"),     # second WRQ, other port
+        u(c, s, 40001, 69, b"\x00\x02again.bin\x00octet\x00"),     # retransmitted
+        u(s, c, 51001, 40001, b"\x00\x04\x00\x00"),
+        u(s, c, 51002, 40001, b"\x00\x04\x00\x00"),                # a second server port: expectation used up
+    ]
+    wrpcap("tftp-write.pcap", pkts)
+
+
+def sip_tcp_media():
+    ua, px = "192.168.1.10", "198.51.100.20"
+    t = Tcp(None, ua, px, 50600, 5060)
+    t.handshake()
+    sdp = (b"v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\n"
+           b"m=audio 49170 RTP/AVP 0\r\n")
+    inv = (b"INVITE sip:bob@198.51.100.20 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.1.10:50600\r\n"
+           b"From: <sip:alice@192.168.1.10>\r\nTo: <sip:bob@198.51.100.20>\r\nCall-ID: 1@192.168.1.10\r\n"
+           b"CSeq: 1 INVITE\r\nContact: <sip:alice@192.168.1.10:50600;transport=tcp>\r\n"
+           b"Content-Type: application/sdp\r\nContent-Length: " + str(len(sdp)).encode() + b"\r\n\r\n" + sdp)
+    t.send(True, "PA", inv)
+    sdp2 = (b"v=0\r\no=- 2 2 IN IP4 198.51.100.20\r\ns=-\r\nc=IN IP4 198.51.100.20\r\nt=0 0\r\n"
+            b"m=audio 3456 RTP/AVP 0\r\n")
+    ok = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 192.168.1.10:50600\r\nFrom: <sip:alice@192.168.1.10>\r\n"
+          b"To: <sip:bob@198.51.100.20>\r\nCall-ID: 1@192.168.1.10\r\nCSeq: 1 INVITE\r\n"
+          b"Contact: <sip:bob@198.51.100.20:5060;transport=tcp>\r\nContent-Type: application/sdp\r\n"
+          b"Content-Length: " + str(len(sdp2)).encode() + b"\r\n\r\n" + sdp2)
+    t.send(False, "PA", ok)
+    ack = (b"ACK sip:bob@198.51.100.20 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.1.10:50600\r\nCSeq: 1 ACK\r\n"
+           b"Content-Length: 0\r\n\r\n")
+    t.send(True, "PA", ack)
+    u = lambda a, b, sp, dp: Ether(**MAC) / IP(src=a, dst=b) / UDP(sport=sp, dport=dp) / Raw(b"\x80" + b"\x00" * 20)
+    pkts = t.pkts + [
+        u(px, ua, 3456, 49170), u(ua, px, 49170, 3456),   # RTP both ways (proxy's stream first)
+        u(px, ua, 3457, 49171),                           # RTCP
+        u(px, ua, 7000, 49172),                           # not announced: NEW
+    ]
+    bye = (b"BYE sip:bob@198.51.100.20 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.1.10:50600\r\nCSeq: 2 BYE\r\n"
+           b"Content-Length: 0\r\n\r\n")
+    t.pkts = []
+    t.send(True, "PA", bye)
+    pkts += t.pkts + [u(ua, px, 49170, 3456)]
+    wrpcap("sip-tcp-invite-media-bye.pcap", pkts)
+
+
+if __name__ == "__main__":
+    split_commands()
+    pasv_other_host()
+    eprt_epsv_v6()
+    tftp_write()
+    sip_tcp_media()

@@ -1,0 +1,186 @@
+//! Expectations and helpers through the table (semantics §8, §9).
+
+mod common;
+
+use common::*;
+use ctrack::helper::{HelperAssignment, broadcast, ftp, tftp};
+use ctrack::*;
+
+fn table() -> FixedConnTable<256, 32, 32> {
+    let mut t = ConnTable::new(HashKey([4; 16]), Config::default());
+    t.assign_helper(HelperAssignment::new(&ftp::FTP, 6, 21)).unwrap();
+    t.assign_helper(HelperAssignment::new(&tftp::TFTP, 17, 69)).unwrap();
+    t.assign_helper(HelperAssignment::new(&broadcast::SNMP, 17, 161)).unwrap();
+    t
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(1_000_000 + ms)
+}
+
+const C: &str = "192.168.1.10";
+const S: &str = "198.51.100.5";
+
+/// Handshake and banner of an FTP control connection; returns the next
+/// client and server sequence numbers.
+fn ftp_login<St: Storage>(t: &mut ConnTable<St>) -> (u32, u32) {
+    let (mut c, mut s) = (1000u32, 5000u32);
+    t.track(at(0), &tcp(C, 50000, S, 21, SYN, c, 0, 64240, b""));
+    t.track(at(1), &tcp(S, 21, C, 50000, SYN | ACK, s, c + 1, 64240, b""));
+    c += 1;
+    s += 1;
+    t.track(at(2), &tcp(C, 50000, S, 21, ACK, c, s, 64240, b""));
+    let banner = b"220 ready\r\n";
+    t.track(at(3), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, banner));
+    s += banner.len() as u32;
+    let user = b"USER anonymous\r\n";
+    t.track(at(4), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, user));
+    c += user.len() as u32;
+    (c, s)
+}
+
+#[test]
+fn ftp_pasv_worked_example_9_2() {
+    let mut t = table();
+    let (c, s) = ftp_login(&mut t);
+    let pasv = b"227 Entering Passive Mode (198,51,100,5,195,149).\r\n";
+    t.track(at(5), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv));
+    let lines: Vec<String> = t.expectations(at(5)).map(|e| e.to_string()).collect();
+    assert_eq!(
+        lines,
+        ["300 proto=6 src=192.168.1.10 dst=198.51.100.5 sport=0 dport=50069 mask-src=255.255.255.255 \
+          mask-dst=255.255.255.255 sport=0 dport=65535 master-src=192.168.1.10 dst=198.51.100.5 \
+          sport=50000 dport=21 class=0 helper=ftp"]
+    );
+    // The data connection is RELATED until its reply, with the control
+    // connection as master; the expectation is used up.
+    let syn = tcp(C, 50123, S, 50069, SYN, 1, 0, 64240, b"");
+    let v = t.track(at(6), &syn);
+    assert_eq!(v.state(), Some(CtState::Related));
+    let e = t.get(v.entry().unwrap(), at(6)).unwrap();
+    assert!(e.status().contains(Status::EXPECTED));
+    assert_eq!(e.master().unwrap().to_string(), "src=192.168.1.10 dst=198.51.100.5 sport=50000 dport=21");
+    assert_eq!(t.expectations(at(6)).count(), 0);
+    assert_eq!(t.track(at(6), &syn).state(), Some(CtState::Related), "retransmitted SYN: still RELATED");
+    let v = t.track(at(7), &tcp(S, 50069, C, 50123, SYN | ACK, 9, 2, 64240, b""));
+    assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+    // A second connection to the same port is NEW.
+    assert_eq!(t.track(at(8), &tcp(C, 50124, S, 50069, SYN, 1, 0, 64240, b"")).state(), Some(CtState::New));
+    let s = t.stats();
+    assert_eq!((s.expect_create, s.expect_new, s.expect_delete), (1, 1, 1));
+}
+
+#[test]
+fn ftp_port_third_party_and_split_commands() {
+    let mut t = table();
+    let (mut c, s) = ftp_login(&mut t);
+    // PORT naming another host: no expectation (§9.2 address check).
+    let evil = b"PORT 10,9,9,9,4,1\r\n";
+    assert_eq!(
+        t.track(at(5), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, evil)).state(),
+        Some(CtState::Established)
+    );
+    assert_eq!(t.expectations(at(5)).count(), 0);
+    c += evil.len() as u32;
+    // The mismatched line was not remembered as a line end, so the next
+    // command is not at a known line start and is not parsed.
+    let port = b"PORT 192,168,1,10,4,1\r\n";
+    t.track(at(6), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, port));
+    assert_eq!(t.expectations(at(6)).count(), 0);
+    c += port.len() as u32;
+    // After it, a command split across segments is dropped.
+    let v = t.track(at(7), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, b"PO"));
+    assert_eq!(v.state(), Some(CtState::Established));
+    assert!(v.must_drop(), "{v:?}");
+    // Sent whole, it works: the server connects from port 20 to 1025.
+    t.track(at(8), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, port));
+    let v = t.track(at(9), &tcp(S, 20, C, 1025, SYN, 7, 0, 64240, b""));
+    assert_eq!(v.state(), Some(CtState::Related));
+}
+
+#[test]
+fn ftp_max_expected_replaces_and_master_death_removes() {
+    let mut t = table();
+    let (c, mut s) = ftp_login(&mut t);
+    for (k, p) in [(195u8, 149u8), (195, 150)].into_iter().enumerate() {
+        let pasv =
+            format!("227 Entering Passive Mode (198,51,100,5,{p_hi},{p_lo}).\r\n", p_hi = p.0, p_lo = p.1);
+        t.track(at(5 + k as u64), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv.as_bytes()));
+        s += pasv.len() as u32;
+    }
+    let lines: Vec<String> = t.expectations(at(7)).map(|e| e.to_string()).collect();
+    assert_eq!(lines.len(), 1, "max_expected 1: the second PASV replaced the first");
+    assert!(lines[0].contains("dport=50070"));
+    // The control connection is reset before any reply? No: it is
+    // established; a RST from the client closes it, and its deletion (at
+    // expiry) takes the expectation with it.
+    t.track(at(8), &tcp(C, 50000, S, 21, RST | ACK, c, s, 0, b""));
+    assert_eq!(t.expectations(at(8)).count(), 1);
+    t.gc(at(20_000), 256);
+    assert_eq!(t.expectations(at(20_000)).count(), 0);
+    assert_eq!(
+        t.track(at(20_001), &tcp(C, 50123, S, 50070, SYN, 1, 0, 64240, b"")).state(),
+        Some(CtState::New)
+    );
+}
+
+#[test]
+fn tftp_read_and_write_requests() {
+    let mut t = table();
+    for (op, port) in [(1u8, 40000u16), (2, 40001)] {
+        let mut rq = vec![0, op];
+        rq.extend_from_slice(b"file\0octet\0");
+        let v = t.track(at(0), &udp(C, port, S, 69, &rq));
+        assert_eq!(v.state(), Some(CtState::New));
+        assert_eq!(t.get(v.entry().unwrap(), at(0)).unwrap().helper().unwrap().name(), "tftp");
+        // The server answers from a new port: RELATED.
+        let data = udp(S, 3000 + port, C, port, &[0, 3, 0, 1]);
+        let v = t.track(at(1), &data);
+        assert_eq!((v.state(), v.dir()), (Some(CtState::Related), Some(Direction::Original)));
+        let v = t.track(at(2), &udp(C, port, S, 3000 + port, &[0, 4, 0, 1]));
+        assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+    }
+    // Anything but RRQ/WRQ expects nothing.
+    t.track(at(3), &udp(C, 40002, S, 69, &[0, 5, 0, 0]));
+    assert_eq!(t.expectations(at(3)).count(), 0);
+}
+
+#[test]
+fn snmp_broadcast_expects_the_subnet() {
+    let mut t = table();
+    let q = udp(C, 40000, "192.168.1.255", 161, b"get");
+    // Forwarded traffic (no broadcast fact): nothing expected, as in Linux.
+    t.track(at(0), &q);
+    assert_eq!(t.expectations(at(0)).count(), 0);
+    // Sent by this host to its /24 broadcast address.
+    let meta = Meta { broadcast_prefix: Some(24), ..Meta::default() };
+    let v = t.track_with(at(1), &udp(C, 40001, "192.168.1.255", 161, b"get"), meta);
+    assert_eq!(t.get(v.entry().unwrap(), at(1)).unwrap().timeout(), 30);
+    let lines: Vec<String> = t.expectations(at(1)).map(|e| e.to_string()).collect();
+    assert_eq!(
+        lines,
+        ["30 proto=17 src=192.168.1.255 dst=192.168.1.10 sport=161 dport=40001 mask-src=255.255.255.0 \
+          mask-dst=255.255.255.255 sport=65535 dport=65535 master-src=192.168.1.10 dst=192.168.1.255 \
+          sport=40001 dport=161 PERMANENT class=0 helper=snmp"]
+    );
+    // Every agent of the subnet answers: each answer is RELATED (permanent).
+    for agent in ["192.168.1.77", "192.168.1.78"] {
+        let v = t.track(at(2), &udp(agent, 161, C, 40001, b"resp"));
+        assert_eq!(v.state(), Some(CtState::Related), "{agent}");
+    }
+    // Outside the subnet, or from another port: NEW.
+    assert_eq!(t.track(at(3), &udp("192.168.2.77", 161, C, 40001, b"r")).state(), Some(CtState::New));
+    assert_eq!(t.track(at(3), &udp("192.168.1.79", 162, C, 40001, b"r")).state(), Some(CtState::New));
+    // The expectation lives 30 s.
+    assert_eq!(t.track(at(31_000), &udp("192.168.1.80", 161, C, 40001, b"r")).state(), Some(CtState::New));
+}
+
+#[test]
+fn expectations_survive_only_with_room() {
+    // A table with one extension slot: the second helped connection is dropped.
+    let mut t: FixedConnTable<64, 1, 4> = ConnTable::new(HashKey([1; 16]), Config::default());
+    t.assign_helper(HelperAssignment::new(&tftp::TFTP, 17, 69)).unwrap();
+    assert_eq!(t.track(at(0), &udp(C, 1, S, 69, &[0, 1])).state(), Some(CtState::New));
+    assert_eq!(t.track(at(0), &udp(C, 2, S, 69, &[0, 1])), Verdict::Dropped(DropReason::TableFull));
+    assert_eq!(t.len(), 1);
+}
