@@ -22,9 +22,7 @@
 //! * a truncated last record takes whatever bytes remain.
 #![no_main]
 
-use ctrack::{
-    Config, ConnTable, Direction, FixedConnTable, HashKey, Instant, Meta, Verdict,
-};
+use ctrack::{Config, ConnTable, Direction, FixedConnTable, HashKey, Instant, Meta, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 const CAPACITY: usize = 8;
@@ -100,20 +98,14 @@ fn check_invariants<S: AsRef<[ctrack::Slot]> + AsMut<[ctrack::Slot]>>(
     now: Instant,
     max: u32,
 ) {
-    assert!(
-        table.len() <= table.capacity(),
-        "len {} > capacity {}",
-        table.len(),
-        table.capacity()
-    );
+    assert!(table.len() <= table.capacity(), "len {} > capacity {}", table.len(), table.capacity());
     let mut live = 0;
     for e in table.entries(now) {
         live += 1;
         assert!(e.timeout() <= max, "timeout {} > max {max}: {e}", e.timeout());
         let h = e.handle();
-        let (found, dir) = table
-            .lookup(&e.orig(), e.zone(), now)
-            .unwrap_or_else(|| panic!("orig tuple of {e} not found"));
+        let (found, dir) =
+            table.lookup(&e.orig(), e.zone(), now).unwrap_or_else(|| panic!("orig tuple of {e} not found"));
         assert_eq!(found.handle(), h, "orig tuple of {e} finds {found}");
         assert_eq!(dir, Direction::Original, "orig tuple of {e}");
         if e.orig() != e.reply() {
@@ -145,7 +137,7 @@ fuzz_target!(|data: &[u8]| {
     let mut pending: [Option<(Verdict, bool)>; MAX_PENDING] = [None; MAX_PENDING];
 
     let resolve = |table: &mut FixedConnTable<CAPACITY>,
-                       pending: &mut [Option<(Verdict, bool)>; MAX_PENDING]| {
+                   pending: &mut [Option<(Verdict, bool)>; MAX_PENDING]| {
         for p in pending.iter_mut() {
             if let Some((mut v, confirm)) = p.take() {
                 if confirm {
@@ -176,10 +168,7 @@ fuzz_target!(|data: &[u8]| {
             now = Instant::from_millis(now.millis() + step_ms);
         }
 
-        let meta = Meta {
-            zone: u16::from((ctl >> 3) & 1),
-            notrack: ctl & 0x10 != 0,
-        };
+        let meta = Meta { zone: u16::from((ctl >> 3) & 1), notrack: ctl & 0x10 != 0 };
         let mut v = table.classify(now, packet, meta);
         if meta.notrack {
             assert!(matches!(v, Verdict::Untracked));
