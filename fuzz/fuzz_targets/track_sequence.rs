@@ -93,7 +93,7 @@ fn config_from(cfg: u8, t: &[u8; 7]) -> Config {
     c
 }
 
-fn check_invariants<S: AsRef<[ctrack::Slot]> + AsMut<[ctrack::Slot]>>(
+fn check_invariants<S: ctrack::Storage>(
     table: &ConnTable<S>,
     now: Instant,
     max: u32,
@@ -168,7 +168,7 @@ fuzz_target!(|data: &[u8]| {
             now = Instant::from_millis(now.millis() + step_ms);
         }
 
-        let meta = Meta { zone: u16::from((ctl >> 3) & 1), notrack: ctl & 0x10 != 0 };
+        let meta = Meta { zone: u16::from((ctl >> 3) & 1), notrack: ctl & 0x10 != 0, ..Meta::default() };
         let mut v = table.classify(now, packet, meta);
         if meta.notrack {
             assert!(matches!(v, Verdict::Untracked));

@@ -52,7 +52,7 @@ impl Helper for Broadcast {
             return Ok(());
         }
         let orig = cx.tuple(Direction::Original);
-        let (core::net::IpAddr::V4(src), std::net::IpAddr::V4(dst)) = (orig.src(), orig.dst()) else {
+        let (core::net::IpAddr::V4(src), core::net::IpAddr::V4(dst)) = (orig.src(), orig.dst()) else {
             return Ok(());
         };
         // The destination must be the broadcast address of the sender's subnet.
