@@ -14,6 +14,7 @@
 
 pub mod broadcast;
 pub mod ftp;
+pub mod sip;
 pub mod tftp;
 
 use core::fmt;
@@ -258,6 +259,7 @@ pub fn by_name(name: &str) -> Option<&'static dyn Helper> {
     match name {
         "ftp" => Some(&ftp::FTP),
         "tftp" => Some(&tftp::TFTP),
+        "sip" => Some(&sip::SIP),
         "snmp" => Some(&broadcast::SNMP),
         "netbios-ns" => Some(&broadcast::NETBIOS_NS),
         _ => None,

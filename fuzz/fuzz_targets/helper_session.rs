@@ -1,0 +1,126 @@
+//! Helpers in context: a table with every built-in helper assigned sees a
+//! sequence of control-connection payloads (FTP over TCP with consistent
+//! sequence numbers, so that line starts are met; TFTP, SIP over UDP and
+//! TCP; SNMP broadcasts) and of follow-up connections, all built from the
+//! input. Checks that nothing panics, that the tables stay within their
+//! bounds, and that every expectation listed belongs to a live master.
+//!
+//! Input: records `[kind] [len] [payload; len]`.
+#![no_main]
+
+use ctrack::helper::{HelperAssignment, by_name, standard_ports};
+use ctrack::{Config, ConnTable, FixedConnTable, HashKey, Instant, Meta};
+use libfuzzer_sys::fuzz_target;
+
+const C: [u8; 4] = [192, 168, 1, 10];
+const S: [u8; 4] = [198, 51, 100, 5];
+
+fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, l4: &[u8]) -> Vec<u8> {
+    let total = (20 + l4.len()) as u16;
+    let mut p = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0, 0, 64, proto, 0, 0];
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    let mut sum: u32 = p.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let c = !(sum as u16);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend_from_slice(l4);
+    p
+}
+
+fn tcp(sport: u16, dport: u16, flags: u8, seq: u32, ack: u32, data: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(20 + data.len());
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(data);
+    t
+}
+
+fn udp(sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
+    let len = (8 + data.len()) as u16;
+    let mut u = Vec::with_capacity(len as usize);
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&len.to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(data);
+    u
+}
+
+fuzz_target!(|data: &[u8]| {
+    let config = Config { checksum: false, ..Config::default() };
+    let mut table: FixedConnTable<64, 8, 8> = ConnTable::new(HashKey([7; 16]), config);
+    for name in ["ftp", "tftp", "sip", "snmp", "netbios-ns"] {
+        if let Some(h) = by_name(name) {
+            for &(proto, port) in standard_ports(name) {
+                let _ = table.assign_helper(HelperAssignment::new(h, proto, port));
+            }
+        }
+    }
+    let (mut cseq, mut sseq) = (1000u32, 5000u32);
+    let mut ms = 1_000_000u64;
+    // Open the FTP and SIP/TCP control connections.
+    for (sport, dport) in [(50000u16, 21u16), (50600, 5060)] {
+        let now = Instant::from_millis(ms);
+        table.track(now, &ipv4(C, S, 6, &tcp(sport, dport, 0x02, cseq - 1, 0, &[])));
+        table.track(now, &ipv4(S, C, 6, &tcp(dport, sport, 0x12, sseq - 1, cseq, &[])));
+        table.track(now, &ipv4(C, S, 6, &tcp(sport, dport, 0x10, cseq, sseq, &[])));
+    }
+    let mut rest = data;
+    while let [kind, len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (payload, next) = tail.split_at(n);
+        rest = next;
+        ms += u64::from(kind >> 4) * 100;
+        let now = Instant::from_millis(ms);
+        let (pkt, meta) = match kind & 0x0f {
+            0 | 1 => {
+                let client = kind & 1 == 0;
+                let p = if client {
+                    ipv4(C, S, 6, &tcp(50000, 21, 0x18, cseq, sseq, payload))
+                } else {
+                    ipv4(S, C, 6, &tcp(21, 50000, 0x18, sseq, cseq, payload))
+                };
+                if client { cseq = cseq.wrapping_add(n as u32) } else { sseq = sseq.wrapping_add(n as u32) }
+                (p, Meta::default())
+            }
+            2 => (ipv4(C, S, 17, &udp(40000, 69, payload)), Meta::default()),
+            3 => (ipv4(C, S, 17, &udp(5060, 5060, payload)), Meta::default()),
+            4 => (ipv4(S, C, 17, &udp(5060, 5060, payload)), Meta::default()),
+            5 => (ipv4(C, S, 6, &tcp(50600, 5060, 0x18, cseq, sseq, payload)), Meta::default()),
+            6 => {
+                let bcast = [192, 168, 1, 255];
+                (ipv4(C, bcast, 17, &udp(40001, 161, payload)), Meta { broadcast_prefix: Some(24), ..Meta::default() })
+            }
+            // Follow-up connections to ports named by the payload's first bytes.
+            k => {
+                let port = payload.get(..2).map_or(20, |b| u16::from_be_bytes([b[0], b[1]]));
+                let p = if k & 1 == 0 {
+                    ipv4(S, C, 6, &tcp(20, port, 0x02, 1, 0, &[]))
+                } else {
+                    ipv4(S, C, 17, &udp(3456, port, payload))
+                };
+                (p, Meta::default())
+            }
+        };
+        let mut v = table.classify(now, &pkt, meta);
+        if v.must_drop() {
+            table.discard(&v);
+        } else {
+            let _ = table.confirm(&mut v);
+        }
+        assert!(table.len() <= table.capacity());
+        assert!(table.expectations(now).count() <= 8);
+        for line in table.expectations(now) {
+            let _ = line.to_string();
+        }
+        for e in table.entries(now) {
+            let _ = (e.helper(), e.master(), e.to_string());
+        }
+    }
+});
