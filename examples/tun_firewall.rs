@@ -1,0 +1,165 @@
+//! A stateful firewall between two Linux TUN devices, built on ctrack.
+//!
+//! ```text
+//! tun_firewall --inside fw-c --outside fw-s [--verbose]
+//! ```
+//!
+//! (or `E2E_TUN_INSIDE` / `E2E_TUN_OUTSIDE` from the environment). It
+//! attaches to the two existing TUN devices (`IFF_TUN | IFF_NO_PI`), tracks
+//! every packet with one [`ConnTable`] (helpers: FTP tcp/21, TFTP udp/69,
+//! SIP udp/5060 and tcp/5060) and forwards it to the other device when the
+//! policy allows:
+//!
+//! * from inside: NEW, ESTABLISHED and RELATED pass;
+//! * from outside: only ESTABLISHED and RELATED;
+//! * INVALID, UNTRACKED from outside, and packets conntrack or a helper
+//!   drops are dropped, with one log line each.
+//!
+//! A NEW packet that the policy drops leaves no entry (the two-step
+//! classify/confirm of Linux). SIGTERM or SIGINT prints the statistics and
+//! exits. This is the program `shared/e2e/run.sh --firewall tun` runs.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant as StdInstant;
+
+use ctrack::helper::{HelperAssignment, by_name};
+use ctrack::{Config, ConnTable, CtState, HashKey, HeapStorage, Instant, Meta, Verdict};
+use tun_tap::{Iface, Mode};
+
+/// Which side a packet came from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    Inside,
+    Outside,
+}
+
+struct Shared {
+    table: Mutex<ConnTable<HeapStorage>>,
+    start: StdInstant,
+    verbose: bool,
+}
+
+/// The policy of the e2e harness (`fw/kernel.nft`).
+fn allowed(side: Side, v: &Verdict) -> Result<(), String> {
+    if v.must_drop() {
+        return Err(match v {
+            Verdict::Dropped(d) => d.to_string(),
+            Verdict::Tracked(t) => t.helper_drop.map_or_else(String::new, |d| format!("helper: {d}")),
+            _ => String::new(),
+        });
+    }
+    match (side, v.state()) {
+        (_, Some(CtState::Established | CtState::Related)) => Ok(()),
+        (Side::Inside, Some(CtState::New)) => Ok(()),
+        (Side::Outside, Some(CtState::New)) => Err("new connection from outside".into()),
+        (_, Some(CtState::Invalid)) => {
+            Err(format!("invalid: {}", v.reason().map_or_else(|| "?".to_string(), |r| r.to_string())))
+        }
+        (_, Some(CtState::Untracked)) => Err("untracked".into()),
+        (_, None) => Err("dropped".into()),
+    }
+}
+
+fn summary(packet: &[u8]) -> String {
+    match ctrack::packet_tuple(packet) {
+        Ok(t) => format!("proto {} {}", t.proto(), t),
+        Err(e) => format!("unparsable packet ({e})"),
+    }
+}
+
+/// Move packets from `from` to `to` until the process ends.
+fn pump(shared: &Shared, side: Side, from: &Iface, to: &Iface) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match from.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("tun_firewall: read {side:?}: {e}");
+                continue;
+            }
+        };
+        let packet = &buf[..n];
+        let now = Instant::from_millis(shared.start.elapsed().as_millis() as u64);
+        let decision = {
+            let mut table = shared.table.lock().expect("table lock");
+            table.gc(now, 64);
+            let mut v = table.classify(now, packet, Meta::default());
+            match allowed(side, &v) {
+                Ok(()) => table.confirm(&mut v).map(|()| v).map_err(|d| d.to_string()),
+                Err(why) => {
+                    table.discard(&v);
+                    Err(why)
+                }
+            }
+        };
+        match decision {
+            Ok(v) => {
+                if shared.verbose {
+                    println!("pass {side:?} {:?} {}", v.state(), summary(packet));
+                }
+                if let Err(e) = to.send(packet) {
+                    eprintln!("tun_firewall: write: {e}");
+                }
+            }
+            Err(why) => println!("drop {side:?} {why}: {}", summary(packet)),
+        }
+    }
+}
+
+fn main() {
+    let mut inside = std::env::var("E2E_TUN_INSIDE").ok();
+    let mut outside = std::env::var("E2E_TUN_OUTSIDE").ok();
+    let mut verbose = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--inside" => inside = args.next(),
+            "--outside" => outside = args.next(),
+            "-v" | "--verbose" => verbose = true,
+            _ => {
+                eprintln!("usage: tun_firewall --inside TUN --outside TUN [--verbose]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let (Some(inside), Some(outside)) = (inside, outside) else {
+        eprintln!("tun_firewall: need --inside and --outside (or E2E_TUN_INSIDE / E2E_TUN_OUTSIDE)");
+        std::process::exit(2);
+    };
+    let open = |name: &str| {
+        Iface::without_packet_info(name, Mode::Tun).unwrap_or_else(|e| {
+            eprintln!("tun_firewall: cannot attach to {name}: {e}");
+            std::process::exit(1);
+        })
+    };
+    let (fw_in, fw_out) = (Arc::new(open(&inside)), Arc::new(open(&outside)));
+
+    // A random hash key, so that nobody can aim flows at one probe window.
+    let mut key = [0u8; 16];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key)).is_err() {
+        key = *b"ctrack-tun-fwkey";
+    }
+    let mut table = ConnTable::with_capacity(65536, HashKey(key), Config::default());
+    for (name, proto, port) in [("ftp", 6, 21), ("tftp", 17, 69), ("sip", 17, 5060), ("sip", 6, 5060)] {
+        match by_name(name) {
+            Some(h) => table.assign_helper(HelperAssignment::new(h, proto, port)).expect("few helpers"),
+            None => eprintln!("tun_firewall: helper {name} not available"),
+        }
+    }
+    let shared = Arc::new(Shared { table: Mutex::new(table), start: StdInstant::now(), verbose });
+    println!("tun_firewall: inside {inside}, outside {outside}");
+
+    for (side, from, to) in [(Side::Inside, fw_in.clone(), fw_out.clone()), (Side::Outside, fw_out, fw_in)] {
+        let shared = shared.clone();
+        std::thread::spawn(move || pump(&shared, side, &from, &to));
+    }
+
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
+        .expect("signal handler");
+    if let Some(sig) = signals.forever().next() {
+        let table = shared.table.lock().unwrap_or_else(|e| e.into_inner());
+        println!("tun_firewall: signal {sig}, exiting; {} entries", table.len());
+        println!("{}", table.stats());
+        std::process::exit(0);
+    }
+}
