@@ -136,7 +136,10 @@ fn main() {
 
     // A random hash key, so that nobody can aim flows at one probe window.
     let mut key = [0u8; 16];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key)).is_err() {
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
+        .is_err()
+    {
         key = *b"ctrack-tun-fwkey";
     }
     let mut table = ConnTable::with_capacity(65536, HashKey(key), Config::default());
@@ -154,8 +157,9 @@ fn main() {
         std::thread::spawn(move || pump(&shared, side, &from, &to));
     }
 
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
-        .expect("signal handler");
+    let mut signals =
+        signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
+            .expect("signal handler");
     if let Some(sig) = signals.forever().next() {
         let table = shared.table.lock().unwrap_or_else(|e| e.into_inner());
         println!("tun_firewall: signal {sig}, exiting; {} entries", table.len());

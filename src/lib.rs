@@ -67,6 +67,8 @@
 //! * `std` (default): implies `alloc`; `std::error::Error` impls.
 //! * `alloc`: heap-backed tables ([`ConnTable::with_capacity`]).
 //! * `defmt`: `defmt::Format` for the public types.
+//! * `device`: [`device::Firewall`], a smoltcp `Device` wrapper that
+//!   filters a smoltcp host's traffic by classification.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -78,6 +80,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod config;
+#[cfg(feature = "device")]
+pub mod device;
 mod expect;
 mod hash;
 pub mod helper;

@@ -1,0 +1,246 @@
+//! A smoltcp [`Device`] wrapper that tracks every packet the wrapped device
+//! receives and transmits, and lets a [`Policy`] pass or drop it — a
+//! stateful firewall for a smoltcp host, with no change to smoltcp (in the
+//! style of smoltcp's own `Tracer` and `FaultInjector` wrappers).
+//!
+//! Received packets are tracked *inbound*, transmitted ones *outbound*; the
+//! timestamps smoltcp passes to the device are the table's clock. A NEW
+//! packet the policy drops leaves no entry. Frames are copied through a
+//! buffer of `BUF` bytes inside the wrapper, so it allocates nothing; longer
+//! frames are dropped.
+//!
+//! The wrapper filters IP-medium devices (the packet starts at the IP
+//! header). On any other medium it skips a 14-byte Ethernet header (and
+//! 802.1Q tags) and lets non-IP frames (ARP) through untracked.
+//!
+//! ```
+//! use ctrack::device::{Firewall, Path};
+//! use ctrack::{Config, ConnTable, CtState, FixedConnTable, HashKey, Verdict};
+//! use smoltcp::phy::{Loopback, Medium};
+//!
+//! let table: FixedConnTable<256> = ConnTable::new(HashKey([9; 16]), Config::default());
+//! // Inbound: only replies and related traffic; outbound: anything tracked.
+//! let policy = |path: Path, v: &Verdict| match path {
+//!     Path::Inbound => matches!(v.state(), Some(CtState::Established | CtState::Related)),
+//!     Path::Outbound => !v.must_drop() && v.state() != Some(CtState::Invalid),
+//! };
+//! let device: Firewall<_, _, _> = Firewall::new(Loopback::new(Medium::Ip), table, policy);
+//! assert_eq!(device.table().len(), 0);
+//! ```
+
+use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
+use smoltcp::time::Instant as SmolInstant;
+
+use crate::table::{ConnTable, Meta, Storage};
+use crate::time::Instant;
+use crate::verdict::Verdict;
+
+/// Which way a packet crosses the wrapped device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Path {
+    /// Received from the network, going to the host's stack.
+    Inbound,
+    /// Sent by the host's stack to the network.
+    Outbound,
+}
+
+/// Decides, from the classification, whether a packet passes.
+pub trait Policy {
+    /// `true` lets the packet through.
+    fn allow(&mut self, path: Path, verdict: &Verdict) -> bool;
+}
+
+impl<F: FnMut(Path, &Verdict) -> bool> Policy for F {
+    fn allow(&mut self, path: Path, verdict: &Verdict) -> bool {
+        self(path, verdict)
+    }
+}
+
+/// Frames examined per `receive` call before giving up for this poll.
+const MAX_DROPS_PER_POLL: usize = 32;
+
+/// A [`Device`] that tracks and filters the traffic of `D`.
+pub struct Firewall<D, S, P, const BUF: usize = 1536> {
+    inner: D,
+    table: ConnTable<S>,
+    policy: P,
+    rx_buf: [u8; BUF],
+    tx_buf: [u8; BUF],
+    dropped: u32,
+}
+
+impl<D: Device, S: Storage, P: Policy, const BUF: usize> Firewall<D, S, P, BUF> {
+    /// Wrap `inner`, tracking with `table` and deciding with `policy`.
+    pub fn new(inner: D, table: ConnTable<S>, policy: P) -> Self {
+        Firewall { inner, table, policy, rx_buf: [0; BUF], tx_buf: [0; BUF], dropped: 0 }
+    }
+
+    /// The connection table.
+    pub fn table(&self) -> &ConnTable<S> {
+        &self.table
+    }
+
+    /// The connection table, e.g. to assign helpers or run `gc`.
+    pub fn table_mut(&mut self) -> &mut ConnTable<S> {
+        &mut self.table
+    }
+
+    /// The wrapped device.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+
+    /// The wrapped device, mutable.
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
+    }
+
+    /// Packets dropped so far, both ways.
+    pub fn dropped(&self) -> u32 {
+        self.dropped
+    }
+}
+
+/// Offset of the IP header in a frame of `medium`, or `None` for a frame
+/// that carries no IP packet.
+fn ip_offset(medium: Medium, frame: &[u8]) -> Option<usize> {
+    if medium == Medium::Ip {
+        return Some(0);
+    }
+    let mut off = 12;
+    loop {
+        let ty = frame.get(off..off + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))?;
+        match ty {
+            0x8100 | 0x88a8 => off += 4,
+            0x0800 | 0x86dd => return Some(off + 2),
+            _ => return None,
+        }
+    }
+}
+
+/// Track one frame and apply the policy; true if it passes.
+fn filter<S: Storage, P: Policy>(
+    table: &mut ConnTable<S>,
+    policy: &mut P,
+    medium: Medium,
+    path: Path,
+    now: SmolInstant,
+    frame: &[u8],
+) -> bool {
+    let Some(off) = ip_offset(medium, frame) else { return true };
+    let packet = frame.get(off..).unwrap_or(&[]);
+    let mut v = table.classify(Instant::from(now), packet, Meta::default());
+    if policy.allow(path, &v) && !v.must_drop() && table.confirm(&mut v).is_ok() {
+        true
+    } else {
+        table.discard(&v);
+        false
+    }
+}
+
+impl<D: Device, S: Storage, P: Policy, const BUF: usize> Device for Firewall<D, S, P, BUF> {
+    type RxToken<'a>
+        = FwRxToken<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = FwTxToken<'a, D::TxToken<'a>, S, P>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, timestamp: SmolInstant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let medium = self.inner.capabilities().medium;
+        let mut passed = None;
+        for _ in 0..MAX_DROPS_PER_POLL {
+            let (rx, _) = self.inner.receive(timestamp)?;
+            let buf = &mut self.rx_buf;
+            let len = rx.consume(|frame| {
+                let n = frame.len();
+                if let Some(dst) = buf.get_mut(..n) {
+                    dst.copy_from_slice(frame);
+                    Some(n)
+                } else {
+                    None
+                }
+            });
+            let Some(len) = len else {
+                self.dropped += 1;
+                continue;
+            };
+            if filter(
+                &mut self.table,
+                &mut self.policy,
+                medium,
+                Path::Inbound,
+                timestamp,
+                &self.rx_buf[..len],
+            ) {
+                passed = Some(len);
+                break;
+            }
+            self.dropped += 1;
+        }
+        let len = passed?;
+        let Firewall { inner, table, policy, rx_buf, tx_buf, dropped } = self;
+        let tx = inner.transmit(timestamp)?;
+        Some((
+            FwRxToken { frame: &rx_buf[..len] },
+            FwTxToken { inner: tx, table, policy, buf: tx_buf, dropped, medium, timestamp },
+        ))
+    }
+
+    fn transmit(&mut self, timestamp: SmolInstant) -> Option<Self::TxToken<'_>> {
+        let medium = self.inner.capabilities().medium;
+        let Firewall { inner, table, policy, tx_buf, dropped, .. } = self;
+        let tx = inner.transmit(timestamp)?;
+        Some(FwTxToken { inner: tx, table, policy, buf: tx_buf, dropped, medium, timestamp })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = self.inner.capabilities();
+        caps.max_transmission_unit = caps.max_transmission_unit.min(BUF);
+        caps
+    }
+}
+
+/// A received frame that passed the policy.
+pub struct FwRxToken<'a> {
+    frame: &'a [u8],
+}
+
+impl RxToken for FwRxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.frame)
+    }
+}
+
+/// A transmission slot: the stack writes the frame into the wrapper's
+/// buffer; it reaches the wrapped device only if the policy passes it.
+pub struct FwTxToken<'a, T, S, P> {
+    inner: T,
+    table: &'a mut ConnTable<S>,
+    policy: &'a mut P,
+    buf: &'a mut [u8],
+    dropped: &'a mut u32,
+    medium: Medium,
+    timestamp: SmolInstant,
+}
+
+impl<T: TxToken, S: Storage, P: Policy> TxToken for FwTxToken<'_, T, S, P> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut scratch = [0u8; 0];
+        let (frame, fits) = match self.buf.get_mut(..len) {
+            Some(b) => (b, true),
+            None => (&mut scratch[..], false),
+        };
+        let r = f(frame);
+        let frame = &*frame;
+        if fits && filter(self.table, self.policy, self.medium, Path::Outbound, self.timestamp, frame) {
+            self.inner.consume(len, |out| out.copy_from_slice(frame));
+        } else {
+            *self.dropped += 1;
+        }
+        r
+    }
+}
