@@ -182,7 +182,11 @@ impl fmt::Display for ExpectLine<'_> {
         if let L4::Ports { .. } = t.l4() {
             write!(f, " sport={} dport=65535", if e.any_src_port { 0 } else { 65535 })?;
         }
-        write!(f, " master-{}", self.master)?;
+        let m = &self.master;
+        write!(f, " master-src={} master-dst={}", m.src(), m.dst())?;
+        if let L4::Ports { sport, dport } = m.l4() {
+            write!(f, " sport={sport} dport={dport}")?;
+        }
         if self.pending.zone != 0 {
             write!(f, " zone={}", self.pending.zone)?;
         }

@@ -49,7 +49,7 @@ fn ftp_pasv_worked_example_9_2() {
     assert_eq!(
         lines,
         ["300 proto=6 src=192.168.1.10 dst=198.51.100.5 sport=0 dport=50069 mask-src=255.255.255.255 \
-          mask-dst=255.255.255.255 sport=0 dport=65535 master-src=192.168.1.10 dst=198.51.100.5 \
+          mask-dst=255.255.255.255 sport=0 dport=65535 master-src=192.168.1.10 master-dst=198.51.100.5 \
           sport=50000 dport=21 class=0 helper=ftp"]
     );
     // The data connection is RELATED until its reply, with the control
@@ -160,7 +160,7 @@ fn snmp_broadcast_expects_the_subnet() {
     assert_eq!(
         lines,
         ["30 proto=17 src=192.168.1.255 dst=192.168.1.10 sport=161 dport=40001 mask-src=255.255.255.0 \
-          mask-dst=255.255.255.255 sport=65535 dport=65535 master-src=192.168.1.10 dst=192.168.1.255 \
+          mask-dst=255.255.255.255 sport=65535 dport=65535 master-src=192.168.1.10 master-dst=192.168.1.255 \
           sport=40001 dport=161 PERMANENT class=0 helper=snmp"]
     );
     // Every agent of the subnet answers: each answer is RELATED (permanent).

@@ -2,7 +2,8 @@
 //! what the Linux 6.18 kernel said (the oracle's verdict files), by the
 //! rules of `shared/corpus/README.md`: state equal; direction equal where
 //! the kernel gives one; for frames that are not invalid, TCP state equal,
-//! ASSURED and SEEN_REPLY alike, timeout within 1 s.
+//! ASSURED and SEEN_REPLY alike, timeout within 1 s, and the helper and
+//! master of the entry equal where the kernel names them.
 //!
 //! Captures: the vendored ones in `tests/data/`, and every capture of
 //! `../shared/corpus` beside the checkout when it is there.
@@ -121,6 +122,14 @@ fn differences(e: &Value, a: Option<&Value>) -> Vec<String> {
             && s(a, "tcp_state").as_deref() != Some(&t)
         {
             bad.push(format!("tcp_state {:?}!={t}", s(a, "tcp_state")));
+        }
+        // Helper and master where the kernel gives them (issue: helpers).
+        for k in ["helper", "master"] {
+            if let Some(x) = s(e, k)
+                && s(a, k).as_deref() != Some(&x)
+            {
+                bad.push(format!("{k} {:?}!={x}", s(a, k)));
+            }
         }
         if e.get("status").is_some() && flags(a) != flags(e) {
             bad.push(format!("flags {:?}!={:?}", flags(a), flags(e)));

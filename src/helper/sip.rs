@@ -305,7 +305,7 @@ pub enum Header {
     Expires,
     /// `Content-Length` / `l`: a number.
     ContentLength,
-    /// `Call-Id` / `i`: word[@word].
+    /// `Call-Id` / `i`: `word[@word]`.
     CallId,
 }
 
@@ -319,9 +319,18 @@ enum Value {
     CallId,
 }
 
+/// How a header is recognised and its value read.
+struct Spec {
+    name: &'static [u8],
+    compact: Option<&'static [u8]>,
+    /// Text the interesting part of the value follows.
+    search: Option<&'static [u8]>,
+    value: Value,
+}
+
 impl Header {
-    fn spec(self) -> (&'static [u8], Option<&'static [u8]>, Option<&'static [u8]>, Value) {
-        match self {
+    fn spec(self) -> Spec {
+        let (name, compact, search, value): (&[u8], Option<&[u8]>, Option<&[u8]>, _) = match self {
             Header::CSeq => (b"CSeq", None, None, Value::Digits),
             Header::From => (b"From", Some(b"f"), Some(b"sip:"), Value::UriAddr),
             Header::To => (b"To", Some(b"t"), Some(b"sip:"), Value::UriAddr),
@@ -331,7 +340,8 @@ impl Header {
             Header::Expires => (b"Expires", None, None, Value::Digits),
             Header::ContentLength => (b"Content-Length", Some(b"l"), None, Value::Digits),
             Header::CallId => (b"Call-Id", Some(b"i"), None, Value::CallId),
-        }
+        };
+        Spec { name, compact, search, value }
     }
 }
 
@@ -443,7 +453,7 @@ fn addr_port_len(m: &[u8], p: usize, limit: usize, family: Family) -> usize {
 
 /// Find header `h` in `msg` at a line start after offset `from`.
 pub fn find_header(msg: &[u8], from: usize, h: Header, family: Family) -> HeaderMatch {
-    let (name, cname, search, value) = h.spec();
+    let Spec { name, compact: cname, search, value } = h.spec();
     let m = msg;
     let limit = m.len();
     let mut p = from;
@@ -501,7 +511,7 @@ pub fn find_header(msg: &[u8], from: usize, h: Header, family: Family) -> Header
 
 /// The next element of a comma-separated header value, after `from`.
 fn next_in_header(m: &[u8], from: usize, h: Header, family: Family) -> HeaderMatch {
-    let (_, _, search, value) = h.spec();
+    let Spec { search, value, .. } = h.spec();
     let limit = m.len();
     let Some(c) = header_search(m, from, limit, b",") else { return HeaderMatch::None };
     let Some(needle) = search else { return HeaderMatch::None };
@@ -1018,7 +1028,12 @@ fn register_request(cx: &mut HelperContext<'_>, msg: &Msg<'_>, cseq: u32) -> Res
     Ok(())
 }
 
-fn register_response(cx: &mut HelperContext<'_>, msg: &Msg<'_>, cseq: u32, code: u32) -> Result<(), HelperDrop> {
+fn register_response(
+    cx: &mut HelperContext<'_>,
+    msg: &Msg<'_>,
+    cseq: u32,
+    code: u32,
+) -> Result<(), HelperDrop> {
     let m = msg.m;
     // Only the answer to the last accepted REGISTER (late answers to
     // retransmissions are ignored).
@@ -1118,5 +1133,520 @@ impl Helper for Sip {
             rest = next;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expect::{ExpectSlot, Expects};
+    use crate::helper::HelperData;
+    use crate::stats::Stats;
+    use crate::time::Tick;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    const V4: Family = Family::Ipv4;
+    const V6: Family = Family::Ipv6;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn at_text(m: &[u8], r: HeaderMatch) -> &str {
+        match r {
+            HeaderMatch::At(o, l) => core::str::from_utf8(&m[o..o + l]).unwrap(),
+            other => panic!("not found: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn addresses() {
+        let v4 = |s: &str| parse_v4(s.as_bytes(), 0, s.len()).map(|(a, e)| (Ipv4Addr::from(a), e));
+        assert_eq!(v4("192.0.2.10"), Some((Ipv4Addr::new(192, 0, 2, 10), 10)));
+        assert_eq!(v4("192.0.2.10:5060"), Some((Ipv4Addr::new(192, 0, 2, 10), 10)));
+        assert_eq!(v4("010.0.0.1>"), Some((Ipv4Addr::new(10, 0, 0, 1), 9)));
+        assert_eq!(v4("192.0.2.10a"), None);
+        assert_eq!(v4("192.0.2"), None);
+        assert_eq!(v4("192.0.2.10.1"), None);
+        assert_eq!(v4("256.0.0.1"), None);
+        assert_eq!(v4("1..2.3"), None);
+        assert_eq!(v4(""), None);
+        let v6 = |s: &str| parse_v6(s.as_bytes(), 0, s.len()).map(|(a, e)| (Ipv6Addr::from(a), e));
+        let a = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        assert_eq!(v6("2001:db8::1]"), Some((a("2001:db8::1"), 11)));
+        assert_eq!(v6("::1"), Some((a("::1"), 3)));
+        assert_eq!(v6("::"), Some((a("::"), 2)));
+        assert_eq!(v6("1:2:3:4:5:6:7:8 x"), Some((a("1:2:3:4:5:6:7:8"), 15)));
+        assert_eq!(v6("fe80::1:2:3"), Some((a("fe80::1:2:3"), 11)));
+        assert_eq!(v6("::ffff:192.0.2.1"), Some((a("::ffff:192.0.2.1"), 16)));
+        assert_eq!(v6("1:2:3:4:5:6:7"), None);
+        assert_eq!(v6("1:2:3:4:5:6:7:8:9"), None);
+        assert_eq!(v6("12345::1"), None);
+        assert_eq!(v6("1:::2"), None);
+        assert_eq!(v6("1::2::3"), None);
+        // Brackets: required in SIP URIs, optional in SDP.
+        let b = b"[2001:db8::5]:5070";
+        assert_eq!(parse_addr(b, 0, b.len(), V6, true), Some((ip("2001:db8::5"), 13)));
+        assert_eq!(parse_addr(b"2001:db8::5", 0, 11, V6, true), None);
+        assert_eq!(parse_addr(b"2001:db8::5", 0, 11, V6, false), Some((ip("2001:db8::5"), 11)));
+        assert_eq!(parse_addr(b"192.0.2.1", 0, 9, V6, false), None);
+    }
+
+    #[test]
+    fn headers_full_and_compact() {
+        let m = b"INVITE sip:bob@192.0.2.20 SIP/2.0\r\n\
+            v: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK\r\n\
+            f: <sip:alice@192.0.2.10>;tag=1\r\n\
+            To: Bob <sip:bob@192.0.2.20:5070>\r\n\
+            i: a84b4c76e66710@pc33\r\n\
+            CSeq: 314159 INVITE\r\n\
+            m: <sip:alice@192.0.2.10>\r\n\
+            Max-Forwards: 70\r\n\
+            Expires: 7200\r\n\
+            l: 0\r\n\r\n";
+        assert_eq!(at_text(m, find_header(m, 0, Header::ViaUdp, V4)), "192.0.2.10:5062");
+        assert_eq!(find_header(m, 0, Header::ViaTcp, V4), HeaderMatch::Bad(38));
+        assert_eq!(at_text(m, find_header(m, 0, Header::From, V4)), "192.0.2.10");
+        assert_eq!(at_text(m, find_header(m, 0, Header::To, V4)), "192.0.2.20:5070");
+        assert_eq!(at_text(m, find_header(m, 0, Header::CallId, V4)), "a84b4c76e66710@pc33");
+        assert_eq!(at_text(m, find_header(m, 0, Header::CSeq, V4)), "314159");
+        assert_eq!(at_text(m, find_header(m, 0, Header::Contact, V4)), "192.0.2.10");
+        assert_eq!(at_text(m, find_header(m, 0, Header::Expires, V4)), "7200");
+        assert_eq!(at_text(m, find_header(m, 0, Header::ContentLength, V4)), "0");
+        // Headers are never found on the first line.
+        assert_eq!(find_header(b"CSeq: 1 INVITE\r\n", 0, Header::CSeq, V4), HeaderMatch::None);
+    }
+
+    #[test]
+    fn headers_case_blanks_and_continuations() {
+        let m = b"X\r\ncseq  :\t 7 BYE\r\n";
+        assert_eq!(at_text(m, find_header(m, 0, Header::CSeq, V4)), "7");
+        let m = b"X\nCONTENT-LENGTH: 42\n";
+        assert_eq!(at_text(m, find_header(m, 0, Header::ContentLength, V4)), "42");
+        // A continuation line after the colon, and inside the value.
+        let m = b"X\r\nContact:\r\n  <sip:u@192.0.2.7:5080>\r\n";
+        assert_eq!(at_text(m, find_header(m, 0, Header::Contact, V4)), "192.0.2.7:5080");
+        let m = b"X\r\nContact: \"A\"\r\n\t<sip:192.0.2.7>\r\n";
+        assert_eq!(at_text(m, find_header(m, 0, Header::Contact, V4)), "192.0.2.7");
+        // Continuation lines are not header starts.
+        let m = b"X\r\nSubject: a\r\n CSeq: 1\r\n";
+        assert_eq!(find_header(m, 0, Header::CSeq, V4), HeaderMatch::None);
+        // A compact name must be followed by a non-letter.
+        let m = b"X\r\nMax-Forwards: 70\r\nm : <sip:192.0.2.8>\r\n";
+        assert_eq!(at_text(m, find_header(m, 0, Header::Contact, V4)), "192.0.2.8");
+        // The first header with the name but without a colon ends the search.
+        let m = b"X\r\nCSeqX: 1\r\nCSeq: 2\r\n";
+        assert_eq!(find_header(m, 0, Header::CSeq, V4), HeaderMatch::None);
+        // A value that does not parse is Bad, and the walk goes on to the next.
+        let m = b"X\r\nContact: <sip:bob@example.com>\r\nContact: <sip:192.0.2.9:6000>\r\n";
+        assert!(matches!(find_header(m, 0, Header::Contact, V4), HeaderMatch::Bad(_)));
+        let uri = header_uri(m, 0, Header::Contact, V4, None).unwrap().unwrap();
+        assert_eq!((uri.addr, uri.port), (ip("192.0.2.9"), 6000));
+    }
+
+    #[test]
+    fn uris_ports_and_lists() {
+        let uri = |m: &[u8], f| header_uri(m, 0, Header::Contact, f, None);
+        assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1>\r\n", V4).unwrap().unwrap().port, 5060);
+        assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1:1024>\r\n", V4).unwrap().unwrap().port, 1024);
+        assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1:1023>\r\n", V4), Err(()));
+        assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1:65536>\r\n", V4), Err(()));
+        assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1:x>\r\n", V4), Err(()));
+        assert_eq!(uri(b"X\r\nContact: *\r\n", V4), Ok(None));
+        let v6 = uri(b"X\r\nm: <sip:u@[2001:db8::1]:5070;transport=udp>\r\n", V6).unwrap().unwrap();
+        assert_eq!((v6.addr, v6.port), (ip("2001:db8::1"), 5070));
+        // An IPv4 address on an IPv6 connection does not parse.
+        assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1>\r\n", V6), Ok(None));
+        // Comma-separated lists (an element that does not parse is skipped),
+        // then the next header of the same name.
+        let walk = |m: &[u8]| {
+            let (mut from, mut in_list, mut seen) = (0, false, Vec::new());
+            while let Ok(Some(u)) = header_uri(m, from, Header::Contact, V4, Some(&mut in_list)) {
+                seen.push((u.addr, u.port));
+                from = u.end;
+            }
+            seen
+        };
+        let m = b"X\r\nContact: <sip:192.0.2.1>;expires=60, <sip:host>, <sip:192.0.2.2:5070>\r\n\
+            Contact: <sip:192.0.2.3>\r\n";
+        let want = [("192.0.2.1", 5060), ("192.0.2.2", 5070), ("192.0.2.3", 5060)];
+        assert_eq!(walk(m), want.map(|(a, p)| (ip(a), p)));
+        // The user part is looked for up to the end of the line, across
+        // commas (as Linux does): here the first element reads as "host".
+        let m = b"X\r\nContact: <sip:192.0.2.1>, <sip:a@host>\r\nContact: <sip:192.0.2.3>\r\n";
+        assert_eq!(walk(m), [(ip("192.0.2.3"), 5060)]);
+        // Parameters.
+        let m = b"X\r\nContact: <sip:192.0.2.1;transport=TCP>;expires=0x10, <sip:192.0.2.2>;expires=5\r\n";
+        let u = header_uri(m, 0, Header::Contact, V4, None).unwrap().unwrap();
+        assert_eq!(transport(m, u.end, 6), Some(6));
+        assert_eq!(transport(m, u.end, 17), None);
+        assert_eq!(numeric_param(m, u.end, b"expires="), Ok(Some(16)));
+        let m = b"X\r\nContact: <sip:192.0.2.1>;expires=soon\r\n";
+        let u = header_uri(m, 0, Header::Contact, V4, None).unwrap().unwrap();
+        assert_eq!(numeric_param(m, u.end, b"expires="), Err(()));
+        assert_eq!(transport(m, u.end, 17), Some(17));
+        let m = b"X\r\nContact: <sip:192.0.2.1>, <sip:192.0.2.2>;expires=5\r\n";
+        assert_eq!(numeric_param(m, 19, b"expires="), Ok(None));
+    }
+
+    fn media(class: u8, addr: &str, port: u16) -> Option<Media> {
+        Some(Media { class, addr: ip(addr), port })
+    }
+
+    #[test]
+    fn sdp_session_and_media_addresses() {
+        let m = b"INVITE x SIP/2.0\r\nl: 1\r\n\r\nv=0\r\no=- 1 1 IN IP4 192.0.2.99\r\n\
+            c=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+            m=audio 49170 RTP/AVP 0\r\n\
+            m=video 51372 RTP/AVP 31\r\nc=IN IP4 192.0.2.11/127\r\n\
+            m=image 6001 udptl t38\r\n";
+        let sdp = parse_sdp(m, V4);
+        assert_eq!(sdp.error, None);
+        assert_eq!(
+            sdp.media,
+            [
+                media(CLASS_AUDIO, "192.0.2.10", 49170),
+                media(CLASS_VIDEO, "192.0.2.11", 51372),
+                media(CLASS_IMAGE, "192.0.2.10", 6001),
+            ]
+        );
+        // A c= line after the first m= line is not the session's.
+        let m = b"X\r\n\r\nv=0\r\nm=audio 4000 RTP/AVP 0\r\nm=audio 5000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\n";
+        assert_eq!(parse_sdp(m, V4).error, Some("cannot parse SDP message"));
+        // IPv6.
+        let m = b"X\r\n\r\nv=0\r\nc=IN IP6 2001:db8::10\r\nm=audio 4000 RTP/AVP 0\r\n";
+        assert_eq!(parse_sdp(m, V6).media[0], media(CLASS_AUDIO, "2001:db8::10", 4000));
+        assert_eq!(parse_sdp(m, V4).error, Some("cannot parse SDP message"));
+        // No v= line: no SDP.
+        assert_eq!(
+            parse_sdp(b"X\r\n\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\n", V4),
+            Sdp::default()
+        );
+    }
+
+    #[test]
+    fn sdp_ports_types_and_limits() {
+        let sdp = |body: &str| {
+            let mut m = Vec::from(&b"X\r\n\r\nv=0\r\nc=IN IP4 192.0.2.1\r\n"[..]);
+            m.extend_from_slice(body.as_bytes());
+            parse_sdp(&m, V4)
+        };
+        // Port 0 is an inactive stream and does not count.
+        let s = sdp("m=audio 0 RTP/AVP 0\r\nm=audio 4000 RTP/AVP 0\r\n");
+        assert_eq!(s.media, [media(CLASS_AUDIO, "192.0.2.1", 4000), None, None]);
+        // Out-of-range ports stop the reading with an error.
+        let s = sdp("m=audio 4000 RTP/AVP 0\r\nm=audio 1023 RTP/AVP 0\r\nm=audio 5000 RTP/AVP 0\r\n");
+        assert_eq!((s.media[0].is_some(), s.media[1], s.error), (true, None, Some("wrong port")));
+        assert_eq!(sdp("m=video 65536 RTP/AVP 0\r\n").error, Some("wrong port"));
+        // Unknown and case-mismatched media types are skipped.
+        let s = sdp(
+            "m=application 9 TCP/BFCP *\r\nm=Audio 4000 RTP/AVP 0\r\nm=text 4002 RTP/AVP 0\r\nm=video 4004 RTP/AVP 0\r\n",
+        );
+        assert_eq!(s.media, [media(CLASS_VIDEO, "192.0.2.1", 4004), None, None]);
+        // At most three media.
+        let s = sdp(
+            "m=audio 4000 RTP/AVP 0\r\nm=audio 4002 RTP/AVP 0\r\nm=audio 4004 RTP/AVP 0\r\nm=audio 80 RTP/AVP 0\r\n",
+        );
+        assert_eq!((s.media.iter().flatten().count(), s.error), (3, None));
+        // A malformed m= line ends the media list.
+        let s = sdp("m=audio\r\nm=audio 4000 RTP/AVP 0\r\n");
+        assert_eq!(s, Sdp::default());
+        // No address at all.
+        let s = parse_sdp(b"X\r\n\r\nv=0\r\nc=IN IP4 host.example\r\nm=audio 4000 RTP/AVP 0\r\n", V4);
+        assert_eq!(s.error, Some("cannot parse SDP message"));
+    }
+
+    /// A master connection with its own expectation table.
+    struct Rig {
+        orig: Tuple,
+        slots: [ExpectSlot; 16],
+        serial: u32,
+        stats: Stats,
+        data: HelperData,
+        now: Tick,
+        expected: bool,
+    }
+
+    impl Rig {
+        fn new(orig: Tuple) -> Rig {
+            Rig {
+                orig,
+                slots: [ExpectSlot::EMPTY; 16],
+                serial: 0,
+                stats: Stats::default(),
+                data: HelperData::default(),
+                now: Tick(1000),
+                expected: false,
+            }
+        }
+
+        fn udp(src: &str, sport: u16, dst: &str, dport: u16) -> Rig {
+            Rig::new(Tuple::with_ports(ip(src), sport, ip(dst), dport, 17).unwrap())
+        }
+
+        fn run(
+            &mut self,
+            dir: Direction,
+            state: TrackedState,
+            payload: &[u8],
+        ) -> (Result<(), HelperDrop>, Option<u32>) {
+            let mut cx = HelperContext {
+                now: self.now,
+                dir,
+                state,
+                orig: self.orig,
+                expected: self.expected,
+                payload,
+                tcp_seq: (self.orig.proto() == 6).then_some(1),
+                data: &mut self.data,
+                helper: HelperRef(&SIP),
+                master: 7,
+                zone: 0,
+                broadcast_prefix: None,
+                expects: Expects { slots: &mut self.slots, serial: &mut self.serial, stats: &mut self.stats },
+                new_timeout: None,
+            };
+            let r = SIP.help(&mut cx);
+            (r, cx.new_timeout)
+        }
+
+        fn send(&mut self, dir: Direction, payload: &str) -> Result<(), HelperDrop> {
+            let state = if dir == Direction::Reply { TrackedState::Established } else { TrackedState::New };
+            self.run(dir, state, payload.as_bytes()).0
+        }
+
+        /// (class, flags, source, destination, destination port, seconds left)
+        fn expectations(&self) -> Vec<(u8, u8, IpAddr, IpAddr, u16, u32)> {
+            let mut v: Vec<_> = self
+                .slots
+                .iter()
+                .filter_map(|s| s.0)
+                .map(|p| {
+                    let t = p.exp.tuple;
+                    (
+                        p.exp.class,
+                        p.exp.flags,
+                        t.src(),
+                        t.dst(),
+                        dport(&t).unwrap(),
+                        p.deadline.secs_left(self.now),
+                    )
+                })
+                .collect();
+            v.sort_by_key(|e| (e.3, e.4));
+            v
+        }
+    }
+
+    fn invite(cseq: u32, addr: &str, port: u16) -> std::string::String {
+        let sdp = std::format!(
+            "v=0\r\no=- 1 1 IN IP4 {addr}\r\ns=-\r\nc=IN IP4 {addr}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n"
+        );
+        std::format!(
+            "INVITE sip:bob@198.51.100.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060\r\n\
+             CSeq: {cseq} INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+    }
+
+    fn answer(code: &str, cseq: u32, method: &str, addr: &str, port: u16) -> std::string::String {
+        let sdp = std::format!("v=0\r\nc=IN IP4 {addr}\r\nm=audio {port} RTP/AVP 0\r\n");
+        std::format!("SIP/2.0 {code}\r\nCSeq: {cseq} {method}\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len())
+    }
+
+    #[test]
+    fn worked_example() {
+        use Direction::{Original, Reply};
+        let (ua, proxy) = (ip("192.0.2.10"), ip("198.51.100.20"));
+        let mut rig = Rig::udp("192.0.2.10", 5060, "198.51.100.20", 5060);
+        let (r, timeout) = rig.run(Original, TrackedState::New, invite(1, "192.0.2.10", 49170).as_bytes());
+        assert_eq!((r, timeout), (Ok(()), Some(3600)));
+        assert_eq!(
+            rig.expectations(),
+            [(CLASS_AUDIO, 0, proxy, ua, 49170, 180), (CLASS_AUDIO, 0, proxy, ua, 49171, 180)]
+        );
+        assert_eq!(rig.data.u32_at(AT_INVITE_CSEQ), 1);
+        // The 200 OK from the proxy adds the proxy's media.
+        rig.send(Reply, &answer("200 OK", 1, "INVITE", "198.51.100.20", 3456)).unwrap();
+        assert_eq!(rig.expectations().len(), 4);
+        assert!(rig.expectations().contains(&(CLASS_AUDIO, 0, ua, proxy, 3456, 180)));
+        assert!(rig.expectations().contains(&(CLASS_AUDIO, 0, ua, proxy, 3457, 180)));
+        // A failure answer to another CSeq changes nothing; to the INVITE's removes the media.
+        rig.send(Reply, &answer("486 Busy Here", 2, "INVITE", "198.51.100.20", 3456)).unwrap();
+        assert_eq!(rig.expectations().len(), 4);
+        rig.send(Reply, &answer("486 Busy Here", 1, "INVITE", "198.51.100.20", 3456)).unwrap();
+        assert_eq!(rig.expectations(), []);
+    }
+
+    #[test]
+    fn media_rules() {
+        use Direction::{Original, Reply};
+        let mut rig = Rig::udp("192.0.2.10", 5060, "198.51.100.20", 5060);
+        // Direct media: an SDP naming a third party expects nothing.
+        rig.send(Original, &invite(1, "203.0.113.5", 49170)).unwrap();
+        assert_eq!(rig.expectations(), []);
+        // Odd port: RTP is the even one below.
+        rig.send(Original, &invite(2, "192.0.2.10", 49171)).unwrap();
+        let ports: Vec<u16> = rig.expectations().iter().map(|e| e.4).collect();
+        assert_eq!(ports, [49170, 49171]);
+        // A new INVITE replaces the media; BYE removes them.
+        rig.send(Original, &invite(3, "192.0.2.10", 50000)).unwrap();
+        let ports: Vec<u16> = rig.expectations().iter().map(|e| e.4).collect();
+        assert_eq!(ports, [50000, 50001]);
+        rig.send(Original, "BYE sip:bob@198.51.100.20 SIP/2.0\r\nCSeq: 4 BYE\r\n\r\n").unwrap();
+        assert_eq!(rig.expectations(), []);
+        // Requests with a handler need a CSeq; others do not.
+        assert_eq!(
+            rig.send(Original, "BYE sip:bob SIP/2.0\r\nTo: x\r\n\r\n"),
+            Err(HelperDrop("cannot parse cseq"))
+        );
+        assert_eq!(
+            rig.send(Original, "BYE sip:bob SIP/2.0\r\nCSeq: x\r\n\r\n"),
+            Err(HelperDrop("cannot parse cseq"))
+        );
+        assert_eq!(rig.send(Original, "OPTIONS sip:bob SIP/2.0\r\nTo: x\r\n\r\n"), Ok(()));
+        // Responses need a status code and a CSeq.
+        assert_eq!(
+            rig.send(Reply, "SIP/2.0 xyz OK\r\nCSeq: 1 INVITE\r\n\r\n"),
+            Err(HelperDrop("cannot get code"))
+        );
+        assert_eq!(rig.send(Reply, "SIP/2.0 200 OK\r\nTo: x\r\n\r\n"), Err(HelperDrop("cannot parse cseq")));
+        // Bad SDP drops the packet.
+        assert_eq!(rig.send(Original, &invite(5, "192.0.2.10", 80)), Err(HelperDrop("wrong port")));
+        // Short UDP payloads only refresh the timeout.
+        assert_eq!(rig.run(Original, TrackedState::Established, b"BYE x SIP"), (Ok(()), Some(3600)));
+        assert_eq!(rig.run(Original, TrackedState::Established, b""), (Ok(()), None));
+    }
+
+    #[test]
+    fn registration() {
+        use Direction::{Original, Reply};
+        let (ua, registrar) = (ip("192.0.2.10"), ip("198.51.100.20"));
+        let register = |cseq: u32, contact: &str| {
+            std::format!(
+                "REGISTER sip:198.51.100.20 SIP/2.0\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\n\
+                 Expires: 3600\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let ok = |cseq: u32, contact: &str| {
+            std::format!(
+                "SIP/2.0 200 OK\r\nCSeq: {cseq} REGISTER\r\nContact: {contact}\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let mut rig = Rig::udp("192.0.2.10", 5060, "198.51.100.20", 5060);
+        rig.send(Original, &register(1, "<sip:alice@192.0.2.10:5070>")).unwrap();
+        assert_eq!(rig.expectations(), [(CLASS_SIGNALLING, PERMANENT | INACTIVE, registrar, ua, 5070, 180)]);
+        let e = rig.slots.iter().find_map(|s| s.0).unwrap().exp;
+        assert_eq!(e.helper, Some(HelperRef(&SIP)));
+        assert!(e.any_src_port && e.tuple.proto() == 17);
+        // An answer to another REGISTER, or a provisional one, changes nothing.
+        rig.send(Reply, &ok(2, "<sip:alice@192.0.2.10:5070>;expires=600")).unwrap();
+        rig.send(Reply, "SIP/2.0 100 Trying\r\nCSeq: 1 REGISTER\r\n\r\n").unwrap();
+        assert_eq!(rig.expectations()[0].1, PERMANENT | INACTIVE);
+        // The 200 OK activates it for the contact's expires.
+        rig.send(Reply, &ok(1, "<sip:x@192.0.2.99>, <sip:alice@192.0.2.10:5070>;expires=600")).unwrap();
+        assert_eq!(rig.expectations(), [(CLASS_SIGNALLING, PERMANENT, registrar, ua, 5070, 600)]);
+        // A failure answer removes it.
+        rig.send(Reply, "SIP/2.0 403 Forbidden\r\nCSeq: 1 REGISTER\r\n\r\n").unwrap();
+        assert_eq!(rig.expectations(), []);
+        // Unregistering (expires 0) expects nothing; third parties are ignored.
+        rig.send(Original, &register(3, "<sip:alice@192.0.2.10>;expires=0")).unwrap();
+        assert_eq!((rig.expectations().len(), rig.data.u32_at(AT_REGISTER_CSEQ)), (0, 3));
+        rig.send(Original, &register(4, "<sip:alice@192.0.2.77>")).unwrap();
+        rig.send(Original, &register(5, "<sip:alice@192.0.2.10;transport=tcp>")).unwrap();
+        assert_eq!((rig.expectations().len(), rig.data.u32_at(AT_REGISTER_CSEQ)), (0, 3));
+        // Bad contacts drop.
+        assert_eq!(
+            rig.send(Original, &register(6, "<sip:alice@192.0.2.10:99>")),
+            Err(HelperDrop("cannot parse contact"))
+        );
+        assert_eq!(
+            rig.send(Original, &register(7, "<sip:alice@192.0.2.10>;expires=never")),
+            Err(HelperDrop("cannot parse expires"))
+        );
+        // Expected connections do not register.
+        rig.expected = true;
+        rig.send(Original, &register(8, "<sip:alice@192.0.2.10>")).unwrap();
+        assert_eq!(rig.expectations(), []);
+    }
+
+    #[test]
+    fn tcp_segments() {
+        use Direction::{Original, Reply};
+        let t = Tuple::with_ports(ip("192.0.2.10"), 40000, ip("198.51.100.20"), 5060, 6).unwrap();
+        let mut rig = Rig::new(t);
+        let a = invite(1, "192.0.2.10", 49170);
+        // Not established: nothing, not even the timeout.
+        assert_eq!(rig.run(Original, TrackedState::New, a.as_bytes()), (Ok(()), None));
+        assert_eq!(rig.expectations(), []);
+        // Two messages in one segment.
+        let two = std::format!("{a}{}", invite(2, "192.0.2.10", 50000));
+        assert_eq!(rig.run(Original, TrackedState::Established, two.as_bytes()), (Ok(()), Some(3600)));
+        let ports: Vec<u16> = rig.expectations().iter().map(|e| e.4).collect();
+        assert_eq!(ports, [50000, 50001]);
+        // A message cut short by the segment end is not processed.
+        let cut = &a.as_bytes()[..a.len() - 3];
+        assert_eq!(rig.run(Original, TrackedState::Established, cut), (Ok(()), Some(3600)));
+        assert_eq!(rig.expectations().len(), 2);
+        // Without Content-Length nothing is processed.
+        let bye = b"BYE sip:bob SIP/2.0\r\nCSeq: 3 BYE\r\n\r\n";
+        assert_eq!(rig.run(Reply, TrackedState::Established, bye), (Ok(()), Some(3600)));
+        assert_eq!(rig.expectations().len(), 2);
+        let bye = b"BYE sip:bob SIP/2.0\r\nCSeq: 3 BYE\r\nl: 0\r\n\r\n";
+        assert_eq!(rig.run(Reply, TrackedState::Established, bye), (Ok(()), Some(3600)));
+        assert_eq!(rig.expectations(), []);
+    }
+
+    #[test]
+    fn policies() {
+        let p: Vec<_> = (0..4).map(|c| SIP.policy(c)).collect();
+        assert_eq!(p.iter().map(|p| p.max_expected).collect::<Vec<_>>(), [1, 4, 4, 2]);
+        assert!(p.iter().all(|p| p.timeout == 180));
+        assert_eq!(
+            p.iter().map(|p| p.name.unwrap()).collect::<Vec<_>>(),
+            ["signalling", "audio", "video", "image"]
+        );
+        assert_eq!(crate::helper::by_name("sip").map(|h| h.name()), Some("sip"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600), v6 in any::<bool>()) {
+            let family = if v6 { V6 } else { V4 };
+            let _ = parse_sdp(&bytes, family);
+            for h in [Header::CSeq, Header::From, Header::To, Header::Contact, Header::ViaUdp,
+                      Header::ViaTcp, Header::Expires, Header::ContentLength, Header::CallId] {
+                let _ = find_header(&bytes, 0, h, family);
+                let _ = header_uri(&bytes, 0, h, family, Some(&mut true));
+            }
+            let (a, b) = if v6 { ("2001:db8::1", "2001:db8::2") } else { ("192.0.2.1", "192.0.2.2") };
+            for proto in [6, 17] {
+                let mut rig = Rig::new(Tuple::with_ports(ip(a), 5060, ip(b), 5060, proto).unwrap());
+                for dir in [Direction::Original, Direction::Reply] {
+                    let _ = rig.run(dir, TrackedState::Established, &bytes);
+                }
+            }
+        }
+
+        #[test]
+        fn mutated_messages_never_panic(
+            cut in 0usize..400,
+            edits in proptest::collection::vec((0usize..400, any::<u8>()), 0..8),
+        ) {
+            let mut m = Vec::from(invite(1, "192.0.2.10", 49170).as_bytes());
+            m.extend_from_slice(b"Contact: <sip:a@192.0.2.10:5070>, <sip:[::1]>;expires=5\r\n");
+            for (i, b) in edits {
+                if let Some(x) = m.get_mut(i) {
+                    *x = b;
+                }
+            }
+            m.truncate(cut.max(1) + 100);
+            let mut rig = Rig::udp("192.0.2.10", 5060, "198.51.100.20", 5060);
+            let _ = rig.run(Direction::Original, TrackedState::New, &m);
+            let mut rig = Rig::udp("192.0.2.10", 5060, "198.51.100.20", 5060);
+            m[..8].copy_from_slice(b"SIP/2.0 ");
+            let _ = rig.run(Direction::Reply, TrackedState::Established, &m);
+        }
     }
 }
