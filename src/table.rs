@@ -1176,3 +1176,16 @@ impl core::fmt::Display for EntryRef<'_> {
         f.write_str(" use=1")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memory budget per connection slot (dual-stack). The goal is 96
+    /// bytes; this guards against growth while the TCP state is slimmed.
+    #[test]
+    fn slot_size() {
+        assert!(core::mem::size_of::<Slot>() <= 108, "{}", core::mem::size_of::<Slot>());
+        assert!(core::mem::size_of::<Link>() == 2);
+    }
+}
