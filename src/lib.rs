@@ -11,9 +11,9 @@
 //!
 //! ## Layers
 //!
-//! * [`packet`](crate::packet) (internal): reads the IPv4/IPv6 header and
+//! * `packet` (internal): reads the IPv4/IPv6 header and
 //!   extension headers with `smoltcp::wire`, once per packet.
-//! * [`tuple`]: the identity of a flow direction, its inversion, the
+//! * [`tuple`](mod@tuple): the identity of a flow direction, its inversion, the
 //!   direction-independent form the table hashes.
 //! * [`proto`]: the protocol trackers. TCP ([`proto::tcp`]: the state
 //!   machine and window tracking), UDP/UDP-Lite/GRE, ICMP/ICMPv6 (queries,
@@ -21,6 +21,10 @@
 //! * [`ConnTable`]: fixed-capacity storage with a keyed hash and bounded
 //!   probing, classification, confirmation, early drop, expiry, statistics
 //!   and `conntrack -L` display.
+//! * [`helper`]: expectations and the helpers that create them (FTP, TFTP,
+//!   SIP, SNMP, NetBIOS-NS), and the [`helper::Helper`] trait for your own.
+//! * `device` (feature `device`): a smoltcp `Device` wrapper that filters
+//!   a smoltcp host's traffic by classification.
 //!
 //! ## Example
 //!

@@ -5,7 +5,7 @@
 //! does no NAT, so the reply tuple never has to be stored.
 //!
 //! The table finds both directions with one probe by hashing a *canonical*
-//! form ([`Tuple::canonical`]) that is the same for a tuple and its inversion.
+//! form (`Tuple::canonical`) that is the same for a tuple and its inversion.
 
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
