@@ -222,13 +222,23 @@ fn mask_addr(family: Family, bits: u8) -> IpAddr {
 /// the counters it updates.
 pub(crate) struct Expects<'a> {
     pub slots: &'a mut [ExpectSlot],
-    pub serial: &'a mut u32,
+    pub book: &'a mut ExpectBook,
     pub stats: &'a mut crate::stats::Stats,
+}
+
+/// Bookkeeping kept beside the expectation slots.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ExpectBook {
+    /// Creation counter: newer expectations match first.
+    pub serial: u32,
+    /// Slots in use, so that new connections skip the scan when none is.
+    pub live: usize,
 }
 
 impl Expects<'_> {
     fn delete(&mut self, i: usize) {
         if self.slots[i].0.take().is_some() {
+            self.book.live = self.book.live.saturating_sub(1);
             crate::stats::bump(&mut self.stats.expect_delete);
         }
     }
@@ -285,9 +295,10 @@ impl Expects<'_> {
             }
         }
         let i = free.ok_or(ExpectError::Full)?;
-        *self.serial = self.serial.wrapping_add(1);
+        self.book.serial = self.book.serial.wrapping_add(1);
+        self.book.live += 1;
         let deadline = now.after_secs(policy.timeout);
-        self.slots[i].0 = Some(Pending { exp, master, zone, deadline, serial: *self.serial });
+        self.slots[i].0 = Some(Pending { exp, master, zone, deadline, serial: self.book.serial });
         crate::stats::bump(&mut self.stats.expect_create);
         Ok(())
     }
@@ -356,7 +367,7 @@ impl Expects<'_> {
 
     /// True if no expectation exists.
     pub fn is_empty(&self) -> bool {
-        self.slots.iter().all(|s| s.0.is_none())
+        self.book.live == 0
     }
 }
 

@@ -17,7 +17,7 @@
 //! nothing can probe past them.
 
 use crate::config::Config;
-use crate::expect::{ExpectLine, ExpectSlot, Expects};
+use crate::expect::{ExpectBook, ExpectLine, ExpectSlot, Expects};
 use crate::hash::{HashKey, hash};
 use crate::helper::{Ext, ExtSlot, HelperAssignment, HelperContext, HelperData, HelperDrop, HelperRef};
 use crate::packet::{IpView, Mode, parse_ip};
@@ -184,8 +184,8 @@ pub struct ConnTable<S> {
     gc_cursor: usize,
     /// Which new connections get which helper.
     helpers: heapless::Vec<HelperAssignment, MAX_HELPER_ASSIGNMENTS>,
-    /// Creation counter of expectations (newest matches first).
-    expect_serial: u32,
+    /// Expectation creation counter and count.
+    expect_book: ExpectBook,
 }
 
 /// Most [`HelperAssignment`]s a table holds.
@@ -324,7 +324,7 @@ impl<S: Storage> ConnTable<S> {
             count: 0,
             gc_cursor: 0,
             helpers: heapless::Vec::new(),
-            expect_serial: 0,
+            expect_book: ExpectBook::default(),
         }
     }
 
@@ -622,14 +622,17 @@ impl<S: Storage> ConnTable<S> {
     }
 
     fn home(&self, key: &Tuple, zone: u16) -> usize {
-        let h = hash(&self.hash_key, &key.hash_bytes(zone));
+        let (bytes, len) = key.hash_bytes(zone);
+        let h = hash(&self.hash_key, &bytes[..len]);
         // Multiply-shift maps the hash onto any table size, power of two or not.
         (((h >> 32) * self.capacity() as u64) >> 32) as usize
     }
 
     fn probe_indices(&self, home: usize) -> impl Iterator<Item = usize> + use<S> {
         let len = self.capacity();
-        (0..PROBE_WINDOW.min(len)).map(move |k| (home + k) % len)
+        // `home < len` and the window is at most `len` long, so one
+        // conditional subtraction wraps (no division on the hot path).
+        (home..home + PROBE_WINDOW.min(len)).map(move |i| if i >= len { i - len } else { i })
     }
 
     fn matches(e: &Entry, key: &Tuple, zone: u16, now: Tick) -> bool {
@@ -731,7 +734,7 @@ impl<S: Storage> ConnTable<S> {
             x.0 = None;
             if had_helper {
                 let mut view =
-                    Expects { slots: expects, serial: &mut self.expect_serial, stats: &mut self.stats };
+                    Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats };
                 view.remove(i as u32, &mut |_| true);
             }
         }
@@ -760,8 +763,7 @@ impl<S: Storage> ConnTable<S> {
         for _ in 0..2 {
             let (i, dir, is_new) = match self.find(now, &key, zone) {
                 Some(i) => {
-                    let e = self.entry_at(i).copied();
-                    let same = e.is_some_and(|e| e.link.orig_is_key() == is_key);
+                    let same = self.entry_at(i).is_some_and(|e| e.link.orig_is_key() == is_key);
                     (i, if same { Direction::Original } else { Direction::Reply }, false)
                 }
                 None => {
@@ -935,7 +937,7 @@ impl<S: Storage> ConnTable<S> {
         zone: u16,
     ) -> Result<(Status, Option<usize>), DropReason> {
         let (slots, exts, expects) = self.store.parts_mut();
-        let mut view = Expects { slots: expects, serial: &mut self.expect_serial, stats: &mut self.stats };
+        let mut view = Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats };
         let found = if view.is_empty() { None } else { view.take_match(now, t, zone) };
         let (status, ext) = match found {
             Some(p) => {
@@ -996,7 +998,7 @@ impl<S: Storage> ConnTable<S> {
             master: i as u32,
             zone: e.zone,
             broadcast_prefix: meta.broadcast_prefix,
-            expects: Expects { slots: expects, serial: &mut self.expect_serial, stats: &mut self.stats },
+            expects: Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats },
             new_timeout: None,
         };
         let r = helper.0.help(&mut cx);

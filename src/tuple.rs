@@ -323,17 +323,23 @@ impl Tuple {
         Some(if self_first { (*self, true) } else { (inv, false) })
     }
 
-    /// Bytes fed to the table's hash (§1.5: everything but the direction).
-    pub(crate) fn hash_bytes(&self, zone: u16) -> [u8; 40] {
+    /// Bytes fed to the table's hash (§1.5: everything but the direction),
+    /// and how many of them are used: IPv4 addresses are hashed as 4
+    /// bytes each, so an IPv4 key is 16 bytes (two SipHash blocks).
+    pub(crate) fn hash_bytes(&self, zone: u16) -> ([u8; 40], usize) {
+        let n = match self.family {
+            Family::Ipv4 => 4,
+            Family::Ipv6 => 16,
+        };
         let mut b = [0u8; 40];
         b[0] = self.family as u8;
         b[1] = self.proto;
-        b[2..18].copy_from_slice(&self.src);
-        b[18..34].copy_from_slice(&self.dst);
-        b[34..36].copy_from_slice(&self.src_l4.to_be_bytes());
-        b[36..38].copy_from_slice(&self.dst_l4.to_be_bytes());
-        b[38..40].copy_from_slice(&zone.to_be_bytes());
-        b
+        b[2..4].copy_from_slice(&zone.to_be_bytes());
+        b[4..6].copy_from_slice(&self.src_l4.to_be_bytes());
+        b[6..8].copy_from_slice(&self.dst_l4.to_be_bytes());
+        b[8..8 + n].copy_from_slice(&self.src[..n]);
+        b[8 + n..8 + 2 * n].copy_from_slice(&self.dst[..n]);
+        (b, 8 + 2 * n)
     }
 }
 

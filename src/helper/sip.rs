@@ -1361,7 +1361,7 @@ mod tests {
     struct Rig {
         orig: Tuple,
         slots: [ExpectSlot; 16],
-        serial: u32,
+        book: crate::expect::ExpectBook,
         stats: Stats,
         data: HelperData,
         now: Tick,
@@ -1373,7 +1373,7 @@ mod tests {
             Rig {
                 orig,
                 slots: [ExpectSlot::EMPTY; 16],
-                serial: 0,
+                book: Default::default(),
                 stats: Stats::default(),
                 data: HelperData::default(),
                 now: Tick(1000),
@@ -1404,7 +1404,7 @@ mod tests {
                 master: 7,
                 zone: 0,
                 broadcast_prefix: None,
-                expects: Expects { slots: &mut self.slots, serial: &mut self.serial, stats: &mut self.stats },
+                expects: Expects { slots: &mut self.slots, book: &mut self.book, stats: &mut self.stats },
                 new_timeout: None,
             };
             let r = SIP.help(&mut cx);
