@@ -84,6 +84,17 @@ fn is_nl(b: u8) -> bool {
     b == b'\r' || b == b'\n'
 }
 
+/// The offset just after the next line end (CR, LF or CRLF) at or after
+/// `p`; `None` if the message ends before a line end or right after it.
+fn after_line_end(m: &[u8], p: usize) -> Option<usize> {
+    let nl = p + m.get(p..)?.iter().position(|&b| is_nl(b))?;
+    let mut q = nl + 1;
+    if m.get(nl) == Some(&b'\r') && m.get(q) == Some(&b'\n') {
+        q += 1;
+    }
+    (q < m.len()).then_some(q)
+}
+
 fn is_blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
@@ -458,23 +469,8 @@ pub fn find_header(msg: &[u8], from: usize, h: Header, family: Family) -> Header
     let limit = m.len();
     let mut p = from;
     loop {
-        if p >= limit {
-            return HeaderMatch::None;
-        }
-        if !is_nl(m[p]) {
-            p += 1;
-            continue;
-        }
-        p += 1;
-        if p >= limit {
-            return HeaderMatch::None;
-        }
-        if m[p - 1] == b'\r' && m[p] == b'\n' {
-            p += 1;
-            if p >= limit {
-                return HeaderMatch::None;
-            }
-        }
+        let Some(q) = after_line_end(m, p) else { return HeaderMatch::None };
+        p = q;
         if is_blank(m[p]) {
             p += 1;
             continue;
@@ -684,23 +680,8 @@ fn sdp_line(m: &[u8], from: usize, ty: SdpLine, term: Option<SdpLine>, family: F
     let name = ty.name();
     let mut p = from;
     loop {
-        if p >= limit {
-            return HeaderMatch::None;
-        }
-        if !is_nl(m[p]) {
-            p += 1;
-            continue;
-        }
-        p += 1;
-        if p >= limit {
-            return HeaderMatch::None;
-        }
-        if m[p - 1] == b'\r' && m[p] == b'\n' {
-            p += 1;
-            if p >= limit {
-                return HeaderMatch::None;
-            }
-        }
+        let Some(q) = after_line_end(m, p) else { return HeaderMatch::None };
+        p = q;
         if term.is_some_and(|t| eq_ci(m, p, t.name())) {
             return HeaderMatch::None;
         }
