@@ -102,10 +102,11 @@ impl<D: Device, S: Storage, P: Policy, const BUF: usize> Firewall<D, S, P, BUF> 
     }
 }
 
-/// Offset of the IP header in a frame of `medium`, or `None` for a frame
-/// that carries no IP packet.
-fn ip_offset(medium: Medium, frame: &[u8]) -> Option<usize> {
-    if medium == Medium::Ip {
+/// Offset of the IP header in a frame (at 0 on an IP-medium device, after
+/// the Ethernet header and any 802.1Q/802.1ad tags otherwise), or `None`
+/// for a frame that carries no IP packet.
+fn ip_offset(ip_medium: bool, frame: &[u8]) -> Option<usize> {
+    if ip_medium {
         return Some(0);
     }
     let mut off = 12;
@@ -128,7 +129,7 @@ fn filter<S: Storage, P: Policy>(
     now: SmolInstant,
     frame: &[u8],
 ) -> bool {
-    let Some(off) = ip_offset(medium, frame) else { return true };
+    let Some(off) = ip_offset(medium == Medium::Ip, frame) else { return true };
     let packet = frame.get(off..).unwrap_or(&[]);
     let mut v = table.classify(Instant::from(now), packet, Meta::default());
     if policy.allow(path, &v) && !v.must_drop() && table.confirm(&mut v).is_ok() {
@@ -242,5 +243,24 @@ impl<T: TxToken, S: Storage, P: Policy> TxToken for FwTxToken<'_, T, S, P> {
             *self.dropped += 1;
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ip_offset;
+
+    #[test]
+    fn ethernet_offsets() {
+        let mut eth = [0u8; 40];
+        eth[12..14].copy_from_slice(&[0x08, 0x00]);
+        assert_eq!(ip_offset(false, &eth), Some(14));
+        eth[12..14].copy_from_slice(&[0x81, 0x00]);
+        eth[16..18].copy_from_slice(&[0x86, 0xdd]);
+        assert_eq!(ip_offset(false, &eth), Some(18));
+        eth[16..18].copy_from_slice(&[0x08, 0x06]); // ARP behind a VLAN tag
+        assert_eq!(ip_offset(false, &eth), None);
+        assert_eq!(ip_offset(false, &eth[..13]), None);
+        assert_eq!(ip_offset(true, &eth), Some(0));
     }
 }
