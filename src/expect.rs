@@ -131,6 +131,8 @@ pub(crate) struct Pending {
     pub deadline: Tick,
     /// Creation order: newer expectations match first, the oldest is evicted.
     pub serial: u32,
+    /// The helper of the master that registered it.
+    pub owner: crate::helper::HelperRef,
 }
 
 /// Why an expectation could not be registered.
@@ -244,6 +246,7 @@ impl Expects<'_> {
     }
 
     /// Register `exp` for `master` (§8.2).
+    #[allow(clippy::too_many_arguments)]
     pub fn register(
         &mut self,
         now: Tick,
@@ -251,6 +254,7 @@ impl Expects<'_> {
         zone: u16,
         policy: ExpectPolicy,
         exp: Expectation,
+        owner: crate::helper::HelperRef,
     ) -> Result<(), ExpectError> {
         let mut free = None;
         for i in 0..self.slots.len() {
@@ -298,7 +302,7 @@ impl Expects<'_> {
         self.book.serial = self.book.serial.wrapping_add(1);
         self.book.live += 1;
         let deadline = now.after_secs(policy.timeout);
-        self.slots[i].0 = Some(Pending { exp, master, zone, deadline, serial: self.book.serial });
+        self.slots[i].0 = Some(Pending { exp, master, zone, deadline, serial: self.book.serial, owner });
         crate::stats::bump(&mut self.stats.expect_create);
         Ok(())
     }
@@ -329,6 +333,28 @@ impl Expects<'_> {
             self.delete(i);
         }
         Some(p)
+    }
+
+    /// True if a live expectation of another master, registered by the
+    /// same helper, in `class` and `zone`, would accept a connection whose
+    /// original tuple is `t`.
+    pub fn expected_elsewhere(
+        &self,
+        now: Tick,
+        t: &Tuple,
+        master: u32,
+        zone: u16,
+        class: u8,
+        owner: crate::helper::HelperRef,
+    ) -> bool {
+        self.slots.iter().filter_map(|s| s.0.as_ref()).any(|p| {
+            p.deadline.is_after(now)
+                && p.master != master
+                && p.zone == zone
+                && p.exp.class == class
+                && p.owner == owner
+                && p.exp.matches(t)
+        })
     }
 
     /// Remove the expectations of `master` that `f` selects; returns how many.

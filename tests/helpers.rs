@@ -184,3 +184,42 @@ fn expectations_survive_only_with_room() {
     assert_eq!(t.track(at(0), &udp(C, 2, S, 69, &[0, 1])), Verdict::Dropped(DropReason::TableFull));
     assert_eq!(t.len(), 1);
 }
+
+fn invite(cseq: u32, media_port: u16) -> Vec<u8> {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio {media_port} RTP/AVP 0\r\n"
+    );
+    format!(
+        "INVITE sip:bob@198.51.100.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5060\r\n\
+         From: <sip:alice@192.168.1.10>\r\nTo: <sip:bob@198.51.100.20>\r\nCall-ID: {cseq}@x\r\n\
+         CSeq: {cseq} INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn sip_media_is_expected_once_across_call_legs() {
+    let mut t = table();
+    t.assign_helper(HelperAssignment::new(ctrack::helper::by_name("sip").unwrap(), 17, 5060)).unwrap();
+    const PX: &str = "198.51.100.20";
+    // First leg: INVITE announcing audio on 49170 expects RTP and RTCP from the proxy.
+    let v = t.track(at(0), &udp(C, 5060, PX, 5060, &invite(1, 49170)));
+    assert_eq!(t.get(v.entry().unwrap(), at(0)).unwrap().timeout(), 3600, "SIP signalling lives 3600 s");
+    assert_eq!(t.expectations(at(0)).count(), 2);
+    // The proxy's RTCP arrives: RELATED, its expectation used up.
+    assert_eq!(t.track(at(1), &udp(PX, 3457, C, 49171, b"rtcp")).state(), Some(CtState::Related));
+    assert_eq!(t.expectations(at(1)).count(), 1);
+    // A second leg announces the same stream: the first leg's RTP
+    // expectation covers it, so nothing is added (not even RTCP), as in Linux.
+    t.track(at(2), &udp(C, 5062, PX, 5060, &invite(1, 49170)));
+    let lines: Vec<String> = t.expectations(at(2)).map(|e| e.to_string()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("dport=49170")
+            && lines[0].contains("master-src=192.168.1.10 master-dst=198.51.100.20 sport=5060")
+    );
+    // Another stream on the second leg is expected normally.
+    t.track(at(3), &udp(C, 5062, PX, 5060, &invite(2, 49180)));
+    assert_eq!(t.expectations(at(3)).count(), 3);
+}

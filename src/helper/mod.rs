@@ -215,7 +215,14 @@ impl HelperContext<'_> {
     /// helper's policy for its class (§8.2).
     pub fn expect(&mut self, exp: Expectation) -> Result<(), ExpectError> {
         let policy = self.helper.0.policy(exp.class);
-        self.expects.register(self.now, self.master, self.zone, policy, exp)
+        self.expects.register(self.now, self.master, self.zone, policy, exp, self.helper)
+    }
+
+    /// True if another connection with this helper already expects a
+    /// connection with original tuple `t` in expectation class `class`
+    /// (SIP: the media of a call is expected once, §9.4).
+    pub fn expected_elsewhere(&self, t: &Tuple, class: u8) -> bool {
+        self.expects.expected_elsewhere(self.now, t, self.master, self.zone, class, self.helper)
     }
 
     /// Remove this connection's expectations that `f` selects.
