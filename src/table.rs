@@ -825,8 +825,10 @@ impl<S: Storage> ConnTable<S> {
         l4: &L4Packet<'_>,
         meta: Meta,
     ) -> Step {
-        let cfg = self.config;
-        let SlotState::Used(e) = &mut self.slots_mut()[i].0 else {
+        // Borrow the configuration and the slot as separate fields: no
+        // per-packet copy of the configuration.
+        let cfg = &self.config;
+        let SlotState::Used(e) = &mut self.store.parts_mut().0[i].0 else {
             return Step::Done(Verdict::Invalid(Reason::NotInvertible));
         };
         let seen_reply = e.status.contains(Status::SEEN_REPLY);
