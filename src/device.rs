@@ -67,7 +67,7 @@ pub struct Firewall<D, S, P, const BUF: usize = 1536> {
     policy: P,
     rx_buf: [u8; BUF],
     tx_buf: [u8; BUF],
-    dropped: u32,
+    dropped: u64,
 }
 
 impl<D: Device, S: Storage, P: Policy, const BUF: usize> Firewall<D, S, P, BUF> {
@@ -97,7 +97,7 @@ impl<D: Device, S: Storage, P: Policy, const BUF: usize> Firewall<D, S, P, BUF> 
     }
 
     /// Packets dropped so far, both ways.
-    pub fn dropped(&self) -> u32 {
+    pub fn dropped(&self) -> u64 {
         self.dropped
     }
 }
@@ -166,7 +166,7 @@ impl<D: Device, S: Storage, P: Policy, const BUF: usize> Device for Firewall<D, 
                 }
             });
             let Some(len) = len else {
-                self.dropped += 1;
+                self.dropped = self.dropped.wrapping_add(1);
                 continue;
             };
             if filter(
@@ -180,7 +180,7 @@ impl<D: Device, S: Storage, P: Policy, const BUF: usize> Device for Firewall<D, 
                 passed = Some(len);
                 break;
             }
-            self.dropped += 1;
+            self.dropped = self.dropped.wrapping_add(1);
         }
         let len = passed?;
         let Firewall { inner, table, policy, rx_buf, tx_buf, dropped } = self;
@@ -223,7 +223,7 @@ pub struct FwTxToken<'a, T, S, P> {
     table: &'a mut ConnTable<S>,
     policy: &'a mut P,
     buf: &'a mut [u8],
-    dropped: &'a mut u32,
+    dropped: &'a mut u64,
     medium: Medium,
     timestamp: SmolInstant,
 }
@@ -240,7 +240,7 @@ impl<T: TxToken, S: Storage, P: Policy> TxToken for FwTxToken<'_, T, S, P> {
         if fits && filter(self.table, self.policy, self.medium, Path::Outbound, self.timestamp, frame) {
             self.inner.consume(len, |out| out.copy_from_slice(frame));
         } else {
-            *self.dropped += 1;
+            *self.dropped = self.dropped.wrapping_add(1);
         }
         r
     }

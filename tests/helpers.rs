@@ -223,3 +223,38 @@ fn sip_media_is_expected_once_across_call_legs() {
     t.track(at(3), &udp(C, 5062, PX, 5060, &invite(2, 49180)));
     assert_eq!(t.expectations(at(3)).count(), 3);
 }
+
+/// A SIP/TCP segment whose Content-Length is 2^64 - 1: the message length
+/// overflows. Linux stops at a message longer than the segment; ctrack must
+/// neither panic (this test runs with overflow checks in CI's debug pass)
+/// nor read a truncated message.
+#[test]
+fn sip_tcp_content_length_overflow_is_harmless() {
+    let mut t = table();
+    t.assign_helper(HelperAssignment::new(ctrack::helper::by_name("sip").unwrap(), 6, 5060)).unwrap();
+    const PX: &str = "198.51.100.20";
+    let (c, s) = (7000u32, 9000u32);
+    t.track(at(0), &tcp(C, 5060, PX, 5060, SYN, c, 0, 64240, b""));
+    t.track(at(1), &tcp(PX, 5060, C, 5060, SYN | ACK, s, c + 1, 64240, b""));
+    t.track(at(2), &tcp(C, 5060, PX, 5060, ACK, c + 1, s + 1, 64240, b""));
+    let good = String::from_utf8(invite(1, 49170)).unwrap();
+    for clen in ["18446744073709551615", "18446744073709551610", "99999999999999999999999"] {
+        let hostile = good.replacen(
+            &format!("Content-Length: {}", good.len() - good.find("v=0").unwrap()),
+            &format!("Content-Length: {clen}"),
+            1,
+        );
+        assert!(hostile.contains(clen));
+        let v = t.track(at(3), &tcp(C, 5060, PX, 5060, PSH | ACK, c + 1, s + 1, 64240, hostile.as_bytes()));
+        assert_eq!(v.state(), Some(CtState::Established), "{clen}");
+        assert!(!v.must_drop());
+        assert_eq!(
+            t.expectations(at(3)).count(),
+            0,
+            "{clen}: no media from a message longer than the segment"
+        );
+    }
+    // The same message with its true length is read: RTP and RTCP expected.
+    t.track(at(4), &tcp(C, 5060, PX, 5060, PSH | ACK, c + 1, s + 1, 64240, good.as_bytes()));
+    assert_eq!(t.expectations(at(4)).count(), 2);
+}

@@ -1110,11 +1110,16 @@ impl Helper for Sip {
             let Some(head) = rest.get(end..).and_then(|r| r.windows(4).position(|w| w == b"\r\n\r\n")) else {
                 break;
             };
-            let len = (end + head + 4) as u64 + clen;
-            if len > rest.len() as u64 {
+            // The message length: headers, blank line, body. A length past
+            // the segment (or past any address, for a hostile Content-Length)
+            // ends the work, as in `nf_conntrack_sip.c: sip_help_tcp()`.
+            let head_len = end + head + 4;
+            let Some(len) = usize::try_from(clen).ok().and_then(|c| c.checked_add(head_len)) else {
                 return Ok(());
-            }
-            let (msg, next) = rest.split_at(len as usize);
+            };
+            let Some((msg, next)) = rest.split_at_checked(len) else {
+                return Ok(());
+            };
             process_msg(cx, msg)?;
             rest = next;
         }
