@@ -34,6 +34,7 @@ use smoltcp::time::Instant as SmolInstant;
 use crate::table::{ConnTable, Meta, Storage};
 use crate::time::Instant;
 use crate::verdict::Verdict;
+use crate::wire::ethernet;
 
 /// Which way a packet crosses the wrapped device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,21 +103,16 @@ impl<D: Device, S: Storage, P: Policy, const BUF: usize> Firewall<D, S, P, BUF> 
     }
 }
 
-/// Offset of the IP header in a frame (at 0 on an IP-medium device, after
-/// the Ethernet header and any 802.1Q/802.1ad tags otherwise), or `None`
-/// for a frame that carries no IP packet.
-fn ip_offset(ip_medium: bool, frame: &[u8]) -> Option<usize> {
+/// The IP packet of a frame (the whole frame on an IP-medium device, what
+/// follows the Ethernet header and any VLAN tags otherwise), or `None` for
+/// a frame that carries no IP packet.
+fn ip_packet(ip_medium: bool, frame: &[u8]) -> Option<&[u8]> {
     if ip_medium {
-        return Some(0);
+        return Some(frame);
     }
-    let mut off = 12;
-    loop {
-        let ty = frame.get(off..off + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))?;
-        match ty {
-            0x8100 | 0x88a8 => off += 4,
-            0x0800 | 0x86dd => return Some(off + 2),
-            _ => return None,
-        }
+    match ethernet::payload(frame)? {
+        (ethernet::ETHERTYPE_IPV4 | ethernet::ETHERTYPE_IPV6, packet) => Some(packet),
+        _ => None,
     }
 }
 
@@ -129,8 +125,7 @@ fn filter<S: Storage, P: Policy>(
     now: SmolInstant,
     frame: &[u8],
 ) -> bool {
-    let Some(off) = ip_offset(medium == Medium::Ip, frame) else { return true };
-    let packet = frame.get(off..).unwrap_or(&[]);
+    let Some(packet) = ip_packet(medium == Medium::Ip, frame) else { return true };
     let mut v = table.classify(Instant::from(now), packet, Meta::default());
     if policy.allow(path, &v) && !v.must_drop() && table.confirm(&mut v).is_ok() {
         true
@@ -248,19 +243,19 @@ impl<T: TxToken, S: Storage, P: Policy> TxToken for FwTxToken<'_, T, S, P> {
 
 #[cfg(test)]
 mod tests {
-    use super::ip_offset;
+    use super::ip_packet;
 
     #[test]
-    fn ethernet_offsets() {
+    fn ip_packet_of_frames() {
         let mut eth = [0u8; 40];
         eth[12..14].copy_from_slice(&[0x08, 0x00]);
-        assert_eq!(ip_offset(false, &eth), Some(14));
+        assert_eq!(ip_packet(false, &eth).map(<[u8]>::len), Some(26));
         eth[12..14].copy_from_slice(&[0x81, 0x00]);
         eth[16..18].copy_from_slice(&[0x86, 0xdd]);
-        assert_eq!(ip_offset(false, &eth), Some(18));
+        assert_eq!(ip_packet(false, &eth).map(<[u8]>::len), Some(22));
         eth[16..18].copy_from_slice(&[0x08, 0x06]); // ARP behind a VLAN tag
-        assert_eq!(ip_offset(false, &eth), None);
-        assert_eq!(ip_offset(false, &eth[..13]), None);
-        assert_eq!(ip_offset(true, &eth), Some(0));
+        assert_eq!(ip_packet(false, &eth), None);
+        assert_eq!(ip_packet(false, &eth[..13]), None);
+        assert_eq!(ip_packet(true, &eth).map(<[u8]>::len), Some(40));
     }
 }

@@ -97,6 +97,7 @@ mod table;
 mod time;
 pub mod tuple;
 mod verdict;
+pub mod wire;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
