@@ -127,7 +127,7 @@ fn filter<S: Storage, P: Policy>(
 ) -> bool {
     let Some(packet) = ip_packet(medium == Medium::Ip, frame) else { return true };
     let mut v = table.classify(Instant::from(now), packet, Meta::default());
-    if policy.allow(path, &v) && !v.must_drop() && table.confirm(&mut v).is_ok() {
+    if policy.allow(path, &v) && table.confirm(&mut v, packet).is_ok() {
         true
     } else {
         table.discard(&v);

@@ -14,30 +14,97 @@ use core::net::IpAddr;
 use crate::time::Tick;
 use crate::tuple::{Family, L4, Tuple};
 
-/// Expectation flag: not consumed when matched (§8.1).
-pub const PERMANENT: u8 = 0x1;
-/// Expectation flag: exists but does not match yet (SIP registrations).
-pub const INACTIVE: u8 = 0x2;
+/// Flags of an expectation (`NF_CT_EXPECT_*` in
+/// `uapi/linux/netfilter/nf_conntrack_common.h`).
+///
+/// ```
+/// use ctrack::ExpectFlags;
+/// let f = ExpectFlags::PERMANENT | ExpectFlags::INACTIVE;
+/// assert!(f.contains(ExpectFlags::INACTIVE));
+/// assert_eq!(f.to_string(), "PERMANENT,INACTIVE");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ExpectFlags(u8);
+
+impl ExpectFlags {
+    /// Not consumed when matched (§8.1).
+    pub const PERMANENT: ExpectFlags = ExpectFlags(0x1);
+    /// Exists but does not match yet (SIP registrations).
+    pub const INACTIVE: ExpectFlags = ExpectFlags(0x2);
+
+    /// No flag.
+    pub const fn empty() -> ExpectFlags {
+        ExpectFlags(0)
+    }
+
+    /// True if every flag of `other` is set.
+    pub const fn contains(self, other: ExpectFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// True if no flag is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub(crate) fn remove(&mut self, other: ExpectFlags) {
+        self.0 &= !other.0;
+    }
+}
+
+impl core::ops::BitOr for ExpectFlags {
+    type Output = ExpectFlags;
+    fn bitor(self, rhs: ExpectFlags) -> ExpectFlags {
+        ExpectFlags(self.0 | rhs.0)
+    }
+}
+
+/// The set flags as `conntrack -L expect` prints them: `PERMANENT,INACTIVE`.
+impl fmt::Display for ExpectFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [(ExpectFlags::PERMANENT, "PERMANENT"), (ExpectFlags::INACTIVE, "INACTIVE")];
+        let mut first = true;
+        for (flag, name) in names {
+            if self.contains(flag) {
+                if !first {
+                    f.write_str(",")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A helper registered with a table ([`ConnTable::register_helper`](crate::ConnTable::register_helper)):
+/// its identity, which expectations name to give the connection they
+/// expect a helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct HelperId(pub(crate) u8);
 
 /// A connection expected by a helper.
+///
+/// ```
+/// use ctrack::{ExpectFlags, Expectation, Tuple};
+/// let t = Tuple::with_ports("192.0.2.1".parse().unwrap(), 0,
+///                           "198.51.100.2".parse().unwrap(), 2000, 6).unwrap();
+/// let e = Expectation::from_any_port(t).with_class(1).with_flags(ExpectFlags::PERMANENT);
+/// assert_eq!((e.class(), e.src_prefix(), e.any_src_port()), (1, 32, true));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expectation {
     /// The expected original tuple (its source port is ignored when
     /// `any_src_port` is set).
-    pub tuple: Tuple,
-    /// How many leading bits of the source address must match: 0 = any
-    /// source, 32/128 = exactly `tuple.src()`.
-    pub src_prefix: u8,
-    /// Match any source port.
-    pub any_src_port: bool,
-    /// Expectation class (0 by default; SIP uses 0–3), selects the helper's
-    /// policy ([`ExpectPolicy`]).
-    pub class: u8,
-    /// [`PERMANENT`], [`INACTIVE`].
-    pub flags: u8,
-    /// Helper for the new connection (SIP signalling expectations carry the
-    /// SIP helper); `None` for data connections.
-    pub helper: Option<crate::helper::HelperRef>,
+    pub(crate) tuple: Tuple,
+    /// How many leading bits of the source address must match.
+    pub(crate) src_prefix: u8,
+    pub(crate) any_src_port: bool,
+    pub(crate) class: u8,
+    pub(crate) flags: ExpectFlags,
+    pub(crate) helper: Option<HelperId>,
 }
 
 impl Expectation {
@@ -48,7 +115,69 @@ impl Expectation {
             Family::Ipv4 => 32,
             Family::Ipv6 => 128,
         };
-        Expectation { tuple, src_prefix, any_src_port: true, class: 0, flags: 0, helper: None }
+        Expectation { tuple, src_prefix, any_src_port: true, class: 0, flags: ExpectFlags::empty(), helper: None }
+    }
+
+    /// Match only the first `bits` bits of the source address (0: any
+    /// source; capped at the address length).
+    pub fn with_src_prefix(self, bits: u8) -> Expectation {
+        let max = match self.tuple.family() {
+            Family::Ipv4 => 32,
+            Family::Ipv6 => 128,
+        };
+        Expectation { src_prefix: bits.min(max), ..self }
+    }
+
+    /// Match the tuple's source port exactly.
+    pub fn with_exact_src_port(self) -> Expectation {
+        Expectation { any_src_port: false, ..self }
+    }
+
+    /// Expectation class (0 by default), which selects the helper's
+    /// policy ([`ExpectPolicy`]).
+    pub fn with_class(self, class: u8) -> Expectation {
+        Expectation { class, ..self }
+    }
+
+    /// Flags.
+    pub fn with_flags(self, flags: ExpectFlags) -> Expectation {
+        Expectation { flags, ..self }
+    }
+
+    /// The helper the expected connection gets (SIP registrations expect
+    /// SIP signalling); by default none.
+    pub fn with_helper(self, helper: HelperId) -> Expectation {
+        Expectation { helper: Some(helper), ..self }
+    }
+
+    /// The expected original tuple.
+    pub fn tuple(&self) -> Tuple {
+        self.tuple
+    }
+
+    /// How many leading bits of the source address must match.
+    pub fn src_prefix(&self) -> u8 {
+        self.src_prefix
+    }
+
+    /// Whether any source port matches.
+    pub fn any_src_port(&self) -> bool {
+        self.any_src_port
+    }
+
+    /// Expectation class.
+    pub fn class(&self) -> u8 {
+        self.class
+    }
+
+    /// Flags.
+    pub fn flags(&self) -> ExpectFlags {
+        self.flags
+    }
+
+    /// The helper the expected connection gets.
+    pub fn helper(&self) -> Option<HelperId> {
+        self.helper
     }
 
     /// True if a connection whose original tuple is `t` is the expected one.
@@ -102,6 +231,7 @@ fn prefix_eq(a: &[u8; 16], b: &[u8; 16], bits: u8) -> bool {
 
 /// A helper's limits for one expectation class (§8.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExpectPolicy {
     /// Most expectations one master may have in this class (0 = no limit);
     /// creating one more evicts the master's oldest.
@@ -110,6 +240,19 @@ pub struct ExpectPolicy {
     pub timeout: u32,
     /// Name shown in listings (`/policy`), if any.
     pub name: Option<&'static str>,
+}
+
+impl ExpectPolicy {
+    /// At most `max_expected` expectations per master (0 = no limit),
+    /// living `timeout` seconds.
+    pub const fn new(max_expected: u8, timeout: u32) -> ExpectPolicy {
+        ExpectPolicy { max_expected, timeout, name: None }
+    }
+
+    /// The same policy with a name.
+    pub const fn named(self, name: &'static str) -> ExpectPolicy {
+        ExpectPolicy { name: Some(name), ..self }
+    }
 }
 
 /// Storage for one expectation.
@@ -132,7 +275,7 @@ pub(crate) struct Pending {
     /// Creation order: newer expectations match first, the oldest is evicted.
     pub serial: u32,
     /// The helper of the master that registered it.
-    pub owner: crate::helper::HelperRef,
+    pub owner: HelperId,
 }
 
 /// Why an expectation could not be registered.
@@ -192,11 +335,8 @@ impl fmt::Display for ExpectLine<'_> {
         if self.pending.zone != 0 {
             write!(f, " zone={}", self.pending.zone)?;
         }
-        match (e.flags & PERMANENT != 0, e.flags & INACTIVE != 0) {
-            (true, true) => f.write_str(" PERMANENT,INACTIVE")?,
-            (true, false) => f.write_str(" PERMANENT")?,
-            (false, true) => f.write_str(" INACTIVE")?,
-            (false, false) => {}
+        if !e.flags.is_empty() {
+            write!(f, " {}", e.flags)?;
         }
         write!(f, " class={}", e.class)?;
         if let Some(h) = self.helper_name {
@@ -254,7 +394,7 @@ impl Expects<'_> {
         zone: u16,
         policy: ExpectPolicy,
         exp: Expectation,
-        owner: crate::helper::HelperRef,
+        owner: HelperId,
     ) -> Result<(), ExpectError> {
         let mut free = None;
         for i in 0..self.slots.len() {
@@ -318,7 +458,7 @@ impl Expects<'_> {
                 continue;
             }
             if p.zone == zone
-                && p.exp.flags & INACTIVE == 0
+                && !p.exp.flags.contains(ExpectFlags::INACTIVE)
                 && p.exp.matches(t)
                 && best.is_none_or(|b| {
                     self.slots[b].0.is_some_and(|q| p.serial.wrapping_sub(q.serial) as i32 > 0)
@@ -329,7 +469,7 @@ impl Expects<'_> {
         }
         let i = best?;
         let p = self.slots[i].0?;
-        if p.exp.flags & PERMANENT == 0 {
+        if !p.exp.flags.contains(ExpectFlags::PERMANENT) {
             self.delete(i);
         }
         Some(p)
@@ -345,7 +485,7 @@ impl Expects<'_> {
         master: u32,
         zone: u16,
         class: u8,
-        owner: crate::helper::HelperRef,
+        owner: HelperId,
     ) -> bool {
         self.slots.iter().filter_map(|s| s.0.as_ref()).any(|p| {
             p.deadline.is_after(now)
@@ -383,7 +523,7 @@ impl Expects<'_> {
                 && p.master == master
                 && f(&p.exp)
             {
-                p.exp.flags &= !INACTIVE;
+                p.exp.flags.remove(ExpectFlags::INACTIVE);
                 p.deadline = now.after_secs(timeout);
                 return true;
             }
@@ -412,11 +552,9 @@ mod tests {
         assert!(e.matches(&t("192.168.1.10", 50123, "198.51.100.5", 50069)));
         assert!(!e.matches(&t("192.168.1.11", 50123, "198.51.100.5", 50069)));
         assert!(!e.matches(&t("192.168.1.10", 50123, "198.51.100.5", 50070)));
-        let subnet = Expectation {
-            src_prefix: 24,
-            any_src_port: false,
-            ..Expectation::from_any_port(t("192.168.1.255", 161, "192.168.1.10", 40000))
-        };
+        let subnet = Expectation::from_any_port(t("192.168.1.255", 161, "192.168.1.10", 40000))
+            .with_src_prefix(24)
+            .with_exact_src_port();
         assert!(subnet.matches(&t("192.168.1.77", 161, "192.168.1.10", 40000)));
         assert!(!subnet.matches(&t("192.168.2.77", 161, "192.168.1.10", 40000)));
         assert!(!subnet.matches(&t("192.168.1.77", 162, "192.168.1.10", 40000)));

@@ -89,8 +89,8 @@ pub mod device;
 mod expect;
 mod hash;
 pub mod helper;
-mod packet;
-pub mod proto;
+mod proto;
+mod reason;
 mod stats;
 mod status;
 mod table;
@@ -105,19 +105,18 @@ pub mod wire;
 pub struct ReadmeDoctests;
 
 pub use config::{Config, SysctlError, TcpConfig, TcpTimeouts, Timeouts};
-pub use expect::{ExpectError, ExpectLine, ExpectPolicy, ExpectSlot, Expectation, INACTIVE, PERMANENT};
+pub use expect::{ExpectError, ExpectFlags, ExpectLine, ExpectPolicy, ExpectSlot, Expectation, HelperId};
 pub use hash::HashKey;
-pub use helper::{ExtSlot, HelperAssignment};
-pub use packet::packet_tuple;
-pub use proto::tcp::{TcpReason, TcpState};
+pub use helper::{ExtSlot, HelperAssignment, HelperError};
+pub use reason::{DropReason, HelperDrop, Reason, TcpReason};
 pub use stats::Stats;
-pub use status::Status;
+pub use status::{Status, TcpState};
 #[cfg(feature = "alloc")]
 pub use table::HeapStorage;
 pub use table::{
-    ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS, Meta, PROBE_WINDOW,
+    ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS, MAX_HELPERS, Meta, PROBE_WINDOW,
     SliceStorage, Slot, Storage,
 };
 pub use time::{Instant, TICKS_PER_SEC};
-pub use tuple::{Direction, Family, L4, Tuple};
-pub use verdict::{CtState, DropReason, Handle, Reason, Tracked, TrackedState, Verdict};
+pub use tuple::{Direction, Family, L4, Tuple, packet_tuple};
+pub use verdict::{CtState, Handle, Tracked, Verdict};

@@ -1,5 +1,6 @@
-//! Entry status bits (semantics §2.7). Values are the kernel's ABI, names
-//! are the ones `conntrack` and ctnetlink print.
+//! What an entry's state says: its status bits (semantics §2.7) and, for
+//! TCP, its conntrack state. Values are the kernel's ABI, names are the ones
+//! `conntrack` and ctnetlink print.
 
 use core::fmt;
 
@@ -80,5 +81,85 @@ impl fmt::Display for Status {
             f.write_str(n)?;
         }
         Ok(())
+    }
+}
+
+/// The ten TCP conntrack states (semantics §3.1); numbering is the kernel's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TcpState {
+    /// Initial state.
+    #[default]
+    None = 0,
+    /// SYN seen in the original direction.
+    SynSent = 1,
+    /// SYN-ACK seen.
+    SynRecv = 2,
+    /// Handshake completed (or connection picked up mid-stream).
+    Established = 3,
+    /// A FIN seen.
+    FinWait = 4,
+    /// ACK after a FIN seen.
+    CloseWait = 5,
+    /// FINs seen both ways, waiting for the last ACK.
+    LastAck = 6,
+    /// Last ACK seen.
+    TimeWait = 7,
+    /// RST seen.
+    Close = 8,
+    /// SYN seen from the reply side too: simultaneous open.
+    SynSent2 = 9,
+}
+
+impl TcpState {
+    /// The name `conntrack -L` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::None => "NONE",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait => "FIN_WAIT",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::SynSent2 => "SYN_SENT2",
+        }
+    }
+
+    /// Decode the 4-bit stored value; never-stored values read as NONE.
+    pub(crate) fn from_bits(v: u8) -> TcpState {
+        match v {
+            1 => TcpState::SynSent,
+            2 => TcpState::SynRecv,
+            3 => TcpState::Established,
+            4 => TcpState::FinWait,
+            5 => TcpState::CloseWait,
+            6 => TcpState::LastAck,
+            7 => TcpState::TimeWait,
+            8 => TcpState::Close,
+            9 => TcpState::SynSent2,
+            _ => TcpState::None,
+        }
+    }
+
+    /// The "early-droppable" closing states (§3.8 rule 1, §3.10).
+    pub(crate) fn is_closing(self) -> bool {
+        matches!(
+            self,
+            TcpState::FinWait
+                | TcpState::CloseWait
+                | TcpState::LastAck
+                | TcpState::TimeWait
+                | TcpState::Close
+        )
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }

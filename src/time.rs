@@ -69,6 +69,7 @@ impl From<smoltcp::time::Instant> for Instant {
 
 /// A stored point in time: 1/16 s, wrapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Tick(pub(crate) u32);
 
 impl Tick {

@@ -10,6 +10,10 @@
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::reason::Reason;
+pub use crate::wire::ip::Family;
+use crate::wire::ip::{IpView, Mode, parse_ip};
+
 /// IP protocol numbers ctrack knows by name.
 pub mod proto {
     /// ICMP.
@@ -61,16 +65,6 @@ impl Direction {
             Direction::Reply => "reply",
         }
     }
-}
-
-/// Address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Family {
-    /// IPv4 (`l3num` 2).
-    Ipv4 = 2,
-    /// IPv6 (`l3num` 10).
-    Ipv6 = 10,
 }
 
 /// The layer-4 part of a tuple, decoded per protocol (§1.2).
@@ -273,6 +267,17 @@ impl Tuple {
         self.dst_l4
     }
 
+    /// The source port, for protocols with ports (TCP, UDP, UDP-Lite,
+    /// SCTP, DCCP).
+    pub fn sport(&self) -> Option<u16> {
+        has_ports(self.proto).then_some(self.src_l4)
+    }
+
+    /// The destination port, for protocols with ports.
+    pub fn dport(&self) -> Option<u16> {
+        has_ports(self.proto).then_some(self.dst_l4)
+    }
+
     /// The layer-4 part.
     pub fn l4(&self) -> L4 {
         if has_ports(self.proto) {
@@ -341,6 +346,53 @@ impl Tuple {
         b[8 + n..8 + 2 * n].copy_from_slice(&self.dst[..n]);
         (b, 8 + 2 * n)
     }
+}
+
+impl Tuple {
+    /// The packet's tuple (§1.2, §1.3): ports need 4 bytes of layer 4, ICMP
+    /// 8, GRE version 1 (PPTP) 8 and the PPP protocol.
+    pub(crate) fn of_packet(ip: &IpView<'_>) -> Result<Tuple, Reason> {
+        let b = ip.l4;
+        let be16 = |o: usize| b.get(o..o + 2).map(|x| u16::from_be_bytes([x[0], x[1]]));
+        let short = Reason::ShortPacket;
+        let (src_l4, dst_l4) = if has_ports(ip.proto) {
+            (be16(0).ok_or(short)?, be16(2).ok_or(short)?)
+        } else if is_icmp_of(ip.family, ip.proto) {
+            b.get(..8).ok_or(short)?;
+            (be16(4).ok_or(short)?, be16(0).ok_or(short)?)
+        } else if ip.proto == proto::GRE {
+            match b.get(1).ok_or(short)? & 7 {
+                1 if be16(2).ok_or(short)? != 0x880b => return Err(Reason::NotInvertible),
+                1 => (0, be16(6).ok_or(short)?),
+                _ => (0, 0),
+            }
+        } else {
+            (0, 0)
+        };
+        Ok(Tuple::from_raw(ip.family, ip.proto, ip.src, ip.dst, src_l4, dst_l4))
+    }
+
+    /// [`Tuple::of_packet`] for a packet whose tracker already checked
+    /// that the header is long enough.
+    pub(crate) fn of_checked_packet(ip: &IpView<'_>) -> Tuple {
+        Tuple::of_packet(ip).unwrap_or_else(|_| Tuple::from_raw(ip.family, ip.proto, ip.src, ip.dst, 0, 0))
+    }
+}
+
+/// The tuple of a raw IPv4/IPv6 packet, without checksum or protocol
+/// checks: what a firewall rule needs to match addresses, protocol and
+/// ports before (or instead of) tracking.
+///
+/// ```
+/// let dns = [
+///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+/// ];
+/// let t = ctrack::packet_tuple(&dns).unwrap();
+/// assert_eq!(t.l4(), ctrack::L4::Ports { sport: 5353, dport: 53 });
+/// ```
+pub fn packet_tuple(packet: &[u8]) -> Result<Tuple, Reason> {
+    Tuple::of_packet(&parse_ip(packet, Mode::Outer)?)
 }
 
 /// `src=… dst=…` plus the layer-4 fields, as `conntrack -L` prints one tuple (§11.1).

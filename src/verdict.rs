@@ -1,8 +1,10 @@
-//! What [`ConnTable::track`](crate::ConnTable::track) says about a packet.
+//! What [`ConnTable::classify`](crate::ConnTable::classify) and
+//! [`ConnTable::track`](crate::ConnTable::track) say about a packet.
 
 use core::fmt;
 
-use crate::proto::tcp::TcpReason;
+use crate::reason::{DropReason, HelperDrop, Reason};
+use crate::time::Tick;
 use crate::tuple::Direction;
 
 /// The user-visible conntrack state of a packet (semantics §2.8), what
@@ -59,45 +61,140 @@ impl Handle {
     }
 }
 
-/// The state of a packet attached to an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum TrackedState {
-    /// See [`CtState::New`].
-    New,
-    /// See [`CtState::Established`].
-    Established,
-    /// See [`CtState::Related`].
-    Related,
-}
-
 /// A packet attached to an entry.
+///
+/// ```
+/// use ctrack::{Config, ConnTable, CtState, Direction, FixedConnTable, HashKey, Instant, Verdict};
+///
+/// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), Config::default());
+/// let query = [
+///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+/// ];
+/// let Verdict::Tracked(t) = table.track(Instant::from_secs(1), &query) else { panic!() };
+/// assert_eq!((t.state(), t.dir()), (CtState::New, Direction::Original));
+/// assert!(t.entry().is_some() && !t.is_unconfirmed() && t.helper_drop().is_none());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Tracked {
+    /// New, established or related: never one of the states of an
+    /// unattached packet (the constructors below see to it).
+    state: CtState,
+    dir: Direction,
+    entry: Option<Handle>,
+    ignored: Option<Reason>,
+    unconfirmed: bool,
+    helper_drop: Option<HelperDrop>,
+    /// What the packet's [`Meta`](crate::Meta) said, and when it was
+    /// classified: for the helper that runs at confirmation.
+    broadcast_prefix: Option<u8>,
+    at: Tick,
+}
+
+impl Tracked {
+    /// A packet of the entry `entry` (in slot order), in state `state`.
+    pub(crate) fn new(state: AttachedState, dir: Direction, entry: Handle, at: Tick) -> Tracked {
+        Tracked {
+            state: state.into(),
+            dir,
+            entry: Some(entry),
+            ignored: None,
+            unconfirmed: false,
+            helper_drop: None,
+            broadcast_prefix: None,
+            at,
+        }
+    }
+
     /// New, established or related.
-    pub state: TrackedState,
+    pub fn state(&self) -> CtState {
+        self.state
+    }
+
     /// Direction of the packet relative to the entry.
-    pub dir: Direction,
+    pub fn dir(&self) -> Direction {
+        self.dir
+    }
+
     /// The entry; `None` when this very packet ended it (a TCP RST that is
     /// the only answer to a SYN deletes the entry at once, semantics §3.6).
-    pub entry: Option<Handle>,
+    pub fn entry(&self) -> Option<Handle> {
+        self.entry
+    }
+
     /// Set when the protocol tracker accepted the packet without learning
     /// from it (a TCP packet "ignored", semantics §3.6/§3.7), and why.
-    pub ignored: Option<Reason>,
+    pub fn ignored(&self) -> Option<Reason> {
+        self.ignored
+    }
+
     /// The entry was created by this packet and awaits
     /// [`ConnTable::confirm`](crate::ConnTable::confirm).
-    pub unconfirmed: bool,
-    /// The connection's helper rejected the packet (e.g. an FTP command
-    /// split across segments, semantics §9.2, §9.6): it keeps its
-    /// classification, but the caller must drop it, as Linux does at the
-    /// confirmation hook. A connection it would have opened is not kept.
-    pub helper_drop: Option<crate::helper::HelperDrop>,
+    pub fn is_unconfirmed(&self) -> bool {
+        self.unconfirmed
+    }
+
+    /// The connection's helper rejected the packet at confirmation (e.g. an
+    /// FTP command split across segments, semantics §9.2, §9.6): it keeps
+    /// its classification, but it must be dropped, as Linux drops it at
+    /// the confirmation hook. A connection it would have opened is not kept.
+    pub fn helper_drop(&self) -> Option<HelperDrop> {
+        self.helper_drop
+    }
+
+    pub(crate) fn set_entry(&mut self, entry: Option<Handle>) {
+        self.entry = entry;
+    }
+
+    pub(crate) fn set_ignored(&mut self, reason: Option<Reason>) {
+        self.ignored = reason;
+    }
+
+    pub(crate) fn set_unconfirmed(&mut self, unconfirmed: bool) {
+        self.unconfirmed = unconfirmed;
+    }
+
+    pub(crate) fn set_helper_drop(&mut self, drop: HelperDrop) {
+        self.helper_drop = Some(drop);
+    }
+
+    pub(crate) fn classified_at(&self) -> Tick {
+        self.at
+    }
+
+    pub(crate) fn broadcast_prefix(&self) -> Option<u8> {
+        self.broadcast_prefix
+    }
+
+    pub(crate) fn set_broadcast_prefix(&mut self, prefix: Option<u8>) {
+        self.broadcast_prefix = prefix;
+    }
+}
+
+/// The states a packet attached to an entry can have: the subset of
+/// [`CtState`] a [`Tracked`] verdict holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttachedState {
+    New,
+    Established,
+    Related,
+}
+
+impl From<AttachedState> for CtState {
+    fn from(s: AttachedState) -> CtState {
+        match s {
+            AttachedState::New => CtState::New,
+            AttachedState::Established => CtState::Established,
+            AttachedState::Related => CtState::Related,
+        }
+    }
 }
 
 /// The verdict on one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "a verdict says whether the packet may pass, and a NEW one must be confirmed or discarded"]
 pub enum Verdict {
     /// Attached to an entry.
     Tracked(Tracked),
@@ -114,11 +211,7 @@ impl Verdict {
     /// The state a rule set sees; `None` for a dropped packet.
     pub fn state(&self) -> Option<CtState> {
         match self {
-            Verdict::Tracked(t) => Some(match t.state {
-                TrackedState::New => CtState::New,
-                TrackedState::Established => CtState::Established,
-                TrackedState::Related => CtState::Related,
-            }),
+            Verdict::Tracked(t) => Some(t.state),
             Verdict::Invalid(_) => Some(CtState::Invalid),
             Verdict::Untracked => Some(CtState::Untracked),
             Verdict::Dropped(_) => None,
@@ -151,111 +244,12 @@ impl Verdict {
         }
     }
 
-    /// Why the packet is invalid, or why the tracker ignored it.
+    /// Why the packet is invalid or dropped, or why the tracker ignored it.
     pub fn reason(&self) -> Option<Reason> {
         match self {
             Verdict::Tracked(t) => t.ignored,
             Verdict::Invalid(r) => Some(*r),
             _ => None,
         }
-    }
-}
-
-/// Why a packet is INVALID (or, for [`Tracked::ignored`], was ignored).
-/// `Display` gives the kernel's log text where the kernel logs one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Reason {
-    /// Not an IPv4 or IPv6 packet.
-    NotIp,
-    /// IPv4 header shorter than 20 bytes, IHL < 5, or lengths inconsistent.
-    BadIpv4Header,
-    /// IPv4 header checksum wrong.
-    BadIpv4Checksum,
-    /// IPv6 header truncated or payload length beyond the packet.
-    BadIpv6Header,
-    /// An IPv6 extension header is truncated.
-    BadExtensionHeader,
-    /// A fragment: ctrack expects reassembled datagrams (see the crate docs).
-    Fragment,
-    /// The layer-4 header is too short ("short packet").
-    ShortPacket,
-    /// The layer-4 checksum is wrong ("bad checksum").
-    BadChecksum,
-    /// UDP length field inconsistent ("truncated/malformed packet").
-    BadUdpLength,
-    /// UDP-Lite checksum coverage out of range ("invalid checksum coverage").
-    BadUdpliteCoverage,
-    /// UDP-Lite without checksum ("checksum missing").
-    UdpliteNoChecksum,
-    /// TCP data offset below 20 bytes or beyond the packet ("truncated packet").
-    BadTcpHeader,
-    /// ICMP type above 18 ("invalid icmp type").
-    BadIcmpType,
-    /// An ICMP type that cannot start or answer a connection (not invertible).
-    NotInvertible,
-    /// An ICMP/ICMPv6 reply with no request ("invalid new").
-    UnsolicitedReply,
-    /// ICMP in an IPv6 packet or ICMPv6 in an IPv4 packet.
-    WrongIcmpFamily,
-    /// An ICMP error whose quoted packet cannot be parsed.
-    BadIcmpErrorQuote,
-    /// An ICMP error quoting a packet of no known connection.
-    IcmpErrorNoEntry,
-    /// An ICMP error whose outer destination is not the connection's
-    /// ("outer daddr != inner").
-    IcmpErrorWrongDestination,
-    /// An ICMPv6 redirect failing its checks (hop limit, source, options).
-    BadRedirect,
-    /// The TCP tracker's verdict.
-    Tcp(TcpReason),
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Reason::NotIp => "not an IP packet",
-            Reason::BadIpv4Header => "bad IPv4 header",
-            Reason::BadIpv4Checksum => "bad IPv4 header checksum",
-            Reason::BadIpv6Header => "bad IPv6 header",
-            Reason::BadExtensionHeader => "bad IPv6 extension header",
-            Reason::Fragment => "fragment (not reassembled)",
-            Reason::ShortPacket => "short packet",
-            Reason::BadChecksum => "bad checksum",
-            Reason::BadUdpLength => "truncated/malformed packet",
-            Reason::BadUdpliteCoverage => "invalid checksum coverage",
-            Reason::UdpliteNoChecksum => "checksum missing",
-            Reason::BadTcpHeader => "truncated packet",
-            Reason::BadIcmpType => "invalid icmp type",
-            Reason::NotInvertible => "not invertible",
-            Reason::UnsolicitedReply => "invalid new",
-            Reason::WrongIcmpFamily => "icmp of the wrong address family",
-            Reason::BadIcmpErrorQuote => "failed to parse the packet inside the ICMP error",
-            Reason::IcmpErrorNoEntry => "no conntrack for the packet inside the ICMP error",
-            Reason::IcmpErrorWrongDestination => "outer daddr != inner",
-            Reason::BadRedirect => "bad redirect",
-            Reason::Tcp(r) => return fmt::Display::fmt(r, f),
-        })
-    }
-}
-
-/// Why conntrack itself drops a packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum DropReason {
-    /// The table (or the new entry's probe window) is full and early drop
-    /// found nothing to evict ("table full, dropping packet").
-    TableFull,
-    /// At confirmation an equal entry already existed and the clash could
-    /// not be resolved (semantics §7.3).
-    InsertClash,
-}
-
-impl fmt::Display for DropReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DropReason::TableFull => "table full, dropping packet",
-            DropReason::InsertClash => "insert clash",
-        })
     }
 }

@@ -14,8 +14,9 @@
 //! Without it the helpers do nothing, which is what Linux does for
 //! forwarded traffic.
 
-use super::{Helper, HelperContext, HelperDrop};
-use crate::expect::{ExpectPolicy, Expectation, PERMANENT};
+use super::{Helper, HelperContext};
+use crate::expect::{ExpectFlags, ExpectPolicy, Expectation};
+use crate::reason::HelperDrop;
 use crate::tuple::{Direction, Family, Tuple};
 
 /// A broadcast helper: name, service port, expectation lifetime.
@@ -26,9 +27,11 @@ pub struct Broadcast {
 }
 
 /// SNMP: expectations and the master live 30 s.
+#[cfg(feature = "helper-snmp")]
 pub static SNMP: Broadcast = Broadcast { name: "snmp", port: 161, timeout: 30 };
 
 /// NetBIOS name service: 3 s.
+#[cfg(feature = "helper-netbios-ns")]
 pub static NETBIOS_NS: Broadcast = Broadcast { name: "netbios-ns", port: 137, timeout: 3 };
 
 /// The broadcast address of `addr`'s subnet of `prefix` bits.
@@ -43,7 +46,7 @@ impl Helper for Broadcast {
     }
 
     fn policy(&self, _class: u8) -> ExpectPolicy {
-        ExpectPolicy { max_expected: 1, timeout: self.timeout, name: None }
+        ExpectPolicy::new(1, self.timeout)
     }
 
     fn help(&self, cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
@@ -60,16 +63,14 @@ impl Helper for Broadcast {
         {
             return Ok(());
         }
-        let crate::L4::Ports { sport, .. } = orig.l4() else { return Ok(()) };
+        let Some(sport) = orig.sport() else { return Ok(()) };
         let Some(t) = Tuple::with_ports(dst.into(), self.port, src.into(), sport, orig.proto()) else {
             return Ok(());
         };
-        let exp = Expectation {
-            src_prefix: prefix,
-            any_src_port: false,
-            flags: PERMANENT,
-            ..Expectation::from_any_port(t)
-        };
+        let exp = Expectation::from_any_port(t)
+            .with_src_prefix(prefix)
+            .with_exact_src_port()
+            .with_flags(ExpectFlags::PERMANENT);
         // Errors are ignored: the broadcast helpers never drop (§9.6).
         let _ = cx.expect(exp);
         cx.set_timeout(self.timeout);

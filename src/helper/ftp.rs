@@ -9,10 +9,12 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{Helper, HelperContext, HelperData, HelperDrop};
+use super::{Helper, HelperContext, HelperState, StateReader, StateWriter};
 use crate::expect::{ExpectPolicy, Expectation};
+use crate::reason::HelperDrop;
 use crate::tuple::{Direction, Family, Tuple};
-use crate::verdict::TrackedState;
+use crate::verdict::CtState;
+use crate::wire::tcp::{after, before};
 
 /// The FTP helper (`ftp`, TCP port 21).
 pub struct Ftp;
@@ -168,21 +170,33 @@ fn parse_epsv(s: &[u8], _family: Family) -> Option<(Option<IpAddr>, u16)> {
     Some((None, port_until(&s[3..], d)?))
 }
 
-/// Per-direction memory of "the sequence number right after a line end":
-/// two slots per direction and a count, in [`HelperData`].
-struct LineStarts<'a>(&'a mut HelperData);
+/// Per-direction memory of "the sequence number right after a line end"
+/// (`nf_conntrack_ftp.c: update_nl_seq()`): up to two per direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct LineStarts {
+    seqs: [[u32; 2]; 2],
+    counts: [u8; 2],
+}
 
-impl LineStarts<'_> {
-    fn count(&self, dir: Direction) -> usize {
-        usize::from(self.0.0[16 + dir.index()].min(2))
+impl HelperState for LineStarts {
+    fn load(r: &mut StateReader<'_>) -> Self {
+        let seqs = [[r.u32(), r.u32()], [r.u32(), r.u32()]];
+        LineStarts { seqs, counts: [r.u8(), r.u8()] }
     }
 
-    fn seq(&self, dir: Direction, k: usize) -> u32 {
-        self.0.u32_at(dir.index() * 8 + k * 4)
+    fn store(&self, w: &mut StateWriter<'_>) {
+        self.seqs.iter().flatten().for_each(|&s| w.u32(s));
+        self.counts.iter().for_each(|&c| w.u8(c));
+    }
+}
+
+impl LineStarts {
+    fn count(&self, dir: Direction) -> usize {
+        usize::from(self.counts[dir.index()].min(2))
     }
 
     fn contains(&self, dir: Direction, seq: u32) -> bool {
-        (0..self.count(dir)).any(|k| self.seq(dir, k) == seq)
+        self.seqs[dir.index()][..self.count(dir)].contains(&seq)
     }
 
     /// Remember `next`: no duplicates; with two stored, replace the older
@@ -191,16 +205,16 @@ impl LineStarts<'_> {
         if self.contains(dir, next) {
             return;
         }
-        let n = self.count(dir);
+        let (d, n) = (dir.index(), self.count(dir));
         if n < 2 {
-            self.0.set_u32_at(dir.index() * 8 + n * 4, next);
-            self.0.0[16 + dir.index()] = n as u8 + 1;
+            self.seqs[d][n] = next;
+            self.counts[d] = n as u8 + 1;
             return;
         }
-        let (a, b) = (self.seq(dir, 0), self.seq(dir, 1));
-        let older = if crate::proto::tcp::before(a, b) { 0 } else { 1 };
-        if crate::proto::tcp::after(next, self.seq(dir, older)) {
-            self.0.set_u32_at(dir.index() * 8 + older * 4, next);
+        let [a, b] = self.seqs[d];
+        let older = if before(a, b) { 0 } else { 1 };
+        if after(next, self.seqs[d][older]) {
+            self.seqs[d][older] = next;
         }
     }
 }
@@ -211,19 +225,20 @@ impl Helper for Ftp {
     }
 
     fn policy(&self, _class: u8) -> ExpectPolicy {
-        ExpectPolicy { max_expected: 1, timeout: 300, name: None }
+        ExpectPolicy::new(1, 300)
     }
 
     fn help(&self, cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
-        let payload = cx.payload;
-        if cx.state != TrackedState::Established || payload.is_empty() {
+        let payload = cx.payload();
+        if cx.state() != CtState::Established || payload.is_empty() {
             return Ok(());
         }
-        let Some(seq) = cx.tcp_seq else { return Ok(()) };
-        let dir = cx.dir;
+        let Some(seq) = cx.tcp_seq() else { return Ok(()) };
+        let dir = cx.dir();
+        let mut lines: LineStarts = cx.load();
         let ends_nl = payload.last() == Some(&b'\n');
         let next = seq.wrapping_add(payload.len() as u32);
-        if LineStarts(cx.data).contains(dir, seq) {
+        if lines.contains(dir, seq) {
             let me = cx.tuple(dir);
             match parse(payload, dir, me.family()) {
                 Parsed::Partial => return Err(HelperDrop("partial matching of FTP command")),
@@ -244,7 +259,8 @@ impl Helper for Ftp {
             }
         }
         if ends_nl {
-            LineStarts(cx.data).remember(dir, next);
+            lines.remember(dir, next);
+            cx.store(&lines);
         }
         Ok(())
     }
@@ -296,8 +312,7 @@ mod tests {
 
     #[test]
     fn line_starts() {
-        let mut d = HelperData::default();
-        let mut l = LineStarts(&mut d);
+        let mut l = LineStarts::default();
         l.remember(Direction::Original, 100);
         l.remember(Direction::Original, 100);
         l.remember(Direction::Original, 200);
@@ -309,5 +324,9 @@ mod tests {
         // An older sequence number does not replace a newer one.
         l.remember(Direction::Original, 50);
         assert!(!l.contains(Direction::Original, 50));
+        // The state survives a store and a load.
+        let mut d = crate::helper::HelperData::default();
+        l.store(&mut StateWriter::new(&mut d));
+        assert_eq!(LineStarts::load(&mut StateReader::new(&d)), l);
     }
 }

@@ -2,62 +2,51 @@
 //! connections (semantics §9), and the trait through which users add
 //! their own.
 //!
-//! A helper is assigned explicitly, as in current Linux: a
-//! [`HelperAssignment`] names the protocol and destination port (and
-//! optionally the zone and family) whose new connections get the helper.
-//! It then sees every accepted packet of those connections (except ICMP
-//! errors about them) and may register [`Expectation`]s; a new connection
-//! that matches one is RELATED to its master.
+//! A helper is registered with a table
+//! ([`ConnTable::register_helper`](crate::ConnTable::register_helper),
+//! which gives it its identity, a [`HelperId`]) and assigned explicitly,
+//! as in current Linux: a [`HelperAssignment`] names the protocol and
+//! destination port (and optionally the zone and family) whose new
+//! connections get the helper. It then sees every packet of those
+//! connections that passes (at confirmation, as Linux runs helpers; not
+//! the ICMP errors about them) and may register [`Expectation`]s; a new
+//! connection that matches one is RELATED to its master.
+//!
+//! The built-in helpers ([`builtin`], one cargo feature each) are
+//! registered and assigned to their standard ports by
+//! [`ConnTable::add_builtin_helper`](crate::ConnTable::add_builtin_helper).
 //!
 //! Per-connection helper state lives in the table's extension slots as a
-//! small byte array ([`HelperData`]), so helpers need no allocation.
+//! small byte array ([`HelperData`]) that a helper reads and writes through
+//! its own typed state ([`HelperState`]), so helpers need no allocation.
 
-pub mod broadcast;
-pub mod ftp;
-pub mod sip;
-pub mod tftp;
+#[cfg(any(feature = "helper-snmp", feature = "helper-netbios-ns"))]
+pub(crate) mod broadcast;
+#[cfg(feature = "helper-ftp")]
+pub(crate) mod ftp;
+mod registry;
+#[cfg(feature = "helper-sip")]
+pub(crate) mod sip;
+mod state;
+#[cfg(feature = "helper-tftp")]
+pub(crate) mod tftp;
 
-use core::fmt;
+pub use registry::{BUILTINS, Builtin, builtin};
+pub use state::{HelperData, HelperState, StateReader, StateWriter};
 
 use crate::expect::{ExpectError, ExpectPolicy, Expectation, Expects};
+pub use crate::expect::HelperId;
+use crate::reason::HelperDrop;
 use crate::time::Tick;
 use crate::tuple::{Direction, Family, Tuple};
-use crate::verdict::TrackedState;
-
-/// A helper's per-connection state: zeroed when the helper is attached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct HelperData(pub [u8; 20]);
-
-impl HelperData {
-    /// Read the big-endian `u32` at `at` (0 if out of range).
-    pub fn u32_at(&self, at: usize) -> u32 {
-        self.0.get(at..at + 4).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// Write a big-endian `u32` at `at` (ignored if out of range).
-    pub fn set_u32_at(&mut self, at: usize, v: u32) {
-        if let Some(b) = self.0.get_mut(at..at + 4) {
-            b.copy_from_slice(&v.to_be_bytes());
-        }
-    }
-}
-
-/// Why a helper wants the packet dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct HelperDrop(pub &'static str);
-
-impl fmt::Display for HelperDrop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
+use crate::verdict::CtState;
 
 /// A connection-tracking helper.
 ///
 /// ```
-/// use ctrack::helper::{Helper, HelperContext, HelperDrop};
-/// use ctrack::{ExpectPolicy, Expectation, Tuple};
+/// use ctrack::helper::{Helper, HelperContext};
+/// use ctrack::{Config, ConnTable, CtState, ExpectPolicy, Expectation, FixedConnTable, HashKey};
+/// use ctrack::{HelperAssignment, HelperDrop, Tuple};
 ///
 /// /// Expects a TCP connection back to the port named in a "CALLBACK <port>" line.
 /// struct Callback;
@@ -65,7 +54,7 @@ impl fmt::Display for HelperDrop {
 /// impl Helper for Callback {
 ///     fn name(&self) -> &'static str { "callback" }
 ///     fn policy(&self, _class: u8) -> ExpectPolicy {
-///         ExpectPolicy { max_expected: 1, timeout: 60, name: None }
+///         ExpectPolicy::new(1, 60)
 ///     }
 ///     fn help(&self, cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
 ///         let Some(rest) = cx.payload().strip_prefix(b"CALLBACK ") else { return Ok(()) };
@@ -78,6 +67,13 @@ impl fmt::Display for HelperDrop {
 ///         cx.expect(Expectation::from_any_port(t)).map_err(|_| HelperDrop("cannot add expectation"))
 ///     }
 /// }
+///
+/// static CALLBACK: Callback = Callback;
+///
+/// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::default());
+/// let id = table.register_helper(&CALLBACK).unwrap();
+/// table.assign_helper(HelperAssignment::new(id, 6, 7000)).unwrap();
+/// assert_eq!(table.helper(id).map(|h| h.name()), Some("callback"));
 /// ```
 pub trait Helper: Sync {
     /// The name listings show (`helper=ftp`).
@@ -91,58 +87,52 @@ pub trait Helper: Sync {
     fn help(&self, cx: &mut HelperContext<'_>) -> Result<(), HelperDrop>;
 }
 
-/// A reference to a helper, compared by name.
-#[derive(Clone, Copy)]
-pub struct HelperRef(pub &'static dyn Helper);
-
-impl HelperRef {
-    /// The helper's name.
-    pub fn name(&self) -> &'static str {
-        self.0.name()
-    }
-}
-
-impl PartialEq for HelperRef {
-    fn eq(&self, o: &HelperRef) -> bool {
-        self.name() == o.name()
-    }
-}
-
-impl Eq for HelperRef {}
-
-impl fmt::Debug for HelperRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HelperRef({})", self.name())
-    }
-}
-
 /// Which new connections get a helper: protocol and destination port, and
 /// optionally only one zone or one address family (semantics §9.1: modern
 /// Linux assigns helpers only by explicit rules).
+///
+/// ```
+/// use ctrack::{Family, HelperAssignment};
+/// # use ctrack::{Config, ConnTable, FixedConnTable, HashKey};
+/// # let mut table: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::default());
+/// let snmp = table.register_helper(ctrack::helper::builtin("snmp").unwrap().helper).unwrap();
+/// let a = HelperAssignment::new(snmp, 17, 161).family(Family::Ipv4).zone(3);
+/// table.assign_helper(a).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HelperAssignment {
-    /// The helper.
-    pub helper: HelperRef,
-    /// IP protocol (6 TCP, 17 UDP).
-    pub proto: u8,
-    /// Destination port of the connection's first packet.
-    pub port: u16,
-    /// Only this zone (`None`: any).
-    pub zone: Option<u16>,
-    /// Only this family (`None`: both).
-    pub family: Option<Family>,
+    pub(crate) helper: HelperId,
+    pub(crate) proto: u8,
+    pub(crate) port: u16,
+    pub(crate) zone: Option<u16>,
+    pub(crate) family: Option<Family>,
 }
 
 impl HelperAssignment {
-    /// Assign `helper` to new connections of `proto` to `port`.
-    pub fn new(helper: &'static dyn Helper, proto: u8, port: u16) -> HelperAssignment {
-        HelperAssignment { helper: HelperRef(helper), proto, port, zone: None, family: None }
+    /// Give `helper` to new connections of IP protocol `proto` (6 TCP,
+    /// 17 UDP) to destination port `port`.
+    pub fn new(helper: HelperId, proto: u8, port: u16) -> HelperAssignment {
+        HelperAssignment { helper, proto, port, zone: None, family: None }
+    }
+
+    /// Only connections in `zone`.
+    pub fn zone(self, zone: u16) -> HelperAssignment {
+        HelperAssignment { zone: Some(zone), ..self }
+    }
+
+    /// Only connections of `family`.
+    pub fn family(self, family: Family) -> HelperAssignment {
+        HelperAssignment { family: Some(family), ..self }
+    }
+
+    /// The helper.
+    pub fn helper(&self) -> HelperId {
+        self.helper
     }
 
     pub(crate) fn applies(&self, t: &Tuple, zone: u16) -> bool {
-        let crate::tuple::L4::Ports { dport, .. } = t.l4() else { return false };
         t.proto() == self.proto
-            && dport == self.port
+            && t.dport() == Some(self.port)
             && self.zone.is_none_or(|z| z == zone)
             && self.family.is_none_or(|f| f == t.family())
     }
@@ -152,13 +142,14 @@ impl HelperAssignment {
 pub struct HelperContext<'a> {
     pub(crate) now: Tick,
     pub(crate) dir: Direction,
-    pub(crate) state: TrackedState,
+    pub(crate) state: CtState,
     pub(crate) orig: Tuple,
     pub(crate) expected: bool,
     pub(crate) payload: &'a [u8],
     pub(crate) tcp_seq: Option<u32>,
     pub(crate) data: &'a mut HelperData,
-    pub(crate) helper: HelperRef,
+    pub(crate) helper: &'static dyn Helper,
+    pub(crate) helper_id: HelperId,
     pub(crate) master: u32,
     pub(crate) zone: u16,
     pub(crate) broadcast_prefix: Option<u8>,
@@ -166,14 +157,14 @@ pub struct HelperContext<'a> {
     pub(crate) new_timeout: Option<u32>,
 }
 
-impl HelperContext<'_> {
+impl<'a> HelperContext<'a> {
     /// Direction of the packet.
     pub fn dir(&self) -> Direction {
         self.dir
     }
 
-    /// Classification of the packet (new, established, related).
-    pub fn state(&self) -> TrackedState {
+    /// Classification of the packet: new, established or related.
+    pub fn state(&self) -> CtState {
         self.state
     }
 
@@ -191,7 +182,7 @@ impl HelperContext<'_> {
     }
 
     /// The application payload (after the TCP or UDP header).
-    pub fn payload(&self) -> &[u8] {
+    pub fn payload(&self) -> &'a [u8] {
         self.payload
     }
 
@@ -200,9 +191,21 @@ impl HelperContext<'_> {
         self.tcp_seq
     }
 
-    /// The helper's per-connection state.
-    pub fn data(&mut self) -> &mut HelperData {
-        self.data
+    /// The identity of the helper running, e.g. for expectations whose
+    /// connection gets the same helper ([`Expectation::with_helper`]).
+    pub fn helper_id(&self) -> HelperId {
+        self.helper_id
+    }
+
+    /// The helper's per-connection state, as the helper's type `T` (all
+    /// zero bytes when the helper was attached).
+    pub fn load<T: HelperState>(&self) -> T {
+        T::load(&mut StateReader::new(self.data))
+    }
+
+    /// Store the helper's per-connection state.
+    pub fn store<T: HelperState>(&mut self, state: &T) {
+        state.store(&mut StateWriter::new(self.data));
     }
 
     /// For a locally generated packet sent to a subnet broadcast address:
@@ -214,15 +217,15 @@ impl HelperContext<'_> {
     /// Register an expectation with this connection as master, under the
     /// helper's policy for its class (§8.2).
     pub fn expect(&mut self, exp: Expectation) -> Result<(), ExpectError> {
-        let policy = self.helper.0.policy(exp.class);
-        self.expects.register(self.now, self.master, self.zone, policy, exp, self.helper)
+        let policy = self.helper.policy(exp.class());
+        self.expects.register(self.now, self.master, self.zone, policy, exp, self.helper_id)
     }
 
     /// True if another connection with this helper already expects a
     /// connection with original tuple `t` in expectation class `class`
     /// (SIP: the media of a call is expected once, §9.4).
     pub fn expected_elsewhere(&self, t: &Tuple, class: u8) -> bool {
-        self.expects.expected_elsewhere(self.now, t, self.master, self.zone, class, self.helper)
+        self.expects.expected_elsewhere(self.now, t, self.master, self.zone, class, self.helper_id)
     }
 
     /// Remove this connection's expectations that `f` selects.
@@ -243,6 +246,31 @@ impl HelperContext<'_> {
     }
 }
 
+/// Why a helper could not be registered or assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum HelperError {
+    /// The table has [`MAX_HELPERS`](crate::MAX_HELPERS) helpers already.
+    TooManyHelpers,
+    /// The table has [`MAX_HELPER_ASSIGNMENTS`](crate::MAX_HELPER_ASSIGNMENTS) already.
+    TooManyAssignments,
+    /// The helper is not registered with this table.
+    UnknownHelper,
+}
+
+impl core::fmt::Display for HelperError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            HelperError::TooManyHelpers => "too many helpers registered",
+            HelperError::TooManyAssignments => "too many helper assignments",
+            HelperError::UnknownHelper => "helper not registered with this table",
+        })
+    }
+}
+
+impl core::error::Error for HelperError {}
+
 /// Storage for one connection's helper and master link.
 #[derive(Debug, Clone, Copy)]
 pub struct ExtSlot(pub(crate) Option<Ext>);
@@ -255,33 +283,8 @@ impl ExtSlot {
 /// What an entry with a helper or a master carries besides its slot.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ext {
-    pub helper: Option<HelperRef>,
+    pub helper: Option<HelperId>,
     /// The master's original tuple (kept by value: the master may die first).
     pub master: Option<Tuple>,
     pub data: HelperData,
-}
-
-/// The built-in helpers, by their Linux names.
-pub fn by_name(name: &str) -> Option<&'static dyn Helper> {
-    match name {
-        "ftp" => Some(&ftp::FTP),
-        "tftp" => Some(&tftp::TFTP),
-        "sip" => Some(&sip::SIP),
-        "snmp" => Some(&broadcast::SNMP),
-        "netbios-ns" => Some(&broadcast::NETBIOS_NS),
-        _ => None,
-    }
-}
-
-/// Standard (protocol, port) assignments of a built-in helper (semantics
-/// §9, the ports the Linux oracle assigns).
-pub fn standard_ports(name: &str) -> &'static [(u8, u16)] {
-    match name {
-        "ftp" => &[(6, 21)],
-        "tftp" => &[(17, 69)],
-        "sip" => &[(17, 5060), (6, 5060)],
-        "snmp" => &[(17, 161)],
-        "netbios-ns" => &[(17, 137)],
-        _ => &[],
-    }
 }

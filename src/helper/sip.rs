@@ -17,17 +17,17 @@
 //! through the message, so parsing is bounded on any input, and nothing is
 //! allocated.
 //!
-//! Per-connection state in [`HelperData`](super::HelperData): the CSeq of
-//! the last INVITE with valid SDP (bytes 0–3), of the last accepted
-//! REGISTER (4–7), and the "forced" destination port a `Via` named
-//! (8–9, unused without NAT).
+//! Per-connection state ([`SipState`]): the CSeq of the last INVITE with
+//! valid SDP, of the last accepted REGISTER, and the "forced" destination
+//! port a `Via` named (unused without NAT).
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{Helper, HelperContext, HelperDrop, HelperRef};
-use crate::expect::{ExpectError, ExpectPolicy, Expectation, INACTIVE, PERMANENT};
-use crate::tuple::{Direction, Family, L4, Tuple};
-use crate::verdict::TrackedState;
+use super::{Helper, HelperContext, HelperState, StateReader, StateWriter};
+use crate::expect::{ExpectError, ExpectFlags, ExpectPolicy, Expectation};
+use crate::reason::HelperDrop;
+use crate::tuple::{Direction, Family, Tuple};
+use crate::verdict::CtState;
 
 /// The SIP helper (`sip`, UDP and TCP port 5060).
 pub struct Sip;
@@ -53,9 +53,28 @@ const MIN_MSG: usize = 11;
 /// At most this many recognised media per SDP body.
 const MAX_MEDIA: usize = 3;
 
-const AT_INVITE_CSEQ: usize = 0;
-const AT_REGISTER_CSEQ: usize = 4;
-const AT_FORCED_DPORT: usize = 8;
+/// The helper's per-connection state (the kernel's `nf_ct_sip_master`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SipState {
+    /// CSeq of the last INVITE with valid SDP.
+    invite_cseq: u32,
+    /// CSeq of the last accepted REGISTER.
+    register_cseq: u32,
+    /// The "forced" destination port a `Via` named (unused without NAT).
+    forced_dport: u16,
+}
+
+impl HelperState for SipState {
+    fn load(r: &mut StateReader<'_>) -> Self {
+        SipState { invite_cseq: r.u32(), register_cseq: r.u32(), forced_dport: r.u16() }
+    }
+
+    fn store(&self, w: &mut StateWriter<'_>) {
+        w.u32(self.invite_cseq);
+        w.u32(self.register_cseq);
+        w.u16(self.forced_dport);
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Bytes
@@ -297,8 +316,11 @@ fn parse_addr(m: &[u8], i: usize, limit: usize, family: Family, brackets: bool) 
 // ---------------------------------------------------------------------------
 // SIP headers
 
-/// The SIP headers the helper reads.
+/// The SIP headers of the kernel's header table (`nf_conntrack_sip.c:
+/// ct_sip_hdrs`). From, To, Via/TCP and Call-ID are read only by SIP NAT,
+/// which ctrack does not do yet; the parser and its fuzz target keep them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
 pub enum Header {
     /// `CSeq`: a number.
     CSeq,
@@ -837,9 +859,11 @@ fn request(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> 
     // A phone announcing another port for responses in its Via (used by NAT).
     if let Ok(Some(via)) = header_uri(m, 0, Header::ViaUdp, msg.family, None)
         && via.addr == me.src()
-        && Some(via.port) != sport(&me)
+        && Some(via.port) != me.sport()
     {
-        cx.data().0[AT_FORCED_DPORT..AT_FORCED_DPORT + 2].copy_from_slice(&via.port.to_be_bytes());
+        let mut st: SipState = cx.load();
+        st.forced_dport = via.port;
+        cx.store(&st);
     }
     for (method, name) in METHODS {
         if m.len() < name.len() + 2 || !eq_ci(m, 0, name) {
@@ -853,7 +877,9 @@ fn request(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> 
             Method::Invite => {
                 flush_media(cx);
                 process_sdp(cx, msg)?;
-                cx.data().set_u32_at(AT_INVITE_CSEQ, cseq);
+                let mut st: SipState = cx.load();
+                st.invite_cseq = cseq;
+                cx.store(&st);
                 Ok(())
             }
             Method::Update | Method::Ack | Method::Prack => process_sdp(cx, msg),
@@ -891,7 +917,7 @@ fn response(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop>
         if (100..=299).contains(&code) {
             return process_sdp(cx, msg);
         }
-        if cx.data().u32_at(AT_INVITE_CSEQ) == cseq {
+        if cx.load::<SipState>().invite_cseq == cseq {
             flush_media(cx);
         }
         return Ok(());
@@ -899,30 +925,16 @@ fn response(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop>
     Ok(())
 }
 
-fn sport(t: &Tuple) -> Option<u16> {
-    match t.l4() {
-        L4::Ports { sport, .. } => Some(sport),
-        _ => None,
-    }
-}
-
-fn dport(t: &Tuple) -> Option<u16> {
-    match t.l4() {
-        L4::Ports { dport, .. } => Some(dport),
-        _ => None,
-    }
-}
-
 /// Remove this connection's media expectations.
 fn flush_media(cx: &mut HelperContext<'_>) {
-    cx.unexpect(&mut |e| e.class != CLASS_SIGNALLING);
+    cx.unexpect(&mut |e| e.class() != CLASS_SIGNALLING);
 }
 
 /// Remove this connection's (one) registration expectation.
 fn flush_signalling(cx: &mut HelperContext<'_>) {
     let mut done = false;
     cx.unexpect(&mut |e| {
-        let hit = !done && e.class == CLASS_SIGNALLING;
+        let hit = !done && e.class() == CLASS_SIGNALLING;
         done |= hit;
         hit
     });
@@ -950,12 +962,12 @@ fn expect_rtp_rtcp(cx: &mut HelperContext<'_>, dir: Direction, media: &Media) ->
     let rtp = media.port & !1;
     let make = |port| {
         Tuple::with_ports(peer, 0, media.addr, port, 17)
-            .map(|t| Expectation { class: media.class, ..Expectation::from_any_port(t) })
+            .map(|t| Expectation::from_any_port(t).with_class(media.class))
     };
     let (Some(rtp_exp), Some(rtcp_exp)) = (make(rtp), make(rtp + 1)) else { return Err(FAIL) };
     // Another call leg (another master with this helper) already expects
     // this stream: Linux creates neither RTP nor RTCP then.
-    if cx.expected_elsewhere(&rtp_exp.tuple, media.class) {
+    if cx.expected_elsewhere(&rtp_exp.tuple(), media.class) {
         return Ok(());
     }
     // An identical expectation (another master's, or another class) counts
@@ -1002,15 +1014,15 @@ fn register_request(cx: &mut HelperContext<'_>, msg: &Msg<'_>, cseq: u32) -> Res
         let registrar = cx.tuple(msg.dir.opposite()).src();
         let t = Tuple::with_ports(registrar, 0, contact.addr, contact.port, proto)
             .ok_or(HelperDrop("cannot add expectation"))?;
-        let exp = Expectation {
-            class: CLASS_SIGNALLING,
-            flags: PERMANENT | INACTIVE,
-            helper: Some(HelperRef(&SIP)),
-            ..Expectation::from_any_port(t)
-        };
+        let exp = Expectation::from_any_port(t)
+            .with_class(CLASS_SIGNALLING)
+            .with_flags(ExpectFlags::PERMANENT | ExpectFlags::INACTIVE)
+            .with_helper(cx.helper_id());
         cx.expect(exp).map_err(|_| HelperDrop("cannot add expectation"))?;
     }
-    cx.data().set_u32_at(AT_REGISTER_CSEQ, cseq);
+    let mut st: SipState = cx.load();
+    st.register_cseq = cseq;
+    cx.store(&st);
     Ok(())
 }
 
@@ -1023,7 +1035,7 @@ fn register_response(
     let m = msg.m;
     // Only the answer to the last accepted REGISTER (late answers to
     // retransmissions are ignored).
-    if cx.data().u32_at(AT_REGISTER_CSEQ) != cseq || (100..=199).contains(&code) {
+    if cx.load::<SipState>().register_cseq != cseq || (100..=199).contains(&code) {
         return Ok(());
     }
     if (200..=299).contains(&code) {
@@ -1053,10 +1065,10 @@ fn register_response(
             }
             let found = cx.activate(
                 &mut |e| {
-                    e.class == CLASS_SIGNALLING
-                        && e.tuple.dst() == contact.addr
-                        && e.tuple.proto() == proto
-                        && dport(&e.tuple) == Some(contact.port)
+                    e.class() == CLASS_SIGNALLING
+                        && e.tuple().dst() == contact.addr
+                        && e.tuple().proto() == proto
+                        && e.tuple().dport() == Some(contact.port)
                 },
                 c_expires,
             );
@@ -1081,11 +1093,11 @@ impl Helper for Sip {
             CLASS_VIDEO => (4, "video"),
             _ => (2, "image"),
         };
-        ExpectPolicy { max_expected, timeout: 180, name: Some(name) }
+        ExpectPolicy::new(max_expected, 180).named(name)
     }
 
     fn help(&self, cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
-        let payload = cx.payload;
+        let payload = cx.payload();
         if payload.is_empty() {
             return Ok(());
         }
@@ -1093,7 +1105,7 @@ impl Helper for Sip {
             cx.set_timeout(SIP_TIMEOUT);
             return if payload.len() < MIN_MSG { Ok(()) } else { process_msg(cx, payload) };
         }
-        if cx.state() != TrackedState::Established {
+        if cx.state() != CtState::Established {
             return Ok(());
         }
         cx.set_timeout(SIP_TIMEOUT);
@@ -1379,7 +1391,7 @@ mod tests {
         fn run(
             &mut self,
             dir: Direction,
-            state: TrackedState,
+            state: CtState,
             payload: &[u8],
         ) -> (Result<(), HelperDrop>, Option<u32>) {
             let mut cx = HelperContext {
@@ -1391,7 +1403,8 @@ mod tests {
                 payload,
                 tcp_seq: (self.orig.proto() == 6).then_some(1),
                 data: &mut self.data,
-                helper: HelperRef(&SIP),
+                helper: &SIP,
+                helper_id: crate::expect::HelperId(0),
                 master: 7,
                 zone: 0,
                 broadcast_prefix: None,
@@ -1403,12 +1416,12 @@ mod tests {
         }
 
         fn send(&mut self, dir: Direction, payload: &str) -> Result<(), HelperDrop> {
-            let state = if dir == Direction::Reply { TrackedState::Established } else { TrackedState::New };
+            let state = if dir == Direction::Reply { CtState::Established } else { CtState::New };
             self.run(dir, state, payload.as_bytes()).0
         }
 
         /// (class, flags, source, destination, destination port, seconds left)
-        fn expectations(&self) -> Vec<(u8, u8, IpAddr, IpAddr, u16, u32)> {
+        fn expectations(&self) -> Vec<(u8, ExpectFlags, IpAddr, IpAddr, u16, u32)> {
             let mut v: Vec<_> = self
                 .slots
                 .iter()
@@ -1420,7 +1433,7 @@ mod tests {
                         p.exp.flags,
                         t.src(),
                         t.dst(),
-                        dport(&t).unwrap(),
+                        t.dport().unwrap(),
                         p.deadline.secs_left(self.now),
                     )
                 })
@@ -1451,18 +1464,18 @@ mod tests {
         use Direction::{Original, Reply};
         let (ua, proxy) = (ip("192.0.2.10"), ip("198.51.100.20"));
         let mut rig = Rig::udp("192.0.2.10", 5060, "198.51.100.20", 5060);
-        let (r, timeout) = rig.run(Original, TrackedState::New, invite(1, "192.0.2.10", 49170).as_bytes());
+        let (r, timeout) = rig.run(Original, CtState::New, invite(1, "192.0.2.10", 49170).as_bytes());
         assert_eq!((r, timeout), (Ok(()), Some(3600)));
         assert_eq!(
             rig.expectations(),
-            [(CLASS_AUDIO, 0, proxy, ua, 49170, 180), (CLASS_AUDIO, 0, proxy, ua, 49171, 180)]
+            [(CLASS_AUDIO, ExpectFlags::empty(), proxy, ua, 49170, 180), (CLASS_AUDIO, ExpectFlags::empty(), proxy, ua, 49171, 180)]
         );
-        assert_eq!(rig.data.u32_at(AT_INVITE_CSEQ), 1);
+        assert_eq!(SipState::load(&mut StateReader::new(&rig.data)).invite_cseq, 1);
         // The 200 OK from the proxy adds the proxy's media.
         rig.send(Reply, &answer("200 OK", 1, "INVITE", "198.51.100.20", 3456)).unwrap();
         assert_eq!(rig.expectations().len(), 4);
-        assert!(rig.expectations().contains(&(CLASS_AUDIO, 0, ua, proxy, 3456, 180)));
-        assert!(rig.expectations().contains(&(CLASS_AUDIO, 0, ua, proxy, 3457, 180)));
+        assert!(rig.expectations().contains(&(CLASS_AUDIO, ExpectFlags::empty(), ua, proxy, 3456, 180)));
+        assert!(rig.expectations().contains(&(CLASS_AUDIO, ExpectFlags::empty(), ua, proxy, 3457, 180)));
         // A failure answer to another CSeq changes nothing; to the INVITE's removes the media.
         rig.send(Reply, &answer("486 Busy Here", 2, "INVITE", "198.51.100.20", 3456)).unwrap();
         assert_eq!(rig.expectations().len(), 4);
@@ -1506,8 +1519,8 @@ mod tests {
         // Bad SDP drops the packet.
         assert_eq!(rig.send(Original, &invite(5, "192.0.2.10", 80)), Err(HelperDrop("wrong port")));
         // Short UDP payloads only refresh the timeout.
-        assert_eq!(rig.run(Original, TrackedState::Established, b"BYE x SIP"), (Ok(()), Some(3600)));
-        assert_eq!(rig.run(Original, TrackedState::Established, b""), (Ok(()), None));
+        assert_eq!(rig.run(Original, CtState::Established, b"BYE x SIP"), (Ok(()), Some(3600)));
+        assert_eq!(rig.run(Original, CtState::Established, b""), (Ok(()), None));
     }
 
     #[test]
@@ -1527,26 +1540,26 @@ mod tests {
         };
         let mut rig = Rig::udp("192.0.2.10", 5060, "198.51.100.20", 5060);
         rig.send(Original, &register(1, "<sip:alice@192.0.2.10:5070>")).unwrap();
-        assert_eq!(rig.expectations(), [(CLASS_SIGNALLING, PERMANENT | INACTIVE, registrar, ua, 5070, 180)]);
+        assert_eq!(rig.expectations(), [(CLASS_SIGNALLING, ExpectFlags::PERMANENT | ExpectFlags::INACTIVE, registrar, ua, 5070, 180)]);
         let e = rig.slots.iter().find_map(|s| s.0).unwrap().exp;
-        assert_eq!(e.helper, Some(HelperRef(&SIP)));
+        assert_eq!(e.helper, Some(crate::expect::HelperId(0)));
         assert!(e.any_src_port && e.tuple.proto() == 17);
         // An answer to another REGISTER, or a provisional one, changes nothing.
         rig.send(Reply, &ok(2, "<sip:alice@192.0.2.10:5070>;expires=600")).unwrap();
         rig.send(Reply, "SIP/2.0 100 Trying\r\nCSeq: 1 REGISTER\r\n\r\n").unwrap();
-        assert_eq!(rig.expectations()[0].1, PERMANENT | INACTIVE);
+        assert_eq!(rig.expectations()[0].1, ExpectFlags::PERMANENT | ExpectFlags::INACTIVE);
         // The 200 OK activates it for the contact's expires.
         rig.send(Reply, &ok(1, "<sip:x@192.0.2.99>, <sip:alice@192.0.2.10:5070>;expires=600")).unwrap();
-        assert_eq!(rig.expectations(), [(CLASS_SIGNALLING, PERMANENT, registrar, ua, 5070, 600)]);
+        assert_eq!(rig.expectations(), [(CLASS_SIGNALLING, ExpectFlags::PERMANENT, registrar, ua, 5070, 600)]);
         // A failure answer removes it.
         rig.send(Reply, "SIP/2.0 403 Forbidden\r\nCSeq: 1 REGISTER\r\n\r\n").unwrap();
         assert_eq!(rig.expectations(), []);
         // Unregistering (expires 0) expects nothing; third parties are ignored.
         rig.send(Original, &register(3, "<sip:alice@192.0.2.10>;expires=0")).unwrap();
-        assert_eq!((rig.expectations().len(), rig.data.u32_at(AT_REGISTER_CSEQ)), (0, 3));
+        assert_eq!((rig.expectations().len(), SipState::load(&mut StateReader::new(&rig.data)).register_cseq), (0, 3));
         rig.send(Original, &register(4, "<sip:alice@192.0.2.77>")).unwrap();
         rig.send(Original, &register(5, "<sip:alice@192.0.2.10;transport=tcp>")).unwrap();
-        assert_eq!((rig.expectations().len(), rig.data.u32_at(AT_REGISTER_CSEQ)), (0, 3));
+        assert_eq!((rig.expectations().len(), SipState::load(&mut StateReader::new(&rig.data)).register_cseq), (0, 3));
         // Bad contacts drop.
         assert_eq!(
             rig.send(Original, &register(6, "<sip:alice@192.0.2.10:99>")),
@@ -1569,23 +1582,23 @@ mod tests {
         let mut rig = Rig::new(t);
         let a = invite(1, "192.0.2.10", 49170);
         // Not established: nothing, not even the timeout.
-        assert_eq!(rig.run(Original, TrackedState::New, a.as_bytes()), (Ok(()), None));
+        assert_eq!(rig.run(Original, CtState::New, a.as_bytes()), (Ok(()), None));
         assert_eq!(rig.expectations(), []);
         // Two messages in one segment.
         let two = std::format!("{a}{}", invite(2, "192.0.2.10", 50000));
-        assert_eq!(rig.run(Original, TrackedState::Established, two.as_bytes()), (Ok(()), Some(3600)));
+        assert_eq!(rig.run(Original, CtState::Established, two.as_bytes()), (Ok(()), Some(3600)));
         let ports: Vec<u16> = rig.expectations().iter().map(|e| e.4).collect();
         assert_eq!(ports, [50000, 50001]);
         // A message cut short by the segment end is not processed.
         let cut = &a.as_bytes()[..a.len() - 3];
-        assert_eq!(rig.run(Original, TrackedState::Established, cut), (Ok(()), Some(3600)));
+        assert_eq!(rig.run(Original, CtState::Established, cut), (Ok(()), Some(3600)));
         assert_eq!(rig.expectations().len(), 2);
         // Without Content-Length nothing is processed.
         let bye = b"BYE sip:bob SIP/2.0\r\nCSeq: 3 BYE\r\n\r\n";
-        assert_eq!(rig.run(Reply, TrackedState::Established, bye), (Ok(()), Some(3600)));
+        assert_eq!(rig.run(Reply, CtState::Established, bye), (Ok(()), Some(3600)));
         assert_eq!(rig.expectations().len(), 2);
         let bye = b"BYE sip:bob SIP/2.0\r\nCSeq: 3 BYE\r\nl: 0\r\n\r\n";
-        assert_eq!(rig.run(Reply, TrackedState::Established, bye), (Ok(()), Some(3600)));
+        assert_eq!(rig.run(Reply, CtState::Established, bye), (Ok(()), Some(3600)));
         assert_eq!(rig.expectations(), []);
     }
 
@@ -1598,7 +1611,7 @@ mod tests {
             p.iter().map(|p| p.name.unwrap()).collect::<Vec<_>>(),
             ["signalling", "audio", "video", "image"]
         );
-        assert_eq!(crate::helper::by_name("sip").map(|h| h.name()), Some("sip"));
+        assert_eq!(crate::helper::builtin("sip").map(|h| h.helper.name()), Some("sip"));
     }
 
     proptest! {
@@ -1615,7 +1628,7 @@ mod tests {
             for proto in [6, 17] {
                 let mut rig = Rig::new(Tuple::with_ports(ip(a), 5060, ip(b), 5060, proto).unwrap());
                 for dir in [Direction::Original, Direction::Reply] {
-                    let _ = rig.run(dir, TrackedState::Established, &bytes);
+                    let _ = rig.run(dir, CtState::Established, &bytes);
                 }
             }
         }
@@ -1634,10 +1647,10 @@ mod tests {
             }
             m.truncate(cut.max(1) + 100);
             let mut rig = Rig::udp("192.0.2.10", 5060, "198.51.100.20", 5060);
-            let _ = rig.run(Direction::Original, TrackedState::New, &m);
+            let _ = rig.run(Direction::Original, CtState::New, &m);
             let mut rig = Rig::udp("192.0.2.10", 5060, "198.51.100.20", 5060);
             m[..8].copy_from_slice(b"SIP/2.0 ");
-            let _ = rig.run(Direction::Reply, TrackedState::Established, &m);
+            let _ = rig.run(Direction::Reply, CtState::Established, &m);
         }
     }
 }

@@ -1,9 +1,10 @@
 //! TFTP (semantics §9.3): a read or write request expects the server's
 //! transfer from a new port back to the client.
 
-use super::{Helper, HelperContext, HelperDrop};
+use super::{Helper, HelperContext};
 use crate::expect::{ExpectPolicy, Expectation};
-use crate::tuple::Direction;
+use crate::reason::HelperDrop;
+use crate::tuple::{Direction, Tuple, proto};
 
 /// The TFTP helper (`tftp`, UDP port 69).
 pub struct Tftp;
@@ -20,7 +21,7 @@ impl Helper for Tftp {
     }
 
     fn policy(&self, _class: u8) -> ExpectPolicy {
-        ExpectPolicy { max_expected: 1, timeout: 300, name: None }
+        ExpectPolicy::new(1, 300)
     }
 
     fn help(&self, cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
@@ -32,15 +33,8 @@ impl Helper for Tftp {
         // The server answers from any port to the client's address and port
         // as the server sees them: the reply tuple's destination.
         let reply = cx.tuple(Direction::Reply);
-        let t = crate::Tuple::with_ports(reply.src(), 0, reply.dst(), reply_dport(&reply), 17)
+        let t = Tuple::with_ports(reply.src(), 0, reply.dst(), reply.dport().unwrap_or(0), proto::UDP)
             .ok_or(HelperDrop("cannot add expectation"))?;
         cx.expect(Expectation::from_any_port(t)).map_err(|_| HelperDrop("cannot add expectation"))
-    }
-}
-
-fn reply_dport(t: &crate::Tuple) -> u16 {
-    match t.l4() {
-        crate::L4::Ports { dport, .. } => dport,
-        _ => 0,
     }
 }

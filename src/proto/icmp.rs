@@ -1,70 +1,58 @@
 //! ICMP and ICMPv6 (semantics §5): which messages are queries, which are
-//! errors about another connection, which are never tracked.
+//! errors about another connection, which are never tracked, and the
+//! timeout of a query.
 
-use crate::packet::{IpView, Mode, parse_ip};
+use super::{Inspected, L4Packet, Outcome, PacketCtx};
+use crate::config::Timeouts;
+use crate::reason::Reason;
 use crate::tuple::{self, Family, Tuple};
-use crate::verdict::Reason;
+use crate::wire::icmp;
+use crate::wire::ip::{IpView, Mode, parse_ip};
 
-/// What an ICMP/ICMPv6 message is to conntrack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Message<'a> {
-    /// Query or reply (or an unknown informational type): look up its own
-    /// tuple like any packet (§5.2, §5.3).
-    Query(Tuple),
-    /// An error quoting the packet in `quote` (§5.4).
-    Error { quote: &'a [u8] },
-    /// ICMPv6 neighbour discovery, MLD, router messages: UNTRACKED.
-    Untracked,
+/// Read an ICMP or ICMPv6 message: a query or reply is tracked by its own
+/// tuple (§5.2, §5.3), an error is RELATED through the packet it quotes
+/// (§5.4), neighbour discovery and MLD are never tracked. What fails here
+/// counts as `error` in the statistics (§7.4).
+pub(crate) fn inspect<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Inspected<'a> {
+    match message(ip, verify_checksum) {
+        Ok(m) => m,
+        Err(reason) => Inspected::Invalid { reason, counted_as_error: true },
+    }
 }
 
-/// Classify an ICMP or ICMPv6 packet. Errors returned here count as
-/// `error` in the statistics (§7.4).
-pub(crate) fn inspect<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Message<'a>, Reason> {
-    let hdr = ip.l4.get(..8).ok_or(Reason::ShortPacket)?;
-    if verify_checksum && !ip.l4_checksum_ok(ip.l4.len()) {
-        return Err(Reason::BadChecksum);
+fn message<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Inspected<'a>, Reason> {
+    if !tuple::is_icmp_of(ip.family, ip.proto) {
+        // ICMP in an IPv6 packet or ICMPv6 in an IPv4 one: the kernel has
+        // no tracker for that pair and rejects it as its generic error.
+        return Ok(Inspected::Invalid { reason: Reason::WrongIcmpFamily, counted_as_error: false });
     }
-    let (ty, code) = (hdr[0], hdr[1]);
-    let query = || ip.tuple_unchecked();
-    let rest = &ip.l4[8..];
+    let (ty, code, rest) = icmp::header(ip, verify_checksum)?;
+    let query = || Inspected::Track(Tuple::of_checked_packet(ip), L4Packet::Icmp);
     match ip.family {
         Family::Ipv4 => match ty {
             19.. => Err(Reason::BadIcmpType),
-            3 | 4 | 5 | 11 | 12 => Ok(Message::Error { quote: rest }),
-            _ => Ok(Message::Query(query())),
+            3 | 4 | 5 | 11 | 12 => Ok(Inspected::IcmpError(rest)),
+            _ => Ok(query()),
         },
         Family::Ipv6 => match ty {
-            0..=127 => Ok(Message::Error { quote: rest }),
-            130..=136 | 143 | 151 | 152 => Ok(Message::Untracked),
-            137 if code == 0 => redirect_quote(ip).map(|q| match q {
-                Some(quote) => Message::Error { quote },
-                None => Message::Query(query()),
+            0..=127 => Ok(Inspected::IcmpError(rest)),
+            130..=136 | 143 | 151 | 152 => Ok(Inspected::Untracked),
+            137 if code == 0 => icmp::redirect_quote(ip).map(|q| match q {
+                Some(quote) => Inspected::IcmpError(quote),
+                None => query(),
             }),
-            _ => Ok(Message::Query(query())),
+            _ => Ok(query()),
         },
     }
 }
 
-/// ICMPv6 redirect (§5.3): hop limit 255, link-local source, and an options
-/// area whose first option is non-empty. Returns the quoted packet of a
-/// Redirected Header option, or `None` when the first option is another
-/// kind (then the message is looked up as itself and found invalid).
-fn redirect_quote<'a>(ip: &IpView<'a>) -> Result<Option<&'a [u8]>, Reason> {
-    let link_local = ip.src[0] == 0xfe && ip.src[1] & 0xc0 == 0x80;
-    if ip.hop_limit != 255 || !link_local {
-        return Err(Reason::BadRedirect);
-    }
-    // type, code, checksum, reserved (8) + target (16) + destination (16).
-    let opts = ip.l4.get(40..).ok_or(Reason::BadRedirect)?;
-    let (&kind, &len) = match opts {
-        [k, l, ..] => (k, l),
-        _ => return Err(Reason::BadRedirect),
+/// An accepted ICMP or ICMPv6 query or reply: one timeout, never assured.
+pub(crate) fn track(ctx: &PacketCtx, t: &Timeouts) -> Outcome {
+    let secs = match ctx.family {
+        Family::Ipv4 => t.icmp,
+        Family::Ipv6 => t.icmpv6,
     };
-    if len == 0 {
-        return Err(Reason::BadRedirect);
-    }
-    // Redirected Header: type 4, then 6 reserved bytes, then the packet.
-    Ok((kind == 4).then(|| opts.get(8..).unwrap_or(&[])))
+    Outcome::Accept { timeout: Some(secs), assure: false }
 }
 
 /// The tuple of the packet quoted in an ICMP error, inverted: the tuple a
@@ -75,7 +63,7 @@ pub(crate) fn quoted_tuple(quote: &[u8], outer: Family) -> Result<Tuple, Reason>
     if inner.family != outer {
         return Err(Reason::BadIcmpErrorQuote);
     }
-    let t = inner.tuple().map_err(|_| Reason::BadIcmpErrorQuote)?;
+    let t = Tuple::of_packet(&inner).map_err(|_| Reason::BadIcmpErrorQuote)?;
     // An error about an error (or any non-invertible ICMP) relates to nothing.
     t.invert().ok_or(Reason::BadIcmpErrorQuote)
 }
@@ -88,7 +76,7 @@ pub(crate) fn may_create(t: &Tuple) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::tests::ipv4;
+    use crate::wire::ip::tests::ipv4;
     use std::string::ToString;
 
     fn icmp(ty: u8, code: u8, rest: &[u8]) -> std::vec::Vec<u8> {
@@ -103,18 +91,26 @@ mod tests {
     fn ipv4_types() {
         let p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 1, &icmp(8, 0, &[]));
         let v = parse_ip(&p, Mode::Outer).unwrap();
-        match inspect(&v, true).unwrap() {
-            Message::Query(t) => assert_eq!(t.l4(), tuple::L4::Icmp { ty: 8, code: 0, id: 4711 }),
+        match inspect(&v, true) {
+            Inspected::Track(t, L4Packet::Icmp) => {
+                assert_eq!(t.l4(), tuple::L4::Icmp { ty: 8, code: 0, id: 4711 })
+            }
             m => panic!("{m:?}"),
         }
         let p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 1, &icmp(40, 0, &[]));
-        assert_eq!(inspect(&parse_ip(&p, Mode::Outer).unwrap(), true), Err(Reason::BadIcmpType));
+        let error = |reason| Inspected::Invalid { reason, counted_as_error: true };
+        assert_eq!(inspect(&parse_ip(&p, Mode::Outer).unwrap(), true), error(Reason::BadIcmpType));
         let mut bad = icmp(8, 0, &[]);
         bad[7] ^= 1;
         let p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 1, &bad);
         let v = parse_ip(&p, Mode::Outer).unwrap();
-        assert_eq!(inspect(&v, true), Err(Reason::BadChecksum));
-        assert!(inspect(&v, false).is_ok());
+        assert_eq!(inspect(&v, true), error(Reason::BadChecksum));
+        assert!(matches!(inspect(&v, false), Inspected::Track(..)));
+        // ICMP inside IPv6 has no tracker: INVALID, counted as invalid.
+        let p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 58, &icmp(128, 0, &[]));
+        let v = parse_ip(&p, Mode::Outer).unwrap();
+        let wrong = Inspected::Invalid { reason: Reason::WrongIcmpFamily, counted_as_error: false };
+        assert_eq!(inspect(&v, true), wrong);
     }
 
     #[test]

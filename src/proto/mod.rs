@@ -1,11 +1,31 @@
 //! Protocol trackers: what each layer-4 protocol checks and how it moves an
 //! entry's state and timeout (semantics §3–§6).
+//!
+//! Every tracker speaks the same contract, as Linux's do through
+//! `nf_conntrack_core.c: nf_conntrack_handle_packet()`:
+//!
+//! * [`inspect`] reads the layer-4 header of a packet (the trackers'
+//!   `error()` checks: length, checksum) and says what the packet is to
+//!   conntrack ([`Inspected`]);
+//! * [`ProtoState::new`] gives a new entry its per-protocol state;
+//! * [`handle_packet`] runs the packet through its entry's tracker and
+//!   returns one [`Outcome`], which the table applies.
+//!
+//! One file per tracker: [`tcp`], [`udp`] (UDP and UDP-Lite), [`gre`],
+//! [`icmp`] (ICMP and ICMPv6), [`generic`] (any other protocol).
 
+pub(crate) mod generic;
+pub(crate) mod gre;
 pub(crate) mod icmp;
-pub mod tcp;
+pub(crate) mod tcp;
 pub(crate) mod udp;
 
+use crate::config::Config;
+use crate::reason::Reason;
 use crate::time::Tick;
+use crate::tuple::{Direction, Family, Tuple, proto};
+use crate::wire::ip::IpView;
+use crate::wire::tcp::Segment;
 
 /// Per-entry protocol state; the entry's protocol number says which
 /// variant it holds.
@@ -17,4 +37,156 @@ pub(crate) enum ProtoState {
     Stream { stream_after: Tick },
     /// TCP.
     Tcp(tcp::TcpConn),
+}
+
+impl ProtoState {
+    /// The state of a new entry whose first packet is `l4`.
+    pub(crate) fn new(l4: &L4Packet<'_>, now: Tick) -> ProtoState {
+        match l4 {
+            L4Packet::Tcp(_) => ProtoState::Tcp(tcp::TcpConn::default()),
+            L4Packet::Udp(_) | L4Packet::UdpLite(_) | L4Packet::Gre => {
+                ProtoState::Stream { stream_after: now.after_secs(udp::STREAM_GRACE_SECS) }
+            }
+            L4Packet::Icmp | L4Packet::Generic => ProtoState::Stateless,
+        }
+    }
+
+    /// Whether an insert clash of two entries of this state is resolved by
+    /// merging them (`nf_conntrack_core.c: __nf_ct_resolve_clash()`: only
+    /// protocols that allow it, UDP, UDP-Lite and GRE).
+    pub(crate) fn merges_on_clash(&self) -> bool {
+        matches!(self, ProtoState::Stream { .. })
+    }
+}
+
+/// The layer-4 facts of a packet that its tracker and its helper need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum L4Packet<'a> {
+    Tcp(Segment<'a>),
+    Udp(&'a [u8]),
+    UdpLite(&'a [u8]),
+    Icmp,
+    Gre,
+    Generic,
+}
+
+impl<'a> L4Packet<'a> {
+    /// Application payload, for helpers.
+    pub(crate) fn payload(&self) -> &'a [u8] {
+        match self {
+            L4Packet::Tcp(seg) => seg.payload,
+            L4Packet::Udp(p) | L4Packet::UdpLite(p) => p,
+            _ => &[],
+        }
+    }
+
+    /// The TCP sequence number, for TCP segments.
+    pub(crate) fn tcp_seq(&self) -> Option<u32> {
+        match self {
+            L4Packet::Tcp(seg) => Some(seg.seq),
+            _ => None,
+        }
+    }
+}
+
+/// What a packet is to conntrack, once its layer-4 header is read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Inspected<'a> {
+    /// Look its tuple up and run its tracker.
+    Track(Tuple, L4Packet<'a>),
+    /// An ICMP error quoting the packet in the slice (§5.4).
+    IcmpError(&'a [u8]),
+    /// Never tracked (ICMPv6 neighbour discovery, MLD, router messages).
+    Untracked,
+    /// INVALID; `counted_as_error` for what the ICMP handler rejects
+    /// (the `error` counter rather than `invalid`, §7.4).
+    Invalid { reason: Reason, counted_as_error: bool },
+}
+
+/// Read the layer-4 header of `ip`: the per-protocol `error()` checks of
+/// `nf_conntrack_core.c: nf_conntrack_in()`, then the tuple.
+pub(crate) fn inspect<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Inspected<'a> {
+    let invalid = |reason| Inspected::Invalid { reason, counted_as_error: false };
+    match ip.proto {
+        proto::TCP => match tcp::inspect(ip, verify_checksum) {
+            Ok(seg) => Inspected::Track(Tuple::of_checked_packet(ip), L4Packet::Tcp(seg)),
+            Err(r) => invalid(r),
+        },
+        proto::UDP => match udp::inspect_udp(ip, verify_checksum) {
+            Ok(payload) => Inspected::Track(Tuple::of_checked_packet(ip), L4Packet::Udp(payload)),
+            Err(r) => invalid(r),
+        },
+        proto::UDPLITE => match udp::inspect_udplite(ip, verify_checksum) {
+            Ok(payload) => Inspected::Track(Tuple::of_checked_packet(ip), L4Packet::UdpLite(payload)),
+            Err(r) => invalid(r),
+        },
+        proto::ICMP | proto::ICMPV6 => icmp::inspect(ip, verify_checksum),
+        proto::GRE => match Tuple::of_packet(ip) {
+            Ok(t) => Inspected::Track(t, L4Packet::Gre),
+            Err(r) => invalid(r),
+        },
+        _ => Inspected::Track(Tuple::of_checked_packet(ip), L4Packet::Generic),
+    }
+}
+
+/// What the table knows about an entry when one of its packets arrives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PacketCtx {
+    pub now: Tick,
+    /// Direction of this packet relative to the entry.
+    pub dir: Direction,
+    /// The entry was created for this very packet (not yet confirmed).
+    pub is_new: bool,
+    /// SEEN_REPLY before this packet.
+    pub seen_reply: bool,
+    /// ASSURED before this packet.
+    pub assured: bool,
+    /// Whole seconds of lifetime the entry has left.
+    pub remaining: u32,
+    pub family: Family,
+}
+
+/// What a tracker decided about one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Accepted. `timeout`: the entry's new lifetime in seconds from now
+    /// (`None` keeps the deadline); `assure`: set ASSURED now.
+    Accept { timeout: Option<u32>, assure: bool },
+    /// Accepted, and the entry ends after this packet (a TCP RST that is
+    /// the only answer to a SYN, §3.6).
+    Close,
+    /// Accepted without learning from it: no state or timeout change
+    /// (TCP's "ignored" packets, §3.6, §3.7).
+    Ignore(Reason),
+    /// INVALID. `timeout`: a cut of the entry's lifetime, if any (TCP's
+    /// `handle_invalid`, §3.10). A new entry is discarded.
+    Invalid { reason: Reason, timeout: Option<u32> },
+    /// The packet reopens a closed connection (§3.6): the table deletes the
+    /// entry and tracks the packet again as a new connection.
+    Reopen,
+}
+
+/// Run `l4` through the tracker of the entry whose state is `state`: the
+/// one dispatch of every tracked packet.
+pub(crate) fn handle_packet(state: &mut ProtoState, l4: &L4Packet<'_>, ctx: &PacketCtx, cfg: &Config) -> Outcome {
+    let t = &cfg.timeouts;
+    match (l4, state) {
+        (L4Packet::Tcp(seg), ProtoState::Tcp(conn)) => tcp::track(conn, seg, ctx, &cfg.tcp),
+        (L4Packet::Udp(_), ProtoState::Stream { stream_after }) => {
+            udp::track(udp::StreamKind::Udp, *stream_after, ctx, t.udp, t.udp_stream)
+        }
+        (L4Packet::UdpLite(_), ProtoState::Stream { stream_after }) => {
+            udp::track(udp::StreamKind::Immediate, *stream_after, ctx, t.udp, t.udp_stream)
+        }
+        (L4Packet::Gre, ProtoState::Stream { stream_after }) => gre::track(*stream_after, ctx, t),
+        (L4Packet::Icmp, ProtoState::Stateless) => icmp::track(ctx, t),
+        (L4Packet::Generic, ProtoState::Stateless) => generic::track(t),
+        // An entry's state was made from a packet of its own protocol (the
+        // protocol is part of its tuple), so the kinds always agree; should
+        // they not, the entry starts over from this packet.
+        (_, state) => {
+            *state = ProtoState::new(l4, ctx.now);
+            handle_packet(state, l4, ctx, cfg)
+        }
+    }
 }

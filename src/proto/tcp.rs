@@ -23,45 +23,21 @@
 //! offset", always 0), SYNPROXY, FIXED_TIMEOUT (the core must ignore a
 //! returned timeout for FIXED_TIMEOUT entries).
 
-use core::fmt;
-
+use super::{Outcome, PacketCtx};
 use crate::config::{TcpConfig, TcpTimeouts};
+use crate::reason::{Reason, TcpReason};
+use crate::status::TcpState;
 use crate::tuple::Direction;
-
-// ---------------------------------------------------------------------------
-// Sequence-number arithmetic (spec conventions: modulo 2^32).
-// ---------------------------------------------------------------------------
-
-/// `a` is strictly before `b` modulo 2³²: the signed 32-bit `a − b` is negative.
-#[inline]
-pub fn before(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
-
-/// `a` is strictly after `b` modulo 2³² (`before(b, a)`).
-#[inline]
-pub fn after(a: u32, b: u32) -> bool {
-    before(b, a)
-}
-
-/// `a ≤ b` on sequence numbers, i.e. `before(a, b + 1)`.
-#[inline]
-fn seq_le(a: u32, b: u32) -> bool {
-    before(a, b.wrapping_add(1))
-}
+use crate::wire::ip::IpView;
+use crate::wire::tcp::{
+    ACK as TH_ACK, CWR as TH_CWR, ECE as TH_ECE, FIN as TH_FIN, OPT_NOP, OPT_SACK, OPT_SACK_PERM, OPT_TIMESTAMP,
+    OPT_WINDOW, PSH as TH_PSH, RST as TH_RST, SYN as TH_SYN, Segment, URG as TH_URG, after, before, seq_le,
+    walk_options,
+};
 
 // ---------------------------------------------------------------------------
 // Header flag bits (byte 13) and per-direction tracker flags (§3.1).
 // ---------------------------------------------------------------------------
-
-const TH_FIN: u8 = 0x01;
-const TH_SYN: u8 = 0x02;
-const TH_RST: u8 = 0x04;
-const TH_PSH: u8 = 0x08;
-const TH_ACK: u8 = 0x10;
-const TH_URG: u8 = 0x20;
-const TH_ECE: u8 = 0x40;
-const TH_CWR: u8 = 0x80;
 
 /// The side sent the window-scale option on its SYN / SYN-ACK.
 pub const FLAG_WINDOW_SCALE: u8 = 0x01;
@@ -85,97 +61,9 @@ const MAX_WSCALE: u8 = 14;
 /// Lower bound of the "ACK not absurdly old" window (check IV), §3.7.
 const MAXACKWIN_MIN: u32 = 66_000;
 
-// TCP option kinds used by the parsers.
-const OPT_EOL: u8 = 0;
-const OPT_NOP: u8 = 1;
-const OPT_WINDOW: u8 = 3;
-const OPT_SACK_PERM: u8 = 4;
-const OPT_SACK: u8 = 5;
-const OPT_TIMESTAMP: u8 = 8;
-
 // ---------------------------------------------------------------------------
 // States and packet classes.
 // ---------------------------------------------------------------------------
-
-/// The ten TCP conntrack states (semantics §3.1); numbering is the kernel's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(u8)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum TcpState {
-    /// Initial state.
-    #[default]
-    None = 0,
-    /// SYN seen in the original direction.
-    SynSent = 1,
-    /// SYN-ACK seen.
-    SynRecv = 2,
-    /// Handshake completed (or connection picked up mid-stream).
-    Established = 3,
-    /// A FIN seen.
-    FinWait = 4,
-    /// ACK after a FIN seen.
-    CloseWait = 5,
-    /// FINs seen both ways, waiting for the last ACK.
-    LastAck = 6,
-    /// Last ACK seen.
-    TimeWait = 7,
-    /// RST seen.
-    Close = 8,
-    /// SYN seen from the reply side too: simultaneous open.
-    SynSent2 = 9,
-}
-
-impl TcpState {
-    /// The name `conntrack -L` prints.
-    pub fn name(self) -> &'static str {
-        match self {
-            TcpState::None => "NONE",
-            TcpState::SynSent => "SYN_SENT",
-            TcpState::SynRecv => "SYN_RECV",
-            TcpState::Established => "ESTABLISHED",
-            TcpState::FinWait => "FIN_WAIT",
-            TcpState::CloseWait => "CLOSE_WAIT",
-            TcpState::LastAck => "LAST_ACK",
-            TcpState::TimeWait => "TIME_WAIT",
-            TcpState::Close => "CLOSE",
-            TcpState::SynSent2 => "SYN_SENT2",
-        }
-    }
-
-    /// Decode the 4-bit stored value; never-stored values read as NONE.
-    fn from_bits(v: u8) -> TcpState {
-        match v {
-            1 => TcpState::SynSent,
-            2 => TcpState::SynRecv,
-            3 => TcpState::Established,
-            4 => TcpState::FinWait,
-            5 => TcpState::CloseWait,
-            6 => TcpState::LastAck,
-            7 => TcpState::TimeWait,
-            8 => TcpState::Close,
-            9 => TcpState::SynSent2,
-            _ => TcpState::None,
-        }
-    }
-
-    /// The "early-droppable" closing states (§3.8 rule 1, §3.10).
-    fn is_closing(self) -> bool {
-        matches!(
-            self,
-            TcpState::FinWait
-                | TcpState::CloseWait
-                | TcpState::LastAck
-                | TcpState::TimeWait
-                | TcpState::Close
-        )
-    }
-}
-
-impl fmt::Display for TcpState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// Packet class ("index", §3.3); the number is what the kernel logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,133 +133,6 @@ pub fn valid_flag_combination(flags: u8) -> bool {
 // Reasons and verdicts.
 // ---------------------------------------------------------------------------
 
-/// Why a packet was rejected or ignored: one variant per kernel log text
-/// (printed by `Display` without the `nf_ct_proto_6: ` prefix).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum TcpReason {
-    /// §3.2 step 4.
-    InvalidFlags,
-    /// §3.5: the first packet of an entry is not SYN- or ACK-class.
-    InvalidNew,
-    /// §3.5: an ACK-class first packet with `tcp_loose` = 0. The kernel
-    /// rejects it *without* logging (checked against 6.18), hence
-    /// [`TcpReason::kernel_logs`] is false.
-    PickupDisabled,
-    /// §3.4 sIV: `packet (index I) in dir D invalid, state S` (old state).
-    InvalidTransition {
-        /// Packet class number (§3.3).
-        index: u8,
-        /// Direction, 0 original, 1 reply.
-        dir: u8,
-        /// State before the packet.
-        state: TcpState,
-    },
-    /// §3.4/§3.6 sIG (or a declined reopen): `... ignored, state S`.
-    IgnoredTransition {
-        /// Packet class number (§3.3).
-        index: u8,
-        /// Direction, 0 original, 1 reply.
-        dir: u8,
-        /// State before the packet.
-        state: TcpState,
-    },
-    /// §3.7 check I failed beyond tolerance; carries `S.td_maxend + 1`.
-    SeqOverUpperBound(u32),
-    /// §3.7 check III failed; carries `R.td_end + 1`.
-    AckOverUpperBound(u32),
-    /// §3.7 check II failed; carries `S.td_end − R.td_maxwin − 1`.
-    SeqUnderLowerBound(u32),
-    /// §3.7 check IV failed; carries `R.td_end − MAXACKWIN − 1`.
-    AckUnderLowerBound(u32),
-    /// §3.7 check I failed by at most the receiver's max window (IGNORE).
-    Overshoot(u32),
-    /// §3.8 rule 2: RST sequence number below the peer's `td_maxack`.
-    InvalidRst,
-    /// §3.6: RFC 5961 challenge ACK in LAST_ACK, not taken as the last ACK.
-    ChallengeAck,
-}
-
-impl TcpReason {
-    /// Whether the kernel logs this reason (`nf_conntrack_log_invalid`). All
-    /// do except [`TcpReason::PickupDisabled`].
-    ///
-    /// Note: when `handle_invalid` (§3.10) cuts the lifetime (an `Invalid`
-    /// verdict with `timeout: Some(t)`), the kernel logs a second line after
-    /// the window-check reason: `packet (index I, dir D) response for index L
-    /// lower timeout to J`, with `J` = t × HZ jiffies; the core can build it.
-    pub fn kernel_logs(self) -> bool {
-        !matches!(self, TcpReason::PickupDisabled)
-    }
-}
-
-impl fmt::Display for TcpReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            TcpReason::InvalidFlags => f.write_str("invalid tcp flag combination"),
-            TcpReason::InvalidNew => f.write_str("invalid new"),
-            TcpReason::PickupDisabled => f.write_str("pickup disabled (nf_conntrack_tcp_loose=0)"),
-            TcpReason::InvalidTransition { index, dir, state } => {
-                write!(f, "packet (index {index}) in dir {dir} invalid, state {state}")
-            }
-            TcpReason::IgnoredTransition { index, dir, state } => {
-                write!(f, "packet (index {index}) in dir {dir} ignored, state {state}")
-            }
-            TcpReason::SeqOverUpperBound(b) => {
-                write!(f, "SEQ is over upper bound {b} (over the window of the receiver)")
-            }
-            TcpReason::AckOverUpperBound(b) => {
-                write!(f, "ACK is over upper bound {b} (ACKed data not seen yet)")
-            }
-            TcpReason::SeqUnderLowerBound(b) => {
-                write!(f, "SEQ is under lower bound {b} (already ACKed data retransmitted)")
-            }
-            TcpReason::AckUnderLowerBound(b) => {
-                write!(f, "ignored ACK under lower bound {b} (possible overly delayed)")
-            }
-            TcpReason::Overshoot(n) => write!(f, "{n} bytes more than expected"),
-            TcpReason::InvalidRst => f.write_str("invalid rst"),
-            TcpReason::ChallengeAck => f.write_str("challenge-ack ignored"),
-        }
-    }
-}
-
-/// Outcome of [`track`] for one packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum TcpVerdict {
-    /// Accepted. `timeout`: new lifetime in seconds from now (None = leave the
-    /// deadline unchanged, e.g. SYN retransmit in SYN_SENT without reply).
-    /// `set_assured`: set the ASSURED status bit now. `kill`: delete the entry
-    /// after this packet (RST while no reply seen, §3.6) — the packet itself is
-    /// still classified normally.
-    Accept {
-        /// New lifetime in seconds, or `None` to keep the deadline.
-        timeout: Option<u32>,
-        /// Set ASSURED now.
-        set_assured: bool,
-        /// Delete the entry after this packet.
-        kill: bool,
-    },
-    /// Accepted without learning: table transition sIG, or a window check's
-    /// IGNORE outcome (§3.6/§3.7). No state/timeout change. The reason says why
-    /// (kernel log text).
-    Ignored(TcpReason),
-    /// Rejected: the packet is INVALID (the core detaches it; if the entry is
-    /// new it is discarded). `timeout`: Some(t) if handle_invalid (§3.10) cuts
-    /// the entry's lifetime to t seconds.
-    Invalid {
-        /// Why.
-        reason: TcpReason,
-        /// Lifetime cut by handle_invalid, if any.
-        timeout: Option<u32>,
-    },
-    /// Reopen (§3.6, new == SYN_SENT from TIME_WAIT/CLOSE with CLOSE_INIT or
-    /// own RST): the core deletes this entry and tracks the packet again as a
-    /// new connection.
-    Reopen,
-}
-
 // ---------------------------------------------------------------------------
 // Per-entry state.
 // ---------------------------------------------------------------------------
@@ -425,7 +186,7 @@ impl TcpConn {
 
     /// Window data of the sender in direction `dir` (debugging / display).
     pub fn side(&self, dir: Direction) -> TcpSide {
-        let i = dir_bit(dir) as usize;
+        let i = dir.index();
         let pick = |a: [u32; 2]| if i == 0 { a[0] } else { a[1] };
         let [f0, f1] = self.flags;
         TcpSide {
@@ -449,20 +210,15 @@ impl TcpConn {
     }
 
     /// `last_flags` (`FLAG_*`, incl. EXP_CHALLENGE_ACK / SIMULTANEOUS_OPEN).
+    #[cfg(test)]
     pub fn last_flags(&self) -> u8 {
         self.last_flags
     }
 
     /// Number of consecutive identical ACK-class segments (§3.9).
+    #[cfg(test)]
     pub fn retrans(&self) -> u8 {
         self.retrans
-    }
-}
-
-fn dir_bit(d: Direction) -> u8 {
-    match d {
-        Direction::Original => 0,
-        Direction::Reply => 1,
     }
 }
 
@@ -519,7 +275,7 @@ impl Work {
         c.flags = [o.flags, r.flags];
         c.scales = (o.td_scale & 0x0f) | ((r.td_scale & 0x0f) << 4);
         c.meta =
-            (self.state as u8 & 0x0f) | (dir_bit(self.last_dir) << 4) | ((self.last_index as u8 & 0x07) << 5);
+            (self.state as u8 & 0x0f) | ((self.last_dir.index() as u8) << 4) | ((self.last_index as u8 & 0x07) << 5);
         c.last_seq = self.last_seq;
         c.last_ack = self.last_ack;
         c.last_end = self.last_end;
@@ -558,53 +314,6 @@ fn sender_receiver(seen: &mut [TcpSide; 2], dir: Direction) -> (&mut TcpSide, &m
 // ---------------------------------------------------------------------------
 // Inputs.
 // ---------------------------------------------------------------------------
-
-/// One TCP segment as the tracker sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct Segment<'a> {
-    /// Sequence number.
-    pub seq: u32,
-    /// Acknowledgement number.
-    pub ack: u32,
-    /// Raw (unscaled) window field.
-    pub window: u16,
-    /// Byte 13 of the TCP header: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08,
-    /// ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80.
-    pub flags: u8,
-    /// The option bytes (header length − 20 bytes).
-    pub options: &'a [u8],
-    /// Payload length derived from the IP length (semantics §3.7).
-    pub payload_len: u32,
-}
-
-impl Segment<'_> {
-    fn has(&self, bit: u8) -> bool {
-        self.flags & bit != 0
-    }
-
-    /// `seq + len`, SYN and FIN counting one each (§3.1, §3.7).
-    fn end(&self) -> u32 {
-        self.seq
-            .wrapping_add(self.payload_len)
-            .wrapping_add(u32::from(self.has(TH_SYN)))
-            .wrapping_add(u32::from(self.has(TH_FIN)))
-    }
-}
-
-/// What the table knows about the entry when the packet arrives.
-#[derive(Debug, Clone, Copy)]
-pub struct EntryCtx {
-    /// Direction of this packet relative to the entry.
-    pub dir: Direction,
-    /// The entry was created for this very packet (not yet confirmed).
-    pub is_new: bool,
-    /// SEEN_REPLY before this packet.
-    pub seen_reply: bool,
-    /// ASSURED before this packet.
-    pub assured: bool,
-    /// Whole seconds of lifetime the entry has left (for `handle_invalid`).
-    pub remaining: u32,
-}
 
 // ---------------------------------------------------------------------------
 // Transition tables (§3.4), verbatim.
@@ -668,32 +377,6 @@ fn transition(dir: Direction, class: PacketClass, state: TcpState) -> Next {
 // Option parsing (§3.7).
 // ---------------------------------------------------------------------------
 
-/// Walk TCP options: EOL stops, NOP advances one byte, anything else needs a
-/// length byte ≥ 2 that fits in what remains (else stop). `f(kind, body)`
-/// returns false to stop early.
-fn walk_options(opts: &[u8], mut f: impl FnMut(u8, &[u8]) -> bool) {
-    let mut rest = opts;
-    while let Some((&kind, tail)) = rest.split_first() {
-        match kind {
-            OPT_EOL => return,
-            OPT_NOP => rest = tail,
-            _ => {
-                let Some(&len) = tail.first() else { return };
-                let Some((opt, next)) = rest.split_at_checked(usize::from(len)) else {
-                    return; // longer than what remains
-                };
-                if len < 2 {
-                    return; // "silly option"
-                }
-                if !f(kind, opt.get(2..).unwrap_or(&[])) {
-                    return;
-                }
-                rest = next;
-            }
-        }
-    }
-}
-
 /// Parse SYN options into `side` (§3.7): with any option bytes present, clear
 /// the scale and every flag but BE_LIBERAL, then record SACK_PERM and the
 /// window scale (capped at 14). No option bytes: leave `side` untouched.
@@ -745,6 +428,12 @@ fn sack_edge(opts: &[u8], ack: u32) -> u32 {
 // The tracker.
 // ---------------------------------------------------------------------------
 
+/// The header checks of `nf_conntrack_proto_tcp.c: tcp_error()` (§3.2
+/// steps 1–3): header present, data offset sane, checksum.
+pub(crate) fn inspect<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segment<'a>, Reason> {
+    crate::wire::tcp::parse(ip, verify_checksum)
+}
+
 /// Result of the window check (§3.7).
 enum Window {
     Accept,
@@ -753,10 +442,10 @@ enum Window {
 }
 
 /// Run one TCP packet through the tracker (§3.2–§3.10).
-pub fn track(conn: &mut TcpConn, seg: &Segment<'_>, ctx: &EntryCtx, cfg: &TcpConfig) -> TcpVerdict {
+pub(crate) fn track(conn: &mut TcpConn, seg: &Segment<'_>, ctx: &PacketCtx, cfg: &TcpConfig) -> Outcome {
     // §3.2 step 4 runs before anything else, even before tcp_new.
     if !valid_flag_combination(seg.flags) {
-        return TcpVerdict::Invalid { reason: TcpReason::InvalidFlags, timeout: None };
+        return Outcome::Invalid { reason: Reason::Tcp(TcpReason::InvalidFlags), timeout: None };
     }
     let mut w = Work::load(conn);
     let verdict = w.packet(seg, ctx, cfg);
@@ -766,12 +455,12 @@ pub fn track(conn: &mut TcpConn, seg: &Segment<'_>, ctx: &EntryCtx, cfg: &TcpCon
 
 impl Work {
     /// §3.6 `tcp_packet` after the flag check.
-    fn packet(&mut self, seg: &Segment<'_>, ctx: &EntryCtx, cfg: &TcpConfig) -> TcpVerdict {
+    fn packet(&mut self, seg: &Segment<'_>, ctx: &PacketCtx, cfg: &TcpConfig) -> Outcome {
         let class = PacketClass::of_flags(seg.flags);
         if ctx.is_new
             && let Err(reason) = self.tcp_new(seg, class, cfg)
         {
-            return TcpVerdict::Invalid { reason, timeout: None };
+            return Outcome::Invalid { reason: Reason::Tcp(reason), timeout: None };
         }
         let dir = ctx.dir;
         let mut old = self.state;
@@ -781,12 +470,12 @@ impl Work {
 
         match transition(dir, class, old) {
             Next::Invalid => {
-                return TcpVerdict::Invalid {
-                    reason: TcpReason::InvalidTransition {
+                return Outcome::Invalid {
+                    reason: Reason::Tcp(TcpReason::InvalidTransition {
                         index: class as u8,
-                        dir: dir_bit(dir),
+                        dir: dir.index() as u8,
                         state: old,
-                    },
+                    }),
                     timeout: None,
                 };
             }
@@ -794,7 +483,7 @@ impl Work {
                 // Reopen (§3.6): only if this side closed first (CLOSE_INIT on
                 // either side) or our own RST aborted the old connection.
                 if self.reopen_allowed(dir) {
-                    return TcpVerdict::Reopen;
+                    return Outcome::Reopen;
                 }
                 return self.ignore(seg, class, dir, old);
             }
@@ -812,7 +501,7 @@ impl Work {
                 match new {
                     TcpState::TimeWait if self.is_challenge_ack(class, dir, old) => {
                         self.last_flags &= !FLAG_EXP_CHALLENGE_ACK;
-                        return TcpVerdict::Ignored(TcpReason::ChallengeAck);
+                        return Outcome::Ignore(Reason::Tcp(TcpReason::ChallengeAck));
                     }
                     TcpState::SynSent2 => self.last_flags |= FLAG_SIMULTANEOUS_OPEN,
                     // Simultaneous open: the reply side's ACK finishes it.
@@ -825,7 +514,7 @@ impl Work {
                     }
                     TcpState::Close if class == PacketClass::Rst => {
                         match self.rst_rules(seg, dir, old, ctx, cfg) {
-                            Err(reason) => return TcpVerdict::Invalid { reason, timeout: None },
+                            Err(reason) => return Outcome::Invalid { reason: Reason::Tcp(reason), timeout: None },
                             Ok((state, skip)) => {
                                 new = state;
                                 skip_window = skip;
@@ -840,10 +529,10 @@ impl Work {
         if !skip_window {
             match self.in_window(seg, class, dir, cfg) {
                 Window::Accept => {}
-                Window::Ignore(reason) => return TcpVerdict::Ignored(reason),
+                Window::Ignore(reason) => return Outcome::Ignore(Reason::Tcp(reason)),
                 Window::Invalid(reason) => {
                     let timeout = self.handle_invalid(class, dir, ctx, cfg);
-                    return TcpVerdict::Invalid { reason, timeout };
+                    return Outcome::Invalid { reason: Reason::Tcp(reason), timeout };
                 }
             }
         }
@@ -915,7 +604,7 @@ impl Work {
     }
 
     /// §3.6 "treat as IGNORE": remember the packet, accept without learning.
-    fn ignore(&mut self, seg: &Segment<'_>, class: PacketClass, dir: Direction, old: TcpState) -> TcpVerdict {
+    fn ignore(&mut self, seg: &Segment<'_>, class: PacketClass, dir: Direction, old: TcpState) -> Outcome {
         self.last_index = class;
         self.last_dir = dir;
         self.last_seq = seg.seq;
@@ -937,11 +626,11 @@ impl Work {
         if old == TcpState::SynSent && class == PacketClass::Ack && dir == Direction::Reply {
             self.last_ack = seg.ack; // possible challenge ACK to our SYN (§3.8 rule 4)
         }
-        TcpVerdict::Ignored(TcpReason::IgnoredTransition {
+        Outcome::Ignore(Reason::Tcp(TcpReason::IgnoredTransition {
             index: class as u8,
-            dir: dir_bit(dir),
+            dir: dir.index() as u8,
             state: old,
-        })
+        }))
     }
 
     /// §3.6 TIME_WAIT case: an ACK answering a SYN ignored in LAST_ACK.
@@ -963,7 +652,7 @@ impl Work {
         seg: &Segment<'_>,
         dir: Direction,
         old: TcpState,
-        ctx: &EntryCtx,
+        ctx: &PacketCtx,
         cfg: &TcpConfig,
     ) -> Result<(TcpState, bool), TcpReason> {
         // Rule 1: closing states take any RST (the tuple may be reused already).
@@ -1159,7 +848,7 @@ impl Work {
         &mut self,
         class: PacketClass,
         dir: Direction,
-        ctx: &EntryCtx,
+        ctx: &PacketCtx,
         cfg: &TcpConfig,
     ) -> Option<u32> {
         if !ctx.assured || !matches!(class, PacketClass::Fin | PacketClass::Rst) {
@@ -1188,9 +877,9 @@ impl Work {
         dir: Direction,
         old: TcpState,
         new: TcpState,
-        ctx: &EntryCtx,
+        ctx: &PacketCtx,
         cfg: &TcpConfig,
-    ) -> TcpVerdict {
+    ) -> Outcome {
         self.last_index = class;
         self.last_dir = dir;
         self.state = new;
@@ -1202,21 +891,21 @@ impl Work {
         if !ctx.seen_reply {
             if seg.has(TH_RST) {
                 // The only answer so far is a RST: drop the entry now.
-                return TcpVerdict::Accept { timeout: None, set_assured: false, kill: true };
+                return Outcome::Close;
             }
             if class == PacketClass::Syn && old == TcpState::SynSent {
                 // SYN retransmit without reply: do not extend the deadline.
-                return TcpVerdict::Accept { timeout: None, set_assured: false, kill: false };
+                return Outcome::Accept { timeout: None, assure: false };
             }
             if new == TcpState::Established {
                 timeout = timeout.min(t.unacknowledged); // picked-up connection
             }
-            return TcpVerdict::Accept { timeout: Some(timeout), set_assured: false, kill: false };
+            return Outcome::Accept { timeout: Some(timeout), assure: false };
         }
         let set_assured = !ctx.assured
             && matches!(old, TcpState::SynRecv | TcpState::Established)
             && new == TcpState::Established;
-        TcpVerdict::Accept { timeout: Some(timeout), set_assured, kill: false }
+        Outcome::Accept { timeout: Some(timeout), assure: set_assured }
     }
 
     /// §3.10 timeout rules 1–5 (first match wins).
@@ -1272,6 +961,8 @@ mod tests {
     extern crate std;
 
     use super::*;
+    use crate::time::Tick;
+    use crate::tuple::Family;
     use proptest::prelude::*;
     use std::format;
     use std::string::ToString;
@@ -1279,6 +970,17 @@ mod tests {
 
     const O: Direction = Direction::Original;
     const R: Direction = Direction::Reply;
+
+    /// A segment of `len` payload bytes (the tracker reads only the length).
+    fn segment<'a>(seq: u32, ack: u32, window: u16, flags: u8, options: &'a [u8], len: u32) -> Segment<'a> {
+        static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
+        let payload = &ZEROS[..(len as usize).min(ZEROS.len())];
+        Segment { seq, ack, window, flags, options, payload }
+    }
+
+    fn ctx(dir: Direction, is_new: bool, seen_reply: bool, assured: bool, remaining: u32) -> PacketCtx {
+        PacketCtx { now: Tick(0), dir, is_new, seen_reply, assured, remaining, family: Family::Ipv4 }
+    }
     const SYN: u8 = TH_SYN;
     const SA: u8 = TH_SYN | TH_ACK;
     const A: u8 = TH_ACK;
@@ -1292,12 +994,12 @@ mod tests {
         [2, 4, 0x05, 0xb4, 4, 2, 1, 3, 3, shift, 1, 1]
     }
 
-    fn accept(timeout: u32) -> TcpVerdict {
-        TcpVerdict::Accept { timeout: Some(timeout), set_assured: false, kill: false }
+    fn accept(timeout: u32) -> Outcome {
+        Outcome::Accept { timeout: Some(timeout), assure: false }
     }
 
-    fn accept_assured(timeout: u32) -> TcpVerdict {
-        TcpVerdict::Accept { timeout: Some(timeout), set_assured: true, kill: false }
+    fn accept_assured(timeout: u32) -> Outcome {
+        Outcome::Accept { timeout: Some(timeout), assure: true }
     }
 
     /// A minimal stand-in for the connection table: keeps the status bits
@@ -1352,43 +1054,38 @@ mod tests {
             win: u16,
             opts: &[u8],
             len: u32,
-        ) -> TcpVerdict {
-            let seg = Segment { seq, ack, window: win, flags, options: opts, payload_len: len };
-            let ctx = EntryCtx {
-                dir,
-                is_new: !self.created,
-                seen_reply: self.seen_reply,
-                assured: self.assured,
-                remaining: self.remaining,
-            };
+        ) -> Outcome {
+            let seg = segment(seq, ack, win, flags, opts, len);
+            let ctx = ctx(dir, !self.created, self.seen_reply, self.assured, self.remaining);
             let v = track(&mut self.tcp, &seg, &ctx, &self.cfg);
             match v {
-                TcpVerdict::Accept { timeout, set_assured, kill } => {
+                Outcome::Accept { timeout, assure } => {
                     self.created = true;
                     if let Some(t) = timeout {
                         self.remaining = t;
                     }
-                    self.assured |= set_assured;
+                    self.assured |= assure;
                     self.seen_reply |= dir == R;
-                    if kill {
-                        self.reset();
-                    }
                 }
-                TcpVerdict::Ignored(_) => {
+                Outcome::Close => {
+                    self.created = true;
+                    self.reset();
+                }
+                Outcome::Ignore(_) => {
                     self.created = true;
                     self.seen_reply |= dir == R;
                 }
-                TcpVerdict::Invalid { timeout, .. } => {
+                Outcome::Invalid { timeout, .. } => {
                     if let Some(t) = timeout {
                         self.remaining = t;
                     }
                 }
-                TcpVerdict::Reopen => {
+                Outcome::Reopen => {
                     // The core deletes the entry and tracks the packet again
                     // as a new connection (original direction).
                     self.reset();
                     let again = self.seg(O, flags, seq, ack, win, opts, len);
-                    assert!(matches!(again, TcpVerdict::Accept { .. }), "{again:?}");
+                    assert!(matches!(again, Outcome::Accept { .. }), "{again:?}");
                 }
             }
             v
@@ -1480,7 +1177,7 @@ mod tests {
             let mut c = Conn::new();
             assert_eq!(
                 c.seg(O, f, 1, 0, 100, &[], 0),
-                TcpVerdict::Invalid { reason: TcpReason::InvalidFlags, timeout: None }
+                Outcome::Invalid { reason: Reason::Tcp(TcpReason::InvalidFlags), timeout: None }
             );
         }
         // PSH/ECE/CWR are ignored.
@@ -1591,7 +1288,7 @@ mod tests {
         assert_eq!(c.state(), TcpState::TimeWait);
 
         // 9: port reused: CLOSE_INIT set → Reopen, tracked anew as SYN_SENT.
-        assert_eq!(c.seg(O, SYN, 90000, 0, 64240, &syn_opts(7), 0), TcpVerdict::Reopen);
+        assert_eq!(c.seg(O, SYN, 90000, 0, 64240, &syn_opts(7), 0), Outcome::Reopen);
         assert_eq!(c.state(), TcpState::SynSent);
         assert_eq!(c.remaining, 120);
         assert!(!c.seen_reply);
@@ -1611,7 +1308,7 @@ mod tests {
     fn overshoot_is_ignored() {
         let mut c = after_step5();
         let v = c.seg(O, PA, 70000, 5001, 502, &[], 100);
-        assert_eq!(v, TcpVerdict::Ignored(TcpReason::Overshoot(3848)));
+        assert_eq!(v, Outcome::Ignore(Reason::Tcp(TcpReason::Overshoot(3848))));
         assert_eq!(c.side(O).td_end, 70100);
         assert_eq!(c.state(), TcpState::Established);
         assert_eq!(c.remaining, 432_000, "no timeout change");
@@ -1622,7 +1319,7 @@ mod tests {
         let mut c = after_step5();
         let before = c.tcp;
         let v = c.seg(O, PA, 200_000, 5001, 502, &[], 100);
-        assert_eq!(v, TcpVerdict::Invalid { reason: TcpReason::SeqOverUpperBound(66254), timeout: None });
+        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::SeqOverUpperBound(66254)), timeout: None });
         assert_eq!(c.tcp, before, "an INVALID data segment teaches nothing");
     }
 
@@ -1630,7 +1327,7 @@ mod tests {
     fn ack_of_unseen_data_is_invalid() {
         let mut c = after_step5();
         let v = c.seg(R, A, 5001, 99999, 509, &[], 0);
-        assert_eq!(v, TcpVerdict::Invalid { reason: TcpReason::AckOverUpperBound(1102), timeout: None });
+        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(1102)), timeout: None });
     }
 
     #[test]
@@ -1643,7 +1340,7 @@ mod tests {
         assert_eq!(c.seg(R, A, 5001, 71101, 509, &[], 0), accept(432_000));
         // Bytes 1001–1101 again: end 1101 is not after 71101 − 65160 − 1.
         let v = c.seg(O, PA, 1001, 5001, 502, &[], 100);
-        assert_eq!(v, TcpVerdict::Ignored(TcpReason::SeqUnderLowerBound(71101 - 65160 - 1)));
+        assert_eq!(v, Outcome::Ignore(Reason::Tcp(TcpReason::SeqUnderLowerBound(71101 - 65160 - 1))));
     }
 
     #[test]
@@ -1652,7 +1349,7 @@ mod tests {
         // S acknowledges something far older than C.td_end − 66000.
         let v = c.seg(R, A, 5001, 1101u32.wrapping_sub(100_000), 509, &[], 0);
         let bound = 1101u32.wrapping_sub(66000).wrapping_sub(1);
-        assert_eq!(v, TcpVerdict::Ignored(TcpReason::AckUnderLowerBound(bound)));
+        assert_eq!(v, Outcome::Ignore(Reason::Tcp(TcpReason::AckUnderLowerBound(bound))));
     }
 
     #[test]
@@ -1669,7 +1366,7 @@ mod tests {
         assert_eq!(c.state(), TcpState::FinWait);
         assert_eq!(c.side(O).td_end, before.td_end);
         // An ACK of unseen data also passes.
-        assert!(matches!(c.seg(R, A, 5001, 999_999, 509, &[], 0), TcpVerdict::Accept { .. }));
+        assert!(matches!(c.seg(R, A, 5001, 999_999, 509, &[], 0), Outcome::Accept { .. }));
     }
 
     #[test]
@@ -1677,7 +1374,7 @@ mod tests {
         let cfg = TcpConfig { loose: false, ..TcpConfig::default() };
         let mut c = Conn::with(cfg);
         let v = c.seg(O, PA, 1234, 5678, 1000, &[], 10);
-        assert_eq!(v, TcpVerdict::Invalid { reason: TcpReason::PickupDisabled, timeout: None });
+        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::PickupDisabled), timeout: None });
         assert!(!TcpReason::PickupDisabled.kernel_logs());
         assert!(!c.created);
         // A SYN still opens a connection.
@@ -1689,7 +1386,7 @@ mod tests {
         for f in [SA, FA, RST, RA] {
             let mut c = Conn::new();
             let v = c.seg(O, f, 1, 1, 100, &[], 0);
-            assert_eq!(v, TcpVerdict::Invalid { reason: TcpReason::InvalidNew, timeout: None });
+            assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::InvalidNew), timeout: None });
         }
     }
 
@@ -1709,12 +1406,12 @@ mod tests {
         assert_eq!(c.side(O).td_maxend, 2100);
         // The first reply is not ASSURED yet (SEEN_REPLY set only after it).
         let v = c.seg(R, A, 9000, 1100, 1000, &[], 0);
-        assert!(matches!(v, TcpVerdict::Accept { set_assured: false, .. }), "{v:?}");
+        assert!(matches!(v, Outcome::Accept { assure: false, .. }), "{v:?}");
         // The next original packet is.
         let v = c.seg(O, A, 1100, 9000, 1000, &[], 0);
-        assert!(matches!(v, TcpVerdict::Accept { set_assured: true, .. }), "{v:?}");
+        assert!(matches!(v, Outcome::Accept { assure: true, .. }), "{v:?}");
         // Wildly out-of-window data is still accepted (BE_LIBERAL).
-        assert!(matches!(c.seg(O, PA, 77_777_777, 9000, 1000, &[], 10), TcpVerdict::Accept { .. }));
+        assert!(matches!(c.seg(O, PA, 77_777_777, 9000, 1000, &[], 10), Outcome::Accept { .. }));
     }
 
     #[test]
@@ -1725,7 +1422,7 @@ mod tests {
         // without SEEN_REPLY).
         assert_eq!(
             c.seg(R, SYN, 700, 0, 2000, &syn_opts(2), 0),
-            TcpVerdict::Accept { timeout: None, set_assured: false, kill: false }
+            Outcome::Accept { timeout: None, assure: false }
         );
         assert_eq!(c.state(), TcpState::SynSent2);
         assert_ne!(c.tcp.last_flags() & FLAG_SIMULTANEOUS_OPEN, 0);
@@ -1744,7 +1441,7 @@ mod tests {
         c.seg(O, SYN, 1000, 0, 64240, &syn_opts(7), 0);
         assert_eq!(
             c.seg(O, SYN, 1000, 0, 64240, &syn_opts(7), 0),
-            TcpVerdict::Accept { timeout: None, set_assured: false, kill: false }
+            Outcome::Accept { timeout: None, assure: false }
         );
         assert_eq!(c.state(), TcpState::SynSent);
     }
@@ -1772,10 +1469,14 @@ mod tests {
         assert_eq!(c.side(O).td_end, 1001);
     }
 
-    impl TcpVerdict {
+    trait ToReason {
+        fn to_reason(self) -> Option<std::string::String>;
+    }
+
+    impl ToReason for Outcome {
         fn to_reason(self) -> Option<std::string::String> {
             match self {
-                TcpVerdict::Ignored(r) | TcpVerdict::Invalid { reason: r, .. } => Some(r.to_string()),
+                Outcome::Ignore(Reason::Tcp(r)) | Outcome::Invalid { reason: Reason::Tcp(r), .. } => Some(r.to_string()),
                 _ => None,
             }
         }
@@ -1788,7 +1489,7 @@ mod tests {
         c.seg(O, SYN, 1000, 0, 64240, &syn_opts(7), 0);
         assert_eq!(
             c.seg(R, RA, 0, 1001, 0, &[], 0),
-            TcpVerdict::Accept { timeout: None, set_assured: false, kill: true }
+            Outcome::Close
         );
     }
 
@@ -1825,7 +1526,7 @@ mod tests {
         let mut c = after_step5();
         assert_eq!(
             c.seg(R, RST, 4000, 0, 0, &[], 0),
-            TcpVerdict::Invalid { reason: TcpReason::InvalidRst, timeout: None }
+            Outcome::Invalid { reason: Reason::Tcp(TcpReason::InvalidRst), timeout: None }
         );
         c.cfg = TcpConfig { ignore_invalid_rst: true, ..TcpConfig::default() };
         // Now it is checked like an inexact RST (and 4000 is in the window).
@@ -1847,7 +1548,7 @@ mod tests {
         let mut c = after_step5();
         c.seg(O, RA, 1101, 5001, 0, &[], 0);
         assert_eq!(c.state(), TcpState::Close);
-        assert_eq!(c.seg(O, SYN, 424242, 0, 64240, &syn_opts(7), 0), TcpVerdict::Reopen);
+        assert_eq!(c.seg(O, SYN, 424242, 0, 64240, &syn_opts(7), 0), Outcome::Reopen);
         assert_eq!(c.state(), TcpState::SynSent);
         assert!(!c.seen_reply && !c.assured);
     }
@@ -1870,7 +1571,7 @@ mod tests {
         assert_eq!(cs.td_maxend, 424243 + 28960);
         assert_eq!((ss.td_end, ss.td_maxend, ss.td_maxwin, ss.td_scale), (778, 778, 28960, 6));
         // And the client's ACK completes the new handshake.
-        assert!(matches!(c.seg(O, A, 424243, 778, 1000, &[], 0), TcpVerdict::Accept { .. }));
+        assert!(matches!(c.seg(O, A, 424243, 778, 1000, &[], 0), Outcome::Accept { .. }));
         assert_eq!(c.state(), TcpState::Established);
     }
 
@@ -1892,7 +1593,7 @@ mod tests {
         assert_eq!(v.to_reason(), Some("packet (index 0) in dir 0 ignored, state LAST_ACK".into()));
         assert_ne!(c.tcp.last_flags() & FLAG_EXP_CHALLENGE_ACK, 0);
         // The server's challenge ACK is not the last ACK.
-        assert_eq!(c.seg(R, A, 5002, 1102, 509, &[], 0), TcpVerdict::Ignored(TcpReason::ChallengeAck));
+        assert_eq!(c.seg(R, A, 5002, 1102, 509, &[], 0), Outcome::Ignore(Reason::Tcp(TcpReason::ChallengeAck)));
         assert_eq!(c.state(), TcpState::LastAck);
         assert_eq!(c.tcp.last_flags() & FLAG_EXP_CHALLENGE_ACK, 0);
         // The real last ACK still works.
@@ -1908,7 +1609,7 @@ mod tests {
         c.seg(O, A, 1102, 5002, 502, &[], 0);
         assert_eq!(c.state(), TcpState::TimeWait);
         // Roles switched: the former server opens with the same tuple.
-        assert_eq!(c.seg(R, SYN, 31337, 0, 1000, &[], 0), TcpVerdict::Reopen);
+        assert_eq!(c.seg(R, SYN, 31337, 0, 1000, &[], 0), Outcome::Reopen);
     }
 
     #[test]
@@ -1939,11 +1640,11 @@ mod tests {
         c.remaining = 432_000;
         // C's FIN acknowledging data S never sent: INVALID, remembered.
         let v = c.seg(O, FA, 1101, 99_999, 502, &[], 0);
-        assert_eq!(v, TcpVerdict::Invalid { reason: TcpReason::AckOverUpperBound(5002), timeout: None });
+        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(5002)), timeout: None });
         assert_eq!((c.tcp.last_index(), c.tcp.last_dir()), (PacketClass::Fin, O));
         // S's equally broken FIN: the lifetime drops to T[UNACK].
         let v = c.seg(R, FA, 5001, 77_777, 509, &[], 0);
-        assert_eq!(v, TcpVerdict::Invalid { reason: TcpReason::AckOverUpperBound(1102), timeout: Some(300) });
+        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(1102)), timeout: Some(300) });
         assert_eq!(c.state(), TcpState::Established);
     }
 
@@ -1954,11 +1655,11 @@ mod tests {
         c.seg(O, FA, 1101, 99_999, 502, &[], 0);
         // An invalid ACK does not trigger the shortening and is not remembered.
         let v = c.seg(R, A, 5001, 77_777, 509, &[], 0);
-        assert!(matches!(v, TcpVerdict::Invalid { timeout: None, .. }));
+        assert!(matches!(v, Outcome::Invalid { timeout: None, .. }));
         assert_eq!(c.tcp.last_index(), PacketClass::Fin);
         c.assured = false;
         let v = c.seg(R, FA, 5001, 77_777, 509, &[], 0);
-        assert!(matches!(v, TcpVerdict::Invalid { timeout: None, .. }));
+        assert!(matches!(v, Outcome::Invalid { timeout: None, .. }));
     }
 
     #[test]
@@ -1970,7 +1671,7 @@ mod tests {
         opts.extend_from_slice(&1001u32.to_be_bytes());
         opts.extend_from_slice(&2000u32.to_be_bytes());
         let v = c.seg(R, A, 5001, 1101, 509, &opts, 0);
-        assert_eq!(v, TcpVerdict::Invalid { reason: TcpReason::AckOverUpperBound(1102), timeout: None });
+        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(1102)), timeout: None });
         assert_eq!(sack_edge(&opts, 1101), 2000);
         // Timestamp-only fast path, malformed lengths.
         assert_eq!(sack_edge(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], 5), 5);
@@ -2051,17 +1752,11 @@ mod tests {
                 // interesting in-window paths are reached too.
                 let seq = if near { prev_seq.wrapping_add(len) } else { seq };
                 prev_seq = seq;
-                let seg = Segment { seq, ack, window: win, flags, options: &opts, payload_len: len };
-                let ctx = EntryCtx {
-                    dir: if reply { R } else { O },
-                    is_new: bits[0],
-                    seen_reply: bits[1],
-                    assured: bits[2],
-                    remaining,
-                };
+                let seg = segment(seq, ack, win, flags, &opts, len);
+                let ctx = ctx(if reply { R } else { O }, bits[0], bits[1], bits[2], remaining);
                 let v = track(&mut conn, &seg, &ctx, &cfg);
                 let _ = format!("{v:?}");
-                if let TcpVerdict::Ignored(r) | TcpVerdict::Invalid { reason: r, .. } = v {
+                if let Outcome::Ignore(Reason::Tcp(r)) | Outcome::Invalid { reason: Reason::Tcp(r), .. } = v {
                     let _ = r.to_string();
                 }
                 prop_assert!(conn.state() as u8 <= 9);

@@ -1,5 +1,9 @@
 //! The wire layer: views of the headers ctrack reads, and the checks Linux
 //! makes on them before conntrack sees a packet. It depends on nothing
-//! above it.
+//! above it (the reasons it reports are the crate's leaf vocabulary).
 
 pub mod ethernet;
+pub(crate) mod icmp;
+pub(crate) mod ip;
+pub(crate) mod tcp;
+pub(crate) mod udp;

@@ -1,5 +1,5 @@
-//! The packet view: IPv4/IPv6 parsing down to the layer-4 bytes, once per
-//! packet (semantics §1.3).
+//! IPv4 and IPv6: parsing down to the layer-4 bytes, once per packet
+//! (semantics §1.3), and the one layer-4 checksum routine.
 //!
 //! Headers are read with `smoltcp::wire`. The checks mirror what a Linux
 //! router does before conntrack sees a packet (IP input) plus conntrack's own
@@ -14,8 +14,7 @@
 
 use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet, checksum};
 
-use crate::tuple::{Family, Tuple, has_ports, is_icmp_of, proto};
-use crate::verdict::Reason;
+use crate::reason::Reason;
 
 /// IPv6 next-header values of the extension headers walked (RFC 8200, and
 /// AH, RFC 4302, which Linux also skips).
@@ -24,6 +23,16 @@ const ROUTING: u8 = 43;
 const FRAGMENT: u8 = 44;
 const AUTH: u8 = 51;
 const DEST_OPTS: u8 = 60;
+
+/// Address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Family {
+    /// IPv4 (`l3num` 2).
+    Ipv4 = 2,
+    /// IPv6 (`l3num` 10).
+    Ipv6 = 10,
+}
 
 /// An IP packet, parsed as far as the start of its layer-4 header.
 #[derive(Debug, Clone, Copy)]
@@ -63,53 +72,6 @@ impl IpView<'_> {
         };
         sum == !0
     }
-}
-
-impl IpView<'_> {
-    /// The packet's tuple (§1.2, §1.3): ports need 4 bytes of layer 4, ICMP
-    /// 8, GRE version 1 (PPTP) 8 and the PPP protocol.
-    pub(crate) fn tuple(&self) -> Result<Tuple, Reason> {
-        let b = self.l4;
-        let be16 = |o: usize| b.get(o..o + 2).map(|x| u16::from_be_bytes([x[0], x[1]]));
-        let short = Reason::ShortPacket;
-        let (src_l4, dst_l4) = if has_ports(self.proto) {
-            (be16(0).ok_or(short)?, be16(2).ok_or(short)?)
-        } else if is_icmp_of(self.family, self.proto) {
-            b.get(..8).ok_or(short)?;
-            (be16(4).ok_or(short)?, be16(0).ok_or(short)?)
-        } else if self.proto == proto::GRE {
-            match b.get(1).ok_or(short)? & 7 {
-                1 if be16(2).ok_or(short)? != 0x880b => return Err(Reason::NotInvertible),
-                1 => (0, be16(6).ok_or(short)?),
-                _ => (0, 0),
-            }
-        } else {
-            (0, 0)
-        };
-        Ok(Tuple::from_raw(self.family, self.proto, self.src, self.dst, src_l4, dst_l4))
-    }
-
-    /// [`IpView::tuple`] for a packet whose tracker already checked that
-    /// the header is long enough.
-    pub(crate) fn tuple_unchecked(&self) -> Tuple {
-        self.tuple().unwrap_or_else(|_| Tuple::from_raw(self.family, self.proto, self.src, self.dst, 0, 0))
-    }
-}
-
-/// The tuple of a raw IPv4/IPv6 packet, without checksum or protocol
-/// checks: what a firewall rule needs to match addresses, protocol and
-/// ports before (or instead of) tracking.
-///
-/// ```
-/// let dns = [
-///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
-///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
-/// ];
-/// let t = ctrack::packet_tuple(&dns).unwrap();
-/// assert_eq!(t.l4(), ctrack::L4::Ports { sport: 5353, dport: 53 });
-/// ```
-pub fn packet_tuple(packet: &[u8]) -> Result<Tuple, Reason> {
-    parse_ip(packet, Mode::Outer)?.tuple()
 }
 
 fn ip_address(family: Family, b: &[u8; 16]) -> IpAddress {

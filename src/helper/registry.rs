@@ -1,0 +1,85 @@
+//! The built-in helpers: one table of names, helpers and standard ports.
+
+use super::Helper;
+use crate::tuple::{Family, proto};
+
+/// A built-in helper, with the assignments Linux's helper modules make by
+/// default (the ports of `nf_conntrack_ftp.c`, `nf_conntrack_tftp.c`,
+/// `nf_conntrack_sip.c`, `nf_conntrack_snmp.c`,
+/// `nf_conntrack_netbios_ns.c`).
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub struct Builtin {
+    /// The Linux name (`ftp`, `sip`, ...).
+    pub name: &'static str,
+    /// The helper.
+    pub helper: &'static dyn Helper,
+    /// Standard assignments: (IP protocol, destination port).
+    pub ports: &'static [(u8, u16)],
+    /// Only this family (the broadcast helpers are IPv4-only).
+    pub family: Option<Family>,
+}
+
+impl core::fmt::Debug for Builtin {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Builtin").field("name", &self.name).field("ports", &self.ports).finish()
+    }
+}
+
+/// The built-in helpers compiled in (each has a cargo feature:
+/// `helper-ftp`, `helper-tftp`, `helper-sip`, `helper-snmp`,
+/// `helper-netbios-ns`).
+pub const BUILTINS: &[Builtin] = &[
+    #[cfg(feature = "helper-ftp")]
+    Builtin { name: "ftp", helper: &super::ftp::FTP, ports: &[(proto::TCP, 21)], family: None },
+    #[cfg(feature = "helper-tftp")]
+    Builtin { name: "tftp", helper: &super::tftp::TFTP, ports: &[(proto::UDP, 69)], family: None },
+    #[cfg(feature = "helper-sip")]
+    Builtin {
+        name: "sip",
+        helper: &super::sip::SIP,
+        ports: &[(proto::UDP, 5060), (proto::TCP, 5060)],
+        family: None,
+    },
+    #[cfg(feature = "helper-snmp")]
+    Builtin {
+        name: "snmp",
+        helper: &super::broadcast::SNMP,
+        ports: &[(proto::UDP, 161)],
+        family: Some(Family::Ipv4),
+    },
+    #[cfg(feature = "helper-netbios-ns")]
+    Builtin {
+        name: "netbios-ns",
+        helper: &super::broadcast::NETBIOS_NS,
+        ports: &[(proto::UDP, 137)],
+        family: Some(Family::Ipv4),
+    },
+];
+
+/// The built-in helper of that Linux name, if compiled in.
+///
+/// ```
+/// # #[cfg(feature = "helper-ftp")] {
+/// let ftp = ctrack::helper::builtin("ftp").unwrap();
+/// assert_eq!(ftp.ports, &[(6, 21)]);
+/// assert_eq!(ftp.helper.name(), "ftp");
+/// # }
+/// assert!(ctrack::helper::builtin("h323").is_none());
+/// ```
+pub fn builtin(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_helpers_names() {
+        for b in BUILTINS {
+            assert_eq!(b.helper.name(), b.name);
+            assert!(!b.ports.is_empty());
+        }
+    }
+}

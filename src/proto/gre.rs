@@ -1,0 +1,14 @@
+//! GRE (semantics §6.2, `nf_conntrack_proto_gre.c: gre_packet()`): version
+//! 0 is tracked by addresses only, version 1 (PPTP) by call id; both use
+//! UDP's stream logic with their own timeouts, streaming from the first
+//! packet after a reply.
+
+use super::udp::{self, StreamKind};
+use super::{Outcome, PacketCtx};
+use crate::config::Timeouts;
+use crate::time::Tick;
+
+/// An accepted GRE packet.
+pub(crate) fn track(stream_after: Tick, ctx: &PacketCtx, t: &Timeouts) -> Outcome {
+    udp::track(StreamKind::Immediate, stream_after, ctx, t.gre, t.gre_stream)
+}

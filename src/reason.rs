@@ -1,0 +1,224 @@
+//! Why a packet is INVALID, ignored or dropped: the vocabulary every layer
+//! reports in. It depends on nothing but the TCP state names.
+
+use core::fmt;
+
+use crate::status::TcpState;
+
+/// Why a packet is INVALID (or, for [`Tracked::ignored`], was ignored).
+/// `Display` gives the kernel's log text where the kernel logs one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Reason {
+    /// Not an IPv4 or IPv6 packet.
+    NotIp,
+    /// IPv4 header shorter than 20 bytes, IHL < 5, or lengths inconsistent.
+    BadIpv4Header,
+    /// IPv4 header checksum wrong.
+    BadIpv4Checksum,
+    /// IPv6 header truncated or payload length beyond the packet.
+    BadIpv6Header,
+    /// An IPv6 extension header is truncated.
+    BadExtensionHeader,
+    /// A fragment: ctrack expects reassembled datagrams (see the crate docs).
+    Fragment,
+    /// The layer-4 header is too short ("short packet").
+    ShortPacket,
+    /// The layer-4 checksum is wrong ("bad checksum").
+    BadChecksum,
+    /// UDP length field inconsistent ("truncated/malformed packet").
+    BadUdpLength,
+    /// UDP-Lite checksum coverage out of range ("invalid checksum coverage").
+    BadUdpliteCoverage,
+    /// UDP-Lite without checksum ("checksum missing").
+    UdpliteNoChecksum,
+    /// TCP data offset below 20 bytes or beyond the packet ("truncated packet").
+    BadTcpHeader,
+    /// ICMP type above 18 ("invalid icmp type").
+    BadIcmpType,
+    /// An ICMP type that cannot start or answer a connection (not invertible).
+    NotInvertible,
+    /// An ICMP/ICMPv6 reply with no request ("invalid new").
+    UnsolicitedReply,
+    /// ICMP in an IPv6 packet or ICMPv6 in an IPv4 packet.
+    WrongIcmpFamily,
+    /// An ICMP error whose quoted packet cannot be parsed.
+    BadIcmpErrorQuote,
+    /// An ICMP error quoting a packet of no known connection.
+    IcmpErrorNoEntry,
+    /// An ICMP error whose outer destination is not the connection's
+    /// ("outer daddr != inner").
+    IcmpErrorWrongDestination,
+    /// An ICMPv6 redirect failing its checks (hop limit, source, options).
+    BadRedirect,
+    /// The TCP tracker's verdict.
+    Tcp(TcpReason),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::NotIp => "not an IP packet",
+            Reason::BadIpv4Header => "bad IPv4 header",
+            Reason::BadIpv4Checksum => "bad IPv4 header checksum",
+            Reason::BadIpv6Header => "bad IPv6 header",
+            Reason::BadExtensionHeader => "bad IPv6 extension header",
+            Reason::Fragment => "fragment (not reassembled)",
+            Reason::ShortPacket => "short packet",
+            Reason::BadChecksum => "bad checksum",
+            Reason::BadUdpLength => "truncated/malformed packet",
+            Reason::BadUdpliteCoverage => "invalid checksum coverage",
+            Reason::UdpliteNoChecksum => "checksum missing",
+            Reason::BadTcpHeader => "truncated packet",
+            Reason::BadIcmpType => "invalid icmp type",
+            Reason::NotInvertible => "not invertible",
+            Reason::UnsolicitedReply => "invalid new",
+            Reason::WrongIcmpFamily => "icmp of the wrong address family",
+            Reason::BadIcmpErrorQuote => "failed to parse the packet inside the ICMP error",
+            Reason::IcmpErrorNoEntry => "no conntrack for the packet inside the ICMP error",
+            Reason::IcmpErrorWrongDestination => "outer daddr != inner",
+            Reason::BadRedirect => "bad redirect",
+            Reason::Tcp(r) => return fmt::Display::fmt(r, f),
+        })
+    }
+}
+
+/// Why conntrack itself drops a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The table (or the new entry's probe window) is full and early drop
+    /// found nothing to evict ("table full, dropping packet").
+    TableFull,
+    /// At confirmation an equal entry already existed and the clash could
+    /// not be resolved (semantics §7.3).
+    InsertClash,
+    /// The connection's helper rejected the packet at confirmation.
+    Helper(HelperDrop),
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::TableFull => f.write_str("table full, dropping packet"),
+            DropReason::InsertClash => f.write_str("insert clash"),
+            DropReason::Helper(d) => write!(f, "helper: {d}"),
+        }
+    }
+}
+
+/// Why a packet was rejected or ignored: one variant per kernel log text
+/// (printed by `Display` without the `nf_ct_proto_6: ` prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TcpReason {
+    /// §3.2 step 4.
+    InvalidFlags,
+    /// §3.5: the first packet of an entry is not SYN- or ACK-class.
+    InvalidNew,
+    /// §3.5: an ACK-class first packet with `tcp_loose` = 0. The kernel
+    /// rejects it *without* logging (checked against 6.18), hence
+    /// [`TcpReason::kernel_logs`] is false.
+    PickupDisabled,
+    /// §3.4 sIV: `packet (index I) in dir D invalid, state S` (old state).
+    InvalidTransition {
+        /// Packet class number (§3.3).
+        index: u8,
+        /// Direction, 0 original, 1 reply.
+        dir: u8,
+        /// State before the packet.
+        state: TcpState,
+    },
+    /// §3.4/§3.6 sIG (or a declined reopen): `... ignored, state S`.
+    IgnoredTransition {
+        /// Packet class number (§3.3).
+        index: u8,
+        /// Direction, 0 original, 1 reply.
+        dir: u8,
+        /// State before the packet.
+        state: TcpState,
+    },
+    /// §3.7 check I failed beyond tolerance; carries `S.td_maxend + 1`.
+    SeqOverUpperBound(u32),
+    /// §3.7 check III failed; carries `R.td_end + 1`.
+    AckOverUpperBound(u32),
+    /// §3.7 check II failed; carries `S.td_end − R.td_maxwin − 1`.
+    SeqUnderLowerBound(u32),
+    /// §3.7 check IV failed; carries `R.td_end − MAXACKWIN − 1`.
+    AckUnderLowerBound(u32),
+    /// §3.7 check I failed by at most the receiver's max window (IGNORE).
+    Overshoot(u32),
+    /// §3.8 rule 2: RST sequence number below the peer's `td_maxack`.
+    InvalidRst,
+    /// §3.6: RFC 5961 challenge ACK in LAST_ACK, not taken as the last ACK.
+    ChallengeAck,
+}
+
+impl TcpReason {
+    /// Whether the kernel logs this reason (`nf_conntrack_log_invalid`). All
+    /// do except [`TcpReason::PickupDisabled`].
+    ///
+    /// Note: when `handle_invalid` (§3.10) cuts the lifetime (an `Invalid`
+    /// verdict with `timeout: Some(t)`), the kernel logs a second line after
+    /// the window-check reason: `packet (index I, dir D) response for index L
+    /// lower timeout to J`, with `J` = t × HZ jiffies; the core can build it.
+    pub fn kernel_logs(self) -> bool {
+        !matches!(self, TcpReason::PickupDisabled)
+    }
+}
+
+impl fmt::Display for TcpReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            TcpReason::InvalidFlags => f.write_str("invalid tcp flag combination"),
+            TcpReason::InvalidNew => f.write_str("invalid new"),
+            TcpReason::PickupDisabled => f.write_str("pickup disabled (nf_conntrack_tcp_loose=0)"),
+            TcpReason::InvalidTransition { index, dir, state } => {
+                write!(f, "packet (index {index}) in dir {dir} invalid, state {state}")
+            }
+            TcpReason::IgnoredTransition { index, dir, state } => {
+                write!(f, "packet (index {index}) in dir {dir} ignored, state {state}")
+            }
+            TcpReason::SeqOverUpperBound(b) => {
+                write!(f, "SEQ is over upper bound {b} (over the window of the receiver)")
+            }
+            TcpReason::AckOverUpperBound(b) => {
+                write!(f, "ACK is over upper bound {b} (ACKed data not seen yet)")
+            }
+            TcpReason::SeqUnderLowerBound(b) => {
+                write!(f, "SEQ is under lower bound {b} (already ACKed data retransmitted)")
+            }
+            TcpReason::AckUnderLowerBound(b) => {
+                write!(f, "ignored ACK under lower bound {b} (possible overly delayed)")
+            }
+            TcpReason::Overshoot(n) => write!(f, "{n} bytes more than expected"),
+            TcpReason::InvalidRst => f.write_str("invalid rst"),
+            TcpReason::ChallengeAck => f.write_str("challenge-ack ignored"),
+        }
+    }
+}
+
+/// Why a helper wants the packet dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct HelperDrop(pub &'static str);
+
+impl fmt::Display for HelperDrop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl From<TcpReason> for Reason {
+    fn from(r: TcpReason) -> Reason {
+        Reason::Tcp(r)
+    }
+}
+
+impl core::error::Error for Reason {}
+impl core::error::Error for TcpReason {}
+impl core::error::Error for DropReason {}
+impl core::error::Error for HelperDrop {}

@@ -1,0 +1,426 @@
+//! The connection table: the public face of ctrack.
+//!
+//! * [`storage`]: the slot arrays and what an entry holds;
+//! * [`probe`]: open addressing with bounded probing, early drop, deletion;
+//! * [`pipeline`]: the path of a packet (classification, the protocol
+//!   trackers, confirmation and the helper hook);
+//! * [`display`]: [`EntryRef`], an entry as `conntrack -L` shows it.
+
+mod display;
+mod pipeline;
+mod probe;
+mod storage;
+
+pub use display::EntryRef;
+pub use probe::PROBE_WINDOW;
+#[cfg(feature = "alloc")]
+pub use storage::HeapStorage;
+pub use storage::{FixedStorage, SliceStorage, Slot, Storage};
+
+use storage::{Entry, Link, SlotState};
+
+use crate::config::Config;
+use crate::expect::{ExpectBook, ExpectLine, ExpectSlot};
+use crate::hash::HashKey;
+use crate::helper::{Builtin, ExtSlot, Helper, HelperAssignment, HelperError, HelperId};
+use crate::reason::DropReason;
+use crate::stats::{Stats, bump};
+use crate::status::Status;
+use crate::time::{Instant, Tick};
+use crate::tuple::{Direction, Tuple};
+use crate::verdict::{Handle, Verdict};
+
+/// Per-packet options: what a raw-table rule would have decided before
+/// conntrack (semantics §1.6, §6.4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct Meta {
+    /// Conntrack zone (0 = default). Entries in different zones are
+    /// different connections even when their tuples are equal.
+    pub zone: u16,
+    /// Do not track this packet (`notrack`): its verdict is UNTRACKED and
+    /// the table is not touched.
+    pub notrack: bool,
+    /// For a packet this host sends to a subnet broadcast address: the
+    /// subnet's prefix length. Only then do the broadcast helpers (SNMP,
+    /// NetBIOS-NS, semantics §9.5) expect the unicast answers.
+    pub broadcast_prefix: Option<u8>,
+}
+
+/// A connection tracking table over the slot storage `S`: an array
+/// `[Slot; N]` (see [`FixedConnTable`]), a borrowed `&mut [Slot]` (e.g. a
+/// `static` buffer in firmware) or, with the `alloc` feature, a
+/// `Vec<Slot>`.
+///
+/// ```
+/// use ctrack::{Config, ConnTable, CtState, FixedConnTable, HashKey, Instant};
+///
+/// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), Config::default());
+/// // An IPv4 UDP datagram 10.0.0.1:5353 -> 10.0.0.2:53 (checksum 0 = none).
+/// let query = [
+///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+/// ];
+/// let v = table.track(Instant::from_secs(1), &query);
+/// assert_eq!(v.state(), Some(CtState::New));
+/// assert_eq!(table.len(), 1);
+/// let line = table.get(v.entry().unwrap(), Instant::from_secs(1)).unwrap().to_string();
+/// assert_eq!(line, "udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=5353 dport=53 [UNREPLIED] \
+///                   src=10.0.0.2 dst=10.0.0.1 sport=53 dport=5353 mark=0 use=1");
+/// ```
+pub struct ConnTable<S> {
+    store: S,
+    hash_key: HashKey,
+    config: Config,
+    stats: Stats,
+    /// Used slots, unconfirmed ones included (the kernel's count, §7.1).
+    count: usize,
+    /// Where [`ConnTable::gc`] resumes.
+    gc_cursor: usize,
+    /// The registered helpers; a [`HelperId`] is an index here.
+    helpers: heapless::Vec<&'static dyn Helper, MAX_HELPERS>,
+    /// Which new connections get which helper.
+    assignments: heapless::Vec<HelperAssignment, MAX_HELPER_ASSIGNMENTS>,
+    /// Expectation creation counter and count.
+    expect_book: ExpectBook,
+}
+
+/// Most [`HelperAssignment`]s a table holds.
+pub const MAX_HELPER_ASSIGNMENTS: usize = 16;
+
+/// Most helpers a table registers.
+pub const MAX_HELPERS: usize = 8;
+
+/// A table whose capacity is fixed at compile time: `N` connections, of
+/// which `X` may have a helper or a master, and `E` expectations. Needs
+/// no allocator.
+pub type FixedConnTable<const N: usize, const X: usize = 16, const E: usize = 16> =
+    ConnTable<FixedStorage<N, X, E>>;
+
+impl<const N: usize, const X: usize, const E: usize> ConnTable<FixedStorage<N, X, E>> {
+    /// An empty table.
+    pub fn new(hash_key: HashKey, config: Config) -> Self {
+        ConnTable::with_storage(FixedStorage::new(), hash_key, config)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl ConnTable<HeapStorage> {
+    /// An empty table of `capacity` entries on the heap, with room for
+    /// `capacity / 16` (64 to 32767) connections with a helper or master
+    /// and `capacity / 64` (16 to 4096, Linux's `expect_max` ratio)
+    /// expectations.
+    pub fn with_capacity(capacity: usize, hash_key: HashKey, config: Config) -> Self {
+        let exts = (capacity / 16).clamp(64, Link::MAX_EXT);
+        let expects = (capacity / 64).clamp(16, 4096);
+        Self::with_capacities(capacity, exts, expects, hash_key, config)
+    }
+
+    /// An empty heap table with explicit sizes.
+    pub fn with_capacities(
+        entries: usize,
+        exts: usize,
+        expects: usize,
+        hash_key: HashKey,
+        config: Config,
+    ) -> Self {
+        ConnTable::with_storage(HeapStorage::new(entries, exts, expects), hash_key, config)
+    }
+}
+
+impl<S: Storage> ConnTable<S> {
+    /// A table over `storage`; every slot is reset to empty.
+    pub fn with_storage(mut store: S, hash_key: HashKey, config: Config) -> Self {
+        let (slots, exts, expects) = store.parts_mut();
+        slots.fill(Slot::EMPTY);
+        exts.fill(ExtSlot::EMPTY);
+        expects.fill(ExpectSlot::EMPTY);
+        ConnTable {
+            store,
+            hash_key,
+            config,
+            stats: Stats::default(),
+            count: 0,
+            gc_cursor: 0,
+            helpers: heapless::Vec::new(),
+            assignments: heapless::Vec::new(),
+            expect_book: ExpectBook::default(),
+        }
+    }
+
+    /// Register `helper` with the table: the [`HelperId`] it returns is
+    /// the helper's identity in this table (registering the same helper
+    /// twice gives two identities). Fails when [`MAX_HELPERS`] are
+    /// registered.
+    pub fn register_helper(&mut self, helper: &'static dyn Helper) -> Result<HelperId, HelperError> {
+        let id = HelperId(u8::try_from(self.helpers.len()).map_err(|_| HelperError::TooManyHelpers)?);
+        self.helpers.push(helper).map_err(|_| HelperError::TooManyHelpers)?;
+        Ok(id)
+    }
+
+    /// The helper registered as `id`.
+    pub fn helper(&self, id: HelperId) -> Option<&'static dyn Helper> {
+        self.helpers.get(usize::from(id.0)).copied()
+    }
+
+    /// Give new connections matching `assignment` its helper (semantics
+    /// §9.1). Fails when [`MAX_HELPER_ASSIGNMENTS`] are already made, or
+    /// for a helper this table did not register.
+    pub fn assign_helper(&mut self, assignment: HelperAssignment) -> Result<(), HelperError> {
+        if self.helper(assignment.helper()).is_none() {
+            return Err(HelperError::UnknownHelper);
+        }
+        self.assignments.push(assignment).map_err(|_| HelperError::TooManyAssignments)
+    }
+
+    /// Register a built-in helper and assign it to its standard ports, as
+    /// Linux's helper modules do (see [`helper::builtin`](crate::helper::builtin)).
+    ///
+    /// ```
+    /// use ctrack::{Config, ConnTable, FixedConnTable, HashKey, helper};
+    ///
+    /// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([1; 16]), Config::default());
+    /// for b in helper::BUILTINS {
+    ///     table.add_builtin_helper(b).unwrap();
+    /// }
+    /// ```
+    pub fn add_builtin_helper(&mut self, builtin: &Builtin) -> Result<HelperId, HelperError> {
+        if self.assignments.len() + builtin.ports.len() > MAX_HELPER_ASSIGNMENTS {
+            return Err(HelperError::TooManyAssignments);
+        }
+        let id = self.register_helper(builtin.helper)?;
+        for &(proto, port) in builtin.ports {
+            let mut a = HelperAssignment::new(id, proto, port);
+            if let Some(f) = builtin.family {
+                a = a.family(f);
+            }
+            self.assign_helper(a)?;
+        }
+        Ok(id)
+    }
+
+    /// Pending expectations, as `conntrack -L expect` lists them.
+    pub fn expectations(&self, now: Instant) -> impl Iterator<Item = ExpectLine<'_>> {
+        let now = now.tick();
+        let (slots, _, expects) = self.store.parts();
+        expects.iter().filter_map(move |x| {
+            let p = x.0.as_ref()?;
+            if !p.deadline.is_after(now) {
+                return None;
+            }
+            let master = match &slots.get(p.master as usize)?.0 {
+                SlotState::Used(m) => m.orig(),
+                _ => return None,
+            };
+            let helper_name = self.helper(p.owner).map(|h| h.name());
+            Some(ExpectLine { pending: p, master, helper_name, timeout: p.deadline.secs_left(now) })
+        })
+    }
+
+    fn entry_ref<'a>(&'a self, entry: &'a Entry, now: Tick, i: usize) -> EntryRef<'a> {
+        let ext = entry.link.ext().and_then(|x| self.store.parts().1.get(x)?.0.as_ref());
+        let helper = ext.and_then(|x| self.helper(x.helper?));
+        EntryRef { entry, ext, helper, now, handle: Handle(i as u32) }
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.slots().len()
+    }
+
+    /// Entries allocated (confirmed, unconfirmed, and expired ones not yet
+    /// reaped).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True if no entry is allocated.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Change settings; existing entries keep their deadlines.
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats { entries: self.count as u32, ..self.stats }
+    }
+
+    /// Classify and, if the packet created an entry, confirm it at once:
+    /// the one-step form for callers that never drop a packet between
+    /// tracking and sending it. See [`ConnTable::classify`].
+    pub fn track(&mut self, now: Instant, packet: &[u8]) -> Verdict {
+        self.track_with(now, packet, Meta::default())
+    }
+
+    /// [`ConnTable::track`] with per-packet options.
+    pub fn track_with(&mut self, now: Instant, packet: &[u8], meta: Meta) -> Verdict {
+        let mut v = self.classify(now, packet, meta);
+        match self.confirm(&mut v, packet) {
+            // The packet keeps its classification; the verdict says it
+            // must be dropped.
+            Ok(()) | Err(DropReason::Helper(_)) => v,
+            Err(d) => Verdict::Dropped(d),
+        }
+    }
+
+    /// Classify a raw IPv4 or IPv6 packet (semantics §2.2).
+    ///
+    /// A packet that opens a connection leaves an *unconfirmed* entry: it
+    /// takes a slot but no other packet can find it until
+    /// [`ConnTable::confirm`] is called, as Linux confirms at the last hook.
+    /// If the packet is dropped instead, call [`ConnTable::discard`]. An
+    /// unconfirmed entry that is neither confirmed nor discarded expires
+    /// like any other.
+    pub fn classify(&mut self, now: Instant, packet: &[u8], meta: Meta) -> Verdict {
+        if meta.notrack {
+            return Verdict::Untracked;
+        }
+        self.classify_packet(now.tick(), packet, meta)
+    }
+
+    /// The last step of a packet that passes (Linux's confirmation hook,
+    /// semantics §2.4 and §9.1): call it for every packet the caller lets
+    /// through, with the bytes given to [`ConnTable::classify`].
+    ///
+    /// The connection's helper, if any, sees the packet now, as Linux runs
+    /// helpers at confirmation: a packet the caller drops instead never
+    /// feeds a helper. If the helper rejects the packet, the verdict
+    /// records it ([`Tracked::helper_drop`](crate::Tracked::helper_drop)),
+    /// the packet must be dropped and a connection it opened is not kept.
+    ///
+    /// Then the entry a NEW packet created is confirmed: from now on other
+    /// packets find it. On an unresolvable clash with an entry confirmed
+    /// meanwhile, the new entry is discarded and the packet must be dropped.
+    pub fn confirm(&mut self, verdict: &mut Verdict, packet: &[u8]) -> Result<(), DropReason> {
+        let Verdict::Tracked(t) = verdict else {
+            return Ok(());
+        };
+        if let Err(d) = self.run_helper(t, packet) {
+            bump(&mut self.stats.drop);
+            t.set_helper_drop(d);
+            if let Some(h) = t.entry().filter(|_| t.is_unconfirmed()) {
+                self.remove(h.index());
+                t.set_entry(None);
+                t.set_unconfirmed(false);
+            }
+            return Err(DropReason::Helper(d));
+        }
+        let Some(h) = t.entry().filter(|_| t.is_unconfirmed()) else {
+            return Ok(());
+        };
+        let Some(e) = self.entry_at(h.index()).copied() else {
+            return Ok(());
+        };
+        t.set_unconfirmed(false);
+        let clash = {
+            let home = self.home(&e.key, e.zone);
+            self.probe_indices(home).find(|&i| {
+                i != h.index()
+                    && matches!(&self.slots()[i].0, SlotState::Used(o)
+                        if o.status.contains(Status::CONFIRMED) && o.key == e.key && o.zone == e.zone)
+            })
+        };
+        match clash {
+            None => {
+                if let SlotState::Used(e) = &mut self.slots_mut()[h.index()].0 {
+                    e.status.insert(Status::CONFIRMED);
+                }
+                Ok(())
+            }
+            // Both entries describe the same flow (§7.3): UDP, UDP-Lite and
+            // GRE merge into the winner; other protocols drop the packet.
+            Some(winner) if e.proto.merges_on_clash() => {
+                self.remove(h.index());
+                t.set_entry(Some(Handle(winner as u32)));
+                bump(&mut self.stats.clash_resolve);
+                Ok(())
+            }
+            Some(_) => {
+                self.remove(h.index());
+                t.set_entry(None);
+                bump(&mut self.stats.insert_failed);
+                bump(&mut self.stats.drop);
+                Err(DropReason::InsertClash)
+            }
+        }
+    }
+
+    /// Free the unconfirmed entry of a NEW packet that is being dropped, so
+    /// that it leaves no trace (semantics §2.4). Does nothing otherwise.
+    pub fn discard(&mut self, verdict: &Verdict) {
+        if let Verdict::Tracked(t) = verdict
+            && let Some(h) = t.entry().filter(|_| t.is_unconfirmed())
+            && self.entry_at(h.index()).is_some_and(|e| !e.status.contains(Status::CONFIRMED))
+        {
+            self.remove(h.index());
+        }
+    }
+
+    /// The entry behind `handle`, if it is still alive at `now`.
+    pub fn get(&self, handle: Handle, now: Instant) -> Option<EntryRef<'_>> {
+        let now = now.tick();
+        self.entry_at(handle.index())
+            .filter(|e| !e.expired(now))
+            .map(|entry| self.entry_ref(entry, now, handle.index()))
+    }
+
+    /// Find the live, confirmed entry that `tuple` belongs to (in either
+    /// direction) in `zone`.
+    pub fn lookup(&self, tuple: &Tuple, zone: u16, now: Instant) -> Option<(EntryRef<'_>, Direction)> {
+        let (key, is_key) = tuple.canonical()?;
+        let now = now.tick();
+        let home = self.home(&key, zone);
+        for i in self.probe_indices(home) {
+            match &self.slots()[i].0 {
+                SlotState::Empty => return None,
+                SlotState::Used(e) if Self::matches(e, &key, zone, now) => {
+                    let dir =
+                        if e.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply };
+                    return Some((self.entry_ref(e, now, i), dir));
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Live, confirmed entries, in slot order, as `conntrack -L` lists them.
+    pub fn entries(&self, now: Instant) -> impl Iterator<Item = EntryRef<'_>> {
+        let now = now.tick();
+        self.slots().iter().enumerate().filter_map(move |(i, s)| match &s.0 {
+            SlotState::Used(e) if e.status.contains(Status::CONFIRMED) && !e.expired(now) => {
+                Some(self.entry_ref(e, now, i))
+            }
+            _ => None,
+        })
+    }
+
+    /// Reap expired entries, visiting at most `budget` slots from where the
+    /// previous call stopped (semantics §7.5: a `no_std` library has no GC
+    /// thread; call this periodically, e.g. every second with a budget of
+    /// `capacity / 60`). Returns the number of entries reaped.
+    pub fn gc(&mut self, now: Instant, budget: usize) -> usize {
+        let now = now.tick();
+        let len = self.capacity();
+        let mut reaped = 0;
+        for _ in 0..budget.min(len) {
+            let i = self.gc_cursor % len;
+            self.gc_cursor = (i + 1) % len;
+            if matches!(&self.slots()[i].0, SlotState::Used(e) if e.expired(now)) {
+                self.remove(i);
+                reaped += 1;
+            }
+        }
+        reaped
+    }
+}

@@ -1,0 +1,303 @@
+//! The path of a packet through the table, in the order of
+//! `nf_conntrack_core.c: nf_conntrack_in()`: read the headers, find or
+//! create the entry, run the protocol tracker and apply its outcome; and,
+//! at confirmation (`nf_conntrack_core.c: __nf_conntrack_confirm()`,
+//! after the helper hook of `nf_conntrack_proto.c: nf_confirm()`), run
+//! the connection's helper and make a new entry visible.
+
+use super::storage::{Entry, Link, SlotState, Storage};
+use super::{ConnTable, Meta};
+use crate::expect::Expects;
+use crate::helper::{Ext, HelperContext, HelperData};
+use crate::proto::{self, Inspected, L4Packet, Outcome, PacketCtx, ProtoState, icmp};
+use crate::reason::{DropReason, HelperDrop, Reason, TcpReason};
+use crate::stats::bump;
+use crate::status::Status;
+use crate::time::Tick;
+use crate::tuple::{Direction, Tuple};
+use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
+use crate::wire::ip::{IpView, Mode, parse_ip};
+
+/// What running the tracker on an entry led to.
+enum Step {
+    Done(Verdict),
+    /// The tracker asked for the entry to be replaced by a new one (§3.6).
+    Reopen,
+}
+
+impl<S: Storage> ConnTable<S> {
+    /// [`ConnTable::classify`] after the notrack check.
+    pub(super) fn classify_packet(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
+        let ip = match parse_ip(packet, Mode::Outer) {
+            Ok(ip) => ip,
+            Err(r) => return self.invalid(r),
+        };
+        let mut verdict = match proto::inspect(&ip, self.config.checksum) {
+            Inspected::Track(tuple, l4) => self.track_tuple(now, tuple, &l4, meta.zone),
+            Inspected::IcmpError(quote) => self.icmp_error(now, &ip, quote, meta.zone),
+            Inspected::Untracked => Verdict::Untracked,
+            Inspected::Invalid { reason, counted_as_error: false } => self.invalid(reason),
+            Inspected::Invalid { reason, counted_as_error: true } => self.icmp_reject(reason),
+        };
+        if let Verdict::Tracked(t) = &mut verdict {
+            t.set_broadcast_prefix(meta.broadcast_prefix);
+        }
+        verdict
+    }
+
+    pub(super) fn invalid(&mut self, r: Reason) -> Verdict {
+        bump(&mut self.stats.invalid);
+        Verdict::Invalid(r)
+    }
+
+    /// The ICMP handler rejected the packet: counted as `error` (§5.2).
+    fn icmp_reject(&mut self, r: Reason) -> Verdict {
+        bump(&mut self.stats.error);
+        Verdict::Invalid(r)
+    }
+
+    /// The normal path of §2.2 for a packet with a tuple.
+    fn track_tuple(&mut self, now: Tick, tuple: Tuple, l4: &L4Packet<'_>, zone: u16) -> Verdict {
+        let Some((key, is_key)) = tuple.canonical() else {
+            return self.invalid(Reason::NotInvertible);
+        };
+        match self.attach(now, &tuple, key, is_key, l4, zone) {
+            Ok(Step::Done(v)) => v,
+            Err(d) => Verdict::Dropped(d),
+            // A TCP reopen deletes the old entry and tracks the packet
+            // again on a new one (§3.6).
+            Ok(Step::Reopen) => match self.attach(now, &tuple, key, is_key, l4, zone) {
+                Ok(Step::Done(v)) => v,
+                Err(d) => Verdict::Dropped(d),
+                // Only an entry in TIME_WAIT or CLOSE asks to be reopened,
+                // and a new entry starts in NONE: this cannot repeat. Were
+                // it to, the packet could not start a connection.
+                Ok(Step::Reopen) => self.invalid(Reason::Tcp(TcpReason::InvalidNew)),
+            },
+        }
+    }
+
+    /// Find the entry of `key` or create one, and run the tracker.
+    fn attach(
+        &mut self,
+        now: Tick,
+        tuple: &Tuple,
+        key: Tuple,
+        is_key: bool,
+        l4: &L4Packet<'_>,
+        zone: u16,
+    ) -> Result<Step, DropReason> {
+        let (i, dir, is_new) = match self.find(now, &key, zone) {
+            Some(i) => {
+                let same = self.entry_at(i).is_some_and(|e| e.link.orig_is_key() == is_key);
+                (i, if same { Direction::Original } else { Direction::Reply }, false)
+            }
+            None => {
+                // Only ICMP queries open ICMP entries (§5.1): the reply
+                // path of the kernel's tracker, without the allocation.
+                if matches!(l4, L4Packet::Icmp) && !icmp::may_create(tuple) {
+                    return Ok(Step::Done(self.invalid(Reason::UnsolicitedReply)));
+                }
+                (self.create(now, tuple, key, is_key, l4, zone)?, Direction::Original, true)
+            }
+        };
+        Ok(self.run_tracker(now, i, dir, is_new, l4))
+    }
+
+    /// Create the (unconfirmed) entry of a new connection whose first
+    /// packet has `tuple`, in a slot of the probe window of `key`.
+    fn create(
+        &mut self,
+        now: Tick,
+        tuple: &Tuple,
+        key: Tuple,
+        is_key: bool,
+        l4: &L4Packet<'_>,
+        zone: u16,
+    ) -> Result<usize, DropReason> {
+        let i = self.alloc(now, &key, zone)?;
+        let proto = ProtoState::new(l4, now);
+        let mut entry = Entry { key, zone, link: Link::new(is_key, None), status: Status::empty(), deadline: now, proto };
+        match self.new_entry_links(now, tuple, zone) {
+            Ok((status, ext)) => {
+                entry.status = status;
+                entry.link = Link::new(is_key, ext);
+                self.slots_mut()[i].0 = SlotState::Used(entry);
+                Ok(i)
+            }
+            Err(d) => {
+                // Give the slot back: nothing was stored in it yet.
+                self.slots_mut()[i].0 = SlotState::Used(entry);
+                self.remove(i);
+                bump(&mut self.stats.drop);
+                Err(d)
+            }
+        }
+    }
+
+    /// Run the protocol tracker on the entry in slot `i` and apply its
+    /// outcome (§2.2 from "ctinfo = derive_ctinfo" on).
+    fn run_tracker(&mut self, now: Tick, i: usize, dir: Direction, is_new: bool, l4: &L4Packet<'_>) -> Step {
+        // Borrow the configuration and the slot as separate fields: no
+        // per-packet copy of the configuration.
+        let cfg = &self.config;
+        let Some(SlotState::Used(e)) = self.store.parts_mut().0.get_mut(i).map(|s| &mut s.0) else {
+            // `i` was just found or filled; were it not, the packet would
+            // belong to no entry.
+            return Step::Done(Verdict::Invalid(Reason::Tcp(TcpReason::InvalidNew)));
+        };
+        let seen_reply = e.status.contains(Status::SEEN_REPLY);
+        // §2.8: the reply direction is always ESTABLISHED.
+        let state = if dir == Direction::Reply || seen_reply {
+            AttachedState::Established
+        } else if e.status.contains(Status::EXPECTED) {
+            AttachedState::Related
+        } else {
+            AttachedState::New
+        };
+        let ctx = PacketCtx {
+            now,
+            dir,
+            is_new,
+            seen_reply,
+            assured: e.status.contains(Status::ASSURED),
+            remaining: e.deadline.secs_left(now),
+            family: e.key.family(),
+        };
+        let mut close = false;
+        let ignored = match proto::handle_packet(&mut e.proto, l4, &ctx, cfg) {
+            Outcome::Accept { timeout, assure } => {
+                if let Some(secs) = timeout {
+                    e.refresh(now, secs);
+                }
+                if assure {
+                    e.status.insert(Status::ASSURED);
+                }
+                None
+            }
+            Outcome::Close => {
+                close = true;
+                None
+            }
+            Outcome::Ignore(r) => Some(r),
+            Outcome::Invalid { reason, timeout } => {
+                if let Some(secs) = timeout {
+                    e.refresh(now, secs);
+                }
+                if is_new {
+                    self.remove(i);
+                }
+                return Step::Done(self.invalid(reason));
+            }
+            Outcome::Reopen => {
+                self.remove(i);
+                return Step::Reopen;
+            }
+        };
+        // §2.2: SEEN_REPLY is set after the tracker accepted a reply packet.
+        if dir == Direction::Reply {
+            e.status.insert(Status::SEEN_REPLY);
+        }
+        if close {
+            self.remove(i);
+        }
+        let mut t = Tracked::new(state, dir, Handle(i as u32), now);
+        t.set_ignored(ignored);
+        t.set_unconfirmed(is_new && !close);
+        if close {
+            t.set_entry(None);
+        }
+        Step::Done(Verdict::Tracked(t))
+    }
+
+    /// Status bits and extension slot of a new entry whose original tuple
+    /// is `t` (§2.3): created from an expectation (EXPECTED, with a master
+    /// and the expectation's helper), or given an assigned helper.
+    fn new_entry_links(&mut self, now: Tick, t: &Tuple, zone: u16) -> Result<(Status, Option<usize>), DropReason> {
+        let (slots, exts, expects) = self.store.parts_mut();
+        let mut view = Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats };
+        let found = if view.is_empty() { None } else { view.take_match(now, t, zone) };
+        let (status, ext) = match found {
+            Some(p) => {
+                let master = match &slots.get(p.master as usize).map(|s| s.0) {
+                    Some(SlotState::Used(m)) => m.orig(),
+                    _ => return Ok((Status::empty(), None)),
+                };
+                bump(&mut self.stats.expect_new);
+                (Status::EXPECTED, Ext { helper: p.exp.helper, master: Some(master), data: HelperData::default() })
+            }
+            None => match self.assignments.iter().find(|a| a.applies(t, zone)) {
+                Some(a) => (Status::HELPER, Ext { helper: Some(a.helper()), master: None, data: HelperData::default() }),
+                None => return Ok((Status::empty(), None)),
+            },
+        };
+        let free = exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none()).ok_or(DropReason::TableFull)?;
+        exts[free].0 = Some(ext);
+        Ok((status, Some(free)))
+    }
+
+    /// The helper hook of confirmation (`nf_conntrack_proto.c:
+    /// nf_confirm()`): the helper of the packet's connection, if any, sees
+    /// the packet (§9.1: every accepted packet in both directions, but not
+    /// the ICMP errors RELATED to it).
+    pub(super) fn run_helper(&mut self, t: &Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
+        let Some(h) = t.entry() else { return Ok(()) };
+        let (i, now) = (h.index(), t.classified_at());
+        let (slots, exts, expects) = self.store.parts_mut();
+        let Some(SlotState::Used(e)) = slots.get_mut(i).map(|s| &mut s.0) else { return Ok(()) };
+        let Some(ext) = e.link.ext().and_then(|x| exts.get_mut(x)?.0.as_mut()) else { return Ok(()) };
+        let Some(helper_id) = ext.helper else { return Ok(()) };
+        let Some(&helper) = self.helpers.get(usize::from(helper_id.0)) else { return Ok(()) };
+        // The packet was read once by classify; read its headers again (only
+        // for helped connections) rather than keep borrowed bytes in the
+        // verdict.
+        let Ok(ip) = parse_ip(packet, Mode::Outer) else { return Ok(()) };
+        let Inspected::Track(_, l4) = proto::inspect(&ip, false) else { return Ok(()) };
+        let mut cx = HelperContext {
+            now,
+            dir: t.dir(),
+            state: t.state(),
+            orig: e.orig(),
+            expected: e.status.contains(Status::EXPECTED),
+            payload: l4.payload(),
+            tcp_seq: l4.tcp_seq(),
+            data: &mut ext.data,
+            helper,
+            helper_id,
+            master: i as u32,
+            zone: e.zone,
+            broadcast_prefix: t.broadcast_prefix(),
+            expects: Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats },
+            new_timeout: None,
+        };
+        let r = helper.help(&mut cx);
+        if let Some(secs) = cx.new_timeout {
+            e.refresh(now, secs);
+        }
+        r
+    }
+
+    /// ICMP errors (§5.4): RELATED to the connection of the quoted packet.
+    fn icmp_error(&mut self, now: Tick, outer: &IpView<'_>, quote: &[u8], zone: u16) -> Verdict {
+        let t = match icmp::quoted_tuple(quote, outer.family) {
+            Ok(t) => t,
+            Err(r) => return self.icmp_reject(r),
+        };
+        let Some((key, is_key)) = t.canonical() else {
+            return self.icmp_reject(Reason::BadIcmpErrorQuote);
+        };
+        let Some(i) = self.find(now, &key, zone) else {
+            return self.icmp_reject(Reason::IcmpErrorNoEntry);
+        };
+        let dir = match self.entry_at(i) {
+            Some(e) if e.link.orig_is_key() == is_key => Direction::Original,
+            _ => Direction::Reply,
+        };
+        // `t` is the entry's tuple in direction `dir`: the error must be
+        // travelling to that tuple's destination.
+        if t.dst_bytes() != &outer.dst {
+            return self.icmp_reject(Reason::IcmpErrorWrongDestination);
+        }
+        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, Handle(i as u32), now))
+    }
+}

@@ -1,0 +1,227 @@
+//! The memory of a table: entry slots, extension slots and expectation
+//! slots, in a fixed array, a borrowed slice or (feature `alloc`) a heap
+//! vector; and what one entry holds.
+
+use crate::expect::ExpectSlot;
+use crate::helper::ExtSlot;
+use crate::proto::ProtoState;
+use crate::status::Status;
+use crate::time::Tick;
+use crate::tuple::Tuple;
+
+/// One connection entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    /// Canonical tuple of the connection.
+    pub key: Tuple,
+    pub zone: u16,
+    /// Which tuple is the original one, and the extension slot.
+    pub link: Link,
+    pub status: Status,
+    pub deadline: Tick,
+    pub proto: ProtoState,
+}
+
+/// Two facts in 16 bits, to keep the entry small: whether the original
+/// tuple is the canonical key (bit 15), and the index + 1 of the entry's
+/// extension slot (0 = none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Link(u16);
+
+impl Link {
+    const ORIG_IS_KEY: u16 = 0x8000;
+    /// Most extension slots a table can use.
+    pub const MAX_EXT: usize = 0x7fff;
+
+    pub fn new(orig_is_key: bool, ext: Option<usize>) -> Link {
+        let e = ext.map_or(0, |i| (i + 1).min(Self::MAX_EXT) as u16);
+        Link(if orig_is_key { Self::ORIG_IS_KEY } else { 0 } | e)
+    }
+
+    pub fn orig_is_key(self) -> bool {
+        self.0 & Self::ORIG_IS_KEY != 0
+    }
+
+    pub fn ext(self) -> Option<usize> {
+        match self.0 & !Self::ORIG_IS_KEY {
+            0 => None,
+            i => Some(usize::from(i) - 1),
+        }
+    }
+}
+
+impl Entry {
+    pub fn orig(&self) -> Tuple {
+        if self.link.orig_is_key() { self.key } else { self.key.invert().unwrap_or(self.key) }
+    }
+
+    pub fn reply(&self) -> Tuple {
+        if self.link.orig_is_key() { self.key.invert().unwrap_or(self.key) } else { self.key }
+    }
+
+    pub fn expired(&self, now: Tick) -> bool {
+        !self.deadline.is_after(now)
+    }
+
+    pub fn refresh(&mut self, now: Tick, secs: u32) {
+        if !self.status.contains(Status::FIXED_TIMEOUT) {
+            self.deadline = now.after_secs(secs);
+        }
+    }
+}
+
+/// Storage for one entry. Build arrays of them with [`Slot::EMPTY`].
+#[derive(Debug, Clone, Copy)]
+pub struct Slot(pub(crate) SlotState);
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SlotState {
+    Empty,
+    Tombstone,
+    Used(Entry),
+}
+
+impl Slot {
+    /// An unused slot.
+    pub const EMPTY: Slot = Slot(SlotState::Empty);
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The memory of a table: entry slots, extension slots (one per connection
+/// that has a helper or a master) and expectation slots. Implemented by
+/// [`FixedStorage`], [`SliceStorage`] and [`HeapStorage`] only (the trait
+/// is sealed: the table relies on what they guarantee).
+pub trait Storage: sealed::Sealed {
+    /// The three arrays.
+    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]);
+    /// The three arrays, mutable.
+    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]);
+}
+
+/// Storage of `N` entries, `X` extensions and `E` expectations, fixed at
+/// compile time; needs no allocator.
+pub struct FixedStorage<const N: usize, const X: usize, const E: usize> {
+    slots: [Slot; N],
+    exts: [ExtSlot; X],
+    expects: [ExpectSlot; E],
+}
+
+impl<const N: usize, const X: usize, const E: usize> FixedStorage<N, X, E> {
+    /// Empty storage (a `const fn`, so it can initialise a `static`).
+    pub const fn new() -> Self {
+        FixedStorage { slots: [Slot::EMPTY; N], exts: [ExtSlot::EMPTY; X], expects: [ExpectSlot::EMPTY; E] }
+    }
+}
+
+impl<const N: usize, const X: usize, const E: usize> Default for FixedStorage<N, X, E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize, const X: usize, const E: usize> sealed::Sealed for FixedStorage<N, X, E> {}
+
+impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N, X, E> {
+    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]) {
+        (&self.slots, &self.exts, &self.expects)
+    }
+    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]) {
+        (&mut self.slots, &mut self.exts, &mut self.expects)
+    }
+}
+
+/// Storage borrowed from elsewhere, e.g. `static` buffers in firmware.
+///
+/// ```
+/// use ctrack::{Config, ConnTable, ExpectSlot, ExtSlot, HashKey, Slot, SliceStorage};
+///
+/// let mut slots = [Slot::EMPTY; 128];
+/// let mut exts = [ExtSlot::EMPTY; 8];
+/// let mut expects = [ExpectSlot::EMPTY; 8];
+/// let storage = SliceStorage::new(&mut slots, &mut exts, &mut expects);
+/// let table = ConnTable::with_storage(storage, HashKey([9; 16]), Config::default());
+/// assert_eq!(table.capacity(), 128);
+/// ```
+pub struct SliceStorage<'a> {
+    slots: &'a mut [Slot],
+    exts: &'a mut [ExtSlot],
+    expects: &'a mut [ExpectSlot],
+}
+
+impl<'a> SliceStorage<'a> {
+    /// Storage over entry, extension and expectation slots.
+    pub fn new(slots: &'a mut [Slot], exts: &'a mut [ExtSlot], expects: &'a mut [ExpectSlot]) -> Self {
+        SliceStorage { slots, exts, expects }
+    }
+}
+
+impl sealed::Sealed for SliceStorage<'_> {}
+
+impl Storage for SliceStorage<'_> {
+    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]) {
+        (self.slots, self.exts, self.expects)
+    }
+    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]) {
+        (self.slots, self.exts, self.expects)
+    }
+}
+
+/// Heap storage sized at run time (feature `alloc`).
+#[cfg(feature = "alloc")]
+pub struct HeapStorage {
+    slots: alloc::vec::Vec<Slot>,
+    exts: alloc::vec::Vec<ExtSlot>,
+    expects: alloc::vec::Vec<ExpectSlot>,
+}
+
+#[cfg(feature = "alloc")]
+impl HeapStorage {
+    /// Storage of `entries` entry slots, `exts` extension slots and
+    /// `expects` expectation slots.
+    pub fn new(entries: usize, exts: usize, expects: usize) -> Self {
+        HeapStorage {
+            slots: alloc::vec![Slot::EMPTY; entries],
+            exts: alloc::vec![ExtSlot::EMPTY; exts],
+            expects: alloc::vec![ExpectSlot::EMPTY; expects],
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl sealed::Sealed for HeapStorage {}
+
+#[cfg(feature = "alloc")]
+impl Storage for HeapStorage {
+    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]) {
+        (&self.slots, &self.exts, &self.expects)
+    }
+    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]) {
+        (&mut self.slots, &mut self.exts, &mut self.expects)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memory budget per connection slot (dual-stack). The goal is 96
+    /// bytes; this guards against growth while the TCP state is slimmed.
+    #[test]
+    fn slot_size() {
+        assert!(core::mem::size_of::<Slot>() <= 108, "{}", core::mem::size_of::<Slot>());
+        assert!(core::mem::size_of::<Link>() == 2);
+    }
+
+    #[test]
+    fn link_packs_both_facts() {
+        let l = Link::new(true, Some(5));
+        assert!(l.orig_is_key());
+        assert_eq!(l.ext(), Some(5));
+        let l = Link::new(false, None);
+        assert!(!l.orig_is_key());
+        assert_eq!(l.ext(), None);
+    }
+}
