@@ -1,6 +1,19 @@
-//! Capture reader for the replay tool: reads a whole pcap or pcapng file and
-//! turns every frame into either the IP packet it carries (link-layer headers
-//! removed) or a human-readable reason why it is not injected.
+//! Capture reader for ctrack's replay tool and tests: reads a whole pcap or
+//! pcapng file and turns every frame into either the IP packet it carries
+//! (link-layer headers removed) or a human-readable reason why it is not
+//! injected.
+//!
+//! ```no_run
+//! use ctrack_capture::{FrameContent, read_capture};
+//! let frames = read_capture(std::path::Path::new("trace.pcapng"))?;
+//! for frame in &frames {
+//!     match &frame.content {
+//!         FrameContent::Ip(packet) => println!("{}: {} IP bytes", frame.index, packet.len()),
+//!         FrameContent::Skipped(why) => println!("{}: skipped, {why}", frame.index),
+//!     }
+//! }
+//! # Ok::<(), ctrack_capture::CaptureError>(())
+//! ```
 //!
 //! Classic pcap is parsed with `pcap-file` (global header and record framing;
 //! raw records are used so that `pcap-file`'s own validation of
@@ -10,6 +23,9 @@
 //! it does not re-export), its `PcapNgParser` rejects valid interface blocks
 //! (option lists without `opt_endofopt`, a 4-byte `if_tzone`, non-UTF-8
 //! strings) and its `EnhancedPacketBlock::timestamp` ignores `if_tsresol`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::fmt;
 use std::path::Path;
@@ -24,9 +40,11 @@ pub struct Frame {
     pub index: usize,
     /// Capture timestamp in nanoseconds since the epoch.
     pub ts_nanos: u64,
+    /// What the frame carries.
     pub content: FrameContent,
 }
 
+/// What a frame carries: an IP packet, or why it is not injected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameContent {
     /// The IPv4 or IPv6 packet (starting at the IP header), link-layer headers removed.
@@ -36,9 +54,12 @@ pub enum FrameContent {
     Skipped(String),
 }
 
+/// Why a capture file could not be read.
 #[derive(Debug)]
 pub enum CaptureError {
+    /// The file could not be read (the message names the path).
     Io(std::io::Error),
+    /// The file is not a valid pcap or pcapng capture (or a truncated one).
     Format(String),
 }
 
@@ -80,7 +101,8 @@ pub fn read_capture(path: &Path) -> Result<Vec<Frame>, CaptureError> {
     })
 }
 
-/// Same from bytes (used by tests).
+/// Read a whole pcap or pcapng capture held in memory (detected from the
+/// magic number).
 pub fn read_capture_bytes(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
     if data.len() < 4 {
         return Err(format_err(format!(
@@ -1188,7 +1210,8 @@ mod tests {
 
     // ----- real captures -----
 
-    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
+    /// `../shared/corpus` beside the checkout (this crate is `support/capture`).
+    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
 
     #[test]
     fn corpus_dns_single_query_response() {
