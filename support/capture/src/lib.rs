@@ -23,6 +23,8 @@
 //! it does not re-export), its `PcapNgParser` rejects valid interface blocks
 //! (option lists without `opt_endofopt`, a 4-byte `if_tzone`, non-UTF-8
 //! strings) and its `EnhancedPacketBlock::timestamp` ignores `if_tsresol`.
+//! VLAN tags are walked by ctrack's own
+//! [`skip_vlan_tags`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -30,6 +32,7 @@
 use std::fmt;
 use std::path::Path;
 
+use ctrack::wire::ethernet::skip_vlan_tags;
 use pcap_file::pcap::{PcapHeader, PcapParser};
 use pcap_file::{Endianness, PcapError, TsResolution};
 
@@ -479,8 +482,6 @@ enum Family {
     V6,
 }
 
-const VLAN_TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
-
 /// Trim an IP packet to its own length when the frame carries trailing bytes
 /// (Ethernet minimum-size padding, FCS, ...). Only when the header's length is
 /// non-zero, no larger than what is present and (IPv4) covers the header;
@@ -521,14 +522,10 @@ fn skipped(reason: impl Into<String>) -> FrameContent {
 
 /// Handle an EtherType (or 802.3 length field) and the bytes after it:
 /// VLAN tags, PPPoE session, IPv4/IPv6.
-fn from_ethertype(mut etype: u16, mut p: &[u8]) -> FrameContent {
-    while VLAN_TPIDS.contains(&etype) {
-        let Some(next) = be16(p, 2) else {
-            return skipped(format!("truncated VLAN tag (ethertype 0x{etype:04x})"));
-        };
-        etype = next;
-        p = &p[4..];
-    }
+fn from_ethertype(etype: u16, p: &[u8]) -> FrameContent {
+    let Some((etype, p)) = skip_vlan_tags(etype, p) else {
+        return skipped(format!("truncated VLAN tag (ethertype 0x{:04x})", truncated_tpid(etype, p)));
+    };
     match etype {
         0x0800 => ip(p, Family::V4),
         0x86dd => ip(p, Family::V6),
@@ -539,6 +536,17 @@ fn from_ethertype(mut etype: u16, mut p: &[u8]) -> FrameContent {
             from_ppp_protocol(proto, &p[8..])
         }
         _ => skipped(format!("non-IP ethertype 0x{etype:04x}")),
+    }
+}
+
+/// The TPID of the tag that cut short the walk of `skip_vlan_tags(etype, p)`.
+/// Tags are 4 bytes and the walk stops at the first one with fewer than 4
+/// bytes left, so `p.len() / 4` whole tags were skipped: the last of them (if
+/// any) carries the TPID of the cut one in its final two bytes.
+fn truncated_tpid(etype: u16, p: &[u8]) -> u16 {
+    match p.len() / 4 {
+        0 => etype,
+        whole => be16(p, whole * 4 - 2).unwrap_or(etype),
     }
 }
 
@@ -861,6 +869,16 @@ mod tests {
         let mut f = MAC_HDR.to_vec();
         f.extend_from_slice(&[0x81, 0x00, 0x00]);
         assert!(matches!(one(1, f), FrameContent::Skipped(s) if s.contains("VLAN")));
+        // The reason names the tag that is cut short, outer or inner.
+        assert_eq!(
+            one(1, MAC_HDR.to_vec().into_iter().chain([0x88, 0xa8]).collect()),
+            skip("truncated VLAN tag (ethertype 0x88a8)")
+        );
+        let mut f = eth(&[(0x88a8, 1)], 0x8100, &[]);
+        f.extend_from_slice(&[0x00, 0x02, 0x08]);
+        assert_eq!(one(1, f), skip("truncated VLAN tag (ethertype 0x8100)"));
+        let f = eth(&[(0x9100, 1), (0x88a8, 2)], 0x8100, &[0, 3]);
+        assert_eq!(one(1, f), skip("truncated VLAN tag (ethertype 0x8100)"));
     }
 
     #[test]
