@@ -21,9 +21,6 @@
 //! from it, a new disagreement fails. `CTRACK_BLESS=1 cargo test --test
 //! parity` rewrites the list.
 
-#[path = "../examples/replay/capture.rs"]
-#[allow(dead_code)]
-mod capture;
 #[path = "../examples/replay/engine.rs"]
 #[allow(dead_code)]
 mod engine;
@@ -179,7 +176,7 @@ fn corpus_parity() {
     for (base, p) in captures.iter().map(|p| (&data, p)).chain(shared_caps.iter().map(|p| (&shared, p))) {
         let rel = p.strip_prefix(base).unwrap().with_extension("");
         let name = rel.to_string_lossy().to_string();
-        let frames_in = capture::read_capture(p).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let frames_in = ctrack_capture::read_capture(p).unwrap_or_else(|e| panic!("{name}: {e}"));
         for (variant, verdict_file) in verdict_files(p) {
             let (expected, args) = load(&verdict_file);
             let mut args = args;

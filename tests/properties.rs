@@ -3,10 +3,6 @@
 
 mod common;
 
-#[path = "../examples/replay/capture.rs"]
-#[allow(dead_code)]
-mod capture;
-
 use common::*;
 use ctrack::*;
 use proptest::prelude::*;
@@ -110,8 +106,8 @@ fn mutated_corpus_frames_never_panic() {
     for cat in std::fs::read_dir(&data).unwrap().flatten().filter(|e| e.path().is_dir()) {
         for f in std::fs::read_dir(cat.path()).unwrap().flatten() {
             if f.path().extension().is_some_and(|e| e == "pcap") {
-                for fr in capture::read_capture(&f.path()).unwrap() {
-                    if let capture::FrameContent::Ip(p) = fr.content {
+                for fr in ctrack_capture::read_capture(&f.path()).unwrap() {
+                    if let ctrack_capture::FrameContent::Ip(p) = fr.content {
                         packets.push(p);
                     }
                 }

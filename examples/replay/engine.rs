@@ -2,8 +2,8 @@
 //! that prints the oracle's JSON fields. Shared by the `replay` example and
 //! the parity test (`tests/parity.rs`).
 
-use crate::capture::{Frame, FrameContent, read_capture};
 use ctrack::{Config, ConnTable, HashKey, Instant, L4, Meta, Status, Verdict, tuple::proto};
+use ctrack_capture::{Frame, FrameContent, read_capture};
 use serde_json::{Map, Value, json};
 
 /// The oracle injects one frame about every 0.3 ms.

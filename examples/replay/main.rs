@@ -12,7 +12,6 @@
 //! `--honour-gaps MAXSEC` the capture's timestamps drive the clock, each gap
 //! capped at MAXSEC seconds.
 
-mod capture;
 mod engine;
 
 use std::process::ExitCode;

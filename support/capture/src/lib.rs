@@ -1,6 +1,19 @@
-//! Capture reader for the replay tool: reads a whole pcap or pcapng file and
-//! turns every frame into either the IP packet it carries (link-layer headers
-//! removed) or a human-readable reason why it is not injected.
+//! Capture reader for ctrack's replay tool and tests: reads a whole pcap or
+//! pcapng file and turns every frame into either the IP packet it carries
+//! (link-layer headers removed) or a human-readable reason why it is not
+//! injected.
+//!
+//! ```no_run
+//! use ctrack_capture::{FrameContent, read_capture};
+//! let frames = read_capture(std::path::Path::new("trace.pcapng"))?;
+//! for frame in &frames {
+//!     match &frame.content {
+//!         FrameContent::Ip(packet) => println!("{}: {} IP bytes", frame.index, packet.len()),
+//!         FrameContent::Skipped(why) => println!("{}: skipped, {why}", frame.index),
+//!     }
+//! }
+//! # Ok::<(), ctrack_capture::CaptureError>(())
+//! ```
 //!
 //! Classic pcap is parsed with `pcap-file` (global header and record framing;
 //! raw records are used so that `pcap-file`'s own validation of
@@ -10,10 +23,16 @@
 //! it does not re-export), its `PcapNgParser` rejects valid interface blocks
 //! (option lists without `opt_endofopt`, a 4-byte `if_tzone`, non-UTF-8
 //! strings) and its `EnhancedPacketBlock::timestamp` ignores `if_tsresol`.
+//! VLAN tags are walked by ctrack's own
+//! [`skip_vlan_tags`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::fmt;
 use std::path::Path;
 
+use ctrack::wire::ethernet::skip_vlan_tags;
 use pcap_file::pcap::{PcapHeader, PcapParser};
 use pcap_file::{Endianness, PcapError, TsResolution};
 
@@ -24,9 +43,11 @@ pub struct Frame {
     pub index: usize,
     /// Capture timestamp in nanoseconds since the epoch.
     pub ts_nanos: u64,
+    /// What the frame carries.
     pub content: FrameContent,
 }
 
+/// What a frame carries: an IP packet, or why it is not injected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameContent {
     /// The IPv4 or IPv6 packet (starting at the IP header), link-layer headers removed.
@@ -36,9 +57,12 @@ pub enum FrameContent {
     Skipped(String),
 }
 
+/// Why a capture file could not be read.
 #[derive(Debug)]
 pub enum CaptureError {
+    /// The file could not be read (the message names the path).
     Io(std::io::Error),
+    /// The file is not a valid pcap or pcapng capture (or a truncated one).
     Format(String),
 }
 
@@ -80,7 +104,8 @@ pub fn read_capture(path: &Path) -> Result<Vec<Frame>, CaptureError> {
     })
 }
 
-/// Same from bytes (used by tests).
+/// Read a whole pcap or pcapng capture held in memory (detected from the
+/// magic number).
 pub fn read_capture_bytes(data: &[u8]) -> Result<Vec<Frame>, CaptureError> {
     if data.len() < 4 {
         return Err(format_err(format!(
@@ -457,8 +482,6 @@ enum Family {
     V6,
 }
 
-const VLAN_TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
-
 /// Trim an IP packet to its own length when the frame carries trailing bytes
 /// (Ethernet minimum-size padding, FCS, ...). Only when the header's length is
 /// non-zero, no larger than what is present and (IPv4) covers the header;
@@ -499,14 +522,10 @@ fn skipped(reason: impl Into<String>) -> FrameContent {
 
 /// Handle an EtherType (or 802.3 length field) and the bytes after it:
 /// VLAN tags, PPPoE session, IPv4/IPv6.
-fn from_ethertype(mut etype: u16, mut p: &[u8]) -> FrameContent {
-    while VLAN_TPIDS.contains(&etype) {
-        let Some(next) = be16(p, 2) else {
-            return skipped(format!("truncated VLAN tag (ethertype 0x{etype:04x})"));
-        };
-        etype = next;
-        p = &p[4..];
-    }
+fn from_ethertype(etype: u16, p: &[u8]) -> FrameContent {
+    let Some((etype, p)) = skip_vlan_tags(etype, p) else {
+        return skipped(format!("truncated VLAN tag (ethertype 0x{:04x})", truncated_tpid(etype, p)));
+    };
     match etype {
         0x0800 => ip(p, Family::V4),
         0x86dd => ip(p, Family::V6),
@@ -517,6 +536,17 @@ fn from_ethertype(mut etype: u16, mut p: &[u8]) -> FrameContent {
             from_ppp_protocol(proto, &p[8..])
         }
         _ => skipped(format!("non-IP ethertype 0x{etype:04x}")),
+    }
+}
+
+/// The TPID of the tag that cut short the walk of `skip_vlan_tags(etype, p)`.
+/// Tags are 4 bytes and the walk stops at the first one with fewer than 4
+/// bytes left, so `p.len() / 4` whole tags were skipped: the last of them (if
+/// any) carries the TPID of the cut one in its final two bytes.
+fn truncated_tpid(etype: u16, p: &[u8]) -> u16 {
+    match p.len() / 4 {
+        0 => etype,
+        whole => be16(p, whole * 4 - 2).unwrap_or(etype),
     }
 }
 
@@ -839,6 +869,16 @@ mod tests {
         let mut f = MAC_HDR.to_vec();
         f.extend_from_slice(&[0x81, 0x00, 0x00]);
         assert!(matches!(one(1, f), FrameContent::Skipped(s) if s.contains("VLAN")));
+        // The reason names the tag that is cut short, outer or inner.
+        assert_eq!(
+            one(1, MAC_HDR.to_vec().into_iter().chain([0x88, 0xa8]).collect()),
+            skip("truncated VLAN tag (ethertype 0x88a8)")
+        );
+        let mut f = eth(&[(0x88a8, 1)], 0x8100, &[]);
+        f.extend_from_slice(&[0x00, 0x02, 0x08]);
+        assert_eq!(one(1, f), skip("truncated VLAN tag (ethertype 0x8100)"));
+        let f = eth(&[(0x9100, 1), (0x88a8, 2)], 0x8100, &[0, 3]);
+        assert_eq!(one(1, f), skip("truncated VLAN tag (ethertype 0x8100)"));
     }
 
     #[test]
@@ -1188,7 +1228,8 @@ mod tests {
 
     // ----- real captures -----
 
-    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
+    /// `../shared/corpus` beside the checkout (this crate is `support/capture`).
+    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
 
     #[test]
     fn corpus_dns_single_query_response() {
