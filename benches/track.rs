@@ -63,8 +63,8 @@ fn bench(c: &mut Criterion) {
         let mut t = ConnTable::with_capacity(cap, HashKey([0x42; 16]), Config::default());
         for i in 0..conns {
             let (s, p) = flow(i);
-            t.track(now, &udp(s, p, false));
-            t.track(now, &udp(s, p, true));
+            let _ = t.track(now, &udp(s, p, false));
+            let _ = t.track(now, &udp(s, p, true));
         }
         let udp_pkts: Vec<Vec<u8>> = (0..4096)
             .map(|k| {
@@ -86,7 +86,7 @@ fn bench(c: &mut Criterion) {
         let mut tt = ConnTable::with_capacity(cap, HashKey([0x42; 16]), Config::default());
         for i in 0..conns {
             let (s, p) = flow(i);
-            tt.track(now, &tcp_ack(s, p, 1000, 5000));
+            let _ = tt.track(now, &tcp_ack(s, p, 1000, 5000));
         }
         let tcp_pkts: Vec<Vec<u8>> = (0..4096)
             .map(|k| {

@@ -105,7 +105,7 @@ pub struct Outcome {
     /// State of B's socket that tried to connect to A.
     pub intruder: tcp::State,
     /// Packets the firewall dropped.
-    pub dropped: u32,
+    pub dropped: u64,
     /// The firewall's table, `conntrack -L` style.
     pub table: Vec<String>,
 }

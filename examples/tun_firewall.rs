@@ -22,7 +22,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant as StdInstant;
 
-use ctrack::helper::{HelperAssignment, by_name};
+use ctrack::helper::builtin;
 use ctrack::{Config, ConnTable, CtState, HashKey, HeapStorage, Instant, Meta, Verdict};
 use tun_tap::{Iface, Mode};
 
@@ -44,7 +44,7 @@ fn allowed(side: Side, v: &Verdict) -> Result<(), String> {
     if v.must_drop() {
         return Err(match v {
             Verdict::Dropped(d) => d.to_string(),
-            Verdict::Tracked(t) => t.helper_drop.map_or_else(String::new, |d| format!("helper: {d}")),
+            Verdict::Tracked(t) => t.helper_drop().map_or_else(String::new, |d| format!("helper: {d}")),
             _ => String::new(),
         });
     }
@@ -85,7 +85,7 @@ fn pump(shared: &Shared, side: Side, from: &Iface, to: &Iface) {
             table.gc(now, 64);
             let mut v = table.classify(now, packet, Meta::default());
             match allowed(side, &v) {
-                Ok(()) => table.confirm(&mut v).map(|()| v).map_err(|d| d.to_string()),
+                Ok(()) => table.confirm(&mut v, packet).map(|()| v).map_err(|d| d.to_string()),
                 Err(why) => {
                     table.discard(&v);
                     Err(why)
@@ -143,10 +143,11 @@ fn main() {
         key = *b"ctrack-tun-fwkey";
     }
     let mut table = ConnTable::with_capacity(65536, HashKey(key), Config::default());
-    for (name, proto, port) in [("ftp", 6, 21), ("tftp", 17, 69), ("sip", 17, 5060), ("sip", 6, 5060)] {
-        match by_name(name) {
-            Some(h) => table.assign_helper(HelperAssignment::new(h, proto, port)).expect("few helpers"),
-            None => eprintln!("tun_firewall: helper {name} not available"),
+    // The kernel firewall's helpers (fw/kernel.nft), on their standard ports.
+    for name in ["ftp", "tftp", "sip"] {
+        match builtin(name) {
+            Some(b) => drop(table.add_builtin_helper(b).expect("few helpers")),
+            None => eprintln!("tun_firewall: helper {name} not compiled in"),
         }
     }
     let shared = Arc::new(Shared { table: Mutex::new(table), start: StdInstant::now(), verbose });

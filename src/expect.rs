@@ -115,7 +115,14 @@ impl Expectation {
             Family::Ipv4 => 32,
             Family::Ipv6 => 128,
         };
-        Expectation { tuple, src_prefix, any_src_port: true, class: 0, flags: ExpectFlags::empty(), helper: None }
+        Expectation {
+            tuple,
+            src_prefix,
+            any_src_port: true,
+            class: 0,
+            flags: ExpectFlags::empty(),
+            helper: None,
+        }
     }
 
     /// Match only the first `bits` bits of the source address (0: any

@@ -114,8 +114,8 @@ pub use status::{Status, TcpState};
 #[cfg(feature = "alloc")]
 pub use table::HeapStorage;
 pub use table::{
-    ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS, MAX_HELPERS, Meta, PROBE_WINDOW,
-    SliceStorage, Slot, Storage,
+    ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS, MAX_HELPERS, Meta,
+    PROBE_WINDOW, SliceStorage, Slot, Storage,
 };
 pub use time::{Instant, TICKS_PER_SEC};
 pub use tuple::{Direction, Family, L4, Tuple, packet_tuple};

@@ -48,7 +48,7 @@ fn expired_entries_never_match() {
     let mut t = table();
     let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"q");
     let a = udp("10.0.0.2", 53, "10.0.0.1", 1000, b"a");
-    t.track(secs(10), &q);
+    let _ = t.track(secs(10), &q);
     assert_eq!(t.track(secs(39), &a).state(), Some(CtState::Established));
     // 30 s after the last packet the entry is gone: the same datagram is NEW.
     let v = t.track(secs(69), &a);
@@ -65,7 +65,7 @@ fn two_step_confirmation() {
     let a = udp("10.0.0.2", 53, "10.0.0.1", 1000, b"a");
     // Classified but dropped by the firewall: no trace (§2.4).
     let v = t.classify(secs(1), &q, Meta::default());
-    assert!(matches!(v, Verdict::Tracked(Tracked { unconfirmed: true, .. })));
+    assert!(matches!(v, Verdict::Tracked(t) if t.is_unconfirmed()));
     assert_eq!(t.len(), 1);
     assert_eq!(t.entries(secs(1)).count(), 0, "unconfirmed entries are not listed");
     t.discard(&v);
@@ -75,7 +75,7 @@ fn two_step_confirmation() {
     let r = t.classify(secs(2), &a, Meta::default());
     assert_eq!((r.state(), r.dir()), (Some(CtState::New), Some(Direction::Original)));
     t.discard(&r);
-    t.confirm(&mut v).unwrap();
+    t.confirm(&mut v, &q).unwrap();
     let r = t.track(secs(2), &a);
     assert_eq!((r.state(), r.dir()), (Some(CtState::Established), Some(Direction::Reply)));
 }
@@ -86,8 +86,8 @@ fn insert_clash_udp_merges_tcp_drops() {
     let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"q");
     let mut v1 = t.classify(secs(1), &q, Meta::default());
     let mut v2 = t.classify(secs(1), &q, Meta::default());
-    t.confirm(&mut v1).unwrap();
-    t.confirm(&mut v2).unwrap();
+    t.confirm(&mut v1, &q).unwrap();
+    t.confirm(&mut v2, &q).unwrap();
     assert_eq!(v1.entry(), v2.entry(), "the loser is merged into the winner (§7.3)");
     assert_eq!(t.len(), 1);
     assert_eq!(t.stats().clash_resolve, 1);
@@ -95,8 +95,8 @@ fn insert_clash_udp_merges_tcp_drops() {
     let syn = tcp("10.0.0.1", 2000, "10.0.0.2", 80, SYN, 1, 0, 1000, b"");
     let mut s1 = t.classify(secs(1), &syn, Meta::default());
     let mut s2 = t.classify(secs(1), &syn, Meta::default());
-    t.confirm(&mut s1).unwrap();
-    assert_eq!(t.confirm(&mut s2), Err(DropReason::InsertClash));
+    t.confirm(&mut s1, &syn).unwrap();
+    assert_eq!(t.confirm(&mut s2, &syn), Err(DropReason::InsertClash));
     assert_eq!(t.len(), 2);
     assert_eq!((t.stats().insert_failed, t.stats().drop), (1, 1));
 }
@@ -128,7 +128,7 @@ fn icmp_echo_and_errors_5() {
     assert_eq!(t.track(secs(2), &unreach), Verdict::Invalid(Reason::IcmpErrorNoEntry));
     assert_eq!(t.stats().error, 2);
     // Once the UDP flow exists, the port unreachable is RELATED to it.
-    t.track(secs(3), &q);
+    let _ = t.track(secs(3), &q);
     let v = t.track(secs(3), &unreach);
     assert_eq!((v.state(), v.dir()), (Some(CtState::Related), Some(Direction::Reply)));
     // Errors never refresh the entry they relate to.
@@ -181,10 +181,10 @@ fn generic_protocol_is_one_entry_both_ways() {
 fn notrack_and_zones() {
     let mut t = table();
     let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"q");
-    assert_eq!(t.track_with(secs(1), &q, Meta { notrack: true, ..Meta::default() }), Verdict::Untracked);
+    assert_eq!(t.track_with(secs(1), &q, Meta::default().with_notrack(true)), Verdict::Untracked);
     assert!(t.is_empty());
-    let a = t.track_with(secs(1), &q, Meta { zone: 1, ..Meta::default() });
-    let b = t.track_with(secs(1), &q, Meta { zone: 2, ..Meta::default() });
+    let a = t.track_with(secs(1), &q, Meta::default().with_zone(1));
+    let b = t.track_with(secs(1), &q, Meta::default().with_zone(2));
     assert_eq!((a.state(), b.state()), (Some(CtState::New), Some(CtState::New)));
     assert_ne!(a.entry(), b.entry(), "equal tuples in different zones are different connections");
     let line = t.get(b.entry().unwrap(), secs(1)).unwrap().to_string();
@@ -196,7 +196,7 @@ fn early_drop_evicts_only_unassured_entries() {
     let cfg = Config { max_entries: 4, ..Config::default() };
     let mut t: FixedConnTable<64> = ConnTable::new(HashKey([9; 16]), cfg);
     for p in 0..4u16 {
-        t.track(secs(1), &udp("10.0.0.1", 1000 + p, "10.0.0.2", 53, b"q"));
+        let _ = t.track(secs(1), &udp("10.0.0.1", 1000 + p, "10.0.0.2", 53, b"q"));
     }
     assert_eq!(t.len(), 4);
     // Full: the new flow evicts a non-assured entry of its probe window.
@@ -207,9 +207,9 @@ fn early_drop_evicts_only_unassured_entries() {
     // Make every entry ASSURED: nothing can be evicted, the packet is dropped.
     let mut t: FixedConnTable<64> = ConnTable::new(HashKey([9; 16]), cfg);
     for p in 0..4u16 {
-        t.track(secs(1), &udp("10.0.0.1", 1000 + p, "10.0.0.2", 53, b"q"));
-        t.track(secs(1), &udp("10.0.0.2", 53, "10.0.0.1", 1000 + p, b"a"));
-        t.track(secs(5), &udp("10.0.0.1", 1000 + p, "10.0.0.2", 53, b"q"));
+        let _ = t.track(secs(1), &udp("10.0.0.1", 1000 + p, "10.0.0.2", 53, b"q"));
+        let _ = t.track(secs(1), &udp("10.0.0.2", 53, "10.0.0.1", 1000 + p, b"a"));
+        let _ = t.track(secs(5), &udp("10.0.0.1", 1000 + p, "10.0.0.2", 53, b"q"));
     }
     assert!(t.entries(secs(5)).all(|e| e.status().contains(Status::ASSURED)));
     let v = t.track(secs(5), &udp("10.0.0.1", 2000, "10.0.0.2", 53, b"q"));
@@ -238,7 +238,7 @@ fn malformed_packets_are_invalid_with_reasons() {
 #[test]
 fn conntrack_listing_and_stats_format() {
     let mut t = table();
-    t.track(secs(1), &udp("192.0.2.10", 40000, "198.51.100.53", 53, b"q"));
+    let _ = t.track(secs(1), &udp("192.0.2.10", 40000, "198.51.100.53", 53, b"q"));
     let lines: Vec<String> = t.entries(secs(2)).map(|e| e.to_string()).collect();
     assert_eq!(
         lines,

@@ -3,14 +3,14 @@
 mod common;
 
 use common::*;
-use ctrack::helper::{HelperAssignment, broadcast, ftp, tftp};
+use ctrack::helper::builtin;
 use ctrack::*;
 
 fn table() -> FixedConnTable<256, 32, 32> {
     let mut t = ConnTable::new(HashKey([4; 16]), Config::default());
-    t.assign_helper(HelperAssignment::new(&ftp::FTP, 6, 21)).unwrap();
-    t.assign_helper(HelperAssignment::new(&tftp::TFTP, 17, 69)).unwrap();
-    t.assign_helper(HelperAssignment::new(&broadcast::SNMP, 17, 161)).unwrap();
+    for name in ["ftp", "tftp", "snmp"] {
+        t.add_builtin_helper(builtin(name).unwrap()).unwrap();
+    }
     t
 }
 
@@ -25,16 +25,16 @@ const S: &str = "198.51.100.5";
 /// client and server sequence numbers.
 fn ftp_login<St: Storage>(t: &mut ConnTable<St>) -> (u32, u32) {
     let (mut c, mut s) = (1000u32, 5000u32);
-    t.track(at(0), &tcp(C, 50000, S, 21, SYN, c, 0, 64240, b""));
-    t.track(at(1), &tcp(S, 21, C, 50000, SYN | ACK, s, c + 1, 64240, b""));
+    let _ = t.track(at(0), &tcp(C, 50000, S, 21, SYN, c, 0, 64240, b""));
+    let _ = t.track(at(1), &tcp(S, 21, C, 50000, SYN | ACK, s, c + 1, 64240, b""));
     c += 1;
     s += 1;
-    t.track(at(2), &tcp(C, 50000, S, 21, ACK, c, s, 64240, b""));
+    let _ = t.track(at(2), &tcp(C, 50000, S, 21, ACK, c, s, 64240, b""));
     let banner = b"220 ready\r\n";
-    t.track(at(3), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, banner));
+    let _ = t.track(at(3), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, banner));
     s += banner.len() as u32;
     let user = b"USER anonymous\r\n";
-    t.track(at(4), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, user));
+    let _ = t.track(at(4), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, user));
     c += user.len() as u32;
     (c, s)
 }
@@ -44,7 +44,7 @@ fn ftp_pasv_worked_example_9_2() {
     let mut t = table();
     let (c, s) = ftp_login(&mut t);
     let pasv = b"227 Entering Passive Mode (198,51,100,5,195,149).\r\n";
-    t.track(at(5), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv));
+    let _ = t.track(at(5), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv));
     let lines: Vec<String> = t.expectations(at(5)).map(|e| e.to_string()).collect();
     assert_eq!(
         lines,
@@ -85,7 +85,7 @@ fn ftp_port_third_party_and_split_commands() {
     // The mismatched line was not remembered as a line end, so the next
     // command is not at a known line start and is not parsed.
     let port = b"PORT 192,168,1,10,4,1\r\n";
-    t.track(at(6), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, port));
+    let _ = t.track(at(6), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, port));
     assert_eq!(t.expectations(at(6)).count(), 0);
     c += port.len() as u32;
     // After it, a command split across segments is dropped.
@@ -93,7 +93,7 @@ fn ftp_port_third_party_and_split_commands() {
     assert_eq!(v.state(), Some(CtState::Established));
     assert!(v.must_drop(), "{v:?}");
     // Sent whole, it works: the server connects from port 20 to 1025.
-    t.track(at(8), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, port));
+    let _ = t.track(at(8), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, port));
     let v = t.track(at(9), &tcp(S, 20, C, 1025, SYN, 7, 0, 64240, b""));
     assert_eq!(v.state(), Some(CtState::Related));
 }
@@ -105,7 +105,7 @@ fn ftp_max_expected_replaces_and_master_death_removes() {
     for (k, p) in [(195u8, 149u8), (195, 150)].into_iter().enumerate() {
         let pasv =
             format!("227 Entering Passive Mode (198,51,100,5,{p_hi},{p_lo}).\r\n", p_hi = p.0, p_lo = p.1);
-        t.track(at(5 + k as u64), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv.as_bytes()));
+        let _ = t.track(at(5 + k as u64), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv.as_bytes()));
         s += pasv.len() as u32;
     }
     let lines: Vec<String> = t.expectations(at(7)).map(|e| e.to_string()).collect();
@@ -114,7 +114,7 @@ fn ftp_max_expected_replaces_and_master_death_removes() {
     // The control connection is reset before any reply? No: it is
     // established; a RST from the client closes it, and its deletion (at
     // expiry) takes the expectation with it.
-    t.track(at(8), &tcp(C, 50000, S, 21, RST | ACK, c, s, 0, b""));
+    let _ = t.track(at(8), &tcp(C, 50000, S, 21, RST | ACK, c, s, 0, b""));
     assert_eq!(t.expectations(at(8)).count(), 1);
     t.gc(at(20_000), 256);
     assert_eq!(t.expectations(at(20_000)).count(), 0);
@@ -141,7 +141,7 @@ fn tftp_read_and_write_requests() {
         assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
     }
     // Anything but RRQ/WRQ expects nothing.
-    t.track(at(3), &udp(C, 40002, S, 69, &[0, 5, 0, 0]));
+    let _ = t.track(at(3), &udp(C, 40002, S, 69, &[0, 5, 0, 0]));
     assert_eq!(t.expectations(at(3)).count(), 0);
 }
 
@@ -150,10 +150,10 @@ fn snmp_broadcast_expects_the_subnet() {
     let mut t = table();
     let q = udp(C, 40000, "192.168.1.255", 161, b"get");
     // Forwarded traffic (no broadcast fact): nothing expected, as in Linux.
-    t.track(at(0), &q);
+    let _ = t.track(at(0), &q);
     assert_eq!(t.expectations(at(0)).count(), 0);
     // Sent by this host to its /24 broadcast address.
-    let meta = Meta { broadcast_prefix: Some(24), ..Meta::default() };
+    let meta = Meta::default().with_broadcast_prefix(24);
     let v = t.track_with(at(1), &udp(C, 40001, "192.168.1.255", 161, b"get"), meta);
     assert_eq!(t.get(v.entry().unwrap(), at(1)).unwrap().timeout(), 30);
     let lines: Vec<String> = t.expectations(at(1)).map(|e| e.to_string()).collect();
@@ -179,7 +179,7 @@ fn snmp_broadcast_expects_the_subnet() {
 fn expectations_survive_only_with_room() {
     // A table with one extension slot: the second helped connection is dropped.
     let mut t: FixedConnTable<64, 1, 4> = ConnTable::new(HashKey([1; 16]), Config::default());
-    t.assign_helper(HelperAssignment::new(&tftp::TFTP, 17, 69)).unwrap();
+    t.add_builtin_helper(builtin("tftp").unwrap()).unwrap();
     assert_eq!(t.track(at(0), &udp(C, 1, S, 69, &[0, 1])).state(), Some(CtState::New));
     assert_eq!(t.track(at(0), &udp(C, 2, S, 69, &[0, 1])), Verdict::Dropped(DropReason::TableFull));
     assert_eq!(t.len(), 1);
@@ -201,7 +201,7 @@ fn invite(cseq: u32, media_port: u16) -> Vec<u8> {
 #[test]
 fn sip_media_is_expected_once_across_call_legs() {
     let mut t = table();
-    t.assign_helper(HelperAssignment::new(ctrack::helper::by_name("sip").unwrap(), 17, 5060)).unwrap();
+    t.add_builtin_helper(builtin("sip").unwrap()).unwrap();
     const PX: &str = "198.51.100.20";
     // First leg: INVITE announcing audio on 49170 expects RTP and RTCP from the proxy.
     let v = t.track(at(0), &udp(C, 5060, PX, 5060, &invite(1, 49170)));
@@ -212,7 +212,7 @@ fn sip_media_is_expected_once_across_call_legs() {
     assert_eq!(t.expectations(at(1)).count(), 1);
     // A second leg announces the same stream: the first leg's RTP
     // expectation covers it, so nothing is added (not even RTCP), as in Linux.
-    t.track(at(2), &udp(C, 5062, PX, 5060, &invite(1, 49170)));
+    let _ = t.track(at(2), &udp(C, 5062, PX, 5060, &invite(1, 49170)));
     let lines: Vec<String> = t.expectations(at(2)).map(|e| e.to_string()).collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
@@ -220,7 +220,7 @@ fn sip_media_is_expected_once_across_call_legs() {
             && lines[0].contains("master-src=192.168.1.10 master-dst=198.51.100.20 sport=5060")
     );
     // Another stream on the second leg is expected normally.
-    t.track(at(3), &udp(C, 5062, PX, 5060, &invite(2, 49180)));
+    let _ = t.track(at(3), &udp(C, 5062, PX, 5060, &invite(2, 49180)));
     assert_eq!(t.expectations(at(3)).count(), 3);
 }
 
@@ -231,12 +231,12 @@ fn sip_media_is_expected_once_across_call_legs() {
 #[test]
 fn sip_tcp_content_length_overflow_is_harmless() {
     let mut t = table();
-    t.assign_helper(HelperAssignment::new(ctrack::helper::by_name("sip").unwrap(), 6, 5060)).unwrap();
+    t.add_builtin_helper(builtin("sip").unwrap()).unwrap();
     const PX: &str = "198.51.100.20";
     let (c, s) = (7000u32, 9000u32);
-    t.track(at(0), &tcp(C, 5060, PX, 5060, SYN, c, 0, 64240, b""));
-    t.track(at(1), &tcp(PX, 5060, C, 5060, SYN | ACK, s, c + 1, 64240, b""));
-    t.track(at(2), &tcp(C, 5060, PX, 5060, ACK, c + 1, s + 1, 64240, b""));
+    let _ = t.track(at(0), &tcp(C, 5060, PX, 5060, SYN, c, 0, 64240, b""));
+    let _ = t.track(at(1), &tcp(PX, 5060, C, 5060, SYN | ACK, s, c + 1, 64240, b""));
+    let _ = t.track(at(2), &tcp(C, 5060, PX, 5060, ACK, c + 1, s + 1, 64240, b""));
     let good = String::from_utf8(invite(1, 49170)).unwrap();
     for clen in ["18446744073709551615", "18446744073709551610", "99999999999999999999999"] {
         let hostile = good.replacen(
@@ -255,6 +255,6 @@ fn sip_tcp_content_length_overflow_is_harmless() {
         );
     }
     // The same message with its true length is read: RTP and RTCP expected.
-    t.track(at(4), &tcp(C, 5060, PX, 5060, PSH | ACK, c + 1, s + 1, 64240, good.as_bytes()));
+    let _ = t.track(at(4), &tcp(C, 5060, PX, 5060, PSH | ACK, c + 1, s + 1, 64240, good.as_bytes()));
     assert_eq!(t.expectations(at(4)).count(), 2);
 }

@@ -67,7 +67,7 @@ proptest! {
             let mut v = t.classify(at, &p, Meta::default());
             match action {
                 0 => t.discard(&v),
-                _ => { let _ = t.confirm(&mut v); }
+                _ => { let _ = t.confirm(&mut v, &p); }
             }
             if action == 3 {
                 t.gc(at, 3);

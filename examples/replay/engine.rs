@@ -100,7 +100,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     // The oracle's default helper list, when --helpers is not given.
     let mut helpers: Vec<String> = KNOWN_HELPERS
         .iter()
-        .filter(|h| ctrack::helper::by_name(h).is_some())
+        .filter(|h| ctrack::helper::builtin(h).is_some())
         .map(|h| h.to_string())
         .collect();
     let mut it = args.iter();
@@ -116,7 +116,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                         if !KNOWN_HELPERS.contains(&h) {
                             return Err(format!("unknown helper '{h}' (known: {})", KNOWN_HELPERS.join(",")));
                         }
-                        match ctrack::helper::by_name(h) {
+                        match ctrack::helper::builtin(h) {
                             Some(_) => helpers.push(h.to_string()),
                             None => warnings
                                 .push(format!("helper '{h}' is not implemented by ctrack yet; ignored")),
@@ -196,15 +196,8 @@ pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
     };
     let mut table = ConnTable::with_capacity(capacity, HashKey(*b"ctrack-replay-k1"), opts.config);
     for name in &opts.helpers {
-        let Some(helper) = ctrack::helper::by_name(name) else { continue };
-        for &(proto, port) in ctrack::helper::standard_ports(name) {
-            let mut a = ctrack::HelperAssignment::new(helper, proto, port);
-            // SNMP and NetBIOS-NS are IPv4-only helpers (§9.5).
-            if matches!(name.as_str(), "snmp" | "netbios-ns") {
-                a.family = Some(ctrack::Family::Ipv4);
-            }
-            table.assign_helper(a).expect("few helpers");
-        }
+        let Some(builtin) = ctrack::helper::builtin(name) else { continue };
+        table.add_builtin_helper(builtin).expect("few helpers");
     }
     let mut now_micros: u64 = 1_000_000_000;
     let mut prev_ts: Option<u64> = None;
@@ -227,8 +220,7 @@ pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
                 obj.insert("why".into(), json!(why));
             }
             FrameContent::Ip(packet) => {
-                let meta =
-                    Meta { notrack: opts.notrack.iter().any(|n| n.matches(packet)), ..Meta::default() };
+                let meta = Meta::default().with_notrack(opts.notrack.iter().any(|n| n.matches(packet)));
                 let v = table.track_with(now, packet, meta);
                 match v {
                     Verdict::Dropped(d) => {
@@ -245,7 +237,10 @@ pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
                         if let Some(r) = v.reason() {
                             obj.insert("reason".into(), json!(r.to_string()));
                         }
-                        if let Verdict::Tracked(ctrack::Tracked { helper_drop: Some(d), .. }) = v {
+                        if let Some(d) = match v {
+                            Verdict::Tracked(t) => t.helper_drop(),
+                            _ => None,
+                        } {
                             obj.insert("path".into(), json!("dropped_after_postrouting"));
                             obj.insert("reason".into(), json!(d.to_string()));
                         }

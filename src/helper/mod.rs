@@ -34,8 +34,8 @@ pub(crate) mod tftp;
 pub use registry::{BUILTINS, Builtin, builtin};
 pub use state::{HelperData, HelperState, StateReader, StateWriter};
 
-use crate::expect::{ExpectError, ExpectPolicy, Expectation, Expects};
 pub use crate::expect::HelperId;
+use crate::expect::{ExpectError, ExpectPolicy, Expectation, Expects};
 use crate::reason::HelperDrop;
 use crate::time::Tick;
 use crate::tuple::{Direction, Family, Tuple};

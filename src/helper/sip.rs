@@ -1468,7 +1468,10 @@ mod tests {
         assert_eq!((r, timeout), (Ok(()), Some(3600)));
         assert_eq!(
             rig.expectations(),
-            [(CLASS_AUDIO, ExpectFlags::empty(), proxy, ua, 49170, 180), (CLASS_AUDIO, ExpectFlags::empty(), proxy, ua, 49171, 180)]
+            [
+                (CLASS_AUDIO, ExpectFlags::empty(), proxy, ua, 49170, 180),
+                (CLASS_AUDIO, ExpectFlags::empty(), proxy, ua, 49171, 180)
+            ]
         );
         assert_eq!(SipState::load(&mut StateReader::new(&rig.data)).invite_cseq, 1);
         // The 200 OK from the proxy adds the proxy's media.
@@ -1540,7 +1543,10 @@ mod tests {
         };
         let mut rig = Rig::udp("192.0.2.10", 5060, "198.51.100.20", 5060);
         rig.send(Original, &register(1, "<sip:alice@192.0.2.10:5070>")).unwrap();
-        assert_eq!(rig.expectations(), [(CLASS_SIGNALLING, ExpectFlags::PERMANENT | ExpectFlags::INACTIVE, registrar, ua, 5070, 180)]);
+        assert_eq!(
+            rig.expectations(),
+            [(CLASS_SIGNALLING, ExpectFlags::PERMANENT | ExpectFlags::INACTIVE, registrar, ua, 5070, 180)]
+        );
         let e = rig.slots.iter().find_map(|s| s.0).unwrap().exp;
         assert_eq!(e.helper, Some(crate::expect::HelperId(0)));
         assert!(e.any_src_port && e.tuple.proto() == 17);
@@ -1550,16 +1556,25 @@ mod tests {
         assert_eq!(rig.expectations()[0].1, ExpectFlags::PERMANENT | ExpectFlags::INACTIVE);
         // The 200 OK activates it for the contact's expires.
         rig.send(Reply, &ok(1, "<sip:x@192.0.2.99>, <sip:alice@192.0.2.10:5070>;expires=600")).unwrap();
-        assert_eq!(rig.expectations(), [(CLASS_SIGNALLING, ExpectFlags::PERMANENT, registrar, ua, 5070, 600)]);
+        assert_eq!(
+            rig.expectations(),
+            [(CLASS_SIGNALLING, ExpectFlags::PERMANENT, registrar, ua, 5070, 600)]
+        );
         // A failure answer removes it.
         rig.send(Reply, "SIP/2.0 403 Forbidden\r\nCSeq: 1 REGISTER\r\n\r\n").unwrap();
         assert_eq!(rig.expectations(), []);
         // Unregistering (expires 0) expects nothing; third parties are ignored.
         rig.send(Original, &register(3, "<sip:alice@192.0.2.10>;expires=0")).unwrap();
-        assert_eq!((rig.expectations().len(), SipState::load(&mut StateReader::new(&rig.data)).register_cseq), (0, 3));
+        assert_eq!(
+            (rig.expectations().len(), SipState::load(&mut StateReader::new(&rig.data)).register_cseq),
+            (0, 3)
+        );
         rig.send(Original, &register(4, "<sip:alice@192.0.2.77>")).unwrap();
         rig.send(Original, &register(5, "<sip:alice@192.0.2.10;transport=tcp>")).unwrap();
-        assert_eq!((rig.expectations().len(), SipState::load(&mut StateReader::new(&rig.data)).register_cseq), (0, 3));
+        assert_eq!(
+            (rig.expectations().len(), SipState::load(&mut StateReader::new(&rig.data)).register_cseq),
+            (0, 3)
+        );
         // Bad contacts drop.
         assert_eq!(
             rig.send(Original, &register(6, "<sip:alice@192.0.2.10:99>")),

@@ -168,7 +168,12 @@ pub(crate) enum Outcome {
 
 /// Run `l4` through the tracker of the entry whose state is `state`: the
 /// one dispatch of every tracked packet.
-pub(crate) fn handle_packet(state: &mut ProtoState, l4: &L4Packet<'_>, ctx: &PacketCtx, cfg: &Config) -> Outcome {
+pub(crate) fn handle_packet(
+    state: &mut ProtoState,
+    l4: &L4Packet<'_>,
+    ctx: &PacketCtx,
+    cfg: &Config,
+) -> Outcome {
     let t = &cfg.timeouts;
     match (l4, state) {
         (L4Packet::Tcp(seg), ProtoState::Tcp(conn)) => tcp::track(conn, seg, ctx, &cfg.tcp),

@@ -30,9 +30,9 @@ use crate::status::TcpState;
 use crate::tuple::Direction;
 use crate::wire::ip::IpView;
 use crate::wire::tcp::{
-    ACK as TH_ACK, CWR as TH_CWR, ECE as TH_ECE, FIN as TH_FIN, OPT_NOP, OPT_SACK, OPT_SACK_PERM, OPT_TIMESTAMP,
-    OPT_WINDOW, PSH as TH_PSH, RST as TH_RST, SYN as TH_SYN, Segment, URG as TH_URG, after, before, seq_le,
-    walk_options,
+    ACK as TH_ACK, CWR as TH_CWR, ECE as TH_ECE, FIN as TH_FIN, OPT_NOP, OPT_SACK, OPT_SACK_PERM,
+    OPT_TIMESTAMP, OPT_WINDOW, PSH as TH_PSH, RST as TH_RST, SYN as TH_SYN, Segment, URG as TH_URG, after,
+    before, seq_le, walk_options,
 };
 
 // ---------------------------------------------------------------------------
@@ -274,8 +274,9 @@ impl Work {
         c.maxack = [o.td_maxack, r.td_maxack];
         c.flags = [o.flags, r.flags];
         c.scales = (o.td_scale & 0x0f) | ((r.td_scale & 0x0f) << 4);
-        c.meta =
-            (self.state as u8 & 0x0f) | ((self.last_dir.index() as u8) << 4) | ((self.last_index as u8 & 0x07) << 5);
+        c.meta = (self.state as u8 & 0x0f)
+            | ((self.last_dir.index() as u8) << 4)
+            | ((self.last_index as u8 & 0x07) << 5);
         c.last_seq = self.last_seq;
         c.last_ack = self.last_ack;
         c.last_end = self.last_end;
@@ -514,7 +515,9 @@ impl Work {
                     }
                     TcpState::Close if class == PacketClass::Rst => {
                         match self.rst_rules(seg, dir, old, ctx, cfg) {
-                            Err(reason) => return Outcome::Invalid { reason: Reason::Tcp(reason), timeout: None },
+                            Err(reason) => {
+                                return Outcome::Invalid { reason: Reason::Tcp(reason), timeout: None };
+                            }
                             Ok((state, skip)) => {
                                 new = state;
                                 skip_window = skip;
@@ -1319,7 +1322,10 @@ mod tests {
         let mut c = after_step5();
         let before = c.tcp;
         let v = c.seg(O, PA, 200_000, 5001, 502, &[], 100);
-        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::SeqOverUpperBound(66254)), timeout: None });
+        assert_eq!(
+            v,
+            Outcome::Invalid { reason: Reason::Tcp(TcpReason::SeqOverUpperBound(66254)), timeout: None }
+        );
         assert_eq!(c.tcp, before, "an INVALID data segment teaches nothing");
     }
 
@@ -1327,7 +1333,10 @@ mod tests {
     fn ack_of_unseen_data_is_invalid() {
         let mut c = after_step5();
         let v = c.seg(R, A, 5001, 99999, 509, &[], 0);
-        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(1102)), timeout: None });
+        assert_eq!(
+            v,
+            Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(1102)), timeout: None }
+        );
     }
 
     #[test]
@@ -1476,7 +1485,9 @@ mod tests {
     impl ToReason for Outcome {
         fn to_reason(self) -> Option<std::string::String> {
             match self {
-                Outcome::Ignore(Reason::Tcp(r)) | Outcome::Invalid { reason: Reason::Tcp(r), .. } => Some(r.to_string()),
+                Outcome::Ignore(Reason::Tcp(r)) | Outcome::Invalid { reason: Reason::Tcp(r), .. } => {
+                    Some(r.to_string())
+                }
                 _ => None,
             }
         }
@@ -1487,10 +1498,7 @@ mod tests {
     fn rst_only_answer_to_syn_kills() {
         let mut c = Conn::new();
         c.seg(O, SYN, 1000, 0, 64240, &syn_opts(7), 0);
-        assert_eq!(
-            c.seg(R, RA, 0, 1001, 0, &[], 0),
-            Outcome::Close
-        );
+        assert_eq!(c.seg(R, RA, 0, 1001, 0, &[], 0), Outcome::Close);
     }
 
     #[test]
@@ -1593,7 +1601,10 @@ mod tests {
         assert_eq!(v.to_reason(), Some("packet (index 0) in dir 0 ignored, state LAST_ACK".into()));
         assert_ne!(c.tcp.last_flags() & FLAG_EXP_CHALLENGE_ACK, 0);
         // The server's challenge ACK is not the last ACK.
-        assert_eq!(c.seg(R, A, 5002, 1102, 509, &[], 0), Outcome::Ignore(Reason::Tcp(TcpReason::ChallengeAck)));
+        assert_eq!(
+            c.seg(R, A, 5002, 1102, 509, &[], 0),
+            Outcome::Ignore(Reason::Tcp(TcpReason::ChallengeAck))
+        );
         assert_eq!(c.state(), TcpState::LastAck);
         assert_eq!(c.tcp.last_flags() & FLAG_EXP_CHALLENGE_ACK, 0);
         // The real last ACK still works.
@@ -1640,11 +1651,17 @@ mod tests {
         c.remaining = 432_000;
         // C's FIN acknowledging data S never sent: INVALID, remembered.
         let v = c.seg(O, FA, 1101, 99_999, 502, &[], 0);
-        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(5002)), timeout: None });
+        assert_eq!(
+            v,
+            Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(5002)), timeout: None }
+        );
         assert_eq!((c.tcp.last_index(), c.tcp.last_dir()), (PacketClass::Fin, O));
         // S's equally broken FIN: the lifetime drops to T[UNACK].
         let v = c.seg(R, FA, 5001, 77_777, 509, &[], 0);
-        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(1102)), timeout: Some(300) });
+        assert_eq!(
+            v,
+            Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(1102)), timeout: Some(300) }
+        );
         assert_eq!(c.state(), TcpState::Established);
     }
 
@@ -1671,7 +1688,10 @@ mod tests {
         opts.extend_from_slice(&1001u32.to_be_bytes());
         opts.extend_from_slice(&2000u32.to_be_bytes());
         let v = c.seg(R, A, 5001, 1101, 509, &opts, 0);
-        assert_eq!(v, Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(1102)), timeout: None });
+        assert_eq!(
+            v,
+            Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(1102)), timeout: None }
+        );
         assert_eq!(sack_edge(&opts, 1101), 2000);
         // Timestamp-only fast path, malformed lengths.
         assert_eq!(sack_edge(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], 5), 5);

@@ -113,4 +113,3 @@ impl core::fmt::Display for EntryRef<'_> {
         f.write_str(" use=1")
     }
 }
-

@@ -48,6 +48,24 @@ pub struct Meta {
     pub broadcast_prefix: Option<u8>,
 }
 
+impl Meta {
+    /// These options with `zone`.
+    pub fn with_zone(self, zone: u16) -> Meta {
+        Meta { zone, ..self }
+    }
+
+    /// These options with notrack set to `notrack`.
+    pub fn with_notrack(self, notrack: bool) -> Meta {
+        Meta { notrack, ..self }
+    }
+
+    /// These options for a packet sent to the broadcast address of a
+    /// subnet of `prefix` bits.
+    pub fn with_broadcast_prefix(self, prefix: u8) -> Meta {
+        Meta { broadcast_prefix: Some(prefix), ..self }
+    }
+}
+
 /// A connection tracking table over the slot storage `S`: an array
 /// `[Slot; N]` (see [`FixedConnTable`]), a borrowed `&mut [Slot]` (e.g. a
 /// `static` buffer in firmware) or, with the `alloc` feature, a

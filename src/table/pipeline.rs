@@ -117,7 +117,8 @@ impl<S: Storage> ConnTable<S> {
     ) -> Result<usize, DropReason> {
         let i = self.alloc(now, &key, zone)?;
         let proto = ProtoState::new(l4, now);
-        let mut entry = Entry { key, zone, link: Link::new(is_key, None), status: Status::empty(), deadline: now, proto };
+        let mut entry =
+            Entry { key, zone, link: Link::new(is_key, None), status: Status::empty(), deadline: now, proto };
         match self.new_entry_links(now, tuple, zone) {
             Ok((status, ext)) => {
                 entry.status = status;
@@ -213,7 +214,12 @@ impl<S: Storage> ConnTable<S> {
     /// Status bits and extension slot of a new entry whose original tuple
     /// is `t` (§2.3): created from an expectation (EXPECTED, with a master
     /// and the expectation's helper), or given an assigned helper.
-    fn new_entry_links(&mut self, now: Tick, t: &Tuple, zone: u16) -> Result<(Status, Option<usize>), DropReason> {
+    fn new_entry_links(
+        &mut self,
+        now: Tick,
+        t: &Tuple,
+        zone: u16,
+    ) -> Result<(Status, Option<usize>), DropReason> {
         let (slots, exts, expects) = self.store.parts_mut();
         let mut view = Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats };
         let found = if view.is_empty() { None } else { view.take_match(now, t, zone) };
@@ -224,14 +230,21 @@ impl<S: Storage> ConnTable<S> {
                     _ => return Ok((Status::empty(), None)),
                 };
                 bump(&mut self.stats.expect_new);
-                (Status::EXPECTED, Ext { helper: p.exp.helper, master: Some(master), data: HelperData::default() })
+                (
+                    Status::EXPECTED,
+                    Ext { helper: p.exp.helper, master: Some(master), data: HelperData::default() },
+                )
             }
             None => match self.assignments.iter().find(|a| a.applies(t, zone)) {
-                Some(a) => (Status::HELPER, Ext { helper: Some(a.helper()), master: None, data: HelperData::default() }),
+                Some(a) => (
+                    Status::HELPER,
+                    Ext { helper: Some(a.helper()), master: None, data: HelperData::default() },
+                ),
                 None => return Ok((Status::empty(), None)),
             },
         };
-        let free = exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none()).ok_or(DropReason::TableFull)?;
+        let free =
+            exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none()).ok_or(DropReason::TableFull)?;
         exts[free].0 = Some(ext);
         Ok((status, Some(free)))
     }

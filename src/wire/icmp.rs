@@ -38,4 +38,3 @@ pub(crate) fn redirect_quote<'a>(ip: &IpView<'a>) -> Result<Option<&'a [u8]>, Re
     // Redirected Header: type 4, then 6 reserved bytes, then the packet.
     Ok((kind == 4).then(|| opts.get(8..).unwrap_or(&[])))
 }
-
