@@ -165,9 +165,96 @@ def sip_tcp_media():
     wrpcap("sip-tcp-invite-media-bye.pcap", pkts)
 
 
+def sip_invite(ua, px, cseq, media_port, content_length=None, v6=False):
+    """An INVITE over TCP from `ua` to the proxy `px` whose SDP announces
+    `ua`'s own address and `media_port`; `content_length` overrides the
+    true Content-Length."""
+    ip = "IP6" if v6 else "IP4"
+    host = lambda a: "[%s]" % a if v6 else a
+    sdp = ("v=0\r\no=- %d %d IN %s %s\r\ns=-\r\nc=IN %s %s\r\nt=0 0\r\n"
+           "m=audio %d RTP/AVP 0\r\n" % (cseq, cseq, ip, ua, ip, ua, media_port)).encode()
+    clen = len(sdp) if content_length is None else content_length
+    return ("INVITE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/TCP %s:50600\r\n"
+            "From: <sip:alice@%s>\r\nTo: <sip:bob@%s>\r\nCall-ID: 2@%s\r\n"
+            "CSeq: %d INVITE\r\nContact: <sip:alice@%s:50600;transport=tcp>\r\n"
+            "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n"
+            % (host(px), host(ua), host(ua), host(px), host(ua), cseq, host(ua), clen)).encode() + sdp
+
+
+def sip_bye_fin(t, ua, px, cseq, v6=False):
+    """BYE, then both sides close with FIN."""
+    host = lambda a: "[%s]" % a if v6 else a
+    t.send(True, "PA", ("BYE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/TCP %s:50600\r\nCall-ID: 2@%s\r\n"
+                        "CSeq: %d BYE\r\nContent-Length: 0\r\n\r\n" % (host(px), host(ua), host(ua), cseq)).encode())
+    t.send(False, "A")
+    t.send(True, "FA")
+    t.send(False, "FA")
+    t.send(True, "A")
+
+
+def rtp(a, b, sp, dp, v6=False):
+    return Ether(**MAC) / (IPv6(src=a, dst=b) if v6 else IP(src=a, dst=b)) / UDP(sport=sp, dport=dp) / Raw(b"\x80" + b"\x00" * 20)
+
+
+# SIP over TCP, INVITEs whose Content-Length is 18446744073709551615 (2^64-1)
+# and 18446744073709551610 (2^64-6), then a correct one. What Linux 6.18 does
+# (the oracle's verdicts): sip_help_tcp() takes neither hostile INVITE as a
+# message. Their segments pass (established, the signalling entry refreshed
+# to the SIP timeout of 3600 s) but no expectation is set up for their media:
+# the RTP to 49170 and 49172 is NEW. The correct INVITE is parsed as usual:
+# the RTP to 49174 is RELATED (EXPECTED, master the signalling entry). BYE and
+# the FIN close go as in any TCP connection; no expectation is left.
+def sip_tcp_content_length_overflow():
+    ua, px = "192.168.1.10", "198.51.100.20"
+    t = Tcp(None, ua, px, 50600, 5060)
+    t.handshake()
+    t.send(True, "PA", sip_invite(ua, px, 1, 49170, content_length=2**64 - 1))
+    t.send(False, "A")
+    t.send(True, "PA", sip_invite(ua, px, 2, 49172, content_length=2**64 - 6))
+    t.send(False, "A")
+    t.send(True, "PA", sip_invite(ua, px, 3, 49174))         # true Content-Length
+    t.send(False, "A")
+    pkts = t.pkts + [rtp(px, ua, 40000 + p - 49170, p) for p in (49170, 49172, 49174)]
+    t.pkts = []
+    sip_bye_fin(t, ua, px, 4)
+    wrpcap("sip-tcp-content-length-overflow.pcap", pkts + t.pkts)
+
+
+# The same over IPv6, the hostile INVITEs after a correct one (media 49180).
+# An INVITE that Linux parses first flushes the connection's media
+# expectations (a second correct INVITE makes the RTP to 49180 NEW), yet here
+# the RTP to 49180 stays RELATED: Linux 6.18 ignores the hostile INVITEs as a
+# whole, flush included. The RTP to 49182 and 49184 is NEW.
+def sip_tcp_content_length_overflow_v6():
+    ua, px = "2001:db8::10", "2001:db8::20"
+    t = Tcp(None, ua, px, 50600, 5060, v6=True)
+    t.handshake()
+    t.send(True, "PA", sip_invite(ua, px, 1, 49180, v6=True))  # true Content-Length
+    t.send(False, "A")
+    t.send(True, "PA", sip_invite(ua, px, 2, 49182, content_length=2**64 - 1, v6=True))
+    t.send(False, "A")
+    t.send(True, "PA", sip_invite(ua, px, 3, 49184, content_length=2**64 - 6, v6=True))
+    t.send(False, "A")
+    pkts = t.pkts + [rtp(px, ua, 40000 + p - 49180, p, v6=True) for p in (49180, 49182, 49184)]
+    t.pkts = []
+    sip_bye_fin(t, ua, px, 4, v6=True)
+    wrpcap("sip-tcp-content-length-overflow-ipv6.pcap", pkts + t.pkts)
+
+
+BUILDERS = {
+    "ftp-split-commands": split_commands,
+    "ftp-pasv-names-other-host": pasv_other_host,
+    "ftp-ipv6-eprt-epsv": eprt_epsv_v6,
+    "tftp-write": tftp_write,
+    "sip-tcp-invite-media-bye": sip_tcp_media,
+    "sip-tcp-content-length-overflow": sip_tcp_content_length_overflow,
+    "sip-tcp-content-length-overflow-ipv6": sip_tcp_content_length_overflow_v6,
+}
+
+
 if __name__ == "__main__":
-    split_commands()
-    pasv_other_host()
-    eprt_epsv_v6()
-    tftp_write()
-    sip_tcp_media()
+    # craft.py [NAME...]: build the named captures (default: all of them;
+    # rebuilding a capture gives it new timestamps).
+    import sys
+    for name in sys.argv[1:] or BUILDERS:
+        BUILDERS[name]()
