@@ -11,20 +11,53 @@
 //!
 //! ## Layers
 //!
-//! * `packet` (internal): reads the IPv4/IPv6 header and
-//!   extension headers with `smoltcp::wire`, once per packet.
-//! * [`tuple`](mod@tuple): the identity of a flow direction, its inversion, the
-//!   direction-independent form the table hashes.
-//! * [`proto`]: the protocol trackers. TCP ([`proto::tcp`]: the state
-//!   machine and window tracking), UDP/UDP-Lite/GRE, ICMP/ICMPv6 (queries,
-//!   errors RELATED through the quoted packet), generic protocols.
-//! * [`ConnTable`]: fixed-capacity storage with a keyed hash and bounded
-//!   probing, classification, confirmation, early drop, expiry, statistics
-//!   and `conntrack -L` display.
-//! * [`helper`]: expectations and the helpers that create them (FTP, TFTP,
-//!   SIP, SNMP, NetBIOS-NS), and the [`helper::Helper`] trait for your own.
-//! * `device` (feature `device`): a smoltcp `Device` wrapper that filters
-//!   a smoltcp host's traffic by classification.
+//! Each layer depends only on the ones below it:
+//!
+//! ```text
+//!  device (feature)      smoltcp Device wrapper: filters a host's traffic
+//! ───────────────────────────────────────────────────────────────────────
+//!  table                 ConnTable: the public face
+//!    storage, probe      slot arrays; keyed hash, bounded probing, early drop
+//!    pipeline            the path of a packet (below)
+//!    display             EntryRef, `conntrack -L` lines
+//! ───────────────────────────────────────────────────────────────────────
+//!  helper                Helper trait, registry, FTP/TFTP/SIP/SNMP/NetBIOS-NS
+//!  expect                expectations: connections helpers announce
+//! ───────────────────────────────────────────────────────────────────────
+//!  proto                 the tracker contract (inspect, handle_packet,
+//!                        Outcome) and one file per tracker: tcp, udp,
+//!                        gre, icmp, generic
+//! ───────────────────────────────────────────────────────────────────────
+//!  verdict, config,      what a packet is (CtState, Verdict); the sysctls;
+//!  stats, tuple          counters; the identity of a flow direction
+//! ───────────────────────────────────────────────────────────────────────
+//!  wire                  header views and checks: ethernet, ip, tcp,
+//!                        udp, icmp (checksums, option walk, sequence space)
+//! ───────────────────────────────────────────────────────────────────────
+//!  reason, status,       the leaf vocabulary: why a packet is INVALID,
+//!  time, hash            status bits and TCP states, ticks, SipHash
+//! ```
+//!
+//! ## The path of a packet
+//!
+//! As in `nf_conntrack_core.c: nf_conntrack_in()` and the confirmation
+//! hook after it:
+//!
+//! 1. [`ConnTable::classify`]: `wire::ip` parses the IP header (Linux's IP
+//!    input checks); `proto::inspect` reads the layer-4 header and yields
+//!    the packet's [`Tuple`] (or an ICMP error's quoted tuple, or UNTRACKED,
+//!    or INVALID with a [`Reason`]).
+//! 2. The tuple's canonical form is hashed with the caller's [`HashKey`];
+//!    the probe window holds the entry from either direction, or a slot for
+//!    a new, *unconfirmed* one (an expectation may make it RELATED).
+//! 3. `proto::handle_packet` runs the entry's tracker, whose
+//!    `Outcome` (accept with a timeout, ignore, invalid, reopen) the table
+//!    applies; the [`Verdict`] says NEW, ESTABLISHED or RELATED and the
+//!    direction.
+//! 4. [`ConnTable::confirm`], for a packet that passes: the connection's
+//!    helper sees it and may register expectations; a new entry becomes
+//!    visible to other packets. [`ConnTable::discard`] instead leaves no
+//!    trace of a dropped NEW packet.
 //!
 //! ## Example
 //!
@@ -55,16 +88,17 @@
 //!
 //! ## Two-step tracking
 //!
-//! Linux confirms a new entry only when its first packet leaves the box: a
-//! NEW packet the firewall drops leaves nothing behind. [`ConnTable::classify`]
-//! and [`ConnTable::confirm`] (or [`ConnTable::discard`]) are that; the
-//! one-step [`ConnTable::track`] confirms at once.
+//! Linux confirms a new entry only when its first packet leaves the box,
+//! and runs helpers then: a packet the firewall drops leaves nothing
+//! behind. [`ConnTable::classify`] and [`ConnTable::confirm`] (or
+//! [`ConnTable::discard`]) are that; the one-step [`ConnTable::track`]
+//! confirms at once.
 //!
 //! ## Fragments
 //!
 //! Linux reassembles fragments before conntrack sees them; ctrack expects
 //! reassembled datagrams and classifies any fragment as INVALID
-//! ([`Reason::Fragment`]). See the `packet` module.
+//! ([`Reason::Fragment`]).
 //!
 //! ## Features
 //!
@@ -73,6 +107,9 @@
 //! * `defmt`: `defmt::Format` for the public types.
 //! * `device`: [`device::Firewall`], a smoltcp `Device` wrapper that
 //!   filters a smoltcp host's traffic by classification.
+//! * `helpers` (default): all built-in helpers; or one at a time:
+//!   `helper-ftp`, `helper-tftp`, `helper-sip`, `helper-snmp`,
+//!   `helper-netbios-ns`.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -87,6 +124,9 @@ pub mod config;
 #[cfg(feature = "device")]
 pub mod device;
 mod expect;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod hash;
 pub mod helper;
 mod proto;

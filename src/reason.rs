@@ -5,7 +5,7 @@ use core::fmt;
 
 use crate::status::TcpState;
 
-/// Why a packet is INVALID (or, for [`Tracked::ignored`], was ignored).
+/// Why a packet is INVALID (or, for [`Tracked::ignored`](crate::Tracked::ignored), was ignored).
 /// `Display` gives the kernel's log text where the kernel logs one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

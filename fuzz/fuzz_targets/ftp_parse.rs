@@ -4,7 +4,7 @@
 //! direction (PORT/EPRT or 227/229), bit 1 the address family.
 #![no_main]
 
-use ctrack::helper::ftp::{Parsed, parse};
+use ctrack::fuzzing::{FtpParsed as Parsed, ftp_parse as parse};
 use ctrack::{Direction, Family};
 use libfuzzer_sys::fuzz_target;
 

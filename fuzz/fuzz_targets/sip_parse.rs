@@ -7,7 +7,7 @@
 #![no_main]
 
 use ctrack::Family;
-use ctrack::helper::sip::{Header, HeaderMatch, find_header, parse_sdp};
+use ctrack::fuzzing::{SipHeader as Header, SipHeaderMatch as HeaderMatch, find_header, parse_sdp};
 use libfuzzer_sys::fuzz_target;
 
 const HEADERS: [Header; 9] = [

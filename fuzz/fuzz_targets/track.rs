@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     config.checksum = flags & 1 != 0;
     config.tcp.be_liberal = flags & 2 != 0;
     config.tcp.loose = flags & 4 == 0;
-    let meta = Meta { zone: u16::from((flags >> 3) & 3), ..Meta::default() };
+    let meta = Meta::default().with_zone(u16::from((flags >> 3) & 3));
 
     let _ = packet_tuple(packet);
 

@@ -134,14 +134,14 @@ fuzz_target!(|data: &[u8]| {
     let mut table: FixedConnTable<CAPACITY> = ConnTable::new(HashKey([0x17; 16]), config);
     let mut now = Instant::from_secs(100);
     // Verdicts whose confirm/discard is deferred, with the decision.
-    let mut pending: [Option<(Verdict, bool)>; MAX_PENDING] = [None; MAX_PENDING];
+    let mut pending: [Option<(Verdict, bool, Vec<u8>)>; MAX_PENDING] = core::array::from_fn(|_| None);
 
     let resolve = |table: &mut FixedConnTable<CAPACITY>,
-                   pending: &mut [Option<(Verdict, bool)>; MAX_PENDING]| {
+                   pending: &mut [Option<(Verdict, bool, Vec<u8>)>; MAX_PENDING]| {
         for p in pending.iter_mut() {
-            if let Some((mut v, confirm)) = p.take() {
+            if let Some((mut v, confirm, packet)) = p.take() {
                 if confirm {
-                    let _ = table.confirm(&mut v);
+                    let _ = table.confirm(&mut v, &packet);
                 } else {
                     table.discard(&v);
                 }
@@ -168,20 +168,20 @@ fuzz_target!(|data: &[u8]| {
             now = Instant::from_millis(now.millis() + step_ms);
         }
 
-        let meta = Meta { zone: u16::from((ctl >> 3) & 1), notrack: ctl & 0x10 != 0, ..Meta::default() };
+        let meta = Meta::default().with_zone(u16::from((ctl >> 3) & 1)).with_notrack(ctl & 0x10 != 0);
         let mut v = table.classify(now, packet, meta);
         if meta.notrack {
             assert!(matches!(v, Verdict::Untracked));
         }
         match ctl & 3 {
             0 | 1 => {
-                let _ = table.confirm(&mut v);
+                let _ = table.confirm(&mut v, packet);
             }
             2 => table.discard(&v),
             _ => match pending.iter_mut().find(|p| p.is_none()) {
-                Some(slot) => *slot = Some((v, ctl & 4 != 0)),
+                Some(slot) => *slot = Some((v, ctl & 4 != 0, packet.to_vec())),
                 None => {
-                    let _ = table.confirm(&mut v);
+                    let _ = table.confirm(&mut v, packet);
                 }
             },
         }

@@ -1,6 +1,7 @@
 //! The built-in helpers: one table of names, helpers and standard ports.
 
 use super::Helper;
+#[allow(unused_imports)] // with no helper compiled in
 use crate::tuple::{Family, proto};
 
 /// A built-in helper, with the assignments Linux's helper modules make by

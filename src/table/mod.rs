@@ -17,7 +17,7 @@ pub use probe::PROBE_WINDOW;
 pub use storage::HeapStorage;
 pub use storage::{FixedStorage, SliceStorage, Slot, Storage};
 
-use storage::{Entry, Link, SlotState};
+use storage::{Entry, SlotState};
 
 use crate::config::Config;
 use crate::expect::{ExpectBook, ExpectLine, ExpectSlot};
@@ -130,7 +130,7 @@ impl ConnTable<HeapStorage> {
     /// and `capacity / 64` (16 to 4096, Linux's `expect_max` ratio)
     /// expectations.
     pub fn with_capacity(capacity: usize, hash_key: HashKey, config: Config) -> Self {
-        let exts = (capacity / 16).clamp(64, Link::MAX_EXT);
+        let exts = (capacity / 16).clamp(64, storage::Link::MAX_EXT);
         let expects = (capacity / 64).clamp(16, 4096);
         Self::with_capacities(capacity, exts, expects, hash_key, config)
     }
