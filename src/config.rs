@@ -10,6 +10,7 @@ use core::fmt;
 /// Per-state TCP timeouts in seconds (semantics §3.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct TcpTimeouts {
     /// `nf_conntrack_tcp_timeout_syn_sent` (120).
     pub syn_sent: u32,
@@ -56,6 +57,7 @@ impl Default for TcpTimeouts {
 /// TCP tracker settings (semantics §3.5, §3.7, §3.8, §3.10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct TcpConfig {
     /// `nf_conntrack_tcp_loose` (on): pick up connections seen mid-stream.
     pub loose: bool,
@@ -84,6 +86,7 @@ impl Default for TcpConfig {
 /// Timeouts of the connection-less trackers, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Timeouts {
     /// `nf_conntrack_udp_timeout` (30): before a reply, or within 2 s of creation.
     pub udp: u32,
@@ -120,6 +123,7 @@ impl Default for Timeouts {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Config {
     /// `nf_conntrack_checksum` (on): verify TCP/UDP/ICMP/ICMPv6 checksums.
     pub checksum: bool,
@@ -141,6 +145,7 @@ impl Default for Config {
 /// Why [`Config::set_sysctl`] refused a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum SysctlError {
     /// The name is not a conntrack sysctl that ctrack implements.
     UnknownName,
@@ -157,8 +162,7 @@ impl fmt::Display for SysctlError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for SysctlError {}
+impl core::error::Error for SysctlError {}
 
 impl Config {
     /// Set a tunable by its Linux sysctl name: `nf_conntrack_tcp_loose`,

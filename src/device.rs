@@ -241,6 +241,28 @@ impl<T: TxToken, S: Storage, P: Policy> TxToken for FwTxToken<'_, T, S, P> {
     }
 }
 
+/// The wrapper as a log line: what it dropped so far.
+#[cfg(feature = "defmt")]
+impl<D, S, P, const BUF: usize> defmt::Format for Firewall<D, S, P, BUF> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Firewall({=u64} dropped)", self.dropped);
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for FwRxToken<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "FwRxToken({=usize} bytes)", self.frame.len());
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<T, S, P> defmt::Format for FwTxToken<'_, T, S, P> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "FwTxToken({=usize} bytes)", self.buf.len());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ip_packet;

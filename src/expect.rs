@@ -95,6 +95,7 @@ pub struct HelperId(pub(crate) u8);
 /// assert_eq!((e.class(), e.src_prefix(), e.any_src_port()), (1, 32, true));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Expectation {
     /// The expected original tuple (its source port is ignored when
     /// `any_src_port` is set).
@@ -238,6 +239,7 @@ fn prefix_eq(a: &[u8; 16], b: &[u8; 16], bits: u8) -> bool {
 
 /// A helper's limits for one expectation class (§8.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct ExpectPolicy {
     /// Most expectations one master may have in this class (0 = no limit);
@@ -264,6 +266,7 @@ impl ExpectPolicy {
 
 /// Storage for one expectation.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ExpectSlot(pub(crate) Option<Pending>);
 
 impl ExpectSlot {
@@ -273,6 +276,7 @@ impl ExpectSlot {
 
 /// A registered expectation.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Pending {
     pub exp: Expectation,
     /// Slot of the master entry.
@@ -288,6 +292,7 @@ pub(crate) struct Pending {
 /// Why an expectation could not be registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ExpectError {
     /// An identical expectation of another class or master exists (-EALREADY).
     Exists,
@@ -299,6 +304,8 @@ pub enum ExpectError {
     /// The master entry is gone.
     NoMaster,
 }
+
+impl core::error::Error for ExpectError {}
 
 impl fmt::Display for ExpectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -541,6 +548,13 @@ impl Expects<'_> {
     /// True if no expectation exists.
     pub fn is_empty(&self) -> bool {
         self.book.live == 0
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for ExpectLine<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", defmt::Display2Format(self));
     }
 }
 

@@ -86,6 +86,13 @@ pub(crate) fn hash(key: &HashKey, data: &[u8]) -> u64 {
     siphash(key, data, 1, 3)
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for HashKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "HashKey(..)");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

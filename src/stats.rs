@@ -5,6 +5,7 @@ use core::fmt;
 /// Table statistics. Counters wrap at 2³²; `entries` is a gauge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Stats {
     /// Entries allocated now, unconfirmed ones included.
     pub entries: u32,

@@ -70,6 +70,7 @@ impl Direction {
 /// The layer-4 part of a tuple, decoded per protocol (§1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum L4 {
     /// TCP, UDP, UDP-Lite, SCTP, DCCP.
     Ports {
@@ -109,6 +110,7 @@ pub enum L4 {
 /// assert_eq!(r.invert(), Some(t));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Tuple {
     family: Family,
     proto: u8,

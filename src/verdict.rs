@@ -195,6 +195,7 @@ impl From<AttachedState> for CtState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[must_use = "a verdict says whether the packet may pass, and a NEW one must be confirmed or discarded"]
+#[non_exhaustive]
 pub enum Verdict {
     /// Attached to an entry.
     Tracked(Tracked),

@@ -193,7 +193,8 @@ fn notrack_and_zones() {
 
 #[test]
 fn early_drop_evicts_only_unassured_entries() {
-    let cfg = Config { max_entries: 4, ..Config::default() };
+    let mut cfg = Config::default();
+    cfg.max_entries = 4;
     let mut t: FixedConnTable<64> = ConnTable::new(HashKey([9; 16]), cfg);
     for p in 0..4u16 {
         let _ = t.track(secs(1), &udp("10.0.0.1", 1000 + p, "10.0.0.2", 53, b"q"));
@@ -254,7 +255,9 @@ fn conntrack_listing_and_stats_format() {
 /// no lookup reaches it.
 #[test]
 fn entries_created_at_the_limit_stay_reachable() {
-    let cfg = Config { max_entries: 2, checksum: false, ..Config::default() };
+    let mut cfg = Config::default();
+    cfg.max_entries = 2;
+    cfg.checksum = false;
     let mut t: FixedConnTable<8> = ConnTable::new(HashKey([0; 16]), cfg);
     for port in 1000..1100u16 {
         let q = udp("10.0.0.1", port, "10.0.0.2", 53, b"");

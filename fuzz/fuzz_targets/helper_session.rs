@@ -52,7 +52,8 @@ fn udp(sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let config = Config { checksum: false, ..Config::default() };
+    let mut config = Config::default();
+    config.checksum = false;
     let mut table: FixedConnTable<64, 8, 8> = ConnTable::new(HashKey([7; 16]), config);
     for b in ctrack::helper::BUILTINS {
         table.add_builtin_helper(b).expect("room for every built-in helper");

@@ -100,6 +100,7 @@ pub trait Helper: Sync {
 /// table.assign_helper(a).unwrap();
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HelperAssignment {
     pub(crate) helper: HelperId,
     pub(crate) proto: u8,
@@ -273,6 +274,7 @@ impl core::error::Error for HelperError {}
 
 /// Storage for one connection's helper and master link.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ExtSlot(pub(crate) Option<Ext>);
 
 impl ExtSlot {
@@ -282,9 +284,17 @@ impl ExtSlot {
 
 /// What an entry with a helper or a master carries besides its slot.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Ext {
     pub helper: Option<HelperId>,
     /// The master's original tuple (kept by value: the master may die first).
     pub master: Option<Tuple>,
     pub data: HelperData,
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for HelperContext<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "HelperContext({} {} {})", self.state, self.dir, self.orig);
+    }
 }

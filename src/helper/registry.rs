@@ -72,6 +72,13 @@ pub fn builtin(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for Builtin {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Builtin({=str})", self.name);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

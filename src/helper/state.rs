@@ -4,6 +4,7 @@
 /// The bytes of one connection's helper state: all zero when the helper
 /// is attached. Helpers see it only through their [`HelperState`] type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HelperData([u8; HelperData::LEN]);
 
 impl HelperData {
@@ -111,6 +112,20 @@ impl<'a> StateWriter<'a> {
     /// Write a 32-bit field.
     pub fn u32(&mut self, v: u32) {
         self.put(&v.to_be_bytes());
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for StateReader<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "StateReader({=usize} bytes left)", self.bytes.len());
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for StateWriter<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "StateWriter({=usize} bytes left)", self.bytes.len());
     }
 }
 

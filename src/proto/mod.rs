@@ -30,6 +30,7 @@ use crate::wire::tcp::Segment;
 /// Per-entry protocol state; the entry's protocol number says which
 /// variant it holds.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) enum ProtoState {
     /// ICMP, ICMPv6, generic protocols: nothing beyond the timeout.
     Stateless,

@@ -113,3 +113,10 @@ impl core::fmt::Display for EntryRef<'_> {
         f.write_str(" use=1")
     }
 }
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for EntryRef<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", defmt::Display2Format(self));
+    }
+}

@@ -442,3 +442,11 @@ impl<S: Storage> ConnTable<S> {
         reaped
     }
 }
+
+/// A table as a log line: its fill and its counters.
+#[cfg(feature = "defmt")]
+impl<S: Storage> defmt::Format for ConnTable<S> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "ConnTable({=usize}/{=usize} {})", self.count, self.capacity(), self.stats());
+    }
+}

@@ -11,6 +11,7 @@ use crate::tuple::Tuple;
 
 /// One connection entry.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Entry {
     /// Canonical tuple of the connection.
     pub key: Tuple,
@@ -26,6 +27,7 @@ pub(crate) struct Entry {
 /// tuple is the canonical key (bit 15), and the index + 1 of the entry's
 /// extension slot (0 = none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Link(u16);
 
 impl Link {
@@ -72,9 +74,11 @@ impl Entry {
 
 /// Storage for one entry. Build arrays of them with [`Slot::EMPTY`].
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Slot(pub(crate) SlotState);
 
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) enum SlotState {
     Empty,
     Tombstone,
@@ -200,6 +204,29 @@ impl Storage for HeapStorage {
     }
     fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]) {
         (&mut self.slots, &mut self.exts, &mut self.expects)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<const N: usize, const X: usize, const E: usize> defmt::Format for FixedStorage<N, X, E> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "FixedStorage({=usize}, {=usize}, {=usize})", N, X, E);
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for SliceStorage<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let (n, x, e) = (self.slots.len(), self.exts.len(), self.expects.len());
+        defmt::write!(f, "SliceStorage({=usize}, {=usize}, {=usize})", n, x, e);
+    }
+}
+
+#[cfg(all(feature = "defmt", feature = "alloc"))]
+impl defmt::Format for HeapStorage {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let (n, x, e) = (self.slots.len(), self.exts.len(), self.expects.len());
+        defmt::write!(f, "HeapStorage({=usize}, {=usize}, {=usize})", n, x, e);
     }
 }
 
