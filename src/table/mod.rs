@@ -397,19 +397,10 @@ impl<S: Storage> ConnTable<S> {
     pub fn lookup(&self, tuple: &Tuple, zone: u16, now: Instant) -> Option<(EntryRef<'_>, Direction)> {
         let (key, is_key) = tuple.canonical()?;
         let now = now.tick();
-        let home = self.home(&key, zone);
-        for i in self.probe_indices(home) {
-            match &self.slots()[i].0 {
-                SlotState::Empty => return None,
-                SlotState::Used(e) if Self::matches(e, &key, zone, now) => {
-                    let dir =
-                        if e.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply };
-                    return Some((self.entry_ref(e, now, i), dir));
-                }
-                _ => {}
-            }
-        }
-        None
+        let i = self.position(self.home(&key, zone), &key, zone, now).0?;
+        let e = self.entry_at(i)?;
+        let dir = if e.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply };
+        Some((self.entry_ref(e, now, i), dir))
     }
 
     /// Live, confirmed entries, in slot order, as `conntrack -L` lists them.

@@ -66,20 +66,32 @@ impl<S: Storage> ConnTable<S> {
         e.key == *key && e.zone == zone && e.status.contains(Status::CONFIRMED) && !e.expired(now)
     }
 
-    /// Find a live, confirmed entry; expired entries met on the way are
-    /// reaped (§7.5).
-    pub(super) fn find(&mut self, now: Tick, key: &Tuple, zone: u16) -> Option<usize> {
-        let home = self.home(key, zone);
+    /// The probe walk every lookup shares: the slot of the live,
+    /// confirmed entry of `key` in `zone`, if any, and how many slots the
+    /// walk passed before it stopped.
+    pub(super) fn position(&self, home: usize, key: &Tuple, zone: u16, now: Tick) -> (Option<usize>, usize) {
+        let mut walked = 0;
         for i in self.probe_indices(home) {
             match &self.slots()[i].0 {
-                SlotState::Empty => return None,
-                SlotState::Tombstone => {}
-                SlotState::Used(e) if e.expired(now) => self.remove(i),
-                SlotState::Used(e) if Self::matches(e, key, zone, now) => return Some(i),
-                SlotState::Used(_) => {}
+                SlotState::Empty => return (None, walked),
+                SlotState::Used(e) if Self::matches(e, key, zone, now) => return (Some(i), walked),
+                _ => walked += 1,
             }
         }
-        None
+        (None, walked)
+    }
+
+    /// Find a live, confirmed entry; the expired entries the walk passed
+    /// are reaped (§7.5), as Linux's lookup does.
+    pub(super) fn find(&mut self, now: Tick, key: &Tuple, zone: u16) -> Option<usize> {
+        let home = self.home(key, zone);
+        let (found, walked) = self.position(home, key, zone, now);
+        for i in self.probe_indices(home).take(walked) {
+            if matches!(&self.slots()[i].0, SlotState::Used(e) if e.expired(now)) {
+                self.remove(i);
+            }
+        }
+        found
     }
 
     /// Take a slot for a new entry keyed `key`: a free slot in the probe
