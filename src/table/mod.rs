@@ -399,8 +399,7 @@ impl<S: Storage> ConnTable<S> {
         let now = now.tick();
         let i = self.position(self.home(&key, zone), &key, zone, now).0?;
         let e = self.entry_at(i)?;
-        let dir = if e.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply };
-        Some((self.entry_ref(e, now, i), dir))
+        Some((self.entry_ref(e, now, i), e.direction(is_key)))
     }
 
     /// Live, confirmed entries, in slot order, as `conntrack -L` lists them.

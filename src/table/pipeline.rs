@@ -18,6 +18,16 @@ use crate::tuple::{Direction, Tuple};
 use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip};
 
+/// A packet's flow: its tuple, the canonical key of its connection, which
+/// of the two the tuple is, and its zone.
+#[derive(Clone, Copy)]
+struct Flow {
+    tuple: Tuple,
+    key: Tuple,
+    is_key: bool,
+    zone: u16,
+}
+
 /// What running the tracker on an entry led to.
 enum Step {
     Done(Verdict),
@@ -61,12 +71,13 @@ impl<S: Storage> ConnTable<S> {
         let Some((key, is_key)) = tuple.canonical() else {
             return self.invalid(Reason::NotInvertible);
         };
-        match self.attach(now, &tuple, key, is_key, l4, zone) {
+        let flow = Flow { tuple, key, is_key, zone };
+        match self.attach(now, &flow, l4) {
             Ok(Step::Done(v)) => v,
             Err(d) => Verdict::Dropped(d),
             // A TCP reopen deletes the old entry and tracks the packet
             // again on a new one (§3.6).
-            Ok(Step::Reopen) => match self.attach(now, &tuple, key, is_key, l4, zone) {
+            Ok(Step::Reopen) => match self.attach(now, &flow, l4) {
                 Ok(Step::Done(v)) => v,
                 Err(d) => Verdict::Dropped(d),
                 // Only an entry in TIME_WAIT or CLOSE asks to be reopened,
@@ -77,49 +88,34 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// Find the entry of `key` or create one, and run the tracker.
-    fn attach(
-        &mut self,
-        now: Tick,
-        tuple: &Tuple,
-        key: Tuple,
-        is_key: bool,
-        l4: &L4Packet<'_>,
-        zone: u16,
-    ) -> Result<Step, DropReason> {
-        let (i, dir, is_new) = match self.find(now, &key, zone) {
+    /// Find the entry of the flow or create one, and run the tracker.
+    fn attach(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Result<Step, DropReason> {
+        let (i, dir, is_new) = match self.find(now, &flow.key, flow.zone) {
             Some(i) => {
-                let same = self.entry_at(i).is_some_and(|e| e.link.orig_is_key() == is_key);
-                (i, if same { Direction::Original } else { Direction::Reply }, false)
+                let dir = self.entry_at(i).map_or(Direction::Original, |e| e.direction(flow.is_key));
+                (i, dir, false)
             }
             None => {
                 // Only ICMP queries open ICMP entries (§5.1): the reply
                 // path of the kernel's tracker, without the allocation.
-                if matches!(l4, L4Packet::Icmp) && !icmp::may_create(tuple) {
+                if matches!(l4, L4Packet::Icmp) && !icmp::may_create(&flow.tuple) {
                     return Ok(Step::Done(self.invalid(Reason::UnsolicitedReply)));
                 }
-                (self.create(now, tuple, key, is_key, l4, zone)?, Direction::Original, true)
+                (self.create(now, flow, l4)?, Direction::Original, true)
             }
         };
         Ok(self.run_tracker(now, i, dir, is_new, l4))
     }
 
-    /// Create the (unconfirmed) entry of a new connection whose first
-    /// packet has `tuple`, in a slot of the probe window of `key`.
-    fn create(
-        &mut self,
-        now: Tick,
-        tuple: &Tuple,
-        key: Tuple,
-        is_key: bool,
-        l4: &L4Packet<'_>,
-        zone: u16,
-    ) -> Result<usize, DropReason> {
+    /// Create the (unconfirmed) entry of a new connection, in a slot of
+    /// the probe window of its key.
+    fn create(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Result<usize, DropReason> {
+        let Flow { tuple, key, is_key, zone } = *flow;
         let i = self.alloc(now, &key, zone)?;
         let proto = ProtoState::new(l4, now);
         let mut entry =
             Entry { key, zone, link: Link::new(is_key, None), status: Status::empty(), deadline: now, proto };
-        match self.new_entry_links(now, tuple, zone) {
+        match self.new_entry_links(now, &tuple, zone) {
             Ok((status, ext)) => {
                 entry.status = status;
                 entry.link = Link::new(is_key, ext);
@@ -302,10 +298,7 @@ impl<S: Storage> ConnTable<S> {
         let Some(i) = self.find(now, &key, zone) else {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
-        let dir = match self.entry_at(i) {
-            Some(e) if e.link.orig_is_key() == is_key => Direction::Original,
-            _ => Direction::Reply,
-        };
+        let dir = self.entry_at(i).map_or(Direction::Reply, |e| e.direction(is_key));
         // `t` is the entry's tuple in direction `dir`: the error must be
         // travelling to that tuple's destination.
         if t.dst_bytes() != &outer.dst {

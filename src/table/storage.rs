@@ -7,7 +7,7 @@ use crate::helper::ExtSlot;
 use crate::proto::ProtoState;
 use crate::status::Status;
 use crate::time::Tick;
-use crate::tuple::Tuple;
+use crate::tuple::{Direction, Tuple};
 
 /// One connection entry.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +59,12 @@ impl Entry {
 
     pub fn reply(&self) -> Tuple {
         if self.link.orig_is_key() { self.key.invert().unwrap_or(self.key) } else { self.key }
+    }
+
+    /// The direction of a packet whose tuple is (`is_key`) or is not the
+    /// entry's canonical key.
+    pub fn direction(&self, is_key: bool) -> Direction {
+        if self.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply }
     }
 
     pub fn expired(&self, now: Tick) -> bool {
