@@ -1,0 +1,183 @@
+//! The public API's contracts: helpers run at confirmation, helper identity
+//! is the registration, the registry's errors, per-packet options, tuple
+//! ports and expectation flags.
+
+mod common;
+
+use common::*;
+use ctrack::helper::{Helper, HelperContext, builtin};
+use ctrack::*;
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(5_000_000 + ms)
+}
+
+const C: &str = "192.168.1.10";
+const S: &str = "198.51.100.5";
+
+/// An FTP control connection to port 21, handshake and banner done: the
+/// next client and server sequence numbers.
+fn ftp_control<St: Storage>(t: &mut ConnTable<St>) -> (u32, u32) {
+    let (c, s) = (1000u32, 5000u32);
+    for p in [
+        tcp(C, 50000, S, 21, SYN, c - 1, 0, 64240, b""),
+        tcp(S, 21, C, 50000, SYN | ACK, s - 1, c, 64240, b""),
+        tcp(C, 50000, S, 21, ACK, c, s, 64240, b""),
+    ] {
+        assert!(!t.track(at(0), &p).must_drop());
+    }
+    let banner = b"220 ready\r\n";
+    let _ = t.track(at(1), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, banner));
+    (c, s + banner.len() as u32)
+}
+
+/// Linux runs helpers at the confirmation hook: a packet the firewall
+/// drops after classification has not fed its helper.
+#[test]
+fn helpers_see_only_confirmed_packets() {
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([2; 16]), Config::default());
+    t.add_builtin_helper(builtin("ftp").unwrap()).unwrap();
+    let (c, s) = ftp_control(&mut t);
+    let pasv = b"227 Entering Passive Mode (198,51,100,5,195,149).\r\n";
+    let p = tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv);
+    // Classified, then dropped by the firewall: no expectation.
+    let v = t.classify(at(2), &p, Meta::default());
+    assert_eq!(v.state(), Some(CtState::Established));
+    t.discard(&v);
+    assert_eq!(t.expectations(at(2)).count(), 0);
+    // The retransmission passes: the helper sees it at confirmation.
+    let mut v = t.classify(at(3), &p, Meta::default());
+    assert_eq!(t.expectations(at(3)).count(), 0, "not before confirmation");
+    t.confirm(&mut v, &p).unwrap();
+    assert_eq!(t.expectations(at(3)).count(), 1);
+}
+
+/// A helper rejection at confirmation: the packet keeps its
+/// classification, must be dropped, and a connection it opened is gone.
+#[test]
+fn helper_drop_at_confirmation() {
+    struct Refuse;
+    impl Helper for Refuse {
+        fn name(&self) -> &'static str {
+            "refuse"
+        }
+        fn policy(&self, _class: u8) -> ExpectPolicy {
+            ExpectPolicy::new(1, 60)
+        }
+        fn help(&self, _cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
+            Err(HelperDrop("refused"))
+        }
+    }
+    static REFUSE: Refuse = Refuse;
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([2; 16]), Config::default());
+    let id = t.register_helper(&REFUSE).unwrap();
+    t.assign_helper(HelperAssignment::new(id, 17, 7777)).unwrap();
+    let q = udp(C, 1000, S, 7777, b"hello");
+    let mut v = t.classify(at(0), &q, Meta::default());
+    assert_eq!(t.len(), 1, "the unconfirmed entry");
+    assert_eq!(t.confirm(&mut v, &q), Err(DropReason::Helper(HelperDrop("refused"))));
+    assert!(v.must_drop());
+    assert_eq!(v.state(), Some(CtState::New));
+    let Verdict::Tracked(tr) = v else { panic!("{v:?}") };
+    assert_eq!(tr.helper_drop(), Some(HelperDrop("refused")));
+    assert!(tr.entry().is_none() && !tr.is_unconfirmed());
+    assert!(t.is_empty(), "a connection the helper refused is not kept");
+    // The one-step form keeps the classification too.
+    let v = t.track(at(1), &q);
+    assert!(v.must_drop() && v.state() == Some(CtState::New));
+    assert!(t.is_empty());
+    // Without the helper the same packet passes.
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([2; 16]), Config::default());
+    let mut v = t.classify(at(0), &q, Meta::default());
+    t.confirm(&mut v, &q).unwrap();
+    assert_eq!(t.entries(at(0)).count(), 1);
+}
+
+/// A helper's identity is its registration, not its name: a user helper
+/// that calls itself "sip" is not the SIP helper, and does not share its
+/// expectations.
+#[test]
+fn helper_identity_is_the_registration() {
+    struct FakeSip;
+    impl Helper for FakeSip {
+        fn name(&self) -> &'static str {
+            "sip"
+        }
+        fn policy(&self, _class: u8) -> ExpectPolicy {
+            ExpectPolicy::new(4, 180)
+        }
+        fn help(&self, cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
+            // Claims the media stream the real SIP helper expects.
+            let t = Tuple::with_ports(ip("198.51.100.20"), 0, ip(C), 49170, 17).unwrap();
+            assert!(!cx.expected_elsewhere(&t, 1), "only the same helper's expectations count");
+            Ok(())
+        }
+    }
+    static FAKE: FakeSip = FakeSip;
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([2; 16]), Config::default());
+    let sip = t.add_builtin_helper(builtin("sip").unwrap()).unwrap();
+    let fake = t.register_helper(&FAKE).unwrap();
+    assert_ne!(sip, fake);
+    assert_eq!(t.helper(fake).map(|h| h.name()), Some("sip"));
+    t.assign_helper(HelperAssignment::new(fake, 17, 5070)).unwrap();
+    // The real SIP helper expects RTP and RTCP of an INVITE's media.
+    let sdp = "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:bob@198.51.100.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5060\r\nCall-ID: 1@x\r\n\
+         CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let _ = t.track(at(0), &udp(C, 5060, "198.51.100.20", 5060, invite.as_bytes()));
+    assert_eq!(t.expectations(at(0)).count(), 2);
+    // The impostor runs and sees none of them as its own.
+    let v = t.track(at(1), &udp(C, 5070, "198.51.100.20", 5070, b"x"));
+    assert!(!v.must_drop());
+    let e = t.get(v.entry().unwrap(), at(1)).unwrap();
+    assert!(e.to_string().contains("helper=sip"));
+}
+
+#[test]
+fn registry_errors() {
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([2; 16]), Config::default());
+    let mut t2: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::default());
+    let ftp = builtin("ftp").unwrap();
+    let id = t.register_helper(ftp.helper).unwrap();
+    // An id of another table's registry is unknown here.
+    assert_eq!(t2.assign_helper(HelperAssignment::new(id, 6, 21)), Err(HelperError::UnknownHelper));
+    for _ in 1..MAX_HELPERS {
+        t.register_helper(ftp.helper).unwrap();
+    }
+    assert_eq!(t.register_helper(ftp.helper), Err(HelperError::TooManyHelpers));
+    for port in 0..MAX_HELPER_ASSIGNMENTS as u16 {
+        t.assign_helper(HelperAssignment::new(id, 6, port)).unwrap();
+    }
+    assert_eq!(t.assign_helper(HelperAssignment::new(id, 6, 9999)), Err(HelperError::TooManyAssignments));
+    assert!(!HelperError::TooManyHelpers.to_string().is_empty());
+}
+
+#[test]
+fn meta_options() {
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([2; 16]), Config::default());
+    let q = udp(C, 1000, S, 53, b"q");
+    assert_eq!(t.track_with(at(0), &q, Meta::default().with_notrack(true)), Verdict::Untracked);
+    assert!(t.is_empty());
+    let a = t.track_with(at(0), &q, Meta::default().with_zone(7));
+    assert_eq!(t.get(a.entry().unwrap(), at(0)).unwrap().zone(), 7);
+    assert_eq!(Meta::default().with_broadcast_prefix(24).broadcast_prefix, Some(24));
+}
+
+#[test]
+fn tuple_ports_and_expectation_flags() {
+    let t = Tuple::with_ports(ip("10.0.0.1"), 1234, ip("10.0.0.2"), 80, 6).unwrap();
+    assert_eq!((t.sport(), t.dport()), (Some(1234), Some(80)));
+    let e = Tuple::icmp(ip("10.0.0.1"), ip("10.0.0.2"), 8, 0, 7).unwrap();
+    assert_eq!((e.sport(), e.dport()), (None, None));
+    let g = Tuple::gre(ip("10.0.0.1"), 1, ip("10.0.0.2"), 2).unwrap();
+    assert_eq!(g.dport(), None);
+    let x = Expectation::from_any_port(t).with_flags(ExpectFlags::PERMANENT | ExpectFlags::INACTIVE);
+    assert!(x.flags().contains(ExpectFlags::PERMANENT) && x.flags().contains(ExpectFlags::INACTIVE));
+    assert_eq!(x.flags().to_string(), "PERMANENT,INACTIVE");
+    assert!(ExpectFlags::empty().is_empty());
+    // Prefixes are capped at the address length.
+    assert_eq!(Expectation::from_any_port(t).with_src_prefix(200).src_prefix(), 32);
+}
