@@ -43,7 +43,7 @@ fn exercise() -> bool {
     let answer = black_box(ANSWER);
 
     let mut first = table.classify(now, &query, Meta::default());
-    let confirmed = table.confirm(&mut first).is_ok();
+    let confirmed = table.confirm(&mut first, &query).is_ok();
     let second = table.track(now, &answer);
     table.gc(now, black_box(16));
 
