@@ -106,6 +106,7 @@ pub(crate) enum Inspected<'a> {
 
 /// Read the layer-4 header of `ip`: the per-protocol `error()` checks of
 /// `nf_conntrack_core.c: nf_conntrack_in()`, then the tuple.
+#[inline]
 pub(crate) fn inspect<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Inspected<'a> {
     let invalid = |reason| Inspected::Invalid { reason, counted_as_error: false };
     match ip.proto {
@@ -169,6 +170,7 @@ pub(crate) enum Outcome {
 
 /// Run `l4` through the tracker of the entry whose state is `state`: the
 /// one dispatch of every tracked packet.
+#[inline]
 pub(crate) fn handle_packet(
     state: &mut ProtoState,
     l4: &L4Packet<'_>,

@@ -89,6 +89,7 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Find the entry of the flow or create one, and run the tracker.
+    #[inline]
     fn attach(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Result<Step, DropReason> {
         let (i, dir, is_new) = match self.find(now, &flow.key, flow.zone) {
             Some(i) => {
@@ -134,6 +135,7 @@ impl<S: Storage> ConnTable<S> {
 
     /// Run the protocol tracker on the entry in slot `i` and apply its
     /// outcome (§2.2 from "ctinfo = derive_ctinfo" on).
+    #[inline]
     fn run_tracker(&mut self, now: Tick, i: usize, dir: Direction, is_new: bool, l4: &L4Packet<'_>) -> Step {
         // Borrow the configuration and the slot as separate fields: no
         // per-packet copy of the configuration.
