@@ -34,7 +34,7 @@ use crate::reason::{Reason, TcpReason};
 use crate::status::TcpState;
 use crate::tuple::Direction;
 use crate::wire::ip::IpView;
-use crate::wire::tcp::{RST as TH_RST, Segment};
+use crate::wire::tcp::{RST as TH_RST, Segment, SeqNumber};
 use states::{Next, PacketClass, transition, valid_flag_combination};
 use window::{Window, parse_syn_options};
 
@@ -73,13 +73,13 @@ pub(crate) const FLAG_SIMULTANEOUS_OPEN: u8 = 0x80;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct TcpSide {
     /// Highest `seq + len` sent by this side.
-    pub(crate) td_end: u32,
+    pub(crate) td_end: SeqNumber,
     /// Right edge this side may send up to (`ack + window` from the peer).
-    pub(crate) td_maxend: u32,
+    pub(crate) td_maxend: SeqNumber,
     /// Largest scaled window this side's data must fit in (0 = unknown).
     pub(crate) td_maxwin: u32,
     /// Highest ACK this side sent (valid with [`FLAG_MAXACK_SET`]).
-    pub(crate) td_maxack: u32,
+    pub(crate) td_maxack: SeqNumber,
     /// Window-scale shift this side announced (0–14).
     pub(crate) td_scale: u8,
     /// `FLAG_*` bits.
@@ -90,6 +90,8 @@ pub(crate) struct TcpSide {
 ///
 /// Byte `meta`: bits 0–3 state, bit 4 last_dir, bits 5–7 last_index.
 /// Byte `scales`: low nibble orig `td_scale`, high nibble reply `td_scale`.
+/// Sequence numbers are stored raw; the working copy `Work` holds them as
+/// [`SeqNumber`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct TcpConn {
@@ -121,10 +123,10 @@ impl TcpConn {
         let pick = |a: [u32; 2]| if i == 0 { a[0] } else { a[1] };
         let [f0, f1] = self.flags;
         TcpSide {
-            td_end: pick(self.end),
-            td_maxend: pick(self.maxend),
+            td_end: SeqNumber(pick(self.end)),
+            td_maxend: SeqNumber(pick(self.maxend)),
             td_maxwin: pick(self.maxwin),
-            td_maxack: pick(self.maxack),
+            td_maxack: SeqNumber(pick(self.maxack)),
             td_scale: (self.scales >> (4 * i)) & 0x0f,
             flags: if i == 0 { f0 } else { f1 },
         }
@@ -165,9 +167,9 @@ struct Work {
     state: TcpState,
     last_dir: Direction,
     last_index: PacketClass,
-    last_seq: u32,
-    last_ack: u32,
-    last_end: u32,
+    last_seq: SeqNumber,
+    last_ack: SeqNumber,
+    last_end: SeqNumber,
     last_win: u16,
     last_wscale: u8,
     last_flags: u8,
@@ -187,9 +189,9 @@ impl Work {
             state: c.state(),
             last_dir: c.last_dir(),
             last_index: c.last_index(),
-            last_seq: c.last_seq,
-            last_ack: c.last_ack,
-            last_end: c.last_end,
+            last_seq: SeqNumber(c.last_seq),
+            last_ack: SeqNumber(c.last_ack),
+            last_end: SeqNumber(c.last_end),
             last_win: c.last_win,
             last_wscale: c.last_wscale,
             last_flags: c.last_flags,
@@ -199,18 +201,18 @@ impl Work {
 
     fn store(&self, c: &mut TcpConn) {
         let [o, r] = self.seen;
-        c.end = [o.td_end, r.td_end];
-        c.maxend = [o.td_maxend, r.td_maxend];
+        c.end = [o.td_end.0, r.td_end.0];
+        c.maxend = [o.td_maxend.0, r.td_maxend.0];
         c.maxwin = [o.td_maxwin, r.td_maxwin];
-        c.maxack = [o.td_maxack, r.td_maxack];
+        c.maxack = [o.td_maxack.0, r.td_maxack.0];
         c.flags = [o.flags, r.flags];
         c.scales = (o.td_scale & 0x0f) | ((r.td_scale & 0x0f) << 4);
         c.meta = (self.state as u8 & 0x0f)
             | ((self.last_dir.index() as u8) << 4)
             | ((self.last_index as u8 & 0x07) << 5);
-        c.last_seq = self.last_seq;
-        c.last_ack = self.last_ack;
-        c.last_end = self.last_end;
+        c.last_seq = self.last_seq.0;
+        c.last_ack = self.last_ack.0;
+        c.last_end = self.last_end.0;
         c.last_win = self.last_win;
         c.last_wscale = self.last_wscale;
         c.last_flags = self.last_flags;
@@ -364,7 +366,7 @@ impl Work {
                 let o = self.side_mut(Direction::Original);
                 o.td_end = end;
                 o.td_maxwin = win;
-                o.td_maxend = end.wrapping_add(win);
+                o.td_maxend = end.add(win);
                 for side in &mut self.seen {
                     side.flags = FLAG_SACK_PERM | FLAG_BE_LIBERAL;
                 }

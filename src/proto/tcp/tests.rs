@@ -10,7 +10,7 @@ use crate::time::Tick;
 use crate::tuple::Family;
 use crate::wire::tcp::{
     ACK as TH_ACK, CWR as TH_CWR, ECE as TH_ECE, FIN as TH_FIN, PSH as TH_PSH, RST as TH_RST, SYN as TH_SYN,
-    URG as TH_URG, after, before,
+    SeqNumber, URG as TH_URG,
 };
 use proptest::prelude::*;
 use std::format;
@@ -24,7 +24,7 @@ const R: Direction = Direction::Reply;
 fn segment<'a>(seq: u32, ack: u32, window: u16, flags: u8, options: &'a [u8], len: u32) -> Segment<'a> {
     static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
     let payload = &ZEROS[..(len as usize).min(ZEROS.len())];
-    Segment { seq, ack, window, flags, options, payload }
+    Segment { seq: SeqNumber(seq), ack: SeqNumber(ack), window, flags, options, payload }
 }
 
 fn ctx(dir: Direction, is_new: bool, seen_reply: bool, assured: bool, remaining: u32) -> PacketCtx {
@@ -281,43 +281,43 @@ fn worked_example_normal_connection() {
     assert_eq!(c.seg(O, SYN, 1000, 0, 64240, &syn_opts(7), 0), accept(120));
     assert_eq!(c.state(), TcpState::SynSent);
     let (cs, ss) = (c.side(O), c.side(R));
-    assert_eq!((cs.td_end, cs.td_maxend, cs.td_maxwin, cs.td_scale), (1001, 1001, 64240, 7));
+    assert_eq!((cs.td_end.0, cs.td_maxend.0, cs.td_maxwin, cs.td_scale), (1001, 1001, 64240, 7));
     assert_eq!(cs.flags & (FLAG_SACK_PERM | FLAG_WINDOW_SCALE), FLAG_SACK_PERM | FLAG_WINDOW_SCALE);
-    assert_eq!(ss, TcpSide { td_maxend: 64240, ..TcpSide::default() });
+    assert_eq!(ss, TcpSide { td_maxend: SeqNumber(64240), ..TcpSide::default() });
 
     // 2: S→C SYN-ACK.
     assert_eq!(c.seg(R, SA, 5000, 1001, 65160, &syn_opts(7), 0), accept(60));
     assert_eq!(c.state(), TcpState::SynRecv);
     let (cs, ss) = (c.side(O), c.side(R));
     assert_eq!(
-        (ss.td_end, ss.td_maxend, ss.td_maxwin, ss.td_scale, ss.td_maxack),
+        (ss.td_end.0, ss.td_maxend.0, ss.td_maxwin, ss.td_scale, ss.td_maxack.0),
         (5001, 5001, 65160, 7, 1001)
     );
-    assert_eq!(cs.td_maxend, 66161);
+    assert_eq!(cs.td_maxend.0, 66161);
     assert!(c.seen_reply);
 
     // 3: C→S ACK completes the handshake: ASSURED.
     assert_eq!(c.seg(O, A, 1001, 5001, 502, &[], 0), accept_assured(432_000));
     assert_eq!(c.state(), TcpState::Established);
     let (cs, ss) = (c.side(O), c.side(R));
-    assert_eq!((cs.td_maxwin, cs.td_maxack), (64256, 5001));
-    assert_eq!(ss.td_maxend, 69257);
+    assert_eq!((cs.td_maxwin, cs.td_maxack.0), (64256, 5001));
+    assert_eq!(ss.td_maxend.0, 69257);
 
     // 4: C→S 100 bytes: data outstanding caps the timeout.
     assert_eq!(c.seg(O, PA, 1001, 5001, 502, &[], 100), accept(300));
-    assert_eq!(c.side(O).td_end, 1101);
+    assert_eq!(c.side(O).td_end.0, 1101);
     assert_ne!(c.side(O).flags & FLAG_DATA_UNACKNOWLEDGED, 0);
 
     // 5: S→C ACK of the data.
     assert_eq!(c.seg(R, A, 5001, 1101, 509, &[], 0), accept(432_000));
-    assert_eq!(c.side(O).td_maxend, 66253);
+    assert_eq!(c.side(O).td_maxend.0, 66253);
     assert_eq!(c.side(O).flags & FLAG_DATA_UNACKNOWLEDGED, 0);
     assert_eq!(c.side(R).td_maxwin, 65160);
 
     // 6: C→S FIN.
     assert_eq!(c.seg(O, FA, 1101, 5001, 502, &[], 0), accept(120));
     assert_eq!(c.state(), TcpState::FinWait);
-    assert_eq!(c.side(O).td_end, 1102);
+    assert_eq!(c.side(O).td_end.0, 1102);
     assert_ne!(c.side(O).flags & FLAG_CLOSE_INIT, 0);
     assert_ne!(c.side(O).flags & FLAG_DATA_UNACKNOWLEDGED, 0);
 
@@ -334,7 +334,7 @@ fn worked_example_normal_connection() {
     assert_eq!(c.state(), TcpState::SynSent);
     assert_eq!(c.remaining, 120);
     assert!(!c.seen_reply);
-    assert_eq!(c.side(O).td_end, 90001);
+    assert_eq!(c.side(O).td_end.0, 90001);
 }
 
 /// Rows 1–5 of §3.11 (the state the out-of-window illustrations start from).
@@ -342,7 +342,7 @@ fn after_step5() -> Conn {
     let mut c = Conn::established();
     c.seg(O, PA, 1001, 5001, 502, &[], 100);
     c.seg(R, A, 5001, 1101, 509, &[], 0);
-    assert_eq!((c.side(R).td_maxwin, c.side(O).td_maxend), (65160, 66253));
+    assert_eq!((c.side(R).td_maxwin, c.side(O).td_maxend.0), (65160, 66253));
     c
 }
 
@@ -351,7 +351,7 @@ fn overshoot_is_ignored() {
     let mut c = after_step5();
     let v = c.seg(O, PA, 70000, 5001, 502, &[], 100);
     assert_eq!(v, Outcome::Ignore(Reason::Tcp(TcpReason::Overshoot(3848))));
-    assert_eq!(c.side(O).td_end, 70100);
+    assert_eq!(c.side(O).td_end.0, 70100);
     assert_eq!(c.state(), TcpState::Established);
     assert_eq!(c.remaining, 432_000, "no timeout change");
 }
@@ -447,8 +447,8 @@ fn loose_pickup() {
     for d in [O, R] {
         assert_eq!(c.side(d).flags & (FLAG_SACK_PERM | FLAG_BE_LIBERAL), FLAG_SACK_PERM | FLAG_BE_LIBERAL);
     }
-    assert_eq!(c.side(O).td_end, 1100);
-    assert_eq!(c.side(O).td_maxend, 2100);
+    assert_eq!(c.side(O).td_end.0, 1100);
+    assert_eq!(c.side(O).td_maxend.0, 2100);
     // The first reply is not ASSURED yet (SEEN_REPLY set only after it).
     let v = c.seg(R, A, 9000, 1100, 1000, &[], 0);
     assert!(matches!(v, Outcome::Accept { assure: false, .. }), "{v:?}");
@@ -471,7 +471,7 @@ fn simultaneous_open() {
     );
     assert_eq!(c.state(), TcpState::SynSent2);
     assert_ne!(c.tcp.last_flags() & FLAG_SIMULTANEOUS_OPEN, 0);
-    assert_eq!(c.side(R).td_end, 701);
+    assert_eq!(c.side(R).td_end.0, 701);
     // SYN-ACK (from the original side here) → SYN_RECV.
     assert_eq!(c.seg(O, SA, 100, 701, 1000, &syn_opts(2), 0), accept(60));
     assert_eq!(c.state(), TcpState::SynRecv);
@@ -511,7 +511,7 @@ fn orig_ack_in_syn_sent_is_invalid_and_reply_ack_ignored() {
     assert!(c.seen_reply);
     assert_eq!(c.seg(O, RST, 4242, 0, 0, &[], 0), accept(10));
     assert_eq!(c.state(), TcpState::Close);
-    assert_eq!(c.side(O).td_end, 1001);
+    assert_eq!(c.side(O).td_end.0, 1001);
 }
 
 trait ToReason {
@@ -541,7 +541,7 @@ fn rst_only_answer_to_syn_kills() {
 fn exact_rst_closes() {
     let mut c = after_step5();
     // S's td_maxack is 1101; C's is 5001. A RST from S at seq 5001.
-    assert_eq!(c.side(O).td_maxack, 5001);
+    assert_eq!(c.side(O).td_maxack.0, 5001);
     assert_eq!(c.seg(R, RA, 5001, 1101, 0, &[], 0), accept(10));
     assert_eq!(c.state(), TcpState::Close);
 }
@@ -554,11 +554,11 @@ fn inexact_rst_keeps_state_with_close_timeout() {
     // The RST moved S.td_end to 5500 (it is learnt from like any
     // in-window segment), so C's next ACK of 5001 leaves S's "data"
     // unacknowledged: traffic continues with the 5-minute timeout.
-    assert_eq!(c.side(R).td_end, 5500);
+    assert_eq!(c.side(R).td_end.0, 5500);
     assert_eq!(c.seg(O, A, 1101, 5001, 502, &[], 0), accept(300));
     assert_eq!(c.seg(O, A, 1101, 5500, 502, &[], 0), accept(432_000));
     // Challenge ACK flow: inexact RST, then the exact one closes.
-    assert_eq!(c.side(O).td_maxack, 5500);
+    assert_eq!(c.side(O).td_maxack.0, 5500);
     assert_eq!(c.seg(R, RST, 6000, 0, 0, &[], 0), accept(10));
     assert_eq!(c.state(), TcpState::Established);
     assert_eq!(c.seg(R, RST, 5500, 0, 0, &[], 0), accept(10));
@@ -611,9 +611,9 @@ fn syn_after_peer_rst_is_ignored_then_synack_resyncs() {
     assert_eq!(c.seg(R, SA, 777, 424243, 28960, &syn_opts(6), 0), accept(60));
     assert_eq!(c.state(), TcpState::SynRecv);
     let (cs, ss) = (c.side(O), c.side(R));
-    assert_eq!((cs.td_end, cs.td_maxwin, cs.td_scale), (424243, 29200, 5));
-    assert_eq!(cs.td_maxend, 424243 + 28960);
-    assert_eq!((ss.td_end, ss.td_maxend, ss.td_maxwin, ss.td_scale), (778, 778, 28960, 6));
+    assert_eq!((cs.td_end.0, cs.td_maxwin, cs.td_scale), (424243, 29200, 5));
+    assert_eq!(cs.td_maxend.0, 424243 + 28960);
+    assert_eq!((ss.td_end.0, ss.td_maxend.0, ss.td_maxwin, ss.td_scale), (778, 778, 28960, 6));
     // And the client's ACK completes the new handshake.
     assert!(matches!(c.seg(O, A, 424243, 778, 1000, &[], 0), Outcome::Accept { .. }));
     assert_eq!(c.state(), TcpState::Established);
@@ -675,7 +675,7 @@ fn zero_window_caps_timeout() {
     let mut c = after_step5();
     assert_eq!(c.seg(R, A, 5001, 1101, 0, &[], 0), accept(300));
     // The receiver's right edge is ack + 1 for a zero window.
-    assert_eq!(c.side(O).td_maxend, 66253, "maxend never moves back");
+    assert_eq!(c.side(O).td_maxend.0, 66253, "maxend never moves back");
 }
 
 #[test]
@@ -725,11 +725,11 @@ fn sack_blocks_raise_the_ack() {
         v,
         Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(1102)), timeout: None }
     );
-    assert_eq!(sack_edge(&opts, 1101), 2000);
+    assert_eq!(sack_edge(&opts, SeqNumber(1101)), SeqNumber(2000));
     // Timestamp-only fast path, malformed lengths.
-    assert_eq!(sack_edge(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], 5), 5);
-    assert_eq!(sack_edge(&[5, 9, 0, 0, 0, 0, 0, 0, 0], 5), 5);
-    assert_eq!(sack_edge(&[5, 200], 5), 5);
+    assert_eq!(sack_edge(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], SeqNumber(5)), SeqNumber(5));
+    assert_eq!(sack_edge(&[5, 9, 0, 0, 0, 0, 0, 0, 0], SeqNumber(5)), SeqNumber(5));
+    assert_eq!(sack_edge(&[5, 200], SeqNumber(5)), SeqNumber(5));
 }
 
 #[test]
@@ -770,12 +770,12 @@ fn fin_before_synack_is_invalid() {
 proptest! {
     #[test]
     fn before_after_across_wrap(a in any::<u32>(), d in 1u32..(1u32 << 31)) {
-        let b = a.wrapping_add(d);
-        prop_assert!(after(b, a));
-        prop_assert!(before(a, b));
-        prop_assert!(!before(b, a));
-        prop_assert!(!after(a, b));
-        prop_assert!(!before(a, a) && !after(a, a));
+        let (a, b) = (SeqNumber(a), SeqNumber(a).add(d));
+        prop_assert!(b.after(a));
+        prop_assert!(a.before(b));
+        prop_assert!(!b.before(a));
+        prop_assert!(!a.after(b));
+        prop_assert!(!a.before(a) && !a.after(a));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::status::TcpState;
 use crate::tuple::Direction;
 use crate::wire::tcp::{
     ACK as TH_ACK, OPT_NOP, OPT_SACK, OPT_SACK_PERM, OPT_TIMESTAMP, OPT_WINDOW, RST as TH_RST, SYN as TH_SYN,
-    Segment, after, before, seq_le, walk_options,
+    Segment, SeqNumber, walk_options,
 };
 
 /// Largest window-scale shift honoured (RFC 7323), §3.7.
@@ -57,7 +57,7 @@ pub(crate) fn parse_syn_options(opts: &[u8], side: &mut TcpSide) {
 
 /// The SACK-adjusted acknowledgement (§3.7 "SACK"): the highest right edge of
 /// the first well-formed SACK option, if after `ack`.
-pub(crate) fn sack_edge(opts: &[u8], ack: u32) -> u32 {
+pub(crate) fn sack_edge(opts: &[u8], ack: SeqNumber) -> SeqNumber {
     // Fast path: NOP, NOP, TIMESTAMP(10) and nothing else carries no SACK.
     if opts.len() == 12 && opts.starts_with(&[OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10]) {
         return ack;
@@ -69,8 +69,8 @@ pub(crate) fn sack_edge(opts: &[u8], ack: u32) -> u32 {
         }
         for block in body.chunks_exact(8) {
             if let Some(&[a, b, c, d]) = block.get(4..8) {
-                let right = u32::from_be_bytes([a, b, c, d]);
-                if after(right, sack) {
+                let right = SeqNumber(u32::from_be_bytes([a, b, c, d]));
+                if right.after(sack) {
                     sack = right;
                 }
             }
@@ -110,10 +110,10 @@ impl Work {
         // Rule 2 (td_maxack is stale if a SYN was let through last).
         if receiver.flags & FLAG_MAXACK_SET != 0 && self.last_index != PacketClass::Syn {
             let established = old == TcpState::Established && ctx.assured;
-            if seg.seq == 0 && !established {
+            if seg.seq == SeqNumber(0) && !established {
                 return Ok((new, false)); // answer to a SYN we let through
             }
-            if before(seg.seq, receiver.td_maxack) && !cfg.ignore_invalid_rst {
+            if seg.seq.before(receiver.td_maxack) && !cfg.ignore_invalid_rst {
                 return Err(TcpReason::InvalidRst);
             }
             if !established || seg.seq == receiver.td_maxack {
@@ -170,16 +170,16 @@ impl Work {
                 // Mid-stream: the history is lost, learn from this packet.
                 s.td_end = end;
                 s.td_maxwin = (u32::from(seg.window) << s.td_scale.min(MAX_WSCALE)).max(1);
-                s.td_maxend = end.wrapping_add(s.td_maxwin);
+                s.td_maxend = end.add(s.td_maxwin);
                 if r.td_maxwin == 0 {
                     // Nothing seen the other way: make checks III/IV pass.
                     r.td_end = sack;
                     r.td_maxend = sack;
-                } else if sack == r.td_end.wrapping_add(1) {
-                    r.td_end = r.td_end.wrapping_add(1); // keep-alive answer
+                } else if sack == r.td_end.add(1) {
+                    r.td_end = r.td_end.add(1); // keep-alive answer
                 }
             }
-        } else if syn && after(end, s.td_end) && matches!(state, TcpState::SynSent | TcpState::SynRecv) {
+        } else if syn && end.after(s.td_end) && matches!(state, TcpState::SynSent | TcpState::SynRecv) {
             // SYN / SYN-ACK re-sent with a new sequence number or options.
             init_sender(s, r, seg, end, dir);
             if dir == Direction::Reply && !has_ack {
@@ -187,12 +187,12 @@ impl Work {
             }
         }
 
-        if !has_ack || (rst && ack == 0) {
+        if !has_ack || (rst && ack == SeqNumber(0)) {
             // No ACK (or a broken stack's RST+ACK with ack 0): pretend it fits.
             ack = r.td_end;
             sack = r.td_end;
         }
-        if rst && seq == 0 && state == TcpState::SynSent {
+        if rst && seq == SeqNumber(0) && state == TcpState::SynSent {
             seq = s.td_end; // RST answering a SYN
             end = s.td_end;
         }
@@ -201,17 +201,17 @@ impl Work {
         // A failing check is ACCEPT (without learning) for liberal entries.
         let fail = |w: Window| if liberal { Window::Accept } else { w };
         let maxackwin = s.td_maxwin.max(MAXACKWIN_MIN);
-        let ack_lower = r.td_end.wrapping_sub(maxackwin).wrapping_sub(1);
-        let data_lower = s.td_end.wrapping_sub(r.td_maxwin).wrapping_sub(1);
+        let ack_lower = r.td_end.sub(maxackwin).sub(1);
+        let data_lower = s.td_end.sub(r.td_maxwin).sub(1);
 
         // Check I: data starts within what the receiver allowed.
-        if !seq_le(seq, s.td_maxend) {
-            let overshot = end.wrapping_sub(s.td_maxend).wrapping_add(1);
+        if !seq.at_or_before(s.td_maxend) {
+            let overshot = end.offset_from(s.td_maxend).wrapping_add(1);
             if r.td_maxwin != 0
-                && after(end, data_lower)
-                && after(sack, ack_lower)
+                && end.after(data_lower)
+                && sack.after(ack_lower)
                 && overshot <= r.td_maxwin
-                && seq_le(sack, r.td_end)
+                && sack.at_or_before(r.td_end)
             {
                 // Only slightly beyond the window: remember the data, but do
                 // not learn from the packet (IGNORE).
@@ -219,19 +219,19 @@ impl Work {
                 s.flags |= FLAG_DATA_UNACKNOWLEDGED;
                 return fail(Window::Ignore(TcpReason::Overshoot(overshot)));
             }
-            return fail(Window::Invalid(TcpReason::SeqOverUpperBound(s.td_maxend.wrapping_add(1))));
+            return fail(Window::Invalid(TcpReason::SeqOverUpperBound(s.td_maxend.add(1).0)));
         }
         // Check III: does not ACK data the receiver never sent.
-        if !seq_le(sack, r.td_end) {
-            return fail(Window::Invalid(TcpReason::AckOverUpperBound(r.td_end.wrapping_add(1))));
+        if !sack.at_or_before(r.td_end) {
+            return fail(Window::Invalid(TcpReason::AckOverUpperBound(r.td_end.add(1).0)));
         }
         // Check II: not entirely older than a full window.
-        if r.td_maxwin != 0 && !after(end, data_lower) {
-            return fail(Window::Ignore(TcpReason::SeqUnderLowerBound(data_lower)));
+        if r.td_maxwin != 0 && !end.after(data_lower) {
+            return fail(Window::Ignore(TcpReason::SeqUnderLowerBound(data_lower.0)));
         }
         // Check IV: ACK not absurdly old.
-        if !after(sack, ack_lower) {
-            return fail(Window::Ignore(TcpReason::AckUnderLowerBound(ack_lower)));
+        if !sack.after(ack_lower) {
+            return fail(Window::Ignore(TcpReason::AckUnderLowerBound(ack_lower.0)));
         }
 
         // All four hold: learn from the packet.
@@ -239,9 +239,9 @@ impl Work {
         if !syn {
             win <<= s.td_scale.min(MAX_WSCALE);
         }
-        let swin = win.wrapping_add(sack.wrapping_sub(ack));
+        let swin = win.wrapping_add(sack.offset_from(ack));
         s.td_maxwin = s.td_maxwin.max(swin);
-        if after(end, s.td_end) {
+        if end.after(s.td_end) {
             s.td_end = end;
             s.flags |= FLAG_DATA_UNACKNOWLEDGED;
         }
@@ -249,17 +249,17 @@ impl Work {
             if s.flags & FLAG_MAXACK_SET == 0 {
                 s.td_maxack = ack;
                 s.flags |= FLAG_MAXACK_SET;
-            } else if after(ack, s.td_maxack) {
+            } else if ack.after(s.td_maxack) {
                 s.td_maxack = ack;
             }
         }
-        if r.td_maxwin != 0 && after(end, s.td_maxend) {
-            r.td_maxwin = r.td_maxwin.wrapping_add(end.wrapping_sub(s.td_maxend));
+        if r.td_maxwin != 0 && end.after(s.td_maxend) {
+            r.td_maxwin = r.td_maxwin.wrapping_add(end.offset_from(s.td_maxend));
         }
-        if after(sack.wrapping_add(win), r.td_maxend.wrapping_sub(1)) {
-            r.td_maxend = sack.wrapping_add(win);
+        if sack.add(win).after(r.td_maxend.sub(1)) {
+            r.td_maxend = sack.add(win);
             if win == 0 {
-                r.td_maxend = r.td_maxend.wrapping_add(1);
+                r.td_maxend = r.td_maxend.add(1);
             }
         }
         if ack == r.td_end {
@@ -315,7 +315,7 @@ impl Work {
 }
 
 /// §3.7 `init_sender`: (re)initialise the sender from a SYN or SYN-ACK.
-fn init_sender(s: &mut TcpSide, r: &mut TcpSide, seg: &Segment<'_>, end: u32, dir: Direction) {
+fn init_sender(s: &mut TcpSide, r: &mut TcpSide, seg: &Segment<'_>, end: SeqNumber, dir: Direction) {
     s.td_end = end;
     s.td_maxend = end;
     s.td_maxwin = u32::from(seg.window).max(1);
