@@ -1,6 +1,7 @@
 //! TCP headers (RFC 9293): the fields conntrack reads, the checks Linux
-//! makes before tracking (`nf_conntrack_proto_tcp.c: tcp_error()`),
-//! sequence-number comparison modulo 2³² and the option walk.
+//! makes before tracking (`nf_conntrack_proto_tcp.c: tcp_error()`), the
+//! sequence-number type [`SeqNumber`] (serial arithmetic modulo 2³²) and the
+//! option walk.
 
 use crate::reason::Reason;
 use crate::wire::ip::IpView;
@@ -95,7 +96,8 @@ pub(crate) struct Segment<'a> {
 }
 
 impl Segment<'_> {
-    /// Payload length derived from the IP length (semantics §3.7).
+    /// Payload length derived from the IP length
+    /// (`nf_conntrack_proto_tcp.c: segment_seq_plus_len()`).
     pub(crate) fn payload_len(&self) -> u32 {
         u32::try_from(self.payload.len()).unwrap_or(u32::MAX)
     }
@@ -104,7 +106,8 @@ impl Segment<'_> {
         self.flags & bit != 0
     }
 
-    /// `seq + len`, SYN and FIN counting one each (§3.1, §3.7).
+    /// `seq + len`, SYN and FIN counting one each
+    /// (`nf_conntrack_proto_tcp.c: segment_seq_plus_len()`).
     pub(crate) fn end(&self) -> SeqNumber {
         self.seq.add(self.payload_len()).add(u32::from(self.has(SYN))).add(u32::from(self.has(FIN)))
     }

@@ -24,9 +24,10 @@
 //!   SACK option parsing, the RST acceptance rules, and
 //!   `nf_tcp_handle_invalid()`.
 //!
-//! Not modelled (no such input here): NAT sequence offsets (§3.7 "NAT
-//! offset", always 0), SYNPROXY, FIXED_TIMEOUT (the core must ignore a
-//! returned timeout for FIXED_TIMEOUT entries).
+//! Not modelled (no such input here): NAT sequence offsets (the
+//! `nf_ct_seq_offset()` correction in `tcp_in_window()`, from
+//! `nf_conntrack_seqadj.c`; always 0), SYNPROXY, FIXED_TIMEOUT (the core
+//! must ignore a returned timeout for FIXED_TIMEOUT entries).
 
 use super::{Outcome, PacketCtx};
 use crate::config::TcpConfig;
@@ -44,7 +45,9 @@ mod tests;
 mod window;
 
 // ---------------------------------------------------------------------------
-// Header flag bits (byte 13) and per-direction tracker flags (§3.1).
+// Per-direction tracker flags and the two `last_flags` bits
+// (`uapi/linux/netfilter/nf_conntrack_tcp.h`: `IP_CT_TCP_FLAG_*`,
+// `IP_CT_EXP_CHALLENGE_ACK`, `IP_CT_TCP_SIMULTANEOUS_OPEN`).
 // ---------------------------------------------------------------------------
 
 /// The side sent the window-scale option on its SYN / SYN-ACK.
@@ -86,7 +89,8 @@ pub(crate) struct TcpSide {
     pub(crate) flags: u8,
 }
 
-/// Per-entry TCP tracking state (§3.1), packed to 56 bytes.
+/// Per-entry TCP tracking state (`linux/netfilter/nf_conntrack_tcp.h:
+/// struct ip_ct_tcp`), packed to 56 bytes.
 ///
 /// Byte `meta`: bits 0–3 state, bit 4 last_dir, bits 5–7 last_index.
 /// Byte `scales`: low nibble orig `td_scale`, high nibble reply `td_scale`.
@@ -148,7 +152,8 @@ impl TcpConn {
         self.last_flags
     }
 
-    /// Number of consecutive identical ACK-class segments (§3.9).
+    /// Number of consecutive identical ACK-class segments (the `retrans`
+    /// counter of `nf_conntrack_proto_tcp.c: tcp_in_window()`).
     #[cfg(test)]
     pub(crate) fn retrans(&self) -> u8 {
         self.retrans
@@ -177,8 +182,9 @@ struct Work {
 }
 
 impl Work {
-    /// All zero, like the kernel's memset in `tcp_new` (§3.5): note that a
-    /// zeroed `last_index` reads as class 0 (syn).
+    /// All zero, like the memset of the TCP state in
+    /// `nf_conntrack_proto_tcp.c: tcp_new()`: note that a zeroed
+    /// `last_index` reads as class 0 (syn).
     fn zeroed() -> Work {
         Work::load(&TcpConn::default())
     }
@@ -240,15 +246,18 @@ impl Work {
 // The tracker.
 // ---------------------------------------------------------------------------
 
-/// The header checks of `nf_conntrack_proto_tcp.c: tcp_error()` (§3.2
-/// steps 1–3): header present, data offset sane, checksum.
+/// The header checks of `nf_conntrack_proto_tcp.c`
+/// (`nf_conntrack_tcp_packet()` and `tcp_error()`): header present, data
+/// offset sane, checksum.
 pub(crate) fn inspect<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segment<'a>, Reason> {
     crate::wire::tcp::parse(ip, verify_checksum)
 }
 
-/// Run one TCP packet through the tracker (§3.2–§3.10).
+/// Run one TCP packet through the tracker
+/// (`nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()`).
 pub(crate) fn track(conn: &mut TcpConn, seg: &Segment<'_>, ctx: &PacketCtx, cfg: &TcpConfig) -> Outcome {
-    // §3.2 step 4 runs before anything else, even before tcp_new.
+    // The flag check of tcp_error() runs before anything else, even before
+    // tcp_new().
     if !valid_flag_combination(seg.flags) {
         return Outcome::Invalid { reason: Reason::Tcp(TcpReason::InvalidFlags), timeout: None };
     }
@@ -259,7 +268,7 @@ pub(crate) fn track(conn: &mut TcpConn, seg: &Segment<'_>, ctx: &PacketCtx, cfg:
 }
 
 impl Work {
-    /// §3.6 `tcp_packet` after the flag check.
+    /// `nf_conntrack_tcp_packet()` after the flag check.
     fn packet(&mut self, seg: &Segment<'_>, ctx: &PacketCtx, cfg: &TcpConfig) -> Outcome {
         let class = PacketClass::of_flags(seg.flags);
         if ctx.is_new
@@ -270,7 +279,9 @@ impl Work {
         let dir = ctx.dir;
         let mut old = self.state;
         let mut new;
-        // Whether §3.8 rules 1, 3 or 4 let a RST skip the window check.
+        // Whether the RST may skip tcp_in_window() (the `goto in_window`
+        // cases of nf_conntrack_tcp_packet(): closing state, answer to an
+        // ignored SYN/ACK, answer to a challenge ACK; see `rst_rules`).
         let mut skip_window = false;
 
         match transition(dir, class, old) {
@@ -285,8 +296,10 @@ impl Work {
                 };
             }
             Next::To(TcpState::SynSent) if matches!(old, TcpState::TimeWait | TcpState::Close) => {
-                // Reopen (§3.6): only if this side closed first (CLOSE_INIT on
-                // either side) or our own RST aborted the old connection.
+                // Reopen (the TCP_CONNTRACK_SYN_SENT case of
+                // nf_conntrack_tcp_packet()): only if this side closed first
+                // (CLOSE_INIT on either side) or our own RST aborted the old
+                // connection.
                 if self.reopen_allowed(dir) {
                     return Outcome::Reopen;
                 }
@@ -346,7 +359,8 @@ impl Work {
         self.commit(seg, class, dir, old, new, ctx, cfg)
     }
 
-    /// §3.5 `tcp_new`: initialise a fresh entry from its first packet.
+    /// `nf_conntrack_proto_tcp.c: tcp_new()`: initialise a fresh entry from
+    /// its first packet.
     fn tcp_new(&mut self, seg: &Segment<'_>, class: PacketClass, cfg: &TcpConfig) -> Result<(), TcpReason> {
         let end = seg.end();
         let win = u32::from(seg.window).max(1); // raw: never scaled here
@@ -379,14 +393,16 @@ impl Work {
         Ok(())
     }
 
-    /// §3.6 reopen condition for SYN in TIME_WAIT/CLOSE.
+    /// The reopen condition for a SYN in TIME_WAIT/CLOSE (the
+    /// `TCP_CONNTRACK_SYN_SENT` case of `nf_conntrack_tcp_packet()`).
     fn reopen_allowed(&self, dir: Direction) -> bool {
         let [o, r] = self.seen;
         (o.flags | r.flags) & FLAG_CLOSE_INIT != 0
             || (self.last_dir == dir && self.last_index == PacketClass::Rst)
     }
 
-    /// §3.6: a SYN-ACK acknowledging the SYN we ignored earlier.
+    /// A SYN-ACK acknowledging the SYN we ignored earlier (the
+    /// `TCP_CONNTRACK_IGNORE` case of `nf_conntrack_tcp_packet()`).
     fn synack_answers_ignored_syn(&self, seg: &Segment<'_>, class: PacketClass, dir: Direction) -> bool {
         class == PacketClass::SynAck
             && self.last_index == PacketClass::Syn
@@ -394,8 +410,9 @@ impl Work {
             && seg.ack == self.last_end
     }
 
-    /// §3.6: the ignored SYN was genuine; rebuild its sender from the values
-    /// saved when it was ignored and forget the answering side's window data.
+    /// The ignored SYN was genuine (same case): rebuild its sender from the
+    /// values saved when it was ignored and forget the answering side's
+    /// window data.
     fn resync_from_ignored_syn(&mut self, dir: Direction) {
         let last_dir = self.last_dir;
         self.last_flags &= !FLAG_EXP_CHALLENGE_ACK;
@@ -410,7 +427,8 @@ impl Work {
         *d = TcpSide { flags: d.flags & FLAG_BE_LIBERAL, ..TcpSide::default() };
     }
 
-    /// §3.6 "treat as IGNORE": remember the packet, accept without learning.
+    /// The `TCP_CONNTRACK_IGNORE` case of `nf_conntrack_tcp_packet()`:
+    /// remember the packet, accept without learning.
     fn ignore(&mut self, seg: &Segment<'_>, class: PacketClass, dir: Direction, old: TcpState) -> Outcome {
         self.last_index = class;
         self.last_dir = dir;
@@ -431,7 +449,9 @@ impl Work {
             }
         }
         if old == TcpState::SynSent && class == PacketClass::Ack && dir == Direction::Reply {
-            self.last_ack = seg.ack; // possible challenge ACK to our SYN (§3.8 rule 4)
+            // A possible RFC 5961 challenge ACK to our SYN, which the SYN's
+            // sender answers with a RST at this ack number.
+            self.last_ack = seg.ack;
         }
         Outcome::Ignore(Reason::Tcp(TcpReason::IgnoredTransition {
             index: class as u8,
@@ -440,7 +460,8 @@ impl Work {
         }))
     }
 
-    /// §3.6 TIME_WAIT case: an ACK answering a SYN ignored in LAST_ACK.
+    /// The `TCP_CONNTRACK_TIME_WAIT` case of `nf_conntrack_tcp_packet()`: an
+    /// RFC 5961 challenge ACK answering a SYN ignored in LAST_ACK.
     fn is_challenge_ack(&self, class: PacketClass, dir: Direction, old: TcpState) -> bool {
         old == TcpState::LastAck
             && class == PacketClass::Ack
@@ -449,8 +470,8 @@ impl Work {
             && self.last_flags & FLAG_EXP_CHALLENGE_ACK != 0
     }
 
-    /// The "in_window" tail of §3.6: record the transition and pick the
-    /// timeout / ASSURED / kill outcome (§3.10).
+    /// The `in_window:` tail of `nf_conntrack_tcp_packet()`: record the
+    /// transition and pick the timeout / ASSURED / kill outcome.
     #[allow(clippy::too_many_arguments)]
     fn commit(
         &mut self,

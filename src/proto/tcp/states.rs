@@ -15,7 +15,8 @@ use crate::wire::tcp::{
 // States and packet classes.
 // ---------------------------------------------------------------------------
 
-/// Packet class ("index", §3.3); the number is what the kernel logs.
+/// Packet class (the "index" of `nf_conntrack_proto_tcp.c:
+/// get_conntrack_index()`); the number is what the kernel logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -35,7 +36,7 @@ pub(crate) enum PacketClass {
 }
 
 impl PacketClass {
-    /// Classify by flags in the priority order of §3.3.
+    /// Classify by flags in the priority order of `get_conntrack_index()`.
     pub(crate) fn of_flags(flags: u8) -> PacketClass {
         if flags & TH_RST != 0 {
             PacketClass::Rst
@@ -62,7 +63,8 @@ impl PacketClass {
     }
 }
 
-/// §3.2 step 4: after masking PSH/ECE/CWR, only these combinations are valid.
+/// The flag check of `nf_conntrack_proto_tcp.c: tcp_error()`: after masking
+/// PSH/ECE/CWR, only these combinations (`tcp_valid_flags[]`) are valid.
 pub(crate) fn valid_flag_combination(flags: u8) -> bool {
     const VALID: [u8; 9] = [
         TH_SYN,
@@ -80,7 +82,8 @@ pub(crate) fn valid_flag_combination(flags: u8) -> bool {
 }
 
 // ---------------------------------------------------------------------------
-// Transition tables (§3.4), verbatim.
+// Transition tables (`nf_conntrack_proto_tcp.c: tcp_conntracks[]`), cell
+// for cell.
 // ---------------------------------------------------------------------------
 
 /// A table cell: a state, sIV (invalid) or sIG (ignore).
@@ -137,8 +140,9 @@ pub(crate) fn transition(dir: Direction, class: PacketClass, state: TcpState) ->
     table.get(class as usize).and_then(|row| row.get(state as usize)).copied().unwrap_or(IV)
 }
 
-/// T[state] (§3.10); NONE never results from a transition, it uses the
-/// "new" slot (= SYN_SENT).
+/// The timeout of a state (`nf_conntrack_proto_tcp.c: tcp_timeouts[]`, as
+/// configured); NONE never results from a transition, it uses the "new" slot
+/// (= SYN_SENT).
 fn state_timeout(t: &TcpTimeouts, s: TcpState) -> u32 {
     match s {
         TcpState::None | TcpState::SynSent => t.syn_sent,
@@ -154,7 +158,9 @@ fn state_timeout(t: &TcpTimeouts, s: TcpState) -> u32 {
 }
 
 impl Work {
-    /// §3.10 timeout rules 1–5 (first match wins).
+    /// The timeout choice at the end of `nf_conntrack_tcp_packet()` (first
+    /// match wins: retransmissions, RST, unacknowledged data, zero window,
+    /// state timeout).
     pub(crate) fn choose_timeout(&self, new: TcpState, class: PacketClass, cfg: &TcpConfig) -> u32 {
         let t = &cfg.timeouts;
         let base = state_timeout(t, new);
@@ -162,7 +168,7 @@ impl Work {
         if self.retrans >= cfg.max_retrans && base > t.max_retrans {
             t.max_retrans
         } else if class == PacketClass::Rst {
-            t.close // even when §3.8 kept the old state
+            t.close // even when an inexact in-window RST kept the old state
         } else if (o.flags | r.flags) & FLAG_DATA_UNACKNOWLEDGED != 0 && base > t.unacknowledged {
             t.unacknowledged
         } else if self.last_win == 0 && base > t.max_retrans {

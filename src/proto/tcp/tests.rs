@@ -52,7 +52,8 @@ fn accept_assured(timeout: u32) -> Outcome {
 }
 
 /// A minimal stand-in for the connection table: keeps the status bits
-/// and the remaining lifetime the way the core would (§2.2, §2.10).
+/// and the remaining lifetime the way the core would (`nf_conntrack_core.c:
+/// nf_conntrack_in()`, `__nf_ct_refresh_acct()`).
 struct Conn {
     tcp: TcpConn,
     created: bool,
@@ -133,8 +134,8 @@ impl Conn {
         v
     }
 
-    /// The handshake of §3.11 (rows 1–3): C ISN 1000, S ISN 5000, both
-    /// with window scale 7 and SACK.
+    /// A normal three-way handshake: C ISN 1000, S ISN 5000, both with
+    /// window scale 7 and SACK.
     fn established() -> Conn {
         let mut c = Conn::new();
         c.seg(O, SYN, 1000, 0, 64240, &syn_opts(7), 0);
@@ -200,7 +201,8 @@ fn flag_validity_table() {
         let masked = f & !(TH_PSH | TH_ECE | TH_CWR);
         assert_eq!(valid_flag_combination(f), valid.contains(&masked), "flags {f:#04x}");
     }
-    // The named invalid examples of §3.2.
+    // Flag combinations absent from tcp_valid_flags[] (NULL, FIN alone,
+    // Xmas, SYN+FIN, …).
     for f in [
         0,
         TH_FIN,
@@ -273,7 +275,9 @@ fn reason_texts() {
     }
 }
 
-/// §3.11, step by step.
+/// A whole connection (handshake, data, ACK, FIN/FIN/ACK, port reuse after
+/// TIME_WAIT), step by step, checking state, window data and timeout after
+/// each packet.
 #[test]
 fn worked_example_normal_connection() {
     let mut c = Conn::new();
@@ -337,7 +341,8 @@ fn worked_example_normal_connection() {
     assert_eq!(c.side(O).td_end.0, 90001);
 }
 
-/// Rows 1–5 of §3.11 (the state the out-of-window illustrations start from).
+/// Handshake, one 100-byte segment and its ACK: the state the out-of-window
+/// tests start from.
 fn after_step5() -> Conn {
     let mut c = Conn::established();
     c.seg(O, PA, 1001, 5001, 502, &[], 100);
@@ -441,7 +446,7 @@ fn only_syn_or_ack_open_an_entry() {
 #[test]
 fn loose_pickup() {
     let mut c = Conn::new();
-    // Picked up mid-stream: ESTABLISHED, capped at T[UNACK], liberal both ways.
+    // Picked up mid-stream: ESTABLISHED, capped at the unacknowledged timeout, liberal both ways.
     assert_eq!(c.seg(O, PA, 1000, 9000, 1000, &[], 100), accept(300));
     assert_eq!(c.state(), TcpState::Established);
     for d in [O, R] {
@@ -504,10 +509,12 @@ fn orig_ack_in_syn_sent_is_invalid_and_reply_ack_ignored() {
         Some("packet (index 3) in dir 1 ignored, state SYN_SENT".into())
     );
     assert_eq!(c.tcp.last_index(), PacketClass::Ack);
-    // §3.8 rule 4: the SYN's sender answers the challenge ACK with a RST
-    // at the challenge ACK's ack number; accepted without window check
-    // (which would fail: 4242 is far beyond C.td_maxend = 1001). The
-    // ignored reply already set SEEN_REPLY, so the entry is not killed.
+    // RFC 5961 section 4.2: the SYN's sender answers the challenge ACK with
+    // a RST at the challenge ACK's ack number (nf_conntrack_tcp_packet():
+    // the RST case, answer to a challenge ACK let through); accepted without
+    // window check (which would fail: 4242 is far beyond C.td_maxend =
+    // 1001). The ignored reply already set SEEN_REPLY, so the entry is not
+    // killed.
     assert!(c.seen_reply);
     assert_eq!(c.seg(O, RST, 4242, 0, 0, &[], 0), accept(10));
     assert_eq!(c.state(), TcpState::Close);
@@ -529,7 +536,8 @@ impl ToReason for Outcome {
     }
 }
 
-/// §3.12 first case: the only answer to a SYN is a RST.
+/// The only answer to a SYN is a RST: the entry is deleted at once
+/// (`nf_conntrack_tcp_packet()`: a RST before SEEN_REPLY kills the entry).
 #[test]
 fn rst_only_answer_to_syn_kills() {
     let mut c = Conn::new();
@@ -689,7 +697,7 @@ fn handle_invalid_shortens_after_fin_exchange() {
         Outcome::Invalid { reason: Reason::Tcp(TcpReason::AckOverUpperBound(5002)), timeout: None }
     );
     assert_eq!((c.tcp.last_index(), c.tcp.last_dir()), (PacketClass::Fin, O));
-    // S's equally broken FIN: the lifetime drops to T[UNACK].
+    // S's equally broken FIN: the lifetime drops to the unacknowledged timeout.
     let v = c.seg(R, FA, 5001, 77_777, 509, &[], 0);
     assert_eq!(
         v,

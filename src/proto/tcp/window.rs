@@ -15,9 +15,11 @@ use crate::wire::tcp::{
     Segment, SeqNumber, walk_options,
 };
 
-/// Largest window-scale shift honoured (RFC 7323), §3.7.
+/// Largest window-scale shift honoured (RFC 7323 section 2.3; the kernel
+/// clamps to `TCP_MAX_WSCALE` in `nf_conntrack_proto_tcp.c: tcp_options()`).
 const MAX_WSCALE: u8 = 14;
-/// Lower bound of the "ACK not absurdly old" window (check IV), §3.7.
+/// Lower bound of the "ACK not absurdly old" window (check IV of
+/// `tcp_in_window()`: `MAXACKWINDOW()`/`MAXACKWINCONST`).
 const MAXACKWIN_MIN: u32 = 66_000;
 
 /// (sender, receiver) for a packet travelling in `dir`.
@@ -30,12 +32,13 @@ fn sender_receiver(seen: &mut [TcpSide; 2], dir: Direction) -> (&mut TcpSide, &m
 }
 
 // ---------------------------------------------------------------------------
-// Option parsing (§3.7).
+// Option parsing (`nf_conntrack_proto_tcp.c: tcp_options()`, `tcp_sack()`).
 // ---------------------------------------------------------------------------
 
-/// Parse SYN options into `side` (§3.7): with any option bytes present, clear
-/// the scale and every flag but BE_LIBERAL, then record SACK_PERM and the
-/// window scale (capped at 14). No option bytes: leave `side` untouched.
+/// Parse SYN options into `side` (`nf_conntrack_proto_tcp.c: tcp_options()`):
+/// with any option bytes present, clear the scale and every flag but
+/// BE_LIBERAL, then record SACK_PERM and the window scale (capped at 14). No
+/// option bytes: leave `side` untouched.
 pub(crate) fn parse_syn_options(opts: &[u8], side: &mut TcpSide) {
     if opts.is_empty() {
         return;
@@ -55,8 +58,9 @@ pub(crate) fn parse_syn_options(opts: &[u8], side: &mut TcpSide) {
     });
 }
 
-/// The SACK-adjusted acknowledgement (§3.7 "SACK"): the highest right edge of
-/// the first well-formed SACK option, if after `ack`.
+/// The SACK-adjusted acknowledgement (`nf_conntrack_proto_tcp.c:
+/// tcp_sack()`; RFC 2018): the highest right edge of the first well-formed
+/// SACK option, if after `ack`.
 pub(crate) fn sack_edge(opts: &[u8], ack: SeqNumber) -> SeqNumber {
     // Fast path: NOP, NOP, TIMESTAMP(10) and nothing else carries no SACK.
     if opts.len() == 12 && opts.starts_with(&[OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10]) {
@@ -80,7 +84,8 @@ pub(crate) fn sack_edge(opts: &[u8], ack: SeqNumber) -> SeqNumber {
     sack
 }
 
-/// Result of the window check (§3.7).
+/// Result of the window check (the `enum nf_ct_tcp_action` of
+/// `nf_conntrack_proto_tcp.c: tcp_in_window()`).
 pub(crate) enum Window {
     Accept,
     Ignore(TcpReason),
@@ -88,11 +93,22 @@ pub(crate) enum Window {
 }
 
 impl Work {
-    /// §3.8 RST acceptance. `Ok((new_state, skip_window_check))` or INVALID.
+    /// RST acceptance (`nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()`,
+    /// case `TCP_CONNTRACK_CLOSE`). `Ok((new_state, skip_window_check))` or
+    /// INVALID.
     ///
-    /// Rule 2's "continue to the window check" outcomes go straight to the
-    /// window check; only the "in window but inexact" outcome (state kept)
-    /// falls through to rules 3 and 4.
+    /// The cases, in the kernel's order:
+    ///
+    /// 1. a closing state takes any RST, without the window check;
+    /// 2. with the receiver's `td_maxack` known, the RST's sequence number is
+    ///    checked against it (RFC 5961 section 3.2): below it is INVALID
+    ///    ("invalid rst"); the other outcomes go straight to the window
+    ///    check, except that an in-window but inexact RST on an established
+    ///    connection keeps the state and falls through to cases 3 and 4;
+    /// 3. a RST answering a SYN or ACK that was let through earlier skips the
+    ///    window check;
+    /// 4. so does a RST answering an RFC 5961 challenge ACK let through in
+    ///    SYN_SENT.
     pub(crate) fn rst_rules(
         &self,
         seg: &Segment<'_>,
@@ -101,13 +117,13 @@ impl Work {
         ctx: &PacketCtx,
         cfg: &TcpConfig,
     ) -> Result<(TcpState, bool), TcpReason> {
-        // Rule 1: closing states take any RST (the tuple may be reused already).
+        // Case 1: closing states take any RST (the tuple may be reused already).
         if old.is_closing() {
             return Ok((TcpState::Close, true));
         }
         let mut new = TcpState::Close;
         let receiver = self.side(dir.opposite());
-        // Rule 2 (td_maxack is stale if a SYN was let through last).
+        // Case 2 (td_maxack is stale if a SYN was let through last).
         if receiver.flags & FLAG_MAXACK_SET != 0 && self.last_index != PacketClass::Syn {
             let established = old == TcpState::Established && ctx.assured;
             if seg.seq == SeqNumber(0) && !established {
@@ -126,13 +142,13 @@ impl Work {
             // ACK from the other side can still pass.
             new = old;
         }
-        // Rule 3: RST answering a SYN or ACK ignored earlier.
+        // Case 3: RST answering a SYN or ACK ignored earlier.
         let answers_ignored = (ctx.seen_reply && self.last_index == PacketClass::Syn)
             || (!ctx.assured && self.last_index == PacketClass::Ack);
         if answers_ignored && seg.ack == self.last_end {
             return Ok((new, true));
         }
-        // Rule 4: RST answering a challenge ACK we let through in SYN_SENT.
+        // Case 4: RST answering a challenge ACK we let through in SYN_SENT.
         if old == TcpState::SynSent
             && self.last_index == PacketClass::Ack
             && self.last_dir == Direction::Reply
@@ -143,7 +159,8 @@ impl Work {
         Ok((new, false))
     }
 
-    /// §3.7 `tcp_in_window`, including §3.9.
+    /// The window check of `nf_conntrack_proto_tcp.c: tcp_in_window()`,
+    /// including its retransmission bookkeeping.
     pub(crate) fn in_window(
         &mut self,
         seg: &Segment<'_>,
@@ -266,7 +283,8 @@ impl Work {
             r.flags &= !FLAG_DATA_UNACKNOWLEDGED;
         }
 
-        // §3.9 retransmission bookkeeping, ACK-class packets only.
+        // Retransmission bookkeeping (the `retrans` counter), ACK-class
+        // packets only.
         if class == PacketClass::Ack {
             if self.last_dir == dir
                 && self.last_seq == seq
@@ -287,9 +305,10 @@ impl Work {
         Window::Accept
     }
 
-    /// §3.10 `handle_invalid`: a FIN/RST rejected by the window check on an
-    /// ASSURED entry, answering a FIN/RST from the other side, shortens the
-    /// entry's life to T[UNACK]; otherwise it is remembered as the last packet.
+    /// `nf_conntrack_proto_tcp.c: nf_tcp_handle_invalid()`: a FIN/RST
+    /// rejected by the window check on an ASSURED entry, answering a FIN/RST
+    /// from the other side, shortens the entry's life to the unacknowledged
+    /// timeout; otherwise it is remembered as the last packet.
     pub(crate) fn handle_invalid(
         &mut self,
         class: PacketClass,
@@ -314,7 +333,8 @@ impl Work {
     }
 }
 
-/// §3.7 `init_sender`: (re)initialise the sender from a SYN or SYN-ACK.
+/// `nf_conntrack_proto_tcp.c: tcp_init_sender()`: (re)initialise the sender
+/// from a SYN or SYN-ACK.
 fn init_sender(s: &mut TcpSide, r: &mut TcpSide, seg: &Segment<'_>, end: SeqNumber, dir: Direction) {
     s.td_end = end;
     s.td_maxend = end;
