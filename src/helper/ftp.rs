@@ -14,7 +14,7 @@ use crate::expect::{ExpectPolicy, Expectation};
 use crate::reason::HelperDrop;
 use crate::tuple::{Direction, Family, Tuple};
 use crate::verdict::CtState;
-use crate::wire::tcp::{after, before};
+use crate::wire::tcp::SeqNumber;
 
 /// The FTP helper (`ftp`, TCP port 21).
 pub struct Ftp;
@@ -212,8 +212,8 @@ impl LineStarts {
             return;
         }
         let [a, b] = self.seqs[d];
-        let older = if before(a, b) { 0 } else { 1 };
-        if after(next, self.seqs[d][older]) {
+        let older = if SeqNumber(a).before(SeqNumber(b)) { 0 } else { 1 };
+        if SeqNumber(next).after(SeqNumber(self.seqs[d][older])) {
             self.seqs[d][older] = next;
         }
     }

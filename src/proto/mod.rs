@@ -84,7 +84,7 @@ impl<'a> L4Packet<'a> {
     /// The TCP sequence number, for TCP segments.
     pub(crate) fn tcp_seq(&self) -> Option<u32> {
         match self {
-            L4Packet::Tcp(seg) => Some(seg.seq),
+            L4Packet::Tcp(seg) => Some(seg.seq.0),
             _ => None,
         }
     }

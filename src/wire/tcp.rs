@@ -1,6 +1,7 @@
 //! TCP headers (RFC 9293): the fields conntrack reads, the checks Linux
-//! makes before tracking (`nf_conntrack_proto_tcp.c: tcp_error()`),
-//! sequence-number comparison modulo 2³² and the option walk.
+//! makes before tracking (`nf_conntrack_proto_tcp.c: tcp_error()`), the
+//! sequence-number type [`SeqNumber`] (serial arithmetic modulo 2³²) and the
+//! option walk.
 
 use crate::reason::Reason;
 use crate::wire::ip::IpView;
@@ -23,31 +24,66 @@ pub(crate) const OPT_SACK_PERM: u8 = 4;
 pub(crate) const OPT_SACK: u8 = 5;
 pub(crate) const OPT_TIMESTAMP: u8 = 8;
 
-/// `a` is strictly before `b` modulo 2³²: the signed 32-bit `a − b` is negative.
-#[inline]
-pub(crate) fn before(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
+/// A TCP sequence (or acknowledgement) number.
+///
+/// Sequence numbers live in a space of 2³² values that wraps around
+/// (RFC 9293 section 3.4), so they are compared with serial-number
+/// arithmetic (RFC 1982): `a` is before `b` when the 32-bit difference
+/// `a − b`, read as a signed number, is negative, that is when `b` lies
+/// less than 2³¹ ahead of `a`. Two numbers exactly 2³¹ apart are each before
+/// the other (RFC 1982 leaves that case undefined; Linux's `before()` gives
+/// this answer, and so does this type). Arithmetic wraps modulo 2³².
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(transparent)]
+pub(crate) struct SeqNumber(pub(crate) u32);
 
-/// `a` is strictly after `b` modulo 2³² (`before(b, a)`).
-#[inline]
-pub(crate) fn after(a: u32, b: u32) -> bool {
-    before(b, a)
-}
+impl SeqNumber {
+    /// Strictly before `other` modulo 2³²: the signed 32-bit
+    /// `self − other` is negative.
+    #[inline]
+    pub(crate) fn before(self, other: SeqNumber) -> bool {
+        (self.0.wrapping_sub(other.0) as i32) < 0
+    }
 
-/// `a ≤ b` on sequence numbers, i.e. `before(a, b + 1)`.
-#[inline]
-pub(crate) fn seq_le(a: u32, b: u32) -> bool {
-    before(a, b.wrapping_add(1))
+    /// Strictly after `other` modulo 2³² (`other` is before `self`).
+    #[inline]
+    pub(crate) fn after(self, other: SeqNumber) -> bool {
+        other.before(self)
+    }
+
+    /// Before or equal to `other` modulo 2³²: before `other + 1`.
+    #[inline]
+    pub(crate) fn at_or_before(self, other: SeqNumber) -> bool {
+        self.before(other.add(1))
+    }
+
+    /// The number `n` octets later, wrapping.
+    #[inline]
+    pub(crate) fn add(self, n: u32) -> SeqNumber {
+        SeqNumber(self.0.wrapping_add(n))
+    }
+
+    /// The number `n` octets earlier, wrapping.
+    #[inline]
+    pub(crate) fn sub(self, n: u32) -> SeqNumber {
+        SeqNumber(self.0.wrapping_sub(n))
+    }
+
+    /// Octets from `earlier` up to `self`, modulo 2³² (`self − earlier`).
+    #[inline]
+    pub(crate) fn offset_from(self, earlier: SeqNumber) -> u32 {
+        self.0.wrapping_sub(earlier.0)
+    }
 }
 
 /// The fields of one TCP segment that conntrack reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Segment<'a> {
     /// Sequence number.
-    pub(crate) seq: u32,
+    pub(crate) seq: SeqNumber,
     /// Acknowledgement number.
-    pub(crate) ack: u32,
+    pub(crate) ack: SeqNumber,
     /// Raw (unscaled) window field.
     pub(crate) window: u16,
     /// Byte 13 of the TCP header: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08,
@@ -60,7 +96,8 @@ pub(crate) struct Segment<'a> {
 }
 
 impl Segment<'_> {
-    /// Payload length derived from the IP length (semantics §3.7).
+    /// Payload length derived from the IP length
+    /// (`nf_conntrack_proto_tcp.c: segment_seq_plus_len()`).
     pub(crate) fn payload_len(&self) -> u32 {
         u32::try_from(self.payload.len()).unwrap_or(u32::MAX)
     }
@@ -69,12 +106,10 @@ impl Segment<'_> {
         self.flags & bit != 0
     }
 
-    /// `seq + len`, SYN and FIN counting one each (§3.1, §3.7).
-    pub(crate) fn end(&self) -> u32 {
-        self.seq
-            .wrapping_add(self.payload_len())
-            .wrapping_add(u32::from(self.has(SYN)))
-            .wrapping_add(u32::from(self.has(FIN)))
+    /// `seq + len`, SYN and FIN counting one each
+    /// (`nf_conntrack_proto_tcp.c: segment_seq_plus_len()`).
+    pub(crate) fn end(&self) -> SeqNumber {
+        self.seq.add(self.payload_len()).add(u32::from(self.has(SYN))).add(u32::from(self.has(FIN)))
     }
 }
 
@@ -91,8 +126,8 @@ pub(crate) fn parse<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segmen
     }
     let be32 = |o: usize| u32::from_be_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
     Ok(Segment {
-        seq: be32(4),
-        ack: be32(8),
+        seq: SeqNumber(be32(4)),
+        ack: SeqNumber(be32(8)),
         window: u16::from_be_bytes([h[14], h[15]]),
         flags: h[13],
         options: &ip.l4[20..doff],
@@ -132,9 +167,21 @@ mod tests {
 
     #[test]
     fn sequence_numbers_wrap() {
-        assert!(before(u32::MAX, 0) && after(0, u32::MAX));
-        assert!(!before(5, 5) && seq_le(5, 5) && seq_le(u32::MAX, 0));
-        assert!(before(0, 0x7fff_ffff) && !before(0, 0x8000_0001));
+        let s = SeqNumber;
+        assert!(s(u32::MAX).before(s(0)) && s(0).after(s(u32::MAX)));
+        assert!(!s(5).before(s(5)) && s(5).at_or_before(s(5)) && s(u32::MAX).at_or_before(s(0)));
+        assert!(s(0).before(s(0x7fff_ffff)) && !s(0).before(s(0x8000_0001)));
+        // Exactly 2³¹ apart: each is before the other, as with Linux's before().
+        assert!(s(0).before(s(0x8000_0000)) && s(0x8000_0000).before(s(0)));
+    }
+
+    #[test]
+    fn sequence_arithmetic_wraps() {
+        let s = SeqNumber;
+        assert_eq!(s(u32::MAX).add(2), s(1));
+        assert_eq!(s(1).sub(2), s(u32::MAX));
+        assert_eq!(s(1).offset_from(s(u32::MAX)), 2);
+        assert_eq!(s(u32::MAX).offset_from(s(1)), u32::MAX - 1);
     }
 
     #[test]

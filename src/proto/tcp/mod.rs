@@ -1,0 +1,513 @@
+//! TCP tracker: the state machine, window tracking and timeouts of Linux's
+//! `nf_conntrack_proto_tcp.c`. This file holds the per-entry state and the
+//! per-packet driver.
+//!
+//! INTERFACE CONTRACT (the table calls exactly these):
+//!
+//! * [`TcpConn`]: per-entry state, `Copy`, `Default` = all zero ("NONE").
+//! * [`Segment`]: the header fields of one packet, already length-checked
+//!   (20-byte header present, data offset valid) and checksum-verified by the
+//!   packet layer.
+//! * [`track`]: run one packet through the tracker.
+//! * [`TcpConn::state`]: the [`TcpState`] to display.
+//!
+//! The files of the tracker, in packet order:
+//!
+//! * this file: [`TcpConn`] and its packing, the unpacked working copy
+//!   `Work`, and the driver `Work::packet` (`nf_conntrack_tcp_packet()`):
+//!   `tcp_new()` for the first packet of an entry, the special cases around
+//!   the transition tables (reopen, ignore, challenge ACK), and the commit of
+//!   the new state with its timeout and ASSURED;
+//! * [`states`]: flag-combination check, packet class, the transition tables
+//!   and the per-state timeouts;
+//! * [`window`]: window tracking with retransmission bookkeeping, SYN and
+//!   SACK option parsing, the RST acceptance rules, and
+//!   `nf_tcp_handle_invalid()`.
+//!
+//! Not modelled (no such input here): NAT sequence offsets (the
+//! `nf_ct_seq_offset()` correction in `tcp_in_window()`, from
+//! `nf_conntrack_seqadj.c`; always 0), SYNPROXY, FIXED_TIMEOUT (the core
+//! must ignore a returned timeout for FIXED_TIMEOUT entries).
+
+use super::{Outcome, PacketCtx};
+use crate::config::TcpConfig;
+use crate::reason::{Reason, TcpReason};
+use crate::status::TcpState;
+use crate::tuple::Direction;
+use crate::wire::ip::IpView;
+use crate::wire::tcp::{RST as TH_RST, Segment, SeqNumber};
+use states::{Next, PacketClass, transition, valid_flag_combination};
+use window::{Window, parse_syn_options};
+
+mod states;
+#[cfg(test)]
+mod tests;
+mod window;
+
+// ---------------------------------------------------------------------------
+// Per-direction tracker flags and the two `last_flags` bits
+// (`uapi/linux/netfilter/nf_conntrack_tcp.h`: `IP_CT_TCP_FLAG_*`,
+// `IP_CT_EXP_CHALLENGE_ACK`, `IP_CT_TCP_SIMULTANEOUS_OPEN`).
+// ---------------------------------------------------------------------------
+
+/// The side sent the window-scale option on its SYN / SYN-ACK.
+pub(crate) const FLAG_WINDOW_SCALE: u8 = 0x01;
+/// The side sent SACK-permitted.
+pub(crate) const FLAG_SACK_PERM: u8 = 0x02;
+/// The side sent the first FIN.
+pub(crate) const FLAG_CLOSE_INIT: u8 = 0x04;
+/// Window checks are not enforced for packets from this side.
+pub(crate) const FLAG_BE_LIBERAL: u8 = 0x08;
+/// The side has sent data the other side has not acknowledged yet.
+pub(crate) const FLAG_DATA_UNACKNOWLEDGED: u8 = 0x10;
+/// `td_maxack` is valid.
+pub(crate) const FLAG_MAXACK_SET: u8 = 0x20;
+/// (`last_flags` only) a SYN was ignored in LAST_ACK: expect a challenge ACK.
+pub(crate) const FLAG_EXP_CHALLENGE_ACK: u8 = 0x40;
+/// (`last_flags` only) simultaneous open in progress.
+pub(crate) const FLAG_SIMULTANEOUS_OPEN: u8 = 0x80;
+
+// ---------------------------------------------------------------------------
+// Per-entry state.
+// ---------------------------------------------------------------------------
+
+/// One direction's window data, unpacked (debug view and working copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct TcpSide {
+    /// Highest `seq + len` sent by this side.
+    pub(crate) td_end: SeqNumber,
+    /// Right edge this side may send up to (`ack + window` from the peer).
+    pub(crate) td_maxend: SeqNumber,
+    /// Largest scaled window this side's data must fit in (0 = unknown).
+    pub(crate) td_maxwin: u32,
+    /// Highest ACK this side sent (valid with [`FLAG_MAXACK_SET`]).
+    pub(crate) td_maxack: SeqNumber,
+    /// Window-scale shift this side announced (0–14).
+    pub(crate) td_scale: u8,
+    /// `FLAG_*` bits.
+    pub(crate) flags: u8,
+}
+
+/// Per-entry TCP tracking state (`linux/netfilter/nf_conntrack_tcp.h:
+/// struct ip_ct_tcp`), packed to 56 bytes.
+///
+/// Byte `meta`: bits 0–3 state, bit 4 last_dir, bits 5–7 last_index.
+/// Byte `scales`: low nibble orig `td_scale`, high nibble reply `td_scale`.
+/// Sequence numbers are stored raw; the working copy `Work` holds them as
+/// [`SeqNumber`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct TcpConn {
+    end: [u32; 2],
+    maxend: [u32; 2],
+    maxwin: [u32; 2],
+    maxack: [u32; 2],
+    last_seq: u32,
+    last_ack: u32,
+    last_end: u32,
+    last_win: u16,
+    flags: [u8; 2],
+    scales: u8,
+    meta: u8,
+    last_flags: u8,
+    last_wscale: u8,
+    retrans: u8,
+}
+
+impl TcpConn {
+    /// The conntrack state (shown by `conntrack -L`).
+    pub(crate) fn state(&self) -> TcpState {
+        TcpState::from_bits(self.meta & 0x0f)
+    }
+
+    /// Window data of the sender in direction `dir` (debugging / display).
+    pub(crate) fn side(&self, dir: Direction) -> TcpSide {
+        let i = dir.index();
+        let pick = |a: [u32; 2]| if i == 0 { a[0] } else { a[1] };
+        let [f0, f1] = self.flags;
+        TcpSide {
+            td_end: SeqNumber(pick(self.end)),
+            td_maxend: SeqNumber(pick(self.maxend)),
+            td_maxwin: pick(self.maxwin),
+            td_maxack: SeqNumber(pick(self.maxack)),
+            td_scale: (self.scales >> (4 * i)) & 0x0f,
+            flags: if i == 0 { f0 } else { f1 },
+        }
+    }
+
+    /// Class of the last packet that updated the entry.
+    pub(crate) fn last_index(&self) -> PacketClass {
+        PacketClass::from_bits(self.meta >> 5)
+    }
+
+    /// Direction of the last packet that updated the entry.
+    pub(crate) fn last_dir(&self) -> Direction {
+        bit_dir(self.meta & 0x10 != 0)
+    }
+
+    /// `last_flags` (`FLAG_*`, incl. EXP_CHALLENGE_ACK / SIMULTANEOUS_OPEN).
+    #[cfg(test)]
+    pub(crate) fn last_flags(&self) -> u8 {
+        self.last_flags
+    }
+
+    /// Number of consecutive identical ACK-class segments (the `retrans`
+    /// counter of `nf_conntrack_proto_tcp.c: tcp_in_window()`).
+    #[cfg(test)]
+    pub(crate) fn retrans(&self) -> u8 {
+        self.retrans
+    }
+}
+
+fn bit_dir(reply: bool) -> Direction {
+    if reply { Direction::Reply } else { Direction::Original }
+}
+
+/// Unpacked working copy of a [`TcpConn`]; `track` loads, mutates, stores.
+#[derive(Clone, Copy)]
+struct Work {
+    /// `seen[0]` = original direction, `seen[1]` = reply.
+    seen: [TcpSide; 2],
+    state: TcpState,
+    last_dir: Direction,
+    last_index: PacketClass,
+    last_seq: SeqNumber,
+    last_ack: SeqNumber,
+    last_end: SeqNumber,
+    last_win: u16,
+    last_wscale: u8,
+    last_flags: u8,
+    retrans: u8,
+}
+
+impl Work {
+    /// All zero, like the memset of the TCP state in
+    /// `nf_conntrack_proto_tcp.c: tcp_new()`: note that a zeroed
+    /// `last_index` reads as class 0 (syn).
+    fn zeroed() -> Work {
+        Work::load(&TcpConn::default())
+    }
+
+    fn load(c: &TcpConn) -> Work {
+        Work {
+            seen: [c.side(Direction::Original), c.side(Direction::Reply)],
+            state: c.state(),
+            last_dir: c.last_dir(),
+            last_index: c.last_index(),
+            last_seq: SeqNumber(c.last_seq),
+            last_ack: SeqNumber(c.last_ack),
+            last_end: SeqNumber(c.last_end),
+            last_win: c.last_win,
+            last_wscale: c.last_wscale,
+            last_flags: c.last_flags,
+            retrans: c.retrans,
+        }
+    }
+
+    fn store(&self, c: &mut TcpConn) {
+        let [o, r] = self.seen;
+        c.end = [o.td_end.0, r.td_end.0];
+        c.maxend = [o.td_maxend.0, r.td_maxend.0];
+        c.maxwin = [o.td_maxwin, r.td_maxwin];
+        c.maxack = [o.td_maxack.0, r.td_maxack.0];
+        c.flags = [o.flags, r.flags];
+        c.scales = (o.td_scale & 0x0f) | ((r.td_scale & 0x0f) << 4);
+        c.meta = (self.state as u8 & 0x0f)
+            | ((self.last_dir.index() as u8) << 4)
+            | ((self.last_index as u8 & 0x07) << 5);
+        c.last_seq = self.last_seq.0;
+        c.last_ack = self.last_ack.0;
+        c.last_end = self.last_end.0;
+        c.last_win = self.last_win;
+        c.last_wscale = self.last_wscale;
+        c.last_flags = self.last_flags;
+        c.retrans = self.retrans;
+    }
+
+    fn side_mut(&mut self, d: Direction) -> &mut TcpSide {
+        let [o, r] = &mut self.seen;
+        match d {
+            Direction::Original => o,
+            Direction::Reply => r,
+        }
+    }
+
+    fn side(&self, d: Direction) -> &TcpSide {
+        let [o, r] = &self.seen;
+        match d {
+            Direction::Original => o,
+            Direction::Reply => r,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The tracker.
+// ---------------------------------------------------------------------------
+
+/// The header checks of `nf_conntrack_proto_tcp.c`
+/// (`nf_conntrack_tcp_packet()` and `tcp_error()`): header present, data
+/// offset sane, checksum.
+pub(crate) fn inspect<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segment<'a>, Reason> {
+    crate::wire::tcp::parse(ip, verify_checksum)
+}
+
+/// Run one TCP packet through the tracker
+/// (`nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()`).
+pub(crate) fn track(conn: &mut TcpConn, seg: &Segment<'_>, ctx: &PacketCtx, cfg: &TcpConfig) -> Outcome {
+    // The flag check of tcp_error() runs before anything else, even before
+    // tcp_new().
+    if !valid_flag_combination(seg.flags) {
+        return Outcome::Invalid { reason: Reason::Tcp(TcpReason::InvalidFlags), timeout: None };
+    }
+    let mut w = Work::load(conn);
+    let verdict = w.packet(seg, ctx, cfg);
+    w.store(conn);
+    verdict
+}
+
+impl Work {
+    /// `nf_conntrack_tcp_packet()` after the flag check.
+    fn packet(&mut self, seg: &Segment<'_>, ctx: &PacketCtx, cfg: &TcpConfig) -> Outcome {
+        let class = PacketClass::of_flags(seg.flags);
+        if ctx.is_new
+            && let Err(reason) = self.tcp_new(seg, class, cfg)
+        {
+            return Outcome::Invalid { reason: Reason::Tcp(reason), timeout: None };
+        }
+        let dir = ctx.dir;
+        let mut old = self.state;
+        let mut new;
+        // Whether the RST may skip tcp_in_window() (the `goto in_window`
+        // cases of nf_conntrack_tcp_packet(): closing state, answer to an
+        // ignored SYN/ACK, answer to a challenge ACK; see `rst_rules`).
+        let mut skip_window = false;
+
+        match transition(dir, class, old) {
+            Next::Invalid => {
+                return Outcome::Invalid {
+                    reason: Reason::Tcp(TcpReason::InvalidTransition {
+                        index: class as u8,
+                        dir: dir.index() as u8,
+                        state: old,
+                    }),
+                    timeout: None,
+                };
+            }
+            Next::To(TcpState::SynSent) if matches!(old, TcpState::TimeWait | TcpState::Close) => {
+                // Reopen (the TCP_CONNTRACK_SYN_SENT case of
+                // nf_conntrack_tcp_packet()): only if this side closed first
+                // (CLOSE_INIT on either side) or our own RST aborted the old
+                // connection.
+                if self.reopen_allowed(dir) {
+                    return Outcome::Reopen;
+                }
+                return self.ignore(seg, class, dir, old);
+            }
+            Next::Ignore => {
+                if self.synack_answers_ignored_syn(seg, class, dir) {
+                    self.resync_from_ignored_syn(dir);
+                    old = TcpState::SynSent;
+                    new = TcpState::SynRecv;
+                } else {
+                    return self.ignore(seg, class, dir, old);
+                }
+            }
+            Next::To(s) => {
+                new = s;
+                match new {
+                    TcpState::TimeWait if self.is_challenge_ack(class, dir, old) => {
+                        self.last_flags &= !FLAG_EXP_CHALLENGE_ACK;
+                        return Outcome::Ignore(Reason::Tcp(TcpReason::ChallengeAck));
+                    }
+                    TcpState::SynSent2 => self.last_flags |= FLAG_SIMULTANEOUS_OPEN,
+                    // Simultaneous open: the reply side's ACK finishes it.
+                    TcpState::SynRecv
+                        if dir == Direction::Reply
+                            && class == PacketClass::Ack
+                            && self.last_flags & FLAG_SIMULTANEOUS_OPEN != 0 =>
+                    {
+                        new = TcpState::Established;
+                    }
+                    TcpState::Close if class == PacketClass::Rst => {
+                        match self.rst_rules(seg, dir, old, ctx, cfg) {
+                            Err(reason) => {
+                                return Outcome::Invalid { reason: Reason::Tcp(reason), timeout: None };
+                            }
+                            Ok((state, skip)) => {
+                                new = state;
+                                skip_window = skip;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        if !skip_window {
+            match self.in_window(seg, class, dir, cfg) {
+                Window::Accept => {}
+                Window::Ignore(reason) => return Outcome::Ignore(Reason::Tcp(reason)),
+                Window::Invalid(reason) => {
+                    let timeout = self.handle_invalid(class, dir, ctx, cfg);
+                    return Outcome::Invalid { reason: Reason::Tcp(reason), timeout };
+                }
+            }
+        }
+        self.commit(seg, class, dir, old, new, ctx, cfg)
+    }
+
+    /// `nf_conntrack_proto_tcp.c: tcp_new()`: initialise a fresh entry from
+    /// its first packet.
+    fn tcp_new(&mut self, seg: &Segment<'_>, class: PacketClass, cfg: &TcpConfig) -> Result<(), TcpReason> {
+        let end = seg.end();
+        let win = u32::from(seg.window).max(1); // raw: never scaled here
+        match class {
+            PacketClass::Syn => {
+                *self = Work::zeroed();
+                let o = self.side_mut(Direction::Original);
+                o.td_end = end;
+                o.td_maxwin = win;
+                o.td_maxend = end;
+                parse_syn_options(seg.options, o);
+            }
+            PacketClass::Ack if cfg.loose => {
+                // Mid-stream pickup: scale unknown, so window checking is
+                // switched off for both sides for the life of the entry.
+                *self = Work::zeroed();
+                let o = self.side_mut(Direction::Original);
+                o.td_end = end;
+                o.td_maxwin = win;
+                o.td_maxend = end.add(win);
+                for side in &mut self.seen {
+                    side.flags = FLAG_SACK_PERM | FLAG_BE_LIBERAL;
+                }
+            }
+            PacketClass::Ack => return Err(TcpReason::PickupDisabled),
+            // synack/fin/rst cannot open an entry.
+            _ => return Err(TcpReason::InvalidNew),
+        }
+        self.last_index = PacketClass::None;
+        Ok(())
+    }
+
+    /// The reopen condition for a SYN in TIME_WAIT/CLOSE (the
+    /// `TCP_CONNTRACK_SYN_SENT` case of `nf_conntrack_tcp_packet()`).
+    fn reopen_allowed(&self, dir: Direction) -> bool {
+        let [o, r] = self.seen;
+        (o.flags | r.flags) & FLAG_CLOSE_INIT != 0
+            || (self.last_dir == dir && self.last_index == PacketClass::Rst)
+    }
+
+    /// A SYN-ACK acknowledging the SYN we ignored earlier (the
+    /// `TCP_CONNTRACK_IGNORE` case of `nf_conntrack_tcp_packet()`).
+    fn synack_answers_ignored_syn(&self, seg: &Segment<'_>, class: PacketClass, dir: Direction) -> bool {
+        class == PacketClass::SynAck
+            && self.last_index == PacketClass::Syn
+            && self.last_dir != dir
+            && seg.ack == self.last_end
+    }
+
+    /// The ignored SYN was genuine (same case): rebuild its sender from the
+    /// values saved when it was ignored and forget the answering side's
+    /// window data.
+    fn resync_from_ignored_syn(&mut self, dir: Direction) {
+        let last_dir = self.last_dir;
+        self.last_flags &= !FLAG_EXP_CHALLENGE_ACK;
+        let (end, win, scale, flags) = (self.last_end, self.last_win, self.last_wscale, self.last_flags);
+        let s = self.side_mut(last_dir);
+        s.td_end = end;
+        s.td_maxend = end;
+        s.td_maxwin = u32::from(win).max(1);
+        s.td_scale = scale;
+        s.flags = flags;
+        let d = self.side_mut(dir);
+        *d = TcpSide { flags: d.flags & FLAG_BE_LIBERAL, ..TcpSide::default() };
+    }
+
+    /// The `TCP_CONNTRACK_IGNORE` case of `nf_conntrack_tcp_packet()`:
+    /// remember the packet, accept without learning.
+    fn ignore(&mut self, seg: &Segment<'_>, class: PacketClass, dir: Direction, old: TcpState) -> Outcome {
+        self.last_index = class;
+        self.last_dir = dir;
+        self.last_seq = seg.seq;
+        self.last_end = seg.end();
+        self.last_win = seg.window;
+        if class == PacketClass::Syn && dir == Direction::Original {
+            // Keep this SYN's options so that a SYN-ACK answering it can
+            // resynchronise the entry.
+            let mut opts = TcpSide::default();
+            parse_syn_options(seg.options, &mut opts);
+            self.last_flags = opts.flags & (FLAG_WINDOW_SCALE | FLAG_SACK_PERM);
+            self.last_wscale = if opts.flags & FLAG_WINDOW_SCALE != 0 { opts.td_scale } else { 0 };
+            // The peer may answer with an RFC 5961 challenge ACK, which must
+            // not be taken for the ACK of the last FIN.
+            if old == TcpState::LastAck {
+                self.last_flags |= FLAG_EXP_CHALLENGE_ACK;
+            }
+        }
+        if old == TcpState::SynSent && class == PacketClass::Ack && dir == Direction::Reply {
+            // A possible RFC 5961 challenge ACK to our SYN, which the SYN's
+            // sender answers with a RST at this ack number.
+            self.last_ack = seg.ack;
+        }
+        Outcome::Ignore(Reason::Tcp(TcpReason::IgnoredTransition {
+            index: class as u8,
+            dir: dir.index() as u8,
+            state: old,
+        }))
+    }
+
+    /// The `TCP_CONNTRACK_TIME_WAIT` case of `nf_conntrack_tcp_packet()`: an
+    /// RFC 5961 challenge ACK answering a SYN ignored in LAST_ACK.
+    fn is_challenge_ack(&self, class: PacketClass, dir: Direction, old: TcpState) -> bool {
+        old == TcpState::LastAck
+            && class == PacketClass::Ack
+            && self.last_dir != dir
+            && self.last_index == PacketClass::Syn
+            && self.last_flags & FLAG_EXP_CHALLENGE_ACK != 0
+    }
+
+    /// The `in_window:` tail of `nf_conntrack_tcp_packet()`: record the
+    /// transition and pick the timeout / ASSURED / kill outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &mut self,
+        seg: &Segment<'_>,
+        class: PacketClass,
+        dir: Direction,
+        old: TcpState,
+        new: TcpState,
+        ctx: &PacketCtx,
+        cfg: &TcpConfig,
+    ) -> Outcome {
+        self.last_index = class;
+        self.last_dir = dir;
+        self.state = new;
+        if old != new && new == TcpState::FinWait {
+            self.side_mut(dir).flags |= FLAG_CLOSE_INIT;
+        }
+        let t = &cfg.timeouts;
+        let mut timeout = self.choose_timeout(new, class, cfg);
+        if !ctx.seen_reply {
+            if seg.has(TH_RST) {
+                // The only answer so far is a RST: drop the entry now.
+                return Outcome::Close;
+            }
+            if class == PacketClass::Syn && old == TcpState::SynSent {
+                // SYN retransmit without reply: do not extend the deadline.
+                return Outcome::Accept { timeout: None, assure: false };
+            }
+            if new == TcpState::Established {
+                timeout = timeout.min(t.unacknowledged); // picked-up connection
+            }
+            return Outcome::Accept { timeout: Some(timeout), assure: false };
+        }
+        let set_assured = !ctx.assured
+            && matches!(old, TcpState::SynRecv | TcpState::Established)
+            && new == TcpState::Established;
+        Outcome::Accept { timeout: Some(timeout), assure: set_assured }
+    }
+}
