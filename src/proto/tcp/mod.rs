@@ -2,13 +2,15 @@
 //! `nf_conntrack_proto_tcp.c`. This file holds the per-entry state and the
 //! per-packet driver.
 //!
-//! INTERFACE CONTRACT (the table calls exactly these):
+//! What the rest of the crate uses (through [`super::inspect`] and
+//! [`super::handle_packet`]):
 //!
 //! * [`TcpConn`]: per-entry state, `Copy`, `Default` = all zero ("NONE").
 //! * [`Segment`]: the header fields of one packet, already length-checked
 //!   (20-byte header present, data offset valid) and checksum-verified by the
 //!   packet layer.
-//! * [`track`]: run one packet through the tracker.
+//! * [`inspect`]: the header checks of `tcp_error()`;
+//! * [`track`]: run one packet through the tracker, for an [`Outcome`].
 //! * [`TcpConn::state`]: the [`TcpState`] to display.
 //!
 //! The files of the tracker, in packet order:
