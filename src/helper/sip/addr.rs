@@ -10,7 +10,7 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::lex::at;
+use super::lex::at_before;
 use crate::tuple::Family;
 
 /// A dotted quad at `i` ending at any byte that is not a digit, a hex
@@ -19,7 +19,7 @@ fn parse_v4(m: &[u8], i: usize, limit: usize) -> Option<([u8; 4], usize)> {
     let mut out = [0u8; 4];
     let (mut n, mut w, mut digits, mut s) = (0usize, 0u32, false, i);
     loop {
-        let c = if s < limit { at(m, s) } else { 0 };
+        let c = at_before(m, s, limit);
         if c.is_ascii_digit() {
             w = w * 10 + u32::from(c - b'0');
             digits = true;
@@ -66,7 +66,7 @@ fn parse_v6(m: &[u8], i: usize, limit: usize) -> Option<([u8; 16], usize)> {
     let mut tok = None::<usize>;
     let mut state = X_COLON12 | X_HEX | X_NULL;
     loop {
-        let b = if s < limit { at(m, s) } else { 0 };
+        let b = at_before(m, s, limit);
         let (class, val) = match b {
             b':' => (X_COLONS, 0),
             b'.' => (X_DOT, 0),
@@ -158,7 +158,7 @@ pub(super) fn parse_addr(
     match family {
         Family::Ipv4 => parse_v4(m, i, limit).map(|(a, e)| (IpAddr::V4(Ipv4Addr::from(a)), e)),
         Family::Ipv6 => {
-            let i = if i < limit && at(m, i) == b'[' {
+            let i = if at_before(m, i, limit) == b'[' {
                 i + 1
             } else if brackets {
                 return None;
@@ -166,7 +166,7 @@ pub(super) fn parse_addr(
                 i
             };
             let (a, mut e) = parse_v6(m, i, limit)?;
-            if e < limit && at(m, e) == b']' {
+            if at_before(m, e, limit) == b']' {
                 e += 1;
             } else if brackets {
                 return None;

@@ -21,7 +21,10 @@
 use core::net::IpAddr;
 
 use super::addr::parse_addr;
-use super::lex::{after_line_end, at, count_while, eq_ci, is_alpha, is_blank, is_nl, number, number_c};
+use super::lex::{
+    at, at_before, checked_port, count_while, digits, eq_ci, is_alpha, is_blank, is_nl, is_word, line_starts,
+    number, number_c, search,
+};
 use crate::tuple::Family;
 
 /// Port of a URI or `Via` without one.
@@ -101,6 +104,14 @@ pub enum HeaderMatch {
     At(usize, usize),
 }
 
+impl HeaderMatch {
+    /// A value whose reading started at `start` and whose part of interest
+    /// is `len` bytes at `at`: `Bad(start)` if empty.
+    pub(super) fn found(start: usize, at: usize, len: usize) -> HeaderMatch {
+        if len == 0 { HeaderMatch::Bad(start) } else { HeaderMatch::At(at, len) }
+    }
+}
+
 /// After a line end at `i`: the start of the continuation line's text, or
 /// `None` if the next line is not a continuation.
 fn follow_continuation(m: &[u8], i: usize, limit: usize) -> Option<usize> {
@@ -138,43 +149,28 @@ fn skip_blanks(m: &[u8], mut p: usize, limit: usize) -> Option<usize> {
 
 /// `needle` (case-insensitive) inside the header value starting at `p`,
 /// continuation lines included; it must end before `limit`.
-fn header_search(m: &[u8], mut p: usize, limit: usize, needle: &[u8]) -> Option<usize> {
-    let limit = limit.checked_sub(needle.len())?;
-    while p < limit {
-        if is_nl(at(m, p)) {
-            // The first byte after a continuation's blanks is not tried.
-            p = follow_continuation(m, p, limit)? + 1;
-            continue;
-        }
-        if eq_ci(m, p, needle) {
-            return Some(p);
-        }
-        p += 1;
-    }
-    None
-}
-
-fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || (c >= 0xc0 && c != 0xd7 && c != 0xf7)
-        || b"!\"%()*+:<>?[\\]_`{}~-./'".contains(&c)
+fn header_search(m: &[u8], p: usize, limit: usize, needle: &[u8]) -> Option<usize> {
+    // The first byte after a continuation's blanks is not tried.
+    search(m, p, limit, needle, eq_ci, |nl, limit| Some(follow_continuation(m, nl, limit)? + 1))
 }
 
 /// Length of the value at `p` and how far its interesting part is shifted
 /// from `p` (0 if it does not parse).
-fn value_len(m: &[u8], p: usize, limit: usize, v: Value, family: Family) -> (usize, usize) {
+fn value_len(m: &[u8], p: usize, v: Value, family: Family) -> (usize, usize) {
+    let limit = m.len();
+    let addr_port_len = |p| addr_port(m, p, family).map_or(0, |(.., end)| end - p);
     match v {
-        Value::Digits => (count_while(m, p, limit, |b| b.is_ascii_digit()), 0),
-        Value::Addr => (addr_port_len(m, p, limit, family), 0),
+        Value::Digits => (digits(m, p, limit), 0),
+        Value::Addr => (addr_port_len(p), 0),
         Value::UriAddr => {
             // Skip a user part, but only up to the end of the line.
             let user = count_while(m, p, limit, |b| b != b'@' && !is_nl(b));
-            let shift = if p + user < limit && at(m, p + user) == b'@' { user + 1 } else { 0 };
-            (addr_port_len(m, p + shift, limit, family), shift)
+            let shift = if at_before(m, p + user, limit) == b'@' { user + 1 } else { 0 };
+            (addr_port_len(p + shift), shift)
         }
         Value::CallId => {
             let w = count_while(m, p, limit, is_word);
-            if w == 0 || p + w >= limit || at(m, p + w) != b'@' {
+            if w == 0 || at_before(m, p + w, limit) != b'@' {
                 return (w, 0);
             }
             match count_while(m, p + w + 1, limit, is_word) {
@@ -185,14 +181,15 @@ fn value_len(m: &[u8], p: usize, limit: usize, v: Value, family: Family) -> (usi
     }
 }
 
-/// Length of `address[:digits]` at `p`, IPv6 in brackets; 0 if no address.
-fn addr_port_len(m: &[u8], p: usize, limit: usize, family: Family) -> usize {
-    let Some((_, mut e)) = parse_addr(m, p, limit, family, true) else { return 0 };
-    if at(m, e) == b':' {
-        e += 1;
-        e += count_while(m, e, limit, |b| b.is_ascii_digit());
+/// `address[:port]` at `p`, IPv6 in brackets: the address, the number
+/// after the colon if there is one, and the end.
+fn addr_port(m: &[u8], p: usize, family: Family) -> Option<(IpAddr, Option<u64>, usize)> {
+    let (addr, end) = parse_addr(m, p, m.len(), family, true)?;
+    if at(m, end) != b':' {
+        return Some((addr, None, end));
     }
-    e - p
+    let (port, end) = number(m, end + 1);
+    Some((addr, Some(port), end))
 }
 
 /// Find header `h` in `msg` at a line start after offset `from`.
@@ -200,26 +197,22 @@ pub fn find_header(msg: &[u8], from: usize, h: Header, family: Family) -> Header
     let Spec { name, compact: cname, search, value } = h.spec();
     let m = msg;
     let limit = m.len();
-    let mut p = from;
-    loop {
-        let Some(q) = after_line_end(m, p) else { return HeaderMatch::None };
-        p = q;
+    for p in line_starts(m, from) {
+        // A continuation line is not a header start.
         if is_blank(m[p]) {
-            p += 1;
             continue;
         }
-        if eq_ci(m, p, name) {
-            p += name.len();
+        let p = if eq_ci(m, p, name) {
+            p + name.len()
         } else if let Some(c) = cname
             && limit - p > c.len()
             && eq_ci(m, p, c)
             && !is_alpha(m[p + c.len()])
         {
-            p += c.len();
+            p + c.len()
         } else {
-            p += 1;
             continue;
-        }
+        };
         // The colon, with blanks (and a continuation) around it.
         let Some(q) = skip_blanks(m, p, limit) else { return HeaderMatch::None };
         if at(m, q) != b':' || q + 1 >= limit {
@@ -231,11 +224,10 @@ pub fn find_header(msg: &[u8], from: usize, h: Header, family: Family) -> Header
             let Some(s) = header_search(m, v, limit, needle) else { return HeaderMatch::Bad(start) };
             v = s + needle.len();
         }
-        return match value_len(m, v, limit, value, family) {
-            (0, _) => HeaderMatch::Bad(start),
-            (len, shift) => HeaderMatch::At(v + shift, len),
-        };
+        let (len, shift) = value_len(m, v, value, family);
+        return HeaderMatch::found(start, v + shift, len);
     }
+    HeaderMatch::None
 }
 
 /// The next element of a comma-separated header value, after `from`.
@@ -246,9 +238,21 @@ fn next_in_header(m: &[u8], from: usize, h: Header, family: Family) -> HeaderMat
     let Some(needle) = search else { return HeaderMatch::None };
     let Some(s) = header_search(m, c, limit, needle) else { return HeaderMatch::None };
     let v = s + needle.len();
-    match value_len(m, v, limit, value, family) {
-        (0, _) => HeaderMatch::Bad(v),
-        (len, shift) => HeaderMatch::At(v + shift, len),
+    let (len, shift) = value_len(m, v, value, family);
+    HeaderMatch::found(v, v + shift, len)
+}
+
+/// Run `search` from `off`, and again from each `Bad` offset, until it
+/// finds a value that parses; `Err` with the offset searched last if there
+/// is none. Every `Bad` offset lies after the offset searched from, so the
+/// retries advance.
+fn first_parsable(mut off: usize, search: impl Fn(usize) -> HeaderMatch) -> Result<(usize, usize), usize> {
+    loop {
+        match search(off) {
+            HeaderMatch::At(o, len) => return Ok((o, len)),
+            HeaderMatch::None => return Err(off),
+            HeaderMatch::Bad(o) => off = o,
+        }
     }
 }
 
@@ -261,32 +265,22 @@ fn walk_headers(
     family: Family,
     mut in_list: Option<&mut bool>,
 ) -> Option<(usize, usize)> {
-    // Every `Bad` offset lies after the offset searched from: both loops advance.
     let mut off = from;
     if let Some(l) = in_list.as_deref_mut()
         && *l
     {
-        loop {
-            match next_in_header(m, off, h, family) {
-                HeaderMatch::At(o, len) => return Some((o, len)),
-                HeaderMatch::None => break,
-                HeaderMatch::Bad(o) => off = o,
-            }
+        match first_parsable(off, |o| next_in_header(m, o, h, family)) {
+            Ok(found) => return Some(found),
+            // The next header starts after the last element tried.
+            Err(last) => off = last,
         }
         *l = false;
     }
-    loop {
-        match find_header(m, off, h, family) {
-            HeaderMatch::At(o, len) => {
-                if let Some(l) = in_list {
-                    *l = true;
-                }
-                return Some((o, len));
-            }
-            HeaderMatch::None => return None,
-            HeaderMatch::Bad(o) => off = o,
-        }
+    let found = first_parsable(off, |o| find_header(m, o, h, family)).ok()?;
+    if let Some(l) = in_list {
+        *l = true;
     }
+    Some(found)
 }
 
 /// A URI's address and port as a header names it.
@@ -310,41 +304,25 @@ pub(super) fn header_uri(
     in_list: Option<&mut bool>,
 ) -> Result<Option<Uri>, ()> {
     let Some((off, len)) = walk_headers(m, from, h, family, in_list) else { return Ok(None) };
-    let (addr, mut c) = parse_addr(m, off, m.len(), family, true).ok_or(())?;
-    let port = if at(m, c) == b':' {
-        let (p, e) = number(m, c + 1);
-        c = e;
-        let p = p as u32;
-        if !(1024..=65535).contains(&p) {
-            return Err(());
-        }
-        p as u16
-    } else {
-        SIP_PORT
+    let (addr, port_number, end) = addr_port(m, off, family).ok_or(())?;
+    let port = match port_number {
+        None => SIP_PORT,
+        Some(p) => checked_port(p as u32).ok_or(())?,
     };
-    Ok(Some(Uri { addr, port, end: (off + len).max(c) }))
+    Ok(Some(Uri { addr, port, end: (off + len).max(end) }))
 }
 
-/// The extent of the URI parameters after `from`: up to a comma or the end
-/// of the header.
-fn param_limit(m: &[u8], from: usize) -> usize {
-    header_search(m, from, m.len(), b",").unwrap_or(m.len())
-}
-
-/// The value of parameter `name` (`"transport="`) after `from`.
-fn param(m: &[u8], from: usize, name: &[u8]) -> Option<(usize, usize)> {
-    let limit = param_limit(m, from);
-    let s = header_search(m, from, limit, name)? + name.len();
-    let e = header_search(m, s, limit, b";").unwrap_or(limit);
-    Some((s, e.saturating_sub(s)))
+/// The start of the value of URI parameter `name` (`"transport="`) after
+/// `from`, looked for up to a comma or the end of the header.
+fn param(m: &[u8], from: usize, name: &[u8]) -> Option<usize> {
+    let limit = header_search(m, from, m.len(), b",").unwrap_or(m.len());
+    Some(header_search(m, from, limit, name)? + name.len())
 }
 
 /// The numeric parameter `name` after `from`: `Ok(None)` if absent, `Err`
 /// if not a number.
 pub(super) fn numeric_param(m: &[u8], from: usize, name: &[u8]) -> Result<Option<u32>, ()> {
-    let limit = param_limit(m, from);
-    let Some(s) = header_search(m, from, limit, name) else { return Ok(None) };
-    let s = s + name.len();
+    let Some(s) = param(m, from, name) else { return Ok(None) };
     let (v, e) = number_c(m, s);
     if e == s { Err(()) } else { Ok(Some(v as u32)) }
 }
@@ -352,7 +330,7 @@ pub(super) fn numeric_param(m: &[u8], from: usize, name: &[u8]) -> Result<Option
 /// The transport a URI's `transport=` names, if it is the connection's
 /// protocol (`proto`); the connection's protocol if none is named.
 pub(super) fn transport(m: &[u8], from: usize, proto: u8) -> Option<u8> {
-    let Some((s, _)) = param(m, from, b"transport=") else { return Some(proto) };
+    let Some(s) = param(m, from, b"transport=") else { return Some(proto) };
     let named = if eq_ci(m, s, b"TCP") {
         6
     } else if eq_ci(m, s, b"UDP") {

@@ -15,7 +15,9 @@ use core::net::IpAddr;
 
 use super::addr::parse_addr;
 use super::header::HeaderMatch;
-use super::lex::{after_line_end, at, count_while, eq_ci, eq_cs, is_alpha, is_nl, number};
+use super::lex::{
+    at_before, checked_port, count_while, digits, eq_ci, eq_cs, is_alpha, line_starts, number, search,
+};
 use super::{CLASS_AUDIO, CLASS_IMAGE, CLASS_VIDEO};
 use crate::tuple::Family;
 
@@ -40,18 +42,8 @@ impl SdpLine {
 }
 
 /// `needle` (case-sensitive) in the rest of the line at `p`.
-fn sdp_search(m: &[u8], mut p: usize, limit: usize, needle: &[u8]) -> Option<usize> {
-    let limit = limit.checked_sub(needle.len())?;
-    while p < limit {
-        if is_nl(at(m, p)) {
-            return None;
-        }
-        if eq_cs(m, p, needle) {
-            return Some(p);
-        }
-        p += 1;
-    }
-    None
+fn sdp_search(m: &[u8], p: usize, limit: usize, needle: &[u8]) -> Option<usize> {
+    search(m, p, limit, needle, eq_cs, |_, _| None)
 }
 
 /// Find SDP line `ty` at a line start after `from`, stopping at a line of
@@ -59,21 +51,17 @@ fn sdp_search(m: &[u8], mut p: usize, limit: usize, needle: &[u8]) -> Option<usi
 fn sdp_line(m: &[u8], from: usize, ty: SdpLine, term: Option<SdpLine>, family: Family) -> HeaderMatch {
     let limit = m.len();
     let name = ty.name();
-    let mut p = from;
-    loop {
-        let Some(q) = after_line_end(m, p) else { return HeaderMatch::None };
-        p = q;
+    for p in line_starts(m, from) {
         if term.is_some_and(|t| eq_ci(m, p, t.name())) {
             return HeaderMatch::None;
         }
         if !eq_ci(m, p, name) {
-            p += 1;
             continue;
         }
         let mut v = p + name.len();
         let start = v;
         let len = match ty {
-            SdpLine::Version => count_while(m, v, limit, |b| b.is_ascii_digit()),
+            SdpLine::Version => digits(m, v, limit),
             SdpLine::Connection => {
                 let needle: &[u8] = match family {
                     Family::Ipv4 => b"IN IP4 ",
@@ -86,15 +74,12 @@ fn sdp_line(m: &[u8], from: usize, ty: SdpLine, term: Option<SdpLine>, family: F
             SdpLine::Media => {
                 // Letters, one space, digits.
                 let t = count_while(m, v, limit, is_alpha);
-                if v + t >= limit || m[v + t] != b' ' {
-                    0
-                } else {
-                    t + 1 + count_while(m, v + t + 1, limit, |b| b.is_ascii_digit())
-                }
+                if at_before(m, v + t, limit) != b' ' { 0 } else { t + 1 + digits(m, v + t + 1, limit) }
             }
         };
-        return if len == 0 { HeaderMatch::Bad(start) } else { HeaderMatch::At(v, len) };
+        return HeaderMatch::found(start, v, len);
     }
+    HeaderMatch::None
 }
 
 /// The address of the `c=` line after `from`, before the next `m=` line.
@@ -150,15 +135,15 @@ pub fn parse_sdp(msg: &[u8], family: Family) -> Sdp {
             // An inactive stream.
             continue;
         }
-        if !(1024..=65535).contains(&port) {
+        let Some(port) = checked_port(port) else {
             sdp.error = Some("wrong port");
             break;
-        }
+        };
         let Some(addr) = sdp_connection(m, off, family).or(session) else {
             sdp.error = Some("cannot parse SDP message");
             break;
         };
-        sdp.media[n] = Some(Media { class, addr, port: port as u16 });
+        sdp.media[n] = Some(Media { class, addr, port });
         n += 1;
     }
     sdp
