@@ -341,10 +341,11 @@ pub(super) fn transport(m: &[u8], from: usize, proto: u8) -> Option<u8> {
     (named == proto).then_some(named)
 }
 
-/// A numeric header (`CSeq`, `Expires`) from the start.
-pub(super) fn header_number(m: &[u8], h: Header, family: Family) -> Option<(u64, usize)> {
+/// The value of the first header `h` of the message (offset and length),
+/// if it parses: how `CSeq`, `Expires` and `Content-Length` are read.
+pub(super) fn header_value(m: &[u8], h: Header, family: Family) -> Option<(usize, usize)> {
     match find_header(m, 0, h, family) {
-        HeaderMatch::At(o, l) => Some((number(m, o).0, o + l)),
+        HeaderMatch::At(o, l) => Some((o, l)),
         _ => None,
     }
 }

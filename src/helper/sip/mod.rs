@@ -37,7 +37,7 @@ use crate::expect::ExpectPolicy;
 use crate::reason::HelperDrop;
 use crate::tuple::Direction;
 use crate::verdict::CtState;
-use header::{Header, HeaderMatch, find_header};
+use header::{Header, header_value};
 use lex::number;
 use msg::process_msg;
 
@@ -61,7 +61,9 @@ const SIP_TIMEOUT: u32 = 3600;
 /// Shortest message looked at: `SIP/2.0 200`.
 const MIN_MSG: usize = 11;
 
-/// The helper's per-connection state (the kernel's `nf_ct_sip_master`).
+/// The helper's per-connection state (the kernel's `nf_ct_sip_master`): the
+/// CSeq of the last INVITE with valid SDP, of the last accepted REGISTER,
+/// and the "forced" destination port a `Via` named (unused without NAT).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct SipState {
     /// CSeq of the last INVITE with valid SDP.
@@ -70,6 +72,15 @@ struct SipState {
     register_cseq: u32,
     /// The "forced" destination port a `Via` named (unused without NAT).
     forced_dport: u16,
+}
+
+impl SipState {
+    /// Change the connection's state with `f`.
+    fn update(cx: &mut HelperContext<'_>, f: impl FnOnce(&mut SipState)) {
+        let mut st: SipState = cx.load();
+        f(&mut st);
+        cx.store(&st);
+    }
 }
 
 impl HelperState for SipState {
@@ -120,7 +131,7 @@ impl Helper for Sip {
         let mut rest = payload;
         loop {
             let family = cx.tuple(Direction::Original).family();
-            let HeaderMatch::At(o, _) = find_header(rest, 0, Header::ContentLength, family) else { break };
+            let Some((o, _)) = header_value(rest, Header::ContentLength, family) else { break };
             let (clen, end) = number(rest, o);
             let Some(head) = rest.get(end..).and_then(|r| r.windows(4).position(|w| w == b"\r\n\r\n")) else {
                 break;

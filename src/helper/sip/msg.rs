@@ -15,7 +15,7 @@
 //!   the contact's lifetime (`process_register_request()`,
 //!   `process_register_response()`, `refresh_signalling_expectation()`).
 
-use super::header::{Header, HeaderMatch, find_header, header_number, header_uri, numeric_param, transport};
+use super::header::{Header, header_uri, header_value, numeric_param, transport};
 use super::lex::{at, eq_ci, is_alpha, number};
 use super::sdp::{Media, parse_sdp};
 use super::{CLASS_SIGNALLING, MIN_MSG, SipState};
@@ -44,9 +44,12 @@ const METHODS: [(Method, &[u8]); 6] = [
     (Method::Register, b"REGISTER"),
 ];
 
+/// Why a packet with a `Contact` the helper must read is dropped.
+const BAD_CONTACT: HelperDrop = HelperDrop("cannot parse contact");
+
 /// The sequence number of a message: required, and numeric.
 fn cseq(m: &[u8], family: Family) -> Result<(u32, usize), HelperDrop> {
-    let HeaderMatch::At(o, l) = find_header(m, 0, Header::CSeq, family) else {
+    let Some((o, l)) = header_value(m, Header::CSeq, family) else {
         return Err(HelperDrop("cannot parse cseq"));
     };
     let v = number(m, o).0 as u32;
@@ -54,6 +57,20 @@ fn cseq(m: &[u8], family: Family) -> Result<(u32, usize), HelperDrop> {
         return Err(HelperDrop("cannot get cseq"));
     }
     Ok((v, o + l))
+}
+
+/// The lifetime the `Expires` header gives a registration (0 without one).
+fn expires_header(m: &[u8], family: Family) -> u32 {
+    header_value(m, Header::Expires, family).map_or(0, |(o, _)| number(m, o).0 as u32)
+}
+
+/// The lifetime of the contact whose URI ends at `end`: its `expires=`
+/// parameter, else `default`.
+fn contact_expires(m: &[u8], end: usize, default: u32) -> Result<u32, HelperDrop> {
+    match numeric_param(m, end, b"expires=") {
+        Err(()) => Err(HelperDrop("cannot parse expires")),
+        Ok(v) => Ok(v.unwrap_or(default)),
+    }
 }
 
 struct Msg<'m> {
@@ -77,9 +94,7 @@ fn request(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> 
         && via.addr == me.src()
         && Some(via.port) != me.sport()
     {
-        let mut st: SipState = cx.load();
-        st.forced_dport = via.port;
-        cx.store(&st);
+        SipState::update(cx, |st| st.forced_dport = via.port);
     }
     for (method, name) in METHODS {
         if m.len() < name.len() + 2 || !eq_ci(m, 0, name) {
@@ -93,9 +108,7 @@ fn request(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> 
             Method::Invite => {
                 flush_media(cx);
                 process_sdp(cx, msg)?;
-                let mut st: SipState = cx.load();
-                st.invite_cseq = cseq;
-                cx.store(&st);
+                SipState::update(cx, |st| st.invite_cseq = cseq);
                 Ok(())
             }
             Method::Update | Method::Ack | Method::Prack => process_sdp(cx, msg),
@@ -210,22 +223,16 @@ fn register_request(cx: &mut HelperContext<'_>, msg: &Msg<'_>, cseq: u32) -> Res
     if cx.is_expected() {
         return Ok(());
     }
-    let mut expires = header_number(m, Header::Expires, msg.family).map_or(0, |(v, _)| v as u32);
-    let contact = match header_uri(m, 0, Header::Contact, msg.family, None) {
-        Err(()) => return Err(HelperDrop("cannot parse contact")),
-        Ok(None) => return Ok(()),
-        Ok(Some(c)) => c,
+    let expires = expires_header(m, msg.family);
+    let Some(contact) = header_uri(m, 0, Header::Contact, msg.family, None).map_err(|()| BAD_CONTACT)? else {
+        return Ok(());
     };
     // No third-party registrations.
     if contact.addr != cx.tuple(msg.dir).src() {
         return Ok(());
     }
     let Some(proto) = transport(m, contact.end, msg.proto) else { return Ok(()) };
-    match numeric_param(m, contact.end, b"expires=") {
-        Err(()) => return Err(HelperDrop("cannot parse expires")),
-        Ok(Some(v)) => expires = v,
-        Ok(None) => {}
-    }
+    let expires = contact_expires(m, contact.end, expires)?;
     if expires != 0 {
         let registrar = cx.tuple(msg.dir.opposite()).src();
         let t = Tuple::with_ports(registrar, 0, contact.addr, contact.port, proto)
@@ -236,9 +243,7 @@ fn register_request(cx: &mut HelperContext<'_>, msg: &Msg<'_>, cseq: u32) -> Res
             .with_helper(cx.helper_id());
         cx.expect(exp).map_err(|_| HelperDrop("cannot add expectation"))?;
     }
-    let mut st: SipState = cx.load();
-    st.register_cseq = cseq;
-    cx.store(&st);
+    SipState::update(cx, |st| st.register_cseq = cseq);
     Ok(())
 }
 
@@ -255,15 +260,12 @@ fn register_response(
         return Ok(());
     }
     if (200..=299).contains(&code) {
-        let expires = header_number(m, Header::Expires, msg.family).map_or(0, |(v, _)| v as u32);
+        let expires = expires_header(m, msg.family);
         let ua = cx.tuple(msg.dir).dst();
         let (mut from, mut in_list) = (0usize, false);
         loop {
-            let contact = match header_uri(m, from, Header::Contact, msg.family, Some(&mut in_list)) {
-                Err(()) => return Err(HelperDrop("cannot parse contact")),
-                Ok(None) => break,
-                Ok(Some(c)) => c,
-            };
+            let uri = header_uri(m, from, Header::Contact, msg.family, Some(&mut in_list));
+            let Some(contact) = uri.map_err(|()| BAD_CONTACT)? else { break };
             if contact.end <= from {
                 break;
             }
@@ -272,10 +274,7 @@ fn register_response(
                 continue;
             }
             let Some(proto) = transport(m, contact.end, msg.proto) else { continue };
-            let c_expires = match numeric_param(m, contact.end, b"expires=") {
-                Err(()) => return Err(HelperDrop("cannot parse expires")),
-                Ok(v) => v.unwrap_or(expires),
-            };
+            let c_expires = contact_expires(m, contact.end, expires)?;
             if c_expires == 0 {
                 break;
             }
