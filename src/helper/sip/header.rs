@@ -31,7 +31,7 @@ use crate::tuple::Family;
 const SIP_PORT: u16 = 5060;
 
 /// The SIP headers of the kernel's header table (`nf_conntrack_sip.c:
-/// ct_sip_hdrs`). From, To, Via/TCP and Call-ID are read only by SIP NAT,
+/// ct_sip_hdrs[]`). From, To, Via/TCP and Call-ID are read only by SIP NAT,
 /// which ctrack does not do yet; the parser and its fuzz target keep them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]

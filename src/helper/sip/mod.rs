@@ -1,30 +1,33 @@
-//! SIP (semantics §9.4): INVITE/UPDATE/ACK/PRACK requests and the answers
-//! to INVITE/UPDATE/PRACK carry SDP session descriptions whose media
-//! streams (audio, video, image) are expected as RTP/RTCP pairs; BYE and
-//! failed INVITEs remove them; a REGISTER and its 200 OK expect incoming
-//! calls from the registrar to the registered contact.
+//! SIP (`nf_conntrack_sip.c: process_sip_msg()`, reached from
+//! `sip_help_udp()` and `sip_help_tcp()`): INVITE/UPDATE/ACK/PRACK
+//! requests and the answers to INVITE/UPDATE/PRACK carry SDP session
+//! descriptions whose media streams (audio, video, image) are expected as
+//! RTP/RTCP pairs; BYE and failed INVITEs remove them; a REGISTER and its
+//! 200 OK expect incoming calls from the registrar to the registered
+//! contact.
 //!
-//! Defaults of Linux 6.x: direct signalling and direct media (expected
+//! Defaults of Linux 6.x: direct signalling and direct media (module
+//! parameters `sip_direct_signalling` and `sip_direct_media` 1: expected
 //! connections come from the signalling peer, and media is only expected
-//! when the SDP names the sender's own address), no external media, no NAT.
+//! when the SDP names the sender's own address), no external media
+//! (`sip_external_media` 0), no NAT.
 //!
-//! The parser follows the kernel's byte-level rules, quirks included:
-//! headers are found at line starts after the first line, by full or
-//! compact name (the compact one must be followed by a non-letter),
-//! case-insensitively, with continuation lines; `Contact` lists are walked
-//! comma by comma; SDP lines are found from the first `v=` line on, and a
-//! media section ends at the next `m=` line. Every scan moves forward
-//! through the message, so parsing is bounded on any input, and nothing is
-//! allocated.
+//! This file holds the helper itself: its classes and policies, its
+//! per-connection state ([`SipState`]) and the [`Helper`] impl, which
+//! splits a TCP segment into messages. The layers below it, each in its
+//! own file:
 //!
-//! Per-connection state ([`SipState`]): the CSeq of the last INVITE with
-//! valid SDP, of the last accepted REGISTER, and the "forced" destination
-//! port a `Via` named (unused without NAT).
+//! * `msg`: requests and responses, methods, CSeq, and the media and
+//!   registration expectations;
+//! * `sdp`: SDP lines and the media they announce;
+//! * `header`: the SIP header table, header search, continuation lines,
+//!   URIs and their parameters;
+//! * `addr`: IPv4 and IPv6 addresses read the kernel's way;
+//! * `lex`: byte-level scanning.
 //!
-//! The layers, one file each: `msg` (requests, responses and the
-//! expectations they set up), `sdp` (session descriptions), `header` (SIP
-//! headers, URIs and parameters), `addr` (addresses in text) and `lex`
-//! (byte-level scanning).
+//! The parsers follow the kernel's byte-level rules, quirks included;
+//! every scan moves forward through the message, so parsing is bounded on
+//! any input, and nothing is allocated.
 
 mod addr;
 pub(crate) mod header;
@@ -61,7 +64,8 @@ const SIP_TIMEOUT: u32 = 3600;
 /// Shortest message looked at: `SIP/2.0 200`.
 const MIN_MSG: usize = 11;
 
-/// The helper's per-connection state (the kernel's `nf_ct_sip_master`): the
+/// The helper's per-connection state (the kernel's `struct nf_ct_sip_master`,
+/// `nf_conntrack_sip.h`): the
 /// CSeq of the last INVITE with valid SDP, of the last accepted REGISTER,
 /// and the "forced" destination port a `Via` named (unused without NAT).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -100,6 +104,7 @@ impl Helper for Sip {
         "sip"
     }
 
+    // The limits of `nf_conntrack_sip.c: sip_exp_policy[]`.
     fn policy(&self, class: u8) -> ExpectPolicy {
         let (max_expected, name) = match class {
             CLASS_SIGNALLING => (1, "signalling"),

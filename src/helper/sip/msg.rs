@@ -7,9 +7,10 @@
 //! * media: INVITE/UPDATE/ACK/PRACK requests and the answers to
 //!   INVITE/UPDATE/PRACK carry SDP whose streams are expected as RTP/RTCP
 //!   pairs (`process_sdp()`, `set_expected_rtp_rtcp()`); a new INVITE, a BYE
-//!   and a failure answer to the last INVITE remove them
+//!   and a failure answer with the CSeq of the last INVITE remove them
 //!   (`process_invite_request()`, `process_bye_request()`,
-//!   `process_invite_response()`, `flush_expectations()`);
+//!   `process_invite_response()` and its UPDATE and PRACK twins,
+//!   `flush_expectations()`);
 //! * registrations: a REGISTER expects incoming calls from the registrar to
 //!   the registered contact, and its 200 OK activates that expectation for
 //!   the contact's lifetime (`process_register_request()`,
@@ -80,12 +81,15 @@ struct Msg<'m> {
     dir: Direction,
 }
 
+/// Handle one SIP message (`nf_conntrack_sip.c: process_sip_msg()`).
 pub(super) fn process_msg(cx: &mut HelperContext<'_>, m: &[u8]) -> Result<(), HelperDrop> {
     let orig = cx.tuple(Direction::Original);
     let msg = Msg { m, family: orig.family(), proto: orig.proto(), dir: cx.dir() };
     if eq_ci(m, 0, b"SIP/2.0 ") { response(cx, &msg) } else { request(cx, &msg) }
 }
 
+/// A request (`process_sip_request()`): the `Via` port, then the handler
+/// of its method.
 fn request(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> {
     let m = msg.m;
     let me = cx.tuple(msg.dir);
@@ -122,6 +126,8 @@ fn request(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> 
     Ok(())
 }
 
+/// A response (`process_sip_response()`): status code, CSeq, then the
+/// handler of the method its CSeq names.
 fn response(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> {
     let m = msg.m;
     if m.len() < MIN_MSG {
@@ -154,12 +160,14 @@ fn response(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop>
     Ok(())
 }
 
-/// Remove this connection's media expectations.
+/// Remove this connection's media expectations
+/// (`flush_expectations()` with `media` true).
 fn flush_media(cx: &mut HelperContext<'_>) {
     cx.unexpect(&mut |e| e.class() != CLASS_SIGNALLING);
 }
 
-/// Remove this connection's (one) registration expectation.
+/// Remove this connection's (one) registration expectation
+/// (`flush_expectations()` with `media` false).
 fn flush_signalling(cx: &mut HelperContext<'_>) {
     let mut done = false;
     cx.unexpect(&mut |e| {
@@ -169,6 +177,8 @@ fn flush_signalling(cx: &mut HelperContext<'_>) {
     });
 }
 
+/// Expect the media of the message's SDP body (`process_sdp()`); an SDP
+/// error drops the packet after the media before it were expected.
 fn process_sdp(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> {
     let sdp = parse_sdp(msg.m, msg.family);
     for media in sdp.media.iter().flatten() {
@@ -180,7 +190,8 @@ fn process_sdp(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDr
     }
 }
 
-/// Expect the RTP and RTCP flows of `media` from the signalling peer.
+/// Expect the RTP and RTCP flows of `media` from the signalling peer
+/// (`set_expected_rtp_rtcp()`, direct media).
 fn expect_rtp_rtcp(cx: &mut HelperContext<'_>, dir: Direction, media: &Media) -> Result<(), HelperDrop> {
     const FAIL: HelperDrop = HelperDrop("cannot add expectation for voice");
     // Direct media: only streams the sender itself will receive.
@@ -217,6 +228,9 @@ fn expect_rtp_rtcp(cx: &mut HelperContext<'_>, dir: Direction, media: &Media) ->
     }
 }
 
+/// A REGISTER (`process_register_request()`): expect calls from the
+/// registrar to the sender's own contact, inactive until the registrar
+/// accepts.
 fn register_request(cx: &mut HelperContext<'_>, msg: &Msg<'_>, cseq: u32) -> Result<(), HelperDrop> {
     let m = msg.m;
     // Expected connections (incoming calls) do not register again.
@@ -247,6 +261,12 @@ fn register_request(cx: &mut HelperContext<'_>, msg: &Msg<'_>, cseq: u32) -> Res
     Ok(())
 }
 
+/// The answer to a REGISTER (`process_register_response()`). Only the
+/// answer to the last accepted REGISTER counts, and provisional answers
+/// change nothing; a 2xx activates the expectation that one of the user
+/// agent's contacts names, for that contact's lifetime
+/// (`refresh_signalling_expectation()`); otherwise the registration
+/// expectation is removed.
 fn register_response(
     cx: &mut HelperContext<'_>,
     msg: &Msg<'_>,
