@@ -4,4 +4,6 @@
 #[cfg(feature = "helper-ftp")]
 pub use crate::helper::ftp::{Parsed as FtpParsed, parse as ftp_parse};
 #[cfg(feature = "helper-sip")]
-pub use crate::helper::sip::{Header as SipHeader, HeaderMatch as SipHeaderMatch, find_header, parse_sdp};
+pub use crate::helper::sip::header::{Header as SipHeader, HeaderMatch as SipHeaderMatch, find_header};
+#[cfg(feature = "helper-sip")]
+pub use crate::helper::sip::sdp::parse_sdp;
