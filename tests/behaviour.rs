@@ -92,7 +92,7 @@ fn insert_clash_udp_merges_tcp_drops() {
     let mut v2 = t.classify(secs(1), &q, Meta::default());
     t.confirm(&mut v1, &q).unwrap();
     t.confirm(&mut v2, &q).unwrap();
-    assert_eq!(v1.entry(), v2.entry(), "the loser is merged into the winner (§7.3)");
+    assert_eq!(v1.entry(), v2.entry(), "the loser is merged into the winner (nf_ct_resolve_clash())");
     assert_eq!(t.len(), 1);
     assert_eq!(t.stats().clash_resolve, 1);
 
