@@ -1,13 +1,15 @@
 //! Tunables: the kernel's conntrack sysctls, with the kernel's defaults.
 //!
 //! Every field maps to a `net.netfilter.nf_conntrack_*` sysctl of Linux 6.x
-//! (semantics §3.10, §4.2, §5, §6.1, Appendix A). [`Config::set_sysctl`] accepts
-//! the kernel's names so that tools can take the same command line as the
-//! Linux oracle.
+//! (see the kernel's `Documentation/networking/nf_conntrack-sysctl.rst`).
+//! [`Config::set_sysctl`] accepts the kernel's names so that tools can take
+//! the same command line as the Linux oracle.
 
 use core::fmt;
 
-/// Per-state TCP timeouts in seconds (semantics §3.10).
+/// Per-state TCP timeouts in seconds: the `nf_conntrack_tcp_timeout_*` sysctls
+/// (`Documentation/networking/nf_conntrack-sysctl.rst`), with the defaults of
+/// `nf_conntrack_proto_tcp.c: tcp_timeouts[]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -54,7 +56,8 @@ impl Default for TcpTimeouts {
     }
 }
 
-/// TCP tracker settings (semantics §3.5, §3.7, §3.8, §3.10).
+/// TCP tracker settings: the `nf_conntrack_tcp_*` sysctls
+/// (`Documentation/networking/nf_conntrack-sysctl.rst`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

@@ -1,5 +1,5 @@
-//! Expectations (semantics §8): connections a helper has seen announced in
-//! a control connection, which become RELATED when they arrive.
+//! Expectations (`nf_conntrack_expect.c`): connections a helper has seen
+//! announced in a control connection, which become RELATED when they arrive.
 //!
 //! An expectation is the original tuple of the future connection, with a
 //! mask on its source (address prefix, any or exact source port), the
@@ -28,7 +28,8 @@ use crate::tuple::{Family, L4, Tuple};
 pub struct ExpectFlags(u8);
 
 impl ExpectFlags {
-    /// Not consumed when matched (§8.1).
+    /// Not consumed when matched
+    /// (`uapi/linux/netfilter/nf_conntrack_common.h: NF_CT_EXPECT_PERMANENT`).
     pub const PERMANENT: ExpectFlags = ExpectFlags(0x1);
     /// Exists but does not match yet (SIP registrations).
     pub const INACTIVE: ExpectFlags = ExpectFlags(0x2);
@@ -201,7 +202,7 @@ impl Expectation {
 
     /// Two expectations clash when one connection could match both: equal
     /// destination and protocol, and equal on the source parts both masks
-    /// cover (§8.2).
+    /// cover (`nf_conntrack_expect.c: expect_clash()`).
     pub(crate) fn clashes(&self, o: &Expectation) -> bool {
         let (a, b) = (&self.tuple, &o.tuple);
         a.family() == b.family()
@@ -237,7 +238,8 @@ fn prefix_eq(a: &[u8; 16], b: &[u8; 16], bits: u8) -> bool {
     }
 }
 
-/// A helper's limits for one expectation class (§8.1).
+/// A helper's limits for one expectation class
+/// (`nf_conntrack_expect.h: struct nf_conntrack_expect_policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -318,7 +320,8 @@ impl fmt::Display for ExpectError {
     }
 }
 
-/// One `conntrack -L expect` line (§11.4).
+/// One `conntrack -L expect` line (libnetfilter_conntrack,
+/// `src/expect/snprintf_default.c: __snprintf_expect_default()`).
 pub struct ExpectLine<'a> {
     pub(crate) pending: &'a Pending,
     pub(crate) master: Tuple,
@@ -399,7 +402,8 @@ impl Expects<'_> {
         }
     }
 
-    /// Register `exp` for `master` (§8.2).
+    /// Register `exp` for `master`
+    /// (`nf_conntrack_expect.c: nf_ct_expect_related_report()`).
     #[allow(clippy::too_many_arguments)]
     pub fn register(
         &mut self,
@@ -462,7 +466,8 @@ impl Expects<'_> {
     }
 
     /// The newest live, active expectation matching a new connection's
-    /// tuple (§8.3); a one-shot one is consumed.
+    /// tuple (`nf_conntrack_expect.c: nf_ct_find_expectation()`); a one-shot
+    /// one is consumed.
     pub fn take_match(&mut self, now: Tick, t: &Tuple, zone: u16) -> Option<Pending> {
         let mut best: Option<usize> = None;
         for i in 0..self.slots.len() {

@@ -2,9 +2,10 @@
 //!
 //! A `no_std` library has no source of randomness, so the caller supplies
 //! the key ([`HashKey`]); with a secret key an attacker who chooses packet
-//! tuples cannot aim them at one probe window (semantics §1.5: the kernel
-//! uses keyed SipHash for the same reason). Written from the SipHash paper
-//! (Aumasson & Bernstein, 2012); the test vector is the paper's.
+//! tuples cannot aim them at one probe window (the kernel's
+//! `nf_conntrack_core.c: hash_conntrack_raw()` uses keyed SipHash for the
+//! same reason). Written from the SipHash paper (Aumasson & Bernstein,
+//! 2012); the test vector is the paper's.
 
 /// The secret key of a table's hash. Use random bytes (e.g. from a hardware
 /// RNG at boot); a fixed key makes the table's probe windows predictable.

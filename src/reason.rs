@@ -93,7 +93,7 @@ pub enum DropReason {
     /// found nothing to evict ("table full, dropping packet").
     TableFull,
     /// At confirmation an equal entry already existed and the clash could
-    /// not be resolved (semantics §7.3).
+    /// not be resolved (`nf_conntrack_core.c: nf_ct_resolve_clash()`).
     InsertClash,
     /// The connection's helper rejected the packet at confirmation.
     Helper(HelperDrop),
@@ -115,45 +115,59 @@ impl fmt::Display for DropReason {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum TcpReason {
-    /// §3.2 step 4.
+    /// A flag combination that `nf_conntrack_proto_tcp.c: tcp_error()` rejects
+    /// (absent from `tcp_valid_flags[]`).
     InvalidFlags,
-    /// §3.5: the first packet of an entry is not SYN- or ACK-class.
+    /// `nf_conntrack_proto_tcp.c: tcp_new()`: the first packet of an entry is
+    /// not SYN- or ACK-class.
     InvalidNew,
-    /// §3.5: an ACK-class first packet with `tcp_loose` = 0. The kernel
-    /// rejects it *without* logging (checked against 6.18), hence
-    /// [`TcpReason::kernel_logs`] is false.
+    /// `nf_conntrack_proto_tcp.c: tcp_new()`: an ACK-class first packet with
+    /// `tcp_loose` = 0. The kernel rejects it *without* logging (checked
+    /// against 6.18), hence [`TcpReason::kernel_logs`] is false.
     PickupDisabled,
-    /// §3.4 sIV: `packet (index I) in dir D invalid, state S` (old state).
+    /// A transition marked `sIV` in `nf_conntrack_proto_tcp.c: tcp_conntracks[]`:
+    /// `packet (index I) in dir D invalid, state S` (old state).
     InvalidTransition {
-        /// Packet class number (§3.3).
+        /// Packet class number (`nf_conntrack_proto_tcp.c: get_conntrack_index()`).
         index: u8,
         /// Direction, 0 original, 1 reply.
         dir: u8,
         /// State before the packet.
         state: TcpState,
     },
-    /// §3.4/§3.6 sIG (or a declined reopen): `... ignored, state S`.
+    /// A transition marked `sIG` in `nf_conntrack_proto_tcp.c: tcp_conntracks[]`
+    /// (or a reopen that `nf_conntrack_tcp_packet()` declines):
+    /// `... ignored, state S`.
     IgnoredTransition {
-        /// Packet class number (§3.3).
+        /// Packet class number (`nf_conntrack_proto_tcp.c: get_conntrack_index()`).
         index: u8,
         /// Direction, 0 original, 1 reply.
         dir: u8,
         /// State before the packet.
         state: TcpState,
     },
-    /// §3.7 check I failed beyond tolerance; carries `S.td_maxend + 1`.
+    /// Check I of `nf_conntrack_proto_tcp.c: tcp_in_window()` failed beyond
+    /// tolerance; carries `S.td_maxend + 1`.
     SeqOverUpperBound(u32),
-    /// §3.7 check III failed; carries `R.td_end + 1`.
+    /// Check III of `nf_conntrack_proto_tcp.c: tcp_in_window()` failed; carries
+    /// `R.td_end + 1`.
     AckOverUpperBound(u32),
-    /// §3.7 check II failed; carries `S.td_end − R.td_maxwin − 1`.
+    /// Check II of `nf_conntrack_proto_tcp.c: tcp_in_window()` failed; carries
+    /// `S.td_end − R.td_maxwin − 1`.
     SeqUnderLowerBound(u32),
-    /// §3.7 check IV failed; carries `R.td_end − MAXACKWIN − 1`.
+    /// Check IV of `nf_conntrack_proto_tcp.c: tcp_in_window()` failed; carries
+    /// `R.td_end − MAXACKWIN − 1`.
     AckUnderLowerBound(u32),
-    /// §3.7 check I failed by at most the receiver's max window (IGNORE).
+    /// Check I of `nf_conntrack_proto_tcp.c: tcp_in_window()` failed by at most
+    /// the receiver's max window (IGNORE).
     Overshoot(u32),
-    /// §3.8 rule 2: RST sequence number below the peer's `td_maxack`.
+    /// RST sequence number below the peer's `td_maxack` (the RST check in the
+    /// `TCP_CONNTRACK_CLOSE` case of
+    /// `nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()`).
     InvalidRst,
-    /// §3.6: RFC 5961 challenge ACK in LAST_ACK, not taken as the last ACK.
+    /// RFC 5961 challenge ACK in LAST_ACK, not taken as the last ACK (the
+    /// `TCP_CONNTRACK_TIME_WAIT` case of
+    /// `nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()`).
     ChallengeAck,
 }
 
@@ -161,10 +175,11 @@ impl TcpReason {
     /// Whether the kernel logs this reason (`nf_conntrack_log_invalid`). All
     /// do except [`TcpReason::PickupDisabled`].
     ///
-    /// Note: when `handle_invalid` (§3.10) cuts the lifetime (an `Invalid`
-    /// verdict with `timeout: Some(t)`), the kernel logs a second line after
-    /// the window-check reason: `packet (index I, dir D) response for index L
-    /// lower timeout to J`, with `J` = t × HZ jiffies; the core can build it.
+    /// Note: when `nf_conntrack_proto_tcp.c: nf_tcp_handle_invalid()` cuts the
+    /// lifetime (an `Invalid` verdict with `timeout: Some(t)`), the kernel
+    /// logs a second line after the window-check reason: `packet (index I, dir
+    /// D) response for index L lower timeout to J`, with `J` = t × HZ jiffies;
+    /// the core can build it.
     pub fn kernel_logs(self) -> bool {
         !matches!(self, TcpReason::PickupDisabled)
     }

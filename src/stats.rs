@@ -1,4 +1,6 @@
-//! Counters with the kernel's names (semantics §7.4, `conntrack -S`).
+//! Counters with the kernel's names
+//! (`linux/netfilter/nf_conntrack_common.h: struct ip_conntrack_stat`, as
+//! `conntrack -S` prints them).
 
 use core::fmt;
 

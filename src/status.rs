@@ -1,6 +1,7 @@
-//! What an entry's state says: its status bits (semantics §2.7) and, for
-//! TCP, its conntrack state. Values are the kernel's ABI, names are the ones
-//! `conntrack` and ctnetlink print.
+//! What an entry's state says: its status bits
+//! (`uapi/linux/netfilter/nf_conntrack_common.h: enum ip_conntrack_status`)
+//! and, for TCP, its conntrack state. Values are the kernel's ABI, names are
+//! the ones `conntrack` and ctnetlink print.
 
 use core::fmt;
 
@@ -84,7 +85,9 @@ impl fmt::Display for Status {
     }
 }
 
-/// The ten TCP conntrack states (semantics §3.1); numbering is the kernel's.
+/// The ten TCP conntrack states
+/// (`uapi/linux/netfilter/nf_conntrack_tcp.h: enum tcp_conntrack`); numbering
+/// is the kernel's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u8)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -145,7 +148,8 @@ impl TcpState {
         }
     }
 
-    /// The "early-droppable" closing states (§3.8 rule 1, §3.10).
+    /// The "early-droppable" closing states
+    /// (`nf_conntrack_proto_tcp.c: tcp_can_early_drop()`).
     pub(crate) fn is_closing(self) -> bool {
         matches!(
             self,

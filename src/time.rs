@@ -89,7 +89,8 @@ impl Tick {
     }
 
     /// Whole seconds from `now` until `self`, 0 if passed (the kernel's
-    /// truncating display, semantics §2.10).
+    /// truncating display: callers divide `nf_conntrack.h: nf_ct_expires()`
+    /// by HZ).
     pub(crate) fn secs_left(self, now: Tick) -> u32 {
         (self.since(now).max(0) as u32) / TICKS_PER_SEC
     }

@@ -1,8 +1,10 @@
-//! Tuples: the identity of one direction of a flow (semantics §1).
+//! Tuples: the identity of one direction of a flow
+//! (`nf_conntrack_tuple.h: struct nf_conntrack_tuple`).
 //!
 //! A [`Tuple`] holds addresses, protocol and the layer-4 identifiers. An
-//! entry's reply tuple is the inversion of its original tuple (§1.4): ctrack
-//! does no NAT, so the reply tuple never has to be stored.
+//! entry's reply tuple is the inversion of its original tuple
+//! (`nf_conntrack_core.c: nf_ct_invert_tuple()`): ctrack does no NAT, so the
+//! reply tuple never has to be stored.
 //!
 //! The table finds both directions with one probe by hashing a *canonical*
 //! form (`Tuple::canonical`) that is the same for a tuple and its inversion.
@@ -34,7 +36,7 @@ pub mod proto {
     pub const GRE: u8 = 47;
 }
 
-/// Direction of a packet relative to its connection (semantics §1.5).
+/// Direction of a packet relative to its connection (`nf_conntrack_core.c: resolve_normal_ct()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Direction {
@@ -67,7 +69,7 @@ impl Direction {
     }
 }
 
-/// The layer-4 part of a tuple, decoded per protocol (§1.2).
+/// The layer-4 part of a tuple, decoded per protocol (`nf_conntrack_core.c: nf_ct_get_tuple()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -88,7 +90,8 @@ pub enum L4 {
         /// Identifier (echo id).
         id: u16,
     },
-    /// GRE: keys (0 for version 0; version 1 carries the call id, §6.2).
+    /// GRE: keys (0 for version 0; version 1 carries the call id:
+    /// `nf_conntrack_proto_gre.c: gre_pkt_to_tuple()`).
     Gre {
         /// Source key.
         srckey: u16,
@@ -133,7 +136,8 @@ fn addr_bytes(a: IpAddr) -> (Family, [u8; 16]) {
     }
 }
 
-/// True for protocols whose tuple carries ports (§1.2).
+/// True for protocols whose tuple carries ports (the ones
+/// `nf_conntrack_core.c: nf_ct_get_tuple()` reads with `nf_ct_get_tuple_ports()`).
 pub(crate) fn has_ports(proto: u8) -> bool {
     matches!(proto, proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP | proto::DCCP)
 }
@@ -143,8 +147,10 @@ pub(crate) fn is_icmp_of(family: Family, proto: u8) -> bool {
     matches!((family, proto), (Family::Ipv4, proto::ICMP) | (Family::Ipv6, proto::ICMPV6))
 }
 
-/// The inverse of an ICMP/ICMPv6 query or reply type (§1.4), `None` for any
-/// type that cannot be inverted.
+/// The inverse of an ICMP/ICMPv6 query or reply type
+/// (`nf_conntrack_proto_icmp.c: nf_conntrack_invert_icmp_tuple()`,
+/// `nf_conntrack_proto_icmpv6.c: nf_conntrack_invert_icmpv6_tuple()`), `None`
+/// for any type that cannot be inverted.
 pub(crate) fn invert_icmp_type(family: Family, ty: u8) -> Option<u8> {
     match family {
         Family::Ipv4 => match ty {
@@ -168,7 +174,9 @@ pub(crate) fn invert_icmp_type(family: Family, ty: u8) -> Option<u8> {
     }
 }
 
-/// True for the ICMP types that may start an entry (§5.1).
+/// True for the ICMP types that may start an entry (the `valid_new[]` check of
+/// `nf_conntrack_proto_icmp.c: nf_conntrack_icmp_packet()` and
+/// `nf_conntrack_proto_icmpv6.c: nf_conntrack_icmpv6_packet()`).
 pub(crate) fn is_icmp_request(family: Family, ty: u8) -> bool {
     match family {
         Family::Ipv4 => matches!(ty, 8 | 13 | 15 | 17),
@@ -201,7 +209,7 @@ impl Tuple {
         has_ports(proto).then_some(Tuple::from_raw(family, proto, s, d, sport, dport))
     }
 
-    /// A GRE tuple with its keys (§6.2).
+    /// A GRE tuple with its keys (`nf_conntrack_proto_gre.c: gre_pkt_to_tuple()`).
     pub fn gre(src: IpAddr, srckey: u16, dst: IpAddr, dstkey: u16) -> Option<Tuple> {
         let (family, s, d) = Self::checked_addrs(src, dst)?;
         Some(Tuple::from_raw(family, proto::GRE, s, d, srckey, dstkey))
@@ -299,8 +307,9 @@ impl Tuple {
         self.dst_l4.to_be_bytes()[0]
     }
 
-    /// The tuple of a packet travelling the other way (§1.4); `None` for ICMP
-    /// types that have no inverse.
+    /// The tuple of a packet travelling the other way
+    /// (`nf_conntrack_core.c: nf_ct_invert_tuple()`); `None` for ICMP types
+    /// that have no inverse.
     pub fn invert(&self) -> Option<Tuple> {
         let (src_l4, dst_l4) = if is_icmp_of(self.family, self.proto) {
             let [ty, code] = self.dst_l4.to_be_bytes();
@@ -330,9 +339,10 @@ impl Tuple {
         Some(if self_first { (*self, true) } else { (inv, false) })
     }
 
-    /// Bytes fed to the table's hash (§1.5: everything but the direction),
-    /// and how many of them are used: IPv4 addresses are hashed as 4
-    /// bytes each, so an IPv4 key is 16 bytes (two SipHash blocks).
+    /// Bytes fed to the table's hash (as in
+    /// `nf_conntrack_core.c: hash_conntrack_raw()`: everything but the
+    /// direction), and how many of them are used: IPv4 addresses are hashed
+    /// as 4 bytes each, so an IPv4 key is 16 bytes (two SipHash blocks).
     pub(crate) fn hash_bytes(&self, zone: u16) -> ([u8; 40], usize) {
         let n = match self.family {
             Family::Ipv4 => 4,
@@ -351,8 +361,9 @@ impl Tuple {
 }
 
 impl Tuple {
-    /// The packet's tuple (§1.2, §1.3): ports need 4 bytes of layer 4, ICMP
-    /// 8, GRE version 1 (PPTP) 8 and the PPP protocol.
+    /// The packet's tuple (`nf_conntrack_core.c: nf_ct_get_tuple()`): ports
+    /// need 4 bytes of layer 4, ICMP 8, GRE version 1 (PPTP) 8 and the PPP
+    /// protocol.
     pub(crate) fn of_packet(ip: &IpView<'_>) -> Result<Tuple, Reason> {
         let b = ip.l4;
         let be16 = |o: usize| b.get(o..o + 2).map(|x| u16::from_be_bytes([x[0], x[1]]));
@@ -397,7 +408,9 @@ pub fn packet_tuple(packet: &[u8]) -> Result<Tuple, Reason> {
     Tuple::of_packet(&parse_ip(packet, Mode::Outer)?)
 }
 
-/// `src=… dst=…` plus the layer-4 fields, as `conntrack -L` prints one tuple (§11.1).
+/// `src=… dst=…` plus the layer-4 fields, as `conntrack -L` prints one tuple
+/// (libnetfilter_conntrack `src/conntrack/snprintf_default.c`:
+/// `__snprintf_address()`, `__snprintf_proto()`).
 impl fmt::Display for Tuple {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "src={} dst={}", self.src(), self.dst())?;

@@ -7,8 +7,9 @@ use crate::reason::{DropReason, HelperDrop, Reason};
 use crate::time::Tick;
 use crate::tuple::Direction;
 
-/// The user-visible conntrack state of a packet (semantics §2.8), what
-/// `ct state` / `--ctstate` match on.
+/// The user-visible conntrack state of a packet
+/// (`uapi/linux/netfilter/nf_conntrack_common.h: enum ip_conntrack_info`,
+/// `NF_CT_STATE_BIT()`), what `ct state` / `--ctstate` match on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CtState {
@@ -118,13 +119,16 @@ impl Tracked {
     }
 
     /// The entry; `None` when this very packet ended it (a TCP RST that is
-    /// the only answer to a SYN deletes the entry at once, semantics §3.6).
+    /// the only answer to a SYN deletes the entry at once,
+    /// `nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()`).
     pub fn entry(&self) -> Option<Handle> {
         self.entry
     }
 
     /// Set when the protocol tracker accepted the packet without learning
-    /// from it (a TCP packet "ignored", semantics §3.6/§3.7), and why.
+    /// from it (a TCP packet "ignored" by
+    /// `nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()` or
+    /// `tcp_in_window()`), and why.
     pub fn ignored(&self) -> Option<Reason> {
         self.ignored
     }
@@ -136,8 +140,8 @@ impl Tracked {
     }
 
     /// The connection's helper rejected the packet at confirmation (e.g. an
-    /// FTP command split across segments, semantics §9.2, §9.6): it keeps
-    /// its classification, but it must be dropped, as Linux drops it at
+    /// FTP command split across segments, `nf_conntrack_ftp.c: help()`): it
+    /// keeps its classification, but it must be dropped, as Linux drops it at
     /// the confirmation hook. A connection it would have opened is not kept.
     pub fn helper_drop(&self) -> Option<HelperDrop> {
         self.helper_drop
@@ -204,7 +208,8 @@ pub enum Verdict {
     /// Not tracked (notrack, or ICMPv6 ND/MLD).
     Untracked,
     /// conntrack itself drops the packet: no room for its new entry, or its
-    /// new entry lost an insert race (semantics §7.2, §7.3).
+    /// new entry lost an insert race (`nf_conntrack_core.c: early_drop()`,
+    /// `nf_ct_resolve_clash()`).
     Dropped(DropReason),
 }
 

@@ -1,5 +1,5 @@
-//! Behaviour of the table and the connection-less trackers, against the
-//! rules of the specification (sections cited per test).
+//! Behaviour of the table and the connection-less trackers, against Linux's
+//! rules (the kernel function behind each rule is cited per test).
 
 mod common;
 
@@ -27,14 +27,17 @@ fn udp_dns_worked_example_2_9() {
     let v = t.track(secs(100), &q);
     assert_eq!((v.state(), v.dir()), (Some(CtState::New), Some(Direction::Original)));
     assert_eq!(entry(&t, &v, secs(100)).1, 30);
-    // A second query before any reply is NEW again (§2.8 consequence 2).
+    // A second query before any reply is NEW again
+    // (`nf_conntrack_core.c: resolve_normal_ct()`: original direction, no
+    // SEEN_REPLY yet).
     assert_eq!(t.track(secs(100), &q).state(), Some(CtState::New));
     let v = t.track(secs(101), &a);
     assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
     let (st, to) = entry(&t, &v, secs(101));
     assert!(st.contains(Status::SEEN_REPLY) && !st.contains(Status::ASSURED));
     assert_eq!(to, 30);
-    // 5 s after creation: stream timeout and ASSURED (§4.2).
+    // 5 s after creation: stream timeout and ASSURED
+    // (`nf_conntrack_proto_udp.c: nf_conntrack_udp_packet()`).
     let v = t.track(secs(105), &q);
     assert_eq!(v.state(), Some(CtState::Established));
     let (st, to) = entry(&t, &v, secs(105));
@@ -63,7 +66,8 @@ fn two_step_confirmation() {
     let mut t = table();
     let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"q");
     let a = udp("10.0.0.2", 53, "10.0.0.1", 1000, b"a");
-    // Classified but dropped by the firewall: no trace (§2.4).
+    // Classified but dropped by the firewall: no trace (only
+    // `nf_conntrack_core.c: __nf_conntrack_confirm()` inserts an entry).
     let v = t.classify(secs(1), &q, Meta::default());
     assert!(matches!(v, Verdict::Tracked(t) if t.is_unconfirmed()));
     assert_eq!(t.len(), 1);
@@ -88,7 +92,7 @@ fn insert_clash_udp_merges_tcp_drops() {
     let mut v2 = t.classify(secs(1), &q, Meta::default());
     t.confirm(&mut v1, &q).unwrap();
     t.confirm(&mut v2, &q).unwrap();
-    assert_eq!(v1.entry(), v2.entry(), "the loser is merged into the winner (§7.3)");
+    assert_eq!(v1.entry(), v2.entry(), "the loser is merged into the winner (nf_ct_resolve_clash())");
     assert_eq!(t.len(), 1);
     assert_eq!(t.stats().clash_resolve, 1);
 

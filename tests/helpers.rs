@@ -1,4 +1,6 @@
-//! Expectations and helpers through the table (semantics §8, §9).
+//! Expectations and helpers through the table (`nf_conntrack_expect.c` and
+//! the helpers `nf_conntrack_ftp.c`, `nf_conntrack_tftp.c`,
+//! `nf_conntrack_snmp.c`, `nf_conntrack_sip.c`).
 
 mod common;
 
@@ -74,7 +76,8 @@ fn ftp_pasv_worked_example_9_2() {
 fn ftp_port_third_party_and_split_commands() {
     let mut t = table();
     let (mut c, s) = ftp_login(&mut t);
-    // PORT naming another host: no expectation (§9.2 address check).
+    // PORT naming another host: no expectation (the address check in
+    // `nf_conntrack_ftp.c: help()`).
     let evil = b"PORT 10,9,9,9,4,1\r\n";
     assert_eq!(
         t.track(at(5), &tcp(C, 50000, S, 21, PSH | ACK, c, s, 64240, evil)).state(),

@@ -1,4 +1,5 @@
-//! The FTP command/reply parser (semantics §9.2) on arbitrary lines.
+//! The FTP command/reply parser (ctrack's counterpart of
+//! `nf_conntrack_ftp.c: find_pattern()`) on arbitrary lines.
 //!
 //! Input: `[selector] [payload...]`: bit 0 of the selector picks the
 //! direction (PORT/EPRT or 227/229), bit 1 the address family.

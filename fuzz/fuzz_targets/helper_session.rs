@@ -82,7 +82,11 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     ipv4(S, C, 6, &tcp(21, 50000, 0x18, sseq, cseq, payload))
                 };
-                if client { cseq = cseq.wrapping_add(n as u32) } else { sseq = sseq.wrapping_add(n as u32) }
+                if client {
+                    cseq = cseq.wrapping_add(n as u32)
+                } else {
+                    sseq = sseq.wrapping_add(n as u32)
+                }
                 (p, Meta::default())
             }
             2 => (ipv4(C, S, 17, &udp(40000, 69, payload)), Meta::default()),

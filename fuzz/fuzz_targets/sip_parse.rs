@@ -1,4 +1,5 @@
-//! The SIP header and SDP parsers (semantics §9.4) on arbitrary messages.
+//! The SIP header and SDP parsers (`nf_conntrack_sip.c: ct_sip_get_header()`,
+//! `ct_sip_get_sdp_header()`) on arbitrary messages.
 //!
 //! Input: `[selector] [message...]`: bit 0 picks the address family. Every
 //! header is searched from every offset a match reports, and the SDP body

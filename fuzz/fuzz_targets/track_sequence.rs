@@ -93,11 +93,7 @@ fn config_from(cfg: u8, t: &[u8; 7]) -> Config {
     c
 }
 
-fn check_invariants<S: ctrack::Storage>(
-    table: &ConnTable<S>,
-    now: Instant,
-    max: u32,
-) {
+fn check_invariants<S: ctrack::Storage>(table: &ConnTable<S>, now: Instant, max: u32) {
     assert!(table.len() <= table.capacity(), "len {} > capacity {}", table.len(), table.capacity());
     let mut live = 0;
     for e in table.entries(now) {

@@ -1,5 +1,6 @@
-//! Broadcast helpers (semantics §9.5): SNMP (`snmp`, UDP 161) and
-//! NetBIOS-NS (`netbios-ns`, UDP 137).
+//! Broadcast helpers (`nf_conntrack_broadcast.c: nf_conntrack_broadcast_help()`):
+//! SNMP (`snmp`, UDP 161, `nf_conntrack_snmp.c`) and NetBIOS-NS (`netbios-ns`,
+//! UDP 137, `nf_conntrack_netbios_ns.c`).
 //!
 //! A query this host sends to a subnet broadcast address is answered by
 //! unicast from each host of the subnet; no answer matches the query's
@@ -71,7 +72,9 @@ impl Helper for Broadcast {
             .with_src_prefix(prefix)
             .with_exact_src_port()
             .with_flags(ExpectFlags::PERMANENT);
-        // Errors are ignored: the broadcast helpers never drop (§9.6).
+        // Errors are ignored: the broadcast helpers never drop
+        // (`nf_conntrack_broadcast.c: nf_conntrack_broadcast_help()` always
+        // accepts the packet).
         let _ = cx.expect(exp);
         cx.set_timeout(self.timeout);
         Ok(())

@@ -1,5 +1,6 @@
-//! FTP (semantics §9.2): PORT and EPRT from the client, 227 (PASV) and 229
-//! (EPSV) replies from the server, each expecting the data connection.
+//! FTP (`nf_conntrack_ftp.c: help()`): PORT and EPRT from the client, 227
+//! (PASV) and 229 (EPSV) replies from the server, each expecting the data
+//! connection.
 //!
 //! Only a segment that starts right after a line end already seen in its
 //! direction is parsed: the helper remembers, per direction, the sequence
@@ -34,7 +35,8 @@ pub enum Parsed {
 }
 
 /// Parse the start of an FTP payload sent in direction `dir` on a
-/// connection of `family` (§9.2 pattern table).
+/// connection of `family` (the `search[][]` pattern table and `find_pattern()`
+/// of `nf_conntrack_ftp.c`).
 pub fn parse(payload: &[u8], dir: Direction, family: Family) -> Parsed {
     type Pattern = (&'static [u8], Option<u8>, fn(&[u8], Family) -> Option<(Option<IpAddr>, u16)>);
     let patterns: [Pattern; 2] = match dir {
@@ -104,7 +106,8 @@ fn six_numbers(mut s: &[u8]) -> Option<([u32; 6], &[u8])> {
 }
 
 fn endpoint(v: [u32; 6]) -> (Option<IpAddr>, u16) {
-    // Numbers are not range-checked (§9.2): keep the low byte of each.
+    // Numbers are not range-checked (`nf_conntrack_ftp.c: try_number()`): keep
+    // the low byte of each.
     let b = v.map(|x| x as u8);
     (Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))), u16::from_be_bytes([b[4], b[5]]))
 }
@@ -244,9 +247,10 @@ impl Helper for Ftp {
                 Parsed::Partial => return Err(HelperDrop("partial matching of FTP command")),
                 Parsed::None => {}
                 Parsed::Endpoint(addr, port) => {
-                    // The announced address must be the sender's own
-                    // (§9.2): no holes towards third parties, and the
-                    // line start is not remembered.
+                    // The announced address must be the sender's own (the
+                    // address check in `nf_conntrack_ftp.c: help()`): no
+                    // holes towards third parties, and the line start is
+                    // not remembered.
                     if addr.is_some_and(|a| a != me.src()) {
                         return Ok(());
                     }

@@ -1,6 +1,6 @@
 //! Helpers: readers of control connections that expect follow-up
-//! connections (semantics §9), and the trait through which users add
-//! their own.
+//! connections (Linux's conntrack helpers, `nf_conntrack_helper.c`), and the
+//! trait through which users add their own.
 //!
 //! A helper is registered with a table
 //! ([`ConnTable::register_helper`](crate::ConnTable::register_helper),
@@ -88,8 +88,9 @@ pub trait Helper: Sync {
 }
 
 /// Which new connections get a helper: protocol and destination port, and
-/// optionally only one zone or one address family (semantics §9.1: modern
-/// Linux assigns helpers only by explicit rules).
+/// optionally only one zone or one address family
+/// (`nf_conntrack_helper.c: __nf_ct_try_assign_helper()`: modern Linux
+/// assigns helpers only by explicit rules).
 ///
 /// ```
 /// use ctrack::{Family, HelperAssignment};
@@ -216,7 +217,8 @@ impl<'a> HelperContext<'a> {
     }
 
     /// Register an expectation with this connection as master, under the
-    /// helper's policy for its class (§8.2).
+    /// helper's policy for its class
+    /// (`nf_conntrack_expect.c: nf_ct_expect_related_report()`).
     pub fn expect(&mut self, exp: Expectation) -> Result<(), ExpectError> {
         let policy = self.helper.policy(exp.class());
         self.expects.register(self.now, self.master, self.zone, policy, exp, self.helper_id)
@@ -224,7 +226,8 @@ impl<'a> HelperContext<'a> {
 
     /// True if another connection with this helper already expects a
     /// connection with original tuple `t` in expectation class `class`
-    /// (SIP: the media of a call is expected once, §9.4).
+    /// (SIP: the media of a call is expected once,
+    /// `nf_conntrack_sip.c: set_expected_rtp_rtcp()`).
     pub fn expected_elsewhere(&self, t: &Tuple, class: u8) -> bool {
         self.expects.expected_elsewhere(self.now, t, self.master, self.zone, class, self.helper_id)
     }

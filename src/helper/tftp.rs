@@ -1,5 +1,5 @@
-//! TFTP (semantics §9.3): a read or write request expects the server's
-//! transfer from a new port back to the client.
+//! TFTP (`nf_conntrack_tftp.c: tftp_help()`): a read or write request
+//! expects the server's transfer from a new port back to the client.
 
 use super::{Helper, HelperContext};
 use crate::expect::{ExpectPolicy, Expectation};

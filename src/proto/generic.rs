@@ -1,4 +1,5 @@
-//! Any protocol without a tracker of its own (semantics §6.1,
+//! Any protocol without a tracker of its own
+//! (`nf_conntrack_core.c: generic_packet()`; the timeout is set up in
 //! `nf_conntrack_proto_generic.c`): tracked by addresses and protocol, one
 //! timeout, never assured.
 

@@ -1,5 +1,5 @@
-//! GRE (semantics §6.2, `nf_conntrack_proto_gre.c: gre_packet()`): version
-//! 0 is tracked by addresses only, version 1 (PPTP) by call id; both use
+//! GRE (`nf_conntrack_proto_gre.c: gre_pkt_to_tuple(), nf_conntrack_gre_packet()`):
+//! version 0 is tracked by addresses only, version 1 (PPTP) by call id; both use
 //! UDP's stream logic with their own timeouts, streaming from the first
 //! packet after a reply.
 

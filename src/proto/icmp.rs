@@ -1,6 +1,6 @@
-//! ICMP and ICMPv6 (semantics §5): which messages are queries, which are
-//! errors about another connection, which are never tracked, and the
-//! timeout of a query.
+//! ICMP and ICMPv6 (`nf_conntrack_proto_icmp.c`, `nf_conntrack_proto_icmpv6.c`):
+//! which messages are queries, which are errors about another connection,
+//! which are never tracked, and the timeout of a query.
 
 use super::{Inspected, L4Packet, Outcome, PacketCtx};
 use crate::config::Timeouts;
@@ -9,10 +9,13 @@ use crate::tuple::{self, Family, Tuple};
 use crate::wire::icmp;
 use crate::wire::ip::{IpView, Mode, parse_ip};
 
-/// Read an ICMP or ICMPv6 message: a query or reply is tracked by its own
-/// tuple (§5.2, §5.3), an error is RELATED through the packet it quotes
-/// (§5.4), neighbour discovery and MLD are never tracked. What fails here
-/// counts as `error` in the statistics (§7.4).
+/// Read an ICMP or ICMPv6 message the way
+/// `nf_conntrack_proto_icmp.c: nf_conntrack_icmpv4_error()` and
+/// `nf_conntrack_proto_icmpv6.c: nf_conntrack_icmpv6_error()` do: a query or
+/// reply is tracked by its own tuple, an error is RELATED through the packet
+/// it quotes (`nf_conntrack_inet_error()`), neighbour discovery and MLD are
+/// never tracked. What fails here counts as `error` in the statistics
+/// (`nf_conntrack_core.c: nf_conntrack_handle_icmp()`).
 pub(crate) fn inspect<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Inspected<'a> {
     match message(ip, verify_checksum) {
         Ok(m) => m,
@@ -57,7 +60,7 @@ pub(crate) fn track(ctx: &PacketCtx, t: &Timeouts) -> Outcome {
 
 /// The tuple of the packet quoted in an ICMP error, inverted: the tuple a
 /// packet of that connection would have travelling the way the error
-/// travels (§5.4).
+/// travels (`nf_conntrack_proto_icmp.c: nf_conntrack_inet_error()`).
 pub(crate) fn quoted_tuple(quote: &[u8], outer: Family) -> Result<Tuple, Reason> {
     let inner = parse_ip(quote, Mode::Quoted).map_err(|_| Reason::BadIcmpErrorQuote)?;
     if inner.family != outer {
@@ -68,7 +71,9 @@ pub(crate) fn quoted_tuple(quote: &[u8], outer: Family) -> Result<Tuple, Reason>
     t.invert().ok_or(Reason::BadIcmpErrorQuote)
 }
 
-/// True if an ICMP tuple may create an entry (§5.1).
+/// True if an ICMP tuple may create an entry (the `valid_new[]` check of
+/// `nf_conntrack_proto_icmp.c: nf_conntrack_icmp_packet()` and
+/// `nf_conntrack_proto_icmpv6.c: nf_conntrack_icmpv6_packet()`).
 pub(crate) fn may_create(t: &Tuple) -> bool {
     tuple::is_icmp_request(t.family(), t.icmp_type())
 }

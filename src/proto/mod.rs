@@ -1,5 +1,6 @@
 //! Protocol trackers: what each layer-4 protocol checks and how it moves an
-//! entry's state and timeout (semantics §3–§6).
+//! entry's state and timeout (the trackers in
+//! `net/netfilter/nf_conntrack_proto_*.c`).
 //!
 //! Every tracker speaks the same contract, as Linux's do through
 //! `nf_conntrack_core.c: nf_conntrack_handle_packet()`:
@@ -34,7 +35,8 @@ use crate::wire::tcp::Segment;
 pub(crate) enum ProtoState {
     /// ICMP, ICMPv6, generic protocols: nothing beyond the timeout.
     Stateless,
-    /// UDP, UDP-Lite and GRE: when the "stream" timeout may start (§4.2).
+    /// UDP, UDP-Lite and GRE: when the "stream" timeout may start
+    /// (`nf_conntrack_proto_udp.c: nf_conntrack_udp_packet()`).
     Stream { stream_after: Tick },
     /// TCP.
     Tcp(tcp::TcpConn),
@@ -95,12 +97,14 @@ impl<'a> L4Packet<'a> {
 pub(crate) enum Inspected<'a> {
     /// Look its tuple up and run its tracker.
     Track(Tuple, L4Packet<'a>),
-    /// An ICMP error quoting the packet in the slice (§5.4).
+    /// An ICMP error quoting the packet in the slice
+    /// (`nf_conntrack_proto_icmp.c: nf_conntrack_inet_error()`).
     IcmpError(&'a [u8]),
     /// Never tracked (ICMPv6 neighbour discovery, MLD, router messages).
     Untracked,
     /// INVALID; `counted_as_error` for what the ICMP handler rejects
-    /// (the `error` counter rather than `invalid`, §7.4).
+    /// (the `error` counter rather than `invalid`, as
+    /// `nf_conntrack_core.c: nf_conntrack_handle_icmp()` counts it).
     Invalid { reason: Reason, counted_as_error: bool },
 }
 
@@ -155,16 +159,22 @@ pub(crate) enum Outcome {
     /// (`None` keeps the deadline); `assure`: set ASSURED now.
     Accept { timeout: Option<u32>, assure: bool },
     /// Accepted, and the entry ends after this packet (a TCP RST that is
-    /// the only answer to a SYN, §3.6).
+    /// the only answer to a SYN:
+    /// `nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()` kills the entry).
     Close,
     /// Accepted without learning from it: no state or timeout change
-    /// (TCP's "ignored" packets, §3.6, §3.7).
+    /// (TCP's "ignored" packets: the `TCP_CONNTRACK_IGNORE` case of
+    /// `nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()` and the
+    /// `NFCT_TCP_IGNORE` result of `tcp_in_window()`).
     Ignore(Reason),
     /// INVALID. `timeout`: a cut of the entry's lifetime, if any (TCP's
-    /// `handle_invalid`, §3.10). A new entry is discarded.
+    /// `nf_conntrack_proto_tcp.c: nf_tcp_handle_invalid()`). A new entry is
+    /// discarded.
     Invalid { reason: Reason, timeout: Option<u32> },
-    /// The packet reopens a closed connection (§3.6): the table deletes the
-    /// entry and tracks the packet again as a new connection.
+    /// The packet reopens a closed connection (the `TCP_CONNTRACK_SYN_SENT`
+    /// case of `nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()`): the
+    /// table deletes the entry and tracks the packet again as a new
+    /// connection.
     Reopen,
 }
 

@@ -1,4 +1,4 @@
-//! UDP and UDP-Lite (semantics §4, `nf_conntrack_proto_udp.c`): the
+//! UDP and UDP-Lite (`nf_conntrack_proto_udp.c`): the
 //! unreplied / replied / stream timeouts. GRE shares the stream logic
 //! ([`super::gre`]).
 
@@ -9,7 +9,8 @@ use crate::wire::ip::IpView;
 use crate::wire::udp;
 
 /// The stream grace period: replied flows younger than this keep the short
-/// timeout and are not assured (§4.2, kernels ≥ 5.16).
+/// timeout and are not assured
+/// (`nf_conntrack_proto_udp.c: nf_conntrack_udp_packet()`, kernels ≥ 5.16).
 pub(crate) const STREAM_GRACE_SECS: u32 = 2;
 
 /// The header checks of a UDP datagram; its payload.
@@ -25,16 +26,19 @@ pub(crate) fn inspect_udplite<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Res
 /// Which variant of the stream logic applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamKind {
-    /// UDP, kernels ≥ 5.16 (`udp_packet()`): stream timeout and ASSURED
-    /// only after the grace.
+    /// UDP, kernels ≥ 5.16 (`nf_conntrack_udp_packet()`): stream timeout and
+    /// ASSURED only after the grace.
     Udp,
-    /// UDP-Lite and GRE: the first packet after a reply streams (§4.2, §6.2).
+    /// UDP-Lite and GRE: the first packet after a reply streams
+    /// (`nf_conntrack_proto_udp.c: nf_conntrack_udplite_packet()`,
+    /// `nf_conntrack_proto_gre.c: nf_conntrack_gre_packet()`).
     Immediate,
 }
 
 /// An accepted packet of a stream protocol: the timeout it sets and
-/// whether it assures the entry (§4.2). `stream_after` is when the grace
-/// ends.
+/// whether it assures the entry
+/// (`nf_conntrack_proto_udp.c: nf_conntrack_udp_packet()`). `stream_after`
+/// is when the grace ends.
 pub(crate) fn track(
     kind: StreamKind,
     stream_after: Tick,

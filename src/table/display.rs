@@ -74,7 +74,8 @@ impl core::fmt::Debug for EntryRef<'_> {
     }
 }
 
-/// The entry as one `conntrack -L` line (semantics §11.1).
+/// The entry as one `conntrack -L` line (libnetfilter_conntrack,
+/// `src/conntrack/snprintf_default.c: __snprintf_conntrack_default()`).
 impl core::fmt::Display for EntryRef<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let orig = self.orig();

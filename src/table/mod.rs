@@ -31,7 +31,9 @@ use crate::tuple::{Direction, Tuple};
 use crate::verdict::{Handle, Verdict};
 
 /// Per-packet options: what a raw-table rule would have decided before
-/// conntrack (semantics §1.6, §6.4).
+/// conntrack: a zone set by the `CT` target (`xt_CT.c: xt_ct_target()`; the
+/// core reads it with `nf_conntrack_zones.h: nf_ct_zone_tmpl()`), or
+/// `NOTRACK` (`xt_CT.c: notrack_tg()`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -44,7 +46,8 @@ pub struct Meta {
     pub notrack: bool,
     /// For a packet this host sends to a subnet broadcast address: the
     /// subnet's prefix length. Only then do the broadcast helpers (SNMP,
-    /// NetBIOS-NS, semantics §9.5) expect the unicast answers.
+    /// NetBIOS-NS; `nf_conntrack_broadcast.c: nf_conntrack_broadcast_help()`)
+    /// expect the unicast answers.
     pub broadcast_prefix: Option<u8>,
 }
 
@@ -92,7 +95,8 @@ pub struct ConnTable<S> {
     hash_key: HashKey,
     config: Config,
     stats: Stats,
-    /// Used slots, unconfirmed ones included (the kernel's count, §7.1).
+    /// Used slots, unconfirmed ones included (the kernel's count, which
+    /// `nf_conntrack_core.c: __nf_conntrack_alloc()` increments).
     count: usize,
     /// Where [`ConnTable::gc`] resumes.
     gc_cursor: usize,
@@ -182,9 +186,10 @@ impl<S: Storage> ConnTable<S> {
         self.helpers.get(usize::from(id.0)).copied()
     }
 
-    /// Give new connections matching `assignment` its helper (semantics
-    /// §9.1). Fails when [`MAX_HELPER_ASSIGNMENTS`] are already made, or
-    /// for a helper this table did not register.
+    /// Give new connections matching `assignment` its helper
+    /// (`nf_conntrack_helper.c: __nf_ct_try_assign_helper()`). Fails when
+    /// [`MAX_HELPER_ASSIGNMENTS`] are already made, or for a helper this table
+    /// did not register.
     pub fn assign_helper(&mut self, assignment: HelperAssignment) -> Result<(), HelperError> {
         if self.helper(assignment.helper()).is_none() {
             return Err(HelperError::UnknownHelper);
@@ -291,7 +296,7 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// Classify a raw IPv4 or IPv6 packet (semantics §2.2).
+    /// Classify a raw IPv4 or IPv6 packet (`nf_conntrack_core.c: nf_conntrack_in()`).
     ///
     /// A packet that opens a connection leaves an *unconfirmed* entry: it
     /// takes a slot but no other packet can find it until
@@ -307,8 +312,10 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// The last step of a packet that passes (Linux's confirmation hook,
-    /// semantics §2.4 and §9.1): call it for every packet the caller lets
-    /// through, with the bytes given to [`ConnTable::classify`].
+    /// `nf_conntrack_proto.c: nf_confirm()`, which runs the helper and then
+    /// `nf_conntrack_core.c: __nf_conntrack_confirm()`): call it for every
+    /// packet the caller lets through, with the bytes given to
+    /// [`ConnTable::classify`].
     ///
     /// The connection's helper, if any, sees the packet now, as Linux runs
     /// helpers at confirmation: a packet the caller drops instead never
@@ -355,8 +362,9 @@ impl<S: Storage> ConnTable<S> {
                 }
                 Ok(())
             }
-            // Both entries describe the same flow (§7.3): UDP, UDP-Lite and
-            // GRE merge into the winner; other protocols drop the packet.
+            // Both entries describe the same flow
+            // (`nf_conntrack_core.c: nf_ct_resolve_clash()`): UDP, UDP-Lite
+            // and GRE merge into the winner; other protocols drop the packet.
             Some(winner) if e.proto.merges_on_clash() => {
                 self.remove(h.index());
                 t.set_entry(Some(Handle(winner as u32)));
@@ -374,7 +382,9 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Free the unconfirmed entry of a NEW packet that is being dropped, so
-    /// that it leaves no trace (semantics §2.4). Does nothing otherwise.
+    /// that it leaves no trace (in Linux an unconfirmed entry dies with its
+    /// packet: only `nf_conntrack_core.c: __nf_conntrack_confirm()` inserts it
+    /// in the table). Does nothing otherwise.
     pub fn discard(&mut self, verdict: &Verdict) {
         if let Verdict::Tracked(t) = verdict
             && let Some(h) = t.entry().filter(|_| t.is_unconfirmed())
@@ -414,9 +424,10 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Reap expired entries, visiting at most `budget` slots from where the
-    /// previous call stopped (semantics §7.5: a `no_std` library has no GC
-    /// thread; call this periodically, e.g. every second with a budget of
-    /// `capacity / 60`). Returns the number of entries reaped.
+    /// previous call stopped (what Linux's `nf_conntrack_core.c: gc_worker()`
+    /// does in the background: a `no_std` library has no GC thread, so call
+    /// this periodically, e.g. every second with a budget of `capacity / 60`).
+    /// Returns the number of entries reaped.
     pub fn gc(&mut self, now: Instant, budget: usize) -> usize {
         let now = now.tick();
         let len = self.capacity();

@@ -31,7 +31,8 @@ struct Flow {
 /// What running the tracker on an entry led to.
 enum Step {
     Done(Verdict),
-    /// The tracker asked for the entry to be replaced by a new one (§3.6).
+    /// The tracker asked for the entry to be replaced by a new one (a TCP
+    /// reopen: `nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()`).
     Reopen,
 }
 
@@ -60,13 +61,15 @@ impl<S: Storage> ConnTable<S> {
         Verdict::Invalid(r)
     }
 
-    /// The ICMP handler rejected the packet: counted as `error` (§5.2).
+    /// The ICMP handler rejected the packet: counted as `error`
+    /// (`nf_conntrack_core.c: nf_conntrack_handle_icmp()`).
     fn icmp_reject(&mut self, r: Reason) -> Verdict {
         bump(&mut self.stats.error);
         Verdict::Invalid(r)
     }
 
-    /// The normal path of §2.2 for a packet with a tuple.
+    /// The normal path of `nf_conntrack_core.c: nf_conntrack_in()` for a
+    /// packet with a tuple.
     fn track_tuple(&mut self, now: Tick, tuple: Tuple, l4: &L4Packet<'_>, zone: u16) -> Verdict {
         let Some((key, is_key)) = tuple.canonical() else {
             return self.invalid(Reason::NotInvertible);
@@ -76,7 +79,8 @@ impl<S: Storage> ConnTable<S> {
             Ok(Step::Done(v)) => v,
             Err(d) => Verdict::Dropped(d),
             // A TCP reopen deletes the old entry and tracks the packet
-            // again on a new one (§3.6).
+            // again on a new one (`nf_conntrack_in()` repeats the lookup
+            // when `nf_conntrack_tcp_packet()` has killed the entry).
             Ok(Step::Reopen) => match self.attach(now, &flow, l4) {
                 Ok(Step::Done(v)) => v,
                 Err(d) => Verdict::Dropped(d),
@@ -97,8 +101,10 @@ impl<S: Storage> ConnTable<S> {
                 (i, dir, false)
             }
             None => {
-                // Only ICMP queries open ICMP entries (§5.1): the reply
-                // path of the kernel's tracker, without the allocation.
+                // Only ICMP queries open ICMP entries (the `valid_new[]`
+                // check of `nf_conntrack_icmp_packet()` and
+                // `nf_conntrack_icmpv6_packet()`): the reply path of the
+                // kernel's tracker, without the allocation.
                 if matches!(l4, L4Packet::Icmp) && !icmp::may_create(&flow.tuple) {
                     return Ok(Step::Done(self.invalid(Reason::UnsolicitedReply)));
                 }
@@ -134,7 +140,9 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Run the protocol tracker on the entry in slot `i` and apply its
-    /// outcome (§2.2 from "ctinfo = derive_ctinfo" on).
+    /// outcome: `nf_conntrack_core.c: nf_conntrack_in()` from the ctinfo
+    /// that `resolve_normal_ct()` derives on (`nf_conntrack_handle_packet()`,
+    /// then the SEEN_REPLY update).
     #[inline]
     fn run_tracker(&mut self, now: Tick, i: usize, dir: Direction, is_new: bool, l4: &L4Packet<'_>) -> Step {
         // Borrow the configuration and the slot as separate fields: no
@@ -146,7 +154,7 @@ impl<S: Storage> ConnTable<S> {
             return Step::Done(Verdict::Invalid(Reason::Tcp(TcpReason::InvalidNew)));
         };
         let seen_reply = e.status.contains(Status::SEEN_REPLY);
-        // §2.8: the reply direction is always ESTABLISHED.
+        // `resolve_normal_ct()`: the reply direction is always ESTABLISHED.
         let state = if dir == Direction::Reply || seen_reply {
             AttachedState::Established
         } else if e.status.contains(Status::EXPECTED) {
@@ -193,7 +201,8 @@ impl<S: Storage> ConnTable<S> {
                 return Step::Reopen;
             }
         };
-        // §2.2: SEEN_REPLY is set after the tracker accepted a reply packet.
+        // `nf_conntrack_in()`: SEEN_REPLY is set after the tracker accepted a
+        // reply packet.
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
         }
@@ -210,8 +219,9 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Status bits and extension slot of a new entry whose original tuple
-    /// is `t` (§2.3): created from an expectation (EXPECTED, with a master
-    /// and the expectation's helper), or given an assigned helper.
+    /// is `t` (`nf_conntrack_core.c: init_conntrack()`): created from an
+    /// expectation (EXPECTED, with a master and the expectation's helper), or
+    /// given an assigned helper.
     fn new_entry_links(
         &mut self,
         now: Tick,
@@ -249,8 +259,8 @@ impl<S: Storage> ConnTable<S> {
 
     /// The helper hook of confirmation (`nf_conntrack_proto.c:
     /// nf_confirm()`): the helper of the packet's connection, if any, sees
-    /// the packet (§9.1: every accepted packet in both directions, but not
-    /// the ICMP errors RELATED to it).
+    /// the packet (every accepted packet in both directions, but not the
+    /// ICMP errors RELATED to it).
     pub(super) fn run_helper(&mut self, t: &Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
         let Some(h) = t.entry() else { return Ok(()) };
         let (i, now) = (h.index(), t.classified_at());
@@ -288,7 +298,8 @@ impl<S: Storage> ConnTable<S> {
         r
     }
 
-    /// ICMP errors (§5.4): RELATED to the connection of the quoted packet.
+    /// ICMP errors (`nf_conntrack_proto_icmp.c: nf_conntrack_inet_error()`):
+    /// RELATED to the connection of the quoted packet.
     fn icmp_error(&mut self, now: Tick, outer: &IpView<'_>, quote: &[u8], zone: u16) -> Verdict {
         let t = match icmp::quoted_tuple(quote, outer.family) {
             Ok(t) => t,

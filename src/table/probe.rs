@@ -6,7 +6,7 @@
 //! its tuples ([`Tuple::canonical`]): a tuple and its inversion hash alike,
 //! so one probe sequence finds a connection from either direction, and the
 //! reply tuple need not be stored (ctrack does no NAT, so the reply tuple is
-//! always the inverted original, §1.4).
+//! always the inverted original: `nf_conntrack_core.c: nf_ct_invert_tuple()`).
 //!
 //! A probe sequence is at most [`PROBE_WINDOW`] slots long, so every lookup,
 //! insert and early drop does bounded work whatever the load or the input.
@@ -82,7 +82,8 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Find a live, confirmed entry; the expired entries the walk passed
-    /// are reaped (§7.5), as Linux's lookup does.
+    /// are reaped, as Linux's lookup does
+    /// (`nf_conntrack_core.c: ____nf_conntrack_find()`, `nf_ct_gc_expired()`).
     pub(super) fn find(&mut self, now: Tick, key: &Tuple, zone: u16) -> Option<usize> {
         let home = self.home(key, zone);
         let (found, walked) = self.position(home, key, zone, now);
@@ -95,7 +96,7 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Take a slot for a new entry keyed `key`: a free slot in the probe
-    /// window, else early drop (§7.2).
+    /// window, else early drop (`nf_conntrack_core.c: early_drop()`).
     pub(super) fn alloc(&mut self, now: Tick, key: &Tuple, zone: u16) -> Result<usize, DropReason> {
         let cap = self.capacity();
         let limit = match self.config.max_entries as usize {
@@ -140,8 +141,9 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Evict the first confirmed, non-ASSURED entry of the probe window
-    /// (§7.2: ASSURED entries are never early-dropped); an expired entry
-    /// met first is reaped instead. Returns whether a slot was freed.
+    /// (`nf_conntrack_core.c: early_drop()`: ASSURED entries are never
+    /// early-dropped); an expired entry met first is reaped instead. Returns
+    /// whether a slot was freed.
     pub(super) fn early_drop(&mut self, home: usize, now: Tick) -> bool {
         let victim = self.probe_indices(home).find(|&i| match &self.slots()[i].0 {
             SlotState::Used(e) => {
@@ -167,7 +169,8 @@ impl<S: Storage> ConnTable<S> {
         self.count -= 1;
         slots[i].0 = SlotState::Tombstone;
         // Its extension goes with it, and so do the expectations it made
-        // (§2.6); connections it expected keep their copy of its tuple.
+        // (`nf_conntrack_core.c: nf_ct_delete()`); connections it expected
+        // keep their copy of its tuple.
         if let Some(x) = e.link.ext().and_then(|x| exts.get_mut(x)) {
             let had_helper = x.0.is_some_and(|x| x.helper.is_some());
             x.0 = None;

@@ -1,6 +1,6 @@
 //! ICMP (RFC 792) and ICMPv6 (RFC 4443) headers: the checks of
-//! `nf_conntrack_proto_icmp.c: icmp_error()` and
-//! `nf_conntrack_proto_icmpv6.c: icmpv6_error()`, and the option of an
+//! `nf_conntrack_proto_icmp.c: nf_conntrack_icmpv4_error()` and
+//! `nf_conntrack_proto_icmpv6.c: nf_conntrack_icmpv6_error()`, and the option of an
 //! ICMPv6 redirect (RFC 4861 section 4.5) that quotes a packet.
 
 use crate::reason::Reason;
@@ -17,7 +17,8 @@ pub(crate) fn header<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<(u8, 
     Ok((hdr[0], hdr[1], &ip.l4[8..]))
 }
 
-/// ICMPv6 redirect (§5.3): hop limit 255, link-local source, and an options
+/// ICMPv6 redirect (`nf_conntrack_proto_icmpv6.c: nf_conntrack_icmpv6_redirect()`;
+/// RFC 4861 section 8.1): hop limit 255, link-local source, and an options
 /// area whose first option is non-empty. Returns the quoted packet of a
 /// Redirected Header option, or `None` when the first option is another
 /// kind (then the message is looked up as itself and found invalid).

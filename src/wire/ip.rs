@@ -1,9 +1,11 @@
 //! IPv4 and IPv6: parsing down to the layer-4 bytes, once per packet
-//! (semantics §1.3), and the one layer-4 checksum routine.
+//! (`nf_conntrack_core.c: get_l4proto()`), and the one layer-4 checksum
+//! routine.
 //!
 //! Headers are read with `smoltcp::wire`. The checks mirror what a Linux
 //! router does before conntrack sees a packet (IP input) plus conntrack's own
-//! (§1.3): a packet that fails them is INVALID with a typed [`Reason`].
+//! (`get_l4proto()`): a packet that fails them is INVALID with a typed
+//! [`Reason`].
 //!
 //! **Fragments.** Linux reassembles before conntrack. ctrack expects
 //! reassembled datagrams (smoltcp has a reassembler): any IPv4 packet with

@@ -4,9 +4,9 @@
 use crate::reason::Reason;
 use crate::wire::ip::IpView;
 
-/// UDP checks (§4.1): header present, length field sane, checksum (if
-/// any). Returns the payload, up to the length field (trailing padding
-/// excluded).
+/// UDP checks (`nf_conntrack_proto_udp.c: udp_error()`): header present,
+/// length field sane, checksum (if any). Returns the payload, up to the
+/// length field (trailing padding excluded).
 pub(crate) fn check_udp<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<&'a [u8], Reason> {
     let hdr = ip.l4.get(..8).ok_or(Reason::ShortPacket)?;
     let len = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
@@ -22,8 +22,8 @@ pub(crate) fn check_udp<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<&'
     Ok(&ip.l4[8..len])
 }
 
-/// UDP-Lite checks (§4.1): coverage, mandatory checksum. Returns the
-/// payload.
+/// UDP-Lite checks (`nf_conntrack_proto_udp.c: udplite_error()`): coverage,
+/// mandatory checksum. Returns the payload.
 pub(crate) fn check_udplite<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<&'a [u8], Reason> {
     let hdr = ip.l4.get(..8).ok_or(Reason::ShortPacket)?;
     let coverage = match usize::from(u16::from_be_bytes([hdr[4], hdr[5]])) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build the helper corner-case captures (semantics §9) with scapy.
+"""Build the helper corner-case captures (the FTP, TFTP and SIP helpers:
+nf_conntrack_ftp.c, nf_conntrack_tftp.c, nf_conntrack_sip.c) with scapy.
 
 Each capture is then replayed through the real kernel with
   ../../../../../shared/oracle/ct_oracle.py NAME.pcap --snapshot-each \
