@@ -2,6 +2,7 @@
 # Run every cargo-fuzz target of ctrack for a fixed time; fail on a crash.
 #
 # Usage: fuzz/run-ci.sh [SECONDS_PER_TARGET]   (default 30; from anywhere)
+# Builds with debug assertions and overflow checks (an overflow is a crash).
 # Env:   FUZZ_SANITIZER=address|none   (default address; falls back to none
 #                                       if the ASAN build fails)
 #        FUZZ_TARGETS="track ..."      (default: all targets)
@@ -33,14 +34,14 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 SANITIZER=${FUZZ_SANITIZER:-address}
-if ! cargo fuzz build --sanitizer "$SANITIZER"; then
+if ! cargo fuzz build --debug-assertions --sanitizer "$SANITIZER"; then
     if [ "$SANITIZER" = none ]; then
         echo "run-ci: fuzz build failed" >&2
         exit 1
     fi
     echo "run-ci: build with sanitizer '$SANITIZER' failed; retrying without a sanitizer" >&2
     SANITIZER=none
-    cargo fuzz build --sanitizer none
+    cargo fuzz build --debug-assertions --sanitizer none
 fi
 
 TARGETS=${FUZZ_TARGETS:-$(cargo fuzz list)}
@@ -53,7 +54,7 @@ for t in $TARGETS; do
     echo "=== fuzzing $t for ${SECONDS_PER_TARGET}s (sanitizer: $SANITIZER)"
     mkdir -p "corpus/$t"
     # -timeout: one input taking >10 s is a bug (every operation is bounded).
-    if ! cargo fuzz run "$t" --sanitizer "$SANITIZER" -- \
+    if ! cargo fuzz run "$t" --debug-assertions --sanitizer "$SANITIZER" -- \
         -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -print_final_stats=1; then
         failed+=("$t")
     fi
@@ -68,7 +69,7 @@ if [ ${#failed[@]} -gt 0 ]; then
             echo >&2
         done
     done
-    echo "reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run <target> <artifact>" >&2
+    echo "reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run --debug-assertions <target> <artifact>" >&2
     exit 1
 fi
 echo "run-ci: no crashes (${SECONDS_PER_TARGET}s per target)"

@@ -85,9 +85,13 @@ impl<S: Storage> ConnTable<S> {
                 Ok(Step::Done(v)) => v,
                 Err(d) => Verdict::Dropped(d),
                 // Only an entry in TIME_WAIT or CLOSE asks to be reopened,
-                // and a new entry starts in NONE: this cannot repeat. Were
-                // it to, the packet could not start a connection.
-                Ok(Step::Reopen) => self.invalid(Reason::Tcp(TcpReason::InvalidNew)),
+                // and a new entry starts in NONE: this cannot repeat (debug
+                // builds and the fuzz targets check it). Were it to, the
+                // packet could not start a connection.
+                Ok(Step::Reopen) => {
+                    debug_assert!(false, "a new entry asked to be reopened");
+                    self.invalid(Reason::Tcp(TcpReason::InvalidNew))
+                }
             },
         }
     }
@@ -149,8 +153,10 @@ impl<S: Storage> ConnTable<S> {
         // per-packet copy of the configuration.
         let cfg = &self.config;
         let Some(SlotState::Used(e)) = self.store.parts_mut().0.get_mut(i).map(|s| &mut s.0) else {
-            // `i` was just found or filled; were it not, the packet would
-            // belong to no entry.
+            // `i` was just found or filled (debug builds and the fuzz
+            // targets check it); were it not, the packet would belong to
+            // no entry.
+            debug_assert!(false, "slot {i} holds no entry");
             return Step::Done(Verdict::Invalid(Reason::Tcp(TcpReason::InvalidNew)));
         };
         let seen_reply = e.status.contains(Status::SEEN_REPLY);
