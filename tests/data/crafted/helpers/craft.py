@@ -262,7 +262,12 @@ def sdp_v6(addr, sess, port, o_brackets, c_brackets):
 # brackets (c=IN IP6 [2001:db8::10], and in o=), a second call with them
 # unbracketed (the control), a third with brackets in o= only. Media: RTP and
 # RTCP to the announced ports, each from a source port of its own so that no
-# stream is the reply of another.
+# stream is the reply of another. What Linux 6.18 does: sdp_parse_addr()
+# knows no brackets, so the first call's c= lines hold no address; the SIP
+# helper drops the INVITE and the 200 OK ("cannot parse SDP message", no
+# entry confirmed) and the first call's RTP and RTCP are NEW. The ACK then
+# creates the signalling entry. The other two calls' media is RELATED:
+# brackets in o= do not matter (it is not read without NAT).
 def sip_udp_ipv6_sdp_brackets():
     c, s = "2001:db8::10", "2001:db8::20"
     sip = lambda a, b, data: Ether(**MAC) / IPv6(src=a, dst=b) / UDP(sport=5060, dport=5060) / Raw(data)
