@@ -5,8 +5,9 @@
 //! the connection's family and handles the brackets around an IPv6
 //! address, required in SIP headers as in
 //! `nf_conntrack_sip.c: sip_parse_addr()` (called with `delim` true).
-//! In SDP they are accepted but not required; the kernel reads SDP
-//! addresses with `sdp_parse_addr()`, which knows no brackets.
+//! In SDP they are not accepted: the kernel reads SDP addresses with
+//! `sdp_parse_addr()`, which knows no brackets, so `[` is no address and a
+//! `]` after one merely ends it.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -147,7 +148,7 @@ fn parse_v6(m: &[u8], i: usize, limit: usize) -> Option<([u8; 16], usize)> {
 }
 
 /// An address of the connection's family at `i`: a dotted quad, or IPv6,
-/// in brackets if `brackets` (else brackets are optional).
+/// in brackets if `brackets` (SIP headers), else bare (SDP).
 pub(super) fn parse_addr(
     m: &[u8],
     i: usize,
@@ -158,20 +159,14 @@ pub(super) fn parse_addr(
     match family {
         Family::Ipv4 => parse_v4(m, i, limit).map(|(a, e)| (IpAddr::V4(Ipv4Addr::from(a)), e)),
         Family::Ipv6 => {
-            let i = if at_before(m, i, limit) == b'[' {
-                i + 1
-            } else if brackets {
-                return None;
-            } else {
-                i
-            };
-            let (a, mut e) = parse_v6(m, i, limit)?;
-            if at_before(m, e, limit) == b']' {
-                e += 1;
-            } else if brackets {
+            if !brackets {
+                return parse_v6(m, i, limit).map(|(a, e)| (IpAddr::V6(Ipv6Addr::from(a)), e));
+            }
+            if at_before(m, i, limit) != b'[' {
                 return None;
             }
-            Some((IpAddr::V6(Ipv6Addr::from(a)), e))
+            let (a, e) = parse_v6(m, i + 1, limit)?;
+            (at_before(m, e, limit) == b']').then_some((IpAddr::V6(Ipv6Addr::from(a)), e + 1))
         }
     }
 }
@@ -206,11 +201,15 @@ mod tests {
         assert_eq!(v6("12345::1"), None);
         assert_eq!(v6("1:::2"), None);
         assert_eq!(v6("1::2::3"), None);
-        // Brackets: required in SIP URIs, optional in SDP.
+        // Brackets: required in SIP URIs, refused in SDP (a `]` only ends
+        // a bare address there).
         let b = b"[2001:db8::5]:5070";
         assert_eq!(parse_addr(b, 0, b.len(), V6, true), Some((ip("2001:db8::5"), 13)));
         assert_eq!(parse_addr(b"2001:db8::5", 0, 11, V6, true), None);
+        assert_eq!(parse_addr(b"[2001:db8::5", 0, 12, V6, true), None);
         assert_eq!(parse_addr(b"2001:db8::5", 0, 11, V6, false), Some((ip("2001:db8::5"), 11)));
+        assert_eq!(parse_addr(b, 0, b.len(), V6, false), None);
+        assert_eq!(parse_addr(b"2001:db8::5]", 0, 12, V6, false), Some((ip("2001:db8::5"), 11)));
         assert_eq!(parse_addr(b"192.0.2.1", 0, 9, V6, false), None);
     }
 }

@@ -183,6 +183,16 @@ mod tests {
         let m = b"X\r\n\r\nv=0\r\nc=IN IP6 2001:db8::10\r\nm=audio 4000 RTP/AVP 0\r\n";
         assert_eq!(parse_sdp(m, V6).media[0], media(CLASS_AUDIO, "2001:db8::10", 4000));
         assert_eq!(parse_sdp(m, V4).error, Some("cannot parse SDP message"));
+        // An IPv6 address in brackets is no address (`sdp_parse_addr()`):
+        // a bracketed session address leaves the media without one, a
+        // bracketed media address falls back to the session's. Brackets in
+        // o= do not matter.
+        let m = b"X\r\n\r\nv=0\r\no=- 1 1 IN IP6 [2001:db8::10]\r\nc=IN IP6 [2001:db8::10]\r\n\
+            m=audio 4000 RTP/AVP 0\r\n";
+        assert_eq!(parse_sdp(m, V6), Sdp { media: [None; 3], error: Some("cannot parse SDP message") });
+        let m = b"X\r\n\r\nv=0\r\no=- 1 1 IN IP6 [2001:db8::10]\r\nc=IN IP6 2001:db8::10\r\n\
+            m=audio 4000 RTP/AVP 0\r\nc=IN IP6 [2001:db8::11]\r\n";
+        assert_eq!(parse_sdp(m, V6).media[0], media(CLASS_AUDIO, "2001:db8::10", 4000));
         // No v= line: no SDP.
         assert_eq!(
             parse_sdp(b"X\r\n\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\n", V4),

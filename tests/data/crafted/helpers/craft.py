@@ -242,6 +242,54 @@ def sip_tcp_content_length_overflow_v6():
     wrpcap("sip-tcp-content-length-overflow-ipv6.pcap", pkts + t.pkts)
 
 
+def sip_udp_msg(first_line, frm, to, call_id, cseq, method, sdp=b""):
+    """A SIP message over UDP between the IPv6 hosts of
+    sip_udp_ipv6_sdp_brackets(), with `sdp` as its body."""
+    return (("%s\r\nVia: SIP/2.0/UDP [%s]:5060\r\nFrom: <sip:alice@[2001:db8::10]>;tag=a\r\n"
+             "To: <sip:bob@[2001:db8::20]>\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"
+             "Contact: <sip:%s@[%s]:5060>\r\n%sContent-Length: %d\r\n\r\n"
+             % (first_line, frm, call_id, cseq, method, "alice" if frm.endswith("10") else "bob", frm,
+                "Content-Type: application/sdp\r\n" if sdp else "", len(sdp))).encode() + sdp)
+
+
+def sdp_v6(addr, sess, port, o_brackets, c_brackets):
+    o = "[%s]" % addr if o_brackets else addr
+    c = "[%s]" % addr if c_brackets else addr
+    return ("v=0\r\no=- %d %d IN IP6 %s\r\ns=-\r\nc=IN IP6 %s\r\nt=0 0\r\n"
+            "m=audio %d RTP/AVP 0\r\n" % (sess, sess, o, c, port)).encode()
+
+
+# SIP over UDP and IPv6: a call whose SDP bodies write the addresses in
+# brackets (c=IN IP6 [2001:db8::10], and in o=), a second call with them
+# unbracketed (the control), a third with brackets in o= only. Media: RTP and
+# RTCP to the announced ports, each from a source port of its own so that no
+# stream is the reply of another. What Linux 6.18 does: sdp_parse_addr()
+# knows no brackets, so the first call's c= lines hold no address; the SIP
+# helper drops the INVITE and the 200 OK ("cannot parse SDP message", no
+# entry confirmed) and the first call's RTP and RTCP are NEW. The ACK then
+# creates the signalling entry. The other two calls' media is RELATED:
+# brackets in o= do not matter (it is not read without NAT).
+def sip_udp_ipv6_sdp_brackets():
+    c, s = "2001:db8::10", "2001:db8::20"
+    sip = lambda a, b, data: Ether(**MAC) / IPv6(src=a, dst=b) / UDP(sport=5060, dport=5060) / Raw(data)
+    pkts = []
+    for call, (cport, sport, o_br, c_br) in enumerate(((49170, 49180, True, True),
+                                                        (49190, 49200, False, False),
+                                                        (49210, 49220, True, False)), 1):
+        cid = "%d@2001:db8::10" % call
+        pkts += [
+            sip(c, s, sip_udp_msg("INVITE sip:bob@[%s] SIP/2.0" % s, c, s, cid, 1, "INVITE",
+                                  sdp_v6(c, call, cport, o_br, c_br))),
+            sip(s, c, sip_udp_msg("SIP/2.0 200 OK", s, c, cid, 1, "INVITE", sdp_v6(s, 10 + call, sport, o_br, c_br))),
+            sip(c, s, sip_udp_msg("ACK sip:bob@[%s] SIP/2.0" % s, c, s, cid, 1, "ACK")),
+            rtp(s, c, 41000, cport, v6=True),          # RTP to the client
+            rtp(s, c, 41001, cport + 1, v6=True),      # RTCP to the client
+            rtp(c, s, 42000, sport, v6=True),          # RTP to the server
+            rtp(c, s, 42001, sport + 1, v6=True),      # RTCP to the server
+        ]
+    wrpcap("sip-udp-ipv6-sdp-brackets.pcap", pkts)
+
+
 BUILDERS = {
     "ftp-split-commands": split_commands,
     "ftp-pasv-names-other-host": pasv_other_host,
@@ -250,6 +298,7 @@ BUILDERS = {
     "sip-tcp-invite-media-bye": sip_tcp_media,
     "sip-tcp-content-length-overflow": sip_tcp_content_length_overflow,
     "sip-tcp-content-length-overflow-ipv6": sip_tcp_content_length_overflow_v6,
+    "sip-udp-ipv6-sdp-brackets": sip_udp_ipv6_sdp_brackets,
 }
 
 
