@@ -14,7 +14,9 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::{Helper, HelperContext, HelperState, StateReader, StateWriter};
 use crate::expect::{ExpectPolicy, Expectation};
 use crate::reason::HelperDrop;
-use crate::tuple::{Direction, Family, Tuple};
+#[cfg(any(test, fuzzing))]
+use crate::tuple::Family;
+use crate::tuple::{Direction, Tuple};
 use crate::verdict::CtState;
 use crate::wire::tcp::SeqNumber;
 
@@ -37,9 +39,23 @@ pub enum Parsed {
 
 /// Parse the start of an FTP payload sent in direction `dir` on a
 /// connection of `family` (the `search[][]` pattern table and `find_pattern()`
-/// of `nf_conntrack_ftp.c`).
+/// of `nf_conntrack_ftp.c`), as if the sender's address were the
+/// unspecified one (see [`parse_from`]). For the fuzz target and tests.
+#[cfg(any(test, fuzzing))]
 pub fn parse(payload: &[u8], dir: Direction, family: Family) -> Parsed {
-    type Pattern = (&'static [u8], Option<u8>, fn(&[u8], Family) -> Option<(Option<IpAddr>, u16)>);
+    let sender = match family {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    parse_from(payload, dir, sender)
+}
+
+/// [`parse`] for a payload sent by `sender`. The announced address starts
+/// as the sender's (`help()` initialises it so, for EPSV), and PORT and 227
+/// overwrite only its IPv4 part: on an IPv6 connection, the first four
+/// bytes.
+fn parse_from(payload: &[u8], dir: Direction, sender: IpAddr) -> Parsed {
+    type Pattern = (&'static [u8], Option<u8>, fn(&[u8], IpAddr) -> Option<(Option<IpAddr>, u16)>);
     let patterns: [Pattern; 2] = match dir {
         Direction::Original => [(b"PORT", Some(b' '), parse_port), (b"EPRT", Some(b' '), parse_eprt)],
         Direction::Reply => [(b"227 ", None, parse_227), (b"229 ", Some(b'('), parse_epsv)],
@@ -63,7 +79,7 @@ pub fn parse(payload: &[u8], dir: Direction, family: Family) -> Parsed {
                 None => return Parsed::Partial,
             },
         };
-        return match number_parser(numbers, family) {
+        return match number_parser(numbers, sender) {
             Some((addr, port)) => Parsed::Endpoint(addr, port),
             None => Parsed::Partial,
         };
@@ -110,29 +126,32 @@ fn spill_v4([a, b, c, d]: [u32; 4]) -> Ipv4Addr {
     Ipv4Addr::from((a << 24) | (b << 16) | (c << 8) | d)
 }
 
-fn endpoint(v: [u32; 6]) -> (Option<IpAddr>, u16) {
-    // `try_rfc959()`: the port is `(p1<<8)|p2` cut to 16 bits, so p2 above
-    // 255 spills into the high byte too.
-    let addr = spill_v4([v[0], v[1], v[2], v[3]]);
-    (Some(IpAddr::V4(addr)), ((v[4] << 8) | v[5]) as u16)
+/// PORT's and 227's address and port (`nf_conntrack_ftp.c: try_rfc959()`).
+fn endpoint(v: [u32; 6], sender: IpAddr) -> (Option<IpAddr>, u16) {
+    let v4 = spill_v4([v[0], v[1], v[2], v[3]]);
+    let addr = match sender {
+        IpAddr::V4(_) => IpAddr::V4(v4),
+        IpAddr::V6(a) => {
+            let mut b = a.octets();
+            b[..4].copy_from_slice(&v4.octets());
+            IpAddr::V6(Ipv6Addr::from(b))
+        }
+    };
+    // The port is `(p1<<8)|p2` cut to 16 bits, so p2 above 255 spills into
+    // the high byte too.
+    (Some(addr), ((v[4] << 8) | v[5]) as u16)
 }
 
 /// `PORT h1,h2,h3,h4,p1,p2\r`: the sixth number must end at `\r`.
-fn parse_port(s: &[u8], family: Family) -> Option<(Option<IpAddr>, u16)> {
-    if family != Family::Ipv4 {
-        return None;
-    }
+fn parse_port(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
     let (v, rest) = numbers::<6>(s, b',')?;
-    (rest.first() == Some(&b'\r')).then(|| endpoint(v))
+    (rest.first() == Some(&b'\r')).then(|| endpoint(v, sender))
 }
 
 /// `227 ... h1,h2,h3,h4,p1,p2` ended by any non-digit, non-comma byte.
-fn parse_227(s: &[u8], family: Family) -> Option<(Option<IpAddr>, u16)> {
-    if family != Family::Ipv4 {
-        return None;
-    }
+fn parse_227(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
     let (v, _) = numbers::<6>(s, b',')?;
-    Some(endpoint(v))
+    Some(endpoint(v, sender))
 }
 
 /// A valid EPRT/EPSV delimiter: printable ASCII 33–126, not a digit.
@@ -157,26 +176,26 @@ fn port_until(s: &[u8], d: u8) -> Option<u16> {
 }
 
 /// `EPRT <d><proto><d><addr><d><port><d>`.
-fn parse_eprt(s: &[u8], family: Family) -> Option<(Option<IpAddr>, u16)> {
+fn parse_eprt(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
     let d = *s.first()?;
     if !delimiter(d) || s.get(2) != Some(&d) {
         return None;
     }
-    let want = match family {
-        Family::Ipv4 => b'1',
-        Family::Ipv6 => b'2',
+    let want = match sender {
+        IpAddr::V4(_) => b'1',
+        IpAddr::V6(_) => b'2',
     };
     if s.get(1) != Some(&want) {
         return None;
     }
     let rest = &s[3..];
-    let (addr, rest) = match family {
+    let (addr, rest) = match sender {
         // Four dot-separated numbers, as unchecked as PORT's.
-        Family::Ipv4 => {
+        IpAddr::V4(_) => {
             let (v, rest) = numbers::<4>(rest, b'.')?;
             (IpAddr::V4(spill_v4(v)), rest.strip_prefix(&[d])?)
         }
-        Family::Ipv6 => {
+        IpAddr::V6(_) => {
             let end = rest.iter().position(|&b| b == d)?;
             let text = core::str::from_utf8(&rest[..end]).ok()?;
             (IpAddr::V6(text.parse::<Ipv6Addr>().ok()?), &rest[end + 1..])
@@ -186,7 +205,7 @@ fn parse_eprt(s: &[u8], family: Family) -> Option<(Option<IpAddr>, u16)> {
 }
 
 /// `229 ... (<d><d><d><port><d>)`: port only.
-fn parse_epsv(s: &[u8], _family: Family) -> Option<(Option<IpAddr>, u16)> {
+fn parse_epsv(s: &[u8], _sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
     let d = *s.first()?;
     if !delimiter(d) || s.get(1) != Some(&d) || s.get(2) != Some(&d) {
         return None;
@@ -265,7 +284,7 @@ impl Helper for Ftp {
         let mut verdict = Ok(());
         if lines.contains(dir, seq) {
             let me = cx.tuple(dir);
-            match parse(payload, dir, me.family()) {
+            match parse_from(payload, dir, me.src()) {
                 // Dropped, and the only case whose line end is not
                 // remembered (`help()` leaves through `out`).
                 Parsed::Partial => return Err(HelperDrop("partial matching of FTP command")),
@@ -392,6 +411,26 @@ mod tests {
         assert_eq!(parse(b"229 Entering Extended Passive Mode (|||65536|)\r\n", R, Ipv4), Parsed::Partial);
         assert_eq!(parse(b"229 Entering Extended Passive Mode (||||)\r\n", R, Ipv4), Parsed::Partial);
         assert_eq!(parse(b"EPRT |1|192.168.1.10|70001|\r\n", O, Ipv4), ep("192.168.1.10", 4465));
+    }
+
+    /// On IPv6, PORT and 227 overwrite the first four bytes of the sender's
+    /// address: only a sender whose address begins with those four bytes
+    /// is expected. Checked against Linux 6.18 by
+    /// `tests/data/crafted/helpers/ftp-ipv6-port-227`.
+    #[test]
+    fn port_and_227_over_ipv6() {
+        use Direction::{Original as O, Reply as R};
+        let c: IpAddr = "2001:db8::10".parse().unwrap();
+        let s: IpAddr = "2001:db8::5".parse().unwrap();
+        assert_eq!(parse_from(b"PORT 32,1,13,184,4,2\r\n", O, c), ep("2001:db8::10", 1026));
+        assert_eq!(parse_from(b"PORT 1,2,3,4,4,1\r\n", O, c), ep("102:304::10", 1025));
+        assert_eq!(
+            parse_from(b"227 Entering Passive Mode (32,1,13,184,4,3).\r\n", R, s),
+            ep("2001:db8::5", 1027)
+        );
+        assert_eq!(parse_from(b"PORT 32,1,13,184,4,2\n", O, c), Parsed::Partial);
+        // The fuzz target's entry point starts from the unspecified address.
+        assert_eq!(parse(b"PORT 1,2,3,4,4,1\r\n", O, Family::Ipv6), ep("102:304::", 1025));
     }
 
     /// `help()` on the segments of one or more control connections that

@@ -254,6 +254,39 @@ def expect_clash_then_valid():
     wrpcap("ftp-expect-clash-then-valid.pcap", pkts)
 
 
+# Question: what do PORT and 227 (IPv4 forms) do on an IPv6 control
+# connection? Client 2001:db8::10, server 2001:db8::5; 32,1,13,184 is
+# 2001:0db8, the first four bytes of both addresses.
+#   1. PORT 1,2,3,4,4,1, then in the next command segment
+#      PORT 32,1,13,184,4,2: server connection from port 20 to 1026.
+#   2. 227 (32,1,13,184,4,3): connection to 1027.
+#   3. 227 (198,51,100,5,4,4): connection to 1028.
+# What Linux 6.18 does (the oracle's verdicts): no segment is dropped. The
+# four numbers replace the first four bytes of the sender's address
+# (try_rfc959() writes them over the IPv4 part of the address, which
+# help() starts from the sender's): 1026 and 1027 are RELATED, 1028 NEW.
+def port_227_over_ipv6():
+    t, c, s = ftp_session(v6=True)
+    pkts = []
+    t.send(True, "PA", b"PORT 1,2,3,4,4,1\r\n")
+    t.send(False, "PA", b"200 PORT ok\r\n")
+    t.send(True, "PA", b"PORT 32,1,13,184,4,2\r\n")
+    t.send(False, "PA", b"200 PORT ok\r\n")
+    t.send(True, "PA", b"LIST\r\n")
+    flush(t, pkts)
+    data_conn(pkts, c, s, 1026, 20, v6=True, client_opens=False)
+    t.send(False, "PA", b"226 Transfer complete\r\n")
+    for n, port in ((b"32,1,13,184,4,3", 1027), (b"198,51,100,5,4,4", 1028)):
+        t.send(True, "PA", b"PASV\r\n")
+        t.send(False, "PA", b"227 Entering Passive Mode (" + n + b").\r\n")
+        t.send(True, "PA", b"LIST\r\n")
+        flush(t, pkts)
+        data_conn(pkts, c, s, 50100 + port - 1000, port, v6=True)
+        t.send(False, "PA", b"226 Transfer complete\r\n")
+    flush(t, pkts)
+    wrpcap("ftp-ipv6-port-227.pcap", pkts)
+
+
 def tftp_write():
     c, s = "192.168.1.10", "198.51.100.5"
     u = lambda a, b, sp, dp, data: Ether(**MAC) / IP(src=a, dst=b) / UDP(sport=sp, dport=dp) / Raw(data)
@@ -388,6 +421,7 @@ BUILDERS = {
     "ftp-third-party-then-valid": third_party_then_valid,
     "ftp-numbers-above-255": numbers_above_255,
     "ftp-expect-clash-then-valid": expect_clash_then_valid,
+    "ftp-ipv6-port-227": port_227_over_ipv6,
     "tftp-write": tftp_write,
     "sip-tcp-invite-media-bye": sip_tcp_media,
     "sip-tcp-content-length-overflow": sip_tcp_content_length_overflow,
