@@ -4,8 +4,9 @@
 //!
 //! Only a segment that starts right after a line end already seen in its
 //! direction is parsed: the helper remembers, per direction, the sequence
-//! numbers following the last two segments that ended with `\n`. A command
-//! split across segments matches partially and its segment is dropped, so
+//! numbers following the last two segments that ended with `\n`, whether or
+//! not they expected anything. A command split across segments matches
+//! partially and its segment is dropped (its line end not remembered), so
 //! that the sender retransmits it whole.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -13,7 +14,9 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::{Helper, HelperContext, HelperState, StateReader, StateWriter};
 use crate::expect::{ExpectPolicy, Expectation};
 use crate::reason::HelperDrop;
-use crate::tuple::{Direction, Family, Tuple};
+#[cfg(any(test, fuzzing))]
+use crate::tuple::Family;
+use crate::tuple::{Direction, Tuple};
 use crate::verdict::CtState;
 use crate::wire::tcp::SeqNumber;
 
@@ -36,9 +39,23 @@ pub enum Parsed {
 
 /// Parse the start of an FTP payload sent in direction `dir` on a
 /// connection of `family` (the `search[][]` pattern table and `find_pattern()`
-/// of `nf_conntrack_ftp.c`).
+/// of `nf_conntrack_ftp.c`), as if the sender's address were the
+/// unspecified one (see [`parse_from`]). For the fuzz target and tests.
+#[cfg(any(test, fuzzing))]
 pub fn parse(payload: &[u8], dir: Direction, family: Family) -> Parsed {
-    type Pattern = (&'static [u8], Option<u8>, fn(&[u8], Family) -> Option<(Option<IpAddr>, u16)>);
+    let sender = match family {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    parse_from(payload, dir, sender)
+}
+
+/// [`parse`] for a payload sent by `sender`. The announced address starts
+/// as the sender's (`help()` initialises it so, for EPSV), and PORT and 227
+/// overwrite only its IPv4 part: on an IPv6 connection, the first four
+/// bytes.
+fn parse_from(payload: &[u8], dir: Direction, sender: IpAddr) -> Parsed {
+    type Pattern = (&'static [u8], Option<u8>, fn(&[u8], IpAddr) -> Option<(Option<IpAddr>, u16)>);
     let patterns: [Pattern; 2] = match dir {
         Direction::Original => [(b"PORT", Some(b' '), parse_port), (b"EPRT", Some(b' '), parse_eprt)],
         Direction::Reply => [(b"227 ", None, parse_227), (b"229 ", Some(b'('), parse_epsv)],
@@ -62,7 +79,7 @@ pub fn parse(payload: &[u8], dir: Direction, family: Family) -> Parsed {
                 None => return Parsed::Partial,
             },
         };
-        return match number_parser(numbers, family) {
+        return match number_parser(numbers, sender) {
             Some((addr, port)) => Parsed::Endpoint(addr, port),
             None => Parsed::Partial,
         };
@@ -80,54 +97,61 @@ fn match_keyword(payload: &[u8], keyword: &[u8]) -> Option<bool> {
     Some(payload.len() > keyword.len())
 }
 
-/// A decimal number (saturating; the kernel does not range-check) and the
-/// bytes after it; at least one digit.
-fn number(s: &[u8]) -> Option<(u32, &[u8])> {
-    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return None;
-    }
-    let v = s[..digits].iter().fold(0u32, |v, &d| v.saturating_mul(10).saturating_add(u32::from(d - b'0')));
-    Some((v, &s[digits..]))
-}
-
-/// Six comma-separated numbers h1..h4,p1,p2; returns them and the rest.
-fn six_numbers(mut s: &[u8]) -> Option<([u32; 6], &[u8])> {
-    let mut v = [0u32; 6];
-    for (i, slot) in v.iter_mut().enumerate() {
-        let (n, rest) = number(s)?;
-        *slot = n;
-        s = rest;
-        if i < 5 {
-            s = s.strip_prefix(b",")?;
+/// `N` decimal numbers separated by `sep` (`nf_conntrack_ftp.c:
+/// try_number()`), ended by the first other byte once the last one has
+/// begun; returns them and the rest, starting at that byte. Nothing is
+/// range-checked: a number wraps in 32 bits and an empty one is 0.
+fn numbers<const N: usize>(s: &[u8], sep: u8) -> Option<([u32; N], &[u8])> {
+    let mut v = [0u32; N];
+    let mut i = 0;
+    for (at, &b) in s.iter().enumerate() {
+        if b.is_ascii_digit() {
+            v[i] = v[i].wrapping_mul(10).wrapping_add(u32::from(b - b'0'));
+        } else if b == sep {
+            i += 1;
+            if i == N {
+                return None;
+            }
+        } else {
+            return (i == N - 1).then_some((v, &s[at..]));
         }
     }
-    Some((v, s))
+    None
 }
 
-fn endpoint(v: [u32; 6]) -> (Option<IpAddr>, u16) {
-    // Numbers are not range-checked (`nf_conntrack_ftp.c: try_number()`): keep
-    // the low byte of each.
-    let b = v.map(|x| x as u8);
-    (Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))), u16::from_be_bytes([b[4], b[5]]))
+/// An IPv4 address from four unmasked numbers, combined as
+/// `(a<<24)|(b<<16)|(c<<8)|d` (`nf_conntrack_ftp.c: try_rfc959()`,
+/// `try_eprt()`): a number above 255 spills into the bytes to its left.
+fn spill_v4([a, b, c, d]: [u32; 4]) -> Ipv4Addr {
+    Ipv4Addr::from((a << 24) | (b << 16) | (c << 8) | d)
+}
+
+/// PORT's and 227's address and port (`nf_conntrack_ftp.c: try_rfc959()`).
+fn endpoint(v: [u32; 6], sender: IpAddr) -> (Option<IpAddr>, u16) {
+    let v4 = spill_v4([v[0], v[1], v[2], v[3]]);
+    let addr = match sender {
+        IpAddr::V4(_) => IpAddr::V4(v4),
+        IpAddr::V6(a) => {
+            let mut b = a.octets();
+            b[..4].copy_from_slice(&v4.octets());
+            IpAddr::V6(Ipv6Addr::from(b))
+        }
+    };
+    // The port is `(p1<<8)|p2` cut to 16 bits, so p2 above 255 spills into
+    // the high byte too.
+    (Some(addr), ((v[4] << 8) | v[5]) as u16)
 }
 
 /// `PORT h1,h2,h3,h4,p1,p2\r`: the sixth number must end at `\r`.
-fn parse_port(s: &[u8], family: Family) -> Option<(Option<IpAddr>, u16)> {
-    if family != Family::Ipv4 {
-        return None;
-    }
-    let (v, rest) = six_numbers(s)?;
-    (rest.first() == Some(&b'\r')).then(|| endpoint(v))
+fn parse_port(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
+    let (v, rest) = numbers::<6>(s, b',')?;
+    (rest.first() == Some(&b'\r')).then(|| endpoint(v, sender))
 }
 
 /// `227 ... h1,h2,h3,h4,p1,p2` ended by any non-digit, non-comma byte.
-fn parse_227(s: &[u8], family: Family) -> Option<(Option<IpAddr>, u16)> {
-    if family != Family::Ipv4 {
-        return None;
-    }
-    let (v, rest) = six_numbers(s)?;
-    matches!(rest.first(), Some(c) if !c.is_ascii_digit() && *c != b',').then(|| endpoint(v))
+fn parse_227(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
+    let (v, _) = numbers::<6>(s, b',')?;
+    Some(endpoint(v, sender))
 }
 
 /// A valid EPRT/EPSV delimiter: printable ASCII 33–126, not a digit.
@@ -135,37 +159,53 @@ fn delimiter(d: u8) -> bool {
     (33..=126).contains(&d) && !d.is_ascii_digit()
 }
 
-/// A non-zero decimal port ending at `d`.
+/// A decimal port ending at `d` (`nf_conntrack_ftp.c: get_port()`): it
+/// wraps in 16 bits, and must not come out 0.
 fn port_until(s: &[u8], d: u8) -> Option<u16> {
-    let (p, rest) = number(s)?;
-    (rest.first() == Some(&d) && p != 0 && p <= 65535).then_some(p as u16)
+    let mut port = 0u16;
+    for &b in s {
+        if b == d {
+            return (port != 0).then_some(port);
+        }
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        port = port.wrapping_mul(10).wrapping_add(u16::from(b - b'0'));
+    }
+    None
 }
 
 /// `EPRT <d><proto><d><addr><d><port><d>`.
-fn parse_eprt(s: &[u8], family: Family) -> Option<(Option<IpAddr>, u16)> {
+fn parse_eprt(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
     let d = *s.first()?;
     if !delimiter(d) || s.get(2) != Some(&d) {
         return None;
     }
-    let want = match family {
-        Family::Ipv4 => b'1',
-        Family::Ipv6 => b'2',
+    let want = match sender {
+        IpAddr::V4(_) => b'1',
+        IpAddr::V6(_) => b'2',
     };
     if s.get(1) != Some(&want) {
         return None;
     }
     let rest = &s[3..];
-    let end = rest.iter().position(|&b| b == d)?;
-    let text = core::str::from_utf8(&rest[..end]).ok()?;
-    let addr = match family {
-        Family::Ipv4 => IpAddr::V4(text.parse::<Ipv4Addr>().ok()?),
-        Family::Ipv6 => IpAddr::V6(text.parse::<Ipv6Addr>().ok()?),
+    let (addr, rest) = match sender {
+        // Four dot-separated numbers, as unchecked as PORT's.
+        IpAddr::V4(_) => {
+            let (v, rest) = numbers::<4>(rest, b'.')?;
+            (IpAddr::V4(spill_v4(v)), rest.strip_prefix(&[d])?)
+        }
+        IpAddr::V6(_) => {
+            let end = rest.iter().position(|&b| b == d)?;
+            let text = core::str::from_utf8(&rest[..end]).ok()?;
+            (IpAddr::V6(text.parse::<Ipv6Addr>().ok()?), &rest[end + 1..])
+        }
     };
-    Some((Some(addr), port_until(&rest[end + 1..], d)?))
+    Some((Some(addr), port_until(rest, d)?))
 }
 
 /// `229 ... (<d><d><d><port><d>)`: port only.
-fn parse_epsv(s: &[u8], _family: Family) -> Option<(Option<IpAddr>, u16)> {
+fn parse_epsv(s: &[u8], _sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
     let d = *s.first()?;
     if !delimiter(d) || s.get(1) != Some(&d) || s.get(2) != Some(&d) {
         return None;
@@ -241,24 +281,27 @@ impl Helper for Ftp {
         let mut lines: LineStarts = cx.load();
         let ends_nl = payload.last() == Some(&b'\n');
         let next = seq.wrapping_add(payload.len() as u32);
+        let mut verdict = Ok(());
         if lines.contains(dir, seq) {
             let me = cx.tuple(dir);
-            match parse(payload, dir, me.family()) {
+            match parse_from(payload, dir, me.src()) {
+                // Dropped, and the only case whose line end is not
+                // remembered (`help()` leaves through `out`).
                 Parsed::Partial => return Err(HelperDrop("partial matching of FTP command")),
                 Parsed::None => {}
-                Parsed::Endpoint(addr, port) => {
-                    // The announced address must be the sender's own (the
-                    // address check in `nf_conntrack_ftp.c: help()`): no
-                    // holes towards third parties, and the line start is
-                    // not remembered.
-                    if addr.is_some_and(|a| a != me.src()) {
-                        return Ok(());
-                    }
+                // The announced address must be the sender's own (the
+                // address check in `nf_conntrack_ftp.c: help()`): no holes
+                // towards third parties, but the segment is accepted and
+                // its line end remembered (`out_put_expect`, then
+                // `out_update_nl`).
+                Parsed::Endpoint(Some(addr), _) if addr != me.src() => {}
+                // An expectation that cannot be added drops the segment,
+                // yet its line end is remembered all the same.
+                Parsed::Endpoint(_, port) => {
                     let peer = cx.tuple(dir.opposite());
-                    let t = Tuple::with_ports(peer.src(), 0, peer.dst(), port, 6)
-                        .ok_or(HelperDrop("cannot add expectation"))?;
-                    cx.expect(Expectation::from_any_port(t))
-                        .map_err(|_| HelperDrop("cannot add expectation"))?;
+                    verdict = Tuple::with_ports(peer.src(), 0, peer.dst(), port, 6)
+                        .and_then(|t| cx.expect(Expectation::from_any_port(t)).ok())
+                        .ok_or(HelperDrop("cannot add expectation"));
                 }
             }
         }
@@ -266,13 +309,14 @@ impl Helper for Ftp {
             lines.remember(dir, next);
             cx.store(&lines);
         }
-        Ok(())
+        verdict
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::helper::HelperData;
 
     fn ep(a: &str, p: u16) -> Parsed {
         Parsed::Endpoint(Some(a.parse().unwrap()), p)
@@ -312,6 +356,172 @@ mod tests {
         // Replies are not commands and vice versa.
         assert_eq!(parse(b"227 Entering Passive Mode (1,2,3,4,5,6)\r\n", O, Ipv4), Parsed::None);
         assert_eq!(parse(b"PORT 1,2,3,4,5,6\r\n", R, Ipv4), Parsed::None);
+    }
+
+    /// Numbers are not range-checked (`nf_conntrack_ftp.c: try_number()`):
+    /// above 255 they spill into the byte to their left, they wrap in 32
+    /// bits (EPRT/EPSV ports in 16), and an empty one is 0. Checked against
+    /// Linux 6.18 by `tests/data/crafted/helpers/ftp-numbers-above-255`.
+    #[test]
+    fn numbers_are_not_range_checked() {
+        use Direction::{Original as O, Reply as R};
+        use Family::Ipv4;
+        // (4<<8)|300 = 1324, not 4*256+44.
+        assert_eq!(
+            parse(b"227 Entering Passive Mode (198,51,100,5,4,300).\r\n", R, Ipv4),
+            ep("198.51.100.5", 1324)
+        );
+        assert_eq!(parse(b"PORT 192,168,1,10,4,300\r\n", O, Ipv4), ep("192.168.1.10", 1324));
+        // (0<<8)|25605 = 0x6405 = 100.5; (100<<8)|261 = 101.5.
+        assert_eq!(
+            parse(b"227 Entering Passive Mode (198,51,0,25605,4,10).\r\n", R, Ipv4),
+            ep("198.51.100.5", 1034)
+        );
+        assert_eq!(
+            parse(b"227 Entering Passive Mode (198,51,100,261,4,11).\r\n", R, Ipv4),
+            ep("198.51.101.5", 1035)
+        );
+        // (260<<8)|70000 = 0x11570, cut to 16 bits: 0x1570.
+        assert_eq!(
+            parse(b"227 Entering Passive Mode (198,51,100,5,260,70000).\r\n", R, Ipv4),
+            ep("198.51.100.5", 5488)
+        );
+        // 2^32+5 wraps to 5.
+        assert_eq!(
+            parse(b"227 Entering Passive Mode (198,51,100,4294967301,4,12).\r\n", R, Ipv4),
+            ep("198.51.100.5", 1036)
+        );
+        // An empty number is 0; a seventh number is not accepted.
+        assert_eq!(
+            parse(b"227 Entering Passive Mode (198,51,100,5,,150).\r\n", R, Ipv4),
+            ep("198.51.100.5", 150)
+        );
+        assert_eq!(parse(b"PORT 192,168,1,10,4,\r\n", O, Ipv4), ep("192.168.1.10", 1024));
+        assert_eq!(parse(b"PORT 192,168,1,10,4,1,7\r\n", O, Ipv4), Parsed::Partial);
+        assert_eq!(parse(b"PORT 192,168,1,10,4,1x\r\n", O, Ipv4), Parsed::Partial);
+        // EPRT: four dot-separated numbers, spilling like PORT's.
+        assert_eq!(parse(b"EPRT |1|192.168.0.266|5001|\r\n", O, Ipv4), ep("192.168.1.10", 5001));
+        assert_eq!(parse(b"EPRT |1|1.2.3.4.5|5001|\r\n", O, Ipv4), Parsed::Partial);
+        assert_eq!(parse(b"EPRT .1.1.2.3.4.5001.\r\n", O, Ipv4), Parsed::Partial);
+        // EPRT/EPSV ports wrap in 16 bits but must not come out 0.
+        assert_eq!(
+            parse(b"229 Entering Extended Passive Mode (|||67657|)\r\n", R, Ipv4),
+            Parsed::Endpoint(None, 2121)
+        );
+        assert_eq!(parse(b"229 Entering Extended Passive Mode (|||65536|)\r\n", R, Ipv4), Parsed::Partial);
+        assert_eq!(parse(b"229 Entering Extended Passive Mode (||||)\r\n", R, Ipv4), Parsed::Partial);
+        assert_eq!(parse(b"EPRT |1|192.168.1.10|70001|\r\n", O, Ipv4), ep("192.168.1.10", 4465));
+    }
+
+    /// On IPv6, PORT and 227 overwrite the first four bytes of the sender's
+    /// address: only a sender whose address begins with those four bytes
+    /// is expected. Checked against Linux 6.18 by
+    /// `tests/data/crafted/helpers/ftp-ipv6-port-227`.
+    #[test]
+    fn port_and_227_over_ipv6() {
+        use Direction::{Original as O, Reply as R};
+        let c: IpAddr = "2001:db8::10".parse().unwrap();
+        let s: IpAddr = "2001:db8::5".parse().unwrap();
+        assert_eq!(parse_from(b"PORT 32,1,13,184,4,2\r\n", O, c), ep("2001:db8::10", 1026));
+        assert_eq!(parse_from(b"PORT 1,2,3,4,4,1\r\n", O, c), ep("102:304::10", 1025));
+        assert_eq!(
+            parse_from(b"227 Entering Passive Mode (32,1,13,184,4,3).\r\n", R, s),
+            ep("2001:db8::5", 1027)
+        );
+        assert_eq!(parse_from(b"PORT 32,1,13,184,4,2\n", O, c), Parsed::Partial);
+        // The fuzz target's entry point starts from the unspecified address.
+        assert_eq!(parse(b"PORT 1,2,3,4,4,1\r\n", O, Family::Ipv6), ep("102:304::", 1025));
+    }
+
+    /// `help()` on the segments of one or more control connections that
+    /// share an expectation table.
+    struct Rig {
+        slots: [crate::expect::ExpectSlot; 8],
+        book: crate::expect::ExpectBook,
+        stats: crate::stats::Stats,
+    }
+
+    impl Rig {
+        /// Control connection `master` from client port `cport`, its helper
+        /// data `data`: a server reply `payload` at sequence number `seq`.
+        fn reply(
+            &mut self,
+            master: u32,
+            cport: u16,
+            data: &mut HelperData,
+            seq: u32,
+            payload: &[u8],
+        ) -> Result<(), HelperDrop> {
+            let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+            let mut cx = HelperContext {
+                now: crate::time::Tick(1000),
+                dir: Direction::Reply,
+                state: CtState::Established,
+                orig: Tuple::with_ports(ip("192.168.1.10"), cport, ip("198.51.100.5"), 21, 6).unwrap(),
+                expected: false,
+                payload,
+                tcp_seq: Some(seq),
+                data,
+                helper: &FTP,
+                helper_id: crate::expect::HelperId(0),
+                master,
+                zone: 0,
+                broadcast_prefix: None,
+                expects: crate::expect::Expects {
+                    slots: &mut self.slots,
+                    book: &mut self.book,
+                    stats: &mut self.stats,
+                },
+                new_timeout: None,
+            };
+            FTP.help(&mut cx)
+        }
+
+        /// The expected data ports, by master.
+        fn expected(&self) -> std::vec::Vec<(u32, u16)> {
+            let mut v: std::vec::Vec<_> = self
+                .slots
+                .iter()
+                .filter_map(|s| s.0)
+                .map(|p| (p.master, p.exp.tuple.dport().unwrap()))
+                .collect();
+            v.sort();
+            v
+        }
+    }
+
+    /// A 227 naming another host and a 227 that cannot be expected (a clash
+    /// with another session's expectation) expect nothing, but their line
+    /// ends are remembered: the 227 in the next segment is parsed
+    /// (`nf_conntrack_ftp.c: help()` reaches `out_update_nl` from both).
+    /// Checked against Linux 6.18 by `tests/data/crafted/helpers/`
+    /// `ftp-third-party-then-valid` and `ftp-expect-clash-then-valid`.
+    #[test]
+    fn line_end_remembered_without_expectation() {
+        let mut rig = Rig {
+            slots: [crate::expect::ExpectSlot::EMPTY; 8],
+            book: Default::default(),
+            stats: Default::default(),
+        };
+        let (mut a, mut b) = (HelperData::default(), HelperData::default());
+        let banner = b"220 ready\r\n";
+        let other = b"227 Entering Passive Mode (203,0,113,9,195,149).\r\n";
+        let p150 = b"227 Entering Passive Mode (198,51,100,5,195,150).\r\n";
+        let p151 = b"227 Entering Passive Mode (198,51,100,5,195,151).\r\n";
+        let mut seq = 5000u32;
+        for (payload, result) in [(&banner[..], Ok(())), (&other[..], Ok(())), (&p150[..], Ok(()))] {
+            assert_eq!(rig.reply(7, 50000, &mut a, seq, payload), result);
+            seq += payload.len() as u32;
+        }
+        assert_eq!(rig.expected(), [(7, 50070)]);
+        // A second session announcing the same port clashes: dropped.
+        let mut seq = 5000u32;
+        let clash = Err(HelperDrop("cannot add expectation"));
+        for (payload, result) in [(&banner[..], Ok(())), (&p150[..], clash), (&p151[..], Ok(()))] {
+            assert_eq!(rig.reply(8, 50001, &mut b, seq, payload), result);
+            seq += payload.len() as u32;
+        }
+        assert_eq!(rig.expected(), [(7, 50070), (8, 50071)]);
     }
 
     #[test]

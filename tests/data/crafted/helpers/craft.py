@@ -115,6 +115,178 @@ def eprt_epsv_v6():
     wrpcap("ftp-ipv6-eprt-epsv.pcap", pkts)
 
 
+def flush(t, pkts):
+    """Move the control connection's packets so far to `pkts`."""
+    pkts += t.pkts
+    t.pkts = []
+
+
+# Question: after a 227 or PORT naming ANOTHER host (no expectation), does
+# the helper still remember that segment's end as a line start, so that a
+# 227/PORT in the next segment of the same direction is parsed? Each valid
+# announcement comes right after a third-party one in its direction, and
+# its data connection follows at once (FTP expects one data connection at a
+# time: a later expectation would evict it): RELATED if Linux remembered
+# the line end, NEW if not. What Linux 6.18 does (the oracle's verdicts):
+# it remembers it; both data connections (client to 50070, server port 20
+# to 1026) are RELATED, master the control connection.
+def third_party_then_valid():
+    t, c, s = ftp_session()
+    pkts = []
+    t.send(True, "PA", b"PASV\r\n")
+    t.send(False, "PA", b"227 Entering Passive Mode (203,0,113,9,195,149).\r\n")  # another host
+    t.send(True, "PA", b"PASV\r\n")
+    t.send(False, "PA", b"227 Entering Passive Mode (198,51,100,5,195,150).\r\n")  # the next reply segment
+    t.send(True, "PA", b"LIST\r\n")
+    flush(t, pkts)
+    data_conn(pkts, c, s, 50124, 50070)
+    t.send(False, "PA", b"226 Transfer complete\r\n")
+    t.send(True, "PA", b"PORT 203,0,113,9,4,1\r\n")                               # another host
+    t.send(False, "PA", b"200 PORT ok\r\n")
+    t.send(True, "PA", b"PORT 192,168,1,10,4,2\r\n")                              # the next command segment
+    t.send(False, "PA", b"200 PORT ok\r\n")
+    t.send(True, "PA", b"LIST\r\n")
+    flush(t, pkts)
+    data_conn(pkts, c, s, 1026, 20, client_opens=False)
+    t.send(False, "PA", b"226 Transfer complete\r\n")
+    flush(t, pkts)
+    wrpcap("ftp-third-party-then-valid.pcap", pkts)
+
+
+# Question: the numbers of PORT and 227 are not range-checked; does a number
+# above 255 spill into the neighbouring byte ((a<<24)|(b<<16)|(c<<8)|d,
+# (p1<<8)|p2) or is each one cut to its low byte? Server 198.51.100.5,
+# client 192.168.1.10. Each announcement is followed by LIST, its data
+# connection(s) and a 226 (so every case starts at a line start in both
+# directions whatever became of the one before).
+#   1. 227 (198,51,100,5,4,300): port 1324 with spilling, 1068 cut to bytes;
+#      connections to 1068, then 1324.
+#   2. 227 (198,51,0,25605,4,10): spilling gives 198.51.100.5 (the server),
+#      cutting 198.51.0.5; connection to 1034.
+#   3. 227 (198,51,100,261,4,11): spilling gives 198.51.101.5, cutting the
+#      server's address; connection to 1035.
+#   4. PORT 192,168,1,10,4,300: server connections from port 20 to 1068,
+#      then 1324.
+#   5. 227 (198,51,100,4294967301,4,12): 2^32+5, which wraps to 5 in 32 bits
+#      (the server's address) but saturates to 2^32-1; connection to 1036.
+#   6. 229 (|||67657|): EPSV port above 65535 (67657 = 65536+2121); wraps to
+#      2121 in 16 bits; connection to 2121.
+#   7. EPRT |1|192.168.0.266|5001|: spilling gives the client's address;
+#      server connection from port 20 to 5001.
+#   8. 227 (198,51,100,5,,150): an empty number (0 if accepted, port 150);
+#      connection to 150.
+# What Linux 6.18 does (the oracle's verdicts): the numbers spill and wrap.
+# RELATED: 1324 (cases 1 and 4; 1068 is NEW), 1034 (2), 1036 (5), 2121 (6),
+# 5001 (7), 150 (8); NEW: 1035 (3). No control segment is dropped.
+def numbers_above_255():
+    t, c, s = ftp_session()
+    pkts = []
+    cports = iter(range(50130, 50200))
+
+    def pasv(reply, ports, request=b"PASV\r\n"):
+        t.send(True, "PA", request)
+        t.send(False, "PA", reply)
+        t.send(True, "PA", b"LIST\r\n")
+        flush(t, pkts)
+        for p in ports:
+            data_conn(pkts, c, s, next(cports), p)
+        t.send(False, "PA", b"226 Transfer complete\r\n")
+
+    def port(command, ports):
+        t.send(True, "PA", command)
+        t.send(False, "PA", b"200 PORT ok\r\n")
+        t.send(True, "PA", b"LIST\r\n")
+        flush(t, pkts)
+        for p in ports:
+            data_conn(pkts, c, s, p, 20, client_opens=False)
+        t.send(False, "PA", b"226 Transfer complete\r\n")
+
+    pasv(b"227 Entering Passive Mode (198,51,100,5,4,300).\r\n", [1068, 1324])
+    pasv(b"227 Entering Passive Mode (198,51,0,25605,4,10).\r\n", [1034])
+    pasv(b"227 Entering Passive Mode (198,51,100,261,4,11).\r\n", [1035])
+    port(b"PORT 192,168,1,10,4,300\r\n", [1068, 1324])
+    pasv(b"227 Entering Passive Mode (198,51,100,4294967301,4,12).\r\n", [1036])
+    pasv(b"229 Entering Extended Passive Mode (|||67657|)\r\n", [2121], request=b"EPSV\r\n")
+    port(b"EPRT |1|192.168.0.266|5001|\r\n", [5001])
+    pasv(b"227 Entering Passive Mode (198,51,100,5,,150).\r\n", [150])
+    flush(t, pkts)
+    wrpcap("ftp-numbers-above-255.pcap", pkts)
+
+
+# Question: when a valid 227 cannot be expected (the same data connection is
+# already expected by another FTP session: a clash) and its segment is
+# dropped, does the helper still remember that segment's end as a line
+# start? Two control connections from the same client; the first expects
+# port 50080; the second announces 50080 too (clash), then, in its next
+# reply segment, 50081, whose data connection follows: RELATED if Linux
+# remembered the line end. Then the first session's data connection to
+# 50080. What Linux 6.18 does (the oracle's verdicts): the clashing 227 is
+# dropped ("cannot add expectation"), its line end is remembered all the
+# same: both data connections are RELATED, each with its own master.
+def expect_clash_then_valid():
+    t, c, s = ftp_session()
+    t2 = Tcp(None, c, s, 50001, 21)
+    t2.handshake()
+    t2.send(False, "PA", b"220 ready\r\n")
+    t2.send(True, "PA", b"USER anonymous\r\n")
+    t2.send(False, "PA", b"331 password please\r\n")
+    t2.send(True, "PA", b"PASS x\r\n")
+    t2.send(False, "PA", b"230 logged in\r\n")
+    pkts = []
+    t.send(True, "PA", b"PASV\r\n")
+    t.send(False, "PA", b"227 Entering Passive Mode (198,51,100,5,195,160).\r\n")
+    flush(t, pkts)
+    flush(t2, pkts)
+    t2.send(True, "PA", b"PASV\r\n")
+    t2.send(False, "PA", b"227 Entering Passive Mode (198,51,100,5,195,160).\r\n")  # clash
+    t2.send(True, "PA", b"PASV\r\n")
+    t2.send(False, "PA", b"227 Entering Passive Mode (198,51,100,5,195,161).\r\n")  # the next reply segment
+    t2.send(True, "PA", b"LIST\r\n")
+    flush(t2, pkts)
+    data_conn(pkts, c, s, 50125, 50081)
+    t2.send(False, "PA", b"226 Transfer complete\r\n")
+    flush(t2, pkts)
+    t.send(True, "PA", b"LIST\r\n")
+    flush(t, pkts)
+    data_conn(pkts, c, s, 50124, 50080)
+    t.send(False, "PA", b"226 Transfer complete\r\n")
+    flush(t, pkts)
+    wrpcap("ftp-expect-clash-then-valid.pcap", pkts)
+
+
+# Question: what do PORT and 227 (IPv4 forms) do on an IPv6 control
+# connection? Client 2001:db8::10, server 2001:db8::5; 32,1,13,184 is
+# 2001:0db8, the first four bytes of both addresses.
+#   1. PORT 1,2,3,4,4,1, then in the next command segment
+#      PORT 32,1,13,184,4,2: server connection from port 20 to 1026.
+#   2. 227 (32,1,13,184,4,3): connection to 1027.
+#   3. 227 (198,51,100,5,4,4): connection to 1028.
+# What Linux 6.18 does (the oracle's verdicts): no segment is dropped. The
+# four numbers replace the first four bytes of the sender's address
+# (try_rfc959() writes them over the IPv4 part of the address, which
+# help() starts from the sender's): 1026 and 1027 are RELATED, 1028 NEW.
+def port_227_over_ipv6():
+    t, c, s = ftp_session(v6=True)
+    pkts = []
+    t.send(True, "PA", b"PORT 1,2,3,4,4,1\r\n")
+    t.send(False, "PA", b"200 PORT ok\r\n")
+    t.send(True, "PA", b"PORT 32,1,13,184,4,2\r\n")
+    t.send(False, "PA", b"200 PORT ok\r\n")
+    t.send(True, "PA", b"LIST\r\n")
+    flush(t, pkts)
+    data_conn(pkts, c, s, 1026, 20, v6=True, client_opens=False)
+    t.send(False, "PA", b"226 Transfer complete\r\n")
+    for n, port in ((b"32,1,13,184,4,3", 1027), (b"198,51,100,5,4,4", 1028)):
+        t.send(True, "PA", b"PASV\r\n")
+        t.send(False, "PA", b"227 Entering Passive Mode (" + n + b").\r\n")
+        t.send(True, "PA", b"LIST\r\n")
+        flush(t, pkts)
+        data_conn(pkts, c, s, 50100 + port - 1000, port, v6=True)
+        t.send(False, "PA", b"226 Transfer complete\r\n")
+    flush(t, pkts)
+    wrpcap("ftp-ipv6-port-227.pcap", pkts)
+
+
 def tftp_write():
     c, s = "192.168.1.10", "198.51.100.5"
     u = lambda a, b, sp, dp, data: Ether(**MAC) / IP(src=a, dst=b) / UDP(sport=sp, dport=dp) / Raw(data)
@@ -294,6 +466,10 @@ BUILDERS = {
     "ftp-split-commands": split_commands,
     "ftp-pasv-names-other-host": pasv_other_host,
     "ftp-ipv6-eprt-epsv": eprt_epsv_v6,
+    "ftp-third-party-then-valid": third_party_then_valid,
+    "ftp-numbers-above-255": numbers_above_255,
+    "ftp-expect-clash-then-valid": expect_clash_then_valid,
+    "ftp-ipv6-port-227": port_227_over_ipv6,
     "tftp-write": tftp_write,
     "sip-tcp-invite-media-bye": sip_tcp_media,
     "sip-tcp-content-length-overflow": sip_tcp_content_length_overflow,
