@@ -132,22 +132,6 @@ impl TcpState {
         }
     }
 
-    /// Decode the 4-bit stored value; never-stored values read as NONE.
-    pub(crate) fn from_bits(v: u8) -> TcpState {
-        match v {
-            1 => TcpState::SynSent,
-            2 => TcpState::SynRecv,
-            3 => TcpState::Established,
-            4 => TcpState::FinWait,
-            5 => TcpState::CloseWait,
-            6 => TcpState::LastAck,
-            7 => TcpState::TimeWait,
-            8 => TcpState::Close,
-            9 => TcpState::SynSent2,
-            _ => TcpState::None,
-        }
-    }
-
     /// The "early-droppable" closing states
     /// (`nf_conntrack_proto_tcp.c: tcp_can_early_drop()`).
     pub(crate) fn is_closing(self) -> bool {

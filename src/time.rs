@@ -4,14 +4,14 @@
 //! expire an entry takes the current [`Instant`]. The caller's clock must be
 //! monotonic; it may start anywhere.
 //!
-//! Entries store deadlines as [`Tick`]s, 1/16 s in a wrapping `u32` (the way
-//! the kernel stores jiffies): 4 bytes per deadline instead of 8, a
-//! resolution far finer than any conntrack timeout (the shortest rule, UDP's
-//! 2 s stream grace, is off by at most 62.5 ms), and a range of 8.5 years in
-//! which comparisons are exact. Comparisons are modulo 2³², so a table keeps
-//! working across the wrap as long as every entry is visited (looked up or
-//! swept by [`ConnTable::gc`](crate::ConnTable::gc)) at least once every
-//! 4 years.
+//! Entries store deadlines as [`Tick`]s: 1/16 s since the caller's clock
+//! origin, in 48 bits (6 bytes, 2-byte aligned, so an entry stays small).
+//! The resolution is far finer than any conntrack timeout (the shortest
+//! rule, UDP's 2 s stream grace, is off by at most 62.5 ms) and the range,
+//! 2⁴⁴ s, is about 557,000 years: comparisons never wrap, whatever the
+//! clock's origin (a Unix-epoch clock in milliseconds is fine) and however
+//! long the table runs, and every timeout up to `u32::MAX` seconds is
+//! exact. Instants beyond the range count as its last tick.
 
 /// Ticks per second of the stored deadlines.
 pub const TICKS_PER_SEC: u32 = 16;
@@ -55,8 +55,11 @@ impl Instant {
     }
 
     pub(crate) fn tick(self) -> Tick {
-        // Truncation to u32 is the intended wrap (see the module docs).
-        Tick((self.millis.wrapping_mul(TICKS_PER_SEC as u64) / 1000) as u32)
+        // Whole seconds and the milliseconds apart: no overflow for any
+        // `u64` of milliseconds.
+        let (secs, ms) = (self.millis / 1000, self.millis % 1000);
+        let ticks = secs.saturating_mul(u64::from(TICKS_PER_SEC)) + ms * u64::from(TICKS_PER_SEC) / 1000;
+        Tick::from_ticks(ticks)
     }
 }
 
@@ -67,32 +70,43 @@ impl From<smoltcp::time::Instant> for Instant {
     }
 }
 
-/// A stored point in time: 1/16 s, wrapping.
+/// A stored point in time: 1/16 s since the clock's origin, 48 bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub(crate) struct Tick(pub(crate) u32);
+pub(crate) struct Tick([u16; 3]);
 
 impl Tick {
-    /// `self + secs`, wrapping.
-    pub(crate) fn after_secs(self, secs: u32) -> Tick {
-        Tick(self.0.wrapping_add(secs.saturating_mul(TICKS_PER_SEC)))
+    /// The last representable tick (2⁴⁸ − 1).
+    pub(crate) const MAX: u64 = (1 << 48) - 1;
+
+    /// `ticks`, or [`Tick::MAX`] if beyond it.
+    pub(crate) const fn from_ticks(ticks: u64) -> Tick {
+        let t = if ticks > Self::MAX { Self::MAX } else { ticks };
+        Tick([(t >> 32) as u16, (t >> 16) as u16, t as u16])
     }
 
-    /// Signed distance `self − earlier` in ticks, modulo 2³².
-    pub(crate) fn since(self, earlier: Tick) -> i32 {
-        self.0.wrapping_sub(earlier.0) as i32
+    /// Ticks since the clock's origin.
+    pub(crate) const fn ticks(self) -> u64 {
+        let [h, m, l] = self.0;
+        ((h as u64) << 32) | ((m as u64) << 16) | l as u64
+    }
+
+    /// `self + secs`.
+    pub(crate) fn after_secs(self, secs: u32) -> Tick {
+        Tick::from_ticks(self.ticks() + u64::from(secs) * u64::from(TICKS_PER_SEC))
     }
 
     /// True when `self` is strictly later than `other`.
     pub(crate) fn is_after(self, other: Tick) -> bool {
-        self.since(other) > 0
+        self.ticks() > other.ticks()
     }
 
     /// Whole seconds from `now` until `self`, 0 if passed (the kernel's
     /// truncating display: callers divide `nf_conntrack.h: nf_ct_expires()`
     /// by HZ).
     pub(crate) fn secs_left(self, now: Tick) -> u32 {
-        (self.since(now).max(0) as u32) / TICKS_PER_SEC
+        let secs = self.ticks().saturating_sub(now.ticks()) / u64::from(TICKS_PER_SEC);
+        u32::try_from(secs).unwrap_or(u32::MAX)
     }
 }
 
@@ -101,20 +115,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ticks_wrap() {
-        let near_wrap = Tick(u32::MAX - 5);
-        let later = near_wrap.after_secs(1);
-        assert!(later.is_after(near_wrap));
-        assert!(!near_wrap.is_after(later));
-        assert_eq!(later.secs_left(near_wrap), 1);
-        assert_eq!(near_wrap.secs_left(later), 0);
+    fn ticks_never_wrap() {
+        // Where a 32-bit tick wrapped (8.5 years), nothing happens.
+        let t = Tick::from_ticks(u64::from(u32::MAX) - 5);
+        let later = t.after_secs(1);
+        assert!(later.is_after(t) && !t.is_after(later));
+        assert_eq!((later.secs_left(t), t.secs_left(later)), (1, 0));
+        // A Unix-epoch clock in milliseconds, 100 years on, and the longest
+        // timeout: exact.
+        let epoch_ms = 1_800_000_000_000u64;
+        let now = Instant::from_millis(epoch_ms + 100 * 365 * 86_400_000).tick();
+        let far = now.after_secs(u32::MAX);
+        assert_eq!(far.secs_left(now), u32::MAX);
+        assert!(far.is_after(now));
+        // An entry that expired long ago stays expired, however long ago.
+        let old = Instant::from_secs(10).tick();
+        assert!(!old.is_after(now) && old.secs_left(now) == 0);
+        // The end of the range saturates instead of wrapping.
+        let end = Instant::from_millis(u64::MAX).tick();
+        assert_eq!(end.ticks(), Tick::MAX);
+        assert_eq!(end.after_secs(5), end);
     }
 
     #[test]
     fn instant_to_tick() {
-        assert_eq!(Instant::from_secs(2).tick(), Tick(32));
-        assert_eq!(Instant::from_millis(62).tick(), Tick(0));
-        assert_eq!(Instant::from_millis(63).tick(), Tick(1));
+        assert_eq!(Instant::from_secs(2).tick().ticks(), 32);
+        assert_eq!(Instant::from_millis(62).tick().ticks(), 0);
+        assert_eq!(Instant::from_millis(63).tick().ticks(), 1);
+        assert_eq!(Instant::from_millis(1063).tick().ticks(), 17);
         let s = smoltcp::time::Instant::from_millis(1500);
         assert_eq!(Instant::from(s).millis(), 1500);
     }

@@ -275,3 +275,55 @@ fn entries_created_at_the_limit_stay_reachable() {
         assert!(t.len() <= 2);
     }
 }
+
+/// Time never wraps: a Unix-epoch clock in milliseconds, a century of
+/// uptime, timeouts up to `u32::MAX` seconds, and an expired entry that no
+/// `gc` ever reaped, all behave as on the first day.
+#[test]
+fn a_century_of_uptime() {
+    const YEAR_MS: u64 = 365 * 86_400_000;
+    let epoch = 1_800_000_000_000u64; // a Unix-epoch clock, in 2027
+    let at = |ms: u64| Instant::from_millis(epoch + ms);
+    let q = udp("10.0.0.1", 1000, "10.0.0.2", 53, b"q");
+    let a = udp("10.0.0.2", 53, "10.0.0.1", 1000, b"a");
+
+    // An entry nobody reaps stays expired, however long after: the answer
+    // 6.4 years later (past where 32-bit ticks of 1/16 s came back round)
+    // and 100 years later is NEW again.
+    let mut t = table();
+    assert_eq!(t.track(at(0), &q).state(), Some(CtState::New));
+    for later in [(3u64 << 30) * 1000 / 16, 100 * YEAR_MS] {
+        let v = t.track(at(later), &a);
+        assert_eq!((v.state(), v.dir()), (Some(CtState::New), Some(Direction::Original)), "{later} ms");
+        t.discard(&v);
+    }
+
+    // The longest timeout is exact, and a replied flow stays a stream for
+    // years: a packet 5 years on is still ESTABLISHED, ASSURED, with the
+    // whole timeout left.
+    let mut cfg = Config::default();
+    cfg.timeouts.udp_stream = u32::MAX;
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), cfg);
+    let _ = t.track(at(0), &q);
+    let _ = t.track(at(1_000), &a);
+    let v = t.track(at(5_000), &q);
+    assert_eq!(
+        entry(&t, &v, at(5_000)),
+        (Status::SEEN_REPLY | Status::ASSURED | Status::CONFIRMED, u32::MAX)
+    );
+    let later = 5 * YEAR_MS;
+    let v = t.track(at(later), &q);
+    assert_eq!(v.state(), Some(CtState::Established));
+    assert_eq!(entry(&t, &v, at(later)).1, u32::MAX);
+    assert_eq!(t.gc(at(later), 64), 0, "nothing has expired");
+
+    // A century on, a new flow works as on the first day.
+    let now = at(100 * YEAR_MS);
+    let _ = t.gc(now, 64);
+    let q2 = udp("10.0.0.3", 1000, "10.0.0.2", 53, b"q");
+    let a2 = udp("10.0.0.2", 53, "10.0.0.3", 1000, b"a");
+    assert_eq!(t.track(now, &q2).state(), Some(CtState::New));
+    let v = t.track(now, &a2);
+    assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+    assert_eq!(entry(&t, &v, now).1, 30);
+}

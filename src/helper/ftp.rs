@@ -454,7 +454,7 @@ mod tests {
         ) -> Result<(), HelperDrop> {
             let ip = |s: &str| s.parse::<IpAddr>().unwrap();
             let mut cx = HelperContext {
-                now: crate::time::Tick(1000),
+                now: crate::time::Tick::from_ticks(1000),
                 dir: Direction::Reply,
                 state: CtState::Established,
                 orig: Tuple::with_ports(ip("192.168.1.10"), cport, ip("198.51.100.5"), 21, 6).unwrap(),

@@ -81,18 +81,21 @@ mod tests {
 
     #[test]
     fn dns_example_2_9() {
-        let created = Tick(0);
+        let created = Tick::from_ticks(0);
         let grace = created.after_secs(STREAM_GRACE_SECS);
         let udp = |now, seen_reply| track(StreamKind::Udp, grace, &at(now, seen_reply), 30, 120);
         // Query, second query before the reply: unreplied.
         assert_eq!(udp(created, false), accept(30, false));
         // Answer within 2 s: still 30 s, not assured.
-        assert_eq!(udp(Tick(16), true), accept(30, false));
+        assert_eq!(udp(Tick::from_ticks(16), true), accept(30, false));
         // A packet 5 s after creation: stream, assured.
         assert_eq!(udp(created.after_secs(5), true), accept(120, true));
         // Exactly at the grace end: not after it yet.
         assert_eq!(udp(grace, true), accept(30, false));
         // GRE / UDP-Lite stream at once.
-        assert_eq!(track(StreamKind::Immediate, grace, &at(Tick(1), true), 30, 180), accept(180, true));
+        assert_eq!(
+            track(StreamKind::Immediate, grace, &at(Tick::from_ticks(1), true), 30, 180),
+            accept(180, true)
+        );
     }
 }

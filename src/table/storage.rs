@@ -244,6 +244,8 @@ mod tests {
     /// bytes; this guards against growth while the TCP state is slimmed.
     #[test]
     fn slot_size() {
+        // The TCP state's spare values tag the protocol state: no extra tag.
+        assert_eq!(core::mem::size_of::<ProtoState>(), core::mem::size_of::<crate::proto::tcp::TcpConn>());
         assert!(core::mem::size_of::<Slot>() <= 108, "{}", core::mem::size_of::<Slot>());
         assert!(core::mem::size_of::<Link>() == 2);
     }

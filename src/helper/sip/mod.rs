@@ -198,7 +198,7 @@ mod tests {
                 book: Default::default(),
                 stats: Stats::default(),
                 data: HelperData::default(),
-                now: Tick(1000),
+                now: Tick::from_ticks(1000),
                 expected: false,
             }
         }

@@ -94,7 +94,10 @@ pub(crate) struct TcpSide {
 /// Per-entry TCP tracking state (`linux/netfilter/nf_conntrack_tcp.h:
 /// struct ip_ct_tcp`), packed to 56 bytes.
 ///
-/// Byte `meta`: bits 0–3 state, bit 4 last_dir, bits 5–7 last_index.
+/// `state` is a byte of its own: its ten values leave the other 246 to the
+/// entry's protocol-state enum as its discriminant, so the TCP state costs
+/// no tag (`ProtoState` is no larger than `TcpConn`).
+/// Byte `meta`: bit 4 last_dir, bits 5–7 last_index.
 /// Byte `scales`: low nibble orig `td_scale`, high nibble reply `td_scale`.
 /// Sequence numbers are stored raw; the working copy `Work` holds them as
 /// [`SeqNumber`].
@@ -111,6 +114,7 @@ pub(crate) struct TcpConn {
     last_win: u16,
     flags: [u8; 2],
     scales: u8,
+    state: TcpState,
     meta: u8,
     last_flags: u8,
     last_wscale: u8,
@@ -120,7 +124,7 @@ pub(crate) struct TcpConn {
 impl TcpConn {
     /// The conntrack state (shown by `conntrack -L`).
     pub(crate) fn state(&self) -> TcpState {
-        TcpState::from_bits(self.meta & 0x0f)
+        self.state
     }
 
     /// Window data of the sender in direction `dir` (debugging / display).
@@ -215,9 +219,8 @@ impl Work {
         c.maxack = [o.td_maxack.0, r.td_maxack.0];
         c.flags = [o.flags, r.flags];
         c.scales = (o.td_scale & 0x0f) | ((r.td_scale & 0x0f) << 4);
-        c.meta = (self.state as u8 & 0x0f)
-            | ((self.last_dir.index() as u8) << 4)
-            | ((self.last_index as u8 & 0x07) << 5);
+        c.state = self.state;
+        c.meta = ((self.last_dir.index() as u8) << 4) | ((self.last_index as u8 & 0x07) << 5);
         c.last_seq = self.last_seq.0;
         c.last_ack = self.last_ack.0;
         c.last_end = self.last_end.0;

@@ -28,7 +28,7 @@ fn segment<'a>(seq: u32, ack: u32, window: u16, flags: u8, options: &'a [u8], le
 }
 
 fn ctx(dir: Direction, is_new: bool, seen_reply: bool, assured: bool, remaining: u32) -> PacketCtx {
-    PacketCtx { now: Tick(0), dir, is_new, seen_reply, assured, remaining, family: Family::Ipv4 }
+    PacketCtx { now: Tick::from_ticks(0), dir, is_new, seen_reply, assured, remaining, family: Family::Ipv4 }
 }
 const SYN: u8 = TH_SYN;
 const SA: u8 = TH_SYN | TH_ACK;
@@ -188,9 +188,12 @@ fn state_names() {
         "CLOSE",
         "SYN_SENT2",
     ];
-    for (i, n) in names.iter().enumerate() {
-        assert_eq!(TcpState::from_bits(i as u8).name(), *n);
-        assert_eq!(TcpState::from_bits(i as u8) as usize, i);
+    use TcpState::*;
+    let states =
+        [None, SynSent, SynRecv, Established, FinWait, CloseWait, LastAck, TimeWait, Close, SynSent2];
+    for (i, (s, n)) in states.iter().zip(names).enumerate() {
+        assert_eq!(s.name(), n);
+        assert_eq!(*s as usize, i, "the kernel's numbering");
     }
 }
 
