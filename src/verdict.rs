@@ -47,18 +47,23 @@ impl fmt::Display for CtState {
     }
 }
 
-/// A reference to a slot of a [`ConnTable`](crate::ConnTable). It stays
-/// valid while its entry lives; after the entry is deleted the slot may be
-/// reused, so look entries up again rather than keeping handles across
-/// many packets.
+/// A reference to one entry of a [`ConnTable`](crate::ConnTable): its slot
+/// and the entry's generation. Once the entry is gone the handle names
+/// nothing ([`ConnTable::get`](crate::ConnTable::get) returns `None`), even
+/// after its slot holds another entry. Generations are 16 bits: a handle
+/// kept while 65,536 more entries are created can, by chance, name a new
+/// entry of its slot again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Handle(pub(crate) u32);
+pub struct Handle {
+    pub(crate) index: u32,
+    pub(crate) generation: u16,
+}
 
 impl Handle {
     /// Index of the slot.
     pub fn index(self) -> usize {
-        self.0 as usize
+        self.index as usize
     }
 }
 
@@ -86,6 +91,8 @@ pub struct Tracked {
     entry: Option<Handle>,
     ignored: Option<Reason>,
     unconfirmed: bool,
+    /// Confirmed already: a verdict acts once.
+    settled: bool,
     helper_drop: Option<HelperDrop>,
     /// What the packet's [`Meta`](crate::Meta) said, and when it was
     /// classified: for the helper that runs at confirmation.
@@ -102,6 +109,7 @@ impl Tracked {
             entry: Some(entry),
             ignored: None,
             unconfirmed: false,
+            settled: false,
             helper_drop: None,
             broadcast_prefix: None,
             at,
@@ -157,6 +165,14 @@ impl Tracked {
 
     pub(crate) fn set_unconfirmed(&mut self, unconfirmed: bool) {
         self.unconfirmed = unconfirmed;
+    }
+
+    pub(crate) fn is_settled(&self) -> bool {
+        self.settled
+    }
+
+    pub(crate) fn settle(&mut self) {
+        self.settled = true;
     }
 
     pub(crate) fn set_helper_drop(&mut self, drop: HelperDrop) {

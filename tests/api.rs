@@ -181,3 +181,69 @@ fn tuple_ports_and_expectation_flags() {
     // Prefixes are capped at the address length.
     assert_eq!(Expectation::from_any_port(t).with_src_prefix(200).src_prefix(), 32);
 }
+
+/// Handles are generational: once its entry is gone, a handle names nothing,
+/// even when the slot holds another entry; a stale verdict cannot discard
+/// or confirm the entry that reused its slot.
+#[test]
+fn stale_handles_and_verdicts_name_nothing() {
+    // One slot: every entry lands in it.
+    let mut t: FixedConnTable<1> = ConnTable::new(HashKey([2; 16]), Config::default());
+    let a = udp(C, 1000, S, 53, b"a");
+    let b = udp(C, 2000, S, 53, b"b");
+    let va = t.track(at(0), &a);
+    let ha = va.entry().unwrap();
+    assert!(t.get(ha, at(0)).is_some());
+    // A expires and is reaped; B takes the slot.
+    assert_eq!(t.gc(at(31_000), 1), 1);
+    let vb = t.track(at(31_000), &b);
+    let hb = vb.entry().unwrap();
+    assert_eq!(ha.index(), hb.index(), "the same slot");
+    assert!(t.get(ha, at(31_000)).is_none(), "a stale handle names nothing");
+    assert_eq!(t.get(hb, at(31_000)).unwrap().orig().sport(), Some(2000));
+
+    // A NEW verdict discarded, its slot reused by another unconfirmed
+    // entry: discarding the old verdict again leaves the new entry alone.
+    let mut t: FixedConnTable<1> = ConnTable::new(HashKey([2; 16]), Config::default());
+    let old = t.classify(at(0), &a, Meta::default());
+    t.discard(&old);
+    let mut new = t.classify(at(0), &b, Meta::default());
+    assert_eq!(old.entry().unwrap().index(), new.entry().unwrap().index());
+    t.discard(&old);
+    assert_eq!(t.len(), 1, "the new entry survives a stale discard");
+    t.confirm(&mut new, &b).unwrap();
+    assert_eq!(t.entries(at(0)).count(), 1);
+}
+
+/// A verdict acts once: confirming it twice feeds its helper once.
+#[test]
+fn a_verdict_confirms_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    struct Count;
+    impl Helper for Count {
+        fn name(&self) -> &'static str {
+            "count"
+        }
+        fn policy(&self, _class: u8) -> ExpectPolicy {
+            ExpectPolicy::new(1, 60)
+        }
+        fn help(&self, _cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
+            SEEN.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+    static COUNT: Count = Count;
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([2; 16]), Config::default());
+    let id = t.register_helper(&COUNT).unwrap();
+    t.assign_helper(HelperAssignment::new(id, 17, 9999)).unwrap();
+    let p = udp(C, 1000, S, 9999, b"x");
+    let mut v = t.classify(at(0), &p, Meta::default());
+    t.confirm(&mut v, &p).unwrap();
+    t.confirm(&mut v, &p).unwrap();
+    assert_eq!(SEEN.load(Ordering::Relaxed), 1);
+    // The one-step form confirms, so its verdict is spent too.
+    let mut v = t.track(at(1), &p);
+    t.confirm(&mut v, &p).unwrap();
+    assert_eq!(SEEN.load(Ordering::Relaxed), 2);
+}

@@ -106,6 +106,8 @@ pub struct ConnTable<S> {
     assignments: heapless::Vec<HelperAssignment, MAX_HELPER_ASSIGNMENTS>,
     /// Expectation creation counter and count.
     expect_book: ExpectBook,
+    /// The generation of the last entry created (see [`Handle`]).
+    generation: u16,
 }
 
 /// Most [`HelperAssignment`]s a table holds.
@@ -168,6 +170,7 @@ impl<S: Storage> ConnTable<S> {
             helpers: heapless::Vec::new(),
             assignments: heapless::Vec::new(),
             expect_book: ExpectBook::default(),
+            generation: 0,
         }
     }
 
@@ -244,7 +247,7 @@ impl<S: Storage> ConnTable<S> {
     fn entry_ref<'a>(&'a self, entry: &'a Entry, now: Tick, i: usize) -> EntryRef<'a> {
         let ext = entry.link.ext().and_then(|x| self.store.parts().1.get(x)?.0.as_ref());
         let helper = ext.and_then(|x| self.helper(x.helper?));
-        EntryRef { entry, ext, helper, now, handle: Handle(i as u32) }
+        EntryRef { entry, ext, helper, now, handle: entry.handle(i) }
     }
 
     /// Number of slots.
@@ -326,15 +329,24 @@ impl<S: Storage> ConnTable<S> {
     /// Then the entry a NEW packet created is confirmed: from now on other
     /// packets find it. On an unresolvable clash with an entry confirmed
     /// meanwhile, the new entry is discarded and the packet must be dropped.
+    ///
+    /// A verdict acts once: confirming it again does nothing, and a verdict
+    /// whose entry is gone (expired, or its slot reused) acts on nothing.
     pub fn confirm(&mut self, verdict: &mut Verdict, packet: &[u8]) -> Result<(), DropReason> {
         let Verdict::Tracked(t) = verdict else {
             return Ok(());
         };
+        if t.is_settled() {
+            return Ok(());
+        }
+        t.settle();
         if let Err(d) = self.run_helper(t, packet) {
             bump(&mut self.stats.drop);
             t.set_helper_drop(d);
             if let Some(h) = t.entry().filter(|_| t.is_unconfirmed()) {
-                self.remove(h.index());
+                if self.entry_of(h).is_some() {
+                    self.remove(h.index());
+                }
                 t.set_entry(None);
                 t.set_unconfirmed(false);
             }
@@ -343,10 +355,10 @@ impl<S: Storage> ConnTable<S> {
         let Some(h) = t.entry().filter(|_| t.is_unconfirmed()) else {
             return Ok(());
         };
-        let Some(e) = self.entry_at(h.index()).copied() else {
+        t.set_unconfirmed(false);
+        let Some(e) = self.entry_of(h).copied() else {
             return Ok(());
         };
-        t.set_unconfirmed(false);
         let clash = {
             let home = self.home(&e.key, e.zone);
             self.probe_indices(home).find(|&i| {
@@ -367,7 +379,7 @@ impl<S: Storage> ConnTable<S> {
             // and GRE merge into the winner; other protocols drop the packet.
             Some(winner) if e.proto.merges_on_clash() => {
                 self.remove(h.index());
-                t.set_entry(Some(Handle(winner as u32)));
+                t.set_entry(self.entry_at(winner).map(|w| w.handle(winner)));
                 bump(&mut self.stats.clash_resolve);
                 Ok(())
             }
@@ -387,17 +399,19 @@ impl<S: Storage> ConnTable<S> {
     /// in the table). Does nothing otherwise.
     pub fn discard(&mut self, verdict: &Verdict) {
         if let Verdict::Tracked(t) = verdict
-            && let Some(h) = t.entry().filter(|_| t.is_unconfirmed())
-            && self.entry_at(h.index()).is_some_and(|e| !e.status.contains(Status::CONFIRMED))
+            && let Some(h) = t.entry().filter(|_| t.is_unconfirmed() && !t.is_settled())
+            && self.entry_of(h).is_some_and(|e| !e.status.contains(Status::CONFIRMED))
         {
             self.remove(h.index());
         }
     }
 
-    /// The entry behind `handle`, if it is still alive at `now`.
+    /// The entry behind `handle`, if it is still alive at `now` (a handle
+    /// of an entry that is gone names nothing, even once its slot holds
+    /// another entry).
     pub fn get(&self, handle: Handle, now: Instant) -> Option<EntryRef<'_>> {
         let now = now.tick();
-        self.entry_at(handle.index())
+        self.entry_of(handle)
             .filter(|e| !e.expired(now))
             .map(|entry| self.entry_ref(entry, now, handle.index()))
     }

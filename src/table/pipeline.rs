@@ -15,7 +15,7 @@ use crate::stats::bump;
 use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple};
-use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
+use crate::verdict::{AttachedState, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip};
 
 /// A packet's flow: its tuple, the canonical key of its connection, which
@@ -124,8 +124,17 @@ impl<S: Storage> ConnTable<S> {
         let Flow { tuple, key, is_key, zone } = *flow;
         let i = self.alloc(now, &key, zone)?;
         let proto = ProtoState::new(l4, now);
-        let mut entry =
-            Entry { key, zone, link: Link::new(is_key, None), status: Status::empty(), deadline: now, proto };
+        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generation;
+        let mut entry = Entry {
+            key,
+            zone,
+            link: Link::new(is_key, None),
+            status: Status::empty(),
+            deadline: now,
+            generation,
+            proto,
+        };
         match self.new_entry_links(now, &tuple, zone) {
             Ok((status, ext)) => {
                 entry.status = status;
@@ -212,10 +221,11 @@ impl<S: Storage> ConnTable<S> {
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
         }
+        let handle = e.handle(i);
         if close {
             self.remove(i);
         }
-        let mut t = Tracked::new(state, dir, Handle(i as u32), now);
+        let mut t = Tracked::new(state, dir, handle, now);
         t.set_ignored(ignored);
         t.set_unconfirmed(is_new && !close);
         if close {
@@ -272,6 +282,9 @@ impl<S: Storage> ConnTable<S> {
         let (i, now) = (h.index(), t.classified_at());
         let (slots, exts, expects) = self.store.parts_mut();
         let Some(SlotState::Used(e)) = slots.get_mut(i).map(|s| &mut s.0) else { return Ok(()) };
+        if e.generation != h.generation {
+            return Ok(());
+        }
         let Some(ext) = e.link.ext().and_then(|x| exts.get_mut(x)?.0.as_mut()) else { return Ok(()) };
         let Some(helper_id) = ext.helper else { return Ok(()) };
         let Some(&helper) = self.helpers.get(usize::from(helper_id.0)) else { return Ok(()) };
@@ -323,6 +336,9 @@ impl<S: Storage> ConnTable<S> {
         if t.dst_bytes() != &outer.dst {
             return self.icmp_reject(Reason::IcmpErrorWrongDestination);
         }
-        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, Handle(i as u32), now))
+        let Some(handle) = self.entry_at(i).map(|e| e.handle(i)) else {
+            return self.icmp_reject(Reason::IcmpErrorNoEntry);
+        };
+        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, now))
     }
 }

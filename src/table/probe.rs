@@ -22,6 +22,7 @@ use crate::stats::bump;
 use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::Tuple;
+use crate::verdict::Handle;
 
 /// The longest probe sequence: lookups, inserts and the early-drop scan
 /// look at no more slots than this (the kernel's early drop,
@@ -39,6 +40,11 @@ impl<S: Storage> ConnTable<S> {
 
     pub(super) fn slots_mut(&mut self) -> &mut [Slot] {
         self.store.parts_mut().0
+    }
+
+    /// The entry `h` names, if it still holds its slot.
+    pub(super) fn entry_of(&self, h: Handle) -> Option<&Entry> {
+        self.entry_at(h.index()).filter(|e| e.generation == h.generation)
     }
 
     pub(super) fn entry_at(&self, i: usize) -> Option<&Entry> {

@@ -8,6 +8,7 @@ use crate::proto::ProtoState;
 use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple};
+use crate::verdict::Handle;
 
 /// One connection entry.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +21,8 @@ pub(crate) struct Entry {
     pub link: Link,
     pub status: Status,
     pub deadline: Tick,
+    /// Which of the entries that held this slot it is (see [`Handle`]).
+    pub generation: u16,
     pub proto: ProtoState,
 }
 
@@ -65,6 +68,11 @@ impl Entry {
     /// entry's canonical key.
     pub fn direction(&self, is_key: bool) -> Direction {
         if self.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply }
+    }
+
+    /// The handle of this entry, in slot `i`.
+    pub fn handle(&self, i: usize) -> Handle {
+        Handle { index: i as u32, generation: self.generation }
     }
 
     pub fn expired(&self, now: Tick) -> bool {
