@@ -135,14 +135,7 @@ fn main() {
     let (fw_in, fw_out) = (Arc::new(open(&inside)), Arc::new(open(&outside)));
 
     // A random hash key, so that nobody can aim flows at one probe window.
-    let mut key = [0u8; 16];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
-        .is_err()
-    {
-        key = *b"ctrack-tun-fwkey";
-    }
-    let mut table = ConnTable::with_capacity(65536, HashKey(key), Config::default());
+    let mut table = ConnTable::with_capacity(65536, HashKey::random(), Config::default());
     // The kernel firewall's helpers (fw/kernel.nft), on their standard ports.
     for name in ["ftp", "tftp", "sip"] {
         match builtin(name) {

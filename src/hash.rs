@@ -7,10 +7,40 @@
 //! same reason). Written from the SipHash paper (Aumasson & Bernstein,
 //! 2012); the test vector is the paper's.
 
-/// The secret key of a table's hash. Use random bytes (e.g. from a hardware
-/// RNG at boot); a fixed key makes the table's probe windows predictable.
+/// The secret key of a table's hash.
+///
+/// **Use random bytes**: from [`HashKey::random`] under `std`, or from a
+/// hardware RNG at boot on a microcontroller. A fixed key (like the
+/// examples' `HashKey([0x5a; 16])`) makes the table's probe windows
+/// predictable: whoever knows it can compute flows that all land in one
+/// probe window, fill it, and then evict or block the new flows of
+/// everybody whose flows hash there.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HashKey(pub [u8; 16]);
+
+#[cfg(feature = "std")]
+impl HashKey {
+    /// A key from the operating system's random number generator (through
+    /// `std`'s `RandomState`, whose keys the OS RNG seeds once per thread;
+    /// each call hashes a counter with a new `RandomState`, so two calls
+    /// give unrelated-looking keys that only the seed determines).
+    ///
+    /// ```
+    /// let a = ctrack::HashKey::random();
+    /// let b = ctrack::HashKey::random();
+    /// assert_ne!(a, b);
+    /// ```
+    pub fn random() -> HashKey {
+        use std::hash::{BuildHasher, Hasher};
+        let mut key = [0u8; 16];
+        for (i, half) in key.chunks_exact_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            half.copy_from_slice(&h.finish().to_le_bytes());
+        }
+        HashKey(key)
+    }
+}
 
 impl core::fmt::Debug for HashKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
