@@ -550,6 +550,19 @@ impl Expects<'_> {
         false
     }
 
+    /// True if a new connection whose original tuple is `t` would be
+    /// expected (what [`Expects::take_match`] would find, without taking
+    /// it).
+    pub fn has_match(&self, now: Tick, t: &Tuple, zone: u16) -> bool {
+        !self.is_empty()
+            && self.slots.iter().filter_map(|s| s.0.as_ref()).any(|p| {
+                p.deadline.is_after(now)
+                    && p.zone == zone
+                    && !p.exp.flags.contains(ExpectFlags::INACTIVE)
+                    && p.exp.matches(t)
+            })
+    }
+
     /// True if no expectation exists.
     pub fn is_empty(&self) -> bool {
         self.book.live == 0

@@ -247,3 +247,30 @@ fn a_verdict_confirms_once() {
     t.confirm(&mut v, &p).unwrap();
     assert_eq!(SEEN.load(Ordering::Relaxed), 2);
 }
+
+/// Helper state lives in a pool of extension slots (a sixteenth of the
+/// table by default). Unanswered connections to a helper's port must not
+/// exhaust it while the table has room: 4,096 spoofed SYNs to port 21 fill
+/// the pool, and a later FTP login and its data connection still pass, the
+/// pool evicting unanswered (not ASSURED) entries as the table's early
+/// drop would.
+#[test]
+fn spoofed_syns_to_a_helper_port_do_not_lock_out_ftp() {
+    let mut t = ConnTable::with_capacity(65_536, HashKey::random(), Config::default());
+    t.add_builtin_helper(builtin("ftp").unwrap()).unwrap();
+    for i in 0..4096u32 {
+        let src = format!("10.{}.{}.1", i / 256, i % 256);
+        let v = t.track(at(0), &tcp(&src, 40000, S, 21, SYN, i, 0, 64240, b""));
+        assert_eq!(v.state(), Some(CtState::New), "spoofed SYN {i}");
+    }
+    assert_eq!(t.len(), 4096);
+    let (c, s) = ftp_control(&mut t);
+    let pasv = b"227 Entering Passive Mode (198,51,100,5,195,149).\r\n";
+    let v = t.track(at(2), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv));
+    assert_eq!(v.state(), Some(CtState::Established));
+    assert!(!v.must_drop());
+    assert_eq!(t.expectations(at(2)).count(), 1);
+    let v = t.track(at(3), &tcp(C, 50123, S, 50069, SYN, 1, 0, 64240, b""));
+    assert_eq!(v.state(), Some(CtState::Related));
+    assert!(t.stats().early_drop >= 2, "spoofed entries made room: {:?}", t.stats());
+}

@@ -179,12 +179,19 @@ fn snmp_broadcast_expects_the_subnet() {
 }
 
 #[test]
-fn expectations_survive_only_with_room() {
-    // A table with one extension slot: the second helped connection is dropped.
+fn helped_connections_need_room_in_the_extension_pool() {
+    // A table with one extension slot. A second helped connection evicts
+    // the first while that one is not ASSURED, as early drop would ...
     let mut t: FixedConnTable<64, 1, 4> = ConnTable::new(HashKey([1; 16]), Config::default());
     t.add_builtin_helper(builtin("tftp").unwrap()).unwrap();
     assert_eq!(t.track(at(0), &udp(C, 1, S, 69, &[0, 1])).state(), Some(CtState::New));
-    assert_eq!(t.track(at(0), &udp(C, 2, S, 69, &[0, 1])), Verdict::Dropped(DropReason::TableFull));
+    assert_eq!(t.track(at(0), &udp(C, 2, S, 69, &[0, 1])).state(), Some(CtState::New));
+    assert_eq!((t.len(), t.stats().early_drop), (1, 1));
+    // ... but an ASSURED one stays, and the new connection is dropped.
+    let _ = t.track(at(1_000), &udp(S, 69, C, 2, &[0, 3]));
+    let v = t.track(at(3_000), &udp(C, 2, S, 69, &[0, 4]));
+    assert!(t.get(v.entry().unwrap(), at(3_000)).unwrap().status().contains(Status::ASSURED));
+    assert_eq!(t.track(at(3_000), &udp(C, 3, S, 69, &[0, 1])), Verdict::Dropped(DropReason::TableFull));
     assert_eq!(t.len(), 1);
 }
 

@@ -289,6 +289,8 @@ impl ExtSlot {
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Ext {
+    /// The slot of the entry it belongs to.
+    pub owner: u32,
     pub helper: Option<HelperId>,
     /// The master's original tuple (kept by value: the master may die first).
     pub master: Option<Tuple>,

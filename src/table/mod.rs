@@ -108,6 +108,8 @@ pub struct ConnTable<S> {
     expect_book: ExpectBook,
     /// The generation of the last entry created (see [`Handle`]).
     generation: u16,
+    /// Where the search for an extension slot to free resumes.
+    ext_cursor: usize,
 }
 
 /// Most [`HelperAssignment`]s a table holds.
@@ -171,6 +173,7 @@ impl<S: Storage> ConnTable<S> {
             assignments: heapless::Vec::new(),
             expect_book: ExpectBook::default(),
             generation: 0,
+            ext_cursor: 0,
         }
     }
 

@@ -122,6 +122,9 @@ impl<S: Storage> ConnTable<S> {
     /// the probe window of its key.
     fn create(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Result<usize, DropReason> {
         let Flow { tuple, key, is_key, zone } = *flow;
+        if self.needs_ext(now, &tuple, zone) {
+            self.make_room_for_ext(now);
+        }
         let i = self.alloc(now, &key, zone)?;
         let proto = ProtoState::new(l4, now);
         self.generation = self.generation.wrapping_add(1);
@@ -135,7 +138,7 @@ impl<S: Storage> ConnTable<S> {
             generation,
             proto,
         };
-        match self.new_entry_links(now, &tuple, zone) {
+        match self.new_entry_links(now, &tuple, zone, i) {
             Ok((status, ext)) => {
                 entry.status = status;
                 entry.link = Link::new(is_key, ext);
@@ -243,7 +246,18 @@ impl<S: Storage> ConnTable<S> {
         now: Tick,
         t: &Tuple,
         zone: u16,
+        owner: usize,
     ) -> Result<(Status, Option<usize>), DropReason> {
+        let owner = owner as u32;
+        let free = self.store.parts().1.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
+        if free.is_none() {
+            // Fail before an expectation is used up.
+            return if self.needs_ext(now, t, zone) {
+                Err(DropReason::TableFull)
+            } else {
+                Ok((Status::empty(), None))
+            };
+        }
         let (slots, exts, expects) = self.store.parts_mut();
         let mut view = Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats };
         let found = if view.is_empty() { None } else { view.take_match(now, t, zone) };
@@ -256,21 +270,66 @@ impl<S: Storage> ConnTable<S> {
                 bump(&mut self.stats.expect_new);
                 (
                     Status::EXPECTED,
-                    Ext { helper: p.exp.helper, master: Some(master), data: HelperData::default() },
+                    Ext { owner, helper: p.exp.helper, master: Some(master), data: HelperData::default() },
                 )
             }
             None => match self.assignments.iter().find(|a| a.applies(t, zone)) {
                 Some(a) => (
                     Status::HELPER,
-                    Ext { helper: Some(a.helper()), master: None, data: HelperData::default() },
+                    Ext { owner, helper: Some(a.helper()), master: None, data: HelperData::default() },
                 ),
                 None => return Ok((Status::empty(), None)),
             },
         };
-        let free =
-            exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none()).ok_or(DropReason::TableFull)?;
+        let free = free.ok_or(DropReason::TableFull)?;
         exts[free].0 = Some(ext);
         Ok((status, Some(free)))
+    }
+
+    /// Whether a new connection whose original tuple is `t` gets an
+    /// extension slot: it is expected, or a helper is assigned to it.
+    fn needs_ext(&mut self, now: Tick, t: &Tuple, zone: u16) -> bool {
+        if self.assignments.iter().any(|a| a.applies(t, zone)) {
+            return true;
+        }
+        let (_, _, expects) = self.store.parts_mut();
+        Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats }
+            .has_match(now, t, zone)
+    }
+
+    /// Early drop for the extension slots (`nf_conntrack_core.c:
+    /// early_drop()`'s rule, applied to the pool Linux does not have: it
+    /// allocates helper data with the entry): when none is free, the entry
+    /// of one that is expired, or confirmed and not ASSURED, is evicted,
+    /// among at most [`PROBE_WINDOW`](super::PROBE_WINDOW) extension slots
+    /// from where the last search stopped. Unanswered connections to a
+    /// helper's port cannot then exhaust the pool while the table has room.
+    fn make_room_for_ext(&mut self, now: Tick) {
+        let (slots, exts, _) = self.store.parts();
+        let n = exts.len().min(Link::MAX_EXT);
+        if n == 0 || exts[..n].iter().any(|x| x.0.is_none()) {
+            return;
+        }
+        let mut victim = None;
+        for k in 0..super::PROBE_WINDOW.min(n) {
+            let x = (self.ext_cursor + k) % n;
+            let Some(owner) = exts[x].0.map(|e| e.owner as usize) else { continue };
+            if let Some(SlotState::Used(e)) = slots.get(owner).map(|s| &s.0)
+                && (e.expired(now)
+                    || (e.status.contains(Status::CONFIRMED) && !e.status.contains(Status::ASSURED)))
+            {
+                victim = Some((x, owner, e.expired(now)));
+                break;
+            }
+        }
+        self.ext_cursor = (self.ext_cursor + super::PROBE_WINDOW) % n;
+        if let Some((x, owner, expired)) = victim {
+            self.ext_cursor = (x + 1) % n;
+            self.remove(owner);
+            if !expired {
+                bump(&mut self.stats.early_drop);
+            }
+        }
     }
 
     /// The helper hook of confirmation (`nf_conntrack_proto.c:
