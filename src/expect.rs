@@ -11,6 +11,7 @@
 use core::fmt;
 use core::net::IpAddr;
 
+use crate::hash::{HashKey, hash};
 use crate::time::Tick;
 use crate::tuple::{Family, L4, Tuple};
 
@@ -379,11 +380,21 @@ fn mask_addr(family: Family, bits: u8) -> IpAddr {
 
 /// The expectation table: a view over the table's expectation slots and
 /// the counters it updates.
+///
+/// An expectation lives in the probe window of its destination (address,
+/// port, protocol, zone: the part of its tuple no mask touches), found by
+/// the table's keyed hash, so that a new connection looks at one window,
+/// not at every expectation (Linux hashes expectations by their tuple
+/// for the same reason, `nf_conntrack_expect.c: nf_ct_expect_dst_hash()`).
 pub(crate) struct Expects<'a> {
     pub slots: &'a mut [ExpectSlot],
     pub book: &'a mut ExpectBook,
     pub stats: &'a mut crate::stats::Stats,
+    pub key: &'a HashKey,
 }
+
+/// The longest probe window of an expectation.
+const EXPECT_WINDOW: usize = 16;
 
 /// Bookkeeping kept beside the expectation slots.
 #[derive(Debug, Default, Clone, Copy)]
@@ -395,6 +406,25 @@ pub(crate) struct ExpectBook {
 }
 
 impl Expects<'_> {
+    /// The slots where an expectation of a connection to `t`'s destination
+    /// in `zone` lives.
+    fn window(&self, t: &Tuple, zone: u16) -> impl Iterator<Item = usize> + use<> {
+        let len = self.slots.len();
+        let n = match t.family() {
+            Family::Ipv4 => 4,
+            Family::Ipv6 => 16,
+        };
+        let mut b = [0u8; 22];
+        b[0] = t.family() as u8;
+        b[1] = t.proto();
+        b[2..4].copy_from_slice(&zone.to_be_bytes());
+        b[4..6].copy_from_slice(&t.dst_l4().to_be_bytes());
+        b[6..6 + n].copy_from_slice(&t.dst_bytes()[..n]);
+        let h = hash(self.key, &b[..6 + n]);
+        let home = ((h >> 32) * len as u64 >> 32) as usize;
+        (home..home + EXPECT_WINDOW.min(len)).map(move |i| if i >= len { i - len } else { i })
+    }
+
     fn delete(&mut self, i: usize) {
         if self.slots[i].0.take().is_some() {
             self.book.live = self.book.live.saturating_sub(1);
@@ -415,7 +445,9 @@ impl Expects<'_> {
         owner: HelperId,
     ) -> Result<(), ExpectError> {
         let mut free = None;
-        for i in 0..self.slots.len() {
+        // Expectations that could clash with this one share its
+        // destination, so its window holds them all.
+        for i in self.window(&exp.tuple, zone) {
             let Some(p) = self.slots[i].0 else {
                 free = free.or(Some(i));
                 continue;
@@ -449,7 +481,9 @@ impl Expects<'_> {
                     .min_by_key(|&i| self.slots[i].0.map_or(u32::MAX, |p| p.serial));
                 if let Some(i) = oldest {
                     self.delete(i);
-                    free = free.or(Some(i));
+                    if self.window(&exp.tuple, zone).any(|w| w == i) {
+                        free = free.or(Some(i));
+                    }
                 }
                 if count > usize::from(policy.max_expected) {
                     return Err(ExpectError::Full);
@@ -470,7 +504,7 @@ impl Expects<'_> {
     /// one is consumed.
     pub fn take_match(&mut self, now: Tick, t: &Tuple, zone: u16) -> Option<Pending> {
         let mut best: Option<usize> = None;
-        for i in 0..self.slots.len() {
+        for i in self.window(t, zone) {
             let Some(p) = self.slots[i].0 else { continue };
             if !p.deadline.is_after(now) {
                 self.delete(i);
@@ -506,7 +540,7 @@ impl Expects<'_> {
         class: u8,
         owner: HelperId,
     ) -> bool {
-        self.slots.iter().filter_map(|s| s.0.as_ref()).any(|p| {
+        self.window(t, zone).filter_map(|i| self.slots[i].0.as_ref()).any(|p| {
             p.deadline.is_after(now)
                 && p.master != master
                 && p.zone == zone
@@ -555,7 +589,7 @@ impl Expects<'_> {
     /// it).
     pub fn has_match(&self, now: Tick, t: &Tuple, zone: u16) -> bool {
         !self.is_empty()
-            && self.slots.iter().filter_map(|s| s.0.as_ref()).any(|p| {
+            && self.window(t, zone).filter_map(|i| self.slots[i].0.as_ref()).any(|p| {
                 p.deadline.is_after(now)
                     && p.zone == zone
                     && !p.exp.flags.contains(ExpectFlags::INACTIVE)
@@ -601,5 +635,41 @@ mod tests {
         assert_eq!(mask_addr(Family::Ipv4, 24).to_string(), "255.255.255.0");
         assert_eq!(mask_addr(Family::Ipv4, 0).to_string(), "0.0.0.0");
         assert_eq!(mask_addr(Family::Ipv6, 128).to_string(), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+    }
+
+    /// Expectations are found in the window of their destination: with a
+    /// thousand of them pending, each is found (and used up) by the
+    /// connection it expects, and a connection nobody expects finds none.
+    #[test]
+    fn found_by_destination_among_many() {
+        let mut slots = [ExpectSlot::EMPTY; 1024];
+        let mut book = ExpectBook::default();
+        let mut stats = crate::stats::Stats::default();
+        let key = HashKey([3; 16]);
+        let mut x = Expects { slots: &mut slots, book: &mut book, stats: &mut stats, key: &key };
+        let now = Tick::from_ticks(1000);
+        let policy = ExpectPolicy::new(0, 60);
+        let mut created = 0u16;
+        for port in 1000..1900u16 {
+            let e = Expectation::from_any_port(t("192.0.2.1", 0, "198.51.100.5", port));
+            // A window may be full at this load; most fit.
+            if x.register(now, u32::from(port), 0, policy, e, HelperId(0)).is_ok() {
+                created += 1;
+            }
+        }
+        assert!(created > 850, "{created}");
+        assert_eq!(x.book.live, usize::from(created));
+        let mut found = 0u16;
+        for port in 1000..1900u16 {
+            let c = t("192.0.2.1", 40000, "198.51.100.5", port);
+            if let Some(p) = x.take_match(now, &c, 0) {
+                assert_eq!(p.exp.tuple.dport(), Some(port));
+                found += 1;
+                assert!(x.take_match(now, &c, 0).is_none(), "used up");
+            }
+        }
+        assert_eq!(found, created);
+        assert!(x.is_empty());
+        assert!(!x.has_match(now, &t("192.0.2.1", 1, "198.51.100.5", 1000), 0));
     }
 }

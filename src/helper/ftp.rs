@@ -471,6 +471,7 @@ mod tests {
                     slots: &mut self.slots,
                     book: &mut self.book,
                     stats: &mut self.stats,
+                    key: &crate::HashKey([9; 16]),
                 },
                 new_timeout: None,
             };

@@ -259,7 +259,12 @@ impl<S: Storage> ConnTable<S> {
             };
         }
         let (slots, exts, expects) = self.store.parts_mut();
-        let mut view = Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats };
+        let mut view = Expects {
+            slots: expects,
+            book: &mut self.expect_book,
+            stats: &mut self.stats,
+            key: &self.hash_key,
+        };
         let found = if view.is_empty() { None } else { view.take_match(now, t, zone) };
         let (status, ext) = match found {
             Some(p) => {
@@ -293,7 +298,7 @@ impl<S: Storage> ConnTable<S> {
             return true;
         }
         let (_, _, expects) = self.store.parts_mut();
-        Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats }
+        Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats, key: &self.hash_key }
             .has_match(now, t, zone)
     }
 
@@ -366,7 +371,12 @@ impl<S: Storage> ConnTable<S> {
             master: i as u32,
             zone: e.zone,
             broadcast_prefix: t.broadcast_prefix(),
-            expects: Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats },
+            expects: Expects {
+                slots: expects,
+                book: &mut self.expect_book,
+                stats: &mut self.stats,
+                key: &self.hash_key,
+            },
             new_timeout: None,
         };
         let r = helper.help(&mut cx);

@@ -181,8 +181,12 @@ impl<S: Storage> ConnTable<S> {
             let had_helper = x.0.is_some_and(|x| x.helper.is_some());
             x.0 = None;
             if had_helper {
-                let mut view =
-                    Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats };
+                let mut view = Expects {
+                    slots: expects,
+                    book: &mut self.expect_book,
+                    stats: &mut self.stats,
+                    key: &self.hash_key,
+                };
                 view.remove(i as u32, &mut |_| true);
             }
         }

@@ -227,7 +227,12 @@ mod tests {
                 master: 7,
                 zone: 0,
                 broadcast_prefix: None,
-                expects: Expects { slots: &mut self.slots, book: &mut self.book, stats: &mut self.stats },
+                expects: Expects {
+                    slots: &mut self.slots,
+                    book: &mut self.book,
+                    stats: &mut self.stats,
+                    key: &crate::HashKey([9; 16]),
+                },
                 new_timeout: None,
             };
             let r = SIP.help(&mut cx);
