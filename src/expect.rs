@@ -11,7 +11,7 @@
 use core::fmt;
 use core::net::IpAddr;
 
-use crate::hash::{HashKey, hash};
+use crate::hash::{HashKey, slot};
 use crate::time::Tick;
 use crate::tuple::{Family, L4, Tuple};
 
@@ -420,8 +420,7 @@ impl Expects<'_> {
         b[2..4].copy_from_slice(&zone.to_be_bytes());
         b[4..6].copy_from_slice(&t.dst_l4().to_be_bytes());
         b[6..6 + n].copy_from_slice(&t.dst_bytes()[..n]);
-        let h = hash(self.key, &b[..6 + n]);
-        let home = ((h >> 32) * len as u64 >> 32) as usize;
+        let home = slot(self.key, &b[..6 + n], len);
         (home..home + EXPECT_WINDOW.min(len)).map(move |i| if i >= len { i - len } else { i })
     }
 

@@ -111,6 +111,13 @@ fn siphash(key: &HashKey, data: &[u8], c_rounds: usize, d_rounds: usize) -> u64 
     s.v[0] ^ s.v[1] ^ s.v[2] ^ s.v[3]
 }
 
+/// The slot of `data` in an array of `len` slots: the high 32 bits of its
+/// hash scaled to `len` by multiply-shift (any `len`, power of two or not,
+/// and no division).
+pub(crate) fn slot(key: &HashKey, data: &[u8], len: usize) -> usize {
+    (((hash(key, data) >> 32) * len as u64) >> 32) as usize
+}
+
 /// The table's hash: SipHash-1-3, the variant Rust's std and Linux's
 /// conntrack use for hash tables.
 pub(crate) fn hash(key: &HashKey, data: &[u8]) -> u64 {

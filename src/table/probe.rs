@@ -16,7 +16,7 @@
 use super::ConnTable;
 use super::storage::{Entry, Slot, SlotState, Storage};
 use crate::expect::Expects;
-use crate::hash::hash;
+use crate::hash::slot;
 use crate::reason::DropReason;
 use crate::stats::bump;
 use crate::status::Status;
@@ -56,9 +56,7 @@ impl<S: Storage> ConnTable<S> {
 
     pub(super) fn home(&self, key: &Tuple, zone: u16) -> usize {
         let (bytes, len) = key.hash_bytes(zone);
-        let h = hash(&self.hash_key, &bytes[..len]);
-        // Multiply-shift maps the hash onto any table size, power of two or not.
-        (((h >> 32) * self.capacity() as u64) >> 32) as usize
+        slot(&self.hash_key, &bytes[..len], self.capacity())
     }
 
     pub(super) fn probe_indices(&self, home: usize) -> impl Iterator<Item = usize> + use<S> {
