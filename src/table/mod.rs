@@ -284,9 +284,12 @@ impl<S: Storage> ConnTable<S> {
         Stats { entries: self.count as u32, ..self.stats }
     }
 
-    /// Classify and, if the packet created an entry, confirm it at once:
-    /// the one-step form for callers that never drop a packet between
-    /// tracking and sending it. See [`ConnTable::classify`].
+    /// Classify and confirm at once (the connection's helper sees the
+    /// packet, and an entry the packet created is confirmed): the one-step
+    /// form for callers that never drop a packet between tracking and
+    /// sending it. A packet its helper rejects keeps its classification
+    /// and [`Verdict::must_drop`] says so. See [`ConnTable::classify`] and
+    /// [`ConnTable::confirm`].
     pub fn track(&mut self, now: Instant, packet: &[u8]) -> Verdict {
         self.track_with(now, packet, Meta::default())
     }
