@@ -40,20 +40,25 @@ pub struct TcpTimeouts {
 
 impl Default for TcpTimeouts {
     fn default() -> Self {
-        TcpTimeouts {
-            syn_sent: 120,
-            syn_recv: 60,
-            established: 432_000,
-            fin_wait: 120,
-            close_wait: 60,
-            last_ack: 30,
-            time_wait: 120,
-            close: 10,
-            syn_sent2: 120,
-            max_retrans: 300,
-            unacknowledged: 300,
-        }
+        Self::DEFAULT
     }
+}
+
+impl TcpTimeouts {
+    /// The kernel's defaults (a `const`, for `static` tables).
+    pub const DEFAULT: TcpTimeouts = TcpTimeouts {
+        syn_sent: 120,
+        syn_recv: 60,
+        established: 432_000,
+        fin_wait: 120,
+        close_wait: 60,
+        last_ack: 30,
+        time_wait: 120,
+        close: 10,
+        syn_sent2: 120,
+        max_retrans: 300,
+        unacknowledged: 300,
+    };
 }
 
 /// TCP tracker settings: the `nf_conntrack_tcp_*` sysctls
@@ -76,14 +81,19 @@ pub struct TcpConfig {
 
 impl Default for TcpConfig {
     fn default() -> Self {
-        TcpConfig {
-            loose: true,
-            be_liberal: false,
-            ignore_invalid_rst: false,
-            max_retrans: 3,
-            timeouts: TcpTimeouts::default(),
-        }
+        Self::DEFAULT
     }
+}
+
+impl TcpConfig {
+    /// The kernel's defaults (a `const`, for `static` tables).
+    pub const DEFAULT: TcpConfig = TcpConfig {
+        loose: true,
+        be_liberal: false,
+        ignore_invalid_rst: false,
+        max_retrans: 3,
+        timeouts: TcpTimeouts::DEFAULT,
+    };
 }
 
 /// Timeouts of the connection-less trackers, in seconds.
@@ -109,8 +119,14 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { udp: 30, udp_stream: 120, icmp: 30, icmpv6: 30, generic: 600, gre: 30, gre_stream: 180 }
+        Self::DEFAULT
     }
+}
+
+impl Timeouts {
+    /// The kernel's defaults (a `const`, for `static` tables).
+    pub const DEFAULT: Timeouts =
+        Timeouts { udp: 30, udp_stream: 120, icmp: 30, icmpv6: 30, generic: 600, gre: 30, gre_stream: 180 };
 }
 
 /// All tunables of a [`ConnTable`](crate::ConnTable).
@@ -141,8 +157,14 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { checksum: true, max_entries: 0, tcp: TcpConfig::default(), timeouts: Timeouts::default() }
+        Self::DEFAULT
     }
+}
+
+impl Config {
+    /// The kernel's defaults (a `const`, for `static` tables).
+    pub const DEFAULT: Config =
+        Config { checksum: true, max_entries: 0, tcp: TcpConfig::DEFAULT, timeouts: Timeouts::DEFAULT };
 }
 
 /// Why [`Config::set_sysctl`] refused a setting.

@@ -405,6 +405,10 @@ pub(crate) struct ExpectBook {
     pub live: usize,
 }
 
+impl ExpectBook {
+    pub(crate) const ZERO: ExpectBook = ExpectBook { serial: 0, live: 0 };
+}
+
 impl Expects<'_> {
     /// The slots where an expectation of a connection to `t`'s destination
     /// in `zone` lives.

@@ -46,6 +46,26 @@ pub(crate) fn bump(c: &mut u32) {
 }
 
 /// The `conntrack -S` line of one CPU (ctrack is one "CPU").
+impl Stats {
+    /// All zero.
+    pub(crate) const ZERO: Stats = Stats {
+        entries: 0,
+        found: 0,
+        invalid: 0,
+        insert: 0,
+        insert_failed: 0,
+        drop: 0,
+        early_drop: 0,
+        error: 0,
+        search_restart: 0,
+        clash_resolve: 0,
+        chaintoolong: 0,
+        expect_new: 0,
+        expect_create: 0,
+        expect_delete: 0,
+    };
+}
+
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

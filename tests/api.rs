@@ -274,3 +274,27 @@ fn spoofed_syns_to_a_helper_port_do_not_lock_out_ftp() {
     assert_eq!(v.state(), Some(CtState::Related));
     assert!(t.stats().early_drop >= 2, "spoofed entries made room: {:?}", t.stats());
 }
+
+/// Construction never puts a table on the stack: a heap table of a million
+/// entries is built on a 2 MiB thread stack, and a fixed table can be a
+/// `static` built at compile time, keyed at start-up.
+#[test]
+fn tables_are_built_in_place() {
+    let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(|| {
+        let mut t = ConnTable::with_capacity(1 << 20, HashKey::random(), Config::default());
+        assert_eq!(t.capacity(), 1 << 20);
+        t.track(at(0), &udp(C, 1000, S, 53, b"q")).state()
+    });
+    assert_eq!(worker.unwrap().join().unwrap(), Some(CtState::New));
+
+    use std::sync::Mutex;
+    static TABLE: Mutex<FixedConnTable<4096, 64, 64>> =
+        Mutex::new(ConnTable::new(HashKey([0; 16]), Config::DEFAULT));
+    let mut t = TABLE.lock().unwrap();
+    let _ = t.track(at(0), &udp(C, 1000, S, 53, b"q"));
+    assert_eq!(t.len(), 1);
+    // A new key empties the table (entries are placed by their hash).
+    t.set_hash_key(HashKey::random());
+    assert!(t.is_empty());
+    assert_eq!(t.track(at(1), &udp(C, 1000, S, 53, b"q")).state(), Some(CtState::New));
+}

@@ -125,9 +125,25 @@ pub type FixedConnTable<const N: usize, const X: usize = 16, const E: usize = 16
     ConnTable<FixedStorage<N, X, E>>;
 
 impl<const N: usize, const X: usize, const E: usize> ConnTable<FixedStorage<N, X, E>> {
-    /// An empty table.
-    pub fn new(hash_key: HashKey, config: Config) -> Self {
-        ConnTable::with_storage(FixedStorage::new(), hash_key, config)
+    /// An empty table. A `const fn`, so a table can be a `static`, built at
+    /// compile time and never moved (firmware: give it a random key at boot
+    /// with [`ConnTable::set_hash_key`]):
+    ///
+    /// ```
+    /// use core::cell::RefCell;
+    /// use ctrack::{Config, ConnTable, FixedConnTable, HashKey};
+    ///
+    /// // In firmware, a `critical_section::Mutex<RefCell<..>>` or similar.
+    /// struct Shared(RefCell<FixedConnTable<256>>);
+    /// unsafe impl Sync for Shared {} // single-threaded example only
+    /// static TABLE: Shared = Shared(RefCell::new(ConnTable::new(HashKey([0; 16]), Config::DEFAULT)));
+    ///
+    /// let mut table = TABLE.0.borrow_mut();
+    /// table.set_hash_key(HashKey([0x3c; 16])); // from a hardware RNG
+    /// assert_eq!(table.capacity(), 256);
+    /// ```
+    pub const fn new(hash_key: HashKey, config: Config) -> Self {
+        ConnTable::from_parts(FixedStorage::new(), hash_key, config)
     }
 }
 
@@ -162,19 +178,40 @@ impl<S: Storage> ConnTable<S> {
         slots.fill(Slot::EMPTY);
         exts.fill(ExtSlot::EMPTY);
         expects.fill(ExpectSlot::EMPTY);
+        ConnTable::from_parts(store, hash_key, config)
+    }
+
+    /// A table over storage that is empty already.
+    const fn from_parts(store: S, hash_key: HashKey, config: Config) -> Self {
         ConnTable {
             store,
             hash_key,
             config,
-            stats: Stats::default(),
+            stats: Stats::ZERO,
             count: 0,
             gc_cursor: 0,
             helpers: heapless::Vec::new(),
             assignments: heapless::Vec::new(),
-            expect_book: ExpectBook::default(),
+            expect_book: ExpectBook::ZERO,
             generation: 0,
             ext_cursor: 0,
         }
+    }
+
+    /// Replace the hash key. Entries are placed by their hash, so the table
+    /// is emptied (entries and expectations; registered helpers, their
+    /// assignments and the counters stay): set the key before the first
+    /// packet, e.g. at boot from a hardware RNG.
+    pub fn set_hash_key(&mut self, hash_key: HashKey) {
+        let (slots, exts, expects) = self.store.parts_mut();
+        slots.fill(Slot::EMPTY);
+        exts.fill(ExtSlot::EMPTY);
+        expects.fill(ExpectSlot::EMPTY);
+        self.hash_key = hash_key;
+        self.count = 0;
+        self.gc_cursor = 0;
+        self.ext_cursor = 0;
+        self.expect_book = ExpectBook::ZERO;
     }
 
     /// Register `helper` with the table: the [`HelperId`] it returns is
