@@ -339,6 +339,13 @@ impl Tuple {
         Some(if self_first { (*self, true) } else { (inv, false) })
     }
 
+    /// Whether the tuple equals its own inversion: a flow from an endpoint
+    /// to itself, same address and port both ways. Never ICMP: no query
+    /// type is its own reply type.
+    pub(crate) fn is_own_inverse(&self) -> bool {
+        self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(self.family, self.proto)
+    }
+
     /// Bytes fed to the table's hash (as in
     /// `nf_conntrack_core.c: hash_conntrack_raw()`: everything but the
     /// direction), and how many of them are used: IPv4 addresses are hashed
@@ -510,6 +517,14 @@ mod tests {
                     prop_assert_ne!(s, sr);
                 }
                 prop_assert_eq!(if s { t } else { r }, c);
+            }
+        }
+
+        #[test]
+        fn own_inverse_is_equality_with_the_inversion(t in any_tuple()) {
+            let to_itself = Tuple::from_raw(t.family, t.proto, t.src, t.src, t.src_l4, t.src_l4);
+            for u in [t, to_itself] {
+                prop_assert_eq!(u.is_own_inverse(), u.invert() == Some(u));
             }
         }
     }

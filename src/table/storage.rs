@@ -66,7 +66,17 @@ impl Entry {
 
     /// The direction of a packet whose tuple is (`is_key`) or is not the
     /// entry's canonical key.
+    ///
+    /// A flow from an endpoint to itself has two equal tuples, and a packet
+    /// of it found in the table is in the reply direction: Linux links the
+    /// reply tuple into the hash chain after the original one, both at the
+    /// head of the same bucket (`nf_conntrack_core.c:
+    /// __nf_conntrack_hash_insert()`), and a lookup walks the chain from
+    /// its head. (The packet that creates the entry is original.)
     pub fn direction(&self, is_key: bool) -> Direction {
+        if self.key.is_own_inverse() {
+            return Direction::Reply;
+        }
         if self.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply }
     }
 
