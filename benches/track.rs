@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("track");
     g.throughput(Throughput::Elements(1));
     for &conns in &[1_000usize, 100_000] {
-        // Load 0.5: see PROBE_WINDOW.
+        // Load 0.5, as a table sized for its peak would run.
         let cap = conns * 2;
         let now = Instant::from_secs(10);
         let mut t = ConnTable::with_capacity(cap, HashKey([0x42; 16]), Config::default());

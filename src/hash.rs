@@ -2,7 +2,7 @@
 //!
 //! A `no_std` library has no source of randomness, so the caller supplies
 //! the key ([`HashKey`]); with a secret key an attacker who chooses packet
-//! tuples cannot aim them at one probe window (the kernel's
+//! tuples cannot aim them at one bucket (the kernel's
 //! `nf_conntrack_core.c: hash_conntrack_raw()` uses keyed SipHash for the
 //! same reason). Written from the SipHash paper (Aumasson & Bernstein,
 //! 2012); the test vector is the paper's.
@@ -11,9 +11,9 @@
 ///
 /// **Use random bytes**: from [`HashKey::random`] under `std`, or from a
 /// hardware RNG at boot on a microcontroller. A fixed key (like the
-/// examples' `HashKey([0x5a; 16])`) makes the table's probe windows
+/// examples' `HashKey([0x5a; 16])`) makes the table's buckets
 /// predictable: whoever knows it can compute flows that all land in one
-/// probe window, fill it, and then evict or block the new flows of
+/// pair of buckets, fill it, and then evict or block the new flows of
 /// everybody whose flows hash there.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HashKey(pub [u8; 16]);
@@ -112,10 +112,15 @@ fn siphash(key: &HashKey, data: &[u8], c_rounds: usize, d_rounds: usize) -> u64 
 }
 
 /// The slot of `data` in an array of `len` slots: the high 32 bits of its
-/// hash scaled to `len` by multiply-shift (any `len`, power of two or not,
-/// and no division).
+/// hash scaled to `len`.
 pub(crate) fn slot(key: &HashKey, data: &[u8], len: usize) -> usize {
-    (((hash(key, data) >> 32) * len as u64) >> 32) as usize
+    scale((hash(key, data) >> 32) as u32, len)
+}
+
+/// 32 hash bits scaled to `0..len` by multiply-shift (any `len`, power of
+/// two or not, and no division).
+pub(crate) fn scale(bits: u32, len: usize) -> usize {
+    ((u64::from(bits) * len as u64) >> 32) as usize
 }
 
 /// The table's hash: SipHash-1-3, the variant Rust's std and Linux's

@@ -48,7 +48,7 @@
 //!    the packet's [`Tuple`] (or an ICMP error's quoted tuple, or UNTRACKED,
 //!    or INVALID with a [`Reason`]).
 //! 2. The tuple's canonical form is hashed with the caller's [`HashKey`];
-//!    the probe window holds the entry from either direction, or a slot for
+//!    its two buckets hold the entry from either direction, or a slot for
 //!    a new, *unconfirmed* one (an expectation may make it RELATED).
 //! 3. `proto::handle_packet` runs the entry's tracker, whose
 //!    `Outcome` (accept with a timeout, ignore, invalid, reopen) the table
@@ -154,8 +154,8 @@ pub use status::{Status, TcpState};
 #[cfg(feature = "alloc")]
 pub use table::HeapStorage;
 pub use table::{
-    ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS, MAX_HELPERS, Meta,
-    PROBE_WINDOW, SliceStorage, Slot, Storage,
+    BUCKET_SLOTS, ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS, MAX_HELPERS,
+    Meta, SliceStorage, Slot, Storage,
 };
 pub use time::{Instant, TICKS_PER_SEC};
 pub use tuple::{Direction, Family, L4, Tuple, packet_tuple};

@@ -89,7 +89,7 @@ impl fmt::Display for Reason {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum DropReason {
-    /// The table (or the new entry's probe window) is full and early drop
+    /// The table (or both of the new entry's buckets) is full and early drop
     /// found nothing to evict ("table full, dropping packet").
     TableFull,
     /// At confirmation an equal entry already existed and the clash could

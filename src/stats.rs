@@ -29,7 +29,7 @@ pub struct Stats {
     pub search_restart: u32,
     /// Insert clashes resolved without a drop.
     pub clash_resolve: u32,
-    /// Inserts that found their probe window full of live entries (the
+    /// Inserts that found both their buckets full of live entries (the
     /// kernel's "chain too long"); such an insert evicts a non-ASSURED
     /// entry of the window (counted in `early_drop`) or is dropped.
     pub chaintoolong: u32,

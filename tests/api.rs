@@ -298,3 +298,42 @@ fn tables_are_built_in_place() {
     assert!(t.is_empty());
     assert_eq!(t.track(at(1), &udp(C, 1000, S, 53, b"q")).state(), Some(CtState::New));
 }
+
+/// Admission like Linux: new flows are admitted until the table is full.
+/// Filled to 95 % with flows of random addresses, no flow is refused and
+/// nothing is early-dropped; past full, a new flow evicts an unanswered
+/// one, never an ASSURED one.
+#[test]
+fn admission_until_the_table_is_full() {
+    let cap = 1 << 16;
+    let mut t = ConnTable::with_capacity(cap, HashKey::random(), Config::default());
+    let n = cap * 95 / 100;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for k in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let src = format!("10.{}.{}.{}", (x >> 8) as u8, (x >> 16) as u8, (x >> 24) as u8);
+        let v = t.track(at(0), &udp(&src, (x >> 32) as u16 | 1024, S, 53, b"q"));
+        assert!(matches!(v.state(), Some(CtState::New | CtState::Established)), "flow {k}: {v:?}");
+    }
+    let s = t.stats();
+    assert_eq!((s.drop, s.early_drop, s.chaintoolong), (0, 0, 0), "{s:?}");
+    assert!(t.len() >= n - 2, "{} of {n}", t.len());
+
+    // A full table of ASSURED flows refuses a new one; unanswered ones make room.
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([5; 16]), Config::default());
+    for p in 0..64u16 {
+        let _ = t.track(at(0), &udp(C, 2000 + p, S, 53, b"q"));
+        let _ = t.track(at(1_000), &udp(S, 53, C, 2000 + p, b"a"));
+        let _ = t.track(at(3_000), &udp(C, 2000 + p, S, 53, b"q"));
+    }
+    assert_eq!(t.len(), 64);
+    assert_eq!(t.track(at(3_000), &udp(C, 9999, S, 53, b"q")), Verdict::Dropped(DropReason::TableFull));
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([5; 16]), Config::default());
+    for p in 0..64u16 {
+        let _ = t.track(at(0), &udp(C, 2000 + p, S, 53, b"q"));
+    }
+    assert_eq!(t.track(at(1), &udp(C, 9999, S, 53, b"q")).state(), Some(CtState::New));
+    assert_eq!((t.len(), t.stats().early_drop), (64, 1));
+}

@@ -781,9 +781,10 @@ proptest! {
     #[test]
     fn model_slice_storage(case in case()) {
         let mut slots = vec![Slot::EMPTY; 64];
+        let mut tags = vec![0u8; 64];
         let mut exts = [ExtSlot::EMPTY; 4];
         let mut expects = [ExpectSlot::EMPTY; 4];
-        let storage = SliceStorage::new(&mut slots, &mut exts, &mut expects);
+        let storage = SliceStorage::new(&mut slots, &mut tags, &mut exts, &mut expects);
         run(&mut ConnTable::with_storage(storage, HashKey(case.key), Config::default()), &case)?;
     }
 

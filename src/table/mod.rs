@@ -12,7 +12,7 @@ mod probe;
 mod storage;
 
 pub use display::EntryRef;
-pub use probe::PROBE_WINDOW;
+pub use probe::BUCKET_SLOTS;
 #[cfg(feature = "alloc")]
 pub use storage::HeapStorage;
 pub use storage::{FixedStorage, SliceStorage, Slot, Storage};
@@ -174,8 +174,9 @@ impl ConnTable<HeapStorage> {
 impl<S: Storage> ConnTable<S> {
     /// A table over `storage`; every slot is reset to empty.
     pub fn with_storage(mut store: S, hash_key: HashKey, config: Config) -> Self {
-        let (slots, exts, expects) = store.parts_mut();
+        let (slots, tags, exts, expects) = store.parts_mut();
         slots.fill(Slot::EMPTY);
+        tags.fill(0);
         exts.fill(ExtSlot::EMPTY);
         expects.fill(ExpectSlot::EMPTY);
         ConnTable::from_parts(store, hash_key, config)
@@ -203,8 +204,9 @@ impl<S: Storage> ConnTable<S> {
     /// assignments and the counters stay): set the key before the first
     /// packet, e.g. at boot from a hardware RNG.
     pub fn set_hash_key(&mut self, hash_key: HashKey) {
-        let (slots, exts, expects) = self.store.parts_mut();
+        let (slots, tags, exts, expects) = self.store.parts_mut();
         slots.fill(Slot::EMPTY);
+        tags.fill(0);
         exts.fill(ExtSlot::EMPTY);
         expects.fill(ExpectSlot::EMPTY);
         self.hash_key = hash_key;
@@ -269,7 +271,7 @@ impl<S: Storage> ConnTable<S> {
     /// Pending expectations, as `conntrack -L expect` lists them.
     pub fn expectations(&self, now: Instant) -> impl Iterator<Item = ExpectLine<'_>> {
         let now = now.tick();
-        let (slots, _, expects) = self.store.parts();
+        let (slots, _, _, expects) = self.store.parts();
         expects.iter().filter_map(move |x| {
             let p = x.0.as_ref()?;
             if !p.deadline.is_after(now) {
@@ -285,7 +287,7 @@ impl<S: Storage> ConnTable<S> {
     }
 
     fn entry_ref<'a>(&'a self, entry: &'a Entry, now: Tick, i: usize) -> EntryRef<'a> {
-        let ext = entry.link.ext().and_then(|x| self.store.parts().1.get(x)?.0.as_ref());
+        let ext = entry.link.ext().and_then(|x| self.store.parts().2.get(x)?.0.as_ref());
         let helper = ext.and_then(|x| self.helper(x.helper?));
         EntryRef { entry, ext, helper, now, handle: entry.handle(i) }
     }
@@ -402,14 +404,7 @@ impl<S: Storage> ConnTable<S> {
         let Some(e) = self.entry_of(h).copied() else {
             return Ok(());
         };
-        let clash = {
-            let home = self.home(&e.key, e.zone);
-            self.probe_indices(home).find(|&i| {
-                i != h.index()
-                    && matches!(&self.slots()[i].0, SlotState::Used(o)
-                        if o.status.contains(Status::CONFIRMED) && o.key == e.key && o.zone == e.zone)
-            })
-        };
+        let clash = self.clash(&e.key, e.zone, h.index(), t.classified_at());
         match clash {
             None => {
                 if let SlotState::Used(e) = &mut self.slots_mut()[h.index()].0 {
@@ -464,7 +459,7 @@ impl<S: Storage> ConnTable<S> {
     pub fn lookup(&self, tuple: &Tuple, zone: u16, now: Instant) -> Option<(EntryRef<'_>, Direction)> {
         let (key, is_key) = tuple.canonical()?;
         let now = now.tick();
-        let i = self.position(self.home(&key, zone), &key, zone, now).0?;
+        let i = self.position(&self.place(&key, zone), &key, zone, now)?;
         let e = self.entry_at(i)?;
         Some((self.entry_ref(e, now, i), e.direction(is_key)))
     }

@@ -5,6 +5,7 @@
 //! after the helper hook of `nf_conntrack_proto.c: nf_confirm()`), run
 //! the connection's helper and make a new entry visible.
 
+use super::probe::Place;
 use super::storage::{Entry, Link, SlotState, Storage};
 use super::{ConnTable, Meta};
 use crate::expect::Expects;
@@ -27,6 +28,9 @@ struct Flow {
     is_key: bool,
     zone: u16,
 }
+
+/// How many extension slots the search for one to free looks at.
+const EXT_EVICT_WINDOW: usize = 32;
 
 /// What running the tracker on an entry led to.
 enum Step {
@@ -99,7 +103,9 @@ impl<S: Storage> ConnTable<S> {
     /// Find the entry of the flow or create one, and run the tracker.
     #[inline]
     fn attach(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Result<Step, DropReason> {
-        let (i, dir, is_new) = match self.find(now, &flow.key, flow.zone) {
+        // One hash per packet: the place serves the lookup and the insert.
+        let place = self.place(&flow.key, flow.zone);
+        let (i, dir, is_new) = match self.find(now, &place, &flow.key, flow.zone) {
             Some(i) => {
                 let dir = self.entry_at(i).map_or(Direction::Original, |e| e.direction(flow.is_key));
                 (i, dir, false)
@@ -112,20 +118,26 @@ impl<S: Storage> ConnTable<S> {
                 if matches!(l4, L4Packet::Icmp) && !icmp::may_create(&flow.tuple) {
                     return Ok(Step::Done(self.invalid(Reason::UnsolicitedReply)));
                 }
-                (self.create(now, flow, l4)?, Direction::Original, true)
+                (self.create(now, flow, &place, l4)?, Direction::Original, true)
             }
         };
         Ok(self.run_tracker(now, i, dir, is_new, l4))
     }
 
     /// Create the (unconfirmed) entry of a new connection, in a slot of
-    /// the probe window of its key.
-    fn create(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Result<usize, DropReason> {
+    /// one of the two buckets of its key.
+    fn create(
+        &mut self,
+        now: Tick,
+        flow: &Flow,
+        place: &Place,
+        l4: &L4Packet<'_>,
+    ) -> Result<usize, DropReason> {
         let Flow { tuple, key, is_key, zone } = *flow;
         if self.needs_ext(now, &tuple, zone) {
             self.make_room_for_ext(now);
         }
-        let i = self.alloc(now, &key, zone)?;
+        let i = self.alloc(now, place)?;
         let proto = ProtoState::new(l4, now);
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
@@ -142,12 +154,12 @@ impl<S: Storage> ConnTable<S> {
             Ok((status, ext)) => {
                 entry.status = status;
                 entry.link = Link::new(is_key, ext);
-                self.slots_mut()[i].0 = SlotState::Used(entry);
+                self.store_entry(i, place, entry);
                 Ok(i)
             }
             Err(d) => {
                 // Give the slot back: nothing was stored in it yet.
-                self.slots_mut()[i].0 = SlotState::Used(entry);
+                self.store_entry(i, place, entry);
                 self.remove(i);
                 bump(&mut self.stats.drop);
                 Err(d)
@@ -249,7 +261,7 @@ impl<S: Storage> ConnTable<S> {
         owner: usize,
     ) -> Result<(Status, Option<usize>), DropReason> {
         let owner = owner as u32;
-        let free = self.store.parts().1.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
+        let free = self.store.parts().2.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
         if free.is_none() {
             // Fail before an expectation is used up.
             return if self.needs_ext(now, t, zone) {
@@ -258,7 +270,7 @@ impl<S: Storage> ConnTable<S> {
                 Ok((Status::empty(), None))
             };
         }
-        let (slots, exts, expects) = self.store.parts_mut();
+        let (slots, _, exts, expects) = self.store.parts_mut();
         let mut view = Expects {
             slots: expects,
             book: &mut self.expect_book,
@@ -297,7 +309,7 @@ impl<S: Storage> ConnTable<S> {
         if self.assignments.iter().any(|a| a.applies(t, zone)) {
             return true;
         }
-        let (_, _, expects) = self.store.parts_mut();
+        let (_, _, _, expects) = self.store.parts_mut();
         Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats, key: &self.hash_key }
             .has_match(now, t, zone)
     }
@@ -306,17 +318,17 @@ impl<S: Storage> ConnTable<S> {
     /// early_drop()`'s rule, applied to the pool Linux does not have: it
     /// allocates helper data with the entry): when none is free, the entry
     /// of one that is expired, or confirmed and not ASSURED, is evicted,
-    /// among at most [`PROBE_WINDOW`](super::PROBE_WINDOW) extension slots
+    /// among at most [`EXT_EVICT_WINDOW`] extension slots
     /// from where the last search stopped. Unanswered connections to a
     /// helper's port cannot then exhaust the pool while the table has room.
     fn make_room_for_ext(&mut self, now: Tick) {
-        let (slots, exts, _) = self.store.parts();
+        let (slots, _, exts, _) = self.store.parts();
         let n = exts.len().min(Link::MAX_EXT);
         if n == 0 || exts[..n].iter().any(|x| x.0.is_none()) {
             return;
         }
         let mut victim = None;
-        for k in 0..super::PROBE_WINDOW.min(n) {
+        for k in 0..EXT_EVICT_WINDOW.min(n) {
             let x = (self.ext_cursor + k) % n;
             let Some(owner) = exts[x].0.map(|e| e.owner as usize) else { continue };
             if let Some(SlotState::Used(e)) = slots.get(owner).map(|s| &s.0)
@@ -327,7 +339,7 @@ impl<S: Storage> ConnTable<S> {
                 break;
             }
         }
-        self.ext_cursor = (self.ext_cursor + super::PROBE_WINDOW) % n;
+        self.ext_cursor = (self.ext_cursor + EXT_EVICT_WINDOW) % n;
         if let Some((x, owner, expired)) = victim {
             self.ext_cursor = (x + 1) % n;
             self.remove(owner);
@@ -344,7 +356,7 @@ impl<S: Storage> ConnTable<S> {
     pub(super) fn run_helper(&mut self, t: &Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
         let Some(h) = t.entry() else { return Ok(()) };
         let (i, now) = (h.index(), t.classified_at());
-        let (slots, exts, expects) = self.store.parts_mut();
+        let (slots, _, exts, expects) = self.store.parts_mut();
         let Some(SlotState::Used(e)) = slots.get_mut(i).map(|s| &mut s.0) else { return Ok(()) };
         if e.generation != h.generation {
             return Ok(());
@@ -396,7 +408,8 @@ impl<S: Storage> ConnTable<S> {
         let Some((key, is_key)) = t.canonical() else {
             return self.icmp_reject(Reason::BadIcmpErrorQuote);
         };
-        let Some(i) = self.find(now, &key, zone) else {
+        let place = self.place(&key, zone);
+        let Some(i) = self.find(now, &place, &key, zone) else {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
         let dir = self.entry_at(i).map_or(Direction::Reply, |e| e.direction(is_key));

@@ -105,7 +105,6 @@ pub struct Slot(pub(crate) SlotState);
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) enum SlotState {
     Empty,
-    Tombstone,
     Used(Entry),
 }
 
@@ -118,21 +117,29 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// The memory of a table: entry slots, extension slots (one per connection
-/// that has a helper or a master) and expectation slots. Implemented by
-/// [`FixedStorage`], [`SliceStorage`] and [`HeapStorage`] only (the trait
-/// is sealed: the table relies on what they guarantee).
+/// The memory of a table: entry slots with one tag byte each (the index:
+/// 0 for a free slot, else a few bits of the entry's hash), extension
+/// slots (one per connection that has a helper or a master) and expectation
+/// slots. Implemented by [`FixedStorage`], [`SliceStorage`] and
+/// [`HeapStorage`] only (the trait is sealed: the table relies on what they
+/// guarantee, e.g. as many tags as slots).
 pub trait Storage: sealed::Sealed {
-    /// The three arrays.
-    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]);
-    /// The three arrays, mutable.
-    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]);
+    /// The four arrays.
+    fn parts(&self) -> Parts<'_>;
+    /// The four arrays, mutable.
+    fn parts_mut(&mut self) -> PartsMut<'_>;
 }
+
+/// The arrays of a [`Storage`].
+pub type Parts<'a> = (&'a [Slot], &'a [u8], &'a [ExtSlot], &'a [ExpectSlot]);
+/// The arrays of a [`Storage`], mutable.
+pub type PartsMut<'a> = (&'a mut [Slot], &'a mut [u8], &'a mut [ExtSlot], &'a mut [ExpectSlot]);
 
 /// Storage of `N` entries, `X` extensions and `E` expectations, fixed at
 /// compile time; needs no allocator.
 pub struct FixedStorage<const N: usize, const X: usize, const E: usize> {
     slots: [Slot; N],
+    tags: [u8; N],
     exts: [ExtSlot; X],
     expects: [ExpectSlot; E],
 }
@@ -140,7 +147,12 @@ pub struct FixedStorage<const N: usize, const X: usize, const E: usize> {
 impl<const N: usize, const X: usize, const E: usize> FixedStorage<N, X, E> {
     /// Empty storage (a `const fn`, so it can initialise a `static`).
     pub const fn new() -> Self {
-        FixedStorage { slots: [Slot::EMPTY; N], exts: [ExtSlot::EMPTY; X], expects: [ExpectSlot::EMPTY; E] }
+        FixedStorage {
+            slots: [Slot::EMPTY; N],
+            tags: [0; N],
+            exts: [ExtSlot::EMPTY; X],
+            expects: [ExpectSlot::EMPTY; E],
+        }
     }
 }
 
@@ -153,11 +165,11 @@ impl<const N: usize, const X: usize, const E: usize> Default for FixedStorage<N,
 impl<const N: usize, const X: usize, const E: usize> sealed::Sealed for FixedStorage<N, X, E> {}
 
 impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N, X, E> {
-    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]) {
-        (&self.slots, &self.exts, &self.expects)
+    fn parts(&self) -> Parts<'_> {
+        (&self.slots, &self.tags, &self.exts, &self.expects)
     }
-    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]) {
-        (&mut self.slots, &mut self.exts, &mut self.expects)
+    fn parts_mut(&mut self) -> PartsMut<'_> {
+        (&mut self.slots, &mut self.tags, &mut self.exts, &mut self.expects)
     }
 }
 
@@ -167,33 +179,45 @@ impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N,
 /// use ctrack::{Config, ConnTable, ExpectSlot, ExtSlot, HashKey, Slot, SliceStorage};
 ///
 /// let mut slots = [Slot::EMPTY; 128];
+/// let mut tags = [0u8; 128];
 /// let mut exts = [ExtSlot::EMPTY; 8];
 /// let mut expects = [ExpectSlot::EMPTY; 8];
-/// let storage = SliceStorage::new(&mut slots, &mut exts, &mut expects);
+/// let storage = SliceStorage::new(&mut slots, &mut tags, &mut exts, &mut expects);
 /// let table = ConnTable::with_storage(storage, HashKey([9; 16]), Config::default());
 /// assert_eq!(table.capacity(), 128);
 /// ```
 pub struct SliceStorage<'a> {
     slots: &'a mut [Slot],
+    tags: &'a mut [u8],
     exts: &'a mut [ExtSlot],
     expects: &'a mut [ExpectSlot],
 }
 
 impl<'a> SliceStorage<'a> {
-    /// Storage over entry, extension and expectation slots.
-    pub fn new(slots: &'a mut [Slot], exts: &'a mut [ExtSlot], expects: &'a mut [ExpectSlot]) -> Self {
-        SliceStorage { slots, exts, expects }
+    /// Storage over entry slots, their tags (a byte per slot), extension
+    /// slots and expectation slots. The table has as many entries as the
+    /// shorter of `slots` and `tags`.
+    pub fn new(
+        slots: &'a mut [Slot],
+        tags: &'a mut [u8],
+        exts: &'a mut [ExtSlot],
+        expects: &'a mut [ExpectSlot],
+    ) -> Self {
+        let n = slots.len().min(tags.len());
+        let (slots, _) = slots.split_at_mut(n);
+        let (tags, _) = tags.split_at_mut(n);
+        SliceStorage { slots, tags, exts, expects }
     }
 }
 
 impl sealed::Sealed for SliceStorage<'_> {}
 
 impl Storage for SliceStorage<'_> {
-    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]) {
-        (self.slots, self.exts, self.expects)
+    fn parts(&self) -> Parts<'_> {
+        (self.slots, self.tags, self.exts, self.expects)
     }
-    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]) {
-        (self.slots, self.exts, self.expects)
+    fn parts_mut(&mut self) -> PartsMut<'_> {
+        (self.slots, self.tags, self.exts, self.expects)
     }
 }
 
@@ -201,6 +225,7 @@ impl Storage for SliceStorage<'_> {
 #[cfg(feature = "alloc")]
 pub struct HeapStorage {
     slots: alloc::vec::Vec<Slot>,
+    tags: alloc::vec::Vec<u8>,
     exts: alloc::vec::Vec<ExtSlot>,
     expects: alloc::vec::Vec<ExpectSlot>,
 }
@@ -212,6 +237,7 @@ impl HeapStorage {
     pub fn new(entries: usize, exts: usize, expects: usize) -> Self {
         HeapStorage {
             slots: alloc::vec![Slot::EMPTY; entries],
+            tags: alloc::vec![0; entries],
             exts: alloc::vec![ExtSlot::EMPTY; exts],
             expects: alloc::vec![ExpectSlot::EMPTY; expects],
         }
@@ -223,11 +249,11 @@ impl sealed::Sealed for HeapStorage {}
 
 #[cfg(feature = "alloc")]
 impl Storage for HeapStorage {
-    fn parts(&self) -> (&[Slot], &[ExtSlot], &[ExpectSlot]) {
-        (&self.slots, &self.exts, &self.expects)
+    fn parts(&self) -> Parts<'_> {
+        (&self.slots, &self.tags, &self.exts, &self.expects)
     }
-    fn parts_mut(&mut self) -> (&mut [Slot], &mut [ExtSlot], &mut [ExpectSlot]) {
-        (&mut self.slots, &mut self.exts, &mut self.expects)
+    fn parts_mut(&mut self) -> PartsMut<'_> {
+        (&mut self.slots, &mut self.tags, &mut self.exts, &mut self.expects)
     }
 }
 
