@@ -154,3 +154,31 @@ fn mutated_corpus_frames_never_panic() {
         }
     }
 }
+
+proptest! {
+    /// A batch gives the verdicts one packet after the other would, and
+    /// leaves the same table, whatever the mix of flows, repeats and
+    /// replies in it (and in a table small enough to evict).
+    #[test]
+    fn a_batch_is_the_packets_one_by_one(
+        bursts in prop::collection::vec(prop::collection::vec(packet(), 0..40), 1..6)
+    ) {
+        let key = HashKey([6; 16]);
+        let mut one: FixedConnTable<64> = ConnTable::new(key, Config::default());
+        let mut batch: FixedConnTable<64> = ConnTable::new(key, Config::default());
+        for (b, burst) in bursts.iter().enumerate() {
+            let now = Instant::from_millis(1_000_000 + b as u64 * 7_000);
+            let expected: Vec<Verdict> = burst.iter().map(|p| one.track(now, p)).collect();
+            let packets: Vec<&[u8]> = burst.iter().map(Vec::as_slice).collect();
+            let mut got = Vec::new();
+            batch.track_batch(now, &packets, |i, v| got.push((i, v)));
+            prop_assert_eq!(got.len(), expected.len());
+            for ((i, v), e) in got.iter().zip(&expected) {
+                prop_assert_eq!((v.state(), v.dir(), v.reason()), (e.state(), e.dir(), e.reason()), "packet {}", i);
+            }
+            let lines = |t: &FixedConnTable<64>| t.entries(now).map(|e| e.to_string()).collect::<Vec<_>>();
+            prop_assert_eq!(lines(&one), lines(&batch));
+            prop_assert_eq!(one.stats(), batch.stats());
+        }
+    }
+}

@@ -20,13 +20,27 @@ use crate::verdict::{AttachedState, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip};
 
 /// A packet's flow: its tuple, the canonical key of its connection, which
-/// of the two the tuple is, and its zone.
+/// of the two the tuple is, its zone, and where the key lives (the one hash
+/// of the packet).
 #[derive(Clone, Copy)]
-struct Flow {
+pub(super) struct Flow {
     tuple: Tuple,
     key: Tuple,
     is_key: bool,
     zone: u16,
+    place: Place,
+}
+
+/// A packet once its headers are read (the first half of classification,
+/// which needs no entry: a batch does it for all its packets before the
+/// second half looks entries up).
+pub(super) enum Stage<'p> {
+    /// Decided already: INVALID or UNTRACKED.
+    Done(Verdict),
+    /// To be looked up and tracked.
+    Track(Flow, L4Packet<'p>),
+    /// An ICMP error and the packet it quotes.
+    IcmpError(IpView<'p>, &'p [u8]),
 }
 
 /// How many extension slots the search for one to free looks at.
@@ -43,21 +57,54 @@ enum Step {
 impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::classify`] after the notrack check.
     pub(super) fn classify_packet(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
+        let stage = self.stage(packet, meta.zone);
+        self.finish(now, stage, meta)
+    }
+
+    /// The first half of classification: read the headers (IP input's and
+    /// the tracker's `error()` checks), build the tuple, hash its key.
+    pub(super) fn stage<'p>(&mut self, packet: &'p [u8], zone: u16) -> Stage<'p> {
         let ip = match parse_ip(packet, Mode::Outer) {
             Ok(ip) => ip,
-            Err(r) => return self.invalid(r),
+            Err(r) => return Stage::Done(self.invalid(r)),
         };
-        let mut verdict = match proto::inspect(&ip, self.config.checksum) {
-            Inspected::Track(tuple, l4) => self.track_tuple(now, tuple, &l4, meta.zone),
-            Inspected::IcmpError(quote) => self.icmp_error(now, &ip, quote, meta.zone),
-            Inspected::Untracked => Verdict::Untracked,
-            Inspected::Invalid { reason, counted_as_error: false } => self.invalid(reason),
-            Inspected::Invalid { reason, counted_as_error: true } => self.icmp_reject(reason),
+        match proto::inspect(&ip, self.config.checksum) {
+            Inspected::Track(tuple, l4) => match tuple.canonical() {
+                Some((key, is_key)) => {
+                    let place = self.place(&key, zone);
+                    Stage::Track(Flow { tuple, key, is_key, zone, place }, l4)
+                }
+                None => Stage::Done(self.invalid(Reason::NotInvertible)),
+            },
+            Inspected::IcmpError(quote) => Stage::IcmpError(ip, quote),
+            Inspected::Untracked => Stage::Done(Verdict::Untracked),
+            Inspected::Invalid { reason, counted_as_error: false } => Stage::Done(self.invalid(reason)),
+            Inspected::Invalid { reason, counted_as_error: true } => Stage::Done(self.icmp_reject(reason)),
+        }
+    }
+
+    /// The second half: find or create the entry and run its tracker.
+    pub(super) fn finish(&mut self, now: Tick, stage: Stage<'_>, meta: Meta) -> Verdict {
+        let mut verdict = match stage {
+            Stage::Done(v) => v,
+            Stage::Track(flow, l4) => self.track_flow(now, &flow, &l4),
+            Stage::IcmpError(ip, quote) => self.icmp_error(now, &ip, quote, meta.zone),
         };
         if let Verdict::Tracked(t) = &mut verdict {
             t.set_broadcast_prefix(meta.broadcast_prefix);
         }
         verdict
+    }
+
+    /// Read the first tags of the stage's buckets, so that a batch's cache
+    /// misses overlap (the loads of many packets are in flight at once,
+    /// before any lookup waits for one). Returns a byte to keep the reads.
+    pub(super) fn touch(&self, stage: &Stage<'_>) -> u8 {
+        let Stage::Track(flow, _) = stage else { return 0 };
+        let tags = self.store.parts().1;
+        let [a, b] = flow.place.buckets();
+        let first = |k: usize| tags.get(k * super::BUCKET_SLOTS).copied().unwrap_or(0);
+        first(a) ^ first(b)
     }
 
     pub(super) fn invalid(&mut self, r: Reason) -> Verdict {
@@ -74,18 +121,14 @@ impl<S: Storage> ConnTable<S> {
 
     /// The normal path of `nf_conntrack_core.c: nf_conntrack_in()` for a
     /// packet with a tuple.
-    fn track_tuple(&mut self, now: Tick, tuple: Tuple, l4: &L4Packet<'_>, zone: u16) -> Verdict {
-        let Some((key, is_key)) = tuple.canonical() else {
-            return self.invalid(Reason::NotInvertible);
-        };
-        let flow = Flow { tuple, key, is_key, zone };
-        match self.attach(now, &flow, l4) {
+    fn track_flow(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Verdict {
+        match self.attach(now, flow, l4) {
             Ok(Step::Done(v)) => v,
             Err(d) => Verdict::Dropped(d),
             // A TCP reopen deletes the old entry and tracks the packet
             // again on a new one (`nf_conntrack_in()` repeats the lookup
             // when `nf_conntrack_tcp_packet()` has killed the entry).
-            Ok(Step::Reopen) => match self.attach(now, &flow, l4) {
+            Ok(Step::Reopen) => match self.attach(now, flow, l4) {
                 Ok(Step::Done(v)) => v,
                 Err(d) => Verdict::Dropped(d),
                 // Only an entry in TIME_WAIT or CLOSE asks to be reopened,
@@ -104,7 +147,7 @@ impl<S: Storage> ConnTable<S> {
     #[inline]
     fn attach(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Result<Step, DropReason> {
         // One hash per packet: the place serves the lookup and the insert.
-        let place = self.place(&flow.key, flow.zone);
+        let place = flow.place;
         let (i, dir, is_new) = match self.find(now, &place, &flow.key, flow.zone) {
             Some(i) => {
                 let dir = self.entry_at(i).map_or(Direction::Original, |e| e.direction(flow.is_key));
@@ -133,7 +176,7 @@ impl<S: Storage> ConnTable<S> {
         place: &Place,
         l4: &L4Packet<'_>,
     ) -> Result<usize, DropReason> {
-        let Flow { tuple, key, is_key, zone } = *flow;
+        let Flow { tuple, key, is_key, zone, .. } = *flow;
         if self.needs_ext(now, &tuple, zone) {
             self.make_room_for_ext(now);
         }

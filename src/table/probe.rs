@@ -44,6 +44,13 @@ pub(super) struct Place {
     tag: u8,
 }
 
+impl Place {
+    /// The two buckets (equal when the table has one bucket).
+    pub(super) fn buckets(&self) -> [usize; 2] {
+        self.buckets
+    }
+}
+
 impl<S: Storage> ConnTable<S> {
     pub(super) fn slots(&self) -> &[Slot] {
         self.store.parts().0
