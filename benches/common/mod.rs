@@ -335,8 +335,8 @@ pub struct FloorKey {
 }
 
 impl FloorKey {
-    /// The canonical key of `t`, and whether `t` is the original
-    /// (canonical) direction.
+    /// The canonical key of `t`, and whether `t` is already in canonical
+    /// order (which tells the packet's direction, as ctrack's is_key does).
     #[inline(always)]
     pub fn of(t: &Tuple4) -> (FloorKey, bool) {
         let fwd = (t.src, t.sport) <= (t.dst, t.dport);
@@ -422,8 +422,8 @@ impl Floor {
         if i + 1 == self.slots.len() { 0 } else { i + 1 }
     }
 
-    /// Find the flow of `t` and refresh its deadline; its direction
-    /// (true: original), or `None`.
+    /// Find the flow of `t` and refresh its deadline; whether `t` is in
+    /// canonical order (its direction), or `None`.
     #[inline]
     pub fn lookup(&mut self, t: &Tuple4, deadline: u64) -> Option<bool> {
         let (k, fwd) = FloorKey::of(t);
