@@ -1,0 +1,175 @@
+//! ctrack against a floor: per-packet time of ctrack's table and of a
+//! minimal open-addressing table (`common::Floor`: 64-byte slots, a cheap
+//! keyed hash, linear probing) holding the same flows at the same load
+//! (0.5), fed the same flows in the same fixed random order. ctrack gets
+//! each packet's bytes (28-byte IPv4 UDP, 40-byte IPv4 TCP) and does
+//! everything it does for a packet; the floor gets the packet's 5-tuple
+//! and only finds (or inserts) the flow and refreshes a deadline.
+//!
+//! Benchmarks, at 10,000, 100,000 and 1,000,000 flows:
+//!
+//! * `established_udp/{ctrack,floor}/N`: a packet of an established,
+//!   assured UDP flow (original or reply direction at random).
+//! * `established_tcp_ack/ctrack/N`: an ACK of an established TCP
+//!   connection (after a three-way handshake; window tracking on).
+//! * `new_udp_flow/ctrack/N`: the first packet of a new UDP flow,
+//!   `classify` then `confirm`; `new_udp_flow/floor/N`: the floor's
+//!   insert. The new entries are removed between rounds of N/64 packets,
+//!   outside the timed part (ctrack's expire and `gc` reaps them; the
+//!   floor deletes them), so the load stays at 0.5–0.508.
+//!
+//! Every pass visits every flow once in a shuffled order, so at 1M flows
+//! (216 MB of ctrack slots, 128 MB of floor slots) nearly every lookup
+//! misses the caches. `CTRACK_BENCH_FLOWS=10000,100000` picks the sizes.
+//!
+//! `cargo bench --bench floor [-- FILTER]`
+
+mod common;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use common::{Floor, T_RUN};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ctrack::Instant;
+
+fn sizes() -> Vec<usize> {
+    match std::env::var("CTRACK_BENCH_FLOWS") {
+        Ok(s) => s
+            .split(',')
+            .map(|n| n.trim().replace('_', "").parse().expect("CTRACK_BENCH_FLOWS: numbers"))
+            .collect(),
+        Err(_) => vec![10_000, 100_000, 1_000_000],
+    }
+}
+
+/// The floor's deadline for a refreshed flow (any value: it is only stored).
+const FLOOR_DEADLINE: u64 = 1 << 40;
+
+fn bench(c: &mut Criterion) {
+    for n in sizes() {
+        let setup = std::time::Instant::now();
+        let common::Setup { mut table, live } = common::udp_table(n, true);
+        let order = common::Setup::order_of(&live);
+        let udp = common::udp_packets(&order);
+        let udp_keys = common::tuples(&order, 17);
+        common::check_established(&mut table, T_RUN, &udp);
+        let mut floor = Floor::with_flows(&live, 17);
+        assert!(udp_keys.iter().all(|k| floor.lookup(k, FLOOR_DEADLINE).is_some()));
+        let fresh = common::fresh_udp(n);
+        let fresh_keys = common::fresh_tuples(n);
+        eprintln!(
+            "{n} flows: UDP set up in {:.1} s; floor: {:.3} slots read per lookup",
+            setup.elapsed().as_secs_f64(),
+            floor.mean_probe()
+        );
+
+        let mut g = c.benchmark_group("established_udp");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(BenchmarkId::new("ctrack", n), |b| {
+            let mut k = 0;
+            b.iter(|| {
+                let v = table.track(T_RUN, black_box(&udp[k]));
+                k = if k + 1 == udp.len() { 0 } else { k + 1 };
+                v
+            })
+        });
+        g.bench_function(BenchmarkId::new("floor", n), |b| {
+            let mut k = 0;
+            b.iter(|| {
+                let v = floor.lookup(black_box(&udp_keys[k]), FLOOR_DEADLINE);
+                k = if k + 1 == udp_keys.len() { 0 } else { k + 1 };
+                v
+            })
+        });
+        g.finish();
+
+        // New flows, in rounds: a round's entries live until the round
+        // ends, then are removed untimed.
+        let round = (n / 64).max(1) as u64;
+        let mut g = c.benchmark_group("new_udp_flow");
+        g.throughput(Throughput::Elements(1));
+        let cap = table.capacity();
+        // A round untimed, checked: each packet opens a flow (but for the
+        // rare one whose probe window is full of assured flows).
+        let opened = fresh[..round as usize]
+            .iter()
+            .filter(|p| common::ctrack_new(&mut table, T_RUN, &p[..]).state() == Some(ctrack::CtState::New))
+            .count();
+        if opened < round as usize {
+            eprintln!("new_udp_flow: {} of {round} new flows not opened", round as usize - opened);
+        }
+        assert!(opened * 100 >= round as usize * 99, "{opened} of {round} new flows opened");
+        let mut now = Instant::from_millis(T_RUN.millis() + 2000);
+        table.gc(now, cap);
+        assert_eq!(table.len(), udp.len());
+        let mut next = 0;
+        g.bench_function(BenchmarkId::new("ctrack", n), |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let m = left.min(round);
+                    let start = std::time::Instant::now();
+                    for _ in 0..m {
+                        let _ = black_box(common::ctrack_new(&mut table, now, black_box(&fresh[next])));
+                        next = if next + 1 == fresh.len() { 0 } else { next + 1 };
+                    }
+                    timed += start.elapsed();
+                    left -= m;
+                    // Past the 1 s timeout of unreplied UDP flows: reap them.
+                    now = Instant::from_millis(now.millis() + 2000);
+                    table.gc(now, cap);
+                    assert_eq!(table.len(), udp.len(), "the new flows were reaped");
+                }
+                timed
+            })
+        });
+        let mut next = 0;
+        g.bench_function(BenchmarkId::new("floor", n), |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let m = left.min(round) as usize;
+                    let first = next;
+                    let start = std::time::Instant::now();
+                    for _ in 0..m {
+                        black_box(floor.insert(black_box(&fresh_keys[next]), FLOOR_DEADLINE));
+                        next = if next + 1 == fresh_keys.len() { 0 } else { next + 1 };
+                    }
+                    timed += start.elapsed();
+                    left -= m as u64;
+                    for j in 0..m {
+                        floor.remove(&fresh_keys[(first + j) % fresh_keys.len()]);
+                    }
+                    assert_eq!(floor.len(), udp_keys.len());
+                }
+                timed
+            })
+        });
+        g.finish();
+        // Only one size's tables at a time.
+        drop((table, floor, udp, udp_keys, fresh, fresh_keys));
+
+        let setup = std::time::Instant::now();
+        let common::Setup { mut table, live } = common::tcp_table(n);
+        let tcp = common::tcp_packets(&common::Setup::order_of(&live));
+        common::check_established(&mut table, T_RUN, &tcp);
+        eprintln!("{n} flows: TCP set up in {:.1} s", setup.elapsed().as_secs_f64());
+        let mut g = c.benchmark_group("established_tcp_ack");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(BenchmarkId::new("ctrack", n), |b| {
+            let mut k = 0;
+            b.iter(|| {
+                let v = table.track(T_RUN, black_box(&tcp[k]));
+                k = if k + 1 == tcp.len() { 0 } else { k + 1 };
+                v
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

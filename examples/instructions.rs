@@ -1,0 +1,138 @@
+//! The program `ci/instructions.sh` runs under callgrind: set up N flows,
+//! then track K packets of them (in `benches/floor.rs`'s fixed random
+//! order). Instructions per packet are (I(K2) − I(K1)) / (K2 − K1) over two
+//! runs; only the `measure_*` functions are counted (`--toggle-collect`).
+//! The script also takes the cache lines missed in callgrind's simulated
+//! caches, the same way.
+//!
+//! `instructions WORKLOAD N K`, WORKLOAD one of:
+//!
+//! * `udp`, `udp-nocsum`: ctrack, a 28-byte UDP packet of an established
+//!   flow, `Config::checksum` on / off;
+//! * `tcp`: ctrack, a 40-byte ACK of an established TCP connection;
+//! * `new-udp`: ctrack, `classify` + `confirm` of a new UDP flow, from a
+//!   pool of N (the flows are reaped between rounds of N/64, outside
+//!   `measure_*`, as in the benchmark);
+//! * `floor-udp`, `floor-tcp`: the floor's lookup of the same packets'
+//!   5-tuples; `floor-insert`: its insert of the new flows.
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+use std::process::exit;
+
+use common::{Floor, Setup, T_RUN, Table, Tuple4};
+use ctrack::Instant;
+
+#[inline(never)]
+fn measure_track<P: AsRef<[u8]>>(t: &mut Table, packets: &[P], k: usize) {
+    for j in 0..k {
+        let _ = black_box(t.track(T_RUN, black_box(packets[j % packets.len()].as_ref())));
+    }
+}
+
+#[inline(never)]
+fn measure_new(t: &mut Table, now: Instant, packets: &[[u8; 28]]) {
+    for p in packets {
+        let _ = black_box(common::ctrack_new(t, now, black_box(p)));
+    }
+}
+
+#[inline(never)]
+fn measure_lookup(f: &mut Floor, keys: &[Tuple4], k: usize) {
+    for j in 0..k {
+        black_box(f.lookup(black_box(&keys[j % keys.len()]), 1 << 40));
+    }
+}
+
+#[inline(never)]
+fn measure_insert(f: &mut Floor, keys: &[Tuple4]) {
+    for key in keys {
+        black_box(f.insert(black_box(key), 1 << 40));
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: instructions udp|udp-nocsum|tcp|new-udp|floor-udp|floor-tcp|floor-insert N K");
+    exit(2)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [workload, n, k] = &args[..] else { usage() };
+    let (Ok(n), Ok(k)) = (n.parse::<usize>(), k.parse::<usize>()) else { usage() };
+    assert!(n > 0);
+    let round = (n / 64).max(1);
+    match workload.as_str() {
+        "udp" | "udp-nocsum" => {
+            let Setup { table: mut t, live } = common::udp_table(n, workload == "udp");
+            measure_track(&mut t, &common::udp_packets(&Setup::order_of(&live)), k);
+            check(&t, &live);
+        }
+        "tcp" => {
+            let Setup { table: mut t, live } = common::tcp_table(n);
+            measure_track(&mut t, &common::tcp_packets(&Setup::order_of(&live)), k);
+            check(&t, &live);
+        }
+        "new-udp" => {
+            let mut t = common::udp_table(n, true).table;
+            // As in the benchmark: a pool of N new flows, used in turn.
+            let fresh = common::fresh_udp(n);
+            let mut now = T_RUN;
+            let (mut left, mut next) = (k, 0);
+            while left > 0 {
+                let m = left.min(round).min(n - next);
+                measure_new(&mut t, now, &fresh[next..next + m]);
+                next = (next + m) % n;
+                left -= m;
+                now = Instant::from_millis(now.millis() + 2000);
+                let cap = t.capacity();
+                t.gc(now, cap);
+            }
+            let s = t.stats();
+            if s.drop + s.early_drop > 0 {
+                eprintln!("new-udp: {} new flows dropped, {} evicted", s.drop, s.early_drop);
+            }
+        }
+        "floor-udp" | "floor-tcp" => {
+            // The flows ctrack has: the floor is given the same ones.
+            let (live, proto) = if workload == "floor-tcp" {
+                (common::tcp_table(n).live, 6)
+            } else {
+                (common::udp_table(n, true).live, 17)
+            };
+            let mut f = Floor::with_flows(&live, proto);
+            let keys = common::tuples(&Setup::order_of(&live), proto);
+            measure_lookup(&mut f, &keys, k);
+            assert!(keys.iter().all(|key| f.lookup(key, 0).is_some()));
+        }
+        "floor-insert" => {
+            let live = common::udp_table(n, true).live;
+            let mut f = Floor::with_flows(&live, 17);
+            let before = f.len();
+            let fresh = common::fresh_tuples(n);
+            let (mut left, mut next) = (k, 0);
+            while left > 0 {
+                let m = left.min(round).min(n - next);
+                let keys = &fresh[next..next + m];
+                measure_insert(&mut f, keys);
+                assert_eq!(f.len(), before + m);
+                for key in keys {
+                    f.remove(key);
+                }
+                next = (next + m) % n;
+                left -= m;
+            }
+            assert_eq!(f.len(), before);
+        }
+        _ => usage(),
+    }
+}
+
+/// Nothing was INVALID or dropped, and no flow was lost.
+fn check(t: &Table, live: &[bool]) {
+    let s = t.stats();
+    assert_eq!(s.invalid, 0, "{s:?}");
+    assert_eq!(t.len(), live.iter().filter(|&&l| l).count());
+}
