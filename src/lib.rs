@@ -154,8 +154,8 @@ pub use status::{Status, TcpState};
 #[cfg(feature = "alloc")]
 pub use table::HeapStorage;
 pub use table::{
-    BUCKET_SLOTS, ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS, MAX_HELPERS,
-    Meta, SliceStorage, Slot, Storage,
+    BATCH, BUCKET_SLOTS, ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS,
+    MAX_HELPERS, Meta, SliceStorage, Slot, Storage,
 };
 pub use time::{Instant, TICKS_PER_SEC};
 pub use tuple::{Direction, Family, L4, Tuple, packet_tuple};
