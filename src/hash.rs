@@ -78,21 +78,45 @@ impl State {
     }
 }
 
+impl State {
+    #[inline(always)]
+    fn new(key: &HashKey) -> State {
+        let mut k = [0u8; 8];
+        k.copy_from_slice(&key.0[..8]);
+        let k0 = u64::from_le_bytes(k);
+        k.copy_from_slice(&key.0[8..]);
+        let k1 = u64::from_le_bytes(k);
+        State {
+            v: [
+                k0 ^ 0x736f_6d65_7073_6575,
+                k1 ^ 0x646f_7261_6e64_6f6d,
+                k0 ^ 0x6c79_6765_6e65_7261,
+                k1 ^ 0x7465_6462_7974_6573,
+            ],
+        }
+    }
+}
+
+/// SipHash-1-3 of the little-endian bytes of `words`: what [`hash`] gives
+/// for those bytes, without assembling them (the table hashes its keys as
+/// words).
+#[inline]
+pub(crate) fn hash_words(key: &HashKey, words: &[u64]) -> u64 {
+    let mut s = State::new(key);
+    for &w in words {
+        s.compress(w, 1);
+    }
+    s.compress(((words.len() * 8) as u64 & 0xff) << 56, 1);
+    s.v[2] ^= 0xff;
+    for _ in 0..3 {
+        s.round();
+    }
+    s.v[0] ^ s.v[1] ^ s.v[2] ^ s.v[3]
+}
+
 /// SipHash-c-d over `data`.
 fn siphash(key: &HashKey, data: &[u8], c_rounds: usize, d_rounds: usize) -> u64 {
-    let mut k = [0u8; 8];
-    k.copy_from_slice(&key.0[..8]);
-    let k0 = u64::from_le_bytes(k);
-    k.copy_from_slice(&key.0[8..]);
-    let k1 = u64::from_le_bytes(k);
-    let mut s = State {
-        v: [
-            k0 ^ 0x736f_6d65_7073_6575,
-            k1 ^ 0x646f_7261_6e64_6f6d,
-            k0 ^ 0x6c79_6765_6e65_7261,
-            k1 ^ 0x7465_6462_7974_6573,
-        ],
-    };
+    let mut s = State::new(key);
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
         let mut w = [0u8; 8];
@@ -146,6 +170,16 @@ mod tests {
         let key = HashKey(core::array::from_fn(|i| i as u8));
         let msg: [u8; 15] = core::array::from_fn(|i| i as u8);
         assert_eq!(siphash(&key, &msg, 2, 4), 0xa129_ca61_49be_45e5);
+    }
+
+    #[test]
+    fn words_hash_like_their_bytes() {
+        let key = HashKey(core::array::from_fn(|i| 3 * i as u8));
+        let words = [0x0102_0304_0506_0708u64, u64::MAX, 7, 0, 1 << 63];
+        for n in 0..=words.len() {
+            let bytes: std::vec::Vec<u8> = words[..n].iter().flat_map(|w| w.to_le_bytes()).collect();
+            assert_eq!(hash_words(&key, &words[..n]), hash(&key, &bytes), "{n} words");
+        }
     }
 
     #[test]

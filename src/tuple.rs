@@ -346,24 +346,31 @@ impl Tuple {
         self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(self.family, self.proto)
     }
 
-    /// Bytes fed to the table's hash (as in
+    /// The words fed to the table's hash (as in
     /// `nf_conntrack_core.c: hash_conntrack_raw()`: everything but the
-    /// direction), and how many of them are used: IPv4 addresses are hashed
-    /// as 4 bytes each, so an IPv4 key is 16 bytes (two SipHash blocks).
-    pub(crate) fn hash_bytes(&self, zone: u16) -> ([u8; 40], usize) {
-        let n = match self.family {
-            Family::Ipv4 => 4,
-            Family::Ipv6 => 16,
-        };
-        let mut b = [0u8; 40];
-        b[0] = self.family as u8;
-        b[1] = self.proto;
-        b[2..4].copy_from_slice(&zone.to_be_bytes());
-        b[4..6].copy_from_slice(&self.src_l4.to_be_bytes());
-        b[6..8].copy_from_slice(&self.dst_l4.to_be_bytes());
-        b[8..8 + n].copy_from_slice(&self.src[..n]);
-        b[8 + n..8 + 2 * n].copy_from_slice(&self.dst[..n]);
-        (b, 8 + 2 * n)
+    /// direction), and how many of them are used: family, protocol, zone
+    /// and the layer-4 fields in one word, then the addresses (IPv4: both
+    /// in one word, so an IPv4 key is two SipHash blocks).
+    pub(crate) fn hash_words(&self, zone: u16) -> ([u64; 5], usize) {
+        let word = |b: &[u8]| b.iter().rev().fold(0u64, |w, &x| (w << 8) | u64::from(x));
+        let head = u64::from(self.family as u8)
+            | u64::from(self.proto) << 8
+            | u64::from(zone) << 16
+            | u64::from(self.src_l4) << 32
+            | u64::from(self.dst_l4) << 48;
+        match self.family {
+            Family::Ipv4 => ([head, word(&self.src[..4]) | word(&self.dst[..4]) << 32, 0, 0, 0], 2),
+            Family::Ipv6 => (
+                [
+                    head,
+                    word(&self.src[..8]),
+                    word(&self.src[8..]),
+                    word(&self.dst[..8]),
+                    word(&self.dst[8..]),
+                ],
+                5,
+            ),
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use core::ops::Range;
 use super::ConnTable;
 use super::storage::{Entry, Slot, SlotState, Storage};
 use crate::expect::Expects;
-use crate::hash::{hash, scale};
+use crate::hash::{hash_words, scale};
 use crate::reason::DropReason;
 use crate::stats::bump;
 use crate::status::Status;
@@ -76,8 +76,8 @@ impl<S: Storage> ConnTable<S> {
     /// (from its high and its middle bits) and the tag (its low 7 bits,
     /// with the top bit set so that no tag is 0).
     pub(super) fn place(&self, key: &Tuple, zone: u16) -> Place {
-        let (bytes, len) = key.hash_bytes(zone);
-        let h = hash(&self.hash_key, &bytes[..len]);
+        let (words, n) = key.hash_words(zone);
+        let h = hash_words(&self.hash_key, &words[..n]);
         let n = self.capacity().div_ceil(BUCKET_SLOTS);
         Place {
             buckets: [scale((h >> 32) as u32, n), scale((h >> 7) as u32, n)],
