@@ -84,6 +84,22 @@ fn bench(c: &mut Criterion) {
         });
         g.finish();
 
+        // The same packets in bursts of 32 through `track_batch` (per
+        // packet: the throughput counts the burst's packets).
+        let bursts: Vec<Vec<&[u8]>> = udp.chunks(32).map(|c| c.iter().map(|p| &p[..]).collect()).collect();
+        let mut g = c.benchmark_group("established_udp_batch");
+        g.throughput(Throughput::Elements(32));
+        g.bench_function(BenchmarkId::new("ctrack", n), |b| {
+            let mut k = 0;
+            b.iter(|| {
+                let mut passed = 0u32;
+                table.track_batch(T_RUN, black_box(&bursts[k]), |_, v| passed += u32::from(!v.must_drop()));
+                k = if k + 1 == bursts.len() { 0 } else { k + 1 };
+                passed
+            })
+        });
+        g.finish();
+
         // New flows, in rounds: a round's entries live until the round
         // ends, then are removed untimed.
         let round = (n / 64).max(1) as u64;

@@ -381,6 +381,9 @@ impl<S: Storage> ConnTable<S> {
                 touched ^= self.touch(&s);
                 *stage = Some(s);
             }
+            for stage in stages.iter().flatten() {
+                touched ^= self.touch_entry(stage);
+            }
             core::hint::black_box(touched);
             for (k, (stage, packet)) in stages.into_iter().zip(chunk).enumerate() {
                 let Some(stage) = stage else { break };

@@ -107,6 +107,14 @@ impl<S: Storage> ConnTable<S> {
         first(a) ^ first(b)
     }
 
+    /// The second step of a batch: read the entry the stage's tag first
+    /// points at (its tags are in cache by now), so that its cache line
+    /// too is in flight before the lookups.
+    pub(super) fn touch_entry(&self, stage: &Stage<'_>) -> u8 {
+        let Stage::Track(flow, _) = stage else { return 0 };
+        self.first_candidate(&flow.place).and_then(|i| self.entry_at(i)).map_or(0, |e| e.key.proto())
+    }
+
     pub(super) fn invalid(&mut self, r: Reason) -> Verdict {
         bump(&mut self.stats.invalid);
         Verdict::Invalid(r)

@@ -132,6 +132,11 @@ impl<S: Storage> ConnTable<S> {
         if a == b { &place.buckets[..1] } else { &place.buckets }
     }
 
+    /// The first slot of the place's buckets whose tag is the place's.
+    pub(super) fn first_candidate(&self, place: &Place) -> Option<usize> {
+        Self::buckets(place).iter().find_map(|&k| self.first_tagged(k, place.tag, |_| true))
+    }
+
     /// The slot of the live, confirmed entry of `key` in `zone`, if any.
     pub(super) fn position(&self, place: &Place, key: &Tuple, zone: u16, now: Tick) -> Option<usize> {
         Self::buckets(place)
