@@ -17,7 +17,7 @@
 //!  device (feature)      smoltcp Device wrapper: filters a host's traffic
 //! ───────────────────────────────────────────────────────────────────────
 //!  table                 ConnTable: the public face
-//!    storage, probe      slot arrays; keyed hash, bounded probing, early drop
+//!    storage, probe      slot arrays; keyed hash, two-choice buckets, early drop
 //!    pipeline            the path of a packet (below)
 //!    display             EntryRef, `conntrack -L` lines
 //! ───────────────────────────────────────────────────────────────────────
