@@ -419,15 +419,28 @@ impl<S: Storage> ConnTable<S> {
         // for helped connections) rather than keep borrowed bytes in the
         // verdict.
         let Ok(ip) = parse_ip(packet, Mode::Outer) else { return Ok(()) };
-        let Inspected::Track(_, l4) = proto::inspect(&ip, false) else { return Ok(()) };
+        let (payload, tcp_seq) = match proto::inspect(&ip, false) {
+            Inspected::Track(_, l4) => (l4.payload(), l4.tcp_seq()),
+            // An ICMP error RELATED in the original direction reaches the
+            // helper too: `nf_conntrack_proto.c: nf_confirm()` spares only
+            // RELATED_REPLY. The helper reads the ICMP message as if it were
+            // its own protocol's: past 8 bytes (a UDP header's size, the
+            // ICMP header's too) lies the quoted packet, which SIP over UDP
+            // parses as a message after refreshing the timeout; FTP and SIP
+            // over TCP look at ESTABLISHED packets only.
+            Inspected::IcmpError(_) if t.dir() == Direction::Original => {
+                (ip.l4.get(8..).unwrap_or(&[]), None)
+            }
+            _ => return Ok(()),
+        };
         let mut cx = HelperContext {
             now,
             dir: t.dir(),
             state: t.state(),
             orig: e.orig(),
             expected: e.status.contains(Status::EXPECTED),
-            payload: l4.payload(),
-            tcp_seq: l4.tcp_seq(),
+            payload,
+            tcp_seq,
             data: &mut ext.data,
             helper,
             helper_id,

@@ -462,6 +462,40 @@ def sip_udp_ipv6_sdp_brackets():
     wrpcap("sip-udp-ipv6-sdp-brackets.pcap", pkts)
 
 
+# SIP over UDP and ICMP errors: OPTIONS from the client and the server's
+# 200 OK (the SIP helper sets the entry's timeout to 3600 s), then, each a few
+# seconds later and each followed after a pause by a UDP packet of the flow:
+# an ICMP port unreachable sent by the client to the server, quoting a
+# server->client datagram (RELATED in the ORIGINAL direction: nf_confirm()
+# hands it to the helper), and one sent by the server to the client, quoting
+# a client->server datagram (RELATED in the REPLY direction: no helper).
+# Replay with --honour-gaps 10 so that the timeouts show which errors
+# refresh the entry.
+def sip_udp_icmp_error_refresh():
+    from scapy.all import ICMP, IPerror, UDPerror
+    c, s = "192.168.1.10", "198.51.100.20"
+    hdrs = ("Via: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK1\r\nFrom: <sip:alice@192.168.1.10>;tag=a\r\n"
+            "To: <sip:bob@198.51.100.20>\r\nCall-ID: 1@192.168.1.10\r\nCSeq: 1 OPTIONS\r\n")
+    opts = ("OPTIONS sip:bob@198.51.100.20 SIP/2.0\r\n" + hdrs + "Content-Length: 0\r\n\r\n").encode()
+    ok = ("SIP/2.0 200 OK\r\n" + hdrs + "Content-Length: 0\r\n\r\n").encode()
+    sip = lambda a, b, data: Ether(**MAC) / IP(src=a, dst=b) / UDP(sport=5060, dport=5060) / Raw(data)
+    unreach = lambda a, b, data: (Ether(**MAC) / IP(src=a, dst=b) / ICMP(type=3, code=3)
+                                  / IPerror(src=b, dst=a) / UDPerror(sport=5060, dport=5060) / Raw(data))
+    frames = [
+        (0, sip(c, s, opts)),                 # 0: new, helper sip, 3600
+        (1, sip(s, c, ok)),                   # 1: established reply
+        (5, unreach(c, s, ok)),               # 2: related original (quotes s->c)
+        (10, sip(c, s, opts)),                # 3: the flow, to read the timeout
+        (15, unreach(s, c, opts)),            # 4: related reply (quotes c->s)
+        (20, sip(c, s, opts)),                # 5: the flow, to read the timeout
+    ]
+    pkts = []
+    for t, p in frames:
+        p.time = 1700000000 + t
+        pkts.append(p)
+    wrpcap("sip-udp-icmp-error-refresh.pcap", pkts)
+
+
 BUILDERS = {
     "ftp-split-commands": split_commands,
     "ftp-pasv-names-other-host": pasv_other_host,
@@ -475,6 +509,7 @@ BUILDERS = {
     "sip-tcp-content-length-overflow": sip_tcp_content_length_overflow,
     "sip-tcp-content-length-overflow-ipv6": sip_tcp_content_length_overflow_v6,
     "sip-udp-ipv6-sdp-brackets": sip_udp_ipv6_sdp_brackets,
+    "sip-udp-icmp-error-refresh": sip_udp_icmp_error_refresh,
 }
 
 
