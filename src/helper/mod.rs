@@ -8,8 +8,9 @@
 //! as in current Linux: a [`HelperAssignment`] names the protocol and
 //! destination port (and optionally the zone and family) whose new
 //! connections get the helper. It then sees every packet of those
-//! connections that passes (at confirmation, as Linux runs helpers; not
-//! the ICMP errors about them) and may register [`Expectation`]s; a new
+//! connections that passes (at confirmation, as Linux runs helpers; ICMP
+//! errors about them too, except those travelling in the reply direction)
+//! and may register [`Expectation`]s; a new
 //! connection that matches one is RELATED to its master.
 //!
 //! The built-in helpers ([`builtin`], one cargo feature each) are
@@ -183,7 +184,10 @@ impl<'a> HelperContext<'a> {
         self.expected
     }
 
-    /// The application payload (after the TCP or UDP header).
+    /// The application payload: after the TCP or UDP header, or, for an
+    /// ICMP error RELATED to the connection, after the ICMP header (the
+    /// quoted packet), as Linux hands the helper the bytes past its own
+    /// protocol's header offset.
     pub fn payload(&self) -> &'a [u8] {
         self.payload
     }

@@ -402,8 +402,9 @@ impl<S: Storage> ConnTable<S> {
 
     /// The helper hook of confirmation (`nf_conntrack_proto.c:
     /// nf_confirm()`): the helper of the packet's connection, if any, sees
-    /// the packet (every accepted packet in both directions, but not the
-    /// ICMP errors RELATED to it).
+    /// the packet: every accepted packet in both directions, and the ICMP
+    /// errors RELATED to it in the original direction (Linux spares only
+    /// RELATED_REPLY).
     pub(super) fn run_helper(&mut self, t: &Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
         let Some(h) = t.entry() else { return Ok(()) };
         let (i, now) = (h.index(), t.classified_at());
