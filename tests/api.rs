@@ -337,3 +337,31 @@ fn admission_until_the_table_is_full() {
     assert_eq!(t.track(at(1), &udp(C, 9999, S, 53, b"q")).state(), Some(CtState::New));
     assert_eq!((t.len(), t.stats().early_drop), (64, 1));
 }
+
+/// `conntrack -D` and `-F`: deleting an entry takes its expectations with
+/// it; a flush empties the table and keeps the helpers.
+#[test]
+fn delete_and_flush() {
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([2; 16]), Config::default());
+    t.add_builtin_helper(builtin("ftp").unwrap()).unwrap();
+    let (c, s) = ftp_control(&mut t);
+    let pasv = b"227 Entering Passive Mode (198,51,100,5,195,149).\r\n";
+    let v = t.track(at(2), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv));
+    assert_eq!(t.expectations(at(2)).count(), 1);
+    let control = v.entry().unwrap();
+    assert!(t.delete(control));
+    assert!(!t.delete(control));
+    assert_eq!(t.expectations(at(2)).count(), 0, "its expectation goes with it");
+    assert!(t.get(control, at(2)).is_none());
+    // The data connection it announced is NEW now.
+    let v = t.track(at(3), &tcp(C, 50123, S, 50069, SYN, 1, 0, 64240, b""));
+    assert_eq!(v.state(), Some(CtState::New));
+    // A flush: empty, and the helper still assigned.
+    assert!(t.len() >= 1);
+    let n = t.len();
+    assert_eq!(t.flush(), n);
+    assert!(t.is_empty() && t.entries(at(3)).count() == 0);
+    let (c, s) = ftp_control(&mut t);
+    let _ = t.track(at(4), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv));
+    assert_eq!(t.expectations(at(4)).count(), 1, "the helper survives a flush");
+}

@@ -207,16 +207,52 @@ impl<S: Storage> ConnTable<S> {
     /// assignments and the counters stay): set the key before the first
     /// packet, e.g. at boot from a hardware RNG.
     pub fn set_hash_key(&mut self, hash_key: HashKey) {
+        self.flush();
+        self.hash_key = hash_key;
+    }
+
+    /// Delete the entry `handle` names (`conntrack -D`; in Linux
+    /// `nf_conntrack_core.c: nf_ct_delete()`), with its extension and the
+    /// expectations it made. Returns whether it was there (a stale handle
+    /// deletes nothing).
+    ///
+    /// ```
+    /// use ctrack::{Config, ConnTable, CtState, FixedConnTable, HashKey, Instant};
+    ///
+    /// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), Config::default());
+    /// let query = [
+    ///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+    /// ];
+    /// let now = Instant::from_secs(1);
+    /// let h = table.track(now, &query).entry().unwrap();
+    /// assert!(table.delete(h));
+    /// assert!(!table.delete(h), "gone already");
+    /// assert_eq!(table.track(now, &query).state(), Some(CtState::New));
+    /// ```
+    pub fn delete(&mut self, handle: Handle) -> bool {
+        let alive = self.entry_of(handle).is_some();
+        if alive {
+            self.remove(handle.index());
+        }
+        alive
+    }
+
+    /// Delete every entry and expectation (`conntrack -F`); registered
+    /// helpers, their assignments and the counters stay. Returns how many
+    /// entries there were (unconfirmed and expired ones included).
+    pub fn flush(&mut self) -> usize {
+        let n = self.count;
         let (slots, tags, exts, expects) = self.store.parts_mut();
         slots.fill(Slot::EMPTY);
         tags.fill(0);
         exts.fill(ExtSlot::EMPTY);
         expects.fill(ExpectSlot::EMPTY);
-        self.hash_key = hash_key;
         self.count = 0;
         self.gc_cursor = 0;
         self.ext_cursor = 0;
         self.expect_book = ExpectBook::ZERO;
+        n
     }
 
     /// Register `helper` with the table: the [`HelperId`] it returns is
