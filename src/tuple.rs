@@ -30,7 +30,11 @@ pub mod proto {
     pub const ICMPV6: u8 = 58;
     /// SCTP.
     pub const SCTP: u8 = 132;
-    /// DCCP.
+    /// DCCP. Linux 6.18 has no DCCP tracker (`nf_conntrack_proto_dccp.c`
+    /// went with the DCCP protocol in 6.16), so DCCP is tracked like any
+    /// other protocol without ports: addresses only, generic timeout. Two
+    /// DCCP flows between the same hosts share one entry. `conntrack -L`
+    /// still names it `dccp` and prints `sport=0 dport=0`.
     pub const DCCP: u8 = 33;
     /// GRE.
     pub const GRE: u8 = 47;
@@ -74,7 +78,8 @@ impl Direction {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum L4 {
-    /// TCP, UDP, UDP-Lite, SCTP, DCCP.
+    /// TCP, UDP, UDP-Lite, SCTP. Not DCCP: Linux 6.18 has no DCCP tracker
+    /// and keeps DCCP ports out of the tuple (see [`proto::DCCP`]).
     Ports {
         /// Source port.
         sport: u16,
@@ -138,8 +143,9 @@ fn addr_bytes(a: IpAddr) -> (Family, [u8; 16]) {
 
 /// True for protocols whose tuple carries ports (the ones
 /// `nf_conntrack_core.c: nf_ct_get_tuple()` reads with `nf_ct_get_tuple_ports()`).
+/// DCCP is not one of them since Linux 6.16 (no DCCP tracker: see [`proto::DCCP`]).
 pub(crate) fn has_ports(proto: u8) -> bool {
-    matches!(proto, proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP | proto::DCCP)
+    matches!(proto, proto::TCP | proto::UDP | proto::UDPLITE | proto::SCTP)
 }
 
 /// True for the ICMP protocol of `family` (ICMP under IPv4, ICMPv6 under IPv6).
@@ -202,8 +208,9 @@ impl Tuple {
         (fs == fd).then_some((fs, s, d))
     }
 
-    /// A tuple of a port protocol (TCP, UDP, UDP-Lite, SCTP, DCCP).
-    /// `None` if the address families differ or `proto` has no ports.
+    /// A tuple of a port protocol (TCP, UDP, UDP-Lite, SCTP).
+    /// `None` if the address families differ or `proto` has no ports
+    /// (DCCP has none in Linux 6.18: use [`Tuple::generic`]).
     pub fn with_ports(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, proto: u8) -> Option<Tuple> {
         let (family, s, d) = Self::checked_addrs(src, dst)?;
         has_ports(proto).then_some(Tuple::from_raw(family, proto, s, d, sport, dport))
@@ -278,7 +285,7 @@ impl Tuple {
     }
 
     /// The source port, for protocols with ports (TCP, UDP, UDP-Lite,
-    /// SCTP, DCCP).
+    /// SCTP).
     pub fn sport(&self) -> Option<u16> {
         has_ports(self.proto).then_some(self.src_l4)
     }
@@ -432,6 +439,9 @@ impl fmt::Display for Tuple {
             L4::Ports { sport, dport } => write!(f, " sport={sport} dport={dport}"),
             L4::Icmp { ty, code, id } => write!(f, " type={ty} code={code} id={id}"),
             L4::Gre { srckey, dstkey } => write!(f, " srckey=0x{srckey:x} dstkey=0x{dstkey:x}"),
+            // The CLI prints ports for DCCP by protocol number; the kernel
+            // sends none (generic tuple), so they show as 0.
+            L4::None if self.proto == proto::DCCP => f.write_str(" sport=0 dport=0"),
             L4::None => Ok(()),
         }
     }
