@@ -383,7 +383,8 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// [`ConnTable::track`] for a burst of packets, in order: `out` gets
+    /// [`ConnTable::track`] (default [`Meta`]: zone 0) for a burst of
+    /// packets, in order: `out` gets
     /// each packet's index and verdict. The verdicts are those `track`
     /// would give one packet after the other; the work is arranged so that
     /// the table's cache misses overlap: the headers of up to [`BATCH`]

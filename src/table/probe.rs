@@ -85,13 +85,6 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// The slots of the place's buckets (one bucket when both are the same).
-    fn bucket_slots(&self, place: &Place) -> impl Iterator<Item = usize> + use<S> {
-        let [a, b] = place.buckets;
-        let (ra, rb) = (self.bucket(a), if a == b { 0..0 } else { self.bucket(b) });
-        ra.chain(rb)
-    }
-
     /// The slots of bucket `k`.
     fn bucket(&self, k: usize) -> Range<usize> {
         let cap = self.capacity();
@@ -212,14 +205,14 @@ impl<S: Storage> ConnTable<S> {
     /// early_drop()`: ASSURED entries are never early-dropped). Returns
     /// whether a slot was freed.
     fn early_drop(&mut self, place: &Place, now: Tick) -> bool {
-        let used = |i: usize| self.entry_at(i);
-        let expired = self.bucket_slots(place).find(|&i| used(i).is_some_and(|e| e.expired(now)));
+        let first = |ok: &dyn Fn(&Entry) -> bool| {
+            Self::buckets(place)
+                .iter()
+                .find_map(|&k| self.bucket(k).find(|&i| self.entry_at(i).is_some_and(ok)))
+        };
+        let expired = first(&|e| e.expired(now));
         let victim = expired.or_else(|| {
-            self.bucket_slots(place).find(|&i| {
-                used(i).is_some_and(|e| {
-                    e.status.contains(Status::CONFIRMED) && !e.status.contains(Status::ASSURED)
-                })
-            })
+            first(&|e| e.status.contains(Status::CONFIRMED) && !e.status.contains(Status::ASSURED))
         });
         let Some(victim) = victim else { return false };
         self.remove(victim);
