@@ -45,6 +45,21 @@ impl Default for TcpTimeouts {
 }
 
 impl TcpTimeouts {
+    /// All zero: the unset configuration of [`ConnTable::zeroed`](crate::ConnTable::zeroed).
+    pub(crate) const ZERO: TcpTimeouts = TcpTimeouts {
+        syn_sent: 0,
+        syn_recv: 0,
+        established: 0,
+        fin_wait: 0,
+        close_wait: 0,
+        last_ack: 0,
+        time_wait: 0,
+        close: 0,
+        syn_sent2: 0,
+        max_retrans: 0,
+        unacknowledged: 0,
+    };
+
     /// The kernel's defaults (a `const`, for `static` tables).
     pub const DEFAULT: TcpTimeouts = TcpTimeouts {
         syn_sent: 120,
@@ -86,6 +101,14 @@ impl Default for TcpConfig {
 }
 
 impl TcpConfig {
+    pub(crate) const ZERO: TcpConfig = TcpConfig {
+        loose: false,
+        be_liberal: false,
+        ignore_invalid_rst: false,
+        max_retrans: 0,
+        timeouts: TcpTimeouts::ZERO,
+    };
+
     /// The kernel's defaults (a `const`, for `static` tables).
     pub const DEFAULT: TcpConfig = TcpConfig {
         loose: true,
@@ -124,6 +147,9 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    pub(crate) const ZERO: Timeouts =
+        Timeouts { udp: 0, udp_stream: 0, icmp: 0, icmpv6: 0, generic: 0, gre: 0, gre_stream: 0 };
+
     /// The kernel's defaults (a `const`, for `static` tables).
     pub const DEFAULT: Timeouts =
         Timeouts { udp: 30, udp_stream: 120, icmp: 30, icmpv6: 30, generic: 600, gre: 30, gre_stream: 180 };
@@ -162,6 +188,9 @@ impl Default for Config {
 }
 
 impl Config {
+    pub(crate) const ZERO: Config =
+        Config { checksum: false, max_entries: 0, tcp: TcpConfig::ZERO, timeouts: Timeouts::ZERO };
+
     /// The kernel's defaults (a `const`, for `static` tables).
     pub const DEFAULT: Config =
         Config { checksum: true, max_entries: 0, tcp: TcpConfig::DEFAULT, timeouts: Timeouts::DEFAULT };

@@ -14,6 +14,7 @@ use core::net::IpAddr;
 use crate::hash::{HashKey, slot};
 use crate::time::Tick;
 use crate::tuple::{Family, L4, Tuple};
+use crate::zeroed::{Maybe, Zeroed};
 
 /// Flags of an expectation (`NF_CT_EXPECT_*` in
 /// `uapi/linux/netfilter/nf_conntrack_common.h`).
@@ -270,11 +271,11 @@ impl ExpectPolicy {
 /// Storage for one expectation.
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ExpectSlot(pub(crate) Option<Pending>);
+pub struct ExpectSlot(pub(crate) Maybe<Pending>);
 
 impl ExpectSlot {
     /// An unused expectation slot.
-    pub const EMPTY: ExpectSlot = ExpectSlot(None);
+    pub const EMPTY: ExpectSlot = ExpectSlot(Maybe::NONE);
 }
 
 /// A registered expectation.
@@ -405,6 +406,24 @@ pub(crate) struct ExpectBook {
     pub live: usize,
 }
 
+impl Zeroed for Pending {
+    const ZERO: Pending = Pending {
+        exp: Expectation {
+            tuple: Tuple::ZERO,
+            src_prefix: 0,
+            any_src_port: false,
+            class: 0,
+            flags: ExpectFlags(0),
+            helper: None,
+        },
+        master: 0,
+        zone: 0,
+        deadline: Tick::from_ticks(0),
+        serial: 0,
+        owner: HelperId(0),
+    };
+}
+
 impl ExpectBook {
     pub(crate) const ZERO: ExpectBook = ExpectBook { serial: 0, live: 0 };
 }
@@ -451,7 +470,7 @@ impl Expects<'_> {
         // Expectations that could clash with this one share its
         // destination, so its window holds them all.
         for i in self.window(&exp.tuple, zone) {
-            let Some(p) = self.slots[i].0 else {
+            let Some(p) = self.slots[i].0.get() else {
                 free = free.or(Some(i));
                 continue;
             };
@@ -481,7 +500,7 @@ impl Expects<'_> {
                 // Evict the master's oldest expectation of this class.
                 let oldest = (0..self.slots.len())
                     .filter(|&i| self.slots[i].0.as_ref().is_some_and(mine))
-                    .min_by_key(|&i| self.slots[i].0.map_or(u32::MAX, |p| p.serial));
+                    .min_by_key(|&i| self.slots[i].0.get().map_or(u32::MAX, |p| p.serial));
                 if let Some(i) = oldest {
                     self.delete(i);
                     if self.window(&exp.tuple, zone).any(|w| w == i) {
@@ -497,7 +516,8 @@ impl Expects<'_> {
         self.book.serial = self.book.serial.wrapping_add(1);
         self.book.live += 1;
         let deadline = now.after_secs(policy.timeout);
-        self.slots[i].0 = Some(Pending { exp, master, zone, deadline, serial: self.book.serial, owner });
+        self.slots[i].0 =
+            Maybe::some(Pending { exp, master, zone, deadline, serial: self.book.serial, owner });
         crate::stats::bump(&mut self.stats.expect_create);
         Ok(())
     }
@@ -508,7 +528,7 @@ impl Expects<'_> {
     pub fn take_match(&mut self, now: Tick, t: &Tuple, zone: u16) -> Option<Pending> {
         let mut best: Option<usize> = None;
         for i in self.window(t, zone) {
-            let Some(p) = self.slots[i].0 else { continue };
+            let Some(p) = self.slots[i].0.get() else { continue };
             if !p.deadline.is_after(now) {
                 self.delete(i);
                 continue;
@@ -517,14 +537,14 @@ impl Expects<'_> {
                 && !p.exp.flags.contains(ExpectFlags::INACTIVE)
                 && p.exp.matches(t)
                 && best.is_none_or(|b| {
-                    self.slots[b].0.is_some_and(|q| p.serial.wrapping_sub(q.serial) as i32 > 0)
+                    self.slots[b].0.get().is_some_and(|q| p.serial.wrapping_sub(q.serial) as i32 > 0)
                 })
             {
                 best = Some(i);
             }
         }
         let i = best?;
-        let p = self.slots[i].0?;
+        let p = self.slots[i].0.get()?;
         if !p.exp.flags.contains(ExpectFlags::PERMANENT) {
             self.delete(i);
         }
@@ -557,7 +577,7 @@ impl Expects<'_> {
     pub fn remove(&mut self, master: u32, f: &mut dyn FnMut(&Expectation) -> bool) -> usize {
         let mut n = 0;
         for i in 0..self.slots.len() {
-            if self.slots[i].0.is_some_and(|p| p.master == master && f(&p.exp)) {
+            if self.slots[i].0.get().is_some_and(|p| p.master == master && f(&p.exp)) {
                 self.delete(i);
                 n += 1;
             }
@@ -575,7 +595,7 @@ impl Expects<'_> {
         timeout: u32,
     ) -> bool {
         for s in self.slots.iter_mut() {
-            if let Some(p) = &mut s.0
+            if let Some(p) = s.0.as_mut()
                 && p.master == master
                 && f(&p.exp)
             {

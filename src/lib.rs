@@ -138,6 +138,7 @@ mod time;
 pub mod tuple;
 mod verdict;
 pub mod wire;
+mod zeroed;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
@@ -151,12 +152,12 @@ pub use helper::{ExtSlot, HelperAssignment, HelperError};
 pub use reason::{DropReason, HelperDrop, Reason, TcpReason};
 pub use stats::Stats;
 pub use status::{Status, TcpState};
-#[cfg(feature = "alloc")]
-pub use table::HeapStorage;
 pub use table::{
-    BATCH, BUCKET_SLOTS, ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS,
-    MAX_HELPERS, Meta, SliceStorage, Slot, Storage,
+    BATCH, BUCKET_WORDS, ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS,
+    MAX_HELPERS, MAX_SLOTS, Meta, PROBE_BUCKETS, SliceStorage, Slot, Storage,
 };
+#[cfg(feature = "alloc")]
+pub use table::{GrowableStorage, HeapStorage, MAX_GROWABLE};
 pub use time::{Instant, TICKS_PER_SEC};
 pub use tuple::{Direction, Family, L4, Tuple, packet_tuple};
 pub use verdict::{CtState, Handle, Tracked, Verdict};

@@ -26,16 +26,29 @@ impl Status {
     pub const ASSURED: Status = Status(0x0004);
     /// In the table (the first packet was confirmed).
     pub const CONFIRMED: Status = Status(0x0008);
+    /// The source of the original direction is rewritten (the reply
+    /// tuple is not the inverted original).
+    pub const SRC_NAT: Status = Status(0x0010);
+    /// The destination of the original direction is rewritten.
+    pub const DST_NAT: Status = Status(0x0020);
+    /// Source NAT is set up.
+    pub const SRC_NAT_DONE: Status = Status(0x0080);
+    /// Destination NAT is set up.
+    pub const DST_NAT_DONE: Status = Status(0x0100);
     /// Packets do not refresh the timeout.
     pub const FIXED_TIMEOUT: Status = Status(0x0400);
     /// A helper was attached explicitly.
     pub const HELPER: Status = Status(0x2000);
 
-    const NAMES: [(Status, &'static str); 6] = [
+    const NAMES: [(Status, &'static str); 10] = [
         (Status::EXPECTED, "EXPECTED"),
         (Status::SEEN_REPLY, "SEEN_REPLY"),
         (Status::ASSURED, "ASSURED"),
         (Status::CONFIRMED, "CONFIRMED"),
+        (Status::SRC_NAT, "SRC_NAT"),
+        (Status::DST_NAT, "DST_NAT"),
+        (Status::SRC_NAT_DONE, "SRC_NAT_DONE"),
+        (Status::DST_NAT_DONE, "DST_NAT_DONE"),
         (Status::FIXED_TIMEOUT, "FIXED_TIMEOUT"),
         (Status::HELPER, "HELPER"),
     ];
@@ -53,6 +66,14 @@ impl Status {
     /// True if every bit of `other` is set.
     pub const fn contains(self, other: Status) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// The bits that give an entry a reply tuple of its own (NAT).
+    pub(crate) const OWN_REPLY: Status = Status(0x0030);
+
+    /// True if any bit of `other` is set.
+    pub const fn intersects(self, other: Status) -> bool {
+        self.0 & other.0 != 0
     }
 
     pub(crate) fn insert(&mut self, other: Status) {

@@ -120,7 +120,10 @@ pub enum L4 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Tuple {
-    family: Family,
+    /// The family's `l3num` (2 or 10; 0 only in the all-zero tuple of an
+    /// unused slot, which reads as IPv4): a byte rather than [`Family`],
+    /// so that all-zero memory is a valid tuple (tables in `.bss`).
+    family: u8,
     proto: u8,
     src: [u8; 16],
     dst: [u8; 16],
@@ -191,6 +194,10 @@ pub(crate) fn is_icmp_request(family: Family, ty: u8) -> bool {
 }
 
 impl Tuple {
+    /// The all-zero tuple of an unused slot.
+    pub(crate) const ZERO: Tuple =
+        Tuple { family: 0, proto: 0, src: [0; 16], dst: [0; 16], src_l4: 0, dst_l4: 0 };
+
     pub(crate) fn from_raw(
         family: Family,
         proto: u8,
@@ -199,7 +206,7 @@ impl Tuple {
         src_l4: u16,
         dst_l4: u16,
     ) -> Tuple {
-        Tuple { family, proto, src, dst, src_l4, dst_l4 }
+        Tuple { family: family as u8, proto, src, dst, src_l4, dst_l4 }
     }
 
     fn checked_addrs(src: IpAddr, dst: IpAddr) -> Option<(Family, [u8; 16], [u8; 16])> {
@@ -241,7 +248,7 @@ impl Tuple {
 
     /// Address family.
     pub fn family(&self) -> Family {
-        self.family
+        if self.family == Family::Ipv6 as u8 { Family::Ipv6 } else { Family::Ipv4 }
     }
 
     /// IP protocol number.
@@ -250,7 +257,7 @@ impl Tuple {
     }
 
     fn ip(&self, b: &[u8; 16]) -> IpAddr {
-        match self.family {
+        match self.family() {
             Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
             Family::Ipv6 => IpAddr::V6(Ipv6Addr::from(*b)),
         }
@@ -299,7 +306,7 @@ impl Tuple {
     pub fn l4(&self) -> L4 {
         if has_ports(self.proto) {
             L4::Ports { sport: self.src_l4, dport: self.dst_l4 }
-        } else if is_icmp_of(self.family, self.proto) {
+        } else if is_icmp_of(self.family(), self.proto) {
             let [ty, code] = self.dst_l4.to_be_bytes();
             L4::Icmp { ty, code, id: self.src_l4 }
         } else if self.proto == proto::GRE {
@@ -318,9 +325,9 @@ impl Tuple {
     /// (`nf_conntrack_core.c: nf_ct_invert_tuple()`); `None` for ICMP types
     /// that have no inverse.
     pub fn invert(&self) -> Option<Tuple> {
-        let (src_l4, dst_l4) = if is_icmp_of(self.family, self.proto) {
+        let (src_l4, dst_l4) = if is_icmp_of(self.family(), self.proto) {
             let [ty, code] = self.dst_l4.to_be_bytes();
-            let inv = invert_icmp_type(self.family, ty)?;
+            let inv = invert_icmp_type(self.family(), ty)?;
             (self.src_l4, u16::from_be_bytes([inv, code]))
         } else {
             (self.dst_l4, self.src_l4)
@@ -338,8 +345,8 @@ impl Tuple {
     /// (address, port) endpoint is the source.
     pub(crate) fn canonical(&self) -> Option<(Tuple, bool)> {
         let inv = self.invert()?;
-        let self_first = if is_icmp_of(self.family, self.proto) {
-            is_icmp_request(self.family, self.icmp_type())
+        let self_first = if is_icmp_of(self.family(), self.proto) {
+            is_icmp_request(self.family(), self.icmp_type())
         } else {
             (self.src, self.src_l4) <= (self.dst, self.dst_l4)
         };
@@ -350,7 +357,7 @@ impl Tuple {
     /// to itself, same address and port both ways. Never ICMP: no query
     /// type is its own reply type.
     pub(crate) fn is_own_inverse(&self) -> bool {
-        self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(self.family, self.proto)
+        self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(self.family(), self.proto)
     }
 
     /// The words fed to the table's hash (as in
@@ -360,12 +367,12 @@ impl Tuple {
     /// in one word, so an IPv4 key is two SipHash blocks).
     pub(crate) fn hash_words(&self, zone: u16) -> ([u64; 5], usize) {
         let word = |b: &[u8]| b.iter().rev().fold(0u64, |w, &x| (w << 8) | u64::from(x));
-        let head = u64::from(self.family as u8)
+        let head = u64::from(self.family)
             | u64::from(self.proto) << 8
             | u64::from(zone) << 16
             | u64::from(self.src_l4) << 32
             | u64::from(self.dst_l4) << 48;
-        match self.family {
+        match self.family() {
             Family::Ipv4 => ([head, word(&self.src[..4]) | word(&self.dst[..4]) << 32, 0, 0, 0], 2),
             Family::Ipv6 => (
                 [
@@ -539,7 +546,7 @@ mod tests {
 
         #[test]
         fn own_inverse_is_equality_with_the_inversion(t in any_tuple()) {
-            let to_itself = Tuple::from_raw(t.family, t.proto, t.src, t.src, t.src_l4, t.src_l4);
+            let to_itself = Tuple::from_raw(t.family(), t.proto, t.src, t.src, t.src_l4, t.src_l4);
             for u in [t, to_itself] {
                 prop_assert_eq!(u.is_own_inverse(), u.invert() == Some(u));
             }

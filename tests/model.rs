@@ -781,11 +781,16 @@ proptest! {
     #[test]
     fn model_slice_storage(case in case()) {
         let mut slots = vec![Slot::EMPTY; 64];
-        let mut tags = vec![0u8; 64];
+        let mut index = vec![0u32; 128];
         let mut exts = [ExtSlot::EMPTY; 4];
         let mut expects = [ExpectSlot::EMPTY; 4];
-        let storage = SliceStorage::new(&mut slots, &mut tags, &mut exts, &mut expects);
+        let storage = SliceStorage::new(&mut slots, &mut index, &mut exts, &mut expects);
         run(&mut ConnTable::with_storage(storage, HashKey(case.key), Config::default()), &case)?;
+    }
+
+    #[test]
+    fn model_growable_storage(case in case()) {
+        run(&mut ConnTable::growable(4, HashKey(case.key), Config::default()), &case)?;
     }
 
     /// A small table of odd size: at most 16 connections (4 UDP flows and

@@ -14,6 +14,10 @@
 //! per sysctl they exercise). The replay re-creates the oracle's options
 //! from the verdict file's final record.
 //!
+//! Both storages replay every capture: the fixed table is compared with
+//! Linux, and the growable table (`ConnTable::growable`) with the fixed one,
+//! output for output.
+//!
 //! Every frame that needs neither the TCP tracker nor a helper must agree.
 //! The remaining disagreements (TCP frames, frames whose verdict depends on
 //! a helper) are listed in `tests/data/known-disagreements.txt`, and the
@@ -181,11 +185,21 @@ fn corpus_parity() {
             let (expected, args) = load(&verdict_file);
             let mut args = args;
             args.push(p.to_string_lossy().to_string());
-            let opts = engine::parse_args(&args).unwrap_or_else(|e| panic!("{name} {variant}: {e}"));
-            let actual: BTreeMap<u64, Value> = engine::replay(&opts, &frames_in)
-                .into_iter()
-                .filter_map(|o| Some((o.get("i")?.as_u64()?, o)))
-                .collect();
+            let mut opts = engine::parse_args(&args).unwrap_or_else(|e| panic!("{name} {variant}: {e}"));
+            let fixed = engine::replay(&opts, &frames_in);
+            // The growable table must say exactly what the fixed one says:
+            // every frame, the final listing and the counters.
+            opts.growable = true;
+            let growable = engine::replay(&opts, &frames_in);
+            if let Some(k) = (0..fixed.len().max(growable.len())).find(|&k| fixed.get(k) != growable.get(k)) {
+                panic!(
+                    "{name} {variant}: the growable table differs: {:?} vs {:?}",
+                    fixed.get(k),
+                    growable.get(k)
+                );
+            }
+            let actual: BTreeMap<u64, Value> =
+                fixed.into_iter().filter_map(|o| Some((o.get("i")?.as_u64()?, o))).collect();
             checked_prefixes.insert(format!("{name} {variant}"));
             for (i, e) in &expected {
                 let st = e.get("state").and_then(Value::as_str).unwrap_or("");

@@ -47,6 +47,9 @@ check_binary() {
         if grep -q -e '__rust_alloc' -e '__rdl_alloc' -e '__rg_alloc' -e 'std::' <<<"$syms"; then
             fail "$target: allocator or std symbols in $bin"
         fi
+        # The zeroed static table is in .bss (nm type b/B), not .data.
+        grep -Eq ' [bB] nostd_link::STATIC_TABLE(::h[0-9a-f]+)?$' <<<"$syms" \
+            || fail "$target: the static table is not in .bss: $(grep STATIC_TABLE <<<"$syms")"
     else
         echo "nostd-link: warning: no nm, symbol checks skipped" >&2
     fi

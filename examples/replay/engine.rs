@@ -2,7 +2,7 @@
 //! that prints the oracle's JSON fields. Shared by the `replay` example and
 //! the parity test (`tests/parity.rs`).
 
-use ctrack::{Config, ConnTable, HashKey, Instant, L4, Meta, Status, Verdict, tuple::proto};
+use ctrack::{Config, ConnTable, HashKey, Instant, L4, Meta, Status, Storage, Verdict, tuple::proto};
 use ctrack_capture::{Frame, FrameContent, read_capture};
 use serde_json::{Map, Value, json};
 
@@ -84,10 +84,12 @@ pub struct Options {
     pub warnings: Vec<String>,
     /// Helpers to assign on their standard ports.
     pub helpers: Vec<String>,
+    /// Replay on a growable table (`--growable`) instead of a fixed one.
+    pub growable: bool,
 }
 
 fn usage() -> String {
-    "usage: replay [--helpers LIST|none] [--notrack SPEC]... [--sysctl NAME=VALUE]... [--honour-gaps MAXSEC] CAPTURE"
+    "usage: replay [--growable] [--helpers LIST|none] [--notrack SPEC]... [--sysctl NAME=VALUE]... [--honour-gaps MAXSEC] CAPTURE"
         .to_string()
 }
 
@@ -95,6 +97,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut config = Config::default();
     let mut notrack = Vec::new();
     let mut honour_gaps = None;
+    let mut growable = false;
     let mut capture = None;
     let mut warnings = Vec::new();
     // The oracle's default helper list, when --helpers is not given.
@@ -139,6 +142,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 }
                 honour_gaps = Some(secs);
             }
+            "--growable" => growable = true,
             "-h" | "--help" => return Err(usage()),
             s if s.starts_with("--") => return Err(format!("unknown option '{s}'\n{}", usage())),
             s => {
@@ -149,7 +153,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     let capture = capture.ok_or_else(usage)?;
-    Ok(Options { config, notrack, honour_gaps, capture, warnings, helpers })
+    Ok(Options { config, notrack, honour_gaps, capture, warnings, helpers, growable })
 }
 
 /// The entry's fields as the oracle's `--snapshot-each` prints them.
@@ -188,13 +192,21 @@ pub fn run(opts: Options) -> Result<(), String> {
 
 /// Replay `frames`: one JSON object per frame, then the final object.
 pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
-    let mut lines = Vec::with_capacity(frames.len() + 1);
+    let key = HashKey(*b"ctrack-replay-k1");
+    if opts.growable {
+        return replay_on(ConnTable::growable(1024, key, opts.config), opts, frames);
+    }
     // The capacity is the kernel's default nf_conntrack_max on a large host.
     let capacity = match opts.config.max_entries {
         0 => 262_144,
         m => m as usize,
     };
-    let mut table = ConnTable::with_capacity(capacity, HashKey(*b"ctrack-replay-k1"), opts.config);
+    replay_on(ConnTable::with_capacity(capacity, key, opts.config), opts, frames)
+}
+
+/// [`replay`] on `table`.
+fn replay_on<S: Storage>(mut table: ConnTable<S>, opts: &Options, frames: &[Frame]) -> Vec<Value> {
+    let mut lines = Vec::with_capacity(frames.len() + 1);
     for name in &opts.helpers {
         let Some(builtin) = ctrack::helper::builtin(name) else { continue };
         table.add_builtin_helper(builtin).expect("few helpers");

@@ -483,7 +483,7 @@ mod tests {
             let mut v: std::vec::Vec<_> = self
                 .slots
                 .iter()
-                .filter_map(|s| s.0)
+                .filter_map(|s| s.0.get())
                 .map(|p| (p.master, p.exp.tuple.dport().unwrap()))
                 .collect();
             v.sort();

@@ -41,6 +41,7 @@ use crate::reason::HelperDrop;
 use crate::time::Tick;
 use crate::tuple::{Direction, Family, Tuple};
 use crate::verdict::CtState;
+use crate::zeroed::{Maybe, Zeroed};
 
 /// A connection-tracking helper.
 ///
@@ -282,11 +283,11 @@ impl core::error::Error for HelperError {}
 /// Storage for one connection's helper and master link.
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ExtSlot(pub(crate) Option<Ext>);
+pub struct ExtSlot(pub(crate) Maybe<Ext>);
 
 impl ExtSlot {
     /// An unused extension slot.
-    pub const EMPTY: ExtSlot = ExtSlot(None);
+    pub const EMPTY: ExtSlot = ExtSlot(Maybe::NONE);
 }
 
 /// What an entry with a helper or a master carries besides its slot.
@@ -299,6 +300,29 @@ pub(crate) struct Ext {
     /// The master's original tuple (kept by value: the master may die first).
     pub master: Option<Tuple>,
     pub data: HelperData,
+    /// The canonical form of a reply tuple of the entry's own (NAT), and
+    /// whether the reply tuple is that form: the entry's secondary index
+    /// key. Meaningful only when the entry has NAT status bits.
+    pub reply: Tuple,
+    pub reply_is_key: bool,
+}
+
+impl Ext {
+    /// A new extension of the entry in slot `owner`.
+    pub(crate) fn new(owner: u32, helper: Option<HelperId>, master: Option<Tuple>) -> Ext {
+        Ext { owner, helper, master, data: HelperData::default(), reply: Tuple::ZERO, reply_is_key: false }
+    }
+}
+
+impl Zeroed for Ext {
+    const ZERO: Ext = Ext {
+        owner: 0,
+        helper: None,
+        master: None,
+        data: HelperData::ZERO,
+        reply: Tuple::ZERO,
+        reply_is_key: false,
+    };
 }
 
 #[cfg(feature = "defmt")]

@@ -8,6 +8,7 @@
 pub struct HelperData([u8; HelperData::LEN]);
 
 impl HelperData {
+    pub(crate) const ZERO: HelperData = HelperData([0; HelperData::LEN]);
     /// Bytes of state a helper may keep per connection.
     pub const LEN: usize = 20;
 }

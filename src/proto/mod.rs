@@ -43,6 +43,10 @@ pub(crate) enum ProtoState {
 }
 
 impl ProtoState {
+    /// What an unused, all-zero slot holds (the TCP state's zero, which is
+    /// why TCP is the variant whose spare values tag the others).
+    pub(crate) const ZERO: ProtoState = ProtoState::Tcp(tcp::TcpConn::ZERO);
+
     /// The state of a new entry whose first packet is `l4`.
     pub(crate) fn new(l4: &L4Packet<'_>, now: Tick) -> ProtoState {
         match l4 {

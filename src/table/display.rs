@@ -29,9 +29,14 @@ impl EntryRef<'_> {
         self.entry.orig()
     }
 
-    /// The reply tuple.
+    /// The reply tuple: the inverted original, unless NAT gave the entry
+    /// one of its own.
     pub fn reply(&self) -> Tuple {
-        self.entry.reply()
+        match self.ext.filter(|_| self.entry.has_own_reply()) {
+            Some(x) if x.reply_is_key => x.reply,
+            Some(x) => x.reply.invert().unwrap_or(x.reply),
+            None => self.entry.reply(),
+        }
     }
 
     /// Status bits.

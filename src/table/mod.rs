@@ -1,23 +1,25 @@
 //! The connection table: the public face of ctrack.
 //!
 //! * [`storage`]: the slot arrays and what an entry holds;
-//! * [`probe`]: open addressing with bounded probing, early drop, deletion;
+//! * [`index`]: from a key's hash to the entries stored under it;
+//! * [`probe`]: finding, allocating, early drop and deletion of entries;
 //! * [`pipeline`]: the path of a packet (classification, the protocol
 //!   trackers, confirmation and the helper hook);
 //! * [`display`]: [`EntryRef`], an entry as `conntrack -L` shows it.
 
 mod display;
+mod index;
 mod pipeline;
 mod probe;
 mod storage;
 
 pub use display::EntryRef;
-pub use probe::BUCKET_SLOTS;
-#[cfg(feature = "alloc")]
-pub use storage::HeapStorage;
+pub use index::{BUCKET_WORDS, MAX_SLOTS, PROBE_BUCKETS};
 pub use storage::{FixedStorage, SliceStorage, Slot, Storage};
+#[cfg(feature = "alloc")]
+pub use storage::{GrowableStorage, HeapStorage, MAX_GROWABLE};
 
-use storage::{Entry, SlotState};
+use storage::Entry;
 
 use crate::config::Config;
 use crate::expect::{ExpectBook, ExpectLine, ExpectSlot};
@@ -93,7 +95,10 @@ impl Meta {
 pub struct ConnTable<S> {
     store: S,
     hash_key: HashKey,
+    /// The settings, if `config_set`; else [`Config::DEFAULT`] is in force
+    /// and this is all zero (so that [`ConnTable::zeroed`] is all zero).
     config: Config,
+    config_set: bool,
     stats: Stats,
     /// Used slots, unconfirmed ones included (the kernel's count, which
     /// `nf_conntrack_core.c: __nf_conntrack_alloc()` increments).
@@ -110,6 +115,13 @@ pub struct ConnTable<S> {
     generation: u16,
     /// Where the search for an extension slot to free resumes.
     ext_cursor: usize,
+    /// The first unused slot of the free list, + 1 (0: none).
+    free: u32,
+    /// Slots ever used since the table was empty: the ones past it are
+    /// unused and on no list.
+    fresh: usize,
+    /// Where the early drop of a growable table looks next.
+    drop_cursor: usize,
 }
 
 /// Most [`HelperAssignment`]s a table holds.
@@ -148,6 +160,35 @@ impl<const N: usize, const X: usize, const E: usize> ConnTable<FixedStorage<N, X
     pub const fn new(hash_key: HashKey, config: Config) -> Self {
         ConnTable::from_parts(FixedStorage::new(), hash_key, config)
     }
+
+    /// An empty table whose every byte is zero, so that a `static` of it
+    /// is placed in `.bss`: it costs no flash and no copy at boot (a table
+    /// from [`ConnTable::new`] carries its configuration, which is not zero,
+    /// so the whole `static` goes to `.data`). Its hash key is all zero and
+    /// its settings are [`Config::DEFAULT`]: set a random key at boot with
+    /// [`ConnTable::set_hash_key`], and change settings with
+    /// [`ConnTable::config_mut`].
+    ///
+    /// ```
+    /// use core::cell::RefCell;
+    /// use ctrack::{Config, ConnTable, FixedConnTable, HashKey};
+    ///
+    /// // In firmware, a `critical_section::Mutex<RefCell<..>>` or similar.
+    /// struct Shared(RefCell<FixedConnTable<256>>);
+    /// unsafe impl Sync for Shared {} // single-threaded example only
+    /// static TABLE: Shared = Shared(RefCell::new(ConnTable::zeroed()));
+    ///
+    /// let mut table = TABLE.0.borrow_mut();
+    /// table.set_hash_key(HashKey([0x3c; 16])); // from a hardware RNG
+    /// assert_eq!(table.config(), &Config::DEFAULT);
+    /// table.config_mut().max_entries = 200;
+    /// assert_eq!(table.config().max_entries, 200);
+    /// ```
+    pub const fn zeroed() -> Self {
+        let mut t = ConnTable::from_parts(FixedStorage::new(), HashKey([0; 16]), Config::ZERO);
+        t.config_set = false;
+        t
+    }
 }
 
 #[cfg(feature = "alloc")]
@@ -174,15 +215,53 @@ impl ConnTable<HeapStorage> {
     }
 }
 
+#[cfg(feature = "alloc")]
+impl ConnTable<GrowableStorage> {
+    /// An empty table that grows (feature `alloc`): it starts with room for
+    /// `initial` entries and adds slots as connections come, up to
+    /// [`Config::max_entries`] (0: as many as memory allows); its index is a
+    /// `hashbrown::HashTable`. Extension and expectation pools are sized as
+    /// by [`ConnTable::with_capacity`] for `max_entries` (or `initial` if
+    /// that is 0).
+    ///
+    /// Verdicts are those of a fixed table. One difference: when the table
+    /// holds `max_entries`, early drop looks at 64 slots of the arena from
+    /// where it last stopped, not at the new key's neighbours (the map has
+    /// no buckets), and evicts the first expired or non-ASSURED entry there.
+    ///
+    /// ```
+    /// use ctrack::{Config, ConnTable, HashKey};
+    ///
+    /// let mut config = Config::default();
+    /// config.max_entries = 1_000_000;
+    /// let table = ConnTable::growable(1024, HashKey::random(), config);
+    /// assert_eq!(table.capacity(), 1024);
+    /// ```
+    pub fn growable(initial: usize, hash_key: HashKey, config: Config) -> Self {
+        let sized = match config.max_entries as usize {
+            0 => initial,
+            m => m,
+        };
+        let exts = (sized / 16).clamp(64, storage::Link::MAX_EXT);
+        let expects = (sized / 64).clamp(16, 4096);
+        ConnTable::with_storage(GrowableStorage::new(initial, exts, expects), hash_key, config)
+    }
+}
+
 impl<S: Storage> ConnTable<S> {
     /// A table over `storage`; every slot is reset to empty.
     pub fn with_storage(mut store: S, hash_key: HashKey, config: Config) -> Self {
-        let (slots, tags, exts, expects) = store.parts_mut();
-        slots.fill(Slot::EMPTY);
-        tags.fill(0);
-        exts.fill(ExtSlot::EMPTY);
-        expects.fill(ExpectSlot::EMPTY);
+        Self::clear(&mut store);
         ConnTable::from_parts(store, hash_key, config)
+    }
+
+    /// Reset every slot of `store` to unused.
+    fn clear(store: &mut S) {
+        let mut p = store.parts_mut();
+        p.slots.fill(Slot::EMPTY);
+        p.index.clear();
+        p.exts.fill(ExtSlot::EMPTY);
+        p.expects.fill(ExpectSlot::EMPTY);
     }
 
     /// A table over storage that is empty already.
@@ -191,6 +270,7 @@ impl<S: Storage> ConnTable<S> {
             store,
             hash_key,
             config,
+            config_set: true,
             stats: Stats::ZERO,
             count: 0,
             gc_cursor: 0,
@@ -199,6 +279,9 @@ impl<S: Storage> ConnTable<S> {
             expect_book: ExpectBook::ZERO,
             generation: 0,
             ext_cursor: 0,
+            free: 0,
+            fresh: 0,
+            drop_cursor: 0,
         }
     }
 
@@ -243,12 +326,11 @@ impl<S: Storage> ConnTable<S> {
     /// entries there were (unconfirmed and expired ones included).
     pub fn flush(&mut self) -> usize {
         let n = self.count;
-        let (slots, tags, exts, expects) = self.store.parts_mut();
-        slots.fill(Slot::EMPTY);
-        tags.fill(0);
-        exts.fill(ExtSlot::EMPTY);
-        expects.fill(ExpectSlot::EMPTY);
+        Self::clear(&mut self.store);
         self.count = 0;
+        self.free = 0;
+        self.fresh = 0;
+        self.drop_cursor = 0;
         self.gc_cursor = 0;
         self.ext_cursor = 0;
         self.expect_book = ExpectBook::ZERO;
@@ -310,28 +392,26 @@ impl<S: Storage> ConnTable<S> {
     /// Pending expectations, as `conntrack -L expect` lists them.
     pub fn expectations(&self, now: Instant) -> impl Iterator<Item = ExpectLine<'_>> {
         let now = now.tick();
-        let (slots, _, _, expects) = self.store.parts();
-        expects.iter().filter_map(move |x| {
+        let parts = self.store.parts();
+        let slots = parts.slots;
+        parts.expects.iter().filter_map(move |x| {
             let p = x.0.as_ref()?;
             if !p.deadline.is_after(now) {
                 return None;
             }
-            let master = match &slots.get(p.master as usize)?.0 {
-                SlotState::Used(m) => m.orig(),
-                _ => return None,
-            };
+            let master = slots.get(p.master as usize)?.entry()?.orig();
             let helper_name = self.helper(p.owner).map(|h| h.name());
             Some(ExpectLine { pending: p, master, helper_name, timeout: p.deadline.secs_left(now) })
         })
     }
 
     fn entry_ref<'a>(&'a self, entry: &'a Entry, now: Tick, i: usize) -> EntryRef<'a> {
-        let ext = entry.link.ext().and_then(|x| self.store.parts().2.get(x)?.0.as_ref());
+        let ext = entry.link.ext().and_then(|x| self.store.parts().exts.get(x)?.0.as_ref());
         let helper = ext.and_then(|x| self.helper(x.helper?));
         EntryRef { entry, ext, helper, now, handle: entry.handle(i) }
     }
 
-    /// Number of slots.
+    /// Number of slots (of a growable table: the slots it has now).
     pub fn capacity(&self) -> usize {
         self.slots().len()
     }
@@ -349,11 +429,15 @@ impl<S: Storage> ConnTable<S> {
 
     /// The settings in force.
     pub fn config(&self) -> &Config {
-        &self.config
+        if self.config_set { &self.config } else { &Config::DEFAULT }
     }
 
     /// Change settings; existing entries keep their deadlines.
     pub fn config_mut(&mut self) -> &mut Config {
+        if !self.config_set {
+            self.config = Config::DEFAULT;
+            self.config_set = true;
+        }
         &mut self.config
     }
 
@@ -495,18 +579,20 @@ impl<S: Storage> ConnTable<S> {
         let Some(e) = self.entry_of(h).copied() else {
             return Ok(());
         };
-        let clash = self.clash(&e.key, e.zone, h.index(), t.classified_at());
+        let clash = self.clash(&e, h.index(), t.classified_at());
         match clash {
             None => {
-                if let SlotState::Used(e) = &mut self.slots_mut()[h.index()].0 {
+                if let Some(e) = self.entry_at_mut(h.index()) {
                     e.status.insert(Status::CONFIRMED);
                 }
                 Ok(())
             }
             // Both entries describe the same flow
             // (`nf_conntrack_core.c: nf_ct_resolve_clash()`): UDP, UDP-Lite
-            // and GRE merge into the winner; other protocols drop the packet.
-            Some(winner) if e.proto.merges_on_clash() => {
+            // and GRE merge into the winner, if the winner has no NAT or
+            // the same tuples (`__nf_ct_resolve_clash()`); other protocols
+            // drop the packet.
+            Some(winner) if e.proto.merges_on_clash() && self.may_merge(winner, h.index()) => {
                 self.remove(h.index());
                 t.set_entry(self.entry_at(winner).map(|w| w.handle(winner)));
                 bump(&mut self.stats.clash_resolve);
@@ -519,6 +605,19 @@ impl<S: Storage> ConnTable<S> {
                 bump(&mut self.stats.drop);
                 Err(DropReason::InsertClash)
             }
+        }
+    }
+
+    /// Whether the new entry in slot `loser` may merge into the entry in
+    /// slot `winner`.
+    fn may_merge(&self, winner: usize, loser: usize) -> bool {
+        match (self.entry_at(winner), self.entry_at(loser)) {
+            (Some(w), Some(l)) => {
+                let now = Tick::from_ticks(0);
+                let (w, l) = (self.entry_ref(w, now, winner), self.entry_ref(l, now, loser));
+                !w.entry.has_own_reply() || (w.orig() == l.orig() && w.reply() == l.reply())
+            }
+            _ => false,
         }
     }
 
@@ -550,16 +649,15 @@ impl<S: Storage> ConnTable<S> {
     pub fn lookup(&self, tuple: &Tuple, zone: u16, now: Instant) -> Option<(EntryRef<'_>, Direction)> {
         let (key, is_key) = tuple.canonical()?;
         let now = now.tick();
-        let i = self.position(&self.place(&key, zone), &key, zone, now)?;
-        let e = self.entry_at(i)?;
-        Some((self.entry_ref(e, now, i), e.direction(is_key)))
+        let (i, dir) = self.locate(self.place(&key, zone), &key, is_key, zone, now)?;
+        Some((self.entry_ref(self.entry_at(i)?, now, i), dir))
     }
 
     /// Live, confirmed entries, in slot order, as `conntrack -L` lists them.
     pub fn entries(&self, now: Instant) -> impl Iterator<Item = EntryRef<'_>> {
         let now = now.tick();
-        self.slots().iter().enumerate().filter_map(move |(i, s)| match &s.0 {
-            SlotState::Used(e) if e.status.contains(Status::CONFIRMED) && !e.expired(now) => {
+        self.slots().iter().enumerate().filter_map(move |(i, s)| match s.entry() {
+            Some(e) if e.status.contains(Status::CONFIRMED) && !e.expired(now) => {
                 Some(self.entry_ref(e, now, i))
             }
             _ => None,
@@ -578,7 +676,7 @@ impl<S: Storage> ConnTable<S> {
         for _ in 0..budget.min(len) {
             let i = self.gc_cursor % len;
             self.gc_cursor = (i + 1) % len;
-            if matches!(&self.slots()[i].0, SlotState::Used(e) if e.expired(now)) {
+            if self.slots()[i].entry().is_some_and(|e| e.expired(now)) {
                 self.remove(i);
                 reaped += 1;
             }

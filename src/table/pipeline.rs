@@ -5,11 +5,11 @@
 //! after the helper hook of `nf_conntrack_proto.c: nf_confirm()`), run
 //! the connection's helper and make a new entry visible.
 
-use super::probe::Place;
-use super::storage::{Entry, Link, SlotState, Storage};
+use super::index::{Place, Ref};
+use super::storage::{Entry, Link, Slot, Storage};
 use super::{ConnTable, Meta};
 use crate::expect::Expects;
-use crate::helper::{Ext, HelperContext, HelperData};
+use crate::helper::{Ext, HelperContext};
 use crate::proto::{self, Inspected, L4Packet, Outcome, PacketCtx, ProtoState, icmp};
 use crate::reason::{DropReason, HelperDrop, Reason, TcpReason};
 use crate::stats::bump;
@@ -18,6 +18,7 @@ use crate::time::Tick;
 use crate::tuple::{Direction, Tuple};
 use crate::verdict::{AttachedState, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip};
+use crate::zeroed::Maybe;
 
 /// A packet's flow: its tuple, the canonical key of its connection, which
 /// of the two the tuple is, its zone, and where the key lives (the one hash
@@ -68,7 +69,7 @@ impl<S: Storage> ConnTable<S> {
             Ok(ip) => ip,
             Err(r) => return Stage::Done(self.invalid(r)),
         };
-        match proto::inspect(&ip, self.config.checksum) {
+        match proto::inspect(&ip, self.config().checksum) {
             Inspected::Track(tuple, l4) => match tuple.canonical() {
                 Some((key, is_key)) => {
                     let place = self.place(&key, zone);
@@ -101,10 +102,7 @@ impl<S: Storage> ConnTable<S> {
     /// before any lookup waits for one). Returns a byte to keep the reads.
     pub(super) fn touch(&self, stage: &Stage<'_>) -> u8 {
         let Stage::Track(flow, _) = stage else { return 0 };
-        let tags = self.store.parts().1;
-        let [a, b] = flow.place.buckets();
-        let first = |k: usize| tags.get(k * super::BUCKET_SLOTS).copied().unwrap_or(0);
-        first(a) ^ first(b)
+        self.touch_index(flow.place) as u8
     }
 
     /// The second step of a batch: read the entry the stage's tag first
@@ -112,7 +110,7 @@ impl<S: Storage> ConnTable<S> {
     /// too is in flight before the lookups.
     pub(super) fn touch_entry(&self, stage: &Stage<'_>) -> u8 {
         let Stage::Track(flow, _) = stage else { return 0 };
-        self.first_candidate(&flow.place).and_then(|i| self.entry_at(i)).map_or(0, |e| e.key.proto())
+        self.first_candidate(flow.place).and_then(|i| self.entry_at(i)).map_or(0, |e| e.key.proto())
     }
 
     pub(super) fn invalid(&mut self, r: Reason) -> Verdict {
@@ -156,11 +154,8 @@ impl<S: Storage> ConnTable<S> {
     fn attach(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Result<Step, DropReason> {
         // One hash per packet: the place serves the lookup and the insert.
         let place = flow.place;
-        let (i, dir, is_new) = match self.find(now, &place, &flow.key, flow.zone) {
-            Some(i) => {
-                let dir = self.entry_at(i).map_or(Direction::Original, |e| e.direction(flow.is_key));
-                (i, dir, false)
-            }
+        let (i, dir, is_new) = match self.find(now, place, &flow.key, flow.is_key, flow.zone) {
+            Some((i, dir)) => (i, dir, false),
             None => {
                 // Only ICMP queries open ICMP entries (the `valid_new[]`
                 // check of `nf_conntrack_icmp_packet()` and
@@ -169,7 +164,7 @@ impl<S: Storage> ConnTable<S> {
                 if matches!(l4, L4Packet::Icmp) && !icmp::may_create(&flow.tuple) {
                     return Ok(Step::Done(self.invalid(Reason::UnsolicitedReply)));
                 }
-                (self.create(now, flow, &place, l4)?, Direction::Original, true)
+                (self.create(now, flow, place, l4)?, Direction::Original, true)
             }
         };
         Ok(self.run_tracker(now, i, dir, is_new, l4))
@@ -181,7 +176,7 @@ impl<S: Storage> ConnTable<S> {
         &mut self,
         now: Tick,
         flow: &Flow,
-        place: &Place,
+        place: Place,
         l4: &L4Packet<'_>,
     ) -> Result<usize, DropReason> {
         let Flow { tuple, key, is_key, zone, .. } = *flow;
@@ -190,7 +185,8 @@ impl<S: Storage> ConnTable<S> {
         }
         let i = self.alloc(now, place)?;
         let proto = ProtoState::new(l4, now);
-        self.generation = self.generation.wrapping_add(1);
+        // Generation 0 marks an unused slot.
+        self.generation = self.generation.checked_add(1).unwrap_or(1);
         let generation = self.generation;
         let mut entry = Entry {
             key,
@@ -205,12 +201,18 @@ impl<S: Storage> ConnTable<S> {
             Ok((status, ext)) => {
                 entry.status = status;
                 entry.link = Link::new(is_key, ext);
-                self.store_entry(i, place, entry);
-                Ok(i)
+                self.store.parts_mut().slots[i] = Slot(entry);
+                if self.index_entry(now, place, Ref::primary(i)) {
+                    Ok(i)
+                } else {
+                    self.remove(i);
+                    bump(&mut self.stats.drop);
+                    Err(DropReason::TableFull)
+                }
             }
             Err(d) => {
                 // Give the slot back: nothing was stored in it yet.
-                self.store_entry(i, place, entry);
+                self.store.parts_mut().slots[i] = Slot(entry);
                 self.remove(i);
                 bump(&mut self.stats.drop);
                 Err(d)
@@ -226,8 +228,8 @@ impl<S: Storage> ConnTable<S> {
     fn run_tracker(&mut self, now: Tick, i: usize, dir: Direction, is_new: bool, l4: &L4Packet<'_>) -> Step {
         // Borrow the configuration and the slot as separate fields: no
         // per-packet copy of the configuration.
-        let cfg = &self.config;
-        let Some(SlotState::Used(e)) = self.store.parts_mut().0.get_mut(i).map(|s| &mut s.0) else {
+        let cfg = if self.config_set { &self.config } else { &crate::Config::DEFAULT };
+        let Some(e) = self.store.parts_mut().slots.get_mut(i).and_then(Slot::entry_mut) else {
             // `i` was just found or filled (debug builds and the fuzz
             // targets check it); were it not, the packet would belong to
             // no entry.
@@ -312,7 +314,7 @@ impl<S: Storage> ConnTable<S> {
         owner: usize,
     ) -> Result<(Status, Option<usize>), DropReason> {
         let owner = owner as u32;
-        let free = self.store.parts().2.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
+        let free = self.store.parts().exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
         if free.is_none() {
             // Fail before an expectation is used up.
             return if self.needs_ext(now, t, zone) {
@@ -321,9 +323,10 @@ impl<S: Storage> ConnTable<S> {
                 Ok((Status::empty(), None))
             };
         }
-        let (slots, _, exts, expects) = self.store.parts_mut();
+        let p = self.store.parts_mut();
+        let (slots, exts) = (p.slots, p.exts);
         let mut view = Expects {
-            slots: expects,
+            slots: p.expects,
             book: &mut self.expect_book,
             stats: &mut self.stats,
             key: &self.hash_key,
@@ -331,26 +334,19 @@ impl<S: Storage> ConnTable<S> {
         let found = if view.is_empty() { None } else { view.take_match(now, t, zone) };
         let (status, ext) = match found {
             Some(p) => {
-                let master = match &slots.get(p.master as usize).map(|s| s.0) {
-                    Some(SlotState::Used(m)) => m.orig(),
-                    _ => return Ok((Status::empty(), None)),
+                let Some(master) = slots.get(p.master as usize).and_then(Slot::entry).map(Entry::orig) else {
+                    return Ok((Status::empty(), None));
                 };
                 bump(&mut self.stats.expect_new);
-                (
-                    Status::EXPECTED,
-                    Ext { owner, helper: p.exp.helper, master: Some(master), data: HelperData::default() },
-                )
+                (Status::EXPECTED, Ext::new(owner, p.exp.helper, Some(master)))
             }
             None => match self.assignments.iter().find(|a| a.applies(t, zone)) {
-                Some(a) => (
-                    Status::HELPER,
-                    Ext { owner, helper: Some(a.helper()), master: None, data: HelperData::default() },
-                ),
+                Some(a) => (Status::HELPER, Ext::new(owner, Some(a.helper()), None)),
                 None => return Ok((Status::empty(), None)),
             },
         };
         let free = free.ok_or(DropReason::TableFull)?;
-        exts[free].0 = Some(ext);
+        exts[free].0 = Maybe::some(ext);
         Ok((status, Some(free)))
     }
 
@@ -360,7 +356,7 @@ impl<S: Storage> ConnTable<S> {
         if self.assignments.iter().any(|a| a.applies(t, zone)) {
             return true;
         }
-        let (_, _, _, expects) = self.store.parts_mut();
+        let expects = self.store.parts_mut().expects;
         Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats, key: &self.hash_key }
             .has_match(now, t, zone)
     }
@@ -373,7 +369,8 @@ impl<S: Storage> ConnTable<S> {
     /// from where the last search stopped. Unanswered connections to a
     /// helper's port cannot then exhaust the pool while the table has room.
     fn make_room_for_ext(&mut self, now: Tick) {
-        let (slots, _, exts, _) = self.store.parts();
+        let p = self.store.parts();
+        let (slots, exts) = (p.slots, p.exts);
         let n = exts.len().min(Link::MAX_EXT);
         if n == 0 || exts[..n].iter().any(|x| x.0.is_none()) {
             return;
@@ -381,8 +378,8 @@ impl<S: Storage> ConnTable<S> {
         let mut victim = None;
         for k in 0..EXT_EVICT_WINDOW.min(n) {
             let x = (self.ext_cursor + k) % n;
-            let Some(owner) = exts[x].0.map(|e| e.owner as usize) else { continue };
-            if let Some(SlotState::Used(e)) = slots.get(owner).map(|s| &s.0)
+            let Some(owner) = exts[x].0.get().map(|e| e.owner as usize) else { continue };
+            if let Some(e) = slots.get(owner).and_then(Slot::entry)
                 && (e.expired(now)
                     || (e.status.contains(Status::CONFIRMED) && !e.status.contains(Status::ASSURED)))
             {
@@ -408,8 +405,9 @@ impl<S: Storage> ConnTable<S> {
     pub(super) fn run_helper(&mut self, t: &Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
         let Some(h) = t.entry() else { return Ok(()) };
         let (i, now) = (h.index(), t.classified_at());
-        let (slots, _, exts, expects) = self.store.parts_mut();
-        let Some(SlotState::Used(e)) = slots.get_mut(i).map(|s| &mut s.0) else { return Ok(()) };
+        let p = self.store.parts_mut();
+        let (slots, exts, expects) = (p.slots, p.exts, p.expects);
+        let Some(e) = slots.get_mut(i).and_then(Slot::entry_mut) else { return Ok(()) };
         if e.generation != h.generation {
             return Ok(());
         }
@@ -474,10 +472,9 @@ impl<S: Storage> ConnTable<S> {
             return self.icmp_reject(Reason::BadIcmpErrorQuote);
         };
         let place = self.place(&key, zone);
-        let Some(i) = self.find(now, &place, &key, zone) else {
+        let Some((i, dir)) = self.find(now, place, &key, is_key, zone) else {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
-        let dir = self.entry_at(i).map_or(Direction::Reply, |e| e.direction(is_key));
         // `t` is the entry's tuple in direction `dir`: the error must be
         // travelling to that tuple's destination.
         if t.dst_bytes() != &outer.dst {

@@ -1,63 +1,80 @@
-//! The index: where an entry lives, and finding, allocating, evicting and
-//! deleting entries with bounded work.
+//! Finding, allocating, evicting and deleting entries: the table's use of
+//! its [index](super::index) and its arena of slots, with bounded work.
 //!
-//! An entry is stored once, under the *canonical* form of its tuples
-//! ([`Tuple::canonical`]): a tuple and its inversion hash alike, so one
-//! lookup finds a connection from either direction, and the reply tuple
-//! need not be stored (ctrack does no NAT, so the reply tuple is always the
-//! inverted original: `nf_conntrack_core.c: nf_ct_invert_tuple()`).
-//!
-//! The slots form buckets of [`BUCKET_SLOTS`]. The keyed hash of a key
-//! names two buckets and a tag (a byte, never 0); the entry lives in the
-//! less full of its two buckets, and a tag array beside the slots (0 for a
-//! free slot) lets a lookup compare one byte per slot and read only the
-//! entries whose tag matches. Two choices of 64 slots keep every bucket
-//! pair from filling up until the table is about 97 % full (measured by
-//! simulation at 4,096 to 262,144 slots: the first insert to find both
-//! its buckets full came at a load of 0.97 to 0.98), so new flows are
-//! admitted like Linux admits them, until the table is full; early drop
-//! then looks at the new key's two buckets (`nf_conntrack_core.c:
-//! early_drop()` looks at a few hash chains). Every lookup, insert and
-//! early drop reads at most two buckets, whatever the load or the input.
-
-use core::ops::Range;
+//! A new entry takes an unused slot of the arena (a free list threaded
+//! through the unused slots, then the slots never used) and a position in
+//! the index. Admission is Linux's: a new connection is refused only when
+//! the table holds `max_entries` (or its capacity) or when every bucket
+//! the index may put it in is full, and then only if early drop finds no
+//! victim among the entries of those buckets: an expired entry first,
+//! else a confirmed entry that is not ASSURED (`nf_conntrack_core.c:
+//! early_drop()`, which looks at a few hash chains of the new tuple; an
+//! ASSURED entry is never evicted). With two index positions per slot, the
+//! index of a table without NAT is at most half full, so its buckets
+//! practically never fill before the table does.
 
 use super::ConnTable;
-use super::storage::{Entry, Slot, SlotState, Storage};
+use super::index::{IndexRef, Place, Ref};
+use super::storage::{Entry, Parts, Slot, Storage};
 use crate::expect::Expects;
-use crate::hash::{hash_words, scale};
+use crate::hash::hash_words;
+use crate::helper::Ext;
 use crate::reason::DropReason;
 use crate::stats::bump;
 use crate::status::Status;
 use crate::time::Tick;
-use crate::tuple::Tuple;
+use crate::tuple::{Direction, Tuple};
 use crate::verdict::Handle;
+use crate::zeroed::Maybe;
 
-/// Slots per bucket: an entry lives in one of the two buckets its hash
-/// names.
-pub const BUCKET_SLOTS: usize = 64;
+/// How many slots the early drop of a growable table looks at (its map
+/// has no buckets to search).
+const ARENA_DROP_WINDOW: usize = 64;
 
-/// Where a key lives: its two buckets and its tag.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Place {
-    buckets: [usize; 2],
-    tag: u8,
+impl Entry {
+    /// Whether the reply tuple is not the inverted original (NAT), and so
+    /// has a secondary index position.
+    pub(crate) fn has_own_reply(&self) -> bool {
+        self.status.intersects(Status::OWN_REPLY)
+    }
 }
 
-impl Place {
-    /// The two buckets (equal when the table has one bucket).
-    pub(super) fn buckets(&self) -> [usize; 2] {
-        self.buckets
+/// Whether position `r` is the live, confirmed entry of `key` (a
+/// canonical key, `is_key` saying whether the packet's tuple is it) in
+/// `zone`, and in which direction.
+#[inline]
+fn hit(p: &Parts<'_>, r: Ref, key: &Tuple, is_key: bool, zone: u16, now: Tick) -> Option<Direction> {
+    let (k, orientation) = tuples_at(p, r, zone, now)?;
+    if k != *key {
+        return None;
     }
+    match orientation {
+        // Without NAT: either tuple.
+        None => p.slots.get(r.slot as usize)?.entry().map(|e| e.direction(is_key)),
+        // With NAT: only the position's own tuple.
+        Some(o) if o == is_key => Some(if r.secondary { Direction::Reply } else { Direction::Original }),
+        Some(_) => None,
+    }
+}
+
+/// The tuples position `r` stands for, if its entry is live, confirmed and
+/// in `zone`: a canonical key and which orientation of it (`None`: both, an
+/// entry without NAT).
+fn tuples_at(p: &Parts<'_>, r: Ref, zone: u16, now: Tick) -> Option<(Tuple, Option<bool>)> {
+    let e = p.slots.get(r.slot as usize)?.entry()?;
+    if e.zone != zone || !e.status.contains(Status::CONFIRMED) || e.expired(now) {
+        return None;
+    }
+    if r.secondary {
+        let x = p.exts.get(e.link.ext()?)?.0.as_ref()?;
+        return Some((x.reply, Some(x.reply_is_key)));
+    }
+    Some((e.key, e.has_own_reply().then_some(e.link.orig_is_key())))
 }
 
 impl<S: Storage> ConnTable<S> {
     pub(super) fn slots(&self) -> &[Slot] {
-        self.store.parts().0
-    }
-
-    pub(super) fn slots_mut(&mut self) -> &mut [Slot] {
-        self.store.parts_mut().0
+        self.store.parts().slots
     }
 
     /// The entry `h` names, if it still holds its slot.
@@ -66,154 +83,155 @@ impl<S: Storage> ConnTable<S> {
     }
 
     pub(super) fn entry_at(&self, i: usize) -> Option<&Entry> {
-        match &self.slots().get(i)?.0 {
-            SlotState::Used(e) => Some(e),
-            _ => None,
-        }
+        self.slots().get(i)?.entry()
     }
 
-    /// The place of `key` in `zone`: one keyed hash gives both buckets
-    /// (from its high and its middle bits) and the tag (its low 7 bits,
-    /// with the top bit set so that no tag is 0).
+    pub(super) fn entry_at_mut(&mut self, i: usize) -> Option<&mut Entry> {
+        self.store.parts_mut().slots.get_mut(i)?.entry_mut()
+    }
+
+    /// The place of `key` in `zone`: its keyed hash.
     pub(super) fn place(&self, key: &Tuple, zone: u16) -> Place {
         let (words, n) = key.hash_words(zone);
-        let h = hash_words(&self.hash_key, &words[..n]);
-        let n = self.capacity().div_ceil(BUCKET_SLOTS);
-        Place {
-            buckets: [scale((h >> 32) as u32, n), scale((h >> 7) as u32, n)],
-            tag: 0x80 | (h & 0x7f) as u8,
-        }
+        Place::new(hash_words(&self.hash_key, &words[..n]))
     }
 
-    /// The slots of bucket `k`.
-    fn bucket(&self, k: usize) -> Range<usize> {
-        let cap = self.capacity();
-        (k * BUCKET_SLOTS).min(cap)..((k + 1) * BUCKET_SLOTS).min(cap)
+    /// The first slot the index names for the place's tag (a batch reads
+    /// it early).
+    pub(super) fn first_candidate(&self, place: Place) -> Option<usize> {
+        self.store.parts().index.find(place, |_| true).map(|r| r.slot as usize)
     }
 
-    /// The first slot of bucket `k` whose tag is `tag` and for which `hit`
-    /// holds, eight tags at a time.
-    #[inline]
-    fn first_tagged(&self, k: usize, tag: u8, mut hit: impl FnMut(usize) -> bool) -> Option<usize> {
-        let tags = self.store.parts().1;
-        let Range { start: mut at, end } = self.bucket(k);
-        while at < end {
-            let mut m = match_mask(tags, at, end, tag);
-            while m != 0 {
-                let i = at + (m.trailing_zeros() / 8) as usize;
-                m &= m - 1;
-                if hit(i) {
-                    return Some(i);
+    /// Read the first word of the place's bucket (a batch touches it early).
+    pub(super) fn touch_index(&self, place: Place) -> u32 {
+        self.store.parts().index.touch(place)
+    }
+
+    /// The live, confirmed entry of `key` in `zone`, and the direction of a
+    /// packet whose tuple is (`is_key`) or is not the key.
+    pub(super) fn locate(
+        &self,
+        place: Place,
+        key: &Tuple,
+        is_key: bool,
+        zone: u16,
+        now: Tick,
+    ) -> Option<(usize, Direction)> {
+        let p = self.store.parts();
+        let mut dir = Direction::Original;
+        let r = p.index.find(place, |r| hit(&p, r, key, is_key, zone, now).map(|d| dir = d).is_some())?;
+        Some((r.slot as usize, dir))
+    }
+
+    /// [`ConnTable::locate`], reaping the expired entries of the same tag
+    /// the search meets, as Linux's lookup does (an expired entry of the key
+    /// itself among them, so that it cannot clash with the key's new entry
+    /// at confirmation).
+    pub(super) fn find(
+        &mut self,
+        now: Tick,
+        place: Place,
+        key: &Tuple,
+        is_key: bool,
+        zone: u16,
+    ) -> Option<(usize, Direction)> {
+        loop {
+            let p = self.store.parts();
+            let mut found = None;
+            let r = p.index.find(place, |r| {
+                if p.slots.get(r.slot as usize).and_then(Slot::entry).is_some_and(|e| e.expired(now)) {
+                    return true;
                 }
-            }
-            at += 8;
-        }
-        None
-    }
-
-    fn matches(e: &Entry, key: &Tuple, zone: u16, now: Tick) -> bool {
-        e.key == *key && e.zone == zone && e.status.contains(Status::CONFIRMED) && !e.expired(now)
-    }
-
-    fn position_matches(&self, i: usize, key: &Tuple, zone: u16, now: Tick) -> bool {
-        matches!(&self.slots()[i].0, SlotState::Used(e) if Self::matches(e, key, zone, now))
-    }
-
-    /// The distinct buckets of a place: one or two.
-    fn buckets(place: &Place) -> &[usize] {
-        let [a, b] = place.buckets;
-        if a == b { &place.buckets[..1] } else { &place.buckets }
-    }
-
-    /// The first slot of the place's buckets whose tag is the place's.
-    pub(super) fn first_candidate(&self, place: &Place) -> Option<usize> {
-        Self::buckets(place).iter().find_map(|&k| self.first_tagged(k, place.tag, |_| true))
-    }
-
-    /// The slot of the live, confirmed entry of `key` in `zone`, if any.
-    pub(super) fn position(&self, place: &Place, key: &Tuple, zone: u16, now: Tick) -> Option<usize> {
-        Self::buckets(place)
-            .iter()
-            .find_map(|&k| self.first_tagged(k, place.tag, |i| self.position_matches(i, key, zone, now)))
-    }
-
-    /// Find a live, confirmed entry; the expired entries of the same tag
-    /// the search meets are reaped, as Linux's lookup does (an expired
-    /// entry of the key itself among them, so that it cannot clash with
-    /// the key's new entry at confirmation).
-    pub(super) fn find(&mut self, now: Tick, place: &Place, key: &Tuple, zone: u16) -> Option<usize> {
-        for &k in Self::buckets(place) {
-            let Range { start: mut at, end } = self.bucket(k);
-            while at < end {
-                let mut m = match_mask(self.store.parts().1, at, end, place.tag);
-                while m != 0 {
-                    let i = at + (m.trailing_zeros() / 8) as usize;
-                    m &= m - 1;
-                    match self.entry_at(i) {
-                        Some(e) if e.expired(now) => self.remove(i),
-                        Some(e) if Self::matches(e, key, zone, now) => return Some(i),
-                        _ => {}
-                    }
-                }
-                at += 8;
+                found = hit(&p, r, key, is_key, zone, now);
+                found.is_some()
+            })?;
+            match found {
+                Some(dir) => return Some((r.slot as usize, dir)),
+                None => self.remove(r.slot as usize),
             }
         }
-        None
     }
 
-    /// Take a slot for a new entry at `place`: a free slot of the less full
-    /// of its two buckets, else one an expired or early-dropped entry
-    /// leaves. The caller stores the entry and sets its tag.
-    pub(super) fn alloc(&mut self, now: Tick, place: &Place) -> Result<usize, DropReason> {
-        let cap = self.capacity();
-        let limit = match self.config.max_entries as usize {
-            0 => cap,
-            m => m.min(cap),
-        };
-        let mut slot = self.free_slot(place);
-        if slot.is_none() {
-            // Both buckets are full of entries: the kernel's "chain too
-            // long" situation. An expired entry is reaped first.
-            bump(&mut self.stats.chaintoolong);
+    /// Most entries the table may hold.
+    fn limit(&self) -> usize {
+        let p = self.store.parts();
+        let room = if p.index.is_map() { usize::MAX } else { p.slots.len() };
+        match self.config().max_entries as usize {
+            0 => room,
+            m => m.min(room),
         }
-        if (slot.is_none() || self.count >= limit) && !self.early_drop(place, now) {
+    }
+
+    /// Take an unused slot for a new entry whose key is at `place`,
+    /// early-dropping an entry if the table is full. The caller stores the
+    /// entry in it and then indexes it ([`ConnTable::index_entry`]).
+    pub(super) fn alloc(&mut self, now: Tick, place: Place) -> Result<usize, DropReason> {
+        if self.count >= self.limit() && !self.early_drop(place, now, None) {
             bump(&mut self.stats.drop);
             return Err(DropReason::TableFull);
         }
-        if slot.is_none() {
-            slot = self.free_slot(place);
-        }
-        let slot = slot.ok_or(DropReason::TableFull)?;
+        let i = if self.free != 0 {
+            let i = self.free as usize - 1;
+            self.free = self.slots().get(i).map_or(0, Slot::next_free);
+            i
+        } else if self.fresh < self.slots().len() || self.store.grow() {
+            self.fresh += 1;
+            self.fresh - 1
+        } else {
+            bump(&mut self.stats.drop);
+            return Err(DropReason::TableFull);
+        };
         self.count += 1;
-        Ok(slot)
+        Ok(i)
     }
 
-    /// The first free slot of the less full of the place's buckets.
-    fn free_slot(&self, place: &Place) -> Option<usize> {
-        let tags = self.store.parts().1;
-        let free_in = |k: usize| {
-            let range = self.bucket(k);
-            range.clone().step_by(8).map(|at| match_mask(tags, at, range.end, 0).count_ones()).sum::<u32>()
-        };
-        let [a, b] = place.buckets;
-        let k = if a != b && free_in(b) > free_in(a) { b } else { a };
-        self.first_tagged(k, 0, |_| true)
+    /// Give the entry in slot `r.slot` its index position at `place`; when
+    /// every bucket its search may visit is full (the kernel's "chain too
+    /// long"), early-drop one of their entries first. False if that fails.
+    pub(super) fn index_entry(&mut self, now: Tick, place: Place, r: Ref) -> bool {
+        if self.store.parts_mut().index.insert(place, r) {
+            return true;
+        }
+        bump(&mut self.stats.chaintoolong);
+        self.early_drop(place, now, Some(r.slot as usize)) && self.store.parts_mut().index.insert(place, r)
     }
 
-    /// Evict an entry of the place's buckets: the first expired one, else
-    /// the first confirmed, non-ASSURED one (`nf_conntrack_core.c:
-    /// early_drop()`: ASSURED entries are never early-dropped). Returns
+    /// Evict an entry near `place` (not the one in slot `except`): the first
+    /// expired one, else the first confirmed, non-ASSURED one. Returns
     /// whether a slot was freed.
-    fn early_drop(&mut self, place: &Place, now: Tick) -> bool {
-        let first = |ok: &dyn Fn(&Entry) -> bool| {
-            Self::buckets(place)
-                .iter()
-                .find_map(|&k| self.bucket(k).find(|&i| self.entry_at(i).is_some_and(ok)))
+    fn early_drop(&mut self, place: Place, now: Tick, except: Option<usize>) -> bool {
+        let p = self.store.parts();
+        let ok = |i: usize, e: &Entry, expired: bool| {
+            Some(i) != except
+                && if expired {
+                    e.expired(now)
+                } else {
+                    e.status.contains(Status::CONFIRMED) && !e.status.contains(Status::ASSURED)
+                }
         };
-        let expired = first(&|e| e.expired(now));
-        let victim = expired.or_else(|| {
-            first(&|e| e.status.contains(Status::CONFIRMED) && !e.status.contains(Status::ASSURED))
-        });
+        let first = |expired: bool| match &p.index {
+            IndexRef::Buckets(_) => p
+                .index
+                .neighbours(place, |r| {
+                    p.slots
+                        .get(r.slot as usize)
+                        .and_then(Slot::entry)
+                        .is_some_and(|e| ok(r.slot as usize, e, expired))
+                })
+                .map(|r| r.slot as usize),
+            #[cfg(feature = "alloc")]
+            IndexRef::Map(_) => {
+                let n = p.slots.len();
+                (0..ARENA_DROP_WINDOW.min(n))
+                    .map(|k| (self.drop_cursor + k) % n)
+                    .find(|&i| p.slots[i].entry().is_some_and(|e| ok(i, e, expired)))
+            }
+        };
+        let expired = first(true);
+        let victim = expired.or_else(|| first(false));
+        if p.index.is_map() {
+            self.drop_cursor = victim.map_or(self.drop_cursor + ARENA_DROP_WINDOW, |v| v + 1);
+        }
         let Some(victim) = victim else { return false };
         self.remove(victim);
         if expired.is_none() {
@@ -222,44 +240,57 @@ impl<S: Storage> ConnTable<S> {
         true
     }
 
-    /// A confirmed entry of `key` in `zone` other than the one in slot
-    /// `except` (the insert clash of `nf_conntrack_core.c:
-    /// __nf_conntrack_confirm()`).
-    pub(super) fn clash(&self, key: &Tuple, zone: u16, except: usize, now: Tick) -> Option<usize> {
-        let place = self.place(key, zone);
-        Self::buckets(&place).iter().find_map(|&k| {
-            self.first_tagged(k, place.tag, |i| i != except && self.position_matches(i, key, zone, now))
+    /// A confirmed entry, other than the one in slot `except`, that shares
+    /// a tuple with the entry `e` (the insert clash of
+    /// `nf_conntrack_core.c: __nf_conntrack_confirm()`, which looks up both
+    /// tuples of the new entry).
+    pub(super) fn clash(&self, e: &Entry, except: usize, now: Tick) -> Option<usize> {
+        let p = self.store.parts();
+        // The new entry's keys: without NAT its canonical key stands for
+        // both of its tuples; with NAT each key for one tuple.
+        let mut keys = [(e.key, None), (e.key, None)];
+        let mut n = 1;
+        if e.has_own_reply() {
+            keys[0].1 = Some(e.link.orig_is_key());
+            if let Some(x) = e.link.ext().and_then(|x| p.exts.get(x)?.0.as_ref()) {
+                keys[1] = (x.reply, Some(x.reply_is_key));
+                n = 2;
+            }
+        }
+        keys[..n].iter().find_map(|&(key, is_key)| {
+            let r = p.index.find(self.place(&key, e.zone), |r| {
+                r.slot as usize != except
+                    && tuples_at(&p, r, e.zone, now)
+                        .is_some_and(|(k, o)| k == key && (o.is_none() || is_key.is_none() || o == is_key))
+            })?;
+            Some(r.slot as usize)
         })
     }
 
-    /// Store `entry` in slot `i` (taken by [`ConnTable::alloc`]) with the
-    /// place's tag.
-    pub(super) fn store_entry(&mut self, i: usize, place: &Place, entry: Entry) {
-        let (slots, tags, _, _) = self.store.parts_mut();
-        if let (Some(s), Some(t)) = (slots.get_mut(i), tags.get_mut(i)) {
-            s.0 = SlotState::Used(entry);
-            *t = place.tag;
-        }
-    }
-
-    /// Delete the entry in slot `i`.
+    /// Delete the entry in slot `i`: its index positions, its extension and
+    /// the expectations it made.
     pub(super) fn remove(&mut self, i: usize) {
-        let (slots, tags, exts, expects) = self.store.parts_mut();
-        let Some(SlotState::Used(e)) = slots.get(i).map(|s| s.0) else { return };
-        self.count -= 1;
-        slots[i].0 = SlotState::Empty;
-        if let Some(t) = tags.get_mut(i) {
-            *t = 0;
+        let Some(e) = self.entry_at(i).copied() else { return };
+        let primary = self.place(&e.key, e.zone);
+        let ext = e.link.ext().and_then(|x| self.store.parts().exts.get(x)?.0.get());
+        let secondary = ext.filter(|_| e.has_own_reply()).map(|x| self.place(&x.reply, e.zone));
+        let p = self.store.parts_mut();
+        let mut index = p.index;
+        index.remove(primary, Ref::primary(i));
+        if let Some(place) = secondary {
+            index.remove(place, Ref::secondary(i));
         }
+        p.slots[i] = Slot::free(self.free);
+        self.free = i as u32 + 1;
+        self.count -= 1;
         // Its extension goes with it, and so do the expectations it made
         // (`nf_conntrack_core.c: nf_ct_delete()`); connections it expected
         // keep their copy of its tuple.
-        if let Some(x) = e.link.ext().and_then(|x| exts.get_mut(x)) {
-            let had_helper = x.0.is_some_and(|x| x.helper.is_some());
-            x.0 = None;
-            if had_helper {
+        if let Some(x) = e.link.ext().and_then(|x| p.exts.get_mut(x)) {
+            x.0 = Maybe::NONE;
+            if ext.is_some_and(|x| x.helper.is_some()) {
                 let mut view = Expects {
-                    slots: expects,
+                    slots: p.expects,
                     book: &mut self.expect_book,
                     stats: &mut self.stats,
                     key: &self.hash_key,
@@ -268,55 +299,167 @@ impl<S: Storage> ConnTable<S> {
             }
         }
     }
-}
 
-/// Bytes 0x01 repeated.
-const ONES: u64 = 0x0101_0101_0101_0101;
-/// Bytes 0x7f repeated.
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-
-/// The tags `tags[at..end]` (at most eight) equal to `tag`, as a mask with
-/// bit 7 of byte `k` set for `tags[at + k]`: the exact zero-byte test of
-/// `tags ^ tag` (a byte's high bit is set in `(x & 0x7f) + 0x7f | x` iff
-/// the byte is not zero). Tags past `end` never match.
-#[inline]
-fn match_mask(tags: &[u8], at: usize, end: usize, tag: u8) -> u64 {
-    let eight = tags.get(at..at + 8).and_then(|t| <[u8; 8]>::try_from(t).ok());
-    let word = match eight {
-        // The usual case: eight tags of the bucket, one load.
-        Some(word) if at + 8 <= end => word,
-        _ => {
-            let mut word = [!tag; 8];
-            for (w, &t) in word.iter_mut().zip(tags.get(at..end.min(tags.len())).unwrap_or(&[])) {
-                *w = t;
-            }
-            word
+    /// Give the unconfirmed entry `h` the reply tuple `reply` of its own
+    /// (what NAT does before confirmation: `nf_nat_core.c:
+    /// nf_nat_setup_info()` alters the reply tuple), with `status`
+    /// ([`Status::SRC_NAT`] and/or [`Status::DST_NAT`]). The entry is then
+    /// found by its original tuple and by `reply`, each in its own
+    /// direction only. Needs an extension slot.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn set_reply(
+        &mut self,
+        now: Tick,
+        h: Handle,
+        reply: Tuple,
+        status: Status,
+    ) -> Result<(), DropReason> {
+        let e = *self.entry_of(h).ok_or(DropReason::TableFull)?;
+        let i = h.index();
+        if e.status.contains(Status::CONFIRMED) || e.has_own_reply() || !status.intersects(Status::OWN_REPLY)
+        {
+            return Err(DropReason::TableFull);
         }
-    };
-    let x = u64::from_le_bytes(word) ^ (u64::from(tag) * ONES);
-    !((x & LOW7).wrapping_add(LOW7) | x | LOW7)
+        let (key, is_key) = reply.canonical().ok_or(DropReason::TableFull)?;
+        let x = match e.link.ext() {
+            Some(x) => x,
+            None => {
+                let free = self
+                    .store
+                    .parts()
+                    .exts
+                    .iter()
+                    .take(super::storage::Link::MAX_EXT)
+                    .position(|x| x.0.is_none());
+                let x = free.ok_or(DropReason::TableFull)?;
+                self.store.parts_mut().exts[x].0 = Maybe::some(Ext::new(i as u32, None, None));
+                if let Some(e) = self.entry_at_mut(i) {
+                    e.link = super::storage::Link::new(e.link.orig_is_key(), Some(x));
+                }
+                x
+            }
+        };
+        let place = self.place(&key, e.zone);
+        if !self.index_entry(now, place, Ref::secondary(i)) {
+            return Err(DropReason::TableFull);
+        }
+        if let Some(ext) = self.store.parts_mut().exts[x].0.as_mut() {
+            ext.reply = key;
+            ext.reply_is_key = is_key;
+        }
+        if let Some(e) = self.entry_at_mut(i) {
+            e.status.insert(status);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::tuple::{Direction, Tuple, proto};
+    use crate::verdict::{CtState, Verdict};
+    use crate::{Config, ConnTable, DropReason, FixedConnTable, HashKey, Instant, Status, Storage};
+
+    /// An IPv4 UDP datagram (no UDP checksum).
+    fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> [u8; 28] {
+        let mut p = [0u8; 28];
+        p[..12].copy_from_slice(&[0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        let mut sum = 0u32;
+        for k in (0..20).step_by(2) {
+            sum += u32::from(u16::from_be_bytes([p[k], p[k + 1]]));
+        }
+        let sum = !((sum & 0xffff) + (sum >> 16)) as u16;
+        p[10..12].copy_from_slice(&sum.to_be_bytes());
+        p[20..22].copy_from_slice(&sport.to_be_bytes());
+        p[22..24].copy_from_slice(&dport.to_be_bytes());
+        p[24..26].copy_from_slice(&8u16.to_be_bytes());
+        p
+    }
+
+    const CLIENT: [u8; 4] = [10, 0, 0, 1];
+    const SERVER: [u8; 4] = [198, 51, 100, 53];
+    const PUBLIC: [u8; 4] = [203, 0, 113, 1];
+
+    /// An entry given a reply tuple of its own (source NAT of 10.0.0.1:1000
+    /// to 203.0.113.1:2000) is found by both of its tuples, each in its own
+    /// direction only, and deleting it removes both index positions.
+    fn independent_reply_tuple<S: Storage>(t: &mut ConnTable<S>) {
+        let now = Instant::from_secs(1);
+        let out = udp(CLIENT, 1000, SERVER, 53);
+        let mut v = t.classify(now, &out, Default::default());
+        let h = v.entry().unwrap();
+        let reply = Tuple::with_ports(SERVER.into(), 53, PUBLIC.into(), 2000, proto::UDP).unwrap();
+        t.set_reply(now.tick(), h, reply, Status::SRC_NAT).unwrap();
+        t.confirm(&mut v, &out).unwrap();
+        assert_eq!(t.get(h, now).unwrap().reply(), reply);
+
+        // The answer to the public address is the reply direction.
+        let v = t.track(now, &udp(SERVER, 53, PUBLIC, 2000));
+        assert_eq!(
+            (v.state(), v.dir(), v.entry()),
+            (Some(CtState::Established), Some(Direction::Reply), Some(h))
+        );
+        // More of the original direction.
+        let v = t.track(now, &out);
+        assert_eq!(
+            (v.state(), v.dir(), v.entry()),
+            (Some(CtState::Established), Some(Direction::Original), Some(h))
+        );
+        // The plain inversion of the original is not this connection's
+        // reply; a connection of its own would have the entry's original
+        // tuple as its reply tuple, so it clashes at confirmation (and a
+        // UDP clash merges only into an entry without NAT, as
+        // `nf_conntrack_core.c: __nf_ct_resolve_clash()` requires).
+        let v = t.classify(now, &udp(SERVER, 53, CLIENT, 1000), Default::default());
+        assert_eq!(v.state(), Some(CtState::New));
+        assert_ne!(v.entry(), Some(h));
+        t.discard(&v);
+        let v = t.track(now, &udp(SERVER, 53, CLIENT, 1000));
+        assert_eq!(v, Verdict::Dropped(DropReason::InsertClash));
+        // The same for a packet to the public address in the original
+        // direction's orientation: its reply tuple is the entry's.
+        let v = t.track(now, &udp(PUBLIC, 2000, SERVER, 53));
+        assert_eq!(v, Verdict::Dropped(DropReason::InsertClash));
+        // A second NAT entry may not take the reply tuple of the first.
+        let other = udp(CLIENT, 1001, SERVER, 53);
+        let mut v2 = t.classify(now, &other, Default::default());
+        t.set_reply(now.tick(), v2.entry().unwrap(), reply, Status::SRC_NAT).unwrap();
+        assert_eq!(t.confirm(&mut v2, &other), Err(DropReason::InsertClash));
+        assert_eq!(t.len(), 1);
+
+        assert!(t.delete(h));
+        let v = t.track(now, &udp(SERVER, 53, PUBLIC, 2000));
+        assert_eq!(v.state(), Some(CtState::New), "both positions went with the entry");
+    }
 
     #[test]
-    fn tag_masks_are_exact() {
-        let tags = [0u8, 0x81, 0x81, 0, 0x80, 0x81, 1, 0x81, 0x81, 0];
-        let bits = |m: u64| (0..8).filter(|k| (m >> (8 * k + 7)) & 1 == 1).collect::<std::vec::Vec<_>>();
-        assert_eq!(bits(match_mask(&tags, 0, 10, 0x81)), [1, 2, 5, 7]);
-        assert_eq!(bits(match_mask(&tags, 0, 10, 0)), [0, 3]);
-        // Past the end nothing matches, the padding included.
-        assert_eq!(bits(match_mask(&tags, 8, 10, 0)), [1]);
-        assert_eq!(bits(match_mask(&tags, 8, 9, 0x81)), [0]);
-        assert_eq!(bits(match_mask(&tags, 8, 9, !0x81)), []);
-        // Every byte value against every tag value: exact.
-        for tag in 0..=255u8 {
-            for v in 0..=255u8 {
-                let m = match_mask(&[v; 8], 0, 8, tag);
-                assert_eq!(m == !LOW7, v == tag, "{v} {tag}");
-            }
-        }
+    fn independent_reply_tuple_fixed() {
+        let mut t: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
+        independent_reply_tuple(&mut t);
+    }
+
+    #[test]
+    fn independent_reply_tuple_growable() {
+        independent_reply_tuple(&mut ConnTable::growable(4, HashKey([3; 16]), Config::DEFAULT));
+    }
+
+    /// Refused: a confirmed entry, a second reply tuple, no NAT bit.
+    #[test]
+    fn reply_tuples_are_set_once_before_confirmation() {
+        let mut t: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
+        let now = Instant::from_secs(1);
+        let reply = Tuple::with_ports(SERVER.into(), 53, PUBLIC.into(), 2000, proto::UDP).unwrap();
+        let out = udp(CLIENT, 1000, SERVER, 53);
+        let mut v = t.classify(now, &out, Default::default());
+        let h = v.entry().unwrap();
+        assert!(t.set_reply(now.tick(), h, reply, Status::ASSURED).is_err());
+        t.set_reply(now.tick(), h, reply, Status::DST_NAT).unwrap();
+        assert!(t.set_reply(now.tick(), h, reply, Status::DST_NAT).is_err());
+        t.confirm(&mut v, &out).unwrap();
+        let Verdict::Tracked(_) = v else { panic!() };
+        let v = t.track(now, &udp(CLIENT, 1002, SERVER, 53));
+        assert!(t.set_reply(now.tick(), v.entry().unwrap(), reply, Status::SRC_NAT).is_err());
     }
 }

@@ -2,6 +2,9 @@
 //! slots, in a fixed array, a borrowed slice or (feature `alloc`) a heap
 //! vector; and what one entry holds.
 
+#[cfg(feature = "alloc")]
+use super::index::BUCKET_WORDS;
+use super::index::{IndexMut, IndexRef, MAX_SLOTS};
 use crate::expect::ExpectSlot;
 use crate::helper::ExtSlot;
 use crate::proto::ProtoState;
@@ -96,50 +99,115 @@ impl Entry {
     }
 }
 
-/// Storage for one entry. Build arrays of them with [`Slot::EMPTY`].
-#[derive(Debug, Clone, Copy)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Slot(pub(crate) SlotState);
-
-#[derive(Debug, Clone, Copy)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub(crate) enum SlotState {
-    Empty,
-    Used(Entry),
+impl Entry {
+    /// An unused slot's content: all zero (generation 0 marks it unused).
+    pub(crate) const ZERO: Entry = Entry {
+        key: Tuple::ZERO,
+        zone: 0,
+        link: Link(0),
+        status: Status::empty(),
+        deadline: Tick::from_ticks(0),
+        generation: 0,
+        proto: ProtoState::ZERO,
+    };
 }
 
+/// Storage for one entry. Build arrays of them with [`Slot::EMPTY`], which
+/// is all zero: a `static` array of slots goes to `.bss` and costs no
+/// flash.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Slot(pub(crate) Entry);
+
 impl Slot {
-    /// An unused slot.
-    pub const EMPTY: Slot = Slot(SlotState::Empty);
+    /// An unused slot (all zero).
+    pub const EMPTY: Slot = Slot(Entry::ZERO);
+
+    /// The entry the slot holds, if any.
+    pub(crate) fn entry(&self) -> Option<&Entry> {
+        (self.0.generation != 0).then_some(&self.0)
+    }
+
+    pub(crate) fn entry_mut(&mut self) -> Option<&mut Entry> {
+        (self.0.generation != 0).then_some(&mut self.0)
+    }
+
+    /// An unused slot that links to the next unused slot (`next`: its
+    /// index + 1, 0 for none; the free list is threaded through the unused
+    /// slots' deadlines).
+    pub(crate) fn free(next: u32) -> Slot {
+        let mut s = Slot::EMPTY;
+        s.0.deadline = Tick::from_ticks(u64::from(next));
+        s
+    }
+
+    /// The next unused slot of the free list (index + 1, 0 for none).
+    pub(crate) fn next_free(&self) -> u32 {
+        self.0.deadline.ticks() as u32
+    }
 }
 
 mod sealed {
     pub trait Sealed {}
 }
 
-/// The memory of a table: entry slots with one tag byte each (the index:
-/// 0 for a free slot, else a few bits of the entry's hash), extension
-/// slots (one per connection that has a helper or a master) and expectation
-/// slots. Implemented by [`FixedStorage`], [`SliceStorage`] and
-/// [`HeapStorage`] only (the trait is sealed: the table relies on what they
-/// guarantee, e.g. as many tags as slots).
+/// The memory of a table: entry slots, the index that finds them (two
+/// 32-bit words per slot: see [`BUCKET_WORDS`](super::BUCKET_WORDS)),
+/// extension slots (one per connection that has a helper, a master or a
+/// rewritten reply tuple) and expectation slots. Implemented by
+/// [`FixedStorage`], [`SliceStorage`], [`HeapStorage`] and
+/// [`GrowableStorage`] only (the trait is sealed: the table relies on what
+/// they guarantee).
 pub trait Storage: sealed::Sealed {
-    /// The four arrays.
+    /// The arrays.
+    #[doc(hidden)]
     fn parts(&self) -> Parts<'_>;
-    /// The four arrays, mutable.
+    /// The arrays, mutable.
+    #[doc(hidden)]
     fn parts_mut(&mut self) -> PartsMut<'_>;
+    /// Add unused slots at the end, if this storage grows; returns whether
+    /// it did.
+    #[doc(hidden)]
+    fn grow(&mut self) -> bool {
+        false
+    }
 }
 
 /// The arrays of a [`Storage`].
-pub type Parts<'a> = (&'a [Slot], &'a [u8], &'a [ExtSlot], &'a [ExpectSlot]);
+#[doc(hidden)]
+pub struct Parts<'a> {
+    pub(crate) slots: &'a [Slot],
+    pub(crate) index: IndexRef<'a>,
+    pub(crate) exts: &'a [ExtSlot],
+    pub(crate) expects: &'a [ExpectSlot],
+}
+
 /// The arrays of a [`Storage`], mutable.
-pub type PartsMut<'a> = (&'a mut [Slot], &'a mut [u8], &'a mut [ExtSlot], &'a mut [ExpectSlot]);
+#[doc(hidden)]
+pub struct PartsMut<'a> {
+    pub(crate) slots: &'a mut [Slot],
+    pub(crate) index: IndexMut<'a>,
+    pub(crate) exts: &'a mut [ExtSlot],
+    pub(crate) expects: &'a mut [ExpectSlot],
+}
+
+/// The slots a bucket index of `words` words can serve: two words per slot,
+/// at most [`MAX_SLOTS`].
+fn slots_for(slots: usize, words: usize) -> usize {
+    slots.min(words / 2).min(MAX_SLOTS)
+}
+
+/// Index words for `N` slots, aligned to a cache line so that a bucket is
+/// one line.
+#[repr(C, align(64))]
+struct IndexWords<const N: usize>([[u32; 2]; N]);
 
 /// Storage of `N` entries, `X` extensions and `E` expectations, fixed at
-/// compile time; needs no allocator.
+/// compile time; needs no allocator. Its empty state is all zero, so a
+/// `static` of it is placed in `.bss`.
 pub struct FixedStorage<const N: usize, const X: usize, const E: usize> {
     slots: [Slot; N],
-    tags: [u8; N],
+    index: IndexWords<N>,
     exts: [ExtSlot; X],
     expects: [ExpectSlot; E],
 }
@@ -149,7 +217,7 @@ impl<const N: usize, const X: usize, const E: usize> FixedStorage<N, X, E> {
     pub const fn new() -> Self {
         FixedStorage {
             slots: [Slot::EMPTY; N],
-            tags: [0; N],
+            index: IndexWords([[0; 2]; N]),
             exts: [ExtSlot::EMPTY; X],
             expects: [ExpectSlot::EMPTY; E],
         }
@@ -166,10 +234,22 @@ impl<const N: usize, const X: usize, const E: usize> sealed::Sealed for FixedSto
 
 impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N, X, E> {
     fn parts(&self) -> Parts<'_> {
-        (&self.slots, &self.tags, &self.exts, &self.expects)
+        let n = slots_for(N, 2 * N);
+        Parts {
+            slots: &self.slots[..n],
+            index: IndexRef::Buckets(self.index.0.as_flattened()),
+            exts: &self.exts,
+            expects: &self.expects,
+        }
     }
     fn parts_mut(&mut self) -> PartsMut<'_> {
-        (&mut self.slots, &mut self.tags, &mut self.exts, &mut self.expects)
+        let n = slots_for(N, 2 * N);
+        PartsMut {
+            slots: &mut self.slots[..n],
+            index: IndexMut::Buckets(self.index.0.as_flattened_mut()),
+            exts: &mut self.exts,
+            expects: &mut self.expects,
+        }
     }
 }
 
@@ -179,34 +259,34 @@ impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N,
 /// use ctrack::{Config, ConnTable, ExpectSlot, ExtSlot, HashKey, Slot, SliceStorage};
 ///
 /// let mut slots = [Slot::EMPTY; 128];
-/// let mut tags = [0u8; 128];
+/// let mut index = [0u32; 256];
 /// let mut exts = [ExtSlot::EMPTY; 8];
 /// let mut expects = [ExpectSlot::EMPTY; 8];
-/// let storage = SliceStorage::new(&mut slots, &mut tags, &mut exts, &mut expects);
+/// let storage = SliceStorage::new(&mut slots, &mut index, &mut exts, &mut expects);
 /// let table = ConnTable::with_storage(storage, HashKey([9; 16]), Config::default());
 /// assert_eq!(table.capacity(), 128);
 /// ```
 pub struct SliceStorage<'a> {
     slots: &'a mut [Slot],
-    tags: &'a mut [u8],
+    index: &'a mut [u32],
     exts: &'a mut [ExtSlot],
     expects: &'a mut [ExpectSlot],
 }
 
 impl<'a> SliceStorage<'a> {
-    /// Storage over entry slots, their tags (a byte per slot), extension
-    /// slots and expectation slots. The table has as many entries as the
-    /// shorter of `slots` and `tags`.
+    /// Storage over entry slots, index words (two per slot), extension
+    /// slots and expectation slots. The table has as many entries as
+    /// `slots` has elements, or as `index` has pairs of words if fewer
+    /// (and at most [`MAX_SLOTS`]).
     pub fn new(
         slots: &'a mut [Slot],
-        tags: &'a mut [u8],
+        index: &'a mut [u32],
         exts: &'a mut [ExtSlot],
         expects: &'a mut [ExpectSlot],
     ) -> Self {
-        let n = slots.len().min(tags.len());
+        let n = slots_for(slots.len(), index.len());
         let (slots, _) = slots.split_at_mut(n);
-        let (tags, _) = tags.split_at_mut(n);
-        SliceStorage { slots, tags, exts, expects }
+        SliceStorage { slots, index, exts, expects }
     }
 }
 
@@ -214,33 +294,57 @@ impl sealed::Sealed for SliceStorage<'_> {}
 
 impl Storage for SliceStorage<'_> {
     fn parts(&self) -> Parts<'_> {
-        (self.slots, self.tags, self.exts, self.expects)
+        Parts {
+            slots: self.slots,
+            index: IndexRef::Buckets(self.index),
+            exts: self.exts,
+            expects: self.expects,
+        }
     }
     fn parts_mut(&mut self) -> PartsMut<'_> {
-        (self.slots, self.tags, self.exts, self.expects)
+        PartsMut {
+            slots: self.slots,
+            index: IndexMut::Buckets(self.index),
+            exts: self.exts,
+            expects: self.expects,
+        }
     }
 }
 
-/// Heap storage sized at run time (feature `alloc`).
+/// Heap storage sized at run time (feature `alloc`), with the bucket index
+/// of the fixed storage: allocated once, never grows.
 #[cfg(feature = "alloc")]
 pub struct HeapStorage {
     slots: alloc::vec::Vec<Slot>,
-    tags: alloc::vec::Vec<u8>,
+    /// The index words, from `index_at`: the vector is a bucket longer than
+    /// needed, so that the words can start on a cache line.
+    index: alloc::vec::Vec<u32>,
+    index_at: usize,
     exts: alloc::vec::Vec<ExtSlot>,
     expects: alloc::vec::Vec<ExpectSlot>,
 }
 
 #[cfg(feature = "alloc")]
 impl HeapStorage {
-    /// Storage of `entries` entry slots, `exts` extension slots and
-    /// `expects` expectation slots.
+    /// Storage of `entries` entry slots (at most [`MAX_SLOTS`]), `exts`
+    /// extension slots and `expects` expectation slots.
     pub fn new(entries: usize, exts: usize, expects: usize) -> Self {
+        let entries = entries.min(MAX_SLOTS);
+        let index = alloc::vec![0u32; 2 * entries + BUCKET_WORDS];
+        // The first word on a 64-byte boundary (reading an address is
+        // safe; it only chooses an offset).
+        let index_at = (64 - index.as_ptr() as usize % 64) % 64 / 4;
         HeapStorage {
             slots: alloc::vec![Slot::EMPTY; entries],
-            tags: alloc::vec![0; entries],
+            index,
+            index_at,
             exts: alloc::vec![ExtSlot::EMPTY; exts],
             expects: alloc::vec![ExpectSlot::EMPTY; expects],
         }
+    }
+
+    fn index_range(&self) -> core::ops::Range<usize> {
+        self.index_at..self.index_at + 2 * self.slots.len()
     }
 }
 
@@ -250,10 +354,84 @@ impl sealed::Sealed for HeapStorage {}
 #[cfg(feature = "alloc")]
 impl Storage for HeapStorage {
     fn parts(&self) -> Parts<'_> {
-        (&self.slots, &self.tags, &self.exts, &self.expects)
+        Parts {
+            slots: &self.slots,
+            index: IndexRef::Buckets(&self.index[self.index_range()]),
+            exts: &self.exts,
+            expects: &self.expects,
+        }
     }
     fn parts_mut(&mut self) -> PartsMut<'_> {
-        (&mut self.slots, &mut self.tags, &mut self.exts, &mut self.expects)
+        let range = self.index_range();
+        PartsMut {
+            slots: &mut self.slots,
+            index: IndexMut::Buckets(&mut self.index[range]),
+            exts: &mut self.exts,
+            expects: &mut self.expects,
+        }
+    }
+}
+
+/// Storage that grows (feature `alloc`): slots are added as connections
+/// come, up to [`Config::max_entries`](crate::Config) (0: no limit but
+/// memory), and the index is a `hashbrown::HashTable`. Same verdicts as the
+/// fixed storage; where it differs (which entry an early drop evicts) is
+/// documented at [`ConnTable::growable`](super::ConnTable::growable).
+#[cfg(feature = "alloc")]
+pub struct GrowableStorage {
+    slots: alloc::vec::Vec<Slot>,
+    index: hashbrown::HashTable<u64>,
+    exts: alloc::vec::Vec<ExtSlot>,
+    expects: alloc::vec::Vec<ExpectSlot>,
+}
+
+#[cfg(feature = "alloc")]
+impl GrowableStorage {
+    /// Empty storage with room for `entries` entries before it first grows,
+    /// and fixed pools of `exts` extension and `expects` expectation slots.
+    pub fn new(entries: usize, exts: usize, expects: usize) -> Self {
+        GrowableStorage {
+            slots: alloc::vec![Slot::EMPTY; entries.min(MAX_GROWABLE)],
+            index: hashbrown::HashTable::with_capacity(entries.min(MAX_GROWABLE)),
+            exts: alloc::vec![ExtSlot::EMPTY; exts],
+            expects: alloc::vec![ExpectSlot::EMPTY; expects],
+        }
+    }
+}
+
+/// Most slots a growable table has (its positions name a slot in 31 bits).
+#[cfg(feature = "alloc")]
+pub const MAX_GROWABLE: usize = (1 << 31) - 1;
+
+#[cfg(feature = "alloc")]
+impl sealed::Sealed for GrowableStorage {}
+
+#[cfg(feature = "alloc")]
+impl Storage for GrowableStorage {
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            slots: &self.slots,
+            index: IndexRef::Map(&self.index),
+            exts: &self.exts,
+            expects: &self.expects,
+        }
+    }
+    fn parts_mut(&mut self) -> PartsMut<'_> {
+        PartsMut {
+            slots: &mut self.slots,
+            index: IndexMut::Map(&mut self.index),
+            exts: &mut self.exts,
+            expects: &mut self.expects,
+        }
+    }
+    fn grow(&mut self) -> bool {
+        let n = self.slots.len();
+        if n >= MAX_GROWABLE {
+            return false;
+        }
+        let more = n.clamp(64, MAX_GROWABLE - n);
+        self.slots.resize(n + more, Slot::EMPTY);
+        true
     }
 }
 
@@ -277,6 +455,14 @@ impl defmt::Format for HeapStorage {
     fn format(&self, f: defmt::Formatter<'_>) {
         let (n, x, e) = (self.slots.len(), self.exts.len(), self.expects.len());
         defmt::write!(f, "HeapStorage({=usize}, {=usize}, {=usize})", n, x, e);
+    }
+}
+
+#[cfg(all(feature = "defmt", feature = "alloc"))]
+impl defmt::Format for GrowableStorage {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let (n, x, e) = (self.slots.len(), self.exts.len(), self.expects.len());
+        defmt::write!(f, "GrowableStorage({=usize}, {=usize}, {=usize})", n, x, e);
     }
 }
 

@@ -9,6 +9,7 @@
 #![no_std]
 #![no_main]
 
+use core::cell::RefCell;
 use core::hint::black_box;
 use core::panic::PanicInfo;
 
@@ -31,6 +32,21 @@ fn panic(_info: &PanicInfo) -> ! {
     loop {
         core::hint::spin_loop();
     }
+}
+
+/// A `static` table as firmware keeps one: built by `ConnTable::zeroed`,
+/// every byte zero, so it must be in `.bss` (check.sh verifies the
+/// section), not in `.data` (flash plus a copy at boot).
+struct Shared(RefCell<FixedConnTable<256>>);
+// SAFETY: this binary has one thread and no interrupts.
+unsafe impl Sync for Shared {}
+static STATIC_TABLE: Shared = Shared(RefCell::new(ConnTable::zeroed()));
+
+/// The static table tracks the query: true if NEW.
+fn exercise_static() -> bool {
+    let mut table = STATIC_TABLE.0.borrow_mut();
+    table.set_hash_key(HashKey(black_box([0x3c; 16])));
+    table.track(black_box(Instant::from_secs(1)), &black_box(QUERY)).state() == Some(CtState::New)
 }
 
 /// Track a query and its answer; true if ctrack saw NEW then ESTABLISHED/reply.
@@ -57,7 +73,7 @@ fn exercise() -> bool {
 /// The entry point the linker is told about (`-e _start` / `ENTRY(_start)`).
 #[unsafe(no_mangle)]
 pub extern "C" fn _start() -> ! {
-    if black_box(exercise()) {
+    if black_box(exercise()) && black_box(exercise_static()) {
         loop {
             black_box(1u8);
         }

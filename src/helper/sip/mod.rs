@@ -249,7 +249,7 @@ mod tests {
             let mut v: Vec<_> = self
                 .slots
                 .iter()
-                .filter_map(|s| s.0)
+                .filter_map(|s| s.0.get())
                 .map(|p| {
                     let t = p.exp.tuple;
                     (

@@ -418,7 +418,7 @@ mod tests {
             rig.expectations(),
             [(CLASS_SIGNALLING, ExpectFlags::PERMANENT | ExpectFlags::INACTIVE, registrar, ua, 5070, 180)]
         );
-        let e = rig.slots.iter().find_map(|s| s.0).unwrap().exp;
+        let e = rig.slots.iter().find_map(|s| s.0.get()).unwrap().exp;
         assert_eq!(e.helper, Some(crate::expect::HelperId(0)));
         assert!(e.any_src_port && e.tuple.proto() == 17);
         // An answer to another REGISTER, or a provisional one, changes nothing.

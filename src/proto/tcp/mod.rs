@@ -122,6 +122,26 @@ pub(crate) struct TcpConn {
 }
 
 impl TcpConn {
+    /// The state of a new entry, all zero ("NONE"): also what an unused,
+    /// zeroed table slot holds.
+    pub(crate) const ZERO: TcpConn = TcpConn {
+        end: [0; 2],
+        maxend: [0; 2],
+        maxwin: [0; 2],
+        maxack: [0; 2],
+        last_seq: 0,
+        last_ack: 0,
+        last_end: 0,
+        last_win: 0,
+        flags: [0; 2],
+        scales: 0,
+        state: TcpState::None,
+        meta: 0,
+        last_flags: 0,
+        last_wscale: 0,
+        retrans: 0,
+    };
+
     /// The conntrack state (shown by `conntrack -L`).
     pub(crate) fn state(&self) -> TcpState {
         self.state

@@ -1,0 +1,387 @@
+//! The index: from a key's hash to the entries stored under it.
+//!
+//! Entries live in an arena of slots ([`super::storage`]); the index holds
+//! *positions* that name them. A connection whose reply tuple is the plain
+//! inversion of its original (no NAT) has one position, under the
+//! canonical form of its tuples ([`Tuple::canonical`](crate::Tuple)), which
+//! a packet of either direction finds. A connection whose reply tuple was
+//! rewritten has a second, *secondary* position under the reply tuple's
+//! canonical form, as Linux hashes both tuples of every entry
+//! (`nf_conntrack_core.c: __nf_conntrack_hash_insert()`).
+//!
+//! Two indexes:
+//!
+//! * **Buckets** (fixed, slice and heap storage): words of 32 bits in
+//!   buckets of [`BUCKET_WORDS`] (one 64-byte cache line). Word 0 of a
+//!   bucket counts the positions whose search passed it because it was
+//!   full (an *overflow count*); the others are positions: 0 when free,
+//!   else an 8-bit tag from the key's hash, a secondary bit and the entry's
+//!   slot + 1. A key's home bucket comes from its hash; its position is the
+//!   first free one from there on, at most [`PROBE_BUCKETS`] buckets
+//!   further. A search stops at the first bucket that nothing overflowed,
+//!   so it reads one cache line nearly always and never more than
+//!   [`PROBE_BUCKETS`]. The storage gives two positions per slot, so
+//!   without NAT the index is at most half full.
+//! * **Map** (growable storage, feature `alloc`): a `hashbrown::HashTable`
+//!   of the same positions with 32 bits of hash each.
+
+use crate::hash::scale;
+
+/// Words of one bucket of the fixed index: 64 bytes, a cache line.
+pub const BUCKET_WORDS: usize = 16;
+
+/// Most buckets a search, an insert or an early drop visits.
+pub const PROBE_BUCKETS: usize = 8;
+
+/// Most slots a table with a bucket index can have: its positions name a
+/// slot in 23 bits (slot + 1, 0 being free).
+pub const MAX_SLOTS: usize = (1 << 23) - 2;
+
+/// A position: the slot it names and whether it is the entry's secondary
+/// (reply-tuple) position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ref {
+    pub slot: u32,
+    pub secondary: bool,
+}
+
+impl Ref {
+    pub(crate) fn primary(slot: usize) -> Ref {
+        Ref { slot: slot as u32, secondary: false }
+    }
+
+    pub(crate) fn secondary(slot: usize) -> Ref {
+        Ref { slot: slot as u32, secondary: true }
+    }
+}
+
+/// The bucket-word form of a position (never 0).
+const SECONDARY_BIT: u32 = 1 << 23;
+const SLOT_BITS: u32 = SECONDARY_BIT - 1;
+
+fn encode(tag: u8, r: Ref) -> u32 {
+    u32::from(tag) << 24 | if r.secondary { SECONDARY_BIT } else { 0 } | (r.slot + 1)
+}
+
+fn decode(w: u32) -> Ref {
+    Ref { slot: (w & SLOT_BITS).wrapping_sub(1), secondary: w & SECONDARY_BIT != 0 }
+}
+
+/// A key's hash, as the index uses it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place {
+    hash: u64,
+}
+
+impl Place {
+    pub(crate) fn new(hash: u64) -> Place {
+        Place { hash }
+    }
+
+    /// The 32 bits that choose the home bucket (and the map's hash).
+    fn high(self) -> u32 {
+        (self.hash >> 32) as u32
+    }
+
+    fn tag(self) -> u8 {
+        (self.hash >> 24) as u8
+    }
+
+    /// The home bucket among `n`.
+    fn home(self, n: usize) -> usize {
+        scale(self.high(), n)
+    }
+}
+
+/// The buckets a search for `place` may visit, in order, in an index of
+/// `len` words.
+fn path(place: Place, len: usize) -> impl Iterator<Item = usize> {
+    let n = len.div_ceil(BUCKET_WORDS);
+    let home = if n == 0 { 0 } else { place.home(n) };
+    (0..PROBE_BUCKETS.min(n)).map(move |k| (home + k) % n)
+}
+
+/// The position words of bucket `b` (without its overflow count).
+fn positions(len: usize, b: usize) -> core::ops::Range<usize> {
+    (b * BUCKET_WORDS + 1).min(len)..((b + 1) * BUCKET_WORDS).min(len)
+}
+
+/// The hashbrown hash of a position with 32 bits of hash `h` (hashbrown
+/// takes its bucket from the low bits and its tag from the top 7).
+#[cfg(feature = "alloc")]
+fn map_hash(h: u32) -> u64 {
+    u64::from(h) << 32 | u64::from(h)
+}
+
+#[cfg(feature = "alloc")]
+fn map_ref(v: u64) -> Ref {
+    Ref { slot: (v as u32) & !(1 << 31), secondary: v as u32 & 1 << 31 != 0 }
+}
+
+#[cfg(feature = "alloc")]
+fn map_word(h: u32, r: Ref) -> u64 {
+    u64::from(h) << 32 | u64::from(r.slot | if r.secondary { 1 << 31 } else { 0 })
+}
+
+/// An index, to read.
+pub enum IndexRef<'a> {
+    /// The bucket index.
+    Buckets(&'a [u32]),
+    /// The growable map.
+    #[cfg(feature = "alloc")]
+    Map(&'a hashbrown::HashTable<u64>),
+}
+
+/// An index, to change.
+pub enum IndexMut<'a> {
+    /// The bucket index.
+    Buckets(&'a mut [u32]),
+    /// The growable map.
+    #[cfg(feature = "alloc")]
+    Map(&'a mut hashbrown::HashTable<u64>),
+}
+
+impl IndexRef<'_> {
+    /// The first position of `place` (same tag or hash) for which `hit`
+    /// holds.
+    #[inline]
+    pub(crate) fn find(&self, place: Place, mut hit: impl FnMut(Ref) -> bool) -> Option<Ref> {
+        match self {
+            IndexRef::Buckets(w) => {
+                let tag = u32::from(place.tag());
+                for b in path(place, w.len()) {
+                    for &x in &w[positions(w.len(), b)] {
+                        if x >> 24 == tag && x != 0 && hit(decode(x)) {
+                            return Some(decode(x));
+                        }
+                    }
+                    if w[b * BUCKET_WORDS] == 0 {
+                        break;
+                    }
+                }
+                None
+            }
+            #[cfg(feature = "alloc")]
+            IndexRef::Map(t) => {
+                let h = place.high();
+                t.find(map_hash(h), |&v| (v >> 32) as u32 == h && hit(map_ref(v))).map(|&v| map_ref(v))
+            }
+        }
+    }
+
+    /// Every position a search for `place` may meet, whatever its tag (the
+    /// candidates of an early drop). The map has none: its early drop
+    /// looks at the arena.
+    pub(crate) fn neighbours(&self, place: Place, mut each: impl FnMut(Ref) -> bool) -> Option<Ref> {
+        match self {
+            IndexRef::Buckets(w) => {
+                for b in path(place, w.len()) {
+                    for &x in &w[positions(w.len(), b)] {
+                        if x != 0 && each(decode(x)) {
+                            return Some(decode(x));
+                        }
+                    }
+                }
+                None
+            }
+            #[cfg(feature = "alloc")]
+            IndexRef::Map(_) => None,
+        }
+    }
+
+    /// Read the first word of the place's home bucket (a batch touches its
+    /// packets' buckets before looking any up).
+    pub(crate) fn touch(&self, place: Place) -> u32 {
+        match self {
+            IndexRef::Buckets(w) => path(place, w.len()).next().map_or(0, |b| w[b * BUCKET_WORDS]),
+            #[cfg(feature = "alloc")]
+            IndexRef::Map(_) => 0,
+        }
+    }
+
+    /// Whether this index has no room limit (the map).
+    pub(crate) fn is_map(&self) -> bool {
+        !matches!(self, IndexRef::Buckets(_))
+    }
+}
+
+impl IndexMut<'_> {
+    /// Add a position for `r` at `place`; false when every bucket its
+    /// search may visit is full.
+    pub(crate) fn insert(&mut self, place: Place, r: Ref) -> bool {
+        match self {
+            IndexMut::Buckets(w) => {
+                let len = w.len();
+                for (passed, b) in path(place, len).enumerate() {
+                    if let Some(j) = positions(len, b).find(|&j| w[j] == 0) {
+                        w[j] = encode(place.tag(), r);
+                        // The buckets before this one overflowed into it.
+                        for p in path(place, len).take(passed) {
+                            w[p * BUCKET_WORDS] += 1;
+                        }
+                        return true;
+                    }
+                }
+                false
+            }
+            #[cfg(feature = "alloc")]
+            IndexMut::Map(t) => {
+                let h = place.high();
+                t.insert_unique(map_hash(h), map_word(h, r), |&v| map_hash((v >> 32) as u32));
+                true
+            }
+        }
+    }
+
+    /// Remove the position of `r` at `place`; false if it is not there.
+    pub(crate) fn remove(&mut self, place: Place, r: Ref) -> bool {
+        match self {
+            IndexMut::Buckets(w) => {
+                let len = w.len();
+                let word = encode(place.tag(), r);
+                for (passed, b) in path(place, len).enumerate() {
+                    if let Some(j) = positions(len, b).find(|&j| w[j] == word) {
+                        w[j] = 0;
+                        for p in path(place, len).take(passed) {
+                            w[p * BUCKET_WORDS] -= 1;
+                        }
+                        return true;
+                    }
+                    if w[b * BUCKET_WORDS] == 0 {
+                        break;
+                    }
+                }
+                false
+            }
+            #[cfg(feature = "alloc")]
+            IndexMut::Map(t) => {
+                let h = place.high();
+                let word = map_word(h, r);
+                match t.find_entry(map_hash(h), |&v| v == word) {
+                    Ok(e) => {
+                        e.remove();
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        }
+    }
+
+    /// Remove every position.
+    pub(crate) fn clear(&mut self) {
+        match self {
+            IndexMut::Buckets(w) => w.fill(0),
+            #[cfg(feature = "alloc")]
+            IndexMut::Map(t) => t.clear(),
+        }
+    }
+
+    /// This index, to read.
+    #[cfg(test)]
+    pub(crate) fn as_ref(&self) -> IndexRef<'_> {
+        match self {
+            IndexMut::Buckets(w) => IndexRef::Buckets(w),
+            #[cfg(feature = "alloc")]
+            IndexMut::Map(t) => IndexRef::Map(t),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(ix: &IndexRef<'_>, place: Place) -> std::vec::Vec<Ref> {
+        let mut v = std::vec::Vec::new();
+        ix.find(place, |r| {
+            v.push(r);
+            false
+        });
+        v
+    }
+
+    #[test]
+    fn words_round_trip() {
+        for r in [Ref::primary(0), Ref::secondary(0), Ref::primary(MAX_SLOTS - 1), Ref::secondary(77)] {
+            for tag in [0, 1, 0x80, 0xff] {
+                let w = encode(tag, r);
+                assert_ne!(w, 0);
+                assert_eq!((decode(w), (w >> 24) as u8), (r, tag));
+            }
+        }
+    }
+
+    /// Keys that all share a home bucket overflow into the next buckets, up
+    /// to the probe bound; overflow counts let searches stop early, and
+    /// removal undoes them.
+    #[test]
+    fn overflow_is_counted_and_bounded() {
+        let mut words = [0u32; BUCKET_WORDS * 16];
+        let same_home = |k: u64| Place::new(0x0000_0001_0000_0000 | k << 24);
+        let per_bucket = BUCKET_WORDS - 1;
+        let fits = per_bucket * PROBE_BUCKETS;
+        let mut ix = IndexMut::Buckets(&mut words);
+        for k in 0..fits {
+            assert!(ix.insert(same_home(k as u64 % 256), Ref::primary(k)), "{k}");
+        }
+        assert!(!ix.insert(same_home(1), Ref::primary(fits)), "the probe bound holds");
+        for k in 0..fits {
+            let found = ix.as_ref().find(same_home(k as u64 % 256), |r| r.slot == k as u32);
+            assert_eq!(found, Some(Ref::primary(k)));
+        }
+        for k in 0..fits {
+            assert!(ix.remove(same_home(k as u64 % 256), Ref::primary(k)));
+        }
+        let IndexMut::Buckets(w) = ix else { unreachable!() };
+        assert!(w.iter().all(|&x| x == 0), "every count back to 0");
+    }
+
+    #[test]
+    fn a_search_stops_at_a_bucket_that_never_overflowed() {
+        let mut words = [0u32; BUCKET_WORDS * 4];
+        let p = Place::new(0x0000_0002_0000_0000);
+        let mut ix = IndexMut::Buckets(&mut words);
+        assert!(ix.insert(p, Ref::primary(3)));
+        assert_eq!(all(&ix.as_ref(), p), [Ref::primary(3)]);
+        // A position planted in the next bucket is not seen: nothing
+        // overflowed into it.
+        let IndexMut::Buckets(w) = &mut ix else { unreachable!() };
+        let home = p.home(4);
+        w[((home + 1) % 4) * BUCKET_WORDS + 1] = encode(p.tag(), Ref::primary(9));
+        assert_eq!(all(&ix.as_ref(), p), [Ref::primary(3)]);
+    }
+
+    #[test]
+    fn tiny_and_empty_indexes() {
+        let mut none: [u32; 0] = [];
+        let mut ix = IndexMut::Buckets(&mut none);
+        assert!(!ix.insert(Place::new(5), Ref::primary(0)));
+        assert_eq!(ix.as_ref().find(Place::new(5), |_| true), None);
+        let mut two = [0u32; 2];
+        let mut ix = IndexMut::Buckets(&mut two);
+        assert!(ix.insert(Place::new(5), Ref::primary(0)));
+        assert!(!ix.insert(Place::new(6), Ref::primary(1)));
+        assert!(ix.remove(Place::new(5), Ref::primary(0)));
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn the_map_finds_what_it_holds() {
+        let mut t = hashbrown::HashTable::new();
+        let mut ix = IndexMut::Map(&mut t);
+        for k in 0..1000u64 {
+            let p = Place::new(k.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            assert!(
+                ix.insert(p, if k % 2 == 0 { Ref::primary(k as usize) } else { Ref::secondary(k as usize) })
+            );
+        }
+        for k in 0..1000u64 {
+            let p = Place::new(k.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let r = ix.as_ref().find(p, |r| r.slot == k as u32).unwrap();
+            assert_eq!(r.secondary, k % 2 == 1);
+            assert!(ix.remove(p, r));
+            assert!(!ix.remove(p, r));
+        }
+    }
+}
