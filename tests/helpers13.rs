@@ -256,3 +256,24 @@ fn hostile_payloads_are_harmless() {
     assert!(t.expectations(at(100)).count() <= 32);
     assert!(t.len() <= t.capacity());
 }
+
+/// An expectation that cannot be added (another master expects the same
+/// connection) drops the packet, yet Amanda goes on with the other ports,
+/// as Linux 6.18 does (`tests/data/crafted/helpers/helpers-expect-clash`).
+#[test]
+fn amanda_clash_drops_the_reply_but_expects_the_rest() {
+    let mut t = table();
+    let _ = t.track(at(0), &udp(S, 870, C, 10080, b"REQ"));
+    let v = t.track(at(1), &udp(C, 10080, S, 870, b"CONNECT DATA 50200\n"));
+    assert!(!v.must_drop());
+    let _ = t.track(at(2), &udp(S, 871, C, 10080, b"REQ"));
+    let v = t.track(at(3), &udp(C, 10080, S, 871, b"CONNECT DATA 50200 MESG 50201\n"));
+    assert!(v.must_drop(), "{v:?}");
+    assert_eq!(t.expectations(at(3)).count(), 2);
+    for (port, master_sport) in [(50201u16, 871u16), (50200, 870)] {
+        let v = syn(&mut t, 4, S, 40000 + port % 1000, C, port);
+        assert_eq!(v.state(), Some(CtState::Related), "{port}");
+        let e = t.get(v.entry().unwrap(), at(4)).unwrap();
+        assert_eq!(e.master().unwrap().sport(), Some(master_sport));
+    }
+}

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Build the helper corner-case captures (the FTP, TFTP and SIP helpers:
-nf_conntrack_ftp.c, nf_conntrack_tftp.c, nf_conntrack_sip.c) with scapy.
+"""Build the helper corner-case captures (the FTP, TFTP, SIP, IRC, Amanda
+and SANE helpers: nf_conntrack_ftp.c, nf_conntrack_tftp.c,
+nf_conntrack_sip.c, nf_conntrack_irc.c, nf_conntrack_amanda.c,
+nf_conntrack_sane.c) with scapy.
 
 Each capture is then replayed through the real kernel with
   ../../../../../shared/oracle/ct_oracle.py NAME.pcap --snapshot-each \
       --helpers ftp,tftp,sip --out NAME.default.jsonl
+(--helpers irc,amanda,sane for the irc-*, amanda-*, sane-* and helpers-*
+captures)
 and the verdicts are compacted with tests/data/vendor.py --compact-dir.
 """
 from scapy.all import Ether, IP, IPv6, TCP, UDP, Raw, wrpcap
@@ -737,6 +741,84 @@ def sane_start():
     wrpcap("sane-start.pcap", pkts)
 
 
+
+# IRC edge cases of the search (each offer in a segment of its own, each
+# followed by a connection to its port):
+#   5010: an offer naming another address ("1 2"), then a second " :" and a
+#         valid offer further on: the search goes on past a refused offer.
+#   5011: "SEND CHAT f ip port": SEND's arguments fail (address "f" = 0),
+#         then CHAT is compared where SEND ended, and matches.
+#   5012: the shortest offer the length rule allows (36 bytes).
+#   5013: the same without its line end.
+#   5014: "PRIVMSG :..." (the blank before ':' is PRIVMSG's own): no " :".
+#   5015: "PRIVMSG  :..." (two blanks): found.
+#   5016: lowercase "dcc send": not an offer.
+#   5030..5032: segments of more than 4095 bytes whose line end is at byte
+#         4100, 4094 and 4095 (0-based): is only the start searched?
+# What Linux 6.18 does (the oracle's verdicts): 5012, 5015 and 5031 are
+# RELATED, the others NEW: only the first 4095 bytes are searched
+# (MAX_SEARCH_SIZE), the line end included. A forged offer ends the search: neither 5010
+# nor 5011 is expected (the first offer of each names 0.0.0.1:2 and
+# 0.0.0.0:0, logged as forged).
+def irc_dcc_search():
+    c, s = "192.168.1.10", "198.51.100.5"
+    t = irc_session(c, s)
+    pkts = []
+    me = ip_u32(c)
+    for payload in (
+        b"PRIVMSG bob :\x01DCC SEND f 1 2 x :\x01DCC CHAT f " + me + b" 5010\x01\r\n",
+        b"PRIVMSG bob :\x01DCC SEND CHAT f " + me + b" 5011\x01\r\n",
+        b"PRIVMSG b :\x01DCC SEND f " + me + b" 5012\n",
+        b"PRIVMSG b :\x01DCC SEND f " + me + b" 5013",
+        b"PRIVMSG :\x01DCC SEND f " + me + b" 5014 1\x01\r\n",
+        b"PRIVMSG  :\x01DCC SEND f " + me + b" 5015 1\x01\r\n",
+        b"PRIVMSG bob :\x01dcc send f " + me + b" 5016 1\x01\r\n",
+    ):
+        t.send(True, "PA", payload)
+        t.send(False, "A")
+    for port, nl_at in ((5030, 4100), (5031, 4094), (5032, 4095)):
+        offer = b"PRIVMSG bob :\x01DCC SEND f " + me + b" " + str(port).encode() + b" 1\x01"
+        t.send(True, "PA", offer + b" " * (nl_at - len(offer)) + b"\n  ")
+        t.send(False, "A")
+    flush(t, pkts)
+    for port in list(range(5010, 5017)) + [5030, 5031, 5032]:
+        tcp_conn(pkts, "203.0.113.7", c, 40000 + port - 5000, port, data=False)
+    wrpcap("irc-dcc-search.pcap", pkts)
+
+
+# Expectations that cannot be added. Amanda: two requests from the server
+# (ports 870, 871); the first reply expects DATA 50200; the second names
+# DATA 50200 too (the same connection expected by another master: a clash)
+# and MESG 50201: the packet is dropped, but MESG 50201 is expected all the
+# same. Then a reply whose first CONNECT line names nothing and a second
+# names 50210: only the first line is read. SANE: two control connections
+# get the same START port 6620: the second reply is dropped; the data
+# connection is RELATED to the first.
+def expect_clashes():
+    srv, cl = "198.51.100.5", "192.168.1.10"
+    pkts = [
+        amanda_udp(srv, cl, 870, 10080, AMANDA_REQ),
+        amanda_udp(cl, srv, 10080, 870, b"CONNECT DATA 50200\n"),
+        amanda_udp(srv, cl, 871, 10080, AMANDA_REQ),
+        amanda_udp(cl, srv, 10080, 871, b"CONNECT DATA 50200 MESG 50201\n"),
+        amanda_udp(srv, cl, 872, 10080, AMANDA_REQ),
+        amanda_udp(cl, srv, 10080, 872, b"CONNECT foo\nCONNECT DATA 50210\n"),
+    ]
+    for port in (50201, 50200, 50210):
+        tcp_conn(pkts, srv, cl, 40000 + port - 50000, port, data=False)
+    a = Tcp(None, cl, srv, 50000, 6566)
+    b = Tcp(None, cl, srv, 50001, 6566)
+    a.handshake()
+    b.handshake()
+    for t in (a, b):
+        t.send(True, "PA", sane_req(7))
+        t.send(False, "PA", sane_start_reply(0, 6620))
+        t.send(True, "A")
+    pkts += a.pkts + b.pkts
+    tcp_conn(pkts, cl, srv, 40020, 6620, data=False)
+    wrpcap("helpers-expect-clash.pcap", pkts)
+
+
 BUILDERS = {
     "ftp-split-commands": split_commands,
     "ftp-pasv-names-other-host": pasv_other_host,
@@ -757,6 +839,8 @@ BUILDERS = {
     "amanda-connect": amanda_connect,
     "amanda-ports": amanda_ports,
     "sane-start": sane_start,
+    "irc-dcc-search": irc_dcc_search,
+    "helpers-expect-clash": expect_clashes,
 }
 
 
