@@ -21,7 +21,8 @@
 //!    pipeline            the path of a packet (below)
 //!    display             EntryRef, `conntrack -L` lines
 //! ───────────────────────────────────────────────────────────────────────
-//!  helper                Helper trait, registry, FTP/TFTP/SIP/SNMP/NetBIOS-NS
+//!  helper                Helper trait, registry, FTP/TFTP/SIP/SNMP/
+//!                        NetBIOS-NS/IRC/Amanda/SANE
 //!  expect                expectations: connections helpers announce
 //! ───────────────────────────────────────────────────────────────────────
 //!  proto                 the tracker contract (inspect, handle_packet,
@@ -109,7 +110,7 @@
 //!   filters a smoltcp host's traffic by classification.
 //! * `helpers` (default): all built-in helpers; or one at a time:
 //!   `helper-ftp`, `helper-tftp`, `helper-sip`, `helper-snmp`,
-//!   `helper-netbios-ns`.
+//!   `helper-netbios-ns`, `helper-irc`, `helper-amanda`, `helper-sane`.
 
 #![no_std]
 #![forbid(unsafe_code)]

@@ -21,11 +21,17 @@
 //! small byte array ([`HelperData`]) that a helper reads and writes through
 //! its own typed state ([`HelperState`]), so helpers need no allocation.
 
+#[cfg(feature = "helper-amanda")]
+pub(crate) mod amanda;
 #[cfg(any(feature = "helper-snmp", feature = "helper-netbios-ns"))]
 pub(crate) mod broadcast;
 #[cfg(feature = "helper-ftp")]
 pub(crate) mod ftp;
+#[cfg(feature = "helper-irc")]
+pub(crate) mod irc;
 mod registry;
+#[cfg(feature = "helper-sane")]
+pub(crate) mod sane;
 #[cfg(feature = "helper-sip")]
 pub(crate) mod sip;
 mod state;

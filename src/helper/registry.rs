@@ -7,7 +7,8 @@ use crate::tuple::{Family, proto};
 /// A built-in helper, with the assignments Linux's helper modules make by
 /// default (the ports of `nf_conntrack_ftp.c`, `nf_conntrack_tftp.c`,
 /// `nf_conntrack_sip.c`, `nf_conntrack_snmp.c`,
-/// `nf_conntrack_netbios_ns.c`).
+/// `nf_conntrack_netbios_ns.c`, `nf_conntrack_irc.c`,
+/// `nf_conntrack_amanda.c`, `nf_conntrack_sane.c`).
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct Builtin {
@@ -17,7 +18,7 @@ pub struct Builtin {
     pub helper: &'static dyn Helper,
     /// Standard assignments: (IP protocol, destination port).
     pub ports: &'static [(u8, u16)],
-    /// Only this family (the broadcast helpers are IPv4-only).
+    /// Only this family (the broadcast helpers and IRC are IPv4-only).
     pub family: Option<Family>,
 }
 
@@ -29,7 +30,7 @@ impl core::fmt::Debug for Builtin {
 
 /// The built-in helpers compiled in (each has a cargo feature:
 /// `helper-ftp`, `helper-tftp`, `helper-sip`, `helper-snmp`,
-/// `helper-netbios-ns`).
+/// `helper-netbios-ns`, `helper-irc`, `helper-amanda`, `helper-sane`).
 pub const BUILTINS: &[Builtin] = &[
     #[cfg(feature = "helper-ftp")]
     Builtin { name: "ftp", helper: &super::ftp::FTP, ports: &[(proto::TCP, 21)], family: None },
@@ -56,6 +57,17 @@ pub const BUILTINS: &[Builtin] = &[
         ports: &[(proto::UDP, 137)],
         family: Some(Family::Ipv4),
     },
+    #[cfg(feature = "helper-irc")]
+    Builtin {
+        name: "irc",
+        helper: &super::irc::IRC,
+        ports: &[(proto::TCP, 6667)],
+        family: Some(Family::Ipv4),
+    },
+    #[cfg(feature = "helper-amanda")]
+    Builtin { name: "amanda", helper: &super::amanda::AMANDA, ports: &[(proto::UDP, 10080)], family: None },
+    #[cfg(feature = "helper-sane")]
+    Builtin { name: "sane", helper: &super::sane::SANE, ports: &[(proto::TCP, 6566)], family: None },
 ];
 
 /// The built-in helper of that Linux name, if compiled in.

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Build the helper corner-case captures (the FTP, TFTP and SIP helpers:
-nf_conntrack_ftp.c, nf_conntrack_tftp.c, nf_conntrack_sip.c) with scapy.
+"""Build the helper corner-case captures (the FTP, TFTP, SIP, IRC, Amanda
+and SANE helpers: nf_conntrack_ftp.c, nf_conntrack_tftp.c,
+nf_conntrack_sip.c, nf_conntrack_irc.c, nf_conntrack_amanda.c,
+nf_conntrack_sane.c) with scapy.
 
 Each capture is then replayed through the real kernel with
   ../../../../../shared/oracle/ct_oracle.py NAME.pcap --snapshot-each \
       --helpers ftp,tftp,sip --out NAME.default.jsonl
+(--helpers irc,amanda,sane for the irc-*, amanda-*, sane-* and helpers-*
+captures)
 and the verdicts are compacted with tests/data/vendor.py --compact-dir.
 """
 from scapy.all import Ether, IP, IPv6, TCP, UDP, Raw, wrpcap
@@ -496,6 +500,325 @@ def sip_udp_icmp_error_refresh():
     wrpcap("sip-udp-icmp-error-refresh.pcap", pkts)
 
 
+# ----------------------------------------------------------------------------
+# IRC (nf_conntrack_irc.c), Amanda (nf_conntrack_amanda.c), SANE
+# (nf_conntrack_sane.c). Replayed with --helpers irc,amanda,sane.
+# ----------------------------------------------------------------------------
+
+def ip_u32(a):
+    return str(int.from_bytes(bytes(int(x) for x in a.split(".")), "big")).encode()
+
+
+def tcp_conn(pkts, a, b, aport, bport, v6=False, data=True):
+    """A TCP connection opened by `a`: handshake, one data segment, ACK."""
+    d = Tcp(None, a, b, aport, bport, v6)
+    d.handshake()
+    if data:
+        d.send(True, "PA", b"hello data\r\n")
+        d.send(False, "A")
+    pkts += d.pkts
+
+
+def irc_session(c, s, cport=50000):
+    t = Tcp(None, c, s, cport, 6667)
+    t.handshake()
+    t.send(True, "PA", b"NICK alice\r\nUSER alice 0 * :Alice\r\n")
+    t.send(False, "PA", b":irc.example 001 alice :Welcome\r\n")
+    return t
+
+
+# IRC DCC: client 192.168.1.10 (3232235786) on the IRC server 198.51.100.5.
+#   1. PRIVMSG with DCC SEND announcing the client's own address, port 5000:
+#      a peer (any address, any port) connects to 192.168.1.10:5000.
+#   2. lowercase "privmsg", leading blank line, DCC CHAT port 5001: a peer
+#      connects to 5001.
+#   3. The server (reply direction) sends a DCC SEND naming port 5002: no
+#      expectation (only the client's messages are read).
+#   4. DCC in the middle of a message text, not at its start (5003): none.
+#   5. NOTICE instead of PRIVMSG (5004): none.
+#   6. Two DCC SENDs in one segment (5005, 5006): only the first.
+#   7. DCC TSEND (5007), SCHAT (5008), MOVE (5009), one segment each.
+def irc_dcc():
+    c, s = "192.168.1.10", "198.51.100.5"
+    t = irc_session(c, s)
+    pkts = []
+    me = ip_u32(c)
+    t.send(True, "PA", b"PRIVMSG bob :\x01DCC SEND report.pdf " + me + b" 5000 12345\x01\r\n")
+    flush(t, pkts)
+    tcp_conn(pkts, "203.0.113.7", c, 40000, 5000)
+    t.send(True, "PA", b"\r\nprivmsg bob :\x01DCC CHAT chat " + me + b" 5001\x01\r\n")
+    flush(t, pkts)
+    tcp_conn(pkts, "203.0.113.8", c, 40001, 5001)
+    t.send(False, "PA", b":bob!b@h PRIVMSG alice :\x01DCC SEND x " + me + b" 5002 1\x01\r\n")
+    t.send(True, "PA", b"PRIVMSG bob :look \x01DCC SEND f " + me + b" 5003 1\x01\r\n")
+    t.send(True, "PA", b"NOTICE bob :\x01DCC SEND f " + me + b" 5004 1\x01\r\n")
+    t.send(True, "PA", b"PRIVMSG bob :\x01DCC SEND a " + me + b" 5005 1\x01\r\nPRIVMSG bob :\x01DCC SEND b " + me + b" 5006 1\x01\r\n")
+    for kind, port in ((b"TSEND", 5007), (b"SCHAT", 5008), (b"MOVE", 5009)):
+        t.send(True, "PA", b"PRIVMSG bob :\x01DCC " + kind + b" f " + me + b" " + str(port).encode() + b" 1\x01\r\n")
+    flush(t, pkts)
+    for port in range(5002, 5010):
+        tcp_conn(pkts, "203.0.113.9", c, 41000 + port - 5000, port, data=False)
+    wrpcap("irc-dcc-send-chat.pcap", pkts)
+
+
+# IRC DCC naming another address (spoofing) or port 0: no expectation, the
+# control segment passes. Then a valid one (6003) to show the connection is
+# still read. Then the limit: nine DCC SENDs (6100..6108) in nine segments;
+# max_dcc_channels (8 by default) keeps the newest eight: 6100 is NEW.
+def irc_dcc_spoofed():
+    c, s = "192.168.1.10", "198.51.100.5"
+    t = irc_session(c, s)
+    pkts = []
+    me = ip_u32(c)
+    t.send(True, "PA", b"PRIVMSG bob :\x01DCC SEND f " + ip_u32("10.9.9.9") + b" 6000 1\x01\r\n")
+    t.send(True, "PA", b"PRIVMSG bob :\x01DCC SEND f " + ip_u32(s) + b" 6001 1\x01\r\n")
+    t.send(True, "PA", b"PRIVMSG bob :\x01DCC SEND f " + me + b" 0 1\x01\r\n")
+    t.send(True, "PA", b"PRIVMSG bob :\x01DCC SEND f " + me + b" 6003 1\x01\r\n")
+    flush(t, pkts)
+    tcp_conn(pkts, "203.0.113.7", "10.9.9.9", 40000, 6000, data=False)
+    tcp_conn(pkts, "203.0.113.7", c, 40001, 6000, data=False)
+    tcp_conn(pkts, "203.0.113.7", c, 40002, 6001, data=False)
+    tcp_conn(pkts, "203.0.113.7", c, 40003, 6003, data=False)
+    for port in range(6100, 6109):
+        t.send(True, "PA", b"PRIVMSG bob :\x01DCC SEND f " + me + b" " + str(port).encode() + b" 1\x01\r\n")
+    flush(t, pkts)
+    for port in range(6100, 6109):
+        tcp_conn(pkts, "203.0.113.7", c, 40000 + port, port, data=False)
+    wrpcap("irc-dcc-spoofed-and-limit.pcap", pkts)
+
+
+# Malformed and truncated DCC messages: none may expect anything or drop
+# anything; a valid one at the end (7009) is expected.
+#   no line end (7000); cut short (7001); no address token (7002);
+#   address not a number (7003); address + 2^32 (wraps to the client's
+#   address, 7004); port 65536+7005 (wraps to 7005); a blank-separated port
+#   after several blanks (7006); "DCC SENDX" (7007).
+def irc_dcc_malformed():
+    c, s = "192.168.1.10", "198.51.100.5"
+    t = irc_session(c, s)
+    pkts = []
+    me = ip_u32(c)
+    wrap = str(int(me) + 2**32).encode()
+    for payload in (
+        b"PRIVMSG bob :\x01DCC SEND f " + me + b" 7000 1\x01",
+        b"PRIVMSG bob :\x01DCC SEND f " + me[:4],
+        b"PRIVMSG bob :\x01DCC SEND " + me + b"\x01\r\n",
+        b"PRIVMSG bob :\x01DCC SEND f x" + me + b" 7003 1\x01\r\n",
+        b"PRIVMSG bob :\x01DCC SEND f " + wrap + b" 7004 1\x01\r\n",
+        b"PRIVMSG bob :\x01DCC SEND f " + me + b" " + str(65536 + 7005).encode() + b" 1\x01\r\n",
+        b"PRIVMSG bob :\x01DCC SEND f " + me + b"    7006\x01\r\n",
+        b"PRIVMSG bob :\x01DCC SENDX f " + me + b" 7007 1\x01\r\n",
+        b"PRIVMSG bob :\x01DCC SEND f " + me + b" 7009 1\x01\r\n",
+    ):
+        t.send(True, "PA", payload)
+        t.send(False, "A")
+    flush(t, pkts)
+    for port in (7000, 7001, 7002, 7003, 7004, 7005, 7006, 7007, 7009):
+        tcp_conn(pkts, "203.0.113.7", c, 40000 + port - 7000, port, data=False)
+    wrpcap("irc-dcc-malformed.pcap", pkts)
+
+
+def amanda_udp(a, b, sp, dp, data, v6=False):
+    return Ether(**MAC) / (IPv6(src=a, dst=b) if v6 else IP(src=a, dst=b)) / UDP(sport=sp, dport=dp) / Raw(data)
+
+
+AMANDA_REQ = b"Amanda 2.6 REQ HANDLE 000-00000000 SEQ 1\nSECURITY USER amanda\nSERVICE sendbackup\n"
+
+
+# Amanda: the backup server 198.51.100.5 asks the client 192.168.1.10 on
+# UDP 10080; the client's reply names its DATA, MESG and INDEX ports; the
+# server connects to each (RELATED). The master's timeout becomes 300 s after
+# the reply. Then a second request whose reply names 50010 with DATA not a
+# number (MESG 50011 not read either), and a request whose reply has no line
+# end after CONNECT (50020). A CONNECT line sent by the server (original
+# direction, 50030) is not read. Then the same over IPv6 (50040..50042).
+def amanda_connect():
+    srv, cl = "198.51.100.5", "192.168.1.10"
+    rep = lambda ports: (b"Amanda 2.6 REP HANDLE 000-00000000 SEQ 1\nCONNECT " + ports +
+                         b"\nOPTIONS features=ffff;\n")
+    pkts = [
+        amanda_udp(srv, cl, 850, 10080, AMANDA_REQ),
+        amanda_udp(cl, srv, 10080, 850, b"Amanda 2.6 ACK HANDLE 000-00000000 SEQ 1\n"),
+        amanda_udp(cl, srv, 10080, 850, rep(b"DATA 50000 MESG 50001 INDEX 50002")),
+        amanda_udp(srv, cl, 850, 10080, b"Amanda 2.6 ACK HANDLE 000-00000000 SEQ 1\n"),
+    ]
+    for port in (50000, 50001, 50002):
+        tcp_conn(pkts, srv, cl, 40000 + port - 50000, port)
+    pkts += [
+        amanda_udp(srv, cl, 851, 10080, AMANDA_REQ),
+        amanda_udp(cl, srv, 10080, 851, rep(b"DATA x50010 MESG 50011 INDEX 50012")),
+        amanda_udp(srv, cl, 852, 10080, AMANDA_REQ),
+        amanda_udp(cl, srv, 10080, 852, b"Amanda 2.6 REP HANDLE 0 SEQ 1\nCONNECT DATA 50020 MESG 50021"),
+        amanda_udp(srv, cl, 853, 10080, b"CONNECT DATA 50030 MESG 50031\n"),
+    ]
+    for port in (50010, 50011, 50012, 50020, 50021, 50030):
+        tcp_conn(pkts, srv, cl, 41000 + port - 50000, port, data=False)
+    s6, c6 = "2001:db8::5", "2001:db8::10"
+    pkts += [
+        amanda_udp(s6, c6, 850, 10080, AMANDA_REQ, v6=True),
+        amanda_udp(c6, s6, 10080, 850, rep(b"DATA 50040 MESG 50041 INDEX 50042"), v6=True),
+    ]
+    for port in (50040, 50041, 50042):
+        tcp_conn(pkts, s6, c6, 42000 + port - 50040, port, v6=True, data=False)
+    wrpcap("amanda-connect.pcap", pkts)
+
+
+# Amanda corner cases: port numbers are read from at most five characters
+# and cut to 16 bits (DATA 99999 -> 34463; MESG 123456 -> 12345); port 0
+# stops the reading (DATA 0: MESG 50101 not expected); keywords are found
+# anywhere between CONNECT and the line end, in any order (INDEX before DATA);
+# a keyword cut by the line end is not found; an empty reply.
+def amanda_ports():
+    srv, cl = "198.51.100.5", "192.168.1.10"
+    pkts = []
+    cases = [
+        (860, b"CONNECT DATA 99999 MESG 123456\n", (34463, 12345, 12346)),
+        (861, b"CONNECT DATA 0 MESG 50101\n", (50101,)),
+        (862, b"xxCONNECT INDEX 50112 junk DATA 50110 MESG 50111\n", (50110, 50111, 50112)),
+        (863, b"CONNECT DATA 50120 MES\nG 50121\n", (50120, 50121)),
+        (864, b"", ()),
+    ]
+    for sport, reply, ports in cases:
+        pkts.append(amanda_udp(srv, cl, sport, 10080, AMANDA_REQ))
+        pkts.append(amanda_udp(cl, srv, 10080, sport, reply))
+        for port in ports:
+            tcp_conn(pkts, srv, cl, 40000 + port % 20000, port, data=False)
+    wrpcap("amanda-ports.pcap", pkts)
+
+
+def sane_req(code, extra=b""):
+    return code.to_bytes(4, "big") + b"\x00\x00\x00\x00" + extra
+
+
+def sane_start_reply(status, port, zero=0):
+    return status.to_bytes(4, "big") + zero.to_bytes(2, "big") + port.to_bytes(2, "big") + \
+        b"\x00\x00\x12\x34" + b"\x00\x00\x00\x00"
+
+
+# SANE: client 192.168.1.10 to saned 198.51.100.5:6566. SANE_NET_INIT, then
+# SANE_NET_START (code 7, 8 bytes) answered with status 0 and port 6600: the
+# client connects to 6600 (RELATED). Then, each followed by a connection to
+# its port: a reply with status 1 (6601), a reply with the zero field set
+# (6602), a START followed by another request before the reply (6603), a
+# START in 9 bytes (6604), a reply of 6 bytes (6605) then a full reply with
+# no START before it (6606), a START whose reply is split in two segments
+# (6607). Then the same over IPv6 (6610).
+def sane_start():
+    c, s = "192.168.1.10", "198.51.100.5"
+    pkts = []
+    t = Tcp(None, c, s, 50000, 6566)
+    t.handshake()
+    t.send(True, "PA", b"\x00\x00\x00\x00\x01\x00\x00\x03\x00\x00\x00\x06alice\x00")  # NET_INIT
+    t.send(False, "PA", b"\x00\x00\x00\x00\x01\x00\x00\x03")
+    t.send(True, "PA", sane_req(7))
+    t.send(False, "PA", sane_start_reply(0, 6600))
+    flush(t, pkts)
+    tcp_conn(pkts, c, s, 40000, 6600)
+
+    def case(req, replies, port):
+        for r in req:
+            t.send(True, "PA", r)
+        for r in replies:
+            t.send(False, "PA", r)
+        flush(t, pkts)
+        tcp_conn(pkts, c, s, 40000 + port - 6600, port, data=False)
+
+    case([sane_req(7)], [sane_start_reply(1, 6601)], 6601)
+    case([sane_req(7)], [sane_start_reply(0, 6602, zero=1)], 6602)
+    case([sane_req(7), sane_req(5)], [sane_start_reply(0, 6603)], 6603)
+    case([sane_req(7, b"\x00")], [sane_start_reply(0, 6604)], 6604)
+    case([sane_req(7)], [sane_start_reply(0, 6605)[:6]], 6605)
+    case([], [sane_start_reply(0, 6606)], 6606)
+    r = sane_start_reply(0, 6607)
+    case([sane_req(7)], [r[:4], r[4:]], 6607)
+    c6, s6 = "2001:db8::10", "2001:db8::5"
+    t6 = Tcp(None, c6, s6, 50001, 6566, v6=True)
+    t6.handshake()
+    t6.send(True, "PA", sane_req(7))
+    t6.send(False, "PA", sane_start_reply(0, 6610))
+    pkts += t6.pkts
+    tcp_conn(pkts, c6, s6, 40010, 6610, v6=True)
+    wrpcap("sane-start.pcap", pkts)
+
+
+
+# IRC edge cases of the search (each offer in a segment of its own, each
+# followed by a connection to its port):
+#   5010: an offer naming another address ("1 2"), then a second " :" and a
+#         valid offer further on: the search goes on past a refused offer.
+#   5011: "SEND CHAT f ip port": SEND's arguments fail (address "f" = 0),
+#         then CHAT is compared where SEND ended, and matches.
+#   5012: the shortest offer the length rule allows (36 bytes).
+#   5013: the same without its line end.
+#   5014: "PRIVMSG :..." (the blank before ':' is PRIVMSG's own): no " :".
+#   5015: "PRIVMSG  :..." (two blanks): found.
+#   5016: lowercase "dcc send": not an offer.
+#   5030..5032: segments of more than 4095 bytes whose line end is at byte
+#         4100, 4094 and 4095 (0-based): is only the start searched?
+# What Linux 6.18 does (the oracle's verdicts): 5012, 5015 and 5031 are
+# RELATED, the others NEW: only the first 4095 bytes are searched
+# (MAX_SEARCH_SIZE), the line end included. A forged offer ends the search: neither 5010
+# nor 5011 is expected (the first offer of each names 0.0.0.1:2 and
+# 0.0.0.0:0, logged as forged).
+def irc_dcc_search():
+    c, s = "192.168.1.10", "198.51.100.5"
+    t = irc_session(c, s)
+    pkts = []
+    me = ip_u32(c)
+    for payload in (
+        b"PRIVMSG bob :\x01DCC SEND f 1 2 x :\x01DCC CHAT f " + me + b" 5010\x01\r\n",
+        b"PRIVMSG bob :\x01DCC SEND CHAT f " + me + b" 5011\x01\r\n",
+        b"PRIVMSG b :\x01DCC SEND f " + me + b" 5012\n",
+        b"PRIVMSG b :\x01DCC SEND f " + me + b" 5013",
+        b"PRIVMSG :\x01DCC SEND f " + me + b" 5014 1\x01\r\n",
+        b"PRIVMSG  :\x01DCC SEND f " + me + b" 5015 1\x01\r\n",
+        b"PRIVMSG bob :\x01dcc send f " + me + b" 5016 1\x01\r\n",
+    ):
+        t.send(True, "PA", payload)
+        t.send(False, "A")
+    for port, nl_at in ((5030, 4100), (5031, 4094), (5032, 4095)):
+        offer = b"PRIVMSG bob :\x01DCC SEND f " + me + b" " + str(port).encode() + b" 1\x01"
+        t.send(True, "PA", offer + b" " * (nl_at - len(offer)) + b"\n  ")
+        t.send(False, "A")
+    flush(t, pkts)
+    for port in list(range(5010, 5017)) + [5030, 5031, 5032]:
+        tcp_conn(pkts, "203.0.113.7", c, 40000 + port - 5000, port, data=False)
+    wrpcap("irc-dcc-search.pcap", pkts)
+
+
+# Expectations that cannot be added. Amanda: two requests from the server
+# (ports 870, 871); the first reply expects DATA 50200; the second names
+# DATA 50200 too (the same connection expected by another master: a clash)
+# and MESG 50201: the packet is dropped, but MESG 50201 is expected all the
+# same. Then a reply whose first CONNECT line names nothing and a second
+# names 50210: only the first line is read. SANE: two control connections
+# get the same START port 6620: the second reply is dropped; the data
+# connection is RELATED to the first.
+def expect_clashes():
+    srv, cl = "198.51.100.5", "192.168.1.10"
+    pkts = [
+        amanda_udp(srv, cl, 870, 10080, AMANDA_REQ),
+        amanda_udp(cl, srv, 10080, 870, b"CONNECT DATA 50200\n"),
+        amanda_udp(srv, cl, 871, 10080, AMANDA_REQ),
+        amanda_udp(cl, srv, 10080, 871, b"CONNECT DATA 50200 MESG 50201\n"),
+        amanda_udp(srv, cl, 872, 10080, AMANDA_REQ),
+        amanda_udp(cl, srv, 10080, 872, b"CONNECT foo\nCONNECT DATA 50210\n"),
+    ]
+    for port in (50201, 50200, 50210):
+        tcp_conn(pkts, srv, cl, 40000 + port - 50000, port, data=False)
+    a = Tcp(None, cl, srv, 50000, 6566)
+    b = Tcp(None, cl, srv, 50001, 6566)
+    a.handshake()
+    b.handshake()
+    for t in (a, b):
+        t.send(True, "PA", sane_req(7))
+        t.send(False, "PA", sane_start_reply(0, 6620))
+        t.send(True, "A")
+    pkts += a.pkts + b.pkts
+    tcp_conn(pkts, cl, srv, 40020, 6620, data=False)
+    wrpcap("helpers-expect-clash.pcap", pkts)
+
+
 BUILDERS = {
     "ftp-split-commands": split_commands,
     "ftp-pasv-names-other-host": pasv_other_host,
@@ -510,6 +833,14 @@ BUILDERS = {
     "sip-tcp-content-length-overflow-ipv6": sip_tcp_content_length_overflow_v6,
     "sip-udp-ipv6-sdp-brackets": sip_udp_ipv6_sdp_brackets,
     "sip-udp-icmp-error-refresh": sip_udp_icmp_error_refresh,
+    "irc-dcc-send-chat": irc_dcc,
+    "irc-dcc-spoofed-and-limit": irc_dcc_spoofed,
+    "irc-dcc-malformed": irc_dcc_malformed,
+    "amanda-connect": amanda_connect,
+    "amanda-ports": amanda_ports,
+    "sane-start": sane_start,
+    "irc-dcc-search": irc_dcc_search,
+    "helpers-expect-clash": expect_clashes,
 }
 
 
