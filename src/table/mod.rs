@@ -125,13 +125,13 @@ pub struct ConnTable<S> {
 }
 
 /// Most [`HelperAssignment`]s a table holds.
-pub const MAX_HELPER_ASSIGNMENTS: usize = 16;
+pub const MAX_HELPER_ASSIGNMENTS: usize = 32;
 
 /// Packets [`ConnTable::track_batch`] reads ahead.
 pub const BATCH: usize = 16;
 
 /// Most helpers a table registers.
-pub const MAX_HELPERS: usize = 8;
+pub const MAX_HELPERS: usize = 16;
 
 /// A table whose capacity is fixed at compile time: `N` connections, of
 /// which `X` may have a helper or a master, and `E` expectations. Needs
