@@ -144,13 +144,13 @@ pub mod wire;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub use config::{Config, SysctlError, TcpConfig, TcpTimeouts, Timeouts};
+pub use config::{Config, SctpTimeouts, SysctlError, TcpConfig, TcpTimeouts, Timeouts};
 pub use expect::{ExpectError, ExpectFlags, ExpectLine, ExpectPolicy, ExpectSlot, Expectation, HelperId};
 pub use hash::HashKey;
 pub use helper::{ExtSlot, HelperAssignment, HelperError};
-pub use reason::{DropReason, HelperDrop, Reason, TcpReason};
+pub use reason::{DropReason, HelperDrop, Reason, SctpReason, TcpReason};
 pub use stats::Stats;
-pub use status::{Status, TcpState};
+pub use status::{SctpState, Status, TcpState};
 #[cfg(feature = "alloc")]
 pub use table::HeapStorage;
 pub use table::{
