@@ -21,10 +21,11 @@
 //!    renewing the timeout.
 //!
 //! Like the kernel, a packet rejected half-way through its chunks keeps the
-//! state changes of the chunks before (the entry's state byte); not
-//! modelled: the ASSURED bit such a packet would set (the table drops an
-//! INVALID packet's outcome), a corner no real stack produces (a COOKIE ACK
-//! bundled with an ABORT of the wrong tag).
+//! state changes of the chunks before it (a COOKIE ACK bundled with an
+//! ABORT of the wrong tag leaves the entry ESTABLISHED). The kernel also
+//! sets ASSURED then; the table applies nothing of an INVALID packet's
+//! outcome, so the tracker notes it and ASSURED comes with the entry's next
+//! accepted packet.
 
 use super::{Outcome, PacketCtx};
 use crate::config::SctpTimeouts;
@@ -44,6 +45,9 @@ const INIT_REPLY: u8 = 0x02;
 const HB_VTAG_FAILED: u8 = 0x04;
 /// `flags`: that HEARTBEAT came in the reply direction (`last_dir`).
 const HB_LAST_REPLY: u8 = 0x08;
+/// `flags`: a rejected packet made the entry ESTABLISHED; the next accepted
+/// one sets ASSURED (the table applies no ASSURED from an INVALID packet).
+const ASSURE_PENDING: u8 = 0x10;
 
 /// Per-entry SCTP state (`linux/netfilter/nf_conntrack_sctp.h: struct
 /// ip_ct_sctp`): the conntrack state, the verification tag each direction
@@ -233,6 +237,35 @@ pub(crate) fn track(conn: &mut SctpConn, pkt: &Packet<'_>, ctx: &PacketCtx, t: &
             Err(r) => return invalid(r),
         }
     }
+    let mut assure = false;
+    match walk(conn, pkt, ctx, &mut assure) {
+        Ok(ignore) => {
+            // A rejected packet that made the entry ESTABLISHED left
+            // ASSURED to set; the kernel sets it at once.
+            let assure = (assure || conn.flags & ASSURE_PENDING != 0) && !ctx.assured;
+            conn.flags &= !ASSURE_PENDING;
+            Outcome::Accept { timeout: (!ignore).then(|| timeout(t, conn.state)), assure }
+        }
+        Err(r) => {
+            if assure {
+                conn.flags |= ASSURE_PENDING;
+            }
+            invalid(r)
+        }
+    }
+}
+
+/// The tag check and the chunk loop of `nf_conntrack_sctp_packet()`:
+/// whether the packet is accepted without renewing the timeout, or why it
+/// is INVALID. The state changes of the chunks before a rejected one stay,
+/// as in the kernel; `assure` says whether one of them made the entry
+/// ESTABLISHED.
+fn walk(
+    conn: &mut SctpConn,
+    pkt: &Packet<'_>,
+    ctx: &PacketCtx,
+    assure: &mut bool,
+) -> Result<bool, SctpReason> {
     let dir = ctx.dir;
     let (d, o) = (dir.index(), dir.opposite().index());
     let set = pkt.chunk_set();
@@ -249,25 +282,24 @@ pub(crate) fn track(conn: &mut SctpConn, pkt: &Packet<'_>, ctx: &PacketCtx, t: &
         chunk::HEARTBEAT_ACK,
     ];
     if !own_rules.iter().any(|&ty| set.contains(ty)) && vtag != conn.vtag[d] {
-        return invalid(SctpReason::VerificationTag);
+        return Err(SctpReason::VerificationTag);
     }
 
     let mut ignore = false;
-    let mut assure = false;
     for c in pkt.chunks() {
         match c.ty {
             // (A) an INIT carries tag 0.
-            chunk::INIT if vtag != 0 => return invalid(SctpReason::ChunkTag),
+            chunk::INIT if vtag != 0 => return Err(SctpReason::ChunkTag),
             // (B), (C): the sender's own tag for the peer, or with the T bit
             // the tag the peer expects from it.
             chunk::ABORT | chunk::SHUTDOWN_COMPLETE => {
                 let expected = if c.flags & FLAG_T != 0 { conn.vtag[o] } else { conn.vtag[d] };
                 if vtag != expected {
-                    return invalid(SctpReason::ChunkTag);
+                    return Err(SctpReason::ChunkTag);
                 }
             }
             // (D) the tag of the INIT ACK.
-            chunk::COOKIE_ECHO if vtag != conn.vtag[d] => return invalid(SctpReason::ChunkTag),
+            chunk::COOKIE_ECHO if vtag != conn.vtag[d] => return Err(SctpReason::ChunkTag),
             chunk::COOKIE_ACK => conn.flags &= !(INIT_ORIG | INIT_REPLY),
             chunk::HEARTBEAT | chunk::HEARTBEAT_ACK => {
                 if conn.vtag[d] == 0 {
@@ -278,7 +310,7 @@ pub(crate) fn track(conn: &mut SctpConn, pkt: &Packet<'_>, ctx: &PacketCtx, t: &
                     // HEARTBEAT is let through (its timeout not renewed);
                     // the HEARTBEAT ACK answering it sets the new tags.
                     if set.contains(chunk::DATA) || ignore {
-                        return invalid(SctpReason::ChunkTag);
+                        return Err(SctpReason::ChunkTag);
                     }
                     if c.ty == chunk::HEARTBEAT {
                         conn.flags |= HB_VTAG_FAILED;
@@ -291,7 +323,7 @@ pub(crate) fn track(conn: &mut SctpConn, pkt: &Packet<'_>, ctx: &PacketCtx, t: &
                     }
                     let last_reply = conn.flags & HB_LAST_REPLY != 0;
                     if conn.flags & HB_VTAG_FAILED == 0 || last_reply == (dir == Direction::Reply) {
-                        return invalid(SctpReason::ChunkTag);
+                        return Err(SctpReason::ChunkTag);
                     }
                     conn.flags &= !HB_VTAG_FAILED;
                     conn.vtag[d] = vtag;
@@ -305,12 +337,12 @@ pub(crate) fn track(conn: &mut SctpConn, pkt: &Packet<'_>, ctx: &PacketCtx, t: &
 
         let old = conn.state;
         let Some(new) = next_state(dir, old, c.ty) else {
-            return invalid(SctpReason::InvalidTransition { chunk: c.ty, dir: d as u8, state: old });
+            return Err(SctpReason::InvalidTransition { chunk: c.ty, dir: d as u8, state: old });
         };
 
         match c.ty {
             chunk::INIT => {
-                let Some(tag) = c.init_tag() else { return invalid(SctpReason::TruncatedInit) };
+                let Some(tag) = c.init_tag() else { return Err(SctpReason::TruncatedInit) };
                 // A retransmitted or stale INIT (the tag already known for
                 // the peer) does not count as a new INIT of this side.
                 if old == SctpState::None || conn.vtag[o] != tag {
@@ -326,7 +358,7 @@ pub(crate) fn track(conn: &mut SctpConn, pkt: &Packet<'_>, ctx: &PacketCtx, t: &
                 }
             }
             chunk::INIT_ACK => {
-                let Some(tag) = c.init_tag() else { return invalid(SctpReason::TruncatedInit) };
+                let Some(tag) = c.init_tag() else { return Err(SctpReason::TruncatedInit) };
                 let known = conn.vtag[o];
                 // The answer to an INIT must announce the tag that INIT
                 // announced; in an INIT collision, too.
@@ -334,7 +366,7 @@ pub(crate) fn track(conn: &mut SctpConn, pkt: &Packet<'_>, ctx: &PacketCtx, t: &
                 if (!conn.init_sent(dir.opposite()) && known != 0 && known != tag)
                     || (collision && known != tag)
                 {
-                    return invalid(SctpReason::ChunkTag);
+                    return Err(SctpReason::ChunkTag);
                 }
                 conn.vtag[o] = tag;
             }
@@ -343,12 +375,11 @@ pub(crate) fn track(conn: &mut SctpConn, pkt: &Packet<'_>, ctx: &PacketCtx, t: &
 
         conn.state = new;
         if old != new && new == SctpState::Established && !ctx.assured {
-            assure = true;
+            *assure = true;
         }
     }
 
-    let timeout = (!ignore).then(|| timeout(t, conn.state));
-    Outcome::Accept { timeout, assure }
+    Ok(ignore)
 }
 
 #[cfg(test)]
@@ -604,6 +635,21 @@ mod tests {
         assert_eq!(rejected(f.send(R, C, &[init_chunk(chunk::INIT_ACK, 0x5)])), Some(SctpReason::ChunkTag));
         assert_eq!(f.send(R, C, &[init_chunk(chunk::INIT_ACK, S)]), accept(3, false));
         assert_eq!(f.conn.state(), SctpState::CookieWait);
+    }
+
+    #[test]
+    fn a_rejected_bundle_keeps_its_earlier_chunks() {
+        let mut f = Flow::new();
+        f.send(O, 0, &[init_chunk(chunk::INIT, C)]);
+        f.send(R, C, &[init_chunk(chunk::INIT_ACK, S)]);
+        f.send(O, S, &[chunk(chunk::COOKIE_ECHO, 0, b"c")]);
+        // COOKIE ACK, then an ABORT with a wrong tag: INVALID, yet ESTABLISHED.
+        let out = f.send(R, 0xBAD, &[chunk(chunk::COOKIE_ACK, 0, b""), chunk(chunk::ABORT, 0, b"")]);
+        assert_eq!(rejected(out), Some(SctpReason::ChunkTag));
+        assert_eq!(f.conn.state(), SctpState::Established);
+        // The next accepted packet brings the ASSURED the kernel set at once.
+        assert_eq!(f.send(R, C, &[chunk(chunk::SACK, 0, &[0; 12])]), accept(210, true));
+        assert_eq!(f.send(R, C, &[chunk(chunk::SACK, 0, &[0; 12])]), accept(210, false));
     }
 
     #[test]

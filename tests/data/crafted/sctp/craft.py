@@ -8,6 +8,7 @@ and the extra variants:
   sctp-association: --sysctl nf_conntrack_sctp_timeout_established=100
                     --sysctl nf_conntrack_sctp_timeout_closed=20 ... --out sctp-association.timeouts.jsonl
   sctp-bad-crc:     --sysctl nf_conntrack_checksum=0 ... --out sctp-bad-crc.nocsum.jsonl
+  sctp-icmp-error:  --sysctl nf_conntrack_checksum=0 ... --out sctp-icmp-error.nocsum.jsonl
 then tests/data/vendor.py --compact-dir tests/data/crafted/sctp.
 
 Every flow uses its own port pair, so the scenarios do not interact. Chunks are
@@ -15,7 +16,7 @@ built by hand where scapy would "fix" a malformed layout.
 """
 import struct
 
-from scapy.all import Ether, IP, IPv6, Raw, wrpcap
+from scapy.all import Ether, ICMP, IP, IPv6, ICMPv6DestUnreach, Raw, wrpcap
 from scapy.layers.sctp import (
     SCTP, SCTPChunkInit, SCTPChunkInitAck, SCTPChunkCookieEcho, SCTPChunkCookieAck, SCTPChunkData,
     SCTPChunkSACK, SCTPChunkHeartbeatReq, SCTPChunkHeartbeatAck, SCTPChunkAbort, SCTPChunkShutdown,
@@ -179,6 +180,13 @@ send(B, A, 6017, 5017, C, SCTPChunkCookieAck())
 # an INIT from the server side in ESTABLISHED (restart), then an ABORT of the client
 send(B, A, 6017, 5017, 0, init(0x0A0A0A0A))
 send(A, B, 5017, 6017, 0x0A0A0A0A, SCTPChunkAbort())
+# COOKIE_ACK bundled with an ABORT of the wrong tag: INVALID, but the entry
+# stays ESTABLISHED and ASSURED from the COOKIE_ACK
+send(A, B, 5018, 6018, 0, init(C))
+send(B, A, 6018, 5018, C, init_ack(S))
+send(A, B, 5018, 6018, S, COOKIE)
+send(B, A, 6018, 5018, 0xBAD, SCTPChunkCookieAck(), SCTPChunkAbort())
+send(B, A, 6018, 5018, C, sack(1), gap=0.5)
 write("sctp-abort-vtag.pcap")
 
 # --- sctp-heartbeat: heartbeats on a new path, tag changes -----------------------------
@@ -241,3 +249,19 @@ send(A, B, 5040, 6040, S, data(1))
 send(A6, B6, 5041, 6041, 0, init(C), bad_crc=True)
 send(A6, B6, 5041, 6041, 0, init(C))
 write("sctp-bad-crc.pcap")
+
+# --- sctp-icmp-error: ICMP errors quoting SCTP packets; truncated INIT ACK ---------------
+send(A, B, 5050, 6050, 0, init(C))
+q = bytes(pkts[-1][IP])[:28 + 20]
+add(IP(src=B, dst=A) / ICMP(type=3, code=3) / Raw(q))                  # RELATED
+add(IP(src=B, dst=A) / ICMP(type=3, code=3) / Raw(bytes(pkts[0][IP])[:20 + 8]))  # 8 bytes quoted
+send(B, A, 6050, 5050, C, raw_chunk(2, 0, struct.pack("!II", S, 65536), length=20))  # INIT ACK cut short
+send(B, A, 6050, 5050, C, init_ack(S))
+send(A6, B6, 5051, 6051, 0, init(C6))
+q6 = bytes(pkts[-1][IPv6])[:40 + 28]
+add(IPv6(src=B6, dst=A6) / ICMPv6DestUnreach(code=4) / Raw(q6))      # RELATED
+# an ICMP error quoting an SCTP flow nobody started: INVALID
+add(IP(src=B, dst=A) / ICMP(type=3, code=3) / Raw(bytes(IP(src=A, dst=B, proto=132) / Raw(struct.pack("!HHII", 5052, 6052, 0, 0)))))
+# a packet with a wrong CRC32c that is otherwise an INIT ACK of the first flow
+send(B, A, 6050, 5050, C, init_ack(S), bad_crc=True)
+write("sctp-icmp-error.pcap")
