@@ -26,16 +26,17 @@
 //! ───────────────────────────────────────────────────────────────────────
 //!  proto                 the tracker contract (inspect, handle_packet,
 //!                        Outcome) and one file per tracker: tcp, udp,
-//!                        gre, icmp, generic
+//!                        sctp, gre, icmp, generic
 //! ───────────────────────────────────────────────────────────────────────
 //!  verdict, config,      what a packet is (CtState, Verdict); the sysctls;
 //!  stats, tuple          counters; the identity of a flow direction
 //! ───────────────────────────────────────────────────────────────────────
 //!  wire                  header views and checks: ethernet, ip, tcp,
-//!                        udp, icmp (checksums, option walk, sequence space)
+//!                        udp, sctp, icmp (checksums and CRC32c, option
+//!                        and chunk walks, sequence space)
 //! ───────────────────────────────────────────────────────────────────────
 //!  reason, status,       the leaf vocabulary: why a packet is INVALID,
-//!  time, hash            status bits and TCP states, ticks, SipHash
+//!  time, hash            status bits and TCP/SCTP states, ticks, SipHash
 //! ```
 //!
 //! ## The path of a packet

@@ -290,8 +290,9 @@ fn walk(
         match c.ty {
             // (A) an INIT carries tag 0.
             chunk::INIT if vtag != 0 => return Err(SctpReason::ChunkTag),
-            // (B), (C): the sender's own tag for the peer, or with the T bit
-            // the tag the peer expects from it.
+            // (B), (C): without the T bit, the tag this direction must
+            // carry; with it, the other direction's (the sender reflects
+            // the tag it would expect itself).
             chunk::ABORT | chunk::SHUTDOWN_COMPLETE => {
                 let expected = if c.flags & FLAG_T != 0 { conn.vtag[o] } else { conn.vtag[d] };
                 if vtag != expected {
