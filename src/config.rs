@@ -155,6 +155,63 @@ impl Timeouts {
         Timeouts { udp: 30, udp_stream: 120, icmp: 30, icmpv6: 30, generic: 600, gre: 30, gre_stream: 180 };
 }
 
+/// Per-state SCTP timeouts in seconds: the `nf_conntrack_sctp_timeout_*`
+/// sysctls, with the defaults of `nf_conntrack_proto_sctp.c: sctp_timeouts[]`
+/// (Linux 6.18; no HEARTBEAT_ACKED state any more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct SctpTimeouts {
+    /// `nf_conntrack_sctp_timeout_closed` (10); also the first packet's
+    /// state NONE.
+    pub closed: u32,
+    /// `nf_conntrack_sctp_timeout_cookie_wait` (3).
+    pub cookie_wait: u32,
+    /// `nf_conntrack_sctp_timeout_cookie_echoed` (3).
+    pub cookie_echoed: u32,
+    /// `nf_conntrack_sctp_timeout_established` (210).
+    pub established: u32,
+    /// `nf_conntrack_sctp_timeout_shutdown_sent` (3).
+    pub shutdown_sent: u32,
+    /// `nf_conntrack_sctp_timeout_shutdown_recd` (3).
+    pub shutdown_recd: u32,
+    /// `nf_conntrack_sctp_timeout_shutdown_ack_sent` (3).
+    pub shutdown_ack_sent: u32,
+    /// `nf_conntrack_sctp_timeout_heartbeat_sent` (30).
+    pub heartbeat_sent: u32,
+}
+
+impl Default for SctpTimeouts {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl SctpTimeouts {
+    pub(crate) const ZERO: SctpTimeouts = SctpTimeouts {
+        closed: 0,
+        cookie_wait: 0,
+        cookie_echoed: 0,
+        established: 0,
+        shutdown_sent: 0,
+        shutdown_recd: 0,
+        shutdown_ack_sent: 0,
+        heartbeat_sent: 0,
+    };
+
+    /// The kernel's defaults (a `const`, for `static` tables).
+    pub const DEFAULT: SctpTimeouts = SctpTimeouts {
+        closed: 10,
+        cookie_wait: 3,
+        cookie_echoed: 3,
+        established: 210,
+        shutdown_sent: 3,
+        shutdown_recd: 3,
+        shutdown_ack_sent: 3,
+        heartbeat_sent: 30,
+    };
+}
+
 /// All tunables of a [`ConnTable`](crate::ConnTable).
 ///
 /// ```
@@ -170,7 +227,8 @@ impl Timeouts {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct Config {
-    /// `nf_conntrack_checksum` (on): verify TCP/UDP/ICMP/ICMPv6 checksums.
+    /// `nf_conntrack_checksum` (on): verify TCP/UDP/ICMP/ICMPv6 checksums
+    /// and SCTP's CRC32c.
     pub checksum: bool,
     /// `nf_conntrack_max`: maximum number of entries (0 = the table's capacity).
     /// Never more than the table's capacity.
@@ -179,6 +237,8 @@ pub struct Config {
     pub tcp: TcpConfig,
     /// UDP/ICMP/generic timeouts.
     pub timeouts: Timeouts,
+    /// SCTP per-state timeouts.
+    pub sctp: SctpTimeouts,
 }
 
 impl Default for Config {
@@ -188,12 +248,22 @@ impl Default for Config {
 }
 
 impl Config {
-    pub(crate) const ZERO: Config =
-        Config { checksum: false, max_entries: 0, tcp: TcpConfig::ZERO, timeouts: Timeouts::ZERO };
+    pub(crate) const ZERO: Config = Config {
+        checksum: false,
+        max_entries: 0,
+        tcp: TcpConfig::ZERO,
+        timeouts: Timeouts::ZERO,
+        sctp: SctpTimeouts::ZERO,
+    };
 
     /// The kernel's defaults (a `const`, for `static` tables).
-    pub const DEFAULT: Config =
-        Config { checksum: true, max_entries: 0, tcp: TcpConfig::DEFAULT, timeouts: Timeouts::DEFAULT };
+    pub const DEFAULT: Config = Config {
+        checksum: true,
+        max_entries: 0,
+        tcp: TcpConfig::DEFAULT,
+        timeouts: Timeouts::DEFAULT,
+        sctp: SctpTimeouts::DEFAULT,
+    };
 }
 
 /// Why [`Config::set_sysctl`] refused a setting.
@@ -255,6 +325,14 @@ impl Config {
             "generic_timeout" => self.timeouts.generic = v,
             "gre_timeout" => self.timeouts.gre = v,
             "gre_timeout_stream" => self.timeouts.gre_stream = v,
+            "sctp_timeout_closed" => self.sctp.closed = v,
+            "sctp_timeout_cookie_wait" => self.sctp.cookie_wait = v,
+            "sctp_timeout_cookie_echoed" => self.sctp.cookie_echoed = v,
+            "sctp_timeout_established" => self.sctp.established = v,
+            "sctp_timeout_shutdown_sent" => self.sctp.shutdown_sent = v,
+            "sctp_timeout_shutdown_recd" => self.sctp.shutdown_recd = v,
+            "sctp_timeout_shutdown_ack_sent" => self.sctp.shutdown_ack_sent = v,
+            "sctp_timeout_heartbeat_sent" => self.sctp.heartbeat_sent = v,
             _ => return Err(SysctlError::UnknownName),
         }
         Ok(())
@@ -278,5 +356,10 @@ mod tests {
         assert_eq!(c.set_sysctl("tcp_max_retrans", "300"), Err(SysctlError::BadValue));
         assert_eq!(c.set_sysctl("udp_timeout", "x"), Err(SysctlError::BadValue));
         assert_eq!(c.set_sysctl("nf_conntrack_frag6_timeout", "1"), Err(SysctlError::UnknownName));
+        c.set_sysctl("net.netfilter.nf_conntrack_sctp_timeout_established", "100").unwrap();
+        c.set_sysctl("sctp_timeout_heartbeat_sent", "7").unwrap();
+        assert_eq!((c.sctp.established, c.sctp.heartbeat_sent, c.sctp.closed), (100, 7, 10));
+        // Removed in Linux 6.x with the HEARTBEAT_ACKED state.
+        assert_eq!(c.set_sysctl("sctp_timeout_heartbeat_acked", "1"), Err(SysctlError::UnknownName));
     }
 }

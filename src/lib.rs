@@ -27,16 +27,17 @@
 //! ───────────────────────────────────────────────────────────────────────
 //!  proto                 the tracker contract (inspect, handle_packet,
 //!                        Outcome) and one file per tracker: tcp, udp,
-//!                        gre, icmp, generic
+//!                        sctp, gre, icmp, generic
 //! ───────────────────────────────────────────────────────────────────────
 //!  verdict, config,      what a packet is (CtState, Verdict); the sysctls;
 //!  stats, tuple          counters; the identity of a flow direction
 //! ───────────────────────────────────────────────────────────────────────
 //!  wire                  header views and checks: ethernet, ip, tcp,
-//!                        udp, icmp (checksums, option walk, sequence space)
+//!                        udp, sctp, icmp (checksums and CRC32c, option
+//!                        and chunk walks, sequence space)
 //! ───────────────────────────────────────────────────────────────────────
 //!  reason, status,       the leaf vocabulary: why a packet is INVALID,
-//!  time, hash            status bits and TCP states, ticks, SipHash
+//!  time, hash            status bits and TCP/SCTP states, ticks, SipHash
 //! ```
 //!
 //! ## The path of a packet
@@ -146,13 +147,13 @@ mod zeroed;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub use config::{Config, SysctlError, TcpConfig, TcpTimeouts, Timeouts};
+pub use config::{Config, SctpTimeouts, SysctlError, TcpConfig, TcpTimeouts, Timeouts};
 pub use expect::{ExpectError, ExpectFlags, ExpectLine, ExpectPolicy, ExpectSlot, Expectation, HelperId};
 pub use hash::HashKey;
 pub use helper::{ExtSlot, HelperAssignment, HelperError};
-pub use reason::{DropReason, HelperDrop, Reason, TcpReason};
+pub use reason::{DropReason, HelperDrop, Reason, SctpReason, TcpReason};
 pub use stats::Stats;
-pub use status::{Status, TcpState};
+pub use status::{SctpState, Status, TcpState};
 pub use table::{
     BATCH, BUCKET_WORDS, ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS,
     MAX_HELPERS, MAX_SLOTS, Meta, PROBE_BUCKETS, SliceStorage, Slot, Storage,

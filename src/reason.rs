@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use crate::status::TcpState;
+use crate::status::{SctpState, TcpState};
 
 /// Why a packet is INVALID (or, for [`Tracked::ignored`](crate::Tracked::ignored), was ignored).
 /// `Display` gives the kernel's log text where the kernel logs one.
@@ -54,6 +54,8 @@ pub enum Reason {
     BadRedirect,
     /// The TCP tracker's verdict.
     Tcp(TcpReason),
+    /// The SCTP tracker's verdict.
+    Sctp(SctpReason),
 }
 
 impl fmt::Display for Reason {
@@ -80,6 +82,7 @@ impl fmt::Display for Reason {
             Reason::IcmpErrorWrongDestination => "outer daddr != inner",
             Reason::BadRedirect => "bad redirect",
             Reason::Tcp(r) => return fmt::Display::fmt(r, f),
+            Reason::Sctp(r) => return fmt::Display::fmt(r, f),
         })
     }
 }
@@ -216,6 +219,76 @@ impl fmt::Display for TcpReason {
     }
 }
 
+/// Why the SCTP tracker (`nf_conntrack_proto_sctp.c`) rejected a packet.
+/// `Display` gives the kernel's log text where it logs one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SctpReason {
+    /// The chunk layout fails `nf_conntrack_proto_sctp.c: do_basic_checks()`:
+    /// no chunk, a chunk with a zero length field, COOKIE ECHO or COOKIE ACK
+    /// not first, INIT, INIT ACK or SHUTDOWN COMPLETE not alone.
+    BadChunks,
+    /// The verification tag is not the one learnt for this direction (the
+    /// check before the chunk loop of
+    /// `nf_conntrack_proto_sctp.c: nf_conntrack_sctp_packet()`).
+    VerificationTag,
+    /// A per-chunk tag rule of RFC 9260 section 8.5.1 failed (INIT with a
+    /// non-zero tag, ABORT / SHUTDOWN COMPLETE against their T bit,
+    /// COOKIE ECHO, a heartbeat or INIT ACK whose tag cannot be taken). The
+    /// kernel logs nothing.
+    ChunkTag,
+    /// The first packet cannot create an entry: an out-of-the-blue ABORT,
+    /// SHUTDOWN COMPLETE or COOKIE ACK (RFC 9260 section 8.4), a chunk that
+    /// does not start an association, or an INIT with a non-zero tag
+    /// (`nf_conntrack_proto_sctp.c: sctp_new()`). The kernel logs nothing.
+    InvalidNew,
+    /// The INIT or INIT ACK header (16 bytes) is not all in the packet. The
+    /// kernel logs nothing.
+    TruncatedInit,
+    /// A chunk with no transition from the state (`Invalid, old_state S, dir
+    /// D, type T`).
+    InvalidTransition {
+        /// The chunk type.
+        chunk: u8,
+        /// Direction, 0 original, 1 reply.
+        dir: u8,
+        /// State before the chunk.
+        state: SctpState,
+    },
+}
+
+impl SctpReason {
+    /// Whether the kernel logs this reason (`nf_conntrack_log_invalid`).
+    pub fn kernel_logs(self) -> bool {
+        matches!(
+            self,
+            SctpReason::BadChunks | SctpReason::VerificationTag | SctpReason::InvalidTransition { .. }
+        )
+    }
+}
+
+impl fmt::Display for SctpReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            SctpReason::BadChunks => f.write_str("do_basic_checks failed"),
+            SctpReason::VerificationTag => f.write_str("verification tag check failed"),
+            SctpReason::ChunkTag => f.write_str("chunk verification tag rule failed"),
+            SctpReason::InvalidNew => f.write_str("invalid new"),
+            SctpReason::TruncatedInit => f.write_str("truncated INIT header"),
+            SctpReason::InvalidTransition { chunk, dir, state } => {
+                write!(f, "Invalid, old_state {}, dir {dir}, type {chunk}", state as u8)
+            }
+        }
+    }
+}
+
+impl From<SctpReason> for Reason {
+    fn from(r: SctpReason) -> Reason {
+        Reason::Sctp(r)
+    }
+}
+
 /// Why a helper wants the packet dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -235,5 +308,6 @@ impl From<TcpReason> for Reason {
 
 impl core::error::Error for Reason {}
 impl core::error::Error for TcpReason {}
+impl core::error::Error for SctpReason {}
 impl core::error::Error for DropReason {}
 impl core::error::Error for HelperDrop {}

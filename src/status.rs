@@ -172,3 +172,62 @@ impl fmt::Display for TcpState {
         f.write_str(self.name())
     }
 }
+
+/// The SCTP conntrack states
+/// (`uapi/linux/netfilter/nf_conntrack_sctp.h: enum sctp_conntrack`); numbering
+/// is the kernel's. Linux 6.18 has no HEARTBEAT_ACKED state any more (a
+/// heartbeat answered on a new path makes the entry ESTABLISHED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SctpState {
+    /// Nothing seen yet (only while the first packet is processed).
+    #[default]
+    None = 0,
+    /// An INIT seen, or the association closed (SHUTDOWN COMPLETE, ABORT).
+    Closed = 1,
+    /// INIT ACK seen in the reply direction.
+    CookieWait = 2,
+    /// COOKIE ECHO seen.
+    CookieEchoed = 3,
+    /// COOKIE ACK seen (or a heartbeat answered on a new path).
+    Established = 4,
+    /// SHUTDOWN seen in the original direction.
+    ShutdownSent = 5,
+    /// SHUTDOWN seen in the reply direction.
+    ShutdownRecd = 6,
+    /// SHUTDOWN ACK seen.
+    ShutdownAckSent = 7,
+    /// A HEARTBEAT started the entry (a secondary path of a multi-homed
+    /// association).
+    HeartbeatSent = 8,
+}
+
+impl SctpState {
+    /// The name `conntrack -L` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            SctpState::None => "NONE",
+            SctpState::Closed => "CLOSED",
+            SctpState::CookieWait => "COOKIE_WAIT",
+            SctpState::CookieEchoed => "COOKIE_ECHOED",
+            SctpState::Established => "ESTABLISHED",
+            SctpState::ShutdownSent => "SHUTDOWN_SENT",
+            SctpState::ShutdownRecd => "SHUTDOWN_RECD",
+            SctpState::ShutdownAckSent => "SHUTDOWN_ACK_SENT",
+            SctpState::HeartbeatSent => "HEARTBEAT_SENT",
+        }
+    }
+
+    /// The states early drop may evict even when ASSURED
+    /// (`nf_conntrack_proto_sctp.c: sctp_can_early_drop()`).
+    pub(crate) fn is_closing(self) -> bool {
+        matches!(self, SctpState::ShutdownSent | SctpState::ShutdownRecd | SctpState::ShutdownAckSent)
+    }
+}
+
+impl fmt::Display for SctpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

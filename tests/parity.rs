@@ -1,7 +1,7 @@
 //! Linux parity: replay every corpus capture and compare each frame with
 //! what the Linux 6.18 kernel said (the oracle's verdict files), by the
 //! rules of `shared/corpus/README.md`: state equal; direction equal where
-//! the kernel gives one; for frames that are not invalid, TCP state equal,
+//! the kernel gives one; for frames that are not invalid, TCP and SCTP state equal,
 //! ASSURED and SEEN_REPLY alike, timeout within 1 s, and the helper and
 //! master of the entry equal where the kernel names them.
 //!
@@ -119,10 +119,12 @@ fn differences(e: &Value, a: Option<&Value>) -> Vec<String> {
         bad.push(format!("dir {:?}!={d}", s(a, "dir")));
     }
     if es.as_deref() != Some("invalid") {
-        if let Some(t) = s(e, "tcp_state")
-            && s(a, "tcp_state").as_deref() != Some(&t)
-        {
-            bad.push(format!("tcp_state {:?}!={t}", s(a, "tcp_state")));
+        for k in ["tcp_state", "sctp_state"] {
+            if let Some(t) = s(e, k)
+                && s(a, k).as_deref() != Some(&t)
+            {
+                bad.push(format!("{k} {:?}!={t}", s(a, k)));
+            }
         }
         // Helper and master where the kernel gives them (issue: helpers).
         for k in ["helper", "master"] {

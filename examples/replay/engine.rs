@@ -161,6 +161,9 @@ fn snapshot(obj: &mut Map<String, Value>, e: &ctrack::EntryRef<'_>) {
     if let Some(s) = e.tcp_state() {
         obj.insert("tcp_state".into(), json!(s.name()));
     }
+    if let Some(s) = e.sctp_state() {
+        obj.insert("sctp_state".into(), json!(s.name()));
+    }
     let status = e.status();
     let mut names: Vec<&str> = status.names().collect();
     if !status.contains(Status::SEEN_REPLY) {

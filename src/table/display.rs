@@ -3,7 +3,7 @@
 use super::storage::Entry;
 use crate::helper::{Ext, Helper};
 use crate::proto::ProtoState;
-use crate::status::{Status, TcpState};
+use crate::status::{SctpState, Status, TcpState};
 use crate::time::Tick;
 use crate::tuple::{Family, Tuple, proto};
 use crate::verdict::Handle;
@@ -62,6 +62,14 @@ impl EntryRef<'_> {
         }
     }
 
+    /// SCTP state, for SCTP entries.
+    pub fn sctp_state(&self) -> Option<SctpState> {
+        match &self.entry.proto {
+            ProtoState::Sctp(c) => Some(c.state()),
+            _ => None,
+        }
+    }
+
     /// The helper attached to the connection.
     pub fn helper(&self) -> Option<&'static dyn Helper> {
         self.helper
@@ -98,6 +106,9 @@ impl core::fmt::Display for EntryRef<'_> {
         };
         write!(f, "{name:<8} {p} {}", self.timeout())?;
         if let Some(s) = self.tcp_state() {
+            write!(f, " {}", s.name())?;
+        }
+        if let Some(s) = self.sctp_state() {
             write!(f, " {}", s.name())?;
         }
         write!(f, " {orig}")?;

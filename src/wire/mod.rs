@@ -5,5 +5,6 @@
 pub mod ethernet;
 pub(crate) mod icmp;
 pub(crate) mod ip;
+pub(crate) mod sctp;
 pub(crate) mod tcp;
 pub(crate) mod udp;

@@ -15,7 +15,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "..", "shared", "corpus")
-KEEP = ("i", "summary", "state", "dir", "stage", "tcp_state", "status", "timeout", "helper", "master", "ct_log", "in_table")
+KEEP = ("i", "summary", "state", "dir", "stage", "tcp_state", "sctp_state", "status", "timeout", "helper", "master", "ct_log", "in_table")
 KEEP_FINAL = ("final", "frames", "conntrack_L", "conntrack_L_expect", "conntrack_S", "options")
 
 
