@@ -14,7 +14,9 @@
 //! [`Reason::Fragment`]. An IPv6 *atomic* fragment (offset 0, M clear,
 //! RFC 6946) is a whole datagram and is tracked normally.
 
-use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet, checksum};
+use smoltcp::wire::{Ipv4Packet, Ipv6Packet};
+
+use super::checksum;
 
 use crate::reason::Reason;
 
@@ -36,6 +38,16 @@ pub enum Family {
     Ipv6 = 10,
 }
 
+impl Family {
+    /// Bytes of an address.
+    pub(crate) fn addr_len(self) -> usize {
+        match self {
+            Family::Ipv4 => 4,
+            Family::Ipv6 => 16,
+        }
+    }
+}
+
 /// An IP packet, parsed as far as the start of its layer-4 header.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct IpView<'a> {
@@ -51,35 +63,17 @@ pub(crate) struct IpView<'a> {
 }
 
 impl IpView<'_> {
-    pub(crate) fn src_ip(&self) -> IpAddress {
-        ip_address(self.family, &self.src)
-    }
-
-    pub(crate) fn dst_ip(&self) -> IpAddress {
-        ip_address(self.family, &self.dst)
-    }
-
     /// Verify the layer-4 checksum over `self.l4` (TCP, UDP, UDP-Lite with
     /// `coverage`, ICMP, ICMPv6): the one checksum routine of the crate.
     pub(crate) fn l4_checksum_ok(&self, coverage: usize) -> bool {
         let covered = self.l4.get(..coverage).unwrap_or(self.l4);
-        let sum = if self.family == Family::Ipv4 && self.proto == 1 {
-            checksum::data(covered)
-        } else {
-            let len = u32::try_from(self.l4.len()).unwrap_or(u32::MAX);
-            checksum::combine(&[
-                checksum::pseudo_header(&self.src_ip(), &self.dst_ip(), IpProtocol::from(self.proto), len),
-                checksum::data(covered),
-            ])
-        };
-        sum == !0
-    }
-}
-
-fn ip_address(family: Family, b: &[u8; 16]) -> IpAddress {
-    match family {
-        Family::Ipv4 => IpAddress::v4(b[0], b[1], b[2], b[3]),
-        Family::Ipv6 => IpAddress::Ipv6(smoltcp::wire::Ipv6Address::from(*b)),
+        let data = checksum::sum(covered);
+        if self.family == Family::Ipv4 && self.proto == 1 {
+            return checksum::is_valid(data);
+        }
+        let n = self.family.addr_len();
+        let len = u32::try_from(self.l4.len()).unwrap_or(u32::MAX);
+        checksum::is_valid(data + checksum::pseudo_header(&self.src[..n], &self.dst[..n], self.proto, len))
     }
 }
 
@@ -117,7 +111,7 @@ fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
             if total < hlen || total > bytes.len() {
                 return Err(Reason::BadIpv4Header);
             }
-            if !p.verify_checksum() {
+            if !checksum::is_valid(checksum::sum(&bytes[..hlen])) {
                 return Err(Reason::BadIpv4Checksum);
             }
             total
@@ -210,7 +204,7 @@ pub(crate) mod tests {
         p.set_header_len(20);
         p.set_total_len(total);
         p.set_hop_limit(64);
-        p.set_next_header(IpProtocol::from(proto));
+        p.set_next_header(smoltcp::wire::IpProtocol::from(proto));
         p.set_src_addr(src.into());
         p.set_dst_addr(dst.into());
         p.fill_checksum();

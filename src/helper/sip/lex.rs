@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(starts(b"a\r\nb\nc\rd", 0), [3, 5, 7]);
         assert_eq!(starts(b"a\r\n\r\nb", 0), [3, 5]);
         // A line end at the very end starts nothing.
-        assert_eq!(starts(b"a\r\n", 0), []);
+        assert!(starts(b"a\r\n", 0).is_empty());
         assert_eq!(starts(b"a\nb\nc", 2), [4]);
     }
 }
