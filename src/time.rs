@@ -70,10 +70,23 @@ impl From<smoltcp::time::Instant> for Instant {
     }
 }
 
-/// A stored point in time: 1/16 s since the clock's origin, 48 bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub(crate) struct Tick([u16; 3]);
+/// A stored point in time: 1/16 s since the clock's origin, 48 bits (a
+/// high 16-bit and a low 32-bit half, so that an entry holding one stays
+/// small and comparing two needs no assembly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
+#[repr(C, packed(2))]
+pub(crate) struct Tick {
+    // Field order matters: the derived ordering compares `high` first.
+    high: u16,
+    low: u32,
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Tick {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Tick({=u64})", self.ticks());
+    }
+}
 
 impl Tick {
     /// The last representable tick (2⁴⁸ − 1).
@@ -82,13 +95,12 @@ impl Tick {
     /// `ticks`, or [`Tick::MAX`] if beyond it.
     pub(crate) const fn from_ticks(ticks: u64) -> Tick {
         let t = if ticks > Self::MAX { Self::MAX } else { ticks };
-        Tick([(t >> 32) as u16, (t >> 16) as u16, t as u16])
+        Tick { high: (t >> 32) as u16, low: t as u32 }
     }
 
     /// Ticks since the clock's origin.
     pub(crate) const fn ticks(self) -> u64 {
-        let [h, m, l] = self.0;
-        ((h as u64) << 32) | ((m as u64) << 16) | l as u64
+        ((self.high as u64) << 32) | self.low as u64
     }
 
     /// `self + secs`.
@@ -97,8 +109,9 @@ impl Tick {
     }
 
     /// True when `self` is strictly later than `other`.
+    #[inline]
     pub(crate) fn is_after(self, other: Tick) -> bool {
-        self.ticks() > other.ticks()
+        self > other
     }
 
     /// Whole seconds from `now` until `self`, 0 if passed (the kernel's

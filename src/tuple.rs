@@ -344,13 +344,26 @@ impl Tuple {
     /// ICMP: the query type is canonical. Others: the lower
     /// (address, port) endpoint is the source.
     pub(crate) fn canonical(&self) -> Option<(Tuple, bool)> {
-        let inv = self.invert()?;
-        let self_first = if is_icmp_of(self.family(), self.proto) {
-            is_icmp_request(self.family(), self.icmp_type())
+        if is_icmp_of(self.family(), self.proto) {
+            let inv = self.invert()?;
+            return Some(if is_icmp_request(self.family(), self.icmp_type()) {
+                (*self, true)
+            } else {
+                (inv, false)
+            });
+        }
+        // (address, port) of each end, compared as numbers: the bytes of an
+        // address in network order are its big-endian digits.
+        let src = u128::from_be_bytes(self.src);
+        let dst = u128::from_be_bytes(self.dst);
+        if (src, self.src_l4) <= (dst, self.dst_l4) {
+            Some((*self, true))
         } else {
-            (self.src, self.src_l4) <= (self.dst, self.dst_l4)
-        };
-        Some(if self_first { (*self, true) } else { (inv, false) })
+            Some((
+                Tuple { src: self.dst, dst: self.src, src_l4: self.dst_l4, dst_l4: self.src_l4, ..*self },
+                false,
+            ))
+        }
     }
 
     /// Whether the tuple equals its own inversion: a flow from an endpoint

@@ -20,16 +20,22 @@ use crate::verdict::{AttachedState, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip};
 use crate::zeroed::Maybe;
 
-/// A packet's flow: its tuple, the canonical key of its connection, which
-/// of the two the tuple is, its zone, and where the key lives (the one hash
-/// of the packet).
+/// A packet's flow: the canonical key of its connection, whether the
+/// packet's tuple is that key (else its inversion), its zone, and where the
+/// key lives (the one hash of the packet).
 #[derive(Clone, Copy)]
 pub(super) struct Flow {
-    tuple: Tuple,
     key: Tuple,
     is_key: bool,
     zone: u16,
     place: Place,
+}
+
+impl Flow {
+    /// The packet's tuple.
+    fn tuple(&self) -> Tuple {
+        if self.is_key { self.key } else { self.key.invert().unwrap_or(self.key) }
+    }
 }
 
 /// A packet once its headers are read (the first half of classification,
@@ -73,7 +79,7 @@ impl<S: Storage> ConnTable<S> {
             Inspected::Track(tuple, l4) => match tuple.canonical() {
                 Some((key, is_key)) => {
                     let place = self.place(&key, zone);
-                    Stage::Track(Flow { tuple, key, is_key, zone, place }, l4)
+                    Stage::Track(Flow { key, is_key, zone, place }, l4)
                 }
                 None => Stage::Done(self.invalid(Reason::NotInvertible)),
             },
@@ -161,7 +167,7 @@ impl<S: Storage> ConnTable<S> {
                 // check of `nf_conntrack_icmp_packet()` and
                 // `nf_conntrack_icmpv6_packet()`): the reply path of the
                 // kernel's tracker, without the allocation.
-                if matches!(l4, L4Packet::Icmp) && !icmp::may_create(&flow.tuple) {
+                if matches!(l4, L4Packet::Icmp) && !icmp::may_create(&flow.tuple()) {
                     return Ok(Step::Done(self.invalid(Reason::UnsolicitedReply)));
                 }
                 (self.create(now, flow, place, l4)?, Direction::Original, true)
@@ -179,7 +185,8 @@ impl<S: Storage> ConnTable<S> {
         place: Place,
         l4: &L4Packet<'_>,
     ) -> Result<usize, DropReason> {
-        let Flow { tuple, key, is_key, zone, .. } = *flow;
+        let Flow { key, is_key, zone, .. } = *flow;
+        let tuple = flow.tuple();
         if self.needs_ext(now, &tuple, zone) {
             self.make_room_for_ext(now);
         }
