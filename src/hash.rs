@@ -236,7 +236,7 @@ pub(crate) fn hash(key: &HashKey, data: &[u8]) -> u64 {
         n += 1;
     }
     let len = (data.len() as u64 & 0xff) << 56;
-    if n < words.len() && data.len() % 8 != 0 {
+    if n < words.len() && !data.len().is_multiple_of(8) {
         words[n - 1] |= len;
     } else if n < words.len() {
         words[n] = len;
