@@ -17,7 +17,8 @@
 //!  device (feature)      smoltcp Device wrapper: filters a host's traffic
 //! ───────────────────────────────────────────────────────────────────────
 //!  table                 ConnTable: the public face
-//!    storage, probe      slot arrays; keyed hash, two-choice buckets, early drop
+//!    storage, index,     the slot arena and its index (64-byte buckets, or
+//!    probe               hashbrown); finding, admission, early drop
 //!    pipeline            the path of a packet (below)
 //!    display             EntryRef, `conntrack -L` lines
 //! ───────────────────────────────────────────────────────────────────────
@@ -37,7 +38,8 @@
 //!                        and chunk walks, sequence space)
 //! ───────────────────────────────────────────────────────────────────────
 //!  reason, status,       the leaf vocabulary: why a packet is INVALID,
-//!  time, hash            status bits and TCP/SCTP states, ticks, SipHash
+//!  time, hash, zeroed    status bits and TCP/SCTP states, ticks, the keyed
+//!                        hash, all-zero "none" for `.bss` tables
 //! ```
 //!
 //! ## The path of a packet
@@ -50,8 +52,9 @@
 //!    the packet's [`Tuple`] (or an ICMP error's quoted tuple, or UNTRACKED,
 //!    or INVALID with a [`Reason`]).
 //! 2. The tuple's canonical form is hashed with the caller's [`HashKey`];
-//!    its two buckets hold the entry from either direction, or a slot for
-//!    a new, *unconfirmed* one (an expectation may make it RELATED).
+//!    the index names the entry from either direction (a NAT entry by each
+//!    of its two tuples), or the arena gives a slot for a new, *unconfirmed*
+//!    one (an expectation may make it RELATED).
 //! 3. `proto::handle_packet` runs the entry's tracker, whose
 //!    `Outcome` (accept with a timeout, ignore, invalid, reopen) the table
 //!    applies; the [`Verdict`] says NEW, ESTABLISHED or RELATED and the
