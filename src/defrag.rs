@@ -923,3 +923,102 @@ fn reassemble(q: &FragQueue, buf: &mut [u8]) -> Step {
         Step::Complete(total, max)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frag4(id: u16, off: usize, more: bool, data: &[u8]) -> std::vec::Vec<u8> {
+        let mut v = crate::wire::ip::tests::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 17, data);
+        let fo = (off as u16 / 8) | if more { 0x2000 } else { 0 };
+        v[4..6].copy_from_slice(&id.to_be_bytes());
+        v[6..8].copy_from_slice(&fo.to_be_bytes());
+        Ipv4Packet::new_unchecked(&mut v[..]).fill_checksum();
+        v
+    }
+
+    #[test]
+    fn empty_state_is_all_zero() {
+        let q = FragQueue::EMPTY;
+        assert!(!q.used && q.runs.iter().flatten().all(|&w| w == 0) && q.created_ms == 0);
+        let r: FixedReassembler<2, 16> = FixedReassembler::new();
+        assert_eq!(r.timeouts(), (30, 60));
+        assert_eq!(r.stats(), DefragStats::default());
+    }
+
+    #[test]
+    fn runs_follow_arrival_order() {
+        let now = Instant::from_secs(1);
+        let mut d: FixedReassembler<1, 256> = FixedReassembler::new();
+        let data = [5u8; 64];
+        // In order: one run.
+        for k in 0..4 {
+            assert_eq!(d.push(now, &frag4(1, k * 8, true, &data[..8])), Reassembly::Held);
+        }
+        let q = d.storage.parts().0[0];
+        assert_eq!((q.nruns, q.runs[0], q.tail_end, q.meat), (1, [0, 4], 32, 32));
+        // A gap: a second run, now the tail.
+        assert_eq!(d.push(now, &frag4(1, 48, true, &data[..8])), Reassembly::Held);
+        // Below the tail: a run of its own, never extended.
+        assert_eq!(d.push(now, &frag4(1, 32, true, &data[..8])), Reassembly::Held);
+        let q = d.storage.parts().0[0];
+        assert_eq!((q.nruns, q.tail, q.tail_end), (3, 1, 56));
+        // [32,48) spans the middle run and the gap: overlap.
+        assert_eq!(d.push(now, &frag4(1, 32, true, &data[..16])), Reassembly::Dropped(FragDrop::Overlap));
+        assert_eq!(d.in_use(now), 0);
+    }
+
+    #[test]
+    fn header_moves_in_front_of_held_data() {
+        let now = Instant::from_secs(1);
+        let mut d: FixedReassembler<1, 128> = FixedReassembler::new();
+        let data: std::vec::Vec<u8> = (0..48).collect();
+        assert_eq!(d.push(now, &frag4(1, 16, true, &data[16..32])), Reassembly::Held);
+        assert_eq!(d.push(now, &frag4(1, 32, false, &data[32..])), Reassembly::Held);
+        let first = frag4(1, 0, true, &data[..16]);
+        let Reassembly::Complete(dg) = d.push(now, &first) else { panic!() };
+        assert_eq!(&dg.bytes()[20..], &data[..]);
+        assert_eq!(dg.bytes().len(), 68);
+        // Exactly full: 20 + 108 bytes in a 128-byte buffer.
+        let big: std::vec::Vec<u8> = (0..108).collect();
+        assert_eq!(d.push(now, &frag4(2, 0, true, &big[..56])), Reassembly::Held);
+        assert!(matches!(d.push(now, &frag4(2, 56, false, &big[56..])), Reassembly::Complete(_)));
+        // One byte more does not fit.
+        assert_eq!(d.push(now, &frag4(3, 56, false, &[0; 53])), Reassembly::Held);
+        assert_eq!(d.push(now, &frag4(3, 0, true, &big[..56])), Reassembly::Dropped(FragDrop::TooBig));
+    }
+
+    #[test]
+    fn zero_sized_pool_is_total() {
+        let now = Instant::from_secs(1);
+        let mut queues: [FragQueue; 0] = [];
+        let mut bytes = [0u8; 4];
+        let mut d = Reassembler::with_storage(SliceDefragStorage::new(&mut queues, &mut bytes));
+        assert_eq!(d.buffer_size(), 0);
+        assert_eq!(d.push(now, &frag4(1, 0, true, &[0; 8])), Reassembly::Dropped(FragDrop::PoolFull));
+        let mut queues = [FragQueue::EMPTY; 2];
+        let mut d = Reassembler::with_storage(SliceDefragStorage::new(&mut queues, &mut bytes));
+        assert_eq!(d.push(now, &frag4(1, 0, true, &[0; 8])), Reassembly::Dropped(FragDrop::TooBig));
+        assert_eq!(d.in_use(now), 0);
+    }
+
+    #[test]
+    fn truncations_never_panic() {
+        let now = Instant::from_secs(1);
+        let mut d: FixedReassembler<2, 96> = FixedReassembler::new();
+        let v4 = frag4(7, 8, true, &[1; 40]);
+        let mut v6 = std::vec![0x60, 0, 0, 0, 0, 24, 0, 64];
+        v6.extend_from_slice(&[1; 32]);
+        v6.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 0, 44, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 1, 0, 0, 0, 9]);
+        for p in [&v4[..], &v6[..]] {
+            for cut in 0..=p.len() {
+                let _ = d.push(now, &p[..cut]);
+                let mut q = p[..cut].to_vec();
+                if cut > 5 {
+                    q[5] = 0xff; // lengths beyond the packet
+                    let _ = d.push(now, &q);
+                }
+            }
+        }
+    }
+}
