@@ -16,6 +16,9 @@
 //! ```text
 //!  device (feature)      smoltcp Device wrapper: filters a host's traffic
 //! ───────────────────────────────────────────────────────────────────────
+//!  defrag                Reassembler: IPv4/IPv6 fragments held in a fixed
+//!                        pool until their datagram is whole (before table)
+//! ───────────────────────────────────────────────────────────────────────
 //!  table                 ConnTable: the public face
 //!    storage, index,     the slot arena and its index (64-byte buckets, or
 //!    probe               hashbrown); finding, admission, early drop
@@ -101,9 +104,14 @@
 //!
 //! ## Fragments
 //!
-//! Linux reassembles fragments before conntrack sees them; ctrack expects
-//! reassembled datagrams and classifies any fragment as INVALID
-//! ([`Reason::Fragment`]).
+//! Linux reassembles fragments before conntrack sees them
+//! (`nf_defrag_ipv4`, `nf_defrag_ipv6`, at priority -400). So does ctrack's
+//! [`Reassembler`], over a fixed pool of buffers the caller sizes: run
+//! every packet through [`Reassembler::push`] first and track what it
+//! gives back (the packet itself, or the datagram a fragment completed,
+//! whose verdict is that fragment's); held fragments have no verdict. See
+//! [`defrag`] for the rules, what to forward and the limits. A fragment
+//! given to the table directly is INVALID ([`Reason::Fragment`]).
 //!
 //! ## Features
 //!
@@ -126,6 +134,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod config;
+pub mod defrag;
 #[cfg(feature = "device")]
 pub mod device;
 mod expect;
@@ -151,6 +160,12 @@ mod zeroed;
 pub struct ReadmeDoctests;
 
 pub use config::{Config, SctpTimeouts, SysctlError, TcpConfig, TcpTimeouts, Timeouts};
+#[cfg(feature = "alloc")]
+pub use defrag::HeapDefragStorage;
+pub use defrag::{
+    Datagram, DefragStats, DefragStorage, FixedDefragStorage, FixedReassembler, FragDrop, FragQueue,
+    Reassembler, Reassembly, SliceDefragStorage,
+};
 pub use expect::{ExpectError, ExpectFlags, ExpectLine, ExpectPolicy, ExpectSlot, Expectation, HelperId};
 pub use hash::HashKey;
 pub use helper::{ExtSlot, HelperAssignment, HelperError};

@@ -21,7 +21,9 @@ pub enum Reason {
     BadIpv6Header,
     /// An IPv6 extension header is truncated.
     BadExtensionHeader,
-    /// A fragment: ctrack expects reassembled datagrams (see the crate docs).
+    /// A fragment given to the table: reassemble first with a
+    /// [`Reassembler`](crate::Reassembler) (or one Linux too hands to
+    /// conntrack unreassembled, see [`Reassembly::Pass`](crate::Reassembly::Pass)).
     Fragment,
     /// The layer-4 header is too short ("short packet").
     ShortPacket,

@@ -2,7 +2,10 @@
 //! that prints the oracle's JSON fields. Shared by the `replay` example and
 //! the parity test (`tests/parity.rs`).
 
-use ctrack::{Config, ConnTable, HashKey, Instant, L4, Meta, Status, Storage, Verdict, tuple::proto};
+use ctrack::{
+    Config, ConnTable, HashKey, HeapDefragStorage, Instant, L4, Meta, Reassembler, Reassembly, Status,
+    Storage, Verdict, tuple::proto,
+};
 use ctrack_capture::{Frame, FrameContent, read_capture};
 use serde_json::{Map, Value, json};
 
@@ -207,9 +210,16 @@ pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
     replay_on(ConnTable::with_capacity(capacity, key, opts.config), opts, frames)
 }
 
+/// Reassembly queues of the replay: 64 of 64 KiB plus the largest header,
+/// about Linux's 4 MB `ipfrag_high_thresh`.
+const DEFRAG_QUEUES: usize = 64;
+const DEFRAG_BUFFER: usize = 65535 + 60;
+
 /// [`replay`] on `table`.
 fn replay_on<S: Storage>(mut table: ConnTable<S>, opts: &Options, frames: &[Frame]) -> Vec<Value> {
     let mut lines = Vec::with_capacity(frames.len() + 1);
+    // Fragments are reassembled before tracking, as nf_defrag_ipv4/ipv6 do.
+    let mut defrag = Reassembler::with_storage(HeapDefragStorage::new(DEFRAG_QUEUES, DEFRAG_BUFFER));
     for name in &opts.helpers {
         let Some(builtin) = ctrack::helper::builtin(name) else { continue };
         table.add_builtin_helper(builtin).expect("few helpers");
@@ -234,7 +244,25 @@ fn replay_on<S: Storage>(mut table: ConnTable<S>, opts: &Options, frames: &[Fram
                 obj.insert("state".into(), json!("skipped"));
                 obj.insert("why".into(), json!(why));
             }
-            FrameContent::Ip(packet) => {
+            FrameContent::Ip(frame) => {
+                let r = defrag.push(now, frame);
+                let Some(packet) = r.packet() else {
+                    // Consumed by defragmentation: no verdict, as the oracle
+                    // reports it.
+                    obj.insert("state".into(), json!("none"));
+                    obj.insert("stage".into(), json!("defrag"));
+                    match r {
+                        Reassembly::Dropped(d) => {
+                            obj.insert("why".into(), json!("dropped by defragmentation"));
+                            obj.insert("reason".into(), json!(d.to_string()));
+                        }
+                        _ => {
+                            obj.insert("why".into(), json!("fragment held for reassembly"));
+                        }
+                    }
+                    lines.push(Value::Object(obj));
+                    continue;
+                };
                 let meta = Meta::default().with_notrack(opts.notrack.iter().any(|n| n.matches(packet)));
                 let v = table.track_with(now, packet, meta);
                 match v {

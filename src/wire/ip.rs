@@ -7,8 +7,8 @@
 //! (`get_l4proto()`): a packet that fails them is INVALID with a typed
 //! [`Reason`].
 //!
-//! **Fragments.** Linux reassembles before conntrack. ctrack expects
-//! reassembled datagrams (smoltcp has a reassembler): any IPv4 packet with
+//! **Fragments.** Linux reassembles before conntrack, and so does
+//! [`crate::defrag::Reassembler`] before the table: any IPv4 packet with
 //! MF set or a non-zero offset, and any IPv6 packet with a Fragment header
 //! whose offset is non-zero or M flag set, is INVALID with
 //! [`Reason::Fragment`]. An IPv6 *atomic* fragment (offset 0, M clear,
