@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The firmware example (examples/firmware: a Cortex-M3, QEMU's lm3s6965evb,
+# a static 256-entry table in .bss) replays a capture compiled into it; its
+# lines must equal the host replay tool's, frame for frame, and the final
+# `conntrack -L` listing too. Also checks that the table is in .bss and that
+# the firmware has no .data.
+#
+# Needs: qemu-system-arm (Debian: qemu-system-arm), the thumbv7m-none-eabi
+# target (rustup target add thumbv7m-none-eabi).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CAPTURE=tests/data/mixed/lan-wikipedia-browse-dns-mdns-nbns-arp-stp.pcap
+OUT=target/firmware
+mkdir -p "$OUT"
+
+cargo build --release --example replay --quiet
+target/release/examples/replay --helpers none "$CAPTURE" | python3 -c '
+import json, sys
+final = None
+for line in sys.stdin:
+    o = json.loads(line)
+    if o.get("final"):
+        final = o
+        continue
+    if o["state"] == "skipped":
+        print(o["i"], "skipped")
+    else:
+        print(o["i"], o["state"], o.get("dir", "-"))
+for e in final["conntrack_L"]:
+    print(e)
+print("end", final["stats"]["entries"], "entries")
+' > "$OUT/host.txt"
+
+(cd examples/firmware && cargo build --release --quiet)
+ELF=examples/firmware/target/thumbv7m-none-eabi/release/ctrack-firmware
+timeout 300 qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -nographic \
+    -semihosting-config enable=on,target=native -kernel "$ELF" > "$OUT/device.txt"
+
+if ! diff -u "$OUT/host.txt" "$OUT/device.txt"; then
+    echo "firmware: the device's verdicts differ from the host replay's" >&2
+    exit 1
+fi
+
+NM=$(command -v llvm-nm || command -v nm)
+SIZE=$(command -v llvm-size || command -v size)
+"$NM" -C "$ELF" | grep -Eq ' [bB] ctrack_firmware::TABLE(::h[0-9a-f]+)?$' \
+    || { echo "firmware: the static table is not in .bss" >&2; exit 1; }
+data=$("$SIZE" -A "$ELF" | awk '$1 == ".data" { print $2 }')
+[ "${data:-0}" = 0 ] || { echo "firmware: .data is $data bytes, expected 0" >&2; exit 1; }
+"$SIZE" "$ELF"
+echo "firmware: $(grep -c . "$OUT/device.txt") lines equal the host replay's; table in .bss"
