@@ -10,7 +10,11 @@
 //! ```
 //!
 //! `ci/firmware.sh` runs it and requires its lines to equal the host replay
-//! tool's, frame for frame.
+//! tool's, frame for frame. Without the default feature `capture`, it
+//! instead tracks an established UDP flow's and TCP connection's packets
+//! between calls of `marker`, for `ci/footprint.sh` to count the Cortex-M3
+//! instructions per packet in QEMU; the `helper-*` features register the
+//! built-in helpers, for its flash figures.
 //!
 //! The pattern for firmware:
 //! * the table is a `static` built by `ConnTable::zeroed()`, every byte zero,
@@ -32,11 +36,15 @@ use core::cell::RefCell;
 use cortex_m::interrupt::{self, Mutex};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+#[cfg(feature = "capture")]
+use ctrack::Verdict;
+#[cfg(feature = "capture")]
 use ctrack::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, payload};
-use ctrack::{ConnTable, FixedConnTable, HashKey, Instant, Verdict};
+use ctrack::{ConnTable, FixedConnTable, HashKey, Instant};
 use panic_semihosting as _;
 
 /// The capture (a LAN: DNS, mDNS, NetBIOS, HTTP, ARP, STP), compiled in.
+#[cfg(feature = "capture")]
 static CAPTURE: &[u8] = include_bytes!("../../../tests/data/mixed/lan-wikipedia-browse-dns-mdns-nbns-arp-stp.pcap");
 
 /// The connection table: 256 entries, all zero until used.
@@ -44,7 +52,9 @@ static TABLE: Mutex<RefCell<FixedConnTable<256>>> = Mutex::new(RefCell::new(Conn
 
 /// Microseconds between frames, and the clock's start: the host replay
 /// tool's.
+#[cfg(feature = "capture")]
 const FRAME_SPACING_MICROS: u64 = 300;
+#[cfg(feature = "capture")]
 const START_MICROS: u64 = 1_000_000_000;
 
 #[entry]
@@ -52,7 +62,15 @@ fn main() -> ! {
     let ok = interrupt::free(|cs| {
         let mut table = TABLE.borrow(cs).borrow_mut();
         table.set_hash_key(HashKey(*b"ctrack-replay-k1"));
-        replay(&mut table)
+        for b in ctrack::helper::BUILTINS {
+            if table.add_builtin_helper(b).is_err() {
+                return false;
+            }
+        }
+        #[cfg(feature = "capture")]
+        return replay(&mut table);
+        #[cfg(not(feature = "capture"))]
+        return measure(&mut table);
     });
     debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     loop {
@@ -62,6 +80,7 @@ fn main() -> ! {
 
 /// A little-endian pcap file's records: (index, captured bytes, whether
 /// the capture cut the frame short).
+#[cfg(feature = "capture")]
 fn records(file: &[u8]) -> impl Iterator<Item = (usize, &[u8], bool)> {
     let u32_at = |b: &[u8], at: usize| b.get(at..at + 4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
     let mut at = 24;
@@ -78,6 +97,7 @@ fn records(file: &[u8]) -> impl Iterator<Item = (usize, &[u8], bool)> {
 
 /// Track every frame; print `index state direction` per frame and the
 /// final table. False if the capture is not a little-endian Ethernet pcap.
+#[cfg(feature = "capture")]
 fn replay(table: &mut FixedConnTable<256>) -> bool {
     let is_pcap = CAPTURE.get(..4) == Some(&[0xd4, 0xc3, 0xb2, 0xa1]) && CAPTURE.get(20..24) == Some(&[1, 0, 0, 0]);
     if !is_pcap {
@@ -107,4 +127,98 @@ fn replay(table: &mut FixedConnTable<256>) -> bool {
     }
     hprintln!("end {} entries", table.len());
     true
+}
+
+/// Packets tracked between the two markers, per workload.
+#[cfg(not(feature = "capture"))]
+const ROUNDS: u32 = 64;
+
+/// Called before (`k` = 1, 3) and after (2, 4) each measured loop; QEMU's
+/// execution log finds it by address.
+#[cfg(not(feature = "capture"))]
+#[inline(never)]
+fn marker(k: u32) {
+    core::hint::black_box(k);
+}
+
+/// The one's-complement sum of `data`, folded (RFC 1071).
+#[cfg(not(feature = "capture"))]
+fn sum(data: &[u8], mut acc: u32) -> u16 {
+    for c in data.chunks(2) {
+        acc += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+/// An IPv4 packet from `src` to `dst` with layer-4 bytes `l4` (whose
+/// checksum field is at `csum_at`), checksums filled in.
+#[cfg(not(feature = "capture"))]
+fn ipv4<const N: usize>(src: [u8; 4], dst: [u8; 4], proto: u8, l4: &[u8], csum_at: usize) -> [u8; N] {
+    let mut p = [0u8; N];
+    let total = (20 + l4.len()) as u16;
+    p[..20].copy_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    p[12..16].copy_from_slice(&src);
+    p[16..20].copy_from_slice(&dst);
+    let h = !sum(&p[..20], 0);
+    p[10..12].copy_from_slice(&h.to_be_bytes());
+    p[20..20 + l4.len()].copy_from_slice(l4);
+    let pseudo = sum(&src, 0) as u32 + sum(&dst, 0) as u32 + u32::from(proto) + l4.len() as u32;
+    let c = !sum(&p[20..20 + l4.len()], pseudo);
+    p[20 + csum_at..22 + csum_at].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// An established UDP flow (query, answer, a query 3 s later: ASSURED) and
+/// a TCP connection (three-way handshake), then `ROUNDS` packets of each
+/// between markers.
+#[cfg(not(feature = "capture"))]
+fn measure(table: &mut FixedConnTable<256>) -> bool {
+    const A: [u8; 4] = [10, 0, 0, 1];
+    const B: [u8; 4] = [10, 0, 0, 2];
+    let udp = |src, sport: u16, dst, dport: u16| {
+        let mut l4 = [0u8; 8];
+        l4[..2].copy_from_slice(&sport.to_be_bytes());
+        l4[2..4].copy_from_slice(&dport.to_be_bytes());
+        l4[4..6].copy_from_slice(&8u16.to_be_bytes());
+        ipv4::<28>(src, dst, 17, &l4, 6)
+    };
+    let tcp = |src, sport: u16, dst, dport: u16, seq: u32, ack: u32, flags: u8| {
+        let mut l4 = [0u8; 20];
+        l4[..2].copy_from_slice(&sport.to_be_bytes());
+        l4[2..4].copy_from_slice(&dport.to_be_bytes());
+        l4[4..8].copy_from_slice(&seq.to_be_bytes());
+        l4[8..12].copy_from_slice(&ack.to_be_bytes());
+        l4[12] = 0x50;
+        l4[13] = flags;
+        l4[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        ipv4::<40>(src, dst, 6, &l4, 16)
+    };
+    let t0 = Instant::from_secs(1);
+    let t1 = Instant::from_secs(5);
+    let query = udp(A, 40000, B, 53);
+    let mut ok = table.track(t0, &query).state().is_some();
+    ok &= table.track(t0, &udp(B, 53, A, 40000)).state().is_some();
+    ok &= table.track(t1, &query).state().is_some();
+    let (syn, ack) = (0x02, 0x10);
+    ok &= table.track(t0, &tcp(A, 40001, B, 80, 1000, 0, syn)).state().is_some();
+    ok &= table.track(t0, &tcp(B, 80, A, 40001, 5000, 1001, syn | ack)).state().is_some();
+    let tcp_ack = tcp(A, 40001, B, 80, 1001, 5001, ack);
+    ok &= table.track(t0, &tcp_ack).state().is_some();
+
+    marker(1);
+    for _ in 0..ROUNDS {
+        ok &= core::hint::black_box(table.track(t1, core::hint::black_box(&query))).state().is_some();
+    }
+    marker(2);
+    marker(3);
+    for _ in 0..ROUNDS {
+        ok &= core::hint::black_box(table.track(t1, core::hint::black_box(&tcp_ack))).state().is_some();
+    }
+    marker(4);
+    hprintln!("measured {} rounds: {}", ROUNDS, if ok { "ok" } else { "FAILED" });
+    ok
 }
