@@ -31,35 +31,10 @@
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::time::Instant as SmolInstant;
 
-use crate::table::{ConnTable, Meta, Storage};
+use crate::firewall::{MAX_DROPS_PER_POLL, filter};
+pub use crate::firewall::{Path, Policy};
+use crate::table::{ConnTable, Storage};
 use crate::time::Instant;
-use crate::verdict::Verdict;
-use crate::wire::ethernet;
-
-/// Which way a packet crosses the wrapped device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Path {
-    /// Received from the network, going to the host's stack.
-    Inbound,
-    /// Sent by the host's stack to the network.
-    Outbound,
-}
-
-/// Decides, from the classification, whether a packet passes.
-pub trait Policy {
-    /// `true` lets the packet through.
-    fn allow(&mut self, path: Path, verdict: &Verdict) -> bool;
-}
-
-impl<F: FnMut(Path, &Verdict) -> bool> Policy for F {
-    fn allow(&mut self, path: Path, verdict: &Verdict) -> bool {
-        self(path, verdict)
-    }
-}
-
-/// Frames examined per `receive` call before giving up for this poll.
-const MAX_DROPS_PER_POLL: usize = 32;
 
 /// A [`Device`] that tracks and filters the traffic of `D`.
 pub struct Firewall<D, S, P, const BUF: usize = 1536> {
@@ -103,38 +78,6 @@ impl<D: Device, S: Storage, P: Policy, const BUF: usize> Firewall<D, S, P, BUF> 
     }
 }
 
-/// The IP packet of a frame (the whole frame on an IP-medium device, what
-/// follows the Ethernet header and any VLAN tags otherwise), or `None` for
-/// a frame that carries no IP packet.
-fn ip_packet(ip_medium: bool, frame: &[u8]) -> Option<&[u8]> {
-    if ip_medium {
-        return Some(frame);
-    }
-    match ethernet::payload(frame)? {
-        (ethernet::ETHERTYPE_IPV4 | ethernet::ETHERTYPE_IPV6, packet) => Some(packet),
-        _ => None,
-    }
-}
-
-/// Track one frame and apply the policy; true if it passes.
-fn filter<S: Storage, P: Policy>(
-    table: &mut ConnTable<S>,
-    policy: &mut P,
-    medium: Medium,
-    path: Path,
-    now: SmolInstant,
-    frame: &[u8],
-) -> bool {
-    let Some(packet) = ip_packet(medium == Medium::Ip, frame) else { return true };
-    let mut v = table.classify(Instant::from(now), packet, Meta::default());
-    if policy.allow(path, &v) && table.confirm(&mut v, packet).is_ok() {
-        true
-    } else {
-        table.discard(&v);
-        false
-    }
-}
-
 impl<D: Device, S: Storage, P: Policy, const BUF: usize> Device for Firewall<D, S, P, BUF> {
     type RxToken<'a>
         = FwRxToken<'a>
@@ -167,9 +110,9 @@ impl<D: Device, S: Storage, P: Policy, const BUF: usize> Device for Firewall<D, 
             if filter(
                 &mut self.table,
                 &mut self.policy,
-                medium,
+                medium == Medium::Ip,
                 Path::Inbound,
-                timestamp,
+                Instant::from(timestamp),
                 &self.rx_buf[..len],
             ) {
                 passed = Some(len);
@@ -232,7 +175,16 @@ impl<T: TxToken, S: Storage, P: Policy> TxToken for FwTxToken<'_, T, S, P> {
         };
         let r = f(frame);
         let frame = &*frame;
-        if fits && filter(self.table, self.policy, self.medium, Path::Outbound, self.timestamp, frame) {
+        if fits
+            && filter(
+                self.table,
+                self.policy,
+                self.medium == Medium::Ip,
+                Path::Outbound,
+                Instant::from(self.timestamp),
+                frame,
+            )
+        {
             self.inner.consume(len, |out| out.copy_from_slice(frame));
         } else {
             *self.dropped = self.dropped.wrapping_add(1);
@@ -260,24 +212,5 @@ impl defmt::Format for FwRxToken<'_> {
 impl<T, S, P> defmt::Format for FwTxToken<'_, T, S, P> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "FwTxToken({=usize} bytes)", self.buf.len());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ip_packet;
-
-    #[test]
-    fn ip_packet_of_frames() {
-        let mut eth = [0u8; 40];
-        eth[12..14].copy_from_slice(&[0x08, 0x00]);
-        assert_eq!(ip_packet(false, &eth).map(<[u8]>::len), Some(26));
-        eth[12..14].copy_from_slice(&[0x81, 0x00]);
-        eth[16..18].copy_from_slice(&[0x86, 0xdd]);
-        assert_eq!(ip_packet(false, &eth).map(<[u8]>::len), Some(22));
-        eth[16..18].copy_from_slice(&[0x08, 0x06]); // ARP behind a VLAN tag
-        assert_eq!(ip_packet(false, &eth), None);
-        assert_eq!(ip_packet(false, &eth[..13]), None);
-        assert_eq!(ip_packet(true, &eth).map(<[u8]>::len), Some(40));
     }
 }

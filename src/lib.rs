@@ -137,7 +137,11 @@ pub mod config;
 pub mod defrag;
 #[cfg(feature = "device")]
 pub mod device;
+#[cfg(feature = "embassy")]
+pub mod embassy;
 mod expect;
+#[cfg(any(feature = "device", feature = "embassy"))]
+mod firewall;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
