@@ -122,7 +122,8 @@ pub(crate) fn hash_words(key: &HashKey, words: &[u64]) -> u64 {
 
 /// Digits of π: constants with no structure, so that no input word is
 /// special for every key.
-const PI: [u64; 4] = [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344, 0xa409_3822_299f_31d0, 0x082e_fa98_ec4e_6c89];
+const PI: [u64; 4] =
+    [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344, 0xa409_3822_299f_31d0, 0x082e_fa98_ec4e_6c89];
 
 /// The full 128-bit product of `a` and `b`, its halves XORed: every bit
 /// of each factor reaches the middle of the result.
@@ -235,7 +236,7 @@ pub(crate) fn hash(key: &HashKey, data: &[u8]) -> u64 {
         n += 1;
     }
     let len = (data.len() as u64 & 0xff) << 56;
-    if n < words.len() && data.len() % 8 != 0 {
+    if n < words.len() && !data.len().is_multiple_of(8) {
         words[n - 1] |= len;
     } else if n < words.len() {
         words[n] = len;

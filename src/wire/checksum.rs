@@ -31,7 +31,10 @@ pub(crate) fn sum(data: &[u8]) -> u64 {
 #[inline]
 pub(crate) fn pseudo_header(src: &[u8], dst: &[u8], proto: u8, len: u32) -> u64 {
     let [l0, l1, l2, l3] = len.to_be_bytes();
-    sum(src) + sum(dst) + u64::from(u32::from_ne_bytes([0, 0, 0, proto])) + u64::from(u32::from_ne_bytes([l0, l1, l2, l3]))
+    sum(src)
+        + sum(dst)
+        + u64::from(u32::from_ne_bytes([0, 0, 0, proto]))
+        + u64::from(u32::from_ne_bytes([l0, l1, l2, l3]))
 }
 
 /// Fold a sum to 16 bits (in native order).
@@ -100,7 +103,10 @@ mod tests {
         let payload = [0x14u8, 0xe9, 0, 53, 0, 11, 0, 0, b'a', b'b', b'c'];
         for (src, dst) in [
             (IpAddress::v4(10, 0, 0, 1), IpAddress::v4(10, 0, 0, 2)),
-            (IpAddress::Ipv6("2001:db8::1".parse().unwrap()), IpAddress::Ipv6("2001:db8::2".parse().unwrap())),
+            (
+                IpAddress::Ipv6("2001:db8::1".parse().unwrap()),
+                IpAddress::Ipv6("2001:db8::2".parse().unwrap()),
+            ),
         ] {
             let mut p = payload;
             let c = !sc::combine(&[sc::pseudo_header(&src, &dst, IpProtocol::Udp, 11), sc::data(&p)]);
