@@ -6,8 +6,11 @@
 //! * [`pipeline`]: the path of a packet (classification, the protocol
 //!   trackers, confirmation and the helper hook);
 //! * [`display`]: [`EntryRef`], an entry as `conntrack -L` shows it;
-//! * [`snapshot`]: the table as bytes and back (state synchronisation).
+//! * [`snapshot`]: the table as bytes and back (state synchronisation);
+//! * [`control`]: deletion by tuple and by filter, of entries and
+//!   expectations.
 
+mod control;
 mod display;
 mod index;
 mod pipeline;
