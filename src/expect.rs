@@ -331,6 +331,34 @@ pub struct ExpectLine<'a> {
     pub(crate) timeout: u32,
 }
 
+impl ExpectLine<'_> {
+    /// The expectation: expected tuple, source mask, class, flags and the
+    /// helper the expected connection gets.
+    pub fn expectation(&self) -> Expectation {
+        self.pending.exp
+    }
+
+    /// The original tuple of the master connection.
+    pub fn master(&self) -> Tuple {
+        self.master
+    }
+
+    /// The zone of the master connection (and of the expected one).
+    pub fn zone(&self) -> u16 {
+        self.pending.zone
+    }
+
+    /// Whole seconds until the expectation expires.
+    pub fn timeout(&self) -> u32 {
+        self.timeout
+    }
+
+    /// The name of the helper that registered it.
+    pub fn helper_name(&self) -> Option<&'static str> {
+        self.helper_name
+    }
+}
+
 impl fmt::Display for ExpectLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = &self.pending.exp;
@@ -447,7 +475,7 @@ impl Expects<'_> {
         (home..home + EXPECT_WINDOW.min(len)).map(move |i| if i >= len { i - len } else { i })
     }
 
-    fn delete(&mut self, i: usize) {
+    pub(crate) fn delete(&mut self, i: usize) {
         if self.slots[i].0.take().is_some() {
             self.book.live = self.book.live.saturating_sub(1);
             crate::stats::bump(&mut self.stats.expect_delete);
@@ -618,6 +646,35 @@ impl Expects<'_> {
                     && !p.exp.flags.contains(ExpectFlags::INACTIVE)
                     && p.exp.matches(t)
             })
+    }
+
+    /// Put back an expectation read from a snapshot, with its serial: in
+    /// its destination's window, replacing one of the same master and
+    /// target; expired ones make room. No policy applies (the helper that
+    /// made it applied its own).
+    pub fn restore(&mut self, now: Tick, p: Pending) -> Result<(), ExpectError> {
+        let mut free = None;
+        for i in self.window(&p.exp.tuple, p.zone) {
+            match self.slots[i].0.get() {
+                None => free = free.or(Some(i)),
+                Some(q)
+                    if !q.deadline.is_after(now)
+                        || (q.master == p.master && q.zone == p.zone && q.exp.same_target(&p.exp)) =>
+                {
+                    self.delete(i);
+                    free = free.or(Some(i));
+                }
+                Some(_) => {}
+            }
+        }
+        let i = free.ok_or(ExpectError::Full)?;
+        // New expectations must stay newer than restored ones.
+        if self.book.live == 0 || p.serial.wrapping_sub(self.book.serial) as i32 > 0 {
+            self.book.serial = p.serial;
+        }
+        self.book.live += 1;
+        self.slots[i].0 = Maybe::some(p);
+        Ok(())
     }
 
     /// True if no expectation exists.

@@ -155,6 +155,14 @@ mod table;
 mod time;
 pub mod tuple;
 mod verdict;
+
+pub mod snapshot {
+    #![doc = include_str!("table/snapshot.md")]
+    pub use crate::table::{
+        RestoreError, SNAPSHOT_MAX_RECORD, SNAPSHOT_SLOTS_PER_CALL, SNAPSHOT_VERSION, SnapshotCursor,
+        SnapshotError,
+    };
+}
 pub mod wire;
 mod zeroed;
 
@@ -178,7 +186,8 @@ pub use stats::Stats;
 pub use status::{SctpState, Status, TcpState};
 pub use table::{
     BATCH, BUCKET_WORDS, ConnTable, EntryRef, FixedConnTable, FixedStorage, MAX_HELPER_ASSIGNMENTS,
-    MAX_HELPERS, MAX_SLOTS, Meta, PROBE_BUCKETS, SliceStorage, Slot, Storage,
+    MAX_HELPERS, MAX_SLOTS, Meta, PROBE_BUCKETS, RestoreError, SNAPSHOT_MAX_RECORD, SNAPSHOT_SLOTS_PER_CALL,
+    SNAPSHOT_VERSION, SliceStorage, Slot, SnapshotCursor, SnapshotError, Storage,
 };
 #[cfg(feature = "alloc")]
 pub use table::{GrowableStorage, HeapStorage, MAX_GROWABLE};

@@ -89,10 +89,15 @@ pub struct Options {
     pub helpers: Vec<String>,
     /// Replay on a growable table (`--growable`) instead of a fixed one.
     pub growable: bool,
+    /// Hand over to a fresh table before frame `k` (`--split-at K`): snapshot
+    /// the table, restore the snapshot into a new one (same settings, the
+    /// helpers registered in reverse order, so that they are bound by name)
+    /// and replay the rest there.
+    pub split_at: Option<usize>,
 }
 
 fn usage() -> String {
-    "usage: replay [--growable] [--helpers LIST|none] [--notrack SPEC]... [--sysctl NAME=VALUE]... [--honour-gaps MAXSEC] CAPTURE"
+    "usage: replay [--growable] [--split-at K] [--helpers LIST|none] [--notrack SPEC]... [--sysctl NAME=VALUE]... [--honour-gaps MAXSEC] CAPTURE"
         .to_string()
 }
 
@@ -101,6 +106,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut notrack = Vec::new();
     let mut honour_gaps = None;
     let mut growable = false;
+    let mut split_at = None;
     let mut capture = None;
     let mut warnings = Vec::new();
     // The oracle's default helper list, when --helpers is not given.
@@ -146,6 +152,11 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 honour_gaps = Some(secs);
             }
             "--growable" => growable = true,
+            "--split-at" => {
+                let v = value("--split-at")?;
+                split_at =
+                    Some(v.parse().map_err(|_| format!("--split-at needs a frame number, got '{v}'"))?);
+            }
             "-h" | "--help" => return Err(usage()),
             s if s.starts_with("--") => return Err(format!("unknown option '{s}'\n{}", usage())),
             s => {
@@ -156,7 +167,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     let capture = capture.ok_or_else(usage)?;
-    Ok(Options { config, notrack, honour_gaps, capture, warnings, helpers, growable })
+    Ok(Options { config, notrack, honour_gaps, capture, warnings, helpers, growable, split_at })
 }
 
 /// The entry's fields as the oracle's `--snapshot-each` prints them.
@@ -200,14 +211,14 @@ pub fn run(opts: Options) -> Result<(), String> {
 pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
     let key = HashKey(*b"ctrack-replay-k1");
     if opts.growable {
-        return replay_on(ConnTable::growable(1024, key, opts.config), opts, frames);
+        return replay_on(|| ConnTable::growable(1024, key, opts.config), opts, frames);
     }
     // The capacity is the kernel's default nf_conntrack_max on a large host.
     let capacity = match opts.config.max_entries {
         0 => 262_144,
         m => m as usize,
     };
-    replay_on(ConnTable::with_capacity(capacity, key, opts.config), opts, frames)
+    replay_on(|| ConnTable::with_capacity(capacity, key, opts.config), opts, frames)
 }
 
 /// Reassembly queues of the replay: 64 of 64 KiB plus the largest header,
@@ -215,18 +226,35 @@ pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
 const DEFRAG_QUEUES: usize = 64;
 const DEFRAG_BUFFER: usize = 65535 + 60;
 
-/// [`replay`] on `table`.
-fn replay_on<S: Storage>(mut table: ConnTable<S>, opts: &Options, frames: &[Frame]) -> Vec<Value> {
-    let mut lines = Vec::with_capacity(frames.len() + 1);
-    // Fragments are reassembled before tracking, as nf_defrag_ipv4/ipv6 do.
-    let mut defrag = Reassembler::with_storage(HeapDefragStorage::new(DEFRAG_QUEUES, DEFRAG_BUFFER));
-    for name in &opts.helpers {
+/// Register the helpers named in `names`, in that order.
+fn add_helpers<'a, S: Storage>(table: &mut ConnTable<S>, names: impl Iterator<Item = &'a String>) {
+    for name in names {
         let Some(builtin) = ctrack::helper::builtin(name) else { continue };
         table.add_builtin_helper(builtin).expect("few helpers");
     }
+}
+
+/// Snapshot `from` at `now` and restore it into `to` (whose helpers are
+/// registered), a few records per call as a synchronisation link would.
+fn hand_over<S: Storage>(from: &ConnTable<S>, to: &mut ConnTable<S>, now: Instant) {
+    let mut cursor = ctrack::SnapshotCursor::new();
+    let mut buf = [0u8; 2 * ctrack::SNAPSHOT_MAX_RECORD];
+    while !cursor.is_done() {
+        let n = from.snapshot(now, &mut cursor, &mut buf).expect("snapshot");
+        to.restore(now, &buf[..n]).expect("restore");
+    }
+}
+
+/// [`replay`] on the tables `make` makes.
+fn replay_on<S: Storage>(make: impl Fn() -> ConnTable<S>, opts: &Options, frames: &[Frame]) -> Vec<Value> {
+    let mut lines = Vec::with_capacity(frames.len() + 1);
+    let mut table = make();
+    add_helpers(&mut table, opts.helpers.iter());
+    // Fragments are reassembled before tracking, as nf_defrag_ipv4/ipv6 do.
+    let mut defrag = Reassembler::with_storage(HeapDefragStorage::new(DEFRAG_QUEUES, DEFRAG_BUFFER));
     let mut now_micros: u64 = 1_000_000_000;
     let mut prev_ts: Option<u64> = None;
-    for f in frames {
+    for (k, f) in frames.iter().enumerate() {
         let gap = match (opts.honour_gaps, prev_ts) {
             (Some(max), Some(p)) => {
                 let real = f.ts_nanos.saturating_sub(p) / 1000;
@@ -237,6 +265,12 @@ fn replay_on<S: Storage>(mut table: ConnTable<S>, opts: &Options, frames: &[Fram
         prev_ts = Some(f.ts_nanos);
         now_micros += gap;
         let now = Instant::from_millis(now_micros / 1000);
+        if opts.split_at == Some(k) {
+            let mut next = make();
+            add_helpers(&mut next, opts.helpers.iter().rev());
+            hand_over(&table, &mut next, now);
+            table = next;
+        }
         let mut obj = Map::new();
         obj.insert("i".into(), json!(f.index));
         match &f.content {

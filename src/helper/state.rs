@@ -11,6 +11,16 @@ impl HelperData {
     pub(crate) const ZERO: HelperData = HelperData([0; HelperData::LEN]);
     /// Bytes of state a helper may keep per connection.
     pub const LEN: usize = 20;
+
+    /// The bytes (the snapshot format carries them as they are).
+    pub(crate) fn as_bytes(&self) -> &[u8; HelperData::LEN] {
+        &self.0
+    }
+
+    /// State of these bytes.
+    pub(crate) const fn from_bytes(bytes: [u8; HelperData::LEN]) -> HelperData {
+        HelperData(bytes)
+    }
 }
 
 /// A helper's per-connection state, kept in a [`HelperData`] of

@@ -73,6 +73,46 @@ impl SctpConn {
         self.vtag[dir.index()]
     }
 
+    /// Bytes of the state in the snapshot format (see the table's
+    /// `snapshot` module): the original and reply verification tags (u32
+    /// each), the state (`enum sctp_conntrack`) and the flag bits.
+    pub(crate) const SNAPSHOT_LEN: usize = 10;
+
+    /// The state in the snapshot format.
+    pub(crate) fn encode(&self) -> [u8; Self::SNAPSHOT_LEN] {
+        let mut b = [0u8; Self::SNAPSHOT_LEN];
+        b[..4].copy_from_slice(&self.vtag[0].to_be_bytes());
+        b[4..8].copy_from_slice(&self.vtag[1].to_be_bytes());
+        b[8] = self.state as u8;
+        b[9] = self.flags;
+        b
+    }
+
+    /// A state from the snapshot format; `None` if a field is out of range.
+    pub(crate) fn decode(b: &[u8; Self::SNAPSHOT_LEN]) -> Option<SctpConn> {
+        let state = match b[8] {
+            0 => S::None,
+            1 => S::Closed,
+            2 => S::CookieWait,
+            3 => S::CookieEchoed,
+            4 => S::Established,
+            5 => S::ShutdownSent,
+            6 => S::ShutdownRecd,
+            7 => S::ShutdownAckSent,
+            8 => S::HeartbeatSent,
+            _ => return None,
+        };
+        let all = INIT_ORIG | INIT_REPLY | HB_VTAG_FAILED | HB_LAST_REPLY | ASSURE_PENDING;
+        (b[9] & !all == 0).then_some(SctpConn {
+            vtag: [
+                u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+            ],
+            state,
+            flags: b[9],
+        })
+    }
+
     fn init_bit(dir: Direction) -> u8 {
         match dir {
             Direction::Original => INIT_ORIG,

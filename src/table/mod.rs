@@ -5,16 +5,25 @@
 //! * [`probe`]: finding, allocating, early drop and deletion of entries;
 //! * [`pipeline`]: the path of a packet (classification, the protocol
 //!   trackers, confirmation and the helper hook);
-//! * [`display`]: [`EntryRef`], an entry as `conntrack -L` shows it.
+//! * [`display`]: [`EntryRef`], an entry as `conntrack -L` shows it;
+//! * [`snapshot`]: the table as bytes and back (state synchronisation);
+//! * [`control`]: deletion by tuple and by filter, of entries and
+//!   expectations.
 
+mod control;
 mod display;
 mod index;
 mod pipeline;
 mod probe;
+mod snapshot;
 mod storage;
 
 pub use display::EntryRef;
 pub use index::{BUCKET_WORDS, MAX_SLOTS, PROBE_BUCKETS};
+pub use snapshot::{
+    RestoreError, SNAPSHOT_MAX_RECORD, SNAPSHOT_SLOTS_PER_CALL, SNAPSHOT_VERSION, SnapshotCursor,
+    SnapshotError,
+};
 pub use storage::{FixedStorage, SliceStorage, Slot, Storage};
 #[cfg(feature = "alloc")]
 pub use storage::{GrowableStorage, HeapStorage, MAX_GROWABLE};

@@ -41,6 +41,7 @@ use crate::wire::tcp::{RST as TH_RST, Segment, SeqNumber};
 use states::{Next, PacketClass, transition, valid_flag_combination};
 use window::{Window, parse_syn_options};
 
+pub(crate) mod snap;
 mod states;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,147 @@
+//! The TCP state in the snapshot format (see the table's `snapshot`
+//! module): every field of `nf_conntrack_tcp.h: struct ip_ct_tcp` that the
+//! tracker keeps, so that a restored connection's window checks continue
+//! exactly (conntrackd's full sync of the window data, `NTA_TCP_*`).
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 18 | original side: `td_end`, `td_maxend`, `td_maxwin`, `td_maxack` (u32 each), `td_scale`, flags (u8 each) |
+//! | 18 | 18 | reply side, the same |
+//! | 36 | 1 | state (`enum tcp_conntrack`) |
+//! | 37 | 1 | last direction (0 original, 1 reply) |
+//! | 38 | 1 | last packet class (`last_index`, 0–5) |
+//! | 39 | 4 | `last_seq` |
+//! | 43 | 4 | `last_ack` |
+//! | 47 | 4 | `last_end` |
+//! | 51 | 2 | `last_win` |
+//! | 53 | 1 | `last_wscale` |
+//! | 54 | 1 | `last_flags` |
+//! | 55 | 1 | `retrans` |
+
+use super::states::PacketClass;
+use super::{TcpConn, TcpSide, Work};
+use crate::status::TcpState;
+use crate::tuple::Direction;
+use crate::wire::tcp::SeqNumber;
+
+/// Bytes of an encoded TCP state.
+pub(crate) const LEN: usize = 56;
+
+/// The largest window scale (RFC 7323; `nf_conntrack_proto_tcp.c:
+/// tcp_options()` caps it at 14).
+const MAX_SCALE: u8 = 14;
+
+fn u32_at(b: &[u8; LEN], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn tcp_state(v: u8) -> Option<TcpState> {
+    Some(match v {
+        0 => TcpState::None,
+        1 => TcpState::SynSent,
+        2 => TcpState::SynRecv,
+        3 => TcpState::Established,
+        4 => TcpState::FinWait,
+        5 => TcpState::CloseWait,
+        6 => TcpState::LastAck,
+        7 => TcpState::TimeWait,
+        8 => TcpState::Close,
+        9 => TcpState::SynSent2,
+        _ => return None,
+    })
+}
+
+impl TcpConn {
+    /// The state in the snapshot format.
+    pub(crate) fn encode(&self) -> [u8; LEN] {
+        let w = Work::load(self);
+        let mut b = [0u8; LEN];
+        for (k, s) in w.seen.iter().enumerate() {
+            let at = 18 * k;
+            b[at..at + 4].copy_from_slice(&s.td_end.0.to_be_bytes());
+            b[at + 4..at + 8].copy_from_slice(&s.td_maxend.0.to_be_bytes());
+            b[at + 8..at + 12].copy_from_slice(&s.td_maxwin.to_be_bytes());
+            b[at + 12..at + 16].copy_from_slice(&s.td_maxack.0.to_be_bytes());
+            b[at + 16] = s.td_scale;
+            b[at + 17] = s.flags;
+        }
+        b[36] = w.state as u8;
+        b[37] = w.last_dir.index() as u8;
+        b[38] = w.last_index as u8;
+        b[39..43].copy_from_slice(&w.last_seq.0.to_be_bytes());
+        b[43..47].copy_from_slice(&w.last_ack.0.to_be_bytes());
+        b[47..51].copy_from_slice(&w.last_end.0.to_be_bytes());
+        b[51..53].copy_from_slice(&w.last_win.to_be_bytes());
+        b[53] = w.last_wscale;
+        b[54] = w.last_flags;
+        b[55] = w.retrans;
+        b
+    }
+
+    /// A state from the snapshot format; `None` if a field is out of range.
+    pub(crate) fn decode(b: &[u8; LEN]) -> Option<TcpConn> {
+        let side = |k: usize| {
+            let at = 18 * k;
+            let td_scale = b[at + 16];
+            (td_scale <= MAX_SCALE).then_some(TcpSide {
+                td_end: SeqNumber(u32_at(b, at)),
+                td_maxend: SeqNumber(u32_at(b, at + 4)),
+                td_maxwin: u32_at(b, at + 8),
+                td_maxack: SeqNumber(u32_at(b, at + 12)),
+                td_scale,
+                flags: b[at + 17],
+            })
+        };
+        let last_dir = match b[37] {
+            0 => Direction::Original,
+            1 => Direction::Reply,
+            _ => return None,
+        };
+        if b[38] > PacketClass::None as u8 || b[53] > MAX_SCALE {
+            return None;
+        }
+        let w = Work {
+            seen: [side(0)?, side(1)?],
+            state: tcp_state(b[36])?,
+            last_dir,
+            last_index: PacketClass::from_bits(b[38]),
+            last_seq: SeqNumber(u32_at(b, 39)),
+            last_ack: SeqNumber(u32_at(b, 43)),
+            last_end: SeqNumber(u32_at(b, 47)),
+            last_win: u16::from_be_bytes([b[51], b[52]]),
+            last_wscale: b[53],
+            last_flags: b[54],
+            retrans: b[55],
+        };
+        let mut c = TcpConn::ZERO;
+        w.store(&mut c);
+        Some(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_round_trips() {
+        let mut b = [0u8; LEN];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = i as u8 ^ 0x5a;
+        }
+        b[16] = 7;
+        b[34] = 14;
+        b[36] = TcpState::TimeWait as u8;
+        b[37] = 1;
+        b[38] = 4;
+        b[53] = 3;
+        let c = TcpConn::decode(&b).unwrap();
+        assert_eq!(c.encode(), b);
+        assert_eq!(c.state(), TcpState::TimeWait);
+        b[36] = 10;
+        assert!(TcpConn::decode(&b).is_none());
+        b[36] = 3;
+        b[16] = 15;
+        assert!(TcpConn::decode(&b).is_none());
+    }
+}

@@ -1,0 +1,893 @@
+//! Snapshot and restore (the format and its overview: `snapshot.md`,
+//! the documentation of the public module `ctrack::snapshot`).
+
+use core::fmt;
+
+use super::ConnTable;
+use super::index::Ref;
+use super::storage::{Entry, Link, Slot, Storage};
+use crate::expect::{ExpectFlags, Expectation, Expects, Pending};
+use crate::helper::{Ext, HelperData, HelperId};
+use crate::proto::ProtoState;
+use crate::proto::sctp::SctpConn;
+use crate::proto::tcp::{TcpConn, snap};
+use crate::status::Status;
+use crate::time::{Instant, TICKS_PER_SEC, Tick};
+use crate::tuple::{Family, Tuple, proto};
+use crate::zeroed::Maybe;
+
+/// The format version this library writes and reads.
+pub const SNAPSHOT_VERSION: u8 = 1;
+
+/// The longest record (an IPv6 TCP entry with a reply tuple of its own, a
+/// helper of a 255-byte name and a master): a buffer of this size always
+/// holds the next record.
+pub const SNAPSHOT_MAX_RECORD: usize = 4 + 1 + 2 + 2 + 6 + 3 * 38 + 1 + snap::LEN + 256 + 1 + HelperData::LEN;
+
+/// Most slots one [`ConnTable::snapshot`] call visits.
+pub const SNAPSHOT_SLOTS_PER_CALL: usize = 1024;
+
+const MAGIC: &[u8; 4] = b"CTRK";
+const HEADER: u8 = 1;
+const ENTRY: u8 = 2;
+const EXPECT: u8 = 3;
+
+/// Where a snapshot resumes: give the same cursor to every
+/// [`ConnTable::snapshot`] call until [`SnapshotCursor::is_done`].
+///
+/// ```
+/// use ctrack::SnapshotCursor;
+/// let c = SnapshotCursor::new();
+/// assert!(!c.is_done());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SnapshotCursor {
+    phase: Phase,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Phase {
+    #[default]
+    Header,
+    Entries(usize),
+    Expects(usize),
+    Done,
+}
+
+impl SnapshotCursor {
+    /// The start of a snapshot.
+    pub const fn new() -> SnapshotCursor {
+        SnapshotCursor { phase: Phase::Header }
+    }
+
+    /// True once every record is written.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+}
+
+/// Why [`ConnTable::snapshot`] wrote nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The buffer cannot hold the next record, of `needed` bytes (a buffer
+    /// of [`SNAPSHOT_MAX_RECORD`] bytes always can).
+    BufferTooSmall {
+        /// Bytes of the next record.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::BufferTooSmall { needed } => {
+                write!(f, "snapshot buffer too small for the next record ({needed} bytes)")
+            }
+        }
+    }
+}
+
+impl core::error::Error for SnapshotError {}
+
+/// Why [`ConnTable::restore`] stopped. The records before the one at fault
+/// are restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The bytes end inside a record.
+    Truncated,
+    /// A record of another format version.
+    UnsupportedVersion(u8),
+    /// Not a snapshot header: wrong magic or time unit.
+    BadHeader,
+    /// A record of an unknown kind, or a field out of range (an unknown
+    /// family or status bit, a protocol state of another protocol, a tuple
+    /// that cannot be inverted, bytes left over).
+    Malformed,
+    /// The record names a helper this table has not registered.
+    UnknownHelper,
+    /// No room for the entry, its extension or the expectation.
+    TableFull,
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreError::Truncated => f.write_str("snapshot record truncated"),
+            RestoreError::UnsupportedVersion(v) => write!(f, "snapshot format version {v} not supported"),
+            RestoreError::BadHeader => f.write_str("not a ctrack snapshot"),
+            RestoreError::Malformed => f.write_str("malformed snapshot record"),
+            RestoreError::UnknownHelper => f.write_str("snapshot names a helper not registered"),
+            RestoreError::TableFull => f.write_str("no room to restore the record"),
+        }
+    }
+}
+
+impl core::error::Error for RestoreError {}
+
+/// Writes fields into a record buffer.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn bytes(&mut self, b: &[u8]) {
+        // The buffer is SNAPSHOT_MAX_RECORD long, which every record fits.
+        if let Some(dst) = self.buf.get_mut(self.at..self.at + b.len()) {
+            dst.copy_from_slice(b);
+        }
+        self.at += b.len();
+    }
+
+    fn u8(&mut self, v: u8) {
+        self.bytes(&[v]);
+    }
+
+    fn u16(&mut self, v: u16) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    fn u48(&mut self, v: u64) {
+        self.bytes(&v.to_be_bytes()[2..]);
+    }
+
+    fn tuple(&mut self, t: &Tuple) {
+        let n = match t.family() {
+            Family::Ipv4 => {
+                self.u8(4);
+                4
+            }
+            Family::Ipv6 => {
+                self.u8(6);
+                16
+            }
+        };
+        self.u8(t.proto());
+        self.bytes(&t.src_bytes()[..n]);
+        self.bytes(&t.dst_bytes()[..n]);
+        self.u16(t.src_l4());
+        self.u16(t.dst_l4());
+    }
+
+    fn name(&mut self, name: Option<&str>) {
+        // Longer names are cut (they then name no helper on restore).
+        let b = name.map_or(&[][..], str::as_bytes);
+        let b = &b[..b.len().min(255)];
+        self.u8(b.len() as u8);
+        self.bytes(b);
+    }
+}
+
+/// Reads fields of a record body; every read fails past its end.
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RestoreError> {
+        let (head, rest) = self.b.split_at_checked(n).ok_or(RestoreError::Malformed)?;
+        self.b = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], RestoreError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> Result<u8, RestoreError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, RestoreError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> Result<u32, RestoreError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn u48(&mut self) -> Result<u64, RestoreError> {
+        let [a, b, c, d, e, f] = self.array()?;
+        Ok(u64::from_be_bytes([0, 0, a, b, c, d, e, f]))
+    }
+
+    fn tuple(&mut self) -> Result<Tuple, RestoreError> {
+        let (family, n) = match self.u8()? {
+            4 => (Family::Ipv4, 4),
+            6 => (Family::Ipv6, 16),
+            _ => return Err(RestoreError::Malformed),
+        };
+        let proto = self.u8()?;
+        let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+        src[..n].copy_from_slice(self.take(n)?);
+        dst[..n].copy_from_slice(self.take(n)?);
+        let (sl4, dl4) = (self.u16()?, self.u16()?);
+        Ok(Tuple::from_raw(family, proto, src, dst, sl4, dl4))
+    }
+
+    fn name(&mut self) -> Result<&'a [u8], RestoreError> {
+        let n = self.u8()?;
+        self.take(usize::from(n))
+    }
+
+    fn end(&self) -> Result<(), RestoreError> {
+        if self.b.is_empty() { Ok(()) } else { Err(RestoreError::Malformed) }
+    }
+}
+
+/// The status bits a record may carry.
+const STATUS_BITS: [Status; 10] = [
+    Status::EXPECTED,
+    Status::SEEN_REPLY,
+    Status::ASSURED,
+    Status::CONFIRMED,
+    Status::SRC_NAT,
+    Status::DST_NAT,
+    Status::SRC_NAT_DONE,
+    Status::DST_NAT_DONE,
+    Status::FIXED_TIMEOUT,
+    Status::HELPER,
+];
+
+/// Status bits `bits` without those of `except`; `None` for an unknown bit.
+fn status_of(bits: u16, except: Status) -> Option<Status> {
+    let mut s = Status::empty();
+    let mut seen = 0;
+    for b in STATUS_BITS {
+        if bits & b.bits() != 0 {
+            seen |= b.bits();
+            if !except.contains(b) {
+                s.insert(b);
+            }
+        }
+    }
+    (seen == bits).then_some(s)
+}
+
+/// Which protocol-state kind the protocol of `t` has (0 none, 1 stream,
+/// 2 TCP, 3 SCTP), as `ProtoState::new` gives it.
+fn state_kind(t: &Tuple) -> u8 {
+    match t.proto() {
+        proto::TCP => 2,
+        proto::SCTP => 3,
+        proto::UDP | proto::UDPLITE | proto::GRE => 1,
+        _ => 0,
+    }
+}
+
+/// A parsed entry record.
+struct EntryRecord<'a> {
+    zone: u16,
+    status: u16,
+    remaining: u64,
+    orig: Tuple,
+    reply: Option<Tuple>,
+    proto: ProtoState,
+    helper: Option<(&'a [u8], HelperData)>,
+    master: Option<Tuple>,
+}
+
+fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, RestoreError> {
+    let flags = r.u8()?;
+    if flags & !0x03 != 0 {
+        return Err(RestoreError::Malformed);
+    }
+    let zone = r.u16()?;
+    let status = r.u16()?;
+    status_of(status, Status::empty()).ok_or(RestoreError::Malformed)?;
+    let remaining = r.u48()?;
+    let orig = r.tuple()?;
+    orig.canonical().ok_or(RestoreError::Malformed)?;
+    let reply = if status & Status::OWN_REPLY.bits() != 0 {
+        let t = r.tuple()?;
+        if t.family() != orig.family() || t.proto() != orig.proto() || t.canonical().is_none() {
+            return Err(RestoreError::Malformed);
+        }
+        Some(t)
+    } else {
+        None
+    };
+    let kind = r.u8()?;
+    if kind != state_kind(&orig) {
+        return Err(RestoreError::Malformed);
+    }
+    let proto = match kind {
+        1 => {
+            // Signed, 48 bits: sign-extend.
+            let d = ((r.u48()? << 16) as i64) >> 16;
+            ProtoState::Stream { stream_after: Tick::from_ticks(now.ticks().saturating_add_signed(d)) }
+        }
+        2 => ProtoState::Tcp(TcpConn::decode(&r.array()?).ok_or(RestoreError::Malformed)?),
+        3 => ProtoState::Sctp(SctpConn::decode(&r.array()?).ok_or(RestoreError::Malformed)?),
+        _ => ProtoState::Stateless,
+    };
+    let helper = if flags & 0x01 != 0 {
+        let name = r.name()?;
+        let n = usize::from(r.u8()?);
+        if n > HelperData::LEN {
+            return Err(RestoreError::Malformed);
+        }
+        let data = r.take(n)?;
+        let mut bytes = [0u8; HelperData::LEN];
+        bytes[..data.len()].copy_from_slice(data);
+        Some((name, HelperData::from_bytes(bytes)))
+    } else {
+        None
+    };
+    let master = if flags & 0x02 != 0 { Some(r.tuple()?) } else { None };
+    r.end()?;
+    Ok(EntryRecord { zone, status, remaining, orig, reply, proto, helper, master })
+}
+
+/// A parsed expectation record.
+struct ExpectRecord<'a> {
+    zone: u16,
+    remaining: u64,
+    serial: u32,
+    master: Tuple,
+    exp: Expectation,
+    owner: &'a [u8],
+    helper: &'a [u8],
+}
+
+fn parse_expect<'a>(r: &mut Reader<'a>) -> Result<ExpectRecord<'a>, RestoreError> {
+    let zone = r.u16()?;
+    let remaining = r.u48()?;
+    let serial = r.u32()?;
+    let master = r.tuple()?;
+    master.canonical().ok_or(RestoreError::Malformed)?;
+    let tuple = r.tuple()?;
+    let src_prefix = r.u8()?;
+    let any = r.u8()?;
+    let class = r.u8()?;
+    let fl = r.u8()?;
+    let max = match tuple.family() {
+        Family::Ipv4 => 32,
+        Family::Ipv6 => 128,
+    };
+    if src_prefix > max || any > 1 || fl & !0x03 != 0 {
+        return Err(RestoreError::Malformed);
+    }
+    let mut flags = ExpectFlags::empty();
+    if fl & 0x01 != 0 {
+        flags = flags | ExpectFlags::PERMANENT;
+    }
+    if fl & 0x02 != 0 {
+        flags = flags | ExpectFlags::INACTIVE;
+    }
+    let owner = r.name()?;
+    let helper = r.name()?;
+    r.end()?;
+    let exp = Expectation { tuple, src_prefix, any_src_port: any == 1, class, flags, helper: None };
+    Ok(ExpectRecord { zone, remaining, serial, master, exp, owner, helper })
+}
+
+/// Put the record's framing around the body written from byte 4 to `end`.
+fn frame(rec: &mut [u8], kind: u8, end: usize) -> usize {
+    let len = (end - 4) as u16;
+    rec[0] = kind;
+    rec[1] = SNAPSHOT_VERSION;
+    rec[2..4].copy_from_slice(&len.to_be_bytes());
+    end
+}
+
+impl<S: Storage> ConnTable<S> {
+    /// Write the next records of a snapshot of the table into `out`, from
+    /// where `cursor` says; returns the bytes written (whole records).
+    /// Call again with the same cursor until [`SnapshotCursor::is_done`]:
+    /// each call visits at most [`SNAPSHOT_SLOTS_PER_CALL`] slots, so it may
+    /// write nothing and still not be done. The table may change between
+    /// calls (a connection created in a slot already visited is missed, as
+    /// a ctnetlink dump misses it); the format is in the
+    /// [`snapshot`](crate::snapshot) module.
+    ///
+    /// ```
+    /// use ctrack::{Config, ConnTable, CtState, FixedConnTable, HashKey, Instant, SnapshotCursor};
+    ///
+    /// let mut a: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), Config::default());
+    /// let query = [
+    ///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+    /// ];
+    /// let answer = [
+    ///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 2, 10, 0, 0, 1,
+    ///     0, 53, 0x14, 0xe9, 0, 8, 0, 0,
+    /// ];
+    /// let now = Instant::from_secs(1);
+    /// a.track(now, &query);
+    /// a.track(now, &answer);
+    ///
+    /// // Another table, e.g. on the standby firewall, with its own key.
+    /// let mut b: FixedConnTable<64> = ConnTable::new(HashKey([9; 16]), Config::default());
+    /// let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 256]);
+    /// while !cursor.is_done() {
+    ///     let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
+    ///     b.restore(now, &buf[..n]).unwrap();
+    /// }
+    /// assert_eq!(b.len(), 1);
+    /// // The connection goes on in `b`: no NEW.
+    /// assert_eq!(b.track(Instant::from_secs(2), &query).state(), Some(CtState::Established));
+    /// ```
+    pub fn snapshot(
+        &self,
+        now: Instant,
+        cursor: &mut SnapshotCursor,
+        out: &mut [u8],
+    ) -> Result<usize, SnapshotError> {
+        let now = now.tick();
+        let mut written = 0;
+        let mut visits = 0;
+        let mut rec = [0u8; SNAPSHOT_MAX_RECORD];
+        while visits < SNAPSHOT_SLOTS_PER_CALL {
+            let (n, next) = match cursor.phase {
+                Phase::Done => break,
+                Phase::Header => (self.header_record(&mut rec), Phase::Entries(0)),
+                Phase::Entries(i) if i >= self.capacity() => (0, Phase::Expects(0)),
+                Phase::Entries(i) => {
+                    visits += 1;
+                    (self.entry_record(i, now, &mut rec), Phase::Entries(i + 1))
+                }
+                Phase::Expects(i) if i >= self.store.parts().expects.len() => (0, Phase::Done),
+                Phase::Expects(i) => {
+                    visits += 1;
+                    (self.expect_record(i, now, &mut rec), Phase::Expects(i + 1))
+                }
+            };
+            let Some(dst) = out.get_mut(written..written + n) else {
+                if written == 0 {
+                    return Err(SnapshotError::BufferTooSmall { needed: n });
+                }
+                break;
+            };
+            dst.copy_from_slice(&rec[..n]);
+            written += n;
+            cursor.phase = next;
+        }
+        Ok(written)
+    }
+
+    /// Restore the records in `bytes` (whole records, as
+    /// [`ConnTable::snapshot`] writes them; any number of calls) into this
+    /// table at `now`; returns how many entries and expectations were
+    /// restored. Restored connections continue where they were: their
+    /// packets are ESTABLISHED (or RELATED), not NEW. Helpers are bound by
+    /// name to this table's registered helpers. On an error, the records
+    /// before the one at fault are restored; nothing of that one is.
+    ///
+    /// ```
+    /// use ctrack::{Config, ConnTable, FixedConnTable, HashKey, Instant, RestoreError};
+    ///
+    /// let mut t: FixedConnTable<64> = ConnTable::new(HashKey([9; 16]), Config::default());
+    /// assert_eq!(t.restore(Instant::ZERO, &[]), Ok(0));
+    /// assert_eq!(t.restore(Instant::ZERO, &[2, 1, 0]), Err(RestoreError::Truncated));
+    /// assert_eq!(t.restore(Instant::ZERO, &[2, 9, 0, 0]), Err(RestoreError::UnsupportedVersion(9)));
+    /// ```
+    pub fn restore(&mut self, now: Instant, bytes: &[u8]) -> Result<usize, RestoreError> {
+        let now = now.tick();
+        let mut rest = bytes;
+        let mut restored = 0;
+        while let Some(&[kind, version, l0, l1]) = rest.first_chunk::<4>() {
+            if version != SNAPSHOT_VERSION {
+                return Err(RestoreError::UnsupportedVersion(version));
+            }
+            let len = usize::from(u16::from_be_bytes([l0, l1]));
+            let body = rest.get(4..4 + len).ok_or(RestoreError::Truncated)?;
+            rest = &rest[4 + len..];
+            let mut r = Reader { b: body };
+            match kind {
+                HEADER => {
+                    let magic: [u8; 4] = r.array().map_err(|_| RestoreError::BadHeader)?;
+                    let rate = r.u16().map_err(|_| RestoreError::BadHeader)?;
+                    if &magic != MAGIC || u32::from(rate) != TICKS_PER_SEC || r.end().is_err() {
+                        return Err(RestoreError::BadHeader);
+                    }
+                }
+                ENTRY => {
+                    let e = parse_entry(&mut r, now)?;
+                    self.restore_entry(now, &e)?;
+                    restored += 1;
+                }
+                EXPECT => {
+                    let x = parse_expect(&mut r)?;
+                    if self.restore_expect(now, &x)? {
+                        restored += 1;
+                    }
+                }
+                _ => return Err(RestoreError::Malformed),
+            }
+        }
+        if rest.is_empty() { Ok(restored) } else { Err(RestoreError::Truncated) }
+    }
+
+    /// The registered helper of that name.
+    fn helper_named(&self, name: &[u8]) -> Result<HelperId, RestoreError> {
+        let i = self.helpers.iter().position(|h| h.name().as_bytes() == name);
+        i.and_then(|i| u8::try_from(i).ok()).map(HelperId).ok_or(RestoreError::UnknownHelper)
+    }
+
+    fn header_record(&self, rec: &mut [u8]) -> usize {
+        let mut w = Writer { buf: rec, at: 4 };
+        w.bytes(MAGIC);
+        w.u16(TICKS_PER_SEC as u16);
+        let end = w.at;
+        frame(rec, HEADER, end)
+    }
+
+    /// The record of the entry in slot `i`, if it is live and confirmed
+    /// (else 0 bytes).
+    fn entry_record(&self, i: usize, now: Tick, rec: &mut [u8]) -> usize {
+        let Some(e) = self.entry_at(i) else { return 0 };
+        if !e.status.contains(Status::CONFIRMED) || e.expired(now) {
+            return 0;
+        }
+        let r = self.entry_ref(e, now, i);
+        let ext = r.ext;
+        let helper = r.helper.map(|h| h.name());
+        let master = ext.and_then(|x| x.master);
+        let mut w = Writer { buf: rec, at: 4 };
+        w.u8(u8::from(helper.is_some()) | u8::from(master.is_some()) << 1);
+        w.u16(e.zone);
+        w.u16(e.status.bits());
+        w.u48(e.deadline.ticks() - now.ticks());
+        w.tuple(&r.orig());
+        if e.status.intersects(Status::OWN_REPLY) {
+            w.tuple(&r.reply());
+        }
+        w.u8(state_kind(&e.key));
+        match (&e.proto, state_kind(&e.key)) {
+            (ProtoState::Stream { stream_after }, 1) => {
+                // Signed: the time may have passed.
+                let d = stream_after.ticks() as i64 - now.ticks() as i64;
+                w.u48(d.clamp(-(1 << 47), (1 << 47) - 1) as u64);
+            }
+            (ProtoState::Tcp(c), 2) => w.bytes(&c.encode()),
+            (ProtoState::Sctp(c), 3) => w.bytes(&c.encode()),
+            // A state of another kind (never: the state is made from a
+            // packet of the entry's protocol) is written as a new one.
+            (_, 1) => w.u48(0),
+            (_, 2) => w.bytes(&TcpConn::ZERO.encode()),
+            (_, 3) => w.bytes(&SctpConn::default().encode()),
+            _ => {}
+        }
+        if helper.is_some() {
+            w.name(helper);
+            let data = ext.map_or(HelperData::ZERO, |x| x.data);
+            w.u8(HelperData::LEN as u8);
+            w.bytes(data.as_bytes());
+        }
+        if let Some(m) = master {
+            w.tuple(&m);
+        }
+        let end = w.at;
+        frame(rec, ENTRY, end)
+    }
+
+    /// The record of the expectation in slot `i`, if it is live and its
+    /// master is (else 0 bytes).
+    fn expect_record(&self, i: usize, now: Tick, rec: &mut [u8]) -> usize {
+        let p = self.store.parts();
+        let Some(x) = p.expects.get(i).and_then(|s| s.0.as_ref()) else { return 0 };
+        if !x.deadline.is_after(now) {
+            return 0;
+        }
+        let Some(m) = self.entry_at(x.master as usize) else { return 0 };
+        if !m.status.contains(Status::CONFIRMED) || m.expired(now) {
+            return 0;
+        }
+        let name = |id: Option<HelperId>| id.and_then(|id| self.helper(id)).map(|h| h.name());
+        let mut w = Writer { buf: rec, at: 4 };
+        w.u16(x.zone);
+        w.u48(x.deadline.ticks() - now.ticks());
+        w.u32(x.serial);
+        w.tuple(&m.orig());
+        w.tuple(&x.exp.tuple);
+        w.u8(x.exp.src_prefix);
+        w.u8(u8::from(x.exp.any_src_port));
+        w.u8(x.exp.class);
+        let f = &x.exp.flags;
+        w.u8(u8::from(f.contains(ExpectFlags::PERMANENT)) | u8::from(f.contains(ExpectFlags::INACTIVE)) << 1);
+        w.name(name(Some(x.owner)));
+        w.name(name(x.exp.helper));
+        let end = w.at;
+        frame(rec, EXPECT, end)
+    }
+
+    /// Insert a parsed entry: the steps of a new connection
+    /// (`pipeline.rs: create()`), then confirmed at once.
+    fn restore_entry(&mut self, now: Tick, r: &EntryRecord<'_>) -> Result<(), RestoreError> {
+        let helper = match r.helper {
+            Some((name, data)) => Some((self.helper_named(name)?, data)),
+            None => None,
+        };
+        let (key, is_key) = r.orig.canonical().ok_or(RestoreError::Malformed)?;
+        let place = self.place(&key, r.zone);
+        let ext = if helper.is_some() || r.master.is_some() {
+            let free = self.store.parts().exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
+            Some(free.ok_or(RestoreError::TableFull)?)
+        } else {
+            None
+        };
+        let i = self.alloc(now, place).map_err(|_| RestoreError::TableFull)?;
+        self.generation = self.generation.checked_add(1).unwrap_or(1);
+        let nat = status_of(r.status & Status::OWN_REPLY.bits(), Status::empty()).unwrap_or_default();
+        let status =
+            status_of(r.status, Status::CONFIRMED | Status::OWN_REPLY).ok_or(RestoreError::Malformed)?;
+        let entry = Entry {
+            key,
+            zone: r.zone,
+            link: Link::new(is_key, ext),
+            status,
+            deadline: Tick::from_ticks(now.ticks() + r.remaining),
+            generation: self.generation,
+            proto: r.proto,
+        };
+        let p = self.store.parts_mut();
+        p.slots[i] = Slot(entry);
+        if let Some(x) = ext {
+            let mut e = Ext::new(i as u32, helper.map(|h| h.0), r.master);
+            e.data = helper.map_or(HelperData::ZERO, |h| h.1);
+            p.exts[x].0 = Maybe::some(e);
+        }
+        if !self.index_entry(now, place, Ref::primary(i)) {
+            self.remove(i);
+            return Err(RestoreError::TableFull);
+        }
+        let handle = entry.handle(i);
+        if let Some(reply) = r.reply
+            && self.set_reply(now, handle, reply, nat).is_err()
+        {
+            self.remove(i);
+            return Err(RestoreError::TableFull);
+        }
+        // A connection that shares a tuple with this one (the clash of
+        // confirmation, `nf_conntrack_core.c: __nf_conntrack_confirm()`) is
+        // replaced, as conntrackd's commit updates what the kernel holds.
+        while let Some(e) = self.entry_at(i).copied()
+            && let Some(old) = self.clash(&e, i, now)
+        {
+            self.remove(old);
+        }
+        if let Some(e) = self.entry_at_mut(i) {
+            e.status.insert(Status::CONFIRMED);
+        }
+        Ok(())
+    }
+
+    /// Insert a parsed expectation under its master; false if the master is
+    /// not in the table (or has no helper to own it).
+    fn restore_expect(&mut self, now: Tick, r: &ExpectRecord<'_>) -> Result<bool, RestoreError> {
+        let owner = self.helper_named(r.owner)?;
+        let helper = if r.helper.is_empty() { None } else { Some(self.helper_named(r.helper)?) };
+        let (key, is_key) = r.master.canonical().ok_or(RestoreError::Malformed)?;
+        let Some((m, _)) = self.locate(self.place(&key, r.zone), &key, is_key, r.zone, now) else {
+            return Ok(false);
+        };
+        // Only a master with a helper has its expectations deleted with it.
+        let has_helper = self
+            .entry_at(m)
+            .and_then(|e| e.link.ext())
+            .and_then(|x| self.store.parts().exts.get(x)?.0.get())
+            .is_some_and(|x| x.helper.is_some());
+        if !has_helper {
+            return Ok(false);
+        }
+        let pending = Pending {
+            exp: Expectation { helper, ..r.exp },
+            master: m as u32,
+            zone: r.zone,
+            deadline: Tick::from_ticks(now.ticks() + r.remaining),
+            serial: r.serial,
+            owner,
+        };
+        let p = self.store.parts_mut();
+        let mut view = Expects {
+            slots: p.expects,
+            book: &mut self.expect_book,
+            stats: &mut self.stats,
+            key: &self.hash_key,
+        };
+        view.restore(now, pending).map_err(|_| RestoreError::TableFull)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tuple::Direction;
+    use crate::verdict::CtState;
+    use crate::{Config, FixedConnTable, HashKey};
+
+    fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> [u8; 28] {
+        let mut p = [0u8; 28];
+        p[..12].copy_from_slice(&[0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        let mut sum = 0u32;
+        for k in (0..20).step_by(2) {
+            sum += u32::from(u16::from_be_bytes([p[k], p[k + 1]]));
+        }
+        let sum = !((sum & 0xffff) + (sum >> 16)) as u16;
+        p[10..12].copy_from_slice(&sum.to_be_bytes());
+        p[20..22].copy_from_slice(&sport.to_be_bytes());
+        p[22..24].copy_from_slice(&dport.to_be_bytes());
+        p[24..26].copy_from_slice(&8u16.to_be_bytes());
+        p
+    }
+
+    const CLIENT: [u8; 4] = [10, 0, 0, 1];
+    const SERVER: [u8; 4] = [198, 51, 100, 53];
+    const PUBLIC: [u8; 4] = [203, 0, 113, 1];
+
+    fn copy<S: Storage, T: Storage>(
+        from: &ConnTable<S>,
+        to: &mut ConnTable<T>,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> usize {
+        let mut cursor = SnapshotCursor::new();
+        let mut n = 0;
+        while !cursor.is_done() {
+            let k = from.snapshot(now, &mut cursor, buf).unwrap();
+            n += to.restore(now, &buf[..k]).unwrap();
+        }
+        n
+    }
+
+    /// A table with one plain and one source-NAT connection, in zone 3.
+    fn table_with_nat() -> (FixedConnTable<64>, Instant) {
+        let mut t: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
+        let now = Instant::from_secs(1);
+        let meta = crate::Meta::default().with_zone(3);
+        let out = udp(CLIENT, 1000, SERVER, 53);
+        let mut v = t.classify(now, &out, meta);
+        let reply = Tuple::with_ports(SERVER.into(), 53, PUBLIC.into(), 2000, proto::UDP).unwrap();
+        t.set_reply(now.tick(), v.entry().unwrap(), reply, Status::SRC_NAT).unwrap();
+        t.confirm(&mut v, &out).unwrap();
+        let _ = t.track_with(now, &udp(CLIENT, 1001, SERVER, 53), meta);
+        (t, now)
+    }
+
+    #[test]
+    fn nat_zone_and_lifetimes_survive() {
+        let (a, now) = table_with_nat();
+        let mut b: FixedConnTable<32> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        // The smallest buffer that always makes progress.
+        let mut buf = [0u8; SNAPSHOT_MAX_RECORD];
+        assert_eq!(copy(&a, &mut b, now, &mut buf), 2);
+        let list = |t: &dyn Fn() -> std::vec::Vec<std::string::String>| {
+            let mut v = t();
+            v.sort();
+            v
+        };
+        let la = list(&|| a.entries(now).map(|e| std::format!("{e} {}", e.status())).collect());
+        let lb = list(&|| b.entries(now).map(|e| std::format!("{e} {}", e.status())).collect());
+        assert_eq!(la, lb);
+        assert!(la[0].contains("zone=3"), "{la:?}");
+        let later = Instant::from_secs(5);
+        let meta = crate::Meta::default().with_zone(3);
+        let v = b.track_with(later, &udp(SERVER, 53, PUBLIC, 2000), meta);
+        assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+        // Not in zone 0.
+        let v = b.track(later, &udp(SERVER, 53, PUBLIC, 2000));
+        assert_eq!(v.state(), Some(CtState::New));
+        // Restoring again replaces rather than duplicates.
+        let before = b.len();
+        copy(&a, &mut b, now, &mut buf);
+        assert_eq!(b.len(), before);
+    }
+
+    #[test]
+    fn small_buffers_and_bounded_calls() {
+        let (a, now) = table_with_nat();
+        let mut cursor = SnapshotCursor::new();
+        let mut tiny = [0u8; 8];
+        assert!(matches!(
+            a.snapshot(now, &mut cursor, &mut tiny),
+            Ok(_) | Err(SnapshotError::BufferTooSmall { .. })
+        ));
+        let mut b: FixedConnTable<64> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        let mut buf = [0u8; 2048];
+        let mut calls = 0;
+        while !cursor.is_done() {
+            let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
+            b.restore(now, &buf[..n]).unwrap();
+            calls += 1;
+        }
+        assert_eq!((b.len(), calls), (2, 1));
+        assert_eq!(a.snapshot(now, &mut cursor, &mut buf), Ok(0), "done stays done");
+    }
+
+    /// Cut or damaged snapshots give errors, never a panic, and leave a
+    /// consistent table.
+    #[test]
+    fn hostile_bytes() {
+        let (a, now) = table_with_nat();
+        let mut buf = [0u8; 1024];
+        let mut cursor = SnapshotCursor::new();
+        let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
+        assert!(cursor.is_done());
+        for cut in 0..n {
+            let mut b: FixedConnTable<64> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+            let r = b.restore(now, &buf[..cut]);
+            assert!(matches!(r, Ok(_) | Err(RestoreError::Truncated)), "{cut}: {r:?}");
+        }
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for round in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut bytes = buf;
+            let (at, bit) = ((seed >> 8) as usize % n, (seed >> 3) as u8 % 8);
+            bytes[at] ^= 1 << bit;
+            if round % 2 == 0 {
+                bytes[(seed >> 32) as usize % n] = (seed >> 40) as u8;
+            }
+            let mut b: FixedConnTable<64> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+            let _ = b.restore(now, &bytes[..n]);
+            let listed = b.entries(now).count();
+            assert!(listed <= b.len());
+            for e in b.entries(now) {
+                let _ = std::format!("{e}");
+                let (found, _) = b.lookup(&e.orig(), e.zone(), now).unwrap();
+                assert_eq!(found.handle(), e.handle());
+            }
+        }
+        let mut b: FixedConnTable<64> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        assert_eq!(
+            b.restore(now, &[1, 1, 0, 6, b'C', b'T', b'R', b'X', 0, 16]),
+            Err(RestoreError::BadHeader)
+        );
+        assert_eq!(b.restore(now, &[7, 1, 0, 0]), Err(RestoreError::Malformed));
+    }
+
+    #[cfg(feature = "helper-tftp")]
+    #[test]
+    fn unknown_helpers_are_refused() {
+        let mut a: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
+        let tftp = crate::helper::builtin("tftp").unwrap();
+        a.add_builtin_helper(tftp).unwrap();
+        let now = Instant::from_secs(1);
+        let _ = a.track(now, &udp(CLIENT, 1000, SERVER, 69));
+        let mut b: FixedConnTable<64> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 1024]);
+        let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
+        assert_eq!(b.restore(now, &buf[..n]), Err(RestoreError::UnknownHelper));
+        assert_eq!(b.len(), 0);
+        b.add_builtin_helper(tftp).unwrap();
+        assert_eq!(b.restore(now, &buf[..n]), Ok(1));
+        assert_eq!(b.entries(now).next().unwrap().helper().map(|h| h.name()), Some("tftp"));
+    }
+}

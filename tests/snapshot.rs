@@ -1,0 +1,156 @@
+//! Snapshot and restore against the corpus: for every capture and verdict
+//! file the parity test replays (`tests/parity.rs`), replay the first half
+//! through a table, snapshot it, restore the snapshot into a fresh table
+//! (same settings; the helpers registered in the reverse order, so that
+//! the snapshot's helper names must be re-bound), and replay the rest
+//! there. Every frame's output, and the final `conntrack -L` and
+//! `conntrack -L expect` listings, must equal those of one table replaying
+//! everything. (The listings are compared as sets: the restoring table puts
+//! entries in other slots, and listings are in slot order. The counters
+//! start again in the new table and are not compared.)
+
+#[path = "../examples/replay/engine.rs"]
+#[allow(dead_code)]
+mod engine;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn pcaps(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            pcaps(&p, out);
+        } else if p.extension().is_some_and(|e| e == "pcap" || e == "pcapng") {
+            out.push(p);
+        }
+    }
+}
+
+/// The verdict files beside a capture (`NAME.VARIANT.jsonl`), as parity.rs
+/// finds them.
+fn verdict_files(capture: &Path) -> Vec<PathBuf> {
+    let stem = capture.file_stem().unwrap().to_string_lossy().to_string();
+    let dir = capture.parent().unwrap();
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let f = e.file_name().to_string_lossy().to_string();
+            f.strip_prefix(&format!("{stem}."))
+                .and_then(|v| v.strip_suffix(".jsonl"))
+                .is_some_and(|v| !v.contains('.'))
+        })
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The replay arguments that re-create the oracle's options from the
+/// verdict file's final record (as parity.rs does).
+fn args_of(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut args = Vec::new();
+    for o in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        if o.get("final").is_none() {
+            continue;
+        }
+        let opts = &o["options"];
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect()
+        };
+        if let Some(h) = opts["helpers"].as_str() {
+            args.extend(["--helpers".to_string(), h.to_string()]);
+        }
+        for s in strings(&opts["sysctl"]) {
+            args.extend(["--sysctl".to_string(), s]);
+        }
+        for n in strings(&opts["notrack"]) {
+            args.extend(["--notrack".to_string(), n]);
+        }
+        if let Some(g) = opts["honour_gaps"].as_f64() {
+            args.extend(["--honour-gaps".to_string(), g.to_string()]);
+        }
+    }
+    args
+}
+
+fn listing(fin: &Value, key: &str) -> BTreeSet<String> {
+    fin[key].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+/// Replay `frames` whole and split at `split`; the first difference, if any.
+fn compare(opts: &mut engine::Options, frames: &[ctrack_capture::Frame], split: usize) -> Option<String> {
+    opts.split_at = None;
+    let whole = engine::replay(opts, frames);
+    opts.split_at = Some(split);
+    let halves = engine::replay(opts, frames);
+    assert_eq!(whole.len(), halves.len());
+    let (wf, hf) = (whole.last().unwrap(), halves.last().unwrap());
+    for (w, h) in whole.iter().zip(&halves).take(whole.len() - 1) {
+        if w != h {
+            return Some(format!("split at {split}: frame {w} != {h}"));
+        }
+    }
+    for key in ["conntrack_L", "conntrack_L_expect"] {
+        let (a, b) = (listing(wf, key), listing(hf, key));
+        if a != b {
+            return Some(format!(
+                "split at {split}: {key} differs:\n  whole only: {:?}\n  split only: {:?}",
+                a.difference(&b).collect::<Vec<_>>(),
+                b.difference(&a).collect::<Vec<_>>()
+            ));
+        }
+    }
+    None
+}
+
+fn corpus() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = root.join("tests/data");
+    let shared = root.join("../shared/corpus");
+    let mut captures = Vec::new();
+    pcaps(&data, &mut captures);
+    let vendored: BTreeSet<PathBuf> =
+        captures.iter().map(|p| p.strip_prefix(&data).unwrap().to_path_buf()).collect();
+    let mut shared_caps = Vec::new();
+    pcaps(&shared, &mut shared_caps);
+    shared_caps.retain(|p| !vendored.contains(p.strip_prefix(&shared).unwrap()));
+    assert!(captures.len() >= 50, "vendored captures missing from tests/data");
+    captures.extend(shared_caps);
+    captures
+}
+
+#[test]
+fn restored_table_continues_every_capture() {
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for p in corpus() {
+        let frames = ctrack_capture::read_capture(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        for vf in verdict_files(&p) {
+            let mut args = args_of(&vf);
+            args.push(p.to_string_lossy().to_string());
+            let mut opts = engine::parse_args(&args).unwrap();
+            // The half, and (less often) a quarter and three quarters in.
+            let mut splits = vec![frames.len() / 2];
+            if runs % 3 == 0 {
+                splits.extend([frames.len() / 4, frames.len() * 3 / 4]);
+            }
+            // Every fourth replay on growable tables.
+            opts.growable = runs % 4 == 1;
+            runs += 1;
+            for split in splits {
+                if let Some(d) = compare(&mut opts, &frames, split) {
+                    failures.push(format!("{}: {d}", vf.display()));
+                }
+            }
+        }
+    }
+    eprintln!("snapshot: {runs} replays split");
+    assert!(failures.is_empty(), "{} of {runs} differ:\n{}", failures.len(), failures.join("\n"));
+}
