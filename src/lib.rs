@@ -45,6 +45,16 @@
 //!                        hash, all-zero "none" for `.bss` tables
 //! ```
 //!
+//! ## Firmware
+//!
+//! A table can be a `static` whose every byte is zero
+//! ([`ConnTable::zeroed`]), so it lives in `.bss` and costs no flash;
+//! behind a `cortex_m::interrupt::Mutex<RefCell<..>>` it needs no `unsafe`.
+//! Give it a key from the hardware RNG at boot
+//! ([`ConnTable::set_hash_key`]) and the time from a millisecond counter
+//! ([`Instant::from_millis`]). `examples/firmware` is such a firmware, run
+//! in QEMU by CI; the `embassy` feature wraps an embassy-net driver.
+//!
 //! ## The path of a packet
 //!
 //! As in `nf_conntrack_core.c: nf_conntrack_in()` and the confirmation

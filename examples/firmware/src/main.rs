@@ -35,13 +35,32 @@ use core::cell::RefCell;
 
 use cortex_m::interrupt::{self, Mutex};
 use cortex_m_rt::entry;
-use cortex_m_semihosting::{debug, hprintln};
+#[cfg(not(feature = "defmt"))]
+use cortex_m_semihosting::hprintln;
+use cortex_m_semihosting::debug;
 #[cfg(feature = "capture")]
 use ctrack::Verdict;
 #[cfg(feature = "capture")]
 use ctrack::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, payload};
 use ctrack::{ConnTable, FixedConnTable, HashKey, Instant};
+#[cfg(feature = "defmt")]
+use defmt_semihosting as _;
 use panic_semihosting as _;
+
+/// A line of output: formatted on the device and written over semihosting,
+/// or (feature `defmt`) formatted into a buffer and sent as a defmt string.
+#[cfg(not(feature = "defmt"))]
+macro_rules! out {
+    ($($arg:tt)*) => { hprintln!($($arg)*) };
+}
+#[cfg(feature = "defmt")]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let mut line = heapless::String::<512>::new();
+        let _ = core::fmt::write(&mut line, format_args!($($arg)*));
+        defmt::println!("{=str}", line.as_str());
+    }};
+}
 
 /// The capture (a LAN: DNS, mDNS, NetBIOS, HTTP, ARP, STP), compiled in.
 #[cfg(feature = "capture")]
@@ -101,7 +120,7 @@ fn records(file: &[u8]) -> impl Iterator<Item = (usize, &[u8], bool)> {
 fn replay(table: &mut FixedConnTable<256>) -> bool {
     let is_pcap = CAPTURE.get(..4) == Some(&[0xd4, 0xc3, 0xb2, 0xa1]) && CAPTURE.get(20..24) == Some(&[1, 0, 0, 0]);
     if !is_pcap {
-        hprintln!("not a little-endian Ethernet pcap");
+        out!("not a little-endian Ethernet pcap");
         return false;
     }
     let mut now_micros = START_MICROS;
@@ -110,7 +129,7 @@ fn replay(table: &mut FixedConnTable<256>) -> bool {
         let packet = match payload(frame) {
             Some((ETHERTYPE_IPV4 | ETHERTYPE_IPV6, p)) if !truncated => p,
             _ => {
-                hprintln!("{} skipped", i);
+                out!("{} skipped", i);
                 continue;
             }
         };
@@ -119,13 +138,13 @@ fn replay(table: &mut FixedConnTable<256>) -> bool {
             Verdict::Dropped(_) => "none",
             _ => v.state().map_or("none", |s| s.name()),
         };
-        hprintln!("{} {} {}", i, state, v.dir().map_or("-", |d| d.name()));
+        out!("{} {} {}", i, state, v.dir().map_or("-", |d| d.name()));
     }
     let now = Instant::from_millis(now_micros / 1000);
     for e in table.entries(now) {
-        hprintln!("{}", e);
+        out!("{}", e);
     }
-    hprintln!("end {} entries", table.len());
+    out!("end {} entries", table.len());
     true
 }
 
@@ -219,6 +238,6 @@ fn measure(table: &mut FixedConnTable<256>) -> bool {
         ok &= core::hint::black_box(table.track(t1, core::hint::black_box(&tcp_ack))).state().is_some();
     }
     marker(4);
-    hprintln!("measured {} rounds: {}", ROUNDS, if ok { "ok" } else { "FAILED" });
+    out!("measured {} rounds: {}", ROUNDS, if ok { "ok" } else { "FAILED" });
     ok
 }
