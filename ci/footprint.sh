@@ -7,7 +7,8 @@
 #    core::fmt) is included in every figure;
 #  * Cortex-M3 instructions per established UDP packet and per TCP ACK,
 #    counted in QEMU (one instruction per translation block, the execution
-#    log) between the firmware's `marker` calls, divided by its rounds.
+#    log) between the firmware's `marker` calls, divided by its rounds;
+#  * the stack used while tracking (QEMU's register trace).
 # Fails if the core-alone flash exceeds ci/footprint-budget.txt by more
 # than 10 %.
 #
@@ -72,6 +73,29 @@ print("|---|---:|")
 print(f"| established UDP, 28 B, checksum on | {(hits[1] - hits[0]) / rounds:.0f} |")
 print(f"| established TCP ACK, 40 B | {(hits[3] - hits[2]) / rounds:.0f} |")
 PY
+
+# Stack: the lowest stack pointer while tracking (a register trace).
+timeout 600 qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -nographic \
+    -semihosting-config enable=on,target=native -singlestep -d cpu,nochain \
+    -D "$OUT/cpu.log" -kernel "$ELF" > /dev/null 2>&1
+python3 - "$OUT/cpu.log" "$marker" <<'PY'
+import re, sys
+log, marker = sys.argv[1], int(sys.argv[2], 16) & ~1
+reg = re.compile(r"R13=([0-9a-f]{8}) R14=[0-9a-f]{8} R15=([0-9a-f]{8})")
+top, low, hits = None, None, 0
+with open(log) as f:
+    for line in f:
+        m = reg.search(line)
+        if not m:
+            continue
+        sp, pc = int(m.group(1), 16), int(m.group(2), 16)
+        top = sp if top is None else top
+        hits += pc == marker
+        if hits in (1, 3):
+            low = sp if low is None else min(low, sp)
+print(f"| stack at the deepest point of `track` (whole firmware, from reset) | {top - low} bytes |")
+PY
+rm -f "$OUT/cpu.log"
 
 budget=$(cat ci/footprint-budget.txt)
 limit=$((budget + budget / 10))
