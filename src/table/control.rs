@@ -7,7 +7,7 @@
 
 use super::ConnTable;
 use super::storage::Storage;
-use crate::expect::{ExpectLine, Expects};
+use crate::expect::ExpectLine;
 use crate::status::Status;
 use crate::time::Instant;
 use crate::tuple::Tuple;
@@ -108,13 +108,7 @@ impl<S: Storage> ConnTable<S> {
     /// assert_eq!(table.flush_expectations(), 0);
     /// ```
     pub fn flush_expectations(&mut self) -> usize {
-        let p = self.store.parts_mut();
-        let mut view = Expects {
-            slots: p.expects,
-            book: &mut self.expect_book,
-            stats: &mut self.stats,
-            key: &self.hash_key,
-        };
+        let mut view = self.expects();
         let mut n = 0;
         for i in 0..view.slots.len() {
             if view.slots[i].0.as_ref().is_some() {
@@ -178,13 +172,7 @@ impl<S: Storage> ConnTable<S> {
                 })
             };
             if doomed {
-                let p = self.store.parts_mut();
-                let mut view = Expects {
-                    slots: p.expects,
-                    book: &mut self.expect_book,
-                    stats: &mut self.stats,
-                    key: &self.hash_key,
-                };
+                let mut view = self.expects();
                 view.delete(i);
                 deleted += 1;
             }

@@ -31,7 +31,7 @@ pub use storage::{GrowableStorage, HeapStorage, MAX_GROWABLE};
 use storage::Entry;
 
 use crate::config::Config;
-use crate::expect::{ExpectBook, ExpectLine, ExpectSlot};
+use crate::expect::{ExpectBook, ExpectLine, ExpectSlot, Expects};
 use crate::hash::HashKey;
 use crate::helper::{Builtin, ExtSlot, Helper, HelperAssignment, HelperError, HelperId};
 use crate::reason::DropReason;
@@ -291,6 +291,16 @@ impl<S: Storage> ConnTable<S> {
             free: 0,
             fresh: 0,
             drop_cursor: 0,
+        }
+    }
+
+    /// The expectation table, with the counters and key it updates.
+    pub(super) fn expects(&mut self) -> Expects<'_> {
+        Expects {
+            slots: self.store.parts_mut().expects,
+            book: &mut self.expect_book,
+            stats: &mut self.stats,
+            key: &self.hash_key,
         }
     }
 

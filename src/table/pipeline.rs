@@ -363,9 +363,7 @@ impl<S: Storage> ConnTable<S> {
         if self.assignments.iter().any(|a| a.applies(t, zone)) {
             return true;
         }
-        let expects = self.store.parts_mut().expects;
-        Expects { slots: expects, book: &mut self.expect_book, stats: &mut self.stats, key: &self.hash_key }
-            .has_match(now, t, zone)
+        self.expects().has_match(now, t, zone)
     }
 
     /// Early drop for the extension slots (`nf_conntrack_core.c:

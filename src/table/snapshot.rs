@@ -6,7 +6,7 @@ use core::fmt;
 use super::ConnTable;
 use super::index::Ref;
 use super::storage::{Entry, Link, Slot, Storage};
-use crate::expect::{ExpectFlags, Expectation, Expects, Pending};
+use crate::expect::{ExpectFlags, Expectation, Pending};
 use crate::helper::{Ext, HelperData, HelperId};
 use crate::proto::ProtoState;
 use crate::proto::sctp::SctpConn;
@@ -711,13 +711,7 @@ impl<S: Storage> ConnTable<S> {
             serial: r.serial,
             owner,
         };
-        let p = self.store.parts_mut();
-        let mut view = Expects {
-            slots: p.expects,
-            book: &mut self.expect_book,
-            stats: &mut self.stats,
-            key: &self.hash_key,
-        };
+        let mut view = self.expects();
         view.restore(now, pending).map_err(|_| RestoreError::TableFull)?;
         Ok(true)
     }
