@@ -9,6 +9,8 @@
 
 mod display;
 mod index;
+#[cfg(feature = "helper-pptp")]
+pub(crate) mod keymap;
 mod pipeline;
 mod probe;
 mod storage;
@@ -122,6 +124,9 @@ pub struct ConnTable<S> {
     fresh: usize,
     /// Where the early drop of a growable table looks next.
     drop_cursor: usize,
+    /// The PPTP helper's GRE key map.
+    #[cfg(feature = "helper-pptp")]
+    keymap: keymap::Keymap,
 }
 
 /// Most [`HelperAssignment`]s a table holds.
@@ -282,6 +287,8 @@ impl<S: Storage> ConnTable<S> {
             free: 0,
             fresh: 0,
             drop_cursor: 0,
+            #[cfg(feature = "helper-pptp")]
+            keymap: keymap::Keymap::ZERO,
         }
     }
 
@@ -334,6 +341,8 @@ impl<S: Storage> ConnTable<S> {
         self.gc_cursor = 0;
         self.ext_cursor = 0;
         self.expect_book = ExpectBook::ZERO;
+        #[cfg(feature = "helper-pptp")]
+        self.keymap.clear();
         n
     }
 
