@@ -264,3 +264,67 @@ fn a_full_key_map_gives_a_call_no_expectations() {
     let v = t.track(at(102), &gre(PNS, PAC, 0x2000 + 15));
     assert_eq!(v.state(), Some(CtState::Related));
 }
+
+#[test]
+fn a_batch_keys_its_gre_packets_as_one_at_a_time() {
+    // The call's reply and its first GRE packets in one batch: the GRE
+    // tuples must see the key map the reply filled.
+    let run = |batch: bool| -> Vec<Option<CtState>> {
+        let mut t = table();
+        let mut ctl = Control::open(&mut t, 40020);
+        let _ = ctl.pns(&mut t, &msg(7, 156, &[(0, &be(0x100))]));
+        let reply = tcp(
+            PAC,
+            1723,
+            PNS,
+            40020,
+            PSH | ACK,
+            ctl.s,
+            ctl.c,
+            64240,
+            &msg(8, 20, &[(0, &be(0x200)), (2, &be(0x100)), (4, &[1])]),
+        );
+        let clear = tcp(
+            PAC,
+            1723,
+            PNS,
+            40020,
+            PSH | ACK,
+            ctl.s + 32,
+            ctl.c,
+            64240,
+            &msg(13, 136, &[(0, &be(0x200))]),
+        );
+        let packets = [
+            gre(PNS, PAC, 0x200),
+            reply,
+            gre(PNS, PAC, 0x200),
+            gre(PAC, PNS, 0x100),
+            clear,
+            gre(PAC, PNS, 0x100),
+        ];
+        let refs: Vec<&[u8]> = packets.iter().map(|p| &p[..]).collect();
+        let mut states = vec![None; refs.len()];
+        if batch {
+            t.track_batch(at(100), &refs, |i, v| states[i] = v.state());
+        } else {
+            for (i, p) in refs.iter().enumerate() {
+                states[i] = t.track(at(100), p).state();
+            }
+        }
+        states
+    };
+    let one_by_one = run(false);
+    assert_eq!(
+        one_by_one,
+        [
+            Some(CtState::New),
+            Some(CtState::Established),
+            Some(CtState::Related),
+            Some(CtState::Established),
+            Some(CtState::Established),
+            Some(CtState::New),
+        ]
+    );
+    assert_eq!(run(true), one_by_one);
+}

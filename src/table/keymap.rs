@@ -15,6 +15,7 @@
 //! fails.
 
 use super::ConnTable;
+use super::pipeline::Stage;
 use super::storage::{Slot, Storage};
 use crate::expect::Expects;
 use crate::helper::pptp::{Master, PPTP};
@@ -63,10 +64,13 @@ fn same_key(a: &Tuple, b: &Tuple) -> bool {
 pub(crate) struct Keymap {
     entries: [KeyEntry; KEYMAP_SLOTS],
     len: u8,
+    /// Bumped at every change (a batch re-reads the tuples of its GRE
+    /// packets when the map changed after it read them).
+    version: u32,
 }
 
 impl Keymap {
-    pub(crate) const ZERO: Keymap = Keymap { entries: [KeyEntry::ZERO; KEYMAP_SLOTS], len: 0 };
+    pub(crate) const ZERO: Keymap = Keymap { entries: [KeyEntry::ZERO; KEYMAP_SLOTS], len: 0, version: 0 };
 
     fn live(&self) -> &[KeyEntry] {
         &self.entries[..usize::from(self.len).min(KEYMAP_SLOTS)]
@@ -80,6 +84,12 @@ impl Keymap {
     /// Forget every entry.
     pub(crate) fn clear(&mut self) {
         self.len = 0;
+        self.version = self.version.wrapping_add(1);
+    }
+
+    /// Changes so far (wrapping).
+    pub(crate) fn version(&self) -> u32 {
+        self.version
     }
 
     /// `gre_keymap_lookup()`: the source key of a GRE version 1 packet
@@ -102,6 +112,7 @@ impl Keymap {
         }
         self.entries[n] = KeyEntry { master: *master, zone, dir, tuple: *t };
         self.len += 1;
+        self.version = self.version.wrapping_add(1);
         true
     }
 
@@ -115,7 +126,10 @@ impl Keymap {
                 kept += 1;
             }
         }
-        self.len = kept as u8;
+        if kept != n {
+            self.len = kept as u8;
+            self.version = self.version.wrapping_add(1);
+        }
     }
 }
 
@@ -149,6 +163,19 @@ impl<S: Storage> ConnTable<S> {
         Tuple::from_raw(t.family(), t.proto(), *t.src_bytes(), *t.dst_bytes(), key, t.dst_l4())
     }
 
+    /// The stage of `packet` read again if the key map changed since it was
+    /// read (`version`) and the packet is enhanced GRE: a batch's verdicts
+    /// are those of its packets tracked one after the other.
+    pub(super) fn restage_gre<'p>(&mut self, stage: Stage<'p>, packet: &'p [u8], version: u32) -> Stage<'p> {
+        if self.keymap.version() == version || !matches!(stage, Stage::Track(..)) {
+            return stage;
+        }
+        match parse_ip(packet, Mode::Outer) {
+            Ok(ip) if is_gre_v1(ip.proto, ip.l4) => self.stage(packet, 0),
+            _ => stage,
+        }
+    }
+
     /// The tuple `t` an ICMP error relates to (the inverse of the quoted
     /// packet's), with the key map's source key when the quoted packet is
     /// enhanced GRE (Linux reads the quoted tuple with the same
@@ -164,8 +191,8 @@ impl<S: Storage> ConnTable<S> {
         t.invert().and_then(|q| self.gre_keyed(q).invert()).unwrap_or(t)
     }
 
-    /// What goes with the entry `e` (orig tuple `orig`, zone `zone`,
-    /// extension `ext`) when it is removed: a GRE connection with a
+    /// What goes with the entry of slot `i` (original tuple `orig`, zone
+    /// `zone`, extension `ext`) when it is removed: a GRE connection with a
     /// master takes its master's key map entries
     /// (`nf_conntrack_core.c: destroy_gre_conntrack()`); a PPTP control
     /// connection takes its key map entries and its call's GRE connection
@@ -185,7 +212,8 @@ impl<S: Storage> ConnTable<S> {
     /// `pptp_destroy_siblings()`: forget the key map entries of the control
     /// connection in slot `i`, then for each direction of its call, kill the
     /// GRE connection of that direction's tuple, or else remove an
-    /// expectation of it.
+    /// expectation of it (Linux looks the expectation up among all masters';
+    /// the call's own are this connection's).
     pub(super) fn pptp_destroy_siblings(&mut self, i: usize, orig: &Tuple, zone: u16, s: &Master) {
         self.keymap.destroy(orig, zone);
         let to_pac = Tuple::gre(orig.src(), s.pns_call_id, orig.dst(), s.pac_call_id);

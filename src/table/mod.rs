@@ -504,6 +504,8 @@ impl<S: Storage> ConnTable<S> {
     pub fn track_batch(&mut self, now: Instant, packets: &[&[u8]], mut out: impl FnMut(usize, Verdict)) {
         let tick = now.tick();
         for (c, chunk) in packets.chunks(BATCH).enumerate() {
+            #[cfg(feature = "helper-pptp")]
+            let keymap_version = self.keymap.version();
             let mut stages: [Option<pipeline::Stage<'_>>; BATCH] = [const { None }; BATCH];
             let mut touched = 0u8;
             for (stage, packet) in stages.iter_mut().zip(chunk) {
@@ -517,6 +519,8 @@ impl<S: Storage> ConnTable<S> {
             core::hint::black_box(touched);
             for (k, (stage, packet)) in stages.into_iter().zip(chunk).enumerate() {
                 let Some(stage) = stage else { break };
+                #[cfg(feature = "helper-pptp")]
+                let stage = self.restage_gre(stage, packet, keymap_version);
                 let mut v = self.finish(tick, stage, Meta::default());
                 if let Err(d) = self.confirm(&mut v, packet)
                     && !matches!(d, DropReason::Helper(_))
