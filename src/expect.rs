@@ -365,14 +365,20 @@ impl fmt::Display for ExpectLine<'_> {
         let t = &e.tuple;
         let sport = if e.any_src_port { 0 } else { t.src_l4() };
         write!(f, "{} proto={} src={} dst={}", self.timeout, t.proto(), t.src(), t.dst())?;
-        if let L4::Ports { dport, .. } = t.l4() {
-            write!(f, " sport={sport} dport={dport}")?;
+        match t.l4() {
+            L4::Ports { dport, .. } => write!(f, " sport={sport} dport={dport}")?,
+            // GRE keys (the PPTP helper's expectations).
+            L4::Gre { dstkey, .. } => write!(f, " srckey={sport:#x} dstkey={dstkey:#x}")?,
+            _ => {}
         }
         let mask = mask_addr(t.family(), e.src_prefix);
         let full = mask_addr(t.family(), 128);
         write!(f, " mask-src={mask} mask-dst={full}")?;
-        if let L4::Ports { .. } = t.l4() {
-            write!(f, " sport={} dport=65535", if e.any_src_port { 0 } else { 65535 })?;
+        let src_mask = if e.any_src_port { 0 } else { 65535 };
+        match t.l4() {
+            L4::Ports { .. } => write!(f, " sport={src_mask} dport=65535")?,
+            L4::Gre { .. } => write!(f, " srckey={src_mask:#x} dstkey=0xffff")?,
+            _ => {}
         }
         let m = &self.master;
         write!(f, " master-src={} master-dst={}", m.src(), m.dst())?;

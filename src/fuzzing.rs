@@ -7,6 +7,10 @@ pub use crate::helper::amanda::parse as amanda_parse;
 pub use crate::helper::ftp::{Parsed as FtpParsed, parse as ftp_parse};
 #[cfg(feature = "helper-irc")]
 pub use crate::helper::irc::parse as irc_parse;
+#[cfg(feature = "helper-pptp")]
+pub use crate::helper::pptp::{
+    Master as PptpMaster, Message as PptpMessage, parse as pptp_parse, step as pptp_step,
+};
 #[cfg(feature = "helper-sane")]
 pub use crate::helper::sane::{
     Request as SaneRequest, parse_reply as sane_parse_reply, parse_request as sane_parse_request,

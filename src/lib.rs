@@ -26,7 +26,7 @@
 //!    display             EntryRef, `conntrack -L` lines
 //! ───────────────────────────────────────────────────────────────────────
 //!  helper                Helper trait, registry, FTP/TFTP/SIP/SNMP/
-//!                        NetBIOS-NS/IRC/Amanda/SANE
+//!                        NetBIOS-NS/IRC/Amanda/SANE/PPTP
 //!  expect                expectations: connections helpers announce
 //! ───────────────────────────────────────────────────────────────────────
 //!  proto                 the tracker contract (inspect, handle_packet,
@@ -132,7 +132,8 @@
 //!   filters a smoltcp host's traffic by classification.
 //! * `helpers` (default): all built-in helpers; or one at a time:
 //!   `helper-ftp`, `helper-tftp`, `helper-sip`, `helper-snmp`,
-//!   `helper-netbios-ns`, `helper-irc`, `helper-amanda`, `helper-sane`.
+//!   `helper-netbios-ns`, `helper-irc`, `helper-amanda`, `helper-sane`,
+//!   `helper-pptp`.
 
 #![no_std]
 #![forbid(unsafe_code)]

@@ -1,8 +1,9 @@
 //! Helpers in context: a table with every built-in helper assigned sees a
 //! sequence of control-connection payloads (FTP over TCP with consistent
 //! sequence numbers, so that line starts are met; TFTP, SIP over UDP and
-//! TCP; SNMP broadcasts) and of follow-up connections, all built from the
-//! input. Checks that nothing panics, that the tables stay within their
+//! TCP; SNMP broadcasts; PPTP control messages, their header built by the
+//! target, and enhanced GRE both ways) and of follow-up connections, all
+//! built from the input. Checks that nothing panics, that the tables stay within their
 //! bounds, and that every expectation listed belongs to a live master.
 //!
 //! Input: records `[kind] [len] [payload; len]`.
@@ -60,8 +61,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let (mut cseq, mut sseq) = (1000u32, 5000u32);
     let mut ms = 1_000_000u64;
-    // Open the FTP and SIP/TCP control connections.
-    for (sport, dport) in [(50000u16, 21u16), (50600, 5060)] {
+    let (mut pcseq, mut psseq) = (cseq, sseq);
+    // Open the FTP, SIP/TCP and PPTP control connections.
+    for (sport, dport) in [(50000u16, 21u16), (50600, 5060), (50723, 1723)] {
         let now = Instant::from_millis(ms);
         let _ = table.track(now, &ipv4(C, S, 6, &tcp(sport, dport, 0x02, cseq - 1, 0, &[])));
         let _ = table.track(now, &ipv4(S, C, 6, &tcp(dport, sport, 0x12, sseq - 1, cseq, &[])));
@@ -96,6 +98,33 @@ fuzz_target!(|data: &[u8]| {
             6 => {
                 let bcast = [192, 168, 1, 255];
                 (ipv4(C, bcast, 17, &udp(40001, 161, payload)), Meta::default().with_broadcast_prefix(24))
+            }
+            // PPTP: a control message of type `payload[0]` with the rest as
+            // its body, from the client (7) or the server (8).
+            7 | 8 => {
+                let client = kind & 0x0f == 7;
+                let (ty, body) = payload.split_first().map_or((0, &[][..]), |(t, b)| (*t, b));
+                let mut m = Vec::with_capacity(12 + body.len());
+                m.extend_from_slice(&((12 + body.len()) as u16).to_be_bytes());
+                m.extend_from_slice(&[0, 1, 0x1a, 0x2b, 0x3c, 0x4d, 0, ty & 0x0f, 0, 0]);
+                m.extend_from_slice(body);
+                let p = if client {
+                    let p = ipv4(C, S, 6, &tcp(50723, 1723, 0x18, pcseq, psseq, &m));
+                    pcseq = pcseq.wrapping_add(m.len() as u32);
+                    p
+                } else {
+                    let p = ipv4(S, C, 6, &tcp(1723, 50723, 0x18, psseq, pcseq, &m));
+                    psseq = psseq.wrapping_add(m.len() as u32);
+                    p
+                };
+                (p, Meta::default())
+            }
+            // Enhanced GRE, the call id from the payload's first bytes.
+            9 | 10 => {
+                let id = payload.get(..2).map_or([0, 0], |b| [b[0], b[1]]);
+                let gre = [0x30, 0x01, 0x88, 0x0b, 0, 0, id[0], id[1], 0, 0, 0, 1];
+                let p = if kind & 0x0f == 9 { ipv4(C, S, 47, &gre) } else { ipv4(S, C, 47, &gre) };
+                (p, Meta::default())
             }
             // Follow-up connections to ports named by the payload's first bytes.
             k => {

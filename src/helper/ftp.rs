@@ -474,6 +474,8 @@ mod tests {
                     key: &crate::HashKey([9; 16]),
                 },
                 new_timeout: None,
+                #[cfg(feature = "helper-pptp")]
+                pptp: Default::default(),
             };
             FTP.help(&mut cx)
         }

@@ -29,6 +29,8 @@ pub(crate) mod broadcast;
 pub(crate) mod ftp;
 #[cfg(feature = "helper-irc")]
 pub(crate) mod irc;
+#[cfg(feature = "helper-pptp")]
+pub(crate) mod pptp;
 mod registry;
 #[cfg(feature = "helper-sane")]
 pub(crate) mod sane;
@@ -165,6 +167,9 @@ pub struct HelperContext<'a> {
     pub(crate) broadcast_prefix: Option<u8>,
     pub(crate) expects: Expects<'a>,
     pub(crate) new_timeout: Option<u32>,
+    /// What the PPTP helper may do to the table's GRE key map.
+    #[cfg(feature = "helper-pptp")]
+    pub(crate) pptp: crate::table::keymap::PptpCx<'a>,
 }
 
 impl<'a> HelperContext<'a> {
@@ -252,6 +257,24 @@ impl<'a> HelperContext<'a> {
     /// INACTIVE) with a lifetime of `timeout` seconds.
     pub fn activate(&mut self, f: &mut dyn FnMut(&Expectation) -> bool, timeout: u32) -> bool {
         self.expects.activate(self.now, self.master, f, timeout)
+    }
+
+    /// Add this connection's GRE key map entry for direction `dir`
+    /// (`nf_conntrack_proto_gre.c: nf_ct_gre_keymap_add()`).
+    #[cfg(feature = "helper-pptp")]
+    pub(crate) fn keymap_add(&mut self, dir: Direction, t: Tuple) -> bool {
+        let (orig, zone) = (self.orig, self.zone);
+        self.pptp.keymap.as_deref_mut().is_some_and(|k| k.add(&orig, zone, dir, &t))
+    }
+
+    /// Remove this connection's GRE key map entries
+    /// (`nf_conntrack_proto_gre.c: nf_ct_gre_keymap_destroy()`).
+    #[cfg(feature = "helper-pptp")]
+    pub(crate) fn keymap_destroy(&mut self) {
+        let (orig, zone) = (self.orig, self.zone);
+        if let Some(k) = self.pptp.keymap.as_deref_mut() {
+            k.destroy(&orig, zone);
+        }
     }
 
     /// Give the connection a lifetime of `secs` seconds from now, replacing

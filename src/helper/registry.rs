@@ -8,7 +8,7 @@ use crate::tuple::{Family, proto};
 /// default (the ports of `nf_conntrack_ftp.c`, `nf_conntrack_tftp.c`,
 /// `nf_conntrack_sip.c`, `nf_conntrack_snmp.c`,
 /// `nf_conntrack_netbios_ns.c`, `nf_conntrack_irc.c`,
-/// `nf_conntrack_amanda.c`, `nf_conntrack_sane.c`).
+/// `nf_conntrack_amanda.c`, `nf_conntrack_sane.c`, `nf_conntrack_pptp.c`).
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct Builtin {
@@ -30,7 +30,8 @@ impl core::fmt::Debug for Builtin {
 
 /// The built-in helpers compiled in (each has a cargo feature:
 /// `helper-ftp`, `helper-tftp`, `helper-sip`, `helper-snmp`,
-/// `helper-netbios-ns`, `helper-irc`, `helper-amanda`, `helper-sane`).
+/// `helper-netbios-ns`, `helper-irc`, `helper-amanda`, `helper-sane`,
+/// `helper-pptp`).
 pub const BUILTINS: &[Builtin] = &[
     #[cfg(feature = "helper-ftp")]
     Builtin { name: "ftp", helper: &super::ftp::FTP, ports: &[(proto::TCP, 21)], family: None },
@@ -66,6 +67,13 @@ pub const BUILTINS: &[Builtin] = &[
     },
     #[cfg(feature = "helper-amanda")]
     Builtin { name: "amanda", helper: &super::amanda::AMANDA, ports: &[(proto::UDP, 10080)], family: None },
+    #[cfg(feature = "helper-pptp")]
+    Builtin {
+        name: "pptp",
+        helper: &super::pptp::PPTP,
+        ports: &[(proto::TCP, super::pptp::PORT)],
+        family: Some(Family::Ipv4),
+    },
     #[cfg(feature = "helper-sane")]
     Builtin { name: "sane", helper: &super::sane::SANE, ports: &[(proto::TCP, 6566)], family: None },
 ];

@@ -13,6 +13,8 @@
 mod control;
 mod display;
 mod index;
+#[cfg(feature = "helper-pptp")]
+pub(crate) mod keymap;
 mod pipeline;
 mod probe;
 mod snapshot;
@@ -131,6 +133,9 @@ pub struct ConnTable<S> {
     fresh: usize,
     /// Where the early drop of a growable table looks next.
     drop_cursor: usize,
+    /// The PPTP helper's GRE key map.
+    #[cfg(feature = "helper-pptp")]
+    keymap: keymap::Keymap,
 }
 
 /// Most [`HelperAssignment`]s a table holds.
@@ -291,6 +296,8 @@ impl<S: Storage> ConnTable<S> {
             free: 0,
             fresh: 0,
             drop_cursor: 0,
+            #[cfg(feature = "helper-pptp")]
+            keymap: keymap::Keymap::ZERO,
         }
     }
 
@@ -353,6 +360,8 @@ impl<S: Storage> ConnTable<S> {
         self.gc_cursor = 0;
         self.ext_cursor = 0;
         self.expect_book = ExpectBook::ZERO;
+        #[cfg(feature = "helper-pptp")]
+        self.keymap.clear();
         n
     }
 
@@ -514,6 +523,8 @@ impl<S: Storage> ConnTable<S> {
     pub fn track_batch(&mut self, now: Instant, packets: &[&[u8]], mut out: impl FnMut(usize, Verdict)) {
         let tick = now.tick();
         for (c, chunk) in packets.chunks(BATCH).enumerate() {
+            #[cfg(feature = "helper-pptp")]
+            let keymap_version = self.keymap.version();
             let mut stages: [Option<pipeline::Stage<'_>>; BATCH] = [const { None }; BATCH];
             let mut touched = 0u8;
             for (stage, packet) in stages.iter_mut().zip(chunk) {
@@ -527,6 +538,8 @@ impl<S: Storage> ConnTable<S> {
             core::hint::black_box(touched);
             for (k, (stage, packet)) in stages.into_iter().zip(chunk).enumerate() {
                 let Some(stage) = stage else { break };
+                #[cfg(feature = "helper-pptp")]
+                let stage = self.restage_gre(stage, packet, keymap_version);
                 let mut v = self.finish(tick, stage, Meta::default());
                 if let Err(d) = self.confirm(&mut v, packet)
                     && !matches!(d, DropReason::Helper(_))

@@ -6,6 +6,8 @@
 //! the connection's helper and make a new entry visible.
 
 use super::index::{Place, Ref};
+#[cfg(feature = "helper-pptp")]
+use super::keymap;
 use super::storage::{Entry, Link, Slot, Storage};
 use super::{ConnTable, Meta};
 use crate::expect::Expects;
@@ -76,13 +78,19 @@ impl<S: Storage> ConnTable<S> {
             Err(r) => return Stage::Done(self.invalid(r)),
         };
         match proto::inspect(&ip, self.config().checksum) {
-            Inspected::Track(tuple, l4) => match tuple.canonical() {
-                Some((key, is_key)) => {
-                    let place = self.place(&key, zone);
-                    Stage::Track(Flow { key, is_key, zone, place }, l4)
+            Inspected::Track(tuple, l4) => {
+                // GRE version 1: the source key from the PPTP key map
+                // (`nf_conntrack_proto_gre.c: gre_pkt_to_tuple()`).
+                #[cfg(feature = "helper-pptp")]
+                let tuple = if keymap::is_gre_v1(ip.proto, ip.l4) { self.gre_keyed(tuple) } else { tuple };
+                match tuple.canonical() {
+                    Some((key, is_key)) => {
+                        let place = self.place(&key, zone);
+                        Stage::Track(Flow { key, is_key, zone, place }, l4)
+                    }
+                    None => Stage::Done(self.invalid(Reason::NotInvertible)),
                 }
-                None => Stage::Done(self.invalid(Reason::NotInvertible)),
-            },
+            }
             Inspected::IcmpError(quote) => Stage::IcmpError(ip, quote),
             Inspected::Untracked => Stage::Done(Verdict::Untracked),
             Inspected::Invalid { reason, counted_as_error: false } => Stage::Done(self.invalid(reason)),
@@ -339,12 +347,18 @@ impl<S: Storage> ConnTable<S> {
             key: &self.hash_key,
         };
         let found = if view.is_empty() { None } else { view.take_match(now, t, zone) };
+        #[cfg(feature = "helper-pptp")]
+        let mut expected_by = None;
         let (status, ext) = match found {
             Some(p) => {
                 let Some(master) = slots.get(p.master as usize).and_then(Slot::entry).map(Entry::orig) else {
                     return Ok((Status::empty(), None));
                 };
                 bump(&mut self.stats.expect_new);
+                #[cfg(feature = "helper-pptp")]
+                {
+                    expected_by = Some((p.master, p.exp.tuple));
+                }
                 (Status::EXPECTED, Ext::new(owner, p.exp.helper, Some(master)))
             }
             None => match self.assignments.iter().find(|a| a.applies(t, zone)) {
@@ -354,6 +368,11 @@ impl<S: Storage> ConnTable<S> {
         };
         let free = free.ok_or(DropReason::TableFull)?;
         exts[free].0 = Maybe::some(ext);
+        // The expectation's callback (PPTP: `pptp_expectfn()`).
+        #[cfg(feature = "helper-pptp")]
+        if let Some((master, exp)) = expected_by {
+            self.pptp_expected(master, &exp);
+        }
         Ok((status, Some(free)))
     }
 
@@ -458,10 +477,24 @@ impl<S: Storage> ConnTable<S> {
                 key: &self.hash_key,
             },
             new_timeout: None,
+            #[cfg(feature = "helper-pptp")]
+            pptp: keymap::PptpCx { keymap: Some(&mut self.keymap), destroy_siblings: false },
         };
         let r = helper.help(&mut cx);
         if let Some(secs) = cx.new_timeout {
             e.refresh(now, secs);
+        }
+        // A PPTP call ended (`nf_conntrack_pptp.c: pptp_inbound_pkt()`).
+        #[cfg(feature = "helper-pptp")]
+        if cx.pptp.destroy_siblings {
+            let (orig, zone) = (e.orig(), e.zone);
+            let state = ext.data;
+            self.pptp_destroy_siblings(
+                i,
+                &orig,
+                zone,
+                &crate::helper::HelperState::load(&mut crate::helper::StateReader::new(&state)),
+            );
         }
         r
     }
@@ -473,6 +506,8 @@ impl<S: Storage> ConnTable<S> {
             Ok(t) => t,
             Err(r) => return self.icmp_reject(r),
         };
+        #[cfg(feature = "helper-pptp")]
+        let t = self.gre_keyed_quote(t, quote);
         let Some((key, is_key)) = t.canonical() else {
             return self.icmp_reject(Reason::BadIcmpErrorQuote);
         };

@@ -298,6 +298,8 @@ impl<S: Storage> ConnTable<S> {
                 view.remove(i as u32, &mut |_| true);
             }
         }
+        #[cfg(feature = "helper-pptp")]
+        self.pptp_on_remove(i, &e.orig(), e.zone, ext);
     }
 
     /// Give the unconfirmed entry `h` the reply tuple `reply` of its own

@@ -13,6 +13,8 @@ use crate::proto::sctp::SctpConn;
 use crate::proto::tcp::{TcpConn, snap};
 use crate::status::Status;
 use crate::time::{Instant, TICKS_PER_SEC, Tick};
+#[cfg(feature = "helper-pptp")]
+use crate::tuple::Direction;
 use crate::tuple::{Family, Tuple, proto};
 use crate::zeroed::Maybe;
 
@@ -31,6 +33,8 @@ const MAGIC: &[u8; 4] = b"CTRK";
 const HEADER: u8 = 1;
 const ENTRY: u8 = 2;
 const EXPECT: u8 = 3;
+#[cfg(feature = "helper-pptp")]
+const KEYMAP: u8 = 4;
 
 /// Where a snapshot resumes: give the same cursor to every
 /// [`ConnTable::snapshot`] call until [`SnapshotCursor::is_done`].
@@ -53,6 +57,7 @@ enum Phase {
     Header,
     Entries(usize),
     Expects(usize),
+    Keymap(usize),
     Done,
 }
 
@@ -459,11 +464,17 @@ impl<S: Storage> ConnTable<S> {
                     visits += 1;
                     (self.entry_record(i, now, &mut rec), Phase::Entries(i + 1))
                 }
-                Phase::Expects(i) if i >= self.store.parts().expects.len() => (0, Phase::Done),
+                Phase::Expects(i) if i >= self.store.parts().expects.len() => (0, Phase::Keymap(0)),
                 Phase::Expects(i) => {
                     visits += 1;
                     (self.expect_record(i, now, &mut rec), Phase::Expects(i + 1))
                 }
+                #[cfg(feature = "helper-pptp")]
+                Phase::Keymap(i) if i < self.keymap.live().len() => {
+                    visits += 1;
+                    (self.keymap_record(i, &mut rec), Phase::Keymap(i + 1))
+                }
+                Phase::Keymap(_) => (0, Phase::Done),
             };
             let Some(dst) = out.get_mut(written..written + n) else {
                 if written == 0 {
@@ -523,6 +534,21 @@ impl<S: Storage> ConnTable<S> {
                     let x = parse_expect(&mut r)?;
                     if self.restore_expect(now, &x)? {
                         restored += 1;
+                    }
+                }
+                #[cfg(feature = "helper-pptp")]
+                KEYMAP => {
+                    let master = r.tuple()?;
+                    let zone = r.u16()?;
+                    let dir = match r.u8()? {
+                        0 => Direction::Original,
+                        1 => Direction::Reply,
+                        _ => return Err(RestoreError::Malformed),
+                    };
+                    let tuple = r.tuple()?;
+                    r.end()?;
+                    if !self.keymap.add(&master, zone, dir, &tuple) {
+                        return Err(RestoreError::TableFull);
                     }
                 }
                 _ => return Err(RestoreError::Malformed),
@@ -622,6 +648,20 @@ impl<S: Storage> ConnTable<S> {
         w.name(name(x.exp.helper));
         let end = w.at;
         frame(rec, EXPECT, end)
+    }
+
+    /// The record of the GRE key map's entry `i` (PPTP).
+    #[cfg(feature = "helper-pptp")]
+    fn keymap_record(&self, i: usize, rec: &mut [u8]) -> usize {
+        let Some(k) = self.keymap.live().get(i) else { return 0 };
+        let (master, zone, dir, tuple) = k.parts();
+        let mut w = Writer { buf: rec, at: 4 };
+        w.tuple(&master);
+        w.u16(zone);
+        w.u8(u8::from(dir == Direction::Reply));
+        w.tuple(&tuple);
+        let end = w.at;
+        frame(rec, KEYMAP, end)
     }
 
     /// Insert a parsed entry: the steps of a new connection

@@ -234,6 +234,8 @@ mod tests {
                     key: &crate::HashKey([9; 16]),
                 },
                 new_timeout: None,
+                #[cfg(feature = "helper-pptp")]
+                pptp: Default::default(),
             };
             let r = SIP.help(&mut cx);
             (r, cx.new_timeout)

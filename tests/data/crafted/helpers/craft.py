@@ -8,7 +8,7 @@ Each capture is then replayed through the real kernel with
   ../../../../../shared/oracle/ct_oracle.py NAME.pcap --snapshot-each \
       --helpers ftp,tftp,sip --out NAME.default.jsonl
 (--helpers irc,amanda,sane for the irc-*, amanda-*, sane-* and helpers-*
-captures)
+captures; --helpers pptp for the pptp-* captures)
 and the verdicts are compacted with tests/data/vendor.py --compact-dir.
 """
 from scapy.all import Ether, IP, IPv6, TCP, UDP, Raw, wrpcap
@@ -819,6 +819,219 @@ def expect_clashes():
     wrpcap("helpers-expect-clash.pcap", pkts)
 
 
+# ---------------------------------------------------------------------------
+# PPTP (nf_conntrack_pptp.c, RFC 2637): control connection PNS 192.168.1.10
+# to PAC 198.51.100.5 port 1723, then enhanced GRE (version 1) both ways.
+# Captures replayed with --helpers pptp.
+
+PNS, PAC = "192.168.1.10", "198.51.100.5"
+PPTP_SIZES = {1: 144, 2: 144, 3: 4, 4: 4, 5: 4, 6: 16, 7: 156, 8: 20, 9: 208, 10: 12,
+              11: 16, 12: 4, 13: 136, 14: 28, 15: 12}
+
+
+def pptp_msg(kind, fields=(), size=None, cookie=0x1A2B3C4D, ptype=1, length=None):
+    """A PPTP control message: header, control header, body of its type's
+    size (or `size`), with (offset, bytes) fields written into the body."""
+    import struct
+    body = bytearray(PPTP_SIZES.get(kind, 0) if size is None else size)
+    for at, b in fields:
+        body[at:at + len(b)] = b
+    total = 12 + len(body) if length is None else length
+    return struct.pack(">HHIHH", total, ptype, cookie, kind, 0) + bytes(body)
+
+
+def be16(v):
+    return v.to_bytes(2, "big")
+
+
+def sccrq():
+    return pptp_msg(1, [(0, be16(0x100)), (4, b"\0\0\0\1"), (8, b"\0\0\0\1")])
+
+
+def sccrp(result=1):
+    return pptp_msg(2, [(0, be16(0x100)), (2, bytes([result]))])
+
+
+def ocrq(cid, serial=1):
+    return pptp_msg(7, [(0, be16(cid)), (2, be16(serial))])
+
+
+def ocrp(cid, pcid, result=1):
+    return pptp_msg(8, [(0, be16(cid)), (2, be16(pcid)), (4, bytes([result]))])
+
+
+def gre_v1(src, dst, call_id, seq, payload=b"\xff\x03\x00\x21" + b"\x45" * 20):
+    """An enhanced GRE packet (RFC 2637 section 4.1): key and sequence
+    present, version 1, protocol PPP, payload length, the receiver's call id."""
+    import struct
+    hdr = struct.pack(">HHHHI", 0x3001, 0x880B, len(payload), call_id, seq)
+    return Ether(**MAC) / IP(src=src, dst=dst, proto=47) / Raw(hdr + payload)
+
+
+def pptp_session(cport=40000):
+    t = Tcp(None, PNS, PAC, cport, 1723)
+    t.handshake()
+    t.send(True, "PA", sccrq())
+    t.send(False, "PA", sccrp())
+    return t
+
+
+# Question: an outgoing call (Outgoing-Call-Request, -Reply "connected"):
+# is the first GRE packet, PNS to PAC with the PAC's call id in its header,
+# RELATED (its tuple keyed PNS id -> PAC id through the key map), and the
+# PAC's answer (the PNS's call id in its header) the reply direction of the
+# same entry? After Call-Clear-Request and Call-Disconnect-Notify, is the
+# GRE entry gone and the key map with it (the next GRE packet NEW, a new
+# entry)?
+def pptp_outgoing_call():
+    t = pptp_session()
+    t.send(True, "PA", ocrq(0x0100))
+    t.send(False, "PA", ocrp(0x0200, 0x0100))
+    pkts = []
+    flush(t, pkts)
+    pkts.append(gre_v1(PNS, PAC, 0x0200, 1))
+    pkts.append(gre_v1(PAC, PNS, 0x0100, 1))
+    pkts.append(gre_v1(PNS, PAC, 0x0200, 2))
+    pkts.append(gre_v1(PAC, PNS, 0x0100, 2))
+    t.send(True, "PA", pptp_msg(5, [(0, b"\0\0\0\1")]))      # echo request
+    t.send(False, "PA", pptp_msg(6, [(0, b"\0\0\0\1"), (4, b"\1")]))
+    t.send(True, "PA", pptp_msg(15, [(0, be16(0x0200))]))   # set link info
+    flush(t, pkts)
+    pkts.append(gre_v1(PNS, PAC, 0x0200, 3))
+    t.send(True, "PA", pptp_msg(12, [(0, be16(0x0100))]))   # call clear request
+    flush(t, pkts)
+    pkts.append(gre_v1(PAC, PNS, 0x0100, 3))                 # still the call's
+    t.send(False, "PA", pptp_msg(13, [(0, be16(0x0200)), (2, b"\3")]))  # disconnect notify
+    flush(t, pkts)
+    pkts.append(gre_v1(PNS, PAC, 0x0200, 4))                 # call gone: NEW
+    pkts.append(gre_v1(PAC, PNS, 0x0100, 4))
+    t.send(True, "PA", pptp_msg(3, [(0, b"\1")]))            # stop session
+    t.send(False, "PA", pptp_msg(4, [(0, b"\1")]))
+    flush(t, pkts)
+    wrpcap("pptp-outgoing-call.pcap", pkts)
+
+
+# Question: an incoming call (Incoming-Call-Request from the PAC, -Reply
+# from the PNS, -Connected from the PAC): is the first GRE packet, PAC to
+# PNS, RELATED in the original direction of a new entry, the PNS's answer
+# its reply? When the control connection ends (FIN both ways, then a new
+# SYN on the same ports, which replaces the entry), do the GRE entry and
+# the key map go with it?
+def pptp_incoming_call():
+    t = pptp_session(40001)
+    t.send(False, "PA", pptp_msg(9, [(0, be16(0x0300)), (2, be16(7))]))
+    t.send(True, "PA", pptp_msg(10, [(0, be16(0x0400)), (2, be16(0x0300)), (4, b"\1")]))
+    t.send(False, "PA", pptp_msg(11, [(0, be16(0x0400))]))
+    pkts = []
+    flush(t, pkts)
+    pkts.append(gre_v1(PAC, PNS, 0x0400, 1))
+    pkts.append(gre_v1(PNS, PAC, 0x0300, 1))
+    pkts.append(gre_v1(PAC, PNS, 0x0400, 2))
+    t.send(True, "FA")
+    t.send(False, "FA")
+    t.send(True, "A")
+    flush(t, pkts)
+    pkts.append(gre_v1(PNS, PAC, 0x0300, 2))                 # master in TIME_WAIT: still keyed
+    # The same ports again: the TIME_WAIT entry is replaced.
+    pkts.append(Ether(**MAC) / IP(src=PNS, dst=PAC) / TCP(sport=40001, dport=1723, flags="S", seq=90000, window=64240))
+    pkts.append(gre_v1(PNS, PAC, 0x0300, 3))                 # master gone: NEW
+    pkts.append(gre_v1(PAC, PNS, 0x0400, 3))
+    wrpcap("pptp-incoming-call.pcap", pkts)
+
+
+# Question: which control messages are read? Each broken Outgoing-Call-
+# Reply below would, if read, expect the GRE call 0x0a00 <-> 0x0b00, whose
+# first GRE packet follows it (RELATED if expected, NEW if not).
+#   1. one byte short of its structure (length field right);
+#   2. the magic cookie wrong;
+#   3. message type 2 (not control);
+#   4. the peer's call id not the PNS's;
+#   5. result code 2 (not connected);
+#   6. the length field wrong (not checked);
+# then, after a new Outgoing-Call-Request, a right reply whose GRE is
+# RELATED. Also: an Outgoing-Call-Request before the session is confirmed
+# (ignored), a header of 11 bytes, and GRE version 1 with another protocol.
+def pptp_malformed():
+    t = Tcp(None, PNS, PAC, 40002, 1723)
+    t.handshake()
+    pkts = []
+    t.send(True, "PA", ocrq(0x0a00))                         # before the session
+    t.send(True, "PA", sccrq()[:11])                         # 11 bytes
+    t.send(True, "PA", sccrq())
+    t.send(False, "PA", sccrp())
+    t.send(False, "PA", ocrp(0x0b00, 0x0a00))                # no request yet: out of place
+    flush(t, pkts)
+    pkts.append(gre_v1(PNS, PAC, 0x0b00, 1))
+    cases = [
+        ocrp(0x0b01, 0x0a01)[:-1],
+        pptp_msg(8, [(0, be16(0x0b02)), (2, be16(0x0a02)), (4, b"\1")], cookie=0x1A2B3C4E),
+        pptp_msg(8, [(0, be16(0x0b03)), (2, be16(0x0a03)), (4, b"\1")], ptype=2),
+        ocrp(0x0b04, 0x0aff),
+        ocrp(0x0b05, 0x0a05, result=2),
+    ]
+    for k, reply in enumerate(cases, start=1):
+        t.send(True, "PA", ocrq(0x0a00 + k))
+        t.send(False, "PA", reply)
+        flush(t, pkts)
+        pkts.append(gre_v1(PNS, PAC, 0x0b00 + k, 1))
+    t.send(True, "PA", ocrq(0x0a06))
+    t.send(False, "PA", pptp_msg(8, [(0, be16(0x0b06)), (2, be16(0x0a06)), (4, b"\1")], length=9999))
+    flush(t, pkts)
+    pkts.append(gre_v1(PNS, PAC, 0x0b06, 1))
+    pkts.append(gre_v1(PAC, PNS, 0x0a06, 1))
+    # GRE version 1 carrying IPv4 rather than PPP: INVALID.
+    import struct
+    pkts.append(Ether(**MAC) / IP(src=PNS, dst=PAC, proto=47) / Raw(struct.pack(">HHHHI", 0x3001, 0x0800, 4, 0x0b06, 9) + b"abcd"))
+    wrpcap("pptp-malformed.pcap", pkts)
+
+
+# Question: a second call on the same control connection (Linux keeps one
+# call's key map per connection): a retransmitted Outgoing-Call-Reply of the
+# first call (refreshes its expectations, keeps its key map), then another
+# call 0x0c00 <-> 0x0d00. Its key map entry cannot be added (the first
+# call's is there), so its expectations are withdrawn, and the first call's
+# were evicted by max_expected 2: GRE of both calls NEW; the first call's
+# still keyed by the key map.
+def pptp_second_call():
+    t = pptp_session(40003)
+    t.send(True, "PA", ocrq(0x0100))
+    t.send(False, "PA", ocrp(0x0200, 0x0100))
+    t.send(False, "PA", ocrp(0x0200, 0x0100))                # retransmitted
+    t.send(True, "PA", ocrq(0x0c00))
+    t.send(False, "PA", ocrp(0x0d00, 0x0c00))
+    pkts = []
+    flush(t, pkts)
+    pkts.append(gre_v1(PNS, PAC, 0x0d00, 1))
+    pkts.append(gre_v1(PAC, PNS, 0x0c00, 1))
+    pkts.append(gre_v1(PNS, PAC, 0x0200, 1))
+    pkts.append(gre_v1(PAC, PNS, 0x0100, 1))
+    wrpcap("pptp-second-call.pcap", pkts)
+
+
+# Question: an ICMP error about an enhanced GRE packet: is the quoted
+# packet's tuple keyed through the key map (then RELATED to the call's GRE
+# entry), in both directions? And about a GRE packet of no call (source key
+# 0, an entry of its own)?
+def pptp_icmp_error():
+    from scapy.all import ICMP
+    t = pptp_session(40010)
+    t.send(True, "PA", ocrq(0x0100))
+    t.send(False, "PA", ocrp(0x0200, 0x0100))
+    pkts = []
+    flush(t, pkts)
+    to_pac = gre_v1(PNS, PAC, 0x0200, 1)
+    to_pns = gre_v1(PAC, PNS, 0x0100, 1)
+    pkts += [to_pac, to_pns]
+    # The PAC's network says the PNS's packet could not be delivered, and
+    # the other way round.
+    pkts.append(Ether(**MAC) / IP(src=PAC, dst=PNS) / ICMP(type=3, code=1) / bytes(to_pac[IP])[:28])
+    pkts.append(Ether(**MAC) / IP(src=PNS, dst=PAC) / ICMP(type=3, code=1) / bytes(to_pns[IP])[:28])
+    other = gre_v1(PNS, PAC, 0x0777, 1)
+    pkts.append(other)
+    pkts.append(Ether(**MAC) / IP(src=PAC, dst=PNS) / ICMP(type=3, code=1) / bytes(other[IP])[:28])
+    wrpcap("pptp-icmp-error.pcap", pkts)
+
+
 BUILDERS = {
     "ftp-split-commands": split_commands,
     "ftp-pasv-names-other-host": pasv_other_host,
@@ -841,6 +1054,11 @@ BUILDERS = {
     "sane-start": sane_start,
     "irc-dcc-search": irc_dcc_search,
     "helpers-expect-clash": expect_clashes,
+    "pptp-outgoing-call": pptp_outgoing_call,
+    "pptp-incoming-call": pptp_incoming_call,
+    "pptp-malformed": pptp_malformed,
+    "pptp-second-call": pptp_second_call,
+    "pptp-icmp-error": pptp_icmp_error,
 }
 
 
