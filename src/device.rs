@@ -31,7 +31,7 @@
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::time::Instant as SmolInstant;
 
-use crate::firewall::{MAX_DROPS_PER_POLL, filter};
+use crate::firewall;
 pub use crate::firewall::{Path, Policy};
 use crate::table::{ConnTable, Storage};
 use crate::time::Instant;
@@ -90,38 +90,12 @@ impl<D: Device, S: Storage, P: Policy, const BUF: usize> Device for Firewall<D, 
 
     fn receive(&mut self, timestamp: SmolInstant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let medium = self.inner.capabilities().medium;
-        let mut passed = None;
-        for _ in 0..MAX_DROPS_PER_POLL {
-            let (rx, _) = self.inner.receive(timestamp)?;
-            let buf = &mut self.rx_buf;
-            let len = rx.consume(|frame| {
-                let n = frame.len();
-                if let Some(dst) = buf.get_mut(..n) {
-                    dst.copy_from_slice(frame);
-                    Some(n)
-                } else {
-                    None
-                }
-            });
-            let Some(len) = len else {
-                self.dropped = self.dropped.wrapping_add(1);
-                continue;
-            };
-            if filter(
-                &mut self.table,
-                &mut self.policy,
-                medium == Medium::Ip,
-                Path::Inbound,
-                Instant::from(timestamp),
-                &self.rx_buf[..len],
-            ) {
-                passed = Some(len);
-                break;
-            }
-            self.dropped = self.dropped.wrapping_add(1);
-        }
-        let len = passed?;
         let Firewall { inner, table, policy, rx_buf, tx_buf, dropped } = self;
+        let now = || Instant::from(timestamp);
+        let len = firewall::receive(table, policy, medium == Medium::Ip, rx_buf, dropped, now, |buf| {
+            let (rx, _) = inner.receive(timestamp)?;
+            Some(rx.consume(|frame| firewall::stage(buf, frame)))
+        })?;
         let tx = inner.transmit(timestamp)?;
         Some((
             FwRxToken { frame: &rx_buf[..len] },
@@ -168,28 +142,11 @@ pub struct FwTxToken<'a, T, S, P> {
 
 impl<T: TxToken, S: Storage, P: Policy> TxToken for FwTxToken<'_, T, S, P> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut scratch = [0u8; 0];
-        let (frame, fits) = match self.buf.get_mut(..len) {
-            Some(b) => (b, true),
-            None => (&mut scratch[..], false),
-        };
-        let r = f(frame);
-        let frame = &*frame;
-        if fits
-            && filter(
-                self.table,
-                self.policy,
-                self.medium == Medium::Ip,
-                Path::Outbound,
-                Instant::from(self.timestamp),
-                frame,
-            )
-        {
-            self.inner.consume(len, |out| out.copy_from_slice(frame));
-        } else {
-            *self.dropped = self.dropped.wrapping_add(1);
-        }
-        r
+        let FwTxToken { inner, table, policy, buf, dropped, medium, timestamp } = self;
+        let now = Instant::from(timestamp);
+        firewall::transmit(table, policy, medium == Medium::Ip, now, buf, dropped, len, f, |frame| {
+            inner.consume(len, |out| out.copy_from_slice(frame))
+        })
     }
 }
 

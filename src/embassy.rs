@@ -54,7 +54,7 @@ use core::task::Context;
 
 use embassy_net_driver::{Capabilities, Driver, HardwareAddress, LinkState, RxToken, TxToken};
 
-use crate::firewall::{MAX_DROPS_PER_POLL, filter};
+use crate::firewall;
 pub use crate::firewall::{Path, Policy};
 use crate::table::{ConnTable, Storage};
 use crate::time::Instant;
@@ -131,37 +131,20 @@ impl<D: Driver, S: Storage, P: Policy, C: Clock, const BUF: usize> Driver for Fi
 
     fn receive(&mut self, cx: &mut Context) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let ip_medium = self.ip_medium();
-        let mut passed = None;
-        for _ in 0..MAX_DROPS_PER_POLL {
-            let (rx, _) = self.inner.receive(cx)?;
-            let buf = &mut self.rx_buf;
-            let len = rx.consume(|frame| {
-                let n = frame.len();
-                let dst = buf.get_mut(..n)?;
-                dst.copy_from_slice(frame);
-                Some(n)
-            });
-            let now = self.clock.now();
-            match len {
-                Some(len)
-                    if filter(
-                        &mut self.table,
-                        &mut self.policy,
-                        ip_medium,
-                        Path::Inbound,
-                        now,
-                        &self.rx_buf[..len],
-                    ) =>
-                {
-                    passed = Some(len);
-                    break;
-                }
-                _ => self.dropped = self.dropped.wrapping_add(1),
-            }
-        }
-        let len = passed?;
-        let now = self.clock.now();
-        let Firewall { inner, table, policy, rx_buf, tx_buf, dropped, .. } = self;
+        let Firewall { inner, table, policy, clock, rx_buf, tx_buf, dropped } = self;
+        let len = firewall::receive(
+            table,
+            policy,
+            ip_medium,
+            rx_buf,
+            dropped,
+            || clock.now(),
+            |buf| {
+                let (rx, _) = inner.receive(cx)?;
+                Some(rx.consume(|frame| firewall::stage(buf, frame)))
+            },
+        )?;
+        let now = clock.now();
         let tx = inner.transmit(cx)?;
         Some((
             FwRxToken { frame: &mut rx_buf[..len] },
@@ -217,19 +200,10 @@ pub struct FwTxToken<'a, T, S, P> {
 
 impl<T: TxToken, S: Storage, P: Policy> TxToken for FwTxToken<'_, T, S, P> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut scratch = [0u8; 0];
-        let (frame, fits) = match self.buf.get_mut(..len) {
-            Some(b) => (b, true),
-            None => (&mut scratch[..], false),
-        };
-        let r = f(frame);
-        let frame = &*frame;
-        if fits && filter(self.table, self.policy, self.ip_medium, Path::Outbound, self.now, frame) {
-            self.inner.consume(len, |out| out.copy_from_slice(frame));
-        } else {
-            *self.dropped = self.dropped.wrapping_add(1);
-        }
-        r
+        let FwTxToken { inner, table, policy, buf, dropped, ip_medium, now } = self;
+        firewall::transmit(table, policy, ip_medium, now, buf, dropped, len, f, |frame| {
+            inner.consume(len, |out| out.copy_from_slice(frame))
+        })
     }
 }
 

@@ -30,7 +30,7 @@ impl<F: FnMut(Path, &Verdict) -> bool> Policy for F {
 }
 
 /// Frames examined per receive call before giving up for this poll.
-pub(crate) const MAX_DROPS_PER_POLL: usize = 32;
+const MAX_DROPS_PER_POLL: usize = 32;
 
 /// The IP packet of a frame (the whole frame on an IP-medium device, what
 /// follows the Ethernet header and any VLAN tags otherwise), or `None` for
@@ -64,6 +64,69 @@ pub(crate) fn filter<S: Storage, P: Policy>(
         table.discard(&v);
         false
     }
+}
+
+/// Copy `frame` into `buf`; its length, or `None` if it does not fit.
+pub(crate) fn stage(buf: &mut [u8], frame: &[u8]) -> Option<usize> {
+    let dst = buf.get_mut(..frame.len())?;
+    dst.copy_from_slice(frame);
+    Some(frame.len())
+}
+
+/// The receive side of a wrapper: take frames with `next` (which copies
+/// the next received frame into `buf` with [`stage`]: `None` when there is
+/// none, `Some(None)` when it did not fit) until one passes the policy, at
+/// most [`MAX_DROPS_PER_POLL`]; returns its length. Dropped frames count in
+/// `dropped`.
+pub(crate) fn receive<S: Storage, P: Policy>(
+    table: &mut ConnTable<S>,
+    policy: &mut P,
+    ip_medium: bool,
+    buf: &mut [u8],
+    dropped: &mut u64,
+    mut now: impl FnMut() -> Instant,
+    mut next: impl FnMut(&mut [u8]) -> Option<Option<usize>>,
+) -> Option<usize> {
+    for _ in 0..MAX_DROPS_PER_POLL {
+        match next(buf)? {
+            Some(len) if filter(table, policy, ip_medium, Path::Inbound, now(), &buf[..len]) => {
+                return Some(len);
+            }
+            _ => *dropped = dropped.wrapping_add(1),
+        }
+    }
+    None
+}
+
+/// The transmit side of a wrapper: the stack writes a frame of `len`
+/// bytes into `buf` with `write`; if it fits and the policy passes it,
+/// `send` hands it to the wrapped device (which drops its token
+/// otherwise), else it counts in `dropped`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn transmit<S: Storage, P: Policy, R>(
+    table: &mut ConnTable<S>,
+    policy: &mut P,
+    ip_medium: bool,
+    now: Instant,
+    buf: &mut [u8],
+    dropped: &mut u64,
+    len: usize,
+    write: impl FnOnce(&mut [u8]) -> R,
+    send: impl FnOnce(&[u8]),
+) -> R {
+    let mut scratch = [0u8; 0];
+    let (frame, fits) = match buf.get_mut(..len) {
+        Some(b) => (b, true),
+        None => (&mut scratch[..], false),
+    };
+    let r = write(frame);
+    let frame = &*frame;
+    if fits && filter(table, policy, ip_medium, Path::Outbound, now, frame) {
+        send(frame);
+    } else {
+        *dropped = dropped.wrapping_add(1);
+    }
+    r
 }
 
 #[cfg(test)]
