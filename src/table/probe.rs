@@ -362,23 +362,7 @@ mod tests {
     use crate::verdict::{CtState, Verdict};
     use crate::{Config, ConnTable, DropReason, FixedConnTable, HashKey, Instant, Status, Storage};
 
-    /// An IPv4 UDP datagram (no UDP checksum).
-    fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> [u8; 28] {
-        let mut p = [0u8; 28];
-        p[..12].copy_from_slice(&[0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
-        p[12..16].copy_from_slice(&src);
-        p[16..20].copy_from_slice(&dst);
-        let mut sum = 0u32;
-        for k in (0..20).step_by(2) {
-            sum += u32::from(u16::from_be_bytes([p[k], p[k + 1]]));
-        }
-        let sum = !((sum & 0xffff) + (sum >> 16)) as u16;
-        p[10..12].copy_from_slice(&sum.to_be_bytes());
-        p[20..22].copy_from_slice(&sport.to_be_bytes());
-        p[22..24].copy_from_slice(&dport.to_be_bytes());
-        p[24..26].copy_from_slice(&8u16.to_be_bytes());
-        p
-    }
+    use crate::wire::ip::tests::udp4 as udp;
 
     const CLIENT: [u8; 4] = [10, 0, 0, 1];
     const SERVER: [u8; 4] = [198, 51, 100, 53];

@@ -195,6 +195,13 @@ pub(crate) mod tests {
     use super::*;
 
     /// A minimal IPv4 header (checksum filled in) followed by `payload`.
+    /// An IPv4 UDP datagram with an empty payload and no UDP checksum.
+    pub(crate) fn udp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> std::vec::Vec<u8> {
+        let [s0, s1] = sport.to_be_bytes();
+        let [d0, d1] = dport.to_be_bytes();
+        ipv4(src, dst, 17, &[s0, s1, d0, d1, 0, 8, 0, 0])
+    }
+
     pub(crate) fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> std::vec::Vec<u8> {
         let mut v = std::vec![0u8; 20];
         v.extend_from_slice(payload);
