@@ -139,10 +139,17 @@ impl<S: Storage> ConnTable<S> {
             let p = self.store.parts();
             let mut found = None;
             let r = p.index.find(place, |r| {
-                if p.slots.get(r.slot as usize).and_then(Slot::entry).is_some_and(|e| e.expired(now)) {
+                let Some(e) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { return false };
+                if e.expired(now) {
                     return true;
                 }
-                found = hit(&p, r, key, is_key, zone, now);
+                found = if r.secondary || e.has_own_reply() {
+                    hit(&p, r, key, is_key, zone, now)
+                } else {
+                    // The common case, without NAT: one key for both tuples.
+                    (e.key == *key && e.zone == zone && e.status.contains(Status::CONFIRMED))
+                        .then(|| e.direction(is_key))
+                };
                 found.is_some()
             })?;
             match found {
