@@ -34,7 +34,7 @@ echo "|---|---:|---:|"
 build ""
 read -r core_flash core_ram < <(sizes)
 echo "| core (TCP, UDP, ICMP, SCTP, GRE, generic) | $core_flash | $core_ram |"
-for h in ftp tftp sip snmp netbios-ns irc amanda sane; do
+for h in ftp tftp sip snmp netbios-ns irc amanda sane pptp; do
     build "helper-$h"
     read -r f r < <(sizes)
     echo "| core + $h | $f (+$((f - core_flash))) | $r |"
