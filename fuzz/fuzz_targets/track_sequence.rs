@@ -51,6 +51,14 @@ fn max_timeout(c: &Config) -> u32 {
         tcp.syn_sent2,
         tcp.max_retrans,
         tcp.unacknowledged,
+        c.sctp.closed,
+        c.sctp.cookie_wait,
+        c.sctp.cookie_echoed,
+        c.sctp.established,
+        c.sctp.shutdown_sent,
+        c.sctp.shutdown_recd,
+        c.sctp.shutdown_ack_sent,
+        c.sctp.heartbeat_sent,
     ]
     .into_iter()
     .max()
@@ -83,6 +91,15 @@ fn config_from(cfg: u8, t: &[u8; 7]) -> Config {
         tt.syn_sent2 = s(t[1] ^ t[5]);
         tt.max_retrans = s(t[2] ^ t[6]);
         tt.unacknowledged = s(t[3] ^ t[6]);
+        let st = &mut c.sctp;
+        st.closed = s(t[0] ^ t[1]);
+        st.cookie_wait = s(t[1] ^ t[2]);
+        st.cookie_echoed = s(t[2] ^ t[3]);
+        st.established = s(t[3] ^ t[4]);
+        st.shutdown_sent = s(t[4] ^ t[5]);
+        st.shutdown_recd = s(t[5] ^ t[0]);
+        st.shutdown_ack_sent = s(t[6] ^ t[1]);
+        st.heartbeat_sent = s(t[6] ^ t[2]);
     }
     c.max_entries = match (cfg >> 4) & 3 {
         0 => 0,
