@@ -158,6 +158,7 @@ mod firewall;
 pub mod fuzzing;
 mod hash;
 pub mod helper;
+pub mod nat;
 mod proto;
 mod reason;
 mod stats;
@@ -192,6 +193,7 @@ pub use defrag::{
 pub use expect::{ExpectError, ExpectFlags, ExpectLine, ExpectPolicy, ExpectSlot, Expectation, HelperId};
 pub use hash::HashKey;
 pub use helper::{ExtSlot, HelperAssignment, HelperError};
+pub use nat::{NatError, NatRule, NatType};
 pub use reason::{DropReason, HelperDrop, Reason, SctpReason, TcpReason};
 pub use stats::Stats;
 pub use status::{SctpState, Status, TcpState};

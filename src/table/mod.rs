@@ -15,6 +15,7 @@ mod display;
 mod index;
 #[cfg(feature = "helper-pptp")]
 pub(crate) mod keymap;
+mod nat_hooks;
 mod pipeline;
 mod probe;
 mod snapshot;
@@ -30,6 +31,7 @@ pub use storage::{FixedStorage, SliceStorage, Slot, Storage};
 #[cfg(feature = "alloc")]
 pub use storage::{GrowableStorage, HeapStorage, MAX_GROWABLE};
 
+pub(crate) use nat_hooks::NatView;
 use storage::Entry;
 
 use crate::config::Config;

@@ -392,7 +392,7 @@ impl<S: Storage> ConnTable<S> {
     /// among at most [`EXT_EVICT_WINDOW`] extension slots
     /// from where the last search stopped. Unanswered connections to a
     /// helper's port cannot then exhaust the pool while the table has room.
-    fn make_room_for_ext(&mut self, now: Tick) {
+    pub(super) fn make_room_for_ext(&mut self, now: Tick) {
         let p = self.store.parts();
         let (slots, exts) = (p.slots, p.exts);
         let n = exts.len().min(Link::MAX_EXT);
