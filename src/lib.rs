@@ -19,6 +19,9 @@
 //!  defrag                Reassembler: IPv4/IPv6 fragments held in a fixed
 //!                        pool until their datagram is whole (before table)
 //! ───────────────────────────────────────────────────────────────────────
+//!  nat                   NatRule; ConnTable::nat (bindings) and
+//!                        ConnTable::translate (in-place rewriting, RFC 1624)
+//! ───────────────────────────────────────────────────────────────────────
 //!  table                 ConnTable: the public face
 //!    storage, index,     the slot arena and its index (64-byte buckets, or
 //!    probe               hashbrown); finding, admission, early drop

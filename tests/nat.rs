@@ -27,7 +27,9 @@ fn now() -> Instant {
     Instant::from_secs(100)
 }
 
-fn table() -> FixedConnTable<256> {
+/// 256 connections, of which 128 may have NAT (a binding lives in an
+/// extension slot).
+fn table() -> FixedConnTable<256, 128> {
     ConnTable::new(HashKey([0x17; 16]), Config::default())
 }
 
@@ -573,4 +575,48 @@ fn the_reference_checker_sees_errors() {
     let mut p = udp(CLIENT, 1, SERVER, 2, b"abc");
     p[13] ^= 1;
     assert!(!checksums_ok(&p), "IPv4 header");
+}
+
+#[test]
+fn the_rst_that_ends_a_connection_is_translated() {
+    let mut t = table();
+    let mut syn = tcp(CLIENT, 40003, SERVER, 81, SYN, 1000, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &[snat()]).unwrap();
+    // Connection refused: the RST ends the entry at once, and still goes
+    // to the client.
+    let mut rst = tcp(SERVER, 81, PUBLIC, 40003, RST | ACK, 0, 1001, 0, &[]);
+    let r = pass(&mut t, &mut rst);
+    assert_eq!((r.state(), r.dir(), r.entry()), (Some(CtState::Established), Some(Direction::Reply), None));
+    assert_eq!(addrs(&rst), (addr(SERVER), addr(CLIENT)));
+    assert_eq!(ports(&rst), (81, 40003));
+    assert!(t.get(v.entry().unwrap(), now()).is_none(), "the entry is gone");
+    let tuple = Tuple::with_ports(addr(SERVER), 81, addr(PUBLIC), 40003, 6).unwrap();
+    assert!(t.lookup(&tuple, 0, now()).is_none());
+    // A new connection of the same tuples is NEW.
+    let syn2 = tcp(CLIENT, 40003, SERVER, 81, SYN, 5000, 0, 65535, &[]);
+    let v2 = t.classify(now(), &syn2, Meta::default());
+    assert_eq!(v2.state(), Some(CtState::New));
+    t.discard(&v2);
+}
+
+#[test]
+fn bindings_take_extension_slots() {
+    // Two extension slots: two NATed connections; a third evicts one that
+    // is not ASSURED (early drop's rule), or fails when all are.
+    let mut t: FixedConnTable<64, 2> = ConnTable::new(HashKey([5; 16]), Config::default());
+    for port in [40010, 40011] {
+        let mut syn = tcp(CLIENT, port, SERVER, 80, SYN, 1, 0, 65535, &[]);
+        let _ = open(&mut t, &mut syn, &[snat()]).unwrap();
+        let mut synack = tcp(SERVER, 80, PUBLIC, port, SYN | ACK, 100, 2, 65535, &[]);
+        let _ = pass(&mut t, &mut synack);
+        let mut ack = tcp(CLIENT, port, SERVER, 80, ACK, 2, 101, 65535, &[]);
+        let v = pass(&mut t, &mut ack);
+        assert!(t.get(v.entry().unwrap(), now()).unwrap().status().contains(Status::ASSURED));
+    }
+    let mut u = udp(CLIENT, 40012, SERVER, 53, b"q");
+    assert_eq!(open(&mut t, &mut u, &[snat()]).unwrap_err(), NatError::NoRoom);
+    assert_eq!(t.len(), 2);
+    // Without NAT, connections need no extension slot.
+    let _ = t.track(now(), &u);
+    assert_eq!(t.len(), 3);
 }

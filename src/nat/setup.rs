@@ -121,6 +121,13 @@ impl<S: Storage> ConnTable<S> {
     /// tuple is taken when a confirmed connection has it as its original or
     /// reply tuple.
     ///
+    /// A binding lives in one of the table's extension slots (the `X` of
+    /// [`FixedConnTable`](crate::FixedConnTable), the `exts` of
+    /// `ConnTable::with_capacities`): size them for the connections that
+    /// will be NATed. When none is free, the connection holding one that is
+    /// expired, or confirmed and not ASSURED, is evicted (early drop's
+    /// rule); else the binding fails with [`NatError::NoRoom`].
+    ///
     /// The status gets [`Status::SRC_NAT_DONE`] or
     /// [`Status::DST_NAT_DONE`], and [`Status::SRC_NAT`] or
     /// [`Status::DST_NAT`] if the binding changes anything.

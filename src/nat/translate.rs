@@ -78,7 +78,8 @@ impl<S: Storage> ConnTable<S> {
     /// ```
     pub fn translate(&self, verdict: &Verdict, packet: &mut [u8]) -> Result<bool, NatError> {
         let Verdict::Tracked(t) = verdict else { return Ok(false) };
-        let Some(h) = t.entry() else { return Ok(false) };
+        // A packet that ended its connection is translated still.
+        let Some(h) = t.entry().or(t.ended()) else { return Ok(false) };
         let status = self.status_of(h).ok_or(NatError::StaleEntry)?;
         if !status.intersects(Status::OWN_REPLY) {
             return Ok(false);
