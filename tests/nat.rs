@@ -620,3 +620,54 @@ fn bindings_take_extension_slots() {
     let _ = t.track(now(), &u);
     assert_eq!(t.len(), 3);
 }
+
+#[test]
+fn icmp_error_in_the_original_direction() {
+    // The client refuses an answer: its error leaves through the source
+    // NAT, from the public address, quoting the answer as the server sent
+    // it.
+    let mut t = table();
+    let mut out = udp(CLIENT, 40000, SERVER, 53, b"q");
+    let _ = open(&mut t, &mut out, &[snat()]).unwrap();
+    let sent = udp(SERVER, 53, PUBLIC, 40000, b"answer");
+    let mut back = sent.clone();
+    let _ = pass(&mut t, &mut back);
+    let mut e = icmp(CLIENT, SERVER, 3, 3, 0, &back);
+    let v = pass(&mut t, &mut e);
+    assert_eq!((v.state(), v.dir()), (Some(CtState::Related), Some(Direction::Original)));
+    assert_eq!(addrs(&e), (addr(PUBLIC), addr(SERVER)));
+    assert_eq!(quote(&e), &sent[..]);
+}
+
+#[test]
+fn a_full_range_is_exhausted() {
+    // 20 ports: all tried (fewer than the 128 attempts), all found, then
+    // none.
+    let mut t = table();
+    let rule = snat().ports(3000, 3019);
+    let mut ports_seen = std::collections::BTreeSet::new();
+    for i in 0..20u8 {
+        let mut p = udp(&format!("10.0.2.{i}"), 5000, SERVER, 53, b"x");
+        let _ = open(&mut t, &mut p, &[rule]).unwrap();
+        ports_seen.insert(ports(&p).0);
+    }
+    assert_eq!(ports_seen, (3000..=3019).collect());
+    let mut p = udp("10.0.2.200", 5000, SERVER, 53, b"x");
+    assert_eq!(open(&mut t, &mut p, &[rule]).unwrap_err(), NatError::NoFreeTuple);
+    assert_eq!(t.len(), 20);
+}
+
+#[test]
+fn dnat66() {
+    let mut t = table();
+    let inner = "fd00::8";
+    let mut syn = tcp(SERVER6, 50000, PUBLIC6, 443, SYN, 1, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &[NatRule::dnat(addr(inner)).ports(8443, 8443)]).unwrap();
+    assert_eq!(addrs(&syn), (addr(SERVER6), addr(inner)));
+    assert_eq!(ports(&syn), (50000, 8443));
+    let mut synack = tcp(inner, 8443, SERVER6, 50000, SYN | ACK, 9, 2, 65535, &[]);
+    let r = pass(&mut t, &mut synack);
+    assert_eq!(r.entry(), v.entry());
+    assert_eq!(addrs(&synack), (addr(PUBLIC6), addr(SERVER6)));
+    assert_eq!(ports(&synack), (443, 50000));
+}

@@ -8,7 +8,8 @@
 //! * [`display`]: [`EntryRef`], an entry as `conntrack -L` shows it;
 //! * [`snapshot`]: the table as bytes and back (state synchronisation);
 //! * [`control`]: deletion by tuple and by filter, of entries and
-//!   expectations.
+//!   expectations;
+//! * [`nat_hooks`]: what [`crate::nat`] reads and sets of an entry.
 
 mod control;
 mod display;
