@@ -75,7 +75,10 @@ fn checks(p: &[u8]) -> Checks {
     let pseudo = [src, dst, &[0, 0, 0, proto][..], &len].concat();
     let l4_ok = match proto {
         6 if l4.len() >= 20 => Some(ones(&[&pseudo, l4]) == 0xffff),
-        17 if l4.len() >= 8 && !(v4 && l4[6..8] == [0, 0]) => Some(ones(&[&pseudo, l4]) == 0xffff),
+        // UDP checksum 0 is "none" (RFC 768; over IPv6 too, RFC 6936), and
+        // NAT keeps it so (`nf_nat_proto.c: udp_manip_pkt()`), even when the
+        // rest of the datagram happens to sum to all ones.
+        17 if l4.len() >= 8 && l4[6..8] != [0, 0] => Some(ones(&[&pseudo, l4]) == 0xffff),
         1 if v4 && l4.len() >= 8 => Some(ones(&[l4]) == 0xffff),
         58 if !v4 && l4.len() >= 8 => Some(ones(&[&pseudo, l4]) == 0xffff),
         132 if l4.len() >= 12 => {
