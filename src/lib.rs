@@ -19,6 +19,9 @@
 //!  defrag                Reassembler: IPv4/IPv6 fragments held in a fixed
 //!                        pool until their datagram is whole (before table)
 //! ───────────────────────────────────────────────────────────────────────
+//!  nat                   NatRule; ConnTable::nat (bindings) and
+//!                        ConnTable::translate (in-place rewriting, RFC 1624)
+//! ───────────────────────────────────────────────────────────────────────
 //!  table                 ConnTable: the public face
 //!    storage, index,     the slot arena and its index (64-byte buckets, or
 //!    probe               hashbrown); finding, admission, early drop
@@ -158,6 +161,7 @@ mod firewall;
 pub mod fuzzing;
 mod hash;
 pub mod helper;
+pub mod nat;
 mod proto;
 mod reason;
 mod stats;
@@ -192,6 +196,7 @@ pub use defrag::{
 pub use expect::{ExpectError, ExpectFlags, ExpectLine, ExpectPolicy, ExpectSlot, Expectation, HelperId};
 pub use hash::HashKey;
 pub use helper::{ExtSlot, HelperAssignment, HelperError};
+pub use nat::{NatError, NatRule, NatType};
 pub use reason::{DropReason, HelperDrop, Reason, SctpReason, TcpReason};
 pub use stats::Stats;
 pub use status::{SctpState, Status, TcpState};

@@ -94,6 +94,8 @@ pub struct Tracked {
     /// Confirmed already: a verdict acts once.
     settled: bool,
     helper_drop: Option<HelperDrop>,
+    /// The NATed entry this packet ended (its translation needs it).
+    ended: Option<Handle>,
     /// What the packet's [`Meta`](crate::Meta) said, and when it was
     /// classified: for the helper that runs at confirmation.
     broadcast_prefix: Option<u8>,
@@ -111,6 +113,7 @@ impl Tracked {
             unconfirmed: false,
             settled: false,
             helper_drop: None,
+            ended: None,
             broadcast_prefix: None,
             at,
         }
@@ -157,6 +160,15 @@ impl Tracked {
 
     pub(crate) fn set_entry(&mut self, entry: Option<Handle>) {
         self.entry = entry;
+    }
+
+    /// The NATed entry this packet ended, kept for its translation.
+    pub(crate) fn ended(&self) -> Option<Handle> {
+        self.ended
+    }
+
+    pub(crate) fn set_ended(&mut self, ended: Option<Handle>) {
+        self.ended = ended;
     }
 
     pub(crate) fn set_ignored(&mut self, reason: Option<Reason>) {

@@ -8,13 +8,15 @@
 //! * [`display`]: [`EntryRef`], an entry as `conntrack -L` shows it;
 //! * [`snapshot`]: the table as bytes and back (state synchronisation);
 //! * [`control`]: deletion by tuple and by filter, of entries and
-//!   expectations.
+//!   expectations;
+//! * [`nat_hooks`]: what [`crate::nat`] reads and sets of an entry.
 
 mod control;
 mod display;
 mod index;
 #[cfg(feature = "helper-pptp")]
 pub(crate) mod keymap;
+mod nat_hooks;
 mod pipeline;
 mod probe;
 mod snapshot;
@@ -30,6 +32,7 @@ pub use storage::{FixedStorage, SliceStorage, Slot, Storage};
 #[cfg(feature = "alloc")]
 pub use storage::{GrowableStorage, HeapStorage, MAX_GROWABLE};
 
+pub(crate) use nat_hooks::NatView;
 use storage::Entry;
 
 use crate::config::Config;

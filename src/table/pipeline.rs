@@ -305,7 +305,14 @@ impl<S: Storage> ConnTable<S> {
             e.status.insert(Status::SEEN_REPLY);
         }
         let handle = e.handle(i);
-        if close {
+        // The packet that ends a NATed connection is still translated
+        // (in Linux it holds a reference to the killed entry): the entry
+        // stays in its slot, expired, invisible to lookups, until a lookup
+        // or `gc` reaps it.
+        let ended_nat = close && e.has_own_reply();
+        if ended_nat {
+            e.deadline = now;
+        } else if close {
             self.remove(i);
         }
         let mut t = Tracked::new(state, dir, handle, now);
@@ -313,6 +320,7 @@ impl<S: Storage> ConnTable<S> {
         t.set_unconfirmed(is_new && !close);
         if close {
             t.set_entry(None);
+            t.set_ended(ended_nat.then_some(handle));
         }
         Step::Done(Verdict::Tracked(t))
     }
@@ -392,7 +400,7 @@ impl<S: Storage> ConnTable<S> {
     /// among at most [`EXT_EVICT_WINDOW`] extension slots
     /// from where the last search stopped. Unanswered connections to a
     /// helper's port cannot then exhaust the pool while the table has room.
-    fn make_room_for_ext(&mut self, now: Tick) {
+    pub(super) fn make_room_for_ext(&mut self, now: Tick) {
         let p = self.store.parts();
         let (slots, exts) = (p.slots, p.exts);
         let n = exts.len().min(Link::MAX_EXT);

@@ -309,13 +309,28 @@ impl<S: Storage> ConnTable<S> {
         self.pptp_on_remove(i, &e.orig(), e.zone, ext);
     }
 
+    /// Whether a live, confirmed entry of `zone` has `tuple` as its
+    /// original or its reply tuple: the reply tuple a NAT binding would
+    /// give a new connection is then taken (`nf_conntrack_core.c:
+    /// nf_conntrack_tuple_taken()`). An entry whose original tuple is
+    /// `orig`, the new connection's own, does not count: both describe the
+    /// same flow, and clash resolution at confirmation deals with them.
+    pub(crate) fn tuple_taken(&self, tuple: &Tuple, zone: u16, now: Tick, orig: &Tuple) -> bool {
+        let Some((key, is_key)) = tuple.canonical() else { return true };
+        let Some((i, _)) = self.locate(self.place(&key, zone), &key, is_key, zone, now) else {
+            return false;
+        };
+        self.entry_at(i).is_none_or(|e| e.orig() != *orig)
+    }
+
     /// Give the unconfirmed entry `h` the reply tuple `reply` of its own
     /// (what NAT does before confirmation: `nf_nat_core.c:
     /// nf_nat_setup_info()` alters the reply tuple), with `status`
     /// ([`Status::SRC_NAT`] and/or [`Status::DST_NAT`]). The entry is then
     /// found by its original tuple and by `reply`, each in its own
-    /// direction only. Needs an extension slot.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// direction only. A second call (the second NAT type of a connection,
+    /// source after destination) replaces the reply tuple. Needs an
+    /// extension slot.
     pub(crate) fn set_reply(
         &mut self,
         now: Tick,
@@ -325,8 +340,7 @@ impl<S: Storage> ConnTable<S> {
     ) -> Result<(), DropReason> {
         let e = *self.entry_of(h).ok_or(DropReason::TableFull)?;
         let i = h.index();
-        if e.status.contains(Status::CONFIRMED) || e.has_own_reply() || !status.intersects(Status::OWN_REPLY)
-        {
+        if e.status.contains(Status::CONFIRMED) || !status.intersects(Status::OWN_REPLY) {
             return Err(DropReason::TableFull);
         }
         let (key, is_key) = reply.canonical().ok_or(DropReason::TableFull)?;
@@ -348,8 +362,19 @@ impl<S: Storage> ConnTable<S> {
                 x
             }
         };
+        // A reply tuple set before: its index position goes.
+        let old = self.store.parts().exts[x].0.get().filter(|_| e.has_own_reply()).map(|x| x.reply);
+        if let Some(old) = old {
+            let place = self.place(&old, e.zone);
+            self.store.parts_mut().index.remove(place, Ref::secondary(i));
+        }
         let place = self.place(&key, e.zone);
         if !self.index_entry(now, place, Ref::secondary(i)) {
+            if let Some(old) = old {
+                // Back where it was (its position was just freed).
+                let place = self.place(&old, e.zone);
+                self.store.parts_mut().index.insert(place, Ref::secondary(i));
+            }
             return Err(DropReason::TableFull);
         }
         if let Some(ext) = self.store.parts_mut().exts[x].0.as_mut() {
@@ -438,7 +463,8 @@ mod tests {
         independent_reply_tuple(&mut ConnTable::growable(4, HashKey([3; 16]), Config::DEFAULT));
     }
 
-    /// Refused: a confirmed entry, a second reply tuple, no NAT bit.
+    /// Refused: a confirmed entry, no NAT bit. A second reply tuple replaces
+    /// the first.
     #[test]
     fn reply_tuples_are_set_once_before_confirmation() {
         let mut t: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
@@ -449,8 +475,13 @@ mod tests {
         let h = v.entry().unwrap();
         assert!(t.set_reply(now.tick(), h, reply, Status::ASSURED).is_err());
         t.set_reply(now.tick(), h, reply, Status::DST_NAT).unwrap();
-        assert!(t.set_reply(now.tick(), h, reply, Status::DST_NAT).is_err());
+        // A second reply tuple replaces the first (both NAT types).
+        let reply2 = Tuple::with_ports(SERVER.into(), 53, PUBLIC.into(), 2001, proto::UDP).unwrap();
+        t.set_reply(now.tick(), h, reply2, Status::SRC_NAT).unwrap();
         t.confirm(&mut v, &out).unwrap();
+        assert_eq!(t.get(h, now).unwrap().reply(), reply2);
+        assert_eq!(t.track(now, &udp(SERVER, 53, PUBLIC, 2001)).dir(), Some(Direction::Reply));
+        assert_eq!(t.track(now, &udp(SERVER, 53, PUBLIC, 2000)).entry().map(|e| e == h), Some(false));
         let Verdict::Tracked(_) = v else { panic!() };
         let v = t.track(now, &udp(CLIENT, 1002, SERVER, 53));
         assert!(t.set_reply(now.tick(), v.entry().unwrap(), reply, Status::SRC_NAT).is_err());

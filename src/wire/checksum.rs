@@ -52,6 +52,29 @@ pub(crate) fn is_valid(acc: u64) -> bool {
     fold(acc) == 0xffff
 }
 
+/// The checksum field `check` (as stored, native order) after the data
+/// it covers changed from bytes summing to `old` to bytes summing to
+/// `new` (sums from [`sum`]): RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'),
+/// which never yields the negative zero of RFC 1071's eqn. 2. Network
+/// address translation updates checksums this way (RFC 3022 § 4.2), as
+/// Linux's `inet_proto_csum_replace4()` does.
+#[inline]
+pub(crate) fn update_sums(check: u16, old: u64, new: u64) -> u16 {
+    !fold(u64::from(!check) + u64::from(!fold(old)) + new)
+}
+
+/// [`update_sums`] for a checksum field at `at` (two bytes, network
+/// order as stored) in `buf`, when `old` (an even number of bytes at an
+/// even offset of the covered data) is replaced by `new`; out of range:
+/// nothing.
+#[inline]
+pub(crate) fn replace(buf: &mut [u8], at: usize, old: &[u8], new: &[u8]) {
+    if let Some(f) = buf.get_mut(at..at + 2) {
+        let check = u16::from_ne_bytes([f[0], f[1]]);
+        f.copy_from_slice(&update_sums(check, sum(old), sum(new)).to_ne_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +142,35 @@ mod tests {
             assert!(is_valid(pseudo_header(&s, &d, 17, 11) + sum(&p)));
             p[9] ^= 1;
             assert!(!is_valid(pseudo_header(&s, &d, 17, 11) + sum(&p)));
+        }
+    }
+
+    /// RFC 1624 § 4's example is about the failure of eqn. 2; here: an
+    /// incremental update equals a recomputation, for random edits.
+    #[test]
+    fn incremental_update_equals_recomputation() {
+        let mut x = 0x9e37_79b9u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for len in (4..64).step_by(2) {
+            let mut data: std::vec::Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            // The checksum over the data with its field (bytes 0..2) zero.
+            data[0] = 0;
+            data[1] = 0;
+            let c = !fold(sum(&data));
+            data[..2].copy_from_slice(&c.to_ne_bytes());
+            assert!(is_valid(sum(&data)));
+            let at = 2 + (next() as usize % (len - 2)) / 2 * 2;
+            let n = (len - at).min(4) / 2 * 2;
+            let old: std::vec::Vec<u8> = data[at..at + n].to_vec();
+            let new: std::vec::Vec<u8> = (0..n).map(|_| next() as u8).collect();
+            data[at..at + n].copy_from_slice(&new);
+            replace(&mut data, 0, &old, &new);
+            assert!(is_valid(sum(&data)), "{len} {at}");
         }
     }
 }

@@ -204,6 +204,19 @@ pub(crate) fn checksum_ok(l4: &[u8]) -> bool {
     u32::from_le_bytes([field[0], field[1], field[2], field[3]]) == crc
 }
 
+/// Write the CRC32c of the SCTP packet `l4` (at least [`HEADER_LEN`]
+/// bytes; shorter: nothing) into its checksum field, as NAT does after
+/// changing the ports (`nf_nat_proto.c: sctp_manip_pkt()`): the CRC is not
+/// a sum and has no incremental update.
+pub(crate) fn fill_checksum(l4: &mut [u8]) {
+    if l4.len() < 12 {
+        return;
+    }
+    l4[8..12].fill(0);
+    let crc = !crc32c_update(!0, l4);
+    l4[8..12].copy_from_slice(&crc.to_le_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

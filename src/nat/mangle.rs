@@ -1,0 +1,238 @@
+//! Rewriting one IP packet in place: addresses, ports or ICMP echo
+//! identifier, and every checksum that covers them, updated incrementally
+//! (RFC 1624 eqn. 3, RFC 3022 § 4.2) with the crate's one checksum
+//! ([`crate::wire::checksum`]). What `nf_nat_proto.c:
+//! nf_nat_ipv4_manip_pkt()` and `nf_nat_ipv6_manip_pkt()` do with the
+//! layer-4 part of `l4proto_manip_pkt()`.
+
+use super::NatError;
+use crate::tuple::{Family, has_ports, is_icmp_of, proto};
+use crate::wire::checksum::{replace, sum, update_sums};
+use crate::wire::ip::{Mode, parse_ip};
+use crate::wire::sctp;
+
+/// What to write into one packet: a new source and/or destination
+/// (address, and port for TCP, UDP, UDP-Lite and SCTP), and the ICMP echo
+/// identifier of an ICMP query (written whenever either end changes, as
+/// `nf_nat_proto.c: icmp_manip_pkt()` does).
+#[derive(Clone, Copy)]
+pub(super) struct Manip {
+    pub src: Option<([u8; 16], u16)>,
+    pub dst: Option<([u8; 16], u16)>,
+    pub icmp_id: u16,
+}
+
+/// Where a packet's parts are.
+#[derive(Clone, Copy)]
+pub(super) struct Layout {
+    pub family: Family,
+    pub proto: u8,
+    /// The layer-4 bytes: `l4..end`.
+    pub l4: usize,
+    pub end: usize,
+}
+
+/// Find the parts of the IP packet `buf` (`Mode::Quoted`: the quote of an
+/// ICMP error, possibly cut short).
+pub(super) fn layout(buf: &[u8], mode: Mode) -> Result<Layout, NatError> {
+    let ip = parse_ip(buf, mode).map_err(|_| NatError::Malformed)?;
+    // The layer-4 bytes are a part of `buf`: their distance from its start.
+    let l4 = (ip.l4.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    let end = l4.checked_add(ip.l4.len()).filter(|&e| e <= buf.len()).ok_or(NatError::Malformed)?;
+    Ok(Layout { family: ip.family, proto: ip.proto, l4, end })
+}
+
+/// ICMP and ICMPv6 queries and replies, whose identifier NAT translates
+/// (`icmp_manip_pkt()`'s list; ICMPv6: echo request and reply).
+pub(super) fn is_icmp_query(family: Family, ty: u8) -> bool {
+    match family {
+        Family::Ipv4 => matches!(ty, 0 | 8 | 13..=18),
+        Family::Ipv6 => matches!(ty, 128 | 129),
+    }
+}
+
+/// The layer-4 checksum field and whether it covers the pseudo-header.
+#[derive(Clone, Copy)]
+struct L4Sum {
+    at: usize,
+    pseudo: bool,
+    /// UDP: a zero result is sent as all ones (RFC 768), zero meaning
+    /// "no checksum".
+    udp: bool,
+}
+
+fn l4_sum(family: Family, proto: u8, l4: &[u8]) -> Option<L4Sum> {
+    let field = |at: usize| l4.get(at..at + 2).map(|f| u16::from_ne_bytes([f[0], f[1]]));
+    match proto {
+        proto::TCP if l4.len() >= 18 => Some(L4Sum { at: 16, pseudo: true, udp: false }),
+        // A UDP datagram without a checksum keeps none
+        // (`nf_nat_proto.c: udp_manip_pkt()`).
+        proto::UDP if field(6).is_some_and(|c| c != 0) => Some(L4Sum { at: 6, pseudo: true, udp: true }),
+        proto::UDPLITE if l4.len() >= 8 => Some(L4Sum { at: 6, pseudo: true, udp: false }),
+        proto::ICMP if family == Family::Ipv4 && l4.len() >= 4 => {
+            Some(L4Sum { at: 2, pseudo: false, udp: false })
+        }
+        proto::ICMPV6 if family == Family::Ipv6 && l4.len() >= 4 => {
+            Some(L4Sum { at: 2, pseudo: true, udp: false })
+        }
+        _ => None,
+    }
+}
+
+/// Apply `m` to the IP packet `buf`. Nothing is written unless the whole
+/// rewrite can be made.
+pub(super) fn manip(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatError> {
+    let lay = layout(buf, mode)?;
+    let n = lay.family.addr_len();
+    let (src_at, dst_at) = match lay.family {
+        Family::Ipv4 => (12, 16),
+        Family::Ipv6 => (8, 24),
+    };
+    let l4 = buf.get(lay.l4..lay.end).ok_or(NatError::Malformed)?;
+    let ports = has_ports(lay.proto);
+    let icmp = is_icmp_of(lay.family, lay.proto) && l4.first().is_some_and(|&t| is_icmp_query(lay.family, t));
+    // The layer-4 fields NAT writes must be there (the tracker read them).
+    if (ports && l4.len() < 4) || (icmp && l4.len() < 8) {
+        return Err(NatError::Malformed);
+    }
+    let csum = l4_sum(lay.family, lay.proto, l4);
+    let mut old_src = [0u8; 16];
+    let mut old_dst = [0u8; 16];
+    old_src[..n].copy_from_slice(buf.get(src_at..src_at + n).ok_or(NatError::Malformed)?);
+    old_dst[..n].copy_from_slice(buf.get(dst_at..dst_at + n).ok_or(NatError::Malformed)?);
+
+    let l4 = buf.get_mut(lay.l4..lay.end).ok_or(NatError::Malformed)?;
+    let before = csum.map(|c| u16::from_ne_bytes([l4[c.at], l4[c.at + 1]]));
+    // Layer 4 first: its pseudo-header update needs the old addresses.
+    let set = |l4: &mut [u8], at: usize, new: &[u8]| {
+        let mut old = [0u8; 16];
+        let k = new.len();
+        old[..k].copy_from_slice(&l4[at..at + k]);
+        l4[at..at + k].copy_from_slice(new);
+        if let Some(c) = csum {
+            replace(l4, c.at, &old[..k], new);
+        }
+    };
+    if ports {
+        if let Some((_, port)) = m.src {
+            set(l4, 0, &port.to_be_bytes());
+        }
+        if let Some((_, port)) = m.dst {
+            set(l4, 2, &port.to_be_bytes());
+        }
+    }
+    if icmp && (m.src.is_some() || m.dst.is_some()) {
+        set(l4, 4, &m.icmp_id.to_be_bytes());
+    }
+    if let Some(c) = csum.filter(|c| c.pseudo) {
+        let mut at = |old: &[u8], new: &[u8]| {
+            let f = &mut l4[c.at..c.at + 2];
+            let check = u16::from_ne_bytes([f[0], f[1]]);
+            f.copy_from_slice(&update_sums(check, sum(old), sum(new)).to_ne_bytes());
+        };
+        if let Some((a, _)) = m.src {
+            at(&old_src[..n], &a[..n]);
+        }
+        if let Some((a, _)) = m.dst {
+            at(&old_dst[..n], &a[..n]);
+        }
+    }
+    if let Some(c) = csum.filter(|c| c.udp)
+        && before.is_some()
+        && l4[c.at..c.at + 2] == [0, 0]
+    {
+        l4[c.at..c.at + 2].copy_from_slice(&[0xff, 0xff]);
+    }
+    if lay.proto == proto::SCTP && ports && (m.src.is_some() || m.dst.is_some()) {
+        sctp::fill_checksum(l4);
+    }
+
+    // Then the addresses, and the IPv4 header checksum.
+    if let Some((a, _)) = m.src {
+        buf[src_at..src_at + n].copy_from_slice(&a[..n]);
+        if lay.family == Family::Ipv4 {
+            replace(buf, 10, &old_src[..4], &a[..4]);
+        }
+    }
+    if let Some((a, _)) = m.dst {
+        buf[dst_at..dst_at + n].copy_from_slice(&a[..n]);
+        if lay.family == Family::Ipv4 {
+            replace(buf, 10, &old_dst[..4], &a[..4]);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::checksum::is_valid;
+    use crate::wire::ip::tests::{ipv4, udp4};
+
+    const NEW: [u8; 16] = [203, 0, 113, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    fn snat(port: u16) -> Manip {
+        Manip { src: Some((NEW, port)), dst: None, icmp_id: 0 }
+    }
+
+    /// A UDP datagram without a checksum keeps none (RFC 768: zero means
+    /// none over IPv4).
+    #[test]
+    fn udp_without_checksum_stays_without() {
+        let mut p = udp4([10, 0, 0, 1], 1000, [10, 0, 0, 2], 53);
+        manip(&mut p, &snat(2000), Mode::Outer).unwrap();
+        assert_eq!(p[12..16], NEW[..4]);
+        assert_eq!(p[20..22], 2000u16.to_be_bytes());
+        assert_eq!(p[26..28], [0, 0]);
+        assert!(is_valid(sum(&p[..20])));
+    }
+
+    /// A UDP checksum that becomes zero is sent as all ones.
+    #[test]
+    fn udp_checksum_zero_is_sent_as_ones() {
+        // Find a payload whose translated checksum is zero.
+        let found = (0u16..=u16::MAX).find_map(|x| {
+            let mut l4 = std::vec![0x03, 0xe8, 0, 53, 0, 10, 0, 0];
+            l4.extend_from_slice(&x.to_be_bytes());
+            let mut p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 17, &l4);
+            let (s, d) = ([10u8, 0, 0, 1], [10u8, 0, 0, 2]);
+            let c = !crate::wire::checksum::fold(
+                crate::wire::checksum::pseudo_header(&s, &d, 17, 10) + sum(&p[20..]),
+            );
+            p[26..28].copy_from_slice(&c.to_ne_bytes());
+            if p[26..28] == [0, 0] {
+                return None;
+            }
+            let before = p.clone();
+            manip(&mut p, &snat(1000), Mode::Outer).unwrap();
+            (p[26..28] == [0xff, 0xff]).then_some((before, p))
+        });
+        let (_, p) = found.expect("some payload translates to a zero checksum");
+        let valid = crate::wire::checksum::pseudo_header(&NEW[..4], &[10, 0, 0, 2], 17, 10) + sum(&p[20..]);
+        assert!(is_valid(valid));
+    }
+
+    /// SCTP: the CRC32c is recomputed after the ports change.
+    #[test]
+    fn sctp_crc_recomputed() {
+        let mut l4 = std::vec![0x13, 0x88, 0x17, 0x70, 0, 0, 0, 7, 0, 0, 0, 0];
+        l4.extend_from_slice(&[1, 0, 0, 4]);
+        sctp::fill_checksum(&mut l4);
+        assert!(sctp::checksum_ok(&l4));
+        let mut p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 132, &l4);
+        manip(&mut p, &snat(4000), Mode::Outer).unwrap();
+        assert_eq!(p[20..22], 4000u16.to_be_bytes());
+        assert!(sctp::checksum_ok(&p[20..]));
+    }
+
+    /// Nothing is written when the fields are not all there.
+    #[test]
+    fn short_or_malformed_packets_are_refused_untouched() {
+        let mut p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 6, &[0, 1]);
+        let before = p.clone();
+        assert_eq!(manip(&mut p, &snat(1), Mode::Outer), Err(NatError::Malformed));
+        assert_eq!(p, before);
+        assert_eq!(manip(&mut [0x45, 0], &snat(1), Mode::Outer), Err(NatError::Malformed));
+        assert_eq!(manip(&mut [], &snat(1), Mode::Quoted), Err(NatError::Malformed));
+    }
+}

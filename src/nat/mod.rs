@@ -1,0 +1,93 @@
+//! Network address translation on top of the tracker: the binding a
+//! connection gets at its first packet, and the rewriting of every packet
+//! of it afterwards (Linux's `nf_nat`).
+//!
+//! * [`rule`]: [`NatRule`], what a `SNAT`, `DNAT` or `MASQUERADE` target
+//!   says;
+//! * `setup`: [`ConnTable::nat`](crate::ConnTable::nat), the binding:
+//!   the new reply tuple, unique in the table (`nf_nat_core.c:
+//!   nf_nat_setup_info()`, `get_unique_tuple()`);
+//! * `mangle`: rewriting one IP header and its layer-4 header in place,
+//!   with incremental checksum updates (`nf_nat_proto.c:
+//!   nf_nat_ipv4_manip_pkt()`, RFC 1624, RFC 3022 § 4.2);
+//! * `translate`: [`ConnTable::translate`](crate::ConnTable::translate),
+//!   the implicit (reverse) translation of every packet of a NATed
+//!   connection, ICMP errors about it included (`nf_nat_core.c:
+//!   nf_nat_packet()`, `nf_nat_proto.c: nf_nat_icmp_reply_translation()`).
+//!
+//! The order is Linux's: [`ConnTable::classify`](crate::ConnTable::classify),
+//! then (for a NEW packet, as the nat table's rules do) one
+//! [`ConnTable::nat`](crate::ConnTable::nat) per NAT type, then
+//! [`ConnTable::confirm`](crate::ConnTable::confirm); and for every packet
+//! that passes, [`ConnTable::translate`](crate::ConnTable::translate)
+//! before it is sent.
+//!
+//! Not done yet: the NAT parts of helpers (FTP, SIP, ... payload
+//! rewriting and their expectations' bindings), the reuse of an existing
+//! source mapping (`find_appropriate_src()`), and the TCP TIME_WAIT
+//! reuse of `nf_nat_used_tuple_new()`.
+
+mod mangle;
+pub mod rule;
+mod setup;
+mod translate;
+
+use core::fmt;
+
+pub use rule::{NatRule, NatType};
+pub use setup::NAT_MAX_ATTEMPTS;
+
+/// Why a NAT binding or translation failed. The packet must be dropped
+/// (as Linux drops it: `NF_DROP` from the nat hook, or an insert failure at
+/// confirmation), and a NEW packet's entry discarded
+/// ([`ConnTable::discard`](crate::ConnTable::discard)).
+///
+/// ```
+/// use ctrack::nat::NatError;
+/// assert_eq!(NatError::NoFreeTuple.to_string(), "no free tuple in the NAT range");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum NatError {
+    /// The verdict is not that of a packet with a new, unconfirmed entry
+    /// (NAT bindings are made before confirmation only).
+    NotNew,
+    /// The entry has a binding of this type already
+    /// (`nf_nat_initialized()`).
+    AlreadyBound,
+    /// The rule's addresses are not of the connection's family (or of two
+    /// families).
+    FamilyMismatch,
+    /// Every candidate tuple in the range is taken by another connection
+    /// (Linux gives up after `NF_NAT_MAX_ATTEMPTS` tries and fails at
+    /// confirmation).
+    NoFreeTuple,
+    /// No extension slot or index position for the reply tuple.
+    NoRoom,
+    /// The verdict's entry is gone.
+    StaleEntry,
+    /// The packet is not a well-formed IP packet of the kind its verdict
+    /// says.
+    Malformed,
+    /// An ICMP redirect about a NATed connection: dropped
+    /// (`nf_nat_icmp_reply_translation()`).
+    Redirect,
+}
+
+impl fmt::Display for NatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NatError::NotNew => "not a new, unconfirmed connection",
+            NatError::AlreadyBound => "NAT of this type is set up already",
+            NatError::FamilyMismatch => "NAT rule of another address family",
+            NatError::NoFreeTuple => "no free tuple in the NAT range",
+            NatError::NoRoom => "no room for the NAT reply tuple",
+            NatError::StaleEntry => "the connection is gone",
+            NatError::Malformed => "malformed packet",
+            NatError::Redirect => "ICMP redirect of a NATed connection",
+        })
+    }
+}
+
+impl core::error::Error for NatError {}

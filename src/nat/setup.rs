@@ -1,0 +1,284 @@
+//! The binding of a new connection: its new reply tuple, unique in the
+//! table (`nf_nat_core.c: nf_nat_setup_info()`, `get_unique_tuple()`,
+//! `find_best_ips_proto()`, `nf_nat_l4proto_unique_tuple()`).
+
+use super::{NatError, NatRule, NatType};
+use crate::hash::{HashKey, hash_words};
+use crate::status::Status;
+use crate::table::{ConnTable, NatView, Storage};
+use crate::time::Tick;
+use crate::tuple::{Family, Tuple, has_ports, is_icmp_of};
+use crate::verdict::Verdict;
+
+/// Most candidate tuples the first round of a port search tries
+/// (`nf_nat_core.c: NF_NAT_MAX_ATTEMPTS`); each further round, from a new
+/// offset, tries half as many, down to 16: at most 240 lookups.
+pub const NAT_MAX_ATTEMPTS: u32 = 128;
+
+/// An address as a number (IPv4 in the low 32 bits).
+fn number(family: Family, a: &[u8; 16]) -> u128 {
+    match family {
+        Family::Ipv4 => u128::from(u32::from_be_bytes([a[0], a[1], a[2], a[3]])),
+        Family::Ipv6 => u128::from_be_bytes(*a),
+    }
+}
+
+fn address(family: Family, x: u128) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    match family {
+        Family::Ipv4 => b[..4].copy_from_slice(&(x as u32).to_be_bytes()),
+        Family::Ipv6 => b = x.to_be_bytes(),
+    }
+    b
+}
+
+fn words(a: &[u8; 16]) -> [u64; 2] {
+    let mut hi = [0u8; 8];
+    let mut lo = [0u8; 8];
+    hi.copy_from_slice(&a[..8]);
+    lo.copy_from_slice(&a[8..]);
+    [u64::from_be_bytes(hi), u64::from_be_bytes(lo)]
+}
+
+/// The tuple with its source (`src`) or destination address replaced.
+fn with_addr(t: &Tuple, src: bool, a: [u8; 16]) -> Tuple {
+    let (s, d) = if src { (a, *t.dst_bytes()) } else { (*t.src_bytes(), a) };
+    Tuple::from_raw(t.family(), t.proto(), s, d, t.src_l4(), t.dst_l4())
+}
+
+/// The tuple with its key (the source or destination port; the ICMP
+/// identifier) set to `k`.
+fn with_key(t: &Tuple, src: bool, k: u16) -> Tuple {
+    let icmp = is_icmp_of(t.family(), t.proto());
+    let (s, d) = if icmp || src { (k, t.dst_l4()) } else { (t.src_l4(), k) };
+    Tuple::from_raw(t.family(), t.proto(), *t.src_bytes(), *t.dst_bytes(), s, d)
+}
+
+/// The key NAT may change in `t`: `Some` for ICMP (the identifier, for
+/// either type) and for the port protocols.
+fn key(t: &Tuple, src: bool) -> Option<u16> {
+    if is_icmp_of(t.family(), t.proto()) {
+        Some(t.src_l4())
+    } else if has_ports(t.proto()) {
+        Some(if src { t.src_l4() } else { t.dst_l4() })
+    } else {
+        None
+    }
+}
+
+/// `nf_nat_core.c: l4proto_in_range()`: other protocols are always in
+/// range.
+fn key_in_range(t: &Tuple, src: bool, (lo, hi): (u16, u16)) -> bool {
+    key(t, src).is_none_or(|k| (lo..=hi).contains(&k))
+}
+
+/// `nf_nat_core.c: nf_in_range()`, for source NAT: the source address
+/// and port in the rule's ranges.
+fn in_range(t: &Tuple, rule: &NatRule) -> bool {
+    let addr_ok = rule.addrs.is_none_or(|(f, lo, hi)| {
+        let a = number(f, t.src_bytes());
+        (number(f, &lo)..=number(f, &hi)).contains(&a)
+    });
+    addr_ok && rule.ports.is_none_or(|r| key_in_range(t, true, r))
+}
+
+/// `nf_nat_core.c: find_best_ips_proto()`: the address of the range for
+/// this connection, by a hash of its source address and (unless
+/// `persistent`) its destination address and zone, so that a client keeps
+/// its translated address towards a server.
+fn best_ips(t: &Tuple, rule: &NatRule, src: bool, secret: &HashKey, zone: u16) -> Tuple {
+    let Some((f, lo, hi)) = rule.addrs else { return *t };
+    if lo == hi {
+        return with_addr(t, src, lo);
+    }
+    let [s0, s1] = words(t.src_bytes());
+    let [d0, d1] = if rule.persistent { [0, 0] } else { words(t.dst_bytes()) };
+    let zone = if rule.persistent { 0 } else { u64::from(zone) };
+    let h = hash_words(secret, &[s0, s1, d0 ^ zone, d1]);
+    let (lo, hi) = (number(f, &lo), number(f, &hi));
+    let span = hi - lo;
+    let pick = if span == u128::MAX { u128::from(h) } else { lo + u128::from(h) % (span + 1) };
+    with_addr(t, src, address(f, pick))
+}
+
+impl<S: Storage> ConnTable<S> {
+    /// Give the new connection of `verdict` (a NEW packet's, classified
+    /// and not yet confirmed) the NAT binding `rule` describes, as a nat
+    /// table rule does at the connection's first packet (`nf_nat_core.c:
+    /// nf_nat_setup_info()`). Call it between [`ConnTable::classify`] and
+    /// [`ConnTable::confirm`], at most once per [`NatType`] (destination
+    /// NAT first, as Linux's PRE_ROUTING comes before POST_ROUTING); then
+    /// rewrite every packet of the connection with
+    /// [`ConnTable::translate`].
+    ///
+    /// The binding is the connection's new reply tuple: the inversion of
+    /// the original tuple as it will look after translation. It must be
+    /// unique: source NAT keeps the original port when the translated
+    /// tuple is free; otherwise the port (ICMP identifier) is searched in
+    /// the range from a hashed offset, with a bounded number of tries
+    /// ([`NAT_MAX_ATTEMPTS`]), and [`NatError::NoFreeTuple`] when all are
+    /// taken (drop the packet and [`ConnTable::discard`] the verdict). A
+    /// tuple is taken when a confirmed connection has it as its original or
+    /// reply tuple.
+    ///
+    /// A binding lives in one of the table's extension slots (the `X` of
+    /// [`FixedConnTable`](crate::FixedConnTable), the `exts` of
+    /// `ConnTable::with_capacities`): size them for the connections that
+    /// will be NATed. When none is free, the connection holding one that is
+    /// expired, or confirmed and not ASSURED, is evicted (early drop's
+    /// rule); else the binding fails with [`NatError::NoRoom`].
+    ///
+    /// The status gets [`Status::SRC_NAT_DONE`] or
+    /// [`Status::DST_NAT_DONE`], and [`Status::SRC_NAT`] or
+    /// [`Status::DST_NAT`] if the binding changes anything.
+    ///
+    /// ```
+    /// use ctrack::nat::NatRule;
+    /// use ctrack::{Config, ConnTable, FixedConnTable, HashKey, Instant, Status};
+    ///
+    /// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), Config::default());
+    /// // 10.0.0.1:5353 -> 10.0.0.2:53, UDP without checksum.
+    /// let query = [
+    ///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+    /// ];
+    /// let now = Instant::from_secs(1);
+    /// let mut v = table.classify(now, &query, Default::default());
+    /// table.nat(&v, &NatRule::snat("192.0.2.1".parse().unwrap())).unwrap();
+    /// table.confirm(&mut v, &query).unwrap();
+    /// let e = table.get(v.entry().unwrap(), now).unwrap();
+    /// assert!(e.status().contains(Status::SRC_NAT | Status::SRC_NAT_DONE));
+    /// assert_eq!(e.reply().dst(), "192.0.2.1".parse::<core::net::IpAddr>().unwrap());
+    /// assert_eq!(e.reply().dport(), Some(5353), "the port is kept");
+    /// ```
+    pub fn nat(&mut self, verdict: &Verdict, rule: &NatRule) -> Result<(), NatError> {
+        let Verdict::Tracked(t) = verdict else { return Err(NatError::NotNew) };
+        let h = t.entry().filter(|_| t.is_unconfirmed() && !t.is_settled()).ok_or(NatError::NotNew)?;
+        let v = self.nat_view(h).ok_or(NatError::StaleEntry)?;
+        if v.status.contains(Status::CONFIRMED) {
+            return Err(NatError::NotNew);
+        }
+        let src = rule.nat_type == NatType::Source;
+        let (done, bit) = if src {
+            (Status::SRC_NAT_DONE, Status::SRC_NAT)
+        } else {
+            (Status::DST_NAT_DONE, Status::DST_NAT)
+        };
+        if v.status.contains(done) {
+            return Err(NatError::AlreadyBound);
+        }
+        if rule.mixed_families || rule.addrs.is_some_and(|(f, _, _)| f != v.orig.family()) {
+            return Err(NatError::FamilyMismatch);
+        }
+        let now = t.classified_at();
+        // What the connection looks like after the bindings made so far.
+        let curr = v.reply.invert().ok_or(NatError::Malformed)?;
+        let new = self.unique_tuple(&curr, rule, &v, now, h.generation)?;
+        if new != curr {
+            let reply = new.invert().ok_or(NatError::Malformed)?;
+            self.room_for_reply(now, h);
+            self.set_reply(now, h, reply, bit).map_err(|_| NatError::NoRoom)?;
+        }
+        self.insert_status(h, done);
+        Ok(())
+    }
+
+    /// Whether `t`, as the original tuple after translation, is taken:
+    /// its inversion, the reply tuple it would give, belongs to another
+    /// connection (`nf_nat_core.c: nf_nat_used_tuple()`).
+    fn nat_used(&self, t: &Tuple, v: &NatView, now: Tick) -> bool {
+        t.invert().is_none_or(|r| self.tuple_taken(&r, v.zone, now, &v.orig))
+    }
+
+    /// `nf_nat_core.c: get_unique_tuple()`.
+    fn unique_tuple(
+        &self,
+        curr: &Tuple,
+        rule: &NatRule,
+        v: &NatView,
+        now: Tick,
+        salt: u16,
+    ) -> Result<Tuple, NatError> {
+        let src = rule.nat_type == NatType::Source;
+        // 1. Source NAT keeps the tuple if it is in the range and free.
+        // (Linux then tries an existing binding of the same source,
+        // `find_appropriate_src()`: not done.)
+        if src && !rule.random_all() && in_range(curr, rule) && !self.nat_used(curr, v, now) {
+            return Ok(*curr);
+        }
+        // 2. The address.
+        let t = best_ips(curr, rule, src, self.secret(), v.zone);
+        // 3. The port, if it is in the range and the tuple free.
+        if !rule.random_all()
+            && rule.ports.is_none_or(|r| key_in_range(&t, src, r))
+            && !self.nat_used(&t, v, now)
+        {
+            return Ok(t);
+        }
+        self.unique_key(t, rule, src, v, now, salt)
+    }
+
+    /// `nf_nat_core.c: nf_nat_l4proto_unique_tuple()`: search the port
+    /// (ICMP identifier) range for a free tuple.
+    fn unique_key(
+        &self,
+        t: Tuple,
+        rule: &NatRule,
+        src: bool,
+        v: &NatView,
+        now: Tick,
+        salt: u16,
+    ) -> Result<Tuple, NatError> {
+        let Some(k) = key(&t, src) else {
+            // No ports: the tuple is what the addresses make it.
+            return if self.nat_used(&t, v, now) { Err(NatError::NoFreeTuple) } else { Ok(t) };
+        };
+        let icmp = is_icmp_of(t.family(), t.proto());
+        let (min, size): (u32, u32) = match rule.ports {
+            Some((lo, hi)) => (u32::from(lo), u32::from(hi) - u32::from(lo) + 1),
+            None if icmp => (0, 65536),
+            // Destination NAT without ports keeps the port.
+            None if !src => {
+                return if self.nat_used(&t, v, now) { Err(NatError::NoFreeTuple) } else { Ok(t) };
+            }
+            // Source NAT stays in the port's class.
+            None if k < 512 => (1, 511),
+            None if k < 1024 => (600, 424),
+            None => (1024, 65536 - 1024),
+        };
+        // The first offset: Linux draws it at random for source NAT and
+        // with `random`; here a keyed hash of the tuple (without the key),
+        // plus the entry's generation for `random`. Destination NAT
+        // starts at the range's first port.
+        let offset = |round: u64| -> u16 {
+            if !src && !rule.random_all() && round == 0 {
+                return 0;
+            }
+            let (words, n) = with_key(&t, src, 0).hash_words(v.zone);
+            let salt = if rule.random_all() { u64::from(salt) } else { 0 };
+            let mut w = [0u64; 6];
+            w[..n].copy_from_slice(&words[..n]);
+            w[n] = round | salt << 16;
+            hash_words(self.secret(), &w[..=n]) as u16
+        };
+        let mut attempts = size.min(NAT_MAX_ATTEMPTS);
+        let mut off = offset(0);
+        let mut round = 0;
+        loop {
+            for _ in 0..attempts {
+                let cand = with_key(&t, src, (min + u32::from(off) % size) as u16);
+                if !self.nat_used(&cand, v, now) {
+                    return Ok(cand);
+                }
+                off = off.wrapping_add(1);
+            }
+            // Another round from another offset, with half the tries.
+            if attempts >= size || attempts < 16 {
+                return Err(NatError::NoFreeTuple);
+            }
+            attempts /= 2;
+            round += 1;
+            off = offset(round);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The translation of every packet of a NATed connection, from its
+//! binding: no rule is consulted (`nf_nat_core.c: nf_nat_packet()`), and
+//! ICMP errors about the connection are translated inside and out
+//! (`nf_nat_proto.c: nf_nat_icmp_reply_translation()`,
+//! `nf_nat_icmpv6_reply_translation()`).
+
+use super::NatError;
+use super::mangle::{Manip, layout, manip};
+use crate::status::Status;
+use crate::table::{ConnTable, NatView, Storage};
+use crate::tuple::{Direction, Family, Tuple, is_icmp_of};
+use crate::verdict::{CtState, Verdict};
+use crate::wire::checksum::{sum, update_sums};
+use crate::wire::ip::Mode;
+
+/// Which NAT types rewrite a packet travelling in `dir`: the source
+/// manipulation is due when the connection has source NAT and the packet
+/// goes the original way, or destination NAT and it comes back
+/// (`nf_nat_packet()`: the status bit, inverted in the reply direction).
+fn manips(status: Status, dir: Direction) -> (bool, bool) {
+    let (s, d) = match dir {
+        Direction::Original => (Status::SRC_NAT, Status::DST_NAT),
+        Direction::Reply => (Status::DST_NAT, Status::SRC_NAT),
+    };
+    (status.contains(s), status.contains(d))
+}
+
+/// The tuple of the other direction, which a packet of `dir` must be made
+/// to mirror.
+fn other(v: &NatView, dir: Direction) -> Tuple {
+    match dir {
+        Direction::Original => v.reply,
+        Direction::Reply => v.orig,
+    }
+}
+
+impl<S: Storage> ConnTable<S> {
+    /// Rewrite `packet`, whose verdict is `verdict`, for its connection's
+    /// NAT binding ([`ConnTable::nat`]): returns whether it changed. Call
+    /// it for every packet that passes, after [`ConnTable::confirm`].
+    ///
+    /// A packet in the original direction gets the addresses and ports of
+    /// the inverted reply tuple (source NAT rewrites its source,
+    /// destination NAT its destination); a packet in the reply direction
+    /// those of the inverted original tuple (the implicit reverse NAT).
+    /// The IPv4 header checksum and the TCP, UDP (a zero UDP checksum
+    /// stays zero), UDP-Lite, ICMP and ICMPv6 checksums are updated
+    /// incrementally (RFC 1624); SCTP's CRC32c is recomputed. An ICMP
+    /// query's identifier is translated like a port. An ICMP or ICMPv6
+    /// error RELATED to a NATed connection gets its quoted packet
+    /// (addresses, ports, inner checksums) and its outer addresses
+    /// translated, and its checksum updated (`nf_nat_proto.c:
+    /// nf_nat_icmp_reply_translation()`); an ICMP redirect about one is
+    /// refused with [`NatError::Redirect`].
+    ///
+    /// A packet of a connection without NAT (or of none) is not touched:
+    /// `Ok(false)` at the cost of one status test. An error means the
+    /// packet must be dropped.
+    ///
+    /// ```
+    /// use ctrack::nat::NatRule;
+    /// use ctrack::{Config, ConnTable, FixedConnTable, HashKey, Instant};
+    ///
+    /// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), Config::default());
+    /// // 10.0.0.1:5353 -> 10.0.0.2:53, UDP without checksum.
+    /// let mut query = [
+    ///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+    /// ];
+    /// let now = Instant::from_secs(1);
+    /// let mut v = table.classify(now, &query, Default::default());
+    /// table.nat(&v, &NatRule::snat("192.0.2.1".parse().unwrap())).unwrap();
+    /// table.confirm(&mut v, &query).unwrap();
+    /// assert_eq!(table.translate(&v, &mut query), Ok(true));
+    /// assert_eq!(query[12..16], [192, 0, 2, 1]);
+    /// // The IPv4 header checksum follows.
+    /// assert_eq!(query[10..12], [0xae, 0xce]);
+    /// ```
+    pub fn translate(&self, verdict: &Verdict, packet: &mut [u8]) -> Result<bool, NatError> {
+        let Verdict::Tracked(t) = verdict else { return Ok(false) };
+        // A packet that ended its connection is translated still.
+        let Some(h) = t.entry().or(t.ended()) else { return Ok(false) };
+        let status = self.status_of(h).ok_or(NatError::StaleEntry)?;
+        if !status.intersects(Status::OWN_REPLY) {
+            return Ok(false);
+        }
+        let v = self.nat_view(h).ok_or(NatError::StaleEntry)?;
+        if t.state() == CtState::Related
+            && let Some((l4, family, ty)) = icmp_error(packet)
+        {
+            return icmp_reply_translation(packet, &v, t.dir(), l4, family, ty);
+        }
+        let (do_src, do_dst) = manips(v.status, t.dir());
+        if !do_src && !do_dst {
+            return Ok(false);
+        }
+        let o = other(&v, t.dir());
+        let m = Manip {
+            src: do_src.then(|| (*o.dst_bytes(), o.dst_l4())),
+            dst: do_dst.then(|| (*o.src_bytes(), o.src_l4())),
+            icmp_id: o.src_l4(),
+        };
+        manip(packet, &m, Mode::Outer)?;
+        Ok(true)
+    }
+}
+
+/// If `packet` is an ICMP or ICMPv6 error: where its ICMP header starts,
+/// its family and its type.
+fn icmp_error(packet: &[u8]) -> Option<(usize, Family, u8)> {
+    let lay = layout(packet, Mode::Outer).ok()?;
+    if !is_icmp_of(lay.family, lay.proto) {
+        return None;
+    }
+    let ty = *packet.get(lay.l4)?;
+    let error = match lay.family {
+        Family::Ipv4 => matches!(ty, 3 | 4 | 5 | 11 | 12),
+        Family::Ipv6 => ty < 128 || ty == 137,
+    };
+    error.then_some((lay.l4, lay.family, ty))
+}
+
+/// `nf_nat_proto.c: nf_nat_icmp_reply_translation()` for both NAT types
+/// at once: the quoted packet, which travelled the other way, is made to
+/// look like the other direction's tuple, and the outer header like its
+/// answer.
+fn icmp_reply_translation(
+    packet: &mut [u8],
+    v: &NatView,
+    dir: Direction,
+    l4: usize,
+    family: Family,
+    ty: u8,
+) -> Result<bool, NatError> {
+    // Redirects about NATed connections are dropped.
+    if matches!((family, ty), (Family::Ipv4, 5) | (Family::Ipv6, 137)) {
+        return Err(NatError::Redirect);
+    }
+    let (do_src, do_dst) = manips(v.status, dir);
+    if !do_src && !do_dst {
+        return Ok(false);
+    }
+    let o = other(v, dir);
+    // The quote gets the other manipulation: source NAT of the error is
+    // destination NAT of the packet it quotes.
+    let inner = Manip {
+        src: do_dst.then(|| (*o.src_bytes(), o.src_l4())),
+        dst: do_src.then(|| (*o.dst_bytes(), o.dst_l4())),
+        icmp_id: o.src_l4(),
+    };
+    let outer = Manip {
+        src: do_src.then(|| (*o.dst_bytes(), 0)),
+        dst: do_dst.then(|| (*o.src_bytes(), 0)),
+        icmp_id: 0,
+    };
+    let end = layout(packet, Mode::Outer)?.end;
+    let quote = packet.get_mut(l4 + 8..end).ok_or(NatError::Malformed)?;
+    let before = sum(quote);
+    manip(quote, &inner, Mode::Quoted)?;
+    let after = sum(quote);
+    // The ICMP checksum covers the quote: updated for its change (Linux
+    // recomputes it whole).
+    if let Some(f) = packet.get_mut(l4 + 2..l4 + 4) {
+        let check = u16::from_ne_bytes([f[0], f[1]]);
+        f.copy_from_slice(&update_sums(check, before, after).to_ne_bytes());
+    }
+    manip(packet, &outer, Mode::Outer)?;
+    Ok(true)
+}

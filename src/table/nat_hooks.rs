@@ -1,0 +1,65 @@
+//! What [`crate::nat`] needs of the table: an entry's tuples and status,
+//! the uniqueness lookup ([`ConnTable::tuple_taken`], in
+//! [`probe`](super::probe)), the reply tuple of its own
+//! ([`ConnTable::set_reply`]) and status bits.
+
+use super::ConnTable;
+use super::storage::Storage;
+use crate::hash::HashKey;
+use crate::status::Status;
+use crate::time::Tick;
+use crate::tuple::Tuple;
+use crate::verdict::Handle;
+
+/// An entry as NAT sees it.
+#[derive(Clone, Copy)]
+pub(crate) struct NatView {
+    pub status: Status,
+    pub orig: Tuple,
+    pub reply: Tuple,
+    pub zone: u16,
+}
+
+impl<S: Storage> ConnTable<S> {
+    /// The entry `h` names (confirmed or not, expired or not): its status
+    /// and tuples.
+    #[inline]
+    pub(crate) fn nat_view(&self, h: Handle) -> Option<NatView> {
+        let e = self.entry_of(h)?;
+        let status = e.status;
+        let (orig, reply) = if e.has_own_reply() {
+            let r = self.entry_ref(e, Tick::from_ticks(0), h.index());
+            (r.orig(), r.reply())
+        } else {
+            (e.orig(), e.reply())
+        };
+        Some(NatView { status, orig, reply, zone: e.zone })
+    }
+
+    /// Only the status of the entry `h` names: the cost of a packet of a
+    /// connection without NAT.
+    #[inline]
+    pub(crate) fn status_of(&self, h: Handle) -> Option<Status> {
+        self.entry_of(h).map(|e| e.status)
+    }
+
+    /// Set `bits` on the entry `h` names.
+    pub(crate) fn insert_status(&mut self, h: Handle, bits: Status) {
+        if let Some(e) = self.entry_of(h).is_some().then(|| self.entry_at_mut(h.index())).flatten() {
+            e.status.insert(bits);
+        }
+    }
+
+    /// Free an extension slot if none is free and the entry `h` has none
+    /// (a reply tuple of its own lives in one).
+    pub(crate) fn room_for_reply(&mut self, now: Tick, h: Handle) {
+        if self.entry_of(h).is_some_and(|e| e.link.ext().is_none()) {
+            self.make_room_for_ext(now);
+        }
+    }
+
+    /// The table's secret hash key (NAT's port and address choices).
+    pub(crate) fn secret(&self) -> &HashKey {
+        &self.hash_key
+    }
+}

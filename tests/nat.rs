@@ -1,0 +1,703 @@
+//! NAT: bindings made between classification and confirmation, and the
+//! in-place translation of every packet of a NATed connection, ICMP
+//! errors included. Every translated packet's checksums are verified
+//! from scratch with the reference algorithm below (not the crate's).
+
+mod common;
+
+use std::net::IpAddr;
+
+use common::*;
+use ctrack::nat::{NatError, NatRule};
+use ctrack::*;
+
+const CLIENT: &str = "10.0.0.5";
+const CLIENT2: &str = "10.0.0.6";
+const SERVER: &str = "198.51.100.7";
+const PUBLIC: &str = "203.0.113.1";
+const INSIDE: &str = "10.0.0.1";
+const WEB: &str = "10.0.0.8";
+const ROUTER: &str = "192.0.2.254";
+
+const CLIENT6: &str = "fd00::5";
+const SERVER6: &str = "2001:db8:1::7";
+const PUBLIC6: &str = "2001:db8:ffff::1";
+
+fn now() -> Instant {
+    Instant::from_secs(100)
+}
+
+/// 256 connections, of which 128 may have NAT (a binding lives in an
+/// extension slot).
+fn table() -> FixedConnTable<256, 128> {
+    ConnTable::new(HashKey([0x17; 16]), Config::default())
+}
+
+// ---------------------------------------------------------------------
+// The independent checksum check: RFC 1071 by the definition, big-endian
+// 16-bit words with the carry folded after each addition.
+
+fn ones_sum(data: &[u8]) -> u32 {
+    let mut acc = 0u32;
+    for c in data.chunks(2) {
+        acc += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc
+}
+
+fn add(a: u32, b: u32) -> u32 {
+    let s = a + b;
+    (s & 0xffff) + (s >> 16)
+}
+
+fn sums_to_ones(parts: &[&[u8]]) -> bool {
+    parts.iter().fold(0, |acc, p| add(acc, ones_sum(p))) == 0xffff
+}
+
+/// The addresses, protocol and layer-4 bytes of an IP packet without
+/// IPv6 extension headers; IPv4: also whether its header checksum is right.
+fn split(p: &[u8]) -> (Vec<u8>, Vec<u8>, u8, &[u8], bool) {
+    match p[0] >> 4 {
+        4 => {
+            let hl = usize::from(p[0] & 15) * 4;
+            let total = usize::from(u16::from_be_bytes([p[2], p[3]])).min(p.len());
+            (p[12..16].to_vec(), p[16..20].to_vec(), p[9], &p[hl..total], sums_to_ones(&[&p[..hl]]))
+        }
+        6 => {
+            let total = (40 + usize::from(u16::from_be_bytes([p[4], p[5]]))).min(p.len());
+            (p[8..24].to_vec(), p[24..40].to_vec(), p[6], &p[40..total], true)
+        }
+        v => panic!("IP version {v}"),
+    }
+}
+
+/// Every checksum of the packet is right: IPv4 header, and TCP, UDP (0 =
+/// none), ICMP or ICMPv6.
+fn checksums_ok(p: &[u8]) -> bool {
+    let (src, dst, proto, l4, ip_ok) = split(p);
+    let len = (l4.len() as u32).to_be_bytes();
+    let pseudo = [&src[..], &dst[..], &[0, 0, 0, proto], &len].concat();
+    let l4_ok = match proto {
+        1 => sums_to_ones(&[l4]),
+        // 0: no checksum (RFC 768; IPv6: RFC 6936).
+        17 if l4[6..8] == [0, 0] => true,
+        6 | 17 | 58 => sums_to_ones(&[&pseudo, l4]),
+        _ => true,
+    };
+    ip_ok && l4_ok
+}
+
+/// The packet an ICMP error quotes (from byte 8 of its ICMP message).
+fn quote(p: &[u8]) -> &[u8] {
+    &split(p).3[8..]
+}
+
+fn addr(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Source and destination address of an IP packet.
+fn addrs(p: &[u8]) -> (IpAddr, IpAddr) {
+    let (s, d, ..) = split(p);
+    let ip = |b: Vec<u8>| match b.len() {
+        4 => IpAddr::from(<[u8; 4]>::try_from(b).unwrap()),
+        _ => IpAddr::from(<[u8; 16]>::try_from(b).unwrap()),
+    };
+    (ip(s), ip(d))
+}
+
+/// Source and destination port (ICMP: the identifier twice).
+fn ports(p: &[u8]) -> (u16, u16) {
+    let (_, _, proto, l4, _) = split(p);
+    match proto {
+        1 | 58 => {
+            let id = u16::from_be_bytes([l4[4], l4[5]]);
+            (id, id)
+        }
+        _ => (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]])),
+    }
+}
+
+// ---------------------------------------------------------------------
+
+/// Classify a NEW packet, apply `rules`, confirm, translate: the verdict.
+fn open<S: Storage>(t: &mut ConnTable<S>, packet: &mut [u8], rules: &[NatRule]) -> Result<Verdict, NatError> {
+    let mut v = t.classify(now(), packet, Meta::default());
+    assert_eq!(v.state(), Some(CtState::New));
+    for r in rules {
+        if let Err(e) = t.nat(&v, r) {
+            t.discard(&v);
+            return Err(e);
+        }
+    }
+    t.confirm(&mut v, packet).unwrap();
+    t.translate(&v, packet)?;
+    assert!(checksums_ok(packet));
+    Ok(v)
+}
+
+/// Track a later packet and translate it.
+fn pass<S: Storage>(t: &mut ConnTable<S>, packet: &mut [u8]) -> Verdict {
+    let v = t.track(now(), packet);
+    assert!(checksums_ok(packet), "valid before");
+    t.translate(&v, packet).unwrap();
+    assert!(checksums_ok(packet), "valid after");
+    v
+}
+
+fn snat() -> NatRule {
+    NatRule::snat(addr(PUBLIC))
+}
+
+#[test]
+fn snat_udp_both_ways() {
+    let mut t = table();
+    let mut out = udp(CLIENT, 40000, SERVER, 53, b"query");
+    let v = open(&mut t, &mut out, &[snat()]).unwrap();
+    assert_eq!(addrs(&out), (addr(PUBLIC), addr(SERVER)));
+    assert_eq!(ports(&out), (40000, 53), "the port is kept when unique");
+    let e = t.get(v.entry().unwrap(), now()).unwrap();
+    assert!(e.status().contains(Status::SRC_NAT | Status::SRC_NAT_DONE));
+    assert!(!e.status().intersects(Status::DST_NAT | Status::DST_NAT_DONE));
+
+    // The answer comes to the public address: the reply direction,
+    // found by the translated tuple, translated back.
+    let mut back = udp(SERVER, 53, PUBLIC, 40000, b"answer");
+    let r = pass(&mut t, &mut back);
+    assert_eq!(
+        (r.state(), r.dir(), r.entry()),
+        (Some(CtState::Established), Some(Direction::Reply), v.entry())
+    );
+    assert_eq!(addrs(&back), (addr(SERVER), addr(CLIENT)));
+    assert_eq!(ports(&back), (53, 40000));
+    assert_eq!(&back[28..], b"answer");
+
+    // More of the original direction.
+    let mut again = udp(CLIENT, 40000, SERVER, 53, b"more");
+    let r = pass(&mut t, &mut again);
+    assert_eq!((r.dir(), r.entry()), (Some(Direction::Original), v.entry()));
+    assert_eq!(addrs(&again), (addr(PUBLIC), addr(SERVER)));
+}
+
+#[test]
+fn snat_tcp_both_ways() {
+    let mut t = table();
+    let mut syn = tcp(CLIENT, 40001, SERVER, 80, SYN, 1000, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &[snat()]).unwrap();
+    assert_eq!(addrs(&syn).0, addr(PUBLIC));
+    let mut synack = tcp(SERVER, 80, PUBLIC, 40001, SYN | ACK, 5000, 1001, 65535, &[]);
+    let r = pass(&mut t, &mut synack);
+    assert_eq!((r.dir(), r.entry()), (Some(Direction::Reply), v.entry()));
+    assert_eq!(addrs(&synack), (addr(SERVER), addr(CLIENT)));
+    assert_eq!(ports(&synack), (80, 40001));
+    let mut ack = tcp(CLIENT, 40001, SERVER, 80, ACK, 1001, 5001, 65535, b"GET / HTTP/1.0\r\n\r\n");
+    let r = pass(&mut t, &mut ack);
+    assert_eq!(r.state(), Some(CtState::Established));
+    assert_eq!(addrs(&ack), (addr(PUBLIC), addr(SERVER)));
+    // Odd payload length: the checksum still holds.
+    let mut data = tcp(SERVER, 80, PUBLIC, 40001, ACK | PSH, 5001, 1019, 65535, b"HTTP/1.0 200");
+    let _ = pass(&mut t, &mut data);
+    assert_eq!(addrs(&data).1, addr(CLIENT));
+}
+
+#[test]
+fn nat_is_found_by_the_translated_tuple_only() {
+    let mut t = table();
+    let mut out = udp(CLIENT, 40000, SERVER, 53, b"q");
+    let v = open(&mut t, &mut out, &[snat()]).unwrap();
+    let reply = Tuple::with_ports(addr(SERVER), 53, addr(PUBLIC), 40000, 17).unwrap();
+    let (e, dir) = t.lookup(&reply, 0, now()).unwrap();
+    assert_eq!((e.handle(), dir), (v.entry().unwrap(), Direction::Reply));
+    let plain = Tuple::with_ports(addr(SERVER), 53, addr(CLIENT), 40000, 17).unwrap();
+    assert!(t.lookup(&plain, 0, now()).is_none());
+}
+
+#[test]
+fn port_search_on_clash() {
+    let mut t = table();
+    let mut a = udp(CLIENT, 40000, SERVER, 53, b"a");
+    let va = open(&mut t, &mut a, &[snat()]).unwrap();
+    assert_eq!(ports(&a).0, 40000);
+    // Another client, same port, same server: 203.0.113.1:40000 is taken.
+    let mut b = udp(CLIENT2, 40000, SERVER, 53, b"b");
+    let vb = open(&mut t, &mut b, &[snat()]).unwrap();
+    let port = ports(&b).0;
+    assert_ne!(port, 40000);
+    assert!((1024..=65535).contains(&port), "same class as the original port: {port}");
+    let mut back = udp(SERVER, 53, PUBLIC, port, b"to b");
+    let r = pass(&mut t, &mut back);
+    assert_eq!(r.entry(), vb.entry());
+    assert_eq!(addrs(&back).1, addr(CLIENT2));
+    assert_eq!(ports(&back).1, 40000);
+    let mut back = udp(SERVER, 53, PUBLIC, 40000, b"to a");
+    assert_eq!(pass(&mut t, &mut back).entry(), va.entry());
+    assert_eq!(addrs(&back).1, addr(CLIENT));
+
+    // A low port stays low (Linux's classes: 1-511, 600-1023).
+    let mut c = udp(CLIENT, 500, SERVER, 53, b"c");
+    let _ = open(&mut t, &mut c, &[snat()]).unwrap();
+    let mut d = udp(CLIENT2, 500, SERVER, 53, b"d");
+    let _ = open(&mut t, &mut d, &[snat()]).unwrap();
+    assert!((1..=511).contains(&ports(&d).0) && ports(&d).0 != 500);
+}
+
+#[test]
+fn port_range_and_random() {
+    let mut t = table();
+    let rule = snat().ports(2000, 2099);
+    let mut seen = Vec::new();
+    for i in 0..10 {
+        let mut p = udp(CLIENT, 3000 + i, SERVER, 53, b"x");
+        let _ = open(&mut t, &mut p, &[rule]).unwrap();
+        let port = ports(&p).0;
+        assert!((2000..=2099).contains(&port));
+        assert!(!seen.contains(&port));
+        seen.push(port);
+    }
+    // In the range already and free: kept; `random`: not necessarily.
+    let mut p = udp(CLIENT, 2050, SERVER, 54, b"x");
+    let _ = open(&mut t, &mut p, &[rule]).unwrap();
+    assert_eq!(ports(&p).0, 2050);
+    let random = NatRule::snat(addr(PUBLIC)).random();
+    let moved = (0..8).any(|i| {
+        let mut p = udp(CLIENT, 20000 + i, SERVER, 55, b"x");
+        let _ = open(&mut t, &mut p, &[random]).unwrap();
+        ports(&p).0 != 20000 + i
+    });
+    assert!(moved, "random does not preserve ports");
+}
+
+#[test]
+fn exhausted_one_port_range() {
+    let mut t = table();
+    let rule = snat().ports(2000, 2000);
+    let mut a = udp(CLIENT, 40000, SERVER, 53, b"a");
+    let _ = open(&mut t, &mut a, &[rule]).unwrap();
+    assert_eq!(ports(&a).0, 2000);
+    let mut b = udp(CLIENT2, 40000, SERVER, 53, b"b");
+    assert_eq!(open(&mut t, &mut b, &[rule]).unwrap_err(), NatError::NoFreeTuple);
+    assert_eq!(t.len(), 1, "the refused connection left no entry");
+    // Another destination makes another tuple: free.
+    let mut c = udp(CLIENT2, 40000, SERVER, 54, b"c");
+    let _ = open(&mut t, &mut c, &[rule]).unwrap();
+    assert_eq!(ports(&c).0, 2000);
+    assert_eq!(t.len(), 2);
+}
+
+#[test]
+fn binding_errors() {
+    let mut t = table();
+    let p = udp(CLIENT, 40000, SERVER, 53, b"a");
+    let mut v = t.classify(now(), &p, Meta::default());
+    assert_eq!(t.nat(&v, &NatRule::snat(addr(PUBLIC6))), Err(NatError::FamilyMismatch));
+    assert_eq!(t.nat(&v, &NatRule::snat_range(addr(PUBLIC), addr(PUBLIC6))), Err(NatError::FamilyMismatch));
+    t.nat(&v, &snat()).unwrap();
+    assert_eq!(t.nat(&v, &snat()), Err(NatError::AlreadyBound));
+    t.confirm(&mut v, &p).unwrap();
+    assert_eq!(t.nat(&v, &NatRule::dnat(addr(WEB))), Err(NatError::NotNew));
+    let later = t.track(now(), &p);
+    assert_eq!(t.nat(&later, &NatRule::dnat(addr(WEB))), Err(NatError::NotNew));
+    assert_eq!(t.nat(&Verdict::Untracked, &snat()), Err(NatError::NotNew));
+}
+
+#[test]
+fn null_binding_sets_done_only() {
+    let mut t = table();
+    let mut p = udp(CLIENT, 40000, SERVER, 53, b"a");
+    // Source NAT to the source address itself changes nothing.
+    let v = open(&mut t, &mut p, &[NatRule::snat(addr(CLIENT))]).unwrap();
+    let e = t.get(v.entry().unwrap(), now()).unwrap();
+    assert!(e.status().contains(Status::SRC_NAT_DONE));
+    assert!(!e.status().intersects(Status::SRC_NAT | Status::DST_NAT));
+    let before = p.clone();
+    assert_eq!(t.translate(&v, &mut p), Ok(false));
+    assert_eq!(p, before);
+}
+
+#[test]
+fn no_nat_is_not_touched() {
+    let mut t = table();
+    let mut p = tcp(CLIENT, 1, SERVER, 2, SYN, 1, 0, 100, &[]);
+    let v = t.track(now(), &p);
+    let before = p.clone();
+    assert_eq!(t.translate(&v, &mut p), Ok(false));
+    assert_eq!(t.translate(&Verdict::Untracked, &mut p), Ok(false));
+    assert_eq!(p, before);
+}
+
+#[test]
+fn dnat() {
+    let mut t = table();
+    let rule = NatRule::dnat(addr(WEB)).ports(8080, 8080);
+    let mut syn = tcp(SERVER, 50000, PUBLIC, 80, SYN, 1, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &[rule]).unwrap();
+    assert_eq!(addrs(&syn), (addr(SERVER), addr(WEB)));
+    assert_eq!(ports(&syn), (50000, 8080));
+    let e = t.get(v.entry().unwrap(), now()).unwrap();
+    assert!(e.status().contains(Status::DST_NAT | Status::DST_NAT_DONE));
+    let mut synack = tcp(WEB, 8080, SERVER, 50000, SYN | ACK, 9, 2, 65535, &[]);
+    let r = pass(&mut t, &mut synack);
+    assert_eq!((r.dir(), r.entry()), (Some(Direction::Reply), v.entry()));
+    assert_eq!(addrs(&synack), (addr(PUBLIC), addr(SERVER)));
+    assert_eq!(ports(&synack), (80, 50000));
+    // Without ports, destination NAT keeps the port.
+    let mut u = udp(SERVER, 50000, PUBLIC, 53, b"q");
+    let _ = open(&mut t, &mut u, &[NatRule::dnat(addr(WEB))]).unwrap();
+    assert_eq!(ports(&u), (50000, 53));
+    assert_eq!(addrs(&u).1, addr(WEB));
+}
+
+#[test]
+fn dnat_and_snat_on_one_connection() {
+    let mut t = table();
+    let rules = [NatRule::dnat(addr(WEB)).ports(8080, 8080), NatRule::snat(addr(INSIDE))];
+    let mut syn = tcp(SERVER, 50000, PUBLIC, 80, SYN, 1, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &rules).unwrap();
+    assert_eq!(addrs(&syn), (addr(INSIDE), addr(WEB)));
+    assert_eq!(ports(&syn), (50000, 8080));
+    let e = t.get(v.entry().unwrap(), now()).unwrap();
+    assert!(
+        e.status().contains(Status::SRC_NAT | Status::DST_NAT | Status::SRC_NAT_DONE | Status::DST_NAT_DONE)
+    );
+    assert_eq!(e.reply(), Tuple::with_ports(addr(WEB), 8080, addr(INSIDE), 50000, 6).unwrap());
+    let mut synack = tcp(WEB, 8080, INSIDE, 50000, SYN | ACK, 9, 2, 65535, &[]);
+    let r = pass(&mut t, &mut synack);
+    assert_eq!((r.dir(), r.entry()), (Some(Direction::Reply), v.entry()));
+    assert_eq!(addrs(&synack), (addr(PUBLIC), addr(SERVER)));
+    assert_eq!(ports(&synack), (80, 50000));
+    // The reply tuple the destination NAT alone gave is no longer the
+    // connection's.
+    let old = Tuple::with_ports(addr(WEB), 8080, addr(SERVER), 50000, 6).unwrap();
+    assert!(t.lookup(&old, 0, now()).is_none());
+}
+
+#[test]
+fn hairpin() {
+    // A client reaches the public address of its own network's server:
+    // destination NAT to the server, source NAT to the router's inside
+    // address so that the answer comes back through the router.
+    let mut t = table();
+    let rules = [NatRule::dnat(addr(WEB)), NatRule::masquerade(addr(INSIDE))];
+    let mut syn = tcp(CLIENT, 40000, PUBLIC, 80, SYN, 1, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &rules).unwrap();
+    assert_eq!(addrs(&syn), (addr(INSIDE), addr(WEB)));
+    let mut synack = tcp(WEB, 80, INSIDE, 40000, SYN | ACK, 9, 2, 65535, &[]);
+    let r = pass(&mut t, &mut synack);
+    assert_eq!(r.entry(), v.entry());
+    assert_eq!(addrs(&synack), (addr(PUBLIC), addr(CLIENT)));
+    assert_eq!(ports(&synack), (80, 40000));
+}
+
+#[test]
+fn icmp_echo_identifier() {
+    let mut t = table();
+    let mut a = icmp(CLIENT, SERVER, 8, 0, 0x1234, b"ping");
+    let va = open(&mut t, &mut a, &[snat()]).unwrap();
+    assert_eq!(ports(&a).0, 0x1234);
+    let mut b = icmp(CLIENT2, SERVER, 8, 0, 0x1234, b"ping");
+    let vb = open(&mut t, &mut b, &[snat()]).unwrap();
+    let id = ports(&b).0;
+    assert_ne!(id, 0x1234, "the identifier is searched like a port");
+    let mut reply = icmp(SERVER, PUBLIC, 0, 0, id, b"ping");
+    let r = pass(&mut t, &mut reply);
+    assert_eq!((r.dir(), r.entry()), (Some(Direction::Reply), vb.entry()));
+    assert_eq!(addrs(&reply).1, addr(CLIENT2));
+    assert_eq!(ports(&reply).0, 0x1234);
+    let mut reply = icmp(SERVER, PUBLIC, 0, 0, 0x1234, b"ping");
+    assert_eq!(pass(&mut t, &mut reply).entry(), va.entry());
+    assert_eq!(addrs(&reply).1, addr(CLIENT));
+    // ICMPv6 (NAT66).
+    let mut p6 = icmp(CLIENT6, SERVER6, 128, 0, 7, b"ping6");
+    let _ = open(&mut t, &mut p6, &[NatRule::snat(addr(PUBLIC6))]).unwrap();
+    assert_eq!(addrs(&p6).0, addr(PUBLIC6));
+    let mut r6 = icmp(SERVER6, PUBLIC6, 129, 0, 7, b"ping6");
+    let _ = pass(&mut t, &mut r6);
+    assert_eq!(addrs(&r6).1, addr(CLIENT6));
+}
+
+/// An ICMP error from `from` to `to` quoting `packet`.
+fn error(from: &str, to: &str, six: bool, packet: &[u8]) -> Vec<u8> {
+    if six { icmp(from, to, 1, 4, 0, packet) } else { icmp(from, to, 3, 3, 0, packet) }
+}
+
+/// An ICMP error about the translated `sent`, coming back to `to`: RELATED,
+/// translated inside and out; the quote becomes `expected`.
+fn error_comes_back<S: Storage>(
+    t: &mut ConnTable<S>,
+    from: &str,
+    to: &str,
+    sent: &[u8],
+    expected: &[u8],
+    dest: &str,
+) {
+    let six = sent[0] >> 4 == 6;
+    let mut e = error(from, to, six, sent);
+    let v = pass(t, &mut e);
+    assert_eq!(v.state(), Some(CtState::Related));
+    assert_eq!(addrs(&e).1, addr(dest));
+    assert_eq!(quote(&e), expected, "the quote is the packet as the client sent it");
+    assert!(checksums_ok(quote(&e)), "inner checksums");
+}
+
+#[test]
+fn icmp_errors_quoting_translated_packets() {
+    let mut t = table();
+    // UDP over IPv4: the server's port unreachable.
+    let sent = udp(CLIENT, 40000, SERVER, 53, b"query");
+    let mut out = sent.clone();
+    let _ = open(&mut t, &mut out, &[snat()]).unwrap();
+    error_comes_back(&mut t, SERVER, PUBLIC, &out, &sent, CLIENT);
+    // TCP over IPv4, from a router on the way (time exceeded).
+    let sent = tcp(CLIENT, 40001, SERVER, 80, SYN, 1, 0, 65535, &[]);
+    let mut out = sent.clone();
+    let _ = open(&mut t, &mut out, &[snat()]).unwrap();
+    let mut e = icmp(ROUTER, PUBLIC, 11, 0, 0, &out);
+    let v = pass(&mut t, &mut e);
+    assert_eq!(v.state(), Some(CtState::Related));
+    assert_eq!(addrs(&e), (addr(ROUTER), addr(CLIENT)), "a router's error keeps its source");
+    assert_eq!(quote(&e), &sent[..]);
+    // An ICMP echo.
+    let sent = icmp(CLIENT2, SERVER, 8, 0, 0x4321, b"ping");
+    let mut out = sent.clone();
+    let _ = open(&mut t, &mut out, &[snat()]).unwrap();
+    error_comes_back(&mut t, ROUTER, PUBLIC, &out, &sent, CLIENT2);
+    // Truncated quote (IP header and 8 bytes, RFC 792): translated too.
+    let sent = udp(CLIENT2, 40002, SERVER, 53, b"a longer query");
+    let mut out = sent.clone();
+    let _ = open(&mut t, &mut out, &[snat()]).unwrap();
+    let mut e = icmp(SERVER, PUBLIC, 3, 3, 0, &out[..28]);
+    let v = pass(&mut t, &mut e);
+    assert_eq!(v.state(), Some(CtState::Related));
+    assert_eq!(quote(&e)[..20], sent[..20]);
+    assert_eq!(ports(quote(&e)), (40002, 53));
+    // UDP and TCP over IPv6 (NAT66).
+    let sent = udp(CLIENT6, 40000, SERVER6, 53, b"query6");
+    let mut out = sent.clone();
+    let _ = open(&mut t, &mut out, &[NatRule::snat(addr(PUBLIC6))]).unwrap();
+    error_comes_back(&mut t, SERVER6, PUBLIC6, &out, &sent, CLIENT6);
+    let sent = tcp(CLIENT6, 40001, SERVER6, 443, SYN, 1, 0, 65535, &[]);
+    let mut out = sent.clone();
+    let _ = open(&mut t, &mut out, &[NatRule::snat(addr(PUBLIC6))]).unwrap();
+    error_comes_back(&mut t, SERVER6, PUBLIC6, &out, &sent, CLIENT6);
+    let sent = icmp(CLIENT6, SERVER6, 128, 0, 99, b"ping6");
+    let mut out = sent.clone();
+    let _ = open(&mut t, &mut out, &[NatRule::snat(addr(PUBLIC6))]).unwrap();
+    error_comes_back(&mut t, SERVER6, PUBLIC6, &out, &sent, CLIENT6);
+}
+
+#[test]
+fn icmp_error_about_dnat_from_the_inside() {
+    // The server behind destination NAT refuses: the error's source is
+    // translated to the public address the client knows, and the quote to
+    // the packet the client sent.
+    let mut t = table();
+    let sent = udp(SERVER, 50000, PUBLIC, 53, b"q");
+    let mut out = sent.clone();
+    let _ = open(&mut t, &mut out, &[NatRule::dnat(addr(WEB))]).unwrap();
+    let mut e = icmp(WEB, SERVER, 3, 3, 0, &out);
+    let v = pass(&mut t, &mut e);
+    assert_eq!(v.state(), Some(CtState::Related));
+    assert_eq!(addrs(&e), (addr(PUBLIC), addr(SERVER)));
+    assert_eq!(quote(&e), &sent[..]);
+    // A redirect about a NATed connection is refused.
+    let mut r = icmp(WEB, SERVER, 5, 1, 0, &out);
+    let v = t.track(now(), &r);
+    assert_eq!(v.state(), Some(CtState::Related));
+    assert_eq!(t.translate(&v, &mut r), Err(NatError::Redirect));
+}
+
+#[test]
+fn conntrack_list_shows_the_translated_reply() {
+    let mut t = table();
+    let mut syn = tcp(CLIENT, 40000, SERVER, 80, SYN, 1, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &[snat()]).unwrap();
+    let line = t.get(v.entry().unwrap(), now()).unwrap().to_string();
+    assert_eq!(
+        line,
+        "tcp      6 120 SYN_SENT src=10.0.0.5 dst=198.51.100.7 sport=40000 dport=80 [UNREPLIED] \
+         src=198.51.100.7 dst=203.0.113.1 sport=80 dport=40000 mark=0 use=1"
+    );
+    let mut u = udp(SERVER, 50000, PUBLIC, 53, b"q");
+    let rules = [NatRule::dnat(addr(WEB)).ports(5353, 5353), NatRule::snat(addr(INSIDE))];
+    let v = open(&mut t, &mut u, &rules).unwrap();
+    let line = t.get(v.entry().unwrap(), now()).unwrap().to_string();
+    assert_eq!(
+        line,
+        "udp      17 30 src=198.51.100.7 dst=203.0.113.1 sport=50000 dport=53 [UNREPLIED] \
+         src=10.0.0.8 dst=10.0.0.1 sport=5353 dport=50000 mark=0 use=1"
+    );
+}
+
+#[test]
+fn address_ranges() {
+    let mut t = table();
+    let lo = addr("203.0.113.10");
+    let hi = addr("203.0.113.13");
+    let rule = NatRule::snat_range(lo, hi);
+    let mut used = std::collections::BTreeSet::new();
+    for i in 0..32u8 {
+        let client = format!("10.0.1.{i}");
+        let mut p = udp(&client, 40000, SERVER, 53, b"x");
+        let _ = open(&mut t, &mut p, &[rule]).unwrap();
+        let a = addrs(&p).0;
+        assert!(a >= lo && a <= hi, "{a}");
+        used.insert(a);
+        // The same client gets the same address again.
+        let mut q = udp(&client, 40001, SERVER, 53, b"x");
+        let _ = open(&mut t, &mut q, &[rule]).unwrap();
+        assert_eq!(addrs(&q).0, a);
+    }
+    assert!(used.len() > 1, "a hash spreads clients over the range");
+    // Persistent: the destination does not matter.
+    let rule = rule.persistent();
+    let mut p = udp(CLIENT, 1, "198.51.100.1", 53, b"x");
+    let _ = open(&mut t, &mut p, &[rule]).unwrap();
+    for i in 2..10 {
+        let mut q = udp(CLIENT, 1, &format!("198.51.100.{i}"), 53, b"x");
+        let _ = open(&mut t, &mut q, &[rule]).unwrap();
+        assert_eq!(addrs(&q).0, addrs(&p).0);
+    }
+}
+
+#[test]
+fn the_reference_checker_sees_errors() {
+    for mut p in [
+        udp(CLIENT, 1, SERVER, 2, b"abc"),
+        tcp(CLIENT6, 1, SERVER6, 2, SYN, 1, 0, 9, b"x"),
+        icmp(CLIENT, SERVER, 8, 0, 1, b"ab"),
+        icmp(CLIENT6, SERVER6, 128, 0, 1, b"ab"),
+    ] {
+        assert!(checksums_ok(&p));
+        let last = p.len() - 1;
+        p[last] ^= 0x40;
+        assert!(!checksums_ok(&p));
+    }
+    let mut p = udp(CLIENT, 1, SERVER, 2, b"abc");
+    p[13] ^= 1;
+    assert!(!checksums_ok(&p), "IPv4 header");
+}
+
+#[test]
+fn the_rst_that_ends_a_connection_is_translated() {
+    let mut t = table();
+    let mut syn = tcp(CLIENT, 40003, SERVER, 81, SYN, 1000, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &[snat()]).unwrap();
+    // Connection refused: the RST ends the entry at once, and still goes
+    // to the client.
+    let mut rst = tcp(SERVER, 81, PUBLIC, 40003, RST | ACK, 0, 1001, 0, &[]);
+    let r = pass(&mut t, &mut rst);
+    assert_eq!((r.state(), r.dir(), r.entry()), (Some(CtState::Established), Some(Direction::Reply), None));
+    assert_eq!(addrs(&rst), (addr(SERVER), addr(CLIENT)));
+    assert_eq!(ports(&rst), (81, 40003));
+    assert!(t.get(v.entry().unwrap(), now()).is_none(), "the entry is gone");
+    let tuple = Tuple::with_ports(addr(SERVER), 81, addr(PUBLIC), 40003, 6).unwrap();
+    assert!(t.lookup(&tuple, 0, now()).is_none());
+    // A new connection of the same tuples is NEW.
+    let syn2 = tcp(CLIENT, 40003, SERVER, 81, SYN, 5000, 0, 65535, &[]);
+    let v2 = t.classify(now(), &syn2, Meta::default());
+    assert_eq!(v2.state(), Some(CtState::New));
+    t.discard(&v2);
+}
+
+#[test]
+fn bindings_take_extension_slots() {
+    // Two extension slots: two NATed connections; a third evicts one that
+    // is not ASSURED (early drop's rule), or fails when all are.
+    let mut t: FixedConnTable<64, 2> = ConnTable::new(HashKey([5; 16]), Config::default());
+    for port in [40010, 40011] {
+        let mut syn = tcp(CLIENT, port, SERVER, 80, SYN, 1, 0, 65535, &[]);
+        let _ = open(&mut t, &mut syn, &[snat()]).unwrap();
+        let mut synack = tcp(SERVER, 80, PUBLIC, port, SYN | ACK, 100, 2, 65535, &[]);
+        let _ = pass(&mut t, &mut synack);
+        let mut ack = tcp(CLIENT, port, SERVER, 80, ACK, 2, 101, 65535, &[]);
+        let v = pass(&mut t, &mut ack);
+        assert!(t.get(v.entry().unwrap(), now()).unwrap().status().contains(Status::ASSURED));
+    }
+    let mut u = udp(CLIENT, 40012, SERVER, 53, b"q");
+    assert_eq!(open(&mut t, &mut u, &[snat()]).unwrap_err(), NatError::NoRoom);
+    assert_eq!(t.len(), 2);
+    // Without NAT, connections need no extension slot.
+    let _ = t.track(now(), &u);
+    assert_eq!(t.len(), 3);
+}
+
+#[test]
+fn icmp_error_in_the_original_direction() {
+    // The client refuses an answer: its error leaves through the source
+    // NAT, from the public address, quoting the answer as the server sent
+    // it.
+    let mut t = table();
+    let mut out = udp(CLIENT, 40000, SERVER, 53, b"q");
+    let _ = open(&mut t, &mut out, &[snat()]).unwrap();
+    let sent = udp(SERVER, 53, PUBLIC, 40000, b"answer");
+    let mut back = sent.clone();
+    let _ = pass(&mut t, &mut back);
+    let mut e = icmp(CLIENT, SERVER, 3, 3, 0, &back);
+    let v = pass(&mut t, &mut e);
+    assert_eq!((v.state(), v.dir()), (Some(CtState::Related), Some(Direction::Original)));
+    assert_eq!(addrs(&e), (addr(PUBLIC), addr(SERVER)));
+    assert_eq!(quote(&e), &sent[..]);
+}
+
+#[test]
+fn a_full_range_is_exhausted() {
+    // 20 ports: all tried (fewer than the 128 attempts), all found, then
+    // none.
+    let mut t = table();
+    let rule = snat().ports(3000, 3019);
+    let mut ports_seen = std::collections::BTreeSet::new();
+    for i in 0..20u8 {
+        let mut p = udp(&format!("10.0.2.{i}"), 5000, SERVER, 53, b"x");
+        let _ = open(&mut t, &mut p, &[rule]).unwrap();
+        ports_seen.insert(ports(&p).0);
+    }
+    assert_eq!(ports_seen, (3000..=3019).collect());
+    let mut p = udp("10.0.2.200", 5000, SERVER, 53, b"x");
+    assert_eq!(open(&mut t, &mut p, &[rule]).unwrap_err(), NatError::NoFreeTuple);
+    assert_eq!(t.len(), 20);
+}
+
+#[test]
+fn dnat66() {
+    let mut t = table();
+    let inner = "fd00::8";
+    let mut syn = tcp(SERVER6, 50000, PUBLIC6, 443, SYN, 1, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &[NatRule::dnat(addr(inner)).ports(8443, 8443)]).unwrap();
+    assert_eq!(addrs(&syn), (addr(SERVER6), addr(inner)));
+    assert_eq!(ports(&syn), (50000, 8443));
+    let mut synack = tcp(inner, 8443, SERVER6, 50000, SYN | ACK, 9, 2, 65535, &[]);
+    let r = pass(&mut t, &mut synack);
+    assert_eq!(r.entry(), v.entry());
+    assert_eq!(addrs(&synack), (addr(PUBLIC6), addr(SERVER6)));
+    assert_eq!(ports(&synack), (443, 50000));
+}
+
+#[test]
+fn bindings_survive_snapshot_and_restore() {
+    // Failover: the standby's table translates the connection the same way.
+    let mut t = table();
+    let rules = [NatRule::dnat(addr(WEB)).ports(8080, 8080), NatRule::snat(addr(INSIDE))];
+    let mut syn = tcp(SERVER, 50000, PUBLIC, 80, SYN, 1, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &rules).unwrap();
+    let line = t.get(v.entry().unwrap(), now()).unwrap().to_string();
+    let mut bytes = Vec::new();
+    let mut cursor = SnapshotCursor::new();
+    loop {
+        let mut buf = [0u8; 4096];
+        let n = t.snapshot(now(), &mut cursor, &mut buf).unwrap();
+        bytes.extend_from_slice(&buf[..n]);
+        if cursor.is_done() {
+            break;
+        }
+    }
+    let mut standby = table();
+    standby.restore(now(), &bytes).unwrap();
+    let e = standby.entries(now()).next().unwrap();
+    assert_eq!(e.to_string(), line);
+    let mut synack = tcp(WEB, 8080, INSIDE, 50000, SYN | ACK, 9, 2, 65535, &[]);
+    let r = pass(&mut standby, &mut synack);
+    assert_eq!(r.dir(), Some(Direction::Reply));
+    assert_eq!(addrs(&synack), (addr(PUBLIC), addr(SERVER)));
+    assert_eq!(ports(&synack), (80, 50000));
+}
