@@ -26,6 +26,8 @@
 //! from it, a new disagreement fails. `CTRACK_BLESS=1 cargo test --test
 //! parity` rewrites the list.
 
+mod corpus;
+
 #[path = "../examples/replay/engine.rs"]
 #[allow(dead_code)]
 mod engine;
@@ -37,67 +39,7 @@ use serde_json::Value;
 
 const LIST: &str = "tests/data/known-disagreements.txt";
 
-fn pcaps(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            pcaps(&p, out);
-        } else if p.extension().is_some_and(|e| e == "pcap" || e == "pcapng") {
-            out.push(p);
-        }
-    }
-}
-
-/// The verdict files beside a capture: `NAME.VARIANT.jsonl`.
-fn verdict_files(capture: &Path) -> Vec<(String, PathBuf)> {
-    let stem = capture.file_stem().unwrap().to_string_lossy().to_string();
-    let dir = capture.parent().unwrap();
-    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let f = e.file_name().to_string_lossy().to_string();
-            let variant = f.strip_prefix(&format!("{stem}."))?.strip_suffix(".jsonl")?.to_string();
-            (!variant.contains('.')).then(|| (variant, e.path()))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// The oracle's per-frame verdicts, and the replay arguments that re-create
-/// the oracle's options (helpers, sysctls, notrack rules, gaps) from its
-/// final record.
-fn load(path: &Path) -> (BTreeMap<u64, Value>, Vec<String>) {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut frames = BTreeMap::new();
-    let mut args = Vec::new();
-    for o in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
-        if o.get("final").is_some() {
-            let opts = &o["options"];
-            let strings = |v: &Value| -> Vec<String> {
-                v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect()
-            };
-            if let Some(h) = opts["helpers"].as_str() {
-                args.extend(["--helpers".to_string(), h.to_string()]);
-            }
-            for s in strings(&opts["sysctl"]) {
-                args.extend(["--sysctl".to_string(), s]);
-            }
-            for n in strings(&opts["notrack"]) {
-                args.extend(["--notrack".to_string(), n]);
-            }
-            if let Some(g) = opts["honour_gaps"].as_f64() {
-                args.extend(["--honour-gaps".to_string(), g.to_string()]);
-            }
-        } else if let Some(i) = o.get("i").and_then(Value::as_u64) {
-            frames.insert(i, o);
-        }
-    }
-    (frames, args)
-}
+use corpus::{load, pcaps, verdict_files};
 
 fn flags(o: &Value) -> (bool, bool) {
     let st: Vec<&str> =

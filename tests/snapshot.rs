@@ -9,6 +9,8 @@
 //! entries in other slots, and listings are in slot order. The counters
 //! start again in the new table and are not compared.)
 
+mod corpus;
+
 #[path = "../examples/replay/engine.rs"]
 #[allow(dead_code)]
 mod engine;
@@ -18,66 +20,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-fn pcaps(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            pcaps(&p, out);
-        } else if p.extension().is_some_and(|e| e == "pcap" || e == "pcapng") {
-            out.push(p);
-        }
-    }
-}
+use corpus::{load, pcaps, verdict_files};
 
-/// The verdict files beside a capture (`NAME.VARIANT.jsonl`), as parity.rs
-/// finds them.
-fn verdict_files(capture: &Path) -> Vec<PathBuf> {
-    let stem = capture.file_stem().unwrap().to_string_lossy().to_string();
-    let dir = capture.parent().unwrap();
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            let f = e.file_name().to_string_lossy().to_string();
-            f.strip_prefix(&format!("{stem}."))
-                .and_then(|v| v.strip_suffix(".jsonl"))
-                .is_some_and(|v| !v.contains('.'))
-        })
-        .map(|e| e.path())
-        .collect();
-    out.sort();
-    out
-}
-
-/// The replay arguments that re-create the oracle's options from the
-/// verdict file's final record (as parity.rs does).
+/// The replay arguments of a verdict file (as parity.rs re-creates them).
 fn args_of(path: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut args = Vec::new();
-    for o in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
-        if o.get("final").is_none() {
-            continue;
-        }
-        let opts = &o["options"];
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect()
-        };
-        if let Some(h) = opts["helpers"].as_str() {
-            args.extend(["--helpers".to_string(), h.to_string()]);
-        }
-        for s in strings(&opts["sysctl"]) {
-            args.extend(["--sysctl".to_string(), s]);
-        }
-        for n in strings(&opts["notrack"]) {
-            args.extend(["--notrack".to_string(), n]);
-        }
-        if let Some(g) = opts["honour_gaps"].as_f64() {
-            args.extend(["--honour-gaps".to_string(), g.to_string()]);
-        }
-    }
-    args
+    load(path).1
 }
 
 fn listing(fin: &Value, key: &str) -> BTreeSet<String> {
@@ -132,7 +79,7 @@ fn restored_table_continues_every_capture() {
     let mut runs = 0;
     for p in corpus() {
         let frames = ctrack_capture::read_capture(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        for vf in verdict_files(&p) {
+        for (_, vf) in verdict_files(&p) {
             let mut args = args_of(&vf);
             args.push(p.to_string_lossy().to_string());
             let mut opts = engine::parse_args(&args).unwrap();
