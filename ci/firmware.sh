@@ -44,7 +44,10 @@ fi
 
 NM=$(command -v llvm-nm || command -v nm)
 SIZE=$(command -v llvm-size || command -v size)
-"$NM" -C "$ELF" | grep -Eq ' [bB] ctrack_firmware::TABLE(::h[0-9a-f]+)?$' \
+# (The symbols are read whole first: `grep -q` would close the pipe early
+# and, with pipefail, fail the check on nm's SIGPIPE.)
+syms=$("$NM" -C "$ELF")
+grep -Eq ' [bB] ctrack_firmware::TABLE(::h[0-9a-f]+)?$' <<<"$syms" \
     || { echo "firmware: the static table is not in .bss" >&2; exit 1; }
 data=$("$SIZE" -A "$ELF" | awk '$1 == ".data" { print $2 }')
 [ "${data:-0}" = 0 ] || { echo "firmware: .data is $data bytes, expected 0" >&2; exit 1; }
