@@ -33,13 +33,13 @@ mod corpus;
 mod engine;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
 const LIST: &str = "tests/data/known-disagreements.txt";
 
-use corpus::{load, pcaps, verdict_files};
+use corpus::{captures, load, verdict_files};
 
 fn flags(o: &Value) -> (bool, bool) {
     let st: Vec<&str> =
@@ -111,23 +111,12 @@ fn needs_tcp_or_helper(e: &Value) -> bool {
 #[test]
 fn corpus_parity() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let data = root.join("tests/data");
-    let shared = root.join("../shared/corpus");
-    let mut captures = Vec::new();
-    pcaps(&data, &mut captures);
-    let vendored: BTreeSet<PathBuf> =
-        captures.iter().map(|p| p.strip_prefix(&data).unwrap().to_path_buf()).collect();
-    let mut shared_caps = Vec::new();
-    pcaps(&shared, &mut shared_caps);
-    shared_caps.retain(|p| !vendored.contains(p.strip_prefix(&shared).unwrap()));
-    assert!(captures.len() >= 50, "vendored captures missing from tests/data");
-
     let mut listed_now = BTreeSet::new();
     let mut lines = Vec::new();
     let mut hard = Vec::new();
     let (mut frames, mut agree) = (0usize, 0usize);
     let mut checked_prefixes = BTreeSet::new();
-    for (base, p) in captures.iter().map(|p| (&data, p)).chain(shared_caps.iter().map(|p| (&shared, p))) {
+    for (base, p) in &captures() {
         let rel = p.strip_prefix(base).unwrap().with_extension("");
         let name = rel.to_string_lossy().to_string();
         let frames_in = ctrack_capture::read_capture(p).unwrap_or_else(|e| panic!("{name}: {e}"));

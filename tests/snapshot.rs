@@ -16,11 +16,11 @@ mod corpus;
 mod engine;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
-use corpus::{load, pcaps, verdict_files};
+use corpus::{captures, load, verdict_files};
 
 /// The replay arguments of a verdict file (as parity.rs re-creates them).
 fn args_of(path: &Path) -> Vec<String> {
@@ -57,27 +57,11 @@ fn compare(opts: &mut engine::Options, frames: &[ctrack_capture::Frame], split: 
     None
 }
 
-fn corpus() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let data = root.join("tests/data");
-    let shared = root.join("../shared/corpus");
-    let mut captures = Vec::new();
-    pcaps(&data, &mut captures);
-    let vendored: BTreeSet<PathBuf> =
-        captures.iter().map(|p| p.strip_prefix(&data).unwrap().to_path_buf()).collect();
-    let mut shared_caps = Vec::new();
-    pcaps(&shared, &mut shared_caps);
-    shared_caps.retain(|p| !vendored.contains(p.strip_prefix(&shared).unwrap()));
-    assert!(captures.len() >= 50, "vendored captures missing from tests/data");
-    captures.extend(shared_caps);
-    captures
-}
-
 #[test]
 fn restored_table_continues_every_capture() {
     let mut failures = Vec::new();
     let mut runs = 0;
-    for p in corpus() {
+    for (_, p) in captures() {
         let frames = ctrack_capture::read_capture(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         for (_, vf) in verdict_files(&p) {
             let mut args = args_of(&vf);

@@ -1,13 +1,33 @@
 //! Finding the captures and their verdict files, and the replay arguments
 //! of a verdict file: shared by the parity and snapshot tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+/// Every capture to replay, with the folder its name is relative to: the
+/// vendored ones in `tests/data/`, then those of `../shared/corpus` beside
+/// the checkout (when it is there) that are not vendored.
+pub fn captures() -> Vec<(PathBuf, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = root.join("tests/data");
+    let shared = root.join("../shared/corpus");
+    let mut vendored = Vec::new();
+    pcaps(&data, &mut vendored);
+    assert!(vendored.len() >= 50, "vendored captures missing from tests/data");
+    let names: BTreeSet<PathBuf> =
+        vendored.iter().map(|p| p.strip_prefix(&data).unwrap().to_path_buf()).collect();
+    let mut others = Vec::new();
+    pcaps(&shared, &mut others);
+    others.retain(|p| !names.contains(p.strip_prefix(&shared).unwrap()));
+    let mut out: Vec<(PathBuf, PathBuf)> = vendored.into_iter().map(|p| (data.clone(), p)).collect();
+    out.extend(others.into_iter().map(|p| (shared.clone(), p)));
+    out
+}
+
 /// Every pcap/pcapng file below `dir`, in path order.
-pub fn pcaps(dir: &Path, out: &mut Vec<PathBuf>) {
+fn pcaps(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
     let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     entries.sort();
