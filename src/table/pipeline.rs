@@ -534,21 +534,3 @@ impl<S: Storage> ConnTable<S> {
         Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, now))
     }
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        use core::mem::size_of;
-        std::eprintln!(
-            "Stage {} Flow {} Verdict {} IpView {} L4Packet {} Tuple {} Place {} Entry {}",
-            size_of::<super::Stage<'_>>(),
-            size_of::<super::Flow>(),
-            size_of::<crate::Verdict>(),
-            size_of::<crate::wire::ip::IpView<'_>>(),
-            size_of::<crate::proto::L4Packet<'_>>(),
-            size_of::<crate::Tuple>(),
-            size_of::<super::Place>(),
-            size_of::<super::Entry>()
-        );
-    }
-}

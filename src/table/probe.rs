@@ -39,37 +39,39 @@ impl Entry {
     }
 }
 
-/// Whether position `r` is the live, confirmed entry of `key` (a
-/// canonical key, `is_key` saying whether the packet's tuple is it) in
-/// `zone`, and in which direction.
+/// Whether an entry takes part in lookups: confirmed, alive at `now`, in
+/// `zone`.
+fn visible(e: &Entry, zone: u16, now: Tick) -> bool {
+    e.zone == zone && e.status.contains(Status::CONFIRMED) && !e.expired(now)
+}
+
+/// The tuples position `r` of the entry `e` stands for: a canonical key
+/// and which orientation of it (`None`: both, an entry without NAT, whose
+/// one position stands for both of its tuples).
+fn tuples_at<'a>(p: &'a Parts<'_>, e: &'a Entry, r: Ref) -> Option<(&'a Tuple, Option<bool>)> {
+    if r.secondary {
+        let x = p.exts.get(e.link.ext()?)?.0.as_ref()?;
+        return Some((&x.reply, Some(x.reply_is_key)));
+    }
+    Some((&e.key, e.has_own_reply().then_some(e.link.orig_is_key())))
+}
+
+/// Whether position `r` of the visible entry `e` is `key` (a canonical
+/// key, `is_key` saying whether the packet's tuple is it), and in which
+/// direction the packet then goes.
 #[inline]
-fn hit(p: &Parts<'_>, r: Ref, key: &Tuple, is_key: bool, zone: u16, now: Tick) -> Option<Direction> {
-    let (k, orientation) = tuples_at(p, r, zone, now)?;
-    if k != *key {
+fn hit(p: &Parts<'_>, e: &Entry, r: Ref, key: &Tuple, is_key: bool) -> Option<Direction> {
+    let (k, orientation) = tuples_at(p, e, r)?;
+    if k != key {
         return None;
     }
     match orientation {
         // Without NAT: either tuple.
-        None => p.slots.get(r.slot as usize)?.entry().map(|e| e.direction(is_key)),
+        None => Some(e.direction(is_key)),
         // With NAT: only the position's own tuple.
         Some(o) if o == is_key => Some(if r.secondary { Direction::Reply } else { Direction::Original }),
         Some(_) => None,
     }
-}
-
-/// The tuples position `r` stands for, if its entry is live, confirmed and
-/// in `zone`: a canonical key and which orientation of it (`None`: both, an
-/// entry without NAT).
-fn tuples_at(p: &Parts<'_>, r: Ref, zone: u16, now: Tick) -> Option<(Tuple, Option<bool>)> {
-    let e = p.slots.get(r.slot as usize)?.entry()?;
-    if e.zone != zone || !e.status.contains(Status::CONFIRMED) || e.expired(now) {
-        return None;
-    }
-    if r.secondary {
-        let x = p.exts.get(e.link.ext()?)?.0.as_ref()?;
-        return Some((x.reply, Some(x.reply_is_key)));
-    }
-    Some((e.key, e.has_own_reply().then_some(e.link.orig_is_key())))
 }
 
 impl<S: Storage> ConnTable<S> {
@@ -119,7 +121,10 @@ impl<S: Storage> ConnTable<S> {
     ) -> Option<(usize, Direction)> {
         let p = self.store.parts();
         let mut dir = Direction::Original;
-        let r = p.index.find(place, |r| hit(&p, r, key, is_key, zone, now).map(|d| dir = d).is_some())?;
+        let r = p.index.find(place, |r| {
+            let Some(e) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { return false };
+            visible(e, zone, now) && hit(&p, e, r, key, is_key).map(|d| dir = d).is_some()
+        })?;
         Some((r.slot as usize, dir))
     }
 
@@ -143,13 +148,7 @@ impl<S: Storage> ConnTable<S> {
                 if e.expired(now) {
                     return true;
                 }
-                found = if r.secondary || e.has_own_reply() {
-                    hit(&p, r, key, is_key, zone, now)
-                } else {
-                    // The common case, without NAT: one key for both tuples.
-                    (e.key == *key && e.zone == zone && e.status.contains(Status::CONFIRMED))
-                        .then(|| e.direction(is_key))
-                };
+                found = if visible(e, zone, now) { hit(&p, e, r, key, is_key) } else { None };
                 found.is_some()
             })?;
             match found {
@@ -266,9 +265,11 @@ impl<S: Storage> ConnTable<S> {
         }
         keys[..n].iter().find_map(|&(key, is_key)| {
             let r = p.index.find(self.place(&key, e.zone), |r| {
+                let Some(other) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { return false };
                 r.slot as usize != except
-                    && tuples_at(&p, r, e.zone, now)
-                        .is_some_and(|(k, o)| k == key && (o.is_none() || is_key.is_none() || o == is_key))
+                    && visible(other, e.zone, now)
+                    && tuples_at(&p, other, r)
+                        .is_some_and(|(k, o)| *k == key && (o.is_none() || is_key.is_none() || o == is_key))
             })?;
             Some(r.slot as usize)
         })
