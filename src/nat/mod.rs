@@ -28,6 +28,7 @@
 //! reuse of `nf_nat_used_tuple_new()`.
 
 mod mangle;
+pub(crate) mod payload;
 pub mod rule;
 mod setup;
 mod translate;
@@ -36,6 +37,7 @@ use core::fmt;
 
 pub use rule::{NatRule, NatType};
 pub use setup::NAT_MAX_ATTEMPTS;
+pub(crate) use setup::with_dst_port;
 
 /// Why a NAT binding or translation failed. The packet must be dropped
 /// (as Linux drops it: `NF_DROP` from the nat hook, or an insert failure at
@@ -73,6 +75,10 @@ pub enum NatError {
     /// An ICMP redirect about a NATed connection: dropped
     /// (`nf_nat_icmp_reply_translation()`).
     Redirect,
+    /// The payload edits the helper decided for this packet were replaced
+    /// by another packet's before it was translated (see
+    /// [`ConnTable::translate_in`](crate::ConnTable::translate_in)).
+    RewriteLost,
 }
 
 impl fmt::Display for NatError {
@@ -86,6 +92,7 @@ impl fmt::Display for NatError {
             NatError::StaleEntry => "the connection is gone",
             NatError::Malformed => "malformed packet",
             NatError::Redirect => "ICMP redirect of a NATed connection",
+            NatError::RewriteLost => "the helper's payload edits for this packet are gone",
         })
     }
 }

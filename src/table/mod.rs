@@ -139,6 +139,10 @@ pub struct ConnTable<S> {
     /// The PPTP helper's GRE key map.
     #[cfg(feature = "helper-pptp")]
     keymap: keymap::Keymap,
+    /// The payload edits a helper decided for the last packet of a
+    /// translated connection, until [`ConnTable::translate_in`] applies
+    /// them.
+    rewrite: crate::nat::payload::Rewrite,
 }
 
 /// Most [`HelperAssignment`]s a table holds.
@@ -301,6 +305,7 @@ impl<S: Storage> ConnTable<S> {
             drop_cursor: 0,
             #[cfg(feature = "helper-pptp")]
             keymap: keymap::Keymap::ZERO,
+            rewrite: crate::nat::payload::Rewrite::EMPTY,
         }
     }
 

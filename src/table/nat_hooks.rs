@@ -6,6 +6,7 @@
 use super::ConnTable;
 use super::storage::Storage;
 use crate::hash::HashKey;
+use crate::nat::payload::{Rewrite, SeqAdj};
 use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::Tuple;
@@ -36,6 +37,11 @@ impl<S: Storage> ConnTable<S> {
         Some(NatView { status, orig, reply, zone: e.zone })
     }
 
+    /// The handle of the entry in slot `i`, if there is one.
+    pub(crate) fn handle_at(&self, i: usize) -> Option<Handle> {
+        self.entry_at(i).map(|e| e.handle(i))
+    }
+
     /// Only the status of the entry `h` names: the cost of a packet of a
     /// connection without NAT.
     #[inline]
@@ -56,6 +62,24 @@ impl<S: Storage> ConnTable<S> {
         if self.entry_of(h).is_some_and(|e| e.link.ext().is_none()) {
             self.make_room_for_ext(now);
         }
+    }
+
+    /// The TCP sequence adjustment records (original, reply) of the entry
+    /// `h`, if it has an extension slot.
+    pub(crate) fn seqadj_mut(&mut self, h: Handle) -> Option<&mut [SeqAdj; 2]> {
+        let x = self.entry_of(h)?.link.ext()?;
+        Some(&mut self.store.parts_mut().exts.get_mut(x)?.0.as_mut()?.seqadj)
+    }
+
+    /// The payload edits waiting for the packet whose verdict carries
+    /// `ticket`, taken (`None`: another packet's edits replaced them).
+    pub(crate) fn take_rewrite(&mut self, ticket: u16) -> Option<Rewrite> {
+        if ticket == 0 || self.rewrite.ticket != ticket {
+            return None;
+        }
+        let r = self.rewrite;
+        self.rewrite.clear();
+        Some(r)
     }
 
     /// The table's secret hash key (NAT's port and address choices).

@@ -10,15 +10,16 @@ use super::index::{Place, Ref};
 use super::keymap;
 use super::storage::{Entry, Link, Slot, Storage};
 use super::{ConnTable, Meta};
-use crate::expect::Expects;
-use crate::helper::{Ext, HelperContext};
+use crate::expect::{ExpectNat, Expects};
+use crate::helper::{Ext, ExtSlot, HelperContext};
+use crate::nat::payload::SeqAdj;
 use crate::proto::{self, Inspected, L4Packet, Outcome, PacketCtx, ProtoState, icmp};
 use crate::reason::{DropReason, HelperDrop, Reason, TcpReason};
 use crate::stats::bump;
 use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple};
-use crate::verdict::{AttachedState, Tracked, Verdict};
+use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip};
 use crate::zeroed::Maybe;
 
@@ -213,11 +214,16 @@ impl<S: Storage> ConnTable<S> {
             proto,
         };
         match self.new_entry_links(now, &tuple, zone, i) {
-            Ok((status, ext)) => {
+            Ok((status, ext, follow)) => {
                 entry.status = status;
                 entry.link = Link::new(is_key, ext);
                 self.store.parts_mut().slots[i] = Slot(entry);
                 if self.index_entry(now, place, Ref::primary(i)) {
+                    // The expectation's NAT callback (`init_conntrack()`
+                    // calls `exp->expectfn`).
+                    if let Some((master, nat)) = follow {
+                        self.follow_master(now, Handle { index: i as u32, generation }, master, &nat);
+                    }
                     Ok(i)
                 } else {
                     self.remove(i);
@@ -244,7 +250,9 @@ impl<S: Storage> ConnTable<S> {
         // Borrow the configuration and the slot as separate fields: no
         // per-packet copy of the configuration.
         let cfg = if self.config_set { &self.config } else { &crate::Config::DEFAULT };
-        let Some(e) = self.store.parts_mut().slots.get_mut(i).and_then(Slot::entry_mut) else {
+        let p = self.store.parts_mut();
+        let (slots, exts) = (p.slots, p.exts);
+        let Some(e) = slots.get_mut(i).and_then(Slot::entry_mut) else {
             // `i` was just found or filled (debug builds and the fuzz
             // targets check it); were it not, the packet would belong to
             // no entry.
@@ -268,6 +276,11 @@ impl<S: Storage> ConnTable<S> {
             assured: e.status.contains(Status::ASSURED),
             remaining: e.deadline.secs_left(now),
             family: e.key.family(),
+            peer_seqadj: if e.status.contains(Status::SEQ_ADJUST) {
+                peer_seqadj(e, exts, dir)
+            } else {
+                SeqAdj::ZERO
+            },
         };
         let mut close = false;
         let ignored = match proto::handle_packet(&mut e.proto, l4, &ctx, cfg) {
@@ -335,7 +348,7 @@ impl<S: Storage> ConnTable<S> {
         t: &Tuple,
         zone: u16,
         owner: usize,
-    ) -> Result<(Status, Option<usize>), DropReason> {
+    ) -> Result<(Status, Option<usize>, Option<Follow>), DropReason> {
         let owner = owner as u32;
         let free = self.store.parts().exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
         if free.is_none() {
@@ -343,7 +356,7 @@ impl<S: Storage> ConnTable<S> {
             return if self.needs_ext(now, t, zone) {
                 Err(DropReason::TableFull)
             } else {
-                Ok((Status::empty(), None))
+                Ok((Status::empty(), None, None))
             };
         }
         let p = self.store.parts_mut();
@@ -357,11 +370,15 @@ impl<S: Storage> ConnTable<S> {
         let found = if view.is_empty() { None } else { view.take_match(now, t, zone) };
         #[cfg(feature = "helper-pptp")]
         let mut expected_by = None;
+        let mut follow = None;
         let (status, ext) = match found {
             Some(p) => {
                 let Some(master) = slots.get(p.master as usize).and_then(Slot::entry).map(Entry::orig) else {
-                    return Ok((Status::empty(), None));
+                    return Ok((Status::empty(), None, None));
                 };
+                if !p.exp.nat.is_none() {
+                    follow = Some((p.master, p.exp.nat));
+                }
                 bump(&mut self.stats.expect_new);
                 #[cfg(feature = "helper-pptp")]
                 {
@@ -371,7 +388,7 @@ impl<S: Storage> ConnTable<S> {
             }
             None => match self.assignments.iter().find(|a| a.applies(t, zone)) {
                 Some(a) => (Status::HELPER, Ext::new(owner, Some(a.helper()), None)),
-                None => return Ok((Status::empty(), None)),
+                None => return Ok((Status::empty(), None, None)),
             },
         };
         let free = free.ok_or(DropReason::TableFull)?;
@@ -381,7 +398,7 @@ impl<S: Storage> ConnTable<S> {
         if let Some((master, exp)) = expected_by {
             self.pptp_expected(master, &exp);
         }
-        Ok((status, Some(free)))
+        Ok((status, Some(free), follow))
     }
 
     /// Whether a new connection whose original tuple is `t` gets an
@@ -434,9 +451,12 @@ impl<S: Storage> ConnTable<S> {
     /// the packet: every accepted packet in both directions, and the ICMP
     /// errors RELATED to it in the original direction (Linux spares only
     /// RELATED_REPLY).
-    pub(super) fn run_helper(&mut self, t: &Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
+    pub(super) fn run_helper(&mut self, t: &mut Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
         let Some(h) = t.entry() else { return Ok(()) };
         let (i, now) = (h.index(), t.classified_at());
+        // A translated connection's reply tuple is its own (read before the
+        // slots are borrowed for the helper).
+        let nat = self.nat_view(h).filter(|v| v.status.intersects(Status::OWN_REPLY));
         let p = self.store.parts_mut();
         let (slots, exts, expects) = (p.slots, p.exts, p.expects);
         let Some(e) = slots.get_mut(i).and_then(Slot::entry_mut) else { return Ok(()) };
@@ -464,11 +484,22 @@ impl<S: Storage> ConnTable<S> {
             }
             _ => return Ok(()),
         };
+        let orig = e.orig();
+        let (reply, natted) = match nat {
+            Some(v) => (v.reply, true),
+            None => (orig.invert().unwrap_or(orig), false),
+        };
+        if natted {
+            self.rewrite.clear();
+        }
         let mut cx = HelperContext {
             now,
             dir: t.dir(),
             state: t.state(),
-            orig: e.orig(),
+            orig,
+            reply,
+            natted,
+            rewrite: &mut self.rewrite,
             expected: e.status.contains(Status::EXPECTED),
             payload,
             tcp_seq,
@@ -491,6 +522,9 @@ impl<S: Storage> ConnTable<S> {
         let r = helper.help(&mut cx);
         if let Some(secs) = cx.new_timeout {
             e.refresh(now, secs);
+        }
+        if natted {
+            t.set_rewrite(cx.rewrite.issue());
         }
         // A PPTP call ended (`nf_conntrack_pptp.c: pptp_inbound_pkt()`).
         #[cfg(feature = "helper-pptp")]
@@ -533,4 +567,16 @@ impl<S: Storage> ConnTable<S> {
         };
         Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, now))
     }
+}
+
+/// The NAT callback of the expectation a new entry was created from: the
+/// master's slot and the translation to follow.
+type Follow = (u32, ExpectNat);
+
+/// The sequence adjustment of the direction opposite to `dir` of the
+/// entry `e` (`nf_conntrack_seqadj.c: nf_ct_seq_offset()`'s record).
+#[cold]
+fn peer_seqadj(e: &Entry, exts: &[ExtSlot], dir: Direction) -> SeqAdj {
+    let x = e.link.ext().and_then(|x| exts.get(x)?.0.get());
+    x.map_or(SeqAdj::ZERO, |x| x.seqadj[usize::from(dir == Direction::Original)])
 }

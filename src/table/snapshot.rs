@@ -6,7 +6,7 @@ use core::fmt;
 use super::ConnTable;
 use super::index::Ref;
 use super::storage::{Entry, Link, Slot, Storage};
-use crate::expect::{ExpectFlags, Expectation, Pending};
+use crate::expect::{ExpectFlags, ExpectNat, Expectation, Pending};
 use crate::helper::{Ext, HelperData, HelperId};
 use crate::proto::ProtoState;
 use crate::proto::sctp::SctpConn;
@@ -382,7 +382,7 @@ fn parse_expect<'a>(r: &mut Reader<'a>) -> Result<ExpectRecord<'a>, RestoreError
         Family::Ipv4 => 32,
         Family::Ipv6 => 128,
     };
-    if src_prefix > max || any > 1 || fl & !0x03 != 0 {
+    if src_prefix > max || any & !0x03 != 0 || fl & !0x03 != 0 {
         return Err(RestoreError::Malformed);
     }
     let mut flags = ExpectFlags::empty();
@@ -394,8 +394,22 @@ fn parse_expect<'a>(r: &mut Reader<'a>) -> Result<ExpectRecord<'a>, RestoreError
     }
     let owner = r.name()?;
     let helper = r.name()?;
+    let mut nat = ExpectNat::NONE;
+    if any & 0x02 != 0 {
+        nat.kind = r.u8()?;
+        let reply = r.u8()?;
+        let mut a = [0; 16];
+        for b in &mut a {
+            *b = r.u8()?;
+        }
+        nat.saved_port = r.u16()?;
+        if !matches!(nat.kind, ExpectNat::FOLLOW_MASTER | ExpectNat::SIP_MEDIA) || reply > 1 {
+            return Err(RestoreError::Malformed);
+        }
+        (nat.reply, nat.saved_addr) = (reply == 1, a);
+    }
     r.end()?;
-    let exp = Expectation { tuple, src_prefix, any_src_port: any == 1, class, flags, helper: None };
+    let exp = Expectation { tuple, src_prefix, any_src_port: any & 1 == 1, class, flags, helper: None, nat };
     Ok(ExpectRecord { zone, remaining, serial, master, exp, owner, helper })
 }
 
@@ -640,12 +654,21 @@ impl<S: Storage> ConnTable<S> {
         w.tuple(&m.orig());
         w.tuple(&x.exp.tuple);
         w.u8(x.exp.src_prefix);
-        w.u8(u8::from(x.exp.any_src_port));
+        w.u8(u8::from(x.exp.any_src_port) | u8::from(!x.exp.nat.is_none()) << 1);
         w.u8(x.exp.class);
         let f = &x.exp.flags;
         w.u8(u8::from(f.contains(ExpectFlags::PERMANENT)) | u8::from(f.contains(ExpectFlags::INACTIVE)) << 1);
         w.name(name(Some(x.owner)));
         w.name(name(x.exp.helper));
+        if !x.exp.nat.is_none() {
+            let n = &x.exp.nat;
+            w.u8(n.kind);
+            w.u8(u8::from(n.reply));
+            for &b in &n.saved_addr {
+                w.u8(b);
+            }
+            w.u16(n.saved_port);
+        }
         let end = w.at;
         frame(rec, EXPECT, end)
     }
