@@ -164,6 +164,7 @@ impl<S: Storage> ConnTable<S> {
         if v.status.contains(Status::CONFIRMED) {
             return Err(NatError::NotNew);
         }
+        self.enable_follow_master();
         self.bind(h, t.classified_at(), rule)
     }
 
@@ -173,7 +174,14 @@ impl<S: Storage> ConnTable<S> {
     /// address and port the master's packet announced, and source NAT
     /// to where the master's peer sends. A binding that fails leaves the
     /// connection untranslated, as Linux ignores the result.
-    pub(crate) fn follow_master(&mut self, now: Tick, h: Handle, master: u32, nat: &ExpectNat) {
+    /// Let connections expected by translated masters be translated on
+    /// arrival (called where bindings are made: NAT's code is linked only
+    /// into programs that make them).
+    pub(crate) fn enable_follow_master(&mut self) {
+        self.set_follow_master(|t, now, h, master, nat| t.follow_master(now, h, master, nat));
+    }
+
+    fn follow_master(&mut self, now: Tick, h: Handle, master: u32, nat: &ExpectNat) {
         let Some(m) = self.handle_at(master as usize).and_then(|mh| self.nat_view(mh)) else { return };
         let Some(child) = self.nat_view(h) else { return };
         // The master's tuple of the direction opposite to the expected

@@ -143,7 +143,14 @@ pub struct ConnTable<S> {
     /// translated connection, until [`ConnTable::translate_in`] applies
     /// them.
     rewrite: crate::nat::payload::Rewrite,
+    /// The NAT of connections expected by translated masters, set once
+    /// the table has one ([`ConnTable::nat`], a restored binding): a
+    /// table that never translates does not link NAT's code.
+    follow_master: Option<FollowMaster<S>>,
 }
+
+/// [`ConnTable::follow_master`]'s type.
+pub(crate) type FollowMaster<S> = fn(&mut ConnTable<S>, Tick, Handle, u32, &crate::expect::ExpectNat);
 
 /// Most [`HelperAssignment`]s a table holds.
 pub const MAX_HELPER_ASSIGNMENTS: usize = 32;
@@ -306,6 +313,7 @@ impl<S: Storage> ConnTable<S> {
             #[cfg(feature = "helper-pptp")]
             keymap: keymap::Keymap::ZERO,
             rewrite: crate::nat::payload::Rewrite::EMPTY,
+            follow_master: None,
         }
     }
 

@@ -3,8 +3,8 @@
 //! [`probe`](super::probe)), the reply tuple of its own
 //! ([`ConnTable::set_reply`]) and status bits.
 
-use super::ConnTable;
 use super::storage::Storage;
+use super::{ConnTable, FollowMaster};
 use crate::hash::HashKey;
 use crate::nat::payload::{Rewrite, SeqAdj};
 use crate::status::Status;
@@ -80,6 +80,12 @@ impl<S: Storage> ConnTable<S> {
         let r = self.rewrite;
         self.rewrite.clear();
         Some(r)
+    }
+
+    /// Set the NAT of connections expected by translated masters
+    /// ([`ConnTable::enable_follow_master`]).
+    pub(crate) fn set_follow_master(&mut self, f: FollowMaster<S>) {
+        self.follow_master = Some(f);
     }
 
     /// The table's secret hash key (NAT's port and address choices).

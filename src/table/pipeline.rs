@@ -221,8 +221,8 @@ impl<S: Storage> ConnTable<S> {
                 if self.index_entry(now, place, Ref::primary(i)) {
                     // The expectation's NAT callback (`init_conntrack()`
                     // calls `exp->expectfn`).
-                    if let Some((master, nat)) = follow {
-                        self.follow_master(now, Handle { index: i as u32, generation }, master, &nat);
+                    if let (Some((master, nat)), Some(f)) = (follow, self.follow_master) {
+                        f(self, now, Handle { index: i as u32, generation }, master, &nat);
                     }
                     Ok(i)
                 } else {
@@ -454,9 +454,6 @@ impl<S: Storage> ConnTable<S> {
     pub(super) fn run_helper(&mut self, t: &mut Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
         let Some(h) = t.entry() else { return Ok(()) };
         let (i, now) = (h.index(), t.classified_at());
-        // A translated connection's reply tuple is its own (read before the
-        // slots are borrowed for the helper).
-        let nat = self.nat_view(h).filter(|v| v.status.intersects(Status::OWN_REPLY));
         let p = self.store.parts_mut();
         let (slots, exts, expects) = (p.slots, p.exts, p.expects);
         let Some(e) = slots.get_mut(i).and_then(Slot::entry_mut) else { return Ok(()) };
@@ -485,9 +482,13 @@ impl<S: Storage> ConnTable<S> {
             _ => return Ok(()),
         };
         let orig = e.orig();
-        let (reply, natted) = match nat {
-            Some(v) => (v.reply, true),
-            None => (orig.invert().unwrap_or(orig), false),
+        // A translated connection's reply tuple is its own (in the
+        // extension slot, as its secondary key).
+        let natted = e.has_own_reply();
+        let reply = match natted {
+            true if ext.reply_is_key => ext.reply,
+            true => ext.reply.invert().unwrap_or(ext.reply),
+            false => orig.invert().unwrap_or(orig),
         };
         if natted {
             self.rewrite.clear();

@@ -728,6 +728,9 @@ impl<S: Storage> ConnTable<S> {
             return Err(RestoreError::TableFull);
         }
         let handle = entry.handle(i);
+        if r.reply.is_some() {
+            self.enable_follow_master();
+        }
         if let Some(reply) = r.reply
             && self.set_reply(now, handle, reply, nat).is_err()
         {
