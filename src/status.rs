@@ -43,7 +43,8 @@ impl Status {
     /// A helper was attached explicitly.
     pub const HELPER: Status = Status(0x2000);
 
-    const NAMES: [(Status, &'static str); 11] = [
+    /// Every bit this crate knows, with its name.
+    pub(crate) const NAMES: [(Status, &'static str); 11] = [
         (Status::EXPECTED, "EXPECTED"),
         (Status::SEEN_REPLY, "SEEN_REPLY"),
         (Status::ASSURED, "ASSURED"),

@@ -883,3 +883,61 @@ fn sip_invite_and_media_translated_v4_and_v6() {
         assert_eq!((addrs(&rtp), ports(&rtp)), ((addr(server), addr(client)), (7000, 6000)));
     }
 }
+
+/// A rewrite that shrinks, twice, across several segments, with a
+/// retransmission, and a failover in the middle: the standby goes on with
+/// the same sequence adjustment (the snapshot carries it).
+#[test]
+fn ftp_port_shrinks_across_segments_and_failover() {
+    const LONG: &str = "10.100.200.250";
+    const SHORT: &str = "1.2.3.4";
+    let mut t = helped();
+    let mut syn = tcp(LONG, 40300, SERVER, 21, SYN, 990, 0, 65535, &[]);
+    let _ = open(&mut t, &mut syn, &[NatRule::snat(addr(SHORT))]).unwrap();
+    let c = |seq: u32, ack: u32, data: &[u8]| tcp(LONG, 40300, SERVER, 21, ACK | PSH, seq, ack, 65535, data);
+    let s = |seq: u32, ack: u32, data: &[u8]| tcp(SERVER, 21, SHORT, 40300, ACK | PSH, seq, ack, 65535, data);
+    let _ = pass_in(&mut t, &tcp(SERVER, 21, SHORT, 40300, SYN | ACK, 5000, 991, 65535, &[]));
+    let _ = pass_in(&mut t, &s(5001, 991, b"220 hi\r\n"));
+    let _ = pass_in(&mut t, &c(991, 5009, b"USER ftp\r\n"));
+
+    // 28 bytes become 21.
+    let (_, out) = pass_in(&mut t, &c(1001, 5009, b"PORT 10,100,200,250,156,65\r\n"));
+    assert_eq!(tcp_parts(&out), (1001, 5009, &b"PORT 1,2,3,4,156,65\r\n"[..]));
+    let (r, back) = pass_in(&mut t, &s(5009, 1022, b"200 ok\r\n"));
+    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
+    assert_eq!(tcp_parts(&back).1, 1029);
+
+    // The second PORT leaves 7 bytes earlier and shrinks by 7 more.
+    let second = c(1029, 5017, b"PORT 10,100,200,250,156,66\r\n");
+    let (_, out) = pass_in(&mut t, &second);
+    assert_eq!(tcp_parts(&out), (1022, 5017, &b"PORT 1,2,3,4,156,66\r\n"[..]));
+    // Retransmitted: the same rewrite, no third offset.
+    let (_, out) = pass_in(&mut t, &second);
+    assert_eq!(tcp_parts(&out), (1022, 5017, &b"PORT 1,2,3,4,156,66\r\n"[..]));
+
+    // Failover.
+    let mut bytes = Vec::new();
+    let mut cursor = SnapshotCursor::new();
+    while !cursor.is_done() {
+        let mut buf = [0u8; 4096];
+        let n = t.snapshot(now(), &mut cursor, &mut buf).unwrap();
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    let mut standby = helped();
+    standby.restore(now(), &bytes).unwrap();
+    let (r, back) = pass_in(&mut standby, &s(5017, 1043, b"200 ok\r\n"));
+    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
+    assert_eq!(tcp_parts(&back).1, 1057);
+    let (_, out) = pass_in(&mut standby, &c(1057, 5025, b"LIST\r\n"));
+    assert_eq!(tcp_parts(&out).0, 1043);
+
+    // The data connection of the second PORT reaches the client (FTP
+    // expects one connection per master: the second replaced the first).
+    let (r, data) = pass_in(&mut standby, &tcp(SERVER, 20, SHORT, 40002, SYN, 9000, 0, 65535, &[]));
+    assert_eq!(r.state(), Some(CtState::Related));
+    assert_eq!((addrs(&data).1, ports(&data).1), (addr(LONG), 40002));
+    let v =
+        standby.classify(now(), &tcp(SERVER, 20, SHORT, 40001, SYN, 9000, 0, 65535, &[]), Meta::default());
+    assert_eq!(v.state(), Some(CtState::New));
+    standby.discard(&v);
+}

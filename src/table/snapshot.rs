@@ -8,6 +8,7 @@ use super::index::Ref;
 use super::storage::{Entry, Link, Slot, Storage};
 use crate::expect::{ExpectFlags, ExpectNat, Expectation, Pending};
 use crate::helper::{Ext, HelperData, HelperId};
+use crate::nat::payload::SeqAdj;
 use crate::proto::ProtoState;
 use crate::proto::sctp::SctpConn;
 use crate::proto::tcp::{TcpConn, snap};
@@ -253,24 +254,11 @@ impl<'a> Reader<'a> {
 }
 
 /// The status bits a record may carry.
-const STATUS_BITS: [Status; 10] = [
-    Status::EXPECTED,
-    Status::SEEN_REPLY,
-    Status::ASSURED,
-    Status::CONFIRMED,
-    Status::SRC_NAT,
-    Status::DST_NAT,
-    Status::SRC_NAT_DONE,
-    Status::DST_NAT_DONE,
-    Status::FIXED_TIMEOUT,
-    Status::HELPER,
-];
-
 /// Status bits `bits` without those of `except`; `None` for an unknown bit.
 fn status_of(bits: u16, except: Status) -> Option<Status> {
     let mut s = Status::empty();
     let mut seen = 0;
-    for b in STATUS_BITS {
+    for (b, _) in Status::NAMES {
         if bits & b.bits() != 0 {
             seen |= b.bits();
             if !except.contains(b) {
@@ -302,11 +290,12 @@ struct EntryRecord<'a> {
     proto: ProtoState,
     helper: Option<(&'a [u8], HelperData)>,
     master: Option<Tuple>,
+    seqadj: Option<[SeqAdj; 2]>,
 }
 
 fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, RestoreError> {
     let flags = r.u8()?;
-    if flags & !0x03 != 0 {
+    if flags & !0x07 != 0 {
         return Err(RestoreError::Malformed);
     }
     let zone = r.u16()?;
@@ -352,8 +341,19 @@ fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, Res
         None
     };
     let master = if flags & 0x02 != 0 { Some(r.tuple()?) } else { None };
+    let seqadj = if flags & 0x04 != 0 {
+        let mut adj = [SeqAdj::ZERO; 2];
+        for a in &mut adj {
+            a.correction_pos = r.u32()?;
+            a.offset_before = r.u32()? as i32;
+            a.offset_after = r.u32()? as i32;
+        }
+        Some(adj)
+    } else {
+        None
+    };
     r.end()?;
-    Ok(EntryRecord { zone, status, remaining, orig, reply, proto, helper, master })
+    Ok(EntryRecord { zone, status, remaining, orig, reply, proto, helper, master, seqadj })
 }
 
 /// A parsed expectation record.
@@ -596,8 +596,9 @@ impl<S: Storage> ConnTable<S> {
         let ext = r.ext;
         let helper = r.helper.map(|h| h.name());
         let master = ext.and_then(|x| x.master);
+        let seqadj = ext.filter(|_| e.status.contains(Status::SEQ_ADJUST)).map(|x| x.seqadj);
         let mut w = Writer { buf: rec, at: 4 };
-        w.u8(u8::from(helper.is_some()) | u8::from(master.is_some()) << 1);
+        w.u8(u8::from(helper.is_some()) | u8::from(master.is_some()) << 1 | u8::from(seqadj.is_some()) << 2);
         w.u16(e.zone);
         w.u16(e.status.bits());
         w.u48(e.deadline.ticks() - now.ticks());
@@ -629,6 +630,11 @@ impl<S: Storage> ConnTable<S> {
         }
         if let Some(m) = master {
             w.tuple(&m);
+        }
+        for a in seqadj.iter().flatten() {
+            w.u32(a.correction_pos);
+            w.u32(a.offset_before as u32);
+            w.u32(a.offset_after as u32);
         }
         let end = w.at;
         frame(rec, ENTRY, end)
@@ -736,6 +742,11 @@ impl<S: Storage> ConnTable<S> {
         {
             self.remove(i);
             return Err(RestoreError::TableFull);
+        }
+        if let Some(adj) = r.seqadj
+            && let Some(x) = self.seqadj_mut(handle)
+        {
+            *x = adj;
         }
         // A connection that shares a tuple with this one (the clash of
         // confirmation, `nf_conntrack_core.c: __nf_conntrack_confirm()`) is
