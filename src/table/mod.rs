@@ -129,6 +129,11 @@ pub struct ConnTable<S> {
     generation: u16,
     /// Where the search for an extension slot to free resumes.
     ext_cursor: usize,
+    /// Extension slots in use, and where the search for a free one
+    /// starts (next fit: constant time while the pool fills in order,
+    /// as a NAT gateway's does, one slot per connection).
+    exts_used: usize,
+    ext_hint: usize,
     /// The first unused slot of the free list, + 1 (0: none).
     free: u32,
     /// Slots ever used since the table was empty: the ones past it are
@@ -307,6 +312,8 @@ impl<S: Storage> ConnTable<S> {
             expect_book: ExpectBook::ZERO,
             generation: 0,
             ext_cursor: 0,
+            exts_used: 0,
+            ext_hint: 0,
             free: 0,
             fresh: 0,
             drop_cursor: 0,
@@ -375,6 +382,8 @@ impl<S: Storage> ConnTable<S> {
         self.drop_cursor = 0;
         self.gc_cursor = 0;
         self.ext_cursor = 0;
+        self.exts_used = 0;
+        self.ext_hint = 0;
         self.expect_book = ExpectBook::ZERO;
         #[cfg(feature = "helper-pptp")]
         self.keymap.clear();

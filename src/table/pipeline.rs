@@ -350,7 +350,7 @@ impl<S: Storage> ConnTable<S> {
         owner: usize,
     ) -> Result<(Status, Option<usize>, Option<Follow>), DropReason> {
         let owner = owner as u32;
-        let free = self.store.parts().exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
+        let free = self.free_ext();
         if free.is_none() {
             // Fail before an expectation is used up.
             return if self.needs_ext(now, t, zone) {
@@ -393,6 +393,7 @@ impl<S: Storage> ConnTable<S> {
         };
         let free = free.ok_or(DropReason::TableFull)?;
         exts[free].0 = Maybe::some(ext);
+        self.ext_taken(free);
         // The expectation's callback (PPTP: `pptp_expectfn()`).
         #[cfg(feature = "helper-pptp")]
         if let Some((master, exp)) = expected_by {
@@ -421,7 +422,7 @@ impl<S: Storage> ConnTable<S> {
         let p = self.store.parts();
         let (slots, exts) = (p.slots, p.exts);
         let n = exts.len().min(Link::MAX_EXT);
-        if n == 0 || exts[..n].iter().any(|x| x.0.is_none()) {
+        if n == 0 || self.exts_used < n {
             return;
         }
         let mut victim = None;

@@ -703,7 +703,7 @@ impl<S: Storage> ConnTable<S> {
         let (key, is_key) = r.orig.canonical().ok_or(RestoreError::Malformed)?;
         let place = self.place(&key, r.zone);
         let ext = if helper.is_some() || r.master.is_some() {
-            let free = self.store.parts().exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
+            let free = self.free_ext();
             Some(free.ok_or(RestoreError::TableFull)?)
         } else {
             None
@@ -728,6 +728,7 @@ impl<S: Storage> ConnTable<S> {
             let mut e = Ext::new(i as u32, helper.map(|h| h.0), r.master);
             e.data = helper.map_or(HelperData::ZERO, |h| h.1);
             p.exts[x].0 = Maybe::some(e);
+            self.ext_taken(x);
         }
         if !self.index_entry(now, place, Ref::primary(i)) {
             self.remove(i);
