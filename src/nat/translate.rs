@@ -10,7 +10,7 @@ use super::payload::{seq_adjust, tcp_seq};
 use crate::status::Status;
 use crate::table::{ConnTable, NatView, Storage};
 use crate::tuple::{Direction, Family, Tuple, is_icmp_of};
-use crate::verdict::{CtState, Verdict};
+use crate::verdict::{CtState, Handle, Tracked, Verdict};
 use crate::wire::checksum::{sum, update_sums};
 use crate::wire::ip::Mode;
 
@@ -27,7 +27,7 @@ fn manips(status: Status, dir: Direction) -> (bool, bool) {
 }
 
 /// The tuple of the other direction, which a packet of `dir` must be made
-/// to mirror.
+/// to mirror (an ICMP error's quote included).
 fn other(v: &NatView, dir: Direction) -> Tuple {
     match dir {
         Direction::Original => v.reply,
@@ -126,6 +126,7 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Both translations: the new length and whether anything changed.
+    #[inline]
     fn translate_packet(
         &mut self,
         verdict: &Verdict,
@@ -136,28 +137,44 @@ impl<S: Storage> ConnTable<S> {
         let Verdict::Tracked(t) = verdict else { return Ok((len, false)) };
         // A packet that ended its connection is translated still.
         let Some(h) = t.entry().or(t.ended()) else { return Ok((len, false)) };
+        // A connection without NAT costs this test.
         let status = self.status_of(h).ok_or(NatError::StaleEntry)?;
         if !status.intersects(Status::OWN_REPLY) {
             return Ok((len, false));
         }
+        self.translate_bound(t, h, status, buf, len, resize)
+    }
+
+    /// [`ConnTable::translate_packet`] for a connection with NAT.
+    fn translate_bound(
+        &mut self,
+        t: &Tracked,
+        h: Handle,
+        status: Status,
+        buf: &mut [u8],
+        len: usize,
+        resize: bool,
+    ) -> Result<(usize, bool), NatError> {
         let packet = buf.get_mut(..len).ok_or(NatError::Malformed)?;
-        let rewrite = match t.rewrite() {
-            0 => None,
-            ticket => Some(self.take_rewrite(ticket).ok_or(NatError::RewriteLost)?),
-        };
-        if rewrite.is_some_and(|r| !resize && r.delta() != 0) {
-            return Err(NatError::NoRoom);
+        let ticket = t.rewrite();
+        if ticket != 0 {
+            let r = self.pending_rewrite(ticket).ok_or(NatError::RewriteLost)?;
+            if !resize && r.delta() != 0 {
+                return Err(NatError::NoRoom);
+            }
         }
-        let v = self.nat_view(h).ok_or(NatError::StaleEntry)?;
         if t.state() == CtState::Related
             && let Some((l4, family, ty)) = icmp_error(packet)
         {
+            let v = self.nat_view(h).ok_or(NatError::StaleEntry)?;
             return icmp_reply_translation(packet, &v, t.dir(), l4, family, ty).map(|c| (len, c));
         }
-        let (do_src, do_dst) = manips(v.status, t.dir());
+        let (do_src, do_dst) = manips(status, t.dir());
         let mut changed = false;
         if do_src || do_dst {
-            let o = other(&v, t.dir());
+            // The tuple of the other direction, which this packet must
+            // mirror.
+            let o = self.tuple_of(h, t.dir().opposite()).ok_or(NatError::StaleEntry)?;
             let m = Manip {
                 src: do_src.then(|| (*o.dst_bytes(), o.dst_l4())),
                 dst: do_dst.then(|| (*o.src_bytes(), o.src_l4())),
@@ -168,21 +185,26 @@ impl<S: Storage> ConnTable<S> {
         }
         let d = usize::from(t.dir() == Direction::Reply);
         let mut len = len;
-        if let Some(r) = rewrite.filter(|r| !r.is_empty()) {
+        if ticket != 0 {
             // The sequence number before any adjustment
             // (`__nf_nat_mangle_tcp_packet()` records it so).
             let seq = tcp_seq(&buf[..len]);
-            len = r.apply(buf, len)?;
-            changed = true;
+            let (applied, delta, edited) = match self.pending_rewrite(ticket) {
+                Some(r) if !r.is_empty() => (r.apply(buf, len), r.delta(), true),
+                _ => (Ok(len), 0, false),
+            };
+            self.clear_rewrite();
+            len = applied?;
+            changed |= edited;
             if let Some(seq) = seq
-                && r.delta() != 0
+                && delta != 0
                 && let Some(adj) = self.seqadj_mut(h)
             {
-                adj[d].record(seq, r.delta());
+                adj[d].record(seq, delta);
                 self.insert_status(h, Status::SEQ_ADJUST);
             }
         }
-        if self.status_of(h).is_some_and(|s| s.contains(Status::SEQ_ADJUST))
+        if (status | self.status_of(h).unwrap_or(status)).contains(Status::SEQ_ADJUST)
             && let Some(adj) = self.seqadj_mut(h).copied()
         {
             changed |= seq_adjust(&mut buf[..len], &adj[d], &adj[1 - d])?;

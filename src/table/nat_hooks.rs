@@ -9,7 +9,7 @@ use crate::hash::HashKey;
 use crate::nat::payload::{Rewrite, SeqAdj};
 use crate::status::Status;
 use crate::time::Tick;
-use crate::tuple::Tuple;
+use crate::tuple::{Direction, Tuple};
 use crate::verdict::Handle;
 
 /// An entry as NAT sees it.
@@ -72,14 +72,26 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// The payload edits waiting for the packet whose verdict carries
-    /// `ticket`, taken (`None`: another packet's edits replaced them).
-    pub(crate) fn take_rewrite(&mut self, ticket: u16) -> Option<Rewrite> {
-        if ticket == 0 || self.rewrite.ticket != ticket {
-            return None;
-        }
-        let r = self.rewrite;
+    /// `ticket` (`None`: another packet's edits replaced them).
+    pub(crate) fn pending_rewrite(&self, ticket: u16) -> Option<&Rewrite> {
+        (ticket != 0 && self.rewrite.ticket == ticket).then_some(&self.rewrite)
+    }
+
+    /// Forget the pending payload edits (applied).
+    pub(crate) fn clear_rewrite(&mut self) {
         self.rewrite.clear();
-        Some(r)
+    }
+
+    /// The tuple of direction `dir` of the entry `h` (its own reply tuple,
+    /// if NAT gave it one), without copying the other.
+    #[inline]
+    pub(crate) fn tuple_of(&self, h: Handle, dir: Direction) -> Option<Tuple> {
+        let e = self.entry_of(h)?;
+        if dir == Direction::Original || !e.has_own_reply() {
+            return Some(if dir == Direction::Original { e.orig() } else { e.reply() });
+        }
+        let x = self.store.parts().exts.get(e.link.ext()?)?.0.get()?;
+        Some(if x.reply_is_key { x.reply } else { x.reply.invert()? })
     }
 
     /// Set the NAT of connections expected by translated masters

@@ -233,6 +233,7 @@ impl<const N: usize, const X: usize, const E: usize> Default for FixedStorage<N,
 impl<const N: usize, const X: usize, const E: usize> sealed::Sealed for FixedStorage<N, X, E> {}
 
 impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N, X, E> {
+    #[inline]
     fn parts(&self) -> Parts<'_> {
         let n = slots_for(N, 2 * N);
         Parts {
@@ -242,6 +243,7 @@ impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N,
             expects: &self.expects,
         }
     }
+    #[inline]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         let n = slots_for(N, 2 * N);
         PartsMut {
@@ -293,6 +295,7 @@ impl<'a> SliceStorage<'a> {
 impl sealed::Sealed for SliceStorage<'_> {}
 
 impl Storage for SliceStorage<'_> {
+    #[inline]
     fn parts(&self) -> Parts<'_> {
         Parts {
             slots: self.slots,
@@ -301,6 +304,7 @@ impl Storage for SliceStorage<'_> {
             expects: self.expects,
         }
     }
+    #[inline]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         PartsMut {
             slots: self.slots,
@@ -353,6 +357,7 @@ impl sealed::Sealed for HeapStorage {}
 
 #[cfg(feature = "alloc")]
 impl Storage for HeapStorage {
+    #[inline]
     fn parts(&self) -> Parts<'_> {
         Parts {
             slots: &self.slots,
@@ -361,6 +366,7 @@ impl Storage for HeapStorage {
             expects: &self.expects,
         }
     }
+    #[inline]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         let range = self.index_range();
         PartsMut {
@@ -408,6 +414,7 @@ impl sealed::Sealed for GrowableStorage {}
 
 #[cfg(feature = "alloc")]
 impl Storage for GrowableStorage {
+    #[inline]
     fn parts(&self) -> Parts<'_> {
         Parts {
             slots: &self.slots,
@@ -416,6 +423,7 @@ impl Storage for GrowableStorage {
             expects: &self.expects,
         }
     }
+    #[inline]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         PartsMut {
             slots: &mut self.slots,
