@@ -706,6 +706,7 @@ fn bindings_survive_snapshot_and_restore() {
 // Helper NAT: what FTP, TFTP and SIP announce is rewritten, and the
 // connections they expect follow the master's translation.
 
+#[cfg(feature = "nat-helpers")]
 /// A table with the helpers of the TUN firewall.
 fn helped() -> FixedConnTable<256, 128> {
     let mut t = table();
@@ -715,6 +716,7 @@ fn helped() -> FixedConnTable<256, 128> {
     t
 }
 
+#[cfg(feature = "nat-helpers")]
 /// Track a later packet and translate it with room to grow: the packet
 /// as it leaves.
 fn pass_in<S: Storage>(t: &mut ConnTable<S>, packet: &[u8]) -> (Verdict, Vec<u8>) {
@@ -728,6 +730,7 @@ fn pass_in<S: Storage>(t: &mut ConnTable<S>, packet: &[u8]) -> (Verdict, Vec<u8>
     (v, buf)
 }
 
+#[cfg(feature = "nat-helpers")]
 /// The TCP sequence and acknowledgement numbers and the payload.
 fn tcp_parts(p: &[u8]) -> (u32, u32, &[u8]) {
     let l4 = if p[0] >> 4 == 4 { usize::from(p[0] & 0x0f) * 4 } else { 40 };
@@ -736,6 +739,7 @@ fn tcp_parts(p: &[u8]) -> (u32, u32, &[u8]) {
     (w(4), w(8), &p[data..])
 }
 
+#[cfg(feature = "nat-helpers")]
 /// Active FTP through source NAT: the PORT command grows by three bytes
 /// (`10,0,0,5` becomes `203,0,113,1`), every later segment's sequence
 /// number moves by three and every acknowledgement back, a retransmitted
@@ -795,6 +799,7 @@ fn ftp_port_rewritten_with_sequence_adjustment() {
     assert_eq!((addrs(&answer), ports(&answer)), ((addr(PUBLIC), addr(SERVER)), (40000, 20)));
 }
 
+#[cfg(feature = "nat-helpers")]
 /// A rewrite that shrinks (DNAT to a shorter address in a 227 reply) and
 /// SACK blocks acknowledging the adjusted space.
 #[test]
@@ -820,6 +825,7 @@ fn ftp_227_shrinks_and_sack_is_adjusted() {
     assert_eq!((addrs(&data).1, ports(&data).1), (addr(WEB), 10000));
 }
 
+#[cfg(feature = "nat-helpers")]
 /// TFTP: the server answers from a new port to the public address; the
 /// transfer follows the master to the client's own port.
 #[test]
@@ -836,6 +842,7 @@ fn tftp_transfer_follows_the_master() {
     assert_eq!((addrs(&ack).0, ports(&ack).0), (addr(PUBLIC), 5000));
 }
 
+#[cfg(feature = "nat-helpers")]
 fn invite(from: &str, to: &str, v6: bool) -> Vec<u8> {
     let ip = if v6 { "IP6" } else { "IP4" };
     let host = |a: &str| if v6 { format!("[{a}]") } else { a.to_string() };
@@ -852,6 +859,7 @@ fn invite(from: &str, to: &str, v6: bool) -> Vec<u8> {
     udp(from, 5060, to, 5060, msg.as_bytes())
 }
 
+#[cfg(feature = "nat-helpers")]
 /// SIP over IPv4 and IPv6 through source NAT: Via, Contact, From and the
 /// SDP's addresses name the public address, Content-Length follows, and
 /// the media the server sends to the public address reach the client.
@@ -884,6 +892,7 @@ fn sip_invite_and_media_translated_v4_and_v6() {
     }
 }
 
+#[cfg(feature = "nat-helpers")]
 /// A rewrite that shrinks, twice, across several segments, with a
 /// retransmission, and a failover in the middle: the standby goes on with
 /// the same sequence adjustment (the snapshot carries it).

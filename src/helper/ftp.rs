@@ -124,6 +124,7 @@ fn locate(payload: &[u8], dir: Direction, sender: IpAddr) -> (Parsed, Option<Spa
 /// four bytes of an IPv4 address, `EPRT` with an IPv4 address in dotted
 /// form or an IPv6 one in full (`%pI6`: eight groups of four hex
 /// digits), `229` with the port only.
+#[cfg(feature = "nat-helpers")]
 fn announcement(kind: Kind, addr: IpAddr, port: u16, out: &mut heapless::String<64>) -> core::fmt::Result {
     use core::fmt::Write;
     let v4 = match addr {
@@ -371,6 +372,7 @@ impl Helper for Ftp {
                     let exp =
                         Tuple::with_ports(peer.src(), 0, peer.dst(), port, 6).map(Expectation::from_any_port);
                     verdict = match (exp, span) {
+                        #[cfg(feature = "nat-helpers")]
                         (Some(exp), Some(span)) if cx.is_translated() => {
                             translate(cx, exp, span, (me.src(), port), peer.dst())
                         }
@@ -388,6 +390,7 @@ impl Helper for Ftp {
     }
 }
 
+#[cfg(feature = "nat-helpers")]
 /// The NAT part (`nf_nat_ftp.c: nf_nat_ftp()`): expect the data
 /// connection at the translated address `public`, on the announced port
 /// or the first free one after it, translated on arrival to `saved`; and

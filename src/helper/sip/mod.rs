@@ -33,6 +33,7 @@ mod addr;
 pub(crate) mod header;
 mod lex;
 mod msg;
+#[cfg(feature = "nat-helpers")]
 mod nat;
 pub(crate) mod sdp;
 

@@ -18,14 +18,12 @@
 
 use super::header::{Header, header_uri, header_value, numeric_param, transport};
 use super::lex::{at, eq_ci, is_alpha, number};
+#[cfg(feature = "nat-helpers")]
 use super::nat;
-use super::sdp::{Media, Sdp, Span, parse_sdp};
+use super::sdp::{Media, parse_sdp};
 use super::{CLASS_SIGNALLING, MIN_MSG, SipState};
 use crate::expect::{ExpectError, ExpectFlags, Expectation};
 use crate::helper::HelperContext;
-use core::fmt::Write;
-use core::net::IpAddr;
-
 use crate::reason::HelperDrop;
 use crate::tuple::{Direction, Family, Tuple};
 
@@ -78,13 +76,14 @@ fn contact_expires(m: &[u8], end: usize, default: u32) -> Result<u32, HelperDrop
     }
 }
 
-struct Msg<'m> {
-    m: &'m [u8],
-    family: Family,
-    proto: u8,
-    dir: Direction,
-    /// Offset of `m` in the packet's payload.
-    base: usize,
+pub(super) struct Msg<'m> {
+    pub(super) m: &'m [u8],
+    pub(super) family: Family,
+    pub(super) proto: u8,
+    pub(super) dir: Direction,
+    /// Offset of `m` in the packet's payload (for NAT's edits).
+    #[cfg_attr(not(feature = "nat-helpers"), allow(dead_code))]
+    pub(super) base: usize,
 }
 
 /// Handle one SIP message (`nf_conntrack_sip.c: process_sip_msg()`).
@@ -101,6 +100,7 @@ pub(super) fn process_msg(cx: &mut HelperContext<'_>, m: &[u8]) -> Result<(), He
     }
     // The signalling part of NAT runs after the media's
     // (`process_sip_msg()`: the `msg` hook after the method's handler).
+    #[cfg(feature = "nat-helpers")]
     if cx.is_translated() {
         nat::rewrite_headers(cx, m, base, msg.family, msg.proto, msg.dir)?;
     }
@@ -200,8 +200,9 @@ fn flush_signalling(cx: &mut HelperContext<'_>) {
 /// error drops the packet after the media before it were expected.
 fn process_sdp(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> {
     let sdp = parse_sdp(msg.m, msg.family);
+    #[cfg(feature = "nat-helpers")]
     if cx.is_translated() {
-        return process_sdp_translated(cx, msg, &sdp);
+        return nat::process_sdp(cx, msg, &sdp);
     }
     for media in sdp.media.iter().flatten() {
         expect_rtp_rtcp(cx, msg.dir, media)?;
@@ -210,99 +211,6 @@ fn process_sdp(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDr
         Some(e) => Err(HelperDrop(e)),
         None => Ok(()),
     }
-}
-
-/// [`process_sdp`] on a translated connection (`nf_nat_sip.c:
-/// nf_nat_sdp_media()`, `nf_nat_sdp_addr()`, `nf_nat_sdp_session()`):
-/// each medium is expected at the translated address, on its port or the
-/// next free pair, and the body says so; then `Content-Length`.
-fn process_sdp_translated(cx: &mut HelperContext<'_>, msg: &Msg<'_>, sdp: &Sdp) -> Result<(), HelperDrop> {
-    let mut rtp_addr = None;
-    let mut delta = 0i64;
-    let mut edit = |cx: &mut HelperContext<'_>, span: Option<Span>, text: &[u8]| -> Result<(), HelperDrop> {
-        let Some((off, len)) = span else { return Ok(()) };
-        delta += text.len() as i64 - len as i64;
-        nat::replace(cx, msg.base, off, len, text)
-    };
-    for (k, media) in sdp.media.iter().enumerate() {
-        let Some(media) = media else { continue };
-        let Some((addr, port)) = expect_rtp_rtcp_translated(cx, msg.dir, media)? else { continue };
-        rtp_addr = Some(addr);
-        let mut text = heapless::String::<64>::new();
-        if port != media.port & !1 {
-            write!(text, "{port}").map_err(|_| HelperDrop("cannot mangle SDP port"))?;
-            edit(cx, sdp.spans.port[k], text.as_bytes())?;
-        }
-        text.clear();
-        nat::addr_text(&mut text, addr, None)?;
-        edit(cx, sdp.spans.connection[k], text.as_bytes())?;
-    }
-    if let Some(addr) = rtp_addr {
-        let mut text = heapless::String::<64>::new();
-        nat::addr_text(&mut text, addr, None)?;
-        edit(cx, sdp.spans.owner, text.as_bytes())?;
-        edit(cx, sdp.spans.session, text.as_bytes())?;
-    }
-    nat::content_length(cx, msg.m, msg.base, msg.family, delta)?;
-    match sdp.error {
-        Some(e) => Err(HelperDrop(e)),
-        None => Ok(()),
-    }
-}
-
-/// The media pairs at most tried on a translated connection (Linux tries
-/// every even port up to 65534; bounded here).
-const MEDIA_PORT_TRIES: u16 = 64;
-
-/// [`expect_rtp_rtcp`] on a translated connection: the RTP/RTCP pair is
-/// expected at the address the peer sees, translated back on arrival
-/// (`nf_nat_sip.c: nf_nat_sdp_media()`, `nf_nat_sip_expected()`). Returns
-/// that address and the RTP port, `None` if nothing is expected.
-fn expect_rtp_rtcp_translated(
-    cx: &mut HelperContext<'_>,
-    dir: Direction,
-    media: &Media,
-) -> Result<Option<(IpAddr, u16)>, HelperDrop> {
-    const FAIL: HelperDrop = HelperDrop("cannot add expectation for voice");
-    if media.addr != cx.tuple(dir).src() {
-        return Ok(None);
-    }
-    let (this, other) = (cx.tuple(dir), cx.tuple(dir.opposite()));
-    // The connection will come from the other side, to where it sees us.
-    let addr = if this.src() == other.dst() { media.addr } else { other.dst() };
-    let peer = other.src();
-    let rtp = media.port & !1;
-    for k in 0..MEDIA_PORT_TRIES {
-        let Some(port) = rtp.checked_add(2 * k).filter(|p| *p < u16::MAX) else { break };
-        let make = |port: u16, saved: u16| {
-            Tuple::with_ports(peer, 0, addr, port, 17).map(|t| {
-                Expectation::from_any_port(t).with_class(media.class).translated(
-                    dir.opposite(),
-                    (media.addr, saved),
-                    true,
-                )
-            })
-        };
-        let (Some(rtp_exp), Some(rtcp_exp)) = (make(port, rtp), make(port + 1, rtp + 1)) else {
-            return Err(FAIL);
-        };
-        match cx.expect(rtp_exp) {
-            Ok(()) => {}
-            Err(ExpectError::Clash | ExpectError::Exists) => continue,
-            Err(_) => return Err(FAIL),
-        }
-        match cx.expect(rtcp_exp) {
-            Ok(()) => return Ok(Some((addr, port))),
-            Err(ExpectError::Clash | ExpectError::Exists) => {
-                cx.unexpect(&mut |e| *e == rtp_exp);
-            }
-            Err(_) => {
-                cx.unexpect(&mut |e| *e == rtp_exp);
-                return Err(FAIL);
-            }
-        }
-    }
-    Err(FAIL)
 }
 
 /// Expect the RTP and RTCP flows of `media` from the signalling peer

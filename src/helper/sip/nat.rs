@@ -14,9 +14,12 @@ use core::net::IpAddr;
 
 use super::header::{Header, addr_port, header_uri, header_value};
 use super::lex::number;
+use super::msg::Msg;
+use super::sdp::{Media, Sdp, Span};
+use crate::expect::{ExpectError, Expectation};
 use crate::helper::HelperContext;
 use crate::reason::HelperDrop;
-use crate::tuple::{Direction, Family};
+use crate::tuple::{Direction, Family, Tuple};
 
 const FAIL: HelperDrop = HelperDrop("cannot mangle SIP message");
 
@@ -148,4 +151,97 @@ pub(super) fn content_length(
     let mut text = heapless::String::<64>::new();
     write!(text, "{new}").map_err(|_| FAIL)?;
     replace(cx, base, o, end - o, text.as_bytes())
+}
+
+/// `msg.rs: process_sdp()` on a translated connection (`nf_nat_sip.c:
+/// nf_nat_sdp_media()`, `nf_nat_sdp_addr()`, `nf_nat_sdp_session()`):
+/// each medium is expected at the translated address, on its port or the
+/// next free pair, and the body says so; then `Content-Length`.
+pub(super) fn process_sdp(cx: &mut HelperContext<'_>, msg: &Msg<'_>, sdp: &Sdp) -> Result<(), HelperDrop> {
+    let mut rtp_addr = None;
+    let mut delta = 0i64;
+    let mut edit = |cx: &mut HelperContext<'_>, span: Option<Span>, text: &[u8]| -> Result<(), HelperDrop> {
+        let Some((off, len)) = span else { return Ok(()) };
+        delta += text.len() as i64 - len as i64;
+        replace(cx, msg.base, off, len, text)
+    };
+    for (k, media) in sdp.media.iter().enumerate() {
+        let Some(media) = media else { continue };
+        let Some((addr, port)) = expect_rtp_rtcp_translated(cx, msg.dir, media)? else { continue };
+        rtp_addr = Some(addr);
+        let mut text = heapless::String::<64>::new();
+        if port != media.port & !1 {
+            write!(text, "{port}").map_err(|_| HelperDrop("cannot mangle SDP port"))?;
+            edit(cx, sdp.spans.port[k], text.as_bytes())?;
+        }
+        text.clear();
+        addr_text(&mut text, addr, None)?;
+        edit(cx, sdp.spans.connection[k], text.as_bytes())?;
+    }
+    if let Some(addr) = rtp_addr {
+        let mut text = heapless::String::<64>::new();
+        addr_text(&mut text, addr, None)?;
+        edit(cx, sdp.spans.owner, text.as_bytes())?;
+        edit(cx, sdp.spans.session, text.as_bytes())?;
+    }
+    content_length(cx, msg.m, msg.base, msg.family, delta)?;
+    match sdp.error {
+        Some(e) => Err(HelperDrop(e)),
+        None => Ok(()),
+    }
+}
+
+/// The media pairs at most tried on a translated connection (Linux tries
+/// every even port up to 65534; bounded here).
+const MEDIA_PORT_TRIES: u16 = 64;
+
+/// `msg.rs: expect_rtp_rtcp()` on a translated connection: the RTP/RTCP pair is
+/// expected at the address the peer sees, translated back on arrival
+/// (`nf_nat_sip.c: nf_nat_sdp_media()`, `nf_nat_sip_expected()`). Returns
+/// that address and the RTP port, `None` if nothing is expected.
+fn expect_rtp_rtcp_translated(
+    cx: &mut HelperContext<'_>,
+    dir: Direction,
+    media: &Media,
+) -> Result<Option<(IpAddr, u16)>, HelperDrop> {
+    const FAIL: HelperDrop = HelperDrop("cannot add expectation for voice");
+    if media.addr != cx.tuple(dir).src() {
+        return Ok(None);
+    }
+    let (this, other) = (cx.tuple(dir), cx.tuple(dir.opposite()));
+    // The connection will come from the other side, to where it sees us.
+    let addr = if this.src() == other.dst() { media.addr } else { other.dst() };
+    let peer = other.src();
+    let rtp = media.port & !1;
+    for k in 0..MEDIA_PORT_TRIES {
+        let Some(port) = rtp.checked_add(2 * k).filter(|p| *p < u16::MAX) else { break };
+        let make = |port: u16, saved: u16| {
+            Tuple::with_ports(peer, 0, addr, port, 17).map(|t| {
+                Expectation::from_any_port(t).with_class(media.class).translated(
+                    dir.opposite(),
+                    (media.addr, saved),
+                    true,
+                )
+            })
+        };
+        let (Some(rtp_exp), Some(rtcp_exp)) = (make(port, rtp), make(port + 1, rtp + 1)) else {
+            return Err(FAIL);
+        };
+        match cx.expect(rtp_exp) {
+            Ok(()) => {}
+            Err(ExpectError::Clash | ExpectError::Exists) => continue,
+            Err(_) => return Err(FAIL),
+        }
+        match cx.expect(rtcp_exp) {
+            Ok(()) => return Ok(Some((addr, port))),
+            Err(ExpectError::Clash | ExpectError::Exists) => {
+                cx.unexpect(&mut |e| *e == rtp_exp);
+            }
+            Err(_) => {
+                cx.unexpect(&mut |e| *e == rtp_exp);
+                return Err(FAIL);
+            }
+        }
+    }
+    Err(FAIL)
 }
