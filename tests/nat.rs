@@ -14,6 +14,7 @@ use ctrack::*;
 const CLIENT: &str = "10.0.0.5";
 const CLIENT2: &str = "10.0.0.6";
 const SERVER: &str = "198.51.100.7";
+const SERVER2: &str = "198.51.100.9";
 const PUBLIC: &str = "203.0.113.1";
 const INSIDE: &str = "10.0.0.1";
 const WEB: &str = "10.0.0.8";
@@ -949,4 +950,54 @@ fn ftp_port_shrinks_across_segments_and_failover() {
         standby.classify(now(), &tcp(SERVER, 20, SHORT, 40001, SYN, 9000, 0, 65535, &[]), Meta::default());
     assert_eq!(v.state(), Some(CtState::New));
     standby.discard(&v);
+}
+
+/// IRC: a DCC offer names the client's public address (as a decimal
+/// number, one digit longer here) and the offered port; the peer's
+/// connection to them reaches the client.
+#[cfg(feature = "nat-helpers")]
+#[test]
+fn irc_dcc_offer_translated() {
+    let mut t = table();
+    t.add_builtin_helper(helper::builtin("irc").unwrap()).unwrap();
+    let mut syn = tcp(CLIENT, 40400, SERVER, 6667, SYN, 100, 0, 65535, &[]);
+    let _ = open(&mut t, &mut syn, &[snat()]).unwrap();
+    let _ = pass_in(&mut t, &tcp(SERVER, 6667, PUBLIC, 40400, SYN | ACK, 700, 101, 65535, &[]));
+    let _ = pass_in(&mut t, &tcp(CLIENT, 40400, SERVER, 6667, ACK, 101, 701, 65535, &[]));
+    // 10.0.0.5 is 167772165; 203.0.113.1 is 3405803777.
+    let offer = b"PRIVMSG bob :\x01DCC SEND file 167772165 5000\x01\r\n";
+    let (r, out) = pass_in(&mut t, &tcp(CLIENT, 40400, SERVER, 6667, ACK | PSH, 101, 701, 65535, offer));
+    assert_eq!(r.reason(), None);
+    assert_eq!(tcp_parts(&out).2, b"PRIVMSG bob :\x01DCC SEND file 3405803777 5000\x01\r\n");
+    // One byte longer: the server's acknowledgement is taken back.
+    let ack = 101 + offer.len() as u32 + 1;
+    let (r, back) = pass_in(&mut t, &tcp(SERVER, 6667, PUBLIC, 40400, ACK, 701, ack, 65535, &[]));
+    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
+    assert_eq!(tcp_parts(&back).1, ack - 1);
+    let (r, dcc) = pass_in(&mut t, &tcp(SERVER2, 41000, PUBLIC, 5000, SYN, 1, 0, 65535, &[]));
+    assert_eq!(r.state(), Some(CtState::Related));
+    assert_eq!((addrs(&dcc).1, ports(&dcc).1), (addr(CLIENT), 5000));
+}
+
+/// Amanda behind destination NAT: the client's reply announces its ports
+/// (kept: free), and the backup server's connections to the public
+/// address reach the client.
+#[cfg(feature = "nat-helpers")]
+#[test]
+fn amanda_connections_follow_the_master() {
+    let mut t = table();
+    t.add_builtin_helper(helper::builtin("amanda").unwrap()).unwrap();
+    let mut req = udp(SERVER, 850, PUBLIC, 10080, b"Amanda 2.4 REQ HANDLE 000-1 SEQ 1\n");
+    let _ = open(&mut t, &mut req, &[NatRule::dnat(addr(WEB))]).unwrap();
+    assert_eq!(addrs(&req).1, addr(WEB));
+    let reply = b"Amanda 2.4 REP HANDLE 000-1 SEQ 1\nCONNECT DATA 50000 MESG 50001 INDEX 50002\n";
+    let (r, out) = pass_in(&mut t, &udp(WEB, 10080, SERVER, 850, reply));
+    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
+    assert_eq!(&out[28..], reply, "free ports are kept");
+    assert_eq!(addrs(&out).0, addr(PUBLIC));
+    for port in [50000, 50001, 50002] {
+        let (r, data) = pass_in(&mut t, &tcp(SERVER, 900, PUBLIC, port, SYN, 1, 0, 65535, &[]));
+        assert_eq!(r.state(), Some(CtState::Related));
+        assert_eq!((addrs(&data).1, ports(&data).1), (addr(WEB), port));
+    }
 }
