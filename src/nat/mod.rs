@@ -22,10 +22,16 @@
 //! that passes, [`ConnTable::translate`](crate::ConnTable::translate)
 //! before it is sent.
 //!
-//! Not done yet: the NAT parts of helpers (FTP, SIP, ... payload
-//! rewriting and their expectations' bindings), the reuse of an existing
-//! source mapping (`find_appropriate_src()`), and the TCP TIME_WAIT
-//! reuse of `nf_nat_used_tuple_new()`.
+//! * `payload`: what helpers rewrite in a translated connection's
+//!   packets (FTP, IRC, Amanda, SIP; feature `nat-helpers`) and the TCP
+//!   sequence adjustment a change of length needs
+//!   (`nf_nat_helper.c`, `nf_conntrack_seqadj.c`); the connections they
+//!   expect are translated on arrival (`nf_nat_follow_master()`).
+//!
+//! Not done yet: the reuse of an existing source mapping
+//! (`find_appropriate_src()`), the TCP TIME_WAIT reuse of
+//! `nf_nat_used_tuple_new()`, and the NAT parts of the PPTP and SNMP
+//! helpers.
 
 mod mangle;
 pub(crate) mod payload;
