@@ -67,26 +67,25 @@ NAT_WORKLOADS="udp-orig udp-nat udp-translate udp-translate-none"
 N_NAT=${N_NAT:-$((N < 30000 ? N : 30000))}
 # Two runs at a time (one per core); callgrind itself is single-threaded.
 pids=()
-for w in $WORKLOADS; do
-    for k in "$K1" "$K2"; do
-        run "$w" "$k" &
-        pids+=($!)
-        if [ ${#pids[@]} -ge 2 ]; then
-            wait "${pids[0]}"
-            pids=("${pids[@]:1}")
-        fi
+# run_all N WORKLOAD...: both runs of each workload with N flows.
+run_all() {
+    local n=$1 w k
+    shift
+    for w in "$@"; do
+        for k in "$K1" "$K2"; do
+            run "$w" "$k" "$n" &
+            pids+=($!)
+            if [ ${#pids[@]} -ge 2 ]; then
+                wait "${pids[0]}"
+                pids=("${pids[@]:1}")
+            fi
+        done
     done
-done
-for w in $NAT_WORKLOADS; do
-    for k in "$K1" "$K2"; do
-        run "$w" "$k" "$N_NAT" &
-        pids+=($!)
-        if [ ${#pids[@]} -ge 2 ]; then
-            wait "${pids[0]}"
-            pids=("${pids[@]:1}")
-        fi
-    done
-done
+}
+# shellcheck disable=SC2086 # the lists are words
+run_all "$N" $WORKLOADS
+# shellcheck disable=SC2086
+run_all "$N_NAT" $NAT_WORKLOADS
 for p in "${pids[@]}"; do wait "$p"; done
 # Setup remarks (flows a full probe window left out), once per workload.
 for w in udp tcp new-udp; do
