@@ -91,6 +91,16 @@ fn l4_sum(family: Family, proto: u8, l4: &[u8]) -> Option<L4Sum> {
     }
 }
 
+/// The checksum sum of an address of `family` stored at the start of
+/// `bytes` (of fixed size, so that no length is looked at per byte).
+#[inline]
+fn addr_sum(bytes: &[u8], family: Family) -> u64 {
+    match family {
+        Family::Ipv4 => bytes.get(..4).map_or(0, sum),
+        Family::Ipv6 => bytes.get(..16).map_or(0, sum),
+    }
+}
+
 /// Apply `m` to the IP packet `buf`. Nothing is written unless the whole
 /// rewrite can be made.
 pub(super) fn manip(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatError> {
@@ -108,10 +118,15 @@ pub(super) fn manip(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatErro
         return Err(NatError::Malformed);
     }
     let csum = l4_sum(lay.family, lay.proto, l4);
-    let mut old_src = [0u8; 16];
-    let mut old_dst = [0u8; 16];
-    old_src[..n].copy_from_slice(buf.get(src_at..src_at + n).ok_or(NatError::Malformed)?);
-    old_dst[..n].copy_from_slice(buf.get(dst_at..dst_at + n).ok_or(NatError::Malformed)?);
+    // Addresses: under the pseudo-header of the layer-4 checksum, and
+    // under the IPv4 header checksum.
+    let (mut ip_old, mut ip_new) = (0u64, 0u64);
+    for (new, at) in [(&m.src, src_at), (&m.dst, dst_at)] {
+        if let Some((a, _)) = new {
+            ip_old += addr_sum(buf.get(at..at + n).ok_or(NatError::Malformed)?, lay.family);
+            ip_new += addr_sum(a, lay.family);
+        }
+    }
 
     // What changes under each checksum, summed: one update per checksum
     // (RFC 1624 eqn. 3 holds for any set of 16-bit words replaced).
@@ -135,17 +150,6 @@ pub(super) fn manip(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatErro
     if icmp && (m.src.is_some() || m.dst.is_some()) {
         put16(l4, 4, m.icmp_id);
     }
-    // Addresses: under the pseudo-header of the layer-4 checksum, and
-    // under the IPv4 header checksum.
-    let (mut ip_old, mut ip_new) = (0u64, 0u64);
-    if let Some((a, _)) = m.src {
-        ip_old += sum(&old_src[..n]);
-        ip_new += sum(&a[..n]);
-    }
-    if let Some((a, _)) = m.dst {
-        ip_old += sum(&old_dst[..n]);
-        ip_new += sum(&a[..n]);
-    }
     if let Some(c) = csum {
         let (old, new) = if c.pseudo { (l4_old + ip_old, l4_new + ip_new) } else { (l4_old, l4_new) };
         let f = &mut l4[c.at..c.at + 2];
@@ -160,11 +164,13 @@ pub(super) fn manip(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatErro
     }
 
     // Then the addresses, and the IPv4 header checksum.
-    if let Some((a, _)) = m.src {
-        buf[src_at..src_at + n].copy_from_slice(&a[..n]);
-    }
-    if let Some((a, _)) = m.dst {
-        buf[dst_at..dst_at + n].copy_from_slice(&a[..n]);
+    for (new, at) in [(&m.src, src_at), (&m.dst, dst_at)] {
+        if let Some((a, _)) = new {
+            match lay.family {
+                Family::Ipv4 => buf[at..at + 4].copy_from_slice(&a[..4]),
+                Family::Ipv6 => buf[at..at + 16].copy_from_slice(a),
+            }
+        }
     }
     if lay.family == Family::Ipv4 && (m.src.is_some() || m.dst.is_some()) {
         let check = u16::from_ne_bytes([buf[10], buf[11]]);
