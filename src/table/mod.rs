@@ -13,9 +13,12 @@
 
 mod control;
 mod display;
+mod events;
+mod extra;
 mod index;
 #[cfg(feature = "helper-pptp")]
 pub(crate) mod keymap;
+mod marks;
 mod nat_hooks;
 mod pipeline;
 mod probe;
@@ -23,6 +26,7 @@ mod snapshot;
 mod storage;
 
 pub use display::EntryRef;
+pub use events::{ConnEvent, Event, EventKind, EventMask, EventRing, EventSink, ExpectEvent, WithEvents};
 pub use index::{BUCKET_WORDS, MAX_SLOTS, PROBE_BUCKETS};
 pub use snapshot::{
     RestoreError, SNAPSHOT_MAX_RECORD, SNAPSHOT_SLOTS_PER_CALL, SNAPSHOT_VERSION, SnapshotCursor,
@@ -139,6 +143,11 @@ pub struct ConnTable<S> {
     /// The PPTP helper's GRE key map.
     #[cfg(feature = "helper-pptp")]
     keymap: keymap::Keymap,
+    /// The latest time a call gave (classification, confirmation, `gc`,
+    /// deletions): what events and the stop of a deleted entry's life are
+    /// stamped with when the call that deletes gives no time
+    /// ([`ConnTable::delete`], [`ConnTable::flush`]).
+    clock: Tick,
 }
 
 /// Most [`HelperAssignment`]s a table holds.
@@ -301,6 +310,7 @@ impl<S: Storage> ConnTable<S> {
             drop_cursor: 0,
             #[cfg(feature = "helper-pptp")]
             keymap: keymap::Keymap::ZERO,
+            clock: Tick::from_ticks(0),
         }
     }
 
@@ -355,6 +365,17 @@ impl<S: Storage> ConnTable<S> {
     /// entries there were (unconfirmed and expired ones included).
     pub fn flush(&mut self) -> usize {
         let n = self.count;
+        // Each confirmed entry and each expectation goes as `conntrack -F`
+        // deletes them, one by one (`nf_ct_iterate_cleanup_net()` then
+        // `nf_ct_delete()`, which report DESTROY).
+        if self.wants(events::EventMask::DESTROY | events::EventMask::EXPECT_DESTROY) {
+            for x in 0..self.store.parts().expects.len() {
+                self.expect_event(x, EventKind::Destroy);
+            }
+            for i in 0..self.capacity() {
+                self.destroy_event(i);
+            }
+        }
         Self::clear(&mut self.store);
         self.count = 0;
         self.free = 0;
@@ -439,7 +460,16 @@ impl<S: Storage> ConnTable<S> {
     fn entry_ref<'a>(&'a self, entry: &'a Entry, now: Tick, i: usize) -> EntryRef<'a> {
         let ext = entry.link.ext().and_then(|x| self.store.parts().exts.get(x)?.0.as_ref());
         let helper = ext.and_then(|x| self.helper(x.helper?));
-        EntryRef { entry, ext, helper, now, handle: entry.handle(i) }
+        let cfg = self.config();
+        EntryRef {
+            entry,
+            ext,
+            helper,
+            now,
+            handle: entry.handle(i),
+            acct: cfg.acct,
+            timestamp: cfg.timestamp,
+        }
     }
 
     /// Number of slots (of a growable table: the slots it has now).
@@ -525,6 +555,7 @@ impl<S: Storage> ConnTable<S> {
     /// ```
     pub fn track_batch(&mut self, now: Instant, packets: &[&[u8]], mut out: impl FnMut(usize, Verdict)) {
         let tick = now.tick();
+        self.tick_clock(tick);
         for (c, chunk) in packets.chunks(BATCH).enumerate() {
             #[cfg(feature = "helper-pptp")]
             let keymap_version = self.keymap.version();
@@ -566,6 +597,7 @@ impl<S: Storage> ConnTable<S> {
         if meta.notrack {
             return Verdict::Untracked;
         }
+        self.tick_clock(now.tick());
         self.classify_packet(now.tick(), packet, meta)
     }
 
@@ -595,7 +627,10 @@ impl<S: Storage> ConnTable<S> {
             return Ok(());
         }
         t.settle();
-        if let Err(d) = self.run_helper(t, packet) {
+        let expect_mark = self.expect_mark();
+        let helped = self.run_helper(t, packet);
+        self.expect_news(expect_mark);
+        if let Err(d) = helped {
             bump(&mut self.stats.drop);
             t.set_helper_drop(d);
             if let Some(h) = t.entry().filter(|_| t.is_unconfirmed()) {
@@ -617,9 +652,19 @@ impl<S: Storage> ConnTable<S> {
         let clash = self.clash(&e, h.index(), t.classified_at());
         match clash {
             None => {
+                let timestamp = self.config().timestamp;
                 if let Some(e) = self.entry_at_mut(h.index()) {
                     e.status.insert(Status::CONFIRMED);
+                    // `nf_conntrack_core.c: __nf_conntrack_insert_prepare()`
+                    // stamps the start (`nf_conntrack_timestamp`).
+                    #[cfg(feature = "ct-acct")]
+                    if timestamp {
+                        e.extra.start = t.classified_at().max(Tick::from_ticks(1));
+                    }
                 }
+                #[cfg(not(feature = "ct-acct"))]
+                let _ = timestamp;
+                self.confirmed_event(h.index());
                 Ok(())
             }
             // Both entries describe the same flow
@@ -706,6 +751,7 @@ impl<S: Storage> ConnTable<S> {
     /// Returns the number of entries reaped.
     pub fn gc(&mut self, now: Instant, budget: usize) -> usize {
         let now = now.tick();
+        self.tick_clock(now);
         let len = self.capacity();
         let mut reaped = 0;
         for _ in 0..budget.min(len) {

@@ -10,7 +10,7 @@ use super::index::{Place, Ref};
 use super::keymap;
 use super::storage::{Entry, Link, Slot, Storage};
 use super::{ConnTable, Meta};
-use crate::expect::Expects;
+use crate::expect::{Expects, Pending};
 use crate::helper::{Ext, HelperContext};
 use crate::proto::{self, Inspected, L4Packet, Outcome, PacketCtx, ProtoState, icmp};
 use crate::reason::{DropReason, HelperDrop, Reason, TcpReason};
@@ -31,6 +31,9 @@ pub(super) struct Flow {
     is_key: bool,
     zone: u16,
     place: Place,
+    /// The IP packet's length, headers included (what Linux's accounting
+    /// counts: `skb->len`, the packet trimmed to its IP length).
+    len: u32,
 }
 
 impl Flow {
@@ -86,7 +89,8 @@ impl<S: Storage> ConnTable<S> {
                 match tuple.canonical() {
                     Some((key, is_key)) => {
                         let place = self.place(&key, zone);
-                        Stage::Track(Flow { key, is_key, zone, place }, l4)
+                        let len = ip_length(packet, ip.l4);
+                        Stage::Track(Flow { key, is_key, zone, place, len }, l4)
                     }
                     None => Stage::Done(self.invalid(Reason::NotInvertible)),
                 }
@@ -181,7 +185,7 @@ impl<S: Storage> ConnTable<S> {
                 (self.create(now, flow, place, l4)?, Direction::Original, true)
             }
         };
-        Ok(self.run_tracker(now, i, dir, is_new, l4))
+        Ok(self.run_tracker(now, i, dir, is_new, l4, flow.len))
     }
 
     /// Create the (unconfirmed) entry of a new connection, in a slot of
@@ -211,11 +215,26 @@ impl<S: Storage> ConnTable<S> {
             deadline: now,
             generation,
             proto,
+            extra: super::extra::Extra::ZERO,
         };
         match self.new_entry_links(now, &tuple, zone, i) {
-            Ok((status, ext)) => {
+            Ok((status, ext, expected)) => {
                 entry.status = status;
                 entry.link = Link::new(is_key, ext);
+                if let Some(x) = expected {
+                    // `nf_conntrack_core.c: init_conntrack()`: an expected
+                    // connection starts with its master's mark.
+                    #[cfg(feature = "ct-mark")]
+                    if let Some(m) = self.entry_at(x.master as usize) {
+                        entry.extra.mark = m.extra.mark;
+                    }
+                    // A one-shot expectation is used up
+                    // (`nf_conntrack_expect.c: nf_ct_find_expectation()`
+                    // unlinks it, which reports IPEXP_DESTROY).
+                    if !x.exp.flags().contains(crate::expect::ExpectFlags::PERMANENT) {
+                        self.pending_event(&x, super::EventKind::Destroy);
+                    }
+                }
                 self.store.parts_mut().slots[i] = Slot(entry);
                 if self.index_entry(now, place, Ref::primary(i)) {
                     Ok(i)
@@ -240,7 +259,17 @@ impl<S: Storage> ConnTable<S> {
     /// that `resolve_normal_ct()` derives on (`nf_conntrack_handle_packet()`,
     /// then the SEEN_REPLY update).
     #[inline]
-    fn run_tracker(&mut self, now: Tick, i: usize, dir: Direction, is_new: bool, l4: &L4Packet<'_>) -> Step {
+    fn run_tracker(
+        &mut self,
+        now: Tick,
+        i: usize,
+        dir: Direction,
+        is_new: bool,
+        l4: &L4Packet<'_>,
+        len: u32,
+    ) -> Step {
+        // What an UPDATE event compares with (nothing without a sink).
+        let before = self.before(i);
         // Borrow the configuration and the slot as separate fields: no
         // per-packet copy of the configuration.
         let cfg = if self.config_set { &self.config } else { &crate::Config::DEFAULT };
@@ -275,12 +304,24 @@ impl<S: Storage> ConnTable<S> {
                 if let Some(secs) = timeout {
                     e.refresh(now, secs);
                 }
+                // `nf_conntrack_core.c: __nf_ct_refresh_acct()`: every
+                // accepted packet is counted, fixed timeout or not.
+                #[cfg(feature = "ct-acct")]
+                if cfg.acct {
+                    e.extra.count(dir, len);
+                }
                 if assure {
                     e.status.insert(Status::ASSURED);
                 }
                 None
             }
             Outcome::Close => {
+                // `nf_conntrack_core.c: nf_ct_kill_acct()`: the packet that
+                // ends the connection is counted before it dies.
+                #[cfg(feature = "ct-acct")]
+                if cfg.acct {
+                    e.extra.count(dir, len);
+                }
                 close = true;
                 None
             }
@@ -315,6 +356,12 @@ impl<S: Storage> ConnTable<S> {
         } else if close {
             self.remove(i);
         }
+        #[cfg(not(feature = "ct-acct"))]
+        let _ = len;
+        // The packet's changes to a confirmed entry: one UPDATE event.
+        if !close {
+            self.after(i, before);
+        }
         let mut t = Tracked::new(state, dir, handle, now);
         t.set_ignored(ignored);
         t.set_unconfirmed(is_new && !close);
@@ -335,7 +382,7 @@ impl<S: Storage> ConnTable<S> {
         t: &Tuple,
         zone: u16,
         owner: usize,
-    ) -> Result<(Status, Option<usize>), DropReason> {
+    ) -> Result<(Status, Option<usize>, Option<Pending>), DropReason> {
         let owner = owner as u32;
         let free = self.store.parts().exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
         if free.is_none() {
@@ -343,7 +390,7 @@ impl<S: Storage> ConnTable<S> {
             return if self.needs_ext(now, t, zone) {
                 Err(DropReason::TableFull)
             } else {
-                Ok((Status::empty(), None))
+                Ok((Status::empty(), None, None))
             };
         }
         let p = self.store.parts_mut();
@@ -360,7 +407,7 @@ impl<S: Storage> ConnTable<S> {
         let (status, ext) = match found {
             Some(p) => {
                 let Some(master) = slots.get(p.master as usize).and_then(Slot::entry).map(Entry::orig) else {
-                    return Ok((Status::empty(), None));
+                    return Ok((Status::empty(), None, None));
                 };
                 bump(&mut self.stats.expect_new);
                 #[cfg(feature = "helper-pptp")]
@@ -371,7 +418,7 @@ impl<S: Storage> ConnTable<S> {
             }
             None => match self.assignments.iter().find(|a| a.applies(t, zone)) {
                 Some(a) => (Status::HELPER, Ext::new(owner, Some(a.helper()), None)),
-                None => return Ok((Status::empty(), None)),
+                None => return Ok((Status::empty(), None, None)),
             },
         };
         let free = free.ok_or(DropReason::TableFull)?;
@@ -381,7 +428,7 @@ impl<S: Storage> ConnTable<S> {
         if let Some((master, exp)) = expected_by {
             self.pptp_expected(master, &exp);
         }
-        Ok((status, Some(free)))
+        Ok((status, Some(free), found))
     }
 
     /// Whether a new connection whose original tuple is `t` gets an
@@ -533,4 +580,12 @@ impl<S: Storage> ConnTable<S> {
         };
         Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, now))
     }
+}
+
+/// The length of the IP packet `packet` whose layer-4 part is `l4` (a
+/// sub-slice of it that ends where the IP payload ends): the header's
+/// length and the layer-4 part's.
+fn ip_length(packet: &[u8], l4: &[u8]) -> u32 {
+    let header = (l4.as_ptr() as usize).saturating_sub(packet.as_ptr() as usize);
+    u32::try_from(header.saturating_add(l4.len())).unwrap_or(u32::MAX)
 }

@@ -692,6 +692,7 @@ impl<S: Storage> ConnTable<S> {
             deadline: Tick::from_ticks(now.ticks() + r.remaining),
             generation: self.generation,
             proto: r.proto,
+            extra: super::extra::Extra::ZERO,
         };
         let p = self.store.parts_mut();
         p.slots[i] = Slot(entry);
