@@ -1,0 +1,263 @@
+//! Events (`conntrack -E`), marks and labels, accounting and timestamps:
+//! what the control plane sees of a connection's life.
+
+mod common;
+
+use common::*;
+use ctrack::helper::builtin;
+use ctrack::*;
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(7_000_000 + ms)
+}
+
+const C: &str = "192.168.1.10";
+const S: &str = "198.51.100.5";
+
+type Evented<const K: usize> = WithEvents<FixedStorage<64, 16, 16>, EventRing<K>>;
+
+fn table<const K: usize>(config: Config) -> ConnTable<Evented<K>> {
+    ConnTable::with_storage(WithEvents::new(FixedStorage::new(), EventRing::new()), HashKey([5; 16]), config)
+}
+
+fn lines<const K: usize>(t: &mut ConnTable<Evented<K>>) -> Vec<String> {
+    t.events().drain().map(|e| e.to_string()).collect()
+}
+
+/// The spec's UDP example (a ≥ 5.16 kernel): NEW, UPDATE for the reply,
+/// UPDATE for ASSURED, DESTROY at expiry without a timeout.
+#[test]
+fn udp_life_in_events() {
+    let mut t = table::<16>(Config::default());
+    let q = udp("10.0.0.1", 37282, "192.0.2.1", 123, b"q");
+    let a = udp("192.0.2.1", 123, "10.0.0.1", 37282, b"a");
+    let _ = t.track(at(0), &q);
+    let _ = t.track(at(10), &a);
+    // A third packet, over 2 s later (the stream rule of kernels >= 5.16).
+    let _ = t.track(at(2_100), &q);
+    let _ = t.track(at(2_200), &q);
+    assert_eq!(t.gc(at(1_000_000), 64), 1);
+    let o = "src=10.0.0.1 dst=192.0.2.1 sport=37282 dport=123";
+    let r = "src=192.0.2.1 dst=10.0.0.1 sport=123 dport=37282";
+    assert_eq!(
+        lines(&mut t),
+        [
+            format!("    [NEW] udp      17 30 {o} [UNREPLIED] {r}"),
+            format!(" [UPDATE] udp      17 30 {o} {r}"),
+            format!(" [UPDATE] udp      17 120 {o} {r} [ASSURED]"),
+            format!("[DESTROY] udp      17 {o} {r} [ASSURED]"),
+        ]
+    );
+    assert_eq!(t.events().lost(), 0);
+}
+
+/// TCP: the handshake's state changes are PROTOINFO updates and show the
+/// state; DESTROY shows the state too (`ctnetlink_dump_protoinfo(.., true)`)
+/// and the remaining timeout of an entry deleted before it expired.
+#[test]
+fn tcp_state_changes_are_updates() {
+    let mut t = table::<16>(Config::default());
+    let (c, s) = (1000u32, 5000u32);
+    let _ = t.track(at(0), &tcp(C, 40000, S, 80, SYN, c - 1, 0, 64240, b""));
+    let _ = t.track(at(1), &tcp(S, 80, C, 40000, SYN | ACK, s - 1, c, 64240, b""));
+    let _ = t.track(at(2), &tcp(C, 40000, S, 80, ACK, c, s, 64240, b""));
+    let h = t.lookup(&packet_tuple(&tcp(C, 40000, S, 80, ACK, c, s, 64240, b"")).unwrap(), 0, at(2));
+    let h = h.unwrap().0.handle();
+    // An ACK that changes nothing raises nothing.
+    let _ = t.track(at(3), &tcp(C, 40000, S, 80, ACK, c, s, 64240, b""));
+    assert!(t.delete(h));
+    let got = lines(&mut t);
+    let o = "src=192.168.1.10 dst=198.51.100.5 sport=40000 dport=80";
+    let r = "src=198.51.100.5 dst=192.168.1.10 sport=80 dport=40000";
+    assert_eq!(
+        got,
+        [
+            format!("    [NEW] tcp      6 120 SYN_SENT {o} [UNREPLIED] {r}"),
+            format!(" [UPDATE] tcp      6 60 SYN_RECV {o} {r}"),
+            format!(" [UPDATE] tcp      6 432000 ESTABLISHED {o} {r} [ASSURED]"),
+            format!("[DESTROY] tcp      6 432000 ESTABLISHED {o} {r} [ASSURED]"),
+        ]
+    );
+}
+
+/// Unconfirmed entries send nothing; a discarded one no DESTROY either.
+/// Early drop and flush send DESTROY.
+#[test]
+fn destroy_for_flush_and_early_drop_not_for_unconfirmed() {
+    let mut config = Config::default();
+    config.max_entries = 2;
+    let mut t = table::<16>(config);
+    let v = t.classify(at(0), &udp(C, 1, S, 53, b"q"), Meta::default());
+    assert!(t.events().is_empty());
+    t.discard(&v);
+    assert!(t.events().is_empty());
+    let _ = t.track(at(0), &udp(C, 1, S, 53, b"q"));
+    let _ = t.track(at(0), &udp(C, 2, S, 53, b"q"));
+    // Full: the third evicts an unassured one.
+    let _ = t.track(at(0), &udp(C, 3, S, 53, b"q"));
+    let kinds: Vec<EventKind> = t.events().drain().map(|e| e.kind()).collect();
+    assert_eq!(kinds, [EventKind::New, EventKind::New, EventKind::Destroy, EventKind::New]);
+    assert_eq!(t.flush(), 2);
+    let kinds: Vec<EventKind> = t.events().drain().map(|e| e.kind()).collect();
+    assert_eq!(kinds, [EventKind::Destroy, EventKind::Destroy]);
+}
+
+/// A full ring keeps its oldest events and counts the others.
+#[test]
+fn full_ring_counts_lost_events() {
+    let mut t = table::<2>(Config::default());
+    for port in 1..=5 {
+        let _ = t.track(at(0), &udp(C, port, S, 53, b"q"));
+    }
+    assert_eq!((t.events().len(), t.events().lost()), (2, 3));
+    let first = t.events().pop().unwrap();
+    let Event::Conn(c) = first else { panic!("a connection event") };
+    assert_eq!(c.orig(), packet_tuple(&udp(C, 1, S, 53, b"q")).unwrap());
+}
+
+/// A ring with a mask takes only the events with one of its bits
+/// (`conntrack -E -e DESTROY`).
+#[test]
+fn ring_mask_filters() {
+    let storage =
+        WithEvents::new(FixedStorage::<64, 16, 16>::new(), EventRing::<8>::with_mask(EventMask::DESTROY));
+    let mut t = ConnTable::with_storage(storage, HashKey([5; 16]), Config::default());
+    let h = t.track(at(0), &udp(C, 1, S, 53, b"q")).entry().unwrap();
+    let _ = t.track(at(0), &udp(S, 53, C, 1, b"a"));
+    assert!(t.events().is_empty());
+    t.delete(h);
+    assert_eq!(t.events().pop().map(|e| e.kind()), Some(EventKind::Destroy));
+}
+
+/// Mark and labels: set by the caller, UPDATE events with MARK / LABEL,
+/// shown in the listing; a zero mark is left out of events unless it
+/// changed.
+#[test]
+fn mark_and_labels_events_and_listing() {
+    let mut t = table::<16>(Config::default());
+    let h = t.track(at(0), &udp(C, 1, S, 53, b"q")).entry().unwrap();
+    assert!(t.set_mark(h, 7));
+    assert!(t.set_mark(h, 7), "same value: no event");
+    assert!(t.set_labels(h, 0b101));
+    assert!(t.set_mark(h, 0));
+    let got = lines(&mut t);
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert!(got[1].starts_with(" [UPDATE]") && got[1].ends_with(" mark=7"), "{}", got[1]);
+    assert!(got[2].ends_with(" mark=7 labels=0,2"), "{}", got[2]);
+    assert!(got[3].ends_with(" mark=0 labels=0,2"), "{}", got[3]);
+    let line = t.get(h, at(0)).unwrap().to_string();
+    assert!(line.ends_with(" mark=0 use=1 labels=0,2"), "{line}");
+    // A stale handle sets nothing.
+    t.delete(h);
+    assert!(!t.set_mark(h, 1));
+}
+
+/// An expected connection starts with its master's mark; expectation
+/// events: NEW when the helper registers one, DESTROY when it is used.
+#[test]
+fn expected_connection_inherits_mark_and_expectation_events() {
+    let mut t = table::<32>(Config::default());
+    t.add_builtin_helper(builtin("tftp").unwrap()).unwrap();
+    let mut rrq = b"\x00\x01file\x00octet\x00".to_vec();
+    let req = udp(C, 40000, S, 69, &rrq);
+    let master = t.track(at(0), &req).entry().unwrap();
+    assert!(t.set_mark(master, 0x77));
+    let events: Vec<Event> = t.events().drain().collect();
+    let exp: Vec<String> =
+        events.iter().filter(|e| matches!(e, Event::Expect(_))).map(|e| e.to_string()).collect();
+    assert_eq!(exp.len(), 1, "{events:#?}");
+    assert!(
+        exp[0].starts_with("    [NEW] 300 proto=17 src=198.51.100.5 dst=192.168.1.10 sport=0 dport=40000"),
+        "{}",
+        exp[0]
+    );
+    assert!(exp[0].ends_with("class=0 helper=tftp"), "{}", exp[0]);
+    // The server answers from another port: RELATED, marked as its master.
+    rrq.clear();
+    let data = udp(S, 50000, C, 40000, b"\x00\x03\x00\x01data");
+    let v = t.track(at(5), &data);
+    assert_eq!(v.state(), Some(CtState::Related));
+    let child = t.get(v.entry().unwrap(), at(5)).unwrap();
+    assert_eq!(child.mark(), 0x77);
+    let got = lines(&mut t);
+    assert!(got[0].starts_with("[DESTROY] ") && got[0].contains(" proto=17 "), "{got:#?}");
+    assert!(got[1].starts_with("    [NEW] udp      17 30 src=198.51.100.5"), "{got:#?}");
+    assert!(got[1].ends_with(" mark=119"), "the inherited mark is in the NEW event: {}", got[1]);
+}
+
+/// Deleting a master sends the DESTROY of its expectations.
+#[test]
+fn master_deletion_destroys_its_expectations() {
+    let mut t = table::<32>(Config::default());
+    t.add_builtin_helper(builtin("tftp").unwrap()).unwrap();
+    let master = t.track(at(0), &udp(C, 40000, S, 69, b"\x00\x01file\x00octet\x00")).entry().unwrap();
+    let _ = t.events().drain().count();
+    t.delete(master);
+    let kinds: Vec<(EventKind, bool)> =
+        t.events().drain().map(|e| (e.kind(), matches!(e, Event::Expect(_)))).collect();
+    assert_eq!(kinds, [(EventKind::Destroy, false), (EventKind::Destroy, true)]);
+    assert_eq!(t.flush_expectations(), 0);
+}
+
+/// Accounting counts IP packet lengths per direction; `conntrack -L` shows
+/// them after each tuple; DESTROY events carry them, and with timestamps
+/// the connection's age (`delta-time`).
+#[test]
+fn accounting_and_timestamps() {
+    let mut config = Config::default();
+    config.set_sysctl("nf_conntrack_acct", "1").unwrap();
+    config.set_sysctl("nf_conntrack_timestamp", "1").unwrap();
+    let mut t = table::<16>(config);
+    let q = udp(C, 1000, S, 53, b"query");
+    let a = udp(S, 53, C, 1000, b"a longer answer");
+    let h = t.track(at(0), &q).entry().unwrap();
+    let _ = t.track(at(1), &q);
+    let _ = t.track(at(2), &a);
+    let e = t.get(h, at(3_000)).unwrap();
+    assert_eq!(e.counters(Direction::Original), Some((2, 2 * q.len() as u64)));
+    assert_eq!(e.counters(Direction::Reply), Some((1, a.len() as u64)));
+    assert_eq!(e.age(), Some(3));
+    let line = e.to_string();
+    assert_eq!(
+        line,
+        format!(
+            "udp      17 27 src={C} dst={S} sport=1000 dport=53 packets=2 bytes={} src={S} dst={C} sport=53 dport=1000 packets=1 bytes={} mark=0 delta-time=3 use=1",
+            2 * q.len(),
+            a.len()
+        )
+    );
+    let _ = lines(&mut t);
+    assert!(t.delete_tuple(&packet_tuple(&q).unwrap(), 0, at(10_000)));
+    let got = lines(&mut t);
+    assert_eq!(
+        got,
+        [format!(
+            "[DESTROY] udp      17 20 src={C} dst={S} sport=1000 dport=53 packets=2 bytes={} src={S} dst={C} sport=53 dport=1000 packets=1 bytes={} delta-time=10",
+            2 * q.len(),
+            a.len()
+        )]
+    );
+}
+
+/// Without the sysctls, nothing is counted or shown.
+#[test]
+fn accounting_off_by_default() {
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([5; 16]), Config::default());
+    let h = t.track(at(0), &udp(C, 1, S, 53, b"q")).entry().unwrap();
+    let e = t.get(h, at(0)).unwrap();
+    assert_eq!((e.counters(Direction::Original), e.age()), (None, None));
+    assert!(!e.to_string().contains("packets="));
+}
+
+/// `conntrack -D --mark`: by mark and mask.
+#[test]
+fn delete_by_mark_and_mask() {
+    let mut t: FixedConnTable<64> = ConnTable::new(HashKey([5; 16]), Config::default());
+    for (port, mark) in [(1, 0x10), (2, 0x11), (3, 0x21), (4, 0)] {
+        let h = t.track(at(0), &udp(C, port, S, 53, b"q")).entry().unwrap();
+        t.set_mark(h, mark);
+    }
+    assert_eq!(t.delete_marked(at(0), 0x10, 0xf0), 2);
+    assert_eq!(t.delete_marked(at(0), 0, u32::MAX), 1);
+    assert_eq!(t.len(), 1);
+}
