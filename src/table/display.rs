@@ -1,7 +1,7 @@
 //! [`EntryRef`]: a live entry for inspection, and its `conntrack -L` line.
 
-use super::storage::Entry;
-use crate::helper::{Ext, Helper};
+use super::storage::{Entry, Slot};
+use crate::helper::{Ext, ExtSlot, Helper};
 use crate::proto::ProtoState;
 use crate::status::{SctpState, Status, TcpState};
 use crate::time::Tick;
@@ -21,6 +21,10 @@ pub struct EntryRef<'a> {
     /// `delta-time`.
     pub(super) acct: bool,
     pub(super) timestamp: bool,
+    /// The table's entries and extensions, to count the connections this
+    /// one is the master of.
+    pub(super) slots: &'a [Slot],
+    pub(super) exts: &'a [ExtSlot],
 }
 
 impl EntryRef<'_> {
@@ -110,6 +114,25 @@ impl EntryRef<'_> {
         Some(secs_between(start, self.now))
     }
 
+    /// The entry's reference count as `conntrack -L` prints it (`use=`):
+    /// one for the table, and one for each live connection it is the
+    /// master of (`nf_conntrack_core.c: init_conntrack()` takes a
+    /// reference on the master for each expected connection).
+    pub fn use_count(&self) -> u32 {
+        let orig = self.orig();
+        let zone = self.zone();
+        let children = self
+            .exts
+            .iter()
+            .filter_map(|x| x.0.as_ref())
+            .filter(|x| x.master == Some(orig))
+            .filter(|x| {
+                self.slots.get(x.owner as usize).and_then(Slot::entry).is_some_and(|e| e.zone == zone)
+            })
+            .count();
+        u32::try_from(children).unwrap_or(u32::MAX).saturating_add(1)
+    }
+
     /// The fields of the entry's line.
     pub(super) fn line(&self) -> Line<'_> {
         let status = self.status();
@@ -129,7 +152,7 @@ impl EntryRef<'_> {
             delta_time: self.age(),
             helper: self.helper().map(|h| h.name()),
             labels: self.labels(),
-            with_use: true,
+            with_use: Some(self.use_count()),
         }
     }
 
@@ -164,8 +187,8 @@ pub(super) struct Line<'a> {
     pub helper: Option<&'static str>,
     /// Printed as the bit numbers of the set labels, when any is set.
     pub labels: u128,
-    /// `use=1` (listings, not events).
-    pub with_use: bool,
+    /// `use=N` (listings, not events).
+    pub with_use: Option<u32>,
 }
 
 impl core::fmt::Display for Line<'_> {
@@ -219,8 +242,8 @@ impl core::fmt::Display for Line<'_> {
         if let Some(h) = self.helper {
             write!(f, " helper={h}")?;
         }
-        if self.with_use {
-            f.write_str(" use=1")?;
+        if let Some(n) = self.with_use {
+            write!(f, " use={n}")?;
         }
         if self.labels != 0 {
             f.write_str(" labels=")?;

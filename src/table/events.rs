@@ -253,7 +253,7 @@ impl ConnEvent {
             // No helper in DESTROY events.
             helper: self.helper.filter(|_| !destroy),
             labels: self.labels,
-            with_use: false,
+            with_use: None,
         }
     }
 }

@@ -458,7 +458,8 @@ impl<S: Storage> ConnTable<S> {
     }
 
     fn entry_ref<'a>(&'a self, entry: &'a Entry, now: Tick, i: usize) -> EntryRef<'a> {
-        let ext = entry.link.ext().and_then(|x| self.store.parts().exts.get(x)?.0.as_ref());
+        let parts = self.store.parts();
+        let ext = entry.link.ext().and_then(|x| parts.exts.get(x)?.0.as_ref());
         let helper = ext.and_then(|x| self.helper(x.helper?));
         let cfg = self.config();
         EntryRef {
@@ -469,6 +470,8 @@ impl<S: Storage> ConnTable<S> {
             handle: entry.handle(i),
             acct: cfg.acct,
             timestamp: cfg.timestamp,
+            slots: parts.slots,
+            exts: parts.exts,
         }
     }
 

@@ -303,12 +303,15 @@ impl<S: Storage> ConnTable<S> {
             Outcome::Accept { timeout, assure } => {
                 if let Some(secs) = timeout {
                     e.refresh(now, secs);
-                }
-                // `nf_conntrack_core.c: __nf_ct_refresh_acct()`: every
-                // accepted packet is counted, fixed timeout or not.
-                #[cfg(feature = "ct-acct")]
-                if cfg.acct {
-                    e.extra.count(dir, len);
+                    // `nf_conntrack_core.c: __nf_ct_refresh_acct()` counts
+                    // the packet (fixed timeout or not). An accept without
+                    // a timeout is a tracker's early `return NF_ACCEPT`
+                    // that skips it (a TCP SYN retransmitted in SYN_SENT, an
+                    // SCTP INIT in CLOSED): not counted.
+                    #[cfg(feature = "ct-acct")]
+                    if cfg.acct {
+                        e.extra.count(dir, len);
+                    }
                 }
                 if assure {
                     e.status.insert(Status::ASSURED);
@@ -341,8 +344,10 @@ impl<S: Storage> ConnTable<S> {
             }
         };
         // `nf_conntrack_in()`: SEEN_REPLY is set after the tracker accepted a
-        // reply packet.
-        if dir == Direction::Reply {
+        // reply packet. A packet that ended the connection was accepted by
+        // a tracker that had already deleted the entry (`nf_ct_kill_acct()`),
+        // its DESTROY event sent: the bit set afterwards is never seen.
+        if dir == Direction::Reply && !close {
             e.status.insert(Status::SEEN_REPLY);
         }
         let handle = e.handle(i);
