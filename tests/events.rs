@@ -261,3 +261,92 @@ fn delete_by_mark_and_mask() {
     assert_eq!(t.delete_marked(at(0), 0, u32::MAX), 1);
     assert_eq!(t.len(), 1);
 }
+
+#[path = "../examples/replay/engine.rs"]
+#[allow(dead_code)]
+mod engine;
+
+/// An event line's words, with the clock-dependent numbers (the timeout,
+/// `delta-time`) taken out and returned beside.
+fn event_words(line: &str) -> (Vec<String>, Vec<i64>) {
+    let mut words = Vec::new();
+    let mut clocks = Vec::new();
+    let timeout_at = if line.contains(" proto=") { 1 } else { 3 };
+    for (k, w) in line.split_whitespace().enumerate() {
+        if k == timeout_at && w.parse::<i64>().is_ok() {
+            clocks.push(w.parse().unwrap());
+            words.push("TIMEOUT".into());
+        } else if let Some(d) = w.strip_prefix("delta-time=") {
+            clocks.push(d.parse().unwrap());
+            words.push("delta-time=".into());
+        } else {
+            words.push(w.to_string());
+        }
+    }
+    (words, clocks)
+}
+
+/// The replay tool's `--events` against what Linux's `conntrack -E` and
+/// `conntrack -E expect` printed for the same captures
+/// (`tests/data/events/`): the connection events in order, the
+/// expectation events in order (the kernel's two listeners interleave at
+/// random, so the two streams are compared apart), each line equal but
+/// for the timeout and `delta-time`, which may differ by a second.
+#[test]
+fn events_equal_the_kernel() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut files = 0;
+    for group in std::fs::read_dir(root.join("events")).unwrap().flatten().filter(|e| e.path().is_dir()) {
+        for f in std::fs::read_dir(group.path()).unwrap().flatten() {
+            let name = f.file_name().to_string_lossy().to_string();
+            let Some(stem) = name.strip_suffix(".conntrack-E.txt") else { continue };
+            let capture = root.join(group.file_name()).join(format!("{stem}.pcap"));
+            let args: Vec<String> = [
+                "--helpers",
+                "ftp,tftp,sip,snmp,netbios-ns",
+                "--sysctl",
+                "nf_conntrack_acct=1",
+                "--sysctl",
+                "nf_conntrack_timestamp=1",
+                "--events",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([capture.to_string_lossy().to_string()])
+            .collect();
+            let opts = engine::parse_args(&args).unwrap();
+            let frames = ctrack_capture::read_capture(&capture).unwrap();
+            let out = engine::replay(&opts, &frames);
+            let ours: Vec<String> = out
+                .iter()
+                .filter_map(|o| o.get("events"))
+                .flat_map(|e| e.as_array().unwrap().iter().filter_map(|l| l.as_str()).map(str::to_string))
+                .collect();
+            let kernel = |suffix: &str| -> Vec<String> {
+                let path = group.path().join(format!("{stem}.{suffix}"));
+                std::fs::read_to_string(&path)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.starts_with("conntrack v"))
+                    .map(str::to_string)
+                    .collect()
+            };
+            let (conn, expect): (Vec<String>, Vec<String>) =
+                ours.into_iter().partition(|l| !l.contains(" proto="));
+            for (got, want) in [(conn, kernel("conntrack-E.txt")), (expect, kernel("conntrack-E-expect.txt"))]
+            {
+                assert_eq!(got.len(), want.len(), "{stem}:\n{got:#?}\n{want:#?}");
+                for (g, w) in got.iter().zip(&want) {
+                    let ((gw, gc), (ww, wc)) = (event_words(g), event_words(w));
+                    assert_eq!(gw, ww, "{stem}:\n ctrack {g}\n linux  {w}");
+                    assert!(
+                        gc.iter().zip(&wc).all(|(a, b)| (a - b).abs() <= 1),
+                        "{stem}:\n ctrack {g}\n linux  {w}"
+                    );
+                }
+            }
+            files += 1;
+        }
+    }
+    assert!(files >= 8, "{files} captures");
+}
