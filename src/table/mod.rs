@@ -24,6 +24,7 @@ mod pipeline;
 mod probe;
 mod snapshot;
 mod storage;
+mod timeouts;
 
 pub use display::EntryRef;
 pub use events::{ConnEvent, Event, EventKind, EventMask, EventRing, EventSink, ExpectEvent, WithEvents};
@@ -35,6 +36,7 @@ pub use snapshot::{
 pub use storage::{FixedStorage, SliceStorage, Slot, Storage};
 #[cfg(feature = "alloc")]
 pub use storage::{GrowableStorage, HeapStorage, MAX_GROWABLE};
+pub use timeouts::{MAX_TIMEOUT_POLICIES, TimeoutPolicy, TimeoutPolicyError};
 
 pub(crate) use nat_hooks::NatView;
 use storage::Entry;
@@ -148,6 +150,8 @@ pub struct ConnTable<S> {
     /// stamped with when the call that deletes gives no time
     /// ([`ConnTable::delete`], [`ConnTable::flush`]).
     clock: Tick,
+    /// Timeout policies by zone and protocol (nftables `ct timeout`).
+    timeout_policies: heapless::Vec<TimeoutPolicy, MAX_TIMEOUT_POLICIES>,
 }
 
 /// Most [`HelperAssignment`]s a table holds.
@@ -311,6 +315,7 @@ impl<S: Storage> ConnTable<S> {
             #[cfg(feature = "helper-pptp")]
             keymap: keymap::Keymap::ZERO,
             clock: Tick::from_ticks(0),
+            timeout_policies: heapless::Vec::new(),
         }
     }
 

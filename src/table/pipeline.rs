@@ -270,9 +270,17 @@ impl<S: Storage> ConnTable<S> {
     ) -> Step {
         // What an UPDATE event compares with (nothing without a sink).
         let before = self.before(i);
+        // The zone's timeout policy, if it has one for the protocol (a
+        // copy of the settings then).
+        let zoned = if self.timeout_policies.is_empty() {
+            None
+        } else {
+            self.entry_at(i).and_then(|e| self.zone_config(e.zone, e.key.proto()))
+        };
         // Borrow the configuration and the slot as separate fields: no
         // per-packet copy of the configuration.
         let cfg = if self.config_set { &self.config } else { &crate::Config::DEFAULT };
+        let cfg = zoned.as_ref().unwrap_or(cfg);
         let Some(e) = self.store.parts_mut().slots.get_mut(i).and_then(Slot::entry_mut) else {
             // `i` was just found or filled (debug builds and the fuzz
             // targets check it); were it not, the packet would belong to
