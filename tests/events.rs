@@ -350,3 +350,27 @@ fn events_equal_the_kernel() {
     }
     assert!(files >= 8, "{files} captures");
 }
+
+/// `conntrack -L unconfirmed` and `-L dying`: a classified, unconfirmed
+/// entry; expired entries until `gc` reaps them (with their DESTROY event
+/// then).
+#[test]
+fn unconfirmed_and_dying_lists() {
+    let mut t = table::<16>(Config::default());
+    let q = udp(C, 1, S, 53, b"q");
+    let v = t.classify(at(0), &q, Meta::default());
+    let listed: Vec<String> = t.unconfirmed(at(0)).map(|e| e.to_string()).collect();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].starts_with("udp      17 30 src=192.168.1.10"), "{}", listed[0]);
+    t.discard(&v);
+    assert_eq!(t.unconfirmed(at(0)).count(), 0);
+    let _ = t.track(at(0), &q);
+    assert_eq!((t.unconfirmed(at(0)).count(), t.dying(at(0)).count()), (0, 0));
+    let dying: Vec<String> = t.dying(at(60_000)).map(|e| e.to_string()).collect();
+    assert_eq!(dying.len(), 1);
+    assert!(dying[0].starts_with("udp      17 0 src="), "{}", dying[0]);
+    let _ = lines(&mut t);
+    assert_eq!(t.gc(at(60_000), 64), 1);
+    assert_eq!(t.dying(at(60_000)).count(), 0);
+    assert_eq!(t.events().pop().map(|e| e.kind()), Some(EventKind::Destroy));
+}

@@ -397,6 +397,10 @@ fn replay_on<S: Storage>(
     let now = Instant::from_millis(now_micros / 1000);
     let listing: Vec<String> = table.entries(now).map(|e| e.to_string()).collect();
     let expect_listing: Vec<String> = table.expectations(now).map(|e| e.to_string()).collect();
+    // `conntrack -L unconfirmed` / `-L dying` (see ConnTable::unconfirmed
+    // and ConnTable::dying for what they hold here).
+    let unconfirmed: Vec<String> = table.unconfirmed(now).map(|e| e.to_string()).collect();
+    let dying: Vec<String> = table.dying(now).map(|e| e.to_string()).collect();
     let s = table.stats();
     let stats = json!({
         "entries": s.entries, "found": s.found, "invalid": s.invalid, "insert": s.insert,
@@ -404,7 +408,7 @@ fn replay_on<S: Storage>(
         "search_restart": s.search_restart, "clash_resolve": s.clash_resolve, "chaintoolong": s.chaintoolong,
         "expect_new": s.expect_new, "expect_create": s.expect_create, "expect_delete": s.expect_delete,
     });
-    let fin = json!({"final": true, "frames": frames.len(), "conntrack_L": listing, "conntrack_L_expect": expect_listing, "stats": stats});
+    let fin = json!({"final": true, "frames": frames.len(), "conntrack_L": listing, "conntrack_L_expect": expect_listing, "conntrack_L_unconfirmed": unconfirmed, "conntrack_L_dying": dying, "stats": stats});
     lines.push(fin);
     lines
 }

@@ -9,7 +9,13 @@
 //! * [`snapshot`]: the table as bytes and back (state synchronisation);
 //! * [`control`]: deletion by tuple and by filter, of entries and
 //!   expectations;
-//! * [`nat_hooks`]: what [`crate::nat`] reads and sets of an entry.
+//! * [`nat_hooks`]: what [`crate::nat`] reads and sets of an entry;
+//! * [`events`]: `conntrack -E` (the event bits, [`EventRing`],
+//!   [`WithEvents`]);
+//! * [`extra`]: mark, labels, counters and start time of an entry (features
+//!   `ct-mark`, `ct-acct`), and [`marks`]: setting them;
+//! * [`timeouts`]: timeout policies per zone ([`TimeoutPolicy`]);
+//! * [`lists`]: `conntrack -L unconfirmed` and `-L dying`.
 
 mod control;
 mod display;
@@ -18,6 +24,7 @@ mod extra;
 mod index;
 #[cfg(feature = "helper-pptp")]
 pub(crate) mod keymap;
+mod lists;
 mod marks;
 mod nat_hooks;
 mod pipeline;
