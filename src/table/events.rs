@@ -620,6 +620,31 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
+    /// The DESTROY events of deleting the entry in slot `i`: its own, if
+    /// it was confirmed, then those of the expectations it made
+    /// (`nf_ct_delete()` reports, then `nf_ct_remove_expectations()`
+    /// unlinks). Only an entry with a helper has expectations, so only
+    /// its deletion looks at the expectation slots.
+    #[inline(always)]
+    pub(super) fn destroy_events(&mut self, i: usize) {
+        if !self.wants(EventMask::DESTROY | EventMask::EXPECT_DESTROY) {
+            return;
+        }
+        self.destroy_event(i);
+        let p = self.store.parts();
+        let helped = self
+            .entry_at(i)
+            .and_then(|e| p.exts.get(e.link.ext()?)?.0.get())
+            .is_some_and(|x| x.helper.is_some());
+        if helped && self.wants(EventMask::EXPECT_DESTROY) && self.expect_book.live > 0 {
+            for x in 0..self.store.parts().expects.len() {
+                if self.store.parts().expects[x].0.get().is_some_and(|p| p.master == i as u32) {
+                    self.expect_event(x, EventKind::Destroy);
+                }
+            }
+        }
+    }
+
     /// The event `kind` of the expectation in slot `x`.
     pub(super) fn expect_event(&mut self, x: usize, kind: EventKind) {
         let bit = if kind == EventKind::New { EventMask::EXPECT_NEW } else { EventMask::EXPECT_DESTROY };

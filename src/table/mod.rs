@@ -381,11 +381,8 @@ impl<S: Storage> ConnTable<S> {
         // deletes them, one by one (`nf_ct_iterate_cleanup_net()` then
         // `nf_ct_delete()`, which report DESTROY).
         if self.wants(events::EventMask::DESTROY | events::EventMask::EXPECT_DESTROY) {
-            for x in 0..self.store.parts().expects.len() {
-                self.expect_event(x, EventKind::Destroy);
-            }
             for i in 0..self.capacity() {
-                self.destroy_event(i);
+                self.destroy_events(i);
             }
         }
         Self::clear(&mut self.store);

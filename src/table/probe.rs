@@ -280,14 +280,7 @@ impl<S: Storage> ConnTable<S> {
     pub(super) fn remove(&mut self, i: usize) {
         // `nf_conntrack_core.c: nf_ct_delete()` reports DESTROY for the
         // entry and, unlinking them, for the expectations it made.
-        if self.wants(super::EventMask::DESTROY | super::EventMask::EXPECT_DESTROY) {
-            self.destroy_event(i);
-            for x in 0..self.store.parts().expects.len() {
-                if self.store.parts().expects[x].0.get().is_some_and(|p| p.master == i as u32) {
-                    self.expect_event(x, super::EventKind::Destroy);
-                }
-            }
-        }
+        self.destroy_events(i);
         let Some(e) = self.entry_at(i).copied() else { return };
         let primary = self.place(&e.key, e.zone);
         let ext = e.link.ext().and_then(|x| self.store.parts().exts.get(x)?.0.get());
