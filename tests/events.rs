@@ -374,3 +374,27 @@ fn unconfirmed_and_dying_lists() {
     assert_eq!(t.dying(at(60_000)).count(), 0);
     assert_eq!(t.events().pop().map(|e| e.kind()), Some(EventKind::Destroy));
 }
+
+/// A NATed connection a packet ends (a RST before any reply) sends its
+/// DESTROY at once, as `nf_ct_kill()` does; its entry stays DYING (in
+/// `dying()`) for the packet's translation, and reaping it sends nothing
+/// more.
+#[test]
+fn nat_connection_ended_by_a_packet() {
+    let mut t = table::<16>(Config::default());
+    let syn = tcp(C, 40000, S, 80, SYN, 999, 0, 64240, b"");
+    let mut v = t.classify(at(0), &syn, Meta::default());
+    t.nat(&v, &NatRule::snat("203.0.113.1".parse().unwrap())).unwrap();
+    t.confirm(&mut v, &syn).unwrap();
+    let _ = lines(&mut t);
+    let rst = tcp(S, 80, "203.0.113.1", 40000, RST | ACK, 0, 1000, 0, b"");
+    let v = t.track(at(1), &rst);
+    assert_eq!(v.dir(), Some(Direction::Reply));
+    let got = lines(&mut t);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].starts_with("[DESTROY] tcp      6 ") && got[0].contains(" CLOSE "), "{}", got[0]);
+    let dying: Vec<String> = t.dying(at(1)).map(|e| e.to_string()).collect();
+    assert_eq!(dying.len(), 1);
+    assert_eq!(t.gc(at(2), 64), 1);
+    assert!(t.events().is_empty(), "no second DESTROY");
+}

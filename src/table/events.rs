@@ -21,7 +21,7 @@
 //! | [`PROTOINFO`](EventMask::PROTOINFO) | the TCP or SCTP state changes | `nf_conntrack_tcp_packet()`, `nf_conntrack_sctp_packet()` |
 //! | [`MARK`](EventMask::MARK) | the mark changes | `nft_ct.c: nft_ct_set_eval()` |
 //! | [`LABEL`](EventMask::LABEL) | the labels change | `nf_conntrack_labels.c: nf_connlabels_replace()` |
-//! | [`DESTROY`](EventMask::DESTROY) | a confirmed entry is deleted: expiry (`gc`, a lookup that finds it expired), `delete*`, `flush`, early drop, a TCP reset or reopen, a clash | `nf_ct_delete()` |
+//! | [`DESTROY`](EventMask::DESTROY) | a confirmed entry is deleted: expiry (`gc`, a lookup that finds it expired), `delete*`, `flush`, early drop, a packet that ends it (TCP reset, reopen; for a NATed connection at once, though its entry stays DYING until reaped) | `nf_ct_delete()` |
 //!
 //! The changes a packet makes to an entry not yet confirmed are part of its
 //! NEW event (Linux caches them and delivers the cache after confirmation,
@@ -627,7 +627,9 @@ impl<S: Storage> ConnTable<S> {
     /// its deletion looks at the expectation slots.
     #[inline(always)]
     pub(super) fn destroy_events(&mut self, i: usize) {
-        if !self.wants(EventMask::DESTROY | EventMask::EXPECT_DESTROY) {
+        if !self.wants(EventMask::DESTROY | EventMask::EXPECT_DESTROY)
+            || self.entry_at(i).is_some_and(|e| e.status.contains(Status::DYING))
+        {
             return;
         }
         self.destroy_event(i);

@@ -369,6 +369,15 @@ impl<S: Storage> ConnTable<S> {
         } else if close {
             self.remove(i);
         }
+        // `nf_ct_kill()` reports DESTROY at once; the entry that stays for
+        // the packet's translation is DYING, and its reaping reports
+        // nothing more.
+        if ended_nat {
+            self.destroy_events(i);
+            if let Some(e) = self.entry_at_mut(i) {
+                e.status.insert(Status::DYING);
+            }
+        }
         #[cfg(not(feature = "ct-acct"))]
         let _ = len;
         // The packet's changes to a confirmed entry: one UPDATE event.
