@@ -398,3 +398,28 @@ fn nat_connection_ended_by_a_packet() {
     assert_eq!(t.gc(at(2), 64), 1);
     assert!(t.events().is_empty(), "no second DESTROY");
 }
+
+/// An expectation's timer: `gc` deletes expired expectations, with their
+/// DESTROY events (timeout 0), and counts them in `expect_delete`.
+#[test]
+fn expired_expectation_destroyed_by_gc() {
+    let mut config = Config::default();
+    config.set_sysctl("nf_conntrack_udp_timeout", "1000").unwrap();
+    let mut t = table::<32>(config);
+    t.add_builtin_helper(builtin("tftp").unwrap()).unwrap();
+    let _ = t.track(at(0), &udp(C, 40000, S, 69, b"\x00\x01file\x00octet\x00"));
+    let _ = lines(&mut t);
+    let deleted = t.stats().expect_delete;
+    assert_eq!(t.gc(at(299_000), 64), 0);
+    assert!(t.events().is_empty());
+    assert_eq!(t.gc(at(301_000), 64), 0, "the master lives on");
+    let got = lines(&mut t);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].starts_with("[DESTROY] 0 proto=17 src=198.51.100.5 dst=192.168.1.10 sport=0 dport=40000 "),
+        "{}",
+        got[0]
+    );
+    assert_eq!(t.stats().expect_delete, deleted + 1);
+    assert_eq!(t.expectations(at(301_000)).count(), 0);
+}

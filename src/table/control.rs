@@ -121,6 +121,21 @@ impl<S: Storage> ConnTable<S> {
         n
     }
 
+    /// Delete the expired expectations, each with its DESTROY event (what
+    /// the expectation's timer does in Linux: `nf_conntrack_expect.c:
+    /// nf_ct_expectation_timed_out()`).
+    pub(super) fn reap_expectations(&mut self, now: crate::time::Tick) {
+        if self.expect_book.live == 0 {
+            return;
+        }
+        for i in 0..self.store.parts().expects.len() {
+            if self.store.parts().expects[i].0.get().is_some_and(|p| !p.deadline.is_after(now)) {
+                self.expect_event(i, EventKind::Destroy);
+                self.expects().delete(i);
+            }
+        }
+    }
+
     /// Delete the pending expectations for which `filter` holds
     /// (`conntrack -D expect` with a tuple, or by helper name:
     /// `nf_conntrack_netlink.c: ctnetlink_del_expect()`); the filter sees

@@ -760,7 +760,9 @@ impl<S: Storage> ConnTable<S> {
     /// previous call stopped (what Linux's `nf_conntrack_core.c: gc_worker()`
     /// does in the background: a `no_std` library has no GC thread, so call
     /// this periodically, e.g. every second with a budget of `capacity / 60`).
-    /// Returns the number of entries reaped.
+    /// Expired expectations go too, all of them (their timer,
+    /// `nf_conntrack_expect.c: nf_ct_expectation_timed_out()`, with its
+    /// DESTROY event). Returns the number of entries reaped.
     pub fn gc(&mut self, now: Instant, budget: usize) -> usize {
         let now = now.tick();
         self.tick_clock(now);
@@ -774,6 +776,7 @@ impl<S: Storage> ConnTable<S> {
                 reaped += 1;
             }
         }
+        self.reap_expectations(now);
         reaped
     }
 }
