@@ -423,3 +423,30 @@ fn expired_expectation_destroyed_by_gc() {
     assert_eq!(t.stats().expect_delete, deleted + 1);
     assert_eq!(t.expectations(at(301_000)).count(), 0);
 }
+
+/// A snapshot carries the mark, labels, counters and start time.
+#[test]
+fn snapshot_carries_mark_labels_and_counters() {
+    let mut config = Config::default();
+    config.set_sysctl("acct", "1").unwrap();
+    config.set_sysctl("timestamp", "1").unwrap();
+    let mut a: FixedConnTable<64> = ConnTable::new(HashKey([1; 16]), config);
+    let mut b: FixedConnTable<64> = ConnTable::new(HashKey([2; 16]), config);
+    let q = udp(C, 1, S, 53, b"query");
+    let h = a.track(at(0), &q).entry().unwrap();
+    let _ = a.track(at(1), &udp(S, 53, C, 1, b"answer"));
+    a.set_mark(h, 0xdead_beef);
+    a.set_labels(h, 1 << 127 | 5);
+    let now = at(4_000);
+    let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 2 * SNAPSHOT_MAX_RECORD]);
+    while !cursor.is_done() {
+        let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
+        b.restore(now, &buf[..n]).unwrap();
+    }
+    let (e, _) = b.lookup(&packet_tuple(&q).unwrap(), 0, now).unwrap();
+    assert_eq!((e.mark(), e.labels()), (0xdead_beef, 1 << 127 | 5));
+    assert_eq!(e.counters(Direction::Original), Some((1, q.len() as u64)));
+    assert_eq!(e.counters(Direction::Reply), Some((1, 34)));
+    assert_eq!(e.age(), Some(4));
+    assert_eq!(e.to_string(), a.get(h, now).unwrap().to_string());
+}

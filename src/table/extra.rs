@@ -93,6 +93,18 @@ impl Extra {
         add(&mut self.counters[at + 2..at + 4], u64::from(bytes));
     }
 
+    /// Set the counters: (packets, bytes) original, then reply.
+    #[cfg(feature = "ct-acct")]
+    pub(crate) fn set_counted(&mut self, c: [(u64, u64); 2]) {
+        for (k, (p, b)) in c.into_iter().enumerate() {
+            for (j, v) in [p, b].into_iter().enumerate() {
+                let at = 4 * k + 2 * j;
+                self.counters[at] = (v >> 32) as u32;
+                self.counters[at + 1] = v as u32;
+            }
+        }
+    }
+
     /// Packets and bytes in direction `dir` (zeros without feature
     /// `ct-acct`).
     pub(crate) fn counted(&self, dir: Direction) -> (u64, u64) {
