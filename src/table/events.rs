@@ -34,8 +34,10 @@
 
 use super::ConnTable;
 use super::display::{Line, secs_between};
-use super::storage::{Parts, PartsMut, Storage, sealed};
+use super::storage::{FixedStorage, Parts, PartsMut, Storage, sealed};
+use crate::config::Config;
 use crate::expect::{ExpectLine, Pending};
+use crate::hash::HashKey;
 use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple};
@@ -477,6 +479,25 @@ impl<S: Storage, Q: EventSink> Storage for WithEvents<S, Q> {
     }
     fn event_sink(&mut self) -> Option<&mut dyn EventSink> {
         Some(&mut self.sink)
+    }
+}
+
+impl<const N: usize, const X: usize, const E: usize, Q: EventSink>
+    ConnTable<WithEvents<FixedStorage<N, X, E>, Q>>
+{
+    /// An empty fixed table (see [`ConnTable::new`]) that sends its events
+    /// to `sink`; a `const fn`, so it can be a `static`.
+    ///
+    /// ```
+    /// use ctrack::{Config, ConnTable, EventRing, FixedStorage, HashKey, WithEvents};
+    ///
+    /// type Table = ConnTable<WithEvents<FixedStorage<256, 16, 16>, EventRing<32>>>;
+    /// static TABLE: std::sync::Mutex<Table> =
+    ///     std::sync::Mutex::new(ConnTable::with_events(EventRing::new(), HashKey([0; 16]), Config::DEFAULT));
+    /// assert!(TABLE.lock().unwrap().events().is_empty());
+    /// ```
+    pub const fn with_events(sink: Q, hash_key: HashKey, config: Config) -> Self {
+        ConnTable::from_parts(WithEvents::new(FixedStorage::new(), sink), hash_key, config)
     }
 }
 
