@@ -216,7 +216,7 @@ fn accounting_and_timestamps() {
     let e = t.get(h, at(3_000)).unwrap();
     assert_eq!(e.counters(Direction::Original), Some((2, 2 * q.len() as u64)));
     assert_eq!(e.counters(Direction::Reply), Some((1, a.len() as u64)));
-    assert_eq!(e.age(), Some(3));
+    assert_eq!((e.age(), e.started()), (Some(3), Some(at(0))));
     let line = e.to_string();
     assert_eq!(
         line,
@@ -228,7 +228,13 @@ fn accounting_and_timestamps() {
     );
     let _ = lines(&mut t);
     assert!(t.delete_tuple(&packet_tuple(&q).unwrap(), 0, at(10_000)));
-    let got = lines(&mut t);
+    let events: Vec<Event> = t.events().drain().collect();
+    let Some(Event::Conn(destroy)) = events.last() else { panic!("a DESTROY event") };
+    assert_eq!(
+        (destroy.started(), destroy.stopped(), destroy.age()),
+        (Some(at(0)), Some(at(10_000)), Some(10))
+    );
+    let got: Vec<String> = events.iter().map(|e| e.to_string()).collect();
     assert_eq!(
         got,
         [format!(

@@ -133,6 +133,12 @@ impl EntryRef<'_> {
         u32::try_from(children).unwrap_or(u32::MAX).saturating_add(1)
     }
 
+    /// When the entry was confirmed, if timestamps were on then
+    /// (`nf_conntrack_timestamp`), on the caller's clock to 1/16 s.
+    pub fn started(&self) -> Option<crate::time::Instant> {
+        self.entry.extra.start().map(super::events::instant_of)
+    }
+
     /// The fields of the entry's line.
     pub(super) fn line(&self) -> Line<'_> {
         let status = self.status();

@@ -39,7 +39,7 @@ use crate::config::Config;
 use crate::expect::{ExpectLine, Pending};
 use crate::hash::HashKey;
 use crate::status::Status;
-use crate::time::Tick;
+use crate::time::{Instant, TICKS_PER_SEC, Tick};
 use crate::tuple::{Direction, Tuple};
 use crate::verdict::Handle;
 
@@ -174,6 +174,8 @@ pub struct ConnEvent {
     helper: Option<&'static str>,
     counters: Option<[(u64, u64); 2]>,
     age: Option<u32>,
+    start: Option<Tick>,
+    stop: Option<Tick>,
 }
 
 impl ConnEvent {
@@ -231,7 +233,19 @@ impl ConnEvent {
     /// Whole seconds the connection lived (DESTROY events, timestamps on):
     /// the `delta-time` of its line, the stop time less the start time.
     pub fn age(&self) -> Option<u32> {
-        self.age
+        self.age.filter(|_| self.kind() == EventKind::Destroy)
+    }
+
+    /// When the connection was confirmed (timestamps on:
+    /// `nf_conntrack_timestamp`), on the caller's clock, to 1/16 s.
+    pub fn started(&self) -> Option<Instant> {
+        self.start.map(instant_of)
+    }
+
+    /// When the connection was deleted (DESTROY events, timestamps on):
+    /// the time of the call that deleted it.
+    pub fn stopped(&self) -> Option<Instant> {
+        self.stop.filter(|_| self.kind() == EventKind::Destroy).map(instant_of)
     }
 
     fn line(&self) -> Line<'_> {
@@ -591,6 +605,8 @@ impl<S: Storage> ConnTable<S> {
                 [e.entry.extra.counted(Direction::Original), e.entry.extra.counted(Direction::Reply)]
             }),
             age: e.entry.extra.start().map(|s| secs_between(s, now)),
+            start: e.entry.extra.start(),
+            stop: e.entry.extra.start().map(|_| now),
         };
         if let Some(sink) = self.store.event_sink() {
             sink.push(Event::Conn(event));
@@ -743,4 +759,9 @@ impl<S: Storage> ConnTable<S> {
             self.clock = now;
         }
     }
+}
+
+/// A stored time on the caller's clock (to 1/16 s).
+pub(super) fn instant_of(t: Tick) -> Instant {
+    Instant::from_millis(t.ticks().saturating_mul(1000) / u64::from(TICKS_PER_SEC))
 }
