@@ -103,6 +103,25 @@ impl EntryRef<'_> {
     /// Packets and bytes seen in direction `dir`, when accounting is on
     /// (`nf_conntrack_acct`, feature `ct-acct`). Bytes are IP packet
     /// lengths, headers included, as the kernel counts `skb->len`.
+    ///
+    /// ```
+    /// use ctrack::{Config, ConnTable, Direction, FixedConnTable, HashKey, Instant};
+    ///
+    /// let mut config = Config::default();
+    /// config.set_sysctl("nf_conntrack_acct", "1").unwrap();
+    /// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), config);
+    /// let query = [
+    ///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+    /// ];
+    /// let now = Instant::from_secs(1);
+    /// let h = table.track(now, &query).entry().unwrap();
+    /// let _ = table.track(now, &query);
+    /// let e = table.get(h, now).unwrap();
+    /// assert_eq!(e.counters(Direction::Original), Some((2, 56)));
+    /// assert_eq!(e.counters(Direction::Reply), Some((0, 0)));
+    /// assert!(e.to_string().contains(" dport=53 packets=2 bytes=56 [UNREPLIED] "));
+    /// ```
     pub fn counters(&self, dir: Direction) -> Option<(u64, u64)> {
         self.acct.then(|| self.entry.extra.counted(dir))
     }

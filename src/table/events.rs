@@ -558,8 +558,14 @@ impl<S: Storage> ConnTable<S> {
 
     /// The UPDATE event of a packet that changed the confirmed entry in
     /// slot `i` from `before`.
+    #[inline(always)]
     pub(super) fn after(&mut self, i: usize, before: Option<Before>) {
-        let Some(before) = before else { return };
+        if let Some(before) = before {
+            self.update_event(i, before);
+        }
+    }
+
+    fn update_event(&mut self, i: usize, before: Before) {
         let Some(e) = self.entry_at(i) else { return };
         if !e.status.contains(Status::CONFIRMED) {
             return;
@@ -617,10 +623,14 @@ impl<S: Storage> ConnTable<S> {
     /// RELATED, HELPER if it has a helper, and what its first packet
     /// changed (`__nf_conntrack_confirm()` and the cache of
     /// `nf_conntrack_in()`).
+    #[inline(always)]
     pub(super) fn confirmed_event(&mut self, i: usize) {
-        if !self.wants(EventMask::CONN) {
-            return;
+        if self.wants(EventMask::CONN) {
+            self.new_event(i);
         }
+    }
+
+    fn new_event(&mut self, i: usize) {
         let Some(e) = self.entry_at(i) else { return };
         let e = self.entry_ref(e, self.clock, i);
         let mut mask =
@@ -717,6 +727,7 @@ impl<S: Storage> ConnTable<S> {
 
     /// The expectations' serial before a helper runs, if the sink wants
     /// expectation events.
+    #[inline(always)]
     pub(super) fn expect_mark(&self) -> Option<(u32, usize)> {
         self.wants(EventMask::EXPECT).then_some((self.expect_book.serial, self.expect_book.live))
     }
@@ -725,8 +736,14 @@ impl<S: Storage> ConnTable<S> {
     /// (serial after `mark`). Expectations it evicted to make room
     /// (`max_expected`, a clash) are gone before they can be reported:
     /// they count as lost events of a ring sink.
+    #[inline(always)]
     pub(super) fn expect_news(&mut self, mark: Option<(u32, usize)>) {
-        let Some((serial, live)) = mark else { return };
+        if let Some((serial, live)) = mark {
+            self.expect_new_events(serial, live);
+        }
+    }
+
+    fn expect_new_events(&mut self, serial: u32, live: usize) {
         let created = self.expect_book.serial.wrapping_sub(serial);
         if created == 0 {
             return;
@@ -754,8 +771,10 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// The time events are stamped with: the latest time the caller gave.
+    #[inline(always)]
     pub(super) fn tick_clock(&mut self, now: Tick) {
-        if now > self.clock {
+        // Only events read it: a table without a sink keeps none.
+        if self.wants(EventMask::ALL) && now > self.clock {
             self.clock = now;
         }
     }

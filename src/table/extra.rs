@@ -14,9 +14,8 @@
 //! for the few connections with a helper, a master or NAT, while a mark or
 //! counters are wanted on every connection (a connmark rule marks them
 //! all); a pool slot per entry would cost the pool's whole extension (about
-//! 100 bytes) for 20 or 40. Without the features (the embedded builds use
-//! `--no-default-features`) [`Extra`] is empty and the entry keeps its
-//! size.
+//! 100 bytes) for 20 or 40. Neither feature is a default one: without
+//! them [`Extra`] is empty and the entry keeps its 108 bytes.
 
 use crate::time::Tick;
 use crate::tuple::Direction;

@@ -152,10 +152,10 @@ pub struct ConnTable<S> {
     /// The PPTP helper's GRE key map.
     #[cfg(feature = "helper-pptp")]
     keymap: keymap::Keymap,
-    /// The latest time a call gave (classification, confirmation, `gc`,
-    /// deletions): what events and the stop of a deleted entry's life are
-    /// stamped with when the call that deletes gives no time
-    /// ([`ConnTable::delete`], [`ConnTable::flush`]).
+    /// The latest time a call gave (classification, `gc`, deletions):
+    /// what events and the stop of a deleted entry's life are stamped with
+    /// when the call that deletes gives no time ([`ConnTable::delete`],
+    /// [`ConnTable::flush`]). Kept only by a table with an event sink.
     clock: Tick,
     /// Timeout policies by zone and protocol (nftables `ct timeout`).
     timeout_policies: heapless::Vec<TimeoutPolicy, MAX_TIMEOUT_POLICIES>,
@@ -609,8 +609,9 @@ impl<S: Storage> ConnTable<S> {
         if meta.notrack {
             return Verdict::Untracked;
         }
-        self.tick_clock(now.tick());
-        self.classify_packet(now.tick(), packet, meta)
+        let now = now.tick();
+        self.tick_clock(now);
+        self.classify_packet(now, packet, meta)
     }
 
     /// The last step of a packet that passes (Linux's confirmation hook,

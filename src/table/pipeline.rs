@@ -89,7 +89,8 @@ impl<S: Storage> ConnTable<S> {
                 match tuple.canonical() {
                     Some((key, is_key)) => {
                         let place = self.place(&key, zone);
-                        let len = ip_length(packet, ip.l4);
+                        // Only accounting reads it.
+                        let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
                         Stage::Track(Flow { key, is_key, zone, place, len }, l4)
                     }
                     None => Stage::Done(self.invalid(Reason::NotInvertible)),
