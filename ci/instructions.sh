@@ -33,7 +33,7 @@ if ! command -v valgrind >/dev/null; then
     apt-get update -qq && apt-get install -y -qq valgrind >/dev/null
 fi
 
-cargo build --release --example instructions --quiet ${FEATURES:+--no-default-features --features "$FEATURES"}
+cargo build --release --example instructions --quiet
 BIN=target/release/examples/instructions
 OUT=target/instructions
 mkdir -p "$OUT"
