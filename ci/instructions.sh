@@ -45,10 +45,10 @@ mkdir -p "$OUT"
 # ctrack slots, 12.8 MB of floor slots), they count the cache lines a packet
 # brings in.
 run() {
-    local w=$1 k=$2 f="$OUT/$1-$2"
+    local w=$1 k=$2 n=${3:-$N} f="$OUT/$1-$2"
     valgrind --tool=callgrind --callgrind-out-file="$f.out" --toggle-collect='*measure_*' \
         --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=1048576,16,64 \
-        "$BIN" "$w" "$N" "$k" >"$f.log" 2>&1 || { cat "$f.log" >&2; return 1; }
+        "$BIN" "$w" "$n" "$k" >"$f.log" 2>&1 || { cat "$f.log" >&2; return 1; }
     # "events: Ir Dr ..." names the columns of "summary: ..." (trailing
     # zeros may be left out).
     awk -v ir="$f.ir" -v ll="$f.ll" '
@@ -61,18 +61,31 @@ run() {
 }
 
 WORKLOADS="udp udp-nocsum tcp new-udp floor-udp floor-tcp floor-insert"
+# Translation: at most 32,767 connections of a table have NAT bindings
+# (one extension slot each), so these run at N_NAT flows.
+NAT_WORKLOADS="udp-orig udp-nat udp-translate udp-translate-none"
+N_NAT=${N_NAT:-$((N < 30000 ? N : 30000))}
 # Two runs at a time (one per core); callgrind itself is single-threaded.
 pids=()
-for w in $WORKLOADS; do
-    for k in "$K1" "$K2"; do
-        run "$w" "$k" &
-        pids+=($!)
-        if [ ${#pids[@]} -ge 2 ]; then
-            wait "${pids[0]}"
-            pids=("${pids[@]:1}")
-        fi
+# run_all N WORKLOAD...: both runs of each workload with N flows.
+run_all() {
+    local n=$1 w k
+    shift
+    for w in "$@"; do
+        for k in "$K1" "$K2"; do
+            run "$w" "$k" "$n" &
+            pids+=($!)
+            if [ ${#pids[@]} -ge 2 ]; then
+                wait "${pids[0]}"
+                pids=("${pids[@]:1}")
+            fi
+        done
     done
-done
+}
+# shellcheck disable=SC2086 # the lists are words
+run_all "$N" $WORKLOADS
+# shellcheck disable=SC2086
+run_all "$N_NAT" $NAT_WORKLOADS
 for p in "${pids[@]}"; do wait "$p"; done
 # Setup remarks (flows a full probe window left out), once per workload.
 for w in udp tcp new-udp; do
@@ -104,6 +117,19 @@ row "established UDP, 28 B, checksum on" udp floor-udp
 row "established UDP, 28 B, checksum off" udp-nocsum floor-udp
 row "established TCP ACK, 40 B" tcp floor-tcp
 row "new UDP flow (classify+confirm / insert)" new-udp floor-insert
+
+echo
+echo "Translation per packet, $N_NAT flows, the original direction of established"
+echo "UDP flows (28 B, checksum on), the packet copied into a buffer first:"
+echo
+nat_row() {
+    awk -v w="$1" -v a="$(per_packet "$2" ir)" -v b="$(per_packet "$3" ir)" \
+        'BEGIN { printf "| %-40s | %8.1f | %8.1f | %8.1f |\n", w, a, b, b - a }'
+}
+printf '| %-40s | %8s | %8s | %8s |\n' "flows" track "+ transl" cost
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..42})" ---------: ---------: ---------:
+nat_row "without NAT (translate: nothing to do)" udp-orig udp-translate-none
+nat_row "with source NAT" udp-nat udp-translate
 
 if [ "$PROFILE" = 1 ]; then
     for w in udp new-udp; do

@@ -13,6 +13,14 @@
 //! * `new-udp`: ctrack, `classify` + `confirm` of a new UDP flow, from a
 //!   pool of N (the flows are reaped between rounds of N/64, outside
 //!   `measure_*`, as in the benchmark);
+//! * `udp-orig`, `udp-nat`: ctrack, `track` of the original direction of
+//!   established UDP flows without NAT and with source NAT (the packet
+//!   copied into a buffer first), the baselines of:
+//! * `udp-translate`: ctrack, `track` and `translate` of the 28-byte UDP
+//!   packet of an established flow with source NAT, in the original
+//!   direction (the packet copied into a buffer first);
+//!   `udp-translate-none`: the same on flows without NAT (what `translate`
+//!   costs a connection without NAT);
 //! * `floor-udp`, `floor-tcp`: the floor's lookup of the same packets'
 //!   5-tuples; `floor-insert`: its insert of the new flows.
 
@@ -29,6 +37,25 @@ use ctrack::Instant;
 fn measure_track<P: AsRef<[u8]>>(t: &mut Table, packets: &[P], k: usize) {
     for j in 0..k {
         let _ = black_box(t.track(T_RUN, black_box(packets[j % packets.len()].as_ref())));
+    }
+}
+
+#[inline(never)]
+fn measure_track_copy(t: &mut Table, packets: &[[u8; 28]], k: usize) {
+    for j in 0..k {
+        let p = black_box(packets[j % packets.len()]);
+        let _ = black_box(t.track(T_RUN, &p));
+        black_box(&p);
+    }
+}
+
+#[inline(never)]
+fn measure_track_translate(t: &mut Table, packets: &[[u8; 28]], k: usize) {
+    for j in 0..k {
+        let mut p = black_box(packets[j % packets.len()]);
+        let v = t.track(T_RUN, &p);
+        let _ = black_box(t.translate(&v, &mut p));
+        black_box(&p);
     }
 }
 
@@ -54,7 +81,9 @@ fn measure_insert(f: &mut Floor, keys: &[Tuple4]) {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: instructions udp|udp-nocsum|tcp|new-udp|floor-udp|floor-tcp|floor-insert N K");
+    eprintln!(
+        "usage: instructions udp|udp-nocsum|tcp|new-udp|udp-orig|udp-nat|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
+    );
     exit(2)
 }
 
@@ -68,6 +97,21 @@ fn main() {
         "udp" | "udp-nocsum" => {
             let Setup { table: mut t, live } = common::udp_table(n, workload == "udp");
             measure_track(&mut t, &common::udp_packets(&Setup::order_of(&live)), k);
+            check(&t, &live);
+        }
+        "udp-orig" | "udp-nat" | "udp-translate" | "udp-translate-none" => {
+            let nat = matches!(workload.as_str(), "udp-nat" | "udp-translate");
+            let Setup { table: mut t, live } =
+                if nat { common::udp_nat_table(n) } else { common::udp_table(n, true) };
+            // The original direction only (its answers go to the public
+            // address), for all four.
+            let order: Vec<_> = Setup::order_of(&live).into_iter().map(|(f, _)| (f, false)).collect();
+            let packets = common::udp_packets(&order);
+            if workload.ends_with("translate") || workload.ends_with("none") {
+                measure_track_translate(&mut t, &packets, k);
+            } else {
+                measure_track_copy(&mut t, &packets, k);
+            }
             check(&t, &live);
         }
         "tcp" => {

@@ -13,7 +13,7 @@ use core::net::IpAddr;
 
 use crate::hash::{HashKey, slot};
 use crate::time::Tick;
-use crate::tuple::{Family, L4, Tuple};
+use crate::tuple::{Direction, Family, L4, Tuple};
 use crate::zeroed::{Maybe, Zeroed};
 
 /// Flags of an expectation (`NF_CT_EXPECT_*` in
@@ -109,6 +109,43 @@ pub struct Expectation {
     pub(crate) class: u8,
     pub(crate) flags: ExpectFlags,
     pub(crate) helper: Option<HelperId>,
+    /// How the expected connection is translated when its master has NAT.
+    pub(crate) nat: ExpectNat,
+}
+
+/// How a connection expected by a NATed master is translated when it
+/// arrives (the expectation's `saved_addr`, `saved_proto`, `dir` and
+/// `expectfn` in Linux): destination NAT to the address and port the
+/// announcement carried before the helper rewrote it, and source NAT as
+/// the master's (`nf_nat_helper.c: nf_nat_follow_master()`,
+/// `nf_nat_sip.c: nf_nat_sip_expected()`). All zero: no translation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct ExpectNat {
+    /// 0: none; [`ExpectNat::FOLLOW_MASTER`] or [`ExpectNat::SIP_MEDIA`].
+    pub kind: u8,
+    /// The master's direction the expected connection travels in.
+    pub reply: bool,
+    /// Where the expected connection is really going: the announced
+    /// address and port.
+    pub saved_addr: [u8; 16],
+    pub saved_port: u16,
+}
+
+impl ExpectNat {
+    pub(crate) const NONE: ExpectNat =
+        ExpectNat { kind: 0, reply: false, saved_addr: [0; 16], saved_port: 0 };
+    /// Source NAT to where the master's peer sends, destination NAT to the
+    /// saved address and port (`nf_nat_follow_master()`).
+    pub(crate) const FOLLOW_MASTER: u8 = 1;
+    /// Destination NAT to the saved address and port; source NAT as the
+    /// master only for a connection from the master's own peer
+    /// (`nf_nat_sip_expected()`).
+    pub(crate) const SIP_MEDIA: u8 = 2;
+
+    pub(crate) fn is_none(&self) -> bool {
+        self.kind == 0
+    }
 }
 
 impl Expectation {
@@ -126,6 +163,7 @@ impl Expectation {
             class: 0,
             flags: ExpectFlags::empty(),
             helper: None,
+            nat: ExpectNat::NONE,
         }
     }
 
@@ -159,6 +197,24 @@ impl Expectation {
     /// SIP signalling); by default none.
     pub fn with_helper(self, helper: HelperId) -> Expectation {
         Expectation { helper: Some(helper), ..self }
+    }
+
+    /// This expectation of a translated master: the connection comes in
+    /// the master's direction `from` and is translated on arrival to
+    /// `saved` (see [`ExpectNat`]).
+    pub(crate) fn translated(self, from: Direction, saved: (IpAddr, u16), sip_media: bool) -> Expectation {
+        let mut saved_addr = [0u8; 16];
+        match saved.0 {
+            IpAddr::V4(a) => saved_addr[..4].copy_from_slice(&a.octets()),
+            IpAddr::V6(a) => saved_addr.copy_from_slice(&a.octets()),
+        }
+        let nat = ExpectNat {
+            kind: if sip_media { ExpectNat::SIP_MEDIA } else { ExpectNat::FOLLOW_MASTER },
+            reply: from == Direction::Reply,
+            saved_addr,
+            saved_port: saved.1,
+        };
+        Expectation { nat, ..self }
     }
 
     /// The expected original tuple.
@@ -449,6 +505,7 @@ impl Zeroed for Pending {
             class: 0,
             flags: ExpectFlags(0),
             helper: None,
+            nat: ExpectNat::NONE,
         },
         master: 0,
         zone: 0,

@@ -31,6 +31,9 @@ impl Status {
     pub const SRC_NAT: Status = Status(0x0010);
     /// The destination of the original direction is rewritten.
     pub const DST_NAT: Status = Status(0x0020);
+    /// TCP sequence numbers are adjusted: NAT changed the length of a
+    /// payload (`IPS_SEQ_ADJUST`).
+    pub const SEQ_ADJUST: Status = Status(0x0040);
     /// Source NAT is set up.
     pub const SRC_NAT_DONE: Status = Status(0x0080);
     /// Destination NAT is set up.
@@ -44,13 +47,15 @@ impl Status {
     /// A helper was attached explicitly.
     pub const HELPER: Status = Status(0x2000);
 
-    const NAMES: [(Status, &'static str); 11] = [
+    /// Every bit this crate knows, with its name.
+    pub(crate) const NAMES: [(Status, &'static str); 12] = [
         (Status::EXPECTED, "EXPECTED"),
         (Status::SEEN_REPLY, "SEEN_REPLY"),
         (Status::ASSURED, "ASSURED"),
         (Status::CONFIRMED, "CONFIRMED"),
         (Status::SRC_NAT, "SRC_NAT"),
         (Status::DST_NAT, "DST_NAT"),
+        (Status::SEQ_ADJUST, "SEQ_ADJUST"),
         (Status::SRC_NAT_DONE, "SRC_NAT_DONE"),
         (Status::DST_NAT_DONE, "DST_NAT_DONE"),
         (Status::DYING, "DYING"),

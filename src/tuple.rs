@@ -256,7 +256,9 @@ impl Tuple {
         self.proto
     }
 
-    fn ip(&self, b: &[u8; 16]) -> IpAddr {
+    /// The address of this tuple's family stored in `b` (IPv4 in its
+    /// first four bytes).
+    pub(crate) fn ip(&self, b: &[u8; 16]) -> IpAddr {
         match self.family() {
             Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
             Family::Ipv6 => IpAddr::V6(Ipv6Addr::from(*b)),

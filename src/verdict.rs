@@ -100,6 +100,9 @@ pub struct Tracked {
     /// classified: for the helper that runs at confirmation.
     broadcast_prefix: Option<u8>,
     at: Tick,
+    /// The ticket of the payload edits the helper decided for this packet
+    /// (0: none), for its translation.
+    rewrite: u16,
 }
 
 impl Tracked {
@@ -116,6 +119,7 @@ impl Tracked {
             ended: None,
             broadcast_prefix: None,
             at,
+            rewrite: 0,
         }
     }
 
@@ -201,6 +205,14 @@ impl Tracked {
 
     pub(crate) fn set_broadcast_prefix(&mut self, prefix: Option<u8>) {
         self.broadcast_prefix = prefix;
+    }
+
+    pub(crate) fn rewrite(&self) -> u16 {
+        self.rewrite
+    }
+
+    pub(crate) fn set_rewrite(&mut self, ticket: u16) {
+        self.rewrite = ticket;
     }
 }
 

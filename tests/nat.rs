@@ -14,6 +14,7 @@ use ctrack::*;
 const CLIENT: &str = "10.0.0.5";
 const CLIENT2: &str = "10.0.0.6";
 const SERVER: &str = "198.51.100.7";
+const SERVER2: &str = "198.51.100.9";
 const PUBLIC: &str = "203.0.113.1";
 const INSIDE: &str = "10.0.0.1";
 const WEB: &str = "10.0.0.8";
@@ -700,4 +701,303 @@ fn bindings_survive_snapshot_and_restore() {
     assert_eq!(r.dir(), Some(Direction::Reply));
     assert_eq!(addrs(&synack), (addr(PUBLIC), addr(SERVER)));
     assert_eq!(ports(&synack), (80, 50000));
+}
+
+// ---------------------------------------------------------------------
+// Helper NAT: what FTP, TFTP and SIP announce is rewritten, and the
+// connections they expect follow the master's translation.
+
+#[cfg(feature = "nat-helpers")]
+/// A table with the helpers of the TUN firewall.
+fn helped() -> FixedConnTable<256, 128> {
+    let mut t = table();
+    for name in ["ftp", "tftp", "sip"] {
+        t.add_builtin_helper(helper::builtin(name).unwrap()).unwrap();
+    }
+    t
+}
+
+#[cfg(feature = "nat-helpers")]
+/// Track a later packet and translate it with room to grow: the packet
+/// as it leaves.
+fn pass_in<S: Storage>(t: &mut ConnTable<S>, packet: &[u8]) -> (Verdict, Vec<u8>) {
+    let mut v = t.classify(now(), packet, Meta::default());
+    t.confirm(&mut v, packet).unwrap();
+    let mut buf = packet.to_vec();
+    buf.resize(packet.len() + 128, 0);
+    let n = t.translate_in(&v, &mut buf, packet.len()).unwrap();
+    buf.truncate(n);
+    assert!(checksums_ok(&buf), "valid after");
+    (v, buf)
+}
+
+#[cfg(feature = "nat-helpers")]
+/// The TCP sequence and acknowledgement numbers and the payload.
+fn tcp_parts(p: &[u8]) -> (u32, u32, &[u8]) {
+    let l4 = if p[0] >> 4 == 4 { usize::from(p[0] & 0x0f) * 4 } else { 40 };
+    let w = |at: usize| u32::from_be_bytes([p[l4 + at], p[l4 + at + 1], p[l4 + at + 2], p[l4 + at + 3]]);
+    let data = l4 + usize::from(p[l4 + 12] >> 4) * 4;
+    (w(4), w(8), &p[data..])
+}
+
+#[cfg(feature = "nat-helpers")]
+/// Active FTP through source NAT: the PORT command grows by three bytes
+/// (`10,0,0,5` becomes `203,0,113,1`), every later segment's sequence
+/// number moves by three and every acknowledgement back, a retransmitted
+/// PORT is rewritten without moving them twice, and the server's data
+/// connection to the public address reaches the client.
+#[test]
+fn ftp_port_rewritten_with_sequence_adjustment() {
+    let mut t = helped();
+    let mut syn = tcp(CLIENT, 40100, SERVER, 21, SYN, 990, 0, 65535, &[]);
+    let v = open(&mut t, &mut syn, &[snat()]).unwrap();
+    let (_, synack) = pass_in(&mut t, &tcp(SERVER, 21, PUBLIC, 40100, SYN | ACK, 5000, 991, 65535, &[]));
+    assert_eq!(addrs(&synack).1, addr(CLIENT));
+    let (_, banner) =
+        pass_in(&mut t, &tcp(SERVER, 21, PUBLIC, 40100, ACK | PSH, 5001, 991, 65535, b"220 hi\r\n"));
+    assert_eq!(tcp_parts(&banner).2, b"220 hi\r\n");
+
+    // Linux reads a direction's commands once it has seen a line end there.
+    let (_, user) =
+        pass_in(&mut t, &tcp(CLIENT, 40100, SERVER, 21, ACK | PSH, 991, 5009, 65535, b"USER ftp\r\n"));
+    assert_eq!(tcp_parts(&user).0, 991);
+    let port = b"PORT 10,0,0,5,156,64\r\n";
+    let cmd = tcp(CLIENT, 40100, SERVER, 21, ACK | PSH, 1001, 5009, 65535, port);
+    let (r, out) = pass_in(&mut t, &cmd);
+    assert_eq!(r.state(), Some(CtState::Established));
+    assert_eq!(tcp_parts(&out), (1001, 5009, &b"PORT 203,0,113,1,156,64\r\n"[..]));
+    assert_eq!(out.len(), cmd.len() + 3);
+    let e = t.get(v.entry().unwrap(), now()).unwrap();
+    assert!(e.status().contains(Status::SEQ_ADJUST));
+
+    // The server acknowledges the longer command: accepted (the tracker
+    // takes the offset off) and translated back into the client's space.
+    let ok = tcp(SERVER, 21, PUBLIC, 40100, ACK | PSH, 5009, 1001 + 25, 65535, b"200 ok\r\n");
+    let (r, back) = pass_in(&mut t, &ok);
+    assert_eq!(r.state(), Some(CtState::Established));
+    assert_eq!(r.reason(), None);
+    assert_eq!(tcp_parts(&back).1, 1001 + 22);
+
+    // A retransmitted PORT (its line start is still remembered):
+    // rewritten again, without a second offset.
+    let (_, again) = pass_in(&mut t, &cmd);
+    assert_eq!(tcp_parts(&again), (1001, 5017 - 8, &b"PORT 203,0,113,1,156,64\r\n"[..]));
+
+    // The next command moves by three.
+    let list = tcp(CLIENT, 40100, SERVER, 21, ACK | PSH, 1023, 5017, 65535, b"LIST\r\n");
+    let (_, out) = pass_in(&mut t, &list);
+    assert_eq!(tcp_parts(&out).0, 1026);
+
+    // The data connection: to the public address and the announced port,
+    // RELATED, translated to the client.
+    let (r, data) = pass_in(&mut t, &tcp(SERVER, 20, PUBLIC, 40000, SYN, 9000, 0, 65535, &[]));
+    assert_eq!(r.state(), Some(CtState::Related));
+    assert_eq!(addrs(&data), (addr(SERVER), addr(CLIENT)));
+    assert_eq!(ports(&data), (20, 40000));
+    // Its answer leaves with the public address.
+    let (r, answer) = pass_in(&mut t, &tcp(CLIENT, 40000, SERVER, 20, SYN | ACK, 7000, 9001, 65535, &[]));
+    assert_eq!(r.state(), Some(CtState::Established));
+    assert_eq!((addrs(&answer), ports(&answer)), ((addr(PUBLIC), addr(SERVER)), (40000, 20)));
+}
+
+#[cfg(feature = "nat-helpers")]
+/// A rewrite that shrinks (DNAT to a shorter address in a 227 reply) and
+/// SACK blocks acknowledging the adjusted space.
+#[test]
+fn ftp_227_shrinks_and_sack_is_adjusted() {
+    let mut t = helped();
+    // The client talks to the public address; DNAT to the inside server.
+    let mut syn = tcp(SERVER, 40200, PUBLIC, 21, SYN, 100, 0, 65535, &[]);
+    let _ = open(&mut t, &mut syn, &[NatRule::dnat(addr(WEB))]).unwrap();
+    let _ = pass_in(&mut t, &tcp(WEB, 21, SERVER, 40200, SYN | ACK, 7992, 101, 65535, &[]));
+    let _ = pass_in(&mut t, &tcp(SERVER, 40200, PUBLIC, 21, ACK, 101, 7993, 65535, &[]));
+    let _ = pass_in(&mut t, &tcp(WEB, 21, SERVER, 40200, ACK | PSH, 7993, 101, 65535, b"220 hi\r\n"));
+    let reply = b"227 Entering Passive Mode (10,0,0,8,39,16).\r\n";
+    let (_, out) = pass_in(&mut t, &tcp(WEB, 21, SERVER, 40200, ACK | PSH, 8001, 101, 65535, reply));
+    assert_eq!(tcp_parts(&out).2, b"227 Entering Passive Mode (203,0,113,1,39,16).\r\n");
+    // Longer by three: the client's ACK covers the longer reply.
+    let ack = 8001 + reply.len() as u32 + 3;
+    let (r, back) = pass_in(&mut t, &tcp(SERVER, 40200, PUBLIC, 21, ACK, 101, ack, 65535, &[]));
+    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
+    assert_eq!(tcp_parts(&back).1, ack - 3);
+    // The data connection to the public address reaches the server.
+    let (r, data) = pass_in(&mut t, &tcp(SERVER, 40201, PUBLIC, 10000, SYN, 300, 0, 65535, &[]));
+    assert_eq!(r.state(), Some(CtState::Related));
+    assert_eq!((addrs(&data).1, ports(&data).1), (addr(WEB), 10000));
+}
+
+#[cfg(feature = "nat-helpers")]
+/// TFTP: the server answers from a new port to the public address; the
+/// transfer follows the master to the client's own port.
+#[test]
+fn tftp_transfer_follows_the_master() {
+    let mut t = helped();
+    let mut rrq = udp(CLIENT, 3000, SERVER, 69, b"\x00\x01file\x00octet\x00");
+    let _ = open(&mut t, &mut rrq, &[NatRule::snat(addr(PUBLIC)).ports(5000, 5000)]).unwrap();
+    assert_eq!(ports(&rrq).0, 5000);
+    let (r, data) = pass_in(&mut t, &udp(SERVER, 4000, PUBLIC, 5000, b"\x00\x03\x00\x01data"));
+    assert_eq!(r.state(), Some(CtState::Related));
+    assert_eq!((addrs(&data), ports(&data)), ((addr(SERVER), addr(CLIENT)), (4000, 3000)));
+    let (r, ack) = pass_in(&mut t, &udp(CLIENT, 3000, SERVER, 4000, b"\x00\x04\x00\x01"));
+    assert_eq!(r.state(), Some(CtState::Established));
+    assert_eq!((addrs(&ack).0, ports(&ack).0), (addr(PUBLIC), 5000));
+}
+
+#[cfg(feature = "nat-helpers")]
+fn invite(from: &str, to: &str, v6: bool) -> Vec<u8> {
+    let ip = if v6 { "IP6" } else { "IP4" };
+    let host = |a: &str| if v6 { format!("[{a}]") } else { a.to_string() };
+    let sdp =
+        format!("v=0\r\no=- 1 1 IN {ip} {from}\r\nc=IN {ip} {from}\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n");
+    let msg = format!(
+        "INVITE sip:bob@{to_h}:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {from_h}:5060;branch=z9hG4bK1\r\n\
+         From: <sip:alice@{from_h}:5060>;tag=1\r\nTo: <sip:bob@{to_h}:5060>\r\nCall-ID: 1@x\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:alice@{from_h}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+        to_h = host(to),
+        from_h = host(from),
+        len = sdp.len()
+    );
+    udp(from, 5060, to, 5060, msg.as_bytes())
+}
+
+#[cfg(feature = "nat-helpers")]
+/// SIP over IPv4 and IPv6 through source NAT: Via, Contact, From and the
+/// SDP's addresses name the public address, Content-Length follows, and
+/// the media the server sends to the public address reach the client.
+#[test]
+fn sip_invite_and_media_translated_v4_and_v6() {
+    for (client, server, public, v6) in [(CLIENT, SERVER, PUBLIC, false), (CLIENT6, SERVER6, PUBLIC6, true)] {
+        let mut t = helped();
+        let mut first = udp(client, 5060, server, 5060, b"OPTIONS");
+        let _ = open(&mut t, &mut first, &[NatRule::snat(addr(public))]).unwrap();
+        let (r, out) = pass_in(&mut t, &invite(client, server, v6));
+        // Unanswered yet: still NEW, as Linux classifies it.
+        assert_eq!(r.state(), Some(CtState::New));
+        let l4 = if v6 { 48 } else { 28 };
+        let text = String::from_utf8(out[l4..].to_vec()).unwrap();
+        let host = if v6 { format!("[{public}]") } else { public.to_string() };
+        assert!(text.contains(&format!("Via: SIP/2.0/UDP {host}:5060;")), "{text}");
+        assert!(text.contains(&format!("Contact: <sip:alice@{host}:5060>")), "{text}");
+        assert!(text.contains(&format!("From: <sip:alice@{host}:5060>")), "{text}");
+        let ip = if v6 { "IP6" } else { "IP4" };
+        assert!(text.contains(&format!("c=IN {ip} {public}\r\n")), "{text}");
+        assert!(text.contains(&format!("o=- 1 1 IN {ip} {public}\r\n")), "{text}");
+        assert!(!text.contains(client), "{text}");
+        let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+        assert!(text.contains(&format!("Content-Length: {}\r\n", body.len())), "{text}");
+
+        // RTP from the server to the public address and the SDP's port.
+        let (r, rtp) = pass_in(&mut t, &udp(server, 7000, public, 6000, b"rtp"));
+        assert_eq!(r.state(), Some(CtState::Related));
+        assert_eq!((addrs(&rtp), ports(&rtp)), ((addr(server), addr(client)), (7000, 6000)));
+    }
+}
+
+#[cfg(feature = "nat-helpers")]
+/// A rewrite that shrinks, twice, across several segments, with a
+/// retransmission, and a failover in the middle: the standby goes on with
+/// the same sequence adjustment (the snapshot carries it).
+#[test]
+fn ftp_port_shrinks_across_segments_and_failover() {
+    const LONG: &str = "10.100.200.250";
+    const SHORT: &str = "1.2.3.4";
+    let mut t = helped();
+    let mut syn = tcp(LONG, 40300, SERVER, 21, SYN, 990, 0, 65535, &[]);
+    let _ = open(&mut t, &mut syn, &[NatRule::snat(addr(SHORT))]).unwrap();
+    let c = |seq: u32, ack: u32, data: &[u8]| tcp(LONG, 40300, SERVER, 21, ACK | PSH, seq, ack, 65535, data);
+    let s = |seq: u32, ack: u32, data: &[u8]| tcp(SERVER, 21, SHORT, 40300, ACK | PSH, seq, ack, 65535, data);
+    let _ = pass_in(&mut t, &tcp(SERVER, 21, SHORT, 40300, SYN | ACK, 5000, 991, 65535, &[]));
+    let _ = pass_in(&mut t, &s(5001, 991, b"220 hi\r\n"));
+    let _ = pass_in(&mut t, &c(991, 5009, b"USER ftp\r\n"));
+
+    // 28 bytes become 21.
+    let (_, out) = pass_in(&mut t, &c(1001, 5009, b"PORT 10,100,200,250,156,65\r\n"));
+    assert_eq!(tcp_parts(&out), (1001, 5009, &b"PORT 1,2,3,4,156,65\r\n"[..]));
+    let (r, back) = pass_in(&mut t, &s(5009, 1022, b"200 ok\r\n"));
+    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
+    assert_eq!(tcp_parts(&back).1, 1029);
+
+    // The second PORT leaves 7 bytes earlier and shrinks by 7 more.
+    let second = c(1029, 5017, b"PORT 10,100,200,250,156,66\r\n");
+    let (_, out) = pass_in(&mut t, &second);
+    assert_eq!(tcp_parts(&out), (1022, 5017, &b"PORT 1,2,3,4,156,66\r\n"[..]));
+    // Retransmitted: the same rewrite, no third offset.
+    let (_, out) = pass_in(&mut t, &second);
+    assert_eq!(tcp_parts(&out), (1022, 5017, &b"PORT 1,2,3,4,156,66\r\n"[..]));
+
+    // Failover.
+    let mut bytes = Vec::new();
+    let mut cursor = SnapshotCursor::new();
+    while !cursor.is_done() {
+        let mut buf = [0u8; 4096];
+        let n = t.snapshot(now(), &mut cursor, &mut buf).unwrap();
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    let mut standby = helped();
+    standby.restore(now(), &bytes).unwrap();
+    let (r, back) = pass_in(&mut standby, &s(5017, 1043, b"200 ok\r\n"));
+    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
+    assert_eq!(tcp_parts(&back).1, 1057);
+    let (_, out) = pass_in(&mut standby, &c(1057, 5025, b"LIST\r\n"));
+    assert_eq!(tcp_parts(&out).0, 1043);
+
+    // The data connection of the second PORT reaches the client (FTP
+    // expects one connection per master: the second replaced the first).
+    let (r, data) = pass_in(&mut standby, &tcp(SERVER, 20, SHORT, 40002, SYN, 9000, 0, 65535, &[]));
+    assert_eq!(r.state(), Some(CtState::Related));
+    assert_eq!((addrs(&data).1, ports(&data).1), (addr(LONG), 40002));
+    let v =
+        standby.classify(now(), &tcp(SERVER, 20, SHORT, 40001, SYN, 9000, 0, 65535, &[]), Meta::default());
+    assert_eq!(v.state(), Some(CtState::New));
+    standby.discard(&v);
+}
+
+/// IRC: a DCC offer names the client's public address (as a decimal
+/// number, one digit longer here) and the offered port; the peer's
+/// connection to them reaches the client.
+#[cfg(feature = "nat-helpers")]
+#[test]
+fn irc_dcc_offer_translated() {
+    let mut t = table();
+    t.add_builtin_helper(helper::builtin("irc").unwrap()).unwrap();
+    let mut syn = tcp(CLIENT, 40400, SERVER, 6667, SYN, 100, 0, 65535, &[]);
+    let _ = open(&mut t, &mut syn, &[snat()]).unwrap();
+    let _ = pass_in(&mut t, &tcp(SERVER, 6667, PUBLIC, 40400, SYN | ACK, 700, 101, 65535, &[]));
+    let _ = pass_in(&mut t, &tcp(CLIENT, 40400, SERVER, 6667, ACK, 101, 701, 65535, &[]));
+    // 10.0.0.5 is 167772165; 203.0.113.1 is 3405803777.
+    let offer = b"PRIVMSG bob :\x01DCC SEND file 167772165 5000\x01\r\n";
+    let (r, out) = pass_in(&mut t, &tcp(CLIENT, 40400, SERVER, 6667, ACK | PSH, 101, 701, 65535, offer));
+    assert_eq!(r.reason(), None);
+    assert_eq!(tcp_parts(&out).2, b"PRIVMSG bob :\x01DCC SEND file 3405803777 5000\x01\r\n");
+    // One byte longer: the server's acknowledgement is taken back.
+    let ack = 101 + offer.len() as u32 + 1;
+    let (r, back) = pass_in(&mut t, &tcp(SERVER, 6667, PUBLIC, 40400, ACK, 701, ack, 65535, &[]));
+    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
+    assert_eq!(tcp_parts(&back).1, ack - 1);
+    let (r, dcc) = pass_in(&mut t, &tcp(SERVER2, 41000, PUBLIC, 5000, SYN, 1, 0, 65535, &[]));
+    assert_eq!(r.state(), Some(CtState::Related));
+    assert_eq!((addrs(&dcc).1, ports(&dcc).1), (addr(CLIENT), 5000));
+}
+
+/// Amanda behind destination NAT: the client's reply announces its ports
+/// (kept: free), and the backup server's connections to the public
+/// address reach the client.
+#[cfg(feature = "nat-helpers")]
+#[test]
+fn amanda_connections_follow_the_master() {
+    let mut t = table();
+    t.add_builtin_helper(helper::builtin("amanda").unwrap()).unwrap();
+    let mut req = udp(SERVER, 850, PUBLIC, 10080, b"Amanda 2.4 REQ HANDLE 000-1 SEQ 1\n");
+    let _ = open(&mut t, &mut req, &[NatRule::dnat(addr(WEB))]).unwrap();
+    assert_eq!(addrs(&req).1, addr(WEB));
+    let reply = b"Amanda 2.4 REP HANDLE 000-1 SEQ 1\nCONNECT DATA 50000 MESG 50001 INDEX 50002\n";
+    let (r, out) = pass_in(&mut t, &udp(WEB, 10080, SERVER, 850, reply));
+    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
+    assert_eq!(&out[28..], reply, "free ports are kept");
+    assert_eq!(addrs(&out).0, addr(PUBLIC));
+    for port in [50000, 50001, 50002] {
+        let (r, data) = pass_in(&mut t, &tcp(SERVER, 900, PUBLIC, port, SYN, 1, 0, 65535, &[]));
+        assert_eq!(r.state(), Some(CtState::Related));
+        assert_eq!((addrs(&data).1, ports(&data).1), (addr(WEB), port));
+    }
 }

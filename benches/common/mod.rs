@@ -279,6 +279,49 @@ pub fn udp_table(n: usize, checksum: bool) -> Setup {
     Setup { table: t, live }.check("UDP setup")
 }
 
+/// The public address of [`udp_nat_table`]'s source NAT.
+pub const NAT_PUBLIC: u32 = 0xcb00_7101; // 203.0.113.1
+
+/// [`udp_table`]'s flows (checksum on), each source-NATed to
+/// [`NAT_PUBLIC`] at its first packet (its port kept where unique): the
+/// answers come to the public address. Every flow has a binding, so the
+/// table has an extension slot per flow.
+pub fn udp_nat_table(n: usize) -> Setup {
+    let mut t = ConnTable::with_capacities(2 * n, n + 64, 64, CTRACK_KEY, config(true));
+    let rule = ctrack::nat::NatRule::snat(std::net::IpAddr::V4(std::net::Ipv4Addr::from(NAT_PUBLIC)));
+    let mut live = vec![true; n];
+    for (i, l) in live.iter_mut().enumerate() {
+        let q = udp_packet(flow(i, ESTABLISHED_BASE, 17));
+        let mut v = t.classify(T_OPEN, &q, Meta::default());
+        *l = v.state() == Some(CtState::New) && t.nat(&v, &rule).is_ok();
+        if !*l {
+            t.discard(&v);
+            continue;
+        }
+        let _ = t.confirm(&mut v, &q);
+        let Some(e) = v.entry().and_then(|h| t.get(h, T_OPEN)) else { continue };
+        let r = e.reply();
+        let v4 = |a: std::net::IpAddr| match a {
+            std::net::IpAddr::V4(a) => u32::from(a),
+            std::net::IpAddr::V6(_) => 0,
+        };
+        let answer = Tuple4 {
+            src: v4(r.src()),
+            dst: v4(r.dst()),
+            sport: r.sport().unwrap_or(0),
+            dport: r.dport().unwrap_or(0),
+            proto: 17,
+        };
+        let _ = t.track(T_OPEN, &udp_packet(answer));
+    }
+    for (i, l) in live.iter_mut().enumerate() {
+        let q = udp_packet(flow(i, ESTABLISHED_BASE, 17));
+        let v = t.track(T_RUN, &q);
+        *l = *l && v.state() == Some(CtState::Established);
+    }
+    Setup { table: t, live }.check("UDP NAT setup")
+}
+
 /// `n` TCP connections after a three-way handshake at `T_OPEN`
 /// (ESTABLISHED and ASSURED; window tracking on, not picked up
 /// mid-stream).

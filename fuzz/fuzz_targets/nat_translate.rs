@@ -3,7 +3,8 @@
 //! Input: `[flags] [n] [first packet: n bytes] [second packet...]`. The
 //! first packet is classified; if it opens a connection, it gets the NAT
 //! bindings `flags` pick (bit 0: source NAT, bit 1: destination NAT, bit
-//! 2: a 7-port range, bit 3: `random`, bit 4: checksum verification on),
+//! 2: a 7-port range, bit 3: `random`, bit 4: checksum verification on,
+//! bit 5: the FTP, TFTP and SIP helpers, whose NAT rewrites payloads),
 //! is confirmed and translated. Then its answer (addresses and ports
 //! swapped), an ICMP error about it and the second packet are tracked and
 //! translated.
@@ -91,12 +92,16 @@ fn checks(p: &[u8]) -> Checks {
     Checks { ip, l4: l4_ok }
 }
 
-/// Track and translate `packet`; check the property.
-fn translate_checked<S: ctrack::Storage>(t: &ConnTable<S>, v: &Verdict, packet: &mut [u8]) {
+/// Translate `packet` (with room to grow, for a helper's rewrite); check
+/// the property. The packet as it leaves.
+fn translate_checked<S: ctrack::Storage>(t: &mut ConnTable<S>, v: &Verdict, packet: &mut Vec<u8>) {
     let before = checks(packet);
-    let copy = packet.to_vec();
-    match t.translate(v, packet) {
-        Ok(_) => {
+    let copy = packet.clone();
+    let len = packet.len();
+    packet.resize(len + 256, 0);
+    match t.translate_in(v, packet, len) {
+        Ok(n) => {
+            packet.truncate(n);
             let after = checks(packet);
             for (b, a) in [(before.ip, after.ip), (before.l4, after.l4)] {
                 if b == Some(true) {
@@ -104,7 +109,10 @@ fn translate_checked<S: ctrack::Storage>(t: &ConnTable<S>, v: &Verdict, packet: 
                 }
             }
         }
-        Err(_) => assert_eq!(packet, &copy[..], "a refused packet is unchanged"),
+        Err(_) => {
+            packet.truncate(len);
+            assert_eq!(packet, &copy, "a refused packet is unchanged");
+        }
     }
 }
 
@@ -167,6 +175,14 @@ fuzz_target!(|data: &[u8]| {
     let mut config = Config::default();
     config.checksum = flags & 16 != 0;
     let mut table: FixedConnTable<64> = ConnTable::new(HashKey([0x42; 16]), config);
+    // Bit 5: the helpers whose NAT rewrites payloads (FTP, TFTP, SIP).
+    if flags & 32 != 0 {
+        for name in ["ftp", "tftp", "sip"] {
+            if let Some(b) = ctrack::helper::builtin(name) {
+                let _ = table.add_builtin_helper(b);
+            }
+        }
+    }
     let now = Instant::from_secs(1000);
 
     let mut p1 = first.to_vec();
@@ -205,18 +221,18 @@ fuzz_target!(|data: &[u8]| {
     if table.confirm(&mut v, &p1).is_err() {
         return;
     }
-    translate_checked(&table, &v, &mut p1);
+    translate_checked(&mut table, &v, &mut p1);
 
     // Its answer and an ICMP error about it, as they come back.
     for mut p in [answer(&p1), icmp_error(&p1)].into_iter().flatten() {
         let v = table.track(now, &p);
-        translate_checked(&table, &v, &mut p);
+        translate_checked(&mut table, &v, &mut p);
     }
     let mut p2 = second.to_vec();
     let v = table.track(now, &p2);
-    translate_checked(&table, &v, &mut p2);
+    translate_checked(&mut table, &v, &mut p2);
     // Once more, the first packet (an entry may have appeared meanwhile).
     let mut p1 = first.to_vec();
     let v = table.track(now, &p1);
-    translate_checked(&table, &v, &mut p1);
+    translate_checked(&mut table, &v, &mut p1);
 });

@@ -38,10 +38,18 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The ports a client's reply announces: `[DATA, MESG, INDEX]`, `None` for
 /// a keyword absent or not read (`amanda_help()`'s search).
+#[cfg(any(test, fuzzing))]
 pub fn parse(payload: &[u8]) -> [Option<u16>; 3] {
+    ports(payload).map(|p| p.map(|(port, _, _)| port))
+}
+
+/// [`parse`], with where each port's digits are in the payload (offset,
+/// length).
+fn ports(payload: &[u8]) -> [Option<(u16, usize, usize)>; 3] {
     let mut ports = [None; 3];
     let Some(at) = find(payload, b"CONNECT ") else { return ports };
-    let rest = &payload[at + 8..];
+    let line_at = at + 8;
+    let rest = &payload[line_at..];
     let Some(end) = find(rest, b"\n") else { return ports };
     let line = &rest[..end];
     for (k, keyword) in KEYWORDS.iter().enumerate() {
@@ -49,13 +57,13 @@ pub fn parse(payload: &[u8]) -> [Option<u16>; 3] {
         let after = &line[at + keyword.len()..];
         // `simple_strtoul()` over at most five characters; the 16-bit cut
         // of `htons()`.
-        let digits = after.iter().take(5).take_while(|b| b.is_ascii_digit());
-        let value = digits.fold(0u32, |v, &b| v * 10 + u32::from(b - b'0'));
+        let n = after.iter().take(5).take_while(|b| b.is_ascii_digit()).count();
+        let value = after[..n].iter().fold(0u32, |v, &b| v * 10 + u32::from(b - b'0'));
         let port = value as u16;
         if port == 0 {
             break;
         }
-        ports[k] = Some(port);
+        ports[k] = Some((port, line_at + at + keyword.len(), n));
     }
     ports
 }
@@ -78,15 +86,53 @@ impl Helper for Amanda {
         let mut verdict = Ok(());
         // An expectation that cannot be added drops the packet, but the
         // other ports are still expected (`amanda_help()` goes on).
-        for port in parse(cx.payload()).into_iter().flatten() {
-            let added = Tuple::with_ports(orig.src(), 0, orig.dst(), port, proto::TCP)
-                .and_then(|t| cx.expect(Expectation::from_any_port(t)).ok());
-            if added.is_none() {
+        for (port, at, len) in ports(cx.payload()).into_iter().flatten() {
+            let Some(exp) = Tuple::with_ports(orig.src(), 0, orig.dst(), port, proto::TCP)
+                .map(Expectation::from_any_port)
+            else {
+                verdict = Err(HelperDrop("cannot add expectation"));
+                continue;
+            };
+            #[cfg(feature = "nat-helpers")]
+            if cx.is_translated() {
+                if let Err(d) = translate(cx, exp, port, at, len) {
+                    verdict = Err(d);
+                }
+                continue;
+            }
+            let _ = (at, len);
+            if cx.expect(exp).is_err() {
                 verdict = Err(HelperDrop("cannot add expectation"));
             }
         }
         verdict
     }
+}
+
+/// The NAT part (`nf_nat_amanda.c: help()`): the connection comes the
+/// master's original way, on the announced port or the first free one
+/// after it, and is translated on arrival as the master is, to the
+/// announced port; the reply names the port chosen.
+#[cfg(feature = "nat-helpers")]
+fn translate(
+    cx: &mut HelperContext<'_>,
+    exp: Expectation,
+    port: u16,
+    at: usize,
+    len: usize,
+) -> Result<(), HelperDrop> {
+    use core::fmt::Write;
+    let client = cx.tuple(Direction::Reply).src();
+    let chosen = cx
+        .expect_translated(exp, Direction::Original, (client, port), false)
+        .map_err(|_| HelperDrop("all ports in use"))?;
+    let mut text = heapless::String::<8>::new();
+    write!(text, "{chosen}").map_err(|_| HelperDrop("cannot mangle packet"))?;
+    if !cx.mangle(at, len, text.as_bytes()) {
+        cx.unexpect(&mut |e| e.tuple().dport() == Some(chosen));
+        return Err(HelperDrop("cannot mangle packet"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -54,15 +54,46 @@ pub fn parse(payload: &[u8], dir: Direction, family: Family) -> Parsed {
 /// as the sender's (`help()` initialises it so, for EPSV), and PORT and 227
 /// overwrite only its IPv4 part: on an IPv6 connection, the first four
 /// bytes.
+#[cfg(any(test, fuzzing))]
 fn parse_from(payload: &[u8], dir: Direction, sender: IpAddr) -> Parsed {
-    type Pattern = (&'static [u8], Option<u8>, fn(&[u8], IpAddr) -> Option<(Option<IpAddr>, u16)>);
+    locate(payload, dir, sender).0
+}
+
+/// Which announcement a line is (`enum nf_ct_ftp_type`): how NAT writes
+/// it anew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Port,
+    Pasv,
+    Eprt,
+    Epsv,
+}
+
+/// Where the announced address and port are in a payload: `len` bytes
+/// at `off` (the `matchoff` and `matchlen` that `nf_conntrack_ftp.c`
+/// hands to its NAT part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    kind: Kind,
+    off: usize,
+    len: usize,
+}
+
+/// [`parse_from`], and where the numbers it read are.
+fn locate(payload: &[u8], dir: Direction, sender: IpAddr) -> (Parsed, Option<Span>) {
+    type Numbers = fn(&[u8], IpAddr) -> Option<(Option<IpAddr>, u16, usize)>;
+    type Pattern = (&'static [u8], Option<u8>, Numbers, Kind);
     let patterns: [Pattern; 2] = match dir {
-        Direction::Original => [(b"PORT", Some(b' '), parse_port), (b"EPRT", Some(b' '), parse_eprt)],
-        Direction::Reply => [(b"227 ", None, parse_227), (b"229 ", Some(b'('), parse_epsv)],
+        Direction::Original => {
+            [(b"PORT", Some(b' '), parse_port, Kind::Port), (b"EPRT", Some(b' '), parse_eprt, Kind::Eprt)]
+        }
+        Direction::Reply => {
+            [(b"227 ", None, parse_227, Kind::Pasv), (b"229 ", Some(b'('), parse_epsv, Kind::Epsv)]
+        }
     };
-    for (keyword, skip, number_parser) in patterns {
+    for (keyword, skip, number_parser, kind) in patterns {
         match match_keyword(payload, keyword) {
-            Some(false) => return Parsed::Partial,
+            Some(false) => return (Parsed::Partial, None),
             None => continue,
             Some(true) => {}
         }
@@ -71,20 +102,52 @@ fn parse_from(payload: &[u8], dir: Direction, sender: IpAddr) -> Parsed {
             // Skip to the first occurrence of the skip character.
             Some(c) => match rest.iter().position(|&b| b == c) {
                 Some(at) => &rest[at + 1..],
-                None => return Parsed::Partial,
+                None => return (Parsed::Partial, None),
             },
             // 227: the numbers start at the first digit.
             None => match rest.iter().position(u8::is_ascii_digit) {
                 Some(at) => &rest[at..],
-                None => return Parsed::Partial,
+                None => return (Parsed::Partial, None),
             },
         };
+        let off = payload.len() - numbers.len();
         return match number_parser(numbers, sender) {
-            Some((addr, port)) => Parsed::Endpoint(addr, port),
-            None => Parsed::Partial,
+            Some((addr, port, len)) => (Parsed::Endpoint(addr, port), Some(Span { kind, off, len })),
+            None => (Parsed::Partial, None),
         };
     }
-    Parsed::None
+    (Parsed::None, None)
+}
+
+/// The announcement NAT writes in place of the span's text
+/// (`nf_nat_ftp.c: nf_nat_ftp_fmt_cmd()`): `PORT` and `227` with the
+/// four bytes of an IPv4 address, `EPRT` with an IPv4 address in dotted
+/// form or an IPv6 one in full (`%pI6`: eight groups of four hex
+/// digits), `229` with the port only.
+#[cfg(feature = "nat-helpers")]
+fn announcement(kind: Kind, addr: IpAddr, port: u16, out: &mut heapless::String<64>) -> core::fmt::Result {
+    use core::fmt::Write;
+    let v4 = match addr {
+        IpAddr::V4(a) => a.octets(),
+        IpAddr::V6(a) => {
+            let b = a.octets();
+            [b[0], b[1], b[2], b[3]]
+        }
+    };
+    match (kind, addr) {
+        (Kind::Port | Kind::Pasv, _) => {
+            write!(out, "{},{},{},{},{},{}", v4[0], v4[1], v4[2], v4[3], port >> 8, port & 0xff)
+        }
+        (Kind::Eprt, IpAddr::V4(a)) => write!(out, "|1|{a}|{port}|"),
+        (Kind::Eprt, IpAddr::V6(a)) => {
+            out.push_str("|2|").map_err(|_| core::fmt::Error)?;
+            for (i, g) in a.segments().iter().enumerate() {
+                write!(out, "{}{g:04x}", if i == 0 { "" } else { ":" })?;
+            }
+            write!(out, "|{port}|")
+        }
+        (Kind::Epsv, _) => write!(out, "|||{port}|"),
+    }
 }
 
 /// Case-insensitive keyword at the start: `Some(true)` matched,
@@ -143,15 +206,18 @@ fn endpoint(v: [u32; 6], sender: IpAddr) -> (Option<IpAddr>, u16) {
 }
 
 /// `PORT h1,h2,h3,h4,p1,p2\r`: the sixth number must end at `\r`.
-fn parse_port(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
+/// With the address and port, how many bytes the numbers take.
+fn parse_port(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16, usize)> {
     let (v, rest) = numbers::<6>(s, b',')?;
-    (rest.first() == Some(&b'\r')).then(|| endpoint(v, sender))
+    let (addr, port) = endpoint(v, sender);
+    (rest.first() == Some(&b'\r')).then_some((addr, port, s.len() - rest.len()))
 }
 
 /// `227 ... h1,h2,h3,h4,p1,p2` ended by any non-digit, non-comma byte.
-fn parse_227(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
-    let (v, _) = numbers::<6>(s, b',')?;
-    Some(endpoint(v, sender))
+fn parse_227(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16, usize)> {
+    let (v, rest) = numbers::<6>(s, b',')?;
+    let (addr, port) = endpoint(v, sender);
+    Some((addr, port, s.len() - rest.len()))
 }
 
 /// A valid EPRT/EPSV delimiter: printable ASCII 33–126, not a digit.
@@ -160,12 +226,13 @@ fn delimiter(d: u8) -> bool {
 }
 
 /// A decimal port ending at `d` (`nf_conntrack_ftp.c: get_port()`): it
-/// wraps in 16 bits, and must not come out 0.
-fn port_until(s: &[u8], d: u8) -> Option<u16> {
+/// wraps in 16 bits, and must not come out 0. With the port, how many
+/// bytes it takes with its delimiter.
+fn port_until(s: &[u8], d: u8) -> Option<(u16, usize)> {
     let mut port = 0u16;
-    for &b in s {
+    for (at, &b) in s.iter().enumerate() {
         if b == d {
-            return (port != 0).then_some(port);
+            return (port != 0).then_some((port, at + 1));
         }
         if !b.is_ascii_digit() {
             return None;
@@ -176,7 +243,7 @@ fn port_until(s: &[u8], d: u8) -> Option<u16> {
 }
 
 /// `EPRT <d><proto><d><addr><d><port><d>`.
-fn parse_eprt(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
+fn parse_eprt(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16, usize)> {
     let d = *s.first()?;
     if !delimiter(d) || s.get(2) != Some(&d) {
         return None;
@@ -201,16 +268,18 @@ fn parse_eprt(s: &[u8], sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
             (IpAddr::V6(text.parse::<Ipv6Addr>().ok()?), &rest[end + 1..])
         }
     };
-    Some((Some(addr), port_until(rest, d)?))
+    let (port, n) = port_until(rest, d)?;
+    Some((Some(addr), port, s.len() - rest.len() + n))
 }
 
 /// `229 ... (<d><d><d><port><d>)`: port only.
-fn parse_epsv(s: &[u8], _sender: IpAddr) -> Option<(Option<IpAddr>, u16)> {
+fn parse_epsv(s: &[u8], _sender: IpAddr) -> Option<(Option<IpAddr>, u16, usize)> {
     let d = *s.first()?;
     if !delimiter(d) || s.get(1) != Some(&d) || s.get(2) != Some(&d) {
         return None;
     }
-    Some((None, port_until(&s[3..], d)?))
+    let (port, n) = port_until(&s[3..], d)?;
+    Some((None, port, 3 + n))
 }
 
 /// Per-direction memory of "the sequence number right after a line end"
@@ -284,7 +353,8 @@ impl Helper for Ftp {
         let mut verdict = Ok(());
         if lines.contains(dir, seq) {
             let me = cx.tuple(dir);
-            match parse_from(payload, dir, me.src()) {
+            let (parsed, span) = locate(payload, dir, me.src());
+            match parsed {
                 // Dropped, and the only case whose line end is not
                 // remembered (`help()` leaves through `out`).
                 Parsed::Partial => return Err(HelperDrop("partial matching of FTP command")),
@@ -299,9 +369,16 @@ impl Helper for Ftp {
                 // yet its line end is remembered all the same.
                 Parsed::Endpoint(_, port) => {
                     let peer = cx.tuple(dir.opposite());
-                    verdict = Tuple::with_ports(peer.src(), 0, peer.dst(), port, 6)
-                        .and_then(|t| cx.expect(Expectation::from_any_port(t)).ok())
-                        .ok_or(HelperDrop("cannot add expectation"));
+                    let exp =
+                        Tuple::with_ports(peer.src(), 0, peer.dst(), port, 6).map(Expectation::from_any_port);
+                    verdict = match (exp, span) {
+                        #[cfg(feature = "nat-helpers")]
+                        (Some(exp), Some(span)) if cx.is_translated() => {
+                            translate(cx, exp, span, (me.src(), port), peer.dst())
+                        }
+                        (Some(exp), _) => cx.expect(exp).map_err(|_| HelperDrop("cannot add expectation")),
+                        (None, _) => Err(HelperDrop("cannot add expectation")),
+                    };
                 }
             }
         }
@@ -311,6 +388,29 @@ impl Helper for Ftp {
         }
         verdict
     }
+}
+
+#[cfg(feature = "nat-helpers")]
+/// The NAT part (`nf_nat_ftp.c: nf_nat_ftp()`): expect the data
+/// connection at the translated address `public`, on the announced port
+/// or the first free one after it, translated on arrival to `saved`; and
+/// announce that instead of what the packet said.
+fn translate(
+    cx: &mut HelperContext<'_>,
+    exp: Expectation,
+    span: Span,
+    saved: (IpAddr, u16),
+    public: IpAddr,
+) -> Result<(), HelperDrop> {
+    let from = cx.dir().opposite();
+    let port = cx.expect_translated(exp, from, saved, false).map_err(|_| HelperDrop("all ports in use"))?;
+    let mut text = heapless::String::<64>::new();
+    announcement(span.kind, public, port, &mut text).map_err(|_| HelperDrop("cannot mangle packet"))?;
+    if !cx.mangle(span.off, span.len, text.as_bytes()) {
+        cx.unexpect(&mut |e| e.tuple().dport() == Some(port) && e.tuple().dst() == public);
+        return Err(HelperDrop("cannot mangle packet"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -453,11 +553,16 @@ mod tests {
             payload: &[u8],
         ) -> Result<(), HelperDrop> {
             let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+            let orig = Tuple::with_ports(ip("192.168.1.10"), cport, ip("198.51.100.5"), 21, 6).unwrap();
+            let mut rewrite = crate::nat::payload::Rewrite::EMPTY;
             let mut cx = HelperContext {
                 now: crate::time::Tick::from_ticks(1000),
                 dir: Direction::Reply,
                 state: CtState::Established,
-                orig: Tuple::with_ports(ip("192.168.1.10"), cport, ip("198.51.100.5"), 21, 6).unwrap(),
+                orig,
+                reply: orig.invert().unwrap(),
+                natted: false,
+                rewrite: &mut rewrite,
                 expected: false,
                 payload,
                 tcp_seq: Some(seq),

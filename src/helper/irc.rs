@@ -67,7 +67,9 @@ fn decimal(p: &[u8], mut at: usize) -> (u32, usize) {
 /// bits and the port is cut to 16. `p` is the searched part of the segment:
 /// nothing past it is read (Linux 6.18 does not find a line end at the very
 /// next byte either, as the oracle shows).
-fn parse_args(p: &[u8], mut at: usize) -> Option<(Ipv4Addr, u16)> {
+/// With them, where their text is: from the address's first digit to
+/// after the port's last.
+fn parse_args(p: &[u8], mut at: usize) -> Option<(Ipv4Addr, u16, (usize, usize))> {
     loop {
         let b = *p.get(at)?;
         at += 1;
@@ -81,17 +83,19 @@ fn parse_args(p: &[u8], mut at: usize) -> Option<(Ipv4Addr, u16)> {
     if !p.get(at..)?.contains(&b'\n') {
         return None;
     }
+    let start = at;
     let (ip, mut at) = decimal(p, at);
     while p.get(at) == Some(&b' ') {
         at += 1;
     }
-    let (port, _) = decimal(p, at);
-    Some((Ipv4Addr::from(ip), port as u16))
+    let (port, end) = decimal(p, at);
+    Some((Ipv4Addr::from(ip), port as u16, (start, end)))
 }
 
 /// The first well-formed DCC offer of a client's segment
 /// (`nf_conntrack_irc.c: help()`'s search).
-pub(crate) fn find_dcc(segment: &[u8]) -> Option<(Ipv4Addr, u16)> {
+/// With it, where its address and port are in the segment.
+pub(crate) fn find_dcc(segment: &[u8]) -> Option<(Ipv4Addr, u16, (usize, usize))> {
     let p = &segment[..segment.len().min(MAX_SEARCH)];
     let mut at = 0;
     // Blanks and line ends first, then "PRIVMSG " (in any case) when more
@@ -136,7 +140,7 @@ pub(crate) fn find_dcc(segment: &[u8]) -> Option<(Ipv4Addr, u16)> {
 /// For the fuzz target and tests.
 #[cfg(any(test, fuzzing))]
 pub fn parse(payload: &[u8], sender: Ipv4Addr) -> Option<(Ipv4Addr, u16)> {
-    find_dcc(payload).filter(|&(ip, port)| ip == sender && port != 0)
+    find_dcc(payload).map(|(ip, port, _)| (ip, port)).filter(|&(ip, port)| ip == sender && port != 0)
 }
 
 impl Helper for Irc {
@@ -162,16 +166,47 @@ impl Helper for Irc {
         // forged offer, and Linux 6.18 expects nothing then, not even from
         // a later offer of the segment (checked by the oracle:
         // `tests/data/crafted/helpers/irc-dcc-search`).
-        let Some((ip, port)) = find_dcc(cx.payload()) else { return Ok(()) };
+        let Some((ip, port, span)) = find_dcc(cx.payload()) else { return Ok(()) };
         if (ip != src && ip != reply_dst) || port == 0 {
             return Ok(());
         }
         // From any address and port to the client.
         let t = Tuple::with_ports(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0, reply.dst(), port, proto::TCP)
             .ok_or(HelperDrop("cannot add expectation"))?;
-        cx.expect(Expectation::from_any_port(t).with_src_prefix(0))
-            .map_err(|_| HelperDrop("cannot add expectation"))
+        let exp = Expectation::from_any_port(t).with_src_prefix(0);
+        #[cfg(feature = "nat-helpers")]
+        if cx.is_translated() {
+            return translate(cx, exp, span, me.src(), reply_dst);
+        }
+        let _ = span;
+        cx.expect(exp).map_err(|_| HelperDrop("cannot add expectation"))
     }
+}
+
+/// The NAT part (`nf_nat_irc.c: help()`): the DCC connection is expected
+/// at the client's translated address `public`, on the offered port or
+/// the first free one after it, translated on arrival to the client's own
+/// address `client` and the offered port; the offer names them instead.
+#[cfg(feature = "nat-helpers")]
+fn translate(
+    cx: &mut HelperContext<'_>,
+    exp: Expectation,
+    (start, end): (usize, usize),
+    client: IpAddr,
+    public: Ipv4Addr,
+) -> Result<(), HelperDrop> {
+    use core::fmt::Write;
+    let offered = exp.tuple().dport().unwrap_or(0);
+    let port = cx
+        .expect_translated(exp, Direction::Reply, (client, offered), false)
+        .map_err(|_| HelperDrop("all ports in use"))?;
+    let mut text = heapless::String::<24>::new();
+    write!(text, "{} {port}", u32::from(public)).map_err(|_| HelperDrop("cannot mangle packet"))?;
+    if !cx.mangle(start, end - start, text.as_bytes()) {
+        cx.unexpect(&mut |e| e.tuple().dport() == Some(port));
+        return Err(HelperDrop("cannot mangle packet"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -234,10 +269,10 @@ mod tests {
     #[test]
     fn a_forged_offer_ends_the_search() {
         let p = b"PRIVMSG bob :\x01DCC SEND f 1 2 x :\x01DCC CHAT f 3232235786 5000\x01\r\n";
-        assert_eq!(find_dcc(p), Some((Ipv4Addr::new(0, 0, 0, 1), 2)));
+        assert_eq!(find_dcc(p).map(|(ip, port, _)| (ip, port)), Some((Ipv4Addr::new(0, 0, 0, 1), 2)));
         assert_eq!(offer(p), None);
         let p = b"PRIVMSG bob :\x01DCC SEND CHAT f 3232235786 5011\x01\r\n";
-        assert_eq!(find_dcc(p), Some((Ipv4Addr::UNSPECIFIED, 0)));
+        assert_eq!(find_dcc(p).map(|(ip, port, _)| (ip, port)), Some((Ipv4Addr::UNSPECIFIED, 0)));
         assert_eq!(offer(p), None);
     }
 

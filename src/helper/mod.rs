@@ -44,7 +44,11 @@ pub use registry::{BUILTINS, Builtin, builtin};
 pub use state::{HelperData, HelperState, StateReader, StateWriter};
 
 pub use crate::expect::HelperId;
+use core::net::IpAddr;
+
 use crate::expect::{ExpectError, ExpectPolicy, Expectation, Expects};
+use crate::hash::hash_words;
+use crate::nat::payload::{Rewrite, SeqAdj};
 use crate::reason::HelperDrop;
 use crate::time::Tick;
 use crate::tuple::{Direction, Family, Tuple};
@@ -156,6 +160,12 @@ pub struct HelperContext<'a> {
     pub(crate) dir: Direction,
     pub(crate) state: CtState,
     pub(crate) orig: Tuple,
+    /// The reply tuple: the inverted original, or NAT's.
+    pub(crate) reply: Tuple,
+    /// The connection has NAT: its reply tuple is its own.
+    pub(crate) natted: bool,
+    /// The payload edits of NAT for this packet.
+    pub(crate) rewrite: &'a mut Rewrite,
     pub(crate) expected: bool,
     pub(crate) payload: &'a [u8],
     pub(crate) tcp_seq: Option<u32>,
@@ -187,8 +197,64 @@ impl<'a> HelperContext<'a> {
     pub fn tuple(&self, dir: Direction) -> Tuple {
         match dir {
             Direction::Original => self.orig,
-            Direction::Reply => self.orig.invert().unwrap_or(self.orig),
+            Direction::Reply => self.reply,
         }
+    }
+
+    /// The connection is translated ([`ConnTable::nat`](crate::ConnTable::nat)):
+    /// its reply tuple is not the inverted original, and what the packet
+    /// announces must be rewritten ([`HelperContext::expect_translated`],
+    /// [`HelperContext::mangle`]).
+    pub fn is_translated(&self) -> bool {
+        self.natted
+    }
+
+    /// Register `exp` for a translated connection, as Linux's NAT helpers
+    /// do (`nf_nat_helper.c: nf_nat_exp_find_port()`): the expected
+    /// connection travels in direction `from` of this one, towards the
+    /// translated address in `exp`'s tuple, and is translated on arrival to
+    /// `saved` (the address and port the packet announced); `sip_media`
+    /// selects SIP's rule for its source (`nf_nat_sip_expected()`) instead
+    /// of following the master (`nf_nat_follow_master()`). The
+    /// destination port is kept if free, otherwise up to 128 others from
+    /// it to 65535 are tried. Returns the port the expected connection
+    /// will be addressed to, which the announcement must then carry.
+    pub fn expect_translated(
+        &mut self,
+        exp: Expectation,
+        from: Direction,
+        saved: (IpAddr, u16),
+        sip_media: bool,
+    ) -> Result<u16, ExpectError> {
+        let nat = exp.translated(from, saved, sip_media).nat;
+        let first = exp.tuple.dport().unwrap_or(0);
+        let range = u32::from(u16::MAX - first).max(1);
+        let mut port = first;
+        for attempt in 0..=128u64 {
+            let t = crate::nat::with_dst_port(&exp.tuple, port);
+            match self.expect(Expectation { tuple: t, nat, ..exp }) {
+                Ok(()) => return Ok(port),
+                Err(ExpectError::Clash | ExpectError::Exists) if attempt < 128 && first < u16::MAX => {
+                    // Linux draws the next port at random; here a keyed
+                    // hash of the tuple and the attempt.
+                    let h = hash_words(self.expects.key, &[u64::from(port), attempt, u64::from(self.master)]);
+                    port = first + (h % u64::from(range)) as u16;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ExpectError::Clash)
+    }
+
+    /// Replace `len` bytes of the payload at `off` by `text` when the
+    /// packet is translated ([`ConnTable::translate_in`](crate::ConnTable::translate_in)),
+    /// as Linux's NAT helpers mangle packets
+    /// (`nf_nat_helper.c: __nf_nat_mangle_tcp_packet()`): a TCP
+    /// connection's sequence numbers are adjusted for the change of
+    /// length from then on. False if the edit overlaps another one of this
+    /// packet or there is no room for it: the packet must then be dropped.
+    pub fn mangle(&mut self, off: usize, len: usize, text: &[u8]) -> bool {
+        off.checked_add(len).is_some_and(|end| end <= self.payload.len()) && self.rewrite.push(off, len, text)
     }
 
     /// The connection was itself expected (it has a master).
@@ -334,12 +400,16 @@ pub(crate) struct Ext {
     /// key. Meaningful only when the entry has NAT status bits.
     pub reply: Tuple,
     pub reply_is_key: bool,
+    /// TCP sequence adjustment per direction (original, reply) after NAT
+    /// resized payloads (`struct nf_conn_seqadj`); meaningful with status
+    /// SEQ_ADJUST.
+    pub seqadj: [SeqAdj; 2],
 }
 
 impl Ext {
     /// A new extension of the entry in slot `owner`.
     pub(crate) fn new(owner: u32, helper: Option<HelperId>, master: Option<Tuple>) -> Ext {
-        Ext { owner, helper, master, data: HelperData::default(), reply: Tuple::ZERO, reply_is_key: false }
+        Ext { owner, helper, master, ..Ext::ZERO }
     }
 }
 
@@ -351,6 +421,7 @@ impl Zeroed for Ext {
         data: HelperData::ZERO,
         reply: Tuple::ZERO,
         reply_is_key: false,
+        seqadj: [SeqAdj::ZERO; 2],
     };
 }
 

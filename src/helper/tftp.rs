@@ -35,6 +35,16 @@ impl Helper for Tftp {
         let reply = cx.tuple(Direction::Reply);
         let t = Tuple::with_ports(reply.src(), 0, reply.dst(), reply.dport().unwrap_or(0), proto::UDP)
             .ok_or(HelperDrop("cannot add expectation"))?;
-        cx.expect(Expectation::from_any_port(t)).map_err(|_| HelperDrop("cannot add expectation"))
+        let exp = Expectation::from_any_port(t);
+        // A translated connection: the transfer follows it
+        // (`nf_nat_tftp.c: help()`), to the client's own port.
+        #[cfg(feature = "nat-helpers")]
+        let exp = if cx.is_translated() {
+            let orig = cx.tuple(Direction::Original);
+            exp.translated(Direction::Reply, (orig.src(), orig.sport().unwrap_or(0)), false)
+        } else {
+            exp
+        };
+        cx.expect(exp).map_err(|_| HelperDrop("cannot add expectation"))
     }
 }

@@ -7,7 +7,7 @@
 
 use super::NatError;
 use crate::tuple::{Family, has_ports, is_icmp_of, proto};
-use crate::wire::checksum::{replace, sum, update_sums};
+use crate::wire::checksum::{sum, update_sums};
 use crate::wire::ip::{Mode, parse_ip};
 use crate::wire::sctp;
 
@@ -35,6 +35,18 @@ pub(super) struct Layout {
 /// Find the parts of the IP packet `buf` (`Mode::Quoted`: the quote of an
 /// ICMP error, possibly cut short).
 pub(super) fn layout(buf: &[u8], mode: Mode) -> Result<Layout, NatError> {
+    // An IPv4 packet: its lengths only. Classification parsed and checked
+    // it; another packet handed over in its place is still read within
+    // its bounds, and a wrong header checksum stays wrong.
+    if mode == Mode::Outer && buf.first().map(|b| b >> 4) == Some(4) && buf.len() >= 20 {
+        let ihl = usize::from(buf[0] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+        let fragment = u16::from_be_bytes([buf[6], buf[7]]) & 0x3fff != 0;
+        if ihl < 20 || total < ihl || total > buf.len() || fragment {
+            return Err(NatError::Malformed);
+        }
+        return Ok(Layout { family: Family::Ipv4, proto: buf[9], l4: ihl, end: total });
+    }
     let ip = parse_ip(buf, mode).map_err(|_| NatError::Malformed)?;
     // The layer-4 bytes are a part of `buf`: their distance from its start.
     let l4 = (ip.l4.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
@@ -101,47 +113,47 @@ pub(super) fn manip(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatErro
     old_src[..n].copy_from_slice(buf.get(src_at..src_at + n).ok_or(NatError::Malformed)?);
     old_dst[..n].copy_from_slice(buf.get(dst_at..dst_at + n).ok_or(NatError::Malformed)?);
 
+    // What changes under each checksum, summed: one update per checksum
+    // (RFC 1624 eqn. 3 holds for any set of 16-bit words replaced).
+    let (mut l4_old, mut l4_new) = (0u64, 0u64);
     let l4 = buf.get_mut(lay.l4..lay.end).ok_or(NatError::Malformed)?;
     let before = csum.map(|c| u16::from_ne_bytes([l4[c.at], l4[c.at + 1]]));
-    // Layer 4 first: its pseudo-header update needs the old addresses.
-    let set = |l4: &mut [u8], at: usize, new: &[u8]| {
-        let mut old = [0u8; 16];
-        let k = new.len();
-        old[..k].copy_from_slice(&l4[at..at + k]);
-        l4[at..at + k].copy_from_slice(new);
-        if let Some(c) = csum {
-            replace(l4, c.at, &old[..k], new);
-        }
+    let mut put16 = |l4: &mut [u8], at: usize, v: u16| {
+        let new = v.to_be_bytes();
+        l4_old += u64::from(u16::from_ne_bytes([l4[at], l4[at + 1]]));
+        l4_new += u64::from(u16::from_ne_bytes(new));
+        l4[at..at + 2].copy_from_slice(&new);
     };
     if ports {
         if let Some((_, port)) = m.src {
-            set(l4, 0, &port.to_be_bytes());
+            put16(l4, 0, port);
         }
         if let Some((_, port)) = m.dst {
-            set(l4, 2, &port.to_be_bytes());
+            put16(l4, 2, port);
         }
     }
     if icmp && (m.src.is_some() || m.dst.is_some()) {
-        set(l4, 4, &m.icmp_id.to_be_bytes());
+        put16(l4, 4, m.icmp_id);
     }
-    if let Some(c) = csum.filter(|c| c.pseudo) {
-        let mut at = |old: &[u8], new: &[u8]| {
-            let f = &mut l4[c.at..c.at + 2];
-            let check = u16::from_ne_bytes([f[0], f[1]]);
-            f.copy_from_slice(&update_sums(check, sum(old), sum(new)).to_ne_bytes());
-        };
-        if let Some((a, _)) = m.src {
-            at(&old_src[..n], &a[..n]);
-        }
-        if let Some((a, _)) = m.dst {
-            at(&old_dst[..n], &a[..n]);
-        }
+    // Addresses: under the pseudo-header of the layer-4 checksum, and
+    // under the IPv4 header checksum.
+    let (mut ip_old, mut ip_new) = (0u64, 0u64);
+    if let Some((a, _)) = m.src {
+        ip_old += sum(&old_src[..n]);
+        ip_new += sum(&a[..n]);
     }
-    if let Some(c) = csum.filter(|c| c.udp)
-        && before.is_some()
-        && l4[c.at..c.at + 2] == [0, 0]
-    {
-        l4[c.at..c.at + 2].copy_from_slice(&[0xff, 0xff]);
+    if let Some((a, _)) = m.dst {
+        ip_old += sum(&old_dst[..n]);
+        ip_new += sum(&a[..n]);
+    }
+    if let Some(c) = csum {
+        let (old, new) = if c.pseudo { (l4_old + ip_old, l4_new + ip_new) } else { (l4_old, l4_new) };
+        let f = &mut l4[c.at..c.at + 2];
+        let check = u16::from_ne_bytes([f[0], f[1]]);
+        f.copy_from_slice(&update_sums(check, old, new).to_ne_bytes());
+        if c.udp && before.is_some() && l4[c.at..c.at + 2] == [0, 0] {
+            l4[c.at..c.at + 2].copy_from_slice(&[0xff, 0xff]);
+        }
     }
     if lay.proto == proto::SCTP && ports && (m.src.is_some() || m.dst.is_some()) {
         sctp::fill_checksum(l4);
@@ -150,15 +162,13 @@ pub(super) fn manip(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatErro
     // Then the addresses, and the IPv4 header checksum.
     if let Some((a, _)) = m.src {
         buf[src_at..src_at + n].copy_from_slice(&a[..n]);
-        if lay.family == Family::Ipv4 {
-            replace(buf, 10, &old_src[..4], &a[..4]);
-        }
     }
     if let Some((a, _)) = m.dst {
         buf[dst_at..dst_at + n].copy_from_slice(&a[..n]);
-        if lay.family == Family::Ipv4 {
-            replace(buf, 10, &old_dst[..4], &a[..4]);
-        }
+    }
+    if lay.family == Family::Ipv4 && (m.src.is_some() || m.dst.is_some()) {
+        let check = u16::from_ne_bytes([buf[10], buf[11]]);
+        buf[10..12].copy_from_slice(&update_sums(check, ip_old, ip_new).to_ne_bytes());
     }
     Ok(())
 }

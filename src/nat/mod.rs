@@ -22,12 +22,19 @@
 //! that passes, [`ConnTable::translate`](crate::ConnTable::translate)
 //! before it is sent.
 //!
-//! Not done yet: the NAT parts of helpers (FTP, SIP, ... payload
-//! rewriting and their expectations' bindings), the reuse of an existing
-//! source mapping (`find_appropriate_src()`), and the TCP TIME_WAIT
-//! reuse of `nf_nat_used_tuple_new()`.
+//! * `payload`: what helpers rewrite in a translated connection's
+//!   packets (FTP, IRC, Amanda, SIP; feature `nat-helpers`) and the TCP
+//!   sequence adjustment a change of length needs
+//!   (`nf_nat_helper.c`, `nf_conntrack_seqadj.c`); the connections they
+//!   expect are translated on arrival (`nf_nat_follow_master()`).
+//!
+//! Not done yet: the reuse of an existing source mapping
+//! (`find_appropriate_src()`), the TCP TIME_WAIT reuse of
+//! `nf_nat_used_tuple_new()`, and the NAT parts of the PPTP and SNMP
+//! helpers.
 
 mod mangle;
+pub(crate) mod payload;
 pub mod rule;
 mod setup;
 mod translate;
@@ -36,6 +43,7 @@ use core::fmt;
 
 pub use rule::{NatRule, NatType};
 pub use setup::NAT_MAX_ATTEMPTS;
+pub(crate) use setup::with_dst_port;
 
 /// Why a NAT binding or translation failed. The packet must be dropped
 /// (as Linux drops it: `NF_DROP` from the nat hook, or an insert failure at
@@ -73,6 +81,10 @@ pub enum NatError {
     /// An ICMP redirect about a NATed connection: dropped
     /// (`nf_nat_icmp_reply_translation()`).
     Redirect,
+    /// The payload edits the helper decided for this packet were replaced
+    /// by another packet's before it was translated (see
+    /// [`ConnTable::translate_in`](crate::ConnTable::translate_in)).
+    RewriteLost,
 }
 
 impl fmt::Display for NatError {
@@ -86,6 +98,7 @@ impl fmt::Display for NatError {
             NatError::StaleEntry => "the connection is gone",
             NatError::Malformed => "malformed packet",
             NatError::Redirect => "ICMP redirect of a NATed connection",
+            NatError::RewriteLost => "the helper's payload edits for this packet are gone",
         })
     }
 }

@@ -3,12 +3,13 @@
 //! `find_best_ips_proto()`, `nf_nat_l4proto_unique_tuple()`).
 
 use super::{NatError, NatRule, NatType};
+use crate::expect::ExpectNat;
 use crate::hash::{HashKey, hash_words};
 use crate::status::Status;
 use crate::table::{ConnTable, NatView, Storage};
 use crate::time::Tick;
 use crate::tuple::{Family, Tuple, has_ports, is_icmp_of};
-use crate::verdict::Verdict;
+use crate::verdict::{Handle, Verdict};
 
 /// Most candidate tuples the first round of a port search tries
 /// (`nf_nat_core.c: NF_NAT_MAX_ATTEMPTS`); each further round, from a new
@@ -52,6 +53,11 @@ fn with_key(t: &Tuple, src: bool, k: u16) -> Tuple {
     let icmp = is_icmp_of(t.family(), t.proto());
     let (s, d) = if icmp || src { (k, t.dst_l4()) } else { (t.src_l4(), k) };
     Tuple::from_raw(t.family(), t.proto(), *t.src_bytes(), *t.dst_bytes(), s, d)
+}
+
+/// `t` with destination port `port` (TCP, UDP and the like).
+pub(crate) fn with_dst_port(t: &Tuple, port: u16) -> Tuple {
+    with_key(t, false, port)
 }
 
 /// The key NAT may change in `t`: `Some` for ICMP (the identifier, for
@@ -158,6 +164,48 @@ impl<S: Storage> ConnTable<S> {
         if v.status.contains(Status::CONFIRMED) {
             return Err(NatError::NotNew);
         }
+        self.enable_follow_master();
+        self.bind(h, t.classified_at(), rule)
+    }
+
+    /// The NAT of a connection expected by a translated master, at its
+    /// creation (`nf_nat_helper.c: nf_nat_follow_master()`,
+    /// `nf_nat_sip.c: nf_nat_sip_expected()`): destination NAT to the
+    /// address and port the master's packet announced, and source NAT
+    /// to where the master's peer sends. A binding that fails leaves the
+    /// connection untranslated, as Linux ignores the result.
+    /// Let connections expected by translated masters be translated on
+    /// arrival (called where bindings are made: NAT's code is linked only
+    /// into programs that make them).
+    pub(crate) fn enable_follow_master(&mut self) {
+        self.set_follow_master(|t, now, h, master, nat| t.follow_master(now, h, master, nat));
+    }
+
+    fn follow_master(&mut self, now: Tick, h: Handle, master: u32, nat: &ExpectNat) {
+        let Some(m) = self.handle_at(master as usize).and_then(|mh| self.nat_view(mh)) else { return };
+        let Some(child) = self.nat_view(h) else { return };
+        // The master's tuple of the direction opposite to the expected
+        // connection's (`master->tuplehash[!exp->dir]`).
+        let (opposite, same) = if nat.reply { (m.orig, m.reply) } else { (m.reply, m.orig) };
+        let saved = child.orig.ip(&nat.saved_addr);
+        let dnat = NatRule::dnat(saved).ports(nat.saved_port, nat.saved_port);
+        if nat.kind == ExpectNat::SIP_MEDIA {
+            let _ = self.bind(h, now, &dnat);
+            // Source NAT only for media from the master's own peer.
+            let Some(child) = self.nat_view(h) else { return };
+            let mine = if nat.reply { child.reply } else { child.orig };
+            if mine.src_bytes() == same.src_bytes() {
+                let _ = self.bind(h, now, &NatRule::snat(opposite.dst()));
+            }
+        } else {
+            let _ = self.bind(h, now, &NatRule::snat(opposite.dst()));
+            let _ = self.bind(h, now, &dnat);
+        }
+    }
+
+    /// Bind the unconfirmed entry `h` to `rule` (`nf_nat_setup_info()`).
+    pub(crate) fn bind(&mut self, h: Handle, now: Tick, rule: &NatRule) -> Result<(), NatError> {
+        let v = self.nat_view(h).ok_or(NatError::StaleEntry)?;
         let src = rule.nat_type == NatType::Source;
         let (done, bit) = if src {
             (Status::SRC_NAT_DONE, Status::SRC_NAT)
@@ -170,7 +218,6 @@ impl<S: Storage> ConnTable<S> {
         if rule.mixed_families || rule.addrs.is_some_and(|(f, _, _)| f != v.orig.family()) {
             return Err(NatError::FamilyMismatch);
         }
-        let now = t.classified_at();
         // What the connection looks like after the bindings made so far.
         let curr = v.reply.invert().ok_or(NatError::Malformed)?;
         let new = self.unique_tuple(&curr, rule, &v, now, h.generation)?;

@@ -6,10 +6,11 @@
 
 use super::NatError;
 use super::mangle::{Manip, layout, manip};
+use super::payload::{seq_adjust, tcp_seq};
 use crate::status::Status;
 use crate::table::{ConnTable, NatView, Storage};
 use crate::tuple::{Direction, Family, Tuple, is_icmp_of};
-use crate::verdict::{CtState, Verdict};
+use crate::verdict::{CtState, Handle, Tracked, Verdict};
 use crate::wire::checksum::{sum, update_sums};
 use crate::wire::ip::Mode;
 
@@ -26,7 +27,7 @@ fn manips(status: Status, dir: Direction) -> (bool, bool) {
 }
 
 /// The tuple of the other direction, which a packet of `dir` must be made
-/// to mirror.
+/// to mirror (an ICMP error's quote included).
 fn other(v: &NatView, dir: Direction) -> Tuple {
     match dir {
         Direction::Original => v.reply,
@@ -76,32 +77,139 @@ impl<S: Storage> ConnTable<S> {
     /// // The IPv4 header checksum follows.
     /// assert_eq!(query[10..12], [0xae, 0xce]);
     /// ```
-    pub fn translate(&self, verdict: &Verdict, packet: &mut [u8]) -> Result<bool, NatError> {
-        let Verdict::Tracked(t) = verdict else { return Ok(false) };
+    pub fn translate(&mut self, verdict: &Verdict, packet: &mut [u8]) -> Result<bool, NatError> {
+        let len = packet.len();
+        self.translate_packet(verdict, packet, len, false).map(|(_, changed)| changed)
+    }
+
+    /// [`ConnTable::translate`] for a packet that may change its length:
+    /// the packet is `buf[..len]`, and the rest of `buf` is room for it to
+    /// grow. Returns the packet's new length.
+    ///
+    /// A helper of a translated connection rewrites what the packet
+    /// announces (the FTP helper the address and port of a `PORT`,
+    /// `EPRT`, `227` or `229` line, as `nf_nat_ftp.c` does), which may
+    /// make it longer or shorter; the IP and UDP lengths and the checksums
+    /// follow, and from then on every segment of a TCP connection gets its
+    /// sequence and acknowledgement numbers (and SACK edges) adjusted for
+    /// the difference (`nf_conntrack_seqadj.c`; status
+    /// [`Status::SEQ_ADJUST`]).
+    ///
+    /// The table keeps the edits of one packet at a time: translate each
+    /// packet whose helper rewrote it before confirming the next one of a
+    /// translated connection, or it fails with
+    /// [`NatError::RewriteLost`]. An error means the packet must be
+    /// dropped; nothing is written past `len` then.
+    ///
+    /// ```
+    /// use ctrack::nat::NatRule;
+    /// use ctrack::{Config, ConnTable, FixedConnTable, HashKey, Instant};
+    ///
+    /// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), Config::default());
+    /// let mut buf = [0u8; 1500];
+    /// // 10.0.0.1:5353 -> 10.0.0.2:53, UDP without checksum.
+    /// let query = [
+    ///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+    /// ];
+    /// buf[..28].copy_from_slice(&query);
+    /// let now = Instant::from_secs(1);
+    /// let mut v = table.classify(now, &buf[..28], Default::default());
+    /// table.nat(&v, &NatRule::snat("192.0.2.1".parse().unwrap())).unwrap();
+    /// table.confirm(&mut v, &buf[..28]).unwrap();
+    /// // Without a helper the length stays.
+    /// assert_eq!(table.translate_in(&v, &mut buf, 28), Ok(28));
+    /// assert_eq!(buf[12..16], [192, 0, 2, 1]);
+    /// ```
+    pub fn translate_in(&mut self, verdict: &Verdict, buf: &mut [u8], len: usize) -> Result<usize, NatError> {
+        self.translate_packet(verdict, buf, len, true).map(|(len, _)| len)
+    }
+
+    /// Both translations: the new length and whether anything changed.
+    #[inline]
+    fn translate_packet(
+        &mut self,
+        verdict: &Verdict,
+        buf: &mut [u8],
+        len: usize,
+        resize: bool,
+    ) -> Result<(usize, bool), NatError> {
+        let Verdict::Tracked(t) = verdict else { return Ok((len, false)) };
         // A packet that ended its connection is translated still.
-        let Some(h) = t.entry().or(t.ended()) else { return Ok(false) };
+        let Some(h) = t.entry().or(t.ended()) else { return Ok((len, false)) };
+        // A connection without NAT costs this test.
         let status = self.status_of(h).ok_or(NatError::StaleEntry)?;
         if !status.intersects(Status::OWN_REPLY) {
-            return Ok(false);
+            return Ok((len, false));
         }
-        let v = self.nat_view(h).ok_or(NatError::StaleEntry)?;
+        self.translate_bound(t, h, status, buf, len, resize)
+    }
+
+    /// [`ConnTable::translate_packet`] for a connection with NAT.
+    fn translate_bound(
+        &mut self,
+        t: &Tracked,
+        h: Handle,
+        status: Status,
+        buf: &mut [u8],
+        len: usize,
+        resize: bool,
+    ) -> Result<(usize, bool), NatError> {
+        let packet = buf.get_mut(..len).ok_or(NatError::Malformed)?;
+        let ticket = t.rewrite();
+        if ticket != 0 {
+            let r = self.pending_rewrite(ticket).ok_or(NatError::RewriteLost)?;
+            if !resize && r.delta() != 0 {
+                return Err(NatError::NoRoom);
+            }
+        }
         if t.state() == CtState::Related
             && let Some((l4, family, ty)) = icmp_error(packet)
         {
-            return icmp_reply_translation(packet, &v, t.dir(), l4, family, ty);
+            let v = self.nat_view(h).ok_or(NatError::StaleEntry)?;
+            return icmp_reply_translation(packet, &v, t.dir(), l4, family, ty).map(|c| (len, c));
         }
-        let (do_src, do_dst) = manips(v.status, t.dir());
-        if !do_src && !do_dst {
-            return Ok(false);
+        let (do_src, do_dst) = manips(status, t.dir());
+        let mut changed = false;
+        if do_src || do_dst {
+            // The tuple of the other direction, which this packet must
+            // mirror.
+            let o = self.tuple_of(h, t.dir().opposite()).ok_or(NatError::StaleEntry)?;
+            let m = Manip {
+                src: do_src.then(|| (*o.dst_bytes(), o.dst_l4())),
+                dst: do_dst.then(|| (*o.src_bytes(), o.src_l4())),
+                icmp_id: o.src_l4(),
+            };
+            manip(packet, &m, Mode::Outer)?;
+            changed = true;
         }
-        let o = other(&v, t.dir());
-        let m = Manip {
-            src: do_src.then(|| (*o.dst_bytes(), o.dst_l4())),
-            dst: do_dst.then(|| (*o.src_bytes(), o.src_l4())),
-            icmp_id: o.src_l4(),
-        };
-        manip(packet, &m, Mode::Outer)?;
-        Ok(true)
+        let d = usize::from(t.dir() == Direction::Reply);
+        let mut len = len;
+        if ticket != 0 {
+            // The sequence number before any adjustment
+            // (`__nf_nat_mangle_tcp_packet()` records it so).
+            let seq = tcp_seq(&buf[..len]);
+            let (applied, delta, edited) = match self.pending_rewrite(ticket) {
+                Some(r) if !r.is_empty() => (r.apply(buf, len), r.delta(), true),
+                _ => (Ok(len), 0, false),
+            };
+            self.clear_rewrite();
+            len = applied?;
+            changed |= edited;
+            if let Some(seq) = seq
+                && delta != 0
+                && let Some(adj) = self.seqadj_mut(h)
+            {
+                adj[d].record(seq, delta);
+                self.insert_status(h, Status::SEQ_ADJUST);
+            }
+        }
+        if (status | self.status_of(h).unwrap_or(status)).contains(Status::SEQ_ADJUST)
+            && let Some(adj) = self.seqadj_mut(h).copied()
+        {
+            changed |= seq_adjust(&mut buf[..len], &adj[d], &adj[1 - d])?;
+        }
+        Ok((len, changed))
     }
 }
 

@@ -178,6 +178,10 @@ pub(crate) struct PacketCtx {
     /// Whole seconds of lifetime the entry has left.
     pub remaining: u32,
     pub family: Family,
+    /// The sequence adjustment of the other direction, whose sequence
+    /// space this packet's acknowledgement refers to (all zero unless NAT
+    /// resized payloads: status SEQ_ADJUST).
+    pub peer_seqadj: crate::nat::payload::SeqAdj,
 }
 
 /// What a tracker decided about one packet.

@@ -486,6 +486,7 @@ mod tests {
                 assured: self.assured,
                 remaining: 0,
                 family: Family::Ipv4,
+                peer_seqadj: crate::nat::payload::SeqAdj::ZERO,
             };
             let out = track(&mut self.conn, &pkt, &ctx, &SctpTimeouts::DEFAULT);
             if let Outcome::Accept { assure, .. } = out {

@@ -72,6 +72,7 @@ mod tests {
             assured: false,
             remaining: 0,
             family: Family::Ipv4,
+            peer_seqadj: crate::nat::payload::SeqAdj::ZERO,
         }
     }
 

@@ -142,6 +142,11 @@ pub struct ConnTable<S> {
     generation: u16,
     /// Where the search for an extension slot to free resumes.
     ext_cursor: usize,
+    /// Extension slots in use, and where the search for a free one
+    /// starts (next fit: constant time while the pool fills in order,
+    /// as a NAT gateway's does, one slot per connection).
+    exts_used: usize,
+    ext_hint: usize,
     /// The first unused slot of the free list, + 1 (0: none).
     free: u32,
     /// Slots ever used since the table was empty: the ones past it are
@@ -159,7 +164,18 @@ pub struct ConnTable<S> {
     clock: Tick,
     /// Timeout policies by zone and protocol (nftables `ct timeout`).
     timeout_policies: heapless::Vec<TimeoutPolicy, MAX_TIMEOUT_POLICIES>,
+    /// The payload edits a helper decided for the last packet of a
+    /// translated connection, until [`ConnTable::translate_in`] applies
+    /// them.
+    rewrite: crate::nat::payload::Rewrite,
+    /// The NAT of connections expected by translated masters, set once
+    /// the table has one ([`ConnTable::nat`], a restored binding): a
+    /// table that never translates does not link NAT's code.
+    follow_master: Option<FollowMaster<S>>,
 }
+
+/// [`ConnTable::follow_master`]'s type.
+pub(crate) type FollowMaster<S> = fn(&mut ConnTable<S>, Tick, Handle, u32, &crate::expect::ExpectNat);
 
 /// Most [`HelperAssignment`]s a table holds.
 pub const MAX_HELPER_ASSIGNMENTS: usize = 32;
@@ -316,6 +332,8 @@ impl<S: Storage> ConnTable<S> {
             expect_book: ExpectBook::ZERO,
             generation: 0,
             ext_cursor: 0,
+            exts_used: 0,
+            ext_hint: 0,
             free: 0,
             fresh: 0,
             drop_cursor: 0,
@@ -323,6 +341,8 @@ impl<S: Storage> ConnTable<S> {
             keymap: keymap::Keymap::ZERO,
             clock: Tick::from_ticks(0),
             timeout_policies: heapless::Vec::new(),
+            rewrite: crate::nat::payload::Rewrite::EMPTY,
+            follow_master: None,
         }
     }
 
@@ -392,6 +412,8 @@ impl<S: Storage> ConnTable<S> {
         self.drop_cursor = 0;
         self.gc_cursor = 0;
         self.ext_cursor = 0;
+        self.exts_used = 0;
+        self.ext_hint = 0;
         self.expect_book = ExpectBook::ZERO;
         #[cfg(feature = "helper-pptp")]
         self.keymap.clear();

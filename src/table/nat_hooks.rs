@@ -3,12 +3,13 @@
 //! [`probe`](super::probe)), the reply tuple of its own
 //! ([`ConnTable::set_reply`]) and status bits.
 
-use super::ConnTable;
 use super::storage::Storage;
+use super::{ConnTable, FollowMaster};
 use crate::hash::HashKey;
+use crate::nat::payload::{Rewrite, SeqAdj};
 use crate::status::Status;
 use crate::time::Tick;
-use crate::tuple::Tuple;
+use crate::tuple::{Direction, Tuple};
 use crate::verdict::Handle;
 
 /// An entry as NAT sees it.
@@ -36,6 +37,11 @@ impl<S: Storage> ConnTable<S> {
         Some(NatView { status, orig, reply, zone: e.zone })
     }
 
+    /// The handle of the entry in slot `i`, if there is one.
+    pub(crate) fn handle_at(&self, i: usize) -> Option<Handle> {
+        self.entry_at(i).map(|e| e.handle(i))
+    }
+
     /// Only the status of the entry `h` names: the cost of a packet of a
     /// connection without NAT.
     #[inline]
@@ -56,6 +62,42 @@ impl<S: Storage> ConnTable<S> {
         if self.entry_of(h).is_some_and(|e| e.link.ext().is_none()) {
             self.make_room_for_ext(now);
         }
+    }
+
+    /// The TCP sequence adjustment records (original, reply) of the entry
+    /// `h`, if it has an extension slot.
+    pub(crate) fn seqadj_mut(&mut self, h: Handle) -> Option<&mut [SeqAdj; 2]> {
+        let x = self.entry_of(h)?.link.ext()?;
+        Some(&mut self.store.parts_mut().exts.get_mut(x)?.0.as_mut()?.seqadj)
+    }
+
+    /// The payload edits waiting for the packet whose verdict carries
+    /// `ticket` (`None`: another packet's edits replaced them).
+    pub(crate) fn pending_rewrite(&self, ticket: u16) -> Option<&Rewrite> {
+        (ticket != 0 && self.rewrite.ticket == ticket).then_some(&self.rewrite)
+    }
+
+    /// Forget the pending payload edits (applied).
+    pub(crate) fn clear_rewrite(&mut self) {
+        self.rewrite.clear();
+    }
+
+    /// The tuple of direction `dir` of the entry `h` (its own reply tuple,
+    /// if NAT gave it one), without copying the other.
+    #[inline]
+    pub(crate) fn tuple_of(&self, h: Handle, dir: Direction) -> Option<Tuple> {
+        let e = self.entry_of(h)?;
+        if dir == Direction::Original || !e.has_own_reply() {
+            return Some(if dir == Direction::Original { e.orig() } else { e.reply() });
+        }
+        let x = self.store.parts().exts.get(e.link.ext()?)?.0.get()?;
+        Some(if x.reply_is_key { x.reply } else { x.reply.invert()? })
+    }
+
+    /// Set the NAT of connections expected by translated masters
+    /// ([`ConnTable::enable_follow_master`]).
+    pub(crate) fn set_follow_master(&mut self, f: FollowMaster<S>) {
+        self.follow_master = Some(f);
     }
 
     /// The table's secret hash key (NAT's port and address choices).

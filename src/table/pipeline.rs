@@ -10,15 +10,16 @@ use super::index::{Place, Ref};
 use super::keymap;
 use super::storage::{Entry, Link, Slot, Storage};
 use super::{ConnTable, Meta};
-use crate::expect::{Expects, Pending};
-use crate::helper::{Ext, HelperContext};
+use crate::expect::{ExpectNat, Expects, Pending};
+use crate::helper::{Ext, ExtSlot, HelperContext};
+use crate::nat::payload::SeqAdj;
 use crate::proto::{self, Inspected, L4Packet, Outcome, PacketCtx, ProtoState, icmp};
 use crate::reason::{DropReason, HelperDrop, Reason, TcpReason};
 use crate::stats::bump;
 use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple};
-use crate::verdict::{AttachedState, Tracked, Verdict};
+use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip};
 use crate::zeroed::Maybe;
 
@@ -219,7 +220,7 @@ impl<S: Storage> ConnTable<S> {
             extra: super::extra::Extra::ZERO,
         };
         match self.new_entry_links(now, &tuple, zone, i) {
-            Ok((status, ext, expected)) => {
+            Ok((status, ext, follow, expected)) => {
                 entry.status = status;
                 entry.link = Link::new(is_key, ext);
                 if let Some(x) = expected {
@@ -238,6 +239,11 @@ impl<S: Storage> ConnTable<S> {
                 }
                 self.store.parts_mut().slots[i] = Slot(entry);
                 if self.index_entry(now, place, Ref::primary(i)) {
+                    // The expectation's NAT callback (`init_conntrack()`
+                    // calls `exp->expectfn`).
+                    if let (Some((master, nat)), Some(f)) = (follow, self.follow_master) {
+                        f(self, now, Handle { index: i as u32, generation }, master, &nat);
+                    }
                     Ok(i)
                 } else {
                     self.remove(i);
@@ -282,7 +288,9 @@ impl<S: Storage> ConnTable<S> {
         // per-packet copy of the configuration.
         let cfg = if self.config_set { &self.config } else { &crate::Config::DEFAULT };
         let cfg = zoned.as_ref().unwrap_or(cfg);
-        let Some(e) = self.store.parts_mut().slots.get_mut(i).and_then(Slot::entry_mut) else {
+        let p = self.store.parts_mut();
+        let (slots, exts) = (p.slots, p.exts);
+        let Some(e) = slots.get_mut(i).and_then(Slot::entry_mut) else {
             // `i` was just found or filled (debug builds and the fuzz
             // targets check it); were it not, the packet would belong to
             // no entry.
@@ -306,6 +314,11 @@ impl<S: Storage> ConnTable<S> {
             assured: e.status.contains(Status::ASSURED),
             remaining: e.deadline.secs_left(now),
             family: e.key.family(),
+            peer_seqadj: if e.status.contains(Status::SEQ_ADJUST) {
+                peer_seqadj(e, exts, dir)
+            } else {
+                SeqAdj::ZERO
+            },
         };
         let mut close = false;
         let ignored = match proto::handle_packet(&mut e.proto, l4, &ctx, cfg) {
@@ -405,15 +418,15 @@ impl<S: Storage> ConnTable<S> {
         t: &Tuple,
         zone: u16,
         owner: usize,
-    ) -> Result<(Status, Option<usize>, Option<Pending>), DropReason> {
+    ) -> Result<NewLinks, DropReason> {
         let owner = owner as u32;
-        let free = self.store.parts().exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
+        let free = self.free_ext();
         if free.is_none() {
             // Fail before an expectation is used up.
             return if self.needs_ext(now, t, zone) {
                 Err(DropReason::TableFull)
             } else {
-                Ok((Status::empty(), None, None))
+                Ok((Status::empty(), None, None, None))
             };
         }
         let p = self.store.parts_mut();
@@ -427,11 +440,15 @@ impl<S: Storage> ConnTable<S> {
         let found = if view.is_empty() { None } else { view.take_match(now, t, zone) };
         #[cfg(feature = "helper-pptp")]
         let mut expected_by = None;
+        let mut follow = None;
         let (status, ext) = match found {
             Some(p) => {
                 let Some(master) = slots.get(p.master as usize).and_then(Slot::entry).map(Entry::orig) else {
-                    return Ok((Status::empty(), None, None));
+                    return Ok((Status::empty(), None, None, None));
                 };
+                if !p.exp.nat.is_none() {
+                    follow = Some((p.master, p.exp.nat));
+                }
                 bump(&mut self.stats.expect_new);
                 #[cfg(feature = "helper-pptp")]
                 {
@@ -441,17 +458,18 @@ impl<S: Storage> ConnTable<S> {
             }
             None => match self.assignments.iter().find(|a| a.applies(t, zone)) {
                 Some(a) => (Status::HELPER, Ext::new(owner, Some(a.helper()), None)),
-                None => return Ok((Status::empty(), None, None)),
+                None => return Ok((Status::empty(), None, None, None)),
             },
         };
         let free = free.ok_or(DropReason::TableFull)?;
         exts[free].0 = Maybe::some(ext);
+        self.ext_taken(free);
         // The expectation's callback (PPTP: `pptp_expectfn()`).
         #[cfg(feature = "helper-pptp")]
         if let Some((master, exp)) = expected_by {
             self.pptp_expected(master, &exp);
         }
-        Ok((status, Some(free), found))
+        Ok((status, Some(free), follow, found))
     }
 
     /// Whether a new connection whose original tuple is `t` gets an
@@ -474,7 +492,7 @@ impl<S: Storage> ConnTable<S> {
         let p = self.store.parts();
         let (slots, exts) = (p.slots, p.exts);
         let n = exts.len().min(Link::MAX_EXT);
-        if n == 0 || exts[..n].iter().any(|x| x.0.is_none()) {
+        if n == 0 || self.exts_used < n {
             return;
         }
         let mut victim = None;
@@ -504,7 +522,7 @@ impl<S: Storage> ConnTable<S> {
     /// the packet: every accepted packet in both directions, and the ICMP
     /// errors RELATED to it in the original direction (Linux spares only
     /// RELATED_REPLY).
-    pub(super) fn run_helper(&mut self, t: &Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
+    pub(super) fn run_helper(&mut self, t: &mut Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
         let Some(h) = t.entry() else { return Ok(()) };
         let (i, now) = (h.index(), t.classified_at());
         let p = self.store.parts_mut();
@@ -534,11 +552,26 @@ impl<S: Storage> ConnTable<S> {
             }
             _ => return Ok(()),
         };
+        let orig = e.orig();
+        // A translated connection's reply tuple is its own (in the
+        // extension slot, as its secondary key).
+        let natted = e.has_own_reply();
+        let reply = match natted {
+            true if ext.reply_is_key => ext.reply,
+            true => ext.reply.invert().unwrap_or(ext.reply),
+            false => orig.invert().unwrap_or(orig),
+        };
+        if natted {
+            self.rewrite.clear();
+        }
         let mut cx = HelperContext {
             now,
             dir: t.dir(),
             state: t.state(),
-            orig: e.orig(),
+            orig,
+            reply,
+            natted,
+            rewrite: &mut self.rewrite,
             expected: e.status.contains(Status::EXPECTED),
             payload,
             tcp_seq,
@@ -561,6 +594,9 @@ impl<S: Storage> ConnTable<S> {
         let r = helper.help(&mut cx);
         if let Some(secs) = cx.new_timeout {
             e.refresh(now, secs);
+        }
+        if natted {
+            t.set_rewrite(cx.rewrite.issue());
         }
         // A PPTP call ended (`nf_conntrack_pptp.c: pptp_inbound_pkt()`).
         #[cfg(feature = "helper-pptp")]
@@ -611,4 +647,21 @@ impl<S: Storage> ConnTable<S> {
 fn ip_length(packet: &[u8], l4: &[u8]) -> u32 {
     let header = (l4.as_ptr() as usize).saturating_sub(packet.as_ptr() as usize);
     u32::try_from(header.saturating_add(l4.len())).unwrap_or(u32::MAX)
+}
+
+/// The NAT callback of the expectation a new entry was created from: the
+/// master's slot and the translation to follow.
+type Follow = (u32, ExpectNat);
+
+/// What [`ConnTable::new_entry_links`] gives a new entry: its status bits,
+/// its extension slot, the NAT it follows, and the expectation it was
+/// created from.
+type NewLinks = (Status, Option<usize>, Option<Follow>, Option<Pending>);
+
+/// The sequence adjustment of the direction opposite to `dir` of the
+/// entry `e` (`nf_conntrack_seqadj.c: nf_ct_seq_offset()`'s record).
+#[cold]
+fn peer_seqadj(e: &Entry, exts: &[ExtSlot], dir: Direction) -> SeqAdj {
+    let x = e.link.ext().and_then(|x| exts.get(x)?.0.get());
+    x.map_or(SeqAdj::ZERO, |x| x.seqadj[usize::from(dir == Direction::Original)])
 }

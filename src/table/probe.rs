@@ -298,6 +298,9 @@ impl<S: Storage> ConnTable<S> {
         // (`nf_conntrack_core.c: nf_ct_delete()`); connections it expected
         // keep their copy of its tuple.
         if let Some(x) = e.link.ext().and_then(|x| p.exts.get_mut(x)) {
+            if !x.0.is_none() {
+                self.exts_used -= 1;
+            }
             x.0 = Maybe::NONE;
             if ext.is_some_and(|x| x.helper.is_some()) {
                 let mut view = Expects {
@@ -351,15 +354,9 @@ impl<S: Storage> ConnTable<S> {
         let x = match e.link.ext() {
             Some(x) => x,
             None => {
-                let free = self
-                    .store
-                    .parts()
-                    .exts
-                    .iter()
-                    .take(super::storage::Link::MAX_EXT)
-                    .position(|x| x.0.is_none());
-                let x = free.ok_or(DropReason::TableFull)?;
+                let x = self.free_ext().ok_or(DropReason::TableFull)?;
                 self.store.parts_mut().exts[x].0 = Maybe::some(Ext::new(i as u32, None, None));
+                self.ext_taken(x);
                 if let Some(e) = self.entry_at_mut(i) {
                     e.link = super::storage::Link::new(e.link.orig_is_key(), Some(x));
                 }
@@ -389,6 +386,31 @@ impl<S: Storage> ConnTable<S> {
             e.status.insert(status);
         }
         Ok(())
+    }
+}
+
+impl<S: Storage> ConnTable<S> {
+    /// A free extension slot (`None`: all are in use): the first from
+    /// where the last one was taken (next fit).
+    pub(super) fn free_ext(&self) -> Option<usize> {
+        debug_assert_eq!(
+            self.exts_used,
+            self.store.parts().exts.iter().filter(|x| !x.0.is_none()).count(),
+            "extension slots counted wrong"
+        );
+        if self.exts_used >= self.store.parts().exts.len().min(super::storage::Link::MAX_EXT) {
+            return None;
+        }
+        let exts = self.store.parts().exts;
+        let n = exts.len().min(super::storage::Link::MAX_EXT);
+        let start = self.ext_hint.min(n);
+        (start..n).chain(0..start).find(|&x| exts[x].0.is_none())
+    }
+
+    /// Count the extension slot `x` ([`ConnTable::free_ext`]) as taken.
+    pub(super) fn ext_taken(&mut self, x: usize) {
+        self.exts_used += 1;
+        self.ext_hint = x + 1;
     }
 }
 

@@ -6,8 +6,9 @@ use core::fmt;
 use super::ConnTable;
 use super::index::Ref;
 use super::storage::{Entry, Link, Slot, Storage};
-use crate::expect::{ExpectFlags, Expectation, Pending};
+use crate::expect::{ExpectFlags, ExpectNat, Expectation, Pending};
 use crate::helper::{Ext, HelperData, HelperId};
+use crate::nat::payload::SeqAdj;
 use crate::proto::ProtoState;
 use crate::proto::sctp::SctpConn;
 use crate::proto::tcp::{TcpConn, snap};
@@ -27,9 +28,10 @@ pub const SNAPSHOT_VERSION: u8 = 1;
 pub const SNAPSHOT_MAX_RECORD: usize =
     4 + 1 + 2 + 2 + 6 + 3 * 38 + 1 + snap::LEN + 256 + 1 + HelperData::LEN + EXTRA_MAX;
 
-/// The optional tail of an entry record: mark and labels (20 bytes),
-/// counters (32), the time since confirmation (6).
-const EXTRA_MAX: usize = 20 + 32 + 6;
+/// The optional tail of an entry record: the TCP sequence adjustment (24
+/// bytes), mark and labels (20), counters (32), the time since
+/// confirmation (6).
+const EXTRA_MAX: usize = 24 + 20 + 32 + 6;
 
 /// Most slots one [`ConnTable::snapshot`] call visits.
 pub const SNAPSHOT_SLOTS_PER_CALL: usize = 1024;
@@ -258,24 +260,11 @@ impl<'a> Reader<'a> {
 }
 
 /// The status bits a record may carry.
-const STATUS_BITS: [Status; 10] = [
-    Status::EXPECTED,
-    Status::SEEN_REPLY,
-    Status::ASSURED,
-    Status::CONFIRMED,
-    Status::SRC_NAT,
-    Status::DST_NAT,
-    Status::SRC_NAT_DONE,
-    Status::DST_NAT_DONE,
-    Status::FIXED_TIMEOUT,
-    Status::HELPER,
-];
-
 /// Status bits `bits` without those of `except`; `None` for an unknown bit.
 fn status_of(bits: u16, except: Status) -> Option<Status> {
     let mut s = Status::empty();
     let mut seen = 0;
-    for b in STATUS_BITS {
+    for (b, _) in Status::NAMES {
         if bits & b.bits() != 0 {
             seen |= b.bits();
             if !except.contains(b) {
@@ -307,17 +296,18 @@ struct EntryRecord<'a> {
     proto: ProtoState,
     helper: Option<(&'a [u8], HelperData)>,
     master: Option<Tuple>,
-    /// Mark and labels (flag bit 2).
+    seqadj: Option<[SeqAdj; 2]>,
+    /// Mark and labels (flag bit 3).
     marks: Option<(u32, u128)>,
-    /// Packets and bytes, original then reply (flag bit 3).
+    /// Packets and bytes, original then reply (flag bit 4).
     counters: Option<[u64; 4]>,
-    /// Ticks since the entry was confirmed (flag bit 4).
+    /// Ticks since the entry was confirmed (flag bit 5).
     age: Option<u64>,
 }
 
 fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, RestoreError> {
     let flags = r.u8()?;
-    if flags & !0x1f != 0 {
+    if flags & !0x3f != 0 {
         return Err(RestoreError::Malformed);
     }
     let zone = r.u16()?;
@@ -363,15 +353,26 @@ fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, Res
         None
     };
     let master = if flags & 0x02 != 0 { Some(r.tuple()?) } else { None };
+    let seqadj = if flags & 0x04 != 0 {
+        let mut adj = [SeqAdj::ZERO; 2];
+        for a in &mut adj {
+            a.correction_pos = r.u32()?;
+            a.offset_before = r.u32()? as i32;
+            a.offset_after = r.u32()? as i32;
+        }
+        Some(adj)
+    } else {
+        None
+    };
     let u64_of = |b: &[u8]| b.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x));
-    let marks = if flags & 0x04 != 0 {
+    let marks = if flags & 0x08 != 0 {
         let mark = r.u32()?;
         let labels = r.take(16)?.iter().fold(0u128, |a, &x| (a << 8) | u128::from(x));
         Some((mark, labels))
     } else {
         None
     };
-    let counters = if flags & 0x08 != 0 {
+    let counters = if flags & 0x10 != 0 {
         let mut c = [0u64; 4];
         for v in &mut c {
             *v = u64_of(r.take(8)?);
@@ -380,9 +381,9 @@ fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, Res
     } else {
         None
     };
-    let age = if flags & 0x10 != 0 { Some(r.u48()?) } else { None };
+    let age = if flags & 0x20 != 0 { Some(r.u48()?) } else { None };
     r.end()?;
-    Ok(EntryRecord { zone, status, remaining, orig, reply, proto, helper, master, marks, counters, age })
+    Ok(EntryRecord { zone, status, remaining, orig, reply, proto, helper, master, seqadj, marks, counters, age })
 }
 
 /// A parsed expectation record.
@@ -411,7 +412,7 @@ fn parse_expect<'a>(r: &mut Reader<'a>) -> Result<ExpectRecord<'a>, RestoreError
         Family::Ipv4 => 32,
         Family::Ipv6 => 128,
     };
-    if src_prefix > max || any > 1 || fl & !0x03 != 0 {
+    if src_prefix > max || any & !0x03 != 0 || fl & !0x03 != 0 {
         return Err(RestoreError::Malformed);
     }
     let mut flags = ExpectFlags::empty();
@@ -423,8 +424,22 @@ fn parse_expect<'a>(r: &mut Reader<'a>) -> Result<ExpectRecord<'a>, RestoreError
     }
     let owner = r.name()?;
     let helper = r.name()?;
+    let mut nat = ExpectNat::NONE;
+    if any & 0x02 != 0 {
+        nat.kind = r.u8()?;
+        let reply = r.u8()?;
+        let mut a = [0; 16];
+        for b in &mut a {
+            *b = r.u8()?;
+        }
+        nat.saved_port = r.u16()?;
+        if !matches!(nat.kind, ExpectNat::FOLLOW_MASTER | ExpectNat::SIP_MEDIA) || reply > 1 {
+            return Err(RestoreError::Malformed);
+        }
+        (nat.reply, nat.saved_addr) = (reply == 1, a);
+    }
     r.end()?;
-    let exp = Expectation { tuple, src_prefix, any_src_port: any == 1, class, flags, helper: None };
+    let exp = Expectation { tuple, src_prefix, any_src_port: any & 1 == 1, class, flags, helper: None, nat };
     Ok(ExpectRecord { zone, remaining, serial, master, exp, owner, helper })
 }
 
@@ -611,6 +626,8 @@ impl<S: Storage> ConnTable<S> {
         let ext = r.ext;
         let helper = r.helper.map(|h| h.name());
         let master = ext.and_then(|x| x.master);
+        let seqadj = ext.filter(|_| e.status.contains(Status::SEQ_ADJUST)).map(|x| x.seqadj);
+        let mut w = Writer { buf: rec, at: 4 };
         let marks = (r.mark() != 0 || r.labels() != 0).then(|| (r.mark(), r.labels()));
         let counted = [
             e.extra.counted(crate::tuple::Direction::Original),
@@ -618,12 +635,12 @@ impl<S: Storage> ConnTable<S> {
         ];
         let counters = (counted != [(0, 0); 2]).then_some(counted);
         let age = e.extra.start().map(|s| now.ticks().saturating_sub(s.ticks()));
-        let mut w = Writer { buf: rec, at: 4 };
         w.u8(u8::from(helper.is_some())
             | u8::from(master.is_some()) << 1
-            | u8::from(marks.is_some()) << 2
-            | u8::from(counters.is_some()) << 3
-            | u8::from(age.is_some()) << 4);
+            | u8::from(seqadj.is_some()) << 2
+            | u8::from(marks.is_some()) << 3
+            | u8::from(counters.is_some()) << 4
+            | u8::from(age.is_some()) << 5);
         w.u16(e.zone);
         w.u16(e.status.bits());
         w.u48(e.deadline.ticks() - now.ticks());
@@ -655,6 +672,11 @@ impl<S: Storage> ConnTable<S> {
         }
         if let Some(m) = master {
             w.tuple(&m);
+        }
+        for a in seqadj.iter().flatten() {
+            w.u32(a.correction_pos);
+            w.u32(a.offset_before as u32);
+            w.u32(a.offset_after as u32);
         }
         if let Some((mark, labels)) = marks {
             w.u32(mark);
@@ -692,12 +714,21 @@ impl<S: Storage> ConnTable<S> {
         w.tuple(&m.orig());
         w.tuple(&x.exp.tuple);
         w.u8(x.exp.src_prefix);
-        w.u8(u8::from(x.exp.any_src_port));
+        w.u8(u8::from(x.exp.any_src_port) | u8::from(!x.exp.nat.is_none()) << 1);
         w.u8(x.exp.class);
         let f = &x.exp.flags;
         w.u8(u8::from(f.contains(ExpectFlags::PERMANENT)) | u8::from(f.contains(ExpectFlags::INACTIVE)) << 1);
         w.name(name(Some(x.owner)));
         w.name(name(x.exp.helper));
+        if !x.exp.nat.is_none() {
+            let n = &x.exp.nat;
+            w.u8(n.kind);
+            w.u8(u8::from(n.reply));
+            for &b in &n.saved_addr {
+                w.u8(b);
+            }
+            w.u16(n.saved_port);
+        }
         let end = w.at;
         frame(rec, EXPECT, end)
     }
@@ -726,7 +757,7 @@ impl<S: Storage> ConnTable<S> {
         let (key, is_key) = r.orig.canonical().ok_or(RestoreError::Malformed)?;
         let place = self.place(&key, r.zone);
         let ext = if helper.is_some() || r.master.is_some() {
-            let free = self.store.parts().exts.iter().take(Link::MAX_EXT).position(|x| x.0.is_none());
+            let free = self.free_ext();
             Some(free.ok_or(RestoreError::TableFull)?)
         } else {
             None
@@ -752,17 +783,26 @@ impl<S: Storage> ConnTable<S> {
             let mut e = Ext::new(i as u32, helper.map(|h| h.0), r.master);
             e.data = helper.map_or(HelperData::ZERO, |h| h.1);
             p.exts[x].0 = Maybe::some(e);
+            self.ext_taken(x);
         }
         if !self.index_entry(now, place, Ref::primary(i)) {
             self.remove(i);
             return Err(RestoreError::TableFull);
         }
         let handle = entry.handle(i);
+        if r.reply.is_some() {
+            self.enable_follow_master();
+        }
         if let Some(reply) = r.reply
             && self.set_reply(now, handle, reply, nat).is_err()
         {
             self.remove(i);
             return Err(RestoreError::TableFull);
+        }
+        if let Some(adj) = r.seqadj
+            && let Some(x) = self.seqadj_mut(handle)
+        {
+            *x = adj;
         }
         // A connection that shares a tuple with this one (the clash of
         // confirmation, `nf_conntrack_core.c: __nf_conntrack_confirm()`) is

@@ -254,6 +254,7 @@ impl<const N: usize, const X: usize, const E: usize> Default for FixedStorage<N,
 impl<const N: usize, const X: usize, const E: usize> sealed::Sealed for FixedStorage<N, X, E> {}
 
 impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N, X, E> {
+    #[inline]
     fn parts(&self) -> Parts<'_> {
         let n = slots_for(N, 2 * N);
         Parts {
@@ -263,6 +264,7 @@ impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N,
             expects: &self.expects,
         }
     }
+    #[inline]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         let n = slots_for(N, 2 * N);
         PartsMut {
@@ -314,6 +316,7 @@ impl<'a> SliceStorage<'a> {
 impl sealed::Sealed for SliceStorage<'_> {}
 
 impl Storage for SliceStorage<'_> {
+    #[inline]
     fn parts(&self) -> Parts<'_> {
         Parts {
             slots: self.slots,
@@ -322,6 +325,7 @@ impl Storage for SliceStorage<'_> {
             expects: self.expects,
         }
     }
+    #[inline]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         PartsMut {
             slots: self.slots,
@@ -374,6 +378,7 @@ impl sealed::Sealed for HeapStorage {}
 
 #[cfg(feature = "alloc")]
 impl Storage for HeapStorage {
+    #[inline]
     fn parts(&self) -> Parts<'_> {
         Parts {
             slots: &self.slots,
@@ -382,6 +387,7 @@ impl Storage for HeapStorage {
             expects: &self.expects,
         }
     }
+    #[inline]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         let range = self.index_range();
         PartsMut {
@@ -429,6 +435,7 @@ impl sealed::Sealed for GrowableStorage {}
 
 #[cfg(feature = "alloc")]
 impl Storage for GrowableStorage {
+    #[inline]
     fn parts(&self) -> Parts<'_> {
         Parts {
             slots: &self.slots,
@@ -437,6 +444,7 @@ impl Storage for GrowableStorage {
             expects: &self.expects,
         }
     }
+    #[inline]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         PartsMut {
             slots: &mut self.slots,

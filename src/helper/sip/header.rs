@@ -183,7 +183,7 @@ fn value_len(m: &[u8], p: usize, v: Value, family: Family) -> (usize, usize) {
 
 /// `address[:port]` at `p`, IPv6 in brackets: the address, the number
 /// after the colon if there is one, and the end.
-fn addr_port(m: &[u8], p: usize, family: Family) -> Option<(IpAddr, Option<u64>, usize)> {
+pub(super) fn addr_port(m: &[u8], p: usize, family: Family) -> Option<(IpAddr, Option<u64>, usize)> {
     let (addr, end) = parse_addr(m, p, m.len(), family, true)?;
     if at(m, end) != b':' {
         return Some((addr, None, end));
@@ -292,6 +292,8 @@ pub(crate) struct Uri {
     pub(crate) port: u16,
     /// Offset just after `address[:port]`, where parameters start.
     pub(crate) end: usize,
+    /// Offset of the address.
+    pub(crate) start: usize,
 }
 
 /// The URI of header `h` (see [`walk_headers`]); `Err` if its port is not
@@ -309,7 +311,7 @@ pub(super) fn header_uri(
         None => SIP_PORT,
         Some(p) => checked_port(p as u32).ok_or(())?,
     };
-    Ok(Some(Uri { addr, port, end: (off + len).max(end) }))
+    Ok(Some(Uri { addr, port, end: (off + len).max(end), start: off }))
 }
 
 /// The start of the value of URI parameter `name` (`"transport="`) after

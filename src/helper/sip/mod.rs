@@ -33,6 +33,8 @@ mod addr;
 pub(crate) mod header;
 mod lex;
 mod msg;
+#[cfg(feature = "nat-helpers")]
+mod nat;
 pub(crate) mod sdp;
 
 use super::{Helper, HelperContext, HelperState, StateReader, StateWriter};
@@ -213,11 +215,15 @@ mod tests {
             state: CtState,
             payload: &[u8],
         ) -> (Result<(), HelperDrop>, Option<u32>) {
+            let mut rewrite = crate::nat::payload::Rewrite::EMPTY;
             let mut cx = HelperContext {
                 now: self.now,
                 dir,
                 state,
                 orig: self.orig,
+                reply: self.orig.invert().unwrap(),
+                natted: false,
+                rewrite: &mut rewrite,
                 expected: self.expected,
                 payload,
                 tcp_seq: (self.orig.proto() == 6).then_some(1),

@@ -18,6 +18,8 @@
 
 use super::header::{Header, header_uri, header_value, numeric_param, transport};
 use super::lex::{at, eq_ci, is_alpha, number};
+#[cfg(feature = "nat-helpers")]
+use super::nat;
 use super::sdp::{Media, parse_sdp};
 use super::{CLASS_SIGNALLING, MIN_MSG, SipState};
 use crate::expect::{ExpectError, ExpectFlags, Expectation};
@@ -74,18 +76,35 @@ fn contact_expires(m: &[u8], end: usize, default: u32) -> Result<u32, HelperDrop
     }
 }
 
-struct Msg<'m> {
-    m: &'m [u8],
-    family: Family,
-    proto: u8,
-    dir: Direction,
+pub(super) struct Msg<'m> {
+    pub(super) m: &'m [u8],
+    pub(super) family: Family,
+    pub(super) proto: u8,
+    pub(super) dir: Direction,
+    /// Offset of `m` in the packet's payload (for NAT's edits).
+    #[cfg_attr(not(feature = "nat-helpers"), allow(dead_code))]
+    pub(super) base: usize,
 }
 
 /// Handle one SIP message (`nf_conntrack_sip.c: process_sip_msg()`).
 pub(super) fn process_msg(cx: &mut HelperContext<'_>, m: &[u8]) -> Result<(), HelperDrop> {
     let orig = cx.tuple(Direction::Original);
-    let msg = Msg { m, family: orig.family(), proto: orig.proto(), dir: cx.dir() };
-    if eq_ci(m, 0, b"SIP/2.0 ") { response(cx, &msg) } else { request(cx, &msg) }
+    // Where the message starts in the payload (a TCP segment may hold
+    // several): NAT's edits address the payload.
+    let base = (m.as_ptr() as usize).wrapping_sub(cx.payload().as_ptr() as usize);
+    let msg = Msg { m, family: orig.family(), proto: orig.proto(), dir: cx.dir(), base };
+    if eq_ci(m, 0, b"SIP/2.0 ") {
+        response(cx, &msg)?
+    } else {
+        request(cx, &msg)?
+    }
+    // The signalling part of NAT runs after the media's
+    // (`process_sip_msg()`: the `msg` hook after the method's handler).
+    #[cfg(feature = "nat-helpers")]
+    if cx.is_translated() {
+        nat::rewrite_headers(cx, m, base, msg.family, msg.proto, msg.dir)?;
+    }
+    Ok(())
 }
 
 /// A request (`process_sip_request()`): the `Via` port, then the handler
@@ -181,6 +200,10 @@ fn flush_signalling(cx: &mut HelperContext<'_>) {
 /// error drops the packet after the media before it were expected.
 fn process_sdp(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> {
     let sdp = parse_sdp(msg.m, msg.family);
+    #[cfg(feature = "nat-helpers")]
+    if cx.is_translated() {
+        return nat::process_sdp(cx, msg, &sdp);
+    }
     for media in sdp.media.iter().flatten() {
         expect_rtp_rtcp(cx, msg.dir, media)?;
     }

@@ -27,6 +27,7 @@ const MAX_MEDIA: usize = 3;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum SdpLine {
     Version,
+    Owner,
     Connection,
     Media,
 }
@@ -35,6 +36,7 @@ impl SdpLine {
     fn name(self) -> &'static [u8] {
         match self {
             SdpLine::Version => b"v=",
+            SdpLine::Owner => b"o=",
             SdpLine::Connection => b"c=",
             SdpLine::Media => b"m=",
         }
@@ -62,7 +64,7 @@ fn sdp_line(m: &[u8], from: usize, ty: SdpLine, term: Option<SdpLine>, family: F
         let start = v;
         let len = match ty {
             SdpLine::Version => digits(m, v, limit),
-            SdpLine::Connection => {
+            SdpLine::Owner | SdpLine::Connection => {
                 let needle: &[u8] = match family {
                     Family::Ipv4 => b"IN IP4 ",
                     Family::Ipv6 => b"IN IP6 ",
@@ -82,12 +84,28 @@ fn sdp_line(m: &[u8], from: usize, ty: SdpLine, term: Option<SdpLine>, family: F
     HeaderMatch::None
 }
 
-/// The address of the `c=` line after `from`, before the next `m=` line.
-fn sdp_connection(m: &[u8], from: usize, family: Family) -> Option<IpAddr> {
+/// The address of the `c=` line after `from`, before the next `m=` line,
+/// and where its text is.
+fn sdp_connection(m: &[u8], from: usize, family: Family) -> Option<(IpAddr, Span)> {
     match sdp_line(m, from, SdpLine::Connection, Some(SdpLine::Media), family) {
-        HeaderMatch::At(o, l) => parse_addr(m, o, o + l, family, false).map(|(a, _)| a),
+        HeaderMatch::At(o, l) => parse_addr(m, o, o + l, family, false).map(|(a, _)| (a, (o, l))),
         _ => None,
     }
+}
+
+/// Where a piece of text is in a message: offset and length.
+pub type Span = (usize, usize);
+
+/// Where NAT rewrites an SDP body (`nf_nat_sip.c: nf_nat_sdp_session()`,
+/// `nf_nat_sdp_addr()`, `nf_nat_sdp_port()`): the addresses of the
+/// session's `o=` and `c=` lines, and per medium (as in [`Sdp::media`])
+/// its port and the address of its own `c=` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SdpSpans {
+    pub owner: Option<Span>,
+    pub session: Option<Span>,
+    pub port: [Option<Span>; MAX_MEDIA],
+    pub connection: [Option<Span>; MAX_MEDIA],
 }
 
 /// One media stream an SDP body announces.
@@ -110,6 +128,8 @@ pub struct Sdp {
     pub media: [Option<Media>; MAX_MEDIA],
     /// `"wrong port"` or `"cannot parse SDP message"`.
     pub error: Option<&'static str>,
+    /// Where its addresses and ports are written.
+    pub spans: SdpSpans,
 }
 
 /// Read the SDP body of SIP message `msg` on a connection of `family`.
@@ -118,6 +138,10 @@ pub fn parse_sdp(msg: &[u8], family: Family) -> Sdp {
     let mut sdp = Sdp::default();
     let HeaderMatch::At(sdpoff, _) = sdp_line(m, 0, SdpLine::Version, None, family) else { return sdp };
     let session = sdp_connection(m, sdpoff, family);
+    sdp.spans.session = session.map(|(_, s)| s);
+    if let HeaderMatch::At(o, l) = sdp_line(m, sdpoff, SdpLine::Owner, Some(SdpLine::Media), family) {
+        sdp.spans.owner = Some((o, l));
+    }
     let mut off = sdpoff;
     let mut n = 0;
     while n < MAX_MEDIA {
@@ -130,7 +154,9 @@ pub fn parse_sdp(msg: &[u8], family: Family) -> Sdp {
             continue;
         };
         off = o + name.len();
-        let port = number(m, off).0 as u32;
+        let (port, port_end) = number(m, off);
+        let port_span = (off, port_end - off);
+        let port = port as u32;
         if port == 0 {
             // An inactive stream.
             continue;
@@ -139,11 +165,14 @@ pub fn parse_sdp(msg: &[u8], family: Family) -> Sdp {
             sdp.error = Some("wrong port");
             break;
         };
-        let Some(addr) = sdp_connection(m, off, family).or(session) else {
+        let own = sdp_connection(m, off, family);
+        let Some((addr, _)) = own.or(session) else {
             sdp.error = Some("cannot parse SDP message");
             break;
         };
         sdp.media[n] = Some(Media { class, addr, port });
+        sdp.spans.port[n] = Some(port_span);
+        sdp.spans.connection[n] = own.map(|(_, s)| s);
         n += 1;
     }
     sdp
@@ -189,7 +218,8 @@ mod tests {
         // o= do not matter.
         let m = b"X\r\n\r\nv=0\r\no=- 1 1 IN IP6 [2001:db8::10]\r\nc=IN IP6 [2001:db8::10]\r\n\
             m=audio 4000 RTP/AVP 0\r\n";
-        assert_eq!(parse_sdp(m, V6), Sdp { media: [None; 3], error: Some("cannot parse SDP message") });
+        let sdp = parse_sdp(m, V6);
+        assert_eq!((sdp.media, sdp.error), ([None; 3], Some("cannot parse SDP message")));
         let m = b"X\r\n\r\nv=0\r\no=- 1 1 IN IP6 [2001:db8::10]\r\nc=IN IP6 2001:db8::10\r\n\
             m=audio 4000 RTP/AVP 0\r\nc=IN IP6 [2001:db8::11]\r\n";
         assert_eq!(parse_sdp(m, V6).media[0], media(CLASS_AUDIO, "2001:db8::10", 4000));
@@ -198,6 +228,18 @@ mod tests {
             parse_sdp(b"X\r\n\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\n", V4),
             Sdp::default()
         );
+    }
+
+    #[test]
+    fn sdp_spans() {
+        let m = b"X\r\n\r\nv=0\r\no=- 1 1 IN IP4 192.0.2.99\r\nc=IN IP4 192.0.2.10\r\n\
+            m=audio 49170 RTP/AVP 0\r\nm=video 51372 RTP/AVP 31\r\nc=IN IP4 192.0.2.11\r\n";
+        let s = parse_sdp(m, V4).spans;
+        let text = |span: Option<Span>| span.map(|(o, l)| core::str::from_utf8(&m[o..o + l]).unwrap());
+        assert_eq!(text(s.owner), Some("192.0.2.99"));
+        assert_eq!(text(s.session), Some("192.0.2.10"));
+        assert_eq!((text(s.port[0]), text(s.port[1]), s.port[2]), (Some("49170"), Some("51372"), None));
+        assert_eq!((s.connection[0], text(s.connection[1])), (None, Some("192.0.2.11")));
     }
 
     #[test]
@@ -226,7 +268,7 @@ mod tests {
         assert_eq!((s.media.iter().flatten().count(), s.error), (3, None));
         // A malformed m= line ends the media list.
         let s = sdp("m=audio\r\nm=audio 4000 RTP/AVP 0\r\n");
-        assert_eq!(s, Sdp::default());
+        assert_eq!((s.media, s.error), ([None; 3], None));
         // No address at all.
         let s = parse_sdp(b"X\r\n\r\nv=0\r\nc=IN IP4 host.example\r\nm=audio 4000 RTP/AVP 0\r\n", V4);
         assert_eq!(s.error, Some("cannot parse SDP message"));

@@ -26,10 +26,10 @@
 //!   SACK option parsing, the RST acceptance rules, and
 //!   `nf_tcp_handle_invalid()`.
 //!
-//! Not modelled (no such input here): NAT sequence offsets (the
-//! `nf_ct_seq_offset()` correction in `tcp_in_window()`, from
-//! `nf_conntrack_seqadj.c`; always 0), SYNPROXY, FIXED_TIMEOUT (the core
-//! must ignore a returned timeout for FIXED_TIMEOUT entries).
+//! Not modelled: SYNPROXY, FIXED_TIMEOUT (the core must ignore a returned
+//! timeout for FIXED_TIMEOUT entries). NAT's sequence offsets (the
+//! `nf_ct_seq_offset()` correction in `tcp_in_window()`) come in
+//! [`PacketCtx::peer_seqadj`].
 
 use super::{Outcome, PacketCtx};
 use crate::config::TcpConfig;
@@ -373,7 +373,7 @@ impl Work {
         }
 
         if !skip_window {
-            match self.in_window(seg, class, dir, cfg) {
+            match self.in_window(seg, class, dir, &ctx.peer_seqadj, cfg) {
                 Window::Accept => {}
                 Window::Ignore(reason) => return Outcome::Ignore(Reason::Tcp(reason)),
                 Window::Invalid(reason) => {

@@ -28,7 +28,16 @@ fn segment<'a>(seq: u32, ack: u32, window: u16, flags: u8, options: &'a [u8], le
 }
 
 fn ctx(dir: Direction, is_new: bool, seen_reply: bool, assured: bool, remaining: u32) -> PacketCtx {
-    PacketCtx { now: Tick::from_ticks(0), dir, is_new, seen_reply, assured, remaining, family: Family::Ipv4 }
+    PacketCtx {
+        now: Tick::from_ticks(0),
+        dir,
+        is_new,
+        seen_reply,
+        assured,
+        remaining,
+        family: Family::Ipv4,
+        peer_seqadj: crate::nat::payload::SeqAdj::ZERO,
+    }
 }
 const SYN: u8 = TH_SYN;
 const SA: u8 = TH_SYN | TH_ACK;

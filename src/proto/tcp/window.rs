@@ -6,6 +6,7 @@
 use super::{FLAG_BE_LIBERAL, FLAG_DATA_UNACKNOWLEDGED, FLAG_MAXACK_SET, FLAG_SACK_PERM, FLAG_WINDOW_SCALE};
 use super::{PacketClass, TcpSide, Work};
 use crate::config::TcpConfig;
+use crate::nat::payload::SeqAdj;
 use crate::proto::PacketCtx;
 use crate::reason::TcpReason;
 use crate::status::TcpState;
@@ -166,6 +167,7 @@ impl Work {
         seg: &Segment<'_>,
         class: PacketClass,
         dir: Direction,
+        peer_seqadj: &SeqAdj,
         cfg: &TcpConfig,
     ) -> Window {
         let state = self.state; // the stored state, not the resync's "old"
@@ -175,6 +177,12 @@ impl Work {
         let mut ack = seg.ack;
         let mut end = seg.end();
         let mut sack = if r.flags & FLAG_SACK_PERM != 0 { sack_edge(seg.options, ack) } else { ack };
+        // NAT resized the receiver's payloads: its acknowledgements count
+        // in the adjusted sequence space (`nf_ct_seq_offset(ct, !dir,
+        // ack - 1)`).
+        let receiver_offset = peer_seqadj.offset(ack.0.wrapping_sub(1)) as u32;
+        ack = ack.sub(receiver_offset);
+        sack = sack.sub(receiver_offset);
 
         if s.td_maxwin == 0 {
             if syn {

@@ -1,0 +1,247 @@
+//! The NAT part of the SIP helper (`nf_nat_sip.c`): for a translated
+//! connection, the addresses and ports a message announces (request URI,
+//! `Via`, `Contact`, `From`, `To`; the SDP body's `o=`, `c=` and `m=`
+//! lines and the `Content-Length` that follows them) are rewritten, and
+//! the media are expected at the translated address, translated back on
+//! arrival to the address the SDP announced.
+//!
+//! Not done: the `received=` and `rport=` parameters of `Via`
+//! (`nf_nat_sip()` rewrites them in responses) and the `maddr=`
+//! parameter.
+
+use core::fmt::Write;
+use core::net::IpAddr;
+
+use super::header::{Header, addr_port, header_uri, header_value};
+use super::lex::number;
+use super::msg::Msg;
+use super::sdp::{Media, Sdp, Span};
+use crate::expect::{ExpectError, Expectation};
+use crate::helper::HelperContext;
+use crate::reason::HelperDrop;
+use crate::tuple::{Direction, Family, Tuple};
+
+const FAIL: HelperDrop = HelperDrop("cannot mangle SIP message");
+
+/// Text for an address (IPv6 in brackets where SIP wants them, `with_port`
+/// followed by `:port`), as `sip_sprintf_addr_port()` writes it.
+pub(super) fn addr_text(
+    out: &mut heapless::String<64>,
+    addr: IpAddr,
+    port: Option<u16>,
+) -> Result<(), HelperDrop> {
+    let r = match (addr, port) {
+        (IpAddr::V4(a), None) => write!(out, "{a}"),
+        (IpAddr::V4(a), Some(p)) => write!(out, "{a}:{p}"),
+        (IpAddr::V6(a), None) => write!(out, "{a}"),
+        (IpAddr::V6(a), Some(p)) => write!(out, "[{a}]:{p}"),
+    };
+    r.map_err(|_| FAIL)
+}
+
+/// Replace `len` bytes at `off` of the message that starts `base` bytes
+/// into the payload.
+pub(super) fn replace(
+    cx: &mut HelperContext<'_>,
+    base: usize,
+    off: usize,
+    len: usize,
+    text: &[u8],
+) -> Result<(), HelperDrop> {
+    if cx.mangle(base + off, len, text) { Ok(()) } else { Err(FAIL) }
+}
+
+/// Where an address and port a packet of direction `dir` names must go
+/// instead (`nf_nat_sip.c: map_addr()`): the sender's own endpoint becomes
+/// how the peer sees it, the peer's endpoint (as the sender addressed it)
+/// what it really is. `None`: neither, or no change.
+fn map(cx: &HelperContext<'_>, dir: Direction, addr: IpAddr, port: u16) -> Option<(IpAddr, u16)> {
+    let (this, other) = (cx.tuple(dir), cx.tuple(dir.opposite()));
+    let new = if addr == this.src() && Some(port) == this.sport() {
+        (other.dst(), other.dport()?)
+    } else if addr == this.dst() && Some(port) == this.dport() {
+        (other.src(), other.sport()?)
+    } else {
+        return None;
+    };
+    (new != (addr, port)).then_some(new)
+}
+
+/// Rewrite one `address[:port]` at `start..end` of message `m` if
+/// [`map`] says so. The port is written out even where it was implied.
+fn map_span(
+    cx: &mut HelperContext<'_>,
+    base: usize,
+    dir: Direction,
+    (start, end): (usize, usize),
+    addr: IpAddr,
+    port: u16,
+) -> Result<(), HelperDrop> {
+    let Some((a, p)) = map(cx, dir, addr, port) else { return Ok(()) };
+    let mut text = heapless::String::<64>::new();
+    addr_text(&mut text, a, Some(p))?;
+    replace(cx, base, start, end - start, text.as_bytes())
+}
+
+/// The signalling part (`nf_nat_sip.c: nf_nat_sip()`): the request URI,
+/// the first `Via`, every `Contact`, `From` and `To` of message `m`,
+/// which starts `base` bytes into the payload.
+pub(super) fn rewrite_headers(
+    cx: &mut HelperContext<'_>,
+    m: &[u8],
+    base: usize,
+    family: Family,
+    proto: u8,
+    dir: Direction,
+) -> Result<(), HelperDrop> {
+    // The request line: `METHOD sip:[user@]address[:port] SIP/2.0`.
+    if !m.starts_with(b"SIP/2.0 ") {
+        let line = m.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(m.len());
+        let first = &m[..line];
+        if let Some(sip) = first.windows(4).position(|w| w.eq_ignore_ascii_case(b"sip:")) {
+            let uri = sip + 4;
+            let stop = first[uri..].iter().position(|&b| b == b' ').map_or(line, |e| uri + e);
+            let host = first[uri..stop].iter().position(|&b| b == b'@').map_or(uri, |at| uri + at + 1);
+            if let Some((addr, port, end)) = addr_port(first, host, family) {
+                let port = port.map_or(Some(5060), |p| u16::try_from(p).ok());
+                if let Some(port) = port {
+                    map_span(cx, base, dir, (host, end), addr, port)?;
+                }
+            }
+        }
+    }
+    let via = if proto == 6 { Header::ViaTcp } else { Header::ViaUdp };
+    if let Ok(Some(u)) = header_uri(m, 0, via, family, None) {
+        map_span(cx, base, dir, (u.start, u.end), u.addr, u.port)?;
+    }
+    // Every Contact, in lists too.
+    let mut in_list = false;
+    let mut from = 0;
+    for _ in 0..m.len() {
+        let Ok(Some(u)) = header_uri(m, from, Header::Contact, family, Some(&mut in_list)) else { break };
+        map_span(cx, base, dir, (u.start, u.end), u.addr, u.port)?;
+        if u.end <= from {
+            break;
+        }
+        from = u.end;
+    }
+    for h in [Header::From, Header::To] {
+        if let Ok(Some(u)) = header_uri(m, 0, h, family, None) {
+            map_span(cx, base, dir, (u.start, u.end), u.addr, u.port)?;
+        }
+    }
+    Ok(())
+}
+
+/// The `Content-Length` of message `m` after its body changed by `delta`
+/// bytes (`nf_nat_sip.c: mangle_content_len()`).
+pub(super) fn content_length(
+    cx: &mut HelperContext<'_>,
+    m: &[u8],
+    base: usize,
+    family: Family,
+    delta: i64,
+) -> Result<(), HelperDrop> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let Some((o, _)) = header_value(m, Header::ContentLength, family) else { return Err(FAIL) };
+    let (old, end) = number(m, o);
+    let new = i64::try_from(old).ok().and_then(|v| v.checked_add(delta)).filter(|&v| v >= 0).ok_or(FAIL)?;
+    let mut text = heapless::String::<64>::new();
+    write!(text, "{new}").map_err(|_| FAIL)?;
+    replace(cx, base, o, end - o, text.as_bytes())
+}
+
+/// `msg.rs: process_sdp()` on a translated connection (`nf_nat_sip.c:
+/// nf_nat_sdp_media()`, `nf_nat_sdp_addr()`, `nf_nat_sdp_session()`):
+/// each medium is expected at the translated address, on its port or the
+/// next free pair, and the body says so; then `Content-Length`.
+pub(super) fn process_sdp(cx: &mut HelperContext<'_>, msg: &Msg<'_>, sdp: &Sdp) -> Result<(), HelperDrop> {
+    let mut rtp_addr = None;
+    let mut delta = 0i64;
+    let mut edit = |cx: &mut HelperContext<'_>, span: Option<Span>, text: &[u8]| -> Result<(), HelperDrop> {
+        let Some((off, len)) = span else { return Ok(()) };
+        delta += text.len() as i64 - len as i64;
+        replace(cx, msg.base, off, len, text)
+    };
+    for (k, media) in sdp.media.iter().enumerate() {
+        let Some(media) = media else { continue };
+        let Some((addr, port)) = expect_rtp_rtcp_translated(cx, msg.dir, media)? else { continue };
+        rtp_addr = Some(addr);
+        let mut text = heapless::String::<64>::new();
+        if port != media.port & !1 {
+            write!(text, "{port}").map_err(|_| HelperDrop("cannot mangle SDP port"))?;
+            edit(cx, sdp.spans.port[k], text.as_bytes())?;
+        }
+        text.clear();
+        addr_text(&mut text, addr, None)?;
+        edit(cx, sdp.spans.connection[k], text.as_bytes())?;
+    }
+    if let Some(addr) = rtp_addr {
+        let mut text = heapless::String::<64>::new();
+        addr_text(&mut text, addr, None)?;
+        edit(cx, sdp.spans.owner, text.as_bytes())?;
+        edit(cx, sdp.spans.session, text.as_bytes())?;
+    }
+    content_length(cx, msg.m, msg.base, msg.family, delta)?;
+    match sdp.error {
+        Some(e) => Err(HelperDrop(e)),
+        None => Ok(()),
+    }
+}
+
+/// The media pairs at most tried on a translated connection (Linux tries
+/// every even port up to 65534; bounded here).
+const MEDIA_PORT_TRIES: u16 = 64;
+
+/// `msg.rs: expect_rtp_rtcp()` on a translated connection: the RTP/RTCP pair is
+/// expected at the address the peer sees, translated back on arrival
+/// (`nf_nat_sip.c: nf_nat_sdp_media()`, `nf_nat_sip_expected()`). Returns
+/// that address and the RTP port, `None` if nothing is expected.
+fn expect_rtp_rtcp_translated(
+    cx: &mut HelperContext<'_>,
+    dir: Direction,
+    media: &Media,
+) -> Result<Option<(IpAddr, u16)>, HelperDrop> {
+    const FAIL: HelperDrop = HelperDrop("cannot add expectation for voice");
+    if media.addr != cx.tuple(dir).src() {
+        return Ok(None);
+    }
+    let (this, other) = (cx.tuple(dir), cx.tuple(dir.opposite()));
+    // The connection will come from the other side, to where it sees us.
+    let addr = if this.src() == other.dst() { media.addr } else { other.dst() };
+    let peer = other.src();
+    let rtp = media.port & !1;
+    for k in 0..MEDIA_PORT_TRIES {
+        let Some(port) = rtp.checked_add(2 * k).filter(|p| *p < u16::MAX) else { break };
+        let make = |port: u16, saved: u16| {
+            Tuple::with_ports(peer, 0, addr, port, 17).map(|t| {
+                Expectation::from_any_port(t).with_class(media.class).translated(
+                    dir.opposite(),
+                    (media.addr, saved),
+                    true,
+                )
+            })
+        };
+        let (Some(rtp_exp), Some(rtcp_exp)) = (make(port, rtp), make(port + 1, rtp + 1)) else {
+            return Err(FAIL);
+        };
+        match cx.expect(rtp_exp) {
+            Ok(()) => {}
+            Err(ExpectError::Clash | ExpectError::Exists) => continue,
+            Err(_) => return Err(FAIL),
+        }
+        match cx.expect(rtcp_exp) {
+            Ok(()) => return Ok(Some((addr, port))),
+            Err(ExpectError::Clash | ExpectError::Exists) => {
+                cx.unexpect(&mut |e| *e == rtp_exp);
+            }
+            Err(_) => {
+                cx.unexpect(&mut |e| *e == rtp_exp);
+                return Err(FAIL);
+            }
+        }
+    }
+    Err(FAIL)
+}
