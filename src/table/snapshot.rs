@@ -383,7 +383,20 @@ fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, Res
     };
     let age = if flags & 0x20 != 0 { Some(r.u48()?) } else { None };
     r.end()?;
-    Ok(EntryRecord { zone, status, remaining, orig, reply, proto, helper, master, seqadj, marks, counters, age })
+    Ok(EntryRecord {
+        zone,
+        status,
+        remaining,
+        orig,
+        reply,
+        proto,
+        helper,
+        master,
+        seqadj,
+        marks,
+        counters,
+        age,
+    })
 }
 
 /// A parsed expectation record.
