@@ -239,6 +239,12 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// SCTP per-state timeouts.
     pub sctp: SctpTimeouts,
+    /// `nf_conntrack_acct` (off): count packets and bytes per direction
+    /// (needs feature `ct-acct`).
+    pub acct: bool,
+    /// `nf_conntrack_timestamp` (off): record when each entry was
+    /// confirmed (needs feature `ct-acct`).
+    pub timestamp: bool,
 }
 
 impl Default for Config {
@@ -254,6 +260,8 @@ impl Config {
         tcp: TcpConfig::ZERO,
         timeouts: Timeouts::ZERO,
         sctp: SctpTimeouts::ZERO,
+        acct: false,
+        timestamp: false,
     };
 
     /// The kernel's defaults (a `const`, for `static` tables).
@@ -263,6 +271,8 @@ impl Config {
         tcp: TcpConfig::DEFAULT,
         timeouts: Timeouts::DEFAULT,
         sctp: SctpTimeouts::DEFAULT,
+        acct: false,
+        timestamp: false,
     };
 }
 
@@ -275,6 +285,9 @@ pub enum SysctlError {
     UnknownName,
     /// The value is not a number in the sysctl's range.
     BadValue,
+    /// The setting needs a cargo feature this build lacks (`ct-acct` for
+    /// `nf_conntrack_acct=1` and `nf_conntrack_timestamp=1`).
+    NotBuilt,
 }
 
 impl fmt::Display for SysctlError {
@@ -282,6 +295,7 @@ impl fmt::Display for SysctlError {
         match self {
             SysctlError::UnknownName => f.write_str("unknown or unsupported conntrack sysctl"),
             SysctlError::BadValue => f.write_str("value out of range for this sysctl"),
+            SysctlError::NotBuilt => f.write_str("needs a cargo feature this build lacks"),
         }
     }
 }
@@ -304,6 +318,13 @@ impl Config {
         match name {
             "checksum" => self.checksum = flag(v)?,
             "max" => self.max_entries = v,
+            "acct" | "timestamp" => {
+                let on = flag(v)?;
+                if on && !cfg!(feature = "ct-acct") {
+                    return Err(SysctlError::NotBuilt);
+                }
+                if name == "acct" { self.acct = on } else { self.timestamp = on }
+            }
             "tcp_loose" => self.tcp.loose = v != 0,
             "tcp_be_liberal" => self.tcp.be_liberal = v != 0,
             "tcp_ignore_invalid_rst" => self.tcp.ignore_invalid_rst = flag(v)?,
@@ -361,5 +382,10 @@ mod tests {
         assert_eq!((c.sctp.established, c.sctp.heartbeat_sent, c.sctp.closed), (100, 7, 10));
         // Removed in Linux 6.x with the HEARTBEAT_ACKED state.
         assert_eq!(c.set_sysctl("sctp_timeout_heartbeat_acked", "1"), Err(SysctlError::UnknownName));
+        let built = if cfg!(feature = "ct-acct") { Ok(()) } else { Err(SysctlError::NotBuilt) };
+        assert_eq!(c.set_sysctl("nf_conntrack_acct", "1"), built);
+        assert_eq!(c.set_sysctl("timestamp", "1"), built);
+        assert_eq!((c.acct, c.timestamp), (built.is_ok(), built.is_ok()));
+        assert_eq!(c.set_sysctl("acct", "2"), Err(SysctlError::BadValue));
     }
 }

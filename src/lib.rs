@@ -205,8 +205,10 @@ pub use table::{
     MAX_HELPERS, MAX_SLOTS, Meta, PROBE_BUCKETS, RestoreError, SNAPSHOT_MAX_RECORD, SNAPSHOT_SLOTS_PER_CALL,
     SNAPSHOT_VERSION, SliceStorage, Slot, SnapshotCursor, SnapshotError, Storage,
 };
+pub use table::{ConnEvent, Event, EventKind, EventMask, EventRing, EventSink, ExpectEvent, WithEvents};
 #[cfg(feature = "alloc")]
 pub use table::{GrowableStorage, HeapStorage, MAX_GROWABLE};
+pub use table::{MAX_TIMEOUT_POLICIES, TimeoutPolicy, TimeoutPolicyError};
 pub use time::{Instant, TICKS_PER_SEC};
 pub use tuple::{Direction, Family, L4, Tuple, packet_tuple};
 pub use verdict::{CtState, Handle, Tracked, Verdict};

@@ -38,13 +38,17 @@ impl Status {
     pub const SRC_NAT_DONE: Status = Status(0x0080);
     /// Destination NAT is set up.
     pub const DST_NAT_DONE: Status = Status(0x0100);
+    /// Deleted: its DESTROY event is sent, it waits to be freed
+    /// (`IPS_DYING`; an entry a packet ended that stays for the packet's
+    /// translation).
+    pub const DYING: Status = Status(0x0200);
     /// Packets do not refresh the timeout.
     pub const FIXED_TIMEOUT: Status = Status(0x0400);
     /// A helper was attached explicitly.
     pub const HELPER: Status = Status(0x2000);
 
     /// Every bit this crate knows, with its name.
-    pub(crate) const NAMES: [(Status, &'static str); 11] = [
+    pub(crate) const NAMES: [(Status, &'static str); 12] = [
         (Status::EXPECTED, "EXPECTED"),
         (Status::SEEN_REPLY, "SEEN_REPLY"),
         (Status::ASSURED, "ASSURED"),
@@ -54,6 +58,7 @@ impl Status {
         (Status::SEQ_ADJUST, "SEQ_ADJUST"),
         (Status::SRC_NAT_DONE, "SRC_NAT_DONE"),
         (Status::DST_NAT_DONE, "DST_NAT_DONE"),
+        (Status::DYING, "DYING"),
         (Status::FIXED_TIMEOUT, "FIXED_TIMEOUT"),
         (Status::HELPER, "HELPER"),
     ];

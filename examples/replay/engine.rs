@@ -3,8 +3,8 @@
 //! the parity test (`tests/parity.rs`).
 
 use ctrack::{
-    Config, ConnTable, HashKey, HeapDefragStorage, Instant, L4, Meta, Reassembler, Reassembly, Status,
-    Storage, Verdict, tuple::proto,
+    Config, ConnTable, Event, EventSink, GrowableStorage, HashKey, HeapDefragStorage, HeapStorage, Instant,
+    L4, Meta, Reassembler, Reassembly, Status, Storage, Verdict, WithEvents, tuple::proto,
 };
 use ctrack_capture::{Frame, FrameContent, read_capture};
 use serde_json::{Map, Value, json};
@@ -94,10 +94,13 @@ pub struct Options {
     /// helpers registered in reverse order, so that they are bound by name)
     /// and replay the rest there.
     pub split_at: Option<usize>,
+    /// Record the table's events (`--events`): each frame's object gets
+    /// the `conntrack -E` lines (connections and expectations) it caused.
+    pub events: bool,
 }
 
 fn usage() -> String {
-    "usage: replay [--growable] [--split-at K] [--helpers LIST|none] [--notrack SPEC]... [--sysctl NAME=VALUE]... [--honour-gaps MAXSEC] CAPTURE"
+    "usage: replay [--growable] [--split-at K] [--events] [--helpers LIST|none] [--notrack SPEC]... [--sysctl NAME=VALUE]... [--honour-gaps MAXSEC] CAPTURE"
         .to_string()
 }
 
@@ -107,6 +110,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut honour_gaps = None;
     let mut growable = false;
     let mut split_at = None;
+    let mut events = false;
     let mut capture = None;
     let mut warnings = Vec::new();
     // The oracle's default helper list, when --helpers is not given.
@@ -152,6 +156,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 honour_gaps = Some(secs);
             }
             "--growable" => growable = true,
+            "--events" => events = true,
             "--split-at" => {
                 let v = value("--split-at")?;
                 split_at =
@@ -167,7 +172,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     let capture = capture.ok_or_else(usage)?;
-    Ok(Options { config, notrack, honour_gaps, capture, warnings, helpers, growable, split_at })
+    Ok(Options { config, notrack, honour_gaps, capture, warnings, helpers, growable, split_at, events })
 }
 
 /// The entry's fields as the oracle's `--snapshot-each` prints them.
@@ -207,18 +212,66 @@ pub fn run(opts: Options) -> Result<(), String> {
     out.flush().map_err(|e| e.to_string())
 }
 
+/// An event sink that keeps every event's `conntrack -E` line.
+#[derive(Default)]
+struct EventLines(Vec<String>);
+
+impl EventSink for EventLines {
+    fn push(&mut self, event: Event) {
+        self.0.push(event.to_string());
+    }
+}
+
 /// Replay `frames`: one JSON object per frame, then the final object.
 pub fn replay(opts: &Options, frames: &[Frame]) -> Vec<Value> {
     let key = HashKey(*b"ctrack-replay-k1");
+    let config = opts.config;
     if opts.growable {
-        return replay_on(|| ConnTable::growable(1024, key, opts.config), opts, frames);
+        let initial = 1024;
+        if opts.events {
+            let make = || {
+                let sized = match config.max_entries as usize {
+                    0 => initial,
+                    m => m,
+                };
+                let (exts, expects) = pools(sized);
+                let storage = GrowableStorage::new(initial, exts, expects);
+                ConnTable::with_storage(WithEvents::new(storage, EventLines::default()), key, config)
+            };
+            return replay_on(make, take_events, opts, frames);
+        }
+        return replay_on(|| ConnTable::growable(initial, key, config), no_events, opts, frames);
     }
     // The capacity is the kernel's default nf_conntrack_max on a large host.
     let capacity = match opts.config.max_entries {
         0 => 262_144,
         m => m as usize,
     };
-    replay_on(|| ConnTable::with_capacity(capacity, key, opts.config), opts, frames)
+    if opts.events {
+        let make = || {
+            let (exts, expects) = pools(capacity);
+            let storage = HeapStorage::new(capacity, exts, expects);
+            ConnTable::with_storage(WithEvents::new(storage, EventLines::default()), key, config)
+        };
+        return replay_on(make, take_events, opts, frames);
+    }
+    replay_on(|| ConnTable::with_capacity(capacity, key, config), no_events, opts, frames)
+}
+
+/// No events: the table has no sink.
+fn no_events<S: Storage>(_: &mut ConnTable<S>) -> Vec<String> {
+    Vec::new()
+}
+
+/// The events recorded since the last call.
+fn take_events<S: Storage>(t: &mut ConnTable<WithEvents<S, EventLines>>) -> Vec<String> {
+    std::mem::take(&mut t.events().0)
+}
+
+/// The extension and expectation pools `ConnTable::with_capacity` gives a
+/// table of `capacity` entries.
+fn pools(capacity: usize) -> (usize, usize) {
+    ((capacity / 16).clamp(64, 0x7fff), (capacity / 64).clamp(16, 4096))
 }
 
 /// Reassembly queues of the replay: 64 of 64 KiB plus the largest header,
@@ -246,7 +299,12 @@ fn hand_over<S: Storage>(from: &ConnTable<S>, to: &mut ConnTable<S>, now: Instan
 }
 
 /// [`replay`] on the tables `make` makes.
-fn replay_on<S: Storage>(make: impl Fn() -> ConnTable<S>, opts: &Options, frames: &[Frame]) -> Vec<Value> {
+fn replay_on<S: Storage>(
+    make: impl Fn() -> ConnTable<S>,
+    take_events: impl Fn(&mut ConnTable<S>) -> Vec<String>,
+    opts: &Options,
+    frames: &[Frame],
+) -> Vec<Value> {
     let mut lines = Vec::with_capacity(frames.len() + 1);
     let mut table = make();
     add_helpers(&mut table, opts.helpers.iter());
@@ -331,11 +389,18 @@ fn replay_on<S: Storage>(make: impl Fn() -> ConnTable<S>, opts: &Options, frames
                 }
             }
         }
+        if opts.events {
+            obj.insert("events".into(), json!(take_events(&mut table)));
+        }
         lines.push(Value::Object(obj));
     }
     let now = Instant::from_millis(now_micros / 1000);
     let listing: Vec<String> = table.entries(now).map(|e| e.to_string()).collect();
     let expect_listing: Vec<String> = table.expectations(now).map(|e| e.to_string()).collect();
+    // `conntrack -L unconfirmed` / `-L dying` (see ConnTable::unconfirmed
+    // and ConnTable::dying for what they hold here).
+    let unconfirmed: Vec<String> = table.unconfirmed(now).map(|e| e.to_string()).collect();
+    let dying: Vec<String> = table.dying(now).map(|e| e.to_string()).collect();
     let s = table.stats();
     let stats = json!({
         "entries": s.entries, "found": s.found, "invalid": s.invalid, "insert": s.insert,
@@ -343,7 +408,7 @@ fn replay_on<S: Storage>(make: impl Fn() -> ConnTable<S>, opts: &Options, frames
         "search_restart": s.search_restart, "clash_resolve": s.clash_resolve, "chaintoolong": s.chaintoolong,
         "expect_new": s.expect_new, "expect_create": s.expect_create, "expect_delete": s.expect_delete,
     });
-    let fin = json!({"final": true, "frames": frames.len(), "conntrack_L": listing, "conntrack_L_expect": expect_listing, "stats": stats});
+    let fin = json!({"final": true, "frames": frames.len(), "conntrack_L": listing, "conntrack_L_expect": expect_listing, "conntrack_L_unconfirmed": unconfirmed, "conntrack_L_dying": dying, "stats": stats});
     lines.push(fin);
     lines
 }

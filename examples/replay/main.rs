@@ -5,8 +5,13 @@
 //!
 //! ```text
 //! cargo run --release --example replay -- [--helpers LIST|none] [--notrack SPEC]...
-//!     [--sysctl NAME=VALUE]... [--honour-gaps MAXSEC] CAPTURE
+//!     [--sysctl NAME=VALUE]... [--honour-gaps MAXSEC] [--events] CAPTURE
 //! ```
+//!
+//! `--sysctl nf_conntrack_acct=1` adds the counters to the final
+//! `conntrack -L` lines, `--sysctl nf_conntrack_timestamp=1` their
+//! `delta-time`; `--events` gives each frame's object an `events` array:
+//! the `conntrack -E` lines (connections and expectations) it caused.
 //!
 //! Frames are fed ~0.3 ms apart as the oracle injects them; with
 //! `--honour-gaps MAXSEC` the capture's timestamps drive the clock, each gap

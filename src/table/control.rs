@@ -5,8 +5,8 @@
 //! `nf_ct_iterate_cleanup_net()`; and `ctnetlink_del_expect()`, by tuple,
 //! by helper name or all of them).
 
-use super::ConnTable;
 use super::storage::Storage;
+use super::{ConnTable, EventKind};
 use crate::expect::ExpectLine;
 use crate::status::Status;
 use crate::time::Instant;
@@ -40,6 +40,7 @@ impl<S: Storage> ConnTable<S> {
     pub fn delete_tuple(&mut self, tuple: &Tuple, zone: u16, now: Instant) -> bool {
         let Some((key, is_key)) = tuple.canonical() else { return false };
         let now = now.tick();
+        self.tick_clock(now);
         match self.locate(self.place(&key, zone), &key, is_key, zone, now) {
             Some((i, _)) => {
                 self.remove(i);
@@ -80,6 +81,7 @@ impl<S: Storage> ConnTable<S> {
     /// ```
     pub fn delete_where(&mut self, now: Instant, mut filter: impl FnMut(&EntryRef<'_>) -> bool) -> usize {
         let now = now.tick();
+        self.tick_clock(now);
         let mut deleted = 0;
         for i in 0..self.capacity() {
             let doomed = match self.entry_at(i) {
@@ -108,15 +110,30 @@ impl<S: Storage> ConnTable<S> {
     /// assert_eq!(table.flush_expectations(), 0);
     /// ```
     pub fn flush_expectations(&mut self) -> usize {
-        let mut view = self.expects();
         let mut n = 0;
-        for i in 0..view.slots.len() {
-            if view.slots[i].0.as_ref().is_some() {
-                view.delete(i);
+        for i in 0..self.store.parts().expects.len() {
+            if self.store.parts().expects[i].0.as_ref().is_some() {
+                self.expect_event(i, EventKind::Destroy);
+                self.expects().delete(i);
                 n += 1;
             }
         }
         n
+    }
+
+    /// Delete the expired expectations, each with its DESTROY event (what
+    /// the expectation's timer does in Linux: `nf_conntrack_expect.c:
+    /// nf_ct_expectation_timed_out()`).
+    pub(super) fn reap_expectations(&mut self, now: crate::time::Tick) {
+        if self.expect_book.live == 0 {
+            return;
+        }
+        for i in 0..self.store.parts().expects.len() {
+            if self.store.parts().expects[i].0.get().is_some_and(|p| !p.deadline.is_after(now)) {
+                self.expect_event(i, EventKind::Destroy);
+                self.expects().delete(i);
+            }
+        }
     }
 
     /// Delete the pending expectations for which `filter` holds
@@ -172,6 +189,7 @@ impl<S: Storage> ConnTable<S> {
                 })
             };
             if doomed {
+                self.expect_event(i, EventKind::Destroy);
                 let mut view = self.expects();
                 view.delete(i);
                 deleted += 1;

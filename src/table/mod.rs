@@ -9,20 +9,32 @@
 //! * [`snapshot`]: the table as bytes and back (state synchronisation);
 //! * [`control`]: deletion by tuple and by filter, of entries and
 //!   expectations;
-//! * [`nat_hooks`]: what [`crate::nat`] reads and sets of an entry.
+//! * [`nat_hooks`]: what [`crate::nat`] reads and sets of an entry;
+//! * [`events`]: `conntrack -E` (the event bits, [`EventRing`],
+//!   [`WithEvents`]);
+//! * [`extra`]: mark, labels, counters and start time of an entry (features
+//!   `ct-mark`, `ct-acct`), and [`marks`]: setting them;
+//! * [`timeouts`]: timeout policies per zone ([`TimeoutPolicy`]);
+//! * [`lists`]: `conntrack -L unconfirmed` and `-L dying`.
 
 mod control;
 mod display;
+mod events;
+mod extra;
 mod index;
 #[cfg(feature = "helper-pptp")]
 pub(crate) mod keymap;
+mod lists;
+mod marks;
 mod nat_hooks;
 mod pipeline;
 mod probe;
 mod snapshot;
 mod storage;
+mod timeouts;
 
 pub use display::EntryRef;
+pub use events::{ConnEvent, Event, EventKind, EventMask, EventRing, EventSink, ExpectEvent, WithEvents};
 pub use index::{BUCKET_WORDS, MAX_SLOTS, PROBE_BUCKETS};
 pub use snapshot::{
     RestoreError, SNAPSHOT_MAX_RECORD, SNAPSHOT_SLOTS_PER_CALL, SNAPSHOT_VERSION, SnapshotCursor,
@@ -31,6 +43,7 @@ pub use snapshot::{
 pub use storage::{FixedStorage, SliceStorage, Slot, Storage};
 #[cfg(feature = "alloc")]
 pub use storage::{GrowableStorage, HeapStorage, MAX_GROWABLE};
+pub use timeouts::{MAX_TIMEOUT_POLICIES, TimeoutPolicy, TimeoutPolicyError};
 
 pub(crate) use nat_hooks::NatView;
 use storage::Entry;
@@ -144,6 +157,13 @@ pub struct ConnTable<S> {
     /// The PPTP helper's GRE key map.
     #[cfg(feature = "helper-pptp")]
     keymap: keymap::Keymap,
+    /// The latest time a call gave (classification, `gc`, deletions):
+    /// what events and the stop of a deleted entry's life are stamped with
+    /// when the call that deletes gives no time ([`ConnTable::delete`],
+    /// [`ConnTable::flush`]). Kept only by a table with an event sink.
+    clock: Tick,
+    /// Timeout policies by zone and protocol (nftables `ct timeout`).
+    timeout_policies: heapless::Vec<TimeoutPolicy, MAX_TIMEOUT_POLICIES>,
     /// The payload edits a helper decided for the last packet of a
     /// translated connection, until [`ConnTable::translate_in`] applies
     /// them.
@@ -319,6 +339,8 @@ impl<S: Storage> ConnTable<S> {
             drop_cursor: 0,
             #[cfg(feature = "helper-pptp")]
             keymap: keymap::Keymap::ZERO,
+            clock: Tick::from_ticks(0),
+            timeout_policies: heapless::Vec::new(),
             rewrite: crate::nat::payload::Rewrite::EMPTY,
             follow_master: None,
         }
@@ -375,6 +397,14 @@ impl<S: Storage> ConnTable<S> {
     /// entries there were (unconfirmed and expired ones included).
     pub fn flush(&mut self) -> usize {
         let n = self.count;
+        // Each confirmed entry and each expectation goes as `conntrack -F`
+        // deletes them, one by one (`nf_ct_iterate_cleanup_net()` then
+        // `nf_ct_delete()`, which report DESTROY).
+        if self.wants(events::EventMask::DESTROY | events::EventMask::EXPECT_DESTROY) {
+            for i in 0..self.capacity() {
+                self.destroy_events(i);
+            }
+        }
         Self::clear(&mut self.store);
         self.count = 0;
         self.free = 0;
@@ -459,9 +489,21 @@ impl<S: Storage> ConnTable<S> {
     }
 
     fn entry_ref<'a>(&'a self, entry: &'a Entry, now: Tick, i: usize) -> EntryRef<'a> {
-        let ext = entry.link.ext().and_then(|x| self.store.parts().exts.get(x)?.0.as_ref());
+        let parts = self.store.parts();
+        let ext = entry.link.ext().and_then(|x| parts.exts.get(x)?.0.as_ref());
         let helper = ext.and_then(|x| self.helper(x.helper?));
-        EntryRef { entry, ext, helper, now, handle: entry.handle(i) }
+        let cfg = self.config();
+        EntryRef {
+            entry,
+            ext,
+            helper,
+            now,
+            handle: entry.handle(i),
+            acct: cfg.acct,
+            timestamp: cfg.timestamp,
+            slots: parts.slots,
+            exts: parts.exts,
+        }
     }
 
     /// Number of slots (of a growable table: the slots it has now).
@@ -547,6 +589,7 @@ impl<S: Storage> ConnTable<S> {
     /// ```
     pub fn track_batch(&mut self, now: Instant, packets: &[&[u8]], mut out: impl FnMut(usize, Verdict)) {
         let tick = now.tick();
+        self.tick_clock(tick);
         for (c, chunk) in packets.chunks(BATCH).enumerate() {
             #[cfg(feature = "helper-pptp")]
             let keymap_version = self.keymap.version();
@@ -588,7 +631,9 @@ impl<S: Storage> ConnTable<S> {
         if meta.notrack {
             return Verdict::Untracked;
         }
-        self.classify_packet(now.tick(), packet, meta)
+        let now = now.tick();
+        self.tick_clock(now);
+        self.classify_packet(now, packet, meta)
     }
 
     /// The last step of a packet that passes (Linux's confirmation hook,
@@ -617,7 +662,10 @@ impl<S: Storage> ConnTable<S> {
             return Ok(());
         }
         t.settle();
-        if let Err(d) = self.run_helper(t, packet) {
+        let expect_mark = self.expect_mark();
+        let helped = self.run_helper(t, packet);
+        self.expect_news(expect_mark);
+        if let Err(d) = helped {
             bump(&mut self.stats.drop);
             t.set_helper_drop(d);
             if let Some(h) = t.entry().filter(|_| t.is_unconfirmed()) {
@@ -639,9 +687,19 @@ impl<S: Storage> ConnTable<S> {
         let clash = self.clash(&e, h.index(), t.classified_at());
         match clash {
             None => {
+                let timestamp = self.config().timestamp;
                 if let Some(e) = self.entry_at_mut(h.index()) {
                     e.status.insert(Status::CONFIRMED);
+                    // `nf_conntrack_core.c: __nf_conntrack_insert_prepare()`
+                    // stamps the start (`nf_conntrack_timestamp`).
+                    #[cfg(feature = "ct-acct")]
+                    if timestamp {
+                        e.extra.start = t.classified_at().max(Tick::from_ticks(1));
+                    }
                 }
+                #[cfg(not(feature = "ct-acct"))]
+                let _ = timestamp;
+                self.confirmed_event(h.index());
                 Ok(())
             }
             // Both entries describe the same flow
@@ -725,9 +783,12 @@ impl<S: Storage> ConnTable<S> {
     /// previous call stopped (what Linux's `nf_conntrack_core.c: gc_worker()`
     /// does in the background: a `no_std` library has no GC thread, so call
     /// this periodically, e.g. every second with a budget of `capacity / 60`).
-    /// Returns the number of entries reaped.
+    /// Expired expectations go too, all of them (their timer,
+    /// `nf_conntrack_expect.c: nf_ct_expectation_timed_out()`, with its
+    /// DESTROY event). Returns the number of entries reaped.
     pub fn gc(&mut self, now: Instant, budget: usize) -> usize {
         let now = now.tick();
+        self.tick_clock(now);
         let len = self.capacity();
         let mut reaped = 0;
         for _ in 0..budget.min(len) {
@@ -738,6 +799,7 @@ impl<S: Storage> ConnTable<S> {
                 reaped += 1;
             }
         }
+        self.reap_expectations(now);
         reaped
     }
 }

@@ -10,7 +10,7 @@ use super::index::{Place, Ref};
 use super::keymap;
 use super::storage::{Entry, Link, Slot, Storage};
 use super::{ConnTable, Meta};
-use crate::expect::{ExpectNat, Expects};
+use crate::expect::{ExpectNat, Expects, Pending};
 use crate::helper::{Ext, ExtSlot, HelperContext};
 use crate::nat::payload::SeqAdj;
 use crate::proto::{self, Inspected, L4Packet, Outcome, PacketCtx, ProtoState, icmp};
@@ -32,6 +32,9 @@ pub(super) struct Flow {
     is_key: bool,
     zone: u16,
     place: Place,
+    /// The IP packet's length, headers included (what Linux's accounting
+    /// counts: `skb->len`, the packet trimmed to its IP length).
+    len: u32,
 }
 
 impl Flow {
@@ -87,7 +90,9 @@ impl<S: Storage> ConnTable<S> {
                 match tuple.canonical() {
                     Some((key, is_key)) => {
                         let place = self.place(&key, zone);
-                        Stage::Track(Flow { key, is_key, zone, place }, l4)
+                        // Only accounting reads it.
+                        let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
+                        Stage::Track(Flow { key, is_key, zone, place, len }, l4)
                     }
                     None => Stage::Done(self.invalid(Reason::NotInvertible)),
                 }
@@ -182,7 +187,7 @@ impl<S: Storage> ConnTable<S> {
                 (self.create(now, flow, place, l4)?, Direction::Original, true)
             }
         };
-        Ok(self.run_tracker(now, i, dir, is_new, l4))
+        Ok(self.run_tracker(now, i, dir, is_new, l4, flow.len))
     }
 
     /// Create the (unconfirmed) entry of a new connection, in a slot of
@@ -212,11 +217,26 @@ impl<S: Storage> ConnTable<S> {
             deadline: now,
             generation,
             proto,
+            extra: super::extra::Extra::ZERO,
         };
         match self.new_entry_links(now, &tuple, zone, i) {
-            Ok((status, ext, follow)) => {
+            Ok((status, ext, follow, expected)) => {
                 entry.status = status;
                 entry.link = Link::new(is_key, ext);
+                if let Some(x) = expected {
+                    // `nf_conntrack_core.c: init_conntrack()`: an expected
+                    // connection starts with its master's mark.
+                    #[cfg(feature = "ct-mark")]
+                    if let Some(m) = self.entry_at(x.master as usize) {
+                        entry.extra.mark = m.extra.mark;
+                    }
+                    // A one-shot expectation is used up
+                    // (`nf_conntrack_expect.c: nf_ct_find_expectation()`
+                    // unlinks it, which reports IPEXP_DESTROY).
+                    if !x.exp.flags().contains(crate::expect::ExpectFlags::PERMANENT) {
+                        self.pending_event(&x, super::EventKind::Destroy);
+                    }
+                }
                 self.store.parts_mut().slots[i] = Slot(entry);
                 if self.index_entry(now, place, Ref::primary(i)) {
                     // The expectation's NAT callback (`init_conntrack()`
@@ -246,10 +266,28 @@ impl<S: Storage> ConnTable<S> {
     /// that `resolve_normal_ct()` derives on (`nf_conntrack_handle_packet()`,
     /// then the SEEN_REPLY update).
     #[inline]
-    fn run_tracker(&mut self, now: Tick, i: usize, dir: Direction, is_new: bool, l4: &L4Packet<'_>) -> Step {
+    fn run_tracker(
+        &mut self,
+        now: Tick,
+        i: usize,
+        dir: Direction,
+        is_new: bool,
+        l4: &L4Packet<'_>,
+        len: u32,
+    ) -> Step {
+        // What an UPDATE event compares with (nothing without a sink).
+        let before = self.before(i);
+        // The zone's timeout policy, if it has one for the protocol (a
+        // copy of the settings then).
+        let zoned = if self.timeout_policies.is_empty() {
+            None
+        } else {
+            self.entry_at(i).and_then(|e| self.zone_config(e.zone, e.key.proto()))
+        };
         // Borrow the configuration and the slot as separate fields: no
         // per-packet copy of the configuration.
         let cfg = if self.config_set { &self.config } else { &crate::Config::DEFAULT };
+        let cfg = zoned.as_ref().unwrap_or(cfg);
         let p = self.store.parts_mut();
         let (slots, exts) = (p.slots, p.exts);
         let Some(e) = slots.get_mut(i).and_then(Slot::entry_mut) else {
@@ -287,6 +325,15 @@ impl<S: Storage> ConnTable<S> {
             Outcome::Accept { timeout, assure } => {
                 if let Some(secs) = timeout {
                     e.refresh(now, secs);
+                    // `nf_conntrack_core.c: __nf_ct_refresh_acct()` counts
+                    // the packet (fixed timeout or not). An accept without
+                    // a timeout is a tracker's early `return NF_ACCEPT`
+                    // that skips it (a TCP SYN retransmitted in SYN_SENT, an
+                    // SCTP INIT in CLOSED): not counted.
+                    #[cfg(feature = "ct-acct")]
+                    if cfg.acct {
+                        e.extra.count(dir, len);
+                    }
                 }
                 if assure {
                     e.status.insert(Status::ASSURED);
@@ -294,6 +341,12 @@ impl<S: Storage> ConnTable<S> {
                 None
             }
             Outcome::Close => {
+                // `nf_conntrack_core.c: nf_ct_kill_acct()`: the packet that
+                // ends the connection is counted before it dies.
+                #[cfg(feature = "ct-acct")]
+                if cfg.acct {
+                    e.extra.count(dir, len);
+                }
                 close = true;
                 None
             }
@@ -313,8 +366,10 @@ impl<S: Storage> ConnTable<S> {
             }
         };
         // `nf_conntrack_in()`: SEEN_REPLY is set after the tracker accepted a
-        // reply packet.
-        if dir == Direction::Reply {
+        // reply packet. A packet that ended the connection was accepted by
+        // a tracker that had already deleted the entry (`nf_ct_kill_acct()`),
+        // its DESTROY event sent: the bit set afterwards is never seen.
+        if dir == Direction::Reply && !close {
             e.status.insert(Status::SEEN_REPLY);
         }
         let handle = e.handle(i);
@@ -327,6 +382,21 @@ impl<S: Storage> ConnTable<S> {
             e.deadline = now;
         } else if close {
             self.remove(i);
+        }
+        // `nf_ct_kill()` reports DESTROY at once; the entry that stays for
+        // the packet's translation is DYING, and its reaping reports
+        // nothing more.
+        if ended_nat {
+            self.destroy_events(i);
+            if let Some(e) = self.entry_at_mut(i) {
+                e.status.insert(Status::DYING);
+            }
+        }
+        #[cfg(not(feature = "ct-acct"))]
+        let _ = len;
+        // The packet's changes to a confirmed entry: one UPDATE event.
+        if !close {
+            self.after(i, before);
         }
         let mut t = Tracked::new(state, dir, handle, now);
         t.set_ignored(ignored);
@@ -348,7 +418,7 @@ impl<S: Storage> ConnTable<S> {
         t: &Tuple,
         zone: u16,
         owner: usize,
-    ) -> Result<(Status, Option<usize>, Option<Follow>), DropReason> {
+    ) -> Result<NewLinks, DropReason> {
         let owner = owner as u32;
         let free = self.free_ext();
         if free.is_none() {
@@ -356,7 +426,7 @@ impl<S: Storage> ConnTable<S> {
             return if self.needs_ext(now, t, zone) {
                 Err(DropReason::TableFull)
             } else {
-                Ok((Status::empty(), None, None))
+                Ok((Status::empty(), None, None, None))
             };
         }
         let p = self.store.parts_mut();
@@ -374,7 +444,7 @@ impl<S: Storage> ConnTable<S> {
         let (status, ext) = match found {
             Some(p) => {
                 let Some(master) = slots.get(p.master as usize).and_then(Slot::entry).map(Entry::orig) else {
-                    return Ok((Status::empty(), None, None));
+                    return Ok((Status::empty(), None, None, None));
                 };
                 if !p.exp.nat.is_none() {
                     follow = Some((p.master, p.exp.nat));
@@ -388,7 +458,7 @@ impl<S: Storage> ConnTable<S> {
             }
             None => match self.assignments.iter().find(|a| a.applies(t, zone)) {
                 Some(a) => (Status::HELPER, Ext::new(owner, Some(a.helper()), None)),
-                None => return Ok((Status::empty(), None, None)),
+                None => return Ok((Status::empty(), None, None, None)),
             },
         };
         let free = free.ok_or(DropReason::TableFull)?;
@@ -399,7 +469,7 @@ impl<S: Storage> ConnTable<S> {
         if let Some((master, exp)) = expected_by {
             self.pptp_expected(master, &exp);
         }
-        Ok((status, Some(free), follow))
+        Ok((status, Some(free), follow, found))
     }
 
     /// Whether a new connection whose original tuple is `t` gets an
@@ -571,9 +641,22 @@ impl<S: Storage> ConnTable<S> {
     }
 }
 
+/// The length of the IP packet `packet` whose layer-4 part is `l4` (a
+/// sub-slice of it that ends where the IP payload ends): the header's
+/// length and the layer-4 part's.
+fn ip_length(packet: &[u8], l4: &[u8]) -> u32 {
+    let header = (l4.as_ptr() as usize).saturating_sub(packet.as_ptr() as usize);
+    u32::try_from(header.saturating_add(l4.len())).unwrap_or(u32::MAX)
+}
+
 /// The NAT callback of the expectation a new entry was created from: the
 /// master's slot and the translation to follow.
 type Follow = (u32, ExpectNat);
+
+/// What [`ConnTable::new_entry_links`] gives a new entry: its status bits,
+/// its extension slot, the NAT it follows, and the expectation it was
+/// created from.
+type NewLinks = (Status, Option<usize>, Option<Follow>, Option<Pending>);
 
 /// The sequence adjustment of the direction opposite to `dir` of the
 /// entry `e` (`nf_conntrack_seqadj.c: nf_ct_seq_offset()`'s record).

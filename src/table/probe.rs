@@ -278,6 +278,9 @@ impl<S: Storage> ConnTable<S> {
     /// Delete the entry in slot `i`: its index positions, its extension and
     /// the expectations it made.
     pub(super) fn remove(&mut self, i: usize) {
+        // `nf_conntrack_core.c: nf_ct_delete()` reports DESTROY for the
+        // entry and, unlinking them, for the expectations it made.
+        self.destroy_events(i);
         let Some(e) = self.entry_at(i).copied() else { return };
         let primary = self.place(&e.key, e.zone);
         let ext = e.link.ext().and_then(|x| self.store.parts().exts.get(x)?.0.get());

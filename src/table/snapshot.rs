@@ -25,7 +25,13 @@ pub const SNAPSHOT_VERSION: u8 = 1;
 /// The longest record (an IPv6 TCP entry with a reply tuple of its own, a
 /// helper of a 255-byte name and a master): a buffer of this size always
 /// holds the next record.
-pub const SNAPSHOT_MAX_RECORD: usize = 4 + 1 + 2 + 2 + 6 + 3 * 38 + 1 + snap::LEN + 256 + 1 + HelperData::LEN;
+pub const SNAPSHOT_MAX_RECORD: usize =
+    4 + 1 + 2 + 2 + 6 + 3 * 38 + 1 + snap::LEN + 256 + 1 + HelperData::LEN + EXTRA_MAX;
+
+/// The optional tail of an entry record: the TCP sequence adjustment (24
+/// bytes), mark and labels (20), counters (32), the time since
+/// confirmation (6).
+const EXTRA_MAX: usize = 24 + 20 + 32 + 6;
 
 /// Most slots one [`ConnTable::snapshot`] call visits.
 pub const SNAPSHOT_SLOTS_PER_CALL: usize = 1024;
@@ -291,11 +297,17 @@ struct EntryRecord<'a> {
     helper: Option<(&'a [u8], HelperData)>,
     master: Option<Tuple>,
     seqadj: Option<[SeqAdj; 2]>,
+    /// Mark and labels (flag bit 3).
+    marks: Option<(u32, u128)>,
+    /// Packets and bytes, original then reply (flag bit 4).
+    counters: Option<[u64; 4]>,
+    /// Ticks since the entry was confirmed (flag bit 5).
+    age: Option<u64>,
 }
 
 fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, RestoreError> {
     let flags = r.u8()?;
-    if flags & !0x07 != 0 {
+    if flags & !0x3f != 0 {
         return Err(RestoreError::Malformed);
     }
     let zone = r.u16()?;
@@ -352,8 +364,39 @@ fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, Res
     } else {
         None
     };
+    let u64_of = |b: &[u8]| b.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x));
+    let marks = if flags & 0x08 != 0 {
+        let mark = r.u32()?;
+        let labels = r.take(16)?.iter().fold(0u128, |a, &x| (a << 8) | u128::from(x));
+        Some((mark, labels))
+    } else {
+        None
+    };
+    let counters = if flags & 0x10 != 0 {
+        let mut c = [0u64; 4];
+        for v in &mut c {
+            *v = u64_of(r.take(8)?);
+        }
+        Some(c)
+    } else {
+        None
+    };
+    let age = if flags & 0x20 != 0 { Some(r.u48()?) } else { None };
     r.end()?;
-    Ok(EntryRecord { zone, status, remaining, orig, reply, proto, helper, master, seqadj })
+    Ok(EntryRecord {
+        zone,
+        status,
+        remaining,
+        orig,
+        reply,
+        proto,
+        helper,
+        master,
+        seqadj,
+        marks,
+        counters,
+        age,
+    })
 }
 
 /// A parsed expectation record.
@@ -598,7 +641,19 @@ impl<S: Storage> ConnTable<S> {
         let master = ext.and_then(|x| x.master);
         let seqadj = ext.filter(|_| e.status.contains(Status::SEQ_ADJUST)).map(|x| x.seqadj);
         let mut w = Writer { buf: rec, at: 4 };
-        w.u8(u8::from(helper.is_some()) | u8::from(master.is_some()) << 1 | u8::from(seqadj.is_some()) << 2);
+        let marks = (r.mark() != 0 || r.labels() != 0).then(|| (r.mark(), r.labels()));
+        let counted = [
+            e.extra.counted(crate::tuple::Direction::Original),
+            e.extra.counted(crate::tuple::Direction::Reply),
+        ];
+        let counters = (counted != [(0, 0); 2]).then_some(counted);
+        let age = e.extra.start().map(|s| now.ticks().saturating_sub(s.ticks()));
+        w.u8(u8::from(helper.is_some())
+            | u8::from(master.is_some()) << 1
+            | u8::from(seqadj.is_some()) << 2
+            | u8::from(marks.is_some()) << 3
+            | u8::from(counters.is_some()) << 4
+            | u8::from(age.is_some()) << 5);
         w.u16(e.zone);
         w.u16(e.status.bits());
         w.u48(e.deadline.ticks() - now.ticks());
@@ -635,6 +690,18 @@ impl<S: Storage> ConnTable<S> {
             w.u32(a.correction_pos);
             w.u32(a.offset_before as u32);
             w.u32(a.offset_after as u32);
+        }
+        if let Some((mark, labels)) = marks {
+            w.u32(mark);
+            w.bytes(&labels.to_be_bytes());
+        }
+        if let Some([(op, ob), (rp, rb)]) = counters {
+            for v in [op, ob, rp, rb] {
+                w.bytes(&v.to_be_bytes());
+            }
+        }
+        if let Some(a) = age {
+            w.u48(a.min((1 << 48) - 1));
         }
         let end = w.at;
         frame(rec, ENTRY, end)
@@ -721,6 +788,7 @@ impl<S: Storage> ConnTable<S> {
             deadline: Tick::from_ticks(now.ticks() + r.remaining),
             generation: self.generation,
             proto: r.proto,
+            extra: restored_extra(now, r),
         };
         let p = self.store.parts_mut();
         p.slots[i] = Slot(entry);
@@ -793,6 +861,31 @@ impl<S: Storage> ConnTable<S> {
         view.restore(now, pending).map_err(|_| RestoreError::TableFull)?;
         Ok(true)
     }
+}
+
+/// The mark, labels, counters and start time of a restored entry (what
+/// this build keeps of them: nothing without features `ct-mark` and
+/// `ct-acct`).
+fn restored_extra(now: Tick, r: &EntryRecord<'_>) -> super::extra::Extra {
+    #[allow(unused_mut)]
+    let mut x = super::extra::Extra::ZERO;
+    #[cfg(feature = "ct-mark")]
+    if let Some((mark, labels)) = r.marks {
+        x.mark = mark;
+        x.set_labels(labels);
+    }
+    #[cfg(feature = "ct-acct")]
+    {
+        if let Some(c) = r.counters {
+            x.set_counted([(c[0], c[1]), (c[2], c[3])]);
+        }
+        if let Some(age) = r.age {
+            x.start = Tick::from_ticks(now.ticks().saturating_sub(age).max(1));
+        }
+    }
+    #[cfg(not(all(feature = "ct-mark", feature = "ct-acct")))]
+    let _ = (now, r.marks, r.counters, r.age);
+    x
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! slots, in a fixed array, a borrowed slice or (feature `alloc`) a heap
 //! vector; and what one entry holds.
 
+use super::events::{EventMask, EventSink};
+use super::extra::Extra;
 #[cfg(feature = "alloc")]
 use super::index::BUCKET_WORDS;
 use super::index::{IndexMut, IndexRef, MAX_SLOTS};
@@ -27,6 +29,9 @@ pub(crate) struct Entry {
     /// Which of the entries that held this slot it is (see [`Handle`]).
     pub generation: u16,
     pub proto: ProtoState,
+    /// Mark, labels, counters, start time: empty without features
+    /// `ct-mark` and `ct-acct` (see [`Extra`]).
+    pub extra: Extra,
 }
 
 /// Two facts in 16 bits, to keep the entry small: whether the original
@@ -109,8 +114,13 @@ impl Entry {
         deadline: Tick::from_ticks(0),
         generation: 0,
         proto: ProtoState::ZERO,
+        extra: Extra::ZERO,
     };
 }
+
+// The memory target: an entry is at most 108 bytes, besides what features
+// `ct-mark` and `ct-acct` add (checked in every build).
+const _: () = assert!(core::mem::size_of::<Entry>() - core::mem::size_of::<Extra>() <= 108);
 
 /// Storage for one entry. Build arrays of them with [`Slot::EMPTY`], which
 /// is all zero: a `static` array of slots goes to `.bss` and costs no
@@ -147,7 +157,7 @@ impl Slot {
     }
 }
 
-mod sealed {
+pub(super) mod sealed {
     pub trait Sealed {}
 }
 
@@ -170,6 +180,17 @@ pub trait Storage: sealed::Sealed {
     #[doc(hidden)]
     fn grow(&mut self) -> bool {
         false
+    }
+    /// The events the storage's sink wants (none: the table builds no
+    /// event). See [`WithEvents`](super::WithEvents).
+    #[doc(hidden)]
+    fn event_mask(&self) -> EventMask {
+        EventMask::NONE
+    }
+    /// The sink of the table's events, if it has one.
+    #[doc(hidden)]
+    fn event_sink(&mut self) -> Option<&mut dyn EventSink> {
+        None
     }
 }
 
@@ -484,7 +505,10 @@ mod tests {
     fn slot_size() {
         // The TCP state's spare values tag the protocol state: no extra tag.
         assert_eq!(core::mem::size_of::<ProtoState>(), core::mem::size_of::<crate::proto::tcp::TcpConn>());
-        assert!(core::mem::size_of::<Slot>() <= 108, "{}", core::mem::size_of::<Slot>());
+        // Features `ct-mark` and `ct-acct` add their fields (see `Extra`);
+        // without them the entry keeps its size.
+        let extra = core::mem::size_of::<Extra>();
+        assert!(core::mem::size_of::<Slot>() <= 108 + extra, "{}", core::mem::size_of::<Slot>());
         assert!(core::mem::size_of::<Link>() == 2);
     }
 
