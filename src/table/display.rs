@@ -108,6 +108,11 @@ impl EntryRef<'_> {
     /// use ctrack::{Config, ConnTable, Direction, FixedConnTable, HashKey, Instant};
     ///
     /// let mut config = Config::default();
+    /// if !cfg!(feature = "ct-acct") {
+    ///     // Without the feature there is nothing to count with.
+    ///     assert!(config.set_sysctl("nf_conntrack_acct", "1").is_err());
+    ///     return;
+    /// }
     /// config.set_sysctl("nf_conntrack_acct", "1").unwrap();
     /// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), config);
     /// let query = [
