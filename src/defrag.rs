@@ -576,11 +576,10 @@ impl<S: DefragStorage> Reassembler<S> {
                 break;
             }
         }
-        // An IPv6 atomic fragment with no queue of its own is a whole
-        // datagram (RFC 6946): Linux's queue would complete at once.
-        if frag.v6 && found.is_none() && frag.offset == 0 && !frag.more && !frag.data.is_empty() {
-            return Reassembly::Pass(packet);
-        }
+        // An IPv6 atomic fragment with no queue of its own (RFC 6946)
+        // takes a queue that completes at once, as Linux's does
+        // (`nf_ct_frag6_gather()`): the datagram is tracked without its
+        // Fragment header, as long as Linux counts it (56 bytes for 64).
         let i = match found {
             Some(i) => i,
             None => {

@@ -193,10 +193,15 @@ fn not_fragments_pass() {
     let mut bad = ip4(A, B, 17, 1, 0, true, 0, &[0; 8]);
     bad[10] ^= 1;
     assert_eq!(d.push(now, &bad), Reassembly::Pass(&bad[..]));
-    // An IPv6 atomic fragment is a whole datagram.
+    // An IPv6 atomic fragment is a whole datagram: reassembled at once,
+    // without its Fragment header (Linux's queue completes at once, and
+    // accounting counts the datagram's length).
     let atomic = frag6(17, 5, 0, false, &udp6(1, 2, &[0; 8]));
-    assert_eq!(d.push(now, &atomic), Reassembly::Pass(&atomic[..]));
-    assert_eq!(table().track(now, &atomic).state(), Some(CtState::New));
+    let r = d.push(now, &atomic);
+    let Reassembly::Complete(datagram) = r else { panic!("{r:?}") };
+    assert_eq!(datagram.bytes().len(), atomic.len() - 8);
+    assert_eq!(datagram.bytes()[6], 17, "the next header is UDP again");
+    assert_eq!(table().track(now, datagram.bytes()).state(), Some(CtState::New));
 }
 
 #[test]
