@@ -39,7 +39,14 @@ fn cases() -> Vec<(PathBuf, PathBuf)> {
                 p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".linux-acct.jsonl"))
             {
                 let rel = p.parent().unwrap().strip_prefix(root.join("acct")).unwrap();
-                out.push((p.clone(), root.join(rel).join(format!("{name}.pcap"))));
+                // A vendored capture, else one of ../shared/corpus.
+                let shared = root.join("../../../shared/corpus");
+                let capture = [root.join(rel), shared.join(rel)]
+                    .into_iter()
+                    .flat_map(|d| ["pcap", "pcapng"].map(|x| d.join(format!("{name}.{x}"))))
+                    .find(|c| c.exists())
+                    .unwrap_or_else(|| panic!("no capture for {}", p.display()));
+                out.push((p.clone(), capture));
             }
         }
     }

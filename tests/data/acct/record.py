@@ -13,13 +13,18 @@ import sys
 
 ORACLE = sys.argv[1] if len(sys.argv) > 1 else "../shared/oracle/ct_oracle.py"
 DATA = pathlib.Path(__file__).resolve().parent.parent
+SHARED = DATA.parent.parent.parent / "shared" / "corpus"
 
 # The vendored captures' verdicts are NAME.linux.jsonl, the crafted ones'
 # NAME.default.jsonl (their other variants change settings).
 found = [(v, ".linux.jsonl") for v in DATA.glob("**/*.linux.jsonl")]
 found += [(v, ".default.jsonl") for v in DATA.glob("crafted/**/*.default.jsonl")]
-for verdicts, suffix in sorted(found):
-    group = verdicts.parent.relative_to(DATA)
+# And the captures of ../shared/corpus that are not vendored.
+vendored = {v.name for v, _ in found}
+shared = [(v, ".linux.jsonl") for v in SHARED.glob("**/*.linux.jsonl") if v.name not in vendored]
+for verdicts, suffix in sorted(found) + sorted(shared):
+    base = SHARED if verdicts.is_relative_to(SHARED) else DATA
+    group = verdicts.parent.relative_to(base)
     if group.parts[0] in ("acct", "events"):
         continue
     name = verdicts.name[: -len(suffix)]
