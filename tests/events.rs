@@ -456,3 +456,29 @@ fn snapshot_carries_mark_labels_and_counters() {
     assert_eq!(e.age(), Some(4));
     assert_eq!(e.to_string(), a.get(h, now).unwrap().to_string());
 }
+
+/// Expectations a helper removes (a SIP BYE drops the call's media
+/// expectations) are deleted inside the expectation table, where no event
+/// is built: they count as lost events, so that a listener knows to
+/// resynchronise.
+#[test]
+fn expectations_a_helper_removes_count_as_lost() {
+    let mut t = table::<32>(Config::default());
+    t.add_builtin_helper(builtin("sip").unwrap()).unwrap();
+    let sdp =
+        "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:bob@198.51.100.5 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5060\r\nCall-ID: 1@x\r\n\
+         CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let _ = t.track(at(0), &udp(C, 5060, S, 5060, invite.as_bytes()));
+    let news = t.events().drain().filter(|e| matches!(e, Event::Expect(_))).count();
+    assert_eq!(news, 2, "RTP and RTCP expected");
+    let lost = t.events().lost();
+    let bye = "BYE sip:bob@198.51.100.5 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5060\r\nCall-ID: 1@x\r\n\
+               CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    let _ = t.track(at(1), &udp(C, 5060, S, 5060, bye.as_bytes()));
+    assert_eq!(t.expectations(at(1)).count(), 0);
+    assert_eq!(t.events().lost(), lost + 2);
+}

@@ -734,8 +734,8 @@ impl<S: Storage> ConnTable<S> {
 
     /// After a helper ran: NEW events of the expectations it registered
     /// (serial after `mark`). Expectations it evicted to make room
-    /// (`max_expected`, a clash) are gone before they can be reported:
-    /// they count as lost events of a ring sink.
+    /// (`max_expected`, a clash) or removed (`unexpect`) are gone before
+    /// they can be reported: they count as lost events of a ring sink.
     #[inline(always)]
     pub(super) fn expect_news(&mut self, mark: Option<(u32, usize)>) {
         if let Some((serial, live)) = mark {
@@ -745,10 +745,9 @@ impl<S: Storage> ConnTable<S> {
 
     fn expect_new_events(&mut self, serial: u32, live: usize) {
         let created = self.expect_book.serial.wrapping_sub(serial);
-        if created == 0 {
-            return;
-        }
-        for x in 0..self.store.parts().expects.len() {
+        // A run that only removed expectations (`unexpect`: a SIP BYE, a
+        // failed INVITE) has no NEW to report, but its removals count.
+        for x in (0..self.store.parts().expects.len()).take_while(|_| created > 0) {
             let new = self.store.parts().expects[x]
                 .0
                 .get()

@@ -17,6 +17,7 @@ use crate::time::{Instant, TICKS_PER_SEC, Tick};
 #[cfg(feature = "helper-pptp")]
 use crate::tuple::Direction;
 use crate::tuple::{Family, Tuple, proto};
+use crate::verdict::Handle;
 use crate::zeroed::Maybe;
 
 /// The format version this library writes and reads.
@@ -542,6 +543,64 @@ impl<S: Storage> ConnTable<S> {
             dst.copy_from_slice(&rec[..n]);
             written += n;
             cursor.phase = next;
+        }
+        Ok(written)
+    }
+
+    /// The records of one connection and of the expectations it made:
+    /// what changed since a full [`ConnTable::snapshot`], for a standby
+    /// kept up to date by the event stream (conntrackd's event-driven
+    /// synchronisation). On a NEW or UPDATE event the active table writes
+    /// the connection's records and the standby [`restore`](ConnTable::restore)s
+    /// them (the connection there is replaced, its expectations added); on
+    /// a DESTROY the standby deletes the connection by tuple
+    /// ([`ConnTable::delete_tuple`]). Returns 0 bytes for a connection that
+    /// is gone, not confirmed yet, or expired.
+    ///
+    /// ```
+    /// use ctrack::{Config, ConnTable, FixedConnTable, HashKey, Instant};
+    ///
+    /// let mut a: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), Config::default());
+    /// let mut b: FixedConnTable<64> = ConnTable::new(HashKey([9; 16]), Config::default());
+    /// let query = [
+    ///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+    /// ];
+    /// let now = Instant::from_secs(1);
+    /// let h = a.track(now, &query).entry().unwrap();
+    /// let mut buf = [0u8; 512];
+    /// let n = a.snapshot_entry(now, h, &mut buf).unwrap();
+    /// assert_eq!(b.restore(now, &buf[..n]), Ok(1));
+    /// assert_eq!(b.entries(now).next().unwrap().to_string(), a.get(h, now).unwrap().to_string());
+    /// ```
+    pub fn snapshot_entry(
+        &self,
+        now: Instant,
+        handle: Handle,
+        out: &mut [u8],
+    ) -> Result<usize, SnapshotError> {
+        let tick = now.tick();
+        if self.entry_of(handle).is_none() {
+            return Ok(0);
+        }
+        let mut rec = [0u8; SNAPSHOT_MAX_RECORD];
+        let mut written = self.entry_record(handle.index(), tick, &mut rec);
+        if written == 0 {
+            return Ok(0);
+        }
+        let dst = out.get_mut(..written).ok_or(SnapshotError::BufferTooSmall { needed: written })?;
+        dst.copy_from_slice(&rec[..written]);
+        let master = handle.index() as u32;
+        for i in 0..self.store.parts().expects.len() {
+            if self.store.parts().expects[i].0.get().is_none_or(|x| x.master != master) {
+                continue;
+            }
+            let n = self.expect_record(i, tick, &mut rec);
+            let dst = out
+                .get_mut(written..written + n)
+                .ok_or(SnapshotError::BufferTooSmall { needed: written + n })?;
+            dst.copy_from_slice(&rec[..n]);
+            written += n;
         }
         Ok(written)
     }
