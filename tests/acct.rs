@@ -54,23 +54,10 @@ fn cases() -> Vec<(PathBuf, PathBuf)> {
     out
 }
 
-/// A listing line split into its words, with the timeout and `delta-time`
-/// taken out (returned beside).
+/// A listing line's words, its timeout (the third word) and `delta-time`
+/// taken out.
 fn split(line: &str) -> (Vec<String>, Vec<i64>) {
-    let mut words = Vec::new();
-    let mut clocks = Vec::new();
-    for (k, w) in line.split_whitespace().enumerate() {
-        if k == 2 && w.parse::<i64>().is_ok() {
-            clocks.push(w.parse().unwrap());
-            words.push("TIMEOUT".into());
-        } else if let Some(d) = w.strip_prefix("delta-time=") {
-            clocks.push(d.parse().unwrap());
-            words.push("delta-time=".into());
-        } else {
-            words.push(w.to_string());
-        }
-    }
-    (words, clocks)
+    corpus::clock_free_words(line, 2)
 }
 
 fn listing(v: &Value) -> Vec<String> {

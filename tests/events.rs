@@ -2,6 +2,8 @@
 //! what the control plane sees of a connection's life.
 
 mod common;
+#[allow(dead_code)]
+mod corpus;
 
 use common::*;
 use ctrack::helper::builtin;
@@ -275,21 +277,7 @@ mod engine;
 /// An event line's words, with the clock-dependent numbers (the timeout,
 /// `delta-time`) taken out and returned beside.
 fn event_words(line: &str) -> (Vec<String>, Vec<i64>) {
-    let mut words = Vec::new();
-    let mut clocks = Vec::new();
-    let timeout_at = if line.contains(" proto=") { 1 } else { 3 };
-    for (k, w) in line.split_whitespace().enumerate() {
-        if k == timeout_at && w.parse::<i64>().is_ok() {
-            clocks.push(w.parse().unwrap());
-            words.push("TIMEOUT".into());
-        } else if let Some(d) = w.strip_prefix("delta-time=") {
-            clocks.push(d.parse().unwrap());
-            words.push("delta-time=".into());
-        } else {
-            words.push(w.to_string());
-        }
-    }
-    (words, clocks)
+    corpus::clock_free_words(line, if line.contains(" proto=") { 1 } else { 3 })
 }
 
 /// The replay tool's `--events` against what Linux's `conntrack -E` and

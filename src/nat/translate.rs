@@ -185,6 +185,7 @@ impl<S: Storage> ConnTable<S> {
         }
         let d = usize::from(t.dir() == Direction::Reply);
         let mut len = len;
+        let mut seq_adjusted = status.contains(Status::SEQ_ADJUST);
         if ticket != 0 {
             // The sequence number before any adjustment
             // (`__nf_nat_mangle_tcp_packet()` records it so).
@@ -202,11 +203,10 @@ impl<S: Storage> ConnTable<S> {
             {
                 adj[d].record(seq, delta);
                 self.insert_status(h, Status::SEQ_ADJUST);
+                seq_adjusted = true;
             }
         }
-        if (status | self.status_of(h).unwrap_or(status)).contains(Status::SEQ_ADJUST)
-            && let Some(adj) = self.seqadj_mut(h).copied()
-        {
+        if seq_adjusted && let Some(adj) = self.seqadj_mut(h).copied() {
             changed |= seq_adjust(&mut buf[..len], &adj[d], &adj[1 - d])?;
         }
         Ok((len, changed))

@@ -236,20 +236,26 @@ impl<S: Storage> ConnTable<S> {
                 }
                 continue;
             }
-            let p = self.store.parts_mut();
-            let mut view = Expects {
-                slots: p.expects,
-                book: &mut self.expect_book,
-                stats: &mut self.stats,
-                key: &self.hash_key,
-            };
-            let mut first = true;
-            view.remove(i as u32, &mut |e| {
-                let hit = first && e.matches(&t);
-                first &= !hit;
-                hit
-            });
+            self.remove_first_expectation(i as u32, &t);
         }
+    }
+
+    /// Remove the first expectation of the master in slot `master` that a
+    /// connection with original tuple `t` would match.
+    fn remove_first_expectation(&mut self, master: u32, t: &Tuple) {
+        let p = self.store.parts_mut();
+        let mut view = Expects {
+            slots: p.expects,
+            book: &mut self.expect_book,
+            stats: &mut self.stats,
+            key: &self.hash_key,
+        };
+        let mut first = true;
+        view.remove(master, &mut |e| {
+            let hit = first && e.matches(t);
+            first &= !hit;
+            hit
+        });
     }
 
     /// `pptp_expectfn()`, when the new GRE connection `t` matched an
@@ -257,7 +263,7 @@ impl<S: Storage> ConnTable<S> {
     /// expectation of the other direction (the inverse tuple) goes.
     pub(super) fn pptp_expected(&mut self, master: u32, t: &Tuple) {
         let Some(inv) = t.invert() else { return };
-        let p = self.store.parts_mut();
+        let p = self.store.parts();
         let is_pptp_master = p
             .slots
             .get(master as usize)
@@ -267,21 +273,9 @@ impl<S: Storage> ConnTable<S> {
             .and_then(|x| x.helper)
             .and_then(|id| self.helpers.get(usize::from(id.0)))
             .is_some_and(|&h| is_pptp(h));
-        if !is_pptp_master || t.proto() != proto::GRE {
-            return;
+        if is_pptp_master && t.proto() == proto::GRE {
+            self.remove_first_expectation(master, &inv);
         }
-        let mut view = Expects {
-            slots: p.expects,
-            book: &mut self.expect_book,
-            stats: &mut self.stats,
-            key: &self.hash_key,
-        };
-        let mut first = true;
-        view.remove(master, &mut |e| {
-            let hit = first && e.matches(&inv);
-            first &= !hit;
-            hit
-        });
     }
 }
 

@@ -1,5 +1,6 @@
-//! Finding the captures and their verdict files, and the replay arguments
-//! of a verdict file: shared by the parity and snapshot tests.
+//! Finding the captures and their verdict files, the replay arguments of
+//! a verdict file, and the words of a kernel output line without its clock:
+//! shared by the tests that compare with Linux.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -88,4 +89,27 @@ pub fn load(path: &Path) -> (BTreeMap<u64, Value>, Vec<String>) {
         }
     }
     (frames, args)
+}
+
+/// The words of a `conntrack -L` or `-E` line with the numbers that
+/// depend on the kernel's wall clock (the timeout, word `timeout_at`, and
+/// `delta-time`) taken out and returned beside.
+// Used by the tests that compare kernel listings, not by every one that
+// includes this module.
+#[allow(dead_code)]
+pub fn clock_free_words(line: &str, timeout_at: usize) -> (Vec<String>, Vec<i64>) {
+    let mut words = Vec::new();
+    let mut clocks = Vec::new();
+    for (k, w) in line.split_whitespace().enumerate() {
+        if k == timeout_at && w.parse::<i64>().is_ok() {
+            clocks.push(w.parse().unwrap());
+            words.push("TIMEOUT".into());
+        } else if let Some(d) = w.strip_prefix("delta-time=") {
+            clocks.push(d.parse().unwrap());
+            words.push("delta-time=".into());
+        } else {
+            words.push(w.to_string());
+        }
+    }
+    (words, clocks)
 }
