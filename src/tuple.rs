@@ -345,6 +345,7 @@ impl Tuple {
     ///
     /// ICMP: the query type is canonical. Others: the lower
     /// (address, port) endpoint is the source.
+    #[inline]
     pub(crate) fn canonical(&self) -> Option<(Tuple, bool)> {
         if is_icmp_of(self.family(), self.proto) {
             let inv = self.invert()?;
@@ -368,6 +369,27 @@ impl Tuple {
         }
     }
 
+    /// The canonical form ([`Tuple::canonical`]) of the tuple of an IPv4
+    /// packet of a protocol with ports, built directly from its fields.
+    #[inline]
+    pub(crate) fn canonical_ipv4(
+        proto: u8,
+        src: [u8; 4],
+        dst: [u8; 4],
+        sport: u16,
+        dport: u16,
+    ) -> (Tuple, bool) {
+        // As `canonical`: the lower (address, port) end is the source.
+        let is_key = (u32::from_be_bytes(src), sport) <= (u32::from_be_bytes(dst), dport);
+        let ((a, ap), (b, bp)) =
+            if is_key { ((src, sport), (dst, dport)) } else { ((dst, dport), (src, sport)) };
+        let mut s16 = [0u8; 16];
+        let mut d16 = [0u8; 16];
+        s16[..4].copy_from_slice(&a);
+        d16[..4].copy_from_slice(&b);
+        (Tuple::from_raw(Family::Ipv4, proto, s16, d16, ap, bp), is_key)
+    }
+
     /// Whether the tuple equals its own inversion: a flow from an endpoint
     /// to itself, same address and port both ways. Never ICMP: no query
     /// type is its own reply type.
@@ -375,11 +397,24 @@ impl Tuple {
         self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(self.family(), self.proto)
     }
 
+    /// [`Tuple::hash_words`] of an IPv4 tuple, as an array.
+    #[inline]
+    pub(crate) fn hash_words_ipv4(&self, zone: u16) -> [u64; 2] {
+        let head = u64::from(self.family)
+            | u64::from(self.proto) << 8
+            | u64::from(zone) << 16
+            | u64::from(self.src_l4) << 32
+            | u64::from(self.dst_l4) << 48;
+        let addr = |b: &[u8; 16]| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        [head, addr(&self.src) | addr(&self.dst) << 32]
+    }
+
     /// The words fed to the table's hash (as in
     /// `nf_conntrack_core.c: hash_conntrack_raw()`: everything but the
     /// direction), and how many of them are used: family, protocol, zone
     /// and the layer-4 fields in one word, then the addresses (IPv4: both
     /// in one word, so an IPv4 key is two SipHash blocks).
+    #[inline]
     pub(crate) fn hash_words(&self, zone: u16) -> ([u64; 5], usize) {
         let word = |b: &[u8]| b.iter().rev().fold(0u64, |w, &x| (w << 8) | u64::from(x));
         let head = u64::from(self.family)
@@ -388,7 +423,10 @@ impl Tuple {
             | u64::from(self.src_l4) << 32
             | u64::from(self.dst_l4) << 48;
         match self.family() {
-            Family::Ipv4 => ([head, word(&self.src[..4]) | word(&self.dst[..4]) << 32, 0, 0, 0], 2),
+            Family::Ipv4 => {
+                let [a, b] = self.hash_words_ipv4(zone);
+                ([a, b, 0, 0, 0], 2)
+            }
             Family::Ipv6 => (
                 [
                     head,
@@ -430,6 +468,7 @@ impl Tuple {
 
     /// [`Tuple::of_packet`] for a packet whose tracker already checked
     /// that the header is long enough.
+    #[inline]
     pub(crate) fn of_checked_packet(ip: &IpView<'_>) -> Tuple {
         Tuple::of_packet(ip).unwrap_or_else(|_| Tuple::from_raw(ip.family, ip.proto, ip.src, ip.dst, 0, 0))
     }
@@ -540,6 +579,28 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn canonical_ipv4_is_canonical(tcp in any::<bool>(), src in any::<[u8; 4]>(), dst in any::<[u8; 4]>(),
+                                        sport in any::<u16>(), dport in any::<u16>(), same in 0u8..4) {
+            // Equal addresses and ports now and then.
+            let dst = if same & 1 == 1 { src } else { dst };
+            let dport = if same & 2 == 2 { sport } else { dport };
+            let p = if tcp { proto::TCP } else { proto::UDP };
+            let pad = |a: [u8; 4]| {
+                let mut b = [0u8; 16];
+                b[..4].copy_from_slice(&a);
+                b
+            };
+            let t = Tuple::from_raw(Family::Ipv4, p, pad(src), pad(dst), sport, dport);
+            prop_assert_eq!(Some(Tuple::canonical_ipv4(p, src, dst, sport, dport)), t.canonical());
+            // Its hash words: the header word, then both addresses (as
+            // little-endian halves), as the index has always hashed them.
+            let (words, n) = t.hash_words(7);
+            let head = 2 | u64::from(p) << 8 | 7 << 16 | u64::from(sport) << 32 | u64::from(dport) << 48;
+            let addrs = u64::from(u32::from_le_bytes(src)) | u64::from(u32::from_le_bytes(dst)) << 32;
+            prop_assert_eq!(&words[..n], &[head, addrs][..]);
+        }
+
         #[test]
         fn inversion_is_an_involution(t in any_tuple()) {
             if let Some(r) = t.invert() {

@@ -14,6 +14,7 @@ use crate::wire::udp;
 pub(crate) const STREAM_GRACE_SECS: u32 = 2;
 
 /// The header checks of a UDP datagram; its payload.
+#[inline]
 pub(crate) fn inspect_udp<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<&'a [u8], Reason> {
     udp::check_udp(ip, verify_checksum)
 }

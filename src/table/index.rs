@@ -68,7 +68,7 @@ fn decode(w: u32) -> Ref {
 }
 
 /// A key's hash, as the index uses it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Place {
     hash: u64,
 }
@@ -88,6 +88,7 @@ impl Place {
     }
 
     /// The home bucket among `n`.
+    #[inline]
     fn home(self, n: usize) -> usize {
         scale(self.high(), n)
     }
@@ -95,13 +96,28 @@ impl Place {
 
 /// The buckets a search for `place` may visit, in order, in an index of
 /// `len` words.
+#[inline]
 fn path(place: Place, len: usize) -> impl Iterator<Item = usize> {
     let n = len.div_ceil(BUCKET_WORDS);
     let home = if n == 0 { 0 } else { place.home(n) };
-    (0..PROBE_BUCKETS.min(n)).map(move |k| (home + k) % n)
+    // `home + k < 2n`: one conditional subtraction, no division.
+    (0..PROBE_BUCKETS.min(n)).map(move |k| if home + k >= n { home + k - n } else { home + k })
+}
+
+/// The positions of a whole bucket that are in use and carry `tag`, as
+/// bits (bit `k` for word `k`; word 0, the overflow count, never).
+#[inline]
+fn tag_matches(bucket: &[u32; BUCKET_WORDS], tag: u32) -> u32 {
+    let mut m = 0;
+    // All 16 words (four vectors of four), word 0's bit cleared after.
+    for (k, &x) in bucket.iter().enumerate() {
+        m |= u32::from(x >> 24 == tag && x != 0) << k;
+    }
+    m & !1
 }
 
 /// The position words of bucket `b` (without its overflow count).
+#[inline]
 fn positions(len: usize, b: usize) -> core::ops::Range<usize> {
     (b * BUCKET_WORDS + 1).min(len)..((b + 1) * BUCKET_WORDS).min(len)
 }
@@ -150,12 +166,27 @@ impl IndexRef<'_> {
             IndexRef::Buckets(w) => {
                 let tag = u32::from(place.tag());
                 for b in path(place, w.len()) {
-                    for &x in &w[positions(w.len(), b)] {
-                        if x >> 24 == tag && x != 0 && hit(decode(x)) {
-                            return Some(decode(x));
+                    let start = b * BUCKET_WORDS;
+                    if let Some(bucket) = w.get(start..start + BUCKET_WORDS).and_then(|x| x.first_chunk()) {
+                        // A whole bucket: which positions carry the tag, in
+                        // one branch-free pass (it vectorises), then only
+                        // those.
+                        let mut matches = tag_matches(bucket, tag);
+                        while matches != 0 {
+                            let x = bucket[matches.trailing_zeros() as usize];
+                            matches &= matches - 1;
+                            if hit(decode(x)) {
+                                return Some(decode(x));
+                            }
+                        }
+                    } else {
+                        for &x in &w[positions(w.len(), b)] {
+                            if x >> 24 == tag && x != 0 && hit(decode(x)) {
+                                return Some(decode(x));
+                            }
                         }
                     }
-                    if w[b * BUCKET_WORDS] == 0 {
+                    if w[start] == 0 {
                         break;
                     }
                 }
@@ -299,6 +330,21 @@ mod tests {
             false
         });
         v
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tag_matches_is_the_word_rule(words in proptest::array::uniform16(proptest::prelude::any::<u32>()),
+                                        tag in 0u32..256, pick in 0usize..16) {
+            // Give some words the tag, as a real bucket has.
+            let mut bucket = words;
+            bucket[pick] = tag << 24 | (bucket[pick] & 0xff_ffff);
+            let m = tag_matches(&bucket, tag);
+            for (k, &x) in bucket.iter().enumerate() {
+                let want = k != 0 && x >> 24 == tag && x != 0;
+                proptest::prop_assert_eq!(m >> k & 1 == 1, want, "word {}", k);
+            }
+        }
     }
 
     #[test]

@@ -20,13 +20,13 @@ use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple};
 use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
-use crate::wire::ip::{IpView, Mode, parse_ip};
+use crate::wire::ip::{IpView, Mode, parse_ip, parse_ipv4};
 use crate::zeroed::Maybe;
 
 /// A packet's flow: the canonical key of its connection, whether the
 /// packet's tuple is that key (else its inversion), its zone, and where the
 /// key lives (the one hash of the packet).
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Flow {
     key: Tuple,
     is_key: bool,
@@ -70,6 +70,14 @@ enum Step {
 impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::classify`] after the notrack check.
     pub(super) fn classify_packet(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
+        // The common shape straight to the lookup, without a stage.
+        if let Some((flow, l4)) = self.stage_plain(packet, meta.zone) {
+            let mut verdict = self.track_flow(now, &flow, &l4);
+            if let Verdict::Tracked(t) = &mut verdict {
+                t.set_broadcast_prefix(meta.broadcast_prefix);
+            }
+            return verdict;
+        }
         let stage = self.stage(packet, meta.zone);
         self.finish(now, stage, meta)
     }
@@ -77,6 +85,14 @@ impl<S: Storage> ConnTable<S> {
     /// The first half of classification: read the headers (IP input's and
     /// the tracker's `error()` checks), build the tuple, hash its key.
     pub(super) fn stage<'p>(&mut self, packet: &'p [u8], zone: u16) -> Stage<'p> {
+        if let Some((flow, l4)) = self.stage_plain(packet, zone) {
+            return Stage::Track(flow, l4);
+        }
+        self.stage_general(packet, zone)
+    }
+
+    /// [`ConnTable::stage`] for any packet.
+    fn stage_general<'p>(&mut self, packet: &'p [u8], zone: u16) -> Stage<'p> {
         let ip = match parse_ip(packet, Mode::Outer) {
             Ok(ip) => ip,
             Err(r) => return Stage::Done(self.invalid(r)),
@@ -102,6 +118,43 @@ impl<S: Storage> ConnTable<S> {
             Inspected::Invalid { reason, counted_as_error: false } => Stage::Done(self.invalid(reason)),
             Inspected::Invalid { reason, counted_as_error: true } => Stage::Done(self.icmp_reject(reason)),
         }
+    }
+
+    /// [`ConnTable::stage`] for the shape of nearly every packet: a valid
+    /// IPv4 datagram without options, not a fragment, carrying a valid UDP
+    /// datagram or TCP segment. `None` for anything else (and for any
+    /// packet that fails a check: the general stage then finds the same
+    /// failure and gives its reason).
+    ///
+    /// The same checks as the general stage, by the same functions
+    /// (`parse_ip`, `inspect_udp`, `tcp::inspect`); what it saves is the
+    /// general stage's detours: the tuple is built once, already canonical
+    /// ([`Tuple::canonical_ipv4`]), and hashed as IPv4 words.
+    #[inline(always)]
+    fn stage_plain<'p>(&mut self, packet: &'p [u8], zone: u16) -> Option<(Flow, L4Packet<'p>)> {
+        let first = *packet.first()?;
+        if first != 0x45 {
+            return None;
+        }
+        let ip = parse_ipv4(packet, Mode::Outer).ok()?;
+        let verify = self.config().checksum;
+        let l4 = match ip.proto {
+            crate::tuple::proto::UDP => L4Packet::Udp(proto::udp::inspect_udp(&ip, verify).ok()?),
+            crate::tuple::proto::TCP => L4Packet::Tcp(proto::tcp::inspect(&ip, verify).ok()?),
+            _ => return None,
+        };
+        // Both checks above read the ports' 4 bytes.
+        let ports = ip.l4.first_chunk::<4>()?;
+        let (key, is_key) = Tuple::canonical_ipv4(
+            ip.proto,
+            [ip.src[0], ip.src[1], ip.src[2], ip.src[3]],
+            [ip.dst[0], ip.dst[1], ip.dst[2], ip.dst[3]],
+            u16::from_be_bytes([ports[0], ports[1]]),
+            u16::from_be_bytes([ports[2], ports[3]]),
+        );
+        let place = self.place(&key, zone);
+        let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
+        Some((Flow { key, is_key, zone, place, len }, l4))
     }
 
     /// The second half: find or create the entry and run its tracker.
@@ -147,25 +200,26 @@ impl<S: Storage> ConnTable<S> {
 
     /// The normal path of `nf_conntrack_core.c: nf_conntrack_in()` for a
     /// packet with a tuple.
+    #[inline(always)]
     fn track_flow(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Verdict {
-        match self.attach(now, flow, l4) {
-            Ok(Step::Done(v)) => v,
-            Err(d) => Verdict::Dropped(d),
-            // A TCP reopen deletes the old entry and tracks the packet
-            // again on a new one (`nf_conntrack_in()` repeats the lookup
-            // when `nf_conntrack_tcp_packet()` has killed the entry).
-            Ok(Step::Reopen) => match self.attach(now, flow, l4) {
-                Ok(Step::Done(v)) => v,
-                Err(d) => Verdict::Dropped(d),
+        // A TCP reopen deletes the old entry and tracks the packet again on
+        // a new one (`nf_conntrack_in()` repeats the lookup when
+        // `nf_conntrack_tcp_packet()` has killed the entry): a second turn.
+        let mut reopened = false;
+        loop {
+            match self.attach(now, flow, l4) {
+                Ok(Step::Done(v)) => return v,
+                Err(d) => return Verdict::Dropped(d),
+                Ok(Step::Reopen) if !reopened => reopened = true,
                 // Only an entry in TIME_WAIT or CLOSE asks to be reopened,
                 // and a new entry starts in NONE: this cannot repeat (debug
                 // builds and the fuzz targets check it). Were it to, the
                 // packet could not start a connection.
                 Ok(Step::Reopen) => {
                     debug_assert!(false, "a new entry asked to be reopened");
-                    self.invalid(Reason::Tcp(TcpReason::InvalidNew))
+                    return self.invalid(Reason::Tcp(TcpReason::InvalidNew));
                 }
-            },
+            }
         }
     }
 
@@ -664,4 +718,102 @@ type NewLinks = (Status, Option<usize>, Option<Follow>, Option<Pending>);
 fn peer_seqadj(e: &Entry, exts: &[ExtSlot], dir: Direction) -> SeqAdj {
     let x = e.link.ext().and_then(|x| exts.get(x)?.0.get());
     x.map_or(SeqAdj::ZERO, |x| x.seqadj[usize::from(dir == Direction::Original)])
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::wire::ip::tests::ipv4;
+    use crate::{Config, ConnTable, FixedConnTable, HashKey};
+    use proptest::prelude::*;
+
+    /// An IPv4 packet of protocol `proto` carrying a layer-4 header with
+    /// the ports and checksums filled in, then changed by `mutation`.
+    fn packet(
+        proto: u8,
+        sport: u16,
+        dport: u16,
+        payload: &[u8],
+        mutation: (u8, usize, u8),
+    ) -> std::vec::Vec<u8> {
+        let mut l4 = std::vec::Vec::new();
+        l4.extend_from_slice(&sport.to_be_bytes());
+        l4.extend_from_slice(&dport.to_be_bytes());
+        if proto == 6 {
+            l4.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+        } else {
+            l4.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+            l4.extend_from_slice(&[0, 0]);
+        }
+        l4.extend_from_slice(payload);
+        let mut p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], proto, &l4);
+        // The layer-4 checksum (RFC 1071 over the pseudo-header and layer 4).
+        let mut sum = 0u32;
+        let mut add = |b: &[u8]| {
+            for c in b.chunks(2) {
+                sum += u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0));
+            }
+        };
+        add(&p[12..20]);
+        add(&[0, proto]);
+        add(&(l4.len() as u16).to_be_bytes());
+        add(&p[20..]);
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let at = if proto == 6 { 20 + 16 } else { 20 + 6 };
+        p[at..at + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        // Mutations: none, a byte changed (IHL, lengths, flags, checksums,
+        // ports...), or the packet cut short.
+        match mutation.0 % 3 {
+            1 => {
+                let i = mutation.1 % p.len();
+                p[i] ^= mutation.2 | 1;
+            }
+            2 => p.truncate(mutation.1 % p.len()),
+            _ => {}
+        }
+        p
+    }
+
+    proptest! {
+        /// The plain stage is a shortcut: whenever it takes a packet, the
+        /// general stage gives the same flow (key, direction, zone, hash,
+        /// length) and the same layer-4 view.
+        #[test]
+        fn plain_stage_equals_general_stage(
+            tcp in any::<bool>(),
+            sport in any::<u16>(),
+            dport in any::<u16>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..24),
+            mutation in (0u8..3, any::<usize>(), any::<u8>()),
+            checksum in any::<bool>(),
+            zone in 0u16..3,
+        ) {
+            let p = packet(if tcp { 6 } else { 17 }, sport, dport, &payload, mutation);
+            let mut t: FixedConnTable<16> =
+                ConnTable::new(HashKey([9; 16]), Config { checksum, ..Config::default() });
+            if let Some((flow, l4)) = t.stage_plain(&p, zone) {
+                match t.stage_general(&p, zone) {
+                    super::Stage::Track(f, l) => {
+                        prop_assert_eq!(f, flow);
+                        prop_assert_eq!(l, l4);
+                    }
+                    _ => prop_assert!(false, "the general stage did not track {:?}", p),
+                }
+            }
+        }
+    }
+
+    /// The plain stage takes the common packets (else it would save
+    /// nothing): both protocols, both directions of a flow.
+    #[test]
+    fn plain_stage_takes_plain_packets() {
+        let mut t: FixedConnTable<16> = ConnTable::new(HashKey([9; 16]), Config::default());
+        for proto in [6, 17] {
+            for (s, d) in [(1000, 53), (53, 1000)] {
+                let p = packet(proto, s, d, b"abc", (0, 0, 0));
+                assert!(t.stage_plain(&p, 0).is_some(), "proto {proto} {s}->{d}");
+            }
+        }
+    }
 }

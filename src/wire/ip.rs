@@ -2,7 +2,8 @@
 //! (`nf_conntrack_core.c: get_l4proto()`), and the one layer-4 checksum
 //! routine.
 //!
-//! Headers are read with `smoltcp::wire`. The checks mirror what a Linux
+//! IPv6 headers are read with `smoltcp::wire`, IPv4's fixed header as an
+//! array. The checks mirror what a Linux
 //! router does before conntrack sees a packet (IP input) plus conntrack's own
 //! (`get_l4proto()`): a packet that fails them is INVALID with a typed
 //! [`Reason`].
@@ -14,7 +15,7 @@
 //! [`Reason::Fragment`]. An IPv6 *atomic* fragment (offset 0, M clear,
 //! RFC 6946) is a whole datagram and is tracked normally.
 
-use smoltcp::wire::{Ipv4Packet, Ipv6Packet};
+use smoltcp::wire::Ipv6Packet;
 
 use super::checksum;
 
@@ -65,15 +66,18 @@ pub(crate) struct IpView<'a> {
 impl IpView<'_> {
     /// Verify the layer-4 checksum over `self.l4` (TCP, UDP, UDP-Lite with
     /// `coverage`, ICMP, ICMPv6): the one checksum routine of the crate.
+    #[inline(always)]
     pub(crate) fn l4_checksum_ok(&self, coverage: usize) -> bool {
         let covered = self.l4.get(..coverage).unwrap_or(self.l4);
         let data = checksum::sum(covered);
-        if self.family == Family::Ipv4 && self.proto == 1 {
-            return checksum::is_valid(data);
-        }
-        let n = self.family.addr_len();
         let len = u32::try_from(self.l4.len()).unwrap_or(u32::MAX);
-        checksum::is_valid(data + checksum::pseudo_header(&self.src[..n], &self.dst[..n], self.proto, len))
+        // The address lengths as constants: the sums unroll.
+        let pseudo = match self.family {
+            Family::Ipv4 if self.proto == 1 => 0,
+            Family::Ipv4 => checksum::pseudo_header(&self.src[..4], &self.dst[..4], self.proto, len),
+            Family::Ipv6 => checksum::pseudo_header(&self.src, &self.dst, self.proto, len),
+        };
+        checksum::is_valid(data + pseudo)
     }
 }
 
@@ -86,6 +90,7 @@ pub(crate) enum Mode {
 }
 
 /// Parse an IPv4 or IPv6 packet.
+#[inline]
 pub(crate) fn parse_ip(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     match bytes.first().map(|b| b >> 4) {
         Some(4) => parse_ipv4(bytes, mode),
@@ -94,13 +99,15 @@ pub(crate) fn parse_ip(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     }
 }
 
-fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
-    let p = Ipv4Packet::new_unchecked(bytes);
-    if bytes.len() < 20 {
+#[inline(always)]
+pub(crate) fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
+    // The fixed part of the header (RFC 791 § 3.1), read as an array: one
+    // bounds check for all its fields.
+    let Some(h) = bytes.first_chunk::<20>() else {
         return Err(Reason::BadIpv4Header);
-    }
-    let hlen = usize::from(p.header_len());
-    let total = usize::from(p.total_len());
+    };
+    let hlen = usize::from(h[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
     if hlen < 20 || hlen > bytes.len() {
         return Err(Reason::BadIpv4Header);
     }
@@ -111,7 +118,10 @@ fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
             if total < hlen || total > bytes.len() {
                 return Err(Reason::BadIpv4Header);
             }
-            if !checksum::is_valid(checksum::sum(&bytes[..hlen])) {
+            // A header without options (nearly all) is summed as an array
+            // of known length, without a loop.
+            let sum = if hlen == 20 { checksum::sum(h) } else { checksum::sum(&bytes[..hlen]) };
+            if !checksum::is_valid(sum) {
                 return Err(Reason::BadIpv4Checksum);
             }
             total
@@ -119,22 +129,16 @@ fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
         // A quote is usually shorter than its total length.
         Mode::Quoted => total.clamp(hlen, bytes.len()),
     };
-    let offset = p.frag_offset();
-    if offset != 0 || (mode == Mode::Outer && p.more_frags()) {
+    // Flags and fragment offset: MF is 0x2000, the offset the low 13 bits.
+    let frag = u16::from_be_bytes([h[6], h[7]]);
+    if frag & 0x1fff != 0 || (mode == Mode::Outer && frag & 0x2000 != 0) {
         return Err(Reason::Fragment);
     }
     let mut src = [0u8; 16];
     let mut dst = [0u8; 16];
-    src[..4].copy_from_slice(&p.src_addr().octets());
-    dst[..4].copy_from_slice(&p.dst_addr().octets());
-    Ok(IpView {
-        family: Family::Ipv4,
-        src,
-        dst,
-        proto: u8::from(p.next_header()),
-        l4: &bytes[hlen..end],
-        hop_limit: p.hop_limit(),
-    })
+    src[..4].copy_from_slice(&h[12..16]);
+    dst[..4].copy_from_slice(&h[16..20]);
+    Ok(IpView { family: Family::Ipv4, src, dst, proto: h[9], l4: &bytes[hlen..end], hop_limit: h[8] })
 }
 
 fn parse_ipv6(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
@@ -193,6 +197,7 @@ fn skip_extension_headers(bytes: &[u8], mut next: u8, mode: Mode) -> Result<(u8,
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use smoltcp::wire::Ipv4Packet;
 
     /// A minimal IPv4 header (checksum filled in) followed by `payload`.
     /// An IPv4 UDP datagram with an empty payload and no UDP checksum.
@@ -250,6 +255,76 @@ pub(crate) mod tests {
         v[39] = 2;
         v.extend_from_slice(payload);
         v
+    }
+
+    /// The IPv4 reading as it was written with `smoltcp::wire` accessors:
+    /// the reference the array reading is held to.
+    fn reference_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
+        let p = Ipv4Packet::new_unchecked(bytes);
+        if bytes.len() < 20 {
+            return Err(Reason::BadIpv4Header);
+        }
+        let hlen = usize::from(p.header_len());
+        let total = usize::from(p.total_len());
+        if hlen < 20 || hlen > bytes.len() {
+            return Err(Reason::BadIpv4Header);
+        }
+        let end = match mode {
+            Mode::Outer => {
+                if total < hlen || total > bytes.len() {
+                    return Err(Reason::BadIpv4Header);
+                }
+                if !p.verify_checksum() {
+                    return Err(Reason::BadIpv4Checksum);
+                }
+                total
+            }
+            Mode::Quoted => total.clamp(hlen, bytes.len()),
+        };
+        if p.frag_offset() != 0 || (mode == Mode::Outer && p.more_frags()) {
+            return Err(Reason::Fragment);
+        }
+        let mut src = [0u8; 16];
+        let mut dst = [0u8; 16];
+        src[..4].copy_from_slice(&p.src_addr().octets());
+        dst[..4].copy_from_slice(&p.dst_addr().octets());
+        Ok(IpView {
+            family: Family::Ipv4,
+            src,
+            dst,
+            proto: u8::from(p.next_header()),
+            l4: &bytes[hlen..end],
+            hop_limit: p.hop_limit(),
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ipv4_reading_equals_smoltcp(
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            ihl in 0u8..16, flags in proptest::prelude::any::<u16>(), total_delta in -8i32..8,
+            cut in 0usize..64, fix_checksum in proptest::prelude::any::<bool>(),
+        ) {
+            let mut p = ipv4([192, 0, 2, 1], [198, 51, 100, 2], 17, &payload);
+            p[0] = 0x40 | ihl;
+            p[6..8].copy_from_slice(&flags.to_be_bytes());
+            let total = (p.len() as i32 + total_delta).clamp(0, 0xffff) as u16;
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            if fix_checksum && usize::from(ihl) * 4 <= p.len() {
+                Ipv4Packet::new_unchecked(&mut p[..]).fill_checksum();
+            }
+            p.truncate(p.len().saturating_sub(cut % 8));
+            for mode in [Mode::Outer, Mode::Quoted] {
+                let (a, b) = (parse_ipv4(&p, mode), reference_ipv4(&p, mode));
+                match (a, b) {
+                    (Ok(a), Ok(b)) => {
+                        proptest::prop_assert_eq!((a.src, a.dst, a.proto, a.hop_limit), (b.src, b.dst, b.proto, b.hop_limit));
+                        proptest::prop_assert_eq!(a.l4, b.l4);
+                    }
+                    (a, b) => proptest::prop_assert_eq!(a.err(), b.err()),
+                }
+            }
+        }
     }
 
     #[test]

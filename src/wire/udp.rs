@@ -7,6 +7,7 @@ use crate::wire::ip::IpView;
 /// UDP checks (`nf_conntrack_proto_udp.c: udp_error()`): header present,
 /// length field sane, checksum (if any). Returns the payload, up to the
 /// length field (trailing padding excluded).
+#[inline(always)]
 pub(crate) fn check_udp<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<&'a [u8], Reason> {
     let hdr = ip.l4.get(..8).ok_or(Reason::ShortPacket)?;
     let len = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
