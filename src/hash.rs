@@ -155,7 +155,6 @@ fn fold_mul(a: u64, b: u64) -> u64 {
 /// at leisure) turns on the feature `hash-siphash` and pays the
 /// instructions.
 #[cfg_attr(feature = "hash-siphash", allow(dead_code))]
-#[inline]
 fn fold_hash(key: &HashKey, words: &[u64]) -> u64 {
     let (k0, k1) = key.halves();
     let mut acc = k0 ^ PI[0].wrapping_mul(words.len() as u64 + 1);

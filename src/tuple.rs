@@ -345,7 +345,6 @@ impl Tuple {
     ///
     /// ICMP: the query type is canonical. Others: the lower
     /// (address, port) endpoint is the source.
-    #[inline]
     pub(crate) fn canonical(&self) -> Option<(Tuple, bool)> {
         if is_icmp_of(self.family(), self.proto) {
             let inv = self.invert()?;
@@ -468,7 +467,6 @@ impl Tuple {
 
     /// [`Tuple::of_packet`] for a packet whose tracker already checked
     /// that the header is long enough.
-    #[inline]
     pub(crate) fn of_checked_packet(ip: &IpView<'_>) -> Tuple {
         Tuple::of_packet(ip).unwrap_or_else(|_| Tuple::from_raw(ip.family, ip.proto, ip.src, ip.dst, 0, 0))
     }

@@ -117,7 +117,6 @@ fn tag_matches(bucket: &[u32; BUCKET_WORDS], tag: u32) -> u32 {
 }
 
 /// The position words of bucket `b` (without its overflow count).
-#[inline]
 fn positions(len: usize, b: usize) -> core::ops::Range<usize> {
     (b * BUCKET_WORDS + 1).min(len)..((b + 1) * BUCKET_WORDS).min(len)
 }

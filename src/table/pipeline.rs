@@ -130,7 +130,10 @@ impl<S: Storage> ConnTable<S> {
     /// (`parse_ip`, `inspect_udp`, `tcp::inspect`); what it saves is the
     /// general stage's detours: the tuple is built once, already canonical
     /// ([`Tuple::canonical_ipv4`]), and hashed as IPv4 words.
-    #[inline(always)]
+    // Inlined on 64-bit hosts, where it saves instructions per packet
+    // (ci/instructions.sh); left to the compiler on 32-bit
+    // microcontrollers, where copies cost flash (ci/footprint.sh).
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn stage_plain<'p>(&mut self, packet: &'p [u8], zone: u16) -> Option<(Flow, L4Packet<'p>)> {
         let first = *packet.first()?;
         if first != 0x45 {
@@ -200,7 +203,10 @@ impl<S: Storage> ConnTable<S> {
 
     /// The normal path of `nf_conntrack_core.c: nf_conntrack_in()` for a
     /// packet with a tuple.
-    #[inline(always)]
+    // Inlined on 64-bit hosts, where it saves instructions per packet
+    // (ci/instructions.sh); left to the compiler on 32-bit
+    // microcontrollers, where copies cost flash (ci/footprint.sh).
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn track_flow(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Verdict {
         // A TCP reopen deletes the old entry and tracks the packet again on
         // a new one (`nf_conntrack_in()` repeats the lookup when

@@ -93,7 +93,6 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// The place of `key` in `zone`: its keyed hash.
-    #[inline]
     pub(super) fn place(&self, key: &Tuple, zone: u16) -> Place {
         // IPv4 keys (most) hashed from an array: the hash unrolls.
         if key.family() == crate::tuple::Family::Ipv4 {

@@ -66,7 +66,10 @@ pub(crate) struct IpView<'a> {
 impl IpView<'_> {
     /// Verify the layer-4 checksum over `self.l4` (TCP, UDP, UDP-Lite with
     /// `coverage`, ICMP, ICMPv6): the one checksum routine of the crate.
-    #[inline(always)]
+    // Inlined on 64-bit hosts, where it saves instructions per packet
+    // (ci/instructions.sh); left to the compiler on 32-bit
+    // microcontrollers, where copies cost flash (ci/footprint.sh).
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     pub(crate) fn l4_checksum_ok(&self, coverage: usize) -> bool {
         let covered = self.l4.get(..coverage).unwrap_or(self.l4);
         let data = checksum::sum(covered);
@@ -90,7 +93,6 @@ pub(crate) enum Mode {
 }
 
 /// Parse an IPv4 or IPv6 packet.
-#[inline]
 pub(crate) fn parse_ip(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     match bytes.first().map(|b| b >> 4) {
         Some(4) => parse_ipv4(bytes, mode),
@@ -99,7 +101,10 @@ pub(crate) fn parse_ip(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     }
 }
 
-#[inline(always)]
+// Inlined on 64-bit hosts, where it saves instructions per packet
+// (ci/instructions.sh); left to the compiler on 32-bit
+// microcontrollers, where copies cost flash (ci/footprint.sh).
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 pub(crate) fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     // The fixed part of the header (RFC 791 § 3.1), read as an array: one
     // bounds check for all its fields.

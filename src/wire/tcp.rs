@@ -116,7 +116,7 @@ impl Segment<'_> {
 /// The header checks of `tcp_error()`: a 20-byte header, a data offset
 /// that fits the packet, and (when `verify_checksum`) the checksum.
 pub(crate) fn parse<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segment<'a>, Reason> {
-    let h = ip.l4.get(..20).ok_or(Reason::ShortPacket)?;
+    let h: &[u8; 20] = ip.l4.first_chunk().ok_or(Reason::ShortPacket)?;
     let doff = usize::from(h[12] >> 4) * 4;
     if doff < 20 || doff > ip.l4.len() {
         return Err(Reason::BadTcpHeader);
