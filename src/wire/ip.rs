@@ -101,10 +101,9 @@ pub(crate) fn parse_ip(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     }
 }
 
-// Inlined on 64-bit hosts, where it saves instructions per packet
-// (ci/instructions.sh); left to the compiler on 32-bit
-// microcontrollers, where copies cost flash (ci/footprint.sh).
-#[cfg_attr(target_pointer_width = "64", inline(always))]
+// Inlined into the packet path everywhere (fewer instructions per
+// packet on x86 and Cortex-M3, measured; a few dozen bytes of flash).
+#[inline(always)]
 pub(crate) fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     // The fixed part of the header (RFC 791 § 3.1), read as an array: one
     // bounds check for all its fields.
