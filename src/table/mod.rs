@@ -654,6 +654,7 @@ impl<S: Storage> ConnTable<S> {
     ///
     /// A verdict acts once: confirming it again does nothing, and a verdict
     /// whose entry is gone (expired, or its slot reused) acts on nothing.
+    #[inline]
     pub fn confirm(&mut self, verdict: &mut Verdict, packet: &[u8]) -> Result<(), DropReason> {
         let Verdict::Tracked(t) = verdict else {
             return Ok(());
@@ -662,6 +663,18 @@ impl<S: Storage> ConnTable<S> {
             return Ok(());
         }
         t.settle();
+        // Most packets: a confirmed connection without extension, so no
+        // helper to run and nothing to confirm.
+        let plain = |e: &Entry| e.link.ext().is_none();
+        if !t.is_unconfirmed() && t.entry().and_then(|h| self.entry_of(h)).is_none_or(plain) {
+            return Ok(());
+        }
+        self.confirm_tracked(t, packet)
+    }
+
+    /// [`ConnTable::confirm`] of a verdict that has a helper to run or an
+    /// entry to confirm.
+    fn confirm_tracked(&mut self, t: &mut crate::verdict::Tracked, packet: &[u8]) -> Result<(), DropReason> {
         let expect_mark = self.expect_mark();
         let helped = self.run_helper(t, packet);
         self.expect_news(expect_mark);

@@ -39,10 +39,13 @@ pub(crate) fn pseudo_header(src: &[u8], dst: &[u8], proto: u8, len: u32) -> u64 
 
 /// Fold a sum to 16 bits (in native order).
 #[inline]
-pub(crate) fn fold(mut acc: u64) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
+pub(crate) fn fold(acc: u64) -> u16 {
+    // End-around carries in four fixed steps (no loop): below 2^33, then
+    // 0x2fffe, then 0x10001, then 0xffff.
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
     acc as u16
 }
 
@@ -78,6 +81,20 @@ pub(crate) fn replace(buf: &mut [u8], at: usize, old: &[u8], new: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The fixed-step fold equals folding carries until none is left.
+        #[test]
+        fn fold_equals_the_carry_loop(x in proptest::prelude::any::<u64>(), small in 0u64..0x3_0000) {
+            for acc in [x, small, x >> 20, u64::MAX, 0xffff, 0x1_0000, 0] {
+                let mut carried = acc;
+                while carried >> 16 != 0 {
+                    carried = (carried & 0xffff) + (carried >> 16);
+                }
+                proptest::prop_assert_eq!(fold(acc), carried as u16);
+            }
+        }
+    }
 
     /// The straightforward definition: big-endian 16-bit words, carries
     /// folded back after each addition.
