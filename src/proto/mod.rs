@@ -175,13 +175,21 @@ pub(crate) struct PacketCtx {
     pub seen_reply: bool,
     /// ASSURED before this packet.
     pub assured: bool,
-    /// Whole seconds of lifetime the entry has left.
-    pub remaining: u32,
+    /// The entry's deadline before this packet.
+    pub deadline: Tick,
     pub family: Family,
     /// The sequence adjustment of the other direction, whose sequence
     /// space this packet's acknowledgement refers to (all zero unless NAT
     /// resized payloads: status SEQ_ADJUST).
     pub peer_seqadj: crate::nat::payload::SeqAdj,
+}
+
+impl PacketCtx {
+    /// Whole seconds of lifetime the entry has left (computed when a
+    /// tracker asks: only TCP's retransmission rule does).
+    pub fn remaining(&self) -> u32 {
+        self.deadline.secs_left(self.now)
+    }
 }
 
 /// What a tracker decided about one packet.

@@ -484,7 +484,7 @@ mod tests {
                 is_new: self.is_new,
                 seen_reply: false,
                 assured: self.assured,
-                remaining: 0,
+                deadline: Tick::from_ticks(0),
                 family: Family::Ipv4,
                 peer_seqadj: crate::nat::payload::SeqAdj::ZERO,
             };

@@ -71,7 +71,7 @@ mod tests {
             is_new: false,
             seen_reply,
             assured: false,
-            remaining: 0,
+            deadline: now,
             family: Family::Ipv4,
             peer_seqadj: crate::nat::payload::SeqAdj::ZERO,
         }

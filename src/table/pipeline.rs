@@ -371,7 +371,7 @@ impl<S: Storage> ConnTable<S> {
             is_new,
             seen_reply,
             assured: e.status.contains(Status::ASSURED),
-            remaining: e.deadline.secs_left(now),
+            deadline: e.deadline,
             family: e.key.family(),
             peer_seqadj: if e.status.contains(Status::SEQ_ADJUST) {
                 peer_seqadj(e, exts, dir)

@@ -34,7 +34,7 @@ fn ctx(dir: Direction, is_new: bool, seen_reply: bool, assured: bool, remaining:
         is_new,
         seen_reply,
         assured,
-        remaining,
+        deadline: Tick::from_ticks(0).after_secs(remaining),
         family: Family::Ipv4,
         peer_seqadj: crate::nat::payload::SeqAdj::ZERO,
     }

@@ -329,7 +329,7 @@ impl Work {
         }
         if self.last_dir != dir && matches!(self.last_index, PacketClass::Fin | PacketClass::Rst) {
             let unack = cfg.timeouts.unacknowledged;
-            if ctx.remaining >= 120 && ctx.remaining > unack {
+            if ctx.remaining() >= 120 && ctx.remaining() > unack {
                 return Some(unack);
             }
             None
