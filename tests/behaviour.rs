@@ -95,13 +95,23 @@ fn insert_clash_udp_merges_tcp_drops() {
     assert_eq!(v1.entry(), v2.entry(), "the loser is merged into the winner (nf_ct_resolve_clash())");
     assert_eq!(t.len(), 1);
     assert_eq!(t.stats().clash_resolve, 1);
+    // Confirmed the other way round: the last entry created is confirmed
+    // first (nothing became visible since its creation, no search needed),
+    // then the first one meets it.
+    let q = udp("10.0.0.1", 1001, "10.0.0.2", 53, b"q");
+    let mut w1 = t.classify(secs(1), &q, Meta::default());
+    let mut w2 = t.classify(secs(1), &q, Meta::default());
+    t.confirm(&mut w2, &q).unwrap();
+    t.confirm(&mut w1, &q).unwrap();
+    assert_eq!(w1.entry(), w2.entry());
+    assert_eq!((t.len(), t.stats().clash_resolve), (2, 2));
 
     let syn = tcp("10.0.0.1", 2000, "10.0.0.2", 80, SYN, 1, 0, 1000, b"");
     let mut s1 = t.classify(secs(1), &syn, Meta::default());
     let mut s2 = t.classify(secs(1), &syn, Meta::default());
     t.confirm(&mut s1, &syn).unwrap();
     assert_eq!(t.confirm(&mut s2, &syn), Err(DropReason::InsertClash));
-    assert_eq!(t.len(), 2);
+    assert_eq!(t.len(), 3);
     assert_eq!((t.stats().insert_failed, t.stats().drop), (1, 1));
 }
 

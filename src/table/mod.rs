@@ -154,6 +154,14 @@ pub struct ConnTable<S> {
     fresh: usize,
     /// Where the early drop of a growable table looks next.
     drop_cursor: usize,
+    /// Counts what can make an entry visible to a lookup: index
+    /// insertions and confirmations (wrapping).
+    visible_epoch: u32,
+    /// The slot + 1 of the last entry created (0: none) and the
+    /// `visible_epoch` after its creation: if it is still the epoch when
+    /// the entry is confirmed, and no connection has an own reply tuple,
+    /// nothing can clash with it (see [`ConnTable::confirm`]).
+    created: (u32, u32),
     /// The PPTP helper's GRE key map.
     #[cfg(feature = "helper-pptp")]
     keymap: keymap::Keymap,
@@ -337,6 +345,8 @@ impl<S: Storage> ConnTable<S> {
             free: 0,
             fresh: 0,
             drop_cursor: 0,
+            visible_epoch: 0,
+            created: (0, 0),
             #[cfg(feature = "helper-pptp")]
             keymap: keymap::Keymap::ZERO,
             clock: Tick::from_ticks(0),
@@ -697,9 +707,21 @@ impl<S: Storage> ConnTable<S> {
         let Some(e) = self.entry_of(h).copied() else {
             return Ok(());
         };
-        let clash = self.clash(&e, h.index(), t.classified_at());
+        // The insert clash needs a search unless nothing has become
+        // visible since the entry was created: its creation searched for
+        // its key already and found nothing. (With own reply tuples in the
+        // table, a clash may be an entry that search did not take: always
+        // searched then.)
+        let unchanged = self.created == (h.index() as u32 + 1, self.visible_epoch) && self.exts_used == 0;
+        let clash = if unchanged {
+            debug_assert_eq!(self.clash(&e, h.index(), t.classified_at()), None, "a clash since creation");
+            None
+        } else {
+            self.clash(&e, h.index(), t.classified_at())
+        };
         match clash {
             None => {
+                self.visible_epoch = self.visible_epoch.wrapping_add(1);
                 let timestamp = self.config().timestamp;
                 if let Some(e) = self.entry_at_mut(h.index()) {
                     e.status.insert(Status::CONFIRMED);

@@ -298,6 +298,7 @@ impl<S: Storage> ConnTable<S> {
                 }
                 self.store.parts_mut().slots[i] = Slot(entry);
                 if self.index_entry(now, place, Ref::primary(i)) {
+                    self.created = (i as u32 + 1, self.visible_epoch);
                     // The expectation's NAT callback (`init_conntrack()`
                     // calls `exp->expectfn`).
                     if let (Some((master, nat)), Some(f)) = (follow, self.follow_master) {

@@ -199,6 +199,7 @@ impl<S: Storage> ConnTable<S> {
     /// every bucket its search may visit is full (the kernel's "chain too
     /// long"), early-drop one of their entries first. False if that fails.
     pub(super) fn index_entry(&mut self, now: Tick, place: Place, r: Ref) -> bool {
+        self.visible_epoch = self.visible_epoch.wrapping_add(1);
         if self.store.parts_mut().index.insert(place, r) {
             return true;
         }
