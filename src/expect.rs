@@ -517,6 +517,11 @@ impl Zeroed for Pending {
 
 impl ExpectBook {
     pub(crate) const ZERO: ExpectBook = ExpectBook { serial: 0, live: 0 };
+
+    /// No live expectation.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live == 0
+    }
 }
 
 impl Expects<'_> {

@@ -104,6 +104,11 @@ fn path(place: Place, len: usize) -> impl Iterator<Item = usize> {
     (0..PROBE_BUCKETS.min(n)).map(move |k| if home + k >= n { home + k - n } else { home + k })
 }
 
+/// Whether a search scans whole buckets at once ([`tag_matches`]): on
+/// 64-bit hosts, where the scan vectorises. Microcontrollers test word by
+/// word, which stops at the first match and takes less flash.
+const WHOLE_BUCKETS: bool = cfg!(target_pointer_width = "64");
+
 /// The positions of a whole bucket that are in use and carry `tag`, as
 /// bits (bit `k` for word `k`; word 0, the overflow count, never).
 #[inline]
@@ -166,7 +171,11 @@ impl IndexRef<'_> {
                 let tag = u32::from(place.tag());
                 for b in path(place, w.len()) {
                     let start = b * BUCKET_WORDS;
-                    if let Some(bucket) = w.get(start..start + BUCKET_WORDS).and_then(|x| x.first_chunk()) {
+                    if let Some(bucket) = w
+                        .get(start..start + BUCKET_WORDS)
+                        .and_then(|x| x.first_chunk())
+                        .filter(|_| WHOLE_BUCKETS)
+                    {
                         // A whole bucket: which positions carry the tag, in
                         // one branch-free pass (it vectorises), then only
                         // those.

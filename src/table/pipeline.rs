@@ -259,8 +259,11 @@ impl<S: Storage> ConnTable<S> {
         l4: &L4Packet<'_>,
     ) -> Result<usize, DropReason> {
         let Flow { key, is_key, zone, .. } = *flow;
+        // Only a table with helper assignments or live expectations links
+        // a new entry to anything (most tables, most of the time, do not).
+        let linkable = !self.assignments.is_empty() || !self.expect_book.is_empty();
         let tuple = flow.tuple();
-        if self.needs_ext(now, &tuple, zone) {
+        if linkable && self.needs_ext(now, &tuple, zone) {
             self.make_room_for_ext(now);
         }
         let i = self.alloc(now, place)?;
@@ -278,7 +281,8 @@ impl<S: Storage> ConnTable<S> {
             proto,
             extra: super::extra::Extra::ZERO,
         };
-        match self.new_entry_links(now, &tuple, zone, i) {
+        let links = if linkable { self.new_entry_links(now, &tuple, zone, i) } else { Ok(UNLINKED) };
+        match links {
             Ok((status, ext, follow, expected)) => {
                 entry.status = status;
                 entry.link = Link::new(is_key, ext);
@@ -717,6 +721,9 @@ type Follow = (u32, ExpectNat);
 /// its extension slot, the NAT it follows, and the expectation it was
 /// created from.
 type NewLinks = (Status, Option<usize>, Option<Follow>, Option<Pending>);
+
+/// The links of a new entry that is neither expected nor helped.
+const UNLINKED: NewLinks = (Status::empty(), None, None, None);
 
 /// The sequence adjustment of the direction opposite to `dir` of the
 /// entry `e` (`nf_conntrack_seqadj.c: nf_ct_seq_offset()`'s record).
