@@ -114,7 +114,7 @@ const WHOLE_BUCKETS: bool = cfg!(target_pointer_width = "64");
 #[inline]
 fn tag_matches(bucket: &[u32; BUCKET_WORDS], tag: u32) -> u32 {
     let mut m = 0;
-    // All 16 words (four vectors of four), word 0's bit cleared after.
+    // Word 0 is the overflow count, not a position: its bit is cleared.
     for (k, &x) in bucket.iter().enumerate() {
         m |= u32::from(x >> 24 == tag && x != 0) << k;
     }

@@ -78,7 +78,7 @@ impl<S: Storage> ConnTable<S> {
             }
             return verdict;
         }
-        let stage = self.stage(packet, meta.zone);
+        let stage = self.stage_general(packet, meta.zone);
         self.finish(now, stage, meta)
     }
 
@@ -127,7 +127,7 @@ impl<S: Storage> ConnTable<S> {
     /// failure and gives its reason).
     ///
     /// The same checks as the general stage, by the same functions
-    /// (`parse_ip`, `inspect_udp`, `tcp::inspect`); what it saves is the
+    /// (`parse_ipv4`, `inspect_udp`, `tcp::inspect`); what it saves is the
     /// general stage's detours: the tuple is built once, already canonical
     /// ([`Tuple::canonical_ipv4`]), and hashed as IPv4 words.
     // Inlined into the packet path everywhere (fewer instructions per
