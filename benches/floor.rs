@@ -29,7 +29,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use common::{Floor, T_RUN};
+use common::{Floor, T_RUN, Table};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ctrack::Instant;
 
@@ -209,37 +209,29 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group("udp_translate");
         g.throughput(Throughput::Elements(1));
         g.bench_function(BenchmarkId::new("snat_track_only", n), |b| {
-            let mut k = 0;
-            b.iter(|| {
-                let mut p = natted[k];
-                let v = nat_table.track(T_RUN, black_box(&p));
-                black_box(&mut p);
-                k = if k + 1 == natted.len() { 0 } else { k + 1 };
-                v
-            })
+            track_copies(b, &mut nat_table, &natted, false)
         });
         g.bench_function(BenchmarkId::new("snat_track_translate", n), |b| {
-            let mut k = 0;
-            b.iter(|| {
-                let mut p = natted[k];
-                let v = nat_table.track(T_RUN, black_box(&p));
-                let r = nat_table.translate(&v, black_box(&mut p));
-                k = if k + 1 == natted.len() { 0 } else { k + 1 };
-                (v, r, p)
-            })
+            track_copies(b, &mut nat_table, &natted, true)
         });
         g.bench_function(BenchmarkId::new("no_nat_track_translate", n), |b| {
-            let mut k = 0;
-            b.iter(|| {
-                let mut p = plain[k];
-                let v = plain_table.track(T_RUN, black_box(&p));
-                let r = plain_table.translate(&v, black_box(&mut p));
-                k = if k + 1 == plain.len() { 0 } else { k + 1 };
-                (v, r, p)
-            })
+            track_copies(b, &mut plain_table, &plain, true)
         });
         g.finish();
     }
+}
+
+/// Time `track` of a copy of each of `packets` in turn, and its
+/// `translate` if `translate`.
+fn track_copies(b: &mut criterion::Bencher<'_>, t: &mut Table, packets: &[[u8; 28]], translate: bool) {
+    let mut k = 0;
+    b.iter(|| {
+        let mut p = packets[k];
+        let v = t.track(T_RUN, black_box(&p));
+        let r = translate.then(|| t.translate(&v, black_box(&mut p)));
+        k = if k + 1 == packets.len() { 0 } else { k + 1 };
+        (v, r, p)
+    })
 }
 
 criterion_group!(benches, bench);

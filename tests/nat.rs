@@ -14,6 +14,7 @@ use ctrack::*;
 const CLIENT: &str = "10.0.0.5";
 const CLIENT2: &str = "10.0.0.6";
 const SERVER: &str = "198.51.100.7";
+#[cfg(feature = "nat-helpers")]
 const SERVER2: &str = "198.51.100.9";
 const PUBLIC: &str = "203.0.113.1";
 const INSIDE: &str = "10.0.0.1";
@@ -733,6 +734,26 @@ fn pass_in<S: Storage>(t: &mut ConnTable<S>, packet: &[u8]) -> (Verdict, Vec<u8>
 
 #[cfg(feature = "nat-helpers")]
 /// The TCP sequence and acknowledgement numbers and the payload.
+/// The peer's acknowledgement `segment` of a payload the translation
+/// resized: tracked as ESTABLISHED, its acknowledgement number becomes
+/// `taken_back` (the untranslated sender's sequence space).
+#[cfg(feature = "nat-helpers")]
+fn ack_taken_back<S: Storage>(t: &mut ConnTable<S>, segment: &[u8], taken_back: u32) {
+    let (r, back) = pass_in(t, segment);
+    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
+    assert_eq!(tcp_parts(&back).1, taken_back);
+}
+
+/// The expected connection's first packet `syn`: RELATED, and translated
+/// to the destination `to` (address, port).
+#[cfg(feature = "nat-helpers")]
+fn related_reaches<S: Storage>(t: &mut ConnTable<S>, syn: &[u8], to: (IpAddr, u16)) {
+    let (r, out) = pass_in(t, syn);
+    assert_eq!(r.state(), Some(CtState::Related));
+    assert_eq!((addrs(&out).1, ports(&out).1), to);
+}
+
+#[cfg(feature = "nat-helpers")]
 fn tcp_parts(p: &[u8]) -> (u32, u32, &[u8]) {
     let l4 = if p[0] >> 4 == 4 { usize::from(p[0] & 0x0f) * 4 } else { 40 };
     let w = |at: usize| u32::from_be_bytes([p[l4 + at], p[l4 + at + 1], p[l4 + at + 2], p[l4 + at + 3]]);
@@ -817,13 +838,9 @@ fn ftp_227_shrinks_and_sack_is_adjusted() {
     assert_eq!(tcp_parts(&out).2, b"227 Entering Passive Mode (203,0,113,1,39,16).\r\n");
     // Longer by three: the client's ACK covers the longer reply.
     let ack = 8001 + reply.len() as u32 + 3;
-    let (r, back) = pass_in(&mut t, &tcp(SERVER, 40200, PUBLIC, 21, ACK, 101, ack, 65535, &[]));
-    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
-    assert_eq!(tcp_parts(&back).1, ack - 3);
+    ack_taken_back(&mut t, &tcp(SERVER, 40200, PUBLIC, 21, ACK, 101, ack, 65535, &[]), ack - 3);
     // The data connection to the public address reaches the server.
-    let (r, data) = pass_in(&mut t, &tcp(SERVER, 40201, PUBLIC, 10000, SYN, 300, 0, 65535, &[]));
-    assert_eq!(r.state(), Some(CtState::Related));
-    assert_eq!((addrs(&data).1, ports(&data).1), (addr(WEB), 10000));
+    related_reaches(&mut t, &tcp(SERVER, 40201, PUBLIC, 10000, SYN, 300, 0, 65535, &[]), (addr(WEB), 10000));
 }
 
 #[cfg(feature = "nat-helpers")]
@@ -971,12 +988,8 @@ fn irc_dcc_offer_translated() {
     assert_eq!(tcp_parts(&out).2, b"PRIVMSG bob :\x01DCC SEND file 3405803777 5000\x01\r\n");
     // One byte longer: the server's acknowledgement is taken back.
     let ack = 101 + offer.len() as u32 + 1;
-    let (r, back) = pass_in(&mut t, &tcp(SERVER, 6667, PUBLIC, 40400, ACK, 701, ack, 65535, &[]));
-    assert_eq!((r.state(), r.reason()), (Some(CtState::Established), None));
-    assert_eq!(tcp_parts(&back).1, ack - 1);
-    let (r, dcc) = pass_in(&mut t, &tcp(SERVER2, 41000, PUBLIC, 5000, SYN, 1, 0, 65535, &[]));
-    assert_eq!(r.state(), Some(CtState::Related));
-    assert_eq!((addrs(&dcc).1, ports(&dcc).1), (addr(CLIENT), 5000));
+    ack_taken_back(&mut t, &tcp(SERVER, 6667, PUBLIC, 40400, ACK, 701, ack, 65535, &[]), ack - 1);
+    related_reaches(&mut t, &tcp(SERVER2, 41000, PUBLIC, 5000, SYN, 1, 0, 65535, &[]), (addr(CLIENT), 5000));
 }
 
 /// Amanda behind destination NAT: the client's reply announces its ports

@@ -262,7 +262,8 @@ impl<S: Storage> ConnTable<S> {
         // Only a table with helper assignments or live expectations links
         // a new entry to anything (most tables, most of the time, do not).
         let linkable = !self.assignments.is_empty() || !self.expect_book.is_empty();
-        let tuple = flow.tuple();
+        // The original tuple, for those links only.
+        let tuple = if linkable { flow.tuple() } else { key };
         if linkable && self.needs_ext(now, &tuple, zone) {
             self.make_room_for_ext(now);
         }
