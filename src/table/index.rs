@@ -59,8 +59,8 @@ impl Ref {
 const SECONDARY_BIT: u32 = 1 << 23;
 const SLOT_BITS: u32 = SECONDARY_BIT - 1;
 
-fn encode(tag: u8, r: Ref) -> u32 {
-    u32::from(tag) << 24 | if r.secondary { SECONDARY_BIT } else { 0 } | (r.slot + 1)
+fn encode(tag: u32, r: Ref) -> u32 {
+    tag << 24 | if r.secondary { SECONDARY_BIT } else { 0 } | (r.slot + 1)
 }
 
 fn decode(w: u32) -> Ref {
@@ -83,8 +83,11 @@ impl Place {
         (self.hash >> 32) as u32
     }
 
-    fn tag(self) -> u8 {
-        (self.hash >> 24) as u8
+    /// Never 0, so that a free position (0) and a bucket's overflow count
+    /// (below 2^24) never carry it.
+    fn tag(self) -> u32 {
+        let t = (self.hash >> 24) as u32 & 0xff;
+        t | u32::from(t == 0)
     }
 
     /// The home bucket among `n`.
@@ -109,16 +112,18 @@ fn path(place: Place, len: usize) -> impl Iterator<Item = usize> {
 /// word, which stops at the first match and takes less flash.
 const WHOLE_BUCKETS: bool = cfg!(target_pointer_width = "64");
 
-/// The positions of a whole bucket that are in use and carry `tag`, as
-/// bits (bit `k` for word `k`; word 0, the overflow count, never).
+/// The positions of a whole bucket that carry `tag`, as bits (bit `k` for
+/// word `k`). A tag is never 0 ([`Place::tag`]), so neither a free position
+/// (0) nor word 0, the overflow count (below 2^24: it counts positions),
+/// ever matches: the test is one comparison per word, which vectorises.
 #[inline]
 fn tag_matches(bucket: &[u32; BUCKET_WORDS], tag: u32) -> u32 {
+    debug_assert!(tag != 0 && bucket[0] >> 24 == 0);
     let mut m = 0;
-    // Word 0 is the overflow count, not a position: its bit is cleared.
     for (k, &x) in bucket.iter().enumerate() {
-        m |= u32::from(x >> 24 == tag && x != 0) << k;
+        m |= u32::from(x >> 24 == tag) << k;
     }
-    m & !1
+    m
 }
 
 /// The position words of bucket `b` (without its overflow count).
@@ -168,7 +173,7 @@ impl IndexRef<'_> {
     pub(crate) fn find(&self, place: Place, mut hit: impl FnMut(Ref) -> bool) -> Option<Ref> {
         match self {
             IndexRef::Buckets(w) => {
-                let tag = u32::from(place.tag());
+                let tag = place.tag();
                 for b in path(place, w.len()) {
                     let start = b * BUCKET_WORDS;
                     if let Some(bucket) = w
@@ -343,15 +348,26 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn tag_matches_is_the_word_rule(words in proptest::array::uniform16(proptest::prelude::any::<u32>()),
-                                        tag in 0u32..256, pick in 0usize..16) {
-            // Give some words the tag, as a real bucket has.
+                                        tag in 1u32..256, pick in 1usize..16, free in 1usize..16) {
+            // A real bucket: an overflow count below 2^24, free positions
+            // (0) and positions of any tag, some of them this one.
             let mut bucket = words;
+            bucket[0] &= 0xff_ffff;
             bucket[pick] = tag << 24 | (bucket[pick] & 0xff_ffff);
+            bucket[free] = 0;
             let m = tag_matches(&bucket, tag);
             for (k, &x) in bucket.iter().enumerate() {
-                let want = k != 0 && x >> 24 == tag && x != 0;
+                let want = k != 0 && x != 0 && x >> 24 == tag;
                 proptest::prop_assert_eq!(m >> k & 1 == 1, want, "word {}", k);
             }
+        }
+    }
+
+    #[test]
+    fn tags_are_never_zero() {
+        for h in [0u64, 0xff << 24, 1 << 24, 0x1234_5678_0000_0000] {
+            let t = Place::new(h).tag();
+            assert!(t != 0 && t < 256 && (t == (h >> 24) as u32 & 0xff || t == 1));
         }
     }
 
@@ -361,7 +377,7 @@ mod tests {
             for tag in [0, 1, 0x80, 0xff] {
                 let w = encode(tag, r);
                 assert_ne!(w, 0);
-                assert_eq!((decode(w), (w >> 24) as u8), (r, tag));
+                assert_eq!((decode(w), w >> 24), (r, tag));
             }
         }
     }

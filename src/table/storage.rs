@@ -16,8 +16,13 @@ use crate::tuple::{Direction, Tuple};
 use crate::verdict::Handle;
 
 /// One connection entry.
+///
+/// In C order, so that what a lookup reads (key, zone, status, deadline,
+/// generation) comes first, next to the start of the protocol state: one
+/// cache line for most entries rather than both ends of the slot.
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C)]
 pub(crate) struct Entry {
     /// Canonical tuple of the connection.
     pub key: Tuple,

@@ -102,9 +102,21 @@ pub(crate) struct TcpSide {
 /// Byte `scales`: low nibble orig `td_scale`, high nibble reply `td_scale`.
 /// Sequence numbers are stored raw; the working copy `Work` holds them as
 /// [`SeqNumber`].
+///
+/// In C order with `state` first: the enum's discriminant then sits at the
+/// start of the entry's protocol state, in the cache line a lookup already
+/// read, not at its far end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C)]
 pub(crate) struct TcpConn {
+    state: TcpState,
+    meta: u8,
+    flags: [u8; 2],
+    scales: u8,
+    last_flags: u8,
+    last_wscale: u8,
+    retrans: u8,
     end: [u32; 2],
     maxend: [u32; 2],
     maxwin: [u32; 2],
@@ -113,13 +125,6 @@ pub(crate) struct TcpConn {
     last_ack: u32,
     last_end: u32,
     last_win: u16,
-    flags: [u8; 2],
-    scales: u8,
-    state: TcpState,
-    meta: u8,
-    last_flags: u8,
-    last_wscale: u8,
-    retrans: u8,
 }
 
 impl TcpConn {
