@@ -45,12 +45,10 @@ impl HashKey {
 
 impl HashKey {
     /// The key as two 64-bit halves.
+    #[inline]
     fn halves(&self) -> (u64, u64) {
-        let mut k = [0u8; 8];
-        k.copy_from_slice(&self.0[..8]);
-        let k0 = u64::from_le_bytes(k);
-        k.copy_from_slice(&self.0[8..]);
-        (k0, u64::from_le_bytes(k))
+        let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = self.0;
+        (u64::from_le_bytes([a, b, c, d, e, f, g, h]), u64::from_le_bytes([i, j, k, l, m, n, o, p]))
     }
 }
 
@@ -155,6 +153,7 @@ fn fold_mul(a: u64, b: u64) -> u64 {
 /// at leisure) turns on the feature `hash-siphash` and pays the
 /// instructions.
 #[cfg_attr(feature = "hash-siphash", allow(dead_code))]
+#[inline]
 fn fold_hash(key: &HashKey, words: &[u64]) -> u64 {
     let (k0, k1) = key.halves();
     let mut acc = k0 ^ PI[0].wrapping_mul(words.len() as u64 + 1);

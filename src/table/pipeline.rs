@@ -154,7 +154,7 @@ impl<S: Storage> ConnTable<S> {
             u16::from_be_bytes([ports[0], ports[1]]),
             u16::from_be_bytes([ports[2], ports[3]]),
         );
-        let place = self.place(&key, zone);
+        let place = self.place_ipv4(&key, zone);
         let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
         Some((Flow { key, is_key, zone, place, len }, l4))
     }

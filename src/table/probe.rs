@@ -94,12 +94,19 @@ impl<S: Storage> ConnTable<S> {
 
     /// The place of `key` in `zone`: its keyed hash.
     pub(super) fn place(&self, key: &Tuple, zone: u16) -> Place {
-        // IPv4 keys (most) hashed from an array: the hash unrolls.
         if key.family() == crate::tuple::Family::Ipv4 {
-            return Place::new(hash_words(&self.hash_key, &key.hash_words_ipv4(zone)));
+            return self.place_ipv4(key, zone);
         }
         let (words, n) = key.hash_words(zone);
         Place::new(hash_words(&self.hash_key, &words[..n]))
+    }
+
+    /// [`ConnTable::place`] of an IPv4 key (most keys), hashed from an
+    /// array: the hash unrolls, inline in the packet path.
+    #[inline(always)]
+    pub(super) fn place_ipv4(&self, key: &Tuple, zone: u16) -> Place {
+        debug_assert!(key.family() == crate::tuple::Family::Ipv4);
+        Place::new(hash_words(&self.hash_key, &key.hash_words_ipv4(zone)))
     }
 
     /// The first slot the index names for the place's tag (a batch reads
