@@ -153,7 +153,10 @@ fn fold_mul(a: u64, b: u64) -> u64 {
 /// at leisure) turns on the feature `hash-siphash` and pays the
 /// instructions.
 #[cfg_attr(feature = "hash-siphash", allow(dead_code))]
-#[inline]
+// Inline on 64-bit hosts, where its multiplications are two instructions;
+// on 32-bit microcontrollers each is a dozen, and a copy at every caller
+// costs flash (ci/footprint.sh).
+#[cfg_attr(target_pointer_width = "64", inline)]
 fn fold_hash(key: &HashKey, words: &[u64]) -> u64 {
     let (k0, k1) = key.halves();
     let mut acc = k0 ^ PI[0].wrapping_mul(words.len() as u64 + 1);
