@@ -63,6 +63,29 @@ impl Instant {
     }
 }
 
+/// The last [`Instant`] a table converted, and its [`Tick`]: the packets of
+/// a burst share one `now`, and the conversion divides by 1000 (a library
+/// call on 32-bit microcontrollers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TickMemo {
+    millis: u64,
+    tick: Tick,
+}
+
+impl TickMemo {
+    /// `Instant` 0, which is tick 0 (all zero: a table in `.bss`).
+    pub(crate) const ZERO: TickMemo = TickMemo { millis: 0, tick: Tick::from_ticks(0) };
+
+    /// `now.tick()`, converted only when `now` is not the last time given.
+    #[inline]
+    pub(crate) fn tick(&mut self, now: Instant) -> Tick {
+        if now.millis != self.millis {
+            *self = TickMemo { millis: now.millis, tick: now.tick() };
+        }
+        self.tick
+    }
+}
+
 impl From<smoltcp::time::Instant> for Instant {
     /// smoltcp's clock counts microseconds (negative values clamp to zero).
     fn from(t: smoltcp::time::Instant) -> Instant {
@@ -126,6 +149,21 @@ impl Tick {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The memo gives what the conversion gives, for any sequence of
+        /// times (repeated, going back, far apart).
+        #[test]
+        fn the_memo_is_the_conversion(times in proptest::collection::vec(
+            proptest::prop_oneof![0u64..3000, proptest::prelude::any::<u64>()], 1..40)) {
+            let mut memo = TickMemo::ZERO;
+            for &ms in times.iter().chain(times.iter().rev()) {
+                let now = Instant::from_millis(ms);
+                proptest::prop_assert_eq!(memo.tick(now), now.tick());
+            }
+            proptest::prop_assert_eq!(TickMemo::ZERO.tick(Instant::from_millis(0)), Instant::from_millis(0).tick());
+        }
+    }
 
     #[test]
     fn ticks_never_wrap() {

@@ -55,7 +55,7 @@ use crate::helper::{Builtin, ExtSlot, Helper, HelperAssignment, HelperError, Hel
 use crate::reason::DropReason;
 use crate::stats::{Stats, bump};
 use crate::status::Status;
-use crate::time::{Instant, Tick};
+use crate::time::{Instant, Tick, TickMemo};
 use crate::tuple::{Direction, Tuple};
 use crate::verdict::{Handle, Verdict};
 
@@ -170,6 +170,8 @@ pub struct ConnTable<S> {
     /// when the call that deletes gives no time ([`ConnTable::delete`],
     /// [`ConnTable::flush`]). Kept only by a table with an event sink.
     clock: Tick,
+    /// The last packet time converted (see [`TickMemo`]).
+    tick_memo: TickMemo,
     /// Timeout policies by zone and protocol (nftables `ct timeout`).
     timeout_policies: heapless::Vec<TimeoutPolicy, MAX_TIMEOUT_POLICIES>,
     /// The payload edits a helper decided for the last packet of a
@@ -350,6 +352,7 @@ impl<S: Storage> ConnTable<S> {
             #[cfg(feature = "helper-pptp")]
             keymap: keymap::Keymap::ZERO,
             clock: Tick::from_ticks(0),
+            tick_memo: TickMemo::ZERO,
             timeout_policies: heapless::Vec::new(),
             rewrite: crate::nat::payload::Rewrite::EMPTY,
             follow_master: None,
@@ -598,7 +601,7 @@ impl<S: Storage> ConnTable<S> {
     /// assert_eq!(states, [Some(CtState::New), Some(CtState::Established), Some(CtState::Established)]);
     /// ```
     pub fn track_batch(&mut self, now: Instant, packets: &[&[u8]], mut out: impl FnMut(usize, Verdict)) {
-        let tick = now.tick();
+        let tick = self.tick_memo.tick(now);
         self.tick_clock(tick);
         for (c, chunk) in packets.chunks(BATCH).enumerate() {
             #[cfg(feature = "helper-pptp")]
@@ -641,7 +644,7 @@ impl<S: Storage> ConnTable<S> {
         if meta.notrack {
             return Verdict::Untracked;
         }
-        let now = now.tick();
+        let now = self.tick_memo.tick(now);
         self.tick_clock(now);
         self.classify_packet(now, packet, meta)
     }
