@@ -93,6 +93,11 @@ pub struct Tracked {
     unconfirmed: bool,
     /// Confirmed already: a verdict acts once.
     settled: bool,
+    /// The entry had an extension (a helper, a master, an own reply
+    /// tuple) when the packet was classified: confirmation has work to do
+    /// for it. A confirmed entry gains none later (extensions are given at
+    /// creation and, by NAT, before confirmation).
+    extended: bool,
     helper_drop: Option<HelperDrop>,
     /// The NATed entry this packet ended (its translation needs it).
     ended: Option<Handle>,
@@ -106,8 +111,15 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    /// A packet of the entry `entry` (in slot order), in state `state`.
-    pub(crate) fn new(state: AttachedState, dir: Direction, entry: Handle, at: Tick) -> Tracked {
+    /// A packet of the entry `entry` (in slot order), in state `state`;
+    /// `extended`: the entry has an extension.
+    pub(crate) fn new(
+        state: AttachedState,
+        dir: Direction,
+        entry: Handle,
+        extended: bool,
+        at: Tick,
+    ) -> Tracked {
         Tracked {
             state: state.into(),
             dir,
@@ -115,6 +127,7 @@ impl Tracked {
             ignored: None,
             unconfirmed: false,
             settled: false,
+            extended,
             helper_drop: None,
             ended: None,
             broadcast_prefix: None,
@@ -185,6 +198,10 @@ impl Tracked {
 
     pub(crate) fn is_settled(&self) -> bool {
         self.settled
+    }
+
+    pub(crate) fn is_extended(&self) -> bool {
+        self.extended
     }
 
     pub(crate) fn settle(&mut self) {

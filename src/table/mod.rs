@@ -678,8 +678,7 @@ impl<S: Storage> ConnTable<S> {
         t.settle();
         // Most packets: a confirmed connection without extension, so no
         // helper to run and nothing to confirm.
-        let plain = |e: &Entry| e.link.ext().is_none();
-        if !t.is_unconfirmed() && t.entry().and_then(|h| self.entry_of(h)).is_none_or(plain) {
+        if !t.is_unconfirmed() && !t.is_extended() {
             return Ok(());
         }
         self.confirm_tracked(t, packet)

@@ -438,6 +438,7 @@ impl<S: Storage> ConnTable<S> {
             e.status.insert(Status::SEEN_REPLY);
         }
         let handle = e.handle(i);
+        let extended = e.link.ext().is_some();
         // The packet that ends a NATed connection is still translated
         // (in Linux it holds a reference to the killed entry): the entry
         // stays in its slot, expired, invisible to lookups, until a lookup
@@ -463,7 +464,7 @@ impl<S: Storage> ConnTable<S> {
         if !close {
             self.after(i, before);
         }
-        let mut t = Tracked::new(state, dir, handle, now);
+        let mut t = Tracked::new(state, dir, handle, extended, now);
         t.set_ignored(ignored);
         t.set_unconfirmed(is_new && !close);
         if close {
@@ -699,10 +700,10 @@ impl<S: Storage> ConnTable<S> {
         if t.dst_bytes() != &outer.dst {
             return self.icmp_reject(Reason::IcmpErrorWrongDestination);
         }
-        let Some(handle) = self.entry_at(i).map(|e| e.handle(i)) else {
+        let Some((handle, extended)) = self.entry_at(i).map(|e| (e.handle(i), e.link.ext().is_some())) else {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
-        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, now))
+        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, extended, now))
     }
 }
 
