@@ -213,14 +213,13 @@ impl<S: Storage> ConnTable<S> {
         let mut reopened = false;
         loop {
             match self.attach(now, flow, l4) {
-                Ok(Step::Done(v)) => return v,
-                Err(d) => return Verdict::Dropped(d),
-                Ok(Step::Reopen) if !reopened => reopened = true,
+                Step::Done(v) => return v,
+                Step::Reopen if !reopened => reopened = true,
                 // Only an entry in TIME_WAIT or CLOSE asks to be reopened,
                 // and a new entry starts in NONE: this cannot repeat (debug
                 // builds and the fuzz targets check it). Were it to, the
                 // packet could not start a connection.
-                Ok(Step::Reopen) => {
+                Step::Reopen => {
                     debug_assert!(false, "a new entry asked to be reopened");
                     return self.invalid(Reason::Tcp(TcpReason::InvalidNew));
                 }
@@ -230,7 +229,7 @@ impl<S: Storage> ConnTable<S> {
 
     /// Find the entry of the flow or create one, and run the tracker.
     #[inline]
-    fn attach(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Result<Step, DropReason> {
+    fn attach(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Step {
         // One hash per packet: the place serves the lookup and the insert.
         let place = flow.place;
         let (i, dir, is_new) = match self.find(now, place, &flow.key, flow.is_key, flow.zone) {
@@ -241,12 +240,15 @@ impl<S: Storage> ConnTable<S> {
                 // `nf_conntrack_icmpv6_packet()`): the reply path of the
                 // kernel's tracker, without the allocation.
                 if matches!(l4, L4Packet::Icmp) && !icmp::may_create(&flow.tuple()) {
-                    return Ok(Step::Done(self.invalid(Reason::UnsolicitedReply)));
+                    return Step::Done(self.invalid(Reason::UnsolicitedReply));
                 }
-                (self.create(now, flow, place, l4)?, Direction::Original, true)
+                match self.create(now, flow, place, l4) {
+                    Ok(i) => (i, Direction::Original, true),
+                    Err(d) => return Step::Done(Verdict::Dropped(d)),
+                }
             }
         };
-        Ok(self.run_tracker(now, i, dir, is_new, l4, flow.len))
+        self.run_tracker(now, i, dir, is_new, l4, flow.len)
     }
 
     /// Create the (unconfirmed) entry of a new connection, in a slot of
