@@ -182,3 +182,51 @@ proptest! {
         }
     }
 }
+
+/// A UDP datagram from a small universe of flows (both families, both
+/// directions), and how long after the previous one it comes.
+fn udp_step() -> impl Strategy<Value = (Vec<u8>, u64)> {
+    let host = prop::sample::select(vec!["10.0.0.1", "10.0.0.2", "2001:db8::1", "2001:db8::2"]);
+    let port = prop::sample::select(vec![53u16, 1000, 1001]);
+    let gap = prop_oneof![0u64..3_000, 0u64..200_000];
+    (host.clone(), host, port.clone(), port, gap)
+        .prop_filter("same family", |(a, b, ..)| a.contains(':') == b.contains(':'))
+        .prop_map(|(s, d, sp, dp, gap)| (udp(s, sp, d, dp, b"x"), gap))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A table without an event sink takes UDP datagrams through its UDP
+    /// lane; a table with one, through the general tracker path. Both give
+    /// the same verdicts and leave the same entries (timeouts, status,
+    /// counters) at every step, and later.
+    #[test]
+    fn the_udp_lane_is_the_general_path(steps in prop::collection::vec(udp_step(), 1..80)) {
+        #[allow(unused_mut)]
+        let mut config = Config::default();
+        #[cfg(feature = "ct-acct")]
+        {
+            config.acct = true;
+        }
+        let mut lane: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), config);
+        let mut general: ConnTable<WithEvents<FixedStorage<64, 16, 16>, EventRing<4096>>> =
+            ConnTable::with_storage(WithEvents::new(FixedStorage::new(), EventRing::new()), HashKey([3; 16]), config);
+        let mut ms = 1_000u64;
+        let listing = |l: Vec<String>| { let mut l = l; l.sort(); l };
+        for (packet, gap) in &steps {
+            ms += gap;
+            let now = Instant::from_millis(ms);
+            prop_assert_eq!(lane.track(now, packet), general.track(now, packet));
+            for later in [0, 1_000, 29_500, 31_000, 119_500, 121_000] {
+                let at = Instant::from_millis(ms + later);
+                prop_assert_eq!(
+                    listing(lane.entries(at).map(|e| e.to_string()).collect()),
+                    listing(general.entries(at).map(|e| e.to_string()).collect())
+                );
+            }
+        }
+        // The general table did take its path: it reported events.
+        prop_assert!(!general.events().is_empty() || general.events().lost() > 0);
+    }
+}

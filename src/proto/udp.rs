@@ -47,16 +47,32 @@ pub(crate) fn track(
     unreplied_secs: u32,
     stream_secs: u32,
 ) -> Outcome {
-    let (secs, assure) = if !ctx.seen_reply {
-        (unreplied_secs, false)
-    } else {
-        match kind {
-            StreamKind::Udp if ctx.now.is_after(stream_after) => (stream_secs, !ctx.assured),
-            StreamKind::Udp => (unreplied_secs, false),
-            StreamKind::Immediate => (stream_secs, !ctx.assured),
-        }
-    };
+    let (secs, assure) =
+        stream_step(kind, stream_after, ctx.now, ctx.seen_reply, ctx.assured, unreplied_secs, stream_secs);
     Outcome::Accept { timeout: Some(secs), assure }
+}
+
+/// [`track`]'s rule, from the entry's status bits: the timeout in seconds
+/// and whether the packet assures the entry. (The table's UDP lane calls
+/// it without building a [`PacketCtx`].)
+#[inline(always)]
+pub(crate) fn stream_step(
+    kind: StreamKind,
+    stream_after: Tick,
+    now: Tick,
+    seen_reply: bool,
+    assured: bool,
+    unreplied_secs: u32,
+    stream_secs: u32,
+) -> (u32, bool) {
+    if !seen_reply {
+        return (unreplied_secs, false);
+    }
+    match kind {
+        StreamKind::Udp if now.is_after(stream_after) => (stream_secs, !assured),
+        StreamKind::Udp => (unreplied_secs, false),
+        StreamKind::Immediate => (stream_secs, !assured),
+    }
 }
 
 #[cfg(test)]

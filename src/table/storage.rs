@@ -107,6 +107,38 @@ impl Entry {
             self.deadline = now.after_secs(secs);
         }
     }
+
+    /// A tracker accepted a packet of `len` bytes in direction `dir`, with
+    /// a new timeout of `timeout` seconds (`None`: keep the deadline) and
+    /// `assure`.
+    ///
+    /// `nf_conntrack_core.c: __nf_ct_refresh_acct()` counts the packet
+    /// (fixed timeout or not). An accept without a timeout is a tracker's
+    /// early `return NF_ACCEPT` that skips it (a TCP SYN retransmitted in
+    /// SYN_SENT, an SCTP INIT in CLOSED): not counted.
+    #[inline(always)]
+    pub fn accept(
+        &mut self,
+        now: Tick,
+        dir: Direction,
+        timeout: Option<u32>,
+        assure: bool,
+        cfg: &crate::Config,
+        len: u32,
+    ) {
+        if let Some(secs) = timeout {
+            self.refresh(now, secs);
+            #[cfg(feature = "ct-acct")]
+            if cfg.acct {
+                self.extra.count(dir, len);
+            }
+        }
+        #[cfg(not(feature = "ct-acct"))]
+        let _ = (dir, cfg, len);
+        if assure {
+            self.status.insert(Status::ASSURED);
+        }
+    }
 }
 
 impl Entry {
