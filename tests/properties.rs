@@ -210,7 +210,7 @@ proptest! {
             config.acct = true;
         }
         let mut lane: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), config);
-        let mut general: ConnTable<WithEvents<FixedStorage<64, 16, 16>, EventRing<4096>>> =
+        let mut general: ConnTable<WithEvents<FixedStorage<64, 16, 16>, EventRing<64>>> =
             ConnTable::with_storage(WithEvents::new(FixedStorage::new(), EventRing::new()), HashKey([3; 16]), config);
         let mut ms = 1_000u64;
         let listing = |l: Vec<String>| { let mut l = l; l.sort(); l };

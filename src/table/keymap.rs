@@ -178,7 +178,7 @@ impl<S: Storage> ConnTable<S> {
             return stage;
         }
         match parse_ip(packet, Mode::Outer) {
-            Ok(ip) if is_gre_v1(ip.proto, ip.l4) => self.stage(packet, 0),
+            Ok(ip) if is_gre_v1(ip.proto, ip.l4) => self.stage(packet, super::Meta::default()),
             _ => stage,
         }
     }

@@ -609,7 +609,7 @@ impl<S: Storage> ConnTable<S> {
             let mut stages: [Option<pipeline::Stage<'_>>; BATCH] = [const { None }; BATCH];
             let mut touched = 0u8;
             for (stage, packet) in stages.iter_mut().zip(chunk) {
-                let s = self.stage(packet, 0);
+                let s = self.stage(packet, Meta::default());
                 touched ^= self.touch(&s);
                 *stage = Some(s);
             }

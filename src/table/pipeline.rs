@@ -36,6 +36,8 @@ pub(super) struct Flow {
     /// The IP packet's length, headers included (what Linux's accounting
     /// counts: `skb->len`, the packet trimmed to its IP length).
     len: u32,
+    /// The packet's [`Meta::broadcast_prefix`], for its verdict.
+    broadcast_prefix: Option<u8>,
 }
 
 impl Flow {
@@ -72,28 +74,25 @@ impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::classify`] after the notrack check.
     pub(super) fn classify_packet(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
         // The common shape straight to the lookup, without a stage.
-        if let Some((flow, l4)) = self.stage_plain(packet, meta.zone) {
-            let mut verdict = self.track_flow(now, &flow, &l4);
-            if let Verdict::Tracked(t) = &mut verdict {
-                t.set_broadcast_prefix(meta.broadcast_prefix);
-            }
-            return verdict;
+        if let Some((flow, l4)) = self.stage_plain(packet, meta) {
+            return self.track_flow(now, &flow, &l4);
         }
-        let stage = self.stage_general(packet, meta.zone);
+        let stage = self.stage_general(packet, meta);
         self.finish(now, stage, meta)
     }
 
     /// The first half of classification: read the headers (IP input's and
     /// the tracker's `error()` checks), build the tuple, hash its key.
-    pub(super) fn stage<'p>(&mut self, packet: &'p [u8], zone: u16) -> Stage<'p> {
-        if let Some((flow, l4)) = self.stage_plain(packet, zone) {
+    pub(super) fn stage<'p>(&mut self, packet: &'p [u8], meta: Meta) -> Stage<'p> {
+        if let Some((flow, l4)) = self.stage_plain(packet, meta) {
             return Stage::Track(flow, l4);
         }
-        self.stage_general(packet, zone)
+        self.stage_general(packet, meta)
     }
 
     /// [`ConnTable::stage`] for any packet.
-    fn stage_general<'p>(&mut self, packet: &'p [u8], zone: u16) -> Stage<'p> {
+    fn stage_general<'p>(&mut self, packet: &'p [u8], meta: Meta) -> Stage<'p> {
+        let zone = meta.zone;
         let ip = match parse_ip(packet, Mode::Outer) {
             Ok(ip) => ip,
             Err(r) => return Stage::Done(self.invalid(r)),
@@ -109,7 +108,8 @@ impl<S: Storage> ConnTable<S> {
                         let place = self.place(&key, zone);
                         // Only accounting reads it.
                         let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
-                        Stage::Track(Flow { key, is_key, zone, place, len }, l4)
+                        let broadcast_prefix = meta.broadcast_prefix;
+                        Stage::Track(Flow { key, is_key, zone, place, len, broadcast_prefix }, l4)
                     }
                     None => Stage::Done(self.invalid(Reason::NotInvertible)),
                 }
@@ -134,7 +134,8 @@ impl<S: Storage> ConnTable<S> {
     // Inlined into the packet path everywhere (fewer instructions per
     // packet on x86 and Cortex-M3, measured; a few dozen bytes of flash).
     #[inline(always)]
-    fn stage_plain<'p>(&mut self, packet: &'p [u8], zone: u16) -> Option<(Flow, L4Packet<'p>)> {
+    fn stage_plain<'p>(&mut self, packet: &'p [u8], meta: Meta) -> Option<(Flow, L4Packet<'p>)> {
+        let zone = meta.zone;
         let first = *packet.first()?;
         if first != 0x45 {
             return None;
@@ -157,20 +158,24 @@ impl<S: Storage> ConnTable<S> {
         );
         let place = self.place_ipv4(&key, zone);
         let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
-        Some((Flow { key, is_key, zone, place, len }, l4))
+        let broadcast_prefix = meta.broadcast_prefix;
+        Some((Flow { key, is_key, zone, place, len, broadcast_prefix }, l4))
     }
 
     /// The second half: find or create the entry and run its tracker.
     pub(super) fn finish(&mut self, now: Tick, stage: Stage<'_>, meta: Meta) -> Verdict {
-        let mut verdict = match stage {
+        match stage {
             Stage::Done(v) => v,
+            // The flow carries the packet's meta.
             Stage::Track(flow, l4) => self.track_flow(now, &flow, &l4),
-            Stage::IcmpError(ip, quote) => self.icmp_error(now, &ip, quote, meta.zone),
-        };
-        if let Verdict::Tracked(t) = &mut verdict {
-            t.set_broadcast_prefix(meta.broadcast_prefix);
+            Stage::IcmpError(ip, quote) => {
+                let mut verdict = self.icmp_error(now, &ip, quote, meta.zone);
+                if let Verdict::Tracked(t) = &mut verdict {
+                    t.set_broadcast_prefix(meta.broadcast_prefix);
+                }
+                verdict
+            }
         }
-        verdict
     }
 
     /// Read the first tags of the stage's buckets, so that a batch's cache
@@ -249,7 +254,7 @@ impl<S: Storage> ConnTable<S> {
                 }
             }
         };
-        self.run_tracker(now, i, dir, is_new, l4, flow.len)
+        self.run_tracker(now, i, dir, is_new, l4, flow)
     }
 
     /// Create the (unconfirmed) entry of a new connection, in a slot of
@@ -341,8 +346,9 @@ impl<S: Storage> ConnTable<S> {
         dir: Direction,
         is_new: bool,
         l4: &L4Packet<'_>,
-        len: u32,
+        flow: &Flow,
     ) -> Step {
+        let len = flow.len;
         // What an UPDATE event compares with (nothing without a sink).
         let before = self.before(i);
         // The zone's timeout policy, if it has one for the protocol (a
@@ -400,6 +406,7 @@ impl<S: Storage> ConnTable<S> {
             }
             let mut t = Tracked::new(state, dir, e.handle(i), e.link.ext().is_some(), now);
             t.set_unconfirmed(is_new);
+            t.set_broadcast_prefix(flow.broadcast_prefix);
             return Step::Done(Verdict::Tracked(t));
         }
         let ctx = PacketCtx {
@@ -482,6 +489,7 @@ impl<S: Storage> ConnTable<S> {
             self.after(i, before);
         }
         let mut t = Tracked::new(state, dir, handle, extended, now);
+        t.set_broadcast_prefix(flow.broadcast_prefix);
         t.set_ignored(ignored);
         t.set_unconfirmed(is_new && !close);
         if close {
@@ -755,7 +763,7 @@ fn peer_seqadj(e: &Entry, exts: &[ExtSlot], dir: Direction) -> SeqAdj {
 #[cfg(test)]
 mod tests {
     use crate::wire::ip::tests::ipv4;
-    use crate::{Config, ConnTable, FixedConnTable, HashKey};
+    use crate::{Config, ConnTable, FixedConnTable, HashKey, Meta};
     use proptest::prelude::*;
 
     /// An IPv4 packet of protocol `proto` carrying a layer-4 header with
@@ -824,8 +832,8 @@ mod tests {
             let p = packet(if tcp { 6 } else { 17 }, sport, dport, &payload, mutation);
             let mut t: FixedConnTable<16> =
                 ConnTable::new(HashKey([9; 16]), Config { checksum, ..Config::default() });
-            if let Some((flow, l4)) = t.stage_plain(&p, zone) {
-                match t.stage_general(&p, zone) {
+            if let Some((flow, l4)) = t.stage_plain(&p, Meta::default().with_zone(zone)) {
+                match t.stage_general(&p, Meta::default().with_zone(zone)) {
                     super::Stage::Track(f, l) => {
                         prop_assert_eq!(f, flow);
                         prop_assert_eq!(l, l4);
@@ -844,7 +852,7 @@ mod tests {
         for proto in [6, 17] {
             for (s, d) in [(1000, 53), (53, 1000)] {
                 let p = packet(proto, s, d, b"abc", (0, 0, 0));
-                assert!(t.stage_plain(&p, 0).is_some(), "proto {proto} {s}->{d}");
+                assert!(t.stage_plain(&p, Meta::default()).is_some(), "proto {proto} {s}->{d}");
             }
         }
     }
