@@ -159,7 +159,9 @@ impl<S: Storage> ConnTable<S> {
                 if e.expired(now) {
                     return true;
                 }
-                found = if visible(e, zone, now) { hit(&p, e, r, key, is_key) } else { None };
+                // Visible (alive, as just seen), confirmed, in the zone.
+                let visible = e.zone == zone && e.status.contains(Status::CONFIRMED);
+                found = if visible { hit(&p, e, r, key, is_key) } else { None };
                 found.is_some()
             })?;
             match found {
