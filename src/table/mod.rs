@@ -706,20 +706,19 @@ impl<S: Storage> ConnTable<S> {
             return Ok(());
         };
         t.set_unconfirmed(false);
-        let Some(e) = self.entry_of(h).copied() else {
-            return Ok(());
-        };
         // The insert clash needs a search unless nothing has become
         // visible since the entry was created: its creation searched for
         // its key already and found nothing. (With own reply tuples in the
         // table, a clash may be an entry that search did not take: always
         // searched then.)
         let unchanged = self.created == (h.index() as u32 + 1, self.visible_epoch) && self.exts_used == 0;
-        let clash = if unchanged {
-            debug_assert_eq!(self.clash(&e, h.index(), t.classified_at()), None, "a clash since creation");
-            None
-        } else {
-            self.clash(&e, h.index(), t.classified_at())
+        let clash = match self.entry_of(h) {
+            None => return Ok(()),
+            Some(e) if unchanged => {
+                debug_assert_eq!(self.clash(e, h.index(), t.classified_at()), None, "a clash since creation");
+                None
+            }
+            Some(e) => self.clash(e, h.index(), t.classified_at()),
         };
         match clash {
             None => {
@@ -744,7 +743,10 @@ impl<S: Storage> ConnTable<S> {
             // and GRE merge into the winner, if the winner has no NAT or
             // the same tuples (`__nf_ct_resolve_clash()`); other protocols
             // drop the packet.
-            Some(winner) if e.proto.merges_on_clash() && self.may_merge(winner, h.index()) => {
+            Some(winner)
+                if self.entry_at(h.index()).is_some_and(|e| e.proto.merges_on_clash())
+                    && self.may_merge(winner, h.index()) =>
+            {
                 self.remove(h.index());
                 t.set_entry(self.entry_at(winner).map(|w| w.handle(winner)));
                 bump(&mut self.stats.clash_resolve);

@@ -51,6 +51,7 @@ impl Link {
     /// Most extension slots a table can use.
     pub const MAX_EXT: usize = 0x7fff;
 
+    #[inline]
     pub fn new(orig_is_key: bool, ext: Option<usize>) -> Link {
         let e = ext.map_or(0, |i| (i + 1).min(Self::MAX_EXT) as u16);
         Link(if orig_is_key { Self::ORIG_IS_KEY } else { 0 } | e)
