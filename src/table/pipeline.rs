@@ -213,22 +213,29 @@ impl<S: Storage> ConnTable<S> {
     // microcontrollers, where copies cost flash (ci/footprint.sh).
     #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn track_flow(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Verdict {
-        // A TCP reopen deletes the old entry and tracks the packet again on
-        // a new one (`nf_conntrack_in()` repeats the lookup when
-        // `nf_conntrack_tcp_packet()` has killed the entry): a second turn.
-        let mut reopened = false;
-        loop {
-            match self.attach(now, flow, l4) {
-                Step::Done(v) => return v,
-                Step::Reopen if !reopened => reopened = true,
-                // Only an entry in TIME_WAIT or CLOSE asks to be reopened,
-                // and a new entry starts in NONE: this cannot repeat (debug
-                // builds and the fuzz targets check it). Were it to, the
-                // packet could not start a connection.
-                Step::Reopen => {
-                    debug_assert!(false, "a new entry asked to be reopened");
-                    return self.invalid(Reason::Tcp(TcpReason::InvalidNew));
-                }
+        match self.attach(now, flow, l4) {
+            Step::Done(v) => v,
+            Step::Reopen => self.track_reopened(now, flow, l4),
+        }
+    }
+
+    /// A TCP reopen deletes the old entry and tracks the packet again on a
+    /// new one (`nf_conntrack_in()` repeats the lookup when
+    /// `nf_conntrack_tcp_packet()` has killed the entry): the second turn.
+    /// (A call of its own rather than a loop around the first turn: a loop
+    /// made the compiler hoist dozens of addresses out of it, a hundred
+    /// instructions per packet on a Cortex-M3.)
+    #[inline(never)]
+    fn track_reopened(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Verdict {
+        match self.attach(now, flow, l4) {
+            Step::Done(v) => v,
+            // Only an entry in TIME_WAIT or CLOSE asks to be reopened, and
+            // a new entry starts in NONE: this cannot repeat (debug builds
+            // and the fuzz targets check it). Were it to, the packet could
+            // not start a connection.
+            Step::Reopen => {
+                debug_assert!(false, "a new entry asked to be reopened");
+                self.invalid(Reason::Tcp(TcpReason::InvalidNew))
             }
         }
     }
