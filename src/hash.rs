@@ -158,6 +158,28 @@ fn fold_mul(a: u64, b: u64) -> u64 {
 // costs flash (ci/footprint.sh).
 #[cfg_attr(target_pointer_width = "64", inline)]
 fn fold_hash(key: &HashKey, words: &[u64]) -> u64 {
+    fold_hash_inline(key, words)
+}
+
+/// [`hash_words`] of the two words of an IPv4 key (the packet path's one
+/// hash), inline on every target: with the length known, the hash
+/// unrolls (on a Cortex-M3, 60 fewer instructions than the call).
+#[inline(always)]
+pub(crate) fn hash_pair(key: &HashKey, words: &[u64; 2]) -> u64 {
+    #[cfg(feature = "hash-siphash")]
+    {
+        siphash_words(key, words)
+    }
+    #[cfg(not(feature = "hash-siphash"))]
+    {
+        fold_hash_inline(key, words)
+    }
+}
+
+/// [`fold_hash`]'s body.
+#[cfg_attr(feature = "hash-siphash", allow(dead_code))]
+#[inline(always)]
+fn fold_hash_inline(key: &HashKey, words: &[u64]) -> u64 {
     let (k0, k1) = key.halves();
     let mut acc = k0 ^ PI[0].wrapping_mul(words.len() as u64 + 1);
     let mut pairs = words.chunks_exact(2);
@@ -257,6 +279,17 @@ impl defmt::Format for HashKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The packet path's inline hash of two words is the table's hash
+        /// of those words (an IPv4 key hashes the same on either path).
+        #[test]
+        fn the_pair_hash_is_the_words_hash(key in proptest::prelude::any::<[u8; 16]>(),
+                                           a in proptest::prelude::any::<u64>(), b in proptest::prelude::any::<u64>()) {
+            let key = HashKey(key);
+            proptest::prop_assert_eq!(hash_pair(&key, &[a, b]), hash_words(&key, &[a, b]));
+        }
+    }
 
     #[test]
     fn siphash24_paper_vector() {

@@ -94,9 +94,8 @@ impl<S: Storage> ConnTable<S> {
 
     /// The place of `key` in `zone`: its keyed hash.
     pub(super) fn place(&self, key: &Tuple, zone: u16) -> Place {
-        if key.family() == crate::tuple::Family::Ipv4 {
-            return self.place_ipv4(key, zone);
-        }
+        // The same words and hash as `place_ipv4` for an IPv4 key (a test
+        // checks it), out of line: the packet path has its inline copy.
         let (words, n) = key.hash_words(zone);
         Place::new(hash_words(&self.hash_key, &words[..n]))
     }
@@ -106,7 +105,7 @@ impl<S: Storage> ConnTable<S> {
     #[inline(always)]
     pub(super) fn place_ipv4(&self, key: &Tuple, zone: u16) -> Place {
         debug_assert!(key.family() == crate::tuple::Family::Ipv4);
-        Place::new(hash_words(&self.hash_key, &key.hash_words_ipv4(zone)))
+        Place::new(crate::hash::hash_pair(&self.hash_key, &key.hash_words_ipv4(zone)))
     }
 
     /// The first slot the index names for the place's tag (a batch reads

@@ -11,14 +11,12 @@
 /// padded with zero), not yet folded: add sums with `+`, then [`fold`].
 #[inline]
 pub(crate) fn sum(data: &[u8]) -> u64 {
+    let (words, rest) = data.as_chunks::<4>();
     let mut acc = 0u64;
-    let mut words = data.chunks_exact(4);
-    for w in &mut words {
-        if let &[a, b, c, d] = w {
-            acc += u64::from(u32::from_ne_bytes([a, b, c, d]));
-        }
+    for &w in words {
+        acc += u64::from(u32::from_ne_bytes(w));
     }
-    match *words.remainder() {
+    match *rest {
         [a, b, c] => acc + u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0])),
         [a, b] => acc + u64::from(u16::from_ne_bytes([a, b])),
         [a] => acc + u64::from(u16::from_ne_bytes([a, 0])),
