@@ -136,15 +136,24 @@ pub struct Tuple {
 // Field by field, the addresses as whole words: a byte-array comparison
 // is a call to `memcmp` on microcontrollers (250 of a Cortex-M3's 1,171
 // instructions per UDP packet went there), and a lookup compares keys.
+//
+// An IPv4 tuple's addresses are 4 bytes followed by 12 zero bytes (every
+// constructor sees to it, [`Tuple::from_raw`]): its comparison stops there.
 impl PartialEq for Tuple {
     fn eq(&self, other: &Tuple) -> bool {
-        let word = u128::from_ne_bytes;
+        let head = |a: &[u8; 16]| u32::from_ne_bytes([a[0], a[1], a[2], a[3]]);
+        let tail = |a: &[u8; 16]| {
+            let [_, _, _, _, rest @ ..] = *a;
+            rest
+        };
         self.family == other.family
             && self.proto == other.proto
             && self.src_l4 == other.src_l4
             && self.dst_l4 == other.dst_l4
-            && word(self.src) == word(other.src)
-            && word(self.dst) == word(other.dst)
+            && head(&self.src) == head(&other.src)
+            && head(&self.dst) == head(&other.dst)
+            && (self.family != Family::Ipv6 as u8
+                || (tail(&self.src) == tail(&other.src) && tail(&self.dst) == tail(&other.dst)))
     }
 }
 
@@ -220,14 +229,20 @@ impl Tuple {
     pub(crate) const ZERO: Tuple =
         Tuple { family: 0, proto: 0, src: [0; 16], dst: [0; 16], src_l4: 0, dst_l4: 0 };
 
+    /// A tuple of these fields; an IPv4 tuple's addresses are their first
+    /// 4 bytes (the rest is cleared: the equality relies on it).
     pub(crate) fn from_raw(
         family: Family,
         proto: u8,
-        src: [u8; 16],
-        dst: [u8; 16],
+        mut src: [u8; 16],
+        mut dst: [u8; 16],
         src_l4: u16,
         dst_l4: u16,
     ) -> Tuple {
+        if family == Family::Ipv4 {
+            src[4..].fill(0);
+            dst[4..].fill(0);
+        }
         Tuple { family: family as u8, proto, src, dst, src_l4, dst_l4 }
     }
 
@@ -599,6 +614,31 @@ mod tests {
     }
 
     proptest! {
+        /// Equality is the equality of every field, an IPv4 tuple's
+        /// addresses being their first 4 bytes (whatever bytes follow them
+        /// in what the tuple was made from).
+        #[test]
+        fn equality_is_field_equality(v6 in any::<bool>(), p in 0u8..3, a in any::<[[u8; 16]; 4]>(),
+                                      ports in any::<[u16; 4]>(), same in any::<[bool; 4]>()) {
+            let family = if v6 { Family::Ipv6 } else { Family::Ipv4 };
+            let [s1, d1, mut s2, mut d2] = a;
+            // Equal halves now and then, and addresses that differ only
+            // past their first 4 bytes (equal for IPv4, not for IPv6).
+            if same[0] { s2 = s1; }
+            if same[1] { d2 = d1; }
+            if same[2] { s2[..4].copy_from_slice(&s1[..4]); d2[..4].copy_from_slice(&d1[..4]); }
+            let sp2 = if same[3] { ports[0] } else { ports[2] };
+            let dp2 = if same[3] { ports[1] } else { ports[3] };
+            let x = Tuple::from_raw(family, p, s1, d1, ports[0], ports[1]);
+            let y = Tuple::from_raw(family, p, s2, d2, sp2, dp2);
+            let n = if v6 { 16 } else { 4 };
+            let want = s1[..n] == s2[..n] && d1[..n] == d2[..n] && (ports[0], ports[1]) == (sp2, dp2);
+            prop_assert_eq!(x == y, want);
+            prop_assert_eq!(x.src_bytes()[n..].iter().all(|&b| b == 0), true);
+            let other = Tuple::from_raw(if v6 { Family::Ipv4 } else { Family::Ipv6 }, p, s1, d1, ports[0], ports[1]);
+            prop_assert!(x != other);
+        }
+
         #[test]
         fn canonical_ipv4_is_canonical(tcp in any::<bool>(), src in any::<[u8; 4]>(), dst in any::<[u8; 4]>(),
                                         sport in any::<u16>(), dport in any::<u16>(), same in 0u8..4) {
