@@ -95,7 +95,8 @@ pub struct Tracked {
     settled: bool,
     /// The entry had an extension (a helper, a master, an own reply
     /// tuple) when the packet was classified: confirmation has work to do
-    /// for it. A confirmed entry gains none later (extensions are given at
+    /// for it. A confirmed entry gains none later, and an unconfirmed one
+    /// only its own reply tuple, without a helper (extensions are given at
     /// creation and, by NAT, before confirmation).
     extended: bool,
     helper_drop: Option<HelperDrop>,

@@ -687,9 +687,24 @@ impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::confirm`] of a verdict that has a helper to run or an
     /// entry to confirm.
     fn confirm_tracked(&mut self, t: &mut crate::verdict::Tracked, packet: &[u8]) -> Result<(), DropReason> {
-        let expect_mark = self.expect_mark();
-        let helped = self.run_helper(t, packet);
-        self.expect_news(expect_mark);
+        // Only an entry with an extension can have a helper: one without at
+        // classification gains at most an own reply tuple (NAT) since,
+        // which brings none.
+        let helped = if t.is_extended() {
+            let expect_mark = self.expect_mark();
+            let helped = self.run_helper(t, packet);
+            self.expect_news(expect_mark);
+            helped
+        } else {
+            debug_assert!(
+                t.entry()
+                    .and_then(|h| self.entry_of(h)?.link.ext())
+                    .and_then(|x| self.store.parts().exts.get(x)?.0.get()?.helper)
+                    .is_none(),
+                "a helper the verdict did not know of"
+            );
+            Ok(())
+        };
         if let Err(d) = helped {
             bump(&mut self.stats.drop);
             t.set_helper_drop(d);
