@@ -74,7 +74,9 @@
 //! 3. `proto::handle_packet` runs the entry's tracker, whose
 //!    `Outcome` (accept with a timeout, ignore, invalid, reopen) the table
 //!    applies; the [`Verdict`] says NEW, ESTABLISHED or RELATED and the
-//!    direction.
+//!    direction. (A UDP datagram, in a table without an event sink, takes
+//!    the UDP tracker's rule directly: the same result without the
+//!    general step.)
 //! 4. [`ConnTable::confirm`], for a packet that passes: the connection's
 //!    helper sees it and may register expectations; a new entry becomes
 //!    visible to other packets. [`ConnTable::discard`] instead leaves no
