@@ -15,8 +15,8 @@
 //!
 //! The files of the tracker, in packet order:
 //!
-//! * this file: [`TcpConn`] and its packing, the unpacked working copy
-//!   `Work`, and the driver `Work::packet` (`nf_conntrack_tcp_packet()`):
+//! * this file: [`TcpConn`], which the tracker works on in place, and the
+//!   driver `TcpConn::packet` (`nf_conntrack_tcp_packet()`):
 //!   `tcp_new()` for the first packet of an entry, the special cases around
 //!   the transition tables (reopen, ignore, challenge ACK), and the commit of
 //!   the new state with its timeout and ASSURED;
@@ -74,9 +74,13 @@ pub(crate) const FLAG_SIMULTANEOUS_OPEN: u8 = 0x80;
 // Per-entry state.
 // ---------------------------------------------------------------------------
 
-/// One direction's window data, unpacked (debug view and working copy).
+/// One direction's window data.
+///
+/// Packed to 2-byte alignment (18 bytes, not 20), so that both sides and
+/// the rest of [`TcpConn`] fit its 56 bytes: the fields are read and
+/// written by value, never borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C, packed(2))]
 pub(crate) struct TcpSide {
     /// Highest `seq + len` sent by this side.
     pub(crate) td_end: SeqNumber,
@@ -92,60 +96,83 @@ pub(crate) struct TcpSide {
     pub(crate) flags: u8,
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for TcpSide {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let (end, maxend, maxwin, maxack) =
+            (self.td_end.0, self.td_maxend.0, self.td_maxwin, self.td_maxack.0);
+        let (scale, flags) = (self.td_scale, self.flags);
+        defmt::write!(
+            f,
+            "TcpSide {{ end: {=u32}, maxend: {=u32}, maxwin: {=u32}, maxack: {=u32}, scale: {=u8}, flags: {=u8} }}",
+            end,
+            maxend,
+            maxwin,
+            maxack,
+            scale,
+            flags
+        );
+    }
+}
+
 /// Per-entry TCP tracking state (`linux/netfilter/nf_conntrack_tcp.h:
-/// struct ip_ct_tcp`), packed to 56 bytes.
+/// struct ip_ct_tcp`), 56 bytes. The tracker works on it in place.
 ///
-/// `state` is a byte of its own: its ten values leave the other 246 to the
-/// entry's protocol-state enum as its discriminant, so the TCP state costs
-/// no tag (`ProtoState` is no larger than `TcpConn`).
-/// Byte `meta`: bit 4 last_dir, bits 5–7 last_index.
-/// Byte `scales`: low nibble orig `td_scale`, high nibble reply `td_scale`.
-/// Sequence numbers are stored raw; the working copy `Work` holds them as
-/// [`SeqNumber`].
-///
-/// In C order with `state` first: the enum's discriminant then sits at the
-/// start of the entry's protocol state, in the cache line a lookup already
-/// read, not at its far end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// In C order, the enum bytes first: the entry's protocol-state enum takes
+/// its discriminant from one of them (their spare values), so the TCP state
+/// costs no tag (`ProtoState` is no larger than `TcpConn`), and the
+/// discriminant sits at the start of the state, in the cache line a lookup
+/// already read. All zero is the state of a new entry, "NONE".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
 pub(crate) struct TcpConn {
     state: TcpState,
-    meta: u8,
-    flags: [u8; 2],
-    scales: u8,
-    last_flags: u8,
+    last_dir: Direction,
+    last_index: PacketClass,
     last_wscale: u8,
+    last_flags: u8,
     retrans: u8,
-    end: [u32; 2],
-    maxend: [u32; 2],
-    maxwin: [u32; 2],
-    maxack: [u32; 2],
-    last_seq: u32,
-    last_ack: u32,
-    last_end: u32,
     last_win: u16,
+    /// `seen[0]` = original direction, `seen[1]` = reply.
+    seen: [TcpSide; 2],
+    last_seq: SeqNumber,
+    last_ack: SeqNumber,
+    last_end: SeqNumber,
+}
+
+const _: () = assert!(core::mem::size_of::<TcpConn>() == 56);
+
+impl Default for TcpConn {
+    fn default() -> TcpConn {
+        TcpConn::ZERO
+    }
 }
 
 impl TcpConn {
-    /// The state of a new entry, all zero ("NONE"): also what an unused,
-    /// zeroed table slot holds.
+    /// The state of a new entry, all zero ("NONE"), like the memset of the
+    /// TCP state in `nf_conntrack_proto_tcp.c: tcp_new()`: also what an
+    /// unused, zeroed table slot holds. A zeroed `last_index` reads as
+    /// class 0 (syn).
     pub(crate) const ZERO: TcpConn = TcpConn {
-        end: [0; 2],
-        maxend: [0; 2],
-        maxwin: [0; 2],
-        maxack: [0; 2],
-        last_seq: 0,
-        last_ack: 0,
-        last_end: 0,
-        last_win: 0,
-        flags: [0; 2],
-        scales: 0,
         state: TcpState::None,
-        meta: 0,
-        last_flags: 0,
+        last_dir: Direction::Original,
+        last_index: PacketClass::Syn,
         last_wscale: 0,
+        last_flags: 0,
         retrans: 0,
+        last_win: 0,
+        seen: [TcpSide {
+            td_end: SeqNumber(0),
+            td_maxend: SeqNumber(0),
+            td_maxwin: 0,
+            td_maxack: SeqNumber(0),
+            td_scale: 0,
+            flags: 0,
+        }; 2],
+        last_seq: SeqNumber(0),
+        last_ack: SeqNumber(0),
+        last_end: SeqNumber(0),
     };
 
     /// The conntrack state (shown by `conntrack -L`).
@@ -155,27 +182,19 @@ impl TcpConn {
 
     /// Window data of the sender in direction `dir` (debugging / display).
     pub(crate) fn side(&self, dir: Direction) -> TcpSide {
-        let i = dir.index();
-        let pick = |a: [u32; 2]| if i == 0 { a[0] } else { a[1] };
-        let [f0, f1] = self.flags;
-        TcpSide {
-            td_end: SeqNumber(pick(self.end)),
-            td_maxend: SeqNumber(pick(self.maxend)),
-            td_maxwin: pick(self.maxwin),
-            td_maxack: SeqNumber(pick(self.maxack)),
-            td_scale: (self.scales >> (4 * i)) & 0x0f,
-            flags: if i == 0 { f0 } else { f1 },
-        }
+        self.seen[dir.index()]
     }
 
     /// Class of the last packet that updated the entry.
+    #[cfg(test)]
     pub(crate) fn last_index(&self) -> PacketClass {
-        PacketClass::from_bits(self.meta >> 5)
+        self.last_index
     }
 
     /// Direction of the last packet that updated the entry.
+    #[cfg(test)]
     pub(crate) fn last_dir(&self) -> Direction {
-        bit_dir(self.meta & 0x10 != 0)
+        self.last_dir
     }
 
     /// `last_flags` (`FLAG_*`, incl. EXP_CHALLENGE_ACK / SIMULTANEOUS_OPEN).
@@ -190,82 +209,9 @@ impl TcpConn {
     pub(crate) fn retrans(&self) -> u8 {
         self.retrans
     }
-}
-
-fn bit_dir(reply: bool) -> Direction {
-    if reply { Direction::Reply } else { Direction::Original }
-}
-
-/// Unpacked working copy of a [`TcpConn`]; `track` loads, mutates, stores.
-#[derive(Clone, Copy)]
-struct Work {
-    /// `seen[0]` = original direction, `seen[1]` = reply.
-    seen: [TcpSide; 2],
-    state: TcpState,
-    last_dir: Direction,
-    last_index: PacketClass,
-    last_seq: SeqNumber,
-    last_ack: SeqNumber,
-    last_end: SeqNumber,
-    last_win: u16,
-    last_wscale: u8,
-    last_flags: u8,
-    retrans: u8,
-}
-
-impl Work {
-    /// All zero, like the memset of the TCP state in
-    /// `nf_conntrack_proto_tcp.c: tcp_new()`: note that a zeroed
-    /// `last_index` reads as class 0 (syn).
-    fn zeroed() -> Work {
-        Work::load(&TcpConn::default())
-    }
-
-    fn load(c: &TcpConn) -> Work {
-        Work {
-            seen: [c.side(Direction::Original), c.side(Direction::Reply)],
-            state: c.state(),
-            last_dir: c.last_dir(),
-            last_index: c.last_index(),
-            last_seq: SeqNumber(c.last_seq),
-            last_ack: SeqNumber(c.last_ack),
-            last_end: SeqNumber(c.last_end),
-            last_win: c.last_win,
-            last_wscale: c.last_wscale,
-            last_flags: c.last_flags,
-            retrans: c.retrans,
-        }
-    }
-
-    fn store(&self, c: &mut TcpConn) {
-        let [o, r] = self.seen;
-        c.end = [o.td_end.0, r.td_end.0];
-        c.maxend = [o.td_maxend.0, r.td_maxend.0];
-        c.maxwin = [o.td_maxwin, r.td_maxwin];
-        c.maxack = [o.td_maxack.0, r.td_maxack.0];
-        c.flags = [o.flags, r.flags];
-        c.scales = (o.td_scale & 0x0f) | ((r.td_scale & 0x0f) << 4);
-        c.state = self.state;
-        c.meta = ((self.last_dir.index() as u8) << 4) | ((self.last_index as u8 & 0x07) << 5);
-        c.last_seq = self.last_seq.0;
-        c.last_ack = self.last_ack.0;
-        c.last_end = self.last_end.0;
-        c.last_win = self.last_win;
-        c.last_wscale = self.last_wscale;
-        c.last_flags = self.last_flags;
-        c.retrans = self.retrans;
-    }
 
     fn side_mut(&mut self, d: Direction) -> &mut TcpSide {
         let [o, r] = &mut self.seen;
-        match d {
-            Direction::Original => o,
-            Direction::Reply => r,
-        }
-    }
-
-    fn side(&self, d: Direction) -> &TcpSide {
-        let [o, r] = &self.seen;
         match d {
             Direction::Original => o,
             Direction::Reply => r,
@@ -292,13 +238,10 @@ pub(crate) fn track(conn: &mut TcpConn, seg: &Segment<'_>, ctx: &PacketCtx, cfg:
     if !valid_flag_combination(seg.flags) {
         return Outcome::Invalid { reason: Reason::Tcp(TcpReason::InvalidFlags), timeout: None };
     }
-    let mut w = Work::load(conn);
-    let verdict = w.packet(seg, ctx, cfg);
-    w.store(conn);
-    verdict
+    conn.packet(seg, ctx, cfg)
 }
 
-impl Work {
+impl TcpConn {
     /// `nf_conntrack_tcp_packet()` after the flag check.
     fn packet(&mut self, seg: &Segment<'_>, ctx: &PacketCtx, cfg: &TcpConfig) -> Outcome {
         let class = PacketClass::of_flags(seg.flags);
@@ -397,7 +340,7 @@ impl Work {
         let win = u32::from(seg.window).max(1); // raw: never scaled here
         match class {
             PacketClass::Syn => {
-                *self = Work::zeroed();
+                *self = TcpConn::ZERO;
                 let o = self.side_mut(Direction::Original);
                 o.td_end = end;
                 o.td_maxwin = win;
@@ -407,7 +350,7 @@ impl Work {
             PacketClass::Ack if cfg.loose => {
                 // Mid-stream pickup: scale unknown, so window checking is
                 // switched off for both sides for the life of the entry.
-                *self = Work::zeroed();
+                *self = TcpConn::ZERO;
                 let o = self.side_mut(Direction::Original);
                 o.td_end = end;
                 o.td_maxwin = win;

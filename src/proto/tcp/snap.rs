@@ -19,7 +19,7 @@
 //! | 55 | 1 | `retrans` |
 
 use super::states::PacketClass;
-use super::{TcpConn, TcpSide, Work};
+use super::{TcpConn, TcpSide};
 use crate::status::TcpState;
 use crate::tuple::Direction;
 use crate::wire::tcp::SeqNumber;
@@ -54,7 +54,7 @@ fn tcp_state(v: u8) -> Option<TcpState> {
 impl TcpConn {
     /// The state in the snapshot format.
     pub(crate) fn encode(&self) -> [u8; LEN] {
-        let w = Work::load(self);
+        let w = self;
         let mut b = [0u8; LEN];
         for (k, s) in w.seen.iter().enumerate() {
             let at = 18 * k;
@@ -100,7 +100,7 @@ impl TcpConn {
         if b[38] > PacketClass::None as u8 || b[53] > MAX_SCALE {
             return None;
         }
-        let w = Work {
+        Some(TcpConn {
             seen: [side(0)?, side(1)?],
             state: tcp_state(b[36])?,
             last_dir,
@@ -112,10 +112,7 @@ impl TcpConn {
             last_wscale: b[53],
             last_flags: b[54],
             retrans: b[55],
-        };
-        let mut c = TcpConn::ZERO;
-        w.store(&mut c);
-        Some(c)
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! valid at all, where the transition tables lead from each state, and how
 //! long each state keeps an entry.
 
-use super::{FLAG_DATA_UNACKNOWLEDGED, Work};
+use super::{FLAG_DATA_UNACKNOWLEDGED, TcpConn};
 use crate::config::{TcpConfig, TcpTimeouts};
 use crate::status::TcpState;
 use crate::tuple::Direction;
@@ -168,7 +168,7 @@ fn state_timeout(t: &TcpTimeouts, s: TcpState) -> u32 {
     }
 }
 
-impl Work {
+impl TcpConn {
     /// The timeout choice at the end of `nf_conntrack_tcp_packet()` (first
     /// match wins: retransmissions, RST, unacknowledged data, zero window,
     /// state timeout).

@@ -163,24 +163,15 @@ fn conn_is_small() {
 }
 
 #[test]
-fn default_is_none_and_pack_roundtrips() {
+fn default_is_none_and_all_zero() {
     let c = TcpConn::default();
     assert_eq!(c.state(), TcpState::None);
-    let mut w = Work::load(&c);
-    w.state = TcpState::SynSent2;
-    w.last_dir = R;
-    w.last_index = PacketClass::None;
-    w.seen[1].td_scale = 14;
-    w.seen[0].td_scale = 3;
-    w.last_wscale = 9;
-    let mut c2 = TcpConn::default();
-    w.store(&mut c2);
-    assert_eq!(c2.state(), TcpState::SynSent2);
-    assert_eq!(c2.last_dir(), R);
-    assert_eq!(c2.last_index(), PacketClass::None);
-    assert_eq!(c2.side(R).td_scale, 14);
-    assert_eq!(c2.side(O).td_scale, 3);
-    assert_eq!(Work::load(&c2).last_wscale, 9);
+    assert_eq!(c, TcpConn::ZERO);
+    assert_eq!((c.last_dir(), c.last_index()), (O, PacketClass::Syn));
+    assert_eq!((c.side(O), c.side(R)), (TcpSide::default(), TcpSide::default()));
+    // The snapshot encoding of the zero state is all zero bytes: every
+    // field of it is zero.
+    assert!(c.encode().iter().all(|&b| b == 0));
 }
 
 #[test]
@@ -309,7 +300,7 @@ fn worked_example_normal_connection() {
         (ss.td_end.0, ss.td_maxend.0, ss.td_maxwin, ss.td_scale, ss.td_maxack.0),
         (5001, 5001, 65160, 7, 1001)
     );
-    assert_eq!(cs.td_maxend.0, 66161);
+    assert_eq!({ cs.td_maxend.0 }, 66161);
     assert!(c.seen_reply);
 
     // 3: C→S ACK completes the handshake: ASSURED.
@@ -317,23 +308,23 @@ fn worked_example_normal_connection() {
     assert_eq!(c.state(), TcpState::Established);
     let (cs, ss) = (c.side(O), c.side(R));
     assert_eq!((cs.td_maxwin, cs.td_maxack.0), (64256, 5001));
-    assert_eq!(ss.td_maxend.0, 69257);
+    assert_eq!({ ss.td_maxend.0 }, 69257);
 
     // 4: C→S 100 bytes: data outstanding caps the timeout.
     assert_eq!(c.seg(O, PA, 1001, 5001, 502, &[], 100), accept(300));
-    assert_eq!(c.side(O).td_end.0, 1101);
+    assert_eq!({ c.side(O).td_end.0 }, 1101);
     assert_ne!(c.side(O).flags & FLAG_DATA_UNACKNOWLEDGED, 0);
 
     // 5: S→C ACK of the data.
     assert_eq!(c.seg(R, A, 5001, 1101, 509, &[], 0), accept(432_000));
-    assert_eq!(c.side(O).td_maxend.0, 66253);
+    assert_eq!({ c.side(O).td_maxend.0 }, 66253);
     assert_eq!(c.side(O).flags & FLAG_DATA_UNACKNOWLEDGED, 0);
-    assert_eq!(c.side(R).td_maxwin, 65160);
+    assert_eq!({ c.side(R).td_maxwin }, 65160);
 
     // 6: C→S FIN.
     assert_eq!(c.seg(O, FA, 1101, 5001, 502, &[], 0), accept(120));
     assert_eq!(c.state(), TcpState::FinWait);
-    assert_eq!(c.side(O).td_end.0, 1102);
+    assert_eq!({ c.side(O).td_end.0 }, 1102);
     assert_ne!(c.side(O).flags & FLAG_CLOSE_INIT, 0);
     assert_ne!(c.side(O).flags & FLAG_DATA_UNACKNOWLEDGED, 0);
 
@@ -350,7 +341,7 @@ fn worked_example_normal_connection() {
     assert_eq!(c.state(), TcpState::SynSent);
     assert_eq!(c.remaining, 120);
     assert!(!c.seen_reply);
-    assert_eq!(c.side(O).td_end.0, 90001);
+    assert_eq!({ c.side(O).td_end.0 }, 90001);
 }
 
 /// Handshake, one 100-byte segment and its ACK: the state the out-of-window
@@ -368,7 +359,7 @@ fn overshoot_is_ignored() {
     let mut c = after_step5();
     let v = c.seg(O, PA, 70000, 5001, 502, &[], 100);
     assert_eq!(v, Outcome::Ignore(Reason::Tcp(TcpReason::Overshoot(3848))));
-    assert_eq!(c.side(O).td_end.0, 70100);
+    assert_eq!({ c.side(O).td_end.0 }, 70100);
     assert_eq!(c.state(), TcpState::Established);
     assert_eq!(c.remaining, 432_000, "no timeout change");
 }
@@ -429,7 +420,7 @@ fn be_liberal_accepts_without_learning() {
     // window data untouched.
     assert_eq!(c.seg(O, FA, 900_000, 5001, 502, &[], 10), accept(120));
     assert_eq!(c.state(), TcpState::FinWait);
-    assert_eq!(c.side(O).td_end, before.td_end);
+    assert_eq!({ c.side(O).td_end }, { before.td_end });
     // An ACK of unseen data also passes.
     assert!(matches!(c.seg(R, A, 5001, 999_999, 509, &[], 0), Outcome::Accept { .. }));
 }
@@ -464,8 +455,8 @@ fn loose_pickup() {
     for d in [O, R] {
         assert_eq!(c.side(d).flags & (FLAG_SACK_PERM | FLAG_BE_LIBERAL), FLAG_SACK_PERM | FLAG_BE_LIBERAL);
     }
-    assert_eq!(c.side(O).td_end.0, 1100);
-    assert_eq!(c.side(O).td_maxend.0, 2100);
+    assert_eq!({ c.side(O).td_end.0 }, 1100);
+    assert_eq!({ c.side(O).td_maxend.0 }, 2100);
     // The first reply is not ASSURED yet (SEEN_REPLY set only after it).
     let v = c.seg(R, A, 9000, 1100, 1000, &[], 0);
     assert!(matches!(v, Outcome::Accept { assure: false, .. }), "{v:?}");
@@ -488,7 +479,7 @@ fn simultaneous_open() {
     );
     assert_eq!(c.state(), TcpState::SynSent2);
     assert_ne!(c.tcp.last_flags() & FLAG_SIMULTANEOUS_OPEN, 0);
-    assert_eq!(c.side(R).td_end.0, 701);
+    assert_eq!({ c.side(R).td_end.0 }, 701);
     // SYN-ACK (from the original side here) → SYN_RECV.
     assert_eq!(c.seg(O, SA, 100, 701, 1000, &syn_opts(2), 0), accept(60));
     assert_eq!(c.state(), TcpState::SynRecv);
@@ -530,7 +521,7 @@ fn orig_ack_in_syn_sent_is_invalid_and_reply_ack_ignored() {
     assert!(c.seen_reply);
     assert_eq!(c.seg(O, RST, 4242, 0, 0, &[], 0), accept(10));
     assert_eq!(c.state(), TcpState::Close);
-    assert_eq!(c.side(O).td_end.0, 1001);
+    assert_eq!({ c.side(O).td_end.0 }, 1001);
 }
 
 trait ToReason {
@@ -561,7 +552,7 @@ fn rst_only_answer_to_syn_kills() {
 fn exact_rst_closes() {
     let mut c = after_step5();
     // S's td_maxack is 1101; C's is 5001. A RST from S at seq 5001.
-    assert_eq!(c.side(O).td_maxack.0, 5001);
+    assert_eq!({ c.side(O).td_maxack.0 }, 5001);
     assert_eq!(c.seg(R, RA, 5001, 1101, 0, &[], 0), accept(10));
     assert_eq!(c.state(), TcpState::Close);
 }
@@ -574,11 +565,11 @@ fn inexact_rst_keeps_state_with_close_timeout() {
     // The RST moved S.td_end to 5500 (it is learnt from like any
     // in-window segment), so C's next ACK of 5001 leaves S's "data"
     // unacknowledged: traffic continues with the 5-minute timeout.
-    assert_eq!(c.side(R).td_end.0, 5500);
+    assert_eq!({ c.side(R).td_end.0 }, 5500);
     assert_eq!(c.seg(O, A, 1101, 5001, 502, &[], 0), accept(300));
     assert_eq!(c.seg(O, A, 1101, 5500, 502, &[], 0), accept(432_000));
     // Challenge ACK flow: inexact RST, then the exact one closes.
-    assert_eq!(c.side(O).td_maxack.0, 5500);
+    assert_eq!({ c.side(O).td_maxack.0 }, 5500);
     assert_eq!(c.seg(R, RST, 6000, 0, 0, &[], 0), accept(10));
     assert_eq!(c.state(), TcpState::Established);
     assert_eq!(c.seg(R, RST, 5500, 0, 0, &[], 0), accept(10));
@@ -632,7 +623,7 @@ fn syn_after_peer_rst_is_ignored_then_synack_resyncs() {
     assert_eq!(c.state(), TcpState::SynRecv);
     let (cs, ss) = (c.side(O), c.side(R));
     assert_eq!((cs.td_end.0, cs.td_maxwin, cs.td_scale), (424243, 29200, 5));
-    assert_eq!(cs.td_maxend.0, 424243 + 28960);
+    assert_eq!({ cs.td_maxend.0 }, 424243 + 28960);
     assert_eq!((ss.td_end.0, ss.td_maxend.0, ss.td_maxwin, ss.td_scale), (778, 778, 28960, 6));
     // And the client's ACK completes the new handshake.
     assert!(matches!(c.seg(O, A, 424243, 778, 1000, &[], 0), Outcome::Accept { .. }));
@@ -695,7 +686,7 @@ fn zero_window_caps_timeout() {
     let mut c = after_step5();
     assert_eq!(c.seg(R, A, 5001, 1101, 0, &[], 0), accept(300));
     // The receiver's right edge is ack + 1 for a zero window.
-    assert_eq!(c.side(O).td_maxend.0, 66253, "maxend never moves back");
+    assert_eq!({ c.side(O).td_maxend.0 }, 66253, "maxend never moves back");
 }
 
 #[test]

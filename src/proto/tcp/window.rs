@@ -4,7 +4,7 @@
 //! RST, and the handling of segments the window check rejects.
 
 use super::{FLAG_BE_LIBERAL, FLAG_DATA_UNACKNOWLEDGED, FLAG_MAXACK_SET, FLAG_SACK_PERM, FLAG_WINDOW_SCALE};
-use super::{PacketClass, TcpSide, Work};
+use super::{PacketClass, TcpConn, TcpSide};
 use crate::config::TcpConfig;
 use crate::nat::payload::SeqAdj;
 use crate::proto::PacketCtx;
@@ -93,7 +93,7 @@ pub(crate) enum Window {
     Invalid(TcpReason),
 }
 
-impl Work {
+impl TcpConn {
     /// RST acceptance (`nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()`,
     /// case `TCP_CONNTRACK_CLOSE`). `Ok((new_state, skip_window_check))` or
     /// INVALID.
@@ -133,7 +133,7 @@ impl Work {
             if seg.seq.before(receiver.td_maxack) && !cfg.ignore_invalid_rst {
                 return Err(TcpReason::InvalidRst);
             }
-            if !established || seg.seq == receiver.td_maxack {
+            if !established || seg.seq == { receiver.td_maxack } {
                 return Ok((new, false));
             }
             if self.last_index == PacketClass::Ack && self.last_dir == dir && seg.seq == self.last_end {
@@ -287,7 +287,7 @@ impl Work {
                 r.td_maxend = r.td_maxend.add(1);
             }
         }
-        if ack == r.td_end {
+        if ack == { r.td_end } {
             r.flags &= !FLAG_DATA_UNACKNOWLEDGED;
         }
 
