@@ -634,7 +634,7 @@ mod tests {
             let n = if v6 { 16 } else { 4 };
             let want = s1[..n] == s2[..n] && d1[..n] == d2[..n] && (ports[0], ports[1]) == (sp2, dp2);
             prop_assert_eq!(x == y, want);
-            prop_assert_eq!(x.src_bytes()[n..].iter().all(|&b| b == 0), true);
+            prop_assert!(x.src_bytes()[n..].iter().all(|&b| b == 0));
             let other = Tuple::from_raw(if v6 { Family::Ipv4 } else { Family::Ipv6 }, p, s1, d1, ports[0], ports[1]);
             prop_assert!(x != other);
         }

@@ -232,7 +232,8 @@ pub(crate) fn handle_packet(
         (L4Packet::Tcp(seg), ProtoState::Tcp(conn)) => tcp::track(conn, seg, ctx, &cfg.tcp),
         (L4Packet::Sctp(pkt), ProtoState::Sctp(conn)) => sctp::track(conn, pkt, ctx, &cfg.sctp),
         (L4Packet::Udp(_), ProtoState::Stream { stream_after }) => {
-            udp::track(udp::StreamKind::Udp, *stream_after, ctx, t.udp, t.udp_stream)
+            let (secs, assure) = udp::udp_step(*stream_after, ctx.now, ctx.seen_reply, ctx.assured, t);
+            Outcome::Accept { timeout: Some(secs), assure }
         }
         (L4Packet::UdpLite(_), ProtoState::Stream { stream_after }) => {
             udp::track(udp::StreamKind::Immediate, *stream_after, ctx, t.udp, t.udp_stream)

@@ -52,6 +52,20 @@ pub(crate) fn track(
     Outcome::Accept { timeout: Some(secs), assure }
 }
 
+/// A UDP datagram's step (`nf_conntrack_udp_packet()`): [`stream_step`]
+/// with UDP's kind and timeouts. The general tracker step and the table's
+/// UDP lane both call it.
+#[inline(always)]
+pub(crate) fn udp_step(
+    stream_after: Tick,
+    now: Tick,
+    seen_reply: bool,
+    assured: bool,
+    t: &crate::config::Timeouts,
+) -> (u32, bool) {
+    stream_step(StreamKind::Udp, stream_after, now, seen_reply, assured, t.udp, t.udp_stream)
+}
+
 /// [`track`]'s rule, from the entry's status bits: the timeout in seconds
 /// and whether the packet assures the entry. (The table's UDP lane calls
 /// it without building a [`PacketCtx`].)

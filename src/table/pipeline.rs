@@ -13,7 +13,7 @@ use super::{ConnTable, Meta};
 use crate::expect::{ExpectNat, Expects, Pending};
 use crate::helper::{Ext, ExtSlot, HelperContext};
 use crate::nat::payload::SeqAdj;
-use crate::proto::udp::{self, StreamKind};
+use crate::proto::udp;
 use crate::proto::{self, Inspected, L4Packet, Outcome, PacketCtx, ProtoState, icmp};
 use crate::reason::{DropReason, HelperDrop, Reason, TcpReason};
 use crate::stats::bump;
@@ -388,25 +388,17 @@ impl<S: Storage> ConnTable<S> {
             AttachedState::New
         };
         // The UDP lane: in a table without an event sink, a UDP datagram's
-        // step is the UDP tracker's rule (an accept, always) and the
-        // SEEN_REPLY of a reply, all the general path below does for it,
-        // without its context and outcome (90 of 860 instructions per
+        // step is the UDP tracker's rule (`udp::udp_step`, which the
+        // general step calls too; an accept, always) and the SEEN_REPLY of
+        // a reply, all the general path below does for it, without its
+        // context and outcome (90 of 860 instructions per
         // established UDP packet, ci/instructions.sh). A test holds it to
         // the general path (`the_udp_lane_is_the_general_path`).
         if let (L4Packet::Udp(_), ProtoState::Stream { stream_after }) = (l4, &e.proto)
             && before.is_none()
         {
-            let t = &cfg.timeouts;
             let assured = e.status.contains(Status::ASSURED);
-            let (secs, assure) = udp::stream_step(
-                StreamKind::Udp,
-                *stream_after,
-                now,
-                seen_reply,
-                assured,
-                t.udp,
-                t.udp_stream,
-            );
+            let (secs, assure) = udp::udp_step(*stream_after, now, seen_reply, assured, &cfg.timeouts);
             e.accept(now, dir, Some(secs), assure, cfg, len);
             if dir == Direction::Reply {
                 e.status.insert(Status::SEEN_REPLY);
