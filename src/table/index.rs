@@ -172,6 +172,26 @@ pub enum IndexMut<'a> {
     Map(&'a mut hashbrown::HashTable<u64>),
 }
 
+/// What the home bucket of a key says ([`IndexRef::find_home`]).
+pub(crate) enum Home {
+    /// The position the search takes.
+    Found(Ref),
+    /// No position: a full search finds none either.
+    Absent,
+    /// A full search decides.
+    Unknown,
+}
+
+/// What a search's test says of a position that carries the key's tag.
+pub(crate) enum Test {
+    /// Not this one: search on.
+    Skip,
+    /// This one.
+    Take,
+    /// Stop the search here, finding nothing.
+    GiveUp,
+}
+
 impl IndexRef<'_> {
     /// The first position of `place` (same tag or hash) for which `hit`
     /// holds.
@@ -222,6 +242,59 @@ impl IndexRef<'_> {
                 t.find(map_hash(h), |&v| (v >> 32) as u32 == h && hit(map_ref(v))).map(|&v| map_ref(v))
             }
         }
+    }
+
+    /// [`IndexRef::find`] within the home bucket of `place` alone (the
+    /// packet path's first try: nearly every key is there), with a test
+    /// that may give up: the first position carrying the tag that `test`
+    /// takes, in the order `find` meets them ([`Home::Found`]); or
+    /// [`Home::Absent`] when `test` takes none and nothing overflowed the
+    /// bucket, so that `find` would search no further either; else (`test`
+    /// gave up, a later bucket may hold the key, the map)
+    /// [`Home::Unknown`].
+    #[inline(always)]
+    pub(crate) fn find_home(&self, place: Place, mut test: impl FnMut(Ref) -> Test) -> Home {
+        let w = match self {
+            IndexRef::Buckets(w) => w,
+            #[cfg(feature = "alloc")]
+            IndexRef::Map(_) => return Home::Unknown,
+        };
+        let Some(b) = path(place, w.len()).next() else { return Home::Unknown };
+        let start = b * BUCKET_WORDS;
+        // A partial last bucket is left to `find`.
+        let Some(bucket) = w.get(start..start + BUCKET_WORDS).and_then(|x| x.first_chunk::<BUCKET_WORDS>())
+        else {
+            return Home::Unknown;
+        };
+        let tag = place.tag();
+        let mut take = |x: u32| match test(decode(x)) {
+            Test::Skip => None,
+            Test::Take => Some(Home::Found(decode(x))),
+            Test::GiveUp => Some(Home::Unknown),
+        };
+        if WHOLE_BUCKETS {
+            let (quarters, _) = bucket.as_chunks::<SCAN_WORDS>();
+            for quarter in quarters {
+                let mut matches = tag_matches(quarter, tag);
+                while matches != 0 {
+                    let x = quarter[matches.trailing_zeros() as usize];
+                    matches &= matches - 1;
+                    if let Some(r) = take(x) {
+                        return r;
+                    }
+                }
+            }
+        } else {
+            // Word 0 is the overflow count, which never carries a tag.
+            for &x in &bucket[1..] {
+                if x >> 24 == tag
+                    && let Some(r) = take(x)
+                {
+                    return r;
+                }
+            }
+        }
+        if bucket[0] == 0 { Home::Absent } else { Home::Unknown }
     }
 
     /// Every position a search for `place` may meet, whatever its tag (the

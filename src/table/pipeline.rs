@@ -245,7 +245,7 @@ impl<S: Storage> ConnTable<S> {
     fn attach(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Step {
         // One hash per packet: the place serves the lookup and the insert.
         let place = flow.place;
-        let (i, dir, is_new) = match self.find(now, place, &flow.key, flow.is_key, flow.zone) {
+        let (i, dir, is_new) = match self.find_fast(now, place, &flow.key, flow.is_key, flow.zone) {
             Some((i, dir)) => (i, dir, false),
             None => {
                 // Only ICMP queries open ICMP entries (the `valid_new[]`

@@ -14,7 +14,7 @@
 //! practically never fill before the table does.
 
 use super::ConnTable;
-use super::index::{IndexRef, Place, Ref};
+use super::index::{Home, IndexRef, Place, Ref, Test};
 use super::storage::{Entry, Parts, Slot, Storage};
 use crate::expect::Expects;
 use crate::hash::hash_words;
@@ -167,6 +167,47 @@ impl<S: Storage> ConnTable<S> {
                 Some(dir) => return Some((r.slot as usize, dir)),
                 None => self.remove(r.slot as usize),
             }
+        }
+    }
+
+    /// [`ConnTable::find`], its search tried in the key's home bucket
+    /// first, inline (the packet path: nearly every key is there): an
+    /// entry found there before any expired entry of the same tag (which
+    /// `find` would reap first), or the key's absence when nothing
+    /// overflowed the bucket, is `find`'s answer; anything else is left to
+    /// `find`.
+    #[inline(always)]
+    pub(super) fn find_fast(
+        &mut self,
+        now: Tick,
+        place: Place,
+        key: &Tuple,
+        is_key: bool,
+        zone: u16,
+    ) -> Option<(usize, Direction)> {
+        let p = self.store.parts();
+        let mut dir = Direction::Original;
+        // `find`'s test, position by position.
+        let home = p.index.find_home(place, |r| {
+            let Some(e) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { return Test::Skip };
+            if e.expired(now) {
+                return Test::GiveUp;
+            }
+            if e.zone != zone || !e.status.contains(Status::CONFIRMED) {
+                return Test::Skip;
+            }
+            match hit(&p, e, r, key, is_key) {
+                Some(d) => {
+                    dir = d;
+                    Test::Take
+                }
+                None => Test::Skip,
+            }
+        });
+        match home {
+            Home::Found(r) => Some((r.slot as usize, dir)),
+            Home::Absent => None,
+            Home::Unknown => self.find(now, place, key, is_key, zone),
         }
     }
 
@@ -524,5 +565,70 @@ mod tests {
         let Verdict::Tracked(_) = v else { panic!() };
         let v = t.track(now, &udp(CLIENT, 1002, SERVER, 53));
         assert!(t.set_reply(now.tick(), v.entry().unwrap(), reply, Status::SRC_NAT).is_err());
+    }
+
+    /// The packets of [`the_fast_find_is_the_find`]'s two tables, and its
+    /// probes: `(client, port, zone, seconds later, reversed, nat)`.
+    type Op = (u8, u16, u16, u8, bool, bool);
+
+    /// Apply `op` to `t`: a UDP packet between one of 4 clients and the
+    /// server, at `now`, in a zone, the new entry of an original packet
+    /// given an own reply tuple (source NAT) when `nat`.
+    fn apply<S: Storage>(t: &mut ConnTable<S>, now: Instant, op: Op) {
+        let (c, port, zone, _, reversed, nat) = op;
+        let client = [10, 0, 0, c % 4 + 1];
+        let p = if reversed {
+            udp(SERVER, 53, client, 1000 + port)
+        } else {
+            udp(client, 1000 + port, SERVER, 53)
+        };
+        let mut v = t.classify(now, &p, crate::Meta::default().with_zone(zone));
+        if nat && v.state() == Some(CtState::New) && v.dir() == Some(Direction::Original) {
+            let reply = Tuple::with_ports(SERVER.into(), 53, PUBLIC.into(), 2000 + port, proto::UDP).unwrap();
+            let _ = t.set_reply(now.tick(), v.entry().unwrap(), reply, Status::SRC_NAT);
+        }
+        let _ = t.confirm(&mut v, &p);
+    }
+
+    proptest::proptest! {
+        /// The packet path's search ([`ConnTable::find_fast`], which tries
+        /// the home bucket alone first) is [`ConnTable::find`]: two tables
+        /// given the same packets (a small table, so that buckets overflow;
+        /// entries that expire; zones; entries with their own reply tuple)
+        /// answer every probe alike, and are left alike (`find` reaps the
+        /// expired entries it meets).
+        #[test]
+        fn the_fast_find_is_the_find(
+            ops in proptest::collection::vec(
+                // Mostly a few seconds apart, now and then long enough
+                // for entries to expire.
+                (0u8..4, 0u16..12, 0u16..2, proptest::prop_oneof![6 => 0u8..3, 1 => 0u8..60],
+                 proptest::bool::ANY, proptest::bool::weighted(0.5)),
+                1..120,
+            ),
+            probes in proptest::collection::vec((0u8..4, 0u16..12, 0u16..2, 0u8..40, proptest::bool::ANY), 1..16),
+            key in proptest::array::uniform16(0u8..),
+        ) {
+            let mut fast: FixedConnTable<16> = ConnTable::new(HashKey(key), Config::DEFAULT);
+            let mut full: FixedConnTable<16> = ConnTable::new(HashKey(key), Config::DEFAULT);
+            let mut now = 1;
+            for op in ops {
+                now += u64::from(op.3);
+                apply(&mut fast, Instant::from_secs(now), op);
+                apply(&mut full, Instant::from_secs(now), op);
+            }
+            for (c, port, zone, later, reversed) in probes {
+                now += u64::from(later);
+                let tick = Instant::from_secs(now).tick();
+                let client = [10, 0, 0, c % 4 + 1];
+                let (a, ap, b, bp) = if reversed { (SERVER, 53, client, 1000 + port) } else { (client, 1000 + port, SERVER, 53) };
+                let (key, is_key) = Tuple::canonical_ipv4(proto::UDP, a, b, ap, bp);
+                let place = fast.place(&key, zone);
+                proptest::prop_assert_eq!(place, full.place(&key, zone));
+                let found = fast.find_fast(tick, place, &key, is_key, zone);
+                proptest::prop_assert_eq!(found, full.find(tick, place, &key, is_key, zone));
+                proptest::prop_assert_eq!(fast.len(), full.len());
+            }
+        }
     }
 }
