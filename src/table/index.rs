@@ -172,24 +172,50 @@ pub enum IndexMut<'a> {
     Map(&'a mut hashbrown::HashTable<u64>),
 }
 
-/// What the home bucket of a key says ([`IndexRef::find_home`]).
-pub(crate) enum Home {
-    /// The position the search takes.
-    Found(Ref),
-    /// No position: a full search finds none either.
-    Absent,
-    /// A full search decides.
-    Unknown,
+/// The positions of a key's home bucket that carry its tag
+/// ([`IndexRef::scan_home`]).
+pub(crate) struct HomeScan<'a> {
+    bucket: &'a [u32; BUCKET_WORDS],
+    tag: u32,
+    /// The next word to test, or (whole buckets) the next quarter's first.
+    at: usize,
+    /// Whole buckets: the positions of the quarter before `at` still to
+    /// give, as bits.
+    matches: u32,
 }
 
-/// What a search's test says of a position that carries the key's tag.
-pub(crate) enum Test {
-    /// Not this one: search on.
-    Skip,
-    /// This one.
-    Take,
-    /// Stop the search here, finding nothing.
-    GiveUp,
+impl HomeScan<'_> {
+    /// The next position that carries the tag.
+    #[inline(always)]
+    pub(crate) fn next(&mut self) -> Option<Ref> {
+        if WHOLE_BUCKETS {
+            // A quarter at a time, as `find` scans.
+            loop {
+                if self.matches != 0 {
+                    let k = self.at.wrapping_sub(SCAN_WORDS) + self.matches.trailing_zeros() as usize;
+                    self.matches &= self.matches - 1;
+                    return self.bucket.get(k).map(|&x| decode(x));
+                }
+                let quarter = self.bucket.get(self.at..)?.first_chunk::<SCAN_WORDS>()?;
+                self.matches = tag_matches(quarter, self.tag);
+                self.at += SCAN_WORDS;
+            }
+        } else {
+            while let Some(&x) = self.bucket.get(self.at) {
+                self.at += 1;
+                if x >> 24 == self.tag {
+                    return Some(decode(x));
+                }
+            }
+            None
+        }
+    }
+
+    /// Whether a search goes on past the home bucket: a position whose
+    /// search passed it lies further on.
+    pub(crate) fn overflowed(&self) -> bool {
+        self.bucket[0] != 0
+    }
 }
 
 impl IndexRef<'_> {
@@ -244,57 +270,22 @@ impl IndexRef<'_> {
         }
     }
 
-    /// [`IndexRef::find`] within the home bucket of `place` alone (the
-    /// packet path's first try: nearly every key is there), with a test
-    /// that may give up: the first position carrying the tag that `test`
-    /// takes, in the order `find` meets them ([`Home::Found`]); or
-    /// [`Home::Absent`] when `test` takes none and nothing overflowed the
-    /// bucket, so that `find` would search no further either; else (`test`
-    /// gave up, a later bucket may hold the key, the map)
-    /// [`Home::Unknown`].
+    /// The positions of the home bucket of `place` that carry its tag, in
+    /// the order [`IndexRef::find`] meets them: the packet path's first
+    /// try, inline (nearly every key is in its home bucket). `None` for the
+    /// map and a partial last bucket.
     #[inline(always)]
-    pub(crate) fn find_home(&self, place: Place, mut test: impl FnMut(Ref) -> Test) -> Home {
+    pub(crate) fn scan_home(&self, place: Place) -> Option<HomeScan<'_>> {
         let w = match self {
             IndexRef::Buckets(w) => w,
             #[cfg(feature = "alloc")]
-            IndexRef::Map(_) => return Home::Unknown,
+            IndexRef::Map(_) => return None,
         };
-        let Some(b) = path(place, w.len()).next() else { return Home::Unknown };
-        let start = b * BUCKET_WORDS;
-        // A partial last bucket is left to `find`.
-        let Some(bucket) = w.get(start..start + BUCKET_WORDS).and_then(|x| x.first_chunk::<BUCKET_WORDS>())
-        else {
-            return Home::Unknown;
-        };
-        let tag = place.tag();
-        let mut take = |x: u32| match test(decode(x)) {
-            Test::Skip => None,
-            Test::Take => Some(Home::Found(decode(x))),
-            Test::GiveUp => Some(Home::Unknown),
-        };
-        if WHOLE_BUCKETS {
-            let (quarters, _) = bucket.as_chunks::<SCAN_WORDS>();
-            for quarter in quarters {
-                let mut matches = tag_matches(quarter, tag);
-                while matches != 0 {
-                    let x = quarter[matches.trailing_zeros() as usize];
-                    matches &= matches - 1;
-                    if let Some(r) = take(x) {
-                        return r;
-                    }
-                }
-            }
-        } else {
-            // Word 0 is the overflow count, which never carries a tag.
-            for &x in &bucket[1..] {
-                if x >> 24 == tag
-                    && let Some(r) = take(x)
-                {
-                    return r;
-                }
-            }
-        }
-        if bucket[0] == 0 { Home::Absent } else { Home::Unknown }
+        let start = path(place, w.len()).next()? * BUCKET_WORDS;
+        let bucket = w.get(start..start + BUCKET_WORDS)?.first_chunk::<BUCKET_WORDS>()?;
+        // Word 0 is the overflow count, which never carries a tag: word by
+        // word, the scan starts past it.
+        Some(HomeScan { bucket, tag: place.tag(), at: if WHOLE_BUCKETS { 0 } else { 1 }, matches: 0 })
     }
 
     /// Every position a search for `place` may meet, whatever its tag (the

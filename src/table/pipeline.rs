@@ -75,7 +75,18 @@ impl<S: Storage> ConnTable<S> {
     pub(super) fn classify_packet(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
         // The common shape straight to the lookup, without a stage.
         if let Some((flow, l4)) = self.stage_plain(packet, meta) {
-            return self.track_flow(now, &flow, &l4);
+            // The search and, for a UDP datagram, the tracker step, inline:
+            // most packets end here.
+            let found = self.find_fast(now, flow.place, &flow.key, flow.is_key, flow.zone);
+            if let (Some((i, dir)), L4Packet::Udp(_)) = (found, &l4)
+                && let Some(t) = self.udp_lane(now, i, dir, false, &flow)
+            {
+                return Verdict::Tracked(t);
+            }
+            return match self.attach_found(now, &flow, &l4, found) {
+                Step::Done(v) => v,
+                Step::Reopen => self.track_reopened(now, &flow, &l4),
+            };
         }
         let stage = self.stage_general(packet, meta);
         self.finish(now, stage, meta)
@@ -243,9 +254,23 @@ impl<S: Storage> ConnTable<S> {
     /// Find the entry of the flow or create one, and run the tracker.
     #[inline]
     fn attach(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Step {
+        let found = self.find_fast(now, flow.place, &flow.key, flow.is_key, flow.zone);
+        self.attach_found(now, flow, l4, found)
+    }
+
+    /// [`ConnTable::attach`] once the flow's entry was searched for:
+    /// `found` it, or create one; then run the tracker.
+    #[inline]
+    fn attach_found(
+        &mut self,
+        now: Tick,
+        flow: &Flow,
+        l4: &L4Packet<'_>,
+        found: Option<(usize, Direction)>,
+    ) -> Step {
         // One hash per packet: the place serves the lookup and the insert.
         let place = flow.place;
-        let (i, dir, is_new) = match self.find_fast(now, place, &flow.key, flow.is_key, flow.zone) {
+        let (i, dir, is_new) = match found {
             Some((i, dir)) => (i, dir, false),
             None => {
                 // Only ICMP queries open ICMP entries (the `valid_new[]`
@@ -341,6 +366,42 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
+    /// The UDP lane: in a table without an event sink or timeout
+    /// policies, a UDP datagram's tracker step is the UDP tracker's rule
+    /// (`udp::udp_step`, which the general step calls too; an accept,
+    /// always) and the SEEN_REPLY of a reply: all [`ConnTable::run_tracker`]
+    /// does for it, without the tracker's context and outcome. `None` (and
+    /// nothing changed) for any other table or entry. A test holds it to
+    /// the general path (`the_udp_lane_is_the_general_path`).
+    #[inline(always)]
+    fn udp_lane(
+        &mut self,
+        now: Tick,
+        i: usize,
+        dir: Direction,
+        is_new: bool,
+        flow: &Flow,
+    ) -> Option<Tracked> {
+        if self.wants(super::events::EventMask::CONN) || !self.timeout_policies.is_empty() {
+            return None;
+        }
+        let cfg = if self.config_set { &self.config } else { &crate::Config::DEFAULT };
+        let e = self.store.parts_mut().slots.get_mut(i).and_then(Slot::entry_mut)?;
+        let ProtoState::Stream { stream_after } = e.proto else { return None };
+        let seen_reply = e.status.contains(Status::SEEN_REPLY);
+        let state = attached_state(e, dir);
+        let assured = e.status.contains(Status::ASSURED);
+        let (secs, assure) = udp::udp_step(stream_after, now, seen_reply, assured, &cfg.timeouts);
+        e.accept(now, dir, Some(secs), assure, cfg, flow.len);
+        if dir == Direction::Reply {
+            e.status.insert(Status::SEEN_REPLY);
+        }
+        let mut t = Tracked::new(state, dir, e.handle(i), e.link.ext().is_some(), now);
+        t.set_unconfirmed(is_new);
+        t.set_broadcast_prefix(flow.broadcast_prefix);
+        Some(t)
+    }
+
     /// Run the protocol tracker on the entry in slot `i` and apply its
     /// outcome: `nf_conntrack_core.c: nf_conntrack_in()` from the ctinfo
     /// that `resolve_normal_ct()` derives on (`nf_conntrack_handle_packet()`,
@@ -355,6 +416,11 @@ impl<S: Storage> ConnTable<S> {
         l4: &L4Packet<'_>,
         flow: &Flow,
     ) -> Step {
+        if let L4Packet::Udp(_) = l4
+            && let Some(t) = self.udp_lane(now, i, dir, is_new, flow)
+        {
+            return Step::Done(Verdict::Tracked(t));
+        }
         let len = flow.len;
         // What an UPDATE event compares with (nothing without a sink).
         let before = self.before(i);
@@ -379,35 +445,7 @@ impl<S: Storage> ConnTable<S> {
             return Step::Done(Verdict::Invalid(Reason::Tcp(TcpReason::InvalidNew)));
         };
         let seen_reply = e.status.contains(Status::SEEN_REPLY);
-        // `resolve_normal_ct()`: the reply direction is always ESTABLISHED.
-        let state = if dir == Direction::Reply || seen_reply {
-            AttachedState::Established
-        } else if e.status.contains(Status::EXPECTED) {
-            AttachedState::Related
-        } else {
-            AttachedState::New
-        };
-        // The UDP lane: in a table without an event sink, a UDP datagram's
-        // step is the UDP tracker's rule (`udp::udp_step`, which the
-        // general step calls too; an accept, always) and the SEEN_REPLY of
-        // a reply, all the general path below does for it, without its
-        // context and outcome (90 of 860 instructions per
-        // established UDP packet, ci/instructions.sh). A test holds it to
-        // the general path (`the_udp_lane_is_the_general_path`).
-        if let (L4Packet::Udp(_), ProtoState::Stream { stream_after }) = (l4, &e.proto)
-            && before.is_none()
-        {
-            let assured = e.status.contains(Status::ASSURED);
-            let (secs, assure) = udp::udp_step(*stream_after, now, seen_reply, assured, &cfg.timeouts);
-            e.accept(now, dir, Some(secs), assure, cfg, len);
-            if dir == Direction::Reply {
-                e.status.insert(Status::SEEN_REPLY);
-            }
-            let mut t = Tracked::new(state, dir, e.handle(i), e.link.ext().is_some(), now);
-            t.set_unconfirmed(is_new);
-            t.set_broadcast_prefix(flow.broadcast_prefix);
-            return Step::Done(Verdict::Tracked(t));
-        }
+        let state = attached_state(e, dir);
         let ctx = PacketCtx {
             now,
             dir,
@@ -728,6 +766,20 @@ impl<S: Storage> ConnTable<S> {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
         Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, extended, now))
+    }
+}
+
+/// The state of a packet of entry `e` in direction `dir`, before its
+/// tracker runs (`nf_conntrack_core.c: resolve_normal_ct()`): the reply
+/// direction is always ESTABLISHED.
+#[inline(always)]
+fn attached_state(e: &Entry, dir: Direction) -> AttachedState {
+    if dir == Direction::Reply || e.status.contains(Status::SEEN_REPLY) {
+        AttachedState::Established
+    } else if e.status.contains(Status::EXPECTED) {
+        AttachedState::Related
+    } else {
+        AttachedState::New
     }
 }
 

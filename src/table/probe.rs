@@ -14,7 +14,7 @@
 //! practically never fill before the table does.
 
 use super::ConnTable;
-use super::index::{Home, IndexRef, Place, Ref, Test};
+use super::index::{IndexRef, Place, Ref};
 use super::storage::{Entry, Parts, Slot, Storage};
 use crate::expect::Expects;
 use crate::hash::hash_words;
@@ -186,29 +186,28 @@ impl<S: Storage> ConnTable<S> {
         zone: u16,
     ) -> Option<(usize, Direction)> {
         let p = self.store.parts();
-        let mut dir = Direction::Original;
-        // `find`'s test, position by position.
-        let home = p.index.find_home(place, |r| {
-            let Some(e) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { return Test::Skip };
-            if e.expired(now) {
-                return Test::GiveUp;
-            }
-            if e.zone != zone || !e.status.contains(Status::CONFIRMED) {
-                return Test::Skip;
-            }
-            match hit(&p, e, r, key, is_key) {
-                Some(d) => {
-                    dir = d;
-                    Test::Take
+        if let Some(mut scan) = p.index.scan_home(place) {
+            // `find`'s test, position by position.
+            loop {
+                let Some(r) = scan.next() else {
+                    if scan.overflowed() {
+                        break;
+                    }
+                    return None;
+                };
+                let Some(e) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { continue };
+                if e.expired(now) {
+                    break;
                 }
-                None => Test::Skip,
+                if e.zone == zone
+                    && e.status.contains(Status::CONFIRMED)
+                    && let Some(dir) = hit(&p, e, r, key, is_key)
+                {
+                    return Some((r.slot as usize, dir));
+                }
             }
-        });
-        match home {
-            Home::Found(r) => Some((r.slot as usize, dir)),
-            Home::Absent => None,
-            Home::Unknown => self.find(now, place, key, is_key, zone),
         }
+        self.find(now, place, key, is_key, zone)
     }
 
     /// Most entries the table may hold.
