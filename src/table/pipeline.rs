@@ -79,7 +79,7 @@ impl<S: Storage> ConnTable<S> {
             // most packets end here.
             let found = self.find_fast(now, flow.place, &flow.key, flow.is_key, flow.zone);
             if let (Some((i, dir)), L4Packet::Udp(_)) = (found, &l4)
-                && let Some(t) = self.udp_lane(now, i, dir, false, &flow)
+                && let Some(t) = self.udp_lane(now, i, dir, false, flow.len, flow.broadcast_prefix)
             {
                 return Verdict::Tracked(t);
             }
@@ -373,14 +373,15 @@ impl<S: Storage> ConnTable<S> {
     /// does for it, without the tracker's context and outcome. `None` (and
     /// nothing changed) for any other table or entry. A test holds it to
     /// the general path (`the_udp_lane_is_the_general_path`).
-    #[inline(always)]
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     fn udp_lane(
         &mut self,
         now: Tick,
         i: usize,
         dir: Direction,
         is_new: bool,
-        flow: &Flow,
+        len: u32,
+        broadcast_prefix: Option<u8>,
     ) -> Option<Tracked> {
         if self.wants(super::events::EventMask::CONN) || !self.timeout_policies.is_empty() {
             return None;
@@ -392,13 +393,13 @@ impl<S: Storage> ConnTable<S> {
         let state = attached_state(e, dir);
         let assured = e.status.contains(Status::ASSURED);
         let (secs, assure) = udp::udp_step(stream_after, now, seen_reply, assured, &cfg.timeouts);
-        e.accept(now, dir, Some(secs), assure, cfg, flow.len);
+        e.accept(now, dir, Some(secs), assure, cfg, len);
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
         }
         let mut t = Tracked::new(state, dir, e.handle(i), e.link.ext().is_some(), now);
         t.set_unconfirmed(is_new);
-        t.set_broadcast_prefix(flow.broadcast_prefix);
+        t.set_broadcast_prefix(broadcast_prefix);
         Some(t)
     }
 
@@ -417,7 +418,7 @@ impl<S: Storage> ConnTable<S> {
         flow: &Flow,
     ) -> Step {
         if let L4Packet::Udp(_) = l4
-            && let Some(t) = self.udp_lane(now, i, dir, is_new, flow)
+            && let Some(t) = self.udp_lane(now, i, dir, is_new, flow.len, flow.broadcast_prefix)
         {
             return Step::Done(Verdict::Tracked(t));
         }
