@@ -132,6 +132,61 @@ fn tag_matches(bucket: &[u32; SCAN_WORDS], tag: u32) -> u32 {
     m
 }
 
+/// [`IndexMut::insert`] into the home bucket of `place`, if it has room
+/// (nearly always): its first free position, found a quarter at a time
+/// (as a search scans) where whole buckets are scanned; false otherwise,
+/// and nothing changed. The same position as [`insert_on_path`] takes.
+#[inline]
+fn insert_home(w: &mut [u32], place: Place, r: Ref) -> bool {
+    if !WHOLE_BUCKETS {
+        return false;
+    }
+    let Some(b) = path(place, w.len()).next() else { return false };
+    let Some(bucket) =
+        w.get_mut(b * BUCKET_WORDS..(b + 1) * BUCKET_WORDS).and_then(|x| x.first_chunk_mut::<BUCKET_WORDS>())
+    else {
+        return false;
+    };
+    let (quarters, _) = bucket.as_chunks_mut::<SCAN_WORDS>();
+    for (q, quarter) in quarters.iter_mut().enumerate() {
+        // Not word 0, the overflow count.
+        let free = free_positions(quarter) & if q == 0 { !1 } else { !0 };
+        if free != 0 {
+            quarter[free.trailing_zeros() as usize] = encode(place.tag(), r);
+            return true;
+        }
+    }
+    false
+}
+
+/// [`IndexMut::insert`] into the bucket index `w`: the first free position
+/// of the first bucket on the path of `place` that has one, the overflow
+/// counts of the buckets passed raised.
+fn insert_on_path(w: &mut [u32], place: Place, r: Ref) -> bool {
+    let len = w.len();
+    for (passed, b) in path(place, len).enumerate() {
+        if let Some(j) = positions(len, b).find(|&j| w[j] == 0) {
+            w[j] = encode(place.tag(), r);
+            // The buckets before this one overflowed into it.
+            for p in path(place, len).take(passed) {
+                w[p * BUCKET_WORDS] += 1;
+            }
+            return true;
+        }
+    }
+    false
+}
+
+/// The free words among `words`, as bits (bit `k` for word `k`).
+#[inline]
+fn free_positions(bucket: &[u32; SCAN_WORDS]) -> u32 {
+    let mut m = 0;
+    for (k, &x) in bucket.iter().enumerate() {
+        m |= u32::from(x == 0) << k;
+    }
+    m
+}
+
 /// The position words of bucket `b` (without its overflow count).
 fn positions(len: usize, b: usize) -> core::ops::Range<usize> {
     (b * BUCKET_WORDS + 1).min(len)..((b + 1) * BUCKET_WORDS).min(len)
@@ -327,22 +382,10 @@ impl IndexRef<'_> {
 impl IndexMut<'_> {
     /// Add a position for `r` at `place`; false when every bucket its
     /// search may visit is full.
+    #[inline]
     pub(crate) fn insert(&mut self, place: Place, r: Ref) -> bool {
         match self {
-            IndexMut::Buckets(w) => {
-                let len = w.len();
-                for (passed, b) in path(place, len).enumerate() {
-                    if let Some(j) = positions(len, b).find(|&j| w[j] == 0) {
-                        w[j] = encode(place.tag(), r);
-                        // The buckets before this one overflowed into it.
-                        for p in path(place, len).take(passed) {
-                            w[p * BUCKET_WORDS] += 1;
-                        }
-                        return true;
-                    }
-                }
-                false
-            }
+            IndexMut::Buckets(w) => insert_home(w, place, r) || insert_on_path(w, place, r),
             #[cfg(feature = "alloc")]
             IndexMut::Map(t) => {
                 let h = place.high();
@@ -435,6 +478,37 @@ mod tests {
             for (k, &x) in bucket.iter().enumerate() {
                 let want = k != 0 && x != 0 && x >> 24 == tag;
                 proptest::prop_assert_eq!(m >> k & 1 == 1, want, "word {}", k);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// An insert takes the position a word-by-word walk of the path
+        /// takes ([`insert_on_path`]): the same words after every insert
+        /// and removal, in an index of 3 buckets and a partial one.
+        #[test]
+        fn an_insert_takes_the_first_free_position(
+            ops in proptest::collection::vec((proptest::prelude::any::<u64>(), proptest::prelude::any::<bool>()), 1..200),
+        ) {
+            let mut fast = [0u32; 3 * BUCKET_WORDS + 5];
+            let mut walk = fast;
+            let mut held = std::vec::Vec::new();
+            for (k, (h, remove)) in ops.into_iter().enumerate() {
+                // Few homes, so that buckets fill and overflow.
+                let place = Place::new(h & 0xffff_ffff_0000_0000 | (h & 0x3ff) << 24);
+                if remove && !held.is_empty() {
+                    let (p, r) = held.swap_remove(h as usize % held.len());
+                    proptest::prop_assert!(IndexMut::Buckets(&mut fast).remove(p, r));
+                    proptest::prop_assert!(IndexMut::Buckets(&mut walk).remove(p, r));
+                } else {
+                    let r = Ref::primary(k);
+                    let ok = IndexMut::Buckets(&mut fast).insert(place, r);
+                    proptest::prop_assert_eq!(ok, insert_on_path(&mut walk, place, r));
+                    if ok {
+                        held.push((place, r));
+                    }
+                }
+                proptest::prop_assert_eq!(fast, walk);
             }
         }
     }
