@@ -85,7 +85,7 @@ impl Place {
 
     /// Never 0, so that a free position (0) and a bucket's overflow count
     /// (below 2^24) never carry it.
-    fn tag(self) -> u32 {
+    pub(crate) fn tag(self) -> u32 {
         let t = (self.hash >> 24) as u32 & 0xff;
         t | u32::from(t == 0)
     }

@@ -21,6 +21,7 @@ mod control;
 mod display;
 mod events;
 mod extra;
+mod fast;
 mod index;
 #[cfg(feature = "helper-pptp")]
 pub(crate) mod keymap;

@@ -19,7 +19,7 @@ use crate::reason::{DropReason, HelperDrop, Reason, TcpReason};
 use crate::stats::bump;
 use crate::status::Status;
 use crate::time::Tick;
-use crate::tuple::{Direction, Tuple};
+use crate::tuple::{Direction, Family, Tuple};
 use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip, parse_ipv4};
 use crate::zeroed::Maybe;
@@ -73,20 +73,21 @@ enum Step {
 impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::classify`] after the notrack check.
     pub(super) fn classify_packet(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
-        // The common shape straight to the lookup, without a stage.
-        if let Some((flow, l4)) = self.stage_plain(packet, meta) {
-            // The search and, for a UDP datagram, the tracker step, inline:
-            // most packets end here.
-            let found = self.find_fast(now, flow.place, &flow.key, flow.is_key, flow.zone);
-            if let (Some((i, dir)), L4Packet::Udp(_)) = (found, &l4)
-                && let Some(t) = self.udp_lane(now, i, dir, false, flow.len, flow.broadcast_prefix)
-            {
-                return Verdict::Tracked(t);
+        // The common shape straight to the lookup, without a stage: UDP
+        // on its fast path, TCP through the plain stage.
+        if let Some(ip) = plain_ipv4(packet) {
+            if ip.proto == crate::tuple::proto::UDP {
+                if let Some(v) = self.classify_udp4(now, packet, &ip, meta) {
+                    return v;
+                }
+            } else if let Some((flow, l4)) = self.stage_plain_ip(packet, &ip, meta, false) {
+                // The search inline.
+                let found = self.find_fast(now, flow.place, &flow.key, flow.is_key, flow.zone);
+                return match self.attach_found(now, &flow, &l4, found) {
+                    Step::Done(v) => v,
+                    Step::Reopen => self.track_reopened(now, &flow, &l4),
+                };
             }
-            return match self.attach_found(now, &flow, &l4, found) {
-                Step::Done(v) => v,
-                Step::Reopen => self.track_reopened(now, &flow, &l4),
-            };
         }
         let stage = self.stage_general(packet, meta);
         self.finish(now, stage, meta)
@@ -99,6 +100,47 @@ impl<S: Storage> ConnTable<S> {
             return Stage::Track(flow, l4);
         }
         self.stage_general(packet, meta)
+    }
+
+    /// The rest of the classification of a UDP datagram over IPv4 whose
+    /// canonical key is from `a`:`ap` to `b`:`bp` (addresses as numbers,
+    /// network order; `is_key`: the packet's tuple is the key), payload
+    /// `payload`, IP length `len`, when its fast path
+    /// ([`ConnTable::classify_udp4`]) did not finish it: `found` is what
+    /// the key's home bucket decided (`None`: it did not,
+    /// [`ConnTable::find`] decides).
+    // Inline on 64-bit hosts (no second copy of the verdict); out of line
+    // on 32-bit microcontrollers, where a copy costs flash.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn track_udp4(
+        &mut self,
+        now: Tick,
+        (a, b, ap, bp, is_key): (u32, u32, u16, u16, bool),
+        meta: Meta,
+        place: Place,
+        len: u32,
+        payload: &[u8],
+        found: Option<Option<(usize, Direction)>>,
+    ) -> Verdict {
+        let addr = |x: u32| {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&x.to_be_bytes());
+            b
+        };
+        let key = Tuple::from_raw(Family::Ipv4, crate::tuple::proto::UDP, addr(a), addr(b), ap, bp);
+        let zone = meta.zone;
+        let flow = Flow { key, is_key, zone, place, len, broadcast_prefix: meta.broadcast_prefix };
+        let found = match found {
+            Some(found) => found,
+            None => self.find(now, place, &key, is_key, zone),
+        };
+        let l4 = L4Packet::Udp(payload);
+        match self.attach_found(now, &flow, &l4, found) {
+            Step::Done(v) => v,
+            Step::Reopen => self.track_reopened(now, &flow, &l4),
+        }
     }
 
     /// [`ConnTable::stage`] for any packet.
@@ -146,16 +188,24 @@ impl<S: Storage> ConnTable<S> {
     // packet on x86 and Cortex-M3, measured; a few dozen bytes of flash).
     #[inline(always)]
     fn stage_plain<'p>(&mut self, packet: &'p [u8], meta: Meta) -> Option<(Flow, L4Packet<'p>)> {
+        self.stage_plain_ip(packet, &plain_ipv4(packet)?, meta, true)
+    }
+
+    /// [`ConnTable::stage_plain`] of a packet already read by
+    /// [`plain_ipv4`], its UDP datagrams only `with_udp` (else `None`).
+    #[inline(always)]
+    fn stage_plain_ip<'p>(
+        &mut self,
+        packet: &'p [u8],
+        ip: &IpView<'p>,
+        meta: Meta,
+        with_udp: bool,
+    ) -> Option<(Flow, L4Packet<'p>)> {
         let zone = meta.zone;
-        let first = *packet.first()?;
-        if first != 0x45 {
-            return None;
-        }
-        let ip = parse_ipv4(packet, Mode::Outer).ok()?;
         let verify = self.config().checksum;
         let l4 = match ip.proto {
-            crate::tuple::proto::UDP => L4Packet::Udp(proto::udp::inspect_udp(&ip, verify).ok()?),
-            crate::tuple::proto::TCP => L4Packet::Tcp(proto::tcp::inspect(&ip, verify).ok()?),
+            crate::tuple::proto::UDP if with_udp => L4Packet::Udp(proto::udp::inspect_udp(ip, verify).ok()?),
+            crate::tuple::proto::TCP => L4Packet::Tcp(proto::tcp::inspect(ip, verify).ok()?),
             _ => return None,
         };
         // Both checks above read the ports' 4 bytes.
@@ -374,7 +424,7 @@ impl<S: Storage> ConnTable<S> {
     /// nothing changed) for any other table or entry. A test holds it to
     /// the general path (`the_udp_lane_is_the_general_path`).
     #[cfg_attr(target_pointer_width = "64", inline(always))]
-    fn udp_lane(
+    pub(super) fn udp_lane(
         &mut self,
         now: Tick,
         i: usize,
@@ -784,10 +834,20 @@ fn attached_state(e: &Entry, dir: Direction) -> AttachedState {
     }
 }
 
+/// The packet as an IPv4 packet without options (the plain shape), read
+/// with the general stage's checks (`parse_ipv4`).
+#[inline(always)]
+pub(super) fn plain_ipv4(packet: &[u8]) -> Option<IpView<'_>> {
+    if *packet.first()? != 0x45 {
+        return None;
+    }
+    parse_ipv4(packet, Mode::Outer).ok()
+}
+
 /// The length of the IP packet `packet` whose layer-4 part is `l4` (a
 /// sub-slice of it that ends where the IP payload ends): the header's
 /// length and the layer-4 part's.
-fn ip_length(packet: &[u8], l4: &[u8]) -> u32 {
+pub(super) fn ip_length(packet: &[u8], l4: &[u8]) -> u32 {
     let header = (l4.as_ptr() as usize).saturating_sub(packet.as_ptr() as usize);
     u32::try_from(header.saturating_add(l4.len())).unwrap_or(u32::MAX)
 }

@@ -292,7 +292,7 @@ impl<const N: usize, const X: usize, const E: usize> Default for FixedStorage<N,
 impl<const N: usize, const X: usize, const E: usize> sealed::Sealed for FixedStorage<N, X, E> {}
 
 impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N, X, E> {
-    #[inline]
+    #[inline(always)]
     fn parts(&self) -> Parts<'_> {
         let n = slots_for(N, 2 * N);
         Parts {
@@ -302,7 +302,7 @@ impl<const N: usize, const X: usize, const E: usize> Storage for FixedStorage<N,
             expects: &self.expects,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         let n = slots_for(N, 2 * N);
         PartsMut {
@@ -354,7 +354,7 @@ impl<'a> SliceStorage<'a> {
 impl sealed::Sealed for SliceStorage<'_> {}
 
 impl Storage for SliceStorage<'_> {
-    #[inline]
+    #[inline(always)]
     fn parts(&self) -> Parts<'_> {
         Parts {
             slots: self.slots,
@@ -363,7 +363,7 @@ impl Storage for SliceStorage<'_> {
             expects: self.expects,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         PartsMut {
             slots: self.slots,
@@ -416,7 +416,7 @@ impl sealed::Sealed for HeapStorage {}
 
 #[cfg(feature = "alloc")]
 impl Storage for HeapStorage {
-    #[inline]
+    #[inline(always)]
     fn parts(&self) -> Parts<'_> {
         Parts {
             slots: &self.slots,
@@ -425,7 +425,7 @@ impl Storage for HeapStorage {
             expects: &self.expects,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         let range = self.index_range();
         PartsMut {
@@ -473,7 +473,7 @@ impl sealed::Sealed for GrowableStorage {}
 
 #[cfg(feature = "alloc")]
 impl Storage for GrowableStorage {
-    #[inline]
+    #[inline(always)]
     fn parts(&self) -> Parts<'_> {
         Parts {
             slots: &self.slots,
@@ -482,7 +482,7 @@ impl Storage for GrowableStorage {
             expects: &self.expects,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         PartsMut {
             slots: &mut self.slots,

@@ -1,0 +1,245 @@
+//! The fast path of the commonest packet, a UDP datagram over IPv4: its
+//! headers read, its key hashed and searched for in the key's home bucket,
+//! and the UDP lane applied, all from the packet's fields, without the
+//! flow, tuple and layer-4 view the general path builds. Whatever it does
+//! not finish (a new flow, an entry further on, one with its own reply
+//! tuple or an extension, a table with an event sink) goes on, with what
+//! it learnt, to the general path's second half.
+//!
+//! Its verdicts are the general path's: a test holds it to it
+//! (`the_fast_path_is_the_general_path`).
+
+use super::index::Place;
+use super::pipeline::ip_length;
+use super::storage::{Slot, Storage};
+use super::{ConnTable, Meta};
+use crate::proto::udp;
+use crate::status::Status;
+use crate::time::Tick;
+use crate::tuple::{Direction, ipv4_hash_words, ipv4_is_key, proto};
+use crate::verdict::Verdict;
+use crate::wire::ip::IpView;
+
+impl<S: Storage> ConnTable<S> {
+    /// The verdict of `packet`, read as the IPv4 packet without options
+    /// `ip` of protocol UDP (`plain_ipv4`), if it carries a valid UDP
+    /// datagram; `None` (and nothing done) otherwise, and the general path
+    /// then reads it.
+    #[inline(always)]
+    pub(super) fn classify_udp4(
+        &mut self,
+        now: Tick,
+        packet: &[u8],
+        ip: &IpView<'_>,
+        meta: Meta,
+    ) -> Option<Verdict> {
+        // The general path's checks, by the same function.
+        let payload = udp::inspect_udp(ip, self.config().checksum).ok()?;
+        let ports = ip.l4.first_chunk::<4>()?;
+        let sport = u16::from_be_bytes([ports[0], ports[1]]);
+        let dport = u16::from_be_bytes([ports[2], ports[3]]);
+        // The addresses as numbers: a register each.
+        let src = u32::from_be_bytes([ip.src[0], ip.src[1], ip.src[2], ip.src[3]]);
+        let dst = u32::from_be_bytes([ip.dst[0], ip.dst[1], ip.dst[2], ip.dst[3]]);
+        // The canonical key (`Tuple::canonical_ipv4`), as fields.
+        let is_key = ipv4_is_key(src, dst, sport, dport);
+        let (a, ap, b, bp) = if is_key { (src, sport, dst, dport) } else { (dst, dport, src, sport) };
+        let zone = meta.zone;
+        let words = ipv4_hash_words(proto::UDP, zone, a, b, ap, bp);
+        let place = Place::new(crate::hash::hash_pair(&self.hash_key, &words));
+        let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
+        let found = self.find_udp4_home(now, place, (a, b, ap, bp), is_key, zone);
+        if let Some(Some((i, dir))) = found
+            && let Some(t) = self.udp_lane(now, i, dir, false, len, meta.broadcast_prefix)
+        {
+            return Some(Verdict::Tracked(t));
+        }
+        Some(self.track_udp4(now, (a, b, ap, bp, is_key), meta, place, len, payload, found))
+    }
+
+    /// [`ConnTable::find_fast`]'s first try for the UDP key `(a, b, ap,
+    /// bp)` (canonical) at `place`, by `find`'s test position by position:
+    /// `Some(found)` when the home bucket decides (the entry of the key,
+    /// or its absence), `None` when a full search must.
+    #[inline(always)]
+    fn find_udp4_home(
+        &self,
+        now: Tick,
+        place: Place,
+        (a, b, ap, bp): (u32, u32, u16, u16),
+        is_key: bool,
+        zone: u16,
+    ) -> Option<Option<(usize, Direction)>> {
+        let p = self.store.parts();
+        let mut scan = p.index.scan_home(place)?;
+        loop {
+            let Some(r) = scan.next() else {
+                return if scan.overflowed() { None } else { Some(None) };
+            };
+            let Some(e) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { continue };
+            // `find` would reap it first.
+            if e.expired(now) {
+                return None;
+            }
+            if e.zone != zone || !e.status.contains(Status::CONFIRMED) {
+                continue;
+            }
+            // A position of an entry with a reply tuple of its own: `find`
+            // decides.
+            if r.secondary || e.has_own_reply() {
+                return None;
+            }
+            if e.key.is_ipv4(proto::UDP, a, b, ap, bp) {
+                return Some(Some((r.slot as usize, e.direction(is_key))));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tuple::{Direction, Tuple, proto};
+    use crate::verdict::CtState;
+    use crate::wire::ip::tests::udp4 as udp;
+    use crate::{Config, ConnTable, FixedConnTable, HashKey, Instant, Meta, Status, Storage};
+    use proptest::prelude::*;
+
+    const SERVER: [u8; 4] = [198, 51, 100, 53];
+    const PUBLIC: [u8; 4] = [203, 0, 113, 1];
+
+    /// A packet of [`the_fast_path_is_the_general_path`]: `(client, port,
+    /// zone, seconds later, reversed, nat, broadcast, mangled, end)`, `end`
+    /// saying whether its verdict is confirmed (mostly), discarded or left
+    /// as it is (its entry unconfirmed).
+    type Op = (u8, u16, u16, u8, bool, bool, bool, u8, u8);
+
+    /// Give both tables the packet of `op` at `now`: `fast` through
+    /// `classify`, `general` through the general path alone; the verdicts,
+    /// before and after confirmation, must be equal.
+    fn both<S: Storage>(
+        fast: &mut ConnTable<S>,
+        general: &mut ConnTable<S>,
+        now: Instant,
+        op: Op,
+    ) -> Result<(), TestCaseError> {
+        let (c, port, zone, _, reversed, nat, broadcast, mangled, end) = op;
+        let client = [10, 0, 0, c % 4 + 1];
+        let mut p = if reversed {
+            udp(SERVER, 53, client, 1000 + port)
+        } else {
+            udp(client, 1000 + port, SERVER, 53)
+        };
+        // Now and then a byte changed: a header the checks refuse, or
+        // another flow.
+        if mangled < 28 {
+            p[usize::from(mangled)] ^= 0x41;
+        }
+        let meta = Meta { zone, notrack: false, broadcast_prefix: broadcast.then_some(24) };
+        let mut v = fast.classify(now, &p, meta);
+        let tick = now.tick();
+        general.tick_clock(tick);
+        // The batch's stage and finish: the general path.
+        let stage = general.stage(&p, meta);
+        let mut w = general.finish(tick, stage, meta);
+        prop_assert_eq!(v, w, "classified");
+        if nat && v.state() == Some(CtState::New) && v.dir() == Some(Direction::Original) {
+            let reply = Tuple::with_ports(SERVER.into(), 53, PUBLIC.into(), 2000 + port, proto::UDP).unwrap();
+            let _ = fast.set_reply(tick, v.entry().unwrap(), reply, Status::SRC_NAT);
+            let _ = general.set_reply(tick, w.entry().unwrap(), reply, Status::SRC_NAT);
+        }
+        match end {
+            0 => {
+                fast.discard(&v);
+                general.discard(&w);
+            }
+            1 => {}
+            _ => {
+                prop_assert_eq!(fast.confirm(&mut v, &p), general.confirm(&mut w, &p));
+                prop_assert_eq!(v, w, "confirmed");
+            }
+        }
+        Ok(())
+    }
+
+    fn listing<S: Storage>(t: &ConnTable<S>, now: Instant) -> std::vec::Vec<std::string::String> {
+        t.entries(now).map(|e| std::format!("{e}")).collect()
+    }
+
+    fn ops() -> impl Strategy<Value = std::vec::Vec<Op>> {
+        proptest::collection::vec(
+            (
+                0u8..4,
+                0u16..12,
+                0u16..2,
+                // Mostly a few seconds apart (UDP's 2 s grace, its 30 s
+                // timeout), now and then long enough to expire.
+                prop_oneof![6 => 0u8..3, 1 => 0u8..60],
+                any::<bool>(),
+                proptest::bool::weighted(0.3),
+                any::<bool>(),
+                any::<u8>(),
+                0u8..10,
+            ),
+            1..150,
+        )
+    }
+
+    proptest! {
+        /// The fast path of a UDP datagram is the general path: two tables
+        /// given the same datagrams (a small table, so that buckets
+        /// overflow; zones; entries that expire; entries with their own
+        /// reply tuple, which the fast path leaves to the general one;
+        /// mangled headers), one through `classify`, the other through the
+        /// general path alone, give equal verdicts and equal listings.
+        #[test]
+        fn the_fast_path_is_the_general_path(ops in ops(), key in any::<[u8; 16]>(), checksum in any::<bool>()) {
+            let config = Config { checksum, ..Config::DEFAULT };
+            let mut fast: FixedConnTable<16> = ConnTable::new(HashKey(key), config);
+            let mut general: FixedConnTable<16> = ConnTable::new(HashKey(key), config);
+            let mut now = 1;
+            for op in ops {
+                now += u64::from(op.3);
+                both(&mut fast, &mut general, Instant::from_secs(now), op)?;
+                prop_assert_eq!(listing(&fast, Instant::from_secs(now)), listing(&general, Instant::from_secs(now)));
+            }
+        }
+
+        /// The same for the growable table (whose map has no home bucket:
+        /// the fast path asks `find`).
+        #[test]
+        fn the_fast_path_is_the_general_path_growable(ops in ops(), key in any::<[u8; 16]>()) {
+            let mut fast = ConnTable::growable(4, HashKey(key), Config::DEFAULT);
+            let mut general = ConnTable::growable(4, HashKey(key), Config::DEFAULT);
+            let mut now = 1;
+            for op in ops {
+                now += u64::from(op.3);
+                both(&mut fast, &mut general, Instant::from_secs(now), op)?;
+                prop_assert_eq!(listing(&fast, Instant::from_secs(now)), listing(&general, Instant::from_secs(now)));
+            }
+        }
+    }
+
+    /// An entry of the same tuple in another zone is another connection,
+    /// even when both keys share a bucket and a tag (a table of one bucket,
+    /// a hash key chosen so that the tags are equal).
+    #[test]
+    fn another_zone_is_another_connection() {
+        let p = udp([10, 0, 0, 1], 1000, SERVER, 53);
+        let (key, _) = Tuple::canonical_ipv4(proto::UDP, [10, 0, 0, 1], SERVER, 1000, 53);
+        let hash_key = (0u8..=255)
+            .flat_map(|a| (0u8..=255).map(move |b| HashKey([a, b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])))
+            .find(|&k| {
+                let t: FixedConnTable<8> = ConnTable::new(k, Config::DEFAULT);
+                t.place(&key, 0).tag() == t.place(&key, 1).tag()
+            })
+            .expect("a key whose zones 0 and 1 share a tag");
+        let mut t: FixedConnTable<8> = ConnTable::new(hash_key, Config::DEFAULT);
+        let now = Instant::from_secs(1);
+        let first = t.track_with(now, &p, Meta::default().with_zone(1));
+        assert_eq!(first.state(), Some(CtState::New));
+        let other = t.track_with(now, &p, Meta::default());
+        assert_eq!(other.state(), Some(CtState::New), "zone 0 does not see zone 1's entry");
+        assert_ne!(other.entry(), first.entry());
+        assert_eq!(t.track_with(now, &p, Meta::default().with_zone(1)).entry(), first.entry());
+    }
+}
