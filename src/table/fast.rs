@@ -22,20 +22,16 @@ use crate::wire::ip::IpView;
 
 impl<S: Storage> ConnTable<S> {
     /// The verdict of `packet`, read as the IPv4 packet without options
-    /// `ip` of protocol UDP (`plain_ipv4`), if it carries a valid UDP
-    /// datagram; `None` (and nothing done) otherwise, and the general path
-    /// then reads it.
+    /// `ip` of protocol UDP (`plain_ipv4`). A datagram that fails the
+    /// UDP checks goes to the general stage, which gives the reason.
     #[inline(always)]
-    pub(super) fn classify_udp4(
-        &mut self,
-        now: Tick,
-        packet: &[u8],
-        ip: &IpView<'_>,
-        meta: Meta,
-    ) -> Option<Verdict> {
+    pub(super) fn classify_udp4(&mut self, now: Tick, packet: &[u8], ip: &IpView<'_>, meta: Meta) -> Verdict {
         // The general path's checks, by the same function.
-        let payload = udp::inspect_udp(ip, self.config().checksum).ok()?;
-        let ports = ip.l4.first_chunk::<4>()?;
+        let (Ok(payload), Some(ports)) =
+            (udp::inspect_udp(ip, self.config().checksum), ip.l4.first_chunk::<4>())
+        else {
+            return self.classify_general(now, packet, meta);
+        };
         let sport = u16::from_be_bytes([ports[0], ports[1]]);
         let dport = u16::from_be_bytes([ports[2], ports[3]]);
         // The addresses as numbers: a register each.
@@ -52,9 +48,9 @@ impl<S: Storage> ConnTable<S> {
         if let Some(Some((i, dir))) = found
             && let Some(t) = self.udp_lane(now, i, dir, false, len, meta.broadcast_prefix)
         {
-            return Some(Verdict::Tracked(t));
+            return Verdict::Tracked(t);
         }
-        Some(self.track_udp4(now, (a, b, ap, bp, is_key), meta, place, len, payload, found))
+        self.track_udp4(now, (a, b, ap, bp, is_key), meta, place, len, payload, found)
     }
 
     /// [`ConnTable::find_fast`]'s first try for the UDP key `(a, b, ap,

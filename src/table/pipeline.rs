@@ -77,10 +77,9 @@ impl<S: Storage> ConnTable<S> {
         // on its fast path, TCP through the plain stage.
         if let Some(ip) = plain_ipv4(packet) {
             if ip.proto == crate::tuple::proto::UDP {
-                if let Some(v) = self.classify_udp4(now, packet, &ip, meta) {
-                    return v;
-                }
-            } else if let Some((flow, l4)) = self.stage_plain_ip(packet, &ip, meta, false) {
+                return self.classify_udp4(now, packet, &ip, meta);
+            }
+            if let Some((flow, l4)) = self.stage_plain_ip(packet, &ip, meta, false) {
                 // The search inline.
                 let found = self.find_fast(now, flow.place, &flow.key, flow.is_key, flow.zone);
                 return match self.attach_found(now, &flow, &l4, found) {
@@ -89,6 +88,12 @@ impl<S: Storage> ConnTable<S> {
                 };
             }
         }
+        self.classify_general(now, packet, meta)
+    }
+
+    /// [`ConnTable::classify_packet`] for any packet: the general stage.
+    #[inline(never)]
+    pub(super) fn classify_general(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
         let stage = self.stage_general(packet, meta);
         self.finish(now, stage, meta)
     }
