@@ -112,8 +112,8 @@ impl<S: Storage> ConnTable<S> {
     /// network order; `is_key`: the packet's tuple is the key), payload
     /// `payload`, IP length `len`, when its fast path
     /// ([`ConnTable::classify_udp4`]) did not finish it: `found` is what
-    /// the key's home bucket decided (`None`: it did not,
-    /// [`ConnTable::find`] decides).
+    /// the key's home bucket decided (`None`: it did not, the search
+    /// decides).
     // Inline on 64-bit hosts (no second copy of the verdict); out of line
     // on 32-bit microcontrollers, where a copy costs flash.
     #[cfg_attr(target_pointer_width = "64", inline(always))]
@@ -137,9 +137,11 @@ impl<S: Storage> ConnTable<S> {
         let key = Tuple::from_raw(Family::Ipv4, crate::tuple::proto::UDP, addr(a), addr(b), ap, bp);
         let zone = meta.zone;
         let flow = Flow { key, is_key, zone, place, len, broadcast_prefix: meta.broadcast_prefix };
+        // The home bucket again, for the positions the fast path leaves
+        // (an entry with its own reply tuple), then the full search.
         let found = match found {
             Some(found) => found,
-            None => self.find(now, place, &key, is_key, zone),
+            None => self.find_fast(now, place, &key, is_key, zone),
         };
         let l4 = L4Packet::Udp(payload);
         match self.attach_found(now, &flow, &l4, found) {
