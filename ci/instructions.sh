@@ -60,7 +60,7 @@ run() {
     fi
 }
 
-WORKLOADS="udp udp-nocsum tcp new-udp floor-udp floor-tcp floor-insert"
+WORKLOADS="udp udp-nocsum udp-batch tcp new-udp floor-udp floor-tcp floor-insert"
 # Translation: at most 32,767 connections of a table have NAT bindings
 # (one extension slot each), so these run at N_NAT flows.
 NAT_WORKLOADS="udp-orig udp-nat udp-translate udp-translate-none"
@@ -115,6 +115,7 @@ printf '| %-40s | %8s | %6s | %5s | %6s | %6s |\n' "" instr instr "" "lines" "li
 printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..42})" ---------: -------: ------: -------: -------:
 row "established UDP, 28 B, checksum on" udp floor-udp
 row "established UDP, 28 B, checksum off" udp-nocsum floor-udp
+row "established UDP, bursts of 32 (batch)" udp-batch floor-udp
 row "established TCP ACK, 40 B" tcp floor-tcp
 row "new UDP flow (classify+confirm / insert)" new-udp floor-insert
 

@@ -9,6 +9,8 @@
 //!
 //! * `udp`, `udp-nocsum`: ctrack, a 28-byte UDP packet of an established
 //!   flow, `Config::checksum` on / off;
+//! * `udp-batch`: the same packets (checksum on) in bursts of 32 through
+//!   `track_batch`;
 //! * `tcp`: ctrack, a 40-byte ACK of an established TCP connection;
 //! * `new-udp`: ctrack, `classify` + `confirm` of a new UDP flow, from a
 //!   pool of N (the flows are reaped between rounds of N/64, outside
@@ -37,6 +39,21 @@ use ctrack::Instant;
 fn measure_track<P: AsRef<[u8]>>(t: &mut Table, packets: &[P], k: usize) {
     for j in 0..k {
         let _ = black_box(t.track(T_RUN, black_box(packets[j % packets.len()].as_ref())));
+    }
+}
+
+#[inline(never)]
+fn measure_batch(t: &mut Table, bursts: &[Vec<&[u8]>], k: usize) {
+    let mut left = k;
+    for burst in bursts.iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        let burst = &burst[..burst.len().min(left)];
+        t.track_batch(T_RUN, black_box(burst), |_, v| {
+            let _ = black_box(v);
+        });
+        left -= burst.len();
     }
 }
 
@@ -82,7 +99,7 @@ fn measure_insert(f: &mut Floor, keys: &[Tuple4]) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: instructions udp|udp-nocsum|tcp|new-udp|udp-orig|udp-nat|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
+        "usage: instructions udp|udp-nocsum|udp-batch|tcp|new-udp|udp-orig|udp-nat|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
     );
     exit(2)
 }
@@ -97,6 +114,15 @@ fn main() {
         "udp" | "udp-nocsum" => {
             let Setup { table: mut t, live } = common::udp_table(n, workload == "udp");
             measure_track(&mut t, &common::udp_packets(&Setup::order_of(&live)), k);
+            check(&t, &live);
+        }
+        "udp-batch" => {
+            let Setup { table: mut t, live } = common::udp_table(n, true);
+            let packets = common::udp_packets(&Setup::order_of(&live));
+            // Bursts of 32, as in the benchmark.
+            let bursts: Vec<Vec<&[u8]>> =
+                packets.chunks(32).map(|c| c.iter().map(|p| &p[..]).collect()).collect();
+            measure_batch(&mut t, &bursts, k);
             check(&t, &live);
         }
         "udp-orig" | "udp-nat" | "udp-translate" | "udp-translate-none" => {

@@ -269,7 +269,12 @@ impl HomeScan<'_> {
     /// Whether a search goes on past the home bucket: a position whose
     /// search passed it lies further on.
     pub(crate) fn overflowed(&self) -> bool {
-        self.bucket[0] != 0
+        self.overflow_count() != 0
+    }
+
+    /// The bucket's overflow count (its word 0).
+    pub(crate) fn overflow_count(&self) -> u32 {
+        self.bucket[0]
     }
 }
 
@@ -360,16 +365,6 @@ impl IndexRef<'_> {
             }
             #[cfg(feature = "alloc")]
             IndexRef::Map(_) => None,
-        }
-    }
-
-    /// Read the first word of the place's home bucket (a batch touches its
-    /// packets' buckets before looking any up).
-    pub(crate) fn touch(&self, place: Place) -> u32 {
-        match self {
-            IndexRef::Buckets(w) => path(place, w.len()).next().map_or(0, |b| w[b * BUCKET_WORDS]),
-            #[cfg(feature = "alloc")]
-            IndexRef::Map(_) => 0,
         }
     }
 

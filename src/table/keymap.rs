@@ -15,7 +15,6 @@
 //! fails.
 
 use super::ConnTable;
-use super::pipeline::Stage;
 use super::storage::{Slot, Storage};
 use crate::expect::Expects;
 use crate::helper::pptp::{Master, PPTP};
@@ -70,13 +69,10 @@ fn same_key(a: &Tuple, b: &Tuple) -> bool {
 pub(crate) struct Keymap {
     entries: [KeyEntry; KEYMAP_SLOTS],
     len: u8,
-    /// Bumped at every change (a batch re-reads the tuples of its GRE
-    /// packets when the map changed after it read them).
-    version: u32,
 }
 
 impl Keymap {
-    pub(crate) const ZERO: Keymap = Keymap { entries: [KeyEntry::ZERO; KEYMAP_SLOTS], len: 0, version: 0 };
+    pub(crate) const ZERO: Keymap = Keymap { entries: [KeyEntry::ZERO; KEYMAP_SLOTS], len: 0 };
 
     /// The entries, in order of addition.
     pub(crate) fn live(&self) -> &[KeyEntry] {
@@ -91,12 +87,6 @@ impl Keymap {
     /// Forget every entry.
     pub(crate) fn clear(&mut self) {
         self.len = 0;
-        self.version = self.version.wrapping_add(1);
-    }
-
-    /// Changes so far (wrapping).
-    pub(crate) fn version(&self) -> u32 {
-        self.version
     }
 
     /// `gre_keymap_lookup()`: the source key of a GRE version 1 packet
@@ -119,7 +109,6 @@ impl Keymap {
         }
         self.entries[n] = KeyEntry { master: *master, zone, dir, tuple: *t };
         self.len += 1;
-        self.version = self.version.wrapping_add(1);
         true
     }
 
@@ -135,7 +124,6 @@ impl Keymap {
         }
         if kept != n {
             self.len = kept as u8;
-            self.version = self.version.wrapping_add(1);
         }
     }
 }
@@ -168,19 +156,6 @@ impl<S: Storage> ConnTable<S> {
         }
         let key = self.keymap.lookup(&t);
         Tuple::from_raw(t.family(), t.proto(), *t.src_bytes(), *t.dst_bytes(), key, t.dst_l4())
-    }
-
-    /// The stage of `packet` read again if the key map changed since it was
-    /// read (`version`) and the packet is enhanced GRE: a batch's verdicts
-    /// are those of its packets tracked one after the other.
-    pub(super) fn restage_gre<'p>(&mut self, stage: Stage<'p>, packet: &'p [u8], version: u32) -> Stage<'p> {
-        if self.keymap.version() == version || !matches!(stage, Stage::Track(..)) {
-            return stage;
-        }
-        match parse_ip(packet, Mode::Outer) {
-            Ok(ip) if is_gre_v1(ip.proto, ip.l4) => self.stage(packet, super::Meta::default()),
-            _ => stage,
-        }
     }
 
     /// The tuple `t` an ICMP error relates to (the inverse of the quoted

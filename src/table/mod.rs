@@ -579,11 +579,11 @@ impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::track`] (default [`Meta`]: zone 0) for a burst of
     /// packets, in order: `out` gets
     /// each packet's index and verdict. The verdicts are those `track`
-    /// would give one packet after the other; the work is arranged so that
-    /// the table's cache misses overlap: the headers of up to [`BATCH`]
-    /// packets are read and hashed, and the memory of their buckets
-    /// touched, before any of them is looked up (as DPDK's conntrack
-    /// batches do).
+    /// would give one packet after the other (each is tracked by `track`);
+    /// the work is arranged so that the table's cache misses overlap: the
+    /// keys of up to [`BATCH`] packets are read and hashed, and the memory
+    /// of their buckets and entries touched, before any of them is looked
+    /// up (as DPDK's conntrack batches do).
     ///
     /// ```
     /// use ctrack::{Config, ConnTable, CtState, FixedConnTable, HashKey, Instant};
@@ -602,33 +602,26 @@ impl<S: Storage> ConnTable<S> {
     /// assert_eq!(states, [Some(CtState::New), Some(CtState::Established), Some(CtState::Established)]);
     /// ```
     pub fn track_batch(&mut self, now: Instant, packets: &[&[u8]], mut out: impl FnMut(usize, Verdict)) {
-        let tick = self.tick_memo.tick(now);
-        self.tick_clock(tick);
         for (c, chunk) in packets.chunks(BATCH).enumerate() {
-            #[cfg(feature = "helper-pptp")]
-            let keymap_version = self.keymap.version();
-            let mut stages: [Option<pipeline::Stage<'_>>; BATCH] = [const { None }; BATCH];
-            let mut touched = 0u8;
-            for (stage, packet) in stages.iter_mut().zip(chunk) {
-                let s = self.stage(packet, Meta::default());
-                touched ^= self.touch(&s);
-                *stage = Some(s);
+            // Where each packet's entry would be (its key hashed from the
+            // header bytes, unchecked), those buckets' first words read,
+            // then the entries their tags first name: the loads of all the
+            // burst's packets are in flight before any lookup waits for
+            // one.
+            let mut places = [None; BATCH];
+            let mut touched = 0u32;
+            for (place, packet) in places.iter_mut().zip(chunk) {
+                *place = self.place_hint(packet);
+                touched ^= place.map_or(0, |p| self.touch_index(p));
             }
-            for stage in stages.iter().flatten() {
-                touched ^= self.touch_entry(stage);
+            for place in places.iter().flatten() {
+                let entry = self.first_candidate(*place).and_then(|i| self.entry_at(i));
+                touched ^= entry.map_or(0, |e| u32::from(e.key.proto()));
             }
             core::hint::black_box(touched);
-            for (k, (stage, packet)) in stages.into_iter().zip(chunk).enumerate() {
-                let Some(stage) = stage else { break };
-                #[cfg(feature = "helper-pptp")]
-                let stage = self.restage_gre(stage, packet, keymap_version);
-                let mut v = self.finish(tick, stage, Meta::default());
-                if let Err(d) = self.confirm(&mut v, packet)
-                    && !matches!(d, DropReason::Helper(_))
-                {
-                    v = Verdict::Dropped(d);
-                }
-                out(c * BATCH + k, v);
+            // Then each packet as `track` takes it.
+            for (k, packet) in chunk.iter().enumerate() {
+                out(c * BATCH + k, self.track(now, packet));
             }
         }
     }

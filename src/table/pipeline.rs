@@ -47,9 +47,8 @@ impl Flow {
     }
 }
 
-/// A packet once its headers are read (the first half of classification,
-/// which needs no entry: a batch does it for all its packets before the
-/// second half looks entries up).
+/// A packet once the general stage read its headers (the first half of
+/// classification, which needs no entry).
 pub(super) enum Stage<'p> {
     /// Decided already: INVALID or UNTRACKED.
     Done(Verdict),
@@ -79,7 +78,7 @@ impl<S: Storage> ConnTable<S> {
             if ip.proto == crate::tuple::proto::UDP {
                 return self.classify_udp4(now, packet, &ip, meta);
             }
-            if let Some((flow, l4)) = self.stage_plain_ip(packet, &ip, meta, false) {
+            if let Some((flow, l4)) = self.stage_plain_tcp(packet, &ip, meta) {
                 // The search inline.
                 let found = self.find_fast(now, flow.place, &flow.key, flow.is_key, flow.zone);
                 return match self.attach_found(now, &flow, &l4, found) {
@@ -96,15 +95,6 @@ impl<S: Storage> ConnTable<S> {
     pub(super) fn classify_general(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
         let stage = self.stage_general(packet, meta);
         self.finish(now, stage, meta)
-    }
-
-    /// The first half of classification: read the headers (IP input's and
-    /// the tracker's `error()` checks), build the tuple, hash its key.
-    pub(super) fn stage<'p>(&mut self, packet: &'p [u8], meta: Meta) -> Stage<'p> {
-        if let Some((flow, l4)) = self.stage_plain(packet, meta) {
-            return Stage::Track(flow, l4);
-        }
-        self.stage_general(packet, meta)
     }
 
     /// The rest of the classification of a UDP datagram over IPv4 whose
@@ -181,41 +171,32 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// [`ConnTable::stage`] for the shape of nearly every packet: a valid
-    /// IPv4 datagram without options, not a fragment, carrying a valid UDP
-    /// datagram or TCP segment. `None` for anything else (and for any
-    /// packet that fails a check: the general stage then finds the same
-    /// failure and gives its reason).
+    /// The general stage's flow and layer-4 view of a TCP segment in an
+    /// IPv4 packet without options (`ip`, read by [`plain_ipv4`]), the
+    /// shape of nearly every TCP packet. `None` for anything else (and for
+    /// any segment that fails a check: the general stage then finds the
+    /// same failure and gives its reason).
     ///
-    /// The same checks as the general stage, by the same functions
-    /// (`parse_ipv4`, `inspect_udp`, `tcp::inspect`); what it saves is the
-    /// general stage's detours: the tuple is built once, already canonical
-    /// ([`Tuple::canonical_ipv4`]), and hashed as IPv4 words.
+    /// The same checks as the general stage, by the same function
+    /// (`tcp::inspect`); what it saves is the general stage's detours: the
+    /// tuple is built once, already canonical ([`Tuple::canonical_ipv4`]),
+    /// and hashed as IPv4 words. (UDP has a fast path of its own,
+    /// [`ConnTable::classify_udp4`].)
     // Inlined into the packet path everywhere (fewer instructions per
     // packet on x86 and Cortex-M3, measured; a few dozen bytes of flash).
     #[inline(always)]
-    fn stage_plain<'p>(&mut self, packet: &'p [u8], meta: Meta) -> Option<(Flow, L4Packet<'p>)> {
-        self.stage_plain_ip(packet, &plain_ipv4(packet)?, meta, true)
-    }
-
-    /// [`ConnTable::stage_plain`] of a packet already read by
-    /// [`plain_ipv4`], its UDP datagrams only `with_udp` (else `None`).
-    #[inline(always)]
-    fn stage_plain_ip<'p>(
+    fn stage_plain_tcp<'p>(
         &mut self,
         packet: &'p [u8],
         ip: &IpView<'p>,
         meta: Meta,
-        with_udp: bool,
     ) -> Option<(Flow, L4Packet<'p>)> {
         let zone = meta.zone;
-        let verify = self.config().checksum;
-        let l4 = match ip.proto {
-            crate::tuple::proto::UDP if with_udp => L4Packet::Udp(proto::udp::inspect_udp(ip, verify).ok()?),
-            crate::tuple::proto::TCP => L4Packet::Tcp(proto::tcp::inspect(ip, verify).ok()?),
-            _ => return None,
-        };
-        // Both checks above read the ports' 4 bytes.
+        if ip.proto != crate::tuple::proto::TCP {
+            return None;
+        }
+        let l4 = L4Packet::Tcp(proto::tcp::inspect(ip, self.config().checksum).ok()?);
+        // The check above reads the ports' 4 bytes.
         let ports = ip.l4.first_chunk::<4>()?;
         let (key, is_key) = Tuple::canonical_ipv4(
             ip.proto,
@@ -244,22 +225,6 @@ impl<S: Storage> ConnTable<S> {
                 verdict
             }
         }
-    }
-
-    /// Read the first tags of the stage's buckets, so that a batch's cache
-    /// misses overlap (the loads of many packets are in flight at once,
-    /// before any lookup waits for one). Returns a byte to keep the reads.
-    pub(super) fn touch(&self, stage: &Stage<'_>) -> u8 {
-        let Stage::Track(flow, _) = stage else { return 0 };
-        self.touch_index(flow.place) as u8
-    }
-
-    /// The second step of a batch: read the entry the stage's tag first
-    /// points at (its tags are in cache by now), so that its cache line
-    /// too is in flight before the lookups.
-    pub(super) fn touch_entry(&self, stage: &Stage<'_>) -> u8 {
-        let Stage::Track(flow, _) = stage else { return 0 };
-        self.first_candidate(flow.place).and_then(|i| self.entry_at(i)).map_or(0, |e| e.key.proto())
     }
 
     pub(super) fn invalid(&mut self, r: Reason) -> Verdict {
@@ -935,12 +900,11 @@ mod tests {
     }
 
     proptest! {
-        /// The plain stage is a shortcut: whenever it takes a packet, the
-        /// general stage gives the same flow (key, direction, zone, hash,
-        /// length) and the same layer-4 view.
+        /// The plain TCP stage is a shortcut: whenever it takes a packet,
+        /// the general stage gives the same flow (key, direction, zone,
+        /// hash, length) and the same layer-4 view.
         #[test]
         fn plain_stage_equals_general_stage(
-            tcp in any::<bool>(),
             sport in any::<u16>(),
             dport in any::<u16>(),
             payload in proptest::collection::vec(any::<u8>(), 0..24),
@@ -948,11 +912,12 @@ mod tests {
             checksum in any::<bool>(),
             zone in 0u16..3,
         ) {
-            let p = packet(if tcp { 6 } else { 17 }, sport, dport, &payload, mutation);
+            let p = packet(6, sport, dport, &payload, mutation);
             let mut t: FixedConnTable<16> =
                 ConnTable::new(HashKey([9; 16]), Config { checksum, ..Config::default() });
-            if let Some((flow, l4)) = t.stage_plain(&p, Meta::default().with_zone(zone)) {
-                match t.stage_general(&p, Meta::default().with_zone(zone)) {
+            let meta = Meta::default().with_zone(zone);
+            if let Some((flow, l4)) = super::plain_ipv4(&p).and_then(|ip| t.stage_plain_tcp(&p, &ip, meta)) {
+                match t.stage_general(&p, meta) {
                     super::Stage::Track(f, l) => {
                         prop_assert_eq!(f, flow);
                         prop_assert_eq!(l, l4);
@@ -964,15 +929,14 @@ mod tests {
     }
 
     /// The plain stage takes the common packets (else it would save
-    /// nothing): both protocols, both directions of a flow.
+    /// nothing): both directions of a connection.
     #[test]
     fn plain_stage_takes_plain_packets() {
         let mut t: FixedConnTable<16> = ConnTable::new(HashKey([9; 16]), Config::default());
-        for proto in [6, 17] {
-            for (s, d) in [(1000, 53), (53, 1000)] {
-                let p = packet(proto, s, d, b"abc", (0, 0, 0));
-                assert!(t.stage_plain(&p, Meta::default()).is_some(), "proto {proto} {s}->{d}");
-            }
+        for (s, d) in [(1000, 53), (53, 1000)] {
+            let p = packet(6, s, d, b"abc", (0, 0, 0));
+            let ip = super::plain_ipv4(&p).unwrap();
+            assert!(t.stage_plain_tcp(&p, &ip, Meta::default()).is_some(), "{s}->{d}");
         }
     }
 }

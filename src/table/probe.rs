@@ -108,15 +108,18 @@ impl<S: Storage> ConnTable<S> {
         Place::new(crate::hash::hash_pair(&self.hash_key, &key.hash_words_ipv4(zone)))
     }
 
-    /// The first slot the index names for the place's tag (a batch reads
-    /// it early).
+    /// The first slot the place's home bucket names for its tag (a batch
+    /// reads it early).
+    #[inline]
     pub(super) fn first_candidate(&self, place: Place) -> Option<usize> {
-        self.store.parts().index.find(place, |_| true).map(|r| r.slot as usize)
+        self.store.parts().index.scan_home(place)?.next().map(|r| r.slot as usize)
     }
 
-    /// Read the first word of the place's bucket (a batch touches it early).
+    /// Read the first word of the place's home bucket (a batch touches it
+    /// early).
+    #[inline]
     pub(super) fn touch_index(&self, place: Place) -> u32 {
-        self.store.parts().index.touch(place)
+        self.store.parts().index.scan_home(place).map_or(0, |s| s.overflow_count())
     }
 
     /// The live, confirmed entry of `key` in `zone`, and the direction of a
