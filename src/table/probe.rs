@@ -181,8 +181,6 @@ impl<S: Storage> ConnTable<S> {
     /// `find`.
     // Inline on 64-bit hosts (fewer instructions per packet); left to the
     // compiler on 32-bit microcontrollers, where its copies cost flash.
-    // Inline on 64-bit hosts (fewer instructions per packet); left to the
-    // compiler on 32-bit microcontrollers, where its copies cost flash.
     #[cfg_attr(target_pointer_width = "64", inline(always))]
     pub(super) fn find_fast(
         &mut self,
