@@ -25,7 +25,8 @@
 //!  table                 ConnTable: the public face
 //!    storage, index,     the slot arena and its index (64-byte buckets, or
 //!    probe               hashbrown); finding, admission, early drop
-//!    pipeline            the path of a packet (below)
+//!    pipeline, fast      the path of a packet (below); the fast path of
+//!                        an established UDP datagram over IPv4
 //!    display             EntryRef, `conntrack -L` lines
 //! ───────────────────────────────────────────────────────────────────────
 //!  helper                Helper trait, registry, FTP/TFTP/SIP/SNMP/
@@ -76,7 +77,9 @@
 //!    applies; the [`Verdict`] says NEW, ESTABLISHED or RELATED and the
 //!    direction. (A UDP datagram, in a table without an event sink, takes
 //!    the UDP tracker's rule directly: the same result without the
-//!    general step.)
+//!    general step. Over IPv4 it takes a fast path through steps 1 to 3
+//!    that keeps its key in registers and searches the key's home bucket
+//!    first; anything it does not finish goes on as above.)
 //! 4. [`ConnTable::confirm`], for a packet that passes: the connection's
 //!    helper sees it and may register expectations; a new entry becomes
 //!    visible to other packets. [`ConnTable::discard`] instead leaves no

@@ -179,9 +179,9 @@ fn insert_on_path(w: &mut [u32], place: Place, r: Ref) -> bool {
 
 /// The free words among `words`, as bits (bit `k` for word `k`).
 #[inline]
-fn free_positions(bucket: &[u32; SCAN_WORDS]) -> u32 {
+fn free_positions(words: &[u32; SCAN_WORDS]) -> u32 {
     let mut m = 0;
-    for (k, &x) in bucket.iter().enumerate() {
+    for (k, &x) in words.iter().enumerate() {
         m |= u32::from(x == 0) << k;
     }
     m

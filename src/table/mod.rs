@@ -4,7 +4,8 @@
 //! * [`index`]: from a key's hash to the entries stored under it;
 //! * [`probe`]: finding, allocating, early drop and deletion of entries;
 //! * [`pipeline`]: the path of a packet (classification, the protocol
-//!   trackers, confirmation and the helper hook);
+//!   trackers, confirmation and the helper hook), and [`fast`]: the fast
+//!   path of a UDP datagram over IPv4;
 //! * [`display`]: [`EntryRef`], an entry as `conntrack -L` shows it;
 //! * [`snapshot`]: the table as bytes and back (state synchronisation);
 //! * [`control`]: deletion by tuple and by filter, of entries and

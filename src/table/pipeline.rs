@@ -140,7 +140,9 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// [`ConnTable::stage`] for any packet.
+    /// The first half of the classification of any packet: read the
+    /// headers (IP input's and the tracker's `error()` checks), build the
+    /// tuple, hash its key.
     fn stage_general<'p>(&mut self, packet: &'p [u8], meta: Meta) -> Stage<'p> {
         let zone = meta.zone;
         let ip = match parse_ip(packet, Mode::Outer) {
