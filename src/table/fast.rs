@@ -126,7 +126,7 @@ impl<S: Storage> ConnTable<S> {
 mod tests {
     use crate::tuple::{Direction, Tuple, proto};
     use crate::verdict::CtState;
-    use crate::wire::ip::tests::udp4 as udp;
+    use crate::wire::ip::tests::ipv4;
     use crate::{Config, ConnTable, FixedConnTable, HashKey, Instant, Meta, Status, Storage};
     use proptest::prelude::*;
 
@@ -134,10 +134,55 @@ mod tests {
     const PUBLIC: [u8; 4] = [203, 0, 113, 1];
 
     /// A packet of [`the_fast_path_is_the_general_path`]: `(client, port,
-    /// zone, seconds later, reversed, nat, broadcast, mangled, end)`, `end`
-    /// saying whether its verdict is confirmed (mostly), discarded or left
-    /// as it is (its entry unconfirmed).
-    type Op = (u8, u16, u16, u8, bool, bool, bool, u8, u8);
+    /// zone, seconds later, reversed, nat, broadcast, mangled, end, kind)`,
+    /// `end` saying whether its verdict is confirmed (mostly), discarded or
+    /// left as it is (its entry unconfirmed), `kind` a UDP datagram (0 to
+    /// 3) or a TCP segment of a handshake and its end (4: SYN or SYN-ACK,
+    /// 5 and 6: ACK, 7: FIN-ACK), which takes the plain TCP stage.
+    type Op = (u8, u16, u16, u8, bool, bool, bool, u8, u8, u8);
+
+    /// An IPv4 packet from `src`:`sport` to `dst`:`dport` carrying a UDP
+    /// datagram or (`tcp`: flags, sequence and acknowledgement numbers) a
+    /// TCP segment, both checksums right (RFC 1071, computed here).
+    fn packet(
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        tcp: Option<(u8, u32, u32)>,
+    ) -> std::vec::Vec<u8> {
+        let mut l4 = std::vec::Vec::new();
+        l4.extend_from_slice(&sport.to_be_bytes());
+        l4.extend_from_slice(&dport.to_be_bytes());
+        let (proto, at) = match tcp {
+            Some((flags, seq, ack)) => {
+                l4.extend_from_slice(&seq.to_be_bytes());
+                l4.extend_from_slice(&ack.to_be_bytes());
+                l4.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+                (proto::TCP, 16)
+            }
+            None => {
+                l4.extend_from_slice(&[0, 8, 0, 0]);
+                (proto::UDP, 6)
+            }
+        };
+        let mut sum = 0u32;
+        let mut add = |b: &[u8]| {
+            for c in b.chunks(2) {
+                sum += u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0));
+            }
+        };
+        add(&src);
+        add(&dst);
+        add(&[0, proto]);
+        add(&(l4.len() as u16).to_be_bytes());
+        add(&l4);
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        l4[at..at + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        ipv4(src, dst, proto, &l4)
+    }
 
     /// Give both tables the packet of `op` at `now`: `fast` through
     /// `classify`, `general` through the general path alone; the verdicts,
@@ -148,16 +193,25 @@ mod tests {
         now: Instant,
         op: Op,
     ) -> Result<(), TestCaseError> {
-        let (c, port, zone, _, reversed, nat, broadcast, mangled, end) = op;
+        let (c, port, zone, _, reversed, nat, broadcast, mangled, end, kind) = op;
         let client = [10, 0, 0, c % 4 + 1];
+        // The client's sequence numbers from 100, the server's from 500.
+        let tcp = match (kind, reversed) {
+            (0..4, _) => None,
+            (4, false) => Some((0x02, 100, 0)),
+            (4, true) => Some((0x12, 500, 101)),
+            (_, false) => Some((if kind == 7 { 0x11 } else { 0x10 }, 101, 501)),
+            (_, true) => Some((if kind == 7 { 0x11 } else { 0x10 }, 501, 101)),
+        };
+        let l4_proto = if tcp.is_some() { proto::TCP } else { proto::UDP };
         let mut p = if reversed {
-            udp(SERVER, 53, client, 1000 + port)
+            packet(SERVER, 53, client, 1000 + port, tcp)
         } else {
-            udp(client, 1000 + port, SERVER, 53)
+            packet(client, 1000 + port, SERVER, 53, tcp)
         };
         // Now and then a byte changed: a header the checks refuse, or
         // another flow.
-        if mangled < 28 {
+        if usize::from(mangled) < p.len() {
             p[usize::from(mangled)] ^= 0x41;
         }
         let meta = Meta { zone, notrack: false, broadcast_prefix: broadcast.then_some(24) };
@@ -168,7 +222,7 @@ mod tests {
         let mut w = general.classify_general(tick, &p, meta);
         prop_assert_eq!(v, w, "classified");
         if nat && v.state() == Some(CtState::New) && v.dir() == Some(Direction::Original) {
-            let reply = Tuple::with_ports(SERVER.into(), 53, PUBLIC.into(), 2000 + port, proto::UDP).unwrap();
+            let reply = Tuple::with_ports(SERVER.into(), 53, PUBLIC.into(), 2000 + port, l4_proto).unwrap();
             let _ = fast.set_reply(tick, v.entry().unwrap(), reply, Status::SRC_NAT);
             let _ = general.set_reply(tick, w.entry().unwrap(), reply, Status::SRC_NAT);
         }
@@ -204,14 +258,15 @@ mod tests {
                 any::<bool>(),
                 any::<u8>(),
                 0u8..10,
+                0u8..8,
             ),
             1..150,
         )
     }
 
     proptest! {
-        /// The fast path of a UDP datagram is the general path: two tables
-        /// given the same datagrams (a small table, so that buckets
+        /// The fast path of UDP (and TCP's plain stage) is the general path:
+        /// two tables given the same UDP datagrams and TCP segments (a small table, so that buckets
         /// overflow; zones; entries that expire; entries with their own
         /// reply tuple, which the fast path leaves to the general one;
         /// mangled headers), one through `classify`, the other through the
@@ -258,7 +313,7 @@ mod tests {
     /// a hash key chosen so that the tags are equal).
     #[test]
     fn another_zone_is_another_connection() {
-        let p = udp([10, 0, 0, 1], 1000, SERVER, 53);
+        let p = packet([10, 0, 0, 1], 1000, SERVER, 53, None);
         let (key, _) = Tuple::canonical_ipv4(proto::UDP, [10, 0, 0, 1], SERVER, 1000, 53);
         let hash_key = (0u8..=255)
             .flat_map(|a| (0u8..=255).map(move |b| HashKey([a, b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])))
