@@ -308,6 +308,37 @@ mod tests {
         Ok(())
     }
 
+    proptest! {
+        /// The fast path's key is the general path's: the canonical form
+        /// of the packet's tuple (`Tuple::canonical`), whether the tuple is
+        /// it, and its place (`ConnTable::place`), so that either path
+        /// finds the entries the other made.
+        #[test]
+        fn the_fast_key_is_the_canonical_key(
+            tcp in any::<bool>(),
+            src in any::<[u8; 4]>(),
+            dst in any::<[u8; 4]>(),
+            sport in any::<u16>(),
+            dport in any::<u16>(),
+            same in 0u8..4,
+            zone in 0u16..4,
+            key in any::<[u8; 16]>(),
+        ) {
+            // Equal addresses and ports now and then.
+            let dst = if same & 1 == 1 { src } else { dst };
+            let dport = if same & 2 == 2 { sport } else { dport };
+            let p = if tcp { proto::TCP } else { proto::UDP };
+            let t: FixedConnTable<16> = ConnTable::new(HashKey(key), Config::DEFAULT);
+            let (canonical, is_key) =
+                Tuple::with_ports(src.into(), sport, dst.into(), dport, p).unwrap().canonical().unwrap();
+            let fields = (u32::from_be_bytes(src), u32::from_be_bytes(dst), sport, dport);
+            let (place, fast_is_key, (a, b, ap, bp)) = t.ipv4_key(p, zone, fields);
+            prop_assert_eq!(place, t.place(&canonical, zone));
+            prop_assert_eq!(fast_is_key, is_key);
+            prop_assert!(canonical.is_ipv4(p, a, b, ap, bp));
+        }
+    }
+
     /// An entry of the same tuple in another zone is another connection,
     /// even when both keys share a bucket and a tag (a table of one bucket,
     /// a hash key chosen so that the tags are equal).
