@@ -251,6 +251,17 @@ impl Tuple {
     pub(crate) const ZERO: Tuple =
         Tuple { family: 0, proto: 0, src: [0; 16], dst: [0; 16], src_l4: 0, dst_l4: 0 };
 
+    /// The IPv4 tuple of `proto` from `src`:`sport` to `dst`:`dport`
+    /// (addresses as numbers, network order).
+    pub(crate) fn ipv4(proto: u8, src: u32, dst: u32, sport: u16, dport: u16) -> Tuple {
+        let addr = |x: u32| {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&x.to_be_bytes());
+            b
+        };
+        Tuple::from_raw(Family::Ipv4, proto, addr(src), addr(dst), sport, dport)
+    }
+
     /// A tuple of these fields; an IPv4 tuple's addresses are their first
     /// 4 bytes (the rest is cleared: the equality relies on it).
     pub(crate) fn from_raw(

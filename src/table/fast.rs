@@ -137,7 +137,7 @@ mod tests {
     /// zone, seconds later, reversed, nat, broadcast, mangled, end, kind)`,
     /// `end` saying whether its verdict is confirmed (mostly), discarded or
     /// left as it is (its entry unconfirmed), `kind` a UDP datagram (0 to
-    /// 3) or a TCP segment of a handshake and its end (4: SYN or SYN-ACK,
+    /// 3; 3 in reverse: to the public address of source NAT) or a TCP segment of a handshake and its end (4: SYN or SYN-ACK,
     /// 5 and 6: ACK, 7: FIN-ACK), which takes the plain TCP stage.
     type Op = (u8, u16, u16, u8, bool, bool, bool, u8, u8, u8);
 
@@ -204,10 +204,12 @@ mod tests {
             (_, true) => Some((if kind == 7 { 0x11 } else { 0x10 }, 501, 101)),
         };
         let l4_proto = if tcp.is_some() { proto::TCP } else { proto::UDP };
-        let mut p = if reversed {
-            packet(SERVER, 53, client, 1000 + port, tcp)
-        } else {
-            packet(client, 1000 + port, SERVER, 53, tcp)
+        let mut p = match (reversed, kind) {
+            // An answer to the public address of a flow given source NAT
+            // (its entry's second position).
+            (true, 3) => packet(SERVER, 53, PUBLIC, 2000 + port, tcp),
+            (true, _) => packet(SERVER, 53, client, 1000 + port, tcp),
+            (false, _) => packet(client, 1000 + port, SERVER, 53, tcp),
         };
         // Now and then a byte changed: a header the checks refuse, or
         // another flow.

@@ -19,7 +19,7 @@ use crate::reason::{DropReason, HelperDrop, Reason, TcpReason};
 use crate::stats::bump;
 use crate::status::Status;
 use crate::time::Tick;
-use crate::tuple::{Direction, Family, Tuple};
+use crate::tuple::{Direction, Tuple};
 use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip, parse_ipv4};
 use crate::zeroed::Maybe;
@@ -119,20 +119,24 @@ impl<S: Storage> ConnTable<S> {
         payload: &[u8],
         found: Option<Option<(usize, Direction)>>,
     ) -> Verdict {
-        let addr = |x: u32| {
-            let mut b = [0u8; 16];
-            b[..4].copy_from_slice(&x.to_be_bytes());
-            b
-        };
-        let key = Tuple::from_raw(Family::Ipv4, crate::tuple::proto::UDP, addr(a), addr(b), ap, bp);
+        let key = Tuple::ipv4(crate::tuple::proto::UDP, a, b, ap, bp);
         let zone = meta.zone;
-        let flow = Flow { key, is_key, zone, place, len, broadcast_prefix: meta.broadcast_prefix };
         // The home bucket again, for the positions the fast path leaves
-        // (an entry with its own reply tuple), then the full search.
+        // (an entry with its own reply tuple: NAT), then the full search;
+        // an entry found takes the UDP lane.
         let found = match found {
             Some(found) => found,
-            None => self.find_fast(now, place, &key, is_key, zone),
+            None => {
+                let found = self.find_fast(now, place, &key, is_key, zone);
+                if let Some((i, dir)) = found
+                    && let Some(t) = self.udp_lane(now, i, dir, false, len, meta.broadcast_prefix)
+                {
+                    return Verdict::Tracked(t);
+                }
+                found
+            }
         };
+        let flow = Flow { key, is_key, zone, place, len, broadcast_prefix: meta.broadcast_prefix };
         let l4 = L4Packet::Udp(payload);
         match self.attach_found(now, &flow, &l4, found) {
             Step::Done(v) => v,
