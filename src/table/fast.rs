@@ -137,8 +137,9 @@ mod tests {
     /// zone, seconds later, reversed, nat, broadcast, mangled, end, kind)`,
     /// `end` saying whether its verdict is confirmed (mostly), discarded or
     /// left as it is (its entry unconfirmed), `kind` a UDP datagram (0 to
-    /// 3; 3 in reverse: to the public address of source NAT) or a TCP segment of a handshake and its end (4: SYN or SYN-ACK,
-    /// 5 and 6: ACK, 7: FIN-ACK), which takes the plain TCP stage.
+    /// 3; 3 in reverse: to the public address of source NAT) or a TCP
+    /// segment of a handshake and its end (4: SYN or SYN-ACK, 5 and 6:
+    /// ACK, 7: FIN-ACK), which takes the plain TCP stage.
     type Op = (u8, u16, u16, u8, bool, bool, bool, u8, u8, u8);
 
     /// An IPv4 packet from `src`:`sport` to `dst`:`dport` carrying a UDP
