@@ -11,10 +11,10 @@
 
 use super::index::Place;
 use super::pipeline::ip_length;
-use super::storage::{Slot, Storage};
+use super::probe::KeyTest;
+use super::storage::Storage;
 use super::{ConnTable, Meta};
 use crate::proto::udp;
-use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::{Direction, ipv4_hash_words, ipv4_is_key, proto};
 use crate::verdict::Verdict;
@@ -83,10 +83,9 @@ impl<S: Storage> ConnTable<S> {
         Some(self.ipv4_key(h[9], 0, (src, dst, sport, dport)).0)
     }
 
-    /// [`ConnTable::find_fast`]'s first try for the UDP key `(a, b, ap,
-    /// bp)` (canonical) at `place`, by `find`'s test position by position:
-    /// `Some(found)` when the home bucket decides (the entry of the key,
-    /// or its absence), `None` when a full search must.
+    /// [`ConnTable::search_home`] for the UDP key `(a, b, ap, bp)`
+    /// (canonical), compared as numbers; an entry with its own reply tuple
+    /// (NAT) is left to the full search, which reads the extension.
     #[inline(always)]
     fn find_udp4_home(
         &self,
@@ -96,29 +95,15 @@ impl<S: Storage> ConnTable<S> {
         is_key: bool,
         zone: u16,
     ) -> Option<Option<(usize, Direction)>> {
-        let p = self.store.parts();
-        let mut scan = p.index.scan_home(place)?;
-        loop {
-            let Some(r) = scan.next() else {
-                return if scan.overflowed() { None } else { Some(None) };
-            };
-            let Some(e) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { continue };
-            // `find` would reap it first.
-            if e.expired(now) {
-                return None;
-            }
-            if e.zone != zone || !e.status.contains(Status::CONFIRMED) {
-                continue;
-            }
-            // A position of an entry with a reply tuple of its own: `find`
-            // decides.
+        self.search_home(now, place, zone, |_, e, r| {
             if r.secondary || e.has_own_reply() {
-                return None;
+                KeyTest::Undecided
+            } else if e.key.is_ipv4(proto::UDP, a, b, ap, bp) {
+                KeyTest::Hit(e.direction(is_key))
+            } else {
+                KeyTest::Miss
             }
-            if e.key.is_ipv4(proto::UDP, a, b, ap, bp) {
-                return Some(Some((r.slot as usize, e.direction(is_key))));
-            }
-        }
+        })
     }
 }
 

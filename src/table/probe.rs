@@ -74,6 +74,17 @@ fn hit(p: &Parts<'_>, e: &Entry, r: Ref, key: &Tuple, is_key: bool) -> Option<Di
     }
 }
 
+/// What [`ConnTable::search_home`]'s key test says of a visible entry
+/// that carries the key's tag.
+pub(super) enum KeyTest {
+    /// The key's entry, in this direction.
+    Hit(Direction),
+    /// Another key's.
+    Miss,
+    /// The test cannot tell here: the full search decides.
+    Undecided,
+}
+
 impl<S: Storage> ConnTable<S> {
     pub(super) fn slots(&self) -> &[Slot] {
         self.store.parts().slots
@@ -173,12 +184,44 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// [`ConnTable::find`], its search tried in the key's home bucket
-    /// first, inline (the packet path: nearly every key is there): an
+    /// `find`'s test, position by position, in the home bucket of `place`
+    /// alone (the packet path's first try, inline: nearly every key is
+    /// there), the key compared by `key_test` with each visible entry that
+    /// carries its tag. `Some(found)` when the home bucket decides: an
     /// entry found there before any expired entry of the same tag (which
     /// `find` would reap first), or the key's absence when nothing
-    /// overflowed the bucket, is `find`'s answer; anything else is left to
-    /// `find`.
+    /// overflowed the bucket; `None` when [`ConnTable::find`] must.
+    #[inline(always)]
+    pub(super) fn search_home(
+        &self,
+        now: Tick,
+        place: Place,
+        zone: u16,
+        key_test: impl Fn(&Parts<'_>, &Entry, Ref) -> KeyTest,
+    ) -> Option<Option<(usize, Direction)>> {
+        let p = self.store.parts();
+        let mut scan = p.index.scan_home(place)?;
+        loop {
+            let Some(r) = scan.next() else {
+                return if scan.overflowed() { None } else { Some(None) };
+            };
+            let Some(e) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { continue };
+            if e.expired(now) {
+                return None;
+            }
+            if e.zone != zone || !e.status.contains(Status::CONFIRMED) {
+                continue;
+            }
+            match key_test(&p, e, r) {
+                KeyTest::Hit(dir) => return Some(Some((r.slot as usize, dir))),
+                KeyTest::Miss => continue,
+                KeyTest::Undecided => return None,
+            }
+        }
+    }
+
+    /// [`ConnTable::find`], its search tried in the key's home bucket
+    /// first ([`ConnTable::search_home`]).
     // Inline on 64-bit hosts (fewer instructions per packet); left to the
     // compiler on 32-bit microcontrollers, where its copies cost flash.
     #[cfg_attr(target_pointer_width = "64", inline(always))]
@@ -190,27 +233,12 @@ impl<S: Storage> ConnTable<S> {
         is_key: bool,
         zone: u16,
     ) -> Option<(usize, Direction)> {
-        let p = self.store.parts();
-        if let Some(mut scan) = p.index.scan_home(place) {
-            // `find`'s test, position by position.
-            loop {
-                let Some(r) = scan.next() else {
-                    if scan.overflowed() {
-                        break;
-                    }
-                    return None;
-                };
-                let Some(e) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { continue };
-                if e.expired(now) {
-                    break;
-                }
-                if e.zone == zone
-                    && e.status.contains(Status::CONFIRMED)
-                    && let Some(dir) = hit(&p, e, r, key, is_key)
-                {
-                    return Some((r.slot as usize, dir));
-                }
-            }
+        let found = self.search_home(now, place, zone, |p, e, r| match hit(p, e, r, key, is_key) {
+            Some(dir) => KeyTest::Hit(dir),
+            None => KeyTest::Miss,
+        });
+        if let Some(found) = found {
+            return found;
         }
         self.find(now, place, key, is_key, zone)
     }
