@@ -336,16 +336,23 @@ impl IndexRef<'_> {
     /// map and a partial last bucket.
     #[inline(always)]
     pub(crate) fn scan_home(&self, place: Place) -> Option<HomeScan<'_>> {
+        let bucket = self.home_bucket(place)?;
+        // Word 0 is the overflow count, which never carries a tag: word by
+        // word, the scan starts past it.
+        Some(HomeScan { bucket, tag: place.tag(), at: if WHOLE_BUCKETS { 0 } else { 1 }, matches: 0 })
+    }
+
+    /// The words of `place`'s home bucket (`None` for the map and a
+    /// partial last bucket).
+    #[inline(always)]
+    pub(crate) fn home_bucket(&self, place: Place) -> Option<&[u32; BUCKET_WORDS]> {
         let w = match self {
             IndexRef::Buckets(w) => w,
             #[cfg(feature = "alloc")]
             IndexRef::Map(_) => return None,
         };
         let start = path(place, w.len()).next()? * BUCKET_WORDS;
-        let bucket = w.get(start..start + BUCKET_WORDS)?.first_chunk::<BUCKET_WORDS>()?;
-        // Word 0 is the overflow count, which never carries a tag: word by
-        // word, the scan starts past it.
-        Some(HomeScan { bucket, tag: place.tag(), at: if WHOLE_BUCKETS { 0 } else { 1 }, matches: 0 })
+        w.get(start..start + BUCKET_WORDS)?.first_chunk::<BUCKET_WORDS>()
     }
 
     /// Every position a search for `place` may meet, whatever its tag (the

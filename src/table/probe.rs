@@ -126,11 +126,13 @@ impl<S: Storage> ConnTable<S> {
         self.store.parts().index.scan_home(place)?.next().map(|r| r.slot as usize)
     }
 
-    /// Read the first word of the place's home bucket (a batch touches it
-    /// early).
+    /// Prefetch the home bucket of `place` (a batch asks for it early).
     #[inline]
-    pub(super) fn touch_index(&self, place: Place) -> u32 {
-        self.store.parts().index.scan_home(place).map_or(0, |s| s.overflow_count())
+    pub(super) fn prefetch_home(&self, place: Option<Place>) {
+        let index = self.store.parts().index;
+        if let Some(b) = place.and_then(|p| index.home_bucket(p)) {
+            crate::prefetch::line(b, 0);
+        }
     }
 
     /// The live, confirmed entry of `key` in `zone`, and the direction of a

@@ -94,6 +94,19 @@ impl Entry {
         if self.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply }
     }
 
+    /// Read the first and the last of the bytes a UDP packet's lookup and
+    /// lane read (the key's first address byte, the stream deadline),
+    /// which lie in one or two cache lines: a batch touches them before
+    /// it tracks the packet (`ConnTable::track_batch`).
+    #[inline(always)]
+    pub fn touch(&self) -> u32 {
+        let last = match self.proto {
+            ProtoState::Stream { stream_after } => stream_after.ticks() as u32,
+            _ => 0,
+        };
+        u32::from(self.key.src_bytes()[0]) ^ last
+    }
+
     /// The handle of this entry, in slot `i`.
     pub fn handle(&self, i: usize) -> Handle {
         Handle { index: i as u32, generation: self.generation }
