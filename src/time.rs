@@ -57,10 +57,29 @@ impl Instant {
     pub(crate) fn tick(self) -> Tick {
         // Whole seconds and the milliseconds apart: no overflow for any
         // `u64` of milliseconds.
-        let (secs, ms) = (self.millis / 1000, self.millis % 1000);
-        let ticks = secs.saturating_mul(u64::from(TICKS_PER_SEC)) + ms * u64::from(TICKS_PER_SEC) / 1000;
+        #[cfg(target_pointer_width = "64")]
+        let (secs, ms) = (self.millis / 1000, (self.millis % 1000) as u32);
+        #[cfg(not(target_pointer_width = "64"))]
+        let (secs, ms) = div_rem_1000(self.millis);
+        let ticks = secs.saturating_mul(u64::from(TICKS_PER_SEC)) + u64::from(ms * TICKS_PER_SEC / 1000);
         Tick::from_ticks(ticks)
     }
+}
+
+/// `n / 1000` and `n % 1000` with 32-bit divisions, 16 bits of `n` at a
+/// time (each partial dividend, the remainder so far and 16 bits, is
+/// below 1000 · 2¹⁶): a 32-bit microcontroller then links no 64-bit
+/// division routine (about 900 bytes of flash on a Cortex-M3, whose
+/// 32-bit division is one instruction).
+#[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+fn div_rem_1000(n: u64) -> (u64, u32) {
+    let (mut q, mut r) = (0u64, 0u32);
+    for shift in [48, 32, 16, 0] {
+        let part = (r << 16) | ((n >> shift) as u32 & 0xffff);
+        q = (q << 16) | u64::from(part / 1000);
+        r = part % 1000;
+    }
+    (q, r)
 }
 
 /// The last [`Instant`] a table converted, and its [`Tick`]: the packets of
@@ -156,6 +175,14 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        /// The 32-bit targets' division by 1000 is the division.
+        #[test]
+        fn div_rem_1000_divides(n in proptest::prelude::any::<u64>(), small in 0u64..5_000_000) {
+            for n in [n, small, u64::MAX - small] {
+                proptest::prop_assert_eq!(div_rem_1000(n), (n / 1000, (n % 1000) as u32));
+            }
+        }
+
         /// `is_after` is the order of the ticks as numbers, and the derived
         /// ordering (which `max` uses) agrees.
         #[test]

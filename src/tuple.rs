@@ -439,8 +439,9 @@ impl Tuple {
     }
 
     /// The canonical form ([`Tuple::canonical`]) of the tuple of an IPv4
-    /// packet of a protocol with ports, built directly from its fields.
-    #[inline]
+    /// packet of a protocol with ports, built directly from its fields
+    /// (the tests' way to the keys the fast paths keep as numbers).
+    #[cfg(test)]
     pub(crate) fn canonical_ipv4(
         proto: u8,
         src: [u8; 4],

@@ -1,22 +1,25 @@
-//! The fast path of the commonest packet, a UDP datagram over IPv4: its
-//! headers read, its key hashed and searched for in the key's home bucket,
-//! and the UDP lane applied, all from the packet's fields, without the
-//! flow, tuple and layer-4 view the general path builds. Whatever it does
-//! not finish (a new flow, an entry further on, one with its own reply
-//! tuple or an extension, a table with an event sink) goes on, with what
-//! it learnt, to the general path's second half.
+//! The fast paths of the commonest packets, UDP datagrams and TCP
+//! segments over IPv4 without options: the headers read by the general
+//! path's checks, the key kept as four numbers in registers, hashed and
+//! searched for in its home bucket, all from the packet's fields, without
+//! the tuple and flow the general path builds. A UDP entry found there
+//! takes the UDP lane; a TCP entry goes straight to its tracker. Whatever
+//! a fast path does not finish (a new flow, an entry further on, one with
+//! its own reply tuple, a table with an event sink) goes on, with what it
+//! learnt, to the general path's second half.
 //!
 //! Its verdicts are the general path's: a test holds it to it
 //! (`the_fast_path_is_the_general_path`).
 
 use super::index::Place;
-use super::pipeline::ip_length;
+use super::pipeline::{Flow, Step, ip_length};
 use super::probe::KeyTest;
 use super::storage::Storage;
 use super::{ConnTable, Meta};
+use crate::proto::L4Packet;
 use crate::proto::udp;
 use crate::time::Tick;
-use crate::tuple::{Direction, ipv4_hash_words, ipv4_is_key, proto};
+use crate::tuple::{Direction, Tuple, ipv4_hash_words, ipv4_is_key, proto};
 use crate::verdict::Verdict;
 use crate::wire::ip::IpView;
 
@@ -40,13 +43,62 @@ impl<S: Storage> ConnTable<S> {
         let zone = meta.zone;
         let (place, is_key, (a, b, ap, bp)) = self.ipv4_key(proto::UDP, zone, (src, dst, sport, dport));
         let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
-        let found = self.find_udp4_home(now, place, (a, b, ap, bp), is_key, zone);
+        let found = self.find_ipv4_home(now, place, proto::UDP, (a, b, ap, bp), is_key, zone);
         if let Some(Some((i, dir))) = found
             && let Some(t) = self.udp_lane(now, i, dir, false, len, meta.broadcast_prefix)
         {
             return Verdict::Tracked(t);
         }
         self.track_udp4(now, (a, b, ap, bp, is_key), meta, place, len, payload, found)
+    }
+
+    /// The verdict of `packet`, read as the IPv4 packet without options
+    /// `ip` of protocol TCP (`plain_ipv4`): the segment read with the
+    /// general path's checks, its key kept as numbers and searched for in
+    /// its home bucket as UDP's is, the entry found given straight to the
+    /// tracker. A segment that fails the checks goes to the general
+    /// stage, which gives the reason.
+    #[inline(always)]
+    pub(super) fn classify_tcp4(&mut self, now: Tick, packet: &[u8], ip: &IpView<'_>, meta: Meta) -> Verdict {
+        let (Ok(seg), Some(ports)) =
+            (crate::proto::tcp::inspect(ip, self.config().checksum), ip.l4.first_chunk::<4>())
+        else {
+            return self.classify_general(now, packet, meta);
+        };
+        let sport = u16::from_be_bytes([ports[0], ports[1]]);
+        let dport = u16::from_be_bytes([ports[2], ports[3]]);
+        let src = u32::from_be_bytes([ip.src[0], ip.src[1], ip.src[2], ip.src[3]]);
+        let dst = u32::from_be_bytes([ip.dst[0], ip.dst[1], ip.dst[2], ip.dst[3]]);
+        let zone = meta.zone;
+        let (place, is_key, (a, b, ap, bp)) = self.ipv4_key(proto::TCP, zone, (src, dst, sport, dport));
+        let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
+        let l4 = L4Packet::Tcp(seg);
+        let key = || Tuple::ipv4(proto::TCP, a, b, ap, bp);
+        let found = match self.find_ipv4_home(now, place, proto::TCP, (a, b, ap, bp), is_key, zone) {
+            Some(found) => found,
+            None => self.find_fast(now, place, &key(), is_key, zone),
+        };
+        if let Some((i, dir)) = found
+            && let Step::Done(v) = self.run_tracker(now, i, dir, false, &l4, len, meta.broadcast_prefix)
+        {
+            return v;
+        }
+        // A new connection, or a reopened one (its old entry removed).
+        let flow = Flow { key: key(), is_key, zone, place, len, broadcast_prefix: meta.broadcast_prefix };
+        self.open_tcp4(now, &flow, &l4, found.is_some())
+    }
+
+    /// A TCP segment that opens a connection (`reopened`: in place of
+    /// the entry its tracker just removed), out of the packet path's line.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
+    fn open_tcp4(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>, reopened: bool) -> Verdict {
+        if reopened {
+            return self.track_reopened(now, flow, l4);
+        }
+        match self.attach_found(now, flow, l4, None) {
+            Step::Done(v) => v,
+            Step::Reopen => self.track_reopened(now, flow, l4),
+        }
     }
 
     /// The canonical key (`Tuple::canonical_ipv4`) of the IPv4 tuple of
@@ -83,14 +135,15 @@ impl<S: Storage> ConnTable<S> {
         Some(self.ipv4_key(h[9], 0, (src, dst, sport, dport)).0)
     }
 
-    /// [`ConnTable::search_home`] for the UDP key `(a, b, ap, bp)`
-    /// (canonical), compared as numbers; an entry with its own reply tuple
-    /// (NAT) is left to the full search, which reads the extension.
+    /// [`ConnTable::search_home`] for the IPv4 key of `proto` `(a, b, ap,
+    /// bp)` (canonical), compared as numbers; an entry with its own reply
+    /// tuple (NAT) is left to the full search, which reads the extension.
     #[inline(always)]
-    fn find_udp4_home(
+    fn find_ipv4_home(
         &self,
         now: Tick,
         place: Place,
+        l4_proto: u8,
         (a, b, ap, bp): (u32, u32, u16, u16),
         is_key: bool,
         zone: u16,
@@ -98,7 +151,7 @@ impl<S: Storage> ConnTable<S> {
         self.search_home(now, place, zone, |_, e, r| {
             if r.secondary || e.has_own_reply() {
                 KeyTest::Undecided
-            } else if e.key.is_ipv4(proto::UDP, a, b, ap, bp) {
+            } else if e.key.is_ipv4(l4_proto, a, b, ap, bp) {
                 KeyTest::Hit(e.direction(is_key))
             } else {
                 KeyTest::Miss
@@ -124,7 +177,8 @@ mod tests {
     /// left as it is (its entry unconfirmed), `kind` a UDP datagram (0 to
     /// 3; 3 in reverse: to the public address of source NAT) or a TCP
     /// segment of a handshake and its end (4: SYN or SYN-ACK, 5 and 6:
-    /// ACK, 7: FIN-ACK), which takes the plain TCP stage.
+    /// ACK, 7: FIN-ACK, 8: RST-ACK, after which a SYN reopens), which
+    /// takes TCP's fast path.
     type Op = (u8, u16, u16, u8, bool, bool, bool, u8, u8, u8);
 
     /// An IPv4 packet from `src`:`sport` to `dst`:`dport` carrying a UDP
@@ -182,12 +236,17 @@ mod tests {
         let (c, port, zone, _, reversed, nat, broadcast, mangled, end, kind) = op;
         let client = [10, 0, 0, c % 4 + 1];
         // The client's sequence numbers from 100, the server's from 500.
+        let flags = match kind {
+            7 => 0x11,
+            8 => 0x14,
+            _ => 0x10,
+        };
         let tcp = match (kind, reversed) {
             (0..4, _) => None,
             (4, false) => Some((0x02, 100, 0)),
             (4, true) => Some((0x12, 500, 101)),
-            (_, false) => Some((if kind == 7 { 0x11 } else { 0x10 }, 101, 501)),
-            (_, true) => Some((if kind == 7 { 0x11 } else { 0x10 }, 501, 101)),
+            (_, false) => Some((flags, 101, 501)),
+            (_, true) => Some((flags, 501, 101)),
         };
         let l4_proto = if tcp.is_some() { proto::TCP } else { proto::UDP };
         let mut p = match (reversed, kind) {
@@ -209,10 +268,15 @@ mod tests {
         // The general stage: the general path.
         let mut w = general.classify_general(tick, &p, meta);
         prop_assert_eq!(v, w, "classified");
-        if nat && v.state() == Some(CtState::New) && v.dir() == Some(Direction::Original) {
+        // (A packet that ends its connection names no entry.)
+        if nat
+            && v.state() == Some(CtState::New)
+            && v.dir() == Some(Direction::Original)
+            && let (Some(e), Some(f)) = (v.entry(), w.entry())
+        {
             let reply = Tuple::with_ports(SERVER.into(), 53, PUBLIC.into(), 2000 + port, l4_proto).unwrap();
-            let _ = fast.set_reply(tick, v.entry().unwrap(), reply, Status::SRC_NAT);
-            let _ = general.set_reply(tick, w.entry().unwrap(), reply, Status::SRC_NAT);
+            let _ = fast.set_reply(tick, e, reply, Status::SRC_NAT);
+            let _ = general.set_reply(tick, f, reply, Status::SRC_NAT);
         }
         match end {
             0 => {
@@ -246,14 +310,14 @@ mod tests {
                 any::<bool>(),
                 any::<u8>(),
                 0u8..10,
-                0u8..8,
+                0u8..9,
             ),
             1..150,
         )
     }
 
     proptest! {
-        /// The fast path of UDP (and TCP's plain stage) is the general path:
+        /// The fast paths of UDP and TCP are the general path:
         /// two tables given the same UDP datagrams and TCP segments (a small table, so that buckets
         /// overflow; zones; entries that expire; entries with their own
         /// reply tuple, which the fast path leaves to the general one;
@@ -294,6 +358,26 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    /// A TCP connection reset and opened again by the client's next SYN
+    /// (the tracker's reopen, which the fast path hands to the general
+    /// path's second turn) goes the same way on both paths.
+    #[test]
+    fn a_reopened_connection_is_the_same_on_both_paths() {
+        // Client 10.0.0.1, nothing mangled, each verdict confirmed.
+        let op = |reversed, kind| (0, 0, 0, 1, reversed, false, false, 255, 2, kind);
+        let mut fast: FixedConnTable<16> = ConnTable::new(HashKey([5; 16]), Config::DEFAULT);
+        let mut general: FixedConnTable<16> = ConnTable::new(HashKey([5; 16]), Config::DEFAULT);
+        let now = Instant::from_secs(1);
+        // SYN, SYN-ACK, the client's RST-ACK (CLOSE), the client's SYN.
+        for (reversed, kind) in [(false, 4), (true, 4), (false, 8), (false, 4)] {
+            both(&mut fast, &mut general, now, op(reversed, kind)).unwrap();
+        }
+        let listed = listing(&fast, now);
+        assert_eq!(listed, listing(&general, now));
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert!(listed[0].contains("SYN_SENT"), "{listed:?}");
     }
 
     proptest! {

@@ -29,15 +29,15 @@ use crate::zeroed::Maybe;
 /// key lives (the one hash of the packet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Flow {
-    key: Tuple,
-    is_key: bool,
-    zone: u16,
-    place: Place,
+    pub(super) key: Tuple,
+    pub(super) is_key: bool,
+    pub(super) zone: u16,
+    pub(super) place: Place,
     /// The IP packet's length, headers included (what Linux's accounting
     /// counts: `skb->len`, the packet trimmed to its IP length).
-    len: u32,
+    pub(super) len: u32,
     /// The packet's [`Meta::broadcast_prefix`], for its verdict.
-    broadcast_prefix: Option<u8>,
+    pub(super) broadcast_prefix: Option<u8>,
 }
 
 impl Flow {
@@ -62,7 +62,7 @@ pub(super) enum Stage<'p> {
 const EXT_EVICT_WINDOW: usize = 32;
 
 /// What running the tracker on an entry led to.
-enum Step {
+pub(super) enum Step {
     Done(Verdict),
     /// The tracker asked for the entry to be replaced by a new one (a TCP
     /// reopen: `nf_conntrack_proto_tcp.c: nf_conntrack_tcp_packet()`).
@@ -72,19 +72,14 @@ enum Step {
 impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::classify`] after the notrack check.
     pub(super) fn classify_packet(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
-        // The common shape straight to the lookup, without a stage: UDP
-        // on its fast path, TCP through the plain stage.
+        // The common shapes straight to the lookup, without a stage: UDP
+        // and TCP over IPv4 without options, on their fast paths.
         if let Some(ip) = plain_ipv4(packet) {
             if ip.proto == crate::tuple::proto::UDP {
                 return self.classify_udp4(now, packet, &ip, meta);
             }
-            if let Some((flow, l4)) = self.stage_plain_tcp(packet, &ip, meta) {
-                // The search inline.
-                let found = self.find_fast(now, flow.place, &flow.key, flow.is_key, flow.zone);
-                return match self.attach_found(now, &flow, &l4, found) {
-                    Step::Done(v) => v,
-                    Step::Reopen => self.track_reopened(now, &flow, &l4),
-                };
+            if ip.proto == crate::tuple::proto::TCP {
+                return self.classify_tcp4(now, packet, &ip, meta);
             }
         }
         self.classify_general(now, packet, meta)
@@ -177,46 +172,6 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// The general stage's flow and layer-4 view of a TCP segment in an
-    /// IPv4 packet without options (`ip`, read by [`plain_ipv4`]), the
-    /// shape of nearly every TCP packet. `None` for anything else (and for
-    /// any segment that fails a check: the general stage then finds the
-    /// same failure and gives its reason).
-    ///
-    /// The same checks as the general stage, by the same function
-    /// (`tcp::inspect`); what it saves is the general stage's detours: the
-    /// tuple is built once, already canonical ([`Tuple::canonical_ipv4`]),
-    /// and hashed as IPv4 words. (UDP has a fast path of its own,
-    /// [`ConnTable::classify_udp4`].)
-    // Inlined into the packet path everywhere (fewer instructions per
-    // packet on x86 and Cortex-M3, measured; a few dozen bytes of flash).
-    #[inline(always)]
-    fn stage_plain_tcp<'p>(
-        &mut self,
-        packet: &'p [u8],
-        ip: &IpView<'p>,
-        meta: Meta,
-    ) -> Option<(Flow, L4Packet<'p>)> {
-        let zone = meta.zone;
-        if ip.proto != crate::tuple::proto::TCP {
-            return None;
-        }
-        let l4 = L4Packet::Tcp(proto::tcp::inspect(ip, self.config().checksum).ok()?);
-        // The check above reads the ports' 4 bytes.
-        let ports = ip.l4.first_chunk::<4>()?;
-        let (key, is_key) = Tuple::canonical_ipv4(
-            ip.proto,
-            [ip.src[0], ip.src[1], ip.src[2], ip.src[3]],
-            [ip.dst[0], ip.dst[1], ip.dst[2], ip.dst[3]],
-            u16::from_be_bytes([ports[0], ports[1]]),
-            u16::from_be_bytes([ports[2], ports[3]]),
-        );
-        let place = self.place_ipv4(&key, zone);
-        let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
-        let broadcast_prefix = meta.broadcast_prefix;
-        Some((Flow { key, is_key, zone, place, len, broadcast_prefix }, l4))
-    }
-
     /// The second half: find or create the entry and run its tracker.
     pub(super) fn finish(&mut self, now: Tick, stage: Stage<'_>, meta: Meta) -> Verdict {
         match stage {
@@ -265,7 +220,7 @@ impl<S: Storage> ConnTable<S> {
     /// made the compiler hoist dozens of addresses out of it, a hundred
     /// instructions per packet on a Cortex-M3.)
     #[inline(never)]
-    fn track_reopened(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Verdict {
+    pub(super) fn track_reopened(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Verdict {
         match self.attach(now, flow, l4) {
             Step::Done(v) => v,
             // Only an entry in TIME_WAIT or CLOSE asks to be reopened, and
@@ -289,7 +244,7 @@ impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::attach`] once the flow's entry was searched for:
     /// `found` it, or create one; then run the tracker.
     #[inline]
-    fn attach_found(
+    pub(super) fn attach_found(
         &mut self,
         now: Tick,
         flow: &Flow,
@@ -314,7 +269,7 @@ impl<S: Storage> ConnTable<S> {
                 }
             }
         };
-        self.run_tracker(now, i, dir, is_new, l4, flow)
+        self.run_tracker(now, i, dir, is_new, l4, flow.len, flow.broadcast_prefix)
     }
 
     /// Create the (unconfirmed) entry of a new connection, in a slot of
@@ -435,22 +390,27 @@ impl<S: Storage> ConnTable<S> {
     /// outcome: `nf_conntrack_core.c: nf_conntrack_in()` from the ctinfo
     /// that `resolve_normal_ct()` derives on (`nf_conntrack_handle_packet()`,
     /// then the SEEN_REPLY update).
-    #[inline]
-    fn run_tracker(
+    // Inline on 64-bit hosts (both callers, the TCP fast path and
+    // `attach_found`, save the call); left to the compiler on 32-bit
+    // microcontrollers, where copies cost flash.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn run_tracker(
         &mut self,
         now: Tick,
         i: usize,
         dir: Direction,
         is_new: bool,
         l4: &L4Packet<'_>,
-        flow: &Flow,
+        len: u32,
+        broadcast_prefix: Option<u8>,
     ) -> Step {
         if let L4Packet::Udp(_) = l4
-            && let Some(t) = self.udp_lane(now, i, dir, is_new, flow.len, flow.broadcast_prefix)
+            && let Some(t) = self.udp_lane(now, i, dir, is_new, len, broadcast_prefix)
         {
             return Step::Done(Verdict::Tracked(t));
         }
-        let len = flow.len;
         // What an UPDATE event compares with (nothing without a sink).
         let before = self.before(i);
         // The zone's timeout policy, if it has one for the protocol (a
@@ -555,7 +515,7 @@ impl<S: Storage> ConnTable<S> {
             self.after(i, before);
         }
         let mut t = Tracked::new(state, dir, handle, extended, now);
-        t.set_broadcast_prefix(flow.broadcast_prefix);
+        t.set_broadcast_prefix(broadcast_prefix);
         t.set_ignored(ignored);
         t.set_unconfirmed(is_new && !close);
         if close {
@@ -848,101 +808,4 @@ const UNLINKED: NewLinks = (Status::empty(), None, None, None);
 fn peer_seqadj(e: &Entry, exts: &[ExtSlot], dir: Direction) -> SeqAdj {
     let x = e.link.ext().and_then(|x| exts.get(x)?.0.get());
     x.map_or(SeqAdj::ZERO, |x| x.seqadj[usize::from(dir == Direction::Original)])
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::wire::ip::tests::ipv4;
-    use crate::{Config, ConnTable, FixedConnTable, HashKey, Meta};
-    use proptest::prelude::*;
-
-    /// An IPv4 packet of protocol `proto` carrying a layer-4 header with
-    /// the ports and checksums filled in, then changed by `mutation`.
-    fn packet(
-        proto: u8,
-        sport: u16,
-        dport: u16,
-        payload: &[u8],
-        mutation: (u8, usize, u8),
-    ) -> std::vec::Vec<u8> {
-        let mut l4 = std::vec::Vec::new();
-        l4.extend_from_slice(&sport.to_be_bytes());
-        l4.extend_from_slice(&dport.to_be_bytes());
-        if proto == 6 {
-            l4.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
-        } else {
-            l4.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-            l4.extend_from_slice(&[0, 0]);
-        }
-        l4.extend_from_slice(payload);
-        let mut p = ipv4([10, 0, 0, 1], [10, 0, 0, 2], proto, &l4);
-        // The layer-4 checksum (RFC 1071 over the pseudo-header and layer 4).
-        let mut sum = 0u32;
-        let mut add = |b: &[u8]| {
-            for c in b.chunks(2) {
-                sum += u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0));
-            }
-        };
-        add(&p[12..20]);
-        add(&[0, proto]);
-        add(&(l4.len() as u16).to_be_bytes());
-        add(&p[20..]);
-        while sum >> 16 != 0 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        let at = if proto == 6 { 20 + 16 } else { 20 + 6 };
-        p[at..at + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-        // Mutations: none, a byte changed (IHL, lengths, flags, checksums,
-        // ports...), or the packet cut short.
-        match mutation.0 % 3 {
-            1 => {
-                let i = mutation.1 % p.len();
-                p[i] ^= mutation.2 | 1;
-            }
-            2 => p.truncate(mutation.1 % p.len()),
-            _ => {}
-        }
-        p
-    }
-
-    proptest! {
-        /// The plain TCP stage is a shortcut: whenever it takes a packet,
-        /// the general stage gives the same flow (key, direction, zone,
-        /// hash, length) and the same layer-4 view.
-        #[test]
-        fn plain_stage_equals_general_stage(
-            sport in any::<u16>(),
-            dport in any::<u16>(),
-            payload in proptest::collection::vec(any::<u8>(), 0..24),
-            mutation in (0u8..3, any::<usize>(), any::<u8>()),
-            checksum in any::<bool>(),
-            zone in 0u16..3,
-        ) {
-            let p = packet(6, sport, dport, &payload, mutation);
-            let mut t: FixedConnTable<16> =
-                ConnTable::new(HashKey([9; 16]), Config { checksum, ..Config::default() });
-            let meta = Meta::default().with_zone(zone);
-            if let Some((flow, l4)) = super::plain_ipv4(&p).and_then(|ip| t.stage_plain_tcp(&p, &ip, meta)) {
-                match t.stage_general(&p, meta) {
-                    super::Stage::Track(f, l) => {
-                        prop_assert_eq!(f, flow);
-                        prop_assert_eq!(l, l4);
-                    }
-                    _ => prop_assert!(false, "the general stage did not track {:?}", p),
-                }
-            }
-        }
-    }
-
-    /// The plain stage takes the common packets (else it would save
-    /// nothing): both directions of a connection.
-    #[test]
-    fn plain_stage_takes_plain_packets() {
-        let mut t: FixedConnTable<16> = ConnTable::new(HashKey([9; 16]), Config::default());
-        for (s, d) in [(1000, 53), (53, 1000)] {
-            let p = packet(6, s, d, b"abc", (0, 0, 0));
-            let ip = super::plain_ipv4(&p).unwrap();
-            assert!(t.stage_plain_tcp(&p, &ip, Meta::default()).is_some(), "{s}->{d}");
-        }
-    }
 }

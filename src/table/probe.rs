@@ -105,18 +105,11 @@ impl<S: Storage> ConnTable<S> {
 
     /// The place of `key` in `zone`: its keyed hash.
     pub(super) fn place(&self, key: &Tuple, zone: u16) -> Place {
-        // The same words and hash as `place_ipv4` for an IPv4 key (a test
-        // checks it), out of line: the packet path has its inline copy.
+        // The same words and hash as the fast paths' `ipv4_key` for an
+        // IPv4 key (`the_fast_key_is_the_canonical_key` checks it), out of
+        // line: the fast paths have their inline copy.
         let (words, n) = key.hash_words(zone);
         Place::new(hash_words(&self.hash_key, &words[..n]))
-    }
-
-    /// [`ConnTable::place`] of an IPv4 key (most keys), hashed from an
-    /// array: the hash unrolls, inline in the packet path.
-    #[inline(always)]
-    pub(super) fn place_ipv4(&self, key: &Tuple, zone: u16) -> Place {
-        debug_assert!(key.family() == crate::tuple::Family::Ipv4);
-        Place::new(crate::hash::hash_pair(&self.hash_key, &key.hash_words_ipv4(zone)))
     }
 
     /// The first slot the place's home bucket names for its tag (a batch
