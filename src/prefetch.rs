@@ -14,11 +14,14 @@
 //! `unsafe fn`); on other targets the hint does nothing (a
 //! microcontroller has no data cache to fill).
 
+/// Whether [`line`] does anything on this target.
+pub(crate) const ENABLED: bool = cfg!(all(target_arch = "x86_64", target_feature = "sse"));
+
 /// Ask for the cache line that holds the byte `offset` bytes into `*r`
 /// (past its end too: the address is only a hint).
 #[inline(always)]
 #[allow(unsafe_code)]
-pub(crate) fn line<T>(r: &T, offset: usize) {
+pub(crate) fn line<T: ?Sized>(r: &T, offset: usize) {
     let p = (r as *const T).cast::<i8>().wrapping_add(offset);
     // SAFETY: `_mm_prefetch` is `unsafe` only because it is a
     // `#[target_feature(enable = "sse")]` function, and SSE is enabled

@@ -23,25 +23,34 @@ use crate::tuple::{Direction, Tuple, ipv4_hash_words, ipv4_is_key, proto};
 use crate::verdict::Verdict;
 use crate::wire::ip::IpView;
 
+/// The canonical key of an IPv4 packet's tuple, its fields as numbers
+/// `(a, b, ap, bp)` (the lower address and port first), the key's place,
+/// and whether the packet's tuple is the key ([`ConnTable::ipv4_key`]).
+pub(super) type FastKey = (Place, bool, (u32, u32, u16, u16));
+
 impl<S: Storage> ConnTable<S> {
     /// The verdict of `packet`, read as the IPv4 packet without options
-    /// `ip` of protocol UDP (`plain_ipv4`). A datagram that fails the
-    /// UDP checks goes to the general stage, which gives the reason.
+    /// `ip` of protocol UDP (`plain_ipv4`), and its key if its header
+    /// bytes gave it already ([`ConnTable::header_key`]). A datagram that fails the UDP checks
+    /// goes to the general stage, which gives the reason.
     #[inline(always)]
-    pub(super) fn classify_udp4(&mut self, now: Tick, packet: &[u8], ip: &IpView<'_>, meta: Meta) -> Verdict {
-        // The general path's checks, by the same function.
-        let (Ok(payload), Some(ports)) =
-            (udp::inspect_udp(ip, self.config().checksum), ip.l4.first_chunk::<4>())
-        else {
+    pub(super) fn classify_udp4(
+        &mut self,
+        now: Tick,
+        packet: &[u8],
+        ip: &IpView<'_>,
+        meta: Meta,
+        key: Option<(u8, FastKey)>,
+    ) -> Verdict {
+        // The general path's checks, by the same function. (They also
+        // show that the ports the key was read from are the datagram's.)
+        let (Ok(payload), Some((place, is_key, (a, b, ap, bp)))) = (
+            udp::inspect_udp(ip, self.config().checksum),
+            key.map(|(_, k)| k).or_else(|| self.view_key(ip, proto::UDP, meta.zone)),
+        ) else {
             return self.classify_general(now, packet, meta);
         };
-        let sport = u16::from_be_bytes([ports[0], ports[1]]);
-        let dport = u16::from_be_bytes([ports[2], ports[3]]);
-        // The addresses as numbers: a register each.
-        let src = u32::from_be_bytes([ip.src[0], ip.src[1], ip.src[2], ip.src[3]]);
-        let dst = u32::from_be_bytes([ip.dst[0], ip.dst[1], ip.dst[2], ip.dst[3]]);
         let zone = meta.zone;
-        let (place, is_key, (a, b, ap, bp)) = self.ipv4_key(proto::UDP, zone, (src, dst, sport, dport));
         let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
         let found = self.find_ipv4_home(now, place, proto::UDP, (a, b, ap, bp), is_key, zone);
         if let Some(Some((i, dir))) = found
@@ -53,24 +62,27 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// The verdict of `packet`, read as the IPv4 packet without options
-    /// `ip` of protocol TCP (`plain_ipv4`): the segment read with the
-    /// general path's checks, its key kept as numbers and searched for in
-    /// its home bucket as UDP's is, the entry found given straight to the
-    /// tracker. A segment that fails the checks goes to the general
-    /// stage, which gives the reason.
+    /// `ip` of protocol TCP (`plain_ipv4`), and its key if its header
+    /// bytes gave it already ([`ConnTable::header_key`]): the segment read with the general
+    /// path's checks, its key searched for in its home bucket as UDP's is,
+    /// the entry found given straight to the tracker. A segment that fails
+    /// the checks goes to the general stage, which gives the reason.
     #[inline(always)]
-    pub(super) fn classify_tcp4(&mut self, now: Tick, packet: &[u8], ip: &IpView<'_>, meta: Meta) -> Verdict {
-        let (Ok(seg), Some(ports)) =
-            (crate::proto::tcp::inspect(ip, self.config().checksum), ip.l4.first_chunk::<4>())
-        else {
+    pub(super) fn classify_tcp4(
+        &mut self,
+        now: Tick,
+        packet: &[u8],
+        ip: &IpView<'_>,
+        meta: Meta,
+        key: Option<(u8, FastKey)>,
+    ) -> Verdict {
+        let (Ok(seg), Some((place, is_key, (a, b, ap, bp)))) = (
+            crate::proto::tcp::inspect(ip, self.config().checksum),
+            key.map(|(_, k)| k).or_else(|| self.view_key(ip, proto::TCP, meta.zone)),
+        ) else {
             return self.classify_general(now, packet, meta);
         };
-        let sport = u16::from_be_bytes([ports[0], ports[1]]);
-        let dport = u16::from_be_bytes([ports[2], ports[3]]);
-        let src = u32::from_be_bytes([ip.src[0], ip.src[1], ip.src[2], ip.src[3]]);
-        let dst = u32::from_be_bytes([ip.dst[0], ip.dst[1], ip.dst[2], ip.dst[3]]);
         let zone = meta.zone;
-        let (place, is_key, (a, b, ap, bp)) = self.ipv4_key(proto::TCP, zone, (src, dst, sport, dport));
         let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
         let l4 = L4Packet::Tcp(seg);
         let key = || Tuple::ipv4(proto::TCP, a, b, ap, bp);
@@ -106,24 +118,35 @@ impl<S: Storage> ConnTable<S> {
     /// network order), as fields `(a, b, ap, bp)`, whether the tuple is the
     /// key, and the key's place in `zone` ([`ConnTable::place`]).
     #[inline(always)]
-    fn ipv4_key(
-        &self,
-        proto: u8,
-        zone: u16,
-        (src, dst, sport, dport): (u32, u32, u16, u16),
-    ) -> (Place, bool, (u32, u32, u16, u16)) {
+    fn ipv4_key(&self, proto: u8, zone: u16, (src, dst, sport, dport): (u32, u32, u16, u16)) -> FastKey {
         let is_key = ipv4_is_key(src, dst, sport, dport);
         let (a, ap, b, bp) = if is_key { (src, sport, dst, dport) } else { (dst, dport, src, sport) };
         let words = ipv4_hash_words(proto, zone, a, b, ap, bp);
         (Place::new(crate::hash::hash_pair(&self.hash_key, &words)), is_key, (a, b, ap, bp))
     }
 
-    /// Where the entry of `packet` (zone 0) would be found if it is a UDP
-    /// datagram or TCP segment in an IPv4 packet without options, read from
-    /// its header bytes without a check: a batch touches that memory
-    /// before it tracks the packet, and a wrong guess costs only the touch.
-    #[inline]
-    pub(super) fn place_hint(&self, packet: &[u8]) -> Option<Place> {
+    /// The [`FastKey`] in `zone` of `ip`, a packet of `l4_proto`, a
+    /// protocol with ports (`None` if its layer-4 part is shorter than them), read from
+    /// the checked view.
+    #[inline(always)]
+    fn view_key(&self, ip: &IpView<'_>, l4_proto: u8, zone: u16) -> Option<FastKey> {
+        let ports = ip.l4.first_chunk::<4>()?;
+        let sport = u16::from_be_bytes([ports[0], ports[1]]);
+        let dport = u16::from_be_bytes([ports[2], ports[3]]);
+        // The addresses as numbers: a register each.
+        let src = u32::from_be_bytes([ip.src[0], ip.src[1], ip.src[2], ip.src[3]]);
+        let dst = u32::from_be_bytes([ip.dst[0], ip.dst[1], ip.dst[2], ip.dst[3]]);
+        Some(self.ipv4_key(l4_proto, zone, (src, dst, sport, dport)))
+    }
+
+    /// The protocol and [`FastKey`] of `packet` in `zone` if it is a UDP
+    /// datagram or TCP segment in an IPv4 packet without options, read
+    /// from its header bytes (addresses at 12 and 16, ports at 20 and 22)
+    /// before any check. Once `plain_ipv4` and the protocol's checks pass,
+    /// it is the packet's key; until then it is a guess, good for asking
+    /// early for the memory the search will read.
+    #[inline(always)]
+    pub(super) fn header_key(&self, packet: &[u8], zone: u16) -> Option<(u8, FastKey)> {
         let h = packet.first_chunk::<24>()?;
         if h[0] != 0x45 || (h[9] != proto::UDP && h[9] != proto::TCP) {
             return None;
@@ -132,7 +155,7 @@ impl<S: Storage> ConnTable<S> {
         let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
         let sport = u16::from_be_bytes([h[20], h[21]]);
         let dport = u16::from_be_bytes([h[22], h[23]]);
-        Some(self.ipv4_key(h[9], 0, (src, dst, sport, dport)).0)
+        Some((h[9], self.ipv4_key(h[9], zone, (src, dst, sport, dport))))
     }
 
     /// [`ConnTable::search_home`] for the IPv4 key of `proto` `(a, b, ap,

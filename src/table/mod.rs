@@ -612,7 +612,7 @@ impl<S: Storage> ConnTable<S> {
             // the burst's bucket misses in flight together.
             let mut places = [None; BATCH];
             for (place, packet) in places.iter_mut().zip(chunk) {
-                *place = self.place_hint(packet);
+                *place = self.header_key(packet, 0).map(|(_, key)| key.0);
                 self.prefetch_home(*place);
             }
             // Then the entries those buckets first name: their slots
