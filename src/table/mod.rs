@@ -568,7 +568,13 @@ impl<S: Storage> ConnTable<S> {
 
     /// [`ConnTable::track`] with per-packet options.
     pub fn track_with(&mut self, now: Instant, packet: &[u8], meta: Meta) -> Verdict {
-        let mut v = self.classify(now, packet, meta);
+        let v = self.classify(now, packet, meta);
+        self.confirmed(v, packet)
+    }
+
+    /// `v`, the verdict of `packet`, once confirmed.
+    #[inline(always)]
+    fn confirmed(&mut self, mut v: Verdict, packet: &[u8]) -> Verdict {
         match self.confirm(&mut v, packet) {
             // The packet keeps its classification; the verdict says it
             // must be dropped.
@@ -580,11 +586,12 @@ impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::track`] (default [`Meta`]: zone 0) for a burst of
     /// packets, in order: `out` gets
     /// each packet's index and verdict. The verdicts are those `track`
-    /// would give one packet after the other (each is tracked by `track`);
-    /// the work is arranged so that the table's cache misses overlap: the
-    /// keys of up to [`BATCH`] packets are read and hashed, their index
-    /// buckets prefetched and their entries read, before any of them is
-    /// looked up (as DPDK's conntrack batches do). On x86-64 the buckets
+    /// would give one packet after the other (each is tracked as `track`
+    /// tracks it, its key read and hashed once); the work is arranged so
+    /// that the table's cache misses overlap: the keys of up to [`BATCH`]
+    /// packets are read and hashed, their index buckets prefetched and
+    /// their entries read, before any of them is looked up (as DPDK's
+    /// conntrack batches do). On x86-64 the buckets
     /// are asked for with a prefetch instruction, which lets the whole
     /// burst's misses be in flight at once; elsewhere that step does
     /// nothing.
@@ -610,10 +617,10 @@ impl<S: Storage> ConnTable<S> {
             // Where each packet's entry would be (its key hashed from the
             // header bytes, unchecked), and a prefetch of that home bucket:
             // the burst's bucket misses in flight together.
-            let mut places = [None; BATCH];
-            for (place, packet) in places.iter_mut().zip(chunk) {
-                *place = self.header_key(packet, 0).map(|(_, key)| key.0);
-                self.prefetch_home(*place);
+            let mut keys = [None; BATCH];
+            for (key, packet) in keys.iter_mut().zip(chunk) {
+                *key = self.header_key(packet, 0);
+                self.prefetch_home(key.map(|(_, k)| k.0));
             }
             // Then the entries those buckets first name: their slots
             // found, then read in a loop of a few instructions a packet (a
@@ -621,8 +628,8 @@ impl<S: Storage> ConnTable<S> {
             // loop, the more of them in flight). (Prefetched instead,
             // measured slower.)
             let mut found = [usize::MAX; BATCH];
-            for (i, place) in found.iter_mut().zip(&places) {
-                if let Some(slot) = place.and_then(|p| self.first_candidate(p)) {
+            for (i, key) in found.iter_mut().zip(&keys) {
+                if let Some(slot) = key.and_then(|(_, k)| self.first_candidate(k.0)) {
                     *i = slot;
                 }
             }
@@ -632,11 +639,21 @@ impl<S: Storage> ConnTable<S> {
                 touched ^= slots.get(i).map_or(0, |s| s.0.touch());
             }
             core::hint::black_box(touched);
-            // Then each packet as `track` takes it.
-            for (k, packet) in chunk.iter().enumerate() {
-                out(c * BATCH + k, self.track(now, packet));
+            // Then each packet as `track` takes it, its key already read.
+            for (k, (packet, key)) in chunk.iter().zip(keys).enumerate() {
+                out(c * BATCH + k, self.track_keyed(now, packet, key));
             }
         }
+    }
+
+    /// [`ConnTable::track`] of a packet whose header bytes gave `key`
+    /// (`header_key`, zone 0), in a batch.
+    #[inline(always)]
+    fn track_keyed(&mut self, now: Instant, packet: &[u8], key: Option<(u8, fast::FastKey)>) -> Verdict {
+        let tick = self.tick_memo.tick(now);
+        self.tick_clock(tick);
+        let v = self.classify_keyed(tick, packet, Meta::default(), key);
+        self.confirmed(v, packet)
     }
 
     /// Classify a raw IPv4 or IPv6 packet (`nf_conntrack_core.c: nf_conntrack_in()`).

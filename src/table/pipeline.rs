@@ -71,17 +71,32 @@ pub(super) enum Step {
 
 impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::classify`] after the notrack check.
+    #[inline(always)]
     pub(super) fn classify_packet(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
-        // The common shapes straight to the lookup, without a stage: UDP
-        // and TCP over IPv4 without options, on their fast paths. Where
-        // there is a prefetch (`prefetch::ENABLED`), their key is read and
-        // hashed first and its home bucket asked for, so that the bucket
-        // is on its way while the checks run; elsewhere the fast paths
-        // read the key after their checks (fewer values live across them).
+        // Where there is a prefetch (`prefetch::ENABLED`), the key of a
+        // plain UDP or TCP packet is read and hashed first and its home
+        // bucket asked for, so that the bucket is on its way while the
+        // checks run; elsewhere the fast paths read the key after their
+        // checks (fewer values live across them).
         let early = if crate::prefetch::ENABLED { self.header_key(packet, meta.zone) } else { None };
         if let Some((_, key)) = early {
             self.prefetch_home(Some(key.0));
         }
+        self.classify_keyed(now, packet, meta, early)
+    }
+
+    /// [`ConnTable::classify_packet`] of a packet whose header bytes gave
+    /// `early` (`header_key`), or that were not read yet (`None`).
+    #[inline(always)]
+    pub(super) fn classify_keyed(
+        &mut self,
+        now: Tick,
+        packet: &[u8],
+        meta: Meta,
+        early: Option<(u8, super::fast::FastKey)>,
+    ) -> Verdict {
+        // The common shapes straight to the lookup, without a stage: UDP
+        // and TCP over IPv4 without options, on their fast paths.
         if let Some(ip) = plain_ipv4(packet) {
             if ip.proto == crate::tuple::proto::UDP {
                 return self.classify_udp4(now, packet, &ip, meta, early);
