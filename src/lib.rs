@@ -25,8 +25,8 @@
 //!  table                 ConnTable: the public face
 //!    storage, index,     the slot arena and its index (64-byte buckets, or
 //!    probe               hashbrown); finding, admission, early drop
-//!    pipeline, fast      the path of a packet (below); the fast path of
-//!                        an established UDP datagram over IPv4
+//!    pipeline, fast      the path of a packet (below); the fast paths
+//!                        of UDP and TCP over IPv4
 //!    display             EntryRef, `conntrack -L` lines
 //! ───────────────────────────────────────────────────────────────────────
 //!  helper                Helper trait, registry, FTP/TFTP/SIP/SNMP/
@@ -65,7 +65,9 @@
 //! hook after it:
 //!
 //! 1. [`ConnTable::classify`]: `wire::ip` parses the IP header (Linux's IP
-//!    input checks); `proto::inspect` reads the layer-4 header and yields
+//!    input checks; on x86-64 the key of a plain IPv4 UDP or TCP packet is
+//!    read and hashed first, and its index bucket prefetched, so that the
+//!    bucket arrives while the checks run); `proto::inspect` reads the layer-4 header and yields
 //!    the packet's [`Tuple`] (or an ICMP error's quoted tuple, or UNTRACKED,
 //!    or INVALID with a [`Reason`]).
 //! 2. The tuple's canonical form is hashed with the caller's [`HashKey`];
@@ -77,9 +79,10 @@
 //!    applies; the [`Verdict`] says NEW, ESTABLISHED or RELATED and the
 //!    direction. (A UDP datagram, in a table without an event sink, takes
 //!    the UDP tracker's rule directly: the same result without the
-//!    general step. Over IPv4 it takes a fast path through steps 1 to 3
-//!    that keeps its key in registers and searches the key's home bucket
-//!    first; anything it does not finish goes on as above.)
+//!    general step. Over IPv4, a UDP datagram or TCP segment takes a fast
+//!    path through steps 1 to 3 that keeps its key in registers and
+//!    searches the key's home bucket first; anything it does not finish
+//!    goes on as above.)
 //! 4. [`ConnTable::confirm`], for a packet that passes: the connection's
 //!    helper sees it and may register expectations; a new entry becomes
 //!    visible to other packets. [`ConnTable::discard`] instead leaves no
