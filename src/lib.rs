@@ -67,8 +67,8 @@
 //! 1. [`ConnTable::classify`]: `wire::ip` parses the IP header (Linux's IP
 //!    input checks; on x86-64 the key of a plain IPv4 UDP or TCP packet is
 //!    read and hashed first, and its index bucket prefetched, so that the
-//!    bucket arrives while the checks run); `proto::inspect` reads the layer-4 header and yields
-//!    the packet's [`Tuple`] (or an ICMP error's quoted tuple, or UNTRACKED,
+//!    bucket arrives while the checks run); `proto::inspect` reads the
+//!    layer-4 header and yields the packet's [`Tuple`] (or an ICMP error's quoted tuple, or UNTRACKED,
 //!    or INVALID with a [`Reason`]).
 //! 2. The tuple's canonical form is hashed with the caller's [`HashKey`];
 //!    the index names the entry from either direction (a NAT entry by each

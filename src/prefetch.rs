@@ -1,14 +1,18 @@
 //! A hint to the processor: fetch a cache line now, it will be read soon.
 //!
+//! The packet path asks this way for the index bucket of a UDP or TCP
+//! packet's key before it checks the packet's headers, so that the bucket
+//! is on its way from memory while the checks run (measured with
+//! `benches/floor.rs`: an established UDP packet at 1,000,000 flows in
+//! about 220 ns instead of 390), and
 //! [`ConnTable::track_batch`](crate::ConnTable::track_batch) asks for the
-//! index buckets of a whole burst this way before it reads any of them.
-//! An ordinary load would do as a hint, but the processor retires
-//! instructions in order: a load that misses holds back everything after
-//! it, and after a few packets' worth of hashing the reorder buffer is
-//! full and no further load is issued. A prefetch retires at once, so the
-//! burst's misses are all in flight together (measured with
-//! `benches/floor.rs` at 1,000,000 flows: a burst of 32 packets in 3.3 µs
-//! instead of 4.7).
+//! index buckets of a whole burst before it reads any of them. An ordinary
+//! load would not do: the processor retires instructions in order, so a
+//! load that misses holds back everything after it, and after a few
+//! packets' worth of hashing the reorder buffer is full and no further
+//! load is issued. A prefetch retires at once, so the burst's misses are
+//! all in flight together (a burst of 32 packets in 3.3 µs instead of 4.7
+//! at 1,000,000 flows, when that step alone changed).
 //!
 //! This is the crate's one `unsafe` block (the x86-64 intrinsic is an
 //! `unsafe fn`); on other targets the hint does nothing (a

@@ -31,8 +31,9 @@ pub(super) type FastKey = (Place, bool, (u32, u32, u16, u16));
 impl<S: Storage> ConnTable<S> {
     /// The verdict of `packet`, read as the IPv4 packet without options
     /// `ip` of protocol UDP (`plain_ipv4`), and its key if its header
-    /// bytes gave it already ([`ConnTable::header_key`]). A datagram that fails the UDP checks
-    /// goes to the general stage, which gives the reason.
+    /// bytes gave it already ([`ConnTable::header_key`]). A datagram that
+    /// fails the UDP checks goes to the general stage, which gives the
+    /// reason.
     #[inline(always)]
     pub(super) fn classify_udp4(
         &mut self,
@@ -40,13 +41,13 @@ impl<S: Storage> ConnTable<S> {
         packet: &[u8],
         ip: &IpView<'_>,
         meta: Meta,
-        key: Option<(u8, FastKey)>,
+        key: Option<FastKey>,
     ) -> Verdict {
         // The general path's checks, by the same function. (They also
         // show that the ports the key was read from are the datagram's.)
         let (Ok(payload), Some((place, is_key, (a, b, ap, bp)))) = (
             udp::inspect_udp(ip, self.config().checksum),
-            key.map(|(_, k)| k).or_else(|| self.view_key(ip, proto::UDP, meta.zone)),
+            key.or_else(|| self.view_key(ip, proto::UDP, meta.zone)),
         ) else {
             return self.classify_general(now, packet, meta);
         };
@@ -63,10 +64,11 @@ impl<S: Storage> ConnTable<S> {
 
     /// The verdict of `packet`, read as the IPv4 packet without options
     /// `ip` of protocol TCP (`plain_ipv4`), and its key if its header
-    /// bytes gave it already ([`ConnTable::header_key`]): the segment read with the general
-    /// path's checks, its key searched for in its home bucket as UDP's is,
-    /// the entry found given straight to the tracker. A segment that fails
-    /// the checks goes to the general stage, which gives the reason.
+    /// bytes gave it already ([`ConnTable::header_key`]): the segment read
+    /// with the general path's checks, its key searched for in its home
+    /// bucket as UDP's is, the entry found given straight to the tracker. A
+    /// segment that fails the checks goes to the general stage, which
+    /// gives the reason.
     #[inline(always)]
     pub(super) fn classify_tcp4(
         &mut self,
@@ -74,11 +76,11 @@ impl<S: Storage> ConnTable<S> {
         packet: &[u8],
         ip: &IpView<'_>,
         meta: Meta,
-        key: Option<(u8, FastKey)>,
+        key: Option<FastKey>,
     ) -> Verdict {
         let (Ok(seg), Some((place, is_key, (a, b, ap, bp)))) = (
             crate::proto::tcp::inspect(ip, self.config().checksum),
-            key.map(|(_, k)| k).or_else(|| self.view_key(ip, proto::TCP, meta.zone)),
+            key.or_else(|| self.view_key(ip, proto::TCP, meta.zone)),
         ) else {
             return self.classify_general(now, packet, meta);
         };
@@ -126,8 +128,8 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// The [`FastKey`] in `zone` of `ip`, a packet of `l4_proto`, a
-    /// protocol with ports (`None` if its layer-4 part is shorter than them), read from
-    /// the checked view.
+    /// protocol with ports, read from the checked view (`None` if its
+    /// layer-4 part is shorter than the ports).
     #[inline(always)]
     fn view_key(&self, ip: &IpView<'_>, l4_proto: u8, zone: u16) -> Option<FastKey> {
         let ports = ip.l4.first_chunk::<4>()?;
@@ -139,14 +141,14 @@ impl<S: Storage> ConnTable<S> {
         Some(self.ipv4_key(l4_proto, zone, (src, dst, sport, dport)))
     }
 
-    /// The protocol and [`FastKey`] of `packet` in `zone` if it is a UDP
+    /// The [`FastKey`] of `packet` in `zone` if it is a UDP
     /// datagram or TCP segment in an IPv4 packet without options, read
     /// from its header bytes (addresses at 12 and 16, ports at 20 and 22)
     /// before any check. Once `plain_ipv4` and the protocol's checks pass,
     /// it is the packet's key; until then it is a guess, good for asking
     /// early for the memory the search will read.
     #[inline(always)]
-    pub(super) fn header_key(&self, packet: &[u8], zone: u16) -> Option<(u8, FastKey)> {
+    pub(super) fn header_key(&self, packet: &[u8], zone: u16) -> Option<FastKey> {
         let h = packet.first_chunk::<24>()?;
         if h[0] != 0x45 || (h[9] != proto::UDP && h[9] != proto::TCP) {
             return None;
@@ -155,7 +157,7 @@ impl<S: Storage> ConnTable<S> {
         let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
         let sport = u16::from_be_bytes([h[20], h[21]]);
         let dport = u16::from_be_bytes([h[22], h[23]]);
-        Some((h[9], self.ipv4_key(h[9], zone, (src, dst, sport, dport))))
+        Some(self.ipv4_key(h[9], zone, (src, dst, sport, dport)))
     }
 
     /// [`ConnTable::search_home`] for the IPv4 key of `proto` `(a, b, ap,

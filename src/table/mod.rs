@@ -620,7 +620,7 @@ impl<S: Storage> ConnTable<S> {
             let mut keys = [None; BATCH];
             for (key, packet) in keys.iter_mut().zip(chunk) {
                 *key = self.header_key(packet, 0);
-                self.prefetch_home(key.map(|(_, k)| k.0));
+                self.prefetch_home(key.map(|k| k.0));
             }
             // Then the entries those buckets first name: their slots
             // found, then read in a loop of a few instructions a packet (a
@@ -629,7 +629,7 @@ impl<S: Storage> ConnTable<S> {
             // measured slower.)
             let mut found = [usize::MAX; BATCH];
             for (i, key) in found.iter_mut().zip(&keys) {
-                if let Some(slot) = key.and_then(|(_, k)| self.first_candidate(k.0)) {
+                if let Some(slot) = key.and_then(|k| self.first_candidate(k.0)) {
                     *i = slot;
                 }
             }
@@ -649,7 +649,7 @@ impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::track`] of a packet whose header bytes gave `key`
     /// (`header_key`, zone 0), in a batch.
     #[inline(always)]
-    fn track_keyed(&mut self, now: Instant, packet: &[u8], key: Option<(u8, fast::FastKey)>) -> Verdict {
+    fn track_keyed(&mut self, now: Instant, packet: &[u8], key: Option<fast::FastKey>) -> Verdict {
         let tick = self.tick_memo.tick(now);
         self.tick_clock(tick);
         let v = self.classify_keyed(tick, packet, Meta::default(), key);

@@ -79,7 +79,7 @@ impl<S: Storage> ConnTable<S> {
         // checks run; elsewhere the fast paths read the key after their
         // checks (fewer values live across them).
         let early = if crate::prefetch::ENABLED { self.header_key(packet, meta.zone) } else { None };
-        if let Some((_, key)) = early {
+        if let Some(key) = early {
             self.prefetch_home(Some(key.0));
         }
         self.classify_keyed(now, packet, meta, early)
@@ -93,7 +93,7 @@ impl<S: Storage> ConnTable<S> {
         now: Tick,
         packet: &[u8],
         meta: Meta,
-        early: Option<(u8, super::fast::FastKey)>,
+        early: Option<super::fast::FastKey>,
     ) -> Verdict {
         // The common shapes straight to the lookup, without a stage: UDP
         // and TCP over IPv4 without options, on their fast paths.
