@@ -10,8 +10,11 @@
 //!
 //! * `established_udp/{ctrack,floor}/N`: a packet of an established,
 //!   assured UDP flow (original or reply direction at random).
+//! * `established_udp_batch/ctrack/N`: the same packets in bursts of 32
+//!   through `track_batch` (the throughput counts packets).
 //! * `established_tcp_ack/ctrack/N`: an ACK of an established TCP
-//!   connection (after a three-way handshake; window tracking on).
+//!   connection (after a three-way handshake; window tracking on);
+//!   `established_tcp_batch/ctrack/N` the same in bursts of 32.
 //! * `new_udp_flow/ctrack/N`: the first packet of a new UDP flow,
 //!   `classify` then `confirm`; `new_udp_flow/floor/N`: the floor's
 //!   insert. The new entries are removed between rounds of N/64 packets,
@@ -181,6 +184,21 @@ fn bench(c: &mut Criterion) {
                 let v = table.track(T_RUN, black_box(&tcp[k]));
                 k = if k + 1 == tcp.len() { 0 } else { k + 1 };
                 v
+            })
+        });
+        g.finish();
+
+        // The same segments in bursts of 32 through `track_batch`.
+        let bursts: Vec<Vec<&[u8]>> = tcp.chunks(32).map(|c| c.iter().map(|p| &p[..]).collect()).collect();
+        let mut g = c.benchmark_group("established_tcp_batch");
+        g.throughput(Throughput::Elements(32));
+        g.bench_function(BenchmarkId::new("ctrack", n), |b| {
+            let mut k = 0;
+            b.iter(|| {
+                let mut passed = 0u32;
+                table.track_batch(T_RUN, black_box(&bursts[k]), |_, v| passed += u32::from(!v.must_drop()));
+                k = if k + 1 == bursts.len() { 0 } else { k + 1 };
+                passed
             })
         });
         g.finish();
