@@ -87,21 +87,8 @@ fn bench(c: &mut Criterion) {
         });
         g.finish();
 
-        // The same packets in bursts of 32 through `track_batch` (per
-        // packet: the throughput counts the burst's packets).
-        let bursts: Vec<Vec<&[u8]>> = udp.chunks(32).map(|c| c.iter().map(|p| &p[..]).collect()).collect();
-        let mut g = c.benchmark_group("established_udp_batch");
-        g.throughput(Throughput::Elements(32));
-        g.bench_function(BenchmarkId::new("ctrack", n), |b| {
-            let mut k = 0;
-            b.iter(|| {
-                let mut passed = 0u32;
-                table.track_batch(T_RUN, black_box(&bursts[k]), |_, v| passed += u32::from(!v.must_drop()));
-                k = if k + 1 == bursts.len() { 0 } else { k + 1 };
-                passed
-            })
-        });
-        g.finish();
+        // The same packets in bursts of 32 through `track_batch`.
+        bench_bursts(c, "established_udp_batch", n, &mut table, &udp);
 
         // New flows, in rounds: a round's entries live until the round
         // ends, then are removed untimed.
@@ -189,19 +176,7 @@ fn bench(c: &mut Criterion) {
         g.finish();
 
         // The same segments in bursts of 32 through `track_batch`.
-        let bursts: Vec<Vec<&[u8]>> = tcp.chunks(32).map(|c| c.iter().map(|p| &p[..]).collect()).collect();
-        let mut g = c.benchmark_group("established_tcp_batch");
-        g.throughput(Throughput::Elements(32));
-        g.bench_function(BenchmarkId::new("ctrack", n), |b| {
-            let mut k = 0;
-            b.iter(|| {
-                let mut passed = 0u32;
-                table.track_batch(T_RUN, black_box(&bursts[k]), |_, v| passed += u32::from(!v.must_drop()));
-                k = if k + 1 == bursts.len() { 0 } else { k + 1 };
-                passed
-            })
-        });
-        g.finish();
+        bench_bursts(c, "established_tcp_batch", n, &mut table, &tcp);
 
         // Translation on top of tracking: the original direction of
         // established UDP flows with source NAT, tracked only and tracked
@@ -241,6 +216,26 @@ fn bench(c: &mut Criterion) {
 
 /// Time `track` of a copy of each of `packets` in turn, and its
 /// `translate` if `translate`.
+/// The group `name`: `packets` in bursts of 32 through `track_batch`,
+/// burst after burst (per packet: the throughput counts the burst's
+/// packets).
+fn bench_bursts<P: AsRef<[u8]>>(c: &mut Criterion, name: &str, n: usize, table: &mut Table, packets: &[P]) {
+    let bursts: Vec<Vec<&[u8]>> =
+        packets.chunks(32).map(|c| c.iter().map(|p| p.as_ref()).collect()).collect();
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(32));
+    g.bench_function(BenchmarkId::new("ctrack", n), |b| {
+        let mut k = 0;
+        b.iter(|| {
+            let mut passed = 0u32;
+            table.track_batch(T_RUN, black_box(&bursts[k]), |_, v| passed += u32::from(!v.must_drop()));
+            k = if k + 1 == bursts.len() { 0 } else { k + 1 };
+            passed
+        })
+    });
+    g.finish();
+}
+
 fn track_copies(b: &mut criterion::Bencher<'_>, t: &mut Table, packets: &[[u8; 28]], translate: bool) {
     let mut k = 0;
     b.iter(|| {
