@@ -620,7 +620,9 @@ impl<S: Storage> ConnTable<S> {
             let mut keys = [None; BATCH];
             for (key, packet) in keys.iter_mut().zip(chunk) {
                 *key = self.header_key(packet, 0);
-                self.prefetch_home(key.map(|k| k.0));
+                if let Some(k) = key {
+                    self.prefetch_home(k.0);
+                }
             }
             // Then the entries those buckets first name: their slots
             // found, then read in a loop of a few instructions a packet (a

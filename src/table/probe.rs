@@ -119,11 +119,11 @@ impl<S: Storage> ConnTable<S> {
         self.store.parts().index.scan_home(place)?.next().map(|r| r.slot as usize)
     }
 
-    /// Prefetch the home bucket of `place` (a batch asks for it early).
+    /// Prefetch the home bucket of `place` (the packet path and the batch
+    /// ask for it early).
     #[inline]
-    pub(super) fn prefetch_home(&self, place: Option<Place>) {
-        let index = self.store.parts().index;
-        if let Some(b) = place.and_then(|p| index.home_bucket(p)) {
+    pub(super) fn prefetch_home(&self, place: Place) {
+        if let Some(b) = self.store.parts().index.home_bucket(place) {
             crate::prefetch::line(b, 0);
         }
     }
