@@ -94,24 +94,20 @@ impl Entry {
         if self.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply }
     }
 
-    /// Read the first and the last of the bytes a UDP packet's lookup and
-    /// lane read (the key's first address byte, the stream deadline),
-    /// which lie in one or two cache lines; of a TCP or SCTP entry, whose
-    /// state runs to the entry's end, prefetch the last line too. A batch
-    /// touches an entry so before it tracks the packet
-    /// (`ConnTable::track_batch`). (Prefetching the last line of every
-    /// entry measured slower for UDP.)
+    /// Ask for the cache lines a packet's lookup and tracker read: those
+    /// of the first and the last byte a UDP packet reads (the key's
+    /// first, the end of the protocol state's discriminant and stream
+    /// deadline, 8 bytes), one or two lines; for a TCP segment (`tcp`),
+    /// whose state runs to the entry's end, the last line too. A batch
+    /// asks so a few packets ahead (`ConnTable::track_batch`). (Asking
+    /// for the last line of every entry measured slower for UDP.)
     #[inline(always)]
-    pub fn touch(&self) -> u32 {
-        let last = match self.proto {
-            ProtoState::Stream { stream_after } => stream_after.ticks() as u32,
-            ProtoState::Tcp(_) | ProtoState::Sctp(_) => {
-                crate::prefetch::line(self, core::mem::size_of::<Entry>() - 1);
-                0
-            }
-            ProtoState::Stateless => 0,
-        };
-        u32::from(self.key.src_bytes()[0]) ^ last
+    pub fn prefetch(&self, tcp: bool) {
+        crate::prefetch::line(self, 0);
+        crate::prefetch::line(self, core::mem::offset_of!(Entry, proto) + 7);
+        if tcp {
+            crate::prefetch::line(self, core::mem::size_of::<Entry>() - 1);
+        }
     }
 
     /// The handle of this entry, in slot `i`.
