@@ -25,9 +25,79 @@
 //! (216 MB of ctrack slots, 128 MB of floor slots) nearly every lookup
 //! misses the caches. `CTRACK_BENCH_FLOWS=10000,100000` picks the sizes.
 //!
+//! `CTRACK_BENCH_HUGEPAGES=1` puts every allocation of 2 MiB or more (the
+//! tables of ctrack and of the floor alike) on transparent huge pages
+//! (Linux, `madvise(MADV_HUGEPAGE)`): at 1,000,000 flows the slots span
+//! more 4 KiB pages than the TLB holds, and on the machine the README's
+//! figures come from, a prefetch whose address misses the TLB does not
+//! help, so ctrack's prefetches (the packet path's bucket, the batch's
+//! buckets and entries) then hide less.
+//!
 //! `cargo bench --bench floor [-- FILTER]`
 
 mod common;
+
+#[cfg(target_os = "linux")]
+mod huge {
+    //! The global allocator of `CTRACK_BENCH_HUGEPAGES=1` (see the top).
+
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    const HUGE: usize = 2 << 20;
+
+    /// Whether the variable is set: 0 not read yet, 1 no, 2 yes. Read
+    /// with `getenv`, which does not allocate.
+    static ON: AtomicU8 = AtomicU8::new(0);
+
+    fn on() -> bool {
+        match ON.load(Ordering::Relaxed) {
+            0 => {
+                // SAFETY: a NUL-terminated name; the result is only
+                // compared with null.
+                let set = unsafe { !libc::getenv(c"CTRACK_BENCH_HUGEPAGES".as_ptr()).is_null() };
+                ON.store(if set { 2 } else { 1 }, Ordering::Relaxed);
+                set
+            }
+            v => v == 2,
+        }
+    }
+
+    /// The layout a block of `layout` gets: 2 MiB-aligned when large and
+    /// the mode is on (the same answer at allocation and at release, as
+    /// the variable is read once).
+    fn placed(layout: Layout) -> Layout {
+        if layout.size() >= HUGE && on() {
+            Layout::from_size_align(layout.size(), HUGE).unwrap_or(layout)
+        } else {
+            layout
+        }
+    }
+
+    pub struct HugePages;
+
+    // SAFETY: every block is allocated and released by `System` with the
+    // same layout (`placed` of the caller's, which is deterministic);
+    // `madvise` only advises on memory the block owns.
+    unsafe impl GlobalAlloc for HugePages {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let l = placed(layout);
+            let p = unsafe { System.alloc(l) };
+            if !p.is_null() && l.align() == HUGE {
+                let len = l.size() / HUGE * HUGE;
+                unsafe { libc::madvise(p.cast(), len, libc::MADV_HUGEPAGE) };
+            }
+            p
+        }
+        unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(p, placed(layout)) }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOC: huge::HugePages = huge::HugePages;
 
 use std::hint::black_box;
 use std::time::Duration;

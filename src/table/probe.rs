@@ -259,6 +259,11 @@ impl<S: Storage> ConnTable<S> {
         let i = if self.free != 0 {
             let i = self.free as usize - 1;
             self.free = self.slots().get(i).map_or(0, Slot::next_free);
+            // The next new entry's slot, asked for now: its link is read
+            // then, and it lies anywhere in the arena.
+            if let Some(next) = (self.free as usize).checked_sub(1).and_then(|n| self.slots().get(n)) {
+                crate::prefetch::line(next, 0);
+            }
             i
         } else if self.fresh < self.slots().len() || self.store.grow() {
             self.fresh += 1;
