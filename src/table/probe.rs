@@ -261,7 +261,9 @@ impl<S: Storage> ConnTable<S> {
             self.free = self.slots().get(i).map_or(0, Slot::next_free);
             // The next new entry's slot, asked for now: its link is read
             // then, and it lies anywhere in the arena.
-            if let Some(next) = (self.free as usize).checked_sub(1).and_then(|n| self.slots().get(n)) {
+            if crate::prefetch::ENABLED
+                && let Some(next) = (self.free as usize).checked_sub(1).and_then(|n| self.slots().get(n))
+            {
                 crate::prefetch::line(next, 0);
             }
             i
