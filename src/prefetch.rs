@@ -6,13 +6,19 @@
 //! `benches/floor.rs`: an established UDP packet at 1,000,000 flows in
 //! about 220 ns instead of 390), and
 //! [`ConnTable::track_batch`](crate::ConnTable::track_batch) asks for the
-//! index buckets of a whole burst before it reads any of them. An ordinary
+//! index buckets of a whole burst before it reads any of them, and for
+//! each packet's entry a few packets before its turn. An ordinary
 //! load would not do: the processor retires instructions in order, so a
 //! load that misses holds back everything after it, and after a few
 //! packets' worth of hashing the reorder buffer is full and no further
 //! load is issued. A prefetch retires at once, so the burst's misses are
 //! all in flight together (a burst of 32 packets in 3.3 µs instead of 4.7
 //! at 1,000,000 flows, when that step alone changed).
+//!
+//! A prefetch is only as good as its address translation: on the machine
+//! of the README's figures, one whose address misses the TLB did little,
+//! and the tables of 1,000,000 flows gained most on huge pages (see the
+//! README, "Measuring speed").
 //!
 //! This is the crate's one `unsafe` block (the x86-64 intrinsic is an
 //! `unsafe fn`); on other targets the hint does nothing (a
