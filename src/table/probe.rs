@@ -259,12 +259,13 @@ impl<S: Storage> ConnTable<S> {
         let i = if self.free != 0 {
             let i = self.free as usize - 1;
             self.free = self.slots().get(i).map_or(0, Slot::next_free);
-            // The next new entry's slot, asked for now: its link is read
-            // then, and it lies anywhere in the arena.
+            // The next new entry's slot, asked for now: its link (in the
+            // deadline's place) is read then, and it lies anywhere in the
+            // arena.
             if crate::prefetch::ENABLED
                 && let Some(next) = (self.free as usize).checked_sub(1).and_then(|n| self.slots().get(n))
             {
-                crate::prefetch::line(next, 0);
+                crate::prefetch::line(&next.0, core::mem::offset_of!(Entry, deadline));
             }
             i
         } else if self.fresh < self.slots().len() || self.store.grow() {
