@@ -173,7 +173,7 @@ impl<S: Storage> ConnTable<S> {
         is_key: bool,
         zone: u16,
     ) -> Option<Option<(usize, Direction)>> {
-        self.search_home(now, place, zone, |_, e, r| {
+        self.search_home(now, place, zone, l4_proto == proto::TCP, |_, e, r| {
             if r.secondary || e.has_own_reply() {
                 KeyTest::Undecided
             } else if e.key.is_ipv4(l4_proto, a, b, ap, bp) {

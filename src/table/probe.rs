@@ -186,12 +186,19 @@ impl<S: Storage> ConnTable<S> {
     /// entry found there before any expired entry of the same tag (which
     /// `find` would reap first), or the key's absence when nothing
     /// overflowed the bucket; `None` when [`ConnTable::find`] must.
+    ///
+    /// `whole_entry`: the packet's tracker reads the entry to its end (a
+    /// TCP segment's window state), so every line of each candidate is
+    /// asked for as soon as its slot is known, while its first line is
+    /// compared, rather than after the match (measured at 1,000,000 flows:
+    /// a TCP ACK 2 to 7 % faster, for 3 instructions).
     #[inline(always)]
     pub(super) fn search_home(
         &self,
         now: Tick,
         place: Place,
         zone: u16,
+        whole_entry: bool,
         key_test: impl Fn(&Parts<'_>, &Entry, Ref) -> KeyTest,
     ) -> Option<Option<(usize, Direction)>> {
         let p = self.store.parts();
@@ -200,7 +207,11 @@ impl<S: Storage> ConnTable<S> {
             let Some(r) = scan.next() else {
                 return if scan.overflowed() { None } else { Some(None) };
             };
-            let Some(e) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { continue };
+            let slot = p.slots.get(r.slot as usize);
+            if whole_entry && let Some(s) = slot {
+                s.0.prefetch(true);
+            }
+            let Some(e) = slot.and_then(Slot::entry) else { continue };
             if e.expired(now) {
                 return None;
             }
@@ -228,7 +239,7 @@ impl<S: Storage> ConnTable<S> {
         is_key: bool,
         zone: u16,
     ) -> Option<(usize, Direction)> {
-        let found = self.search_home(now, place, zone, |p, e, r| match hit(p, e, r, key, is_key) {
+        let found = self.search_home(now, place, zone, false, |p, e, r| match hit(p, e, r, key, is_key) {
             Some(dir) => KeyTest::Hit(dir),
             None => KeyTest::Miss,
         });
