@@ -64,10 +64,10 @@ mod huge {
     }
 
     /// The layout a block of `layout` gets: 2 MiB-aligned when large and
-    /// the mode is on (the same answer at allocation and at release, as
-    /// the variable is read once).
+    /// the mode is on (never less aligned than asked; the same answer at
+    /// allocation and at release, as the variable is read once).
     fn placed(layout: Layout) -> Layout {
-        if layout.size() >= HUGE && on() {
+        if layout.size() >= HUGE && layout.align() <= HUGE && on() {
             Layout::from_size_align(layout.size(), HUGE).unwrap_or(layout)
         } else {
             layout
