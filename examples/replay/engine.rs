@@ -395,12 +395,19 @@ fn replay_on<S: Storage>(
         lines.push(Value::Object(obj));
     }
     let now = Instant::from_millis(now_micros / 1000);
-    let listing: Vec<String> = table.entries(now).map(|e| e.to_string()).collect();
-    let expect_listing: Vec<String> = table.expectations(now).map(|e| e.to_string()).collect();
+    // Each listing sorted: the order of `conntrack -L` is the order of a
+    // hash table (Linux's, with its random seed; here the slots', which
+    // depend on the storage), not part of what is compared.
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let listing = sorted(table.entries(now).map(|e| e.to_string()).collect());
+    let expect_listing = sorted(table.expectations(now).map(|e| e.to_string()).collect());
     // `conntrack -L unconfirmed` / `-L dying` (see ConnTable::unconfirmed
     // and ConnTable::dying for what they hold here).
-    let unconfirmed: Vec<String> = table.unconfirmed(now).map(|e| e.to_string()).collect();
-    let dying: Vec<String> = table.dying(now).map(|e| e.to_string()).collect();
+    let unconfirmed = sorted(table.unconfirmed(now).map(|e| e.to_string()).collect());
+    let dying = sorted(table.dying(now).map(|e| e.to_string()).collect());
     let s = table.stats();
     let stats = json!({
         "entries": s.entries, "found": s.found, "invalid": s.invalid, "insert": s.insert,

@@ -381,6 +381,7 @@ mod tests {
                 listing(&fast, Instant::from_secs(now)),
                 listing(&general, Instant::from_secs(now))
             );
+            prop_assert_eq!(fast.check_slots(), Ok(()));
         }
         Ok(())
     }

@@ -90,6 +90,14 @@ impl Place {
         t | u32::from(t == 0)
     }
 
+    /// The slot a new entry of this key takes if it is unused, among `n`
+    /// (see [`super::free`]): from the hash's low 24 bits, which neither
+    /// the home bucket's choice nor the tag uses.
+    #[inline]
+    pub(crate) fn preferred(self, n: usize) -> usize {
+        scale((self.hash as u32) << 8, n)
+    }
+
     /// The home bucket among `n`.
     #[inline]
     fn home(self, n: usize) -> usize {
@@ -381,9 +389,30 @@ impl IndexRef<'_> {
     pub(crate) fn is_map(&self) -> bool {
         !matches!(self, IndexRef::Buckets(_))
     }
+
+    /// The preferred slot of `place` among `n` ([`Place::preferred`]):
+    /// with buckets only (a growable table's arena changes size).
+    #[inline(always)]
+    pub(crate) fn preferred_slot(&self, place: Place, n: usize) -> Option<usize> {
+        match self {
+            IndexRef::Buckets(_) => Some(place.preferred(n)),
+            #[cfg(feature = "alloc")]
+            IndexRef::Map(_) => None,
+        }
+    }
 }
 
 impl IndexMut<'_> {
+    /// [`IndexRef::preferred_slot`].
+    #[inline(always)]
+    pub(crate) fn preferred_slot(&self, place: Place, n: usize) -> Option<usize> {
+        match self {
+            IndexMut::Buckets(_) => Some(place.preferred(n)),
+            #[cfg(feature = "alloc")]
+            IndexMut::Map(_) => None,
+        }
+    }
+
     /// Add a position for `r` at `place`; false when every bucket its
     /// search may visit is full.
     #[inline]

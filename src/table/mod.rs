@@ -2,7 +2,8 @@
 //!
 //! * [`storage`]: the slot arrays and what an entry holds;
 //! * [`index`]: from a key's hash to the entries stored under it;
-//! * [`probe`]: finding, allocating, early drop and deletion of entries;
+//! * [`probe`]: finding, allocating, early drop and deletion of entries,
+//!   and [`free`]: the list of unused slots;
 //! * [`pipeline`]: the path of a packet (classification, the protocol
 //!   trackers, confirmation and the helper hook), and [`fast`]: the fast
 //!   path of a UDP datagram over IPv4;
@@ -23,6 +24,7 @@ mod display;
 mod events;
 mod extra;
 mod fast;
+mod free;
 mod index;
 #[cfg(feature = "helper-pptp")]
 pub(crate) mod keymap;
@@ -149,11 +151,8 @@ pub struct ConnTable<S> {
     /// as a NAT gateway's does, one slot per connection).
     exts_used: usize,
     ext_hint: usize,
-    /// The first unused slot of the free list, + 1 (0: none).
-    free: u32,
-    /// Slots ever used since the table was empty: the ones past it are
-    /// unused and on no list.
-    fresh: usize,
+    /// The unused slots.
+    free: free::FreeList,
     /// Where the early drop of a growable table looks next.
     drop_cursor: usize,
     /// Counts what can make an entry visible to a lookup: index
@@ -354,8 +353,7 @@ impl<S: Storage> ConnTable<S> {
             ext_cursor: 0,
             exts_used: 0,
             ext_hint: 0,
-            free: 0,
-            fresh: 0,
+            free: free::FreeList::ALL,
             drop_cursor: 0,
             visible_epoch: 0,
             created: (0, 0),
@@ -430,8 +428,7 @@ impl<S: Storage> ConnTable<S> {
         }
         Self::clear(&mut self.store);
         self.count = 0;
-        self.free = 0;
-        self.fresh = 0;
+        self.free = free::FreeList::ALL;
         self.drop_cursor = 0;
         self.gc_cursor = 0;
         self.ext_cursor = 0;

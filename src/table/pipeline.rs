@@ -80,7 +80,7 @@ impl<S: Storage> ConnTable<S> {
         // checks (fewer values live across them).
         let early = if crate::prefetch::ENABLED { self.header_key(packet, meta.zone) } else { None };
         if let Some(key) = early {
-            self.prefetch_home(key.0);
+            self.prefetch_place(key.0, packet.get(9) == Some(&crate::tuple::proto::TCP));
         }
         self.classify_keyed(now, packet, meta, early)
     }

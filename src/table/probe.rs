@@ -1,17 +1,17 @@
 //! Finding, allocating, evicting and deleting entries: the table's use of
 //! its [index](super::index) and its arena of slots, with bounded work.
 //!
-//! A new entry takes an unused slot of the arena (a free list threaded
-//! through the unused slots, then the slots never used) and a position in
-//! the index. Admission is Linux's: a new connection is refused only when
-//! the table holds `max_entries` (or its capacity) or when every bucket
-//! the index may put it in is full, and then only if early drop finds no
-//! victim among the entries of those buckets: an expired entry first,
-//! else a confirmed entry that is not ASSURED (`nf_conntrack_core.c:
-//! early_drop()`, which looks at a few hash chains of the new tuple; an
-//! ASSURED entry is never evicted). With two index positions per slot, the
-//! index of a table without NAT is at most half full, so its buckets
-//! practically never fill before the table does.
+//! A new entry takes an unused slot of the arena (the slot its key's hash
+//! prefers if that is unused, else the first of the [list of unused
+//! slots](super::free)) and a position in the index. Admission is Linux's:
+//! a new connection is refused only when the table holds `max_entries` (or
+//! its capacity) or when every bucket the index may put it in is full, and
+//! then only if early drop finds no victim among the entries of those
+//! buckets: an expired entry first, else a confirmed entry that is not
+//! ASSURED (`nf_conntrack_core.c: early_drop()`, which looks at a few hash
+//! chains of the new tuple; an ASSURED entry is never evicted). With two
+//! index positions per slot, the index of a table without NAT is at most
+//! half full, so its buckets practically never fill before the table does.
 
 use super::ConnTable;
 use super::index::{IndexRef, Place, Ref};
@@ -125,6 +125,23 @@ impl<S: Storage> ConnTable<S> {
     pub(super) fn prefetch_home(&self, place: Place) {
         if let Some(b) = self.store.parts().index.home_bucket(place) {
             crate::prefetch::line(b, 0);
+        }
+    }
+
+    /// Prefetch the home bucket of `place` and its preferred slot
+    /// ([`ConnTable::alloc`]), where most entries are (`tcp`: for a TCP
+    /// segment, whose tracker reads the entry to its end): the entry's
+    /// miss then overlaps the bucket's.
+    #[inline]
+    pub(super) fn prefetch_place(&self, place: Place, tcp: bool) {
+        let p = self.store.parts();
+        if let Some(b) = p.index.home_bucket(place) {
+            crate::prefetch::line(b, 0);
+        }
+        if self.config().hashed_placement
+            && let Some(s) = p.index.preferred_slot(place, p.slots.len()).and_then(|i| p.slots.get(i))
+        {
+            s.0.prefetch(tcp);
         }
     }
 
@@ -249,6 +266,13 @@ impl<S: Storage> ConnTable<S> {
         self.find(now, place, key, is_key, zone)
     }
 
+    /// Check that the list of unused slots holds every unused slot and
+    /// that the count of used ones is right (tests).
+    #[cfg(test)]
+    pub(super) fn check_slots(&self) -> Result<(), std::string::String> {
+        super::free::check(self.free, self.slots(), self.count)
+    }
+
     /// Most entries the table may hold.
     fn limit(&self) -> usize {
         let p = self.store.parts();
@@ -262,29 +286,49 @@ impl<S: Storage> ConnTable<S> {
     /// Take an unused slot for a new entry whose key is at `place`,
     /// early-dropping an entry if the table is full. The caller stores the
     /// entry in it and then indexes it ([`ConnTable::index_entry`]).
+    ///
+    /// The slot is the key's preferred one ([`Place::preferred`]) when
+    /// that is unused, the index has buckets and
+    /// [`Config::hashed_placement`](crate::Config) is on: a lookup then
+    /// asks for the entry with its bucket ([`ConnTable::prefetch_place`]).
+    /// Else it is the first on the list of unused slots (the most recently
+    /// freed).
     pub(super) fn alloc(&mut self, now: Tick, place: Place) -> Result<usize, DropReason> {
         if self.count >= self.limit() && !self.early_drop(place, now, None) {
             bump(&mut self.stats.drop);
             return Err(DropReason::TableFull);
         }
-        let i = if self.free != 0 {
-            let i = self.free as usize - 1;
-            self.free = self.slots().get(i).map_or(0, Slot::next_free);
+        let hashed = self.config().hashed_placement;
+        let p = self.store.parts_mut();
+        let preferred = p.index.preferred_slot(place, p.slots.len()).filter(|_| hashed);
+        let i = if let Some(x) = preferred
+            && self.free.take(p.slots, x)
+        {
+            x
+        } else if let Some(i) = self.free.pop(p.slots) {
             // The next new entry's slot, asked for now: its link (in the
             // deadline's place) is read then, and it lies anywhere in the
             // arena.
             if crate::prefetch::ENABLED
-                && let Some(next) = (self.free as usize).checked_sub(1).and_then(|n| self.slots().get(n))
+                && let Some(next) = self.free.first(self.slots()).and_then(|n| self.slots().get(n))
             {
                 crate::prefetch::line(&next.0, core::mem::offset_of!(Entry, deadline));
             }
             i
-        } else if self.fresh < self.slots().len() || self.store.grow() {
-            self.fresh += 1;
-            self.fresh - 1
         } else {
-            bump(&mut self.stats.drop);
-            return Err(DropReason::TableFull);
+            let from = p.slots.len();
+            let popped = if self.store.grow() {
+                let slots = self.store.parts_mut().slots;
+                self.free.grown(slots, from);
+                self.free.pop(slots)
+            } else {
+                None
+            };
+            let Some(i) = popped else {
+                bump(&mut self.stats.drop);
+                return Err(DropReason::TableFull);
+            };
+            i
         };
         self.count += 1;
         Ok(i)
@@ -391,8 +435,7 @@ impl<S: Storage> ConnTable<S> {
         if let Some(place) = secondary {
             index.remove(place, Ref::secondary(i));
         }
-        p.slots[i] = Slot::free(self.free);
-        self.free = i as u32 + 1;
+        self.free.push(p.slots, i);
         self.count -= 1;
         // Its extension goes with it, and so do the expectations it made
         // (`nf_conntrack_core.c: nf_ct_delete()`); connections it expected
@@ -525,6 +568,55 @@ mod tests {
     const CLIENT: [u8; 4] = [10, 0, 0, 1];
     const SERVER: [u8; 4] = [198, 51, 100, 53];
     const PUBLIC: [u8; 4] = [203, 0, 113, 1];
+
+    /// With hashed placement (the default), a new entry takes the slot its
+    /// key's hash names while that slot is unused, else the first unused
+    /// one; without it, the first unused one (the most recently freed);
+    /// either way the list of unused slots stays whole.
+    #[test]
+    fn a_new_entry_takes_its_preferred_slot_if_unused() {
+        for hashed in [true, false] {
+            let config = Config { hashed_placement: hashed, ..Config::DEFAULT };
+            let mut t: FixedConnTable<64> = ConnTable::new(HashKey([8; 16]), config);
+            let now = Instant::from_secs(1);
+            let (mut preferred, mut elsewhere) = (0, 0);
+            for port in 0..64u16 {
+                let p = udp(CLIENT, 1000 + port, SERVER, 53);
+                let (key, _) = Tuple::canonical_ipv4(proto::UDP, CLIENT, SERVER, 1000 + port, 53);
+                let want = t.place(&key, 0).preferred(64);
+                let was_unused = t.slots()[want].entry().is_none();
+                let v = t.track(now, &p);
+                assert_eq!(v.state(), Some(CtState::New), "{port}");
+                let slot = v.entry().unwrap().index();
+                if hashed && was_unused {
+                    assert_eq!(slot, want, "{port}");
+                    preferred += 1;
+                } else {
+                    assert!(!hashed || slot != want, "{port}");
+                    elsewhere += 1;
+                }
+                if !hashed {
+                    assert_eq!(slot, usize::from(port), "in order from an empty table");
+                }
+                t.check_slots().unwrap();
+            }
+            assert_eq!(t.len(), 64, "every slot used");
+            if hashed {
+                // Fewer than 1 - 1/e of 64 keys find their slot unused
+                // (keys share slots, and pops take some): 28 with this
+                // hash key.
+                assert!(preferred >= 20 && elsewhere >= 10, "{preferred} {elsewhere}");
+            }
+            // Freed slots are taken again, most recent first.
+            let gone = udp(CLIENT, 1005, SERVER, 53);
+            let h = t.track(now, &gone).entry().unwrap();
+            assert!(t.delete(h));
+            t.check_slots().unwrap();
+            let v = t.track(now, &udp(CLIENT, 3000, SERVER, 53));
+            assert_eq!(v.entry().unwrap().index(), h.index());
+            t.check_slots().unwrap();
+        }
+    }
 
     /// An entry given a reply tuple of its own (source NAT of 10.0.0.1:1000
     /// to 203.0.113.1:2000) is found by both of its tuples, each in its own

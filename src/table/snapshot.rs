@@ -834,11 +834,13 @@ impl<S: Storage> ConnTable<S> {
         } else {
             None
         };
-        let i = self.alloc(now, place).map_err(|_| RestoreError::TableFull)?;
-        self.generation = self.generation.checked_add(1).unwrap_or(1);
         let nat = status_of(r.status & Status::OWN_REPLY.bits(), Status::empty()).unwrap_or_default();
         let status =
             status_of(r.status, Status::CONFIRMED | Status::OWN_REPLY).ok_or(RestoreError::Malformed)?;
+        // Every check done (the parse refused unknown bits already): from
+        // here on the slot is filled or given back.
+        let i = self.alloc(now, place).map_err(|_| RestoreError::TableFull)?;
+        self.generation = self.generation.checked_add(1).unwrap_or(1);
         let entry = Entry {
             key,
             zone: r.zone,
@@ -1068,6 +1070,8 @@ mod tests {
             let _ = b.restore(now, &bytes[..n]);
             let listed = b.entries(now).count();
             assert!(listed <= b.len());
+            // No slot taken and left empty by a refused record.
+            b.check_slots().unwrap();
             for e in b.entries(now) {
                 let _ = std::format!("{e}");
                 let (found, _) = b.lookup(&e.orig(), e.zone(), now).unwrap();
@@ -1080,6 +1084,35 @@ mod tests {
             Err(RestoreError::BadHeader)
         );
         assert_eq!(b.restore(now, &[7, 1, 0, 0]), Err(RestoreError::Malformed));
+    }
+
+    /// A record refused for an unknown status bit leaves no slot taken
+    /// (the list of unused slots whole): the table still has room for as
+    /// many connections as before.
+    #[test]
+    fn a_refused_record_takes_no_slot() {
+        let mut a: FixedConnTable<8> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
+        let now = Instant::from_secs(1);
+        let _ = a.track(now, &udp(CLIENT, 1000, SERVER, 53));
+        let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 1024]);
+        let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
+        // The entry record: flags at 4, zone at 5, status at 7 (bit 15,
+        // Linux's IPS_HW_OFFLOAD, is none ctrack knows).
+        let mut at = 0;
+        while buf[at] != ENTRY {
+            at += 4 + usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
+        }
+        buf[at + 7] |= 0x80;
+        let mut b: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        for _ in 0..16 {
+            assert_eq!(b.restore(now, &buf[..n]), Err(RestoreError::Malformed));
+        }
+        assert_eq!(b.len(), 0);
+        b.check_slots().unwrap();
+        for port in 0..8 {
+            let v = b.track(now, &udp(CLIENT, 2000 + port, SERVER, 53));
+            assert_eq!(v.state(), Some(CtState::New), "{port}");
+        }
     }
 
     #[cfg(feature = "helper-tftp")]

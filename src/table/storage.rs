@@ -61,6 +61,15 @@ impl Link {
         self.0 & Self::ORIG_IS_KEY != 0
     }
 
+    /// The 16 bits (an unused slot keeps a link of the free list in them).
+    pub fn raw(self) -> u16 {
+        self.0
+    }
+
+    pub fn from_raw(bits: u16) -> Link {
+        Link(bits)
+    }
+
     pub fn ext(self) -> Option<usize> {
         match self.0 & !Self::ORIG_IS_KEY {
             0 => None,
@@ -194,20 +203,6 @@ impl Slot {
 
     pub(crate) fn entry_mut(&mut self) -> Option<&mut Entry> {
         (self.0.generation != 0).then_some(&mut self.0)
-    }
-
-    /// An unused slot that links to the next unused slot (`next`: its
-    /// index + 1, 0 for none; the free list is threaded through the unused
-    /// slots' deadlines).
-    pub(crate) fn free(next: u32) -> Slot {
-        let mut s = Slot::EMPTY;
-        s.0.deadline = Tick::from_ticks(u64::from(next));
-        s
-    }
-
-    /// The next unused slot of the free list (index + 1, 0 for none).
-    pub(crate) fn next_free(&self) -> u32 {
-        self.0.deadline.ticks() as u32
     }
 }
 
