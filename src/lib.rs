@@ -66,8 +66,9 @@
 //!
 //! 1. [`ConnTable::classify`]: `wire::ip` parses the IP header (Linux's IP
 //!    input checks; on x86-64 the key of a plain IPv4 UDP or TCP packet is
-//!    read and hashed first, and its index bucket prefetched, so that the
-//!    bucket arrives while the checks run); `proto::inspect` reads the
+//!    read and hashed first, and its index bucket prefetched with the slot
+//!    its hash names, where a new entry is placed if it can be, so that
+//!    both arrive while the checks run); `proto::inspect` reads the
 //!    layer-4 header and yields the packet's [`Tuple`] (or an ICMP error's quoted tuple, or UNTRACKED,
 //!    or INVALID with a [`Reason`]).
 //! 2. The tuple's canonical form is hashed with the caller's [`HashKey`];
@@ -146,7 +147,7 @@
 //!   `helper-netbios-ns`, `helper-irc`, `helper-amanda`, `helper-sane`,
 //!   `helper-pptp`.
 
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 // Denied, not forbidden: `prefetch` holds the one `unsafe` block, a
 // hint instruction, with its safety argument.
 #![deny(unsafe_code)]
