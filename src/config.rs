@@ -222,6 +222,8 @@ impl SctpTimeouts {
 /// assert!(cfg.tcp.be_liberal);
 /// assert_eq!(cfg.timeouts.udp, 60);
 /// assert!(cfg.set_sysctl("nf_conntrack_bogus", "1").is_err());
+/// // Not a sysctl: where new entries go (mostly one- or two-packet flows).
+/// cfg.hashed_placement = false;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -20,6 +20,13 @@ pub use crate::helper::sip::header::{Header as SipHeader, HeaderMatch as SipHead
 #[cfg(feature = "helper-sip")]
 pub use crate::helper::sip::sdp::parse_sdp;
 
+/// Whether the table's list of unused slots holds exactly its unused
+/// slots, with links that agree both ways, and its count of used slots is
+/// right (the fuzz targets check it after every step).
+pub fn check_slots<S: crate::Storage>(table: &crate::ConnTable<S>) -> Result<(), &'static str> {
+    table.check_slots()
+}
+
 /// One chunk of an SCTP packet, as [`sctp_parse`] reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SctpChunk {

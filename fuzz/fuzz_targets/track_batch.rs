@@ -13,7 +13,7 @@
 //! * `cfg` bit 0: checksum verification; bits 1-2: `max_entries` (0 =
 //!   capacity, else 3, 6, 12), so that bursts also evict; bit 3: give
 //!   every IPv4 header its right checksum (so that the fuzzer reaches the
-//!   lookups without finding it).
+//!   lookups without finding it); bit 4: `hashed_placement` off.
 //! * `n`: the burst's packets (up to 80: several chunks of `BATCH`).
 //! * `dt`: seconds before the burst (`dt * dt / 16`, up to about an hour).
 //! * a truncated last record takes whatever bytes remain.
@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let mut config = Config::default();
     config.checksum = cfg & 1 != 0;
     config.max_entries = [0, 3, 6, 12][usize::from((cfg >> 1) & 3)];
+    config.hashed_placement = cfg & 16 == 0;
     let key = HashKey([0x5a; 16]);
     let mut one: FixedConnTable<CAPACITY> = ConnTable::new(key, config);
     let mut batch: FixedConnTable<CAPACITY> = ConnTable::new(key, config);
@@ -65,6 +66,7 @@ fuzz_target!(|data: &[u8]| {
         let lines = |t: &FixedConnTable<CAPACITY>| t.entries(now).map(|e| e.to_string()).collect::<Vec<_>>();
         assert_eq!(lines(&one), lines(&batch));
         assert_eq!(one.stats(), batch.stats());
+        ctrack::fuzzing::check_slots(&batch).unwrap();
     }
 });
 

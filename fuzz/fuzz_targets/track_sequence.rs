@@ -11,7 +11,7 @@
 //! * `cfg` bit 0: checksum verification; bit 1: `tcp.be_liberal`; bit 2:
 //!   clear `tcp.loose`; bit 3: use the short timeouts `t0..t6` (1..=64 s)
 //!   instead of the kernel defaults; bits 4-5: `max_entries` (0 = capacity,
-//!   else 2, 5, 7).
+//!   else 2, 5, 7); bit 6: `hashed_placement` off.
 //! * `ctl` bits 0-1: what happens to the verdict of `classify`:
 //!   0/1 `confirm`, 2 `discard`, 3 defer (kept pending and confirmed or
 //!   discarded, by `ctl` bit 2, before the clock next moves, so two NEW
@@ -107,10 +107,12 @@ fn config_from(cfg: u8, t: &[u8; 7]) -> Config {
         2 => 5,
         _ => 7,
     };
+    c.hashed_placement = cfg & 64 == 0;
     c
 }
 
 fn check_invariants<S: ctrack::Storage>(table: &ConnTable<S>, now: Instant, max: u32) {
+    ctrack::fuzzing::check_slots(table).unwrap();
     assert!(table.len() <= table.capacity(), "len {} > capacity {}", table.len(), table.capacity());
     let mut live = 0;
     for e in table.entries(now) {

@@ -166,44 +166,43 @@ fn set_prev(slots: &mut [Slot], i: usize, to: u32) {
     }
 }
 
-/// Check `list` over `slots`, `used` of them used (tests): the list holds
-/// each unused slot once and nothing else, its links agree both ways.
-#[cfg(test)]
-pub(super) fn check(list: FreeList, slots: &[Slot], used: usize) -> Result<(), std::string::String> {
-    let mut slots = slots.to_vec();
-    let slots = &mut slots[..];
-    let mut list = list;
-    list.settle(slots);
-    let mut seen = std::vec![false; slots.len()];
-    let mut at = list.first(slots);
-    let mut before: Option<usize> = None;
+/// Check `list` over `slots`, `used` of them used (tests and fuzz
+/// targets): the list holds each unused slot once and nothing else, its
+/// links agree both ways (the links a take left to write counted as
+/// written).
+#[cfg(any(test, fuzzing))]
+pub(super) fn check(list: FreeList, slots: &[Slot], used: usize) -> Result<(), &'static str> {
+    let pending = list.stale_before.checked_sub(1);
+    let next_of = |i: usize| if pending == Some(i as u32) { list.stale_after } else { next(slots, i) };
+    let prev_of = |i: usize| match pending {
+        Some(b) if list.stale_after as usize == i => b,
+        _ => prev(slots, i),
+    };
+    let (mut at, mut before, mut listed) = (list.first(slots), None, 0);
     while let Some(i) = at {
-        if seen[i] {
-            return Err(std::format!("slot {i} twice in the list"));
+        listed += 1;
+        if listed > slots.len() {
+            return Err("a cycle in the list of unused slots");
         }
-        seen[i] = true;
-        if let Some(b) = before
-            && prev(slots, i) as usize != b
-        {
-            return Err(std::format!("slot {i} links back to {} instead of {b}", prev(slots, i)));
+        if before.is_some_and(|b| prev_of(i) as usize != b) {
+            return Err("a backward link disagrees with the forward one");
         }
         before = Some(i);
-        let n = next(slots, i) as usize;
+        let n = next_of(i) as usize;
         at = match slots.get(n) {
-            Some(s) if s.entry().is_some() => return Err(std::format!("used slot {n} in the list")),
+            Some(s) if s.entry().is_some() => return Err("a used slot in the list of unused slots"),
             Some(_) => Some(n),
             None => None,
         };
     }
     let unused = slots.iter().filter(|s| s.entry().is_none()).count();
-    let listed = seen.iter().filter(|&&x| x).count();
-    if listed != unused || slots.len() - unused != used {
-        return Err(std::format!(
-            "{listed} slots listed, {unused} unused, {used} counted used of {}",
-            slots.len()
-        ));
+    if listed != unused {
+        Err("an unused slot missing from the list")
+    } else if slots.len() - unused != used {
+        Err("the count of used slots is wrong")
+    } else {
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -269,9 +269,9 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Check that the list of unused slots holds every unused slot and
-    /// that the count of used ones is right (tests).
-    #[cfg(test)]
-    pub(super) fn check_slots(&self) -> Result<(), std::string::String> {
+    /// that the count of used ones is right (tests and fuzz targets).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn check_slots(&self) -> Result<(), &'static str> {
         super::free::check(self.free, self.slots(), self.count)
     }
 
