@@ -7,8 +7,8 @@
 //! entry the bucket names, two cache misses one after the other. An entry
 //! that sits in the slot its key's hash names can be asked for at the same
 //! time as its bucket, before the bucket has arrived
-//! ([`ConnTable::prefetch_home`](super::ConnTable)), and the second miss is
-//! then hidden behind the first. A slot is taken only while it is unused,
+//! ([`ConnTable::prefetch_place`](super::ConnTable)), and the second miss
+//! is then hidden behind the first. A slot is taken only while it is unused,
 //! so this costs no memory; it takes the list's links in both directions,
 //! as the slot may be anywhere in the list.
 //!
@@ -20,8 +20,10 @@
 //! `static` table in `.bss`, a heap table just built, the slots a growable
 //! table just added) is already one list, in order, without any work to
 //! build it. Each link is written with a plain store, none after a read of
-//! its slot: a slot that leaves or joins the list costs no cache miss on
-//! the slots beside it in the list, only stores.
+//! its slot: a slot that leaves or joins the list reads nothing of the
+//! slots beside it in the list. The two stores of a slot taken from the
+//! middle wait for the list's next operation, their lines asked for
+//! meanwhile, since they lie anywhere in the arena.
 //!
 //! The first slot's backward link is never read (it may be stale): taking
 //! the first slot reads and writes nothing but that slot's forward link.
