@@ -24,7 +24,8 @@
 //! ───────────────────────────────────────────────────────────────────────
 //!  table                 ConnTable: the public face
 //!    storage, index,     the slot arena and its index (64-byte buckets, or
-//!    probe               hashbrown); finding, admission, early drop
+//!    probe, free         hashbrown); finding, admission, early drop; the
+//!                        list of unused slots (hashed placement)
 //!    pipeline, fast      the path of a packet (below); the fast paths
 //!                        of UDP and TCP over IPv4
 //!    display             EntryRef, `conntrack -L` lines
