@@ -33,6 +33,10 @@
 //! help, so ctrack's prefetches (the packet path's bucket, the batch's
 //! buckets and entries) then hide less.
 //!
+//! `CTRACK_BENCH_PLACEMENT=off` builds ctrack's tables with
+//! `Config::hashed_placement` off (a new entry takes the most recently
+//! freed slot), to compare the two settings.
+//!
 //! `cargo bench --bench floor [-- FILTER]`
 
 mod common;

@@ -201,6 +201,9 @@ pub fn config(checksum: bool) -> Config {
     let mut c = Config::default();
     c.checksum = checksum;
     c.timeouts.udp_stream = 1 << 24;
+    // `CTRACK_BENCH_PLACEMENT=off`: new entries in the most recently freed
+    // slot (benches/floor.rs).
+    c.hashed_placement = std::env::var("CTRACK_BENCH_PLACEMENT").map_or(true, |v| v != "off");
     c
 }
 
