@@ -20,6 +20,10 @@
 //!   insert. The new entries are removed between rounds of N/64 packets,
 //!   outside the timed part (ctrack's expire and `gc` reaps them; the
 //!   floor deletes them), so the load stays at 0.5–0.508.
+//! * `new_udp_flow_churn/ctrack/N` (N ≥ 1,000,000): the same in a table
+//!   in service: before each round, N/64 connections picked at random end
+//!   and a buffer larger than the caches is read (untimed); the round's
+//!   new flows take slots and stay, so the table keeps N connections.
 //!
 //! Every pass visits every flow once in a shuffled order, so at 1M flows
 //! (216 MB of ctrack slots, 128 MB of floor slots) nearly every lookup
@@ -229,6 +233,59 @@ fn bench(c: &mut Criterion) {
             })
         });
         g.finish();
+
+        // At 1,000,000 flows and more only: each round also reads a 64 MB
+        // buffer, which would take most of the time of a smaller run.
+        if n >= 1_000_000 {
+            // New flows in a table in service: before each round (untimed),
+            // N/64 connections picked at random among those in the table end
+            // (`delete`) and a buffer larger than the caches is read (time
+            // passes between a connection's end and its slot's next use);
+            // then the round's N/64 new flows (timed) take slots, and stay.
+            let mut g = c.benchmark_group("new_udp_flow_churn");
+            g.throughput(Throughput::Elements(1));
+            let now = Instant::from_millis(now.millis() + 2000);
+            let mut in_table: Vec<common::Tuple4> =
+                (0..n).filter(|&i| live[i]).map(|i| common::flow(i, common::ESTABLISHED_BASE, 17)).collect();
+            let mut next_fresh = n;
+            let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+            let evict = vec![1u8; 64 << 20];
+            g.bench_function(BenchmarkId::new("ctrack", n), |b| {
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    let mut left = iters;
+                    while left > 0 {
+                        let m = left.min(round) as usize;
+                        for _ in 0..m {
+                            rng ^= rng << 13;
+                            rng ^= rng >> 7;
+                            rng ^= rng << 17;
+                            let ended = in_table.swap_remove((rng % in_table.len() as u64) as usize);
+                            let tuple = ctrack::packet_tuple(&common::udp_packet(ended)).unwrap();
+                            let (e, _) = table.lookup(&tuple, 0, now).expect("a connection in the table");
+                            assert!(table.delete(e.handle()));
+                        }
+                        black_box(evict.iter().step_by(64).fold(0u8, |a, &x| a ^ x));
+                        let new: Vec<common::Tuple4> = (next_fresh..next_fresh + m)
+                            .map(|i| common::flow(i, common::FRESH_BASE, 17))
+                            .collect();
+                        let packets: Vec<[u8; 28]> = new.iter().map(|&t| common::udp_packet(t)).collect();
+                        let start = std::time::Instant::now();
+                        for p in &packets {
+                            let _ = black_box(common::ctrack_new(&mut table, now, black_box(p)));
+                        }
+                        timed += start.elapsed();
+                        in_table.extend(new);
+                        next_fresh += m;
+                        left -= m as u64;
+                    }
+                    timed
+                })
+            });
+            g.finish();
+            assert_eq!(table.len(), in_table.len(), "every new flow of the churn opened");
+        }
+
         // Only one size's tables at a time.
         drop((table, floor, udp, udp_keys, fresh, fresh_keys));
 
