@@ -124,6 +124,19 @@ fn sizes() -> Vec<usize> {
     }
 }
 
+/// `iters` packets in rounds of at most `round`: `round_of(m)` takes the
+/// next `m` and returns the time of its timed part. The sum of those.
+fn in_rounds(iters: u64, round: u64, mut round_of: impl FnMut(usize) -> Duration) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let m = left.min(round);
+        timed += round_of(m as usize);
+        left -= m;
+    }
+    timed
+}
+
 /// The floor's deadline for a refreshed flow (any value: it is only stored).
 const FLOOR_DEADLINE: u64 = 1 << 40;
 
@@ -190,46 +203,38 @@ fn bench(c: &mut Criterion) {
         let mut next = 0;
         g.bench_function(BenchmarkId::new("ctrack", n), |b| {
             b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let m = left.min(round);
+                in_rounds(iters, round, |m| {
                     let start = std::time::Instant::now();
                     for _ in 0..m {
                         let _ = black_box(common::ctrack_new(&mut table, now, black_box(&fresh[next])));
                         next = if next + 1 == fresh.len() { 0 } else { next + 1 };
                     }
-                    timed += start.elapsed();
-                    left -= m;
+                    let timed = start.elapsed();
                     // Past the 1 s timeout of unreplied UDP flows: reap them.
                     now = Instant::from_millis(now.millis() + 2000);
                     table.gc(now, cap);
                     assert_eq!(table.len(), udp.len(), "the new flows were reaped");
-                }
-                timed
+                    timed
+                })
             })
         });
         let mut next = 0;
         g.bench_function(BenchmarkId::new("floor", n), |b| {
             b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let m = left.min(round) as usize;
+                in_rounds(iters, round, |m| {
                     let first = next;
                     let start = std::time::Instant::now();
                     for _ in 0..m {
                         black_box(floor.insert(black_box(&fresh_keys[next]), FLOOR_DEADLINE));
                         next = if next + 1 == fresh_keys.len() { 0 } else { next + 1 };
                     }
-                    timed += start.elapsed();
-                    left -= m as u64;
+                    let timed = start.elapsed();
                     for j in 0..m {
                         floor.remove(&fresh_keys[(first + j) % fresh_keys.len()]);
                     }
                     assert_eq!(floor.len(), udp_keys.len());
-                }
-                timed
+                    timed
+                })
             })
         });
         g.finish();
@@ -252,10 +257,7 @@ fn bench(c: &mut Criterion) {
             let evict = vec![1u8; 64 << 20];
             g.bench_function(BenchmarkId::new("ctrack", n), |b| {
                 b.iter_custom(|iters| {
-                    let mut timed = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let m = left.min(round) as usize;
+                    in_rounds(iters, round, |m| {
                         for _ in 0..m {
                             rng ^= rng << 13;
                             rng ^= rng >> 7;
@@ -274,12 +276,11 @@ fn bench(c: &mut Criterion) {
                         for p in &packets {
                             let _ = black_box(common::ctrack_new(&mut table, now, black_box(p)));
                         }
-                        timed += start.elapsed();
+                        let timed = start.elapsed();
                         in_table.extend(new);
                         next_fresh += m;
-                        left -= m as u64;
-                    }
-                    timed
+                        timed
+                    })
                 })
             });
             g.finish();
