@@ -148,7 +148,7 @@
 //!   `helper-netbios-ns`, `helper-irc`, `helper-amanda`, `helper-sane`,
 //!   `helper-pptp`.
 
-#![cfg_attr(not(test), no_std)]
+#![no_std]
 // Denied, not forbidden: `prefetch` holds the one `unsafe` block, a
 // hint instruction, with its safety argument.
 #![deny(unsafe_code)]

@@ -66,6 +66,7 @@ impl Link {
         self.0
     }
 
+    /// The link of 16 bits `bits` ([`Link::raw`]).
     pub fn from_raw(bits: u16) -> Link {
         Link(bits)
     }
