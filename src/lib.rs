@@ -194,8 +194,9 @@ pub mod snapshot {
 pub mod wire;
 mod zeroed;
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests (in the default
+/// build, which they show).
+#[cfg(all(doctest, feature = "std", feature = "helpers"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 

@@ -107,12 +107,14 @@ pub trait Helper: Sync {
 /// assigns helpers only by explicit rules).
 ///
 /// ```
+/// # #[cfg(feature = "helper-snmp")] {
 /// use ctrack::{Family, HelperAssignment};
 /// # use ctrack::{Config, ConnTable, FixedConnTable, HashKey};
 /// # let mut table: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::default());
 /// let snmp = table.register_helper(ctrack::helper::builtin("snmp").unwrap().helper).unwrap();
 /// let a = HelperAssignment::new(snmp, 17, 161).family(Family::Ipv4).zone(3);
 /// table.assign_helper(a).unwrap();
+/// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

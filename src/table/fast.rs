@@ -359,6 +359,7 @@ mod tests {
         /// The same for the growable table (whose map has no home bucket:
         /// the fast path asks `find`).
         #[test]
+        #[cfg(feature = "alloc")]
         fn the_fast_path_is_the_general_path_growable(ops in ops(), key in any::<[u8; 16]>()) {
             let fast = ConnTable::growable(4, HashKey(key), Config::DEFAULT);
             let general = ConnTable::growable(4, HashKey(key), Config::DEFAULT);

@@ -678,6 +678,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "alloc")]
     fn independent_reply_tuple_growable() {
         independent_reply_tuple(&mut ConnTable::growable(4, HashKey([3; 16]), Config::DEFAULT));
     }
