@@ -24,6 +24,8 @@
 //!   in service: before each round, N/64 connections picked at random end
 //!   and a buffer larger than the caches is read (untimed); the round's
 //!   new flows take slots and stay, so the table keeps N connections.
+//!   `new_udp_flow_churn/ctrack_batch/N`: the same through `track_batch`
+//!   in bursts of 32.
 //!
 //! Every pass visits every flow once in a shuffled order, so at 1M flows
 //! (216 MB of ctrack slots, 128 MB of floor slots) nearly every lookup
@@ -275,6 +277,39 @@ fn bench(c: &mut Criterion) {
                         let start = std::time::Instant::now();
                         for p in &packets {
                             let _ = black_box(common::ctrack_new(&mut table, now, black_box(p)));
+                        }
+                        let timed = start.elapsed();
+                        in_table.extend(new);
+                        next_fresh += m;
+                        timed
+                    })
+                })
+            });
+            // The same through `track_batch`, in bursts of 32.
+            g.bench_function(BenchmarkId::new("ctrack_batch", n), |b| {
+                b.iter_custom(|iters| {
+                    in_rounds(iters, round, |m| {
+                        for _ in 0..m {
+                            rng ^= rng << 13;
+                            rng ^= rng >> 7;
+                            rng ^= rng << 17;
+                            let ended = in_table.swap_remove((rng % in_table.len() as u64) as usize);
+                            let tuple = ctrack::packet_tuple(&common::udp_packet(ended)).unwrap();
+                            let (e, _) = table.lookup(&tuple, 0, now).expect("a connection in the table");
+                            assert!(table.delete(e.handle()));
+                        }
+                        black_box(evict.iter().step_by(64).fold(0u8, |a, &x| a ^ x));
+                        let new: Vec<common::Tuple4> = (next_fresh..next_fresh + m)
+                            .map(|i| common::flow(i, common::FRESH_BASE, 17))
+                            .collect();
+                        let packets: Vec<[u8; 28]> = new.iter().map(|&t| common::udp_packet(t)).collect();
+                        let bursts: Vec<Vec<&[u8]>> =
+                            packets.chunks(32).map(|c| c.iter().map(|p| &p[..]).collect()).collect();
+                        let start = std::time::Instant::now();
+                        for burst in &bursts {
+                            table.track_batch(now, black_box(burst), |_, v| {
+                                black_box(v);
+                            });
                         }
                         let timed = start.elapsed();
                         in_table.extend(new);
