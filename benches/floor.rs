@@ -308,7 +308,7 @@ fn bench(c: &mut Criterion) {
                         let start = std::time::Instant::now();
                         for burst in &bursts {
                             table.track_batch(now, black_box(burst), |_, v| {
-                                black_box(v);
+                                let _ = black_box(v);
                             });
                         }
                         let timed = start.elapsed();

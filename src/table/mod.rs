@@ -650,10 +650,23 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Ask for the entry the home bucket of `key` first names, for
-    /// `packet` (a batch does, ahead of the packet's turn).
+    /// `packet` (a batch does, ahead of the packet's turn); if it names
+    /// none (most likely a new flow), for the slot a new entry of the key
+    /// would take ([`ConnTable::alloc`]: its preferred slot, if
+    /// placement is on).
     #[inline(always)]
     fn prefetch_entry(&self, key: Option<fast::FastKey>, packet: &[u8]) {
-        if let Some(s) = key.and_then(|k| self.first_candidate(k.0)).and_then(|i| self.slots().get(i)) {
+        let Some(k) = key else { return };
+        let slot = match self.first_candidate(k.0) {
+            Some(i) => i,
+            None if self.config().hashed_placement => {
+                let p = self.store.parts();
+                let Some(i) = p.index.preferred_slot(k.0, p.slots.len()) else { return };
+                i
+            }
+            None => return,
+        };
+        if let Some(s) = self.slots().get(slot) {
             s.0.prefetch(packet.get(9) == Some(&crate::tuple::proto::TCP));
         }
     }

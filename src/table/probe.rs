@@ -114,7 +114,7 @@ impl<S: Storage> ConnTable<S> {
 
     /// The first slot the place's home bucket names for its tag (a batch
     /// reads it early).
-    #[inline]
+    #[inline(always)]
     pub(super) fn first_candidate(&self, place: Place) -> Option<usize> {
         self.store.parts().index.scan_home(place)?.next().map(|r| r.slot as usize)
     }
