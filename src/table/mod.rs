@@ -652,21 +652,15 @@ impl<S: Storage> ConnTable<S> {
     /// Ask for the entry the home bucket of `key` first names, for
     /// `packet` (a batch does, ahead of the packet's turn); if it names
     /// none (most likely a new flow), for the slot a new entry of the key
-    /// would take ([`ConnTable::alloc`]: its preferred slot, if
-    /// placement is on).
+    /// would take ([`ConnTable::slot_to_ask`]).
     #[inline(always)]
     fn prefetch_entry(&self, key: Option<fast::FastKey>, packet: &[u8]) {
         let Some(k) = key else { return };
         let slot = match self.first_candidate(k.0) {
-            Some(i) => i,
-            None if self.config().hashed_placement => {
-                let p = self.store.parts();
-                let Some(i) = p.index.preferred_slot(k.0, p.slots.len()) else { return };
-                i
-            }
-            None => return,
+            Some(i) => self.slots().get(i),
+            None => self.slot_to_ask(k.0),
         };
-        if let Some(s) = self.slots().get(slot) {
+        if let Some(s) = slot {
             s.0.prefetch(packet.get(9) == Some(&crate::tuple::proto::TCP));
         }
     }
