@@ -252,36 +252,25 @@ fn bench(c: &mut Criterion) {
             let mut g = c.benchmark_group("new_udp_flow_churn");
             g.throughput(Throughput::Elements(1));
             let now = Instant::from_millis(now.millis() + 2000);
-            let mut in_table: Vec<common::Tuple4> =
-                (0..n).filter(|&i| live[i]).map(|i| common::flow(i, common::ESTABLISHED_BASE, 17)).collect();
-            let mut next_fresh = n;
-            let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-            let evict = vec![1u8; 64 << 20];
+            let mut churn = Churn {
+                in_table: (0..n)
+                    .filter(|&i| live[i])
+                    .map(|i| common::flow(i, common::ESTABLISHED_BASE, 17))
+                    .collect(),
+                next_fresh: n,
+                rng: 0x9e37_79b9_7f4a_7c15,
+                evict: vec![1u8; 64 << 20],
+            };
             g.bench_function(BenchmarkId::new("ctrack", n), |b| {
                 b.iter_custom(|iters| {
                     in_rounds(iters, round, |m| {
-                        for _ in 0..m {
-                            rng ^= rng << 13;
-                            rng ^= rng >> 7;
-                            rng ^= rng << 17;
-                            let ended = in_table.swap_remove((rng % in_table.len() as u64) as usize);
-                            let tuple = ctrack::packet_tuple(&common::udp_packet(ended)).unwrap();
-                            let (e, _) = table.lookup(&tuple, 0, now).expect("a connection in the table");
-                            assert!(table.delete(e.handle()));
-                        }
-                        black_box(evict.iter().step_by(64).fold(0u8, |a, &x| a ^ x));
-                        let new: Vec<common::Tuple4> = (next_fresh..next_fresh + m)
-                            .map(|i| common::flow(i, common::FRESH_BASE, 17))
-                            .collect();
-                        let packets: Vec<[u8; 28]> = new.iter().map(|&t| common::udp_packet(t)).collect();
-                        let start = std::time::Instant::now();
-                        for p in &packets {
-                            let _ = black_box(common::ctrack_new(&mut table, now, black_box(p)));
-                        }
-                        let timed = start.elapsed();
-                        in_table.extend(new);
-                        next_fresh += m;
-                        timed
+                        churn.round(&mut table, now, m, |table, packets| {
+                            let start = std::time::Instant::now();
+                            for p in packets {
+                                let _ = black_box(common::ctrack_new(table, now, black_box(p)));
+                            }
+                            start.elapsed()
+                        })
                     })
                 })
             });
@@ -289,37 +278,22 @@ fn bench(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new("ctrack_batch", n), |b| {
                 b.iter_custom(|iters| {
                     in_rounds(iters, round, |m| {
-                        for _ in 0..m {
-                            rng ^= rng << 13;
-                            rng ^= rng >> 7;
-                            rng ^= rng << 17;
-                            let ended = in_table.swap_remove((rng % in_table.len() as u64) as usize);
-                            let tuple = ctrack::packet_tuple(&common::udp_packet(ended)).unwrap();
-                            let (e, _) = table.lookup(&tuple, 0, now).expect("a connection in the table");
-                            assert!(table.delete(e.handle()));
-                        }
-                        black_box(evict.iter().step_by(64).fold(0u8, |a, &x| a ^ x));
-                        let new: Vec<common::Tuple4> = (next_fresh..next_fresh + m)
-                            .map(|i| common::flow(i, common::FRESH_BASE, 17))
-                            .collect();
-                        let packets: Vec<[u8; 28]> = new.iter().map(|&t| common::udp_packet(t)).collect();
-                        let bursts: Vec<Vec<&[u8]>> =
-                            packets.chunks(32).map(|c| c.iter().map(|p| &p[..]).collect()).collect();
-                        let start = std::time::Instant::now();
-                        for burst in &bursts {
-                            table.track_batch(now, black_box(burst), |_, v| {
-                                let _ = black_box(v);
-                            });
-                        }
-                        let timed = start.elapsed();
-                        in_table.extend(new);
-                        next_fresh += m;
-                        timed
+                        churn.round(&mut table, now, m, |table, packets| {
+                            let bursts: Vec<Vec<&[u8]>> =
+                                packets.chunks(32).map(|c| c.iter().map(|p| &p[..]).collect()).collect();
+                            let start = std::time::Instant::now();
+                            for burst in &bursts {
+                                table.track_batch(now, black_box(burst), |_, v| {
+                                    let _ = black_box(v);
+                                });
+                            }
+                            start.elapsed()
+                        })
                     })
                 })
             });
             g.finish();
-            assert_eq!(table.len(), in_table.len(), "every new flow of the churn opened");
+            assert_eq!(table.len(), churn.in_table.len(), "every new flow of the churn opened");
         }
 
         // Only one size's tables at a time.
@@ -386,6 +360,48 @@ fn bench(c: &mut Criterion) {
 /// The group `name`: `packets` in bursts of 32 through `track_batch`,
 /// burst after burst (per packet: the throughput counts the burst's
 /// packets).
+/// The state of `new_udp_flow_churn`: the flows in the table, the next
+/// new flow's number, the random choice of the connections that end, and
+/// the buffer read to push their slots out of the caches.
+struct Churn {
+    in_table: Vec<common::Tuple4>,
+    next_fresh: usize,
+    rng: u64,
+    evict: Vec<u8>,
+}
+
+impl Churn {
+    /// One round: `m` connections picked at random end and the buffer is
+    /// read (untimed); then `send` gives the table `m` new flows' first
+    /// packets, and they stay. Returns the time `send` measured (its
+    /// sending, not its preparation).
+    fn round(
+        &mut self,
+        table: &mut Table,
+        now: Instant,
+        m: usize,
+        send: impl FnOnce(&mut Table, &[[u8; 28]]) -> std::time::Duration,
+    ) -> std::time::Duration {
+        for _ in 0..m {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            let ended = self.in_table.swap_remove((self.rng % self.in_table.len() as u64) as usize);
+            let tuple = ctrack::packet_tuple(&common::udp_packet(ended)).unwrap();
+            let (e, _) = table.lookup(&tuple, 0, now).expect("a connection in the table");
+            assert!(table.delete(e.handle()));
+        }
+        black_box(self.evict.iter().step_by(64).fold(0u8, |a, &x| a ^ x));
+        let new: Vec<common::Tuple4> =
+            (self.next_fresh..self.next_fresh + m).map(|i| common::flow(i, common::FRESH_BASE, 17)).collect();
+        let packets: Vec<[u8; 28]> = new.iter().map(|&t| common::udp_packet(t)).collect();
+        let timed = send(table, &packets);
+        self.in_table.extend(new);
+        self.next_fresh += m;
+        timed
+    }
+}
+
 fn bench_bursts<P: AsRef<[u8]>>(c: &mut Criterion, name: &str, n: usize, table: &mut Table, packets: &[P]) {
     let bursts: Vec<Vec<&[u8]>> =
         packets.chunks(32).map(|c| c.iter().map(|p| p.as_ref()).collect()).collect();
