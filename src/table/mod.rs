@@ -302,12 +302,14 @@ impl ConnTable<GrowableStorage> {
     /// no buckets), and evicts the first expired or non-ASSURED entry there.
     ///
     /// ```
+    /// # #[cfg(feature = "std")] {
     /// use ctrack::{Config, ConnTable, HashKey};
     ///
     /// let mut config = Config::default();
     /// config.max_entries = 1_000_000;
     /// let table = ConnTable::growable(1024, HashKey::random(), config);
     /// assert_eq!(table.capacity(), 1024);
+    /// # }
     /// ```
     pub fn growable(initial: usize, hash_key: HashKey, config: Config) -> Self {
         let sized = match config.max_entries as usize {
