@@ -600,9 +600,10 @@ impl<S: Storage> ConnTable<S> {
     /// packets are read and hashed and their index buckets asked for
     /// before any of them is looked up, and each packet's entry (for a
     /// new flow, the slot its entry will most likely take) is asked for a
-    /// few packets before its turn, while those before it are tracked. On x86-64 the memory is asked for with a prefetch
-    /// instruction, which lets the misses be in flight at once; elsewhere
-    /// those steps do nothing.
+    /// few packets before its turn, while those before it are tracked. On
+    /// x86-64 the memory is asked for with a prefetch instruction, which
+    /// lets the misses be in flight at once; elsewhere those steps do
+    /// nothing.
     ///
     /// ```
     /// use ctrack::{Config, ConnTable, CtState, FixedConnTable, HashKey, Instant};
