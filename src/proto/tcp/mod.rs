@@ -41,6 +41,7 @@ use crate::wire::tcp::{RST as TH_RST, Segment, SeqNumber};
 use states::{Next, PacketClass, transition, valid_flag_combination};
 use window::{Window, parse_syn_options};
 
+mod memo;
 pub(crate) mod snap;
 mod states;
 #[cfg(test)]
@@ -64,11 +65,18 @@ pub(crate) const FLAG_BE_LIBERAL: u8 = 0x08;
 /// The side has sent data the other side has not acknowledged yet.
 pub(crate) const FLAG_DATA_UNACKNOWLEDGED: u8 = 0x10;
 /// `td_maxack` is valid.
+#[cfg(not(feature = "compact-tcp"))]
 pub(crate) const FLAG_MAXACK_SET: u8 = 0x20;
 /// (`last_flags` only) a SYN was ignored in LAST_ACK: expect a challenge ACK.
 pub(crate) const FLAG_EXP_CHALLENGE_ACK: u8 = 0x40;
 /// (`last_flags` only) simultaneous open in progress.
 pub(crate) const FLAG_SIMULTANEOUS_OPEN: u8 = 0x80;
+/// (`last_flags` only, feature `compact-tcp` only, which keeps no
+/// `last_win`) the window of the packet remembered last was not zero
+/// (clear in a new entry, whose `last_win` is 0). The bit is
+/// `FLAG_MAXACK_SET`'s, which `last_flags` never holds.
+#[cfg(feature = "compact-tcp")]
+pub(crate) const FLAG_LAST_WIN_OPEN: u8 = 0x20;
 
 // ---------------------------------------------------------------------------
 // Per-entry state.
@@ -76,9 +84,10 @@ pub(crate) const FLAG_SIMULTANEOUS_OPEN: u8 = 0x80;
 
 /// One direction's window data.
 ///
-/// Packed to 2-byte alignment (18 bytes, not 20), so that both sides and
-/// the rest of [`TcpConn`] fit its 56 bytes: the fields are read and
-/// written by value, never borrowed.
+/// Packed to 2-byte alignment (18 bytes, not 20; 14 with `compact-tcp`,
+/// which keeps no `td_maxack`), so that both sides and the rest of
+/// [`TcpConn`] fit its 56 bytes (32): the fields are read and written by
+/// value, never borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(C, packed(2))]
 pub(crate) struct TcpSide {
@@ -88,7 +97,9 @@ pub(crate) struct TcpSide {
     pub(crate) td_maxend: SeqNumber,
     /// Largest scaled window this side's data must fit in (0 = unknown).
     pub(crate) td_maxwin: u32,
-    /// Highest ACK this side sent (valid with [`FLAG_MAXACK_SET`]).
+    /// Highest ACK this side sent (valid with [`FLAG_MAXACK_SET`]; see
+    /// [`TcpSide::maxack`]).
+    #[cfg(not(feature = "compact-tcp"))]
     pub(crate) td_maxack: SeqNumber,
     /// Window-scale shift this side announced (0–14).
     pub(crate) td_scale: u8,
@@ -96,11 +107,23 @@ pub(crate) struct TcpSide {
     pub(crate) flags: u8,
 }
 
+impl TcpSide {
+    const ZERO: TcpSide = TcpSide {
+        td_end: SeqNumber(0),
+        td_maxend: SeqNumber(0),
+        td_maxwin: 0,
+        #[cfg(not(feature = "compact-tcp"))]
+        td_maxack: SeqNumber(0),
+        td_scale: 0,
+        flags: 0,
+    };
+}
+
 #[cfg(feature = "defmt")]
 impl defmt::Format for TcpSide {
     fn format(&self, f: defmt::Formatter<'_>) {
-        let (end, maxend, maxwin, maxack) =
-            (self.td_end.0, self.td_maxend.0, self.td_maxwin, self.td_maxack.0);
+        let (end, maxend, maxwin) = (self.td_end.0, self.td_maxend.0, self.td_maxwin);
+        let maxack = self.maxack().map_or(0, |a| a.0);
         let (scale, flags) = (self.td_scale, self.flags);
         defmt::write!(
             f,
@@ -116,7 +139,10 @@ impl defmt::Format for TcpSide {
 }
 
 /// Per-entry TCP tracking state (`linux/netfilter/nf_conntrack_tcp.h:
-/// struct ip_ct_tcp`), 56 bytes. The tracker works on it in place.
+/// struct ip_ct_tcp`), 56 bytes; 32 with feature `compact-tcp`, which
+/// keeps no `td_maxack` and none of the `last_*` memory of the
+/// retransmission and resynchronisation rules (see [`memo`]). The tracker
+/// works on it in place.
 ///
 /// In C order, the enum bytes first: the entry's protocol-state enum takes
 /// its discriminant from one of them (their spare values), so the TCP state
@@ -130,18 +156,30 @@ pub(crate) struct TcpConn {
     state: TcpState,
     last_dir: Direction,
     last_index: PacketClass,
-    last_wscale: u8,
+    /// `FLAG_EXP_CHALLENGE_ACK`, `FLAG_SIMULTANEOUS_OPEN`; the options of
+    /// an ignored SYN (`FLAG_WINDOW_SCALE`, `FLAG_SACK_PERM`); with
+    /// `compact-tcp`, `FLAG_LAST_WIN_OPEN`.
     last_flags: u8,
+    #[cfg(not(feature = "compact-tcp"))]
+    last_wscale: u8,
+    #[cfg(not(feature = "compact-tcp"))]
     retrans: u8,
+    #[cfg(not(feature = "compact-tcp"))]
     last_win: u16,
     /// `seen[0]` = original direction, `seen[1]` = reply.
     seen: [TcpSide; 2],
+    #[cfg(not(feature = "compact-tcp"))]
     last_seq: SeqNumber,
+    #[cfg(not(feature = "compact-tcp"))]
     last_ack: SeqNumber,
+    #[cfg(not(feature = "compact-tcp"))]
     last_end: SeqNumber,
 }
 
+#[cfg(not(feature = "compact-tcp"))]
 const _: () = assert!(core::mem::size_of::<TcpConn>() == 56);
+#[cfg(feature = "compact-tcp")]
+const _: () = assert!(core::mem::size_of::<TcpConn>() == 32);
 
 impl Default for TcpConn {
     fn default() -> TcpConn {
@@ -158,20 +196,19 @@ impl TcpConn {
         state: TcpState::None,
         last_dir: Direction::Original,
         last_index: PacketClass::Syn,
-        last_wscale: 0,
         last_flags: 0,
+        #[cfg(not(feature = "compact-tcp"))]
+        last_wscale: 0,
+        #[cfg(not(feature = "compact-tcp"))]
         retrans: 0,
+        #[cfg(not(feature = "compact-tcp"))]
         last_win: 0,
-        seen: [TcpSide {
-            td_end: SeqNumber(0),
-            td_maxend: SeqNumber(0),
-            td_maxwin: 0,
-            td_maxack: SeqNumber(0),
-            td_scale: 0,
-            flags: 0,
-        }; 2],
+        seen: [TcpSide::ZERO; 2],
+        #[cfg(not(feature = "compact-tcp"))]
         last_seq: SeqNumber(0),
+        #[cfg(not(feature = "compact-tcp"))]
         last_ack: SeqNumber(0),
+        #[cfg(not(feature = "compact-tcp"))]
         last_end: SeqNumber(0),
     };
 
@@ -201,13 +238,6 @@ impl TcpConn {
     #[cfg(test)]
     pub(crate) fn last_flags(&self) -> u8 {
         self.last_flags
-    }
-
-    /// Number of consecutive identical ACK-class segments (the `retrans`
-    /// counter of `nf_conntrack_proto_tcp.c: tcp_in_window()`).
-    #[cfg(test)]
-    pub(crate) fn retrans(&self) -> u8 {
-        self.retrans
     }
 
     fn side_mut(&mut self, d: Direction) -> &mut TcpSide {
@@ -281,7 +311,7 @@ impl TcpConn {
             }
             Next::Ignore => {
                 if self.synack_answers_ignored_syn(seg, class, dir) {
-                    self.resync_from_ignored_syn(dir);
+                    self.resync_from_ignored_syn(seg, dir);
                     old = TcpState::SynSent;
                     new = TcpState::SynRecv;
                 } else {
@@ -376,21 +406,22 @@ impl TcpConn {
     }
 
     /// A SYN-ACK acknowledging the SYN we ignored earlier (the
-    /// `TCP_CONNTRACK_IGNORE` case of `nf_conntrack_tcp_packet()`).
+    /// `TCP_CONNTRACK_IGNORE` case of `nf_conntrack_tcp_packet()`; never
+    /// with `compact-tcp`, which does not remember the SYN's end).
     fn synack_answers_ignored_syn(&self, seg: &Segment<'_>, class: PacketClass, dir: Direction) -> bool {
         class == PacketClass::SynAck
             && self.last_index == PacketClass::Syn
             && self.last_dir != dir
-            && seg.ack == self.last_end
+            && self.remembered_end() == Some(seg.ack)
     }
 
-    /// The ignored SYN was genuine (same case): rebuild its sender from the
-    /// values saved when it was ignored and forget the answering side's
-    /// window data.
-    fn resync_from_ignored_syn(&mut self, dir: Direction) {
+    /// The ignored SYN was genuine (same case): rebuild its sender from
+    /// what was remembered when it was ignored (its end is what the SYN-ACK
+    /// `seg` acknowledges) and forget the answering side's window data.
+    fn resync_from_ignored_syn(&mut self, seg: &Segment<'_>, dir: Direction) {
         let last_dir = self.last_dir;
         self.last_flags &= !FLAG_EXP_CHALLENGE_ACK;
-        let (end, win, scale, flags) = (self.last_end, self.last_win, self.last_wscale, self.last_flags);
+        let (end, (win, scale), flags) = (seg.ack, self.ignored_window(), self.last_flags);
         let s = self.side_mut(last_dir);
         s.td_end = end;
         s.td_maxend = end;
@@ -406,27 +437,7 @@ impl TcpConn {
     fn ignore(&mut self, seg: &Segment<'_>, class: PacketClass, dir: Direction, old: TcpState) -> Outcome {
         self.last_index = class;
         self.last_dir = dir;
-        self.last_seq = seg.seq;
-        self.last_end = seg.end();
-        self.last_win = seg.window;
-        if class == PacketClass::Syn && dir == Direction::Original {
-            // Keep this SYN's options so that a SYN-ACK answering it can
-            // resynchronise the entry.
-            let mut opts = TcpSide::default();
-            parse_syn_options(seg.options, &mut opts);
-            self.last_flags = opts.flags & (FLAG_WINDOW_SCALE | FLAG_SACK_PERM);
-            self.last_wscale = if opts.flags & FLAG_WINDOW_SCALE != 0 { opts.td_scale } else { 0 };
-            // The peer may answer with an RFC 5961 challenge ACK, which must
-            // not be taken for the ACK of the last FIN.
-            if old == TcpState::LastAck {
-                self.last_flags |= FLAG_EXP_CHALLENGE_ACK;
-            }
-        }
-        if old == TcpState::SynSent && class == PacketClass::Ack && dir == Direction::Reply {
-            // A possible RFC 5961 challenge ACK to our SYN, which the SYN's
-            // sender answers with a RST at this ack number.
-            self.last_ack = seg.ack;
-        }
+        self.remember_ignored(seg, class, dir, old);
         Outcome::Ignore(Reason::Tcp(TcpReason::IgnoredTransition {
             index: class as u8,
             dir: dir.index() as u8,

@@ -17,6 +17,13 @@
 //! | 53 | 1 | `last_wscale` |
 //! | 54 | 1 | `last_flags` |
 //! | 55 | 1 | `retrans` |
+//!
+//! With feature `compact-tcp`, whose state keeps no `td_maxack` and of the
+//! `last_*` fields only the last direction, class and flags
+//! (`tcp/memo.rs`), the format is the same: what it does not keep is
+//! written as zero, `last_win` as 0 or 1 (whether the last window was
+//! zero), and read back as that; the options of an ignored SYN in
+//! `last_flags` are dropped.
 
 use super::states::PacketClass;
 use super::{TcpConn, TcpSide};
@@ -61,6 +68,7 @@ impl TcpConn {
             b[at..at + 4].copy_from_slice(&s.td_end.0.to_be_bytes());
             b[at + 4..at + 8].copy_from_slice(&s.td_maxend.0.to_be_bytes());
             b[at + 8..at + 12].copy_from_slice(&s.td_maxwin.to_be_bytes());
+            #[cfg(not(feature = "compact-tcp"))]
             b[at + 12..at + 16].copy_from_slice(&s.td_maxack.0.to_be_bytes());
             b[at + 16] = s.td_scale;
             b[at + 17] = s.flags;
@@ -68,13 +76,21 @@ impl TcpConn {
         b[36] = w.state as u8;
         b[37] = w.last_dir.index() as u8;
         b[38] = w.last_index as u8;
-        b[39..43].copy_from_slice(&w.last_seq.0.to_be_bytes());
-        b[43..47].copy_from_slice(&w.last_ack.0.to_be_bytes());
-        b[47..51].copy_from_slice(&w.last_end.0.to_be_bytes());
-        b[51..53].copy_from_slice(&w.last_win.to_be_bytes());
-        b[53] = w.last_wscale;
-        b[54] = w.last_flags;
-        b[55] = w.retrans;
+        #[cfg(not(feature = "compact-tcp"))]
+        {
+            b[39..43].copy_from_slice(&w.last_seq.0.to_be_bytes());
+            b[43..47].copy_from_slice(&w.last_ack.0.to_be_bytes());
+            b[47..51].copy_from_slice(&w.last_end.0.to_be_bytes());
+            b[51..53].copy_from_slice(&w.last_win.to_be_bytes());
+            b[53] = w.last_wscale;
+            b[54] = w.last_flags;
+            b[55] = w.retrans;
+        }
+        #[cfg(feature = "compact-tcp")]
+        {
+            b[52] = u8::from(!w.last_win_zero());
+            b[54] = w.last_flags & !super::FLAG_LAST_WIN_OPEN;
+        }
         b
     }
 
@@ -87,6 +103,7 @@ impl TcpConn {
                 td_end: SeqNumber(u32_at(b, at)),
                 td_maxend: SeqNumber(u32_at(b, at + 4)),
                 td_maxwin: u32_at(b, at + 8),
+                #[cfg(not(feature = "compact-tcp"))]
                 td_maxack: SeqNumber(u32_at(b, at + 12)),
                 td_scale,
                 flags: b[at + 17],
@@ -100,17 +117,29 @@ impl TcpConn {
         if b[38] > PacketClass::None as u8 || b[53] > MAX_SCALE {
             return None;
         }
+        let last_win = u16::from_be_bytes([b[51], b[52]]);
+        #[cfg(feature = "compact-tcp")]
+        let last_flags = b[54] & (super::FLAG_EXP_CHALLENGE_ACK | super::FLAG_SIMULTANEOUS_OPEN)
+            | if last_win == 0 { 0 } else { super::FLAG_LAST_WIN_OPEN };
+        #[cfg(not(feature = "compact-tcp"))]
+        let last_flags = b[54];
         Some(TcpConn {
             seen: [side(0)?, side(1)?],
             state: tcp_state(b[36])?,
             last_dir,
             last_index: PacketClass::from_bits(b[38]),
+            last_flags,
+            #[cfg(not(feature = "compact-tcp"))]
             last_seq: SeqNumber(u32_at(b, 39)),
+            #[cfg(not(feature = "compact-tcp"))]
             last_ack: SeqNumber(u32_at(b, 43)),
+            #[cfg(not(feature = "compact-tcp"))]
             last_end: SeqNumber(u32_at(b, 47)),
-            last_win: u16::from_be_bytes([b[51], b[52]]),
+            #[cfg(not(feature = "compact-tcp"))]
+            last_win,
+            #[cfg(not(feature = "compact-tcp"))]
             last_wscale: b[53],
-            last_flags: b[54],
+            #[cfg(not(feature = "compact-tcp"))]
             retrans: b[55],
         })
     }
@@ -121,6 +150,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(not(feature = "compact-tcp"))]
     fn every_field_round_trips() {
         let mut b = [0u8; LEN];
         for (i, x) in b.iter_mut().enumerate() {
@@ -140,5 +170,38 @@ mod tests {
         b[36] = 3;
         b[16] = 15;
         assert!(TcpConn::decode(&b).is_none());
+    }
+
+    /// The compact state writes what it keeps and zero for the rest, and
+    /// reads back what it wrote.
+    #[test]
+    #[cfg(feature = "compact-tcp")]
+    fn what_the_compact_state_keeps_round_trips() {
+        let mut b = [0u8; LEN];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = i as u8 ^ 0x5a;
+        }
+        b[16] = 7;
+        b[34] = 14;
+        b[36] = TcpState::TimeWait as u8;
+        b[37] = 1;
+        b[38] = 4;
+        b[53] = 3;
+        let c = TcpConn::decode(&b).unwrap();
+        let kept = c.encode();
+        let mut want = [0u8; LEN];
+        for at in [0, 18] {
+            want[at..at + 12].copy_from_slice(&b[at..at + 12]);
+            want[at + 16..at + 18].copy_from_slice(&b[at + 16..at + 18]);
+        }
+        want[36..39].copy_from_slice(&b[36..39]);
+        want[52] = 1; // last_win was not zero
+        want[54] = b[54] & 0xc0; // the challenge-ACK and simultaneous-open bits
+        assert_eq!(kept, want);
+        assert_eq!(TcpConn::decode(&kept).unwrap(), c);
+        b[51] = 0;
+        b[52] = 0;
+        assert!(TcpConn::decode(&b).unwrap().last_win_zero());
+        assert!(!c.last_win_zero());
     }
 }

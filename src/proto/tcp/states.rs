@@ -176,13 +176,13 @@ impl TcpConn {
         let t = &cfg.timeouts;
         let base = state_timeout(t, new);
         let [o, r] = self.seen;
-        if self.retrans >= cfg.max_retrans && base > t.max_retrans {
+        if self.retrans() >= cfg.max_retrans && base > t.max_retrans {
             t.max_retrans
         } else if class == PacketClass::Rst {
             t.close // even when an inexact in-window RST kept the old state
         } else if (o.flags | r.flags) & FLAG_DATA_UNACKNOWLEDGED != 0 && base > t.unacknowledged {
             t.unacknowledged
-        } else if self.last_win == 0 && base > t.max_retrans {
+        } else if self.last_win_zero() && base > t.max_retrans {
             t.max_retrans
         } else {
             base

@@ -3,7 +3,7 @@
 //! Also here: the SYN and SACK options it reads, the sequence checks of a
 //! RST, and the handling of segments the window check rejects.
 
-use super::{FLAG_BE_LIBERAL, FLAG_DATA_UNACKNOWLEDGED, FLAG_MAXACK_SET, FLAG_SACK_PERM, FLAG_WINDOW_SCALE};
+use super::{FLAG_BE_LIBERAL, FLAG_DATA_UNACKNOWLEDGED, FLAG_SACK_PERM, FLAG_WINDOW_SCALE};
 use super::{PacketClass, TcpConn, TcpSide};
 use crate::config::TcpConfig;
 use crate::nat::payload::SeqAdj;
@@ -125,18 +125,23 @@ impl TcpConn {
         let mut new = TcpState::Close;
         let receiver = self.side(dir.opposite());
         // Case 2 (td_maxack is stale if a SYN was let through last).
-        if receiver.flags & FLAG_MAXACK_SET != 0 && self.last_index != PacketClass::Syn {
+        if let Some(maxack) = receiver.maxack()
+            && self.last_index != PacketClass::Syn
+        {
             let established = old == TcpState::Established && ctx.assured;
             if seg.seq == SeqNumber(0) && !established {
                 return Ok((new, false)); // answer to a SYN we let through
             }
-            if seg.seq.before(receiver.td_maxack) && !cfg.ignore_invalid_rst {
+            if seg.seq.before(maxack) && !cfg.ignore_invalid_rst {
                 return Err(TcpReason::InvalidRst);
             }
-            if !established || seg.seq == { receiver.td_maxack } {
+            if !established || seg.seq == maxack {
                 return Ok((new, false));
             }
-            if self.last_index == PacketClass::Ack && self.last_dir == dir && seg.seq == self.last_end {
+            if self.last_index == PacketClass::Ack
+                && self.last_dir == dir
+                && self.remembered_end() == Some(seg.seq)
+            {
                 return Ok((new, false)); // RST right after our last segment
             }
             // In window but not exact: keep the state so that a challenge
@@ -146,14 +151,14 @@ impl TcpConn {
         // Case 3: RST answering a SYN or ACK ignored earlier.
         let answers_ignored = (ctx.seen_reply && self.last_index == PacketClass::Syn)
             || (!ctx.assured && self.last_index == PacketClass::Ack);
-        if answers_ignored && seg.ack == self.last_end {
+        if answers_ignored && self.remembered_end() == Some(seg.ack) {
             return Ok((new, true));
         }
         // Case 4: RST answering a challenge ACK we let through in SYN_SENT.
         if old == TcpState::SynSent
             && self.last_index == PacketClass::Ack
             && self.last_dir == Direction::Reply
-            && seg.seq == self.last_ack
+            && self.remembered_ack() == Some(seg.seq)
         {
             return Ok((new, true));
         }
@@ -271,12 +276,7 @@ impl TcpConn {
             s.flags |= FLAG_DATA_UNACKNOWLEDGED;
         }
         if has_ack {
-            if s.flags & FLAG_MAXACK_SET == 0 {
-                s.td_maxack = ack;
-                s.flags |= FLAG_MAXACK_SET;
-            } else if ack.after(s.td_maxack) {
-                s.td_maxack = ack;
-            }
+            s.note_ack(ack);
         }
         if r.td_maxwin != 0 && end.after(s.td_maxend) {
             r.td_maxwin = r.td_maxwin.wrapping_add(end.offset_from(s.td_maxend));
@@ -294,21 +294,7 @@ impl TcpConn {
         // Retransmission bookkeeping (the `retrans` counter), ACK-class
         // packets only.
         if class == PacketClass::Ack {
-            if self.last_dir == dir
-                && self.last_seq == seq
-                && self.last_ack == ack
-                && self.last_end == end
-                && self.last_win == seg.window
-            {
-                self.retrans = self.retrans.wrapping_add(1);
-            } else {
-                self.last_dir = dir;
-                self.last_seq = seq;
-                self.last_ack = ack;
-                self.last_end = end;
-                self.last_win = seg.window;
-                self.retrans = 0;
-            }
+            self.remember_ack_class(dir, seq, ack, end, seg.window);
         }
         Window::Accept
     }
