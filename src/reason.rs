@@ -54,6 +54,11 @@ pub enum Reason {
     IcmpErrorWrongDestination,
     /// An ICMPv6 redirect failing its checks (hop limit, source, options).
     BadRedirect,
+    /// An IPv6 packet given to a table built with feature `ipv4-only`,
+    /// which tracks IPv4 only (as Linux without IPv6 conntrack, which
+    /// leaves such a packet without a connection; only this build says
+    /// so).
+    FamilyNotTracked,
     /// The TCP tracker's verdict.
     Tcp(TcpReason),
     /// The SCTP tracker's verdict.
@@ -83,6 +88,7 @@ impl fmt::Display for Reason {
             Reason::IcmpErrorNoEntry => "no conntrack for the packet inside the ICMP error",
             Reason::IcmpErrorWrongDestination => "outer daddr != inner",
             Reason::BadRedirect => "bad redirect",
+            Reason::FamilyNotTracked => "IPv6 not tracked (feature ipv4-only)",
             Reason::Tcp(r) => return fmt::Display::fmt(r, f),
             Reason::Sctp(r) => return fmt::Display::fmt(r, f),
         })

@@ -462,6 +462,8 @@ impl Tuple {
     /// Whether the tuple equals its own inversion: a flow from an endpoint
     /// to itself, same address and port both ways. Never ICMP: no query
     /// type is its own reply type.
+    // The entry's key's method in the dual-stack build (`StoredKey`).
+    #[cfg_attr(feature = "ipv4-only", allow(dead_code))]
     pub(crate) fn is_own_inverse(&self) -> bool {
         self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(self.family(), self.proto)
     }
@@ -477,6 +479,8 @@ impl Tuple {
     /// `dst`:`dport` (addresses as numbers, network order): what `==`
     /// says of the tuple [`Tuple::canonical_ipv4`] builds, without
     /// building it.
+    // The entry's key's method in the dual-stack build (`StoredKey`).
+    #[cfg_attr(feature = "ipv4-only", allow(dead_code))]
     #[inline(always)]
     pub(crate) fn is_ipv4(&self, proto: u8, src: u32, dst: u32, sport: u16, dport: u16) -> bool {
         let head = |a: &[u8; 16]| u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
@@ -583,6 +587,109 @@ impl fmt::Display for Tuple {
             L4::None if self.proto == proto::DCCP => f.write_str(" sport=0 dport=0"),
             L4::None => Ok(()),
         }
+    }
+}
+
+/// What a table entry stores of its canonical key: the tuple itself, or,
+/// with feature `ipv4-only`, its IPv4 fields in 14 bytes instead of 38
+/// (the table then tracks no IPv6 packet: see `Reason::FamilyNotTracked`).
+#[cfg(not(feature = "ipv4-only"))]
+pub(crate) type StoredKey = Tuple;
+
+#[cfg(not(feature = "ipv4-only"))]
+impl Tuple {
+    /// The key as an entry stores it (always possible).
+    #[inline(always)]
+    pub(crate) fn store(t: &Tuple) -> Option<StoredKey> {
+        Some(*t)
+    }
+
+    /// The key an entry stores, as a tuple.
+    #[inline(always)]
+    pub(crate) fn tuple(&self) -> Tuple {
+        *self
+    }
+}
+
+/// An IPv4 tuple as an entry stores it with feature `ipv4-only`.
+#[cfg(feature = "ipv4-only")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct StoredKey {
+    /// As [`Tuple`]'s: 2, or 0 in the all-zero key of an unused slot.
+    family: u8,
+    proto: u8,
+    src: [u8; 4],
+    dst: [u8; 4],
+    src_l4: u16,
+    dst_l4: u16,
+}
+
+#[cfg(feature = "ipv4-only")]
+impl StoredKey {
+    /// The all-zero key of an unused slot.
+    pub(crate) const ZERO: StoredKey =
+        StoredKey { family: 0, proto: 0, src: [0; 4], dst: [0; 4], src_l4: 0, dst_l4: 0 };
+
+    /// The key as an entry stores it; `None` for an IPv6 tuple.
+    #[inline(always)]
+    pub(crate) fn store(t: &Tuple) -> Option<StoredKey> {
+        if t.family == Family::Ipv6 as u8 {
+            return None;
+        }
+        let four = |a: &[u8; 16]| [a[0], a[1], a[2], a[3]];
+        Some(StoredKey {
+            family: t.family,
+            proto: t.proto,
+            src: four(&t.src),
+            dst: four(&t.dst),
+            src_l4: t.src_l4,
+            dst_l4: t.dst_l4,
+        })
+    }
+
+    /// The key, as a tuple.
+    #[inline(always)]
+    pub(crate) fn tuple(&self) -> Tuple {
+        let sixteen = |a: [u8; 4]| {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&a);
+            b
+        };
+        Tuple {
+            family: self.family,
+            proto: self.proto,
+            src: sixteen(self.src),
+            dst: sixteen(self.dst),
+            src_l4: self.src_l4,
+            dst_l4: self.dst_l4,
+        }
+    }
+
+    /// [`Tuple::family`]: always IPv4.
+    pub(crate) fn family(&self) -> Family {
+        Family::Ipv4
+    }
+
+    /// [`Tuple::proto`].
+    pub(crate) fn proto(&self) -> u8 {
+        self.proto
+    }
+
+    /// [`Tuple::is_own_inverse`].
+    pub(crate) fn is_own_inverse(&self) -> bool {
+        self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(Family::Ipv4, self.proto)
+    }
+
+    /// [`Tuple::is_ipv4`].
+    #[inline(always)]
+    pub(crate) fn is_ipv4(&self, proto: u8, src: u32, dst: u32, sport: u16, dport: u16) -> bool {
+        self.family == Family::Ipv4 as u8
+            && self.proto == proto
+            && self.src_l4 == sport
+            && self.dst_l4 == dport
+            && u32::from_be_bytes(self.src) == src
+            && u32::from_be_bytes(self.dst) == dst
     }
 }
 

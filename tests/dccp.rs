@@ -34,7 +34,8 @@ fn sd(v: &Verdict) -> (Option<CtState>, Option<Direction>) {
 
 #[test]
 fn two_dccp_flows_between_the_same_hosts_share_one_entry() {
-    for (a, b) in [("10.1.0.1", "10.2.0.2"), ("2001:db8:1::1", "2001:db8:2::2")] {
+    let families = [("10.1.0.1", "10.2.0.2"), ("2001:db8:1::1", "2001:db8:2::2")];
+    for (a, b) in families.into_iter().take(if IPV6_TRACKED { 2 } else { 1 }) {
         let mut t = table();
         let now = Instant::from_secs(10);
         let v = t.track(now, &dccp(a, 5000, b, 6000, 0));

@@ -101,6 +101,7 @@ fn irc_forged_offers_and_the_dcc_channel_limit() {
 }
 
 #[test]
+#[cfg(not(feature = "ipv4-only"))] // IPv6 only
 fn irc_is_ipv4_only() {
     let b = builtin("irc").unwrap();
     assert_eq!((b.ports, b.family), (&[(6, 6667)][..], Some(Family::Ipv4)));
@@ -212,6 +213,7 @@ fn sane_start_reply_expects_the_data_connection() {
 }
 
 #[test]
+#[cfg(not(feature = "ipv4-only"))] // IPv6 only
 fn sane_over_ipv6() {
     let mut t = table();
     let (c6, s6) = ("2001:db8::10", "2001:db8::5");

@@ -120,6 +120,7 @@ fn tftp_original_direction_icmp_error_expects_nothing() {
 /// The same over IPv6: an ICMPv6 error in the original direction refreshes
 /// the SIP entry.
 #[test]
+#[cfg(not(feature = "ipv4-only"))] // IPv6 only
 fn sip_udp_ipv6_original_direction_icmpv6_error_refreshes() {
     const C6: &str = "2001:db8::10";
     const S6: &str = "2001:db8::20";

@@ -242,6 +242,7 @@ fn messages_out_of_place_or_short_are_ignored() {
 }
 
 #[test]
+#[cfg(not(feature = "ipv4-only"))] // IPv6 only
 fn ipv6_control_connections_get_no_helper() {
     let mut t = table();
     let v = t.track(at(0), &tcp("2001:db8::1", 40000, "2001:db8::2", 1723, SYN, 1, 0, 64240, b""));

@@ -226,7 +226,10 @@ proptest! {
                 );
             }
         }
-        // The general table did take its path: it reported events.
-        prop_assert!(!general.events().is_empty() || general.events().lost() > 0);
+        // The general table did take its path: it reported events (if it
+        // tracked anything: an IPv4-only table tracks no IPv6 datagram).
+        if steps.iter().any(|(p, _)| IPV6_TRACKED || p[0] >> 4 == 4) {
+            prop_assert!(!general.events().is_empty() || general.events().lost() > 0);
+        }
     }
 }

@@ -37,7 +37,7 @@ const EST_REPLY: (Option<CtState>, Option<Direction>) = (Some(CtState::Establish
 
 #[test]
 fn udp_to_itself_is_a_reply_from_the_second_packet() {
-    for a in ["10.2.0.2", "2001:db8::2"] {
+    for a in ["10.2.0.2", "2001:db8::2"].into_iter().take(if IPV6_TRACKED { 2 } else { 1 }) {
         let mut t = table();
         let p = udp(a, 5000, a, 5000, b"x");
         let v = t.track(secs(100), &p);

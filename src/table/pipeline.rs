@@ -167,6 +167,13 @@ impl<S: Storage> ConnTable<S> {
     /// tuple, hash its key.
     fn stage_general<'p>(&mut self, packet: &'p [u8], meta: Meta) -> Stage<'p> {
         let zone = meta.zone;
+        // An IPv4-only table tracks no IPv6 packet (its entries cannot hold
+        // an IPv6 key), whatever its header says: version 6 is enough. Not
+        // counted as INVALID, which is conntrack's count.
+        #[cfg(feature = "ipv4-only")]
+        if packet.first().is_some_and(|b| b >> 4 == 6) {
+            return Stage::Done(Verdict::Invalid(Reason::FamilyNotTracked));
+        }
         let ip = match parse_ip(packet, Mode::Outer) {
             Ok(ip) => ip,
             Err(r) => return Stage::Done(self.invalid(r)),
@@ -305,6 +312,8 @@ impl<S: Storage> ConnTable<S> {
         l4: &L4Packet<'_>,
     ) -> Result<usize, DropReason> {
         let Flow { key, is_key, zone, .. } = *flow;
+        // (An IPv4-only table refused IPv6 packets before: never None.)
+        let stored = crate::tuple::StoredKey::store(&key).ok_or(DropReason::TableFull)?;
         // Only a table with helper assignments or live expectations links
         // a new entry to anything (most tables, most of the time, do not).
         let linkable = !self.assignments.is_empty() || !self.expect_book.is_empty();
@@ -319,7 +328,7 @@ impl<S: Storage> ConnTable<S> {
         self.generation = self.generation.checked_add(1).unwrap_or(1);
         let generation = self.generation;
         let mut entry = Entry {
-            key,
+            key: stored,
             zone,
             link: Link::new(is_key, None),
             status: Status::empty(),

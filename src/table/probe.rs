@@ -48,12 +48,12 @@ fn visible(e: &Entry, zone: u16, now: Tick) -> bool {
 /// The tuples position `r` of the entry `e` stands for: a canonical key
 /// and which orientation of it (`None`: both, an entry without NAT, whose
 /// one position stands for both of its tuples).
-fn tuples_at<'a>(p: &'a Parts<'_>, e: &'a Entry, r: Ref) -> Option<(&'a Tuple, Option<bool>)> {
+fn tuples_at(p: &Parts<'_>, e: &Entry, r: Ref) -> Option<(Tuple, Option<bool>)> {
     if r.secondary {
         let x = p.exts.get(e.link.ext()?)?.0.as_ref()?;
-        return Some((&x.reply, Some(x.reply_is_key)));
+        return Some((x.reply, Some(x.reply_is_key)));
     }
-    Some((&e.key, e.has_own_reply().then_some(e.link.orig_is_key())))
+    Some((e.key.tuple(), e.has_own_reply().then_some(e.link.orig_is_key())))
 }
 
 /// Whether position `r` of the visible entry `e` is `key` (a canonical
@@ -62,7 +62,7 @@ fn tuples_at<'a>(p: &'a Parts<'_>, e: &'a Entry, r: Ref) -> Option<(&'a Tuple, O
 #[inline]
 fn hit(p: &Parts<'_>, e: &Entry, r: Ref, key: &Tuple, is_key: bool) -> Option<Direction> {
     let (k, orientation) = tuples_at(p, e, r)?;
-    if k != key {
+    if k != *key {
         return None;
     }
     match orientation {
@@ -407,7 +407,7 @@ impl<S: Storage> ConnTable<S> {
         let p = self.store.parts();
         // The new entry's keys: without NAT its canonical key stands for
         // both of its tuples; with NAT each key for one tuple.
-        let mut keys = [(e.key, None), (e.key, None)];
+        let mut keys = [(e.key.tuple(), None), (e.key.tuple(), None)];
         let mut n = 1;
         if e.has_own_reply() {
             keys[0].1 = Some(e.link.orig_is_key());
@@ -422,7 +422,7 @@ impl<S: Storage> ConnTable<S> {
                 r.slot as usize != except
                     && visible(other, e.zone, now)
                     && tuples_at(&p, other, r)
-                        .is_some_and(|(k, o)| *k == key && (o.is_none() || is_key.is_none() || o == is_key))
+                        .is_some_and(|(k, o)| k == key && (o.is_none() || is_key.is_none() || o == is_key))
             })?;
             Some(r.slot as usize)
         })
@@ -435,7 +435,7 @@ impl<S: Storage> ConnTable<S> {
         // entry and, unlinking them, for the expectations it made.
         self.destroy_events(i);
         let Some(e) = self.entry_at(i).copied() else { return };
-        let primary = self.place(&e.key, e.zone);
+        let primary = self.place(&e.key.tuple(), e.zone);
         let ext = e.link.ext().and_then(|x| self.store.parts().exts.get(x)?.0.get());
         let secondary = ext.filter(|_| e.has_own_reply()).map(|x| self.place(&x.reply, e.zone));
         let p = self.store.parts_mut();

@@ -126,6 +126,8 @@ pub enum RestoreError {
     UnknownHelper,
     /// No room for the entry, its extension or the expectation.
     TableFull,
+    /// An IPv6 entry given to a table built with feature `ipv4-only`.
+    FamilyNotTracked,
 }
 
 impl fmt::Display for RestoreError {
@@ -137,6 +139,7 @@ impl fmt::Display for RestoreError {
             RestoreError::Malformed => f.write_str("malformed snapshot record"),
             RestoreError::UnknownHelper => f.write_str("snapshot names a helper not registered"),
             RestoreError::TableFull => f.write_str("no room to restore the record"),
+            RestoreError::FamilyNotTracked => f.write_str("IPv6 entry in an IPv4-only table"),
         }
     }
 }
@@ -278,8 +281,8 @@ fn status_of(bits: u16, except: Status) -> Option<Status> {
 
 /// Which protocol-state kind the protocol of `t` has (0 none, 1 stream,
 /// 2 TCP, 3 SCTP), as `ProtoState::new` gives it.
-fn state_kind(t: &Tuple) -> u8 {
-    match t.proto() {
+fn state_kind(proto: u8) -> u8 {
+    match proto {
         proto::TCP => 2,
         proto::SCTP => 3,
         proto::UDP | proto::UDPLITE | proto::GRE => 1,
@@ -327,7 +330,7 @@ fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, Res
         None
     };
     let kind = r.u8()?;
-    if kind != state_kind(&orig) {
+    if kind != state_kind(orig.proto()) {
         return Err(RestoreError::Malformed);
     }
     let proto = match kind {
@@ -720,8 +723,8 @@ impl<S: Storage> ConnTable<S> {
         if e.status.intersects(Status::OWN_REPLY) {
             w.tuple(&r.reply());
         }
-        w.u8(state_kind(&e.key));
-        match (&e.proto, state_kind(&e.key)) {
+        w.u8(state_kind(e.key.proto()));
+        match (&e.proto, state_kind(e.key.proto())) {
             (ProtoState::Stream { stream_after }, 1) => {
                 // Signed: the time may have passed.
                 let d = stream_after.ticks() as i64 - now.ticks() as i64;
@@ -839,10 +842,11 @@ impl<S: Storage> ConnTable<S> {
             status_of(r.status, Status::CONFIRMED | Status::OWN_REPLY).ok_or(RestoreError::Malformed)?;
         // Every check done (the parse refused unknown bits already): from
         // here on the slot is filled or given back.
+        let stored = crate::tuple::StoredKey::store(&key).ok_or(RestoreError::FamilyNotTracked)?;
         let i = self.alloc(now, place).map_err(|_| RestoreError::TableFull)?;
         self.generation = self.generation.checked_add(1).unwrap_or(1);
         let entry = Entry {
-            key,
+            key: stored,
             zone: r.zone,
             link: Link::new(is_key, ext),
             status,
@@ -989,6 +993,57 @@ mod tests {
         t.confirm(&mut v, &out).unwrap();
         let _ = t.track_with(now, &udp(CLIENT, 1001, SERVER, 53), meta);
         (t, now)
+    }
+
+    /// A one-entry snapshot of the UDP flow from CLIENT:1000 to SERVER:53,
+    /// its entry record's original tuple turned into an IPv6 one
+    /// (`2001:db8::` + the IPv4 address): the record of an IPv6 entry.
+    fn ipv6_entry_snapshot() -> std::vec::Vec<u8> {
+        let mut a: FixedConnTable<8> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
+        let now = Instant::from_secs(1);
+        let _ = a.track(now, &udp(CLIENT, 1000, SERVER, 53));
+        let mut buf = [0u8; 4096];
+        let mut cursor = SnapshotCursor::new();
+        let mut bytes = std::vec::Vec::new();
+        while !cursor.is_done() {
+            let k = a.snapshot(now, &mut cursor, &mut buf).unwrap();
+            bytes.extend_from_slice(&buf[..k]);
+        }
+        let mut v4 = std::vec![4, 17];
+        v4.extend_from_slice(&CLIENT);
+        v4.extend_from_slice(&SERVER);
+        let at = bytes.windows(v4.len()).position(|w| w == v4.as_slice()).unwrap();
+        let six = |a: [u8; 4]| [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, a[0], a[1], a[2], a[3]];
+        let mut v6 = std::vec![6, 17];
+        v6.extend_from_slice(&six(CLIENT));
+        v6.extend_from_slice(&six(SERVER));
+        bytes.splice(at..at + v4.len(), v6);
+        // The entry record (the one holding the tuple) grew by 24 bytes.
+        let mut r = 0;
+        while r + 4 + usize::from(u16::from_be_bytes([bytes[r + 2], bytes[r + 3]])) <= at {
+            r += 4 + usize::from(u16::from_be_bytes([bytes[r + 2], bytes[r + 3]]));
+        }
+        let len = u16::from_be_bytes([bytes[r + 2], bytes[r + 3]]) + 24;
+        bytes[r + 2..r + 4].copy_from_slice(&len.to_be_bytes());
+        bytes
+    }
+
+    /// An IPv6 entry restores into a dual-stack table, and is refused with
+    /// its own error by an IPv4-only one.
+    #[test]
+    fn an_ipv6_entry_restores_unless_the_table_is_ipv4_only() {
+        let bytes = ipv6_entry_snapshot();
+        let mut b: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        let now = Instant::from_secs(1);
+        let r = b.restore(now, &bytes);
+        if cfg!(feature = "ipv4-only") {
+            assert_eq!(r, Err(RestoreError::FamilyNotTracked));
+            assert_eq!(b.len(), 0);
+        } else {
+            assert_eq!(r, Ok(1));
+            let e = b.entries(now).next().unwrap();
+            assert_eq!(std::format!("{}", e.orig().src()), "2001:db8::a00:1");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::helper::ExtSlot;
 use crate::proto::ProtoState;
 use crate::status::Status;
 use crate::time::Tick;
-use crate::tuple::{Direction, Tuple};
+use crate::tuple::{Direction, StoredKey, Tuple};
 use crate::verdict::Handle;
 
 /// One connection entry.
@@ -24,8 +24,9 @@ use crate::verdict::Handle;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
 pub(crate) struct Entry {
-    /// Canonical tuple of the connection.
-    pub key: Tuple,
+    /// Canonical tuple of the connection (with feature `ipv4-only`, its
+    /// IPv4 fields only).
+    pub key: StoredKey,
     pub zone: u16,
     /// Which tuple is the original one, and the extension slot.
     pub link: Link,
@@ -81,11 +82,13 @@ impl Link {
 
 impl Entry {
     pub fn orig(&self) -> Tuple {
-        if self.link.orig_is_key() { self.key } else { self.key.invert().unwrap_or(self.key) }
+        let key = self.key.tuple();
+        if self.link.orig_is_key() { key } else { key.invert().unwrap_or(key) }
     }
 
     pub fn reply(&self) -> Tuple {
-        if self.link.orig_is_key() { self.key.invert().unwrap_or(self.key) } else { self.key }
+        let key = self.key.tuple();
+        if self.link.orig_is_key() { key.invert().unwrap_or(key) } else { key }
     }
 
     /// The direction of a packet whose tuple is (`is_key`) or is not the
@@ -171,7 +174,7 @@ impl Entry {
 impl Entry {
     /// An unused slot's content: all zero (generation 0 marks it unused).
     pub(crate) const ZERO: Entry = Entry {
-        key: Tuple::ZERO,
+        key: StoredKey::ZERO,
         zone: 0,
         link: Link(0),
         status: Status::empty(),
@@ -183,10 +186,12 @@ impl Entry {
 }
 
 /// Bytes of an entry, besides what features `ct-mark` and `ct-acct` add:
-/// 52 for the tuple, zone, links, status, deadline and generation, and the
+/// 52 for the key, zone, links, status, deadline and generation (28 with
+/// feature `ipv4-only`, whose key is 14 bytes instead of 38), and the
 /// protocol state, whose largest member is TCP's (56 bytes, 32 with
 /// feature `compact-tcp`). Checked in every build.
-pub(crate) const ENTRY_BYTES: usize = if cfg!(feature = "compact-tcp") { 84 } else { 108 };
+pub(crate) const ENTRY_BYTES: usize =
+    if cfg!(feature = "ipv4-only") { 28 } else { 52 } + if cfg!(feature = "compact-tcp") { 32 } else { 56 };
 const _: () = assert!(core::mem::size_of::<Entry>() - core::mem::size_of::<Extra>() == ENTRY_BYTES);
 
 /// Storage for one entry. Build arrays of them with [`Slot::EMPTY`], which
@@ -552,8 +557,9 @@ impl defmt::Format for GrowableStorage {
 mod tests {
     use super::*;
 
-    /// The memory per connection slot (dual-stack): 108 bytes, 84 with
-    /// feature `compact-tcp`, and 8 of index (two index words a slot).
+    /// The memory per connection slot: 108 bytes (dual-stack), 84 with
+    /// feature `compact-tcp` or with `ipv4-only`, 60 with both; and 8 of
+    /// index (two index words a slot).
     #[test]
     fn slot_size() {
         // The TCP state's spare values tag the protocol state: no extra tag.

@@ -9,6 +9,11 @@ use smoltcp::wire::{
     IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, TcpPacket, UdpPacket, checksum,
 };
 
+/// Whether the table under test tracks IPv6 (not with feature
+/// `ipv4-only`, which makes every IPv6 packet INVALID,
+/// `Reason::FamilyNotTracked`).
+pub const IPV6_TRACKED: bool = cfg!(not(feature = "ipv4-only"));
+
 pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
