@@ -22,7 +22,12 @@ mkdir -p "$OUT"
 SIZE=$(command -v llvm-size || command -v size)
 NM=$(command -v llvm-nm || command -v nm)
 
-build() { (cd "$FW" && cargo build --release --quiet --no-default-features ${1:+--features "$1"}); }
+# EXTRA: features added to every build, e.g.
+#   EXTRA=ctrack/compact-tcp,ctrack/ipv4-only bash ci/footprint.sh
+build() {
+    local f="$1${EXTRA:+${1:+,}$EXTRA}"
+    (cd "$FW" && cargo build --release --quiet --no-default-features ${f:+--features "$f"})
+}
 sizes() { "$SIZE" -A "$ELF" | awk '
     $1 == ".text" || $1 == ".rodata" || $1 == ".vector_table" { flash += $2 }
     $1 == ".data" { flash += $2; ram += $2 }

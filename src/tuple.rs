@@ -596,6 +596,13 @@ impl fmt::Display for Tuple {
 #[cfg(not(feature = "ipv4-only"))]
 pub(crate) type StoredKey = Tuple;
 
+/// A stored key or a tuple, seen as a tuple: borrowed where the entry
+/// stores the tuple itself, else rebuilt.
+#[cfg(not(feature = "ipv4-only"))]
+pub(crate) type TupleView<'a> = &'a Tuple;
+#[cfg(feature = "ipv4-only")]
+pub(crate) type TupleView<'a> = Tuple;
+
 #[cfg(not(feature = "ipv4-only"))]
 impl Tuple {
     /// The key as an entry stores it (always possible).
@@ -608,6 +615,12 @@ impl Tuple {
     #[inline(always)]
     pub(crate) fn tuple(&self) -> Tuple {
         *self
+    }
+
+    /// This tuple (a stored key or not) as a [`TupleView`].
+    #[inline(always)]
+    pub(crate) fn view(&self) -> TupleView<'_> {
+        self
     }
 }
 
@@ -623,6 +636,15 @@ pub(crate) struct StoredKey {
     dst: [u8; 4],
     src_l4: u16,
     dst_l4: u16,
+}
+
+#[cfg(feature = "ipv4-only")]
+impl Tuple {
+    /// This tuple as a [`TupleView`] (a copy).
+    #[inline(always)]
+    pub(crate) fn view(&self) -> TupleView<'_> {
+        *self
+    }
 }
 
 #[cfg(feature = "ipv4-only")]
@@ -664,6 +686,12 @@ impl StoredKey {
             src_l4: self.src_l4,
             dst_l4: self.dst_l4,
         }
+    }
+
+    /// The key as a [`TupleView`].
+    #[inline(always)]
+    pub(crate) fn view(&self) -> TupleView<'_> {
+        self.tuple()
     }
 
     /// [`Tuple::family`]: always IPv4.

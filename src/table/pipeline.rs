@@ -312,8 +312,12 @@ impl<S: Storage> ConnTable<S> {
         l4: &L4Packet<'_>,
     ) -> Result<usize, DropReason> {
         let Flow { key, is_key, zone, .. } = *flow;
-        // (An IPv4-only table refused IPv6 packets before: never None.)
+        // The key as the entry stores it (an IPv4-only table refused IPv6
+        // packets before: never None).
+        #[cfg(feature = "ipv4-only")]
         let stored = crate::tuple::StoredKey::store(&key).ok_or(DropReason::TableFull)?;
+        #[cfg(not(feature = "ipv4-only"))]
+        let stored = key;
         // Only a table with helper assignments or live expectations links
         // a new entry to anything (most tables, most of the time, do not).
         let linkable = !self.assignments.is_empty() || !self.expect_book.is_empty();

@@ -23,9 +23,10 @@ use crate::reason::DropReason;
 use crate::stats::bump;
 use crate::status::Status;
 use crate::time::Tick;
-use crate::tuple::{Direction, Tuple};
+use crate::tuple::{Direction, Tuple, TupleView};
 use crate::verdict::Handle;
 use crate::zeroed::Maybe;
+use core::borrow::Borrow;
 
 /// How many slots the early drop of a growable table looks at (its map
 /// has no buckets to search).
@@ -48,12 +49,12 @@ fn visible(e: &Entry, zone: u16, now: Tick) -> bool {
 /// The tuples position `r` of the entry `e` stands for: a canonical key
 /// and which orientation of it (`None`: both, an entry without NAT, whose
 /// one position stands for both of its tuples).
-fn tuples_at(p: &Parts<'_>, e: &Entry, r: Ref) -> Option<(Tuple, Option<bool>)> {
+fn tuples_at<'a>(p: &'a Parts<'_>, e: &'a Entry, r: Ref) -> Option<(TupleView<'a>, Option<bool>)> {
     if r.secondary {
         let x = p.exts.get(e.link.ext()?)?.0.as_ref()?;
-        return Some((x.reply, Some(x.reply_is_key)));
+        return Some((x.reply.view(), Some(x.reply_is_key)));
     }
-    Some((e.key.tuple(), e.has_own_reply().then_some(e.link.orig_is_key())))
+    Some((e.key.view(), e.has_own_reply().then_some(e.link.orig_is_key())))
 }
 
 /// Whether position `r` of the visible entry `e` is `key` (a canonical
@@ -62,7 +63,7 @@ fn tuples_at(p: &Parts<'_>, e: &Entry, r: Ref) -> Option<(Tuple, Option<bool>)> 
 #[inline]
 fn hit(p: &Parts<'_>, e: &Entry, r: Ref, key: &Tuple, is_key: bool) -> Option<Direction> {
     let (k, orientation) = tuples_at(p, e, r)?;
-    if k != *key {
+    if Borrow::<Tuple>::borrow(&k) != key {
         return None;
     }
     match orientation {
@@ -421,8 +422,10 @@ impl<S: Storage> ConnTable<S> {
                 let Some(other) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { return false };
                 r.slot as usize != except
                     && visible(other, e.zone, now)
-                    && tuples_at(&p, other, r)
-                        .is_some_and(|(k, o)| k == key && (o.is_none() || is_key.is_none() || o == is_key))
+                    && tuples_at(&p, other, r).is_some_and(|(k, o)| {
+                        Borrow::<Tuple>::borrow(&k) == &key
+                            && (o.is_none() || is_key.is_none() || o == is_key)
+                    })
             })?;
             Some(r.slot as usize)
         })

@@ -84,10 +84,11 @@ pub(crate) const FLAG_LAST_WIN_OPEN: u8 = 0x20;
 
 /// One direction's window data.
 ///
-/// Packed to 2-byte alignment (18 bytes, not 20; 14 with `compact-tcp`,
-/// which keeps no `td_maxack`), so that both sides and the rest of
-/// [`TcpConn`] fit its 56 bytes (32): the fields are read and written by
-/// value, never borrowed.
+/// Packed to 2-byte alignment (18 bytes, not 20), so that both sides and
+/// the rest of [`TcpConn`] fit its 56 bytes: the fields are read and
+/// written by value, never borrowed. The scale and flags are read and
+/// written through methods, which the `compact-tcp` layout packs.
+#[cfg(not(feature = "compact-tcp"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(C, packed(2))]
 pub(crate) struct TcpSide {
@@ -99,24 +100,114 @@ pub(crate) struct TcpSide {
     pub(crate) td_maxwin: u32,
     /// Highest ACK this side sent (valid with [`FLAG_MAXACK_SET`]; see
     /// [`TcpSide::maxack`]).
-    #[cfg(not(feature = "compact-tcp"))]
     pub(crate) td_maxack: SeqNumber,
     /// Window-scale shift this side announced (0–14).
-    pub(crate) td_scale: u8,
+    td_scale: u8,
     /// `FLAG_*` bits.
-    pub(crate) flags: u8,
+    flags: u8,
 }
 
+/// One direction's window data, feature `compact-tcp`: no `td_maxack`,
+/// and the scale and flags in one byte, 13 bytes unaligned (see
+/// [`TcpSide::flags`]).
+#[cfg(feature = "compact-tcp")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C, packed)]
+pub(crate) struct TcpSide {
+    /// Highest `seq + len` sent by this side.
+    pub(crate) td_end: SeqNumber,
+    /// Right edge this side may send up to (`ack + window` from the peer).
+    pub(crate) td_maxend: SeqNumber,
+    /// Largest scaled window this side's data must fit in (0 = unknown).
+    pub(crate) td_maxwin: u32,
+    /// Low 4 bits: 0 without the window-scale option, else its shift + 1
+    /// (`FLAG_WINDOW_SCALE` and the scale, which is 0 without the option);
+    /// high 4 bits: `FLAG_SACK_PERM`, `FLAG_CLOSE_INIT`, `FLAG_BE_LIBERAL`
+    /// and `FLAG_DATA_UNACKNOWLEDGED`, shifted left by 3.
+    scale_flags: u8,
+}
+
+#[cfg(not(feature = "compact-tcp"))]
 impl TcpSide {
     const ZERO: TcpSide = TcpSide {
         td_end: SeqNumber(0),
         td_maxend: SeqNumber(0),
         td_maxwin: 0,
-        #[cfg(not(feature = "compact-tcp"))]
         td_maxack: SeqNumber(0),
         td_scale: 0,
         flags: 0,
     };
+
+    /// `FLAG_*` bits.
+    pub(crate) fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    pub(crate) fn set_flags(&mut self, flags: u8) {
+        self.flags = flags;
+    }
+
+    /// Window-scale shift this side announced (0–14; 0 without the
+    /// option).
+    pub(crate) fn scale(&self) -> u8 {
+        self.td_scale
+    }
+
+    /// The side sent the window-scale option with `shift` (0–14).
+    pub(crate) fn set_window_scale(&mut self, shift: u8) {
+        self.td_scale = shift;
+        self.flags |= FLAG_WINDOW_SCALE;
+    }
+
+    /// Scale 0, whether or not the side sent the option (RFC 7323: both
+    /// sides must send it).
+    pub(crate) fn clear_scale(&mut self) {
+        self.td_scale = 0;
+    }
+}
+
+#[cfg(feature = "compact-tcp")]
+impl TcpSide {
+    const ZERO: TcpSide =
+        TcpSide { td_end: SeqNumber(0), td_maxend: SeqNumber(0), td_maxwin: 0, scale_flags: 0 };
+    /// The flags kept in the high 4 bits.
+    const HIGH_FLAGS: u8 = FLAG_SACK_PERM | FLAG_CLOSE_INIT | FLAG_BE_LIBERAL | FLAG_DATA_UNACKNOWLEDGED;
+
+    /// `FLAG_*` bits (`FLAG_WINDOW_SCALE` and the four of the high bits;
+    /// no other flag is kept).
+    pub(crate) fn flags(&self) -> u8 {
+        let ws = if self.scale_flags & 0x0f != 0 { FLAG_WINDOW_SCALE } else { 0 };
+        (self.scale_flags >> 3) & Self::HIGH_FLAGS | ws
+    }
+
+    /// Set the flags: clearing `FLAG_WINDOW_SCALE` clears the scale;
+    /// setting it keeps the scale (0 if it was clear).
+    pub(crate) fn set_flags(&mut self, flags: u8) {
+        let low = match (flags & FLAG_WINDOW_SCALE != 0, self.scale_flags & 0x0f) {
+            (false, _) => 0,
+            (true, 0) => 1,
+            (true, low) => low,
+        };
+        self.scale_flags = (flags & Self::HIGH_FLAGS) << 3 | low;
+    }
+
+    /// Window-scale shift this side announced (0–14; 0 without the
+    /// option).
+    pub(crate) fn scale(&self) -> u8 {
+        (self.scale_flags & 0x0f).saturating_sub(1)
+    }
+
+    /// The side sent the window-scale option with `shift` (0–14).
+    pub(crate) fn set_window_scale(&mut self, shift: u8) {
+        self.scale_flags = self.scale_flags & 0xf0 | (shift.min(14) + 1);
+    }
+
+    /// Scale 0, whether or not the side sent the option.
+    pub(crate) fn clear_scale(&mut self) {
+        if self.scale_flags & 0x0f != 0 {
+            self.scale_flags = self.scale_flags & 0xf0 | 1;
+        }
+    }
 }
 
 #[cfg(feature = "defmt")]
@@ -124,7 +215,7 @@ impl defmt::Format for TcpSide {
     fn format(&self, f: defmt::Formatter<'_>) {
         let (end, maxend, maxwin) = (self.td_end.0, self.td_maxend.0, self.td_maxwin);
         let maxack = self.maxack().map_or(0, |a| a.0);
-        let (scale, flags) = (self.td_scale, self.flags);
+        let (scale, flags) = (self.scale(), self.flags());
         defmt::write!(
             f,
             "TcpSide {{ end: {=u32}, maxend: {=u32}, maxwin: {=u32}, maxack: {=u32}, scale: {=u8}, flags: {=u8} }}",
@@ -139,16 +230,18 @@ impl defmt::Format for TcpSide {
 }
 
 /// Per-entry TCP tracking state (`linux/netfilter/nf_conntrack_tcp.h:
-/// struct ip_ct_tcp`), 56 bytes; 32 with feature `compact-tcp`, which
+/// struct ip_ct_tcp`), 56 bytes; 28 with feature `compact-tcp`, which
 /// keeps no `td_maxack` and none of the `last_*` memory of the
 /// retransmission and resynchronisation rules (see [`memo`]). The tracker
-/// works on it in place.
+/// works on it in place; the last packet's direction, class and flags are
+/// read and written through methods, which the compact layout packs.
 ///
 /// In C order, the enum bytes first: the entry's protocol-state enum takes
 /// its discriminant from one of them (their spare values), so the TCP state
 /// costs no tag (`ProtoState` is no larger than `TcpConn`), and the
 /// discriminant sits at the start of the state, in the cache line a lookup
 /// already read. All zero is the state of a new entry, "NONE".
+#[cfg(not(feature = "compact-tcp"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
@@ -157,29 +250,38 @@ pub(crate) struct TcpConn {
     last_dir: Direction,
     last_index: PacketClass,
     /// `FLAG_EXP_CHALLENGE_ACK`, `FLAG_SIMULTANEOUS_OPEN`; the options of
-    /// an ignored SYN (`FLAG_WINDOW_SCALE`, `FLAG_SACK_PERM`); with
-    /// `compact-tcp`, `FLAG_LAST_WIN_OPEN`.
+    /// an ignored SYN (`FLAG_WINDOW_SCALE`, `FLAG_SACK_PERM`).
     last_flags: u8,
-    #[cfg(not(feature = "compact-tcp"))]
     last_wscale: u8,
-    #[cfg(not(feature = "compact-tcp"))]
     retrans: u8,
-    #[cfg(not(feature = "compact-tcp"))]
     last_win: u16,
     /// `seen[0]` = original direction, `seen[1]` = reply.
     seen: [TcpSide; 2],
-    #[cfg(not(feature = "compact-tcp"))]
     last_seq: SeqNumber,
-    #[cfg(not(feature = "compact-tcp"))]
     last_ack: SeqNumber,
-    #[cfg(not(feature = "compact-tcp"))]
     last_end: SeqNumber,
+}
+
+/// Per-entry TCP tracking state, feature `compact-tcp` (see the default
+/// layout above): 28 bytes, unaligned.
+#[cfg(feature = "compact-tcp")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C)]
+pub(crate) struct TcpConn {
+    state: TcpState,
+    /// Bit 0: the last direction (1 = reply); bits 1–3: the last class;
+    /// bits 4–6: `FLAG_LAST_WIN_OPEN`, `FLAG_EXP_CHALLENGE_ACK` and
+    /// `FLAG_SIMULTANEOUS_OPEN` (the last flags, shifted right by 1).
+    last: u8,
+    /// `seen[0]` = original direction, `seen[1]` = reply.
+    seen: [TcpSide; 2],
 }
 
 #[cfg(not(feature = "compact-tcp"))]
 const _: () = assert!(core::mem::size_of::<TcpConn>() == 56);
 #[cfg(feature = "compact-tcp")]
-const _: () = assert!(core::mem::size_of::<TcpConn>() == 32);
+const _: () = assert!(core::mem::size_of::<TcpConn>() == 28);
 
 impl Default for TcpConn {
     fn default() -> TcpConn {
@@ -187,6 +289,7 @@ impl Default for TcpConn {
     }
 }
 
+#[cfg(not(feature = "compact-tcp"))]
 impl TcpConn {
     /// The state of a new entry, all zero ("NONE"), like the memset of the
     /// TCP state in `nf_conntrack_proto_tcp.c: tcp_new()`: also what an
@@ -197,21 +300,81 @@ impl TcpConn {
         last_dir: Direction::Original,
         last_index: PacketClass::Syn,
         last_flags: 0,
-        #[cfg(not(feature = "compact-tcp"))]
         last_wscale: 0,
-        #[cfg(not(feature = "compact-tcp"))]
         retrans: 0,
-        #[cfg(not(feature = "compact-tcp"))]
         last_win: 0,
         seen: [TcpSide::ZERO; 2],
-        #[cfg(not(feature = "compact-tcp"))]
         last_seq: SeqNumber(0),
-        #[cfg(not(feature = "compact-tcp"))]
         last_ack: SeqNumber(0),
-        #[cfg(not(feature = "compact-tcp"))]
         last_end: SeqNumber(0),
     };
 
+    /// Class of the last packet that updated the entry.
+    pub(crate) fn last_index(&self) -> PacketClass {
+        self.last_index
+    }
+
+    pub(crate) fn set_last_index(&mut self, class: PacketClass) {
+        self.last_index = class;
+    }
+
+    /// Direction of the last packet that updated the entry.
+    pub(crate) fn last_dir(&self) -> Direction {
+        self.last_dir
+    }
+
+    pub(crate) fn set_last_dir(&mut self, dir: Direction) {
+        self.last_dir = dir;
+    }
+
+    /// `last_flags` (`FLAG_*`, incl. EXP_CHALLENGE_ACK / SIMULTANEOUS_OPEN).
+    pub(crate) fn last_flags(&self) -> u8 {
+        self.last_flags
+    }
+
+    pub(crate) fn set_last_flags(&mut self, flags: u8) {
+        self.last_flags = flags;
+    }
+}
+
+#[cfg(feature = "compact-tcp")]
+impl TcpConn {
+    /// The state of a new entry, all zero ("NONE"), as in the default
+    /// layout.
+    pub(crate) const ZERO: TcpConn = TcpConn { state: TcpState::None, last: 0, seen: [TcpSide::ZERO; 2] };
+    /// The last flags kept (bits 5–7 of `last_flags`).
+    const LAST_FLAGS: u8 = FLAG_LAST_WIN_OPEN | FLAG_EXP_CHALLENGE_ACK | FLAG_SIMULTANEOUS_OPEN;
+
+    /// Class of the last packet that updated the entry.
+    pub(crate) fn last_index(&self) -> PacketClass {
+        PacketClass::from_bits(self.last >> 1 & 0x07)
+    }
+
+    pub(crate) fn set_last_index(&mut self, class: PacketClass) {
+        self.last = self.last & !0x0e | (class as u8) << 1;
+    }
+
+    /// Direction of the last packet that updated the entry.
+    pub(crate) fn last_dir(&self) -> Direction {
+        if self.last & 1 == 0 { Direction::Original } else { Direction::Reply }
+    }
+
+    pub(crate) fn set_last_dir(&mut self, dir: Direction) {
+        self.last = self.last & !1 | dir.index() as u8;
+    }
+
+    /// `last_flags`: `FLAG_LAST_WIN_OPEN`, `FLAG_EXP_CHALLENGE_ACK`,
+    /// `FLAG_SIMULTANEOUS_OPEN` (no other flag is kept).
+    pub(crate) fn last_flags(&self) -> u8 {
+        (self.last & 0x70) << 1
+    }
+
+    pub(crate) fn set_last_flags(&mut self, flags: u8) {
+        self.last = self.last & 0x0f | (flags & Self::LAST_FLAGS) >> 1;
+    }
+}
+
+impl TcpConn {
     /// The conntrack state (shown by `conntrack -L`).
     pub(crate) fn state(&self) -> TcpState {
         self.state
@@ -220,24 +383,6 @@ impl TcpConn {
     /// Window data of the sender in direction `dir` (debugging / display).
     pub(crate) fn side(&self, dir: Direction) -> TcpSide {
         self.seen[dir.index()]
-    }
-
-    /// Class of the last packet that updated the entry.
-    #[cfg(test)]
-    pub(crate) fn last_index(&self) -> PacketClass {
-        self.last_index
-    }
-
-    /// Direction of the last packet that updated the entry.
-    #[cfg(test)]
-    pub(crate) fn last_dir(&self) -> Direction {
-        self.last_dir
-    }
-
-    /// `last_flags` (`FLAG_*`, incl. EXP_CHALLENGE_ACK / SIMULTANEOUS_OPEN).
-    #[cfg(test)]
-    pub(crate) fn last_flags(&self) -> u8 {
-        self.last_flags
     }
 
     fn side_mut(&mut self, d: Direction) -> &mut TcpSide {
@@ -322,15 +467,15 @@ impl TcpConn {
                 new = s;
                 match new {
                     TcpState::TimeWait if self.is_challenge_ack(class, dir, old) => {
-                        self.last_flags &= !FLAG_EXP_CHALLENGE_ACK;
+                        self.set_last_flags(self.last_flags() & !FLAG_EXP_CHALLENGE_ACK);
                         return Outcome::Ignore(Reason::Tcp(TcpReason::ChallengeAck));
                     }
-                    TcpState::SynSent2 => self.last_flags |= FLAG_SIMULTANEOUS_OPEN,
+                    TcpState::SynSent2 => self.set_last_flags(self.last_flags() | FLAG_SIMULTANEOUS_OPEN),
                     // Simultaneous open: the reply side's ACK finishes it.
                     TcpState::SynRecv
                         if dir == Direction::Reply
                             && class == PacketClass::Ack
-                            && self.last_flags & FLAG_SIMULTANEOUS_OPEN != 0 =>
+                            && self.last_flags() & FLAG_SIMULTANEOUS_OPEN != 0 =>
                     {
                         new = TcpState::Established;
                     }
@@ -386,14 +531,14 @@ impl TcpConn {
                 o.td_maxwin = win;
                 o.td_maxend = end.add(win);
                 for side in &mut self.seen {
-                    side.flags = FLAG_SACK_PERM | FLAG_BE_LIBERAL;
+                    side.set_flags(FLAG_SACK_PERM | FLAG_BE_LIBERAL);
                 }
             }
             PacketClass::Ack => return Err(TcpReason::PickupDisabled),
             // synack/fin/rst cannot open an entry.
             _ => return Err(TcpReason::InvalidNew),
         }
-        self.last_index = PacketClass::None;
+        self.set_last_index(PacketClass::None);
         Ok(())
     }
 
@@ -401,8 +546,8 @@ impl TcpConn {
     /// `TCP_CONNTRACK_SYN_SENT` case of `nf_conntrack_tcp_packet()`).
     fn reopen_allowed(&self, dir: Direction) -> bool {
         let [o, r] = self.seen;
-        (o.flags | r.flags) & FLAG_CLOSE_INIT != 0
-            || (self.last_dir == dir && self.last_index == PacketClass::Rst)
+        (o.flags() | r.flags()) & FLAG_CLOSE_INIT != 0
+            || (self.last_dir() == dir && self.last_index() == PacketClass::Rst)
     }
 
     /// A SYN-ACK acknowledging the SYN we ignored earlier (the
@@ -410,8 +555,8 @@ impl TcpConn {
     /// with `compact-tcp`, which does not remember the SYN's end).
     fn synack_answers_ignored_syn(&self, seg: &Segment<'_>, class: PacketClass, dir: Direction) -> bool {
         class == PacketClass::SynAck
-            && self.last_index == PacketClass::Syn
-            && self.last_dir != dir
+            && self.last_index() == PacketClass::Syn
+            && self.last_dir() != dir
             && self.remembered_end() == Some(seg.ack)
     }
 
@@ -419,24 +564,30 @@ impl TcpConn {
     /// what was remembered when it was ignored (its end is what the SYN-ACK
     /// `seg` acknowledges) and forget the answering side's window data.
     fn resync_from_ignored_syn(&mut self, seg: &Segment<'_>, dir: Direction) {
-        let last_dir = self.last_dir;
-        self.last_flags &= !FLAG_EXP_CHALLENGE_ACK;
-        let (end, (win, scale), flags) = (seg.ack, self.ignored_window(), self.last_flags);
+        let last_dir = self.last_dir();
+        self.set_last_flags(self.last_flags() & !FLAG_EXP_CHALLENGE_ACK);
+        let (end, (win, scale), flags) = (seg.ack, self.ignored_window(), self.last_flags());
         let s = self.side_mut(last_dir);
         s.td_end = end;
         s.td_maxend = end;
         s.td_maxwin = u32::from(win).max(1);
-        s.td_scale = scale;
-        s.flags = flags;
+        s.set_flags(flags);
+        if flags & FLAG_WINDOW_SCALE != 0 {
+            s.set_window_scale(scale);
+        } else {
+            s.clear_scale();
+        }
         let d = self.side_mut(dir);
-        *d = TcpSide { flags: d.flags & FLAG_BE_LIBERAL, ..TcpSide::default() };
+        let liberal = d.flags() & FLAG_BE_LIBERAL;
+        *d = TcpSide::default();
+        d.set_flags(liberal);
     }
 
     /// The `TCP_CONNTRACK_IGNORE` case of `nf_conntrack_tcp_packet()`:
     /// remember the packet, accept without learning.
     fn ignore(&mut self, seg: &Segment<'_>, class: PacketClass, dir: Direction, old: TcpState) -> Outcome {
-        self.last_index = class;
-        self.last_dir = dir;
+        self.set_last_index(class);
+        self.set_last_dir(dir);
         self.remember_ignored(seg, class, dir, old);
         Outcome::Ignore(Reason::Tcp(TcpReason::IgnoredTransition {
             index: class as u8,
@@ -450,9 +601,9 @@ impl TcpConn {
     fn is_challenge_ack(&self, class: PacketClass, dir: Direction, old: TcpState) -> bool {
         old == TcpState::LastAck
             && class == PacketClass::Ack
-            && self.last_dir != dir
-            && self.last_index == PacketClass::Syn
-            && self.last_flags & FLAG_EXP_CHALLENGE_ACK != 0
+            && self.last_dir() != dir
+            && self.last_index() == PacketClass::Syn
+            && self.last_flags() & FLAG_EXP_CHALLENGE_ACK != 0
     }
 
     /// The `in_window:` tail of `nf_conntrack_tcp_packet()`: record the
@@ -468,11 +619,12 @@ impl TcpConn {
         ctx: &PacketCtx,
         cfg: &TcpConfig,
     ) -> Outcome {
-        self.last_index = class;
-        self.last_dir = dir;
+        self.set_last_index(class);
+        self.set_last_dir(dir);
         self.state = new;
         if old != new && new == TcpState::FinWait {
-            self.side_mut(dir).flags |= FLAG_CLOSE_INIT;
+            let s = self.side_mut(dir);
+            s.set_flags(s.flags() | FLAG_CLOSE_INIT);
         }
         let t = &cfg.timeouts;
         let mut timeout = self.choose_timeout(new, class, cfg);

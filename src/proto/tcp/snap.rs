@@ -25,8 +25,8 @@
 //! zero), and read back as that; the options of an ignored SYN in
 //! `last_flags` are dropped.
 
+use super::TcpConn;
 use super::states::PacketClass;
-use super::{TcpConn, TcpSide};
 use crate::status::TcpState;
 use crate::tuple::Direction;
 use crate::wire::tcp::SeqNumber;
@@ -65,17 +65,17 @@ impl TcpConn {
         let mut b = [0u8; LEN];
         for (k, s) in w.seen.iter().enumerate() {
             let at = 18 * k;
-            b[at..at + 4].copy_from_slice(&s.td_end.0.to_be_bytes());
-            b[at + 4..at + 8].copy_from_slice(&s.td_maxend.0.to_be_bytes());
-            b[at + 8..at + 12].copy_from_slice(&s.td_maxwin.to_be_bytes());
+            b[at..at + 4].copy_from_slice(&{ s.td_end }.0.to_be_bytes());
+            b[at + 4..at + 8].copy_from_slice(&{ s.td_maxend }.0.to_be_bytes());
+            b[at + 8..at + 12].copy_from_slice(&{ s.td_maxwin }.to_be_bytes());
             #[cfg(not(feature = "compact-tcp"))]
             b[at + 12..at + 16].copy_from_slice(&s.td_maxack.0.to_be_bytes());
-            b[at + 16] = s.td_scale;
-            b[at + 17] = s.flags;
+            b[at + 16] = s.scale();
+            b[at + 17] = s.flags();
         }
         b[36] = w.state as u8;
-        b[37] = w.last_dir.index() as u8;
-        b[38] = w.last_index as u8;
+        b[37] = w.last_dir().index() as u8;
+        b[38] = w.last_index() as u8;
         #[cfg(not(feature = "compact-tcp"))]
         {
             b[39..43].copy_from_slice(&w.last_seq.0.to_be_bytes());
@@ -89,26 +89,39 @@ impl TcpConn {
         #[cfg(feature = "compact-tcp")]
         {
             b[52] = u8::from(!w.last_win_zero());
-            b[54] = w.last_flags & !super::FLAG_LAST_WIN_OPEN;
+            b[54] = w.last_flags() & !super::FLAG_LAST_WIN_OPEN;
         }
         b
     }
 
     /// A state from the snapshot format; `None` if a field is out of range.
     pub(crate) fn decode(b: &[u8; LEN]) -> Option<TcpConn> {
-        let side = |k: usize| {
+        let mut c = TcpConn::ZERO;
+        for k in 0..2 {
             let at = 18 * k;
-            let td_scale = b[at + 16];
-            (td_scale <= MAX_SCALE).then_some(TcpSide {
-                td_end: SeqNumber(u32_at(b, at)),
-                td_maxend: SeqNumber(u32_at(b, at + 4)),
-                td_maxwin: u32_at(b, at + 8),
-                #[cfg(not(feature = "compact-tcp"))]
-                td_maxack: SeqNumber(u32_at(b, at + 12)),
-                td_scale,
-                flags: b[at + 17],
-            })
-        };
+            let (scale, flags) = (b[at + 16], b[at + 17]);
+            if scale > MAX_SCALE {
+                return None;
+            }
+            let s = &mut c.seen[k];
+            s.td_end = SeqNumber(u32_at(b, at));
+            s.td_maxend = SeqNumber(u32_at(b, at + 4));
+            s.td_maxwin = u32_at(b, at + 8);
+            #[cfg(not(feature = "compact-tcp"))]
+            {
+                s.td_maxack = SeqNumber(u32_at(b, at + 12));
+                s.td_scale = scale;
+                s.flags = flags;
+            }
+            // (The compact state keeps a scale only with the option.)
+            #[cfg(feature = "compact-tcp")]
+            {
+                s.set_flags(flags);
+                if flags & super::FLAG_WINDOW_SCALE != 0 {
+                    s.set_window_scale(scale);
+                }
+            }
+        }
         let last_dir = match b[37] {
             0 => Direction::Original,
             1 => Direction::Reply,
@@ -117,31 +130,26 @@ impl TcpConn {
         if b[38] > PacketClass::None as u8 || b[53] > MAX_SCALE {
             return None;
         }
+        c.state = tcp_state(b[36])?;
+        c.set_last_dir(last_dir);
+        c.set_last_index(PacketClass::from_bits(b[38]));
         let last_win = u16::from_be_bytes([b[51], b[52]]);
         #[cfg(feature = "compact-tcp")]
-        let last_flags = b[54] & (super::FLAG_EXP_CHALLENGE_ACK | super::FLAG_SIMULTANEOUS_OPEN)
-            | if last_win == 0 { 0 } else { super::FLAG_LAST_WIN_OPEN };
+        c.set_last_flags(
+            b[54] & (super::FLAG_EXP_CHALLENGE_ACK | super::FLAG_SIMULTANEOUS_OPEN)
+                | if last_win == 0 { 0 } else { super::FLAG_LAST_WIN_OPEN },
+        );
         #[cfg(not(feature = "compact-tcp"))]
-        let last_flags = b[54];
-        Some(TcpConn {
-            seen: [side(0)?, side(1)?],
-            state: tcp_state(b[36])?,
-            last_dir,
-            last_index: PacketClass::from_bits(b[38]),
-            last_flags,
-            #[cfg(not(feature = "compact-tcp"))]
-            last_seq: SeqNumber(u32_at(b, 39)),
-            #[cfg(not(feature = "compact-tcp"))]
-            last_ack: SeqNumber(u32_at(b, 43)),
-            #[cfg(not(feature = "compact-tcp"))]
-            last_end: SeqNumber(u32_at(b, 47)),
-            #[cfg(not(feature = "compact-tcp"))]
-            last_win,
-            #[cfg(not(feature = "compact-tcp"))]
-            last_wscale: b[53],
-            #[cfg(not(feature = "compact-tcp"))]
-            retrans: b[55],
-        })
+        {
+            c.last_flags = b[54];
+            c.last_seq = SeqNumber(u32_at(b, 39));
+            c.last_ack = SeqNumber(u32_at(b, 43));
+            c.last_end = SeqNumber(u32_at(b, 47));
+            c.last_win = last_win;
+            c.last_wscale = b[53];
+            c.retrans = b[55];
+        }
+        Some(c)
     }
 }
 
@@ -192,7 +200,10 @@ mod tests {
         let mut want = [0u8; LEN];
         for at in [0, 18] {
             want[at..at + 12].copy_from_slice(&b[at..at + 12]);
-            want[at + 16..at + 18].copy_from_slice(&b[at + 16..at + 18]);
+            // Both sides have the window-scale flag: the scale is kept;
+            // of the flags, the five a side can have without td_maxack.
+            want[at + 16] = b[at + 16];
+            want[at + 17] = b[at + 17] & 0x1f;
         }
         want[36..39].copy_from_slice(&b[36..39]);
         want[52] = 1; // last_win was not zero
@@ -203,5 +214,9 @@ mod tests {
         b[52] = 0;
         assert!(TcpConn::decode(&b).unwrap().last_win_zero());
         assert!(!c.last_win_zero());
+        // Without the window-scale flag, no scale.
+        b[17] &= !super::super::FLAG_WINDOW_SCALE;
+        let side = TcpConn::decode(&b).unwrap().side(Direction::Original);
+        assert_eq!((side.scale(), side.flags()), (0, b[17] & 0x1e));
     }
 }

@@ -180,7 +180,7 @@ impl TcpConn {
             t.max_retrans
         } else if class == PacketClass::Rst {
             t.close // even when an inexact in-window RST kept the old state
-        } else if (o.flags | r.flags) & FLAG_DATA_UNACKNOWLEDGED != 0 && base > t.unacknowledged {
+        } else if (o.flags() | r.flags()) & FLAG_DATA_UNACKNOWLEDGED != 0 && base > t.unacknowledged {
             t.unacknowledged
         } else if self.last_win_zero() && base > t.max_retrans {
             t.max_retrans

@@ -162,7 +162,7 @@ const FULL_MEMO: bool = cfg!(not(feature = "compact-tcp"));
 
 #[test]
 fn conn_is_small() {
-    assert_eq!(core::mem::size_of::<TcpConn>(), if FULL_MEMO { 56 } else { 32 });
+    assert_eq!(core::mem::size_of::<TcpConn>(), if FULL_MEMO { 56 } else { 28 });
 }
 
 #[test]
@@ -291,15 +291,15 @@ fn worked_example_normal_connection() {
     assert_eq!(c.seg(O, SYN, 1000, 0, 64240, &syn_opts(7), 0), accept(120));
     assert_eq!(c.state(), TcpState::SynSent);
     let (cs, ss) = (c.side(O), c.side(R));
-    assert_eq!((cs.td_end.0, cs.td_maxend.0, cs.td_maxwin, cs.td_scale), (1001, 1001, 64240, 7));
-    assert_eq!(cs.flags & (FLAG_SACK_PERM | FLAG_WINDOW_SCALE), FLAG_SACK_PERM | FLAG_WINDOW_SCALE);
+    assert_eq!((cs.td_end.0, cs.td_maxend.0, cs.td_maxwin, cs.scale()), (1001, 1001, 64240, 7));
+    assert_eq!(cs.flags() & (FLAG_SACK_PERM | FLAG_WINDOW_SCALE), FLAG_SACK_PERM | FLAG_WINDOW_SCALE);
     assert_eq!(ss, TcpSide { td_maxend: SeqNumber(64240), ..TcpSide::default() });
 
     // 2: S→C SYN-ACK.
     assert_eq!(c.seg(R, SA, 5000, 1001, 65160, &syn_opts(7), 0), accept(60));
     assert_eq!(c.state(), TcpState::SynRecv);
     let (cs, ss) = (c.side(O), c.side(R));
-    assert_eq!((ss.td_end.0, ss.td_maxend.0, ss.td_maxwin, ss.td_scale), (5001, 5001, 65160, 7));
+    assert_eq!((ss.td_end.0, ss.td_maxend.0, ss.td_maxwin, ss.scale()), (5001, 5001, 65160, 7));
     assert_eq!(ss.maxack(), FULL_MEMO.then_some(SeqNumber(1001)));
     assert_eq!({ cs.td_maxend.0 }, 66161);
     assert!(c.seen_reply);
@@ -315,20 +315,20 @@ fn worked_example_normal_connection() {
     // 4: C→S 100 bytes: data outstanding caps the timeout.
     assert_eq!(c.seg(O, PA, 1001, 5001, 502, &[], 100), accept(300));
     assert_eq!({ c.side(O).td_end.0 }, 1101);
-    assert_ne!(c.side(O).flags & FLAG_DATA_UNACKNOWLEDGED, 0);
+    assert_ne!(c.side(O).flags() & FLAG_DATA_UNACKNOWLEDGED, 0);
 
     // 5: S→C ACK of the data.
     assert_eq!(c.seg(R, A, 5001, 1101, 509, &[], 0), accept(432_000));
     assert_eq!({ c.side(O).td_maxend.0 }, 66253);
-    assert_eq!(c.side(O).flags & FLAG_DATA_UNACKNOWLEDGED, 0);
+    assert_eq!(c.side(O).flags() & FLAG_DATA_UNACKNOWLEDGED, 0);
     assert_eq!({ c.side(R).td_maxwin }, 65160);
 
     // 6: C→S FIN.
     assert_eq!(c.seg(O, FA, 1101, 5001, 502, &[], 0), accept(120));
     assert_eq!(c.state(), TcpState::FinWait);
     assert_eq!({ c.side(O).td_end.0 }, 1102);
-    assert_ne!(c.side(O).flags & FLAG_CLOSE_INIT, 0);
-    assert_ne!(c.side(O).flags & FLAG_DATA_UNACKNOWLEDGED, 0);
+    assert_ne!(c.side(O).flags() & FLAG_CLOSE_INIT, 0);
+    assert_ne!(c.side(O).flags() & FLAG_DATA_UNACKNOWLEDGED, 0);
 
     // 7: S→C FIN.
     assert_eq!(c.seg(R, FA, 5001, 1102, 509, &[], 0), accept(30));
@@ -455,7 +455,7 @@ fn loose_pickup() {
     assert_eq!(c.seg(O, PA, 1000, 9000, 1000, &[], 100), accept(300));
     assert_eq!(c.state(), TcpState::Established);
     for d in [O, R] {
-        assert_eq!(c.side(d).flags & (FLAG_SACK_PERM | FLAG_BE_LIBERAL), FLAG_SACK_PERM | FLAG_BE_LIBERAL);
+        assert_eq!(c.side(d).flags() & (FLAG_SACK_PERM | FLAG_BE_LIBERAL), FLAG_SACK_PERM | FLAG_BE_LIBERAL);
     }
     assert_eq!({ c.side(O).td_end.0 }, 1100);
     assert_eq!({ c.side(O).td_maxend.0 }, 2100);
@@ -638,9 +638,9 @@ fn syn_after_peer_rst_is_ignored_then_synack_resyncs() {
     assert_eq!(c.seg(R, SA, 777, 424243, 28960, &syn_opts(6), 0), accept(60));
     assert_eq!(c.state(), TcpState::SynRecv);
     let (cs, ss) = (c.side(O), c.side(R));
-    assert_eq!((cs.td_end.0, cs.td_maxwin, cs.td_scale), (424243, 29200, 5));
+    assert_eq!((cs.td_end.0, cs.td_maxwin, cs.scale()), (424243, 29200, 5));
     assert_eq!({ cs.td_maxend.0 }, 424243 + 28960);
-    assert_eq!((ss.td_end.0, ss.td_maxend.0, ss.td_maxwin, ss.td_scale), (778, 778, 28960, 6));
+    assert_eq!((ss.td_end.0, ss.td_maxend.0, ss.td_maxwin, ss.scale()), (778, 778, 28960, 6));
     // And the client's ACK completes the new handshake.
     assert!(matches!(c.seg(O, A, 424243, 778, 1000, &[], 0), Outcome::Accept { .. }));
     assert_eq!(c.state(), TcpState::Established);
@@ -805,18 +805,20 @@ fn sack_blocks_raise_the_ack() {
 
 #[test]
 fn option_parsing() {
-    let mut s = TcpSide { flags: FLAG_BE_LIBERAL | FLAG_CLOSE_INIT, td_scale: 3, ..TcpSide::default() };
+    let mut s = TcpSide::default();
+    s.set_flags(FLAG_BE_LIBERAL | FLAG_CLOSE_INIT);
+    s.set_window_scale(3);
     parse_syn_options(&[], &mut s);
-    assert_eq!((s.flags, s.td_scale), (FLAG_BE_LIBERAL | FLAG_CLOSE_INIT, 3));
+    assert_eq!((s.flags(), s.scale()), (FLAG_BE_LIBERAL | FLAG_CLOSE_INIT | FLAG_WINDOW_SCALE, 3));
     parse_syn_options(&[1, 3, 3, 20, 4, 2], &mut s);
-    assert_eq!((s.flags, s.td_scale), (FLAG_BE_LIBERAL | FLAG_WINDOW_SCALE | FLAG_SACK_PERM, 14));
+    assert_eq!((s.flags(), s.scale()), (FLAG_BE_LIBERAL | FLAG_WINDOW_SCALE | FLAG_SACK_PERM, 14));
     // EOL stops; silly length stops; truncated option stops.
     parse_syn_options(&[0, 3, 3, 7], &mut s);
-    assert_eq!((s.flags, s.td_scale), (FLAG_BE_LIBERAL, 0));
+    assert_eq!((s.flags(), s.scale()), (FLAG_BE_LIBERAL, 0));
     parse_syn_options(&[4, 1, 3, 3, 7], &mut s);
-    assert_eq!(s.flags, FLAG_BE_LIBERAL);
+    assert_eq!(s.flags(), FLAG_BE_LIBERAL);
     parse_syn_options(&[4, 2, 3, 3], &mut s);
-    assert_eq!(s.flags, FLAG_BE_LIBERAL | FLAG_SACK_PERM);
+    assert_eq!(s.flags(), FLAG_BE_LIBERAL | FLAG_SACK_PERM);
 }
 
 #[test]
@@ -825,7 +827,7 @@ fn window_scale_needs_both_sides() {
     c.seg(O, SYN, 1000, 0, 64240, &syn_opts(7), 0);
     // The SYN-ACK has SACK but no window scale: both scales drop to 0.
     c.seg(R, SA, 5000, 1001, 65160, &[4, 2, 1, 1], 0);
-    assert_eq!((c.side(O).td_scale, c.side(R).td_scale), (0, 0));
+    assert_eq!((c.side(O).scale(), c.side(R).scale()), (0, 0));
 }
 
 #[test]
@@ -884,6 +886,37 @@ proptest! {
                 let _ = r.to_string();
             }
             prop_assert!(conn.state() as u8 <= 9);
+        }
+    }
+}
+
+/// The scale, the side flags and the last packet's direction, class and
+/// flags read back as written, in either layout (the `compact-tcp` one
+/// packs them into a byte each).
+#[test]
+fn packed_fields_keep_what_they_are_given() {
+    for flags in 0..=0x1fu8 {
+        for scale in 0..=14u8 {
+            let mut s = TcpSide::default();
+            s.set_flags(flags);
+            if flags & FLAG_WINDOW_SCALE != 0 {
+                s.set_window_scale(scale);
+            }
+            let want = if flags & FLAG_WINDOW_SCALE != 0 { scale } else { 0 };
+            assert_eq!((s.flags(), s.scale()), (flags, want), "{flags:#x} {scale}");
+            s.clear_scale();
+            assert_eq!((s.flags(), s.scale()), (flags, 0));
+        }
+    }
+    let mut c = TcpConn::ZERO;
+    for dir in [O, R] {
+        for k in 0..6u8 {
+            for f in [0, FLAG_EXP_CHALLENGE_ACK, FLAG_SIMULTANEOUS_OPEN, 0x20, 0xe0] {
+                c.set_last_dir(dir);
+                c.set_last_index(PacketClass::from_bits(k));
+                c.set_last_flags(f);
+                assert_eq!((c.last_dir(), c.last_index() as u8, c.last_flags()), (dir, k, f));
+            }
         }
     }
 }

@@ -44,15 +44,12 @@ pub(crate) fn parse_syn_options(opts: &[u8], side: &mut TcpSide) {
     if opts.is_empty() {
         return;
     }
-    side.td_scale = 0;
-    side.flags &= FLAG_BE_LIBERAL;
+    side.clear_scale();
+    side.set_flags(side.flags() & FLAG_BE_LIBERAL);
     walk_options(opts, |kind, body| {
         match (kind, body) {
-            (OPT_SACK_PERM, []) => side.flags |= FLAG_SACK_PERM,
-            (OPT_WINDOW, [shift]) => {
-                side.td_scale = (*shift).min(MAX_WSCALE);
-                side.flags |= FLAG_WINDOW_SCALE;
-            }
+            (OPT_SACK_PERM, []) => side.set_flags(side.flags() | FLAG_SACK_PERM),
+            (OPT_WINDOW, [shift]) => side.set_window_scale((*shift).min(MAX_WSCALE)),
             _ => {}
         }
         true
@@ -126,7 +123,7 @@ impl TcpConn {
         let receiver = self.side(dir.opposite());
         // Case 2 (td_maxack is stale if a SYN was let through last).
         if let Some(maxack) = receiver.maxack()
-            && self.last_index != PacketClass::Syn
+            && self.last_index() != PacketClass::Syn
         {
             let established = old == TcpState::Established && ctx.assured;
             if seg.seq == SeqNumber(0) && !established {
@@ -138,8 +135,8 @@ impl TcpConn {
             if !established || seg.seq == maxack {
                 return Ok((new, false));
             }
-            if self.last_index == PacketClass::Ack
-                && self.last_dir == dir
+            if self.last_index() == PacketClass::Ack
+                && self.last_dir() == dir
                 && self.remembered_end() == Some(seg.seq)
             {
                 return Ok((new, false)); // RST right after our last segment
@@ -149,15 +146,15 @@ impl TcpConn {
             new = old;
         }
         // Case 3: RST answering a SYN or ACK ignored earlier.
-        let answers_ignored = (ctx.seen_reply && self.last_index == PacketClass::Syn)
-            || (!ctx.assured && self.last_index == PacketClass::Ack);
+        let answers_ignored = (ctx.seen_reply && self.last_index() == PacketClass::Syn)
+            || (!ctx.assured && self.last_index() == PacketClass::Ack);
         if answers_ignored && self.remembered_end() == Some(seg.ack) {
             return Ok((new, true));
         }
         // Case 4: RST answering a challenge ACK we let through in SYN_SENT.
         if old == TcpState::SynSent
-            && self.last_index == PacketClass::Ack
-            && self.last_dir == Direction::Reply
+            && self.last_index() == PacketClass::Ack
+            && self.last_dir() == Direction::Reply
             && self.remembered_ack() == Some(seg.seq)
         {
             return Ok((new, true));
@@ -181,7 +178,7 @@ impl TcpConn {
         let mut seq = seg.seq;
         let mut ack = seg.ack;
         let mut end = seg.end();
-        let mut sack = if r.flags & FLAG_SACK_PERM != 0 { sack_edge(seg.options, ack) } else { ack };
+        let mut sack = if r.flags() & FLAG_SACK_PERM != 0 { sack_edge(seg.options, ack) } else { ack };
         // NAT resized the receiver's payloads: its acknowledgements count
         // in the adjusted sequence space (`nf_ct_seq_offset(ct, !dir,
         // ack - 1)`).
@@ -199,7 +196,7 @@ impl TcpConn {
             } else {
                 // Mid-stream: the history is lost, learn from this packet.
                 s.td_end = end;
-                s.td_maxwin = (u32::from(seg.window) << s.td_scale.min(MAX_WSCALE)).max(1);
+                s.td_maxwin = (u32::from(seg.window) << s.scale().min(MAX_WSCALE)).max(1);
                 s.td_maxend = end.add(s.td_maxwin);
                 if r.td_maxwin == 0 {
                     // Nothing seen the other way: make checks III/IV pass.
@@ -227,7 +224,7 @@ impl TcpConn {
             end = s.td_end;
         }
 
-        let liberal = cfg.be_liberal || s.flags & FLAG_BE_LIBERAL != 0;
+        let liberal = cfg.be_liberal || s.flags() & FLAG_BE_LIBERAL != 0;
         // A failing check is ACCEPT (without learning) for liberal entries.
         let fail = |w: Window| if liberal { Window::Accept } else { w };
         let maxackwin = s.td_maxwin.max(MAXACKWIN_MIN);
@@ -246,7 +243,7 @@ impl TcpConn {
                 // Only slightly beyond the window: remember the data, but do
                 // not learn from the packet (IGNORE).
                 s.td_end = end;
-                s.flags |= FLAG_DATA_UNACKNOWLEDGED;
+                s.set_flags(s.flags() | FLAG_DATA_UNACKNOWLEDGED);
                 return fail(Window::Ignore(TcpReason::Overshoot(overshot)));
             }
             return fail(Window::Invalid(TcpReason::SeqOverUpperBound(s.td_maxend.add(1).0)));
@@ -267,13 +264,13 @@ impl TcpConn {
         // All four hold: learn from the packet.
         let mut win = u32::from(seg.window);
         if !syn {
-            win <<= s.td_scale.min(MAX_WSCALE);
+            win <<= s.scale().min(MAX_WSCALE);
         }
         let swin = win.wrapping_add(sack.offset_from(ack));
         s.td_maxwin = s.td_maxwin.max(swin);
         if end.after(s.td_end) {
             s.td_end = end;
-            s.flags |= FLAG_DATA_UNACKNOWLEDGED;
+            s.set_flags(s.flags() | FLAG_DATA_UNACKNOWLEDGED);
         }
         if has_ack {
             s.note_ack(ack);
@@ -288,7 +285,7 @@ impl TcpConn {
             }
         }
         if ack == { r.td_end } {
-            r.flags &= !FLAG_DATA_UNACKNOWLEDGED;
+            r.set_flags(r.flags() & !FLAG_DATA_UNACKNOWLEDGED);
         }
 
         // Retransmission bookkeeping (the `retrans` counter), ACK-class
@@ -313,15 +310,15 @@ impl TcpConn {
         if !ctx.assured || !matches!(class, PacketClass::Fin | PacketClass::Rst) {
             return None;
         }
-        if self.last_dir != dir && matches!(self.last_index, PacketClass::Fin | PacketClass::Rst) {
+        if self.last_dir() != dir && matches!(self.last_index(), PacketClass::Fin | PacketClass::Rst) {
             let unack = cfg.timeouts.unacknowledged;
             if ctx.remaining() >= 120 && ctx.remaining() > unack {
                 return Some(unack);
             }
             None
         } else {
-            self.last_index = class;
-            self.last_dir = dir;
+            self.set_last_index(class);
+            self.set_last_dir(dir);
             None
         }
     }
@@ -335,8 +332,9 @@ fn init_sender(s: &mut TcpSide, r: &mut TcpSide, seg: &Segment<'_>, end: SeqNumb
     s.td_maxwin = u32::from(seg.window).max(1);
     parse_syn_options(seg.options, s);
     // RFC 7323: scaling is on only if both sides sent the option.
-    if dir == Direction::Reply && !(s.flags & FLAG_WINDOW_SCALE != 0 && r.flags & FLAG_WINDOW_SCALE != 0) {
-        s.td_scale = 0;
-        r.td_scale = 0;
+    if dir == Direction::Reply && !(s.flags() & FLAG_WINDOW_SCALE != 0 && r.flags() & FLAG_WINDOW_SCALE != 0)
+    {
+        s.clear_scale();
+        r.clear_scale();
     }
 }
