@@ -6,6 +6,8 @@
 # Env:   FUZZ_SANITIZER=address|none   (default address; falls back to none
 #                                       if the ASAN build fails)
 #        FUZZ_TARGETS="track ..."      (default: all targets)
+#        FUZZ_FEATURES="compact-tcp,ipv4-only"  (the fuzz crate's features,
+#                                       which turn on ctrack's; default none)
 #
 # Needs cargo, a C++ compiler (libfuzzer-sys compiles libFuzzer) and network
 # access the first time (cargo install cargo-fuzz, crates). Works on the
@@ -34,14 +36,18 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 SANITIZER=${FUZZ_SANITIZER:-address}
-if ! cargo fuzz build --debug-assertions --sanitizer "$SANITIZER"; then
+FEATURES=()
+if [ -n "${FUZZ_FEATURES:-}" ]; then
+    FEATURES=(--features "$FUZZ_FEATURES")
+fi
+if ! cargo fuzz build "${FEATURES[@]}" --debug-assertions --sanitizer "$SANITIZER"; then
     if [ "$SANITIZER" = none ]; then
         echo "run-ci: fuzz build failed" >&2
         exit 1
     fi
     echo "run-ci: build with sanitizer '$SANITIZER' failed; retrying without a sanitizer" >&2
     SANITIZER=none
-    cargo fuzz build --debug-assertions --sanitizer none
+    cargo fuzz build "${FEATURES[@]}" --debug-assertions --sanitizer none
 fi
 
 TARGETS=${FUZZ_TARGETS:-$(cargo fuzz list)}
@@ -51,10 +57,10 @@ stamp=$(mktemp "${TMPDIR:-/tmp}/ctrack-fuzz-stamp.XXXXXX")
 trap 'rm -f "$stamp"' EXIT
 failed=()
 for t in $TARGETS; do
-    echo "=== fuzzing $t for ${SECONDS_PER_TARGET}s (sanitizer: $SANITIZER)"
+    echo "=== fuzzing $t for ${SECONDS_PER_TARGET}s (sanitizer: $SANITIZER${FUZZ_FEATURES:+, features: $FUZZ_FEATURES})"
     mkdir -p "corpus/$t"
     # -timeout: one input taking >10 s is a bug (every operation is bounded).
-    if ! cargo fuzz run "$t" --debug-assertions --sanitizer "$SANITIZER" -- \
+    if ! cargo fuzz run "$t" "${FEATURES[@]}" --debug-assertions --sanitizer "$SANITIZER" -- \
         -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -print_final_stats=1; then
         failed+=("$t")
     fi
