@@ -338,6 +338,62 @@ fn admission_until_the_table_is_full() {
     assert_eq!((t.len(), t.stats().early_drop), (64, 1));
 }
 
+/// Linux's GC pressure mode (`nf_conntrack_core.c: gc_worker()`): once a
+/// new connection was refused for want of room, the next pass evicts
+/// closing TCP connections (ASSURED, but early-droppable) while the table
+/// holds 95 % of its limit; open ASSURED connections stay, and the
+/// pressure ends with the pass.
+#[test]
+fn gc_under_pressure_evicts_closing_connections() {
+    let mut config = Config::default();
+    config.max_entries = 100;
+    let fixed: FixedConnTable<128> = ConnTable::new(HashKey([4; 16]), config);
+    gc_under_pressure(fixed);
+    gc_under_pressure(ConnTable::growable(16, HashKey([4; 16]), config));
+}
+
+/// [`gc_under_pressure_evicts_closing_connections`] in `t`, limited to 100
+/// entries: each `gc` call one whole pass over the table's slots.
+fn gc_under_pressure<St: Storage>(mut t: ConnTable<St>) {
+    let (c, s) = (1000u32, 5000u32);
+    // 90 open connections and 10 whose client sent its FIN (FIN_WAIT):
+    // all ASSURED by their handshakes.
+    for port in 40000..40100u16 {
+        for p in [
+            tcp(C, port, S, 80, SYN, c - 1, 0, 64240, b""),
+            tcp(S, 80, C, port, SYN | ACK, s - 1, c, 64240, b""),
+            tcp(C, port, S, 80, ACK, c, s, 64240, b""),
+        ] {
+            assert!(!t.track(at(0), &p).must_drop());
+        }
+        if port >= 40090 {
+            assert!(!t.track(at(1), &tcp(C, port, S, 80, FIN | ACK, c, s, 64240, b"")).must_drop());
+        }
+    }
+    let count = |t: &ConnTable<St>, state: &str| {
+        t.entries(at(10))
+            .filter(|e| e.to_string().contains(state) && e.to_string().contains("[ASSURED]"))
+            .count()
+    };
+    assert_eq!((count(&t, " ESTABLISHED "), count(&t, " FIN_WAIT ")), (90, 10));
+    // Without pressure a pass evicts nothing that has not expired.
+    assert_eq!(t.gc(at(2), t.capacity()), 0);
+    // A new connection is refused: the early drop evicts no ASSURED entry.
+    let syn = |port| tcp(C, port, S, 80, SYN, 1, 0, 64240, b"");
+    assert_eq!(t.track(at(3), &syn(50000)), Verdict::Dropped(DropReason::TableFull));
+    assert_eq!(t.stats().early_drop, 0);
+    // The next pass evicts closing connections until the table holds 94.
+    assert_eq!(t.gc(at(4), t.capacity()), 6);
+    assert_eq!((t.len(), count(&t, " ESTABLISHED "), count(&t, " FIN_WAIT ")), (94, 90, 4));
+    assert_eq!(t.stats().early_drop, 0);
+    // Room again; and the pass ended the pressure: with the table full of
+    // new, unanswered connections, a pass evicts none of them.
+    for port in 50000..50006 {
+        assert_eq!(t.track(at(5), &syn(port)).state(), Some(CtState::New));
+    }
+    assert_eq!((t.len(), t.gc(at(6), t.capacity())), (100, 0));
+}
+
 /// `conntrack -D` and `-F`: deleting an entry takes its expectations with
 /// it; a flush empties the table and keeps the helpers.
 #[test]

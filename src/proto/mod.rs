@@ -70,12 +70,11 @@ impl ProtoState {
         matches!(self, ProtoState::Stream { .. })
     }
 
-    /// Whether the garbage collector's early drop under table pressure may
+    /// Whether the garbage collector's eviction under table pressure may
     /// evict the entry even when it is ASSURED (`nf_conntrack_core.c:
-    /// gc_worker()` with the trackers' `can_early_drop()`: TCP's closing
-    /// states, `nf_conntrack_proto_sctp.c: sctp_can_early_drop()`). The table
-    /// does not use it yet.
-    #[allow(dead_code)]
+    /// gc_worker_can_early_drop()` with the trackers' `can_early_drop()`:
+    /// `nf_conntrack_proto_tcp.c: tcp_can_early_drop()`'s closing states,
+    /// `nf_conntrack_proto_sctp.c: sctp_can_early_drop()`'s).
     pub(crate) fn can_early_drop(&self) -> bool {
         match self {
             ProtoState::Tcp(c) => c.state().is_closing(),

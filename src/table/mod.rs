@@ -136,6 +136,10 @@ pub struct ConnTable<S> {
     count: usize,
     /// Where [`ConnTable::gc`] resumes.
     gc_cursor: usize,
+    /// A new connection was refused for want of room since the current
+    /// pass of [`ConnTable::gc`] began: until the pass ends, `gc` also
+    /// evicts what an early drop may (Linux's `conntrack_gc_work.early_drop`).
+    gc_pressure: bool,
     /// The registered helpers; a [`HelperId`] is an index here.
     helpers: heapless::Vec<&'static dyn Helper, MAX_HELPERS>,
     /// Which new connections get which helper.
@@ -348,6 +352,7 @@ impl<S: Storage> ConnTable<S> {
             stats: Stats::ZERO,
             count: 0,
             gc_cursor: 0,
+            gc_pressure: false,
             helpers: heapless::Vec::new(),
             assignments: heapless::Vec::new(),
             expect_book: ExpectBook::ZERO,
@@ -433,6 +438,7 @@ impl<S: Storage> ConnTable<S> {
         self.free = free::FreeList::ALL;
         self.drop_cursor = 0;
         self.gc_cursor = 0;
+        self.gc_pressure = false;
         self.ext_cursor = 0;
         self.exts_used = 0;
         self.ext_hint = 0;
@@ -885,18 +891,82 @@ impl<S: Storage> ConnTable<S> {
     /// this periodically, e.g. every second with a budget of `capacity / 60`).
     /// Expired expectations go too, all of them (their timer,
     /// `nf_conntrack_expect.c: nf_ct_expectation_timed_out()`, with its
-    /// DESTROY event). Returns the number of entries reaped.
+    /// DESTROY event). Returns the number of entries removed.
+    ///
+    /// Under pressure it also evicts live entries, as Linux's worker does:
+    /// once a new connection has been refused for want of room
+    /// ([`DropReason::TableFull`] when the table is at its limit and the
+    /// early drop found nothing to evict), and until the pass over the
+    /// table that was under way then ends, every confirmed entry `gc` visits
+    /// while the table holds at least 95 % of its limit (`limit / 100 * 95`
+    /// entries, so never in a table limited to fewer than 100) is evicted
+    /// if it is not ASSURED, or is ASSURED but closing: TCP in FIN_WAIT,
+    /// CLOSE_WAIT, LAST_ACK, TIME_WAIT or CLOSE, SCTP in SHUTDOWN_SENT,
+    /// SHUTDOWN_RECD or SHUTDOWN_ACK_SENT (`gc_worker_can_early_drop()`
+    /// with the trackers' `can_early_drop()`). Such evictions send DESTROY
+    /// events and count in the value returned, not in
+    /// [`Stats::early_drop`](crate::Stats). An open ASSURED connection is
+    /// never evicted.
+    ///
+    /// ```
+    /// use ctrack::{Config, ConnTable, DropReason, FixedConnTable, HashKey, Instant, Verdict};
+    /// # fn udp(sport: u16, reply: bool) -> Vec<u8> {
+    /// #     let (a, b, sp, dp) = if reply { ([10, 0, 0, 2], [10, 0, 0, 1], 53, sport) } else { ([10, 0, 0, 1], [10, 0, 0, 2], sport, 53) };
+    /// #     let mut p = vec![0x45, 0, 0, 29, 0, 0, 0, 0, 64, 17, 0, 0];
+    /// #     p.extend_from_slice(&a);
+    /// #     p.extend_from_slice(&b);
+    /// #     let sum: u32 = p.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+    /// #     let sum = !((sum & 0xffff) + (sum >> 16)) as u16;
+    /// #     p[10..12].copy_from_slice(&sum.to_be_bytes());
+    /// #     p.extend_from_slice(&sp.to_be_bytes());
+    /// #     p.extend_from_slice(&dp.to_be_bytes());
+    /// #     p.extend_from_slice(&[0, 9, 0, 0, b'x']);
+    /// #     p
+    /// # }
+    /// let mut config = Config::default();
+    /// config.max_entries = 100;
+    /// let mut table: FixedConnTable<4096> = ConnTable::new(HashKey([9; 16]), config);
+    /// let ms = Instant::from_millis;
+    /// // 100 flows: 95 answered, then ASSURED once the stream grace is
+    /// // over, and 5 never answered.
+    /// for port in 1000..1100 {
+    ///     let _ = table.track(ms(0), &udp(port, false));
+    ///     if port < 1095 {
+    ///         let _ = table.track(ms(1), &udp(port, true));
+    ///         let _ = table.track(ms(3_000), &udp(port, false));
+    ///     }
+    /// }
+    /// // Nothing has expired: a pass reaps nothing.
+    /// assert_eq!(table.gc(ms(4_000), 4096), 0);
+    /// // The table is at its limit, and the early drop's window around
+    /// // this new flow holds no unanswered flow: it is refused.
+    /// let v = table.track(ms(4_000), &udp(2000, false));
+    /// assert_eq!(v, Verdict::Dropped(DropReason::TableFull));
+    /// // The next pass evicts the unanswered flows, anywhere in the table,
+    /// // while it holds 95 entries or more; no ASSURED one.
+    /// assert_eq!(table.gc(ms(4_001), 4096), 5);
+    /// assert_eq!(table.len(), 95);
+    /// assert!(table.track(ms(4_002), &udp(2000, false)).entry().is_some());
+    /// ```
     pub fn gc(&mut self, now: Instant, budget: usize) -> usize {
         let now = now.tick();
         self.tick_clock(now);
         let len = self.capacity();
+        let mut max95 = if self.gc_pressure { self.limit() / 100 * 95 } else { 0 };
         let mut reaped = 0;
         for _ in 0..budget.min(len) {
             let i = self.gc_cursor % len;
             self.gc_cursor = (i + 1) % len;
-            if self.slots()[i].entry().is_some_and(|e| e.expired(now)) {
+            if self.slots()[i].entry().is_some_and(|e| {
+                e.expired(now) || (max95 != 0 && self.count >= max95 && e.evictable_under_pressure())
+            }) {
                 self.remove(i);
                 reaped += 1;
+            }
+            if self.gc_cursor == 0 {
+                // The pass is over, and the pressure with it.
+                self.gc_pressure = false;
+                max95 = 0;
             }
         }
         self.reap_expectations(now);

@@ -283,7 +283,7 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Most entries the table may hold.
-    fn limit(&self) -> usize {
+    pub(super) fn limit(&self) -> usize {
         let p = self.store.parts();
         let room = if p.index.is_map() { usize::MAX } else { p.slots.len() };
         match self.config().max_entries as usize {
@@ -305,6 +305,9 @@ impl<S: Storage> ConnTable<S> {
     pub(super) fn alloc(&mut self, now: Tick, place: Place) -> Result<usize, DropReason> {
         if self.count >= self.limit() && !self.early_drop(place, now, None) {
             bump(&mut self.stats.drop);
+            // `nf_conntrack_core.c: __nf_conntrack_alloc()` puts the GC
+            // in its pressure mode (see `ConnTable::gc`).
+            self.gc_pressure = true;
             return Err(DropReason::TableFull);
         }
         let hashed = self.config().hashed_placement;

@@ -132,6 +132,15 @@ impl Entry {
         !self.deadline.is_after(now)
     }
 
+    /// Whether [`ConnTable::gc`](super::ConnTable::gc) under pressure may
+    /// evict it (`nf_conntrack_core.c: gc_worker()`: not skipped by
+    /// `gc_worker_skip_ct()`, so confirmed, and `gc_worker_can_early_drop()`:
+    /// not ASSURED, or in a closing state).
+    pub fn evictable_under_pressure(&self) -> bool {
+        self.status.contains(Status::CONFIRMED)
+            && (!self.status.contains(Status::ASSURED) || self.proto.can_early_drop())
+    }
+
     pub fn refresh(&mut self, now: Tick, secs: u32) {
         if !self.status.contains(Status::FIXED_TIMEOUT) {
             self.deadline = now.after_secs(secs);
