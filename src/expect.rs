@@ -363,6 +363,9 @@ pub enum ExpectError {
     Full,
     /// The master entry is gone.
     NoMaster,
+    /// An IPv6 expectation given to a table built with feature
+    /// `ipv4-only`, which tracks no IPv6 connection: it could never be met.
+    FamilyNotTracked,
 }
 
 impl core::error::Error for ExpectError {}
@@ -374,6 +377,7 @@ impl fmt::Display for ExpectError {
             ExpectError::Clash => "expectation clashes with another",
             ExpectError::Full => "expectation table full",
             ExpectError::NoMaster => "master connection gone",
+            ExpectError::FamilyNotTracked => "IPv6 expectation in an IPv4-only table",
         })
     }
 }
@@ -562,6 +566,9 @@ impl Expects<'_> {
         exp: Expectation,
         owner: HelperId,
     ) -> Result<(), ExpectError> {
+        if cfg!(feature = "ipv4-only") && exp.tuple.family() == Family::Ipv6 {
+            return Err(ExpectError::FamilyNotTracked);
+        }
         let mut free = None;
         // Expectations that could clash with this one share its
         // destination, so its window holds them all.
@@ -819,5 +826,28 @@ mod tests {
         assert_eq!(found, created);
         assert!(x.is_empty());
         assert!(!x.has_match(now, &t("192.0.2.1", 1, "198.51.100.5", 1000), 0));
+    }
+
+    /// An IPv6 expectation can be registered, except in a table built with
+    /// feature `ipv4-only`, where no IPv6 connection could ever meet it.
+    #[test]
+    fn ipv6_expectations_unless_ipv4_only() {
+        let mut slots = [ExpectSlot::EMPTY; 16];
+        let mut book = ExpectBook::default();
+        let mut stats = crate::stats::Stats::default();
+        let key = HashKey([3; 16]);
+        let mut x = Expects { slots: &mut slots, book: &mut book, stats: &mut stats, key: &key };
+        let now = Tick::from_ticks(1000);
+        let policy = ExpectPolicy::new(0, 60);
+        let v6 = Expectation::from_any_port(t("2001:db8::1", 0, "2001:db8::5", 5000));
+        let r = x.register(now, 1, 0, policy, v6, HelperId(0));
+        if cfg!(feature = "ipv4-only") {
+            assert_eq!(r, Err(ExpectError::FamilyNotTracked));
+            assert!(x.is_empty());
+        } else {
+            assert_eq!(r, Ok(()));
+        }
+        let v4 = Expectation::from_any_port(t("192.0.2.1", 0, "198.51.100.5", 5000));
+        assert_eq!(x.register(now, 1, 0, policy, v4, HelperId(0)), Ok(()));
     }
 }

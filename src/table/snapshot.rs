@@ -126,7 +126,8 @@ pub enum RestoreError {
     UnknownHelper,
     /// No room for the entry, its extension or the expectation.
     TableFull,
-    /// An IPv6 entry given to a table built with feature `ipv4-only`.
+    /// An IPv6 entry or expectation given to a table built with feature
+    /// `ipv4-only`.
     FamilyNotTracked,
 }
 
@@ -139,7 +140,7 @@ impl fmt::Display for RestoreError {
             RestoreError::Malformed => f.write_str("malformed snapshot record"),
             RestoreError::UnknownHelper => f.write_str("snapshot names a helper not registered"),
             RestoreError::TableFull => f.write_str("no room to restore the record"),
-            RestoreError::FamilyNotTracked => f.write_str("IPv6 entry in an IPv4-only table"),
+            RestoreError::FamilyNotTracked => f.write_str("IPv6 record in an IPv4-only table"),
         }
     }
 }
@@ -899,6 +900,10 @@ impl<S: Storage> ConnTable<S> {
     /// Insert a parsed expectation under its master; false if the master is
     /// not in the table (or has no helper to own it).
     fn restore_expect(&mut self, now: Tick, r: &ExpectRecord<'_>) -> Result<bool, RestoreError> {
+        // As `ExpectError::FamilyNotTracked`: it could never be met.
+        if cfg!(feature = "ipv4-only") && r.exp.tuple().family() == crate::tuple::Family::Ipv6 {
+            return Err(RestoreError::FamilyNotTracked);
+        }
         let owner = self.helper_named(r.owner)?;
         let helper = if r.helper.is_empty() { None } else { Some(self.helper_named(r.helper)?) };
         let (key, is_key) = r.master.canonical().ok_or(RestoreError::Malformed)?;
@@ -1186,5 +1191,53 @@ mod tests {
         b.add_builtin_helper(tftp).unwrap();
         assert_eq!(b.restore(now, &buf[..n]), Ok(1));
         assert_eq!(b.entries(now).next().unwrap().helper().map(|h| h.name()), Some("tftp"));
+    }
+
+    /// An IPv6 expectation (here of an IPv4 master: a record only a
+    /// hand-made or foreign snapshot holds) restores into a dual-stack
+    /// table, and is refused with its own error by an IPv4-only one, as
+    /// registering it is.
+    #[cfg(feature = "helper-tftp")]
+    #[test]
+    fn an_ipv6_expectation_restores_unless_the_table_is_ipv4_only() {
+        let tftp = crate::helper::builtin("tftp").unwrap();
+        let mut a: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
+        a.add_builtin_helper(tftp).unwrap();
+        let now = Instant::from_secs(1);
+        // A read request: the helper expects the server's answer.
+        let rrq = [&[0x04, 0x00, 0x00, 0x45, 0x00, 0x12, 0x00, 0x00][..], b"\x00\x01f\x00octet\x00"].concat();
+        let v = a.track(now, &crate::wire::ip::tests::ipv4(CLIENT, SERVER, 17, &rrq));
+        assert_eq!(v.state(), Some(CtState::New));
+        assert_eq!(a.expectations(now).count(), 1);
+        let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 1024]);
+        let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
+        let mut bytes = buf[..n].to_vec();
+        // The expectation record: after the entry's; its tuple after the
+        // zone, lifetime, serial and the master's tuple (14 bytes).
+        let mut r = 0;
+        while bytes[r] != EXPECT {
+            r += 4 + usize::from(u16::from_be_bytes([bytes[r + 2], bytes[r + 3]]));
+        }
+        let at = r + 4 + 2 + 6 + 4 + 14;
+        assert_eq!(bytes[at], 4, "an IPv4 tuple");
+        let six = |a: &[u8]| [&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0][..], a].concat();
+        let v6 =
+            [&[6, bytes[at + 1]][..], &six(&bytes[at + 2..at + 6]), &six(&bytes[at + 6..at + 10])].concat();
+        bytes.splice(at..at + 10, v6);
+        let len = u16::from_be_bytes([bytes[r + 2], bytes[r + 3]]) + 24;
+        bytes[r + 2..r + 4].copy_from_slice(&len.to_be_bytes());
+        let mut b: FixedConnTable<64> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        b.add_builtin_helper(tftp).unwrap();
+        let r = b.restore(now, &bytes);
+        if cfg!(feature = "ipv4-only") {
+            assert_eq!(r, Err(RestoreError::FamilyNotTracked));
+            assert_eq!(b.expectations(now).count(), 0);
+        } else {
+            assert_eq!(r, Ok(2));
+            let e = b.expectations(now).next().unwrap().expectation();
+            assert_eq!(e.tuple().family(), crate::tuple::Family::Ipv6);
+        }
+        // The entry, before it, is restored either way.
+        assert_eq!(b.len(), 1);
     }
 }
