@@ -233,3 +233,113 @@ proptest! {
         }
     }
 }
+
+/// A connection that neither a new flow's early drop nor the garbage
+/// collector under pressure may evict: ASSURED and open (not a TCP
+/// connection that is closing).
+fn protected(e: &EntryRef<'_>) -> bool {
+    e.status().contains(Status::ASSURED)
+        && !matches!(
+            e.tcp_state(),
+            Some(
+                TcpState::FinWait
+                    | TcpState::CloseWait
+                    | TcpState::LastAck
+                    | TcpState::TimeWait
+                    | TcpState::Close
+            )
+        )
+}
+
+/// A packet of flow `f` of a crowd of 300 (each a client port to one
+/// server, over UDP or TCP): `kind` 0 a datagram from the client, 1 its
+/// answer, 2 to 5 the TCP segments of a handshake (SYN, SYN-ACK, ACK) and a
+/// data segment, 6 and 7 its ends (FIN from the client, RST from the
+/// server).
+fn crowd_packet(f: u16, kind: u8) -> Vec<u8> {
+    let client = format!("10.0.{}.{}", f / 250, f % 250 + 1);
+    let (c, s, port) = (client.as_str(), "198.51.100.5", 1000 + f);
+    match kind {
+        0 => udp(c, port, s, 53, b"q"),
+        1 => udp(s, 53, c, port, b"a"),
+        2 => tcp(c, port, s, 80, SYN, 100, 0, 64240, b""),
+        3 => tcp(s, 80, c, port, SYN | ACK, 500, 101, 64240, b""),
+        4 => tcp(c, port, s, 80, ACK, 101, 501, 64240, b""),
+        5 => tcp(c, port, s, 80, PSH | ACK, 101, 501, 64240, b"d"),
+        6 => tcp(c, port, s, 80, FIN | ACK, 102, 501, 64240, b""),
+        _ => tcp(s, 80, c, port, RST | ACK, 501, 102, 0, b""),
+    }
+}
+
+/// Conversations among the crowd's flows: the first `TALKERS`.
+const TALKERS: u16 = 160;
+
+/// A step of [`open_assured_connections_are_never_evicted`]: a packet of
+/// one of the conversations, which go their course (`end`: a TCP one ends
+/// now, if it is open), or of the rest of the crowd, unanswered flows; and
+/// a `gc` budget (0: none).
+fn crowd_step() -> impl Strategy<Value = (u16, bool, u8)> {
+    let conversation = (0u16..TALKERS, prop::bool::weighted(0.03));
+    let crowd = (TALKERS..300, Just(false));
+    (prop_oneof![3 => conversation, 1 => crowd], 0u8..4).prop_map(|((f, end), gc)| (f, end, gc))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// In a table limited to 100 entries, crowded by 160 conversations (a
+    /// quarter UDP, the rest TCP) that go their course and by unanswered
+    /// flows, and collected
+    /// now and then, an open ASSURED connection is never evicted:
+    /// not by a new flow (the early drop spares it) and not by `gc` under
+    /// pressure (which evicts only entries not ASSURED, and closing ones).
+    /// Only its own packets may end it. (Nothing expires: a run lasts
+    /// under 30 s.)
+    #[test]
+    fn open_assured_connections_are_never_evicted(steps in prop::collection::vec(crowd_step(), 1..1200)) {
+        let mut config = Config::default();
+        config.max_entries = 100;
+        let mut t: FixedConnTable<128> = ConnTable::new(HashKey([8; 16]), config);
+        let mut ms = 1_000_000u64;
+        // How far each conversation went.
+        let mut stage = [0usize; TALKERS as usize];
+        for (f, end, gc) in steps {
+            ms += 20;
+            let now = Instant::from_millis(ms);
+            let kinds: &[u8] = match usize::from(f) {
+                // A TCP conversation: its handshake at once, then data, and
+                // its end.
+                c if c < stage.len() && c % 4 != 3 => {
+                    stage[c] += 1;
+                    match stage[c] {
+                        1 => &[2, 3, 4],
+                        _ if end => if (ms / 20).is_multiple_of(2) { &[6] } else { &[7] },
+                        _ => &[5],
+                    }
+                }
+                // A UDP conversation: a question and its answer, then more
+                // questions (ASSURED after the first past the 2 s grace).
+                c if c < stage.len() => {
+                    stage[c] += 1;
+                    if stage[c] == 1 { &[0, 1] } else { &[0] }
+                }
+                // The crowd: unanswered datagrams and SYNs.
+                c if c % 2 == 0 => &[0],
+                _ => &[2],
+            };
+            let before: Vec<Handle> = t.entries(now).filter(protected).map(|e| e.handle()).collect();
+            let verdicts: Vec<Verdict> = kinds.iter().map(|&k| t.track(now, &crowd_packet(f, k))).collect();
+            if gc > 0 {
+                t.gc(now, usize::from(gc) * 40);
+            }
+            for h in before {
+                prop_assert!(
+                    verdicts.iter().any(|v| v.entry() == Some(h)) || t.get(h, now).is_some(),
+                    "an open ASSURED connection was evicted: {:?} (the packets: flow {}, kinds {:?}, {:?})",
+                    h, f, kinds, verdicts
+                );
+            }
+            prop_assert!(t.len() <= 100);
+        }
+    }
+}
