@@ -304,11 +304,7 @@ impl<S: Storage> ConnTable<S> {
     /// freed).
     pub(super) fn alloc(&mut self, now: Tick, place: Place) -> Result<usize, DropReason> {
         if self.count >= self.limit() && !self.early_drop(place, now, None) {
-            bump(&mut self.stats.drop);
-            // `nf_conntrack_core.c: __nf_conntrack_alloc()` puts the GC
-            // in its pressure mode (see `ConnTable::gc`).
-            self.gc_pressure = true;
-            return Err(DropReason::TableFull);
+            return Err(self.refuse_for_room());
         }
         let hashed = self.config().hashed_placement;
         let p = self.store.parts();
@@ -345,6 +341,17 @@ impl<S: Storage> ConnTable<S> {
         };
         self.count += 1;
         Ok(i)
+    }
+
+    /// A new entry refused: the table is at its limit and the early drop
+    /// found nothing to evict. `nf_conntrack_core.c: __nf_conntrack_alloc()`
+    /// counts the drop and puts the GC in its pressure mode (see
+    /// [`ConnTable::gc`]).
+    #[cold]
+    fn refuse_for_room(&mut self) -> DropReason {
+        bump(&mut self.stats.drop);
+        self.gc_pressure = true;
+        DropReason::TableFull
     }
 
     /// Give the entry in slot `r.slot` its index position at `place`; when
