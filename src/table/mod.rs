@@ -938,15 +938,19 @@ impl<S: Storage> ConnTable<S> {
     /// }
     /// // Nothing has expired: a pass reaps nothing.
     /// assert_eq!(table.gc(ms(4_000), 4096), 0);
-    /// // The table is at its limit, and the early drop's window around
-    /// // this new flow holds no unanswered flow: it is refused.
-    /// let v = table.track(ms(4_000), &udp(2000, false));
-    /// assert_eq!(v, Verdict::Dropped(DropReason::TableFull));
-    /// // The next pass evicts the unanswered flows, anywhere in the table,
-    /// // while it holds 95 entries or more; no ASSURED one.
+    /// // The table is at its limit: a new flow evicts an unanswered flow
+    /// // near it in the index (and takes its place, unanswered too); the
+    /// // first new flow that has none near it is refused.
+    /// let mut port = 2000;
+    /// while table.track(ms(4_000), &udp(port, false)) != Verdict::Dropped(DropReason::TableFull) {
+    ///     port += 1;
+    ///     assert!(port < 2100);
+    /// }
+    /// // The next pass evicts the 5 unanswered flows, wherever they are,
+    /// // while the table holds 95 entries or more; no ASSURED one.
     /// assert_eq!(table.gc(ms(4_001), 4096), 5);
     /// assert_eq!(table.len(), 95);
-    /// assert!(table.track(ms(4_002), &udp(2000, false)).entry().is_some());
+    /// assert!(table.track(ms(4_002), &udp(port, false)).entry().is_some());
     /// ```
     pub fn gc(&mut self, now: Instant, budget: usize) -> usize {
         let now = now.tick();
