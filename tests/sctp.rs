@@ -243,3 +243,36 @@ fn timeouts_from_the_sysctls() {
     assert_eq!(state(&t, &v, now).1, 100);
     assert_eq!(cfg.sctp.established, 100);
 }
+
+/// Under pressure (a new association refused for want of room), `gc`
+/// evicts ASSURED associations that are shutting down
+/// (`nf_conntrack_proto_sctp.c: sctp_can_early_drop()`: SHUTDOWN_SENT,
+/// SHUTDOWN_RECD, SHUTDOWN_ACK_SENT) while the table holds 95 % of its
+/// limit, and no open one.
+#[test]
+fn gc_under_pressure_evicts_associations_shutting_down() {
+    let mut config = Config::default();
+    config.max_entries = 100;
+    let mut t: FixedConnTable<128> = ConnTable::new(HashKey([3; 16]), config);
+    let now = Instant::from_secs(100);
+    let (a, b) = ("10.1.0.1", "10.2.0.2");
+    for port in 5000..5100u16 {
+        let _ = t.track(now, &sctp(a, port, b, 6000, 0, &[init(INIT, C)]));
+        let _ = t.track(now, &sctp(b, 6000, a, port, C, &[init(INIT_ACK, S)]));
+        let _ = t.track(now, &sctp(a, port, b, 6000, S, &[chunk(COOKIE_ECHO, 0, b"cookie!!")]));
+        let _ = t.track(now, &sctp(b, 6000, a, port, C, &[chunk(COOKIE_ACK, 0, b"")]));
+        // The last ten: the server shuts down (SHUTDOWN_RECD).
+        if port >= 5090 {
+            let _ = t.track(now, &sctp(b, 6000, a, port, C, &[chunk(SHUTDOWN, 0, &[0; 4])]));
+        }
+    }
+    let count = |t: &FixedConnTable<128>, s: SctpState| {
+        t.entries(now).filter(|e| e.sctp_state() == Some(s) && e.status().contains(Status::ASSURED)).count()
+    };
+    assert_eq!((count(&t, SctpState::Established), count(&t, SctpState::ShutdownRecd)), (90, 10));
+    assert_eq!(t.gc(now, 128), 0);
+    let v = t.track(now, &sctp(a, 7000, b, 6000, 0, &[init(INIT, C)]));
+    assert_eq!(v, Verdict::Dropped(DropReason::TableFull));
+    assert_eq!(t.gc(now, 128), 6);
+    assert_eq!((count(&t, SctpState::Established), count(&t, SctpState::ShutdownRecd)), (90, 4));
+}
