@@ -104,6 +104,39 @@ fn destroy_for_flush_and_early_drop_not_for_unconfirmed() {
     assert_eq!(kinds, [EventKind::Destroy, EventKind::Destroy]);
 }
 
+/// `gc` under pressure reports each entry it evicts with a DESTROY event,
+/// as Linux's worker does (`nf_ct_kill()`); the ASSURED flows it spares
+/// get none.
+#[test]
+fn destroy_for_evictions_under_pressure() {
+    let mut config = Config::default();
+    config.max_entries = 100;
+    let mut t: ConnTable<WithEvents<FixedStorage<1024, 16, 16>, EventRing<512>>> = ConnTable::with_storage(
+        WithEvents::new(FixedStorage::new(), EventRing::new()),
+        HashKey([5; 16]),
+        config,
+    );
+    // 95 flows answered, and ASSURED past the stream grace; 5 unanswered.
+    for port in 1000..1100 {
+        let _ = t.track(at(0), &udp(C, port, S, 53, b"q"));
+        if port < 1095 {
+            let _ = t.track(at(1), &udp(S, 53, C, port, b"a"));
+            let _ = t.track(at(3_000), &udp(C, port, S, 53, b"q"));
+        }
+    }
+    // New flows until one finds no unanswered flow to early-drop.
+    let mut port = 2000;
+    while !t.track(at(4_000), &udp(C, port, S, 53, b"q")).must_drop() {
+        port += 1;
+        assert!(port < 2100);
+    }
+    t.events().drain().for_each(drop);
+    assert_eq!(t.gc(at(4_001), t.capacity()), 5);
+    let events: Vec<String> = t.events().drain().map(|e| e.to_string()).collect();
+    assert_eq!(events.len(), 5, "{events:?}");
+    assert!(events.iter().all(|e| e.starts_with("[DESTROY] udp") && e.contains("[UNREPLIED]")), "{events:?}");
+}
+
 /// A full ring keeps its oldest events and counts the others.
 #[test]
 fn full_ring_counts_lost_events() {
