@@ -797,13 +797,21 @@ mod tests {
     /// connection it expects, and a connection nobody expects finds none.
     #[test]
     fn found_by_destination_among_many() {
-        let mut slots = [ExpectSlot::EMPTY; 1024];
+        with_expects::<1024>(|x, now, policy| found_by_destination(x, now, policy));
+    }
+
+    /// `f` given expectations over `N` slots, a time and a policy without
+    /// a per-master limit.
+    fn with_expects<const N: usize>(f: impl FnOnce(&mut Expects<'_>, Tick, ExpectPolicy)) {
+        let mut slots = [ExpectSlot::EMPTY; N];
         let mut book = ExpectBook::default();
         let mut stats = crate::stats::Stats::default();
         let key = HashKey([3; 16]);
         let mut x = Expects { slots: &mut slots, book: &mut book, stats: &mut stats, key: &key };
-        let now = Tick::from_ticks(1000);
-        let policy = ExpectPolicy::new(0, 60);
+        f(&mut x, Tick::from_ticks(1000), ExpectPolicy::new(0, 60));
+    }
+
+    fn found_by_destination(x: &mut Expects<'_>, now: Tick, policy: ExpectPolicy) {
         let mut created = 0u16;
         for port in 1000..1900u16 {
             let e = Expectation::from_any_port(t("192.0.2.1", 0, "198.51.100.5", port));
@@ -832,13 +840,10 @@ mod tests {
     /// feature `ipv4-only`, where no IPv6 connection could ever meet it.
     #[test]
     fn ipv6_expectations_unless_ipv4_only() {
-        let mut slots = [ExpectSlot::EMPTY; 16];
-        let mut book = ExpectBook::default();
-        let mut stats = crate::stats::Stats::default();
-        let key = HashKey([3; 16]);
-        let mut x = Expects { slots: &mut slots, book: &mut book, stats: &mut stats, key: &key };
-        let now = Tick::from_ticks(1000);
-        let policy = ExpectPolicy::new(0, 60);
+        with_expects::<16>(ipv6_expectations);
+    }
+
+    fn ipv6_expectations(x: &mut Expects<'_>, now: Tick, policy: ExpectPolicy) {
         let v6 = Expectation::from_any_port(t("2001:db8::1", 0, "2001:db8::5", 5000));
         let r = x.register(now, 1, 0, policy, v6, HelperId(0));
         if cfg!(feature = "ipv4-only") {
