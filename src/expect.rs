@@ -797,7 +797,7 @@ mod tests {
     /// connection it expects, and a connection nobody expects finds none.
     #[test]
     fn found_by_destination_among_many() {
-        with_expects::<1024>(|x, now, policy| found_by_destination(x, now, policy));
+        with_expects::<1024>(found_by_destination);
     }
 
     /// `f` given expectations over `N` slots, a time and a policy without
