@@ -289,12 +289,11 @@ proptest! {
 
     /// In a table limited to 100 entries, crowded by 160 conversations (a
     /// quarter UDP, the rest TCP) that go their course and by unanswered
-    /// flows, and collected
-    /// now and then, an open ASSURED connection is never evicted:
-    /// not by a new flow (the early drop spares it) and not by `gc` under
-    /// pressure (which evicts only entries not ASSURED, and closing ones).
-    /// Only its own packets may end it. (Nothing expires: a run lasts
-    /// under 30 s.)
+    /// flows, and collected now and then, an open ASSURED connection is
+    /// never evicted: not by a new flow (the early drop spares it) and not
+    /// by `gc` under pressure (which evicts only entries not ASSURED, and
+    /// closing ones). Only its own packets may end it. (Nothing expires: a
+    /// run lasts under 30 s.)
     #[test]
     fn open_assured_connections_are_never_evicted(steps in prop::collection::vec(crowd_step(), 1..1200)) {
         let mut config = Config::default();
