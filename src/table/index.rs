@@ -346,23 +346,43 @@ impl IndexRef<'_> {
     /// map and a partial last bucket.
     #[inline(always)]
     pub(crate) fn scan_home(&self, place: Place) -> Option<HomeScan<'_>> {
-        let bucket = self.home_bucket(place)?;
+        self.scan_at(place, self.home_start(place)?)
+    }
+
+    /// [`IndexRef::scan_home`] of `place`, whose home bucket starts at
+    /// word `start` ([`IndexRef::home_start`]).
+    #[inline(always)]
+    pub(crate) fn scan_at(&self, place: Place, start: usize) -> Option<HomeScan<'_>> {
+        let bucket = self.bucket_at(start)?;
         // Word 0 is the overflow count, which never carries a tag: word by
         // word, the scan starts past it.
         Some(HomeScan { bucket, tag: place.tag(), at: if WHOLE_BUCKETS { 0 } else { 1 }, matches: 0 })
     }
 
-    /// The words of `place`'s home bucket (`None` for the map and a
-    /// partial last bucket).
+    /// The index of the first word of `place`'s home bucket (`None` for
+    /// the map): the packet path finds it once, to ask for the bucket
+    /// early, and then reads the bucket there ([`IndexRef::scan_at`]).
     #[inline(always)]
     #[cfg_attr(not(feature = "alloc"), allow(clippy::infallible_destructuring_match))]
-    pub(crate) fn home_bucket(&self, place: Place) -> Option<&[u32; BUCKET_WORDS]> {
+    pub(crate) fn home_start(&self, place: Place) -> Option<usize> {
         let w = match self {
             IndexRef::Buckets(w) => w,
             #[cfg(feature = "alloc")]
             IndexRef::Map(_) => return None,
         };
-        let start = path(place, w.len()).next()? * BUCKET_WORDS;
+        Some(path(place, w.len()).next()? * BUCKET_WORDS)
+    }
+
+    /// The bucket whose first word is `start` (`None` for the map and a
+    /// partial last bucket).
+    #[inline(always)]
+    #[cfg_attr(not(feature = "alloc"), allow(clippy::infallible_destructuring_match))]
+    pub(crate) fn bucket_at(&self, start: usize) -> Option<&[u32; BUCKET_WORDS]> {
+        let w = match self {
+            IndexRef::Buckets(w) => w,
+            #[cfg(feature = "alloc")]
+            IndexRef::Map(_) => return None,
+        };
         w.get(start..start + BUCKET_WORDS)?.first_chunk::<BUCKET_WORDS>()
     }
 

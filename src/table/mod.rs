@@ -636,7 +636,7 @@ impl<S: Storage> ConnTable<S> {
             for (key, packet) in keys.iter_mut().zip(chunk) {
                 *key = self.header_key(packet, 0);
                 if let Some(k) = key {
-                    self.prefetch_home(k.0);
+                    k.home = self.prefetch_home(k.place);
                 }
             }
             // Then each packet as `track` takes it, its key already read,
@@ -665,9 +665,9 @@ impl<S: Storage> ConnTable<S> {
     #[inline(always)]
     fn prefetch_entry(&self, key: Option<fast::FastKey>, packet: &[u8]) {
         let Some(k) = key else { return };
-        let slot = match self.first_candidate(k.0) {
+        let slot = match self.first_candidate(k.place) {
             Some(i) => self.slots().get(i),
-            None => self.slot_to_ask(k.0),
+            None => self.slot_to_ask(k.place),
         };
         if let Some(s) = slot {
             s.0.prefetch(packet.get(9) == Some(&crate::tuple::proto::TCP));

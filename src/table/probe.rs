@@ -121,12 +121,16 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Prefetch the home bucket of `place` (the packet path and the batch
-    /// ask for it early).
+    /// ask for it early); where it starts ([`IndexRef::home_start`]), for
+    /// the search that follows.
     #[inline]
-    pub(super) fn prefetch_home(&self, place: Place) {
-        if let Some(b) = self.store.parts().index.home_bucket(place) {
-            crate::prefetch::line(b, 0);
+    pub(super) fn prefetch_home(&self, place: Place) -> Option<usize> {
+        let index = self.store.parts().index;
+        let start = index.home_start(place)?;
+        if let Some(w) = index.bucket_at(start) {
+            crate::prefetch::line(w, 0);
         }
+        Some(start)
     }
 
     /// Prefetch the home bucket of `place` and its preferred slot
@@ -134,11 +138,12 @@ impl<S: Storage> ConnTable<S> {
     /// segment, whose tracker reads the entry to its end): the entry's
     /// miss then overlaps the bucket's.
     #[inline]
-    pub(super) fn prefetch_place(&self, place: Place, tcp: bool) {
-        self.prefetch_home(place);
+    pub(super) fn prefetch_place(&self, place: Place, tcp: bool) -> Option<usize> {
+        let home = self.prefetch_home(place);
         if let Some(s) = self.slot_to_ask(place) {
             s.0.prefetch(tcp);
         }
+        home
     }
 
     /// The slot to ask for early for a key at `place` before its bucket
@@ -223,12 +228,16 @@ impl<S: Storage> ConnTable<S> {
         &self,
         now: Tick,
         place: Place,
+        home: Option<usize>,
         zone: u16,
         whole_entry: bool,
         key_test: impl Fn(&Parts<'_>, &Entry, Ref) -> KeyTest,
     ) -> Option<Option<(usize, Direction)>> {
         let p = self.store.parts();
-        let mut scan = p.index.scan_home(place)?;
+        let mut scan = match home {
+            Some(start) => p.index.scan_at(place, start)?,
+            None => p.index.scan_home(place)?,
+        };
         loop {
             let Some(r) = scan.next() else {
                 return if scan.overflowed() { None } else { Some(None) };
@@ -265,10 +274,11 @@ impl<S: Storage> ConnTable<S> {
         is_key: bool,
         zone: u16,
     ) -> Option<(usize, Direction)> {
-        let found = self.search_home(now, place, zone, false, |p, e, r| match hit(p, e, r, key, is_key) {
-            Some(dir) => KeyTest::Hit(dir),
-            None => KeyTest::Miss,
-        });
+        let found =
+            self.search_home(now, place, None, zone, false, |p, e, r| match hit(p, e, r, key, is_key) {
+                Some(dir) => KeyTest::Hit(dir),
+                None => KeyTest::Miss,
+            });
         if let Some(found) = found {
             return found;
         }

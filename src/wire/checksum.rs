@@ -9,7 +9,7 @@
 
 /// The sum of `data` as native-order 16-bit words (an odd last byte
 /// padded with zero), not yet folded: add sums with `+`, then [`fold`].
-#[inline]
+#[inline(always)]
 pub(crate) fn sum(data: &[u8]) -> u64 {
     let (words, rest) = data.as_chunks::<4>();
     let mut acc = 0u64;

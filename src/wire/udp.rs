@@ -42,3 +42,243 @@ pub(crate) fn check_udplite<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Resul
     }
     Ok(&ip.l4[8..])
 }
+
+/// A UDP datagram in an IPv4 packet without options, as
+/// [`plain_udp4`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PlainUdp4 {
+    /// The addresses as numbers (network order).
+    pub src: u32,
+    pub dst: u32,
+    pub sport: u16,
+    pub dport: u16,
+    /// Where the payload ends in the packet: the UDP length field's end.
+    udp_end: usize,
+    /// The IP packet's length (its total length field).
+    pub len: u32,
+}
+
+impl PlainUdp4 {
+    /// The payload in `packet` (the packet read), up to the UDP length
+    /// field (as [`check_udp`] gives it).
+    #[inline(always)]
+    pub(crate) fn payload(self, packet: &[u8]) -> &[u8] {
+        packet.get(28..self.udp_end).unwrap_or_default()
+    }
+}
+
+/// Whether the header bytes of `packet` say UDP over IPv4 without options
+/// (byte 0: version 4, 20-byte header; byte 9: protocol 17), before any
+/// check: the packets [`plain_udp4`] may read.
+#[inline(always)]
+pub(crate) fn is_udp4_header(packet: &[u8]) -> bool {
+    packet.first() == Some(&0x45) && packet.get(9) == Some(&17)
+}
+
+/// `packet` as a UDP datagram in an IPv4 packet without options (header
+/// byte 0x45), read straight from its bytes with exactly the checks that
+/// `parse_ipv4` (outer packet) and [`check_udp`] make: `None` where either
+/// would refuse it, and for any other shape (options, another protocol).
+/// The packet path's commonest case, without building an [`IpView`]; a
+/// test holds it to the two (`plain_udp4_is_parse_and_check`).
+#[inline(always)]
+pub(crate) fn plain_udp4(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp4> {
+    use crate::wire::checksum;
+    let h = packet.first_chunk::<28>()?;
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    let frag = u16::from_be_bytes([h[6], h[7]]);
+    let udp_len = usize::from(u16::from_be_bytes([h[24], h[25]]));
+    // Version 4, 20-byte header, UDP; the total length covers both
+    // headers and no more than what is there; neither a fragment nor a
+    // first fragment (offset 0, more fragments); the UDP length within
+    // the IP payload (a shorter one leaves trailing padding, accepted).
+    if h[0] != 0x45
+        || h[9] != 17
+        || total < 28
+        || total > packet.len()
+        || frag & 0x3fff != 0
+        || udp_len < 8
+        || udp_len > total - 20
+    {
+        return None;
+    }
+    let (ip_header, _) = h.split_first_chunk::<20>()?;
+    if !checksum::is_valid(checksum::sum(ip_header)) {
+        return None;
+    }
+    let l4 = packet.get(20..total)?;
+    // Zero: no checksum.
+    if verify_checksum && (h[26] | h[27]) != 0 {
+        let pseudo = checksum::pseudo_header(&h[12..16], &h[16..20], 17, (total - 20) as u32);
+        if !checksum::is_valid(checksum::sum(l4) + pseudo) {
+            return None;
+        }
+    }
+    Some(PlainUdp4 {
+        src: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
+        dst: u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
+        sport: u16::from_be_bytes([h[20], h[21]]),
+        dport: u16::from_be_bytes([h[22], h[23]]),
+        udp_end: 20 + udp_len,
+        len: total as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ip::{Mode, parse_ipv4};
+    use proptest::prelude::*;
+
+    /// What [`plain_udp4`] must give: the packet read by `parse_ipv4` as
+    /// an outer packet without options carrying UDP, then `check_udp`.
+    fn reference(packet: &[u8], verify: bool) -> Option<(PlainUdp4, &[u8])> {
+        if packet.first() != Some(&0x45) {
+            return None;
+        }
+        let ip = parse_ipv4(packet, Mode::Outer).ok().filter(|ip| ip.proto == 17)?;
+        let payload = check_udp(&ip, verify).ok()?;
+        let port = |at: usize| u16::from_be_bytes([ip.l4[at], ip.l4[at + 1]]);
+        let addr = |a: [u8; 16]| u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
+        let d = PlainUdp4 {
+            src: addr(ip.src),
+            dst: addr(ip.dst),
+            sport: port(0),
+            dport: port(2),
+            udp_end: 28 + payload.len(),
+            len: 20 + ip.l4.len() as u32,
+        };
+        Some((d, payload))
+    }
+
+    /// An IPv4 UDP datagram with `payload` and `padding` bytes after it,
+    /// whose fields are then bent: the IP total length by `total_delta`,
+    /// the fragment field set to `frag`, the UDP length by `udp_delta` (or
+    /// set to `udp_len`); the UDP checksum right (`csum` 0), absent (1) or
+    /// wrong (2 to 4: both bytes, only the first, only the second
+    /// nonzero); the IP header checksum (over 20 bytes) right unless
+    /// `ip_csum_wrong`, after byte 0 (version and header length) was set
+    /// to `first`.
+    #[allow(clippy::too_many_arguments)]
+    fn crafted(
+        payload: &[u8],
+        padding: usize,
+        total_delta: i32,
+        frag: u16,
+        (udp_delta, udp_len): (i32, Option<u16>),
+        csum: u8,
+        (first, ip_csum_wrong): (u8, bool),
+    ) -> std::vec::Vec<u8> {
+        use crate::wire::checksum::{fold, pseudo_header, sum};
+        let udp_len = udp_len.unwrap_or((8 + payload.len() as i32 + udp_delta).clamp(0, 0xffff) as u16);
+        let mut l4 = std::vec![0x30, 0x39, 0, 53];
+        l4.extend_from_slice(&udp_len.to_be_bytes());
+        l4.extend_from_slice(&[0, 0]);
+        l4.extend_from_slice(payload);
+        l4.resize(l4.len() + padding, 0);
+        let mut p = crate::wire::ip::tests::ipv4([10, 0, 0, 1], [192, 0, 2, 7], 17, &l4);
+        let total = (p.len() as i32 + total_delta).clamp(0, 0xffff) as u16;
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p[6..8].copy_from_slice(&frag.to_be_bytes());
+        // The UDP checksum over what the IP length covers (at least the
+        // header).
+        let end = usize::from(total).clamp(28, p.len());
+        let right = !fold(sum(&p[20..end]) + pseudo_header(&p[12..16], &p[16..20], 17, (end - 20) as u32));
+        let check = match csum {
+            0 => right.to_ne_bytes(),
+            1 => [0, 0],
+            2 => [0x12, 0x34],
+            3 => [0x12, 0],
+            _ => [0, 0x12],
+        };
+        // (A wrong one that happens to be right is left right.)
+        if csum < 2 || check != right.to_ne_bytes() {
+            p[26..28].copy_from_slice(&check);
+        } else {
+            p[26..28].copy_from_slice(&right.to_ne_bytes());
+        }
+        p[0] = first;
+        p[10..12].copy_from_slice(&[0, 0]);
+        let ip_check = !fold(sum(&p[..20])) ^ u16::from(ip_csum_wrong);
+        p[10..12].copy_from_slice(&ip_check.to_ne_bytes());
+        p
+    }
+
+    /// A valid datagram with `payload` and both checksums right.
+    fn datagram(payload: &[u8], padding: usize) -> std::vec::Vec<u8> {
+        crafted(payload, padding, 0, 0, (0, None), 0, (0x45, false))
+    }
+
+    #[test]
+    fn a_plain_datagram_is_read() {
+        let p = datagram(b"hello", 0);
+        let d = plain_udp4(&p, true).expect("a valid datagram");
+        assert_eq!((d.src, d.dst, d.sport, d.dport), (0x0a00_0001, 0xc000_0207, 12345, 53));
+        assert_eq!((d.payload(&p), d.len), (&b"hello"[..], 33));
+        assert_eq!(Some((d, &b"hello"[..])), reference(&p, true));
+        // The "don't fragment" bit is no fragment.
+        let df = crafted(b"hello", 0, 0, 0x4000, (0, None), 0, (0x45, false));
+        assert_eq!(plain_udp4(&df, true).map(|d| d.payload(&df)), Some(&b"hello"[..]));
+    }
+
+    /// The UDP length field's limits: at least the header, at most what
+    /// the IP length covers (less is padding), both checksums right.
+    #[test]
+    fn the_udp_length_limits() {
+        let with_length = |udp_len| crafted(b"hello", 2, 0, 0, (0, Some(udp_len)), 0, (0x45, false));
+        for (udp_len, payload) in [
+            (7, None),
+            (8, Some(&b""[..])),
+            (13, Some(&b"hello"[..])),
+            (15, Some(&b"hello\0\0"[..])),
+            (16, None),
+        ] {
+            let p = with_length(udp_len);
+            assert_eq!(plain_udp4(&p, true).map(|d| d.payload(&p)), payload, "UDP length {udp_len}");
+            assert_eq!(reference(&p, true).map(|(_, payload)| payload), payload, "UDP length {udp_len}");
+        }
+    }
+
+    proptest! {
+        /// [`plain_udp4`] is `parse_ipv4` and `check_udp`, for any bytes:
+        /// datagrams whose length fields, fragment field and checksums
+        /// are bent around their limits (the header checksum kept right,
+        /// so that each check is reached), cut short, with one byte
+        /// changed now and then, and noise.
+        #[test]
+        fn plain_udp4_is_parse_and_check(
+            payload in proptest::collection::vec(any::<u8>(), 0..24),
+            padding in 0usize..4,
+            total_delta in prop_oneof![2 => Just(0i32), 1 => -10i32..4],
+            // No fragment, or one bit of the field (flags and offset).
+            frag in prop_oneof![2 => Just(0u16), 1 => (0u32..16).prop_map(|b| 1u16 << b)],
+            udp_len in (
+                prop_oneof![3 => Just(0i32), 2 => -10i32..6],
+                proptest::option::weighted(0.3, 0u16..12),
+            ),
+            csum in 0u8..5,
+            ip_header in (
+                prop_oneof![8 => Just(0x45u8), 1 => Just(0x46u8), 1 => any::<u8>()],
+                proptest::bool::weighted(0.1),
+            ),
+            flip in proptest::option::weighted(0.1, (0usize..60, any::<u8>())),
+            cut in proptest::option::weighted(0.2, 0usize..60),
+            noise in proptest::collection::vec(any::<u8>(), 0..64),
+            use_noise in proptest::bool::weighted(0.05),
+            verify in any::<bool>(),
+        ) {
+            let mut p = if use_noise {
+                noise
+            } else {
+                crafted(&payload, padding, total_delta, frag, udp_len, csum, ip_header)
+            };
+            if let Some((at, x)) = flip && at < p.len() {
+                p[at] ^= x;
+            }
+            if let Some(cut) = cut {
+                p.truncate(cut);
+            }
+            prop_assert_eq!(plain_udp4(&p, verify).map(|d| (d, d.payload(&p))), reference(&p, verify));
+        }
+    }
+}
