@@ -1,6 +1,7 @@
 //! The fast paths of the commonest packets, UDP datagrams and TCP
-//! segments over IPv4 without options: the headers read by the general
-//! path's checks, the key kept as four numbers in registers, hashed and
+//! segments over IPv4 without options: the headers read with the general
+//! path's checks (a UDP datagram straight from its bytes,
+//! [`plain_udp4`]), the key kept as four numbers in registers, hashed and
 //! searched for in its home bucket, all from the packet's fields, without
 //! the tuple and flow the general path builds. A UDP entry found there
 //! takes the UDP lane; a TCP entry goes straight to its tracker. Whatever
