@@ -234,7 +234,9 @@ impl<S: Storage> ConnTable<S> {
         key_test: impl Fn(&Parts<'_>, &Entry, Ref) -> KeyTest,
     ) -> Option<Option<(usize, Direction)>> {
         let p = self.store.parts();
-        let mut scan = match home {
+        // (Only a prefetch finds `home` before the search: elsewhere it is
+        // never known, and the test compiles away.)
+        let mut scan = match home.filter(|_| crate::prefetch::ENABLED) {
             Some(start) => p.index.scan_at(place, start)?,
             None => p.index.scan_home(place)?,
         };
