@@ -171,18 +171,31 @@ fn insert_home(w: &mut [u32], place: Place, r: Ref) -> bool {
 /// of the first bucket on the path of `place` that has one, the overflow
 /// counts of the buckets passed raised.
 fn insert_on_path(w: &mut [u32], place: Place, r: Ref) -> bool {
-    let len = w.len();
-    for (passed, b) in path(place, len).enumerate() {
-        if let Some(j) = positions(len, b).find(|&j| w[j] == 0) {
-            w[j] = encode(place.tag(), r);
+    for (passed, b) in path(place, w.len()).enumerate() {
+        if let Some(free) = position_of(w, b, 0) {
+            *free = encode(place.tag(), r);
             // The buckets before this one overflowed into it.
-            for p in path(place, len).take(passed) {
-                w[p * BUCKET_WORDS] += 1;
-            }
+            count_overflows(w, place, passed, true);
             return true;
         }
     }
     false
+}
+
+/// The first position word of bucket `b` in `w` that holds `word`.
+fn position_of(w: &mut [u32], b: usize, word: u32) -> Option<&mut u32> {
+    let range = positions(w.len(), b);
+    w.get_mut(range)?.iter_mut().find(|x| **x == word)
+}
+
+/// Raise (`up`) or lower the overflow counts of the first `passed`
+/// buckets on the path of `place`: those a position's search passes.
+fn count_overflows(w: &mut [u32], place: Place, passed: usize, up: bool) {
+    for p in path(place, w.len()).take(passed) {
+        if let Some(count) = w.get_mut(p * BUCKET_WORDS) {
+            *count = if up { count.wrapping_add(1) } else { count.wrapping_sub(1) };
+        }
+    }
 }
 
 /// The free words among `words`, as bits (bit `k` for word `k`).
@@ -320,13 +333,13 @@ impl IndexRef<'_> {
                             }
                         }
                     } else {
-                        for &x in &w[positions(w.len(), b)] {
+                        for &x in w.get(positions(w.len(), b)).unwrap_or_default() {
                             if x >> 24 == tag && x != 0 && hit(decode(x)) {
                                 return Some(decode(x));
                             }
                         }
                     }
-                    if w[start] == 0 {
+                    if w.get(start).is_none_or(|&count| count == 0) {
                         break;
                     }
                 }
@@ -393,7 +406,7 @@ impl IndexRef<'_> {
         match self {
             IndexRef::Buckets(w) => {
                 for b in path(place, w.len()) {
-                    for &x in &w[positions(w.len(), b)] {
+                    for &x in w.get(positions(w.len(), b)).unwrap_or_default() {
                         if x != 0 && each(decode(x)) {
                             return Some(decode(x));
                         }
@@ -443,17 +456,14 @@ impl IndexMut<'_> {
     pub(crate) fn remove(&mut self, place: Place, r: Ref) -> bool {
         match self {
             IndexMut::Buckets(w) => {
-                let len = w.len();
                 let word = encode(place.tag(), r);
-                for (passed, b) in path(place, len).enumerate() {
-                    if let Some(j) = positions(len, b).find(|&j| w[j] == word) {
-                        w[j] = 0;
-                        for p in path(place, len).take(passed) {
-                            w[p * BUCKET_WORDS] -= 1;
-                        }
+                for (passed, b) in path(place, w.len()).enumerate() {
+                    if let Some(found) = position_of(w, b, word) {
+                        *found = 0;
+                        count_overflows(w, place, passed, false);
                         return true;
                     }
-                    if w[b * BUCKET_WORDS] == 0 {
+                    if w.get(b * BUCKET_WORDS).is_none_or(|&count| count == 0) {
                         break;
                     }
                 }
