@@ -13,7 +13,7 @@
 //! (`the_fast_path_is_the_general_path`).
 
 use super::index::Place;
-use super::pipeline::{Flow, Step, ip_length};
+use super::pipeline::{Flow, Step};
 use super::probe::KeyTest;
 use super::storage::Storage;
 use super::{ConnTable, Meta};
@@ -21,7 +21,7 @@ use crate::proto::L4Packet;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple, ipv4_hash_words, ipv4_is_key, proto};
 use crate::verdict::Verdict;
-use crate::wire::ip::IpView;
+use crate::wire::tcp::plain_tcp4;
 use crate::wire::udp::plain_udp4;
 
 /// The canonical key of an IPv4 packet's tuple ([`ConnTable::ipv4_key`]).
@@ -92,31 +92,29 @@ impl<S: Storage> ConnTable<S> {
         self.track_udp4(now, (a, b, ap, bp, is_key), meta, place, len, d.payload(packet), found)
     }
 
-    /// The verdict of `packet`, read as the IPv4 packet without options
-    /// `ip` of protocol TCP (`plain_ipv4`), and its key if its header
-    /// bytes gave it already ([`ConnTable::header_key`]): the segment read
-    /// with the general path's checks, its key searched for in its home
-    /// bucket as UDP's is, the entry found given straight to the tracker. A
-    /// segment that fails the checks goes to the general stage, which
-    /// gives the reason.
+    /// The verdict of `packet`, whose header bytes say TCP over IPv4
+    /// without options, and its key if its header bytes gave it already
+    /// ([`ConnTable::header_key`]): the segment read straight from its
+    /// bytes with the general path's checks ([`plain_tcp4`]), its key
+    /// searched for in its home bucket as UDP's is, the entry found given
+    /// straight to the tracker. A segment that fails the checks goes to the
+    /// general stage, which gives the reason.
     #[inline(always)]
     pub(super) fn classify_tcp4(
         &mut self,
         now: Tick,
         packet: &[u8],
-        ip: &IpView<'_>,
         meta: Meta,
         key: Option<FastKey>,
     ) -> Verdict {
-        let (Ok(seg), Some(fast_key)) = (
-            crate::proto::tcp::inspect(ip, self.config().checksum),
-            key.or_else(|| self.view_key(ip, proto::TCP, meta.zone)),
-        ) else {
+        let (Some((seg, ip_len)), Some(fast_key)) =
+            (plain_tcp4(packet, self.config().checksum), key.or_else(|| self.header_key(packet, meta.zone)))
+        else {
             return self.classify_general(now, packet, meta);
         };
         let FastKey { place, is_key, fields: (a, b, ap, bp), .. } = fast_key;
         let zone = meta.zone;
-        let len = if cfg!(feature = "ct-acct") { ip_length(packet, ip.l4) } else { 0 };
+        let len = if cfg!(feature = "ct-acct") { ip_len } else { 0 };
         let l4 = L4Packet::Tcp(seg);
         let key = || Tuple::ipv4(proto::TCP, a, b, ap, bp);
         let found = match self.find_ipv4_home(now, fast_key, proto::TCP, zone) {
@@ -159,24 +157,10 @@ impl<S: Storage> ConnTable<S> {
         FastKey { place, is_key, fields: (a, b, ap, bp), home: None }
     }
 
-    /// The [`FastKey`] in `zone` of `ip`, a packet of `l4_proto`, a
-    /// protocol with ports, read from the checked view (`None` if its
-    /// layer-4 part is shorter than the ports).
-    #[inline(always)]
-    fn view_key(&self, ip: &IpView<'_>, l4_proto: u8, zone: u16) -> Option<FastKey> {
-        let ports = ip.l4.first_chunk::<4>()?;
-        let sport = u16::from_be_bytes([ports[0], ports[1]]);
-        let dport = u16::from_be_bytes([ports[2], ports[3]]);
-        // The addresses as numbers: a register each.
-        let src = u32::from_be_bytes([ip.src[0], ip.src[1], ip.src[2], ip.src[3]]);
-        let dst = u32::from_be_bytes([ip.dst[0], ip.dst[1], ip.dst[2], ip.dst[3]]);
-        Some(self.ipv4_key(l4_proto, zone, (src, dst, sport, dport)))
-    }
-
     /// The [`FastKey`] of `packet` in `zone` if it is a UDP
     /// datagram or TCP segment in an IPv4 packet without options, read
     /// from its header bytes (addresses at 12 and 16, ports at 20 and 22)
-    /// before any check. Once `plain_ipv4` and the protocol's checks pass,
+    /// before any check. Once [`plain_udp4`] or [`plain_tcp4`] passes,
     /// it is the packet's key; until then it is a guess, good for asking
     /// early for the memory the search will read.
     #[inline(always)]

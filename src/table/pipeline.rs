@@ -21,7 +21,7 @@ use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple};
 use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
-use crate::wire::ip::{IpView, Mode, parse_ip, parse_ipv4};
+use crate::wire::ip::{IpView, Mode, parse_ip};
 use crate::wire::udp::is_udp4_header;
 use crate::zeroed::Maybe;
 
@@ -135,10 +135,8 @@ impl<S: Storage> ConnTable<S> {
         meta: Meta,
         early: Option<super::fast::FastKey>,
     ) -> Verdict {
-        if let Some(ip) = plain_ipv4(packet)
-            && ip.proto == crate::tuple::proto::TCP
-        {
-            return self.classify_tcp4(now, packet, &ip, meta, early);
+        if packet.first() == Some(&0x45) && packet.get(9) == Some(&crate::tuple::proto::TCP) {
+            return self.classify_tcp4(now, packet, meta, early);
         }
         self.classify_general(now, packet, meta)
     }
@@ -839,16 +837,6 @@ fn attached_state(e: &Entry, dir: Direction) -> AttachedState {
     } else {
         AttachedState::New
     }
-}
-
-/// The packet as an IPv4 packet without options (the plain shape), read
-/// with the general stage's checks (`parse_ipv4`).
-#[inline(always)]
-pub(super) fn plain_ipv4(packet: &[u8]) -> Option<IpView<'_>> {
-    if *packet.first()? != 0x45 {
-        return None;
-    }
-    parse_ipv4(packet, Mode::Outer).ok()
 }
 
 /// The length of the IP packet `packet` whose layer-4 part is `l4` (a

@@ -4,7 +4,8 @@
 //! option walk.
 
 use crate::reason::Reason;
-use crate::wire::ip::IpView;
+use crate::wire::checksum;
+use crate::wire::ip::{IpView, plain_ipv4};
 
 // Flag bits of header byte 13.
 pub(crate) const FIN: u8 = 0x01;
@@ -116,12 +117,35 @@ impl Segment<'_> {
 /// The header checks of `tcp_error()`: a 20-byte header, a data offset
 /// that fits the packet, and (when `verify_checksum`) the checksum.
 pub(crate) fn parse<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segment<'a>, Reason> {
-    let h: &[u8; 20] = ip.l4.first_chunk().ok_or(Reason::ShortPacket)?;
+    segment(ip.l4, || !verify_checksum || ip.l4_checksum_ok(ip.l4.len()))
+}
+
+/// `packet` as a TCP segment in an IPv4 packet without options (header
+/// byte 0x45), read straight from its bytes ([`plain_ipv4`]) with exactly
+/// the checks of `parse_ipv4` (outer packet) and [`parse`]: the segment
+/// and the IP packet's length, or `None` where either would refuse it. A
+/// test holds it to the two (`plain_tcp4_is_parse_ipv4_and_parse`).
+#[inline(always)]
+pub(crate) fn plain_tcp4(packet: &[u8], verify_checksum: bool) -> Option<(Segment<'_>, u32)> {
+    let (h, l4) = plain_ipv4(packet, 6)?;
+    let checksum_ok = || {
+        let pseudo = checksum::pseudo_header(&h[12..16], &h[16..20], 6, l4.len() as u32);
+        !verify_checksum || checksum::is_valid(checksum::sum(l4) + pseudo)
+    };
+    Some((segment(l4, checksum_ok).ok()?, 20 + l4.len() as u32))
+}
+
+/// The segment `l4` (a TCP header and what follows it, to the end of the
+/// IP payload) with `tcp_error()`'s checks in its order: the header
+/// present, the data offset, then the checksum (`checksum_ok`).
+#[inline(always)]
+fn segment(l4: &[u8], checksum_ok: impl FnOnce() -> bool) -> Result<Segment<'_>, Reason> {
+    let h: &[u8; 20] = l4.first_chunk().ok_or(Reason::ShortPacket)?;
     let doff = usize::from(h[12] >> 4) * 4;
-    if doff < 20 || doff > ip.l4.len() {
+    if doff < 20 || doff > l4.len() {
         return Err(Reason::BadTcpHeader);
     }
-    if verify_checksum && !ip.l4_checksum_ok(ip.l4.len()) {
+    if !checksum_ok() {
         return Err(Reason::BadChecksum);
     }
     let be32 = |o: usize| u32::from_be_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
@@ -130,8 +154,8 @@ pub(crate) fn parse<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segmen
         ack: SeqNumber(be32(8)),
         window: u16::from_be_bytes([h[14], h[15]]),
         flags: h[13],
-        options: &ip.l4[20..doff],
-        payload: &ip.l4[doff..],
+        options: l4.get(20..doff).unwrap_or_default(),
+        payload: l4.get(doff..).unwrap_or_default(),
     })
 }
 
@@ -164,6 +188,78 @@ pub(crate) fn walk_options(opts: &[u8], mut f: impl FnMut(u8, &[u8]) -> bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod plain {
+        use super::super::{parse, plain_tcp4};
+        use crate::wire::checksum::{fold, pseudo_header, sum};
+        use crate::wire::ip::tests::ipv4;
+        use crate::wire::ip::{Mode, parse_ipv4};
+        use proptest::prelude::*;
+
+        /// An IPv4 packet carrying a TCP segment with `options` and
+        /// `payload`, its data offset field set to `doff` (in words), the
+        /// IP total length bent by `total_delta`; the TCP checksum right
+        /// unless `wrong` (over what the total length covers), the IP
+        /// header checksum right.
+        fn segment(
+            options: &[u8],
+            payload: &[u8],
+            doff: u8,
+            total_delta: i32,
+            wrong: bool,
+        ) -> std::vec::Vec<u8> {
+            let mut l4 =
+                std::vec![0x30, 0x39, 0, 80, 0, 0, 0, 100, 0, 0, 0, 200, doff << 4, 0x10, 0xff, 0xff];
+            l4.extend_from_slice(&[0, 0, 0, 0]);
+            l4.extend_from_slice(options);
+            l4.extend_from_slice(payload);
+            let mut p = ipv4([10, 0, 0, 1], [192, 0, 2, 7], 6, &l4);
+            let total = (p.len() as i32 + total_delta).clamp(0, 0xffff) as u16;
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            p[10..12].copy_from_slice(&[0, 0]);
+            let ip_check = !fold(sum(&p[..20]));
+            p[10..12].copy_from_slice(&ip_check.to_ne_bytes());
+            let end = usize::from(total).clamp(40, p.len());
+            let check = !fold(sum(&p[20..end]) + pseudo_header(&p[12..16], &p[16..20], 6, (end - 20) as u32));
+            p[36..38].copy_from_slice(&(check ^ u16::from(wrong)).to_ne_bytes());
+            p
+        }
+
+        proptest! {
+            /// [`plain_tcp4`] is `parse_ipv4` (outer packet) and [`parse`]:
+            /// segments whose data offset, IP length and checksum are
+            /// bent, cut short, with a byte changed now and then.
+            #[test]
+            fn plain_tcp4_is_parse_ipv4_and_parse(
+                options in proptest::collection::vec(any::<u8>(), 0..3).prop_map(|w| w.repeat(4)),
+                payload in proptest::collection::vec(any::<u8>(), 0..24),
+                doff in prop_oneof![3 => Just(None), 1 => (0u8..16).prop_map(Some)],
+                total_delta in prop_oneof![2 => Just(0i32), 1 => -30i32..4],
+                wrong in proptest::bool::weighted(0.2),
+                flip in proptest::option::weighted(0.1, (0usize..70, any::<u8>())),
+                cut in proptest::option::weighted(0.1, 0usize..70),
+                verify in any::<bool>(),
+            ) {
+                let doff = doff.unwrap_or(5 + options.len() as u8 / 4);
+                let mut p = segment(&options, &payload, doff, total_delta, wrong);
+                if let Some((at, x)) = flip && at < p.len() {
+                    p[at] ^= x;
+                }
+                if let Some(cut) = cut {
+                    p.truncate(cut);
+                }
+                let expected = if p.first() == Some(&0x45) {
+                    parse_ipv4(&p, Mode::Outer)
+                        .ok()
+                        .filter(|ip| ip.proto == 6)
+                        .and_then(|ip| Some((parse(&ip, verify).ok()?, 20 + ip.l4.len() as u32)))
+                } else {
+                    None
+                };
+                prop_assert_eq!(plain_tcp4(&p, verify), expected);
+            }
+        }
+    }
 
     #[test]
     fn sequence_numbers_wrap() {

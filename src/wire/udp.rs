@@ -2,7 +2,7 @@
 //! `nf_conntrack_proto_udp.c: udp_error()` and `udplite_error()`.
 
 use crate::reason::Reason;
-use crate::wire::ip::IpView;
+use crate::wire::ip::{IpView, plain_ipv4};
 
 /// UDP checks (`nf_conntrack_proto_udp.c: udp_error()`): header present,
 /// length field sane, checksum (if any). Returns the payload, up to the
@@ -76,40 +76,25 @@ pub(crate) fn is_udp4_header(packet: &[u8]) -> bool {
 }
 
 /// `packet` as a UDP datagram in an IPv4 packet without options (header
-/// byte 0x45), read straight from its bytes with exactly the checks that
-/// `parse_ipv4` (outer packet) and [`check_udp`] make: `None` where either
-/// would refuse it, and for any other shape (options, another protocol).
-/// The packet path's commonest case, without building an [`IpView`]; a
-/// test holds it to the two (`plain_udp4_is_parse_and_check`).
+/// byte 0x45), read straight from its bytes ([`plain_ipv4`]) with exactly
+/// the checks that `parse_ipv4` (outer packet) and [`check_udp`] make:
+/// `None` where either would refuse it, and for any other shape (options,
+/// another protocol). The packet path's commonest case, without building
+/// an [`IpView`]; a test holds it to the two
+/// (`plain_udp4_is_parse_and_check`).
 #[inline(always)]
 pub(crate) fn plain_udp4(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp4> {
     use crate::wire::checksum;
-    let h = packet.first_chunk::<28>()?;
-    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
-    let frag = u16::from_be_bytes([h[6], h[7]]);
-    let udp_len = usize::from(u16::from_be_bytes([h[24], h[25]]));
-    // Version 4, 20-byte header, UDP; the total length covers both
-    // headers and no more than what is there; neither a fragment nor a
-    // first fragment (offset 0, more fragments); the UDP length within
-    // the IP payload (a shorter one leaves trailing padding, accepted).
-    if h[0] != 0x45
-        || h[9] != 17
-        || total < 28
-        || total > packet.len()
-        || frag & 0x3fff != 0
-        || udp_len < 8
-        || udp_len > total - 20
-    {
+    let (h, l4) = plain_ipv4(packet, 17)?;
+    let u = l4.first_chunk::<8>()?;
+    let udp_len = usize::from(u16::from_be_bytes([u[4], u[5]]));
+    // A length below what is present is trailing padding and accepted.
+    if udp_len < 8 || udp_len > l4.len() {
         return None;
     }
-    let (ip_header, _) = h.split_first_chunk::<20>()?;
-    if !checksum::is_valid(checksum::sum(ip_header)) {
-        return None;
-    }
-    let l4 = packet.get(20..total)?;
     // Zero: no checksum.
-    if verify_checksum && (h[26] | h[27]) != 0 {
-        let pseudo = checksum::pseudo_header(&h[12..16], &h[16..20], 17, (total - 20) as u32);
+    if verify_checksum && (u[6] | u[7]) != 0 {
+        let pseudo = checksum::pseudo_header(&h[12..16], &h[16..20], 17, l4.len() as u32);
         if !checksum::is_valid(checksum::sum(l4) + pseudo) {
             return None;
         }
@@ -117,10 +102,10 @@ pub(crate) fn plain_udp4(packet: &[u8], verify_checksum: bool) -> Option<PlainUd
     Some(PlainUdp4 {
         src: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
         dst: u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
-        sport: u16::from_be_bytes([h[20], h[21]]),
-        dport: u16::from_be_bytes([h[22], h[23]]),
+        sport: u16::from_be_bytes([u[0], u[1]]),
+        dport: u16::from_be_bytes([u[2], u[3]]),
         udp_end: 20 + udp_len,
-        len: total as u32,
+        len: 20 + l4.len() as u32,
     })
 }
 
