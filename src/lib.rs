@@ -81,10 +81,11 @@
 //!    applies; the [`Verdict`] says NEW, ESTABLISHED or RELATED and the
 //!    direction. (A UDP datagram, in a table without an event sink, takes
 //!    the UDP tracker's rule directly: the same result without the
-//!    general step. Over IPv4, a UDP datagram or TCP segment takes a fast
-//!    path through steps 1 to 3 that keeps its key in registers and
-//!    searches the key's home bucket first; anything it does not finish
-//!    goes on as above.)
+//!    general step. Over IPv4 without options, a UDP datagram or TCP
+//!    segment takes a fast path through steps 1 to 3 that reads its
+//!    headers straight from the bytes, with the same checks, keeps its key
+//!    in registers and searches the key's home bucket first; anything it
+//!    does not finish goes on as above.)
 //! 4. [`ConnTable::confirm`], for a packet that passes: the connection's
 //!    helper sees it and may register expectations; a new entry becomes
 //!    visible to other packets. [`ConnTable::discard`] instead leaves no
