@@ -5,6 +5,7 @@
 //! after the helper hook of `nf_conntrack_proto.c: nf_confirm()`), run
 //! the connection's helper and make a new entry visible.
 
+use super::fast::FastKey;
 use super::index::{Place, Ref};
 #[cfg(feature = "helper-pptp")]
 use super::keymap;
@@ -113,7 +114,7 @@ impl<S: Storage> ConnTable<S> {
         now: Tick,
         packet: &[u8],
         meta: Meta,
-        early: Option<super::fast::FastKey>,
+        early: Option<FastKey>,
     ) -> Verdict {
         if is_udp4_header(packet) {
             return match early {
@@ -128,13 +129,7 @@ impl<S: Storage> ConnTable<S> {
     /// IPv4 without options: TCP over IPv4 without options on its fast
     /// path, any other packet on the general one.
     #[inline(always)]
-    fn classify_not_udp4(
-        &mut self,
-        now: Tick,
-        packet: &[u8],
-        meta: Meta,
-        early: Option<super::fast::FastKey>,
-    ) -> Verdict {
+    fn classify_not_udp4(&mut self, now: Tick, packet: &[u8], meta: Meta, early: Option<FastKey>) -> Verdict {
         if packet.first() == Some(&0x45) && packet.get(9) == Some(&crate::tuple::proto::TCP) {
             return self.classify_tcp4(now, packet, meta, early);
         }
