@@ -386,7 +386,9 @@ impl<S: Storage> ConnTable<S> {
                         self.pending_event(&x, super::EventKind::Destroy);
                     }
                 }
-                self.store.parts_mut().slots[i] = Slot(entry);
+                if let Some(slot) = self.store.parts_mut().slots.get_mut(i) {
+                    *slot = Slot(entry);
+                }
                 if self.index_entry(now, place, Ref::primary(i)) {
                     self.created = (i as u32 + 1, self.visible_epoch);
                     // The expectation's NAT callback (`init_conntrack()`
@@ -403,7 +405,9 @@ impl<S: Storage> ConnTable<S> {
             }
             Err(d) => {
                 // Give the slot back: nothing was stored in it yet.
-                self.store.parts_mut().slots[i] = Slot(entry);
+                if let Some(slot) = self.store.parts_mut().slots.get_mut(i) {
+                    *slot = Slot(entry);
+                }
                 self.remove(i);
                 bump(&mut self.stats.drop);
                 Err(d)
@@ -641,7 +645,7 @@ impl<S: Storage> ConnTable<S> {
             },
         };
         let free = free.ok_or(DropReason::TableFull)?;
-        exts[free].0 = Maybe::some(ext);
+        exts.get_mut(free).ok_or(DropReason::TableFull)?.0 = Maybe::some(ext);
         self.ext_taken(free);
         // The expectation's callback (PPTP: `pptp_expectfn()`).
         #[cfg(feature = "helper-pptp")]
@@ -677,7 +681,7 @@ impl<S: Storage> ConnTable<S> {
         let mut victim = None;
         for k in 0..EXT_EVICT_WINDOW.min(n) {
             let x = (self.ext_cursor + k) % n;
-            let Some(owner) = exts[x].0.get().map(|e| e.owner as usize) else { continue };
+            let Some(owner) = exts.get(x).and_then(|s| s.0.get()).map(|e| e.owner as usize) else { continue };
             if let Some(e) = slots.get(owner).and_then(Slot::entry)
                 && (e.expired(now)
                     || (e.status.contains(Status::CONFIRMED) && !e.status.contains(Status::ASSURED)))

@@ -148,7 +148,13 @@ pub(crate) fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason>
             }
             // A header without options (nearly all) is summed as an array
             // of known length, without a loop.
-            let sum = if hlen == 20 { checksum::sum(h) } else { checksum::sum(&bytes[..hlen]) };
+            // (The ranges below are within `bytes` by the checks above;
+            // read with `get`, they leave no panic path.)
+            let sum = if hlen == 20 {
+                checksum::sum(h)
+            } else {
+                checksum::sum(bytes.get(..hlen).ok_or(Reason::BadIpv4Header)?)
+            };
             if !checksum::is_valid(sum) {
                 return Err(Reason::BadIpv4Checksum);
             }
@@ -166,7 +172,8 @@ pub(crate) fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason>
     let mut dst = [0u8; 16];
     src[..4].copy_from_slice(&h[12..16]);
     dst[..4].copy_from_slice(&h[16..20]);
-    Ok(IpView { family: Family::Ipv4, src, dst, proto: h[9], l4: &bytes[hlen..end], hop_limit: h[8] })
+    let l4 = bytes.get(hlen..end).ok_or(Reason::BadIpv4Header)?;
+    Ok(IpView { family: Family::Ipv4, src, dst, proto: h[9], l4, hop_limit: h[8] })
 }
 
 fn parse_ipv6(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
@@ -180,13 +187,16 @@ fn parse_ipv6(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
         Mode::Outer => total,
         Mode::Quoted => total.min(bytes.len()),
     };
-    let (proto, l4_start) = skip_extension_headers(&bytes[..end], u8::from(p.next_header()), mode)?;
+    // (Both ranges are within `bytes` by the checks before them; read
+    // with `get`, they leave no panic path.)
+    let within = bytes.get(..end).ok_or(Reason::BadIpv6Header)?;
+    let (proto, l4_start) = skip_extension_headers(within, u8::from(p.next_header()), mode)?;
     Ok(IpView {
         family: Family::Ipv6,
         src: p.src_addr().octets(),
         dst: p.dst_addr().octets(),
         proto,
-        l4: &bytes[l4_start..end],
+        l4: within.get(l4_start..).ok_or(Reason::BadExtensionHeader)?,
         hop_limit: p.hop_limit(),
     })
 }

@@ -72,9 +72,9 @@ impl<'a> Iterator for Chunks<'a> {
     type Item = Chunk<'a>;
 
     fn next(&mut self) -> Option<Chunk<'a>> {
-        let h = self.bytes.get(self.offset..)?.get(..4)?;
+        let (h, rest) = self.bytes.get(self.offset..)?.split_first_chunk::<4>()?;
         let len = u16::from_be_bytes([h[2], h[3]]);
-        let chunk = Chunk { ty: h[0], flags: h[1], len, rest: &self.bytes[self.offset + 4..] };
+        let chunk = Chunk { ty: h[0], flags: h[1], len, rest };
         // Rounded up to 4; a length below 4 still moves on by 4 bytes, so
         // the walk always advances.
         let step = (usize::from(len) + 3) & !3;
@@ -140,8 +140,8 @@ impl<'a> Packet<'a> {
 
     /// The verification tag of the common header.
     pub(crate) fn vtag(&self) -> u32 {
-        let b = self.bytes;
-        u32::from_be_bytes([b[4], b[5], b[6], b[7]])
+        // (A packet holds its common header: `parse` checked it.)
+        self.bytes.get(4..8).and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes)
     }
 
     /// Which chunk types the packet holds.
