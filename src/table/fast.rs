@@ -34,17 +34,19 @@ pub(super) struct FastKey {
     /// The key's fields as numbers `(a, b, ap, bp)`: the lower address
     /// and port first.
     pub(super) fields: (u32, u32, u16, u16),
+    /// The layer-4 protocol: UDP or TCP.
+    pub(super) proto: u8,
     /// Where the key's home bucket starts, once known (the prefetch finds
     /// it): the search then reads it there.
     pub(super) home: Option<usize>,
 }
 
 impl<S: Storage> ConnTable<S> {
-    /// The verdict of `packet`, whose header bytes say UDP over IPv4
-    /// without options ([`is_udp4_header`]), and its key if the header
-    /// bytes gave it already ([`ConnTable::header_key`]; else, where there
-    /// is a prefetch, they give it now and its memory is asked for while
-    /// the checks run): the datagram read straight from its bytes with the
+    /// The verdict of `packet`, whose byte 9 says UDP: if its header bytes
+    /// say UDP over IPv4 without options, its key is read from them
+    /// ([`ConnTable::header_key`]) and, where there is a prefetch, its
+    /// memory asked for while the checks run; the datagram is read
+    /// straight from its bytes with the
     /// general path's checks ([`plain_udp4`]), its key searched for in its
     /// home bucket, an entry found there given the UDP lane. A datagram
     /// that fails the checks goes to the general stage, which gives the
@@ -79,7 +81,7 @@ impl<S: Storage> ConnTable<S> {
     ) -> Verdict {
         let zone = meta.zone;
         let FastKey { place, is_key, fields: (a, b, ap, bp), .. } = key;
-        let Some(d) = plain_udp4(packet, self.config().checksum) else {
+        let Some(d) = plain_udp4(packet, self.packet_config().checksum) else {
             return self.classify_general(now, packet, meta);
         };
         let len = if cfg!(feature = "ct-acct") { d.len } else { 0 };
@@ -107,9 +109,10 @@ impl<S: Storage> ConnTable<S> {
         meta: Meta,
         key: Option<FastKey>,
     ) -> Verdict {
-        let (Some((seg, ip_len)), Some(fast_key)) =
-            (plain_tcp4(packet, self.config().checksum), key.or_else(|| self.header_key(packet, meta.zone)))
-        else {
+        let (Some((seg, ip_len)), Some(fast_key)) = (
+            plain_tcp4(packet, self.packet_config().checksum),
+            key.or_else(|| self.header_key(packet, meta.zone)),
+        ) else {
             return self.classify_general(now, packet, meta);
         };
         let FastKey { place, is_key, fields: (a, b, ap, bp), .. } = fast_key;
@@ -154,7 +157,7 @@ impl<S: Storage> ConnTable<S> {
         let (a, ap, b, bp) = if is_key { (src, sport, dst, dport) } else { (dst, dport, src, sport) };
         let words = ipv4_hash_words(proto, zone, a, b, ap, bp);
         let place = Place::new(crate::hash::hash_pair(&self.hash_key, &words));
-        FastKey { place, is_key, fields: (a, b, ap, bp), home: None }
+        FastKey { place, is_key, fields: (a, b, ap, bp), proto, home: None }
     }
 
     /// The [`FastKey`] of `packet` in `zone` if it is a UDP
@@ -187,7 +190,7 @@ impl<S: Storage> ConnTable<S> {
         l4_proto: u8,
         zone: u16,
     ) -> Option<Option<(usize, Direction)>> {
-        let FastKey { place, is_key, fields: (a, b, ap, bp), home } = key;
+        let FastKey { place, is_key, fields: (a, b, ap, bp), home, .. } = key;
         self.search_home(now, place, home, zone, l4_proto == proto::TCP, |_, e, r| {
             if r.secondary || e.has_own_reply() {
                 KeyTest::Undecided

@@ -155,7 +155,7 @@ impl<S: Storage> ConnTable<S> {
     #[inline(always)]
     pub(super) fn slot_to_ask(&self, place: Place) -> Option<&Slot> {
         let p = self.store.parts();
-        let n = if self.config().hashed_placement { p.slots.len() } else { 0 };
+        let n = if self.packet_config().hashed_placement { p.slots.len() } else { 0 };
         p.index.preferred_slot(place, n).and_then(|i| p.slots.get(i))
     }
 

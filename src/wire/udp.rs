@@ -67,14 +67,6 @@ impl PlainUdp4 {
     }
 }
 
-/// Whether the header bytes of `packet` say UDP over IPv4 without options
-/// (byte 0: version 4, 20-byte header; byte 9: protocol 17), before any
-/// check: the packets [`plain_udp4`] may read.
-#[inline(always)]
-pub(crate) fn is_udp4_header(packet: &[u8]) -> bool {
-    packet.first() == Some(&0x45) && packet.get(9) == Some(&17)
-}
-
 /// `packet` as a UDP datagram in an IPv4 packet without options (header
 /// byte 0x45), read straight from its bytes ([`plain_ipv4`]) with exactly
 /// the checks that `parse_ipv4` (outer packet) and [`check_udp`] make:
