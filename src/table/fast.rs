@@ -37,7 +37,10 @@ pub(super) struct FastKey {
     /// The layer-4 protocol: UDP or TCP.
     pub(super) proto: u8,
     /// Where the key's home bucket starts, once known (the prefetch finds
-    /// it): the search then reads it there.
+    /// it): the search then reads it there. A batch finds it for a whole
+    /// burst before tracking any of it, and the packets tracked meanwhile
+    /// cannot move it: a bucket index never changes length (only the
+    /// growable table's map does, and it has no home bucket: `None`).
     pub(super) home: Option<usize>,
 }
 

@@ -9,6 +9,8 @@
 
 /// The sum of `data` as native-order 16-bit words (an odd last byte
 /// padded with zero), not yet folded: add sums with `+`, then [`fold`].
+// Inline at every caller: called, it cost an established UDP packet 16
+// instructions more (measured).
 #[inline(always)]
 pub(crate) fn sum(data: &[u8]) -> u64 {
     let (words, rest) = data.as_chunks::<4>();
