@@ -608,7 +608,10 @@ impl TcpConn {
 
     /// The `in_window:` tail of `nf_conntrack_tcp_packet()`: record the
     /// transition and pick the timeout / ASSURED / kill outcome.
+    // Inline in its one caller: called, it cost a TCP ACK 26 x86
+    // instructions (measured).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn commit(
         &mut self,
         seg: &Segment<'_>,
