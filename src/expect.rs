@@ -547,8 +547,21 @@ impl Expects<'_> {
         (home..home + EXPECT_WINDOW.min(len)).map(move |i| if i >= len { i - len } else { i })
     }
 
+    /// The expectation in slot `i`, if any. (Slots are read through
+    /// `get`, as the table's are: no panic path.)
+    fn pending(&self, i: usize) -> Option<&Pending> {
+        self.slots.get(i).and_then(|s| s.0.as_ref())
+    }
+
+    /// Put `p` in slot `i`.
+    fn put(&mut self, i: usize, p: Pending) {
+        if let Some(s) = self.slots.get_mut(i) {
+            s.0 = Maybe::some(p);
+        }
+    }
+
     pub(crate) fn delete(&mut self, i: usize) {
-        if self.slots[i].0.take().is_some() {
+        if self.slots.get_mut(i).and_then(|s| s.0.take()).is_some() {
             self.book.live = self.book.live.saturating_sub(1);
             crate::stats::bump(&mut self.stats.expect_delete);
         }
@@ -573,7 +586,7 @@ impl Expects<'_> {
         // Expectations that could clash with this one share its
         // destination, so its window holds them all.
         for i in self.window(&exp.tuple, zone) {
-            let Some(p) = self.slots[i].0.get() else {
+            let Some(p) = self.pending(i).copied() else {
                 free = free.or(Some(i));
                 continue;
             };
@@ -602,8 +615,8 @@ impl Expects<'_> {
             if count >= usize::from(policy.max_expected) {
                 // Evict the master's oldest expectation of this class.
                 let oldest = (0..self.slots.len())
-                    .filter(|&i| self.slots[i].0.as_ref().is_some_and(mine))
-                    .min_by_key(|&i| self.slots[i].0.get().map_or(u32::MAX, |p| p.serial));
+                    .filter(|&i| self.pending(i).is_some_and(mine))
+                    .min_by_key(|&i| self.pending(i).map_or(u32::MAX, |p| p.serial));
                 if let Some(i) = oldest {
                     self.delete(i);
                     if self.window(&exp.tuple, zone).any(|w| w == i) {
@@ -619,8 +632,7 @@ impl Expects<'_> {
         self.book.serial = self.book.serial.wrapping_add(1);
         self.book.live += 1;
         let deadline = now.after_secs(policy.timeout);
-        self.slots[i].0 =
-            Maybe::some(Pending { exp, master, zone, deadline, serial: self.book.serial, owner });
+        self.put(i, Pending { exp, master, zone, deadline, serial: self.book.serial, owner });
         crate::stats::bump(&mut self.stats.expect_create);
         Ok(())
     }
@@ -631,7 +643,7 @@ impl Expects<'_> {
     pub fn take_match(&mut self, now: Tick, t: &Tuple, zone: u16) -> Option<Pending> {
         let mut best: Option<usize> = None;
         for i in self.window(t, zone) {
-            let Some(p) = self.slots[i].0.get() else { continue };
+            let Some(p) = self.pending(i).copied() else { continue };
             if !p.deadline.is_after(now) {
                 self.delete(i);
                 continue;
@@ -640,14 +652,14 @@ impl Expects<'_> {
                 && !p.exp.flags.contains(ExpectFlags::INACTIVE)
                 && p.exp.matches(t)
                 && best.is_none_or(|b| {
-                    self.slots[b].0.get().is_some_and(|q| p.serial.wrapping_sub(q.serial) as i32 > 0)
+                    self.pending(b).is_some_and(|q| p.serial.wrapping_sub(q.serial) as i32 > 0)
                 })
             {
                 best = Some(i);
             }
         }
         let i = best?;
-        let p = self.slots[i].0.get()?;
+        let p = self.pending(i).copied()?;
         if !p.exp.flags.contains(ExpectFlags::PERMANENT) {
             self.delete(i);
         }
@@ -666,7 +678,7 @@ impl Expects<'_> {
         class: u8,
         owner: HelperId,
     ) -> bool {
-        self.window(t, zone).filter_map(|i| self.slots[i].0.as_ref()).any(|p| {
+        self.window(t, zone).filter_map(|i| self.pending(i)).any(|p| {
             p.deadline.is_after(now)
                 && p.master != master
                 && p.zone == zone
@@ -680,7 +692,7 @@ impl Expects<'_> {
     pub fn remove(&mut self, master: u32, f: &mut dyn FnMut(&Expectation) -> bool) -> usize {
         let mut n = 0;
         for i in 0..self.slots.len() {
-            if self.slots[i].0.get().is_some_and(|p| p.master == master && f(&p.exp)) {
+            if self.pending(i).is_some_and(|p| p.master == master && f(&p.exp)) {
                 self.delete(i);
                 n += 1;
             }
@@ -715,7 +727,7 @@ impl Expects<'_> {
     /// it).
     pub fn has_match(&self, now: Tick, t: &Tuple, zone: u16) -> bool {
         !self.is_empty()
-            && self.window(t, zone).filter_map(|i| self.slots[i].0.as_ref()).any(|p| {
+            && self.window(t, zone).filter_map(|i| self.pending(i)).any(|p| {
                 p.deadline.is_after(now)
                     && p.zone == zone
                     && !p.exp.flags.contains(ExpectFlags::INACTIVE)
@@ -730,7 +742,7 @@ impl Expects<'_> {
     pub fn restore(&mut self, now: Tick, p: Pending) -> Result<(), ExpectError> {
         let mut free = None;
         for i in self.window(&p.exp.tuple, p.zone) {
-            match self.slots[i].0.get() {
+            match self.pending(i).copied() {
                 None => free = free.or(Some(i)),
                 Some(q)
                     if !q.deadline.is_after(now)
@@ -748,7 +760,7 @@ impl Expects<'_> {
             self.book.serial = p.serial;
         }
         self.book.live += 1;
-        self.slots[i].0 = Maybe::some(p);
+        self.put(i, p);
         Ok(())
     }
 
