@@ -116,6 +116,16 @@ pub(crate) fn plain_ipv4(packet: &[u8], proto: u8) -> Option<(&[u8; 20], &[u8])>
     checksum::is_valid(checksum::sum(h)).then_some((h, l4))
 }
 
+/// Whether `l4`, the layer-4 part of protocol `proto` of the IPv4 packet
+/// whose header is `h` (as [`plain_ipv4`] gives them), sums right with
+/// its pseudo-header: the byte readers' checksum test, as
+/// [`IpView::l4_checksum_ok`] is the general path's.
+#[inline(always)]
+pub(crate) fn plain_l4_checksum_ok(h: &[u8; 20], l4: &[u8], proto: u8) -> bool {
+    let pseudo = checksum::pseudo_header(&h[12..16], &h[16..20], proto, l4.len() as u32);
+    checksum::is_valid(checksum::sum(l4) + pseudo)
+}
+
 /// Parse an IPv4 or IPv6 packet.
 pub(crate) fn parse_ip(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     match bytes.first().map(|b| b >> 4) {

@@ -4,8 +4,7 @@
 //! option walk.
 
 use crate::reason::Reason;
-use crate::wire::checksum;
-use crate::wire::ip::{IpView, plain_ipv4};
+use crate::wire::ip::{IpView, plain_ipv4, plain_l4_checksum_ok};
 
 // Flag bits of header byte 13.
 pub(crate) const FIN: u8 = 0x01;
@@ -128,10 +127,7 @@ pub(crate) fn parse<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segmen
 #[inline(always)]
 pub(crate) fn plain_tcp4(packet: &[u8], verify_checksum: bool) -> Option<(Segment<'_>, u32)> {
     let (h, l4) = plain_ipv4(packet, 6)?;
-    let checksum_ok = || {
-        let pseudo = checksum::pseudo_header(&h[12..16], &h[16..20], 6, l4.len() as u32);
-        !verify_checksum || checksum::is_valid(checksum::sum(l4) + pseudo)
-    };
+    let checksum_ok = || !verify_checksum || plain_l4_checksum_ok(h, l4, 6);
     Some((segment(l4, checksum_ok).ok()?, 20 + l4.len() as u32))
 }
 

@@ -2,7 +2,7 @@
 //! `nf_conntrack_proto_udp.c: udp_error()` and `udplite_error()`.
 
 use crate::reason::Reason;
-use crate::wire::ip::{IpView, plain_ipv4};
+use crate::wire::ip::{IpView, plain_ipv4, plain_l4_checksum_ok};
 
 /// UDP checks (`nf_conntrack_proto_udp.c: udp_error()`): header present,
 /// length field sane, checksum (if any). Returns the payload, up to the
@@ -76,7 +76,6 @@ impl PlainUdp4 {
 /// (`plain_udp4_is_parse_and_check`).
 #[inline(always)]
 pub(crate) fn plain_udp4(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp4> {
-    use crate::wire::checksum;
     let (h, l4) = plain_ipv4(packet, 17)?;
     let u = l4.first_chunk::<8>()?;
     let udp_len = usize::from(u16::from_be_bytes([u[4], u[5]]));
@@ -85,11 +84,8 @@ pub(crate) fn plain_udp4(packet: &[u8], verify_checksum: bool) -> Option<PlainUd
         return None;
     }
     // Zero: no checksum.
-    if verify_checksum && (u[6] | u[7]) != 0 {
-        let pseudo = checksum::pseudo_header(&h[12..16], &h[16..20], 17, l4.len() as u32);
-        if !checksum::is_valid(checksum::sum(l4) + pseudo) {
-            return None;
-        }
+    if verify_checksum && (u[6] | u[7]) != 0 && !plain_l4_checksum_ok(h, l4, 17) {
+        return None;
     }
     Some(PlainUdp4 {
         src: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
