@@ -117,20 +117,23 @@ pub enum L4 {
 /// assert_eq!(r.l4(), L4::Ports { sport: 53, dport: 40000 });
 /// assert_eq!(r.invert(), Some(t));
 /// ```
+// In C order: an entry stores its key's ports, family and protocol just
+// before its zone, the 8 bytes a lookup compares at once ([`head_word`]).
 #[derive(Debug, Clone, Copy, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C)]
 pub struct Tuple {
-    /// The family's `l3num` (2 or 10; 0 only in the all-zero tuple of an
-    /// unused slot, which reads as IPv4): a byte rather than [`Family`],
-    /// so that all-zero memory is a valid tuple (tables in `.bss`).
-    family: u8,
-    proto: u8,
     src: [u8; 16],
     dst: [u8; 16],
     /// Source port, or ICMP identifier.
     src_l4: u16,
     /// Destination port, or ICMP type (high byte) and code (low byte).
     dst_l4: u16,
+    /// The family's `l3num` (2 or 10; 0 only in the all-zero tuple of an
+    /// unused slot, which reads as IPv4): a byte rather than [`Family`],
+    /// so that all-zero memory is a valid tuple (tables in `.bss`).
+    family: u8,
+    proto: u8,
 }
 
 /// Whether the IPv4 tuple from `src`:`sport` to `dst`:`dport` (addresses
@@ -141,17 +144,28 @@ pub(crate) fn ipv4_is_key(src: u32, dst: u32, sport: u16, dport: u16) -> bool {
     (src, sport) <= (dst, dport)
 }
 
+/// The first hash word of a key ([`Tuple::hash_words`]): its layer-4
+/// fields, family and protocol and the zone, in the order an entry stores
+/// them (the key's last 6 bytes, then the entry's zone), so that on a
+/// little-endian host a lookup compares those 8 bytes with it at once
+/// ([`Tuple::has_ipv4_words`]).
+#[inline(always)]
+pub(crate) fn head_word(family: u8, proto: u8, zone: u16, sport: u16, dport: u16) -> u64 {
+    u64::from(sport)
+        | u64::from(dport) << 16
+        | u64::from(family) << 32
+        | u64::from(proto) << 40
+        | u64::from(zone) << 48
+}
+
 /// The hash words ([`Tuple::hash_words`]) of the IPv4 tuple of `proto`
 /// from `src`:`sport` to `dst`:`dport` (addresses as numbers, network
-/// order) in `zone`: family, protocol, zone and ports in one word, both
-/// addresses (their bytes as a little-endian number) in the other.
+/// order) in `zone`: ports, family, protocol and zone in one word
+/// ([`head_word`]), both addresses (their bytes as a little-endian number)
+/// in the other.
 #[inline(always)]
 pub(crate) fn ipv4_hash_words(proto: u8, zone: u16, src: u32, dst: u32, sport: u16, dport: u16) -> [u64; 2] {
-    let head = Family::Ipv4 as u64
-        | u64::from(proto) << 8
-        | u64::from(zone) << 16
-        | u64::from(sport) << 32
-        | u64::from(dport) << 48;
+    let head = head_word(Family::Ipv4 as u8, proto, zone, sport, dport);
     [head, u64::from(src.swap_bytes()) | u64::from(dst.swap_bytes()) << 32]
 }
 
@@ -475,21 +489,17 @@ impl Tuple {
         ipv4_hash_words(self.proto, zone, addr(&self.src), addr(&self.dst), self.src_l4, self.dst_l4)
     }
 
-    /// Whether this is the IPv4 tuple of `proto` from `src`:`sport` to
-    /// `dst`:`dport` (addresses as numbers, network order): what `==`
-    /// says of the tuple [`Tuple::canonical_ipv4`] builds, without
-    /// building it.
+    /// Whether this key, stored by an entry of `zone`, is the IPv4 key
+    /// whose hash words are `words` ([`ipv4_hash_words`]): the fast paths'
+    /// comparison, two words (the first read, on a little-endian host, as
+    /// one load of the key's last 6 bytes and the zone after them).
     // The entry's key's method in the dual-stack build (`StoredKey`).
     #[cfg_attr(feature = "ipv4-only", allow(dead_code))]
     #[inline(always)]
-    pub(crate) fn is_ipv4(&self, proto: u8, src: u32, dst: u32, sport: u16, dport: u16) -> bool {
-        let head = |a: &[u8; 16]| u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
-        self.family == Family::Ipv4 as u8
-            && self.proto == proto
-            && self.src_l4 == sport
-            && self.dst_l4 == dport
-            && head(&self.src) == src
-            && head(&self.dst) == dst
+    pub(crate) fn has_ipv4_words(&self, zone: u16, words: [u64; 2]) -> bool {
+        let le = |a: &[u8; 16]| u64::from(u32::from_le_bytes([a[0], a[1], a[2], a[3]]));
+        head_word(self.family, self.proto, zone, self.src_l4, self.dst_l4) == words[0]
+            && (le(&self.src) | le(&self.dst) << 32) == words[1]
     }
 
     /// The words fed to the table's hash (as in
@@ -500,11 +510,7 @@ impl Tuple {
     #[inline]
     pub(crate) fn hash_words(&self, zone: u16) -> ([u64; 5], usize) {
         let word = |b: &[u8]| b.iter().rev().fold(0u64, |w, &x| (w << 8) | u64::from(x));
-        let head = u64::from(self.family)
-            | u64::from(self.proto) << 8
-            | u64::from(zone) << 16
-            | u64::from(self.src_l4) << 32
-            | u64::from(self.dst_l4) << 48;
+        let head = head_word(self.family, self.proto, zone, self.src_l4, self.dst_l4);
         match self.family() {
             Family::Ipv4 => {
                 let [a, b] = self.hash_words_ipv4(zone);
@@ -625,17 +631,19 @@ impl Tuple {
 }
 
 /// An IPv4 tuple as an entry stores it with feature `ipv4-only`.
+// In C order, as [`Tuple`], for [`head_word`].
 #[cfg(feature = "ipv4-only")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C)]
 pub(crate) struct StoredKey {
-    /// As [`Tuple`]'s: 2, or 0 in the all-zero key of an unused slot.
-    family: u8,
-    proto: u8,
     src: [u8; 4],
     dst: [u8; 4],
     src_l4: u16,
     dst_l4: u16,
+    /// As [`Tuple`]'s: 2, or 0 in the all-zero key of an unused slot.
+    family: u8,
+    proto: u8,
 }
 
 #[cfg(feature = "ipv4-only")]
@@ -709,15 +717,12 @@ impl StoredKey {
         self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(Family::Ipv4, self.proto)
     }
 
-    /// [`Tuple::is_ipv4`].
+    /// [`Tuple::has_ipv4_words`].
     #[inline(always)]
-    pub(crate) fn is_ipv4(&self, proto: u8, src: u32, dst: u32, sport: u16, dport: u16) -> bool {
-        self.family == Family::Ipv4 as u8
-            && self.proto == proto
-            && self.src_l4 == sport
-            && self.dst_l4 == dport
-            && u32::from_be_bytes(self.src) == src
-            && u32::from_be_bytes(self.dst) == dst
+    pub(crate) fn has_ipv4_words(&self, zone: u16, words: [u64; 2]) -> bool {
+        head_word(self.family, self.proto, zone, self.src_l4, self.dst_l4) == words[0]
+            && (u64::from(u32::from_le_bytes(self.src)) | u64::from(u32::from_le_bytes(self.dst)) << 32)
+                == words[1]
     }
 }
 
@@ -834,7 +839,7 @@ mod tests {
             // Its hash words: the header word, then both addresses (as
             // little-endian halves), as the index has always hashed them.
             let (words, n) = t.hash_words(7);
-            let head = 2 | u64::from(p) << 8 | 7 << 16 | u64::from(sport) << 32 | u64::from(dport) << 48;
+            let head = u64::from(sport) | u64::from(dport) << 16 | 2 << 32 | u64::from(p) << 40 | 7 << 48;
             let addrs = u64::from(u32::from_le_bytes(src)) | u64::from(u32::from_le_bytes(dst)) << 32;
             prop_assert_eq!(&words[..n], &[head, addrs][..]);
         }

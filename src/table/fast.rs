@@ -20,6 +20,22 @@ use super::{ConnTable, Meta};
 use crate::proto::L4Packet;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple, ipv4_hash_words, ipv4_is_key, proto};
+
+impl FastKey {
+    /// The key's fields as numbers `(a, b, ap, bp)`, the lower address
+    /// and port first (as [`ipv4_hash_words`] took them).
+    #[inline(always)]
+    pub(super) fn fields(&self) -> (u32, u32, u16, u16) {
+        let [head, addrs] = self.words;
+        ((addrs as u32).swap_bytes(), ((addrs >> 32) as u32).swap_bytes(), head as u16, (head >> 16) as u16)
+    }
+
+    /// The layer-4 protocol: UDP or TCP.
+    #[inline(always)]
+    pub(super) fn proto(&self) -> u8 {
+        (self.words[0] >> 40) as u8
+    }
+}
 use crate::verdict::Verdict;
 use crate::wire::tcp::plain_tcp4;
 use crate::wire::udp::plain_udp4;
@@ -31,11 +47,10 @@ pub(super) struct FastKey {
     pub(super) place: Place,
     /// Whether the packet's tuple is the key.
     pub(super) is_key: bool,
-    /// The key's fields as numbers `(a, b, ap, bp)`: the lower address
-    /// and port first.
-    pub(super) fields: (u32, u32, u16, u16),
-    /// The layer-4 protocol: UDP or TCP.
-    pub(super) proto: u8,
+    /// The key's hash words ([`ipv4_hash_words`]), which its entry's key
+    /// is compared with ([`Tuple::has_ipv4_words`]) and its fields read
+    /// from ([`FastKey::fields`]).
+    words: [u64; 2],
     /// Where the key's home bucket starts, once known (the prefetch finds
     /// it): the search then reads it there. A batch finds it for a whole
     /// burst before tracking any of it, and the packets tracked meanwhile
@@ -82,19 +97,18 @@ impl<S: Storage> ConnTable<S> {
         meta: Meta,
         key: FastKey,
     ) -> Verdict {
-        let zone = meta.zone;
-        let FastKey { place, is_key, fields: (a, b, ap, bp), .. } = key;
         let Some(d) = plain_udp4(packet, self.packet_config().checksum) else {
             return self.classify_general(now, packet, meta);
         };
         let len = if cfg!(feature = "ct-acct") { d.len } else { 0 };
-        let found = self.find_ipv4_home(now, key, proto::UDP, zone);
+        let found = self.find_ipv4_home(now, key, proto::UDP);
         if let Some(Some((i, dir))) = found
             && let Some(t) = self.udp_lane(now, i, dir, false, len, meta.broadcast_prefix)
         {
             return Verdict::Tracked(t);
         }
-        self.track_udp4(now, (a, b, ap, bp, is_key), meta, place, len, d.payload(packet), found)
+        let (a, b, ap, bp) = key.fields();
+        self.track_udp4(now, (a, b, ap, bp, key.is_key), meta, key.place, len, d.payload(packet), found)
     }
 
     /// The verdict of `packet`, whose header bytes say TCP over IPv4
@@ -118,12 +132,15 @@ impl<S: Storage> ConnTable<S> {
         ) else {
             return self.classify_general(now, packet, meta);
         };
-        let FastKey { place, is_key, fields: (a, b, ap, bp), .. } = fast_key;
+        let FastKey { place, is_key, .. } = fast_key;
         let zone = meta.zone;
         let len = if cfg!(feature = "ct-acct") { ip_len } else { 0 };
         let l4 = L4Packet::Tcp(seg);
-        let key = || Tuple::ipv4(proto::TCP, a, b, ap, bp);
-        let found = match self.find_ipv4_home(now, fast_key, proto::TCP, zone) {
+        let key = || {
+            let (a, b, ap, bp) = fast_key.fields();
+            Tuple::ipv4(proto::TCP, a, b, ap, bp)
+        };
+        let found = match self.find_ipv4_home(now, fast_key, proto::TCP) {
             Some(found) => found,
             None => self.find_fast(now, place, &key(), is_key, zone),
         };
@@ -160,7 +177,7 @@ impl<S: Storage> ConnTable<S> {
         let (a, ap, b, bp) = if is_key { (src, sport, dst, dport) } else { (dst, dport, src, sport) };
         let words = ipv4_hash_words(proto, zone, a, b, ap, bp);
         let place = Place::new(crate::hash::hash_pair(&self.hash_key, &words));
-        FastKey { place, is_key, fields: (a, b, ap, bp), proto, home: None }
+        FastKey { place, is_key, words, home: None }
     }
 
     /// The [`FastKey`] of `packet` in `zone` if it is a UDP
@@ -182,25 +199,24 @@ impl<S: Storage> ConnTable<S> {
         Some(self.ipv4_key(h[9], zone, (src, dst, sport, dport)))
     }
 
-    /// [`ConnTable::search_home`] for the IPv4 key `key` of `l4_proto` in
-    /// `zone`, its fields compared as numbers; an entry with its own reply
-    /// tuple (NAT) is left to the full search, which reads the extension.
+    /// [`ConnTable::search_home`] for the IPv4 key `key` of `l4_proto`,
+    /// compared with each entry's key and zone as its two hash words; an
+    /// entry with its own reply tuple (NAT) is left to the full search,
+    /// which reads the extension.
     #[inline(always)]
-    fn find_ipv4_home(
-        &self,
-        now: Tick,
-        key: FastKey,
-        l4_proto: u8,
-        zone: u16,
-    ) -> Option<Option<(usize, Direction)>> {
-        let FastKey { place, is_key, fields: (a, b, ap, bp), home, .. } = key;
-        self.search_home(now, place, home, zone, l4_proto == proto::TCP, |_, e, r| {
-            if r.secondary || e.has_own_reply() {
+    fn find_ipv4_home(&self, now: Tick, key: FastKey, l4_proto: u8) -> Option<Option<(usize, Direction)>> {
+        let FastKey { place, is_key, words, home } = key;
+        self.search_home(now, place, home, l4_proto == proto::TCP, |_, e, r| {
+            // A secondary position names its entry by its reply tuple,
+            // which this test does not compare: the full search decides.
+            if r.secondary {
                 KeyTest::Undecided
-            } else if e.key.is_ipv4(l4_proto, a, b, ap, bp) {
-                KeyTest::Hit(e.direction(is_key))
-            } else {
+            } else if !e.key.has_ipv4_words(e.zone, words) {
                 KeyTest::Miss
+            } else if e.has_own_reply() {
+                KeyTest::Undecided
+            } else {
+                KeyTest::Hit(e.direction(is_key))
             }
         })
     }
@@ -452,10 +468,14 @@ mod tests {
             let (canonical, is_key) =
                 Tuple::with_ports(src.into(), sport, dst.into(), dport, p).unwrap().canonical().unwrap();
             let fields = (u32::from_be_bytes(src), u32::from_be_bytes(dst), sport, dport);
-            let super::FastKey { place, is_key: fast_is_key, fields: (a, b, ap, bp), .. } = t.ipv4_key(p, zone, fields);
+            let fast_key = t.ipv4_key(p, zone, fields);
+            let super::FastKey { place, is_key: fast_is_key, .. } = fast_key;
+            let (a, b, ap, bp) = fast_key.fields();
             prop_assert_eq!(place, t.place(&canonical, zone));
             prop_assert_eq!(fast_is_key, is_key);
-            prop_assert!(canonical.is_ipv4(p, a, b, ap, bp));
+            prop_assert_eq!(Tuple::ipv4(p, a, b, ap, bp), canonical);
+            prop_assert_eq!(fast_key.proto(), p);
+            prop_assert!(canonical.has_ipv4_words(zone, fast_key.words));
         }
     }
 

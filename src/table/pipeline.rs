@@ -102,7 +102,7 @@ impl<S: Storage> ConnTable<S> {
         // (fewer values live across them).
         if crate::prefetch::ENABLED {
             return match self.header_key(packet, meta.zone) {
-                Some(mut key) if key.proto == crate::tuple::proto::TCP => {
+                Some(mut key) if key.proto() == crate::tuple::proto::TCP => {
                     key.home = self.prefetch_place(key.place, true);
                     self.classify_tcp4(now, packet, meta, Some(key))
                 }
@@ -128,7 +128,7 @@ impl<S: Storage> ConnTable<S> {
         key: Option<FastKey>,
     ) -> Verdict {
         match key {
-            Some(key) if key.proto == crate::tuple::proto::UDP => {
+            Some(key) if key.proto() == crate::tuple::proto::UDP => {
                 self.classify_udp4_keyed(now, packet, meta, key)
             }
             Some(key) => self.classify_tcp4(now, packet, meta, Some(key)),

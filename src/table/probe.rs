@@ -75,12 +75,12 @@ fn hit(p: &Parts<'_>, e: &Entry, r: Ref, key: &Tuple, is_key: bool) -> Option<Di
     }
 }
 
-/// What [`ConnTable::search_home`]'s key test says of a visible entry
-/// that carries the key's tag.
+/// What [`ConnTable::search_home`]'s key test says of a live, confirmed
+/// entry that carries the key's tag (in any zone: the test compares it).
 pub(super) enum KeyTest {
     /// The key's entry, in this direction.
     Hit(Direction),
-    /// Another key's.
+    /// Another key's, or another zone's.
     Miss,
     /// The test cannot tell here: the full search decides.
     Undecided,
@@ -212,8 +212,8 @@ impl<S: Storage> ConnTable<S> {
 
     /// `find`'s test, position by position, in the home bucket of `place`
     /// alone (the packet path's first try, inline: nearly every key is
-    /// there), the key compared by `key_test` with each visible entry that
-    /// carries its tag. `Some(found)` when the home bucket decides: an
+    /// there), `key_test` comparing the key and the zone with each live,
+    /// confirmed entry that carries its tag. `Some(found)` when the home bucket decides: an
     /// entry found there before any expired entry of the same tag (which
     /// `find` would reap first), or the key's absence when nothing
     /// overflowed the bucket; `None` when [`ConnTable::find`] must.
@@ -229,7 +229,6 @@ impl<S: Storage> ConnTable<S> {
         now: Tick,
         place: Place,
         home: Option<usize>,
-        zone: u16,
         whole_entry: bool,
         key_test: impl Fn(&Parts<'_>, &Entry, Ref) -> KeyTest,
     ) -> Option<Option<(usize, Direction)>> {
@@ -252,7 +251,7 @@ impl<S: Storage> ConnTable<S> {
             if e.expired(now) {
                 return None;
             }
-            if e.zone != zone || !e.status.contains(Status::CONFIRMED) {
+            if !e.status.contains(Status::CONFIRMED) {
                 continue;
             }
             match key_test(&p, e, r) {
@@ -276,11 +275,10 @@ impl<S: Storage> ConnTable<S> {
         is_key: bool,
         zone: u16,
     ) -> Option<(usize, Direction)> {
-        let found =
-            self.search_home(now, place, None, zone, false, |p, e, r| match hit(p, e, r, key, is_key) {
-                Some(dir) => KeyTest::Hit(dir),
-                None => KeyTest::Miss,
-            });
+        let found = self.search_home(now, place, None, false, |p, e, r| match hit(p, e, r, key, is_key) {
+            Some(dir) if e.zone == zone => KeyTest::Hit(dir),
+            _ => KeyTest::Miss,
+        });
         if let Some(found) = found {
             return found;
         }
