@@ -37,6 +37,11 @@ pub const PROBE_BUCKETS: usize = 8;
 /// slot in 23 bits (slot + 1, 0 being free).
 pub const MAX_SLOTS: usize = (1 << 23) - 2;
 
+/// Most index words a table uses (a borrowed index beyond it is left
+/// unused: 64 times the words [`MAX_SLOTS`] slots need, and a word's
+/// number then fits 32 bits, as a packet's home bucket keeps it).
+pub(crate) const MAX_WORDS: usize = 1 << 30;
+
 /// A position: the slot it names and whether it is the entry's secondary
 /// (reply-tuple) position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -661,6 +661,9 @@ impl<S: Storage> ConnTable<S> {
     /// ```
     pub fn track_batch(&mut self, now: Instant, packets: &[&[u8]], mut out: impl FnMut(usize, Verdict)) {
         self.own_config();
+        // One time for the whole batch, as `track` finds it per packet.
+        let now = self.tick_memo.tick(now);
+        self.tick_clock(now);
         for (c, chunk) in packets.chunks(BATCH).enumerate() {
             // Where each packet's entry would be (its key hashed from the
             // header bytes, unchecked), and a prefetch of that home bucket:
@@ -669,7 +672,7 @@ impl<S: Storage> ConnTable<S> {
             for (key, packet) in keys.iter_mut().zip(chunk) {
                 *key = self.header_key(packet, 0);
                 if let Some(k) = key {
-                    k.home = self.prefetch_home(k.place);
+                    k.set_home(self.prefetch_home(k.place));
                 }
             }
             // Then each packet as `track` takes it, its key already read,
@@ -707,13 +710,12 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// [`ConnTable::track`] of a packet whose header bytes gave `key`
+    /// [`ConnTable::track`] at `now` (the batch's time, on the table's
+    /// clock already) of a packet whose header bytes gave `key`
     /// (`header_key`, zone 0), in a batch.
     #[inline(always)]
-    fn track_keyed(&mut self, now: Instant, packet: &[u8], key: Option<fast::FastKey>) -> Verdict {
-        let tick = self.tick_memo.tick(now);
-        self.tick_clock(tick);
-        let mut v = self.classify_keyed(tick, packet, Meta::default(), key);
+    fn track_keyed(&mut self, now: Tick, packet: &[u8], key: Option<fast::FastKey>) -> Verdict {
+        let mut v = self.classify_keyed(now, packet, Meta::default(), key);
         self.confirm_in_place(&mut v, packet);
         v
     }

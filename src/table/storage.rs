@@ -367,13 +367,15 @@ impl<'a> SliceStorage<'a> {
     /// Storage over entry slots, index words (two per slot), extension
     /// slots and expectation slots. The table has as many entries as
     /// `slots` has elements, or as `index` has pairs of words if fewer
-    /// (and at most [`MAX_SLOTS`]).
+    /// (and at most [`MAX_SLOTS`]); index words beyond the first 2^30
+    /// are left unused.
     pub fn new(
         slots: &'a mut [Slot],
         index: &'a mut [u32],
         exts: &'a mut [ExtSlot],
         expects: &'a mut [ExpectSlot],
     ) -> Self {
+        let (index, _) = index.split_at_mut(index.len().min(super::index::MAX_WORDS));
         let n = slots_for(slots.len(), index.len());
         let (slots, _) = slots.split_at_mut(n);
         SliceStorage { slots, index, exts, expects }
