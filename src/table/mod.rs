@@ -701,7 +701,7 @@ impl<S: Storage> ConnTable<S> {
     #[inline(always)]
     fn prefetch_entry(&self, key: Option<fast::FastKey>, packet: &[u8]) {
         let Some(k) = key else { return };
-        let slot = match self.first_candidate(k.place) {
+        let slot = match k.home().and_then(|home| self.first_candidate(k.place, home)) {
             Some(i) => self.slots().get(i),
             None => self.slot_to_ask(k.place),
         };
