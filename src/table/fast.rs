@@ -224,7 +224,7 @@ impl<S: Storage> ConnTable<S> {
     #[inline(always)]
     fn find_ipv4_home(&self, now: Tick, key: FastKey, l4_proto: u8) -> Option<Option<(usize, Direction)>> {
         let FastKey { place, is_key, words, .. } = key;
-        self.search_home(now, place, key.home(), l4_proto == proto::TCP, |_, e, r| {
+        self.search_home(now, place, key.home(), None, l4_proto == proto::TCP, |_, e, r| {
             // A secondary position names its entry by its reply tuple,
             // which this test does not compare: the full search decides.
             if r.secondary {

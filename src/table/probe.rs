@@ -76,7 +76,8 @@ fn hit(p: &Parts<'_>, e: &Entry, r: Ref, key: &Tuple, is_key: bool) -> Option<Di
 }
 
 /// What [`ConnTable::search_home`]'s key test says of a live, confirmed
-/// entry that carries the key's tag (in any zone: the test compares it).
+/// entry that carries the key's tag (in the key's zone, or in any zone if
+/// the test compares it).
 pub(super) enum KeyTest {
     /// The key's entry, in this direction.
     Hit(Direction),
@@ -212,8 +213,9 @@ impl<S: Storage> ConnTable<S> {
 
     /// `find`'s test, position by position, in the home bucket of `place`
     /// alone (the packet path's first try, inline: nearly every key is
-    /// there), `key_test` comparing the key and the zone with each live,
-    /// confirmed entry that carries its tag. `Some(found)` when the home bucket decides: an
+    /// there), the key compared by `key_test` with each live, confirmed
+    /// entry that carries its tag and is in `zone` (`None`: in any zone,
+    /// the key test compares the zone). `Some(found)` when the home bucket decides: an
     /// entry found there before any expired entry of the same tag (which
     /// `find` would reap first), or the key's absence when nothing
     /// overflowed the bucket; `None` when [`ConnTable::find`] must.
@@ -229,6 +231,7 @@ impl<S: Storage> ConnTable<S> {
         now: Tick,
         place: Place,
         home: Option<usize>,
+        zone: Option<u16>,
         whole_entry: bool,
         key_test: impl Fn(&Parts<'_>, &Entry, Ref) -> KeyTest,
     ) -> Option<Option<(usize, Direction)>> {
@@ -251,7 +254,7 @@ impl<S: Storage> ConnTable<S> {
             if e.expired(now) {
                 return None;
             }
-            if !e.status.contains(Status::CONFIRMED) {
+            if zone.is_some_and(|z| e.zone != z) || !e.status.contains(Status::CONFIRMED) {
                 continue;
             }
             match key_test(&p, e, r) {
@@ -275,9 +278,11 @@ impl<S: Storage> ConnTable<S> {
         is_key: bool,
         zone: u16,
     ) -> Option<(usize, Direction)> {
-        let found = self.search_home(now, place, None, false, |p, e, r| match hit(p, e, r, key, is_key) {
-            Some(dir) if e.zone == zone => KeyTest::Hit(dir),
-            _ => KeyTest::Miss,
+        let found = self.search_home(now, place, None, Some(zone), false, |p, e, r| {
+            match hit(p, e, r, key, is_key) {
+                Some(dir) => KeyTest::Hit(dir),
+                None => KeyTest::Miss,
+            }
         });
         if let Some(found) = found {
             return found;
