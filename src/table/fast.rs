@@ -20,6 +20,33 @@ use super::{ConnTable, Meta};
 use crate::proto::L4Packet;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple, ipv4_hash_words, ipv4_is_key, proto};
+use crate::verdict::Verdict;
+use crate::wire::tcp::plain_tcp4;
+use crate::wire::udp::plain_udp4;
+
+/// The canonical key of an IPv4 packet's tuple ([`ConnTable::ipv4_key`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FastKey {
+    /// The key's place.
+    pub(super) place: Place,
+    /// Whether the packet's tuple is the key.
+    pub(super) is_key: bool,
+    /// The key's hash words ([`ipv4_hash_words`]), which its entry's key
+    /// is compared with ([`Tuple::has_ipv4_words`]) and its fields read
+    /// from ([`FastKey::fields`]).
+    words: [u64; 2],
+    /// Where the key's home bucket starts, once known (the prefetch finds
+    /// it): the search then reads it there. A batch finds it for a whole
+    /// burst before tracking any of it, and the packets tracked meanwhile
+    /// cannot move it: a bucket index never changes length (only the
+    /// growable table's map does, and it has no home bucket: `None`).
+    /// (In 32 bits, which fit any bucket index's length (`MAX_WORDS`): a
+    /// smaller key, fewer moves, a batch 7 instructions fewer per packet,
+    /// measured.)
+    home: Option<u32>,
+}
+
+const _: () = assert!(super::index::MAX_WORDS <= u32::MAX as usize);
 
 impl FastKey {
     /// The key's fields as numbers `(a, b, ap, bp)`, the lower address
@@ -49,33 +76,6 @@ impl FastKey {
         (self.words[0] >> 40) as u8
     }
 }
-use crate::verdict::Verdict;
-use crate::wire::tcp::plain_tcp4;
-use crate::wire::udp::plain_udp4;
-
-/// The canonical key of an IPv4 packet's tuple ([`ConnTable::ipv4_key`]).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct FastKey {
-    /// The key's place.
-    pub(super) place: Place,
-    /// Whether the packet's tuple is the key.
-    pub(super) is_key: bool,
-    /// The key's hash words ([`ipv4_hash_words`]), which its entry's key
-    /// is compared with ([`Tuple::has_ipv4_words`]) and its fields read
-    /// from ([`FastKey::fields`]).
-    words: [u64; 2],
-    /// Where the key's home bucket starts, once known (the prefetch finds
-    /// it): the search then reads it there. A batch finds it for a whole
-    /// burst before tracking any of it, and the packets tracked meanwhile
-    /// cannot move it: a bucket index never changes length (only the
-    /// growable table's map does, and it has no home bucket: `None`).
-    /// (In 32 bits, which fit any bucket index's length (`MAX_WORDS`): a
-    /// smaller key, fewer moves, a batch 7 instructions fewer per packet,
-    /// measured.)
-    home: Option<u32>,
-}
-
-const _: () = assert!(super::index::MAX_WORDS <= u32::MAX as usize);
 
 impl<S: Storage> ConnTable<S> {
     /// The verdict of `packet`, whose byte 9 says UDP: if its header bytes

@@ -215,10 +215,11 @@ impl<S: Storage> ConnTable<S> {
     /// alone (the packet path's first try, inline: nearly every key is
     /// there), the key compared by `key_test` with each live, confirmed
     /// entry that carries its tag and is in `zone` (`None`: in any zone,
-    /// the key test compares the zone). `Some(found)` when the home bucket decides: an
-    /// entry found there before any expired entry of the same tag (which
-    /// `find` would reap first), or the key's absence when nothing
-    /// overflowed the bucket; `None` when [`ConnTable::find`] must.
+    /// the key test compares the zone). `Some(found)` when the home
+    /// bucket decides: an entry found there before any expired entry of
+    /// the same tag (which `find` would reap first), or the key's absence
+    /// when nothing overflowed the bucket; `None` when [`ConnTable::find`]
+    /// must.
     ///
     /// `whole_entry`: the packet's tracker reads the entry to its end (a
     /// TCP segment's window state), so every line of each candidate is
