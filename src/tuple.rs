@@ -844,6 +844,29 @@ mod tests {
             prop_assert_eq!(&words[..n], &[head, addrs][..]);
         }
 
+        /// A key has the IPv4 hash words of itself in its zone, and of no
+        /// other key or zone (`has_ipv4_words`, the fast paths' test), as
+        /// a tuple and as an entry stores it in either build.
+        #[test]
+        fn a_key_has_its_own_hash_words(
+            a in any_tuple(),
+            b in any_tuple(),
+            za in 0u16..3,
+            zb in 0u16..3,
+            same in any::<bool>(),
+        ) {
+            let b = if same { a } else { b };
+            if b.family() == Family::Ipv4 {
+                let words = b.hash_words_ipv4(zb);
+                let expected = a == b && za == zb;
+                prop_assert_eq!(a.has_ipv4_words(za, words), expected);
+                #[cfg(feature = "ipv4-only")]
+                if let Some(k) = StoredKey::store(&a) {
+                    prop_assert_eq!(k.has_ipv4_words(za, words), expected);
+                }
+            }
+        }
+
         #[test]
         fn inversion_is_an_involution(t in any_tuple()) {
             if let Some(r) = t.invert() {
