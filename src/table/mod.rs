@@ -685,11 +685,11 @@ impl<S: Storage> ConnTable<S> {
             for (key, packet) in keys.iter().zip(chunk).take(AHEAD) {
                 self.prefetch_entry(*key, packet);
             }
-            for (k, (packet, key)) in chunk.iter().zip(keys).enumerate() {
+            for (k, (packet, key)) in chunk.iter().zip(&keys).enumerate() {
                 if let (Some(ahead), Some(key)) = (chunk.get(k + AHEAD), keys.get(k + AHEAD)) {
                     self.prefetch_entry(*key, ahead);
                 }
-                out(c * BATCH + k, self.track_keyed(now, packet, key));
+                out(c * BATCH + k, self.track_keyed(now, packet, *key));
             }
         }
     }
