@@ -682,31 +682,36 @@ impl<S: Storage> ConnTable<S> {
             // entries of the whole burst first, instead, left the work
             // waiting for them: 89 ns a packet at 1,000,000 flows against
             // 79.)
-            for (key, packet) in keys.iter().zip(chunk).take(AHEAD) {
-                self.prefetch_entry(*key, packet);
+            for key in keys.iter().take(AHEAD.min(chunk.len())) {
+                self.prefetch_entry(*key);
             }
             for (k, (packet, key)) in chunk.iter().zip(&keys).enumerate() {
-                if let (Some(ahead), Some(key)) = (chunk.get(k + AHEAD), keys.get(k + AHEAD)) {
-                    self.prefetch_entry(*key, ahead);
+                // (Tested against the chunk, whose length the loop knows:
+                // 6 instructions fewer a packet than the keys' `get`
+                // alone, measured.)
+                if k + AHEAD < chunk.len()
+                    && let Some(key) = keys.get(k + AHEAD)
+                {
+                    self.prefetch_entry(*key);
                 }
                 out(c * BATCH + k, self.track_keyed(now, packet, *key));
             }
         }
     }
 
-    /// Ask for the entry the home bucket of `key` first names, for
-    /// `packet` (a batch does, ahead of the packet's turn); if it names
+    /// Ask for the entry the home bucket of `key` first names (a batch
+    /// does, ahead of the packet's turn; a TCP entry whole); if it names
     /// none (most likely a new flow), for the slot a new entry of the key
     /// would take ([`ConnTable::slot_to_ask`]).
     #[inline(always)]
-    fn prefetch_entry(&self, key: Option<fast::FastKey>, packet: &[u8]) {
+    fn prefetch_entry(&self, key: Option<fast::FastKey>) {
         let Some(k) = key else { return };
         let slot = match k.home().and_then(|home| self.first_candidate(k.place, home)) {
             Some(i) => self.slots().get(i),
             None => self.slot_to_ask(k.place),
         };
         if let Some(s) = slot {
-            s.0.prefetch(packet.get(9) == Some(&crate::tuple::proto::TCP));
+            s.0.prefetch(k.proto() == crate::tuple::proto::TCP);
         }
     }
 
