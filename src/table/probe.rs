@@ -155,9 +155,16 @@ impl<S: Storage> ConnTable<S> {
     /// the same prefetches issued.)
     #[inline(always)]
     pub(super) fn slot_to_ask(&self, place: Place) -> Option<&Slot> {
+        self.slot_index_to_ask(place).and_then(|i| self.slots().get(i))
+    }
+
+    /// The index of [`ConnTable::slot_to_ask`]'s slot (`None` for the
+    /// map, which has no preferred slots).
+    #[inline(always)]
+    pub(super) fn slot_index_to_ask(&self, place: Place) -> Option<usize> {
         let p = self.store.parts();
         let n = if self.packet_config().hashed_placement { p.slots.len() } else { 0 };
-        p.index.preferred_slot(place, n).and_then(|i| p.slots.get(i))
+        p.index.preferred_slot(place, n)
     }
 
     /// The live, confirmed entry of `key` in `zone`, and the direction of a
