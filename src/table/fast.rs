@@ -45,9 +45,18 @@ pub(super) struct FastKey {
     /// smaller key, fewer moves, a batch 7 instructions fewer per packet,
     /// measured.)
     home: Option<u32>,
+    /// The slot to try before any search, once chosen: the key's
+    /// preferred slot ([`ConnTable::slot_to_ask`]), or in a batch the
+    /// slot its home bucket first names, whose line the batch asked for.
+    /// A live, confirmed entry without NAT whose key and zone are the
+    /// key's is the key's entry wherever it sits
+    /// ([`ConnTable::find_ipv4_home`]). (In 32 bits, as `home`: a slot's
+    /// index is below `MAX_SLOTS`.)
+    candidate: Option<u32>,
 }
 
 const _: () = assert!(super::index::MAX_WORDS <= u32::MAX as usize);
+const _: () = assert!(super::index::MAX_SLOTS <= u32::MAX as usize);
 
 impl FastKey {
     /// The key's fields as numbers `(a, b, ap, bp)`, the lower address
@@ -69,6 +78,19 @@ impl FastKey {
     pub(super) fn set_home(&mut self, start: Option<usize>) {
         // (A bucket index has at most `MAX_WORDS` words, below 2^32.)
         self.home = start.map(|h| h as u32);
+    }
+
+    /// The slot to try before any search, once chosen
+    /// ([`FastKey::set_candidate`]).
+    #[inline(always)]
+    pub(super) fn candidate(&self) -> Option<usize> {
+        self.candidate.map(|i| i as usize)
+    }
+
+    /// Choose the slot to try before any search (`None`: none).
+    #[inline(always)]
+    pub(super) fn set_candidate(&mut self, slot: Option<usize>) {
+        self.candidate = slot.map(|i| i as u32);
     }
 
     /// The layer-4 protocol: UDP or TCP.
@@ -100,9 +122,7 @@ impl<S: Storage> ConnTable<S> {
         let Some(mut key) = self.header_key(packet, meta.zone) else {
             return self.classify_general(now, packet, meta);
         };
-        if crate::prefetch::ENABLED {
-            key.set_home(self.prefetch_place(key.place, false));
-        }
+        self.ask_place(&mut key, false);
         self.classify_udp4_keyed(now, packet, meta, key)
     }
 
@@ -196,7 +216,7 @@ impl<S: Storage> ConnTable<S> {
         let (a, ap, b, bp) = if is_key { (src, sport, dst, dport) } else { (dst, dport, src, sport) };
         let words = ipv4_hash_words(proto, zone, a, b, ap, bp);
         let place = Place::new(crate::hash::hash_pair(&self.hash_key, &words));
-        FastKey { place, is_key, words, home: None }
+        FastKey { place, is_key, words, home: None, candidate: None }
     }
 
     /// The [`FastKey`] of `packet` in `zone` if it is a UDP
@@ -223,20 +243,20 @@ impl<S: Storage> ConnTable<S> {
     /// entry with its own reply tuple (NAT) is left to the full search,
     /// which reads the extension.
     ///
-    /// The key's preferred slot is tried first, without the index: most
-    /// entries sit there (hashed placement; three in four at half load),
-    /// and a live, confirmed entry without NAT whose key and zone are the
-    /// packet's is the packet's entry wherever it sits (a table holds one
-    /// such entry per key and zone: confirmation refuses a second,
-    /// [`ConnTable::clash`]). Only what the bucket's search would have
-    /// done besides is skipped: reaping an expired entry of the same tag
-    /// met before it (which the next search, or `gc`, does). An
-    /// established UDP packet 17 instructions fewer, a TCP ACK 35, a new
-    /// flow 4 more (measured).
+    /// The key's candidate slot ([`FastKey::candidate`]) is tried first,
+    /// without the index: its preferred slot, where most entries sit
+    /// (hashed placement; three in four at half load), or the one a
+    /// batch found in the bucket. A live, confirmed entry without NAT
+    /// whose key and zone are the packet's is the packet's entry wherever
+    /// it sits (a table holds one such entry per key and zone:
+    /// confirmation refuses a second, [`ConnTable::clash`]). Only what
+    /// the bucket's search would have done besides is skipped: reaping an
+    /// expired entry of the same tag met before it (which the next
+    /// search, or `gc`, does).
     #[inline(always)]
     fn find_ipv4_home(&self, now: Tick, key: FastKey, l4_proto: u8) -> Option<Option<(usize, Direction)>> {
         let FastKey { place, is_key, words, .. } = key;
-        if let Some(i) = self.slot_index_to_ask(place)
+        if let Some(i) = key.candidate()
             && let Some(e) = self.slots().get(i).and_then(Slot::entry)
             && e.key.has_ipv4_words(e.zone, words)
             && e.status.bits() & (Status::CONFIRMED | Status::OWN_REPLY).bits() == Status::CONFIRMED.bits()

@@ -103,7 +103,7 @@ impl<S: Storage> ConnTable<S> {
         if crate::prefetch::ENABLED {
             return match self.header_key(packet, meta.zone) {
                 Some(mut key) if key.proto() == crate::tuple::proto::TCP => {
-                    key.set_home(self.prefetch_place(key.place, true));
+                    self.ask_place(&mut key, true);
                     self.classify_tcp4(now, packet, meta, Some(key))
                 }
                 _ => self.classify_general(now, packet, meta),

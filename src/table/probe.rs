@@ -14,6 +14,7 @@
 //! half full, so its buckets practically never fill before the table does.
 
 use super::ConnTable;
+use super::fast::FastKey;
 use super::index::{IndexRef, Place, Ref};
 use super::storage::{Entry, Parts, Slot, Storage};
 use crate::expect::Expects;
@@ -134,17 +135,24 @@ impl<S: Storage> ConnTable<S> {
         Some(start)
     }
 
-    /// Prefetch the home bucket of `place` and its preferred slot
-    /// ([`ConnTable::alloc`]), where most entries are (`tcp`: for a TCP
-    /// segment, whose tracker reads the entry to its end): the entry's
-    /// miss then overlaps the bucket's.
+    /// Choose the key's preferred slot ([`ConnTable::alloc`]), where most
+    /// entries are, as the slot its search tries first
+    /// ([`FastKey::candidate`]); where there is a prefetch, ask for that
+    /// slot (`tcp`: for a TCP segment, whose tracker reads the entry to
+    /// its end) and for the key's home bucket, noting where it starts: the
+    /// entry's miss then overlaps the bucket's.
     #[inline]
-    pub(super) fn prefetch_place(&self, place: Place, tcp: bool) -> Option<usize> {
-        let home = self.prefetch_home(place);
-        if let Some(s) = self.slot_to_ask(place) {
+    pub(super) fn ask_place(&self, key: &mut FastKey, tcp: bool) {
+        if crate::prefetch::ENABLED {
+            key.set_home(self.prefetch_home(key.place));
+        }
+        let i = self.slot_index_to_ask(key.place);
+        if crate::prefetch::ENABLED
+            && let Some(s) = i.and_then(|i| self.slots().get(i))
+        {
             s.0.prefetch(tcp);
         }
-        home
+        key.set_candidate(i);
     }
 
     /// The slot to ask for early for a key at `place` before its bucket
