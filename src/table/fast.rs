@@ -278,10 +278,13 @@ impl<S: Storage> ConnTable<S> {
                 KeyTest::Undecided
             } else if !e.key.has_ipv4_words(e.zone, words) {
                 KeyTest::Miss
-            } else if e.has_own_reply() {
-                KeyTest::Undecided
-            } else {
+            } else if !e.has_own_reply() {
                 KeyTest::Hit(e.direction(is_key))
+            } else if e.link.orig_is_key() == is_key {
+                // As above.
+                KeyTest::Hit(Direction::Original)
+            } else {
+                KeyTest::Miss
             }
         })
     }
