@@ -18,6 +18,9 @@
 //! * `udp-orig`, `udp-nat`: ctrack, `track` of the original direction of
 //!   established UDP flows without NAT and with source NAT (the packet
 //!   copied into a buffer first), the baselines of:
+//! * `udp-nat-reply`: ctrack, `track` of the answers of `udp-nat`'s
+//!   flows, to the public address (the packet copied into a buffer
+//!   first);
 //! * `udp-translate`: ctrack, `track` and `translate` of the 28-byte UDP
 //!   packet of an established flow with source NAT, in the original
 //!   direction (the packet copied into a buffer first);
@@ -99,7 +102,7 @@ fn measure_insert(f: &mut Floor, keys: &[Tuple4]) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: instructions udp|udp-nocsum|udp-batch|tcp|new-udp|udp-orig|udp-nat|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
+        "usage: instructions udp|udp-nocsum|udp-batch|tcp|new-udp|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
     );
     exit(2)
 }
@@ -123,6 +126,32 @@ fn main() {
             let bursts: Vec<Vec<&[u8]>> =
                 packets.chunks(32).map(|c| c.iter().map(|p| &p[..]).collect()).collect();
             measure_batch(&mut t, &bursts, k);
+            check(&t, &live);
+        }
+        "udp-nat-reply" => {
+            let Setup { table: mut t, live } = common::udp_nat_table(n);
+            // The answers, to the public address: each flow's reply tuple.
+            let answers: Vec<[u8; 28]> = Setup::order_of(&live)
+                .into_iter()
+                .filter_map(|(f, _)| {
+                    let q = common::flow(f, common::ESTABLISHED_BASE, 17);
+                    let (e, _) = t.lookup(&ctrack::packet_tuple(&common::udp_packet(q)).ok()?, 0, T_RUN)?;
+                    let r = e.reply();
+                    let v4 = |a| match a {
+                        std::net::IpAddr::V4(a) => u32::from(a),
+                        std::net::IpAddr::V6(_) => 0,
+                    };
+                    let (sport, dport) = (r.sport()?, r.dport()?);
+                    Some(common::udp_packet(Tuple4 {
+                        src: v4(r.src()),
+                        dst: v4(r.dst()),
+                        sport,
+                        dport,
+                        proto: 17,
+                    }))
+                })
+                .collect();
+            measure_track_copy(&mut t, &answers, k);
             check(&t, &live);
         }
         "udp-orig" | "udp-nat" | "udp-translate" | "udp-translate-none" => {

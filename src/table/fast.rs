@@ -271,11 +271,18 @@ impl<S: Storage> ConnTable<S> {
                 return Some(Some((i, if nat { Direction::Original } else { e.direction(is_key) })));
             }
         }
-        self.search_home(now, place, key.home(), None, l4_proto == proto::TCP, |_, e, r| {
-            // A secondary position names its entry by its reply tuple,
-            // which this test does not compare: the full search decides.
+        self.search_home(now, place, key.home(), None, l4_proto == proto::TCP, |p, e, r| {
+            // A secondary position names its entry (NAT) by its reply
+            // tuple, kept in the extension, in its own orientation only.
             if r.secondary {
-                KeyTest::Undecided
+                let Some(x) = e.link.ext().and_then(|x| p.exts.get(x)?.0.as_ref()) else {
+                    return KeyTest::Undecided;
+                };
+                return if x.reply_is_key == is_key && x.reply.has_ipv4_words(e.zone, words) {
+                    KeyTest::Hit(Direction::Reply)
+                } else {
+                    KeyTest::Miss
+                };
             } else if !e.key.has_ipv4_words(e.zone, words) {
                 KeyTest::Miss
             } else if !e.has_own_reply() {
