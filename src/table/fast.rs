@@ -46,12 +46,9 @@ pub(super) struct FastKey {
     /// measured.)
     home: Option<u32>,
     /// The slot to try before any search, once chosen: the key's
-    /// preferred slot ([`ConnTable::slot_to_ask`]), or in a batch the
-    /// slot its home bucket first names, whose line the batch asked for.
-    /// A live, confirmed entry without NAT whose key and zone are the
-    /// key's is the key's entry wherever it sits
-    /// ([`ConnTable::find_ipv4_home`]). (In 32 bits, as `home`: a slot's
-    /// index is below `MAX_SLOTS`.)
+    /// preferred slot ([`ConnTable::slot_index_to_ask`]), which every search
+    /// that reaps tries first ([`ConnTable::find_preferred`]). (In 32
+    /// bits, as `home`: a slot's index is below `MAX_SLOTS`.)
     candidate: Option<u32>,
 }
 
@@ -243,18 +240,12 @@ impl<S: Storage> ConnTable<S> {
     /// entry with its own reply tuple (NAT) is left to the full search,
     /// which reads the extension.
     ///
-    /// The key's candidate slot ([`FastKey::candidate`]) is tried first,
-    /// without the index: its preferred slot, where most entries sit
-    /// (hashed placement; three in four at half load), or the one a
-    /// batch found in the bucket. A live, confirmed entry whose key and
-    /// zone are the packet's is the packet's entry wherever it sits, if
-    /// it has no NAT or the packet is its original tuple (a table holds
-    /// one confirmed entry per tuple and zone: confirmation refuses a
-    /// second, [`ConnTable::clash`]). Only what the bucket's search would
-    /// have done besides is skipped: reaping an expired entry of the same
-    /// tag met before it (which the next search, or `gc`, does). (A
-    /// source-NATed flow's original packets: 792 instructions to 575 at
-    /// 30,000 flows, measured.)
+    /// The key's candidate slot ([`FastKey::candidate`]), its preferred
+    /// slot, is tried first, without the index, as every search that
+    /// reaps does ([`ConnTable::find_preferred`]; here the key compared
+    /// as its hash words): most entries sit there (hashed placement;
+    /// three in four at half load). (A source-NATed flow's original
+    /// packets: 792 instructions to 575 at 30,000 flows, measured.)
     #[inline(always)]
     fn find_ipv4_home(&self, now: Tick, key: FastKey, l4_proto: u8) -> Option<Option<(usize, Direction)>> {
         let FastKey { place, is_key, words, .. } = key;
