@@ -266,20 +266,20 @@ impl<S: Storage> ConnTable<S> {
             // A secondary position names its entry (NAT) by its reply
             // tuple, kept in the extension, in its own orientation only.
             if r.secondary {
-                let Some(x) = e.link.ext().and_then(|x| p.exts.get(x)?.0.as_ref()) else {
-                    return KeyTest::Undecided;
-                };
-                return if x.reply_is_key == is_key && x.reply.has_ipv4_words(e.zone, words) {
-                    KeyTest::Hit(Direction::Reply)
-                } else {
-                    KeyTest::Miss
-                };
+                match e.link.ext().and_then(|x| p.exts.get(x)?.0.as_ref()) {
+                    Some(x) if x.reply_is_key == is_key && x.reply.has_ipv4_words(e.zone, words) => {
+                        KeyTest::Hit(Direction::Reply)
+                    }
+                    Some(_) => KeyTest::Miss,
+                    None => KeyTest::Undecided,
+                }
             } else if !e.key.has_ipv4_words(e.zone, words) {
                 KeyTest::Miss
             } else if !e.has_own_reply() {
                 KeyTest::Hit(e.direction(is_key))
             } else if e.link.orig_is_key() == is_key {
-                // As above.
+                // With NAT, the key stands for the original tuple in its
+                // own orientation only.
                 KeyTest::Hit(Direction::Original)
             } else {
                 KeyTest::Miss
