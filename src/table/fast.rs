@@ -47,8 +47,10 @@ pub(super) struct FastKey {
     home: Option<u32>,
     /// The slot to try before any search, once chosen: the key's
     /// preferred slot ([`ConnTable::slot_index_to_ask`]), which every search
-    /// that reaps tries first ([`ConnTable::find_preferred`]). (In 32
-    /// bits, as `home`: a slot's index is below `MAX_SLOTS`.)
+    /// that reaps tries first ([`ConnTable::find_preferred`]), or in a
+    /// batch the first slot of the key's tag its home bucket names, whose
+    /// entry the batch asked for. (In 32 bits, as `home`: a slot's index
+    /// is below `MAX_SLOTS`.)
     candidate: Option<u32>,
 }
 
@@ -244,8 +246,10 @@ impl<S: Storage> ConnTable<S> {
     /// slot, is tried first, without the index, as every search that
     /// reaps does ([`ConnTable::find_preferred`]; here the key compared
     /// as its hash words): most entries sit there (hashed placement;
-    /// three in four at half load). (A source-NATed flow's original
-    /// packets: 792 instructions to 575 at 30,000 flows, measured.)
+    /// three in four at half load). In a batch, the first slot of the
+    /// key's tag in its home bucket, which the batch asked for. (A
+    /// source-NATed flow's original packets: 792 instructions to 575 at
+    /// 30,000 flows, measured.)
     #[inline(always)]
     fn find_ipv4_home(&self, now: Tick, key: FastKey, l4_proto: u8) -> Option<Option<(usize, Direction)>> {
         let FastKey { place, is_key, words, .. } = key;

@@ -673,7 +673,6 @@ impl<S: Storage> ConnTable<S> {
                 *key = self.header_key(packet, 0);
                 if let Some(k) = key {
                     k.set_home(self.prefetch_home(k.place));
-                    k.set_candidate(self.slot_index_to_ask(k.place));
                 }
             }
             // Then each packet as `track` takes it, its key already read,
@@ -683,41 +682,43 @@ impl<S: Storage> ConnTable<S> {
             // entries of the whole burst first, instead, left the work
             // waiting for them: 89 ns a packet at 1,000,000 flows against
             // 79.)
-            for key in keys.iter().take(AHEAD.min(chunk.len())) {
-                self.prefetch_entry(*key);
+            for key in keys.iter_mut().take(AHEAD.min(chunk.len())) {
+                self.prefetch_entry(key);
             }
-            for (k, (packet, key)) in chunk.iter().zip(&keys).enumerate() {
+            for (k, packet) in chunk.iter().enumerate() {
                 // (Tested against the chunk, whose length the loop knows:
                 // 6 instructions fewer a packet than the keys' `get`
                 // alone, measured.)
                 if k + AHEAD < chunk.len()
-                    && let Some(key) = keys.get(k + AHEAD)
+                    && let Some(key) = keys.get_mut(k + AHEAD)
                 {
-                    self.prefetch_entry(*key);
+                    self.prefetch_entry(key);
                 }
-                out(c * BATCH + k, self.track_keyed(now, packet, *key));
+                let key = keys.get(k).copied().flatten();
+                out(c * BATCH + k, self.track_keyed(now, packet, key));
             }
         }
     }
 
-    /// Ask for the slot the search of `key` tries first, its preferred
-    /// slot ([`fast::FastKey::candidate`]: most entries are there, and a
-    /// new flow's most likely goes there), and for the entry its home
-    /// bucket first names if that is another (a batch does, ahead of the
-    /// packet's turn; a TCP entry whole).
+    /// Ask for the entry the home bucket of `key` first names (a batch
+    /// does, ahead of the packet's turn; a TCP entry whole), and make it
+    /// the slot the key's search tries first ([`fast::FastKey::candidate`]);
+    /// if it names none (most likely a new flow), ask for the slot a new
+    /// entry of the key would take ([`ConnTable::slot_index_to_ask`]).
+    ///
+    /// (The first entry of the key's tag in its home bucket, tried first,
+    /// reaps as the search that tries the preferred slot first does: if
+    /// it is the key's entry, no expired entry of the tag came before it;
+    /// if not, the search follows, and the search that reaps tries the
+    /// preferred slot before any other, [`ConnTable::find_preferred`].)
     #[inline(always)]
-    fn prefetch_entry(&self, key: Option<fast::FastKey>) {
+    fn prefetch_entry(&self, key: &mut Option<fast::FastKey>) {
         let Some(k) = key else { return };
-        let tcp = k.proto() == crate::tuple::proto::TCP;
-        let preferred = k.candidate();
-        if let Some(s) = preferred.and_then(|i| self.slots().get(i)) {
-            s.0.prefetch(tcp);
-        }
-        if let Some(i) = k.home().and_then(|home| self.first_candidate(k.place, home))
-            && Some(i) != preferred
-            && let Some(s) = self.slots().get(i)
-        {
-            s.0.prefetch(tcp);
+        let first = k.home().and_then(|home| self.first_candidate(k.place, home));
+        k.set_candidate(first);
+        let slot = first.or_else(|| self.slot_index_to_ask(k.place));
+        if let Some(s) = slot.and_then(|i| self.slots().get(i)) {
+            s.0.prefetch(k.proto() == crate::tuple::proto::TCP);
         }
     }
 
