@@ -104,7 +104,7 @@ impl TcpConn {
     ///    check, except that an in-window but inexact RST on an established
     ///    connection keeps the state and falls through to cases 3 and 4;
     /// 3. a RST answering a SYN or ACK that was let through earlier skips the
-    ///    window check;
+    ///    window check (a SYN's answer: from the other side than the SYN);
     /// 4. so does a RST answering an RFC 5961 challenge ACK let through in
     ///    SYN_SENT.
     pub(crate) fn rst_rules(
@@ -145,9 +145,13 @@ impl TcpConn {
             // ACK from the other side can still pass.
             new = old;
         }
-        // Case 3: RST answering a SYN or ACK ignored earlier.
-        let answers_ignored = (ctx.seen_reply && self.last_index() == PacketClass::Syn)
-            || (!ctx.assured && self.last_index() == PacketClass::Ack);
+        // Case 3: RST answering a SYN or ACK ignored earlier; a SYN's
+        // answer comes from the other side (Linux 6.18 window-checks a RST
+        // from the SYN's own side: tests/data/crafted/tcp/
+        // rst_after_syn_direction.pcap, checked against the kernel).
+        let answers_ignored =
+            (ctx.seen_reply && self.last_index() == PacketClass::Syn && self.last_dir() != dir)
+                || (!ctx.assured && self.last_index() == PacketClass::Ack);
         if answers_ignored && self.remembered_end() == Some(seg.ack) {
             return Ok((new, true));
         }
