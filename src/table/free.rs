@@ -7,7 +7,7 @@
 //! entry the bucket names, two cache misses one after the other. An entry
 //! that sits in the slot its key's hash names can be asked for at the same
 //! time as its bucket, before the bucket has arrived
-//! ([`ConnTable::prefetch_place`](super::ConnTable)), and the second miss
+//! ([`ConnTable::ask_place`](super::ConnTable)), and the second miss
 //! is then hidden behind the first. A slot is taken only while it is unused,
 //! so this costs no memory; it takes the list's links in both directions,
 //! as the slot may be anywhere in the list.

@@ -357,7 +357,7 @@ impl<S: Storage> ConnTable<S> {
     /// The slot is the key's preferred one ([`Place::preferred`]) when
     /// that is unused, the index has buckets and
     /// [`Config::hashed_placement`](crate::Config) is on: a lookup then
-    /// asks for the entry with its bucket ([`ConnTable::prefetch_place`]).
+    /// asks for the entry with its bucket ([`ConnTable::ask_place`]).
     /// Else it is the first on the list of unused slots (the most recently
     /// freed).
     pub(super) fn alloc(&mut self, now: Tick, place: Place) -> Result<usize, DropReason> {
