@@ -63,7 +63,7 @@ run() {
 WORKLOADS="udp udp-nocsum udp-batch tcp new-udp floor-udp floor-tcp floor-insert"
 # Translation: at most 32,767 connections of a table have NAT bindings
 # (one extension slot each), so these run at N_NAT flows.
-NAT_WORKLOADS="udp-orig udp-nat udp-translate udp-translate-none"
+NAT_WORKLOADS="udp-orig udp-nat udp-translate udp-translate-none udp-nat-reply"
 N_NAT=${N_NAT:-$((N < 30000 ? N : 30000))}
 # Two runs at a time (one per core); callgrind itself is single-threaded.
 pids=()
@@ -131,6 +131,9 @@ printf '| %-40s | %8s | %8s | %8s |\n' "flows" track "+ transl" cost
 printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..42})" ---------: ---------: ---------:
 nat_row "without NAT (translate: nothing to do)" udp-orig udp-translate-none
 nat_row "with source NAT" udp-nat udp-translate
+echo
+echo "The answers of the flows with source NAT (to the public address), track:"
+echo "$(per_packet udp-nat-reply ir) instructions per packet"
 
 if [ "$PROFILE" = 1 ]; then
     for w in udp new-udp; do
