@@ -166,7 +166,12 @@ impl<S: Storage> ConnTable<S> {
     ) -> Verdict {
         let (Some((seg, ip_len)), Some(fast_key)) = (
             plain_tcp4(packet, self.packet_config().checksum),
-            key.or_else(|| self.header_key(packet, meta.zone)),
+            // (Read here where there is no prefetch: its candidate too.)
+            key.or_else(|| {
+                let mut k = self.header_key(packet, meta.zone)?;
+                k.set_candidate(self.slot_index_to_ask(k.place));
+                Some(k)
+            }),
         ) else {
             return self.classify_general(now, packet, meta);
         };
