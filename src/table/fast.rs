@@ -243,9 +243,10 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// [`ConnTable::search_home`] for the IPv4 key `key` of `l4_proto`,
-    /// compared with each entry's key and zone as its two hash words; an
-    /// entry with its own reply tuple (NAT) is left to the full search,
-    /// which reads the extension.
+    /// compared with each entry's key and zone as its two hash words (an
+    /// entry with its own reply tuple, NAT, by its position's own tuple in
+    /// its own orientation: the original tuple from the entry, the reply
+    /// tuple from the extension).
     ///
     /// The key's candidate slot ([`FastKey::candidate`]), its preferred
     /// slot, is tried first, without the index, as every search that

@@ -702,21 +702,23 @@ impl<S: Storage> ConnTable<S> {
 
     /// Ask for the entry the home bucket of `key` first names (a batch
     /// does, ahead of the packet's turn; a TCP entry whole), and make it
-    /// the slot the key's search tries first ([`fast::FastKey::candidate`]);
-    /// if it names none (most likely a new flow), ask for the slot a new
+    /// the slot the key's search tries first ([`fast::FastKey::candidate`])
+    /// if the bucket names it by its key (its primary position); if the
+    /// bucket names none (most likely a new flow), ask for the slot a new
     /// entry of the key would take ([`ConnTable::slot_index_to_ask`]).
     ///
-    /// (The first entry of the key's tag in its home bucket, tried first,
-    /// reaps as the search that tries the preferred slot first does: if
-    /// it is the key's entry, no expired entry of the tag came before it;
-    /// if not, the search follows, and the search that reaps tries the
-    /// preferred slot before any other, [`ConnTable::find_preferred`].)
+    /// (The entry whose primary position comes first of the key's tag in
+    /// its home bucket, tried first, reaps as the search that tries the
+    /// preferred slot first does: if it is the key's entry, no expired
+    /// entry of the tag came before it; if not, the search follows, and
+    /// the search that reaps tries the preferred slot before any other,
+    /// [`ConnTable::find_preferred`].)
     #[inline(always)]
     fn prefetch_entry(&self, key: &mut Option<fast::FastKey>) {
         let Some(k) = key else { return };
         let first = k.home().and_then(|home| self.first_candidate(k.place, home));
-        k.set_candidate(first);
-        let slot = first.or_else(|| self.slot_index_to_ask(k.place));
+        k.set_candidate(first.filter(|r| !r.secondary).map(|r| r.slot as usize));
+        let slot = first.map(|r| r.slot as usize).or_else(|| self.slot_index_to_ask(k.place));
         if let Some(s) = slot.and_then(|i| self.slots().get(i)) {
             s.0.prefetch(k.proto() == crate::tuple::proto::TCP);
         }

@@ -115,11 +115,11 @@ impl<S: Storage> ConnTable<S> {
         Place::new(hash_words(&self.hash_key, &words[..n]))
     }
 
-    /// The first slot the place's home bucket, which starts at word
-    /// `home`, names for its tag (a batch reads it early).
+    /// The first position of the place's tag in its home bucket, which
+    /// starts at word `home` (a batch reads it early).
     #[inline(always)]
-    pub(super) fn first_candidate(&self, place: Place, home: usize) -> Option<usize> {
-        self.store.parts().index.scan_at(place, home)?.next().map(|r| r.slot as usize)
+    pub(super) fn first_candidate(&self, place: Place, home: usize) -> Option<Ref> {
+        self.store.parts().index.scan_at(place, home)?.next()
     }
 
     /// Prefetch the home bucket of `place` (the packet path and the batch
