@@ -230,6 +230,19 @@ impl<S: Storage> ConnTable<S> {
         if let Some(found) = self.find_preferred(now, place, key, is_key, zone) {
             return Some(found);
         }
+        self.find_reaping(now, place, key, is_key, zone)
+    }
+
+    /// [`ConnTable::find`] after its preferred slot was tried: the search
+    /// of the whole probe path, reaping.
+    fn find_reaping(
+        &mut self,
+        now: Tick,
+        place: Place,
+        key: &Tuple,
+        is_key: bool,
+        zone: u16,
+    ) -> Option<(usize, Direction)> {
         loop {
             let p = self.store.parts();
             let mut found = None;
@@ -330,7 +343,8 @@ impl<S: Storage> ConnTable<S> {
         if let Some(found) = found {
             return found;
         }
-        self.find(now, place, key, is_key, zone)
+        // (The preferred slot was tried above; nothing changed since.)
+        self.find_reaping(now, place, key, is_key, zone)
     }
 
     /// Check that the list of unused slots holds every unused slot and
