@@ -5,6 +5,7 @@
 //! `nf_ct_iterate_cleanup_net()`; and `ctnetlink_del_expect()`, by tuple,
 //! by helper name or all of them).
 
+use super::probe::Sought;
 use super::storage::Storage;
 use super::{ConnTable, EventKind};
 use crate::expect::ExpectLine;
@@ -41,7 +42,7 @@ impl<S: Storage> ConnTable<S> {
         let Some((key, is_key)) = tuple.canonical() else { return false };
         let now = now.tick();
         self.tick_clock(now);
-        match self.locate(self.place(&key, zone), &key, is_key, zone, now) {
+        match self.locate(Sought { place: self.place(&key, zone), key: &key, is_key, zone }, now) {
             Some((i, _)) => {
                 self.remove(i);
                 true

@@ -14,7 +14,7 @@
 
 use super::index::Place;
 use super::pipeline::{Flow, Step};
-use super::probe::KeyTest;
+use super::probe::{KeyTest, Sought};
 use super::storage::{Slot, Storage};
 use super::{ConnTable, Meta};
 use crate::proto::L4Packet;
@@ -185,7 +185,7 @@ impl<S: Storage> ConnTable<S> {
         };
         let found = match self.find_ipv4_home(now, fast_key, proto::TCP) {
             Some(found) => found,
-            None => self.find_fast(now, place, &key(), is_key, zone),
+            None => self.find_fast(now, Sought { place, key: &key(), is_key, zone }),
         };
         if let Some((i, dir)) = found
             && let Step::Done(v) = self.run_tracker(now, i, dir, false, &l4, len, meta.broadcast_prefix)

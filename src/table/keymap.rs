@@ -15,6 +15,7 @@
 //! fails.
 
 use super::ConnTable;
+use super::probe::Sought;
 use super::storage::{Slot, Storage};
 use crate::expect::Expects;
 use crate::helper::pptp::{Master, PPTP};
@@ -205,7 +206,9 @@ impl<S: Storage> ConnTable<S> {
             let place = self.place(&key, zone);
             // An expired sibling goes too: Linux's lookup skips it, but its
             // collection removes it just the same.
-            if let Some((sibling, _)) = self.locate(place, &key, is_key, zone, Tick::from_ticks(0)) {
+            if let Some((sibling, _)) =
+                self.locate(Sought { place, key: &key, is_key, zone }, Tick::from_ticks(0))
+            {
                 if sibling != i {
                     self.remove(sibling);
                 }

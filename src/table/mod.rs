@@ -50,6 +50,7 @@ pub use storage::{GrowableStorage, HeapStorage, MAX_GROWABLE};
 pub use timeouts::{MAX_TIMEOUT_POLICIES, TimeoutPolicy, TimeoutPolicyError};
 
 pub(crate) use nat_hooks::NatView;
+use probe::Sought;
 use storage::Entry;
 
 use crate::config::Config;
@@ -921,7 +922,7 @@ impl<S: Storage> ConnTable<S> {
     pub fn lookup(&self, tuple: &Tuple, zone: u16, now: Instant) -> Option<(EntryRef<'_>, Direction)> {
         let (key, is_key) = tuple.canonical()?;
         let now = now.tick();
-        let (i, dir) = self.locate(self.place(&key, zone), &key, is_key, zone, now)?;
+        let (i, dir) = self.locate(Sought { place: self.place(&key, zone), key: &key, is_key, zone }, now)?;
         Some((self.entry_ref(self.entry_at(i)?, now, i), dir))
     }
 

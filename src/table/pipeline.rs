@@ -9,6 +9,7 @@ use super::fast::FastKey;
 use super::index::{Place, Ref};
 #[cfg(feature = "helper-pptp")]
 use super::keymap;
+use super::probe::Sought;
 use super::storage::{Entry, Link, Slot, Storage};
 use super::{ConnTable, Meta};
 use crate::expect::{ExpectNat, Expects, Pending};
@@ -45,6 +46,11 @@ impl Flow {
     /// The packet's tuple.
     fn tuple(&self) -> Tuple {
         if self.is_key { self.key } else { self.key.invert().unwrap_or(self.key) }
+    }
+
+    /// What a search for the flow's entry looks for.
+    fn sought(&self) -> Sought<'_> {
+        Sought { place: self.place, key: &self.key, is_key: self.is_key, zone: self.zone }
     }
 }
 
@@ -171,7 +177,7 @@ impl<S: Storage> ConnTable<S> {
         let found = match found {
             Some(found) => found,
             None => {
-                let found = self.find_fast(now, place, &key, is_key, zone);
+                let found = self.find_fast(now, Sought { place, key: &key, is_key, zone });
                 if let Some((i, dir)) = found
                     && let Some(t) = self.udp_lane(now, i, dir, false, len, meta.broadcast_prefix)
                 {
@@ -293,7 +299,7 @@ impl<S: Storage> ConnTable<S> {
     /// Find the entry of the flow or create one, and run the tracker.
     #[inline]
     fn attach(&mut self, now: Tick, flow: &Flow, l4: &L4Packet<'_>) -> Step {
-        let found = self.find_fast(now, flow.place, &flow.key, flow.is_key, flow.zone);
+        let found = self.find_fast(now, flow.sought());
         self.attach_found(now, flow, l4, found)
     }
 
@@ -813,7 +819,7 @@ impl<S: Storage> ConnTable<S> {
             return self.icmp_reject(Reason::BadIcmpErrorQuote);
         };
         let place = self.place(&key, zone);
-        let Some((i, dir)) = self.find(now, place, &key, is_key, zone) else {
+        let Some((i, dir)) = self.find(now, Sought { place, key: &key, is_key, zone }) else {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
         // `t` is the entry's tuple in direction `dir`: the error must be

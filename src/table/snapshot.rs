@@ -5,6 +5,7 @@ use core::fmt;
 
 use super::ConnTable;
 use super::index::Ref;
+use super::probe::Sought;
 use super::storage::{Entry, Link, Slot, Storage};
 use crate::expect::{ExpectFlags, ExpectNat, Expectation, Pending};
 use crate::helper::{Ext, HelperData, HelperId};
@@ -907,7 +908,9 @@ impl<S: Storage> ConnTable<S> {
         let owner = self.helper_named(r.owner)?;
         let helper = if r.helper.is_empty() { None } else { Some(self.helper_named(r.helper)?) };
         let (key, is_key) = r.master.canonical().ok_or(RestoreError::Malformed)?;
-        let Some((m, _)) = self.locate(self.place(&key, r.zone), &key, is_key, r.zone, now) else {
+        let Some((m, _)) =
+            self.locate(Sought { place: self.place(&key, r.zone), key: &key, is_key, zone: r.zone }, now)
+        else {
             return Ok(false);
         };
         // Only a master with a helper has its expectations deleted with it.
