@@ -740,32 +740,17 @@ fn parse_v6(p: &[u8]) -> Result<Option<Frag<'_>>, FragDrop> {
 }
 
 /// `ipv6frag_thdr_truncated()`: walk the headers from the Fragment header
-/// at `fhoff`; true if the upper-layer header is cut short.
+/// at `fhoff` (the one walk of the packet path,
+/// [`skip_extension_headers`](crate::wire::ip::skip_extension_headers),
+/// which lets a first fragment's "more" flag pass); true if the
+/// upper-layer header is cut short. A walk that fails (a header cut
+/// short, No Next Header) is not truncation.
 fn first_fragment_truncated(p: &[u8], fhoff: usize) -> bool {
-    let mut nh = FRAGMENT;
-    let mut off = fhoff;
-    loop {
-        match nh {
-            59 => return false,
-            0 | 43 | 44 | 51 | 60 => {}
-            _ => break,
-        }
-        let Some(h) = p.get(off..off + 2) else { return false };
-        let len = match nh {
-            FRAGMENT => {
-                let Some(f) = p.get(off + 2..off + 4) else { return false };
-                if u16::from_be_bytes([f[0], f[1]]) & !7 != 0 {
-                    // A later fragment: not a first one after all.
-                    return false;
-                }
-                8
-            }
-            51 => (usize::from(h[1]) + 2) * 4,
-            _ => (usize::from(h[1]) + 1) * 8,
-        };
-        nh = h[0];
-        off += len;
-    }
+    let Ok((nh, off)) =
+        crate::wire::ip::skip_extension_headers(p, fhoff, FRAGMENT, crate::wire::ip::Mode::Quoted)
+    else {
+        return false;
+    };
     let need = match nh {
         6 => 20,
         17 | 58 => 8,

@@ -21,6 +21,10 @@ pub enum Reason {
     BadIpv6Header,
     /// An IPv6 extension header is truncated.
     BadExtensionHeader,
+    /// An IPv6 packet whose headers end in next header 59 (No Next Header,
+    /// RFC 8200 § 4.7): no upper-layer protocol to track
+    /// (`ipv6_skip_exthdr()` fails, as conntrack counts it: INVALID).
+    NoNextHeader,
     /// A fragment given to the table: reassemble first with a
     /// [`Reassembler`](crate::Reassembler) (or one Linux too hands to
     /// conntrack unreassembled, see [`Reassembly::Pass`](crate::Reassembly::Pass)).
@@ -73,6 +77,7 @@ impl fmt::Display for Reason {
             Reason::BadIpv4Checksum => "bad IPv4 header checksum",
             Reason::BadIpv6Header => "bad IPv6 header",
             Reason::BadExtensionHeader => "bad IPv6 extension header",
+            Reason::NoNextHeader => "no next header",
             Reason::Fragment => "fragment (not reassembled)",
             Reason::ShortPacket => "short packet",
             Reason::BadChecksum => "bad checksum",

@@ -530,10 +530,18 @@ impl Tuple {
     }
 }
 
+/// Whether the first 8 bytes of a GRE packet are an enhanced GRE
+/// (version 1, PPTP) header: what keys its tuple by call id
+/// ([`Tuple::of_packet`]) and makes it look up its source key in the PPTP
+/// key map.
+pub(crate) fn is_gre_v1(h: &[u8; 8]) -> bool {
+    h[1] & 7 == 1
+}
+
 impl Tuple {
     /// The packet's tuple (`nf_conntrack_core.c: nf_ct_get_tuple()`): ports
-    /// need 4 bytes of layer 4, ICMP 8, GRE version 1 (PPTP) 8 and the PPP
-    /// protocol.
+    /// need 4 bytes of layer 4, ICMP 8; GRE version 1 (PPTP) with 8 bytes
+    /// needs the PPP protocol.
     pub(crate) fn of_packet(ip: &IpView<'_>) -> Result<Tuple, Reason> {
         let b = ip.l4;
         let be16 = |o: usize| b.get(o..o + 2).map(|x| u16::from_be_bytes([x[0], x[1]]));
@@ -544,9 +552,16 @@ impl Tuple {
             b.get(..8).ok_or(short)?;
             (be16(4).ok_or(short)?, be16(0).ok_or(short)?)
         } else if ip.proto == proto::GRE {
-            match b.get(1).ok_or(short)? & 7 {
-                1 if be16(2).ok_or(short)? != 0x880b => return Err(Reason::NotInvertible),
-                1 => (0, be16(6).ok_or(short)?),
+            // `gre_pkt_to_tuple()`: version 1 (PPTP) with the 8 bytes up to
+            // its call id is keyed by the call id, and only for PPP;
+            // anything else (another version, a header shorter than GRE's
+            // 4 bytes, or a version-1 header shorter than 8, whatever its
+            // protocol) has keys 0, as the generic tracker's tuple.
+            match b.first_chunk::<8>() {
+                Some(h) if is_gre_v1(h) && u16::from_be_bytes([h[2], h[3]]) != 0x880b => {
+                    return Err(Reason::NotInvertible);
+                }
+                Some(h) if is_gre_v1(h) => (0, u16::from_be_bytes([h[6], h[7]])),
                 _ => (0, 0),
             }
         } else {

@@ -28,8 +28,14 @@ use ctrack_capture::FrameContent;
 type Active = ConnTable<WithEvents<HeapStorage, EventRing<256>>>;
 
 /// The standby's cache: the latest records of each connection, by its
-/// original tuple and zone.
-type Cache = BTreeMap<(String, u16), Vec<u8>>;
+/// original tuple (its protocol number, which a tuple's text leaves to the
+/// listing's protocol column, then that text) and zone.
+type Cache = BTreeMap<(u8, String, u16), Vec<u8>>;
+
+/// A connection's key in the cache.
+fn cache_key(orig: &Tuple, zone: u16) -> (u8, String, u16) {
+    (orig.proto(), orig.to_string(), zone)
+}
 
 fn helpers<S: Storage>(t: &mut ConnTable<S>) {
     for name in ["ftp", "tftp", "sip", "snmp", "netbios-ns"] {
@@ -77,7 +83,7 @@ fn expects<S: Storage>(t: &ConnTable<S>, now: Instant) -> BTreeSet<String> {
 /// The records of the connection `h` into the cache.
 fn cache_entry(a: &Active, cache: &mut Cache, now: Instant, h: Handle) {
     let Some(e) = a.get(h, now) else { return };
-    let key = (e.orig().to_string(), e.zone());
+    let key = cache_key(&e.orig(), e.zone());
     let mut buf = vec![0u8; 64 * 1024];
     let n = a.snapshot_entry(now, h, &mut buf).unwrap();
     if n > 0 {
@@ -101,7 +107,7 @@ fn sync(a: &mut Active, cache: &mut Cache, now: Instant) {
     for e in events {
         match e {
             Event::Conn(c) if c.kind() == EventKind::Destroy => {
-                cache.remove(&(c.orig().to_string(), c.zone()));
+                cache.remove(&cache_key(&c.orig(), c.zone()));
             }
             Event::Conn(c) => cache_entry(a, cache, now, c.handle()),
             Event::Expect(x) => {

@@ -143,9 +143,11 @@ pub(crate) fn is_pptp(h: &'static dyn Helper) -> bool {
     core::ptr::addr_eq(h as *const dyn Helper, &PPTP as *const _)
 }
 
-/// Whether `packet_l4` is an enhanced GRE (version 1) header.
+/// Whether `l4`, of protocol `proto_`, is keyed by the key map: an
+/// enhanced GRE (version 1) header with its call id
+/// (`gre_pkt_to_tuple()` looks the source key up only then).
 pub(crate) fn is_gre_v1(proto_: u8, l4: &[u8]) -> bool {
-    proto_ == proto::GRE && l4.get(1).is_some_and(|b| b & 7 == 1)
+    proto_ == proto::GRE && l4.first_chunk::<8>().is_some_and(crate::tuple::is_gre_v1)
 }
 
 impl<S: Storage> ConnTable<S> {

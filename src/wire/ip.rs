@@ -28,6 +28,7 @@ const ROUTING: u8 = 43;
 const FRAGMENT: u8 = 44;
 const AUTH: u8 = 51;
 const DEST_OPTS: u8 = 60;
+const NO_NEXT_HEADER: u8 = 59;
 
 /// Address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -74,11 +75,19 @@ impl IpView<'_> {
         let covered = self.l4.get(..coverage).unwrap_or(self.l4);
         let data = checksum::sum(covered);
         let len = u32::try_from(self.l4.len()).unwrap_or(u32::MAX);
+        // UDP-Lite's pseudo-header carries UDP's protocol number, not its
+        // own (136, RFC 3828 § 3.1): Linux checks it so
+        // (`nf_conntrack_proto_udp.c: udplite_error()` gives
+        // `nf_checksum_partial()` IPPROTO_UDP), and so refuses a datagram
+        // summed as the RFC says (the oracle confirms both, IPv4 and IPv6:
+        // `tests/data/crafted/udplite/`).
+        let proto =
+            if self.proto == crate::tuple::proto::UDPLITE { crate::tuple::proto::UDP } else { self.proto };
         // The address lengths as constants: the sums unroll.
         let pseudo = match self.family {
             Family::Ipv4 if self.proto == 1 => 0,
-            Family::Ipv4 => checksum::pseudo_header(&self.src[..4], &self.dst[..4], self.proto, len),
-            Family::Ipv6 => checksum::pseudo_header(&self.src, &self.dst, self.proto, len),
+            Family::Ipv4 => checksum::pseudo_header(&self.src[..4], &self.dst[..4], proto, len),
+            Family::Ipv6 => checksum::pseudo_header(&self.src, &self.dst, proto, len),
         };
         checksum::is_valid(data + pseudo)
     }
@@ -212,30 +221,50 @@ fn parse_ipv6(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     // (Both ranges are within `bytes` by the checks before them; read
     // with `get`, they leave no panic path.)
     let within = bytes.get(..end).ok_or(Reason::BadIpv6Header)?;
-    let (proto, l4_start) = skip_extension_headers(within, u8::from(p.next_header()), mode)?;
+    let (proto, l4_start) = skip_extension_headers(within, 40, u8::from(p.next_header()), mode)?;
     Ok(IpView {
         family: Family::Ipv6,
         src: p.src_addr().octets(),
         dst: p.dst_addr().octets(),
         proto,
-        l4: within.get(l4_start..).ok_or(Reason::BadExtensionHeader)?,
+        // (Empty, at the end, where the extension headers' lengths run
+        // past it.)
+        l4: within.get(l4_start.min(within.len())..).unwrap_or_default(),
         hop_limit: p.hop_limit(),
     })
 }
 
-/// Walk the extension headers from offset 40; returns the upper-layer
-/// protocol and its offset. Every header is at least 8 bytes long, so the
-/// walk ends within `bytes.len() / 8` steps.
-fn skip_extension_headers(bytes: &[u8], mut next: u8, mode: Mode) -> Result<(u8, usize), Reason> {
-    let mut off = 40;
+/// Walk the extension headers of the IPv6 packet `bytes` from offset
+/// `start`, where a header of type `next` begins (40: the first after the
+/// fixed header); returns the upper-layer
+/// protocol and its offset, as `ipv6_skip_exthdr()` finds them for
+/// conntrack: of each extension header only its first 2 bytes (next
+/// header, length; a fragment header's first 4) need be there, and its
+/// length may run past the packet's end, which leaves the upper layer
+/// nothing (the oracle confirms it: `tests/data/crafted/ipv6/`), but for
+/// a packet's first hop-by-hop header, which IPv6 input needs whole. Next
+/// header 59 (No Next Header) ends the walk without one. Every header is
+/// at least 8 bytes long, so the walk ends within `bytes.len() / 8 + 1`
+/// steps.
+pub(crate) fn skip_extension_headers(
+    bytes: &[u8],
+    start: usize,
+    mut next: u8,
+    mode: Mode,
+) -> Result<(u8, usize), Reason> {
+    let mut off = start;
     loop {
-        if !matches!(next, HOP_BY_HOP | ROUTING | FRAGMENT | AUTH | DEST_OPTS) {
-            return Ok((next, off));
+        match next {
+            NO_NEXT_HEADER => return Err(Reason::NoNextHeader),
+            HOP_BY_HOP | ROUTING | FRAGMENT | AUTH | DEST_OPTS => {}
+            _ => return Ok((next, off)),
         }
-        let hdr = bytes.get(off..off + 8).ok_or(Reason::BadExtensionHeader)?;
+        let hdr = bytes.get(off..).unwrap_or_default();
+        let &[following, hdr_len, ..] = hdr else { return Err(Reason::BadExtensionHeader) };
         let len = match next {
             FRAGMENT => {
-                let frag = u16::from_be_bytes([hdr[2], hdr[3]]);
+                let &[_, _, f0, f1, ..] = hdr else { return Err(Reason::BadExtensionHeader) };
+                let frag = u16::from_be_bytes([f0, f1]);
                 let offset = frag >> 3;
                 let more = frag & 1 != 0;
                 if offset != 0 || (more && mode == Mode::Outer) {
@@ -243,14 +272,17 @@ fn skip_extension_headers(bytes: &[u8], mut next: u8, mode: Mode) -> Result<(u8,
                 }
                 8
             }
-            AUTH => (usize::from(hdr[1]) + 2) * 4,
-            _ => (usize::from(hdr[1]) + 1) * 8,
+            AUTH => (usize::from(hdr_len) + 2) * 4,
+            _ => (usize::from(hdr_len) + 1) * 8,
         };
-        next = hdr[0];
-        off += len;
-        if off > bytes.len() {
+        // A hop-by-hop header right after the fixed header must be there
+        // whole: IPv6 input drops the packet before conntrack sees it
+        // otherwise (`ip6_rcv_core()`, `ipv6_parse_hopopts()`).
+        if next == HOP_BY_HOP && off == 40 && mode == Mode::Outer && off + len > bytes.len() {
             return Err(Reason::BadExtensionHeader);
         }
+        next = following;
+        off += len;
     }
 }
 
@@ -455,12 +487,24 @@ pub(crate) mod tests {
         assert_eq!(parse_ip(&first, Mode::Outer).unwrap_err(), Reason::Fragment);
         let later = ipv6(44, &[17, 0, 0, 8, 0, 0, 0, 1]);
         assert_eq!(parse_ip(&later, Mode::Outer).unwrap_err(), Reason::Fragment);
-        // Truncated extension header.
-        let trunc = ipv6(0, &[17, 1, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(parse_ip(&trunc, Mode::Outer).unwrap_err(), Reason::BadExtensionHeader);
-        // No next header: tracked with an empty layer 4.
+        // An extension header whose length runs past the end (16 bytes,
+        // 8 there): the upper layer after it, with nothing left of it, as
+        // `ipv6_skip_exthdr()` finds it.
+        let trunc = ipv6(60, &[17, 1, 0, 0, 0, 0, 0, 0]);
+        let v = parse_ip(&trunc, Mode::Outer).unwrap();
+        assert_eq!((v.proto, v.l4.len()), (17, 0));
+        // Fewer than its first 2 bytes (a fragment header: 4) there; a
+        // first hop-by-hop header not there whole (IPv6 input drops it).
+        let hop_by_hop = &[17, 1, 0, 0, 0, 0, 0, 0];
+        for (next, bytes) in [(60, &[17u8][..]), (0, &[]), (44, &[17, 0, 0]), (0, hop_by_hop)] {
+            assert_eq!(parse_ip(&ipv6(next, bytes), Mode::Outer).unwrap_err(), Reason::BadExtensionHeader);
+        }
+        // No next header (59), first or after an extension header: nothing
+        // to track.
         let none = ipv6(59, &[]);
-        assert_eq!(parse_ip(&none, Mode::Outer).unwrap().l4.len(), 0);
+        assert_eq!(parse_ip(&none, Mode::Outer).unwrap_err(), Reason::NoNextHeader);
+        let after = ipv6(60, &[59, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(parse_ip(&after, Mode::Outer).unwrap_err(), Reason::NoNextHeader);
         // Payload length beyond the buffer.
         let mut long = ipv6(59, &[]);
         long[5] = 9;
