@@ -708,15 +708,17 @@ fn parse_v6(p: &[u8]) -> Result<Option<Frag<'_>>, FragDrop> {
     if off > p.len() {
         return Ok(None);
     }
+    // RFC 8200 4.5: a first fragment must hold the upper-layer header;
+    // Linux lets one that does not through to conntrack as it is, and
+    // tests it before it needs the whole Fragment header (a first
+    // fragment whose header is cut short passes too).
+    if first_fragment_truncated(p, off) {
+        return Ok(None);
+    }
     let Some(fh) = p.get(off..off + 8) else { return Err(FragDrop::Malformed) };
     let fo = u16::from_be_bytes([fh[2], fh[3]]);
     let offset = u32::from(fo & 0xfff8);
     let more = fo & 1 != 0;
-    // RFC 8200 4.5: a first fragment must hold the upper-layer header;
-    // Linux lets one that does not through to conntrack as it is.
-    if offset == 0 && first_fragment_truncated(p, off) {
-        return Ok(None);
-    }
     let mut src = [0; 16];
     let mut dst = [0; 16];
     src.copy_from_slice(&p[8..24]);
@@ -742,9 +744,9 @@ fn parse_v6(p: &[u8]) -> Result<Option<Frag<'_>>, FragDrop> {
 /// `ipv6frag_thdr_truncated()`: walk the headers from the Fragment header
 /// at `fhoff` (the one walk of the packet path,
 /// [`skip_extension_headers`](crate::wire::ip::skip_extension_headers),
-/// which lets a first fragment's "more" flag pass); true if the
-/// upper-layer header is cut short. A walk that fails (a header cut
-/// short, No Next Header) is not truncation.
+/// which refuses a later fragment); true if the upper-layer header of a
+/// first fragment is cut short. A walk that fails (a later fragment, a
+/// header cut short, No Next Header) is not truncation.
 fn first_fragment_truncated(p: &[u8], fhoff: usize) -> bool {
     let Ok((nh, off)) =
         crate::wire::ip::skip_extension_headers(p, fhoff, FRAGMENT, crate::wire::ip::Mode::Quoted)

@@ -11,9 +11,12 @@
 //! **Fragments.** Linux reassembles before conntrack, and so does
 //! [`crate::defrag::Reassembler`] before the table: any IPv4 packet with
 //! MF set or a non-zero offset, and any IPv6 packet with a Fragment header
-//! whose offset is non-zero or M flag set, is INVALID with
-//! [`Reason::Fragment`]. An IPv6 *atomic* fragment (offset 0, M clear,
-//! RFC 6946) is a whole datagram and is tracked normally.
+//! whose offset is non-zero, is INVALID with [`Reason::Fragment`]. An IPv6
+//! first fragment (offset 0, M set) is tracked from the headers it
+//! holds, as Linux's conntrack tracks the few that its defragmentation
+//! lets through as they are (the `Reassembler` passes the same ones);
+//! an IPv6 *atomic* fragment (offset 0, M clear, RFC 6946) is a whole
+//! datagram and is tracked normally.
 
 use smoltcp::wire::Ipv6Packet;
 
@@ -264,10 +267,14 @@ pub(crate) fn skip_extension_headers(
         let len = match next {
             FRAGMENT => {
                 let &[_, _, f0, f1, ..] = hdr else { return Err(Reason::BadExtensionHeader) };
-                let frag = u16::from_be_bytes([f0, f1]);
-                let offset = frag >> 3;
-                let more = frag & 1 != 0;
-                if offset != 0 || (more && mode == Mode::Outer) {
+                // A later fragment (its offset not zero) has no upper-layer
+                // header. A first one (M set) is walked on: Linux's
+                // defragmentation lets some through as they are (a
+                // length not a multiple of 8, a first fragment without the
+                // whole upper-layer header: `nf_ct_frag6_gather()`), and
+                // conntrack tracks them (`get_l4proto()` refuses only an
+                // offset).
+                if u16::from_be_bytes([f0, f1]) >> 3 != 0 {
                     return Err(Reason::Fragment);
                 }
                 8
@@ -483,8 +490,10 @@ pub(crate) mod tests {
         // Atomic fragment: tracked; a real fragment: not.
         let atomic = ipv6(44, &[17, 0, 0, 0, 0, 0, 0, 1, 0, 53, 0, 53, 0, 8, 0, 0]);
         assert_eq!(parse_ip(&atomic, Mode::Outer).unwrap().proto, 17);
+        // A first fragment: walked on, as conntrack does with one that
+        // defragmentation let through.
         let first = ipv6(44, &[17, 0, 0, 1, 0, 0, 0, 1, 0, 53, 0, 53, 0, 8, 0, 0]);
-        assert_eq!(parse_ip(&first, Mode::Outer).unwrap_err(), Reason::Fragment);
+        assert_eq!(parse_ip(&first, Mode::Outer).unwrap().proto, 17);
         let later = ipv6(44, &[17, 0, 0, 8, 0, 0, 0, 1]);
         assert_eq!(parse_ip(&later, Mode::Outer).unwrap_err(), Reason::Fragment);
         // An extension header whose length runs past the end (16 bytes,

@@ -1,6 +1,7 @@
 """Fragmented datagrams, IPv4 and IPv6: reassembly before conntrack.
 
-usage: python3 craft.py   (writes frag-v4.pcap, frag-v6.pcap and frag-timeout.pcap here; needs scapy)
+usage: python3 craft.py   (writes frag-v4.pcap, frag-v6.pcap, frag-timeout.pcap and
+frag-v6-passed.pcap here; needs scapy)
 
 Verdicts (Linux 6.18), run in this directory, for each NAME:
 ct_oracle.py NAME.pcap --snapshot-each --helpers none --honour-gaps 3 --out NAME.default.jsonl,
@@ -267,9 +268,36 @@ def timeout():
     wrpcap("frag-timeout.pcap", pkts)
 
 
+def passed():
+    """IPv6 fragments Linux's defragmentation lets through to conntrack as they
+    are (found by differential testing): conntrack tracks a first fragment
+    (offset 0, M set) from the headers it holds, and refuses only a later one."""
+    # a first fragment of 13 bytes (not a multiple of 8) holding a whole UDP
+    # datagram of 13 bytes: passed, NEW; the unfragmented answer ESTABLISHED
+    frag6(A6, B6, 17, 0x401, bytes(UDP(sport=3010, dport=4010, len=13, chksum=0)) + b"abcde", 0, True)
+    udp6(B6, 4010, A6, 3010)
+    # a first fragment whose UDP header is cut short (4 bytes of it): passed,
+    # INVALID (short)
+    frag6(A6, B6, 17, 0x402, bytes(UDP(sport=3011, dport=4011))[:4], 0, True)
+    # Fragment headers cut short: 4 bytes (offset 0, M clear; then M set),
+    # protocols 253 and 254 after them: passed, tracked; 6 bytes, the answer
+    add(IPv6(src=A6, dst=B6, nh=44) / Raw(bytes([253, 0, 0, 0])))
+    add(IPv6(src=B6, dst=A6, nh=44) / Raw(bytes([253, 0, 0, 0, 0, 0])))
+    add(IPv6(src=A6, dst=B6, nh=44) / Raw(bytes([254, 0, 0, 1])))
+    # 4 bytes of a later fragment's header, then 2 bytes of one: dropped by
+    # defragmentation
+    add(IPv6(src=A6, dst=B6, nh=44) / Raw(bytes([254, 0, 0, 8])))
+    add(IPv6(src=A6, dst=B6, nh=44) / Raw(bytes([252, 0])))
+    # control: a first fragment of 16 bytes with the whole UDP header: held
+    frag6(A6, B6, 17, 0x403, bytes(UDP(sport=3012, dport=4012, len=40, chksum=0)) + b"abcdefgh", 0, True)
+    wrpcap("frag-v6-passed.pcap", pkts)
+
+
 if __name__ == "__main__":
     v4()
     pkts.clear()
     v6()
     pkts.clear()
     timeout()
+    pkts.clear()
+    passed()
