@@ -135,7 +135,9 @@
 //! gives back (the packet itself, or the datagram a fragment completed,
 //! whose verdict is that fragment's); held fragments have no verdict. See
 //! [`defrag`] for the rules, what to forward and the limits. A fragment
-//! given to the table directly is INVALID ([`Reason::Fragment`]).
+//! given to the table directly is INVALID ([`Reason::Fragment`]), but for
+//! an IPv6 first fragment, which is tracked from the headers it holds, as
+//! Linux's conntrack tracks the few its defragmentation lets through.
 //!
 //! ## Features
 //!

@@ -25,7 +25,8 @@ pub enum Reason {
     /// RFC 8200 § 4.7): no upper-layer protocol to track
     /// (`ipv6_skip_exthdr()` fails, as conntrack counts it: INVALID).
     NoNextHeader,
-    /// A fragment given to the table: reassemble first with a
+    /// A fragment given to the table (IPv4: any; IPv6: one whose offset
+    /// is not zero): reassemble first with a
     /// [`Reassembler`](crate::Reassembler) (or one Linux too hands to
     /// conntrack unreassembled, see [`Reassembly::Pass`](crate::Reassembly::Pass)).
     Fragment,
