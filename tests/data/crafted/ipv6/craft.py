@@ -10,11 +10,12 @@ Linux (found by differential testing against the kernel): of each extension head
 only its first 2 bytes (next header, length) need be there; a length that runs past
 the end of the packet leaves the upper layer nothing (a protocol without a header
 of its own is tracked, UDP and TCP are INVALID, short). Next header 59 (No Next
-Header), first or after an extension header, is INVALID. A hop-by-hop header that
+Header), first or after an extension header, is INVALID. An ICMPv6 error's quote is
+walked the same way. A hop-by-hop header that
 runs past the end never reaches conntrack (IPv6 input drops it), and so makes no
 entry.
 """
-from scapy.all import Ether, IPv6, Raw, wrpcap
+from scapy.all import Ether, ICMPv6DestUnreach, IPv6, Raw, wrpcap
 
 C, S = "2001:db8:1::1", "2001:db8:2::2"
 pkts, t = [], 1_700_000_000.0
@@ -48,6 +49,12 @@ add(IPv6(src=C, dst=S, nh=43) / Raw(bytes([253, 2]) + b"\0" * 6))
 add(IPv6(src=C, dst=S, nh=59) / Raw(b""))
 add(IPv6(src=S, dst=C, nh=59) / Raw(b"abcdefgh"))
 add(IPv6(src=C, dst=S, nh=60) / Raw(bytes([59, 0]) + b"\0" * 6))
+# ICMPv6 errors quoting packets of that shape (the quote walked the same way):
+# the flow's own (RELATED), and one ending in No Next Header (INVALID)
+add(IPv6(src="2001:db8:2::fe", dst=C) / ICMPv6DestUnreach(code=1)
+    / IPv6(src=C, dst=S, nh=60) / Raw(bytes([253, 1]) + b"\0" * 6))
+add(IPv6(src="2001:db8:2::fe", dst=C) / ICMPv6DestUnreach(code=1)
+    / IPv6(src=C, dst=S, nh=59) / Raw(b""))
 # control: destination options of 8 bytes, then 253: tracked (the flow above)
 add(IPv6(src=C, dst=S, nh=60) / Raw(bytes([253, 0]) + b"\0" * 6))
 
