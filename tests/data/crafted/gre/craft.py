@@ -12,20 +12,18 @@ tuple) and GRE's tracker; version 1 (PPTP) is keyed by call id and must carry PP
 only when its 8 bytes up to the call id are there: shorter, it gets keys 0 whatever
 its protocol; with them, another protocol than PPP is INVALID.
 """
+import os
+import sys
 import struct
 
-from scapy.all import Ether, IP, IPv6, ICMP, Raw, wrpcap
+from scapy.all import IP, IPv6, ICMP, Raw
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from capture import Capture  # noqa: E402
 
 C, S, C6, S6 = "10.1.0.1", "10.2.0.2", "2001:db8:1::1", "2001:db8:2::2"
-pkts, t = [], 1_700_000_000.0
-
-
-def add(p, gap=0.001):
-    global t
-    t += gap
-    p = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p
-    p.time = t
-    pkts.append(p)
+capture = Capture()
+add = capture.add
 
 
 def gre(src, dst, body):
@@ -52,4 +50,4 @@ add(gre("10.1.0.4", S, struct.pack("!HHI", 0x2000, 0x0800, 0x12345678)))
 # an ICMP error quoting a GRE packet of 2 bytes: RELATED to the first flow
 add(IP(src="10.2.0.254", dst=C) / ICMP(type=3, code=1) / IP(src=C, dst=S, proto=47) / Raw(b"\x00\x00"))
 
-wrpcap("gre-short-headers.pcap", pkts)
+capture.write("gre-short-headers.pcap")

@@ -15,18 +15,16 @@ walked the same way. A hop-by-hop header that
 runs past the end never reaches conntrack (IPv6 input drops it), and so makes no
 entry.
 """
-from scapy.all import Ether, ICMPv6DestUnreach, IPv6, Raw, wrpcap
+import os
+import sys
+from scapy.all import ICMPv6DestUnreach, IPv6, Raw
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from capture import Capture  # noqa: E402
 
 C, S = "2001:db8:1::1", "2001:db8:2::2"
-pkts, t = [], 1_700_000_000.0
-
-
-def add(p, gap=0.001):
-    global t
-    t += gap
-    p = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p
-    p.time = t
-    pkts.append(p)
+capture = Capture()
+add = capture.add
 
 
 # destination options of 16 bytes, 8 there, then protocol 253: tracked, answered
@@ -58,4 +56,4 @@ add(IPv6(src="2001:db8:2::fe", dst=C) / ICMPv6DestUnreach(code=1)
 # control: destination options of 8 bytes, then 253: tracked (the flow above)
 add(IPv6(src=C, dst=S, nh=60) / Raw(bytes([253, 0]) + b"\0" * 6))
 
-wrpcap("ipv6-extension-walk.pcap", pkts)
+capture.write("ipv6-extension-walk.pcap")

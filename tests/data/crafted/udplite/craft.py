@@ -11,21 +11,19 @@ checksum it verifies carries protocol 17 (UDP), not UDP-Lite's 136 as RFC 3828
 says: a datagram summed with 136 is INVALID (bad checksum), one summed with 17 is
 tracked; over IPv4 and IPv6, whole and partial coverage alike.
 """
+import os
+import sys
 import ipaddress
 import struct
 
-from scapy.all import Ether, IP, IPv6, Raw, wrpcap
+from scapy.all import IP, IPv6, Raw
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from capture import Capture  # noqa: E402
 
 C, S, C6, S6 = "10.1.0.1", "10.2.0.2", "2001:db8:1::1", "2001:db8:2::2"
-pkts, t = [], 1_700_000_000.0
-
-
-def add(p, gap=0.001):
-    global t
-    t += gap
-    p = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p
-    p.time = t
-    pkts.append(p)
+capture = Capture()
+add = capture.add
 
 
 def sum16(b):
@@ -63,4 +61,4 @@ for n, (src, dst) in enumerate([(C, S), (C6, S6)]):
     # the answer to the tracked flow, summed with 17
     add(udplite(dst, src, 2001, 1001 + 10 * n, b"RRRR", 17))
 
-wrpcap("udplite-checksum.pcap", pkts)
+capture.write("udplite-checksum.pcap")
