@@ -169,15 +169,23 @@ impl<S: Storage> ConnTable<S> {
         payload: &[u8],
         found: Option<Option<(usize, Direction)>>,
     ) -> Verdict {
-        let key = Tuple::ipv4(crate::tuple::proto::UDP, a, b, ap, bp);
         let zone = meta.zone;
+        // (Built where it stays: a copy fewer.)
+        let flow = Flow {
+            key: Tuple::ipv4(crate::tuple::proto::UDP, a, b, ap, bp),
+            is_key,
+            zone,
+            place,
+            len,
+            broadcast_prefix: meta.broadcast_prefix,
+        };
         // The home bucket again, for the positions the fast path leaves
         // (an entry with its own reply tuple: NAT), then the full search;
         // an entry found takes the UDP lane.
         let found = match found {
             Some(found) => found,
             None => {
-                let found = self.find_fast(now, Sought { place, key: &key, is_key, zone });
+                let found = self.find_fast(now, Sought { place, key: &flow.key, is_key, zone });
                 if let Some((i, dir)) = found
                     && let Some(t) = self.udp_lane(now, i, dir, false, len, meta.broadcast_prefix)
                 {
@@ -186,7 +194,6 @@ impl<S: Storage> ConnTable<S> {
                 found
             }
         };
-        let flow = Flow { key, is_key, zone, place, len, broadcast_prefix: meta.broadcast_prefix };
         let l4 = L4Packet::Udp(payload);
         match self.attach_found(now, &flow, &l4, found) {
             Step::Done(v) => v,
@@ -343,19 +350,26 @@ impl<S: Storage> ConnTable<S> {
         place: Place,
         l4: &L4Packet<'_>,
     ) -> Result<usize, DropReason> {
-        let Flow { key, is_key, zone, .. } = *flow;
+        let Flow { is_key, zone, .. } = *flow;
         // The key as the entry stores it (an IPv4-only table refused IPv6
         // packets before: never None).
         #[cfg(feature = "ipv4-only")]
-        let stored = crate::tuple::StoredKey::store(&key).ok_or(DropReason::TableFull)?;
+        let stored = crate::tuple::StoredKey::store(&flow.key).ok_or(DropReason::TableFull)?;
         #[cfg(not(feature = "ipv4-only"))]
-        let stored = key;
+        let stored = flow.key;
         // Only a table with helper assignments or live expectations links
         // a new entry to anything (most tables, most of the time, do not).
         let linkable = !self.assignments.is_empty() || !self.expect_book.is_empty();
-        // The original tuple, for those links only.
-        let tuple = if linkable { flow.tuple() } else { key };
-        if linkable && self.needs_ext(now, &tuple, zone) {
+        // The original tuple, for those links only (borrowed otherwise: a
+        // copy fewer).
+        let orig;
+        let tuple = if linkable {
+            orig = flow.tuple();
+            &orig
+        } else {
+            &flow.key
+        };
+        if linkable && self.needs_ext(now, tuple, zone) {
             self.make_room_for_ext(now);
         }
         let i = self.alloc(now, place)?;
@@ -373,7 +387,7 @@ impl<S: Storage> ConnTable<S> {
             proto,
             extra: super::extra::Extra::ZERO,
         };
-        let links = if linkable { self.new_entry_links(now, &tuple, zone, i) } else { Ok(UNLINKED) };
+        let links = if linkable { self.new_entry_links(now, tuple, zone, i) } else { Ok(UNLINKED) };
         match links {
             Ok((status, ext, follow, expected)) => {
                 entry.status = status;
