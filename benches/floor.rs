@@ -27,6 +27,16 @@
 //!   `new_udp_flow_churn/ctrack_batch/N`: the same through `track_batch`
 //!   in bursts of 32.
 //!
+//! * `floor_with_work/*/N`: the floor's lookup of the same flows, each
+//!   followed by work that misses no cache: ctrack's `track` of one flow
+//!   (`floor_then_cached_ctrack`; that alone is `cached_ctrack`) or the
+//!   floor's lookup of one flow r = 1, 2, 4 times
+//!   (`floor_then_{r}_cached_floor`). A lookup alone is a few dozen
+//!   instructions, and the processor runs several of them at once, their
+//!   misses overlapping; with hundreds of instructions after each, a miss
+//!   is waited for alone. These show how much of the gap between ctrack
+//!   and the floor is that.
+//!
 //! Every pass visits every flow once in a shuffled order, so at 1M flows
 //! (216 MB of ctrack slots, 128 MB of floor slots) nearly every lookup
 //! misses the caches. `CTRACK_BENCH_FLOWS=10000,100000` picks the sizes.
@@ -182,6 +192,8 @@ fn bench(c: &mut Criterion) {
 
         // The same packets in bursts of 32 through `track_batch`.
         bench_bursts(c, "established_udp_batch", n, &mut table, &udp);
+
+        bench_floor_with_work(c, n, &mut table, &mut floor, &udp, &udp_keys);
 
         // New flows, in rounds: a round's entries live until the round
         // ends, then are removed untimed.
@@ -416,6 +428,50 @@ fn bench_bursts<P: AsRef<[u8]>>(c: &mut Criterion, name: &str, n: usize, table: 
             passed
         })
     });
+    g.finish();
+}
+
+/// The floor's lookup followed by work that misses no cache: what the
+/// floor costs when each lookup comes with as many instructions as a
+/// packet path executes (see `floor_with_work` at the top).
+fn bench_floor_with_work(
+    c: &mut Criterion,
+    n: usize,
+    table: &mut Table,
+    floor: &mut Floor,
+    udp: &[[u8; 28]],
+    keys: &[common::Tuple4],
+) {
+    let mut g = c.benchmark_group("floor_with_work");
+    g.throughput(Throughput::Elements(1));
+    // ctrack's packet path, on one flow, again and again: its
+    // instructions without its misses.
+    g.bench_function(BenchmarkId::new("cached_ctrack", n), |b| {
+        b.iter(|| table.track(T_RUN, black_box(&udp[0])))
+    });
+    g.bench_function(BenchmarkId::new("floor_then_cached_ctrack", n), |b| {
+        let mut k = 0;
+        b.iter(|| {
+            let v = floor.lookup(black_box(&keys[k]), FLOOR_DEADLINE);
+            let w = table.track(T_RUN, black_box(&udp[0]));
+            k = if k + 1 == keys.len() { 0 } else { k + 1 };
+            (v, w)
+        })
+    });
+    // The floor's own lookup of one flow, r times more.
+    for r in [1usize, 2, 4] {
+        g.bench_function(BenchmarkId::new(format!("floor_then_{r}_cached_floor"), n), |b| {
+            let mut k = 0;
+            b.iter(|| {
+                let v = floor.lookup(black_box(&keys[k]), FLOOR_DEADLINE);
+                for _ in 0..r {
+                    black_box(floor.lookup(black_box(&keys[0]), FLOOR_DEADLINE));
+                }
+                k = if k + 1 == keys.len() { 0 } else { k + 1 };
+                v
+            })
+        });
+    }
     g.finish();
 }
 

@@ -27,6 +27,9 @@
 //!
 //! The first slot's backward link is never read (it may be stale): taking
 //! the first slot reads and writes nothing but that slot's forward link.
+//! Whichever slot becomes first is asked for then ([`FreeList::set_head`]):
+//! the next new entry that cannot have its preferred slot reads it, and
+//! it too lies anywhere in the arena.
 
 use super::storage::{Entry, Link, Slot};
 use crate::time::Tick;
@@ -77,8 +80,18 @@ impl FreeList {
     pub fn pop(&mut self, slots: &mut [Slot]) -> Option<usize> {
         self.settle(slots);
         let i = self.first(slots)?;
-        self.head = next(slots, i);
+        self.set_head(slots, next(slots, i));
         Some(i)
+    }
+
+    /// Make `h` the first slot, and ask for the line its next taker reads
+    /// (its generation and forward link): it lies anywhere in the arena.
+    #[inline]
+    fn set_head(&mut self, slots: &[Slot], h: u32) {
+        self.head = h;
+        if let Some(s) = slots.get(h as usize) {
+            crate::prefetch::line(&s.0, core::mem::offset_of!(Entry, deadline));
+        }
     }
 
     /// Take the unused slot `x` out of the list, wherever it is in it;
@@ -91,7 +104,7 @@ impl FreeList {
         self.settle(slots);
         let after = next(slots, x);
         if x == self.head as usize {
-            self.head = after;
+            self.set_head(slots, after);
             return true;
         }
         // A slot in the list other than the first always has a

@@ -376,14 +376,6 @@ impl<S: Storage> ConnTable<S> {
         {
             x
         } else if let Some(i) = self.free.pop(p.slots) {
-            // The next new entry's slot, asked for now: its link (in the
-            // deadline's place) is read then, and it lies anywhere in the
-            // arena.
-            if crate::prefetch::ENABLED
-                && let Some(next) = self.free.first(self.slots()).and_then(|n| self.slots().get(n))
-            {
-                crate::prefetch::line(&next.0, core::mem::offset_of!(Entry, deadline));
-            }
             i
         } else {
             let from = p.slots.len();
