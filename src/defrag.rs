@@ -748,9 +748,12 @@ fn parse_v6(p: &[u8]) -> Result<Option<Frag<'_>>, FragDrop> {
 /// first fragment is cut short. A walk that fails (a later fragment, a
 /// header cut short, No Next Header) is not truncation.
 fn first_fragment_truncated(p: &[u8], fhoff: usize) -> bool {
-    let Ok((nh, off)) =
-        crate::wire::ip::skip_extension_headers(p, fhoff, FRAGMENT, crate::wire::ip::Mode::Quoted)
-    else {
+    let Ok((nh, off)) = crate::wire::ip::skip_extension_headers(
+        p,
+        fhoff,
+        FRAGMENT,
+        crate::wire::ip::Mode::Quoted(crate::wire::ip::Family::Ipv6),
+    ) else {
         return false;
     };
     let need = match nh {

@@ -249,6 +249,6 @@ mod tests {
         assert_eq!(manip(&mut p, &snat(1), Mode::Outer), Err(NatError::Malformed));
         assert_eq!(p, before);
         assert_eq!(manip(&mut [0x45, 0], &snat(1), Mode::Outer), Err(NatError::Malformed));
-        assert_eq!(manip(&mut [], &snat(1), Mode::Quoted), Err(NatError::Malformed));
+        assert_eq!(manip(&mut [], &snat(1), Mode::Quoted(Family::Ipv4)), Err(NatError::Malformed));
     }
 }

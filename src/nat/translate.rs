@@ -264,7 +264,7 @@ fn icmp_reply_translation(
     let end = layout(packet, Mode::Outer)?.end;
     let quote = packet.get_mut(l4 + 8..end).ok_or(NatError::Malformed)?;
     let before = sum(quote);
-    manip(quote, &inner, Mode::Quoted)?;
+    manip(quote, &inner, Mode::Quoted(family))?;
     let after = sum(quote);
     // The ICMP checksum covers the quote: updated for its change (Linux
     // recomputes it whole).

@@ -62,10 +62,8 @@ pub(crate) fn track(ctx: &PacketCtx, t: &Timeouts) -> Outcome {
 /// packet of that connection would have travelling the way the error
 /// travels (`nf_conntrack_proto_icmp.c: nf_conntrack_inet_error()`).
 pub(crate) fn quoted_tuple(quote: &[u8], outer: Family) -> Result<Tuple, Reason> {
-    let inner = parse_ip(quote, Mode::Quoted).map_err(|_| Reason::BadIcmpErrorQuote)?;
-    if inner.family != outer {
-        return Err(Reason::BadIcmpErrorQuote);
-    }
+    // Read as a packet of the error's family (see `Mode`).
+    let inner = parse_ip(quote, Mode::Quoted(outer)).map_err(|_| Reason::BadIcmpErrorQuote)?;
     let t = Tuple::of_packet(&inner).map_err(|_| Reason::BadIcmpErrorQuote)?;
     // An error about an error (or any non-invertible ICMP) relates to nothing.
     t.invert().ok_or(Reason::BadIcmpErrorQuote)

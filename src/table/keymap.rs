@@ -169,7 +169,7 @@ impl<S: Storage> ConnTable<S> {
         if self.keymap.is_empty() || t.proto() != proto::GRE {
             return t;
         }
-        let Ok(inner) = parse_ip(quote, Mode::Quoted) else { return t };
+        let Ok(inner) = parse_ip(quote, Mode::Quoted(t.family())) else { return t };
         if !is_gre_v1(inner.proto, inner.l4) {
             return t;
         }

@@ -97,11 +97,23 @@ impl IpView<'_> {
 }
 
 /// How strictly to read: a packet on the wire, or one quoted in an ICMP
-/// error (which may be cut short after the first bytes of its payload).
+/// error of the given family (which may be cut short after the first
+/// bytes of its payload).
+///
+/// A quote is read as conntrack reads it (`nf_conntrack_core.c:
+/// nf_ct_get_tuplepr()`, with `ipv4_get_l4proto()` and
+/// `ipv6_get_l4proto()`): as a packet of its error's family whatever its
+/// version field says, its layer-4 part from where its header length puts
+/// it to the end of the quote whatever its total or payload length says,
+/// an IPv4 header length under 20 bytes taken as it is, the header
+/// checksum and the more-fragments flag not looked at. It is refused only
+/// when its fixed header is not there, its header length runs past the
+/// quote, or it is a later fragment. The oracle confirms each of these
+/// (`tests/data/crafted/icmp-quote/`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     Outer,
-    Quoted,
+    Quoted(Family),
 }
 
 /// `packet` as an IPv4 packet without options (header byte 0x45) of
@@ -152,10 +164,15 @@ pub(crate) fn plain_l4_checksum_ok(h: &[u8; 20], l4: &[u8], proto: u8) -> bool {
 
 /// Parse an IPv4 or IPv6 packet.
 pub(crate) fn parse_ip(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
-    match bytes.first().map(|b| b >> 4) {
-        Some(4) => parse_ipv4(bytes, mode),
-        Some(6) => parse_ipv6(bytes, mode),
-        _ => Err(Reason::NotIp),
+    match mode {
+        Mode::Outer => match bytes.first().map(|b| b >> 4) {
+            Some(4) => parse_ipv4(bytes, mode),
+            Some(6) => parse_ipv6(bytes, mode),
+            _ => Err(Reason::NotIp),
+        },
+        // A quote has its error's family, whatever its version field says.
+        Mode::Quoted(Family::Ipv4) => parse_ipv4(bytes, mode),
+        Mode::Quoted(Family::Ipv6) => parse_ipv6(bytes, mode),
     }
 }
 
@@ -170,7 +187,9 @@ pub(crate) fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason>
     };
     let hlen = usize::from(h[0] & 0x0f) * 4;
     let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
-    if hlen < 20 || hlen > bytes.len() {
+    // A quote's header length is taken as it is (see `Mode`): below 20,
+    // its layer-4 part starts inside its header.
+    if (hlen < 20 && mode == Mode::Outer) || hlen > bytes.len() {
         return Err(Reason::BadIpv4Header);
     }
     let end = match mode {
@@ -194,8 +213,8 @@ pub(crate) fn parse_ipv4(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason>
             }
             total
         }
-        // A quote is usually shorter than its total length.
-        Mode::Quoted => total.clamp(hlen, bytes.len()),
+        // A quote's total length is not read (see `Mode`).
+        Mode::Quoted(_) => bytes.len(),
     };
     // Flags and fragment offset: MF is 0x2000, the offset the low 13 bits.
     let frag = u16::from_be_bytes([h[6], h[7]]);
@@ -219,7 +238,8 @@ fn parse_ipv6(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     let end = match mode {
         Mode::Outer if total > bytes.len() => return Err(Reason::BadIpv6Header),
         Mode::Outer => total,
-        Mode::Quoted => total.min(bytes.len()),
+        // A quote's payload length is not read (see `Mode`).
+        Mode::Quoted(_) => bytes.len(),
     };
     // (Both ranges are within `bytes` by the checks before them; read
     // with `get`, they leave no panic path.)
@@ -335,13 +355,34 @@ pub(crate) mod tests {
         bad[10] ^= 1;
         assert_eq!(parse_ip(&bad, Mode::Outer).unwrap_err(), Reason::BadIpv4Checksum);
         assert_eq!(parse_ip(&good[..22], Mode::Outer).unwrap_err(), Reason::BadIpv4Header);
-        assert_eq!(parse_ip(&good[..22], Mode::Quoted).unwrap().l4.len(), 2);
+        assert_eq!(parse_ip(&good[..22], Mode::Quoted(Family::Ipv4)).unwrap().l4.len(), 2);
         assert_eq!(parse_ip(&[], Mode::Outer).unwrap_err(), Reason::NotIp);
         let mut frag = good.clone();
         Ipv4Packet::new_unchecked(&mut frag[..]).set_more_frags(true);
         Ipv4Packet::new_unchecked(&mut frag[..]).fill_checksum();
         assert_eq!(parse_ip(&frag, Mode::Outer).unwrap_err(), Reason::Fragment);
-        assert!(parse_ip(&frag, Mode::Quoted).is_ok());
+        assert!(parse_ip(&frag, Mode::Quoted(Family::Ipv4)).is_ok());
+        // A quote: its total length, header checksum and version field
+        // not read; a header length under 20 taken as it is.
+        let mut quote = good.clone();
+        quote.extend_from_slice(&[5, 6]);
+        quote[3] = 21;
+        quote[0] = 0x65;
+        assert_eq!(parse_ip(&quote, Mode::Quoted(Family::Ipv4)).unwrap().l4, &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(parse_ip(&quote, Mode::Quoted(Family::Ipv6)).unwrap_err(), Reason::BadIpv6Header);
+        quote[0] = 0x43;
+        let v = parse_ip(&quote, Mode::Quoted(Family::Ipv4)).unwrap();
+        assert_eq!((v.l4.len(), &v.l4[..4]), (quote.len() - 12, &[10, 0, 0, 1][..]));
+        assert_eq!(v.src[..4], [10, 0, 0, 1]);
+        quote[0] = 0x40;
+        assert_eq!(parse_ip(&quote, Mode::Quoted(Family::Ipv4)).unwrap().l4, &quote[..]);
+        // Its header length past its end, or a later fragment: refused.
+        quote[0] = 0x4f;
+        assert_eq!(parse_ip(&quote, Mode::Quoted(Family::Ipv4)).unwrap_err(), Reason::BadIpv4Header);
+        quote[0] = 0x45;
+        quote[7] = 1;
+        assert_eq!(parse_ip(&quote, Mode::Quoted(Family::Ipv4)).unwrap_err(), Reason::Fragment);
+        assert_eq!(parse_ip(&quote[..19], Mode::Quoted(Family::Ipv4)).unwrap_err(), Reason::BadIpv4Header);
     }
 
     fn ipv6(next: u8, payload: &[u8]) -> std::vec::Vec<u8> {
@@ -365,7 +406,7 @@ pub(crate) mod tests {
         }
         let hlen = usize::from(p.header_len());
         let total = usize::from(p.total_len());
-        if hlen < 20 || hlen > bytes.len() {
+        if (hlen < 20 && mode == Mode::Outer) || hlen > bytes.len() {
             return Err(Reason::BadIpv4Header);
         }
         let end = match mode {
@@ -378,7 +419,7 @@ pub(crate) mod tests {
                 }
                 total
             }
-            Mode::Quoted => total.clamp(hlen, bytes.len()),
+            Mode::Quoted(_) => bytes.len(),
         };
         if p.frag_offset() != 0 || (mode == Mode::Outer && p.more_frags()) {
             return Err(Reason::Fragment);
@@ -413,7 +454,7 @@ pub(crate) mod tests {
                 Ipv4Packet::new_unchecked(&mut p[..]).fill_checksum();
             }
             p.truncate(p.len().saturating_sub(cut % 8));
-            for mode in [Mode::Outer, Mode::Quoted] {
+            for mode in [Mode::Outer, Mode::Quoted(Family::Ipv4)] {
                 let (a, b) = (parse_ipv4(&p, mode), reference_ipv4(&p, mode));
                 match (a, b) {
                     (Ok(a), Ok(b)) => {
