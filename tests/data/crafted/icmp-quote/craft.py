@@ -16,13 +16,15 @@ length (IPv4) or payload length (IPv6) is not read, its transport header
 being whatever follows its header up to the end of the error; an IPv4 header
 length under 20 bytes is taken as it is, the "ports" then being read from
 inside the quoted header. Refused (INVALID): a header length that runs past
-the quote, a later fragment, fewer than 4 bytes of ports.
+the quote, a later fragment, fewer than 4 bytes of ports. The same holds
+for ICMPv6 errors: a quote whose version field says 4, or whose payload
+length is shorter than its headers, is read to the error's end.
 """
 import os
 import struct
 import sys
 
-from scapy.all import IP, IPv6, TCP, UDP, ICMP, ICMPv6DestUnreach, Raw
+from scapy.all import IP, IPv6, IPv6ExtHdrDestOpt, TCP, UDP, ICMP, ICMPv6DestUnreach, Raw
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from capture import Capture  # noqa: E402
@@ -83,5 +85,15 @@ add(IPv6(first6))
 quote6 = bytearray(first6[:48])
 quote6[0] = 0x40 | (quote6[0] & 0x0F)
 add(IPv6(src=S6, dst=C6) / ICMPv6DestUnreach(code=4) / Raw(bytes(quote6)))
+
+# Related: IPv6 quotes whose payload length is 0 or shorter than the
+# quoted headers (one with a Destination Options header).
+for sport, length, ext in ((3320, 0, False), (3321, 4, False), (3322, 8, True)):
+    inner6 = IPv6(src=C6, dst=S6) / IPv6ExtHdrDestOpt() if ext else IPv6(src=C6, dst=S6)
+    first6 = bytes(inner6 / UDP(sport=sport, dport=53) / Raw(b"q" * 4))
+    add(IPv6(first6))
+    quote6 = bytearray(first6[: 56 if ext else 48])
+    quote6[4:6] = struct.pack("!H", length)
+    add(IPv6(src=S6, dst=C6) / ICMPv6DestUnreach(code=4) / Raw(bytes(quote6)))
 
 capture.write(os.path.join(os.path.dirname(os.path.abspath(__file__)), "icmp-quotes.pcap"))
