@@ -299,6 +299,116 @@ fn hand_over<S: Storage>(from: &ConnTable<S>, to: &mut ConnTable<S>, now: Instan
 }
 
 /// [`replay`] on the tables `make` makes.
+/// Whether the oracle's router, Linux 6.18's IPv4 input, drops `packet`
+/// after conntrack's PREROUTING hook, so that its verdict is never
+/// confirmed: options that `ip_options.c: ip_options_compile()` refuses or
+/// that route by source (`ip_input.c: ip_rcv_options()`; the router does
+/// not accept source routing), or a martian address
+/// (`route.c: ip_route_input_slow()`, `ip_route_input_mc()`). This is the
+/// router's part of what the oracle measures, not conntrack's: a router
+/// built on ctrack makes these decisions itself. The rules are those the
+/// oracle showed (`tests/data/crafted/ipv4-input/`): a loopback source, for
+/// one, is forwarded there.
+fn ipv4_input_drops(packet: &[u8]) -> bool {
+    let Some(h) = packet.first_chunk::<20>() else { return false };
+    if h[0] >> 4 != 4 {
+        return false;
+    }
+    let src = [h[12], h[13], h[14], h[15]];
+    let dst = [h[16], h[17], h[18], h[19]];
+    let multicast = |a: [u8; 4]| a[0] >> 4 == 14;
+    let limited_broadcast = |a: [u8; 4]| a == [255; 4];
+    // (Only 0.0.0.0 is the zero network: `ipv4_is_zeronet()` since Linux
+    // 5.3.)
+    let zero = |a: [u8; 4]| a == [0; 4];
+    if multicast(src) || limited_broadcast(src) {
+        return true;
+    }
+    if multicast(dst) {
+        // `ip_route_input_mc()`: no loopback source, and a zero one only to
+        // a link-local group or by IGMP.
+        let link_local = dst[..3] == [224, 0, 0];
+        if src[0] == 127 || (zero(src) && !link_local && h[9] != 2) {
+            return true;
+        }
+    } else if zero(src) {
+        // A zero source only to the limited broadcast, or from 0.0.0.0 to
+        // 0.0.0.0.
+        if !(limited_broadcast(dst) || zero(dst)) {
+            return true;
+        }
+    } else if zero(dst) {
+        return true;
+    }
+    let ihl = usize::from(h[0] & 0x0f) * 4;
+    ihl > 20 && packet.get(20..ihl).is_none_or(options_refused)
+}
+
+/// Whether IPv4 input refuses the options `o` of a received packet
+/// (`ip_options_compile()`), or they route by source.
+fn options_refused(o: &[u8]) -> bool {
+    const EOL: u8 = 0;
+    const NOP: u8 = 1;
+    const RR: u8 = 7;
+    const TIMESTAMP: u8 = 68;
+    const LSRR: u8 = 131;
+    const SSRR: u8 = 137;
+    const CIPSO: u8 = 134;
+    const ROUTER_ALERT: u8 = 148;
+    let (mut at, mut rr, mut ts) = (0, false, false);
+    while let Some(&kind) = o.get(at) {
+        match kind {
+            EOL => return false,
+            NOP => {
+                at += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let len = match o.get(at + 1) {
+            Some(&l) if l >= 2 && usize::from(l) <= o.len() - at => l,
+            _ => return true,
+        };
+        let ptr = o.get(at + 2).copied().unwrap_or(0);
+        let flags = o.get(at + 3).copied().unwrap_or(0);
+        let refused = match kind {
+            RR => {
+                let bad = rr || len < 3 || ptr < 4 || (ptr <= len && u16::from(ptr) + 3 > u16::from(len));
+                rr = true;
+                bad
+            }
+            TIMESTAMP => {
+                let bad = ts
+                    || len < 4
+                    || ptr < 5
+                    || if ptr <= len {
+                        let room = match flags & 0x0f {
+                            0 => 3,
+                            1 | 3 => 7,
+                            _ => 0,
+                        };
+                        u16::from(ptr) + 3 > u16::from(len) || u16::from(ptr) + room > u16::from(len)
+                    } else {
+                        flags & 0x0f != 3 && flags >> 4 == 15
+                    };
+                ts = true;
+                bad
+            }
+            // Refused if malformed, dropped otherwise (source routing).
+            LSRR | SSRR => true,
+            // No CIPSO domain is configured: `cipso_v4_validate()` fails.
+            CIPSO => true,
+            ROUTER_ALERT => len < 4,
+            _ => false,
+        };
+        if refused {
+            return true;
+        }
+        at += usize::from(len);
+    }
+    false
+}
+
 fn replay_on<S: Storage>(
     make: impl Fn() -> ConnTable<S>,
     take_events: impl Fn(&mut ConnTable<S>) -> Vec<String>,
@@ -356,7 +466,19 @@ fn replay_on<S: Storage>(
                     continue;
                 };
                 let meta = Meta::default().with_notrack(opts.notrack.iter().any(|n| n.matches(packet)));
-                let v = table.track_with(now, packet, meta);
+                // What the oracle's router drops after conntrack's hook is
+                // classified and discarded, never confirmed.
+                let dropped_by_input = ipv4_input_drops(packet);
+                let v = if dropped_by_input {
+                    let v = table.classify(now, packet, meta);
+                    table.discard(&v);
+                    v
+                } else {
+                    table.track_with(now, packet, meta)
+                };
+                if dropped_by_input {
+                    obj.insert("path".into(), json!("dropped_before_postrouting"));
+                }
                 match v {
                     Verdict::Dropped(d) => {
                         obj.insert("state".into(), json!("none"));
