@@ -748,6 +748,10 @@ fn parse_v6(p: &[u8]) -> Result<Option<Frag<'_>>, FragDrop> {
 /// first fragment is cut short. A walk that fails (a later fragment, a
 /// header cut short, No Next Header) is not truncation.
 fn first_fragment_truncated(p: &[u8], fhoff: usize) -> bool {
+    // The mode only decides whether a hop-by-hop header right after the
+    // fixed header must be whole (IPv6 input's rule); a walk that starts at
+    // the Fragment header never meets one there. `Quoted` says that this is
+    // not input's walk of the packet; the family is that of the packet.
     let Ok((nh, off)) = crate::wire::ip::skip_extension_headers(
         p,
         fhoff,

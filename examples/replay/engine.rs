@@ -298,7 +298,6 @@ fn hand_over<S: Storage>(from: &ConnTable<S>, to: &mut ConnTable<S>, now: Instan
     }
 }
 
-/// [`replay`] on the tables `make` makes.
 /// Whether the oracle's router, Linux 6.18's IPv4 input, drops `packet`
 /// after conntrack's PREROUTING hook, so that its verdict is never
 /// confirmed: options that `ip_options.c: ip_options_compile()` refuses or
@@ -341,7 +340,7 @@ fn ipv4_input_drops(packet: &[u8]) -> bool {
         return true;
     }
     let ihl = usize::from(h[0] & 0x0f) * 4;
-    ihl > 20 && packet.get(20..ihl).is_none_or(options_refused)
+    ihl > 20 && packet.get(20..ihl).is_some_and(options_refused)
 }
 
 /// Whether IPv4 input refuses the options `o` of a received packet
@@ -409,6 +408,7 @@ fn options_refused(o: &[u8]) -> bool {
     false
 }
 
+/// [`replay`] on the tables `make` makes.
 fn replay_on<S: Storage>(
     make: impl Fn() -> ConnTable<S>,
     take_events: impl Fn(&mut ConnTable<S>) -> Vec<String>,
