@@ -275,6 +275,89 @@ fn spoofed_syns_to_a_helper_port_do_not_lock_out_ftp() {
     assert!(t.stats().early_drop >= 2, "spoofed entries made room: {:?}", t.stats());
 }
 
+/// The attack of the table core's issue: 4,096 spoofed 1-byte UDP
+/// datagrams to the SIP port over most of an hour, each an unanswered
+/// entry that the
+/// SIP helper holds for 3,600 s (`nf_conntrack_sip.c: sip_help_udp()`
+/// refreshes the entry to `sip_timeout` before it parses anything) and
+/// that needs helper state. Afterwards an FTP session opened before the
+/// flood still gets its data connection, and a new FTP login, a SIP
+/// INVITE and a TFTP request each get their expectations and their
+/// follow-up connections.
+#[test]
+fn spoofed_sip_datagrams_do_not_lock_out_helpers() {
+    let mut t = ConnTable::with_capacity(65_536, HashKey::random(), Config::default());
+    for name in ["ftp", "sip", "tftp"] {
+        t.add_builtin_helper(builtin(name).unwrap()).unwrap();
+    }
+    let (c, s) = ftp_control(&mut t);
+    // The client acknowledges the banner: no data left unacknowledged, so
+    // the idle session keeps ESTABLISHED's timeout of five days.
+    assert!(!t.track(at(2), &tcp(C, 50000, S, 21, ACK, c, s, 64240, b"")).must_drop());
+    for i in 0..4096u32 {
+        let src = format!("10.{}.{}.1", i / 256, i % 256);
+        let v = t.track(at(u64::from(i) * 800), &udp(&src, 5060, "198.51.100.20", 5060, b"x"));
+        assert_eq!(v.state(), Some(CtState::New), "spoofed datagram {i}");
+        assert!(!v.must_drop(), "spoofed datagram {i}");
+    }
+    // None has expired yet: the extension pool (4,096 slots, a sixteenth
+    // of the table) is full of live, unanswered entries; the last datagram
+    // found it full and evicted one of them, never the FTP session.
+    let now = 3_300_000;
+    assert_eq!(t.entries(at(now)).count(), 4096);
+    assert_eq!(t.stats().early_drop, 1);
+    // The session opened before the flood: PASV, then its data connection.
+    let pasv = b"227 Entering Passive Mode (198,51,100,5,195,149).\r\n";
+    let v = t.track(at(now), &tcp(S, 21, C, 50000, PSH | ACK, s, c, 64240, pasv));
+    assert_eq!(v.state(), Some(CtState::Established));
+    assert!(!v.must_drop(), "{v:?}");
+    let v = t.track(at(now + 1), &tcp(C, 50123, S, 50069, SYN, 1, 0, 64240, b""));
+    assert_eq!(v.state(), Some(CtState::Related), "{v:?}");
+    // A new login from another client, and its data connection.
+    let c2 = "192.168.1.11";
+    let (cs, ss) = (7000u32, 9000u32);
+    for p in [
+        tcp(c2, 50001, S, 21, SYN, cs - 1, 0, 64240, b""),
+        tcp(S, 21, c2, 50001, SYN | ACK, ss - 1, cs, 64240, b""),
+        tcp(c2, 50001, S, 21, ACK, cs, ss, 64240, b""),
+    ] {
+        let v = t.track(at(now + 2), &p);
+        assert!(!v.must_drop() && v.state().is_some_and(|s| s != CtState::Invalid), "{v:?}");
+    }
+    // (The helper parses a line only after one it has seen end: the
+    // banner first, as `nf_conntrack_ftp.c: help()` wants.)
+    let banner = b"220 ready\r\n";
+    let v = t.track(at(now + 2), &tcp(S, 21, c2, 50001, PSH | ACK, ss, cs, 64240, banner));
+    assert!(!v.must_drop(), "{v:?}");
+    let ss = ss + banner.len() as u32;
+    let pasv2 = b"227 Entering Passive Mode (198,51,100,5,195,150).\r\n";
+    let v = t.track(at(now + 3), &tcp(S, 21, c2, 50001, PSH | ACK, ss, cs, 64240, pasv2));
+    assert!(!v.must_drop(), "{v:?}");
+    let v = t.track(at(now + 4), &tcp(c2, 50124, S, 50070, SYN, 1, 0, 64240, b""));
+    assert_eq!(v.state(), Some(CtState::Related), "{v:?}");
+    // A SIP INVITE: expectations for its media's RTP and RTCP.
+    let sdp = "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:bob@198.51.100.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5060\r\nCall-ID: 1@x\r\n\
+         CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let before = t.expectations(at(now + 5)).count();
+    let v = t.track(at(now + 5), &udp(C, 5060, "198.51.100.20", 5060, invite.as_bytes()));
+    assert!(!v.must_drop(), "{v:?}");
+    assert_eq!(t.expectations(at(now + 5)).count(), before + 2);
+    // A TFTP read request, and the server's answer from its own port.
+    let v = t.track(at(now + 6), &udp(C, 40000, S, 69, b"\x00\x01file\x00octet\x00"));
+    assert!(!v.must_drop(), "{v:?}");
+    let v = t.track(at(now + 7), &udp(S, 41000, C, 40000, b"\x00\x03\x00\x01data"));
+    assert_eq!(v.state(), Some(CtState::Related), "{v:?}");
+    // Each of the six helped connections since (the two data connections,
+    // the new login, the INVITE's, the TFTP request and its answer) made
+    // room by evicting an unanswered spoofed entry.
+    assert_eq!(t.stats().early_drop, 7, "{:?}", t.stats());
+    assert_eq!(t.len(), 4096);
+}
+
 /// Construction never puts a table on the stack: a heap table of a million
 /// entries is built on a 2 MiB thread stack, and a fixed table can be a
 /// `static` built at compile time, keyed at start-up.
