@@ -684,13 +684,15 @@ fn parse_v6(p: &[u8]) -> Result<Option<Frag<'_>>, FragDrop> {
     if p.len() < 40 {
         return Ok(None);
     }
+    // What IPv6 input drops (a payload beyond the packet, a refused
+    // address or hop-by-hop option) never reaches the defragmenter: the
+    // table says why. A jumbogram has no Fragment header (RFC 2675 § 3).
     let plen = usize::from(u16::from_be_bytes([p[4], p[5]]));
-    // A jumbogram has no Fragment header; a payload beyond the packet is
-    // IP input's to drop.
-    if plen == 0 || 40 + plen > p.len() {
+    let Ok(end) = crate::wire::ip::ipv6_input(p) else { return Ok(None) };
+    if plen == 0 {
         return Ok(None);
     }
-    let p = &p[..40 + plen];
+    let Some(p) = p.get(..end) else { return Ok(None) };
     let mut nh = p[6];
     let mut nh_off = 6;
     let mut off = 40;
@@ -748,16 +750,7 @@ fn parse_v6(p: &[u8]) -> Result<Option<Frag<'_>>, FragDrop> {
 /// first fragment is cut short. A walk that fails (a later fragment, a
 /// header cut short, No Next Header) is not truncation.
 fn first_fragment_truncated(p: &[u8], fhoff: usize) -> bool {
-    // The mode only decides whether a hop-by-hop header right after the
-    // fixed header must be whole (IPv6 input's rule); a walk that starts at
-    // the Fragment header never meets one there. `Quoted` says that this is
-    // not input's walk of the packet; the family is that of the packet.
-    let Ok((nh, off)) = crate::wire::ip::skip_extension_headers(
-        p,
-        fhoff,
-        FRAGMENT,
-        crate::wire::ip::Mode::Quoted(crate::wire::ip::Family::Ipv6),
-    ) else {
+    let Ok((nh, off)) = crate::wire::ip::skip_extension_headers(p, fhoff, FRAGMENT) else {
         return false;
     };
     let need = match nh {

@@ -13,7 +13,7 @@ use core::net::IpAddr;
 
 use crate::hash::{HashKey, slot};
 use crate::time::Tick;
-use crate::tuple::{Direction, Family, L4, Tuple};
+use crate::tuple::{CliAddr, Direction, Family, L4, Tuple};
 use crate::zeroed::{Maybe, Zeroed};
 
 /// Flags of an expectation (`NF_CT_EXPECT_*` in
@@ -424,7 +424,7 @@ impl fmt::Display for ExpectLine<'_> {
         let e = &self.pending.exp;
         let t = &e.tuple;
         let sport = if e.any_src_port { 0 } else { t.src_l4() };
-        write!(f, "{} proto={} src={} dst={}", self.timeout, t.proto(), t.src(), t.dst())?;
+        write!(f, "{} proto={} src={} dst={}", self.timeout, t.proto(), CliAddr(t.src()), CliAddr(t.dst()))?;
         match t.l4() {
             L4::Ports { dport, .. } => write!(f, " sport={sport} dport={dport}")?,
             // GRE keys (the PPTP helper's expectations).
@@ -441,7 +441,7 @@ impl fmt::Display for ExpectLine<'_> {
             _ => {}
         }
         let m = &self.master;
-        write!(f, " master-src={} master-dst={}", m.src(), m.dst())?;
+        write!(f, " master-src={} master-dst={}", CliAddr(m.src()), CliAddr(m.dst()))?;
         if let L4::Ports { sport, dport } = m.l4() {
             write!(f, " sport={sport} dport={dport}")?;
         }

@@ -21,6 +21,16 @@ pub enum Reason {
     BadIpv6Header,
     /// An IPv6 extension header is truncated.
     BadExtensionHeader,
+    /// An IPv6 packet that IPv6 input drops before conntrack for its
+    /// addresses: from a multicast address, or to a multicast address of
+    /// scope 0 or 1 (`ip6_input.c: ip6_rcv_core()`, RFC 4291 § 2.7).
+    BadIpv6Address,
+    /// An IPv6 packet whose hop-by-hop options IPv6 input refuses before
+    /// conntrack (`exthdrs.c: ip6_parse_tlv()`): too much or non-zero
+    /// padding, an option past the header, a malformed Router Alert, IOAM
+    /// or Jumbo Payload option, a CALIPSO option, more than 8 options, or
+    /// an unknown option whose type says to drop the packet.
+    BadHopByHopOptions,
     /// An IPv6 packet whose headers end in next header 59 (No Next Header,
     /// RFC 8200 § 4.7): no upper-layer protocol to track
     /// (`ipv6_skip_exthdr()` fails, as conntrack counts it: INVALID).
@@ -78,6 +88,8 @@ impl fmt::Display for Reason {
             Reason::BadIpv4Checksum => "bad IPv4 header checksum",
             Reason::BadIpv6Header => "bad IPv6 header",
             Reason::BadExtensionHeader => "bad IPv6 extension header",
+            Reason::BadIpv6Address => "IPv6 address refused by IPv6 input",
+            Reason::BadHopByHopOptions => "hop-by-hop options refused by IPv6 input",
             Reason::NoNextHeader => "no next header",
             Reason::Fragment => "fragment (not reassembled)",
             Reason::ShortPacket => "short packet",

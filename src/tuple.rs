@@ -593,12 +593,36 @@ pub fn packet_tuple(packet: &[u8]) -> Result<Tuple, Reason> {
     Tuple::of_packet(&parse_ip(packet, Mode::Outer)?)
 }
 
+/// An address as `conntrack -L` prints it, with the C library's
+/// `inet_ntop()`: as Rust prints it, but for an IPv6 address whose first
+/// 96 bits are zero and whose next 16 are not (a deprecated
+/// "IPv4-compatible" address, RFC 4291 § 2.5.5.1), which glibc prints with
+/// its last 32 bits in dotted decimal (`::10.2.0.2`, where Rust prints
+/// `::a02:2`).
+pub(crate) struct CliAddr(pub IpAddr);
+
+impl fmt::Display for CliAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V6(a) => {
+                let b = a.octets();
+                if b[..12].iter().all(|&x| x == 0) && (b[12] | b[13]) != 0 {
+                    write!(f, "::{}", Ipv4Addr::new(b[12], b[13], b[14], b[15]))
+                } else {
+                    write!(f, "{a}")
+                }
+            }
+            IpAddr::V4(a) => write!(f, "{a}"),
+        }
+    }
+}
+
 /// `src=… dst=…` plus the layer-4 fields, as `conntrack -L` prints one tuple
 /// (libnetfilter_conntrack `src/conntrack/snprintf_default.c`:
 /// `__snprintf_address()`, `__snprintf_proto()`).
 impl fmt::Display for Tuple {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "src={} dst={}", self.src(), self.dst())?;
+        write!(f, "src={} dst={}", CliAddr(self.src()), CliAddr(self.dst()))?;
         match self.l4() {
             L4::Ports { sport, dport } => write!(f, " sport={sport} dport={dport}"),
             L4::Icmp { ty, code, id } => write!(f, " type={ty} code={code} id={id}"),
@@ -750,6 +774,27 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    /// Addresses as glibc's `inet_ntop()` prints them for `conntrack -L`:
+    /// an IPv4-compatible address in dotted decimal, the rest as Rust
+    /// prints them (the oracle's listing: `tests/data/crafted/ipv6-input/`).
+    #[test]
+    fn addresses_as_conntrack_lists_them() {
+        for (a, shown) in [
+            ("::a02:2", "::10.2.0.2"),
+            ("::1:0:0", "::1:0:0"),
+            ("::2", "::2"),
+            ("::ffff:10.2.0.2", "::ffff:10.2.0.2"),
+            ("::1", "::1"),
+            ("::", "::"),
+            ("::2:3", "::0.2.0.3"),
+            ("1::a02:2", "1::a02:2"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("10.0.0.1", "10.0.0.1"),
+        ] {
+            assert_eq!(CliAddr(ip(a)).to_string(), shown, "{a}");
+        }
     }
 
     #[test]

@@ -343,6 +343,27 @@ fn ipv4_input_drops(packet: &[u8]) -> bool {
     ihl > 20 && packet.get(20..ihl).is_some_and(options_refused)
 }
 
+/// Whether the oracle's router, Linux 6.18's IPv6 forwarding, drops
+/// `packet` after conntrack's PREROUTING hook, so that its verdict is never
+/// confirmed: a packet from the unspecified or the loopback address that
+/// it would forward (`ip6_output.c: ip6_forward()` refuses such a source).
+/// The rules are those the oracle showed (`tests/data/crafted/ipv6-input/`):
+/// such a packet to the loopback address or to a group is delivered
+/// locally (and confirmed there), and one from a link-local or a
+/// v4-mapped address is forwarded. (What IPv6 input drops before
+/// conntrack, the table refuses itself: `wire::ip::ipv6_input`.)
+fn ipv6_forward_drops(packet: &[u8]) -> bool {
+    let Some(h) = packet.first_chunk::<40>() else { return false };
+    if h[0] >> 4 != 6 {
+        return false;
+    }
+    let (src, dst) = (&h[8..24], &h[24..40]);
+    let unspecified = |a: &[u8]| a.iter().all(|&b| b == 0);
+    let loopback = |a: &[u8]| a[..15].iter().all(|&b| b == 0) && a[15] == 1;
+    let delivered_locally = dst[0] == 0xff || loopback(dst);
+    (unspecified(src) || loopback(src)) && !delivered_locally
+}
+
 /// Whether IPv4 input refuses the options `o` of a received packet
 /// (`ip_options_compile()`), or they route by source.
 fn options_refused(o: &[u8]) -> bool {
@@ -468,7 +489,7 @@ fn replay_on<S: Storage>(
                 let meta = Meta::default().with_notrack(opts.notrack.iter().any(|n| n.matches(packet)));
                 // What the oracle's router drops after conntrack's hook is
                 // classified and discarded, never confirmed.
-                let dropped_by_input = ipv4_input_drops(packet);
+                let dropped_by_input = ipv4_input_drops(packet) || ipv6_forward_drops(packet);
                 let v = if dropped_by_input {
                     let v = table.classify(now, packet, meta);
                     table.discard(&v);

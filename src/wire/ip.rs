@@ -234,17 +234,15 @@ fn parse_ipv6(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
         return Err(Reason::BadIpv6Header);
     }
     let p = Ipv6Packet::new_unchecked(bytes);
-    let total = 40 + usize::from(p.payload_len());
     let end = match mode {
-        Mode::Outer if total > bytes.len() => return Err(Reason::BadIpv6Header),
-        Mode::Outer => total,
+        Mode::Outer => ipv6_input(bytes)?,
         // A quote's payload length is not read (see `Mode`).
         Mode::Quoted(_) => bytes.len(),
     };
     // (Both ranges are within `bytes` by the checks before them; read
     // with `get`, they leave no panic path.)
     let within = bytes.get(..end).ok_or(Reason::BadIpv6Header)?;
-    let (proto, l4_start) = skip_extension_headers(within, 40, u8::from(p.next_header()), mode)?;
+    let (proto, l4_start) = skip_extension_headers(within, 40, u8::from(p.next_header()))?;
     Ok(IpView {
         family: Family::Ipv6,
         src: p.src_addr().octets(),
@@ -257,6 +255,128 @@ fn parse_ipv6(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
     })
 }
 
+/// What IPv6 input does with a received packet before any netfilter hook
+/// sees it (`ip6_input.c: ip6_rcv_core()`, then `exthdrs.c:
+/// ipv6_parse_hopopts()` for a hop-by-hop header right after the fixed
+/// one): where the packet ends, or why input drops it. It drops a packet
+/// from a multicast address, or to a multicast address of scope 0
+/// (reserved) or 1 (interface-local), RFC 4291 § 2.7; one whose payload
+/// length runs past the bytes; and one whose hop-by-hop
+/// header is cut short or has options it refuses ([`hop_by_hop_refused`]).
+/// (Not a loopback address: input drops it only on a device other than
+/// the loopback one, RFC 4291 § 2.5.3, and the table does not know the
+/// device. The oracle injects such packets on its router's loopback
+/// device, and conntrack sees them: `tests/data/crafted/ipv6-input/`.)
+/// The packet ends where its payload length says, but for a payload length
+/// of 0 before a hop-by-hop header, which is a jumbogram's: it then ends
+/// where the Jumbo Payload option says, or, without one, at the end of
+/// the bytes. `bytes` has the 40 bytes of the fixed header.
+pub(crate) fn ipv6_input(bytes: &[u8]) -> Result<usize, Reason> {
+    let Some(h) = bytes.first_chunk::<40>() else { return Err(Reason::BadIpv6Header) };
+    let src = &h[8..24];
+    let dst = &h[24..40];
+    // A multicast address's scope is the low 4 bits of its second byte.
+    if src[0] == 0xff || (dst[0] == 0xff && dst[1] & 0x0f <= 1) {
+        return Err(Reason::BadIpv6Address);
+    }
+    let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    let next = h[6];
+    let mut end = if payload_len != 0 || next != HOP_BY_HOP {
+        if 40 + payload_len > bytes.len() {
+            return Err(Reason::BadIpv6Header);
+        }
+        40 + payload_len
+    } else {
+        bytes.len()
+    };
+    if next == HOP_BY_HOP {
+        // The whole header must be there (`ipv6_parse_hopopts()` pulls it).
+        let hdr_len = bytes.get(41).map_or(0, |&l| (usize::from(l) + 1) * 8);
+        let Some(hdr) = bytes.get(40..40 + hdr_len).filter(|_| 40 + hdr_len <= end) else {
+            return Err(Reason::BadExtensionHeader);
+        };
+        match hop_by_hop_refused(hdr, payload_len, end) {
+            Ok(Some(jumbo)) => end = 40 + jumbo,
+            Ok(None) => {}
+            Err(()) => return Err(Reason::BadHopByHopOptions),
+        }
+    }
+    Ok(end)
+}
+
+/// The options of the hop-by-hop header `hdr` (whole, right after the
+/// fixed header of a packet whose payload length is `payload_len` and
+/// which ends at `end`) as IPv6 input reads them (`exthdrs.c:
+/// ip6_parse_tlv()` with its default limit of 8 options that are not
+/// padding, `net.ipv6.max_hbh_opts_number`): `Err` where it drops the
+/// packet, else the length a valid Jumbo Payload option gives the payload
+/// (`Some`, RFC 2675). It drops the packet for padding of more than 7
+/// bytes in a row or with a byte not zero (RFC 4942 § 2.1.9.5), an option
+/// that runs past the header, a Router Alert whose length is not 2,
+/// an IOAM option off a 4-byte boundary, any CALIPSO option (no domain is
+/// configured: `calipso_validate()` fails), a Jumbo Payload option that is
+/// malformed, misaligned, says 65,535 bytes or fewer or more than there
+/// are, or comes with a payload length (`ipv6_hop_jumbo()`), and an
+/// unknown option whose two high bits ask for it (RFC 8200 § 4.2).
+fn hop_by_hop_refused(hdr: &[u8], payload_len: usize, end: usize) -> Result<Option<usize>, ()> {
+    const PAD1: u8 = 0;
+    const PADN: u8 = 1;
+    const ROUTER_ALERT: u8 = 5;
+    const CALIPSO: u8 = 7;
+    const IOAM: u8 = 49;
+    const JUMBO: u8 = 194;
+    const MAX_OPTIONS: usize = 8;
+    let (mut at, mut pad, mut options, mut jumbo) = (2, 0, 0, None);
+    while at < hdr.len() {
+        let kind = hdr[at];
+        if kind == PAD1 {
+            pad += 1;
+            if pad > 7 {
+                return Err(());
+            }
+            at += 1;
+            continue;
+        }
+        let len = match hdr.get(at + 1) {
+            Some(&l) if at + 2 + usize::from(l) <= hdr.len() => usize::from(l),
+            _ => return Err(()),
+        };
+        let data = &hdr[at + 2..at + 2 + len];
+        // The option's offset from the start of the packet.
+        let offset = 40 + at;
+        if kind == PADN {
+            pad += len + 2;
+            if pad > 7 || data.iter().any(|&b| b != 0) {
+                return Err(());
+            }
+        } else {
+            options += 1;
+            let ok = match kind {
+                _ if options > MAX_OPTIONS => false,
+                ROUTER_ALERT => len == 2,
+                IOAM => offset % 4 == 0,
+                CALIPSO => false,
+                JUMBO => match *data {
+                    [a, b, c, d] if offset % 4 == 2 && payload_len == 0 => {
+                        let n = u32::from_be_bytes([a, b, c, d]) as usize;
+                        jumbo = Some(n);
+                        n > 0xffff && 40 + n <= end
+                    }
+                    _ => false,
+                },
+                // The action of an unknown option: 0 skips it.
+                _ => kind >> 6 == 0,
+            };
+            if !ok {
+                return Err(());
+            }
+            pad = 0;
+        }
+        at += 2 + len;
+    }
+    Ok(jumbo)
+}
+
 /// Walk the extension headers of the IPv6 packet `bytes` from offset
 /// `start`, where a header of type `next` begins (40: the first after the
 /// fixed header); returns the upper-layer
@@ -264,16 +384,15 @@ fn parse_ipv6(bytes: &[u8], mode: Mode) -> Result<IpView<'_>, Reason> {
 /// conntrack: of each extension header only its first 2 bytes (next
 /// header, length; a fragment header's first 4) need be there, and its
 /// length may run past the packet's end, which leaves the upper layer
-/// nothing (the oracle confirms it: `tests/data/crafted/ipv6/`), but for
-/// a packet's first hop-by-hop header, which IPv6 input needs whole. Next
-/// header 59 (No Next Header) ends the walk without one. Every header is
+/// nothing (the oracle confirms it: `tests/data/crafted/ipv6/`; a
+/// packet's first hop-by-hop header, which IPv6 input needs whole, was
+/// checked before, [`ipv6_input`]). Next header 59 (No Next Header) ends the walk without one. Every header is
 /// at least 8 bytes long, so the walk ends within `bytes.len() / 8 + 1`
 /// steps.
 pub(crate) fn skip_extension_headers(
     bytes: &[u8],
     start: usize,
     mut next: u8,
-    mode: Mode,
 ) -> Result<(u8, usize), Reason> {
     let mut off = start;
     loop {
@@ -302,12 +421,6 @@ pub(crate) fn skip_extension_headers(
             AUTH => (usize::from(hdr_len) + 2) * 4,
             _ => (usize::from(hdr_len) + 1) * 8,
         };
-        // A hop-by-hop header right after the fixed header must be there
-        // whole: IPv6 input drops the packet before conntrack sees it
-        // otherwise (`ip6_rcv_core()`, `ipv6_parse_hopopts()`).
-        if next == HOP_BY_HOP && off == 40 && mode == Mode::Outer && off + len > bytes.len() {
-            return Err(Reason::BadExtensionHeader);
-        }
         next = following;
         off += len;
     }
@@ -391,6 +504,9 @@ pub(crate) mod tests {
         v[4..6].copy_from_slice(&(payload.len() as u16).to_be_bytes());
         v[6] = next;
         v[7] = 64;
+        // 2001:db8::1 to 2001:db8::2.
+        v[8..12].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        v[24..28].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
         v[23] = 1;
         v[39] = 2;
         v.extend_from_slice(payload);
@@ -559,5 +675,86 @@ pub(crate) mod tests {
         let mut long = ipv6(59, &[]);
         long[5] = 9;
         assert_eq!(parse_ip(&long, Mode::Outer).unwrap_err(), Reason::BadIpv6Header);
+    }
+
+    /// IPv6 input's address rules (`ip6_rcv_core()`): a multicast source,
+    /// a multicast destination of scope 0 or 1; not a loopback or
+    /// unspecified address (the oracle's router lets those reach conntrack).
+    #[test]
+    fn ipv6_input_addresses() {
+        let with = |src: &str, dst: &str| {
+            let mut p = ipv6(17, &[0x13, 0x88, 0, 9, 0, 8, 0, 0]);
+            p[8..24].copy_from_slice(&src.parse::<core::net::Ipv6Addr>().unwrap().octets());
+            p[24..40].copy_from_slice(&dst.parse::<core::net::Ipv6Addr>().unwrap().octets());
+            ipv6_input(&p)
+        };
+        let c = "2001:db8::1";
+        for (src, dst) in [("ff02::1", c), ("ff0e::1", c), (c, "ff00::1"), (c, "ff01::1"), (c, "ff11::1")] {
+            assert_eq!(with(src, dst), Err(Reason::BadIpv6Address), "{src} > {dst}");
+        }
+        for (src, dst) in [(c, "ff02::1"), (c, "ff0f::1"), ("::1", c), (c, "::1"), ("::", c), ("fe80::1", c)]
+        {
+            assert_eq!(with(src, dst), Ok(48), "{src} > {dst}");
+        }
+    }
+
+    /// The hop-by-hop options IPv6 input refuses (`ip6_parse_tlv()`), and
+    /// the payload length it gives a packet whose length field is 0.
+    #[test]
+    fn ipv6_input_hop_by_hop() {
+        let udp = [0x13, 0x88, 0, 9, 0, 8, 0, 0];
+        // A hop-by-hop header with `options` (6 bytes, or 14, ...), UDP after.
+        let hbh = |options: &[u8]| {
+            let mut h = std::vec![17, ((options.len() + 2) / 8 - 1) as u8];
+            h.extend_from_slice(options);
+            h.extend_from_slice(&udp);
+            ipv6(0, &h)
+        };
+        let ok = |options: &[u8]| ipv6_input(&hbh(options));
+        let refused = Err(Reason::BadHopByHopOptions);
+        // Padding: up to 7 bytes in a row, all zero.
+        assert_eq!(ok(&[1, 4, 0, 0, 0, 0]), Ok(56));
+        assert_eq!(ok(&[0; 6]), Ok(56));
+        assert_eq!(ok(&[1, 4, 0, 0, 1, 0]), refused);
+        assert_eq!(ok(&[1, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), refused);
+        assert_eq!(ok(&[1, 2, 0, 0, 0, 0, 0x1e, 0, 1, 4, 0, 0, 0, 0]), Ok(64));
+        // Unknown options by their two high bits; Router Alert of 2 bytes.
+        assert_eq!(ok(&[0x1e, 4, 0, 0, 0, 0]), Ok(56));
+        for kind in [0x5e, 0x9e, 0xde] {
+            assert_eq!(ok(&[kind, 4, 0, 0, 0, 0]), refused, "{kind:#x}");
+        }
+        assert_eq!(ok(&[5, 2, 0, 0, 1, 0]), Ok(56));
+        assert_eq!(ok(&[5, 3, 0, 0, 0, 0]), refused);
+        // IOAM on a 4-byte boundary of the packet (offset 44), not off it.
+        assert_eq!(ok(&[1, 0, 0x31, 2, 0, 0]), Ok(56));
+        assert_eq!(ok(&[0x31, 4, 0, 0, 0, 0]), refused);
+        // CALIPSO; an option past the header; more than 8 options.
+        assert_eq!(ok(&[7, 4, 0, 0, 0, 0]), refused);
+        assert_eq!(ok(&[0x1e, 10, 0, 0, 0, 0]), refused);
+        assert_eq!(ok(&[0x1e, 0].repeat(7)), Ok(64));
+        let nine = [[0x1e, 0].repeat(9), std::vec![1, 2, 0, 0]].concat();
+        assert_eq!(ok(&nine), refused);
+        // A Jumbo Payload option with a payload length.
+        assert_eq!(ok(&[0xc2, 4, 0, 1, 0, 0]), refused);
+        // A payload length of 0 before a hop-by-hop header: as long as the
+        // bytes, unless a Jumbo Payload option says otherwise (here it says
+        // 65,535 bytes or fewer, or more than there are: refused).
+        let mut zero = hbh(&[1, 4, 0, 0, 0, 0]);
+        zero[4..6].copy_from_slice(&[0, 0]);
+        zero.extend_from_slice(&[0; 8]);
+        assert_eq!(ipv6_input(&zero), Ok(64));
+        for value in [0xffffu32, 0x10000] {
+            let mut jumbo = hbh(&[&[0xc2, 4][..], &value.to_be_bytes()].concat());
+            jumbo[4..6].copy_from_slice(&[0, 0]);
+            assert_eq!(ipv6_input(&jumbo), refused, "{value}");
+        }
+        // Without a hop-by-hop header a payload length of 0 is 0.
+        let mut empty = ipv6(17, &udp);
+        empty[4..6].copy_from_slice(&[0, 0]);
+        assert_eq!(ipv6_input(&empty), Ok(40));
+        // The header must be there whole, within the payload length.
+        let mut short = hbh(&[1, 4, 0, 0, 0, 0]);
+        short[4..6].copy_from_slice(&[0, 4]);
+        assert_eq!(ipv6_input(&short), Err(Reason::BadExtensionHeader));
     }
 }
