@@ -360,7 +360,7 @@ fn hop_by_hop_refused(hdr: &[u8], payload_len: usize, end: usize) -> Result<Opti
                     [a, b, c, d] if offset % 4 == 2 && payload_len == 0 => {
                         let n = u32::from_be_bytes([a, b, c, d]) as usize;
                         jumbo = Some(n);
-                        n > 0xffff && 40 + n <= end
+                        n > 0xffff && n <= end.saturating_sub(40)
                     }
                     _ => false,
                 },
@@ -695,6 +695,27 @@ pub(crate) mod tests {
         for (src, dst) in [(c, "ff02::1"), (c, "ff0f::1"), ("::1", c), (c, "::1"), ("::", c), ("fe80::1", c)]
         {
             assert_eq!(with(src, dst), Ok(48), "{src} > {dst}");
+        }
+    }
+
+    proptest::proptest! {
+        /// IPv6 input's reading is total: on any hop-by-hop bytes, header
+        /// length and payload length it refuses the packet or gives an end
+        /// within the bytes, past the fixed header.
+        #[test]
+        fn ipv6_input_is_total(
+            hbh in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+            first in proptest::prelude::any::<bool>(),
+            plen in proptest::prelude::any::<u16>(),
+        ) {
+            let mut p = ipv6(if first { 0 } else { 17 }, &hbh);
+            if plen % 3 != 0 {
+                p[4..6].copy_from_slice(&plen.to_be_bytes());
+            }
+            if let Ok(end) = ipv6_input(&p) {
+                proptest::prop_assert!((40..=p.len()).contains(&end));
+            }
+            let _ = parse_ip(&p, Mode::Outer);
         }
     }
 
