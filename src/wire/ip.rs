@@ -291,7 +291,8 @@ pub(crate) fn ipv6_input(bytes: &[u8]) -> Result<usize, Reason> {
     };
     if next == HOP_BY_HOP {
         // The whole header must be there (`ipv6_parse_hopopts()` pulls it).
-        let hdr_len = bytes.get(41).map_or(0, |&l| (usize::from(l) + 1) * 8);
+        let Some(&units) = bytes.get(41) else { return Err(Reason::BadExtensionHeader) };
+        let hdr_len = (usize::from(units) + 1) * 8;
         let Some(hdr) = bytes.get(40..40 + hdr_len).filter(|_| 40 + hdr_len <= end) else {
             return Err(Reason::BadExtensionHeader);
         };
@@ -777,5 +778,10 @@ pub(crate) mod tests {
         let mut short = hbh(&[1, 4, 0, 0, 0, 0]);
         short[4..6].copy_from_slice(&[0, 4]);
         assert_eq!(ipv6_input(&short), Err(Reason::BadExtensionHeader));
+        let mut none = ipv6(0, &[]);
+        assert_eq!(ipv6_input(&none), Err(Reason::BadExtensionHeader));
+        none.push(17);
+        none[5] = 1;
+        assert_eq!(ipv6_input(&none), Err(Reason::BadExtensionHeader));
     }
 }
