@@ -177,6 +177,47 @@ fn icmpv6_neighbour_discovery_is_untracked() {
     );
 }
 
+/// What IPv6 input drops before conntrack (`ip6_rcv_core()`,
+/// `ip6_parse_tlv()`) is INVALID with its reason and makes no entry; a
+/// payload length of 0 before a hop-by-hop header is read to the packet's
+/// end; an IPv4-compatible address is listed as `conntrack -L` prints it.
+#[test]
+#[cfg(not(feature = "ipv4-only"))] // IPv6 only
+fn ipv6_input_before_conntrack() {
+    let mut t = table();
+    let c = "2001:db8::1";
+    for (src, dst) in [("ff02::1", c), (c, "ff01::1"), (c, "ff00::1")] {
+        let v = t.track(secs(1), &udp(src, 1000, dst, 53, b"q"));
+        assert_eq!(v, Verdict::Invalid(Reason::BadIpv6Address), "{src} > {dst}");
+    }
+    // A hop-by-hop header (next header 0) of 8 bytes before the datagram.
+    let with_hop_by_hop = |options: [u8; 6], payload_len: Option<u16>| {
+        let mut p = udp(c, 1000, "2001:db8::2", 53, b"q");
+        let mut hbh = vec![17, 0];
+        hbh.extend_from_slice(&options);
+        p.splice(40..40, hbh);
+        p[6] = 0;
+        let n = payload_len.unwrap_or(p.len() as u16 - 40);
+        p[4..6].copy_from_slice(&n.to_be_bytes());
+        p
+    };
+    // An unknown option whose type says "discard" (RFC 8200 § 4.2).
+    let refused = with_hop_by_hop([0x5e, 4, 0, 0, 0, 0], None);
+    assert_eq!(t.track(secs(1), &refused), Verdict::Invalid(Reason::BadHopByHopOptions));
+    assert!(t.is_empty());
+    // Skipped options, and a payload length of 0: the packet is tracked.
+    let zero = with_hop_by_hop([0x1e, 4, 0, 0, 0, 0], Some(0));
+    assert_eq!(t.track(secs(1), &zero).state(), Some(CtState::New));
+    let back = t.track(secs(1), &udp("2001:db8::2", 53, c, 1000, b"a"));
+    assert_eq!((back.state(), back.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+    let v = t.track(secs(1), &udp(c, 1001, "::10.2.0.2", 53, b"q"));
+    assert_eq!(
+        t.get(v.entry().unwrap(), secs(1)).unwrap().to_string(),
+        "udp      17 30 src=2001:db8::1 dst=::10.2.0.2 sport=1001 dport=53 [UNREPLIED] \
+         src=::10.2.0.2 dst=2001:db8::1 sport=53 dport=1001 mark=0 use=1"
+    );
+}
+
 #[test]
 fn generic_protocol_is_one_entry_both_ways() {
     let mut t = table();
