@@ -13,7 +13,11 @@ pub struct Stats {
     pub entries: u32,
     /// NAT tuple-taken checks that found the tuple in use (always 0: no NAT).
     pub found: u32,
-    /// Packets not trackable or rejected by their protocol tracker.
+    /// Packets not trackable or rejected by their protocol tracker. Unlike
+    /// the kernel's counter, this one also counts what IP input refuses
+    /// before conntrack (a bad IPv4 header or checksum, IPv6 input's
+    /// address and hop-by-hop rules): Linux drops such a packet before its
+    /// hook, and the table, which is handed it, says INVALID.
     pub invalid: u32,
     /// Entries inserted from outside the packet path (always 0 so far).
     pub insert: u32,
