@@ -22,13 +22,10 @@ use core::net::IpAddr;
 
 use super::addr::parse_addr;
 use super::lex::{
-    at, at_before, checked_port, count_while, digits, eq_ci, is_alpha, is_blank, is_nl, is_word, line_starts,
-    number, number_c, search,
+    at, at_before, count_while, digits, eq_ci, is_alpha, is_blank, is_nl, is_word, line_starts, search, uint,
+    uri_port,
 };
 use crate::tuple::Family;
-
-/// Port of a URI or `Via` without one.
-const SIP_PORT: u16 = 5060;
 
 /// The SIP headers of the kernel's header table (`nf_conntrack_sip.c:
 /// ct_sip_hdrs[]`). From, To, Via/TCP and Call-ID are read only by SIP NAT,
@@ -181,15 +178,15 @@ fn value_len(m: &[u8], p: usize, v: Value, family: Family) -> (usize, usize) {
     }
 }
 
-/// `address[:port]` at `p`, IPv6 in brackets: the address, the number
-/// after the colon if there is one, and the end.
-pub(super) fn addr_port(m: &[u8], p: usize, family: Family) -> Option<(IpAddr, Option<u64>, usize)> {
+/// `address[:port]` at `p`, IPv6 in brackets: the address, the port
+/// (5060 without one) and the end; `None` if either does not parse
+/// ([`uri_port`]: since Linux 6.18.33 `epaddr_len()` refuses a bad port
+/// as it refuses a bad address, so that a header naming one is passed
+/// over for the next).
+pub(super) fn addr_port(m: &[u8], p: usize, family: Family) -> Option<(IpAddr, u16, usize)> {
     let (addr, end) = parse_addr(m, p, m.len(), family, true)?;
-    if at(m, end) != b':' {
-        return Some((addr, None, end));
-    }
-    let (port, end) = number(m, end + 1);
-    Some((addr, Some(port), end))
+    let (port, end) = uri_port(m, end)?;
+    Some((addr, port, end))
 }
 
 /// Find header `h` in `msg` at a line start after offset `from`.
@@ -296,8 +293,9 @@ pub(crate) struct Uri {
     pub(crate) start: usize,
 }
 
-/// The URI of header `h` (see [`walk_headers`]); `Err` if its port is not
-/// 1024–65535.
+/// The URI of header `h` (see [`walk_headers`]); `Err` if its address or
+/// port does not parse (`ct_sip_parse_header_uri()`; the walk passed over
+/// such headers already, so that this does not happen).
 pub(super) fn header_uri(
     m: &[u8],
     from: usize,
@@ -306,11 +304,7 @@ pub(super) fn header_uri(
     in_list: Option<&mut bool>,
 ) -> Result<Option<Uri>, ()> {
     let Some((off, len)) = walk_headers(m, from, h, family, in_list) else { return Ok(None) };
-    let (addr, port_number, end) = addr_port(m, off, family).ok_or(())?;
-    let port = match port_number {
-        None => SIP_PORT,
-        Some(p) => checked_port(p as u32).ok_or(())?,
-    };
+    let (addr, port, end) = addr_port(m, off, family).ok_or(())?;
     Ok(Some(Uri { addr, port, end: (off + len).max(end), start: off }))
 }
 
@@ -321,12 +315,13 @@ fn param(m: &[u8], from: usize, name: &[u8]) -> Option<usize> {
     Some(header_search(m, from, limit, name)? + name.len())
 }
 
-/// The numeric parameter `name` after `from`: `Ok(None)` if absent, `Err`
-/// if not a number.
+/// The numeric parameter `name` after `from`, in decimal
+/// (`ct_sip_parse_numerical_param()`, base 10 since Linux 6.18.33):
+/// `Ok(None)` if absent, `Err` if not a number ([`uint`]).
 pub(super) fn numeric_param(m: &[u8], from: usize, name: &[u8]) -> Result<Option<u32>, ()> {
     let Some(s) = param(m, from, name) else { return Ok(None) };
-    let (v, e) = number_c(m, s);
-    if e == s { Err(()) } else { Ok(Some(v as u32)) }
+    let (v, e) = uint(m, s);
+    if e == s { Err(()) } else { Ok(Some(v)) }
 }
 
 /// The transport a URI's `transport=` names, if it is the connection's
@@ -422,9 +417,20 @@ mod tests {
         let uri = |m: &[u8], f| header_uri(m, 0, Header::Contact, f, None);
         assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1>\r\n", V4).unwrap().unwrap().port, 5060);
         assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1:1024>\r\n", V4).unwrap().unwrap().port, 1024);
-        assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1:1023>\r\n", V4), Err(()));
-        assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1:65536>\r\n", V4), Err(()));
-        assert_eq!(uri(b"X\r\nContact: <sip:192.0.2.1:x>\r\n", V4), Err(()));
+        // A port that does not parse makes the header one that does not
+        // parse (Linux 6.18.33 on): passed over for the next.
+        for port in ["1023", "65536", "x", "005060", ""] {
+            let m = std::format!("X\r\nContact: <sip:192.0.2.1:{port}>\r\n");
+            assert_eq!(uri(m.as_bytes(), V4), Ok(None), "{port}");
+            let m = std::format!("X\r\nContact: <sip:192.0.2.1:{port}>\r\nContact: <sip:192.0.2.2:5070>\r\n");
+            assert_eq!(
+                uri(m.as_bytes(), V4).unwrap().map(|u| (u.addr, u.port)),
+                Some((ip("192.0.2.2"), 5070))
+            );
+        }
+        // Nor does an address at the very end of the message.
+        assert_eq!(uri(b"X\r\nContact: sip:192.0.2.1", V4), Ok(None));
+        assert_eq!(uri(b"X\r\nContact: sip:192.0.2.1:5070", V4), Ok(None));
         assert_eq!(uri(b"X\r\nContact: *\r\n", V4), Ok(None));
         let v6 = uri(b"X\r\nm: <sip:u@[2001:db8::1]:5070;transport=udp>\r\n", V6).unwrap().unwrap();
         assert_eq!((v6.addr, v6.port), (ip("2001:db8::1"), 5070));
@@ -453,7 +459,8 @@ mod tests {
         let u = header_uri(m, 0, Header::Contact, V4, None).unwrap().unwrap();
         assert_eq!(transport(m, u.end, 6), Some(6));
         assert_eq!(transport(m, u.end, 17), None);
-        assert_eq!(numeric_param(m, u.end, b"expires="), Ok(Some(16)));
+        // Decimal only: "0x10" reads as 0.
+        assert_eq!(numeric_param(m, u.end, b"expires="), Ok(Some(0)));
         let m = b"X\r\nContact: <sip:192.0.2.1>;expires=soon\r\n";
         let u = header_uri(m, 0, Header::Contact, V4, None).unwrap().unwrap();
         assert_eq!(numeric_param(m, u.end, b"expires="), Err(()));

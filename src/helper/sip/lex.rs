@@ -3,8 +3,8 @@
 //! blanks, the kernel's character classes and numbers. These are the
 //! small scanners at the top of `nf_conntrack_sip.c` (`string_len()`,
 //! `digits_len()`, `iswordc()`, the line-start loop of
-//! `ct_sip_get_header()`) and the `simple_strtoul()` its callers read
-//! numbers with.
+//! `ct_sip_get_header()`) and the readers of numbers and ports its callers
+//! use (`sip_strtouint()`, `sip_parse_port()`).
 //!
 //! Offsets index the whole message. A read at or past the end (or past a
 //! `limit`) gives 0, the byte where the C code would meet its terminator
@@ -116,41 +116,57 @@ pub(super) fn digits(m: &[u8], i: usize, limit: usize) -> usize {
     count_while(m, i, limit, |b| b.is_ascii_digit())
 }
 
-/// A decimal number at `i` (wrapping like `simple_strtoul(…, 10)`) and its
-/// end.
-pub(super) fn number(m: &[u8], i: usize) -> (u64, usize) {
-    number_in_base(m, i, 10)
-}
-
-/// A number at `i` in C notation (`0x` hexadecimal, leading `0` octal,
-/// otherwise decimal, as `simple_strtoul(…, 0)`), wrapping, and its end.
-pub(super) fn number_c(m: &[u8], i: usize) -> (u64, usize) {
-    let (base, from) = if at(m, i) == b'0' {
-        if at(m, i + 1).eq_ignore_ascii_case(&b'x') && at(m, i + 2).is_ascii_hexdigit() {
-            (16, i + 2)
-        } else {
-            (8, i)
-        }
-    } else {
-        (10, i)
-    };
-    number_in_base(m, from, base)
-}
-
-/// The digits of `base` at `i` as a number, wrapping, and their end.
-fn number_in_base(m: &[u8], i: usize, base: u32) -> (u64, usize) {
-    let mut v = 0u64;
-    let mut j = i;
-    while let Some(d) = m.get(j).and_then(|&b| char::from(b).to_digit(base)) {
-        v = v.wrapping_mul(u64::from(base)).wrapping_add(u64::from(d));
-        j += 1;
+/// An `unsigned int` in decimal at `i` and its end, read as
+/// `nf_conntrack_sip.c: sip_strtouint()` reads one (Linux 6.18.33 on,
+/// commit "netfilter: nf_conntrack_sip: don't use simple_strtoul"): at
+/// most 11 digits (`sizeof("4294967295")`) and at most `u32::MAX`; more
+/// digits, or a larger value, read as no number (0, ending at `i`), as
+/// no digit does. Callers that need a number test `end == i`.
+pub(super) fn uint(m: &[u8], i: usize) -> (u32, usize) {
+    const MAX_DIGITS: usize = 11;
+    let n = digits(m, i, m.len());
+    if n > MAX_DIGITS {
+        return (0, i);
     }
-    (v, j)
+    // At most 11 digits: no overflow in 64 bits, and the value only
+    // grows digit by digit, so testing it once at the end is testing it
+    // after each digit.
+    let v = m[i..i + n].iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
+    match u32::try_from(v) {
+        Ok(v) => (v, i + n),
+        Err(_) => (0, i),
+    }
+}
+
+/// The optional `:port` at `p` after a URI's address, read as
+/// `nf_conntrack_sip.c: sip_parse_port()` reads it: the port (5060 if
+/// there is no colon) and where it ends; `None` if the message ends at
+/// `p`, if the colon is followed by no digit or by more than five, if the
+/// digits run to the end of the message, or if the port is not
+/// 1024–65535.
+pub(super) fn uri_port(m: &[u8], p: usize) -> Option<(u16, usize)> {
+    // The port of a URI or `Via` without one.
+    const SIP_PORT: u16 = 5060;
+    const MAX_DIGITS: usize = 5;
+    let limit = m.len();
+    if p >= limit {
+        return None;
+    }
+    if m[p] != b':' {
+        return Some((SIP_PORT, p));
+    }
+    let n = digits(m, p + 1, limit);
+    let end = p + 1 + n;
+    if n == 0 || n > MAX_DIGITS || end >= limit {
+        return None;
+    }
+    let v = m[p + 1..end].iter().fold(0u32, |v, &d| v * 10 + u32::from(d - b'0'));
+    Some((checked_port(v)?, end))
 }
 
 /// A port number as the helper accepts one, from the `unsigned int` the
 /// kernel read it into: 1024–65535 (the checks of
-/// `nf_conntrack_sip.c: ct_sip_parse_header_uri()` and `process_sdp()`).
+/// `nf_conntrack_sip.c: sip_parse_port()` and `process_sdp()`).
 pub(super) fn checked_port(v: u32) -> Option<u16> {
     u16::try_from(v).ok().filter(|&p| p >= 1024)
 }
@@ -162,19 +178,35 @@ mod tests {
 
     #[test]
     fn numbers() {
-        assert_eq!(number(b"5060;x", 0), (5060, 4));
-        assert_eq!(number(b"x", 0), (0, 0));
-        // Wrapping, as the kernel's unsigned arithmetic.
-        assert_eq!(number(b"18446744073709551617", 0), (1, 20));
-        assert_eq!(number_c(b"0x1F;", 0), (31, 4));
-        assert_eq!(number_c(b"0x;", 0), (0, 1));
-        assert_eq!(number_c(b"017 ", 0), (15, 3));
-        assert_eq!(number_c(b"019", 0), (1, 2));
-        assert_eq!(number_c(b"600", 0), (600, 3));
+        assert_eq!(uint(b"5060;x", 0), (5060, 4));
+        assert_eq!(uint(b"x", 0), (0, 0));
+        assert_eq!(uint(b"ab12", 2), (12, 4));
+        assert_eq!(uint(b"0", 0), (0, 1));
+        // Base 10 only: "0x10" is 0 followed by "x10".
+        assert_eq!(uint(b"0x10", 0), (0, 1));
+        assert_eq!(uint(b"017", 0), (17, 3));
+        // The largest value, and 11 digits with a leading zero.
+        assert_eq!(uint(b"4294967295\r\n", 0), (4294967295, 10));
+        assert_eq!(uint(b"04294967295", 0), (4294967295, 11));
+        // Too large, or too many digits: no number.
+        assert_eq!(uint(b"4294967296", 0), (0, 0));
+        assert_eq!(uint(b"18446744073709551617", 0), (0, 0));
+        assert_eq!(uint(b"000000000001", 0), (0, 0));
         assert_eq!(
             [0, 1023, 1024, 65535, 65536].map(checked_port),
             [None, None, Some(1024), Some(65535), None]
         );
+    }
+
+    #[test]
+    fn uri_ports() {
+        assert_eq!(uri_port(b":5070>", 0), Some((5070, 5)));
+        assert_eq!(uri_port(b";x", 0), Some((5060, 0)));
+        assert_eq!(uri_port(b":01024;", 0), Some((1024, 6)));
+        // Out of range, no digit, more than five, or at the message's end.
+        for m in [&b":1023>"[..], b":65536>", b":70000>", b":x>", b":>", b":005060>", b":5060", b""] {
+            assert_eq!(uri_port(m, 0), None, "{:?}", core::str::from_utf8(m));
+        }
     }
 
     #[test]

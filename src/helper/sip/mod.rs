@@ -43,7 +43,7 @@ use crate::reason::HelperDrop;
 use crate::tuple::Direction;
 use crate::verdict::CtState;
 use header::{Header, header_value};
-use lex::number;
+use lex::uint;
 use msg::process_msg;
 
 /// The SIP helper (`sip`, UDP and TCP port 5060).
@@ -139,13 +139,19 @@ impl Helper for Sip {
         loop {
             let family = cx.tuple(Direction::Original).family();
             let Some((o, _)) = header_value(rest, Header::ContentLength, family) else { break };
-            let (clen, end) = number(rest, o);
+            // (`sip_strtouint()`: a length too large to read is none.)
+            let (clen, end) = uint(rest, o);
+            if end == o {
+                break;
+            }
             let Some(head) = rest.get(end..).and_then(|r| r.windows(4).position(|w| w == b"\r\n\r\n")) else {
                 break;
             };
             // The message length: headers, blank line, body. A length past
-            // the segment (or past any address, for a hostile Content-Length)
-            // ends the work, as in `nf_conntrack_sip.c: sip_help_tcp()`.
+            // the segment ends the work, as in `nf_conntrack_sip.c:
+            // sip_help_tcp()`; one that would wrap a 32-bit sum does not
+            // wrap there (the oracle's verdicts, `tests/data/crafted/
+            // helpers/sip-numbers-and-ports`).
             let head_len = end + head + 4;
             let Some(len) = usize::try_from(clen).ok().and_then(|c| c.checked_add(head_len)) else {
                 return Ok(());

@@ -13,7 +13,7 @@ use core::fmt::Write;
 use core::net::IpAddr;
 
 use super::header::{Header, addr_port, header_uri, header_value};
-use super::lex::number;
+use super::lex::{at, count_while, is_alpha, is_nl, uint};
 use super::msg::Msg;
 use super::sdp::{Media, Sdp, Span};
 use crate::expect::{ExpectError, Expectation};
@@ -83,6 +83,27 @@ fn map_span(
     replace(cx, base, start, end - start, text.as_bytes())
 }
 
+/// The address and port of the request URI of message `m` (its offset,
+/// the address, the port, where they end), as
+/// `nf_conntrack_sip.c: ct_sip_parse_request()` reads them: after the
+/// method's letters and one more byte, the first `sip:` of the line, a
+/// user part up to an `@` on the line skipped, then `address[:port]`,
+/// which must parse ([`addr_port`]).
+fn request_uri(m: &[u8], family: Family) -> Option<(usize, IpAddr, u16, usize)> {
+    let method = count_while(m, 0, m.len(), is_alpha);
+    if method == 0 || method + 1 >= m.len() {
+        return None;
+    }
+    let from = method + 1;
+    let line = from + m[from..].iter().position(|&b| is_nl(b)).unwrap_or(m.len() - from);
+    let sip = m.get(from..line)?.windows(4).position(|w| w.eq_ignore_ascii_case(b"sip:"))?;
+    let uri = from + sip + 4;
+    let user = count_while(m, uri, m.len(), |b| b != b'@' && !is_nl(b));
+    let host = if at(m, uri + user) == b'@' { uri + user + 1 } else { uri };
+    let (addr, port, end) = addr_port(m, host, family)?;
+    Some((host, addr, port, end))
+}
+
 /// The signalling part (`nf_nat_sip.c: nf_nat_sip()`): the request URI,
 /// the first `Via`, every `Contact`, `From` and `To` of message `m`,
 /// which starts `base` bytes into the payload.
@@ -95,20 +116,10 @@ pub(super) fn rewrite_headers(
     dir: Direction,
 ) -> Result<(), HelperDrop> {
     // The request line: `METHOD sip:[user@]address[:port] SIP/2.0`.
-    if !m.starts_with(b"SIP/2.0 ") {
-        let line = m.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(m.len());
-        let first = &m[..line];
-        if let Some(sip) = first.windows(4).position(|w| w.eq_ignore_ascii_case(b"sip:")) {
-            let uri = sip + 4;
-            let stop = first[uri..].iter().position(|&b| b == b' ').map_or(line, |e| uri + e);
-            let host = first[uri..stop].iter().position(|&b| b == b'@').map_or(uri, |at| uri + at + 1);
-            if let Some((addr, port, end)) = addr_port(first, host, family) {
-                let port = port.map_or(Some(5060), |p| u16::try_from(p).ok());
-                if let Some(port) = port {
-                    map_span(cx, base, dir, (host, end), addr, port)?;
-                }
-            }
-        }
+    if !m.starts_with(b"SIP/2.0 ")
+        && let Some((start, addr, port, end)) = request_uri(m, family)
+    {
+        map_span(cx, base, dir, (start, end), addr, port)?;
     }
     let via = if proto == 6 { Header::ViaTcp } else { Header::ViaUdp };
     if let Ok(Some(u)) = header_uri(m, 0, via, family, None) {
@@ -146,8 +157,11 @@ pub(super) fn content_length(
         return Ok(());
     }
     let Some((o, _)) = header_value(m, Header::ContentLength, family) else { return Err(FAIL) };
-    let (old, end) = number(m, o);
-    let new = i64::try_from(old).ok().and_then(|v| v.checked_add(delta)).filter(|&v| v >= 0).ok_or(FAIL)?;
+    let (old, end) = uint(m, o);
+    if end == o {
+        return Err(FAIL);
+    }
+    let new = i64::from(old).checked_add(delta).filter(|&v| v >= 0).ok_or(FAIL)?;
     let mut text = heapless::String::<64>::new();
     write!(text, "{new}").map_err(|_| FAIL)?;
     replace(cx, base, o, end - o, text.as_bytes())
@@ -244,4 +258,33 @@ fn expect_rtp_rtcp_translated(
         }
     }
     Err(FAIL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{V4, V6, ip};
+    use super::request_uri;
+
+    #[test]
+    fn request_uris() {
+        let uri = request_uri;
+        let m = b"INVITE sip:bob@192.0.2.20 SIP/2.0\r\n";
+        assert_eq!(uri(m, V4), Some((15, ip("192.0.2.20"), 5060, 25)));
+        let m = b"INVITE sip:192.0.2.20:5070;transport=udp SIP/2.0\r\n";
+        assert_eq!(uri(m, V4), Some((11, ip("192.0.2.20"), 5070, 26)));
+        let m = b"BYE SIP:u@[2001:db8::20]:5080 SIP/2.0\r\n";
+        assert_eq!(uri(m, V6), Some((10, ip("2001:db8::20"), 5080, 29)));
+        // A port outside 1024–65535, or not 1–5 digits: not rewritten.
+        for m in [&b"INVITE sip:192.0.2.20:80 SIP/2.0\r\n"[..], b"INVITE sip:192.0.2.20:005060 SIP/2.0\r\n"] {
+            assert_eq!(uri(m, V4), None);
+        }
+        // No `sip:` on the first line, no method, a host name.
+        for m in [&b"INVITE tel:123 SIP/2.0\r\nTo: sip:192.0.2.1\r\n"[..], b" sip:192.0.2.20 SIP/2.0\r\n"] {
+            assert_eq!(uri(m, V4), None);
+        }
+        assert_eq!(uri(b"INVITE sip:bob@example.com SIP/2.0\r\n", V4), None);
+        // The user part is looked for up to the end of the line.
+        let m = b"INVITE sip:192.0.2.20 SIP/2.0 x@192.0.2.30 \r\n";
+        assert_eq!(uri(m, V4).map(|u| u.1), Some(ip("192.0.2.30")));
+    }
 }

@@ -16,7 +16,7 @@ use core::net::IpAddr;
 use super::addr::parse_addr;
 use super::header::HeaderMatch;
 use super::lex::{
-    at_before, checked_port, count_while, digits, eq_ci, eq_cs, is_alpha, line_starts, number, search,
+    at_before, checked_port, count_while, digits, eq_ci, eq_cs, is_alpha, line_starts, search, uint,
 };
 use super::{CLASS_AUDIO, CLASS_IMAGE, CLASS_VIDEO};
 use crate::tuple::Family;
@@ -154,9 +154,9 @@ pub fn parse_sdp(msg: &[u8], family: Family) -> Sdp {
             continue;
         };
         off = o + name.len();
-        let (port, port_end) = number(m, off);
+        // (`sip_strtouint()`: a number too large to read is 0.)
+        let (port, port_end) = uint(m, off);
         let port_span = (off, port_end - off);
-        let port = port as u32;
         if port == 0 {
             // An inactive stream.
             continue;
@@ -256,6 +256,13 @@ mod tests {
         let s = sdp("m=audio 4000 RTP/AVP 0\r\nm=audio 1023 RTP/AVP 0\r\nm=audio 5000 RTP/AVP 0\r\n");
         assert_eq!((s.media[0].is_some(), s.media[1], s.error), (true, None, Some("wrong port")));
         assert_eq!(sdp("m=video 65536 RTP/AVP 0\r\n").error, Some("wrong port"));
+        // A port too large to read, or of more than 11 digits, reads as 0
+        // (`sip_strtouint()`): skipped as an inactive stream.
+        let s = sdp(
+            "m=audio 4294967297 RTP/AVP 0\r\nm=audio 000000004000 RTP/AVP 0\r\nm=audio 4002 RTP/AVP 0\r\n",
+        );
+        assert_eq!((s.media, s.error), ([media(CLASS_AUDIO, "192.0.2.1", 4002), None, None], None));
+        assert_eq!(sdp("m=audio 00000004000 RTP/AVP 0\r\n").media[0], media(CLASS_AUDIO, "192.0.2.1", 4000));
         // Unknown and case-mismatched media types are skipped.
         let s = sdp(
             "m=application 9 TCP/BFCP *\r\nm=Audio 4000 RTP/AVP 0\r\nm=text 4002 RTP/AVP 0\r\nm=video 4004 RTP/AVP 0\r\n",

@@ -1032,6 +1032,106 @@ def pptp_icmp_error():
     wrpcap("pptp-icmp-error.pcap", pkts)
 
 
+# The numbers and ports of SIP as Linux 6.18 reads them since 6.18.33
+# ("netfilter: nf_conntrack_sip: don't use simple_strtoul"): a URI port must
+# be 1-5 digits, 1024-65535, and a header naming another is passed over for
+# the next one of its name; numbers are decimal, at most 11 digits and at
+# most 2^32-1, else no number. Each case on its own signalling flow (UA port
+# 5061-5068 to the proxy's 5060), its outcome shown by a probe from the peer
+# (RELATED if the helper expected it):
+#  A. REGISTER, a Contact on port 80, then one on 5070, Expires 3600; the
+#     200 OK names 5070: the second is registered, the probe to 5070 RELATED
+#     (before: "cannot parse contact", the REGISTER dropped).
+#  B. REGISTER whose only Contact is on port 70000: passed, nothing expected.
+#  C. INVITE whose first audio port is 4294967297 (no number: the medium is
+#     skipped, not "wrong port"), the second 49180: RELATED.
+#  D. INVITE whose audio port has 12 digits (000000049190): skipped, NEW.
+#  E. INVITE with CSeq 4294967297: "cannot get cseq", dropped; 49200 NEW.
+#  F. A 200 answer whose code is 4294967496: "cannot get code", dropped; the
+#     media it announces (49220) NEW, the INVITE's (49210) RELATED.
+#  G. REGISTER with ;expires=0x10 (decimal: 0, no registration) then a 200 OK
+#     with Expires 3600: nothing to refresh, the probe to 5080 NEW.
+#  H. REGISTER with Expires 4294967297 (no number: 0), then a 200 OK whose
+#     Contact says ;expires=3600: nothing registered, the probe to 5090 NEW.
+#  J. SIP over TCP: an INVITE whose Content-Length would make a 32-bit sum
+#     of the message's length wrap to a length inside the headers, just past
+#     lines that read as SDP (v=, c=, m=audio 49230). Linux does not wrap:
+#     the message runs past the segment and is not taken; the probe to 49230
+#     is NEW. (The same lines with Content-Length 0 are taken as SDP.)
+def sip_numbers_and_ports():
+    ua, px = "192.168.1.10", "198.51.100.20"
+    pkts = []
+
+    def sip(uport, from_ua, text):
+        a, b, sp, dp = (ua, px, uport, 5060) if from_ua else (px, ua, 5060, uport)
+        pkts.append(Ether(**MAC) / IP(src=a, dst=b) / UDP(sport=sp, dport=dp) / Raw(text.encode()))
+
+    def probe(src, dst, sport, dport):
+        pkts.append(rtp(src, dst, sport, dport))
+
+    def hdrs(uport, method, cseq):
+        return ("Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%d\r\nFrom: <sip:alice@%s>;tag=1\r\n"
+                "To: <sip:bob@%s>\r\nCall-ID: %d@%s\r\nCSeq: %s %s\r\n"
+                % (ua, uport, uport, ua, px, uport, ua, cseq, method))
+
+    def sdp(addr, *ports):
+        body = "v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n" % (addr, addr)
+        body += "".join("m=audio %s RTP/AVP 0\r\n" % p for p in ports)
+        return "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    def register(uport, contacts, extra=""):
+        sip(uport, True, "REGISTER sip:%s SIP/2.0\r\n" % px + hdrs(uport, "REGISTER", 1) + contacts + extra
+            + "Content-Length: 0\r\n\r\n")
+
+    def registered(uport, contact, extra=""):
+        sip(uport, False, "SIP/2.0 200 OK\r\n" + hdrs(uport, "REGISTER", 1) + contact + extra
+            + "Content-Length: 0\r\n\r\n")
+
+    # A
+    register(5061, "Contact: <sip:alice@%s:80>\r\nContact: <sip:alice@%s:5070>\r\n" % (ua, ua), "Expires: 3600\r\n")
+    registered(5061, "Contact: <sip:alice@%s:5070>;expires=3600\r\n" % ua)
+    probe(px, ua, 40001, 5070)
+    # B
+    register(5062, "Contact: <sip:alice@%s:70000>\r\n" % ua, "Expires: 3600\r\n")
+    # C
+    invite = lambda uport, cseq, *ports: sip(uport, True, "INVITE sip:bob@%s SIP/2.0\r\n" % px
+                                            + hdrs(uport, "INVITE", cseq) + sdp(ua, *ports))
+    invite(5063, 1, 4294967297, 49180)
+    probe(px, ua, 40002, 49180)
+    # D
+    invite(5064, 1, "000000049190")
+    probe(px, ua, 40003, 49190)
+    # E
+    invite(5065, 4294967297, 49200)
+    probe(px, ua, 40004, 49200)
+    # F
+    invite(5066, 1, 49210)
+    sip(5066, False, "SIP/2.0 4294967496 OK\r\n" + hdrs(5066, "INVITE", 1) + sdp(px, 49220))
+    probe(ua, px, 40005, 49220)
+    probe(px, ua, 40006, 49210)
+    # G
+    register(5067, "Contact: <sip:alice@%s:5080>;expires=0x10\r\n" % ua)
+    registered(5067, "Contact: <sip:alice@%s:5080>\r\n" % ua, "Expires: 3600\r\n")
+    probe(px, ua, 40007, 5080)
+    # H
+    register(5068, "Contact: <sip:alice@%s:5090>\r\n" % ua, "Expires: 4294967297\r\n")
+    registered(5068, "Contact: <sip:alice@%s:5090>;expires=3600\r\n" % ua)
+    probe(px, ua, 40008, 5090)
+    # J
+    t = Tcp(None, ua, px, 50601, 5060)
+    t.handshake()
+    head = lambda clen: ("INVITE sip:bob@%s SIP/2.0\r\nCSeq: 1 INVITE\r\nContent-Length: %d\r\n"
+                         "v=0\r\nc=IN IP4 %s\r\nm=audio 49230 RTP/AVP 0\r\nX-Pad: aaaa\r\n\r\n" % (px, clen, ua))
+    text = head(4000000000)
+    msglen = text.index("X-Pad") + 3
+    clen = 2**32 - len(text) + msglen
+    assert len(str(clen)) == 10 and (len(head(clen)) + clen) % 2**32 == msglen
+    t.send(True, "PA", head(clen).encode())
+    t.send(False, "A")
+    pkts += t.pkts + [rtp(px, ua, 40009, 49230)]
+    wrpcap("sip-numbers-and-ports.pcap", pkts)
+
+
 BUILDERS = {
     "ftp-split-commands": split_commands,
     "ftp-pasv-names-other-host": pasv_other_host,
@@ -1046,6 +1146,7 @@ BUILDERS = {
     "sip-tcp-content-length-overflow-ipv6": sip_tcp_content_length_overflow_v6,
     "sip-udp-ipv6-sdp-brackets": sip_udp_ipv6_sdp_brackets,
     "sip-udp-icmp-error-refresh": sip_udp_icmp_error_refresh,
+    "sip-numbers-and-ports": sip_numbers_and_ports,
     "irc-dcc-send-chat": irc_dcc,
     "irc-dcc-spoofed-and-limit": irc_dcc_spoofed,
     "irc-dcc-malformed": irc_dcc_malformed,
