@@ -686,7 +686,10 @@ fn parse_v6(p: &[u8]) -> Result<Option<Frag<'_>>, FragDrop> {
     }
     // What IPv6 input drops (a payload beyond the packet, a refused
     // address or hop-by-hop option) never reaches the defragmenter: the
-    // table says why. A jumbogram has no Fragment header (RFC 2675 § 3).
+    // table says why. A payload length of 0 (a jumbogram's) is not
+    // reassembled: `nf_conntrack_reasm.c: nf_ct_frag6_gather()` lets such
+    // a packet through ("jumbo payload inhibits frag. header"), and a
+    // jumbogram has no Fragment header anyway (RFC 2675 § 3).
     let plen = usize::from(u16::from_be_bytes([p[4], p[5]]));
     let Ok(end) = crate::wire::ip::ipv6_input(p) else { return Ok(None) };
     if plen == 0 {

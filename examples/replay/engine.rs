@@ -489,15 +489,15 @@ fn replay_on<S: Storage>(
                 let meta = Meta::default().with_notrack(opts.notrack.iter().any(|n| n.matches(packet)));
                 // What the oracle's router drops after conntrack's hook is
                 // classified and discarded, never confirmed.
-                let dropped_by_input = ipv4_input_drops(packet) || ipv6_forward_drops(packet);
-                let v = if dropped_by_input {
+                let dropped_by_router = ipv4_input_drops(packet) || ipv6_forward_drops(packet);
+                let v = if dropped_by_router {
                     let v = table.classify(now, packet, meta);
                     table.discard(&v);
                     v
                 } else {
                     table.track_with(now, packet, meta)
                 };
-                if dropped_by_input {
+                if dropped_by_router {
                     obj.insert("path".into(), json!("dropped_before_postrouting"));
                 }
                 match v {
