@@ -131,7 +131,7 @@ pub(super) fn uint(m: &[u8], i: usize) -> (u32, usize) {
     // At most 11 digits: no overflow in 64 bits, and the value only
     // grows digit by digit, so testing it once at the end is testing it
     // after each digit.
-    let v = m[i..i + n].iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
+    let v = m.get(i..i + n).unwrap_or_default().iter().fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
     match u32::try_from(v) {
         Ok(v) => (v, i + n),
         Err(_) => (0, i),
@@ -182,6 +182,8 @@ mod tests {
         assert_eq!(uint(b"x", 0), (0, 0));
         assert_eq!(uint(b"ab12", 2), (12, 4));
         assert_eq!(uint(b"0", 0), (0, 1));
+        // At or past the end: no number.
+        assert_eq!((uint(b"12", 2), uint(b"12", 7)), ((0, 2), (0, 7)));
         // Base 10 only: "0x10" is 0 followed by "x10".
         assert_eq!(uint(b"0x10", 0), (0, 1));
         assert_eq!(uint(b"017", 0), (17, 3));
