@@ -44,7 +44,7 @@ fn compare(opts: &mut engine::Options, frames: &[ctrack_capture::Frame], split: 
             return Some(format!("split at {split}: frame {w} != {h}"));
         }
     }
-    for key in ["conntrack_L", "conntrack_L_expect"] {
+    for key in ["conntrack_L", "conntrack_L_expect", "conntrack_L_expect_ipv6"] {
         let (a, b) = (listing(wf, key), listing(hf, key));
         if a != b {
             return Some(format!(

@@ -3,8 +3,8 @@
 //! the parity test (`tests/parity.rs`).
 
 use ctrack::{
-    Config, ConnTable, Event, EventSink, GrowableStorage, HashKey, HeapDefragStorage, HeapStorage, Instant,
-    L4, Meta, Reassembler, Reassembly, Status, Storage, Verdict, WithEvents, tuple::proto,
+    Config, ConnTable, Event, EventSink, Family, GrowableStorage, HashKey, HeapDefragStorage, HeapStorage,
+    Instant, L4, Meta, Reassembler, Reassembly, Status, Storage, Verdict, WithEvents, tuple::proto,
 };
 use ctrack_capture::{Frame, FrameContent, read_capture};
 use serde_json::{Map, Value, json};
@@ -546,7 +546,12 @@ fn replay_on<S: Storage>(
         v
     };
     let listing = sorted(table.entries(now).map(|e| e.to_string()).collect());
-    let expect_listing = sorted(table.expectations(now).map(|e| e.to_string()).collect());
+    // `conntrack -L expect` lists the IPv4 expectations only (its default
+    // family, as the oracle's listing shows); `-L expect -f ipv6` the rest.
+    let (expect_v4, expect_v6): (Vec<_>, Vec<_>) =
+        table.expectations(now).partition(|e| e.expectation().tuple().family() == Family::Ipv4);
+    let expect_listing = sorted(expect_v4.iter().map(|e| e.to_string()).collect());
+    let expect_listing_v6 = sorted(expect_v6.iter().map(|e| e.to_string()).collect());
     // `conntrack -L unconfirmed` / `-L dying` (see ConnTable::unconfirmed
     // and ConnTable::dying for what they hold here).
     let unconfirmed = sorted(table.unconfirmed(now).map(|e| e.to_string()).collect());
@@ -558,7 +563,7 @@ fn replay_on<S: Storage>(
         "search_restart": s.search_restart, "clash_resolve": s.clash_resolve, "chaintoolong": s.chaintoolong,
         "expect_new": s.expect_new, "expect_create": s.expect_create, "expect_delete": s.expect_delete,
     });
-    let fin = json!({"final": true, "frames": frames.len(), "conntrack_L": listing, "conntrack_L_expect": expect_listing, "conntrack_L_unconfirmed": unconfirmed, "conntrack_L_dying": dying, "stats": stats});
+    let fin = json!({"final": true, "frames": frames.len(), "conntrack_L": listing, "conntrack_L_expect": expect_listing, "conntrack_L_expect_ipv6": expect_listing_v6, "conntrack_L_unconfirmed": unconfirmed, "conntrack_L_dying": dying, "stats": stats});
     lines.push(fin);
     lines
 }

@@ -13,6 +13,11 @@
 //! `delta-time`; `--events` gives each frame's object an `events` array:
 //! the `conntrack -E` lines (connections and expectations) it caused.
 //!
+//! The final object holds the listings: `conntrack_L`, `conntrack_L_expect`
+//! (the IPv4 expectations, as `conntrack -L expect` lists them by default),
+//! `conntrack_L_expect_ipv6` (`-L expect -f ipv6`), `conntrack_L_unconfirmed`
+//! and `conntrack_L_dying`, and the counters.
+//!
 //! Frames are fed ~0.3 ms apart as the oracle injects them; with
 //! `--honour-gaps MAXSEC` the capture's timestamps drive the clock, each gap
 //! capped at MAXSEC seconds.
