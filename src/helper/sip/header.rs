@@ -28,8 +28,9 @@ use super::lex::{
 use crate::tuple::Family;
 
 /// The SIP headers of the kernel's header table (`nf_conntrack_sip.c:
-/// ct_sip_hdrs[]`). From, To, Via/TCP and Call-ID are read only by SIP NAT,
-/// which ctrack does not do yet; the parser and its fuzz target keep them.
+/// ct_sip_hdrs[]`). From, To and Via/TCP are read only by SIP NAT (feature
+/// `nat-helpers`), Call-ID by nothing yet; the parser and its fuzz target
+/// keep them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
 pub enum Header {
