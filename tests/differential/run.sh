@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Differential rounds: random captures given to the Linux oracle and to the
+# replay, compared frame by frame (compare.py). Needs root, scapy and the
+# oracle (../shared/oracle beside the checkout); see README.md.
+#
+#   tests/differential/run.sh ROUND FROM TO [OUT]
+#
+# ROUND is one of sip, ftp, irc_amanda, pptp, tcp, sctp, icmp; seeds FROM..TO.
+# Each capture that differs is kept in OUT (default target/differential/ROUND)
+# with the oracle's verdicts (k*.jsonl), the replay's (r*.jsonl) and the
+# differences (d*.txt); the others are removed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ $# -ge 3 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
+round=$1 from=$2 to=$3
+out=${4:-target/differential/$round}
+here=tests/differential
+oracle=${ORACLE:-../shared/oracle/ct_oracle.py}
+case "$round" in
+    sip) args=(--helpers sip) ;;
+    ftp) args=(--helpers ftp) ;;
+    irc_amanda) args=(--helpers irc,amanda) ;;
+    pptp) args=(--helpers pptp) ;;
+    tcp|sctp|icmp) args=(--helpers none --honour-gaps 3) ;;
+    *) echo "unknown round $round" >&2; exit 2 ;;
+esac
+cargo build --release --example replay --quiet
+replay=target/release/examples/replay
+mkdir -p "$out"
+differ=0
+for s in $(seq "$from" "$to"); do
+    c=$out/c$s.pcap k=$out/k$s.jsonl r=$out/r$s.jsonl d=$out/d$s.txt
+    python3 "$here/gen_$round.py" "$s" "$c"
+    python3 "$oracle" "$c" --snapshot-each "${args[@]}" --out "$k" >/dev/null 2>&1
+    "$replay" "${args[@]}" "$c" >"$r"
+    if python3 "$here/compare.py" "$k" "$r" >"$d"; then
+        rm -f "$c" "$k" "$r" "$d"
+    else
+        differ=$((differ + 1))
+        echo "seed $s differs: $(head -1 "$d")"
+    fi
+done
+echo "$round: $((to - from + 1)) captures, $differ differ"
