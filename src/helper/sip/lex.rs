@@ -160,8 +160,8 @@ pub(super) fn uri_port(m: &[u8], p: usize) -> Option<(u16, usize)> {
     if n == 0 || n > MAX_DIGITS || end >= limit {
         return None;
     }
-    let v = m[p + 1..end].iter().fold(0u32, |v, &d| v * 10 + u32::from(d - b'0'));
-    Some((checked_port(v)?, end))
+    // (At most five digits: `uint` reads them all.)
+    Some((checked_port(uint(m, p + 1).0)?, end))
 }
 
 /// A port number as the helper accepts one, from the `unsigned int` the
