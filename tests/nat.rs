@@ -919,6 +919,112 @@ fn sip_invite_and_media_translated_v4_and_v6() {
 }
 
 #[cfg(feature = "nat-helpers")]
+/// The payload of a translated UDP packet, as text.
+fn udp_text(p: &[u8]) -> String {
+    let l4 = if p[0] >> 4 == 6 { 48 } else { 28 };
+    String::from_utf8(p[l4..].to_vec()).unwrap()
+}
+
+#[cfg(feature = "nat-helpers")]
+/// The topmost Via through source NAT with a port of its own: on the
+/// request, its address and port and its `maddr=` become the public ones;
+/// on the answer, its address and port and the server's `received=` and
+/// `rport=` (RFC 3581) become the client's own again. A Via of another
+/// hop, and on the request a Via that names the server, are left alone.
+#[test]
+fn sip_via_and_its_parameters_translated_v4_and_v6() {
+    let families = [(CLIENT, SERVER, PUBLIC, false), (CLIENT6, SERVER6, PUBLIC6, true)];
+    for (client, server, public, v6) in families.into_iter().filter(|f| IPV6_TRACKED || !f.3) {
+        let h = |a: &str| if v6 { format!("[{a}]") } else { a.to_string() };
+        let mut t = helped();
+        let mut first = udp(client, 5060, server, 5060, b"OPTIONS");
+        let _ = open(&mut t, &mut first, &[NatRule::snat(addr(public)).ports(6000, 6000)]).unwrap();
+        let request = format!(
+            "OPTIONS sip:{s}:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {c}:5060;rport;maddr={c};branch=z9hG4bK1\r\n\
+             CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            s = h(server),
+            c = h(client)
+        );
+        let (_, out) = pass_in(&mut t, &udp(client, 5060, server, 5060, request.as_bytes()));
+        let text = udp_text(&out);
+        assert!(
+            text.contains(&format!("Via: SIP/2.0/UDP {p}:6000;rport;maddr={p};branch", p = h(public))),
+            "{text}"
+        );
+
+        // The answer names the public end, as the server saw it; an IPv6
+        // `received=` in brackets (the kernel reads it with or without) is
+        // written back without.
+        let answer = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {p}:6000;received={r};rport=6000;branch=z9hG4bK1\r\n\
+             CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            p = h(public),
+            r = h(public)
+        );
+        let (r, back) = pass_in(&mut t, &udp(server, 5060, public, 6000, answer.as_bytes()));
+        assert_eq!(r.state(), Some(CtState::Established));
+        let text = udp_text(&back);
+        let want = format!("Via: SIP/2.0/UDP {c}:5060;received={client};rport=5060;branch", c = h(client));
+        assert!(text.contains(&want), "{text}");
+
+        // A Via of another hop on top: nothing in it changes.
+        let other = if v6 { "2001:db8:9::9" } else { "192.0.2.99" };
+        let relayed = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {o}:5060;received={public};rport=6000\r\n\
+             CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            o = h(other)
+        );
+        let (_, back) = pass_in(&mut t, &udp(server, 5060, public, 6000, relayed.as_bytes()));
+        assert_eq!(udp_text(&back), relayed);
+
+        // On a request, a Via naming the server is not this end's.
+        let odd = format!(
+            "OPTIONS sip:{s}:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {s}:5060;maddr={c}\r\n\
+             CSeq: 2 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            s = h(server),
+            c = h(client)
+        );
+        let (_, out) = pass_in(&mut t, &udp(client, 5060, server, 5060, odd.as_bytes()));
+        assert!(udp_text(&out).contains(&format!(
+            "Via: SIP/2.0/UDP {}:5060;maddr={}\r\n",
+            h(server),
+            h(client)
+        )));
+    }
+}
+
+#[cfg(feature = "nat-helpers")]
+/// A phone that sends from a high port but names 5060 in its Via (the
+/// "forced" port of `nf_nat_sip()`): the server's answers, and later
+/// requests, to the public end reach the phone on 5060, and a header
+/// naming the public end names the phone's 5060 too.
+#[test]
+fn sip_answers_reach_the_port_the_via_named() {
+    let mut t = helped();
+    let mut first = udp(CLIENT, 40000, SERVER, 5060, b"OPTIONS");
+    let _ = open(&mut t, &mut first, &[NatRule::snat(addr(PUBLIC)).ports(6000, 6000)]).unwrap();
+    let request = format!(
+        "REGISTER sip:{SERVER} SIP/2.0\r\nVia: SIP/2.0/UDP {CLIENT}:5060;branch=z9hG4bK1\r\n\
+         CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+    );
+    let (_, out) = pass_in(&mut t, &udp(CLIENT, 40000, SERVER, 5060, request.as_bytes()));
+    // The Via names another port than the packet's source: not this end's,
+    // left alone.
+    assert!(udp_text(&out).contains(&format!("Via: SIP/2.0/UDP {CLIENT}:5060;")));
+    let answer = format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {CLIENT}:5060;branch=z9hG4bK1\r\n\
+         Contact: <sip:{PUBLIC}:6000>\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+    );
+    let (r, back) = pass_in(&mut t, &udp(SERVER, 5060, PUBLIC, 6000, answer.as_bytes()));
+    assert_eq!(r.state(), Some(CtState::Established));
+    assert_eq!((addrs(&back), ports(&back)), ((addr(SERVER), addr(CLIENT)), (5060, 5060)));
+    assert!(udp_text(&back).contains(&format!("Contact: <sip:{CLIENT}:5060>")), "{}", udp_text(&back));
+    // A packet without SIP in it is translated as the connection says.
+    let (_, plain) = pass_in(&mut t, &udp(SERVER, 5060, PUBLIC, 6000, b"\r\n"));
+    assert_eq!(ports(&plain), (5060, 40000));
+}
+
+#[cfg(feature = "nat-helpers")]
 /// A rewrite that shrinks, twice, across several segments, with a
 /// retransmission, and a failover in the middle: the standby goes on with
 /// the same sequence adjustment (the snapshot carries it).

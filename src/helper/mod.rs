@@ -259,6 +259,14 @@ impl<'a> HelperContext<'a> {
         off.checked_add(len).is_some_and(|end| end <= self.payload.len()) && self.rewrite.push(off, len, text)
     }
 
+    /// Send this packet, a UDP datagram, to port `port` of its
+    /// destination when it is translated, whatever port the translation
+    /// gives (the SIP helper's "forced" port, `nf_nat_sip()`).
+    #[cfg(feature = "nat-helpers")]
+    pub(crate) fn force_dport(&mut self, port: u16) {
+        self.rewrite.force_dport(port);
+    }
+
     /// The connection was itself expected (it has a master).
     pub fn is_expected(&self) -> bool {
         self.expected

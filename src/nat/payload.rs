@@ -44,6 +44,9 @@ pub(crate) struct Rewrite {
     serial: u16,
     count: u8,
     used: u16,
+    /// The UDP destination port the packet must get instead of the one
+    /// its translation gives (0: none; see [`Rewrite::force_dport`]).
+    dport: u16,
     edits: [Edit; MAX_EDITS],
     text: [u8; MAX_TEXT],
 }
@@ -54,6 +57,7 @@ impl Rewrite {
         serial: 0,
         count: 0,
         used: 0,
+        dport: 0,
         edits: [Edit { off: 0, len: 0, at: 0, n: 0 }; MAX_EDITS],
         text: [0; MAX_TEXT],
     };
@@ -63,12 +67,13 @@ impl Rewrite {
         self.ticket = 0;
         self.count = 0;
         self.used = 0;
+        self.dport = 0;
     }
 
     /// Give the edits added since [`Rewrite::clear`] a new ticket, if
     /// there are any: the packet's verdict keeps it.
     pub(crate) fn issue(&mut self) -> u16 {
-        if self.count == 0 {
+        if self.count == 0 && self.dport == 0 {
             return 0;
         }
         self.serial = self.serial.checked_add(1).unwrap_or(1);
@@ -79,6 +84,19 @@ impl Rewrite {
     /// Whether there are edits.
     pub(crate) fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// Send the packet, a UDP datagram, to port `port` of its destination
+    /// (`nf_nat_sip()`'s "forced" port: a phone that listens on another
+    /// port than the one it sends from). 0: no change.
+    #[cfg(feature = "nat-helpers")]
+    pub(crate) fn force_dport(&mut self, port: u16) {
+        self.dport = port;
+    }
+
+    /// The port [`Rewrite::force_dport`] asked for, if any.
+    pub(crate) fn forced_dport(&self) -> Option<u16> {
+        (self.dport != 0).then_some(self.dport)
     }
 
     /// Add an edit: the payload's bytes `off..off + len` become `text`.

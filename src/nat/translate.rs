@@ -157,11 +157,13 @@ impl<S: Storage> ConnTable<S> {
     ) -> Result<(usize, bool), NatError> {
         let packet = buf.get_mut(..len).ok_or(NatError::Malformed)?;
         let ticket = t.rewrite();
+        let mut forced_dport = None;
         if ticket != 0 {
             let r = self.pending_rewrite(ticket).ok_or(NatError::RewriteLost)?;
             if !resize && r.delta() != 0 {
                 return Err(NatError::NoRoom);
             }
+            forced_dport = r.forced_dport();
         }
         if t.state() == CtState::Related
             && let Some((l4, family, ty)) = icmp_error(packet)
@@ -173,11 +175,14 @@ impl<S: Storage> ConnTable<S> {
         let mut changed = false;
         if do_src || do_dst {
             // The tuple of the other direction, which this packet must
-            // mirror.
+            // mirror; a helper may have chosen the destination port
+            // (where the destination is not translated, the other
+            // direction's source is the packet's destination already).
             let o = self.tuple_of(h, t.dir().opposite()).ok_or(NatError::StaleEntry)?;
             let m = Manip {
                 src: do_src.then(|| (*o.dst_bytes(), o.dst_l4())),
-                dst: do_dst.then(|| (*o.src_bytes(), o.src_l4())),
+                dst: (do_dst || forced_dport.is_some())
+                    .then(|| (*o.src_bytes(), forced_dport.unwrap_or(o.src_l4()))),
                 icmp_id: o.src_l4(),
             };
             manip(packet, &m, Mode::Outer)?;

@@ -5,7 +5,8 @@
 #
 #   tests/differential/run.sh ROUND FROM TO [OUT]
 #
-# ROUND is one of sip, ftp, irc_amanda, pptp, tcp, sctp, icmp; seeds FROM..TO.
+# ROUND is one of sip, ftp, irc_amanda, pptp, tftp, sane, tcp, sctp, icmp,
+# frag, gre; seeds FROM..TO.
 # Each capture that differs is kept in OUT (default target/differential/ROUND)
 # with the oracle's verdicts (k*.jsonl), the replay's (r*.jsonl) and the
 # differences (d*.txt); the others are removed.
@@ -21,7 +22,10 @@ case "$round" in
     ftp) args=(--helpers ftp) ;;
     irc_amanda) args=(--helpers irc,amanda) ;;
     pptp) args=(--helpers pptp) ;;
-    tcp|sctp|icmp) args=(--helpers none --honour-gaps 3) ;;
+    tftp) args=(--helpers tftp --honour-gaps 3) ;;
+    sane) args=(--helpers sane) ;;
+    frag) args=(--helpers tftp --honour-gaps 3) ;;
+    tcp|sctp|icmp|gre) args=(--helpers none --honour-gaps 3) ;;
     *) echo "unknown round $round" >&2; exit 2 ;;
 esac
 cargo build --release --example replay --quiet

@@ -310,25 +310,62 @@ pub(super) fn header_uri(
 }
 
 /// The start of the value of URI parameter `name` (`"transport="`) after
-/// `from`, looked for up to a comma or the end of the header.
-fn param(m: &[u8], from: usize, name: &[u8]) -> Option<usize> {
+/// `from`, looked for up to a comma or the end of the header, and that
+/// limit.
+fn param(m: &[u8], from: usize, name: &[u8]) -> Option<(usize, usize)> {
     let limit = header_search(m, from, m.len(), b",").unwrap_or(m.len());
-    Some(header_search(m, from, limit, name)? + name.len())
+    Some((header_search(m, from, limit, name)? + name.len(), limit))
 }
 
 /// The numeric parameter `name` after `from`, in decimal
-/// (`ct_sip_parse_numerical_param()`, base 10 since Linux 6.18.33):
-/// `Ok(None)` if absent, `Err` if not a number ([`uint`]).
-pub(super) fn numeric_param(m: &[u8], from: usize, name: &[u8]) -> Result<Option<u32>, ()> {
-    let Some(s) = param(m, from, name) else { return Ok(None) };
+/// (`ct_sip_parse_numerical_param()`, base 10 since Linux 6.18.33): its
+/// value, where its digits start and where they end; `Ok(None)` if
+/// absent, `Err` if not a number ([`uint`]).
+pub(super) fn numeric_param_at(
+    m: &[u8],
+    from: usize,
+    name: &[u8],
+) -> Result<Option<(u32, usize, usize)>, ()> {
+    let Some((s, _)) = param(m, from, name) else { return Ok(None) };
     let (v, e) = uint(m, s);
-    if e == s { Err(()) } else { Ok(Some(v)) }
+    if e == s { Err(()) } else { Ok(Some((v, s, e))) }
+}
+
+/// [`numeric_param_at`]'s value alone.
+pub(super) fn numeric_param(m: &[u8], from: usize, name: &[u8]) -> Result<Option<u32>, ()> {
+    numeric_param_at(m, from, name).map(|p| p.map(|(v, ..)| v))
+}
+
+/// The address parameter `name` after `from` (`maddr=`, `received=`;
+/// `ct_sip_parse_address_param()`): where the address starts, the address
+/// and where it ends, read up to the comma that ends the URI (IPv6 in
+/// brackets if `brackets`, else either way); `None` if absent or not an
+/// address of the connection's family.
+#[cfg(feature = "nat-helpers")]
+pub(super) fn address_param(
+    m: &[u8],
+    from: usize,
+    name: &[u8],
+    family: Family,
+    brackets: bool,
+) -> Option<(usize, IpAddr, usize)> {
+    let (s, limit) = param(m, from, name)?;
+    let (addr, end) = if family == Family::Ipv6 && !brackets {
+        // Each bracket optional on its own (`sip_parse_addr()` with `delim`
+        // false), and part of what is replaced.
+        let a = s + usize::from(at_before(m, s, limit) == b'[');
+        let (addr, e) = parse_addr(m, a, limit, family, false)?;
+        (addr, e + usize::from(at_before(m, e, limit) == b']'))
+    } else {
+        parse_addr(m, s, limit, family, brackets)?
+    };
+    Some((s, addr, end))
 }
 
 /// The transport a URI's `transport=` names, if it is the connection's
 /// protocol (`proto`); the connection's protocol if none is named.
 pub(super) fn transport(m: &[u8], from: usize, proto: u8) -> Option<u8> {
-    let Some(s) = param(m, from, b"transport=") else { return Some(proto) };
+    let Some((s, _)) = param(m, from, b"transport=") else { return Some(proto) };
     let named = if eq_ci(m, s, b"TCP") {
         6
     } else if eq_ci(m, s, b"UDP") {
@@ -468,5 +505,31 @@ mod tests {
         assert_eq!(transport(m, u.end, 17), Some(17));
         let m = b"X\r\nContact: <sip:192.0.2.1>, <sip:192.0.2.2>;expires=5\r\n";
         assert_eq!(numeric_param(m, 19, b"expires="), Ok(None));
+    }
+
+    #[cfg(feature = "nat-helpers")]
+    #[test]
+    fn address_and_port_parameters() {
+        // `maddr=` and `received=` up to the URI's comma, any case, across
+        // a continuation line; `rport=`'s digits and where they are.
+        let m = b"Via: SIP/2.0/UDP 192.0.2.1;RECEIVED=198.51.100.7;rport=5060\r\n ;maddr=192.0.2.9, x\r\n";
+        assert_eq!(address_param(m, 26, b"received=", V4, false), Some((36, ip("198.51.100.7"), 48)));
+        assert_eq!(address_param(m, 26, b"maddr=", V4, true), Some((69, ip("192.0.2.9"), 78)));
+        assert_eq!(numeric_param_at(m, 26, b"rport="), Ok(Some((5060, 55, 59))));
+        // Past the comma: another URI's.
+        let m = b"Via: SIP/2.0/UDP 192.0.2.1, SIP/2.0/UDP 192.0.2.2;received=192.0.2.3\r\n";
+        assert_eq!(address_param(m, 26, b"received=", V4, false), None);
+        // Not an address of the family, or none.
+        let m = b";received=host.example;maddr=2001:db8::1\r\n";
+        assert_eq!(address_param(m, 0, b"received=", V4, false), None);
+        assert_eq!(address_param(m, 0, b"maddr=", V4, true), None);
+        // IPv6: `maddr=` in brackets only; `received=` with or without,
+        // each bracket on its own, the brackets part of the span.
+        let m = b";maddr=2001:db8::1;received=[2001:db8::2;x\r\n";
+        assert_eq!(address_param(m, 0, b"maddr=", V6, true), None);
+        assert_eq!(address_param(m, 0, b"received=", V6, false), Some((28, ip("2001:db8::2"), 40)));
+        let m = b";maddr=[2001:db8::1];received=2001:db8::2]\r\n";
+        assert_eq!(address_param(m, 0, b"maddr=", V6, true), Some((7, ip("2001:db8::1"), 20)));
+        assert_eq!(address_param(m, 0, b"received=", V6, false), Some((30, ip("2001:db8::2"), 42)));
     }
 }

@@ -5,15 +5,22 @@
 //! the media are expected at the translated address, translated back on
 //! arrival to the address the SDP announced.
 //!
-//! Not done: the `received=` and `rport=` parameters of `Via`
-//! (`nf_nat_sip()` rewrites them in responses) and the `maddr=`
-//! parameter.
+//! The topmost `Via` is rewritten only where it names this end of the
+//! connection, and with it its `maddr=`, `received=` and `rport=`
+//! parameters.
+//!
+//! A phone that sends from one port and names another in its `Via` (the
+//! "forced" port, `SipState::forced_dport`) gets what comes back on the
+//! port it named: the UDP header's destination port is rewritten, and a
+//! header naming a packet's destination gets that port, in both
+//! directions, as the kernel does (`map_addr()`).
 
 use core::fmt::Write;
 use core::net::IpAddr;
 
-use super::header::{Header, addr_port, header_uri, header_value};
-use super::lex::{at, count_while, is_alpha, is_nl, uint};
+use super::SipState;
+use super::header::{Header, addr_port, address_param, header_uri, header_value, numeric_param_at};
+use super::lex::{at, count_while, eq_ci, is_alpha, is_nl, uint};
 use super::msg::Msg;
 use super::sdp::{Media, Sdp, Span};
 use crate::expect::{ExpectError, Expectation};
@@ -23,16 +30,19 @@ use crate::tuple::{Direction, Family, Tuple};
 
 const FAIL: HelperDrop = HelperDrop("cannot mangle SIP message");
 
-/// Text for an address (IPv6 in brackets where SIP wants them, `with_port`
-/// followed by `:port`), as `sip_sprintf_addr_port()` writes it.
+/// Text for an address followed by `:port` if `port` is given, as
+/// `sip_sprintf_addr_port()` writes it (IPv6 then in brackets), or alone,
+/// as `sip_sprintf_addr()` writes it (IPv6 in brackets if `brackets`).
 pub(super) fn addr_text(
     out: &mut heapless::String<64>,
     addr: IpAddr,
     port: Option<u16>,
+    brackets: bool,
 ) -> Result<(), HelperDrop> {
     let r = match (addr, port) {
         (IpAddr::V4(a), None) => write!(out, "{a}"),
         (IpAddr::V4(a), Some(p)) => write!(out, "{a}:{p}"),
+        (IpAddr::V6(a), None) if brackets => write!(out, "[{a}]"),
         (IpAddr::V6(a), None) => write!(out, "{a}"),
         (IpAddr::V6(a), Some(p)) => write!(out, "[{a}]:{p}"),
     };
@@ -60,7 +70,11 @@ fn map(cx: &HelperContext<'_>, dir: Direction, addr: IpAddr, port: u16) -> Optio
     let new = if addr == this.src() && Some(port) == this.sport() {
         (other.dst(), other.dport()?)
     } else if addr == this.dst() && Some(port) == this.dport() {
-        (other.src(), other.sport()?)
+        // The port a phone listens on, if its Via named one
+        // (`SipState::forced_dport`), in either direction, as the kernel
+        // does.
+        let forced = cx.load::<SipState>().forced_dport;
+        (other.src(), if forced != 0 { forced } else { other.sport()? })
     } else {
         return None;
     };
@@ -79,7 +93,7 @@ fn map_span(
 ) -> Result<(), HelperDrop> {
     let Some((a, p)) = map(cx, dir, addr, port) else { return Ok(()) };
     let mut text = heapless::String::<64>::new();
-    addr_text(&mut text, a, Some(p))?;
+    addr_text(&mut text, a, Some(p), true)?;
     replace(cx, base, start, end - start, text.as_bytes())
 }
 
@@ -115,16 +129,14 @@ pub(super) fn rewrite_headers(
     proto: u8,
     dir: Direction,
 ) -> Result<(), HelperDrop> {
-    // The request line: `METHOD sip:[user@]address[:port] SIP/2.0`.
-    if !m.starts_with(b"SIP/2.0 ")
-        && let Some((start, addr, port, end)) = request_uri(m, family)
-    {
+    // The request line: `METHOD sip:[user@]address[:port] SIP/2.0`. (A
+    // message is a response here if it starts with `SIP/2.0`, in any case,
+    // with or without the space the tracking part asks for.)
+    let request = !eq_ci(m, 0, b"SIP/2.0");
+    if request && let Some((start, addr, port, end)) = request_uri(m, family) {
         map_span(cx, base, dir, (start, end), addr, port)?;
     }
-    let via = if proto == 6 { Header::ViaTcp } else { Header::ViaUdp };
-    if let Ok(Some(u)) = header_uri(m, 0, via, family, None) {
-        map_span(cx, base, dir, (u.start, u.end), u.addr, u.port)?;
-    }
+    rewrite_via(cx, m, base, family, proto, dir, request)?;
     // Every Contact, in lists too.
     let mut in_list = false;
     let mut from = 0;
@@ -140,6 +152,72 @@ pub(super) fn rewrite_headers(
         if let Ok(Some(u)) = header_uri(m, 0, h, family, None) {
             map_span(cx, base, dir, (u.start, u.end), u.addr, u.port)?;
         }
+    }
+    // A phone that sends from one port and listens on another
+    // (`SipState::forced_dport`) gets what comes back on the latter. (Only
+    // UDP: on TCP the kernel writes the port into the TCP header with its
+    // UDP routine; ctrack leaves a TCP segment's ports to the translation.)
+    let forced = cx.load::<SipState>().forced_dport;
+    if dir == Direction::Reply && forced != 0 && proto == crate::tuple::proto::UDP {
+        cx.force_dport(forced);
+    }
+    Ok(())
+}
+
+/// The topmost `Via` of message `m` (`nf_nat_sip()`), if it names this
+/// end of the connection: in a request its sender, in a response (which
+/// carries the `Via` of the request it answers) its receiver, either as
+/// this packet addresses it (a `Via` of another hop is left alone, and so
+/// is one naming the other end). Its address and port
+/// are mapped ([`map`]), then its parameters (RFC 3261 18.2.1, RFC 3581):
+/// `maddr=`, where the answer goes, if it names the sender and not the
+/// sender as the peer sees it, becomes the latter; `received=`, the
+/// address a server saw the request come from, if it names the receiver
+/// as the peer sees it and not what it really is, becomes the latter;
+/// `rport=`, the port it came from, likewise (a number above 65535 names
+/// no port: left alone, as the kernel leaves it).
+fn rewrite_via(
+    cx: &mut HelperContext<'_>,
+    m: &[u8],
+    base: usize,
+    family: Family,
+    proto: u8,
+    dir: Direction,
+    request: bool,
+) -> Result<(), HelperDrop> {
+    let via = if proto == 6 { Header::ViaTcp } else { Header::ViaUdp };
+    let Ok(Some(u)) = header_uri(m, 0, via, family, None) else { return Ok(()) };
+    let (this, other) = (cx.tuple(dir), cx.tuple(dir.opposite()));
+    let own_end = if request { (this.src(), this.sport()) } else { (this.dst(), this.dport()) };
+    if (u.addr, Some(u.port)) != own_end {
+        return Ok(());
+    }
+    map_span(cx, base, dir, (u.start, u.end), u.addr, u.port)?;
+    let set_addr = |cx: &mut HelperContext<'_>, (s, e): (usize, usize), addr, brackets| {
+        let mut text = heapless::String::<64>::new();
+        addr_text(&mut text, addr, None, brackets)?;
+        replace(cx, base, s, e - s, text.as_bytes())
+    };
+    if let Some((s, addr, e)) = address_param(m, u.end, b"maddr=", family, true)
+        && addr == this.src()
+        && addr != other.dst()
+    {
+        set_addr(cx, (s, e), other.dst(), true)?;
+    }
+    if let Some((s, addr, e)) = address_param(m, u.end, b"received=", family, false)
+        && addr == this.dst()
+        && addr != other.src()
+    {
+        set_addr(cx, (s, e), other.src(), false)?;
+    }
+    if let Ok(Some((n, s, e))) = numeric_param_at(m, u.end, b"rport=")
+        && let (Some(to), Some(from)) = (this.dport(), other.sport())
+        && n == u32::from(to)
+        && n != u32::from(from)
+    {
+        let mut text = heapless::String::<64>::new();
+        write!(text, "{from}").map_err(|_| FAIL)?;
+        replace(cx, base, s, e - s, text.as_bytes())?;
     }
     Ok(())
 }
@@ -189,12 +267,12 @@ pub(super) fn process_sdp(cx: &mut HelperContext<'_>, msg: &Msg<'_>, sdp: &Sdp) 
             edit(cx, sdp.spans.port[k], text.as_bytes())?;
         }
         text.clear();
-        addr_text(&mut text, addr, None)?;
+        addr_text(&mut text, addr, None, false)?;
         edit(cx, sdp.spans.connection[k], text.as_bytes())?;
     }
     if let Some(addr) = rtp_addr {
         let mut text = heapless::String::<64>::new();
-        addr_text(&mut text, addr, None)?;
+        addr_text(&mut text, addr, None, false)?;
         edit(cx, sdp.spans.owner, text.as_bytes())?;
         edit(cx, sdp.spans.session, text.as_bytes())?;
     }

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Random SIP messages over UDP between a client behind source NAT and a
+server, as a scenario for nat_oracle.py: request lines, Via (with maddr=,
+received=, rport=), Contact, From, To and SDP naming the client's own, its
+public or other addresses and ports, in requests and answers both ways.
+usage: gen_sip_nat.py SEED OUT.json"""
+import json
+import random
+import sys
+
+seed = int(sys.argv[1])
+R = random.Random(seed)
+CLIENT, SERVER, PUBLIC, OTHER = "10.0.0.5", "198.51.100.7", "203.0.113.1", "192.0.2.99"
+# Mostly 5060; sometimes a phone's high port (its Via then names 5060).
+CLIENT_PORT = 5060 if R.random() < 0.7 else R.randrange(30000, 60000)
+
+
+def hname(full, compact=None):
+    if compact and R.random() < 0.2:
+        n = compact
+    else:
+        n = R.choice([full, full, full, full.lower()])
+    return n + R.choice([": ", ": ", ":", " : "])
+
+
+def endpoint(from_client):
+    """An address and port a message names: mostly its sender's, as the
+    sender knows it (the client: its own; the server: the client's public
+    end), sometimes the peer's or another host's."""
+    own = (CLIENT, R.choice([5060, CLIENT_PORT])) if from_client else (PUBLIC, 6000)
+    c = R.random()
+    if c < 0.6:
+        a, p = own
+    elif c < 0.75:
+        a, p = (SERVER, 5060)
+    elif c < 0.85:
+        a, p = (PUBLIC if from_client else CLIENT, R.choice([5060, 6000]))
+    else:
+        a, p = OTHER, 5060
+    port = R.choice([p, p, p, None, R.randrange(1024, 65536)])
+    return a, port
+
+
+def hostport(a, port):
+    return a if port is None else "%s:%d" % (a, port)
+
+
+def via(from_client):
+    a, port = endpoint(from_client)
+    params = []
+    for name in R.sample(["rport", "maddr", "received", "branch", "ttl"], R.randrange(0, 5)):
+        if name == "rport":
+            params.append(R.choice(["rport", "rport=%d" % R.choice([5060, 6000, 6000, R.randrange(1, 65536)]),
+                                    "rport=x", "rport=%d" % (6000 + 65536)]))
+        elif name == "maddr":
+            params.append("maddr=%s" % R.choice([CLIENT, CLIENT, PUBLIC, SERVER, OTHER, "host.example"]))
+        elif name == "received":
+            params.append("received=%s" % R.choice([PUBLIC, PUBLIC, CLIENT, SERVER, OTHER, "1.2.3"]))
+        elif name == "branch":
+            params.append("branch=z9hG4bK%d" % R.randrange(99999))
+        else:
+            params.append("ttl=1")
+    text = "SIP/2.0/%s %s" % (R.choice(["UDP", "UDP", "udp", "TCP"]), hostport(a, port))
+    if params:
+        text += ";" + ";".join(p.upper() if R.random() < 0.05 else p for p in params)
+    if R.random() < 0.15:
+        text += ", SIP/2.0/UDP %s;received=%s" % (hostport(OTHER, 5060), R.choice([PUBLIC, CLIENT]))
+    return hname("Via", "v") + text + "\r\n"
+
+
+def uri(a, port):
+    return "sip:%s%s" % (R.choice(["alice@", "bob@", ""]), hostport(a, port))
+
+
+def sdp(from_client):
+    a, _ = endpoint(from_client)
+    lines = ["v=0", "o=- %d 1 IN IP4 %s" % (R.randrange(1000), a), "s=-", "c=IN IP4 %s" % a, "t=0 0"]
+    for _ in range(R.choice([1, 1, 2])):
+        lines.append("m=%s %d RTP/AVP 0" % (R.choice(["audio", "video"]), R.randrange(10000, 60000, 2)))
+    return "\r\n".join(lines) + "\r\n"
+
+
+cseq = R.randrange(1, 50)
+
+
+def message(from_client):
+    global cseq
+    response = R.random() < 0.45
+    method = R.choice(["OPTIONS", "INVITE", "INVITE", "REGISTER", "BYE", "ACK", "MESSAGE"])
+    cseq += 1
+    if response:
+        first = "SIP/2.0 %d %s" % (R.choice([100, 180, 200, 200, 404]), "OK")
+    else:
+        a, port = endpoint(not from_client) if R.random() < 0.7 else endpoint(from_client)
+        first = "%s %s SIP/2.0" % (method, uri(a, port))
+    h = [via(from_client)]
+    h.append(hname("From", "f") + "<%s>;tag=%d\r\n" % (uri(*endpoint(from_client)), R.randrange(99)))
+    h.append(hname("To", "t") + "<%s>\r\n" % uri(*endpoint(not from_client)))
+    h.append(hname("Call-ID", "i") + "%d@x\r\n" % seed)
+    h.append(hname("CSeq") + "%d %s\r\n" % (cseq, method))
+    if R.random() < 0.7:
+        h.append(hname("Contact", "m") + "<%s>\r\n" % uri(*endpoint(from_client)))
+    body = ""
+    if method == "INVITE" and R.random() < 0.6:
+        body = sdp(from_client)
+        h.append(hname("Content-Type", "c") + "application/sdp\r\n")
+    h.append(hname("Content-Length", "l") + "%d\r\n" % len(body))
+    if R.random() < 0.5:
+        R.shuffle(h)
+    return first + "\r\n" + "".join(h) + "\r\n" + body
+
+
+msgs = [{"from": "client", "payload": message(True)}]
+for _ in range(R.randrange(1, 6)):
+    fc = R.random() < 0.5
+    msgs.append({"from": "client" if fc else "server", "payload": message(fc)})
+json.dump({"seed": seed, "client_port": CLIENT_PORT, "messages": msgs}, open(sys.argv[2], "w"), indent=1)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The SIP NAT round: random scenarios (gen_sip_nat.py) through the kernel's
+# SIP NAT (nat_oracle.py), then through ctrack's (tests/nat_parity.rs with
+# CTRACK_NAT_DIR). Needs root; see README.md.
+#
+#   tests/differential/run_nat.sh FROM TO [OUT]
+#
+# Every scenario and the kernel's output stay in OUT (default
+# target/differential/sip_nat); the test lists the messages that differ.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ $# -ge 2 ] || { sed -n '2,9p' "$0" >&2; exit 2; }
+from=$1 to=$2
+out=${3:-target/differential/sip_nat}
+here=tests/differential
+mkdir -p "$out"
+for s in $(seq "$from" "$to"); do
+    python3 "$here/gen_sip_nat.py" "$s" "$out/s$s.scenario"
+    python3 "$here/nat_oracle.py" "$out/s$s.scenario" "$out/s$s.json"
+done
+CTRACK_NAT_DIR="$out" cargo test --release -q --test nat_parity -- --nocapture
