@@ -259,6 +259,13 @@ impl<'a> HelperContext<'a> {
         off.checked_add(len).is_some_and(|end| end <= self.payload.len()) && self.rewrite.push(off, len, text)
     }
 
+    /// Whether an edit of this packet ([`HelperContext::mangle`]) touches
+    /// the `len` bytes of the payload at `off`.
+    #[cfg(feature = "nat-helpers")]
+    pub(crate) fn is_mangled(&self, off: usize, len: usize) -> bool {
+        self.rewrite.touches(off, len)
+    }
+
     /// Send this packet, a UDP datagram, to port `port` of its
     /// destination when it is translated, whatever port the translation
     /// gives (the SIP helper's "forced" port, `nf_nat_sip()`).

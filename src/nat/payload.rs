@@ -99,23 +99,30 @@ impl Rewrite {
         (self.dport != 0).then_some(self.dport)
     }
 
+    /// Whether an edit overlaps the payload's bytes `off..off + len` (an
+    /// insertion, `len` 0, at the place of another counts).
+    pub(crate) fn touches(&self, off: usize, len: usize) -> bool {
+        let end = off.saturating_add(len);
+        self.edits[..usize::from(self.count)].iter().any(|e| {
+            let (o, l) = (usize::from(e.off), usize::from(e.len));
+            // Two insertions at one place are as ambiguous as an overlap.
+            off < o + l.max(1) && o < end.max(off + 1)
+        })
+    }
+
     /// Add an edit: the payload's bytes `off..off + len` become `text`.
     /// False (nothing added) if it overlaps an edit already added, or there
     /// is no room.
     pub(crate) fn push(&mut self, off: usize, len: usize, text: &[u8]) -> bool {
         let count = usize::from(self.count);
         let used = usize::from(self.used);
-        let end = off.checked_add(len);
-        let Some(end) = end.filter(|&e| e <= usize::from(u16::MAX)) else { return false };
+        if off.checked_add(len).is_none_or(|end| end > usize::from(u16::MAX)) {
+            return false;
+        }
         if count == MAX_EDITS || used + text.len() > MAX_TEXT {
             return false;
         }
-        let overlaps = self.edits[..count].iter().any(|e| {
-            let (o, l) = (usize::from(e.off), usize::from(e.len));
-            // Two insertions at one place are as ambiguous as an overlap.
-            off < o + l.max(1) && o < end.max(off + 1)
-        });
-        if overlaps {
+        if self.touches(off, len) {
             return false;
         }
         self.text[used..used + text.len()].copy_from_slice(text);

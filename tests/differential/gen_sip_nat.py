@@ -86,7 +86,7 @@ cseq = R.randrange(1, 50)
 def message(from_client):
     global cseq
     response = R.random() < 0.45
-    method = R.choice(["OPTIONS", "INVITE", "INVITE", "REGISTER", "BYE", "ACK", "MESSAGE"])
+    method = R.choice(["OPTIONS", "INVITE", "INVITE", "REGISTER", "REGISTER", "BYE", "ACK", "MESSAGE"])
     cseq += 1
     if response:
         first = "SIP/2.0 %d %s" % (R.choice([100, 180, 200, 200, 404]), "OK")
@@ -99,7 +99,11 @@ def message(from_client):
     h.append(hname("Call-ID", "i") + "%d@x\r\n" % seed)
     h.append(hname("CSeq") + "%d %s\r\n" % (cseq, method))
     if R.random() < 0.7:
-        h.append(hname("Contact", "m") + "<%s>\r\n" % uri(*endpoint(from_client)))
+        # A registration's lifetime: an expectation of calls to the contact.
+        exp = ";expires=%d" % R.choice([0, 60, 3600]) if method == "REGISTER" and R.random() < 0.4 else ""
+        h.append(hname("Contact", "m") + "<%s>%s\r\n" % (uri(*endpoint(from_client)), exp))
+    if method == "REGISTER" and R.random() < 0.5:
+        h.append(hname("Expires") + "%d\r\n" % R.choice([0, 3600, 3600]))
     body = ""
     if method == "INVITE" and R.random() < 0.6:
         body = sdp(from_client)
@@ -110,8 +114,27 @@ def message(from_client):
     return first + "\r\n" + "".join(h) + "\r\n" + body
 
 
+def probe():
+    """A new flow from the server to a port of the public address that a
+    message named (a medium, a contact), as an expected connection."""
+    import re
+    named = [int(p) for m in msgs for p in re.findall(r"(?:m=\w+ |:)(\d{4,5})\b", m["payload"])]
+    media = [int(p) for m in msgs if m["from"] == "client" for p in re.findall(r"m=\w+ (\d+)", m["payload"])]
+    if media and R.random() < 0.6:
+        named = media
+    port = R.choice(named + [6000, 5060]) if named else 6000
+    port = min(port + R.choice([0, 0, 0, 1]), 65535)
+    return {"from": "probe", "sport": R.randrange(1024, 65536), "port": port, "payload": "probe"}
+
+
 msgs = [{"from": "client", "payload": message(True)}]
 for _ in range(R.randrange(1, 6)):
     fc = R.random() < 0.5
     msgs.append({"from": "client" if fc else "server", "payload": message(fc)})
+    if R.random() < 0.4:
+        msgs.append(probe())
+    if fc and "REGISTER" in msgs[-1]["payload"].split("\r\n", 1)[0] and R.random() < 0.5:
+        msgs.append({"from": "server", "payload": "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s:6000\r\nCSeq: %d REGISTER\r\n"
+                     "Contact: <sip:%s:%d>;expires=3600\r\nContent-Length: 0\r\n\r\n"
+                     % (PUBLIC, cseq, PUBLIC, R.choice([6000, R.randrange(1024, 65536)]))})
 json.dump({"seed": seed, "client_port": CLIENT_PORT, "messages": msgs}, open(sys.argv[2], "w"), indent=1)

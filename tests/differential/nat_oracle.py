@@ -6,7 +6,10 @@ and what arrives on the other side is recorded.
 
 usage: nat_oracle.py SCENARIO.json OUT.json   (root; IPv4)
 
-SCENARIO.json: {"messages": [{"from": "client" | "server", "payload": "..."}],
+SCENARIO.json: {"messages": [{"from": "client" | "server" | "probe",
+"payload": "..."}], ...}; a probe ("sport", "port") is a new flow from
+198.51.100.7:sport to 203.0.113.1:port, which reaches the client only if
+a helper expected it. Also
 "client_port": P}. The client sends from 10.0.0.5:P (default 5060) to the
 server, 198.51.100.7:5060; the
 server answers from 198.51.100.7:5060 to 203.0.113.1:6000. OUT.json is the
@@ -143,6 +146,13 @@ def main():
             if m["from"] == "client":
                 c.sendto(data, (SERVER, PORT))
                 got = arrival(sniff["s"], SERVER)
+            elif m["from"] == "probe":
+                # A new flow from another port of the server to the public
+                # address: reaches the client only if expected.
+                p = socket_in("s", SERVER, m["sport"])
+                p.sendto(data, (PUBLIC, m["port"]))
+                p.close()
+                got = arrival(sniff["c"], CLIENT)
             else:
                 s.sendto(data, (PUBLIC, PUBLIC_PORT))
                 got = arrival(sniff["c"], CLIENT)

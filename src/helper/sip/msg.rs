@@ -279,6 +279,12 @@ fn register_request(cx: &mut HelperContext<'_>, msg: &Msg<'_>, cseq: u32) -> Res
             .with_class(CLASS_SIGNALLING)
             .with_flags(ExpectFlags::PERMANENT | ExpectFlags::INACTIVE)
             .with_helper(cx.helper_id());
+        #[cfg(feature = "nat-helpers")]
+        if cx.is_translated() {
+            nat::expect_registration(cx, msg, &contact, exp)?;
+            SipState::update(cx, |st| st.register_cseq = cseq);
+            return Ok(());
+        }
         cx.expect(exp).map_err(|_| HelperDrop("cannot add expectation"))?;
     }
     SipState::update(cx, |st| st.register_cseq = cseq);

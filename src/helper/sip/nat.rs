@@ -19,7 +19,7 @@ use core::fmt::Write;
 use core::net::IpAddr;
 
 use super::SipState;
-use super::header::{Header, addr_port, address_param, header_uri, header_value, numeric_param_at};
+use super::header::{Header, Uri, addr_port, address_param, header_uri, header_value, numeric_param_at};
 use super::lex::{at, count_while, eq_ci, is_alpha, is_nl, uint};
 use super::msg::Msg;
 use super::sdp::{Media, Sdp, Span};
@@ -92,6 +92,13 @@ fn map_span(
     port: u16,
 ) -> Result<(), HelperDrop> {
     let Some((a, p)) = map(cx, dir, addr, port) else { return Ok(()) };
+    // A span this message's processing rewrote already (a registration's
+    // contact, `expect_registration`) reads as its new text, which the
+    // kernel, having mangled it at once, parses again: an address of the
+    // other side, left alone.
+    if cx.is_mangled(base + start, end - start) {
+        return Ok(());
+    }
     let mut text = heapless::String::<64>::new();
     addr_text(&mut text, a, Some(p), true)?;
     replace(cx, base, start, end - start, text.as_bytes())
@@ -218,6 +225,49 @@ fn rewrite_via(
         let mut text = heapless::String::<64>::new();
         write!(text, "{from}").map_err(|_| FAIL)?;
         replace(cx, base, s, e - s, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// A REGISTER's expectation of calls to its contact `contact` on a
+/// translated connection (`nf_nat_sip.c: nf_nat_sip_expect()`): the calls
+/// will come from the other side, to where it sees this one (the
+/// contact's address if the connection's source is not translated); to
+/// the port the other side sees this end's source on if the contact names
+/// the source port (or the port its Via named, `SipState::forced_dport`),
+/// else to the contact's own port, or the next free one; translated back
+/// to the contact on arrival. The contact then says where.
+pub(super) fn expect_registration(
+    cx: &mut HelperContext<'_>,
+    msg: &Msg<'_>,
+    contact: &Uri,
+    exp: Expectation,
+) -> Result<(), HelperDrop> {
+    let (this, other) = (cx.tuple(msg.dir), cx.tuple(msg.dir.opposite()));
+    let addr = if this.src() == other.dst() { contact.addr } else { other.dst() };
+    let forced = cx.load::<SipState>().forced_dport;
+    let source_port = if forced != 0 { Some(forced) } else { this.sport() };
+    let port = match other.dport() {
+        Some(p) if Some(contact.port) == source_port => p,
+        _ => contact.port,
+    };
+    let t = exp.tuple();
+    let tuple = Tuple::with_ports(t.src(), 0, addr, port, t.proto()).ok_or(FAIL)?;
+    let exp = Expectation { tuple, ..exp };
+    let port = cx
+        .expect_translated(exp, msg.dir.opposite(), (contact.addr, contact.port), true)
+        .map_err(|_| HelperDrop("all ports in use for SIP"))?;
+    if (addr, port) != (contact.addr, contact.port) {
+        let mut text = heapless::String::<64>::new();
+        let written = addr_text(&mut text, addr, Some(port), true).and_then(|()| {
+            replace(cx, msg.base, contact.start, contact.end - contact.start, text.as_bytes())
+        });
+        if written.is_err() {
+            // Not announced: not expected either.
+            let registered = crate::nat::with_dst_port(&tuple, port);
+            cx.unexpect(&mut |e| e.tuple() == registered);
+            return Err(HelperDrop("cannot mangle packet"));
+        }
     }
     Ok(())
 }
