@@ -80,40 +80,40 @@ libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
 
 
-def socket_in(ns, addr, port):
-    """A UDP socket bound to addr:port in namespace `ns` (setns for its
-    creation only: a socket stays in the namespace it was made in)."""
+def made_in(ns, make):
+    """What `make()` returns, a socket, made in namespace `ns` (setns for
+    its creation only: a socket stays in the namespace it was made in)."""
     home = os.open("/proc/self/ns/net", os.O_RDONLY)
     target = os.open("/run/netns/" + NS[ns], os.O_RDONLY)
     try:
         if libc.setns(target, CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), "setns")
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((addr, port))
+        s = make()
         s.settimeout(0.5)
     finally:
         libc.setns(home, CLONE_NEWNET)
         os.close(home)
         os.close(target)
     return s
+
+
+def socket_in(ns, addr, port):
+    """A UDP socket bound to addr:port in namespace `ns`."""
+    def make():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((addr, port))
+        return s
+    return made_in(ns, make)
 
 
 def sniffer_in(ns, dev):
     """A packet socket on `dev` in namespace `ns`: every IPv4 packet that
     arrives there, to any port (a translation may change the port)."""
-    home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    target = os.open("/run/netns/" + NS[ns], os.O_RDONLY)
-    try:
-        if libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns")
+    def make():
         s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
         s.bind((dev, 0x0800))
-        s.settimeout(0.5)
-    finally:
-        libc.setns(home, CLONE_NEWNET)
-        os.close(home)
-        os.close(target)
-    return s
+        return s
+    return made_in(ns, make)
 
 
 def arrival(sniffer, dst):

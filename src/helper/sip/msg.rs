@@ -103,7 +103,7 @@ pub(super) fn process_msg(cx: &mut HelperContext<'_>, m: &[u8]) -> Result<(), He
     // (`process_sip_msg()`: the `msg` hook after the method's handler).
     #[cfg(feature = "nat-helpers")]
     if cx.is_translated() {
-        nat::rewrite_headers(cx, m, base, msg.family, msg.proto, msg.dir)?;
+        nat::rewrite_headers(cx, &msg)?;
     }
     Ok(())
 }

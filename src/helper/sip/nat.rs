@@ -126,16 +126,9 @@ fn request_uri(m: &[u8], family: Family) -> Option<(usize, IpAddr, u16, usize)> 
 }
 
 /// The signalling part (`nf_nat_sip.c: nf_nat_sip()`): the request URI,
-/// the first `Via`, every `Contact`, `From` and `To` of message `m`,
-/// which starts `base` bytes into the payload.
-pub(super) fn rewrite_headers(
-    cx: &mut HelperContext<'_>,
-    m: &[u8],
-    base: usize,
-    family: Family,
-    proto: u8,
-    dir: Direction,
-) -> Result<(), HelperDrop> {
+/// the first `Via`, every `Contact`, `From` and `To` of message `msg`.
+pub(super) fn rewrite_headers(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Result<(), HelperDrop> {
+    let Msg { m, base, family, proto, dir } = *msg;
     // The request line: `METHOD sip:[user@]address[:port] SIP/2.0`. (A
     // message is a response here if it starts with `SIP/2.0`, in any case,
     // with or without the space the tracking part asks for.)
@@ -143,7 +136,7 @@ pub(super) fn rewrite_headers(
     if request && let Some((start, addr, port, end)) = request_uri(m, family) {
         map_span(cx, base, dir, (start, end), addr, port)?;
     }
-    rewrite_via(cx, m, base, family, proto, dir, request)?;
+    rewrite_via(cx, msg, request)?;
     // Every Contact, in lists too.
     let mut in_list = false;
     let mut from = 0;
@@ -171,7 +164,7 @@ pub(super) fn rewrite_headers(
     Ok(())
 }
 
-/// The topmost `Via` of message `m` (`nf_nat_sip()`), if it names this
+/// The topmost `Via` of message `msg` (`nf_nat_sip()`), if it names this
 /// end of the connection: in a request its sender, in a response (which
 /// carries the `Via` of the request it answers) its receiver, either as
 /// this packet addresses it (a `Via` of another hop is left alone, and so
@@ -183,15 +176,8 @@ pub(super) fn rewrite_headers(
 /// as the peer sees it and not what it really is, becomes the latter;
 /// `rport=`, the port it came from, likewise (a number above 65535 names
 /// no port: left alone, as the kernel leaves it).
-fn rewrite_via(
-    cx: &mut HelperContext<'_>,
-    m: &[u8],
-    base: usize,
-    family: Family,
-    proto: u8,
-    dir: Direction,
-    request: bool,
-) -> Result<(), HelperDrop> {
+fn rewrite_via(cx: &mut HelperContext<'_>, msg: &Msg<'_>, request: bool) -> Result<(), HelperDrop> {
+    let Msg { m, base, family, proto, dir } = *msg;
     let via = if proto == 6 { Header::ViaTcp } else { Header::ViaUdp };
     let Ok(Some(u)) = header_uri(m, 0, via, family, None) else { return Ok(()) };
     let (this, other) = (cx.tuple(dir), cx.tuple(dir.opposite()));
