@@ -10,7 +10,18 @@ import sys
 
 seed = int(sys.argv[1])
 R = random.Random(seed)
-CLIENT, SERVER, PUBLIC, OTHER = "10.0.0.5", "198.51.100.7", "203.0.113.1", "192.0.2.99"
+FAMILY = 6 if R.random() < 0.3 else 4
+if FAMILY == 4:
+    CLIENT, SERVER, PUBLIC, OTHER = "10.0.0.5", "198.51.100.7", "203.0.113.1", "192.0.2.99"
+else:
+    CLIENT, SERVER, PUBLIC, OTHER = "fd00::5", "2001:db8:1::7", "2001:db8:ffff::1", "2001:db8:9::9"
+
+
+def host(a, brackets=True):
+    """An address as SIP writes it: IPv6 in brackets (or not, where a
+    parameter may be either)."""
+    return "[%s]" % a if ":" in a and brackets else a
+TRANSPORT = "tcp" if R.random() < 0.25 else "udp"
 # Mostly 5060; sometimes a phone's high port (its Via then names 5060).
 CLIENT_PORT = 5060 if R.random() < 0.7 else R.randrange(30000, 60000)
 
@@ -42,7 +53,7 @@ def endpoint(from_client):
 
 
 def hostport(a, port):
-    return a if port is None else "%s:%d" % (a, port)
+    return host(a) if port is None else "%s:%d" % (host(a), port)
 
 
 def via(from_client):
@@ -53,18 +64,20 @@ def via(from_client):
             params.append(R.choice(["rport", "rport=%d" % R.choice([5060, 6000, 6000, R.randrange(1, 65536)]),
                                     "rport=x", "rport=%d" % (6000 + 65536)]))
         elif name == "maddr":
-            params.append("maddr=%s" % R.choice([CLIENT, CLIENT, PUBLIC, SERVER, OTHER, "host.example"]))
+            params.append("maddr=%s" % host(R.choice([CLIENT, CLIENT, PUBLIC, SERVER, OTHER, "host.example"]),
+                                            R.random() < 0.9))
         elif name == "received":
-            params.append("received=%s" % R.choice([PUBLIC, PUBLIC, CLIENT, SERVER, OTHER, "1.2.3"]))
+            params.append("received=%s" % host(R.choice([PUBLIC, PUBLIC, CLIENT, SERVER, OTHER, "1.2.3"]),
+                                               R.random() < 0.3))
         elif name == "branch":
             params.append("branch=z9hG4bK%d" % R.randrange(99999))
         else:
             params.append("ttl=1")
-    text = "SIP/2.0/%s %s" % (R.choice(["UDP", "UDP", "udp", "TCP"]), hostport(a, port))
+    text = "SIP/2.0/%s %s" % (R.choice([TRANSPORT.upper()] * 2 + ["udp", "tcp"]), hostport(a, port))
     if params:
         text += ";" + ";".join(p.upper() if R.random() < 0.05 else p for p in params)
     if R.random() < 0.15:
-        text += ", SIP/2.0/UDP %s;received=%s" % (hostport(OTHER, 5060), R.choice([PUBLIC, CLIENT]))
+        text += ", SIP/2.0/UDP %s;received=%s" % (hostport(OTHER, 5060), host(R.choice([PUBLIC, CLIENT]), False))
     return hname("Via", "v") + text + "\r\n"
 
 
@@ -74,7 +87,8 @@ def uri(a, port):
 
 def sdp(from_client):
     a, _ = endpoint(from_client)
-    lines = ["v=0", "o=- %d 1 IN IP4 %s" % (R.randrange(1000), a), "s=-", "c=IN IP4 %s" % a, "t=0 0"]
+    ip = "IP%d" % FAMILY
+    lines = ["v=0", "o=- %d 1 IN %s %s" % (R.randrange(1000), ip, a), "s=-", "c=IN %s %s" % (ip, a), "t=0 0"]
     for _ in range(R.choice([1, 1, 2])):
         lines.append("m=%s %d RTP/AVP 0" % (R.choice(["audio", "video"]), R.randrange(10000, 60000, 2)))
     return "\r\n".join(lines) + "\r\n"
@@ -136,5 +150,5 @@ for _ in range(R.randrange(1, 6)):
     if fc and "REGISTER" in msgs[-1]["payload"].split("\r\n", 1)[0] and R.random() < 0.5:
         msgs.append({"from": "server", "payload": "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s:6000\r\nCSeq: %d REGISTER\r\n"
                      "Contact: <sip:%s:%d>;expires=3600\r\nContent-Length: 0\r\n\r\n"
-                     % (PUBLIC, cseq, PUBLIC, R.choice([6000, R.randrange(1024, 65536)]))})
-json.dump({"seed": seed, "client_port": CLIENT_PORT, "messages": msgs}, open(sys.argv[2], "w"), indent=1)
+                     % (host(PUBLIC), cseq, host(PUBLIC), R.choice([6000, R.randrange(1024, 65536)]))})
+json.dump({"seed": seed, "family": FAMILY, "transport": TRANSPORT, "client_port": CLIENT_PORT, "messages": msgs}, open(sys.argv[2], "w"), indent=1)

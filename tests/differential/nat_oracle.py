@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
 """What Linux's SIP NAT (nf_nat_sip) does to UDP messages: each message of a
 scenario is sent through a router namespace whose kernel translates the
-client's source to 203.0.113.1:6000 (nft `snat`, the `sip` helper assigned),
-and what arrives on the other side is recorded.
+client's source to the public address, port 6000 (nft `snat`, the `sip`
+helper assigned), and what arrives on the other side is recorded.
 
-usage: nat_oracle.py SCENARIO.json OUT.json   (root; IPv4)
+usage: nat_oracle.py SCENARIO.json OUT.json   (root)
 
-SCENARIO.json: {"messages": [{"from": "client" | "server" | "probe",
-"payload": "..."}], ...}; a probe ("sport", "port") is a new flow from
-198.51.100.7:sport to 203.0.113.1:port, which reaches the client only if
-a helper expected it. Also
-"client_port": P}. The client sends from 10.0.0.5:P (default 5060) to the
-server, 198.51.100.7:5060; the
-server answers from 198.51.100.7:5060 to 203.0.113.1:6000. OUT.json is the
-scenario with, for each message, "arrived": the payload as the other side
-received it (null: the router dropped it), "peer": the address and port it
-came from and "to": the address and port it went to. tests/nat_parity.rs replays the messages through ctrack's NAT
-and requires the same bytes.
+SCENARIO.json: {"family": 4 | 6, "transport": "udp" | "tcp", "helper":
+"sip" | "ftp" ..., "server_port": S, "client_port": P, "messages": [{"from":
+"client" | "server" | "probe", "payload": "..."}]} (defaults: UDP, SIP,
+5060, 5060). The client
+(10.0.0.5, or fd00::5) sends from port P (default 5060) to the server
+(198.51.100.7, or 2001:db8:1::7) port S; the server answers from S
+to the public end (203.0.113.1, or 2001:db8:ffff::1) port 6000; a probe
+("sport", "port") is a new flow from the server's port sport to the public
+address's port, which reaches the client only if a helper expected it.
+OUT.json is the scenario with, for each message, "arrived": the payload as
+the other side received it (null: the router dropped it), "peer" and
+"to": the address and port it came from and went to (a packet socket on
+each side sees a datagram to any port). Over TCP, a message is what the
+other end's application reads until the connection is quiet, and a probe
+is a SYN. tests/nat_parity.rs replays the messages through ctrack's NAT
+and requires the same.
 """
 import ctypes
 import json
@@ -25,24 +30,35 @@ import socket
 import subprocess
 import sys
 
-CLIENT, SERVER, PUBLIC, PORT, PUBLIC_PORT = "10.0.0.5", "198.51.100.7", "203.0.113.1", 5060, 6000
+PORT, PUBLIC_PORT = 5060, 6000
+# family: (client, server, public, client net, router's client side, router's server side, prefix length)
+ADDRS = {
+    4: ("10.0.0.5", "198.51.100.7", "203.0.113.1", "10.0.0.0/24", "10.0.0.1", "198.51.100.1", 24),
+    6: ("fd00::5", "2001:db8:1::7", "2001:db8:ffff::1", "fd00::/64", "fd00::1", "2001:db8:1::1", 64),
+}
 NS = {k: "ctnat-%d-%s" % (os.getpid(), k) for k in ("c", "r", "s")}
-RULES = """
-table ip nat {
+
+
+def rules(family, transport, helper, port):
+    client, _, public, net, *_ = ADDRS[family]
+    ip, to = ("ip", public) if family == 4 else ("ip6", "[%s]" % public)
+    return """
+table %(ip)s nat {
     chain pre { type nat hook prerouting priority dstnat; policy accept; }
     chain post {
         type nat hook postrouting priority srcnat; policy accept;
-        oifname "rs" ip saddr 10.0.0.0/24 meta l4proto udp snat to %s:%d
+        oifname "rs" %(ip)s saddr %(net)s meta l4proto { tcp, udp } snat to %(to)s:%(public_port)d
     }
 }
-table ip helpers {
-    ct helper sip { type "sip" protocol udp; l3proto ip; }
+table %(ip)s helpers {
+    ct helper h { type "%(helper)s" protocol %(tr)s; l3proto %(ip)s; }
     chain pre {
         type filter hook prerouting priority filter; policy accept;
-        udp dport 5060 ct helper set "sip"
+        %(tr)s dport %(port)d ct helper set "h"
     }
 }
-""" % (PUBLIC, PUBLIC_PORT)
+""" % {"ip": ip, "net": net, "to": to, "public_port": PUBLIC_PORT, "helper": helper, "tr": transport,
+       "port": port}
 
 
 def sh(*cmd, ns=None, stdin=None):
@@ -50,25 +66,33 @@ def sh(*cmd, ns=None, stdin=None):
     subprocess.run(full, check=True, input=stdin, text=True, stdout=subprocess.DEVNULL)
 
 
-def setup():
+def setup(family, transport, helper, port):
+    client, server, public, _, r_c, r_s, plen = ADDRS[family]
     for n in NS.values():
         sh("ip", "netns", "add", n)
     sh("ip", "link", "add", "c0", "netns", NS["c"], "type", "veth", "peer", "name", "rc", "netns", NS["r"])
     sh("ip", "link", "add", "s0", "netns", NS["s"], "type", "veth", "peer", "name", "rs", "netns", NS["r"])
-    for ns, dev, a in (("c", "c0", "10.0.0.5/24"), ("r", "rc", "10.0.0.1/24"), ("r", "rs", "198.51.100.1/24"),
-                       ("s", "s0", "198.51.100.7/24")):
-        sh("ip", "addr", "add", a, "dev", dev, ns=ns)
+    for ns, dev, a in (("c", "c0", client), ("r", "rc", r_c), ("r", "rs", r_s), ("s", "s0", server)):
+        extra = ["nodad"] if family == 6 else []
+        sh("ip", "addr", "add", "%s/%d" % (a, plen), "dev", dev, *extra, ns=ns)
         sh("ip", "link", "set", dev, "up", ns=ns)
     for ns in NS:
         sh("ip", "link", "set", "lo", "up", ns=ns)
-    sh("ip", "route", "add", "default", "via", "10.0.0.1", ns="c")
-    sh("ip", "route", "add", PUBLIC, "via", "198.51.100.1", ns="s")
-    sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns="r")
-    sh("nft", "-f", "-", ns="r", stdin=RULES)
+    v = "-4" if family == 4 else "-6"
+    sh("ip", v, "route", "add", "default", "via", r_c, ns="c")
+    sh("ip", v, "route", "add", public, "via", r_s, ns="s")
+    sh("sysctl", "-qw", "net.ipv4.ip_forward=1" if family == 4 else "net.ipv6.conf.all.forwarding=1", ns="r")
+    sh("nft", "-f", "-", ns="r", stdin=rules(family, transport, helper, port))
+    if family == 6:
+        # Neighbours resolved before the first message (its first packet
+        # would otherwise wait for the links' addresses to be usable).
+        for ns, peer in (("r", client), ("r", server), ("c", r_c), ("s", r_s)):
+            subprocess.run(["ip", "netns", "exec", NS[ns], "ping", "-6", "-c1", "-W3", peer],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # A datagram translated to a port nobody listens on draws no ICMP error
     # (which the router would track).
-    sh("nft", "-f", "-", ns="c", stdin="table ip quiet {\n chain out {\n type filter hook output priority 0;\n"
-       " icmp type destination-unreachable drop\n }\n}\n")
+    sh("nft", "-f", "-", ns="c", stdin="table inet quiet {\n chain out {\n type filter hook output priority 0;\n"
+       " icmp type destination-unreachable drop\n icmpv6 type destination-unreachable drop\n }\n}\n")
 
 
 def teardown():
@@ -97,65 +121,134 @@ def made_in(ns, make):
     return s
 
 
-def socket_in(ns, addr, port):
-    """A UDP socket bound to addr:port in namespace `ns`."""
+def socket_in(ns, addr, port, kind=socket.SOCK_DGRAM):
+    """A UDP (or TCP) socket bound to addr:port in namespace `ns`."""
     def make():
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, kind)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.bind((addr, port))
         return s
     return made_in(ns, make)
 
 
-def sniffer_in(ns, dev):
-    """A packet socket on `dev` in namespace `ns`: every IPv4 packet that
-    arrives there, to any port (a translation may change the port)."""
+def sniffer_in(ns, dev, family):
+    """A packet socket on `dev` in namespace `ns`: every IP packet of
+    `family` that arrives there, to any port (a translation may change the
+    port)."""
+    ethertype = 0x0800 if family == 4 else 0x86DD
+
     def make():
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
-        s.bind((dev, 0x0800))
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ethertype))
+        s.bind((dev, ethertype))
         return s
     return made_in(ns, make)
 
 
-def arrival(sniffer, dst):
-    """The next UDP datagram to `dst` the sniffer sees: (source, destination,
-    payload), or None."""
+def endpoint(addr, port):
+    return ("[%s]:%d" if ":" in addr else "%s:%d") % (addr, port)
+
+
+def arrival(sniffer, dst, proto=17):
+    """The next UDP datagram (or TCP SYN) to `dst` the sniffer sees:
+    (source, destination, payload), or None."""
     while True:
         try:
             pkt, (_, _, pkttype, _, _) = sniffer.recvfrom(65535)
         except socket.timeout:
             return None
-        if pkttype == socket.PACKET_OUTGOING or len(pkt) < 28 or pkt[9] != 17:
+        if pkttype == socket.PACKET_OUTGOING:
             continue
-        ihl = (pkt[0] & 15) * 4
-        src, to = socket.inet_ntoa(pkt[12:16]), socket.inet_ntoa(pkt[16:20])
-        if to != dst:
+        if pkt[0] >> 4 == 4:
+            if len(pkt) < 28 or pkt[9] != proto:
+                continue
+            src, to, u = socket.inet_ntoa(pkt[12:16]), socket.inet_ntoa(pkt[16:20]), pkt[(pkt[0] & 15) * 4:]
+        else:
+            if len(pkt) < 48 or pkt[6] != proto:
+                continue
+            src, to = socket.inet_ntop(socket.AF_INET6, pkt[8:24]), socket.inet_ntop(socket.AF_INET6, pkt[24:40])
+            u = pkt[40:]
+        if to != dst or proto == 6 and u[13] & 0x12 != 0x02:
             continue
-        u = pkt[ihl:]
         sport, dport = int.from_bytes(u[0:2], "big"), int.from_bytes(u[2:4], "big")
-        return "%s:%d" % (src, sport), "%s:%d" % (to, dport), u[8:]
+        return endpoint(src, sport), endpoint(to, dport), u[8 if proto == 17 else (u[12] >> 4) * 4:]
+
+
+def drain(sniffer):
+    """Forget what the sniffer saw so far."""
+    sniffer.setblocking(False)
+    try:
+        while True:
+            sniffer.recv(65535)
+    except BlockingIOError:
+        pass
+    sniffer.settimeout(0.5)
+
+
+def stream(sock):
+    """What arrives on a TCP connection until it is quiet for 0.3 s."""
+    got = b""
+    sock.settimeout(0.3)
+    while True:
+        try:
+            b = sock.recv(65535)
+        except socket.timeout:
+            return got
+        if not b:
+            return got
+        got += b
 
 
 def main():
     scenario = json.load(open(sys.argv[1]))
+    family = scenario.get("family", 4)
+    transport = scenario.get("transport", "udp")
+    port = scenario.get("server_port", PORT)
+    client, server, public = ADDRS[family][:3]
     try:
-        setup()
-        c, s = socket_in("c", CLIENT, scenario.get("client_port", PORT)), socket_in("s", SERVER, PORT)
-        sniff = {"c": sniffer_in("c", "c0"), "s": sniffer_in("s", "s0")}
+        setup(family, transport, scenario.get("helper", "sip"), port)
+        sniff = {"c": sniffer_in("c", "c0", family), "s": sniffer_in("s", "s0", family)}
+        client_port = scenario.get("client_port", PORT)
+        if transport == "udp":
+            c, s = socket_in("c", client, client_port), socket_in("s", server, port)
+        else:
+            listener = socket_in("s", server, port, socket.SOCK_STREAM)
+            listener.listen(1)
+            c = socket_in("c", client, client_port, socket.SOCK_STREAM)
+            c.settimeout(3)
+            c.connect((server, port))
+            s, _ = listener.accept()
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for m in scenario["messages"]:
             data = m["payload"].encode("latin-1")
-            if m["from"] == "client":
-                c.sendto(data, (SERVER, PORT))
-                got = arrival(sniff["s"], SERVER)
-            elif m["from"] == "probe":
+            if m["from"] == "probe":
                 # A new flow from another port of the server to the public
                 # address: reaches the client only if expected.
-                p = socket_in("s", SERVER, m["sport"])
-                p.sendto(data, (PUBLIC, m["port"]))
+                drain(sniff["c"])
+                p = socket_in("s", server, m["sport"], socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM)
+                if transport == "udp":
+                    p.sendto(data, (public, m["port"]))
+                    got = arrival(sniff["c"], client)
+                else:
+                    p.setblocking(False)
+                    p.connect_ex((public, m["port"]))
+                    got = arrival(sniff["c"], client, 6)
                 p.close()
-                got = arrival(sniff["c"], CLIENT)
+            elif transport == "tcp":
+                # The stream's bytes as the other end's application reads
+                # them, between the connection's own ends.
+                tx, rx = (c, s) if m["from"] == "client" else (s, c)
+                tx.sendall(data)
+                b = stream(rx)
+                peer, me = rx.getpeername(), rx.getsockname()
+                got = (endpoint(peer[0], peer[1]), endpoint(me[0], me[1]), b) if b else None
+            elif m["from"] == "client":
+                c.sendto(data, (server, port))
+                got = arrival(sniff["s"], server)
             else:
-                s.sendto(data, (PUBLIC, PUBLIC_PORT))
-                got = arrival(sniff["c"], CLIENT)
+                s.sendto(data, (public, PUBLIC_PORT))
+                got = arrival(sniff["c"], client)
             if got:
                 m["peer"], m["to"], m["arrived"] = got[0], got[1], got[2].decode("latin-1")
             else:

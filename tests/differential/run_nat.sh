@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The SIP NAT round: random scenarios (gen_sip_nat.py) through the kernel's
-# SIP NAT (nat_oracle.py), then through ctrack's (tests/nat_parity.rs with
-# CTRACK_NAT_DIR). Needs root; see README.md.
+# The helper NAT rounds: random scenarios (gen_sip_nat.py, gen_ftp_nat.py)
+# through the kernel's helper NAT (nat_oracle.py), then through ctrack's
+# (tests/nat_parity.rs with CTRACK_NAT_DIR). Needs root; see README.md.
 #
-#   tests/differential/run_nat.sh FROM TO [OUT]
+#   tests/differential/run_nat.sh FROM TO [OUT] [GENERATOR]
+#
+# GENERATOR: gen_sip_nat.py (default) or gen_ftp_nat.py.
 #
 # Every scenario and the kernel's output stay in OUT (default
 # target/differential/sip_nat); the test lists the messages that differ.
@@ -12,10 +14,11 @@ cd "$(dirname "$0")/../.."
 [ $# -ge 2 ] || { sed -n '2,9p' "$0" >&2; exit 2; }
 from=$1 to=$2
 out=${3:-target/differential/sip_nat}
+gen=${4:-gen_sip_nat.py}
 here=tests/differential
 mkdir -p "$out"
 for s in $(seq "$from" "$to"); do
-    python3 "$here/gen_sip_nat.py" "$s" "$out/s$s.scenario"
+    python3 "$here/$gen" "$s" "$out/s$s.scenario"
     python3 "$here/nat_oracle.py" "$out/s$s.scenario" "$out/s$s.json"
 done
 CTRACK_NAT_DIR="$out" cargo test --release -q --test nat_parity -- --nocapture
