@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The helper NAT rounds: random scenarios (gen_sip_nat.py, gen_ftp_nat.py)
+# The helper NAT rounds: random scenarios (gen_sip_nat.py, gen_ftp_nat.py,
+# gen_irc_tftp_nat.py)
 # through the kernel's helper NAT (nat_oracle.py), then through ctrack's
 # (tests/nat_parity.rs with CTRACK_NAT_DIR). Needs root; see README.md.
 #
 #   tests/differential/run_nat.sh FROM TO [OUT] [GENERATOR]
 #
-# GENERATOR: gen_sip_nat.py (default) or gen_ftp_nat.py.
+# GENERATOR: gen_sip_nat.py (default), gen_ftp_nat.py or gen_irc_tftp_nat.py.
 #
 # Every scenario and the kernel's output stay in OUT (default
 # target/differential/sip_nat); the test lists the messages that differ.
