@@ -1,19 +1,24 @@
 //! Helper NAT (SIP over UDP and TCP, FTP, IRC, TFTP), against the Linux
 //! kernel's (`nf_nat_sip`, `nf_nat_ftp`, `nf_nat_irc`, `nf_nat_tftp`):
-//! each file in `tests/data/nat/` holds
-//! messages that a client and a server
-//! sent through a router whose kernel translated the client to a public
-//! address, port 6000, with the file's helper, and what arrived on the
-//! other side (`tests/differential/nat_oracle.py`, which names the
+//! each file in `tests/data/nat/` holds messages that a client and a
+//! server sent through a router whose kernel translated the client to a
+//! public address, port 6000, with the file's helper, and what arrived on
+//! the other side (`tests/differential/nat_oracle.py`, which names the
 //! addresses of each family). The same messages go through a ctrack table
 //! with the same rule, and what leaves it must be the same bytes from and
 //! to the same addresses and ports, or be dropped where the kernel
 //! dropped, except the deliberate differences that
 //! `tests/data/nat/known-differences.txt` lists (exactly those). Probes,
-//! new flows from the server to the public address, check
-//! the expectations the messages made (media, registrations): they reach
-//! the client where they were expected.
-#![cfg(all(feature = "nat-helpers", feature = "helper-sip"))]
+//! new flows from the server to the public address, check the
+//! expectations the messages made (media, registrations, data
+//! connections): they reach the client where they were expected.
+#![cfg(all(
+    feature = "nat-helpers",
+    feature = "helper-sip",
+    feature = "helper-ftp",
+    feature = "helper-irc",
+    feature = "helper-tftp"
+))]
 
 mod common;
 
