@@ -77,10 +77,13 @@ fn seq_and_len(p: &[u8]) -> (u32, u32) {
     (seq, (p.len() - l4 - usize::from(p[l4 + 12] >> 4) * 4) as u32)
 }
 
-/// A connection's setting: the family's hosts, the transport, the
-/// server's and the client's ports.
-struct Setting {
+/// A connection's setting: the family's hosts, the helper, the
+/// translation (source NAT of the client, or destination NAT of the
+/// server), the transport, the server's and the client's ports.
+struct Setting<'a> {
     hosts: &'static Hosts,
+    helper: &'a str,
+    dnat: bool,
     tcp: bool,
     server_port: u16,
     client_port: u16,
@@ -149,6 +152,12 @@ fn through_ctrack(set: &Setting, messages: &[(From, Vec<u8>)]) -> Vec<Option<Lea
     for name in ["sip", "ftp", "irc", "tftp"] {
         t.add_builtin_helper(helper::builtin(name).unwrap()).unwrap();
     }
+    if set.dnat {
+        // The helper is assigned by the port the client addresses, as the
+        // oracle assigns it before destination NAT.
+        let id = t.register_helper(helper::builtin(set.helper).unwrap().helper).unwrap();
+        t.assign_helper(HelperAssignment::new(id, if set.tcp { 6 } else { 17 }, PUBLIC_PORT)).unwrap();
+    }
     let mut path = Path {
         t,
         now: Instant::from_secs(100),
@@ -157,19 +166,36 @@ fn through_ctrack(set: &Setting, messages: &[(From, Vec<u8>)]) -> Vec<Option<Lea
         server_next: 0,
         server_expects: 0,
     };
-    let rule = || Some(NatRule::snat(h.public.parse().unwrap()).ports(PUBLIC_PORT, PUBLIC_PORT));
+    // Where each end sends to, who sends the probes and who gets them
+    // (as nat_oracle.py arranges it), and the rule of the first packet.
+    let public = (h.public, PUBLIC_PORT);
+    let (to_server, to_client, prober, probed) = if set.dnat {
+        (public, (h.client, cp), h.client, h.server)
+    } else {
+        ((h.server, sp), public, h.server, h.client)
+    };
+    let rule = || {
+        Some(if set.dnat {
+            NatRule::dnat(h.server.parse().unwrap()).ports(sp, sp)
+        } else {
+            NatRule::snat(h.public.parse().unwrap()).ports(PUBLIC_PORT, PUBLIC_PORT)
+        })
+    };
+    let from_client = |flags, seq, ack, data: &[u8]| {
+        tcp(h.client, cp, to_server.0, to_server.1, flags, seq, ack, 65535, data)
+    };
+    let from_server = |flags, seq, ack, data: &[u8]| {
+        tcp(h.server, sp, to_client.0, to_client.1, flags, seq, ack, 65535, data)
+    };
     let mut opened = false;
     if set.tcp {
         // The handshake, the client's SYN given the binding.
-        let syn = path.pass(&tcp(h.client, cp, h.server, sp, SYN, 1000, 0, 65535, &[]), rule()).unwrap();
+        let syn = path.pass(&from_client(SYN, 1000, 0, &[]), rule()).unwrap();
         path.server_expects = seq_and_len(&syn).0 + 1;
-        let ack = path.server_expects;
-        let syn_ack =
-            path.pass(&tcp(h.server, sp, h.public, PUBLIC_PORT, SYN | ACK, 5000, ack, 65535, &[]), None);
+        let syn_ack = path.pass(&from_server(SYN | ACK, 5000, path.server_expects, &[]), None);
         path.client_expects = seq_and_len(&syn_ack.unwrap()).0 + 1;
         (path.client_next, path.server_next) = (1001, 5001);
-        let ack = path.client_expects;
-        path.pass(&tcp(h.client, cp, h.server, sp, ACK, 1001, ack, 65535, &[]), None).unwrap();
+        path.pass(&from_client(ACK, 1001, path.client_expects, &[]), None).unwrap();
         opened = true;
     }
     let mut out = Vec::new();
@@ -177,74 +203,61 @@ fn through_ctrack(set: &Setting, messages: &[(From, Vec<u8>)]) -> Vec<Option<Lea
         let left = match from {
             From::Probe(sport, port) => {
                 let packet = if set.tcp {
-                    tcp(h.server, *sport, h.public, *port, SYN, 9000, 0, 65535, payload)
+                    // (A SYN without data: the oracle's connect().)
+                    tcp(prober, *sport, h.public, *port, SYN, 9000, 0, 65535, &[])
                 } else {
-                    udp(h.server, *sport, h.public, *port, payload)
+                    udp(prober, *sport, h.public, *port, payload)
                 };
                 // An unexpected probe has no route on the kernel's router:
-                // dropped there before its entry is confirmed.
-                let left = path.pass_if(&packet, None, true);
-                // The client has no listener: a SYN that reached it is
-                // refused.
+                // dropped there before its entry is confirmed; but with
+                // destination NAT, a new flow to the public port is the
+                // rule's, as any client's.
+                let left = if set.dnat && *port == PUBLIC_PORT {
+                    let v = path.t.classify(path.now, &packet, Meta::default());
+                    let new = v.state() == Some(CtState::New);
+                    path.t.discard(&v);
+                    path.pass(&packet, if new { rule() } else { None })
+                } else {
+                    path.pass_if(&packet, None, true)
+                };
+                // Nothing listens there: a SYN that got through is refused.
                 if set.tcp
                     && let Some(l) = &left
                 {
                     let l4 = if l[0] >> 4 == 4 { usize::from(l[0] & 15) * 4 } else { 40 };
                     let dport = u16::from_be_bytes([l[l4 + 2], l[l4 + 3]]);
-                    path.pass(&tcp(h.client, dport, h.server, *sport, RST | ACK, 0, 9001, 0, &[]), None);
+                    path.pass(&tcp(probed, dport, prober, *sport, RST | ACK, 0, 9001, 0, &[]), None);
                 }
                 left
             }
             From::Client if set.tcp => {
-                let p = tcp(
-                    h.client,
-                    cp,
-                    h.server,
-                    sp,
-                    ACK | PSH,
-                    path.client_next,
-                    path.client_expects,
-                    65535,
-                    payload,
-                );
-                let left = path.pass(&p, None);
+                let left =
+                    path.pass(&from_client(ACK | PSH, path.client_next, path.client_expects, payload), None);
                 if let Some(l) = &left {
                     path.client_next = path.client_next.wrapping_add(payload.len() as u32);
                     let (seq, len) = seq_and_len(l);
                     path.server_expects = seq.wrapping_add(len);
-                    let (next, ack) = (path.server_next, path.server_expects);
-                    path.pass(&tcp(h.server, sp, h.public, PUBLIC_PORT, ACK, next, ack, 65535, &[]), None);
+                    path.pass(&from_server(ACK, path.server_next, path.server_expects, &[]), None);
                 }
                 left
             }
             From::Server if set.tcp => {
-                let p = tcp(
-                    h.server,
-                    sp,
-                    h.public,
-                    PUBLIC_PORT,
-                    ACK | PSH,
-                    path.server_next,
-                    path.server_expects,
-                    65535,
-                    payload,
-                );
-                let left = path.pass(&p, None);
+                let left =
+                    path.pass(&from_server(ACK | PSH, path.server_next, path.server_expects, payload), None);
                 if let Some(l) = &left {
                     path.server_next = path.server_next.wrapping_add(payload.len() as u32);
                     let (seq, len) = seq_and_len(l);
                     path.client_expects = seq.wrapping_add(len);
-                    let (next, ack) = (path.client_next, path.client_expects);
-                    path.pass(&tcp(h.client, cp, h.server, sp, ACK, next, ack, 65535, &[]), None);
+                    path.pass(&from_client(ACK, path.client_next, path.client_expects, &[]), None);
                 }
                 left
             }
             From::Client => {
                 let binding = if opened { None } else { rule() };
                 opened = true;
-                path.pass(&udp(h.client, cp, h.server, sp, payload), binding)
+                path.pass(&udp(h.client, cp, to_server.0, to_server.1, payload), binding)
             }
-            From::Server => path.pass(&udp(h.server, sp, h.public, PUBLIC_PORT, payload), None),
+            From::Server => path.pass(&udp(h.server, sp, to_client.0, to_client.1, payload), None),
         };
         out.push(left.map(|l| leaving(&l)));
     }
@@ -296,8 +309,14 @@ fn sip_nat_is_the_kernels() {
         let input: Vec<_> = msgs.iter().map(|m| (from(m), bytes(&m["payload"]).unwrap())).collect();
         let number = |k: &str| doc[k].as_u64().map_or(PORT, |p| p as u16);
         let tcp = doc["transport"] == "tcp";
-        let set =
-            Setting { hosts, tcp, server_port: number("server_port"), client_port: number("client_port") };
+        let set = Setting {
+            hosts,
+            helper: doc["helper"].as_str().unwrap_or("sip"),
+            dnat: doc["nat"] == "dnat",
+            tcp,
+            server_port: number("server_port"),
+            client_port: number("client_port"),
+        };
         let got = through_ctrack(&set, &input);
         for (i, (m, g)) in msgs.iter().zip(&got).enumerate() {
             compared += 1;

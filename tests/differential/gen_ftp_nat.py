@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Random FTP control sessions between a client behind source NAT and a
-server, as a scenario for nat_oracle.py: PORT and EPRT naming the client's
+"""Random FTP control sessions between a client and a server, one of them
+behind NAT (source NAT of the client or destination NAT of the server), as a scenario for nat_oracle.py: PORT and EPRT naming the client's
 own, its public or another address, 227 and 229 replies, odd numbers and
 delimiters, over IPv4 and IPv6; and probes of the data connections.
 usage: gen_ftp_nat.py SEED OUT.json"""
@@ -16,6 +16,8 @@ if FAMILY == 4:
 else:
     CLIENT, SERVER, PUBLIC, OTHER = "fd00::5", "2001:db8:1::7", "2001:db8:ffff::1", "2001:db8:9::9"
 msgs, ports = [], []
+# Source NAT of the client, or destination NAT of the server.
+NAT = "dnat" if R.random() < 0.3 else "snat"
 
 
 def port():
@@ -81,5 +83,5 @@ for _ in range(R.randrange(1, 7)):
                      "port": min(p + R.choice([0, 0, 0, 1]), 65535), "payload": ""})
     if m[0] == "client" and R.random() < 0.7:
         msgs.append({"from": "server", "payload": R.choice(["200 ok\r\n", "500 no\r\n"])})
-json.dump({"seed": seed, "family": FAMILY, "transport": "tcp", "helper": "ftp", "server_port": 21,
+json.dump({"seed": seed, "nat": NAT, "family": FAMILY, "transport": "tcp", "helper": "ftp", "server_port": 21,
            "client_port": R.randrange(30000, 60000), "messages": msgs}, open(sys.argv[2], "w"), indent=1)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Random SIP messages over UDP between a client behind source NAT and a
-server, as a scenario for nat_oracle.py: request lines, Via (with maddr=,
+"""Random SIP messages over UDP or TCP between a client and a server, one
+of them behind NAT (source NAT of the client or destination NAT of the
+server), as a scenario for nat_oracle.py: request lines, Via (with maddr=,
 received=, rport=), Contact, From, To and SDP naming the client's own, its
 public or other addresses and ports, in requests and answers both ways.
 usage: gen_sip_nat.py SEED OUT.json"""
@@ -22,6 +23,8 @@ def host(a, brackets=True):
     parameter may be either)."""
     return "[%s]" % a if ":" in a and brackets else a
 TRANSPORT = "tcp" if R.random() < 0.25 else "udp"
+# Source NAT of the client, or destination NAT of the server.
+NAT = "dnat" if R.random() < 0.3 else "snat"
 # Mostly 5060; sometimes a phone's high port (its Via then names 5060).
 CLIENT_PORT = 5060 if R.random() < 0.7 else R.randrange(30000, 60000)
 
@@ -35,17 +38,23 @@ def hname(full, compact=None):
 
 
 def endpoint(from_client):
-    """An address and port a message names: mostly its sender's, as the
-    sender knows it (the client: its own; the server: the client's public
-    end), sometimes the peer's or another host's."""
-    own = (CLIENT, R.choice([5060, CLIENT_PORT])) if from_client else (PUBLIC, 6000)
+    """An address and port a message names: mostly one its sender knows
+    (source NAT: the client's own end, or the client's public end that the
+    server sees; destination NAT: the server's own end, or the server's
+    public end that the client addresses), sometimes another."""
+    if NAT == "snat":
+        known = (CLIENT, R.choice([5060, CLIENT_PORT])) if from_client else (PUBLIC, 6000)
+        other = [(SERVER, 5060), (PUBLIC if from_client else CLIENT, R.choice([5060, 6000]))]
+    else:
+        known = R.choice([(CLIENT, CLIENT_PORT), (PUBLIC, 6000)]) if from_client else (SERVER, 5060)
+        other = [(CLIENT if from_client else PUBLIC, R.choice([5060, 6000])), (SERVER, 5060)]
     c = R.random()
     if c < 0.6:
-        a, p = own
+        a, p = known
     elif c < 0.75:
-        a, p = (SERVER, 5060)
+        a, p = other[0]
     elif c < 0.85:
-        a, p = (PUBLIC if from_client else CLIENT, R.choice([5060, 6000]))
+        a, p = other[1]
     else:
         a, p = OTHER, 5060
     port = R.choice([p, p, p, None, R.randrange(1024, 65536)])
@@ -129,11 +138,12 @@ def message(from_client):
 
 
 def probe():
-    """A new flow from the server to a port of the public address that a
-    message named (a medium, a contact), as an expected connection."""
+    """A new flow to a port of the public address that a message named (a
+    medium, a contact), as an expected connection."""
     import re
     named = [int(p) for m in msgs for p in re.findall(r"(?:m=\w+ |:)(\d{4,5})\b", m["payload"])]
-    media = [int(p) for m in msgs if m["from"] == "client" for p in re.findall(r"m=\w+ (\d+)", m["payload"])]
+    inside = "client" if NAT == "snat" else "server"
+    media = [int(p) for m in msgs if m["from"] == inside for p in re.findall(r"m=\w+ (\d+)", m["payload"])]
     if media and R.random() < 0.6:
         named = media
     port = R.choice(named + [6000, 5060]) if named else 6000
@@ -151,4 +161,4 @@ for _ in range(R.randrange(1, 6)):
         msgs.append({"from": "server", "payload": "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s:6000\r\nCSeq: %d REGISTER\r\n"
                      "Contact: <sip:%s:%d>;expires=3600\r\nContent-Length: 0\r\n\r\n"
                      % (host(PUBLIC), cseq, host(PUBLIC), R.choice([6000, R.randrange(1024, 65536)]))})
-json.dump({"seed": seed, "family": FAMILY, "transport": TRANSPORT, "client_port": CLIENT_PORT, "messages": msgs}, open(sys.argv[2], "w"), indent=1)
+json.dump({"seed": seed, "nat": NAT, "family": FAMILY, "transport": TRANSPORT, "client_port": CLIENT_PORT, "messages": msgs}, open(sys.argv[2], "w"), indent=1)

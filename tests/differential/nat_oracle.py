@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
-"""What Linux's SIP NAT (nf_nat_sip) does to UDP messages: each message of a
-scenario is sent through a router namespace whose kernel translates the
-client's source to the public address, port 6000 (nft `snat`, the `sip`
-helper assigned), and what arrives on the other side is recorded.
+"""What Linux's helper NAT (nf_nat_sip, nf_nat_ftp, ...) does to a
+scenario's messages: each is sent through a router namespace whose kernel
+translates one end (nft `snat` or `dnat`, the scenario's helper assigned),
+and what arrives on the other side is recorded.
 
 usage: nat_oracle.py SCENARIO.json OUT.json   (root)
 
-SCENARIO.json: {"family": 4 | 6, "transport": "udp" | "tcp", "helper":
-"sip" | "ftp" ..., "server_port": S, "client_port": P, "messages": [{"from":
-"client" | "server" | "probe", "payload": "..."}]} (defaults: UDP, SIP,
-5060, 5060). The client
-(10.0.0.5, or fd00::5) sends from port P (default 5060) to the server
-(198.51.100.7, or 2001:db8:1::7) port S; the server answers from S
-to the public end (203.0.113.1, or 2001:db8:ffff::1) port 6000; a probe
-("sport", "port") is a new flow from the server's port sport to the public
-address's port, which reaches the client only if a helper expected it.
+SCENARIO.json: {"nat": "snat" | "dnat", "family": 4 | 6, "transport":
+"udp" | "tcp", "helper": "sip" | "ftp" | ..., "server_port": S,
+"client_port": P, "messages": [{"from": "client" | "server" | "probe",
+"payload": "..."}]} (defaults: snat, 4, udp, sip, 5060, 5060). The client
+(10.0.0.5, or fd00::5) sends from port P; the server (198.51.100.7, or
+2001:db8:1::7) listens on port S. Source NAT: the client sends to the
+server, which sees it come from the public address (203.0.113.1, or
+2001:db8:ffff::1) port 6000 and answers there; a probe ("sport", "port")
+is a new flow from the server's port sport to the public address's port,
+which reaches the client only if a helper expected it. Destination NAT:
+the client sends to the public address port 6000, which the router
+translates to the server's port S; the server answers the client; a probe
+goes from the client to the public address and reaches the server only if
+expected.
+
 OUT.json is the scenario with, for each message, "arrived": the payload as
 the other side received it (null: the router dropped it), "peer" and
 "to": the address and port it came from and went to (a packet socket on
@@ -39,26 +45,40 @@ ADDRS = {
 NS = {k: "ctnat-%d-%s" % (os.getpid(), k) for k in ("c", "r", "s")}
 
 
-def rules(family, transport, helper, port):
-    client, _, public, net, *_ = ADDRS[family]
-    ip, to = ("ip", public) if family == 4 else ("ip6", "[%s]" % public)
+def rules(family, transport, helper, port, nat):
+    client, server, public, net, *_ = ADDRS[family]
+    ip = "ip" if family == 4 else "ip6"
+    br = (lambda a: a) if family == 4 else (lambda a: "[%s]" % a)
+    if nat == "snat":
+        pre = ""
+        post = 'oifname "rs" %s saddr %s meta l4proto { tcp, udp } snat to %s:%d' % (ip, net, br(public), PUBLIC_PORT)
+    else:
+        pre = 'iifname "rc" %s daddr %s meta l4proto { tcp, udp } th dport %d dnat to %s:%d' % (
+            ip, public, PUBLIC_PORT, br(server), port)
+        post = ""
     return """
 table %(ip)s nat {
-    chain pre { type nat hook prerouting priority dstnat; policy accept; }
+    chain pre {
+        type nat hook prerouting priority dstnat; policy accept;
+        %(pre)s
+    }
     chain post {
         type nat hook postrouting priority srcnat; policy accept;
-        oifname "rs" %(ip)s saddr %(net)s meta l4proto { tcp, udp } snat to %(to)s:%(public_port)d
+        %(post)s
     }
 }
 table %(ip)s helpers {
     ct helper h { type "%(helper)s" protocol %(tr)s; l3proto %(ip)s; }
     chain pre {
-        type filter hook prerouting priority filter; policy accept;
-        %(tr)s dport %(port)d ct helper set "h"
+        type filter hook prerouting priority -150; policy accept;
+        %(tr)s dport %(match)d ct helper set "h"
     }
 }
-""" % {"ip": ip, "net": net, "to": to, "public_port": PUBLIC_PORT, "helper": helper, "tr": transport,
-       "port": port}
+""" % {"ip": ip, "pre": pre, "post": post, "helper": helper, "tr": transport,
+       # The helper is assigned by the port the client addressed, before
+       # destination NAT (priority -150: after conntrack, before dstnat),
+       # as ctrack assigns helpers by the original tuple.
+       "match": port if nat == "snat" else PUBLIC_PORT}
 
 
 def sh(*cmd, ns=None, stdin=None):
@@ -66,8 +86,8 @@ def sh(*cmd, ns=None, stdin=None):
     subprocess.run(full, check=True, input=stdin, text=True, stdout=subprocess.DEVNULL)
 
 
-def setup(family, transport, helper, port):
-    client, server, public, _, r_c, r_s, plen = ADDRS[family]
+def setup(family, transport, helper, port, nat):
+    client, server, public, net, r_c, r_s, plen = ADDRS[family]
     for n in NS.values():
         sh("ip", "netns", "add", n)
     sh("ip", "link", "add", "c0", "netns", NS["c"], "type", "veth", "peer", "name", "rc", "netns", NS["r"])
@@ -80,9 +100,11 @@ def setup(family, transport, helper, port):
         sh("ip", "link", "set", "lo", "up", ns=ns)
     v = "-4" if family == 4 else "-6"
     sh("ip", v, "route", "add", "default", "via", r_c, ns="c")
-    sh("ip", v, "route", "add", public, "via", r_s, ns="s")
+    # The server reaches the client's public end (source NAT) or the
+    # client itself (destination NAT).
+    sh("ip", v, "route", "add", public if nat == "snat" else net, "via", r_s, ns="s")
     sh("sysctl", "-qw", "net.ipv4.ip_forward=1" if family == 4 else "net.ipv6.conf.all.forwarding=1", ns="r")
-    sh("nft", "-f", "-", ns="r", stdin=rules(family, transport, helper, port))
+    sh("nft", "-f", "-", ns="r", stdin=rules(family, transport, helper, port, nat))
     if family == 6:
         # Neighbours resolved before the first message (its first packet
         # would otherwise wait for the links' addresses to be usable).
@@ -205,35 +227,47 @@ def main():
     family = scenario.get("family", 4)
     transport = scenario.get("transport", "udp")
     port = scenario.get("server_port", PORT)
+    nat = scenario.get("nat", "snat")
     client, server, public = ADDRS[family][:3]
+    client_port = scenario.get("client_port", PORT)
+    # Where each end sends to: with source NAT the client addresses the
+    # server and the server the client's public end; with destination NAT
+    # the client addresses the server's public end and the server the
+    # client.
+    if nat == "snat":
+        to_server, to_client = (server, port), (public, PUBLIC_PORT)
+    else:
+        to_server, to_client = (public, PUBLIC_PORT), (client, client_port)
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     try:
-        setup(family, transport, scenario.get("helper", "sip"), port)
+        setup(family, transport, scenario.get("helper", "sip"), port, nat)
         sniff = {"c": sniffer_in("c", "c0", family), "s": sniffer_in("s", "s0", family)}
-        client_port = scenario.get("client_port", PORT)
         if transport == "udp":
             c, s = socket_in("c", client, client_port), socket_in("s", server, port)
         else:
-            listener = socket_in("s", server, port, socket.SOCK_STREAM)
+            listener = socket_in("s", server, port, kind)
             listener.listen(1)
-            c = socket_in("c", client, client_port, socket.SOCK_STREAM)
+            c = socket_in("c", client, client_port, kind)
             c.settimeout(3)
-            c.connect((server, port))
+            c.connect(to_server)
             s, _ = listener.accept()
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for m in scenario["messages"]:
             data = m["payload"].encode("latin-1")
             if m["from"] == "probe":
-                # A new flow from another port of the server to the public
-                # address: reaches the client only if expected.
-                drain(sniff["c"])
-                p = socket_in("s", server, m["sport"], socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM)
+                # A new flow to the public address from another port of the
+                # other side (source NAT: the server; destination NAT: the
+                # client): reaches the inside end only if expected.
+                inside, outside, rx = ("c", "s", client) if nat == "snat" else ("s", "c", server)
+                drain(sniff[inside])
+                p = socket_in(outside, server if nat == "snat" else client, m["sport"], kind)
                 if transport == "udp":
                     p.sendto(data, (public, m["port"]))
-                    got = arrival(sniff["c"], client)
+                    got = arrival(sniff[inside], rx)
                 else:
                     p.setblocking(False)
                     p.connect_ex((public, m["port"]))
-                    got = arrival(sniff["c"], client, 6)
+                    got = arrival(sniff[inside], rx, 6)
                 p.close()
             elif transport == "tcp":
                 # The stream's bytes as the other end's application reads
@@ -244,10 +278,10 @@ def main():
                 peer, me = rx.getpeername(), rx.getsockname()
                 got = (endpoint(peer[0], peer[1]), endpoint(me[0], me[1]), b) if b else None
             elif m["from"] == "client":
-                c.sendto(data, (server, port))
+                c.sendto(data, to_server)
                 got = arrival(sniff["s"], server)
             else:
-                s.sendto(data, (public, PUBLIC_PORT))
+                s.sendto(data, to_client)
                 got = arrival(sniff["c"], client)
             if got:
                 m["peer"], m["to"], m["arrived"] = got[0], got[1], got[2].decode("latin-1")
