@@ -89,6 +89,19 @@ struct Setting<'a> {
     client_port: u16,
 }
 
+/// Which packets pass, decided once a packet is classified.
+enum Admit {
+    /// Any, given this rule.
+    Any(Option<NatRule>),
+    /// Only a RELATED one (a probe: without an expectation the kernel's
+    /// router has no route for it, and drops it before its entry is
+    /// confirmed).
+    Expected,
+    /// A RELATED one, or a NEW one given this rule (a probe to the public
+    /// port under destination NAT, which the rule sends on).
+    ExpectedOrRule(NatRule),
+}
+
 /// The table and the ends' sequence numbers of the connection through it:
 /// each end's next own number and the next number it expects, as it sees
 /// them (translated).
@@ -105,17 +118,23 @@ impl Path {
     /// Classify `packet`, apply `rule` (the first packet), confirm and
     /// translate it: what left, or `None` if it was dropped.
     fn pass(&mut self, packet: &[u8], rule: Option<NatRule>) -> Option<Vec<u8>> {
-        self.pass_if(packet, rule, false)
+        self.pass_as(packet, Admit::Any(rule))
     }
 
-    /// [`Path::pass`], and with `expected_only` a packet that is not
-    /// RELATED is dropped (discarded, not confirmed).
-    fn pass_if(&mut self, packet: &[u8], rule: Option<NatRule>, expected_only: bool) -> Option<Vec<u8>> {
+    /// [`Path::pass`] with `admit` deciding, once the packet is
+    /// classified, whether it passes and with which rule.
+    fn pass_as(&mut self, packet: &[u8], admit: Admit) -> Option<Vec<u8>> {
         let mut v = self.t.classify(self.now, packet, Meta::default());
-        if expected_only && v.state() != Some(CtState::Related) {
-            self.t.discard(&v);
-            return None;
-        }
+        let related = v.state() == Some(CtState::Related);
+        let rule = match admit {
+            Admit::Any(rule) => rule,
+            Admit::Expected | Admit::ExpectedOrRule(_) if related => None,
+            Admit::ExpectedOrRule(rule) if v.state() == Some(CtState::New) => Some(rule),
+            _ => {
+                self.t.discard(&v);
+                return None;
+            }
+        };
         if let Some(r) = rule {
             self.t.nat(&v, &r).unwrap();
         }
@@ -212,14 +231,11 @@ fn through_ctrack(set: &Setting, messages: &[(From, Vec<u8>)]) -> Vec<Option<Lea
                 // dropped there before its entry is confirmed; but with
                 // destination NAT, a new flow to the public port is the
                 // rule's, as any client's.
-                let left = if set.dnat && *port == PUBLIC_PORT {
-                    let v = path.t.classify(path.now, &packet, Meta::default());
-                    let new = v.state() == Some(CtState::New);
-                    path.t.discard(&v);
-                    path.pass(&packet, if new { rule() } else { None })
-                } else {
-                    path.pass_if(&packet, None, true)
+                let admit = match rule() {
+                    Some(r) if set.dnat && *port == PUBLIC_PORT => Admit::ExpectedOrRule(r),
+                    _ => Admit::Expected,
                 };
+                let left = path.pass_as(&packet, admit);
                 // Nothing listens there: a SYN that got through is refused.
                 if set.tcp
                     && let Some(l) = &left
