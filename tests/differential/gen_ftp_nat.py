@@ -1,20 +1,15 @@
 #!/usr/bin/env python3
 """Random FTP control sessions between a client and a server, one of them
-behind NAT (source NAT of the client or destination NAT of the server), as a scenario for nat_oracle.py: PORT and EPRT naming the client's
+behind NAT (source NAT of the client or destination NAT of the server),
+as a scenario for nat_oracle.py: PORT and EPRT naming the client's
 own, its public or another address, 227 and 229 replies, odd numbers and
 delimiters, over IPv4 and IPv6; and probes of the data connections.
 usage: gen_ftp_nat.py SEED OUT.json"""
-import json
-import random
-import sys
+from nat_scenario import begin, finish, hosts
 
-seed = int(sys.argv[1])
-R = random.Random(seed)
+seed, R = begin()
 FAMILY = 6 if R.random() < 0.3 else 4
-if FAMILY == 4:
-    CLIENT, SERVER, PUBLIC, OTHER = "10.0.0.5", "198.51.100.7", "203.0.113.1", "192.0.2.99"
-else:
-    CLIENT, SERVER, PUBLIC, OTHER = "fd00::5", "2001:db8:1::7", "2001:db8:ffff::1", "2001:db8:9::9"
+CLIENT, SERVER, PUBLIC, OTHER = hosts(FAMILY)
 msgs, ports = [], []
 # Source NAT of the client, or destination NAT of the server.
 NAT = "dnat" if R.random() < 0.3 else "snat"
@@ -83,5 +78,5 @@ for _ in range(R.randrange(1, 7)):
                      "port": min(p + R.choice([0, 0, 0, 1]), 65535), "payload": ""})
     if m[0] == "client" and R.random() < 0.7:
         msgs.append({"from": "server", "payload": R.choice(["200 ok\r\n", "500 no\r\n"])})
-json.dump({"seed": seed, "nat": NAT, "family": FAMILY, "transport": "tcp", "helper": "ftp", "server_port": 21,
-           "client_port": R.randrange(30000, 60000), "messages": msgs}, open(sys.argv[2], "w"), indent=1)
+finish({"seed": seed, "nat": NAT, "family": FAMILY, "transport": "tcp", "helper": "ftp", "server_port": 21,
+           "client_port": R.randrange(30000, 60000), "messages": msgs})

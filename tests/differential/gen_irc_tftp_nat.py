@@ -3,24 +3,15 @@
 source NAT, as a scenario for nat_oracle.py, with probes of the connections
 they announce: an even seed IRC, an odd one TFTP.
 usage: gen_irc_tftp_nat.py SEED OUT.json"""
-import json
-import random
-import sys
+from ipaddress import IPv4Address
 
-seed = int(sys.argv[1])
-R = random.Random(seed)
+from nat_scenario import begin, finish, hosts
+
+seed, R = begin()
 # (Linux's IRC helper is IPv4 only.)
 FAMILY = 6 if seed % 2 == 1 and R.random() < 0.3 else 4
-CLIENT = "10.0.0.5" if FAMILY == 4 else "fd00::5"
-PUBLIC = "203.0.113.1" if FAMILY == 4 else "2001:db8:ffff::1"
+CLIENT, _, PUBLIC, _ = hosts(FAMILY)
 msgs, ports = [], []
-
-
-def u32(a):
-    x = 0
-    for p in a.split("."):
-        x = x * 256 + int(p)
-    return x
 
 
 def probe(port):
@@ -34,7 +25,7 @@ def irc():
         p = R.choice([R.randrange(1024, 65536)] * 5 + [6000, 65535])
         ports.append(p)
         if FAMILY == 4:
-            a = R.choice([str(u32(CLIENT))] * 6 + [str(u32(PUBLIC)), "3405803776", "0", "167772165x"])
+            a = R.choice([str(int(IPv4Address(CLIENT)))] * 6 + [str(int(IPv4Address(PUBLIC))), "3405803776", "0", "167772165x"])
         else:
             a = R.choice([CLIENT, CLIENT, PUBLIC, "fd00::6"])
         kind = R.choice(["SEND", "SEND", "CHAT", "RESUME", "send"])
@@ -59,4 +50,4 @@ if seed % 2 == 0:
     scenario.update(transport="tcp", helper="irc", server_port=6667)
 else:
     scenario.update(transport="udp", helper="tftp", server_port=69)
-json.dump(scenario, open(sys.argv[2], "w"), indent=1)
+finish(scenario)

@@ -5,17 +5,11 @@ server), as a scenario for nat_oracle.py: request lines, Via (with maddr=,
 received=, rport=), Contact, From, To and SDP naming the client's own, its
 public or other addresses and ports, in requests and answers both ways.
 usage: gen_sip_nat.py SEED OUT.json"""
-import json
-import random
-import sys
+from nat_scenario import begin, finish, hosts
 
-seed = int(sys.argv[1])
-R = random.Random(seed)
+seed, R = begin()
 FAMILY = 6 if R.random() < 0.3 else 4
-if FAMILY == 4:
-    CLIENT, SERVER, PUBLIC, OTHER = "10.0.0.5", "198.51.100.7", "203.0.113.1", "192.0.2.99"
-else:
-    CLIENT, SERVER, PUBLIC, OTHER = "fd00::5", "2001:db8:1::7", "2001:db8:ffff::1", "2001:db8:9::9"
+CLIENT, SERVER, PUBLIC, OTHER = hosts(FAMILY)
 
 
 def host(a, brackets=True):
@@ -161,4 +155,4 @@ for _ in range(R.randrange(1, 6)):
         msgs.append({"from": "server", "payload": "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s:6000\r\nCSeq: %d REGISTER\r\n"
                      "Contact: <sip:%s:%d>;expires=3600\r\nContent-Length: 0\r\n\r\n"
                      % (host(PUBLIC), cseq, host(PUBLIC), R.choice([6000, R.randrange(1024, 65536)]))})
-json.dump({"seed": seed, "nat": NAT, "family": FAMILY, "transport": TRANSPORT, "client_port": CLIENT_PORT, "messages": msgs}, open(sys.argv[2], "w"), indent=1)
+finish({"seed": seed, "nat": NAT, "family": FAMILY, "transport": TRANSPORT, "client_port": CLIENT_PORT, "messages": msgs})
