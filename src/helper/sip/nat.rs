@@ -26,7 +26,7 @@ use super::sdp::{Media, Sdp, Span};
 use crate::expect::{ExpectError, Expectation};
 use crate::helper::HelperContext;
 use crate::reason::HelperDrop;
-use crate::tuple::{Direction, Family, Tuple};
+use crate::tuple::{Direction, Family, Tuple, proto as ip_proto};
 
 const FAIL: HelperDrop = HelperDrop("cannot mangle SIP message");
 
@@ -158,7 +158,7 @@ pub(super) fn rewrite_headers(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Resu
     // UDP: on TCP the kernel writes the port into the TCP header with its
     // UDP routine; ctrack leaves a TCP segment's ports to the translation.)
     let forced = cx.load::<SipState>().forced_dport;
-    if dir == Direction::Reply && forced != 0 && proto == crate::tuple::proto::UDP {
+    if dir == Direction::Reply && forced != 0 && proto == ip_proto::UDP {
         cx.force_dport(forced);
     }
     Ok(())
@@ -178,7 +178,7 @@ pub(super) fn rewrite_headers(cx: &mut HelperContext<'_>, msg: &Msg<'_>) -> Resu
 /// no port: left alone, as the kernel leaves it).
 fn rewrite_via(cx: &mut HelperContext<'_>, msg: &Msg<'_>, request: bool) -> Result<(), HelperDrop> {
     let Msg { m, base, family, proto, dir } = *msg;
-    let via = if proto == 6 { Header::ViaTcp } else { Header::ViaUdp };
+    let via = if proto == ip_proto::TCP { Header::ViaTcp } else { Header::ViaUdp };
     let Ok(Some(u)) = header_uri(m, 0, via, family, None) else { return Ok(()) };
     let (this, other) = (cx.tuple(dir), cx.tuple(dir.opposite()));
     let own_end = if request { (this.src(), this.sport()) } else { (this.dst(), this.dport()) };
