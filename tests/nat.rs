@@ -270,6 +270,111 @@ fn port_range_and_random() {
     assert!(moved, "random does not preserve ports");
 }
 
+/// A source keeps its translation towards every destination while one of
+/// its connections has it (`nf_nat_core.c: find_appropriate_src()`:
+/// endpoint-independent mapping, RFC 4787 REQ-1), if the tuple it makes
+/// is free; checked against the kernel by `tests/nat_mapping.rs`.
+#[test]
+fn a_source_keeps_its_translation() {
+    let mut t = table();
+    let rule = snat().ports(6000, 6099);
+    let mut first = udp(CLIENT, 5060, SERVER, 5060, b"x");
+    let v = open(&mut t, &mut first, &[rule]).unwrap();
+    let mapped = ports(&first).0;
+    assert!((6000..=6099).contains(&mapped));
+    let mut later = Vec::new();
+    for (server, port) in [(SERVER, 5061), (SERVER, 7000), ("198.51.100.9", 5060)] {
+        let mut p = udp(CLIENT, 5060, server, port, b"x");
+        later.push(open(&mut t, &mut p, &[rule]).unwrap());
+        assert_eq!((addrs(&p).0, ports(&p).0), (addr(PUBLIC), mapped), "to {server}:{port}");
+    }
+    // Another port of the client, another protocol: their own.
+    let mut p = udp(CLIENT, 5070, SERVER, 5060, b"x");
+    let _ = open(&mut t, &mut p, &[rule]).unwrap();
+    assert_ne!(ports(&p).0, mapped);
+    let mut p = tcp(CLIENT, 5060, SERVER, 80, SYN, 1, 0, 65535, b"");
+    let _ = open(&mut t, &mut p, &[rule]).unwrap();
+    let tcp_port = ports(&p).0;
+    let mut q = tcp(CLIENT, 5060, SERVER, 81, SYN, 1, 0, 65535, b"");
+    let _ = open(&mut t, &mut q, &[rule]).unwrap();
+    assert_eq!(ports(&q).0, tcp_port);
+
+    // While any connection of the source is left, its translation is.
+    assert!(t.delete(v.entry().unwrap()));
+    let mut p = udp(CLIENT, 5060, SERVER, 8000, b"x");
+    let _ = open(&mut t, &mut p, &[rule]).unwrap();
+    assert_eq!(ports(&p).0, mapped);
+
+    // Where the tuple it makes is taken (another source has that port
+    // towards that destination), another port.
+    let mut other = udp(CLIENT2, mapped, SERVER, 9000, b"x");
+    let _ = open(&mut t, &mut other, &[NatRule::snat(addr(PUBLIC))]).unwrap();
+    assert_eq!(ports(&other).0, mapped, "kept: in the class and free");
+    let mut p = udp(CLIENT, 5060, SERVER, 9000, b"x");
+    let _ = open(&mut t, &mut p, &[rule]).unwrap();
+    assert_ne!(ports(&p).0, mapped);
+    assert!((6000..=6099).contains(&ports(&p).0));
+
+    // A translation out of the rule's range is not taken: another range,
+    // another port.
+    let mut p = udp(CLIENT, 5060, SERVER, 9001, b"x");
+    let _ = open(&mut t, &mut p, &[snat().ports(7000, 7099)]).unwrap();
+    assert!((7000..=7099).contains(&ports(&p).0));
+}
+
+/// The chains of translated sources lose no binding as connections come
+/// and go: in a table whose extension slots are few (the chains' buckets
+/// too), connections of a few source ports to a few destinations made,
+/// ended and flushed in any order; each new one takes the translation of
+/// the newest live connection of its source, unless the tuple that makes
+/// is another source's.
+#[test]
+fn translated_sources_are_found_as_connections_come_and_go() {
+    let mut t: FixedConnTable<64, 16> = ConnTable::new(HashKey([0x29; 16]), Config::default());
+    let rule = snat().ports(6000, 6999);
+    // (client port, destination port, translated port, handle), oldest
+    // first.
+    let mut live: Vec<(u16, u16, u16, Handle)> = Vec::new();
+    let (mut reused, mut taken) = (0, 0);
+    let mut x = 0x2545_f491u32;
+    for step in 0..3000u32 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let client_port = 1000 + (x % 6) as u16;
+        let dest = 100 + (x >> 8) as u16 % 8;
+        if x >> 20 & 3 == 0 && !live.is_empty() {
+            let (.., h) = live.remove((x >> 4) as usize % live.len());
+            assert!(t.delete(h));
+            continue;
+        }
+        if step % 700 == 699 {
+            t.flush();
+            live.clear();
+            continue;
+        }
+        if live.iter().any(|&(c, d, ..)| c == client_port && d == dest) || t.len() >= 16 {
+            continue;
+        }
+        let mut p = udp(CLIENT, client_port, SERVER, dest, b"x");
+        let v = open(&mut t, &mut p, &[rule]).unwrap();
+        let port = ports(&p).0;
+        if let Some(&(.., newest, _)) = live.iter().rev().find(|&&(c, ..)| c == client_port) {
+            if port == newest {
+                reused += 1;
+            } else {
+                assert!(
+                    live.iter().any(|&(c, d, m, _)| c != client_port && d == dest && m == newest),
+                    "step {step}: port {client_port} to {dest} got {port}, not {newest}, which is free"
+                );
+                taken += 1;
+            }
+        }
+        live.push((client_port, dest, port, v.entry().unwrap()));
+    }
+    assert!(reused > 100 && taken > 0, "{reused} reused, {taken} taken");
+}
+
 #[test]
 fn exhausted_one_port_range() {
     let mut t = table();
@@ -709,6 +814,28 @@ fn bindings_survive_snapshot_and_restore() {
     assert_eq!(r.dir(), Some(Direction::Reply));
     assert_eq!(addrs(&synack), (addr(PUBLIC), addr(SERVER)));
     assert_eq!(ports(&synack), (80, 50000));
+}
+
+#[test]
+fn translated_sources_survive_snapshot_and_restore() {
+    // The standby knows the translated source: a new connection of that
+    // source gets the same translation there.
+    let mut t = table();
+    let rule = snat().ports(6000, 6099);
+    let mut p = udp(CLIENT, 5060, SERVER, 5060, b"x");
+    let _ = open(&mut t, &mut p, &[rule]).unwrap();
+    let mapped = ports(&p).0;
+    let mut buf = [0u8; 4096];
+    let mut cursor = SnapshotCursor::new();
+    let n = t.snapshot(now(), &mut cursor, &mut buf).unwrap();
+    assert!(cursor.is_done());
+    let mut standby: FixedConnTable<256, 128> = ConnTable::new(HashKey([0x18; 16]), Config::default());
+    standby.restore(now(), &buf[..n]).unwrap();
+    for port in [7000, 7001] {
+        let mut p = udp(CLIENT, 5060, SERVER, port, b"x");
+        let _ = open(&mut standby, &mut p, &[rule]).unwrap();
+        assert_eq!(ports(&p).0, mapped);
+    }
 }
 
 // ---------------------------------------------------------------------

@@ -50,6 +50,7 @@ use crate::expect::{ExpectError, ExpectPolicy, Expectation, Expects};
 use crate::hash::hash_words;
 use crate::nat::payload::{Rewrite, SeqAdj};
 use crate::reason::HelperDrop;
+use crate::table::SourceLinks;
 use crate::time::Tick;
 use crate::tuple::{Direction, Family, Tuple};
 use crate::verdict::CtState;
@@ -392,14 +393,15 @@ impl core::fmt::Display for HelperError {
 
 impl core::error::Error for HelperError {}
 
-/// Storage for one connection's helper and master link.
+/// Storage for one connection's helper, master link or NAT binding, and
+/// the slot's links in the table's chains of source NAT bindings.
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ExtSlot(pub(crate) Maybe<Ext>);
+pub struct ExtSlot(pub(crate) Maybe<Ext>, pub(crate) SourceLinks);
 
 impl ExtSlot {
     /// An unused extension slot.
-    pub const EMPTY: ExtSlot = ExtSlot(Maybe::NONE);
+    pub const EMPTY: ExtSlot = ExtSlot(Maybe::NONE, SourceLinks::NONE);
 }
 
 /// What an entry with a helper or a master carries besides its slot.

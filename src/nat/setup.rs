@@ -119,8 +119,14 @@ impl<S: Storage> ConnTable<S> {
     ///
     /// The binding is the connection's new reply tuple: the inversion of
     /// the original tuple as it will look after translation. It must be
-    /// unique: source NAT keeps the original port when the translated
-    /// tuple is free; otherwise the port (ICMP identifier) is searched in
+    /// unique: source NAT keeps the original source when it is in the
+    /// range and free; a source out of the range that another connection
+    /// translates already gets that translation again, if it is in the
+    /// range and free (endpoint-independent mapping, as Linux's
+    /// `find_appropriate_src()`: one public address and port per inside
+    /// address and port, whatever the destination); otherwise the address
+    /// is chosen in the range and the original port kept when the
+    /// translated tuple is free; otherwise the port (ICMP identifier) is searched in
     /// the range from a hashed offset, with a bounded number of tries
     /// ([`NAT_MAX_ATTEMPTS`]), and [`NatError::NoFreeTuple`] when all are
     /// taken (drop the packet and [`ConnTable::discard`] the verdict). A
@@ -247,11 +253,19 @@ impl<S: Storage> ConnTable<S> {
         salt: u16,
     ) -> Result<Tuple, NatError> {
         let src = rule.nat_type == NatType::Source;
-        // 1. Source NAT keeps the tuple if it is in the range and free.
-        // (Linux then tries an existing binding of the same source,
-        // `find_appropriate_src()`: not done.)
-        if src && !rule.random_all() && in_range(curr, rule) && !self.nat_used(curr, v, now) {
-            return Ok(*curr);
+        // 1. Source NAT keeps the tuple if it is in the range and free; a
+        // source out of the range takes the binding of another connection
+        // of the same source, if that is in the range and free.
+        if src && !rule.random_all() {
+            if in_range(curr, rule) {
+                if !self.nat_used(curr, v, now) {
+                    return Ok(*curr);
+                }
+            } else if let Some(t) = self.appropriate_src(curr, rule, v.zone)
+                && !self.nat_used(&t, v, now)
+            {
+                return Ok(t);
+            }
         }
         // 2. The address.
         let t = best_ips(curr, rule, src, self.secret(), v.zone);
@@ -263,6 +277,28 @@ impl<S: Storage> ConnTable<S> {
             return Ok(t);
         }
         self.unique_key(t, rule, src, v, now, salt)
+    }
+
+    /// `nf_nat_core.c: find_appropriate_src()`: `curr` with the source
+    /// another connection of the same source (protocol, address, port or
+    /// ICMP identifier, zone) is translated to, from the newest such
+    /// connection whose translation is in the rule's range (taken or not:
+    /// the caller checks).
+    fn appropriate_src(&self, curr: &Tuple, rule: &NatRule, zone: u16) -> Option<Tuple> {
+        self.source_bindings(curr, zone).find_map(|(orig, reply)| {
+            let same_src = orig.family() == curr.family()
+                && orig.proto() == curr.proto()
+                && orig.src_bytes() == curr.src_bytes()
+                && orig.src_l4() == curr.src_l4();
+            // The source the other connection's packets leave with.
+            let mapped = reply.invert()?;
+            let t = with_addr(curr, true, *mapped.src_bytes());
+            let t = match key(&mapped, true) {
+                Some(k) => with_key(&t, true, k),
+                None => t,
+            };
+            (same_src && in_range(&t, rule)).then_some(t)
+        })
     }
 
     /// `nf_nat_core.c: nf_nat_l4proto_unique_tuple()`: search the port

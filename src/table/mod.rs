@@ -19,6 +19,7 @@
 //! * [`timeouts`]: timeout policies per zone ([`TimeoutPolicy`]);
 //! * [`lists`]: `conntrack -L unconfirmed` and `-L dying`.
 
+mod by_source;
 mod control;
 mod display;
 mod events;
@@ -49,6 +50,7 @@ pub use storage::{FixedStorage, SliceStorage, Slot, Storage};
 pub use storage::{GrowableStorage, HeapStorage, MAX_GROWABLE};
 pub use timeouts::{MAX_TIMEOUT_POLICIES, TimeoutPolicy, TimeoutPolicyError};
 
+pub(crate) use by_source::SourceLinks;
 pub(crate) use nat_hooks::NatView;
 use probe::Sought;
 use storage::Entry;

@@ -504,6 +504,11 @@ impl<S: Storage> ConnTable<S> {
         let primary = self.place(&e.key.tuple(), e.zone);
         let ext = e.link.ext().and_then(|x| self.store.parts().exts.get(x)?.0.get());
         let secondary = ext.filter(|_| e.has_own_reply()).map(|x| self.place(&x.reply, e.zone));
+        if e.status.contains(Status::SRC_NAT)
+            && let Some(x) = e.link.ext()
+        {
+            self.unlink_source(x, &e.orig(), e.zone);
+        }
         let p = self.store.parts_mut();
         let mut index = p.index;
         index.remove(primary, Ref::primary(i));
@@ -604,6 +609,11 @@ impl<S: Storage> ConnTable<S> {
         }
         if let Some(e) = self.entry_at_mut(i) {
             e.status.insert(status);
+        }
+        // A translated source: found by it from now on
+        // (`nf_nat_setup_info()` adds to `nf_nat_bysource`).
+        if status.contains(Status::SRC_NAT) && !e.status.contains(Status::SRC_NAT) {
+            self.link_source(x, &e.orig(), e.zone);
         }
         Ok(())
     }
