@@ -28,8 +28,20 @@ each side sees a datagram to any port). Over TCP, a message is what the
 other end's application reads until the connection is quiet, and a probe
 is a SYN. tests/nat_parity.rs replays the messages through ctrack's NAT
 and requires the same.
+
+A scenario with a "mapping" key is of the second mode, plain source NAT
+without a helper: how the router maps the client's source ports. Its
+rule is `snat to ADDRS[:PORTS]` ({"mapping": {"addrs": "203.0.113.1" or
+"203.0.113.1-203.0.113.3", "ports": "6000-6099", "6000" or null},
+"family": 4 | 6, "flows": [{"sport": P, "dport": D}]}, UDP only). For each
+flow in order the client sends one datagram from its port P to the
+server's port D (a repeat is the same connection again), and OUT.json
+adds "seen": the source `addr:port` it reached the server from (null:
+dropped). tests/nat_mapping.rs compares the pattern (kept ports, a source
+keeping its public end across destinations, drops) with ctrack's.
 """
 import ctypes
+import ipaddress
 import json
 import os
 import socket
@@ -86,8 +98,27 @@ def sh(*cmd, ns=None, stdin=None):
     subprocess.run(full, check=True, input=stdin, text=True, stdout=subprocess.DEVNULL)
 
 
-def setup(family, transport, helper, port, nat):
-    client, server, public, net, r_c, r_s, plen = ADDRS[family]
+def snat_rules(family, addrs, ports):
+    """The mapping mode's rule: source NAT of the client's UDP to `addrs`
+    ("A" or "A-B"), and to `ports` ("P" or "P-Q") if given."""
+    ip = "ip" if family == 4 else "ip6"
+    to = "-".join(a if family == 4 else "[%s]" % a for a in addrs.split("-"))
+    if ports:
+        to += ":" + ports
+    return """
+table %s nat {
+    chain post {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "rs" %s saddr %s meta l4proto udp snat to %s
+    }
+}
+""" % (ip, ip, ADDRS[family][3], to)
+
+
+def setup(family, ruleset, route):
+    """The namespaces and their links, the router's `ruleset`, and the
+    server's route to `route` (an address or net) through the router."""
+    client, server, _, _, r_c, r_s, plen = ADDRS[family]
     for n in NS.values():
         sh("ip", "netns", "add", n)
     sh("ip", "link", "add", "c0", "netns", NS["c"], "type", "veth", "peer", "name", "rc", "netns", NS["r"])
@@ -100,11 +131,9 @@ def setup(family, transport, helper, port, nat):
         sh("ip", "link", "set", "lo", "up", ns=ns)
     v = "-4" if family == 4 else "-6"
     sh("ip", v, "route", "add", "default", "via", r_c, ns="c")
-    # The server reaches the client's public end (source NAT) or the
-    # client itself (destination NAT).
-    sh("ip", v, "route", "add", public if nat == "snat" else net, "via", r_s, ns="s")
+    sh("ip", v, "route", "add", route, "via", r_s, ns="s")
     sh("sysctl", "-qw", "net.ipv4.ip_forward=1" if family == 4 else "net.ipv6.conf.all.forwarding=1", ns="r")
-    sh("nft", "-f", "-", ns="r", stdin=rules(family, transport, helper, port, nat))
+    sh("nft", "-f", "-", ns="r", stdin=ruleset)
     if family == 6:
         # Neighbours resolved before the first message (its first packet
         # would otherwise wait for the links' addresses to be usable).
@@ -222,8 +251,48 @@ def stream(sock):
         got += b
 
 
+def mapping(scenario):
+    """The mapping mode: each flow's datagram through plain source NAT, and
+    where the server saw it come from."""
+    family = scenario.get("family", 4)
+    client, server = ADDRS[family][:2]
+    m = scenario["mapping"]
+    # The server's route to every public address: the net of the first.
+    first = m["addrs"].split("-")[0]
+    public_net = ipaddress.ip_interface("%s/%d" % (first, ADDRS[family][6])).network
+    flows = scenario["flows"]
+    try:
+        setup(family, snat_rules(family, m["addrs"], m["ports"]), str(public_net))
+        sniff = sniffer_in("s", "s0", family)
+        # The server listens on every port addressed (a closed one would
+        # answer with an ICMP error, which the router would track), and
+        # the client sends from one socket a port.
+        listening = [socket_in("s", server, p) for p in sorted({f["dport"] for f in flows})]
+        senders = {}
+        for i, f in enumerate(flows):
+            if f["sport"] not in senders:
+                senders[f["sport"]] = socket_in("c", client, f["sport"])
+            data = b"flow %d" % i
+            senders[f["sport"]].sendto(data, (server, f["dport"]))
+            got = arrival(sniff, server)
+            # (Only this flow's datagram: an earlier one seen late is not
+            # its answer.)
+            while got and got[2] != data:
+                got = arrival(sniff, server)
+            f["seen"] = got[0] if got else None
+        for s in listening + list(senders.values()):
+            s.close()
+        scenario["kernel"] = os.uname().release
+        json.dump(scenario, open(sys.argv[2], "w"), indent=1)
+    finally:
+        teardown()
+
+
 def main():
     scenario = json.load(open(sys.argv[1]))
+    if "mapping" in scenario:
+        mapping(scenario)
+        return
     family = scenario.get("family", 4)
     transport = scenario.get("transport", "udp")
     port = scenario.get("server_port", PORT)
@@ -240,7 +309,10 @@ def main():
         to_server, to_client = (public, PUBLIC_PORT), (client, client_port)
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     try:
-        setup(family, transport, scenario.get("helper", "sip"), port, nat)
+        # The server reaches the client's public end (source NAT) or the
+        # client itself (destination NAT).
+        setup(family, rules(family, transport, scenario.get("helper", "sip"), port, nat),
+              public if nat == "snat" else ADDRS[family][3])
         sniff = {"c": sniffer_in("c", "c0", family), "s": sniffer_in("s", "s0", family)}
         if transport == "udp":
             c, s = socket_in("c", client, client_port), socket_in("s", server, port)

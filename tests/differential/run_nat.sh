@@ -2,17 +2,20 @@
 # The helper NAT rounds: random scenarios (gen_sip_nat.py, gen_ftp_nat.py,
 # gen_irc_tftp_nat.py)
 # through the kernel's helper NAT (nat_oracle.py), then through ctrack's
-# (tests/nat_parity.rs with CTRACK_NAT_DIR). Needs root; see README.md.
+# (tests/nat_parity.rs with CTRACK_NAT_DIR); and the source port mapping
+# round (gen_nat_map.py, tests/nat_mapping.rs with CTRACK_NAT_MAP_DIR).
+# Needs root; see README.md.
 #
 #   tests/differential/run_nat.sh FROM TO [OUT] [GENERATOR]
 #
-# GENERATOR: gen_sip_nat.py (default), gen_ftp_nat.py or gen_irc_tftp_nat.py.
+# GENERATOR: gen_sip_nat.py (default), gen_ftp_nat.py, gen_irc_tftp_nat.py
+# or gen_nat_map.py.
 #
 # Every scenario and the kernel's output stay in OUT (default
 # target/differential/sip_nat); the test lists the messages that differ.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -ge 2 ] || { sed -n '2,9p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
 from=$1 to=$2
 out=${3:-target/differential/sip_nat}
 gen=${4:-gen_sip_nat.py}
@@ -22,4 +25,8 @@ for s in $(seq "$from" "$to"); do
     python3 "$here/$gen" "$s" "$out/s$s.scenario"
     python3 "$here/nat_oracle.py" "$out/s$s.scenario" "$out/s$s.json"
 done
-CTRACK_NAT_DIR="$out" cargo test --release -q --test nat_parity -- --nocapture
+if [ "$gen" = gen_nat_map.py ]; then
+    CTRACK_NAT_MAP_DIR="$out" cargo test --release -q --test nat_mapping -- --nocapture
+else
+    CTRACK_NAT_DIR="$out" cargo test --release -q --test nat_parity -- --nocapture
+fi

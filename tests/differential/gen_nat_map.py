@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Random UDP flows of a client behind plain source NAT (no helper), as a
+scenario of nat_oracle.py's mapping mode: from a few source ports to a few
+server ports, in any order and repeated, through a rule of one or a range
+of public addresses and one port, a few, a hundred or none.
+usage: gen_nat_map.py SEED OUT.json"""
+from ipaddress import ip_address
+
+from nat_scenario import begin, finish, hosts
+
+seed, R = begin()
+FAMILY = 6 if R.random() < 0.25 else 4
+_, _, PUBLIC, _ = hosts(FAMILY)
+LOW = 6000
+# The port range: one port (several sources to one server port exhaust
+# it), a few, a hundred, or none (a free port is kept).
+kind = R.choice(["one", "one", "few", "few", "wide", "wide", "wide", "none", "none"])
+high = {"one": LOW, "few": LOW + R.randrange(1, 4), "wide": LOW + 99, "none": None}[kind]
+ports = None if high is None else str(LOW) if high == LOW else "%d-%d" % (LOW, high)
+n = R.choice([1, 1, 2, 3])
+addrs = PUBLIC if n == 1 else "%s-%s" % (PUBLIC, ip_address(PUBLIC) + n - 1)
+# Source ports outside the range, or inside it (kept where free). With a
+# few ports, which ones the kernel picks at random decides whether two
+# sources' ends coincide, and with it later choices: one source only.
+inside = list(range(LOW, (high or LOW + 99) + 1))
+sports = []
+for _ in range(1 if kind == "few" else R.randrange(1, 5)):
+    p = R.choice(inside) if R.random() < 0.3 else R.choice([5060, 5061, 5070, 40000, R.randrange(1024, 65536)])
+    if p not in sports:
+        sports.append(p)
+dports = R.sample([53, 5060, 5061, 5062, 7000, 8080], R.randrange(1, 5))
+flows = [{"sport": R.choice(sports), "dport": R.choice(dports)} for _ in range(R.randrange(2, 11))]
+finish({"seed": seed, "family": FAMILY, "mapping": {"addrs": addrs, "ports": ports}, "flows": flows})
