@@ -6,8 +6,10 @@
 //! 2: a 7-port range, bit 3: `random`, bit 4: checksum verification on,
 //! bit 5: the FTP, TFTP and SIP helpers, whose NAT rewrites payloads),
 //! is confirmed and translated. Then its answer (addresses and ports
-//! swapped), an ICMP error about it and the second packet are tracked and
-//! translated.
+//! swapped) and an ICMP error about it are tracked and translated; the
+//! second packet too, given the same bindings if it opens a connection
+//! (one of the same source takes the first's translation); then the first
+//! packet again, and once more after its connection is deleted.
 //!
 //! Asserted: no panic; a packet whose translation fails is unchanged; and
 //! every checksum (IPv4 header; TCP, UDP, ICMP, ICMPv6 checksum; SCTP
@@ -170,8 +172,8 @@ fn icmp_error(p: &[u8]) -> Option<Vec<u8>> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [flags, n, rest @ ..] = data else { return };
-    let (first, second) = rest.split_at(usize::from(*n).min(rest.len()));
+    let &[flags, n, ref rest @ ..] = data else { return };
+    let (first, second) = rest.split_at(usize::from(n).min(rest.len()));
     let mut config = Config::default();
     config.checksum = flags & 16 != 0;
     let mut table: FixedConnTable<64> = ConnTable::new(HashKey([0x42; 16]), config);
@@ -186,9 +188,37 @@ fuzz_target!(|data: &[u8]| {
     let now = Instant::from_secs(1000);
 
     let mut p1 = first.to_vec();
-    let mut v = table.classify(now, &p1, Meta::default());
+    let Some(v) = open(&mut table, now, flags, &p1) else { return };
+    translate_checked(&mut table, &v, &mut p1);
+
+    // Its answer and an ICMP error about it, as they come back.
+    for mut p in [answer(&p1), icmp_error(&p1)].into_iter().flatten() {
+        let v = table.track(now, &p);
+        translate_checked(&mut table, &v, &mut p);
+    }
+    // The second packet, given the rules too if it is new (a second
+    // connection of the same source takes the first's translation).
+    let mut p2 = second.to_vec();
+    if let Some(v) = open(&mut table, now, flags, &p2) {
+        translate_checked(&mut table, &v, &mut p2);
+    }
+    // Once more, the first packet (an entry may have appeared meanwhile).
+    let mut p1 = first.to_vec();
+    let v = table.track(now, &p1);
+    translate_checked(&mut table, &v, &mut p1);
+    // Gone, and the first packet again: a connection of its own.
+    if let Some(h) = v.entry() {
+        table.delete(h);
+    }
+    let _ = open(&mut table, now, flags, &p1);
+});
+
+/// Classify `p`, give a new connection the rules `flags` choose, confirm:
+/// the verdict (`None`: a binding failed, or confirmation did).
+fn open(table: &mut FixedConnTable<64>, now: Instant, flags: u8, p: &[u8]) -> Option<Verdict> {
+    let mut v = table.classify(now, p, Meta::default());
     if v.state() == Some(CtState::New) {
-        let six = p1.first().is_some_and(|b| b >> 4 == 6);
+        let six = p.first().is_some_and(|b| b >> 4 == 6);
         let (s, d) = if six {
             ("2001:db8::1".parse().unwrap(), "fd00::8".parse().unwrap())
         } else {
@@ -215,24 +245,9 @@ fuzz_target!(|data: &[u8]| {
         }
         if !ok {
             table.discard(&v);
-            return;
+            return None;
         }
     }
-    if table.confirm(&mut v, &p1).is_err() {
-        return;
-    }
-    translate_checked(&mut table, &v, &mut p1);
-
-    // Its answer and an ICMP error about it, as they come back.
-    for mut p in [answer(&p1), icmp_error(&p1)].into_iter().flatten() {
-        let v = table.track(now, &p);
-        translate_checked(&mut table, &v, &mut p);
-    }
-    let mut p2 = second.to_vec();
-    let v = table.track(now, &p2);
-    translate_checked(&mut table, &v, &mut p2);
-    // Once more, the first packet (an entry may have appeared meanwhile).
-    let mut p1 = first.to_vec();
-    let v = table.track(now, &p1);
-    translate_checked(&mut table, &v, &mut p1);
-});
+    table.confirm(&mut v, p).ok()?;
+    Some(v)
+}
