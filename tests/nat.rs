@@ -375,6 +375,82 @@ fn translated_sources_are_found_as_connections_come_and_go() {
     assert!(reused > 100 && taken > 0, "{reused} reused, {taken} taken");
 }
 
+/// A TCP connection from `client`:40000 to the server's port 80 through
+/// source NAT `rule`, its handshake done (client's numbers from `seq`), then
+/// ended by the client's RST if `reset` (CLOSE): the port it got.
+fn connection(t: &mut FixedConnTable<256, 128>, client: &str, rule: NatRule, seq: u32, reset: bool) -> u16 {
+    let mut syn = tcp(client, 40000, SERVER, 80, SYN, seq, 0, 65535, b"");
+    let _ = open(t, &mut syn, &[rule]).unwrap();
+    let port = ports(&syn).0;
+    let v = pass(t, &mut tcp(SERVER, 80, PUBLIC, port, SYN | ACK, 7000, seq + 1, 65535, b""));
+    assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
+    let v = pass(t, &mut tcp(client, 40000, SERVER, 80, ACK, seq + 1, 7001, 65535, b""));
+    assert_eq!(v.state(), Some(CtState::Established));
+    if reset {
+        let v = pass(t, &mut tcp(client, 40000, SERVER, 80, RST | ACK, seq + 1, 7001, 0, b""));
+        assert_eq!(v.state(), Some(CtState::Established));
+    }
+    port
+}
+
+/// With the ports of a small range all taken, a new TCP connection takes
+/// the tuple of one ending (CLOSE or TIME_WAIT) with source NAT, whose
+/// sequence numbers its own have passed, evicting it (`nf_nat_core.c:
+/// nf_nat_used_tuple_harder()`, in the last 32 tries of a search: every
+/// try of a range of 32 ports or fewer); never a live one, nor one whose
+/// numbers are ahead, nor for UDP.
+#[test]
+fn a_new_tcp_connection_evicts_an_ending_one_in_a_small_range() {
+    let rule = snat().ports(3000, 3003);
+    let clients = ["10.0.3.1", "10.0.3.2", "10.0.3.3", "10.0.3.4"];
+
+    // All four live: refused.
+    let mut t = table();
+    for c in clients {
+        connection(&mut t, c, rule, 1000, false);
+    }
+    let mut syn = tcp("10.0.3.9", 40000, SERVER, 80, SYN, 5000, 0, 65535, b"");
+    assert_eq!(open(&mut t, &mut syn, &[rule]).unwrap_err(), NatError::NoFreeTuple);
+
+    // All four ended: a SYN whose numbers are past theirs takes one's port.
+    let mut t = table();
+    let mut ended = std::collections::BTreeMap::new();
+    for c in clients {
+        ended.insert(connection(&mut t, c, rule, 1000, true), c);
+    }
+    assert_eq!(ended.len(), 4);
+    let mut syn = tcp("10.0.3.9", 40000, SERVER, 80, SYN, 5000, 0, 65535, b"");
+    let v = open(&mut t, &mut syn, &[rule]).unwrap();
+    let port = ports(&syn).0;
+    let evicted = ended[&port];
+    assert_eq!(t.len(), 4, "one evicted, one new");
+    // The server's answer to that port is the new connection's.
+    let mut answer = tcp(SERVER, 80, PUBLIC, port, SYN | ACK, 9000, 5001, 65535, b"");
+    assert_eq!(pass(&mut t, &mut answer).entry(), v.entry());
+    assert_eq!(addrs(&answer).1, addr("10.0.3.9"));
+    // The evicted connection's client is a new connection again.
+    let late = tcp(evicted, 40000, SERVER, 80, ACK, 1001, 7001, 65535, b"");
+    assert_eq!(t.classify(now(), &late, Meta::default()).state(), Some(CtState::New));
+
+    // Ended, but the new SYN's numbers are behind theirs: refused.
+    let mut t = table();
+    for c in clients {
+        connection(&mut t, c, rule, 1000, true);
+    }
+    let mut syn = tcp("10.0.3.9", 40000, SERVER, 80, SYN, 500, 0, 65535, b"");
+    assert_eq!(open(&mut t, &mut syn, &[rule]).unwrap_err(), NatError::NoFreeTuple);
+    assert_eq!(t.len(), 4);
+
+    // UDP never evicts.
+    let mut t = table();
+    for c in clients {
+        let mut p = udp(c, 40000, SERVER, 80, b"x");
+        let _ = open(&mut t, &mut p, &[rule]).unwrap();
+    }
+    let mut p = udp("10.0.3.9", 40000, SERVER, 80, b"x");
+    assert_eq!(open(&mut t, &mut p, &[rule]).unwrap_err(), NatError::NoFreeTuple);
+}
+
 #[test]
 fn exhausted_one_port_range() {
     let mut t = table();

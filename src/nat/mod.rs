@@ -28,8 +28,9 @@
 //!   (`nf_nat_helper.c`, `nf_conntrack_seqadj.c`); the connections they
 //!   expect are translated on arrival (`nf_nat_follow_master()`).
 //!
-//! Not done yet: the TCP TIME_WAIT reuse of `nf_nat_used_tuple_new()`,
-//! and the NAT parts of the PPTP and SNMP helpers.
+//! Not done yet: the reverse-direction clash test of
+//! `nf_nat_used_tuple_new()`, and the NAT parts of the PPTP and SNMP
+//! helpers.
 
 mod mangle;
 pub(crate) mod payload;

@@ -5,11 +5,25 @@
 use super::{NatError, NatRule, NatType};
 use crate::expect::ExpectNat;
 use crate::hash::{HashKey, hash_words};
-use crate::status::Status;
+use crate::status::{Status, TcpState};
 use crate::table::{ConnTable, NatView, Storage};
 use crate::time::Tick;
 use crate::tuple::{Family, Tuple, has_ports, is_icmp_of};
 use crate::verdict::{Handle, Verdict};
+
+/// The last tries of each round of a port search in which a new TCP
+/// connection may evict an ending one whose tuple it would take
+/// (`nf_nat_core.c: NF_NAT_HARDER_THRESH`, a quarter of
+/// [`NAT_MAX_ATTEMPTS`]).
+const NAT_HARDER_ATTEMPTS: u32 = NAT_MAX_ATTEMPTS / 4;
+
+/// What a candidate tuple of the port search is to a new connection.
+enum Used {
+    Free,
+    Taken,
+    /// Free once the connection named, ending, is evicted.
+    FreeOnceEvicted(Handle),
+}
 
 /// Most candidate tuples the first round of a port search tries
 /// (`nf_nat_core.c: NF_NAT_MAX_ATTEMPTS`); each further round, from a new
@@ -126,12 +140,15 @@ impl<S: Storage> ConnTable<S> {
     /// `find_appropriate_src()`: one public address and port per inside
     /// address and port, whatever the destination); otherwise the address
     /// is chosen in the range and the original port kept when the
-    /// translated tuple is free; otherwise the port (ICMP identifier) is searched in
-    /// the range from a hashed offset, with a bounded number of tries
-    /// ([`NAT_MAX_ATTEMPTS`]), and [`NatError::NoFreeTuple`] when all are
-    /// taken (drop the packet and [`ConnTable::discard`] the verdict). A
-    /// tuple is taken when a confirmed connection has it as its original or
-    /// reply tuple.
+    /// translated tuple is free; otherwise the port (ICMP identifier) is
+    /// searched in the range from a hashed offset, with a bounded number
+    /// of tries ([`NAT_MAX_ATTEMPTS`]), and [`NatError::NoFreeTuple`] when
+    /// all are taken (drop the packet and [`ConnTable::discard`] the
+    /// verdict). A tuple is taken when a confirmed connection has it as its
+    /// original or reply tuple; in the search's last tries, a new TCP
+    /// connection takes the tuple of one that is ending (TIME_WAIT, CLOSE)
+    /// with source NAT if its own sequence numbers are past that one's,
+    /// which is then deleted (Linux's `nf_nat_used_tuple_harder()`).
     ///
     /// A binding lives in one of the table's extension slots (the `X` of
     /// [`FixedConnTable`](crate::FixedConnTable), the `exts` of
@@ -226,7 +243,11 @@ impl<S: Storage> ConnTable<S> {
         }
         // What the connection looks like after the bindings made so far.
         let curr = v.reply.invert().ok_or(NatError::Malformed)?;
-        let new = self.unique_tuple(&curr, rule, &v, now, h.generation)?;
+        let (new, evict) = self.unique_tuple(&curr, rule, &v, now, h.generation)?;
+        // The ending connection whose tuple the new one takes goes first.
+        if let Some(old) = evict {
+            self.delete(old);
+        }
         if new != curr {
             let reply = new.invert().ok_or(NatError::Malformed)?;
             self.room_for_reply(now, h);
@@ -234,6 +255,44 @@ impl<S: Storage> ConnTable<S> {
         }
         self.insert_status(h, done);
         Ok(())
+    }
+
+    /// [`ConnTable::nat_used`] for the port search's try with `left`
+    /// tries left in its round (`nf_nat_core.c:
+    /// nf_nat_used_tuple_harder()`): in the last [`NAT_HARDER_ATTEMPTS`]
+    /// of a round, a new TCP connection (its SYN seen) may take the tuple
+    /// of a connection ending (TIME_WAIT, CLOSE or SYN_SENT2) with source
+    /// NAT and no fixed timeout, if the new one's sequence numbers in the
+    /// original direction are past the old one's: the old connection is
+    /// evicted (its late packets, which the new entry then gets, are out of
+    /// its window). A small range (at most that many ports) is searched so
+    /// from its first try.
+    fn nat_used_harder(&self, t: &Tuple, v: &NatView, now: Tick, left: u32) -> Used {
+        let free = |taken| if taken { Used::Taken } else { Used::Free };
+        let Some((TcpState::SynSent, end)) = v.tcp.filter(|_| left <= NAT_HARDER_ATTEMPTS) else {
+            return free(self.nat_used(t, v, now));
+        };
+        // The connection whose reply tuple the new one would have; none
+        // (free, or taken by an original tuple): the plain test.
+        let Some(old) = t.invert().and_then(|r| self.reply_owner(&r, v.zone, now)) else {
+            return free(self.nat_used(t, v, now));
+        };
+        let Some(o) = self.nat_view(old) else { return Used::Free };
+        if o.orig == v.orig {
+            // The new connection's own flow: not a clash (as `nat_used`).
+            return Used::Free;
+        }
+        let ending = o.tcp.filter(|&(state, _)| state as u8 >= TcpState::TimeWait as u8);
+        match ending {
+            Some((_, old_end))
+                if o.status.contains(Status::SRC_NAT)
+                    && !o.status.intersects(Status::FIXED_TIMEOUT | Status::DYING)
+                    && end.0.wrapping_sub(old_end.0) as i32 > 0 =>
+            {
+                Used::FreeOnceEvicted(old)
+            }
+            _ => Used::Taken,
+        }
     }
 
     /// Whether `t`, as the original tuple after translation, is taken:
@@ -251,7 +310,7 @@ impl<S: Storage> ConnTable<S> {
         v: &NatView,
         now: Tick,
         salt: u16,
-    ) -> Result<Tuple, NatError> {
+    ) -> Result<(Tuple, Option<Handle>), NatError> {
         let src = rule.nat_type == NatType::Source;
         // 1. Source NAT keeps the tuple if it is in the range and free; a
         // source out of the range takes the binding of another connection
@@ -259,12 +318,12 @@ impl<S: Storage> ConnTable<S> {
         if src && !rule.random_all() {
             if in_range(curr, rule) {
                 if !self.nat_used(curr, v, now) {
-                    return Ok(*curr);
+                    return Ok((*curr, None));
                 }
             } else if let Some(t) = self.appropriate_src(curr, rule, v.zone)
                 && !self.nat_used(&t, v, now)
             {
-                return Ok(t);
+                return Ok((t, None));
             }
         }
         // 2. The address.
@@ -274,7 +333,7 @@ impl<S: Storage> ConnTable<S> {
             && rule.ports.is_none_or(|r| key_in_range(&t, src, r))
             && !self.nat_used(&t, v, now)
         {
-            return Ok(t);
+            return Ok((t, None));
         }
         self.unique_key(t, rule, src, v, now, salt)
     }
@@ -311,10 +370,10 @@ impl<S: Storage> ConnTable<S> {
         v: &NatView,
         now: Tick,
         salt: u16,
-    ) -> Result<Tuple, NatError> {
+    ) -> Result<(Tuple, Option<Handle>), NatError> {
         let Some(k) = key(&t, src) else {
             // No ports: the tuple is what the addresses make it.
-            return if self.nat_used(&t, v, now) { Err(NatError::NoFreeTuple) } else { Ok(t) };
+            return if self.nat_used(&t, v, now) { Err(NatError::NoFreeTuple) } else { Ok((t, None)) };
         };
         let icmp = is_icmp_of(t.family(), t.proto());
         let (min, size): (u32, u32) = match rule.ports {
@@ -322,7 +381,7 @@ impl<S: Storage> ConnTable<S> {
             None if icmp => (0, 65536),
             // Destination NAT without ports keeps the port.
             None if !src => {
-                return if self.nat_used(&t, v, now) { Err(NatError::NoFreeTuple) } else { Ok(t) };
+                return if self.nat_used(&t, v, now) { Err(NatError::NoFreeTuple) } else { Ok((t, None)) };
             }
             // Source NAT stays in the port's class.
             None if k < 512 => (1, 511),
@@ -348,10 +407,12 @@ impl<S: Storage> ConnTable<S> {
         let mut off = offset(0);
         let mut round = 0;
         loop {
-            for _ in 0..attempts {
+            for i in 0..attempts {
                 let cand = with_key(&t, src, (min + u32::from(off) % size) as u16);
-                if !self.nat_used(&cand, v, now) {
-                    return Ok(cand);
+                match self.nat_used_harder(&cand, v, now, attempts - i) {
+                    Used::Free => return Ok((cand, None)),
+                    Used::FreeOnceEvicted(old) => return Ok((cand, Some(old))),
+                    Used::Taken => {}
                 }
                 off = off.wrapping_add(1);
             }

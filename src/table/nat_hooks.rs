@@ -7,10 +7,12 @@ use super::storage::Storage;
 use super::{ConnTable, FollowMaster};
 use crate::hash::HashKey;
 use crate::nat::payload::{Rewrite, SeqAdj};
-use crate::status::Status;
+use crate::proto::ProtoState;
+use crate::status::{Status, TcpState};
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple};
 use crate::verdict::Handle;
+use crate::wire::tcp::SeqNumber;
 
 /// An entry as NAT sees it.
 #[derive(Clone, Copy)]
@@ -19,6 +21,9 @@ pub(crate) struct NatView {
     pub orig: Tuple,
     pub reply: Tuple,
     pub zone: u16,
+    /// A TCP connection's state and the end of what its original
+    /// direction sent (`seen[0].td_end`).
+    pub tcp: Option<(TcpState, SeqNumber)>,
 }
 
 impl<S: Storage> ConnTable<S> {
@@ -34,7 +39,11 @@ impl<S: Storage> ConnTable<S> {
         } else {
             (e.orig(), e.reply())
         };
-        Some(NatView { status, orig, reply, zone: e.zone })
+        let tcp = match &e.proto {
+            ProtoState::Tcp(c) => Some((c.state(), c.side(Direction::Original).td_end)),
+            _ => None,
+        };
+        Some(NatView { status, orig, reply, zone: e.zone, tcp })
     }
 
     /// The handle of the entry in slot `i`, if there is one.

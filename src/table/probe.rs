@@ -555,6 +555,16 @@ impl<S: Storage> ConnTable<S> {
         self.entry_at(i).is_none_or(|e| e.orig() != *orig)
     }
 
+    /// The live, confirmed entry of `zone` whose reply tuple is `tuple`
+    /// (`None` also when one has it as its original tuple): what NAT may
+    /// evict to take that tuple (`nf_nat_core.c:
+    /// nf_nat_used_tuple_harder()`).
+    pub(crate) fn reply_owner(&self, tuple: &Tuple, zone: u16, now: Tick) -> Option<Handle> {
+        let (key, is_key) = tuple.canonical()?;
+        let (i, dir) = self.locate(Sought { place: self.place(&key, zone), key: &key, is_key, zone }, now)?;
+        (dir == Direction::Reply).then(|| self.handle_at(i))?
+    }
+
     /// Give the unconfirmed entry `h` the reply tuple `reply` of its own
     /// (what NAT does before confirmation: `nf_nat_core.c:
     /// nf_nat_setup_info()` alters the reply tuple), with `status`
