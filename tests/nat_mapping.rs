@@ -104,24 +104,9 @@ fn pattern(sports: &[u16], ends: &[Option<String>]) -> Vec<String> {
 
 #[test]
 fn source_port_mapping_is_the_kernels() {
-    // (`CTRACK_NAT_MAP_DIR`: another directory, e.g. a differential
-    // round's.)
-    let dir = std::env::var("CTRACK_NAT_MAP_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nat-map").to_string());
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort();
-    assert!(!files.is_empty());
-    // The deliberate differences: "FILE FLOW reason" lines.
-    let known: Vec<(String, usize)> = std::fs::read_to_string(format!("{dir}/known-differences.txt"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next().unwrap().to_string(), w.next().unwrap().parse().unwrap())
-        })
-        .collect();
+    // (`CTRACK_NAT_MAP_DIR`: another directory, e.g. a differential round's; the
+    // deliberate differences: "FILE FLOW reason" lines.)
+    let (files, known) = scenarios("CTRACK_NAT_MAP_DIR", "nat-map");
     let (mut compared, mut bad, mut listed) = (0, Vec::new(), Vec::new());
     let mut skipped_files = Vec::new();
     for f in &files {

@@ -268,23 +268,9 @@ fn through_ctrack(set: &Setting, messages: &[(From, Vec<u8>)]) -> Vec<Option<Lea
 
 #[test]
 fn sip_nat_is_the_kernels() {
-    // (`CTRACK_NAT_DIR`: another directory, e.g. a differential round's.)
-    let dir = std::env::var("CTRACK_NAT_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nat").to_string());
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort();
-    assert!(!files.is_empty());
-    // The deliberate differences: "FILE MESSAGE reason" lines.
-    let known: Vec<(String, usize)> = std::fs::read_to_string(format!("{dir}/known-differences.txt"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next().unwrap().to_string(), w.next().unwrap().parse().unwrap())
-        })
-        .collect();
+    // (`CTRACK_NAT_DIR`: another directory, e.g. a differential round's; the
+    // deliberate differences: "FILE MESSAGE reason" lines.)
+    let (files, known) = scenarios("CTRACK_NAT_DIR", "nat");
     let (mut compared, mut bad, mut listed) = (0, Vec::new(), Vec::new());
     let mut skipped_files = Vec::new();
     for f in &files {

@@ -131,3 +131,28 @@ pub fn icmp_ttl(src: &str, dst: &str, ty: u8, code: u8, id: u16, body: &[u8], tt
     l4[2..4].copy_from_slice(&sum.to_be_bytes());
     ip_packet(s, d, proto, &l4, ttl)
 }
+
+/// The kernel's answers to a differential round's scenarios, as the NAT
+/// comparisons read them: the `.json` files (sorted) of the directory the
+/// environment variable `var` names (another round's), else of
+/// `tests/data/{default}`, and the deliberate differences its
+/// `known-differences.txt` lists ("FILE N reason" lines: N counts the
+/// file's messages or flows from 0).
+pub fn scenarios(var: &str, default: &str) -> (Vec<std::path::PathBuf>, Vec<(String, usize)>) {
+    let dir =
+        std::env::var(var).unwrap_or_else(|_| format!("{}/tests/data/{default}", env!("CARGO_MANIFEST_DIR")));
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    assert!(!files.is_empty(), "no scenario in {dir}");
+    let known = std::fs::read_to_string(format!("{dir}/known-differences.txt"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next().unwrap().to_string(), w.next().unwrap().parse().unwrap())
+        })
+        .collect();
+    (files, known)
+}
