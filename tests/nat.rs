@@ -1122,6 +1122,30 @@ fn sip_invite_and_media_translated_v4_and_v6() {
 }
 
 #[cfg(feature = "nat-helpers")]
+/// Many calls through source NAT offer media on the same port to the same
+/// server: each gets the next free even port at the public address, past
+/// any number of taken pairs (Linux tries every even port up:
+/// `nf_nat_sip.c: nf_nat_sdp_media()`).
+#[test]
+fn sip_media_pairs_are_found_past_many_taken_ones() {
+    let mut t: FixedConnTable<512, 256, 256> = ConnTable::new(HashKey([0x17; 16]), Config::default());
+    t.add_builtin_helper(helper::builtin("sip").unwrap()).unwrap();
+    for i in 0..70u16 {
+        let client = format!("10.0.1.{}", i + 1);
+        let mut first = udp(&client, 5060, SERVER, 5060, b"OPTIONS");
+        let _ = open(&mut t, &mut first, &[NatRule::snat(addr(PUBLIC))]).unwrap();
+        let (r, out) = pass_in(&mut t, &invite(&client, SERVER, false));
+        assert!(!r.must_drop(), "call {i}");
+        let port = 6000 + 2 * i;
+        assert!(udp_text(&out).contains(&format!("m=audio {port} RTP/AVP 0\r\n")), "call {i}");
+        // The server's media to that port reach this call's client.
+        let (r, rtp) = pass_in(&mut t, &udp(SERVER, 7000, PUBLIC, port, b"rtp"));
+        assert_eq!(r.state(), Some(CtState::Related));
+        assert_eq!((addrs(&rtp).1, ports(&rtp).1), (addr(&client), 6000));
+    }
+}
+
+#[cfg(feature = "nat-helpers")]
 /// The payload of a translated UDP packet, as text.
 fn udp_text(p: &[u8]) -> String {
     let l4 = if p[0] >> 4 == 6 { 48 } else { 28 };

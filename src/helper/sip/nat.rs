@@ -319,10 +319,6 @@ pub(super) fn process_sdp(cx: &mut HelperContext<'_>, msg: &Msg<'_>, sdp: &Sdp) 
     }
 }
 
-/// The media pairs at most tried on a translated connection (Linux tries
-/// every even port up to 65534; bounded here).
-const MEDIA_PORT_TRIES: u16 = 64;
-
 /// `msg.rs: expect_rtp_rtcp()` on a translated connection: the RTP/RTCP pair is
 /// expected at the address the peer sees, translated back on arrival
 /// (`nf_nat_sip.c: nf_nat_sdp_media()`, `nf_nat_sip_expected()`). Returns
@@ -341,8 +337,10 @@ fn expect_rtp_rtcp_translated(
     let addr = if this.src() == other.dst() { media.addr } else { other.dst() };
     let peer = other.src();
     let rtp = media.port & !1;
-    for k in 0..MEDIA_PORT_TRIES {
-        let Some(port) = rtp.checked_add(2 * k).filter(|p| *p < u16::MAX) else { break };
+    // Every even port from the pair's own up, as Linux tries them: a try
+    // fails over only where an expectation holds that port already, so
+    // the pairs tried are at most one more than the table's expectations.
+    for port in (rtp..u16::MAX).step_by(2) {
         let make = |port: u16, saved: u16| {
             Tuple::with_ports(peer, 0, addr, port, 17).map(|t| {
                 Expectation::from_any_port(t).with_class(media.class).translated(
