@@ -1,15 +1,17 @@
 //! Source NAT's port mapping, against the Linux kernel's (`nf_nat_core.c:
 //! get_unique_tuple()`, `find_appropriate_src()`): each file in
-//! `tests/data/nat-map/` holds UDP flows that a client sent, from a few
-//! source ports to a few ports of a server, through a router whose kernel
-//! translated them with a plain `snat` rule (one or a range of addresses,
-//! a port range or none, no helper), and the source each reached the
-//! server from (`tests/differential/nat_oracle.py`, its mapping mode). The
+//! `tests/data/nat-map/` holds flows that a client sent through a router
+//! whose kernel translated them with a plain `snat` rule (one or a range
+//! of addresses, a port range or none, no helper) — UDP datagrams or TCP
+//! connections from a few source ports to a few ports of a server, or ICMP
+//! echo requests with a few identifiers (the key NAT maps, as a port) to a
+//! few of the server's addresses — and the source each reached the server
+//! from (`tests/differential/nat_oracle.py`, its mapping mode). The
 //! kernel picks a first port at random and ctrack by a hash, so what is
 //! compared is the pattern of the flows' public ends: dropped, the source
-//! port kept, the end of an earlier flow of the same source port (a
-//! mapping kept across destinations), or another. It must be the same,
-//! except the deliberate differences that
+//! port (identifier) kept, the end of an earlier flow of the same source
+//! port (a mapping kept across destinations), or another. It must be the
+//! same, except the deliberate differences that
 //! `tests/data/nat-map/known-differences.txt` lists (exactly those).
 
 mod common;
@@ -45,25 +47,75 @@ fn rule(addrs: &str, ports: Option<&str>) -> NatRule {
     }
 }
 
-/// The source `addr:port` (IPv6 in brackets) of UDP datagram `p`.
-fn source(p: &[u8]) -> String {
-    if p[0] >> 4 == 4 {
-        let a = IpAddr::from(<[u8; 4]>::try_from(&p[12..16]).unwrap());
-        format!("{a}:{}", u16::from_be_bytes([p[20], p[21]]))
-    } else {
-        let a = IpAddr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap());
-        format!("[{a}]:{}", u16::from_be_bytes([p[40], p[41]]))
-    }
+/// A file's protocol (`proto`; UDP if it names none).
+#[derive(Clone, Copy, PartialEq)]
+enum Proto {
+    Udp,
+    Tcp,
+    Icmp,
 }
 
-/// The flows (source port, server port) through ctrack: for each, the
-/// source it left with, or `None` if it was dropped.
-fn through_ctrack(h: &Hosts, rule: &NatRule, flows: &[(u16, u16)]) -> Vec<Option<String>> {
+/// A flow: the key source NAT maps (the source port; the ICMP echo
+/// request's identifier) and where it goes (the server and a port of it;
+/// for ICMP one of the server's addresses, port 0).
+struct Flow {
+    key: u16,
+    dst: String,
+    dport: u16,
+}
+
+/// The client's numbers and the server's, in ctrack's TCP handshakes.
+const CLIENT_ISN: u32 = 1000;
+const SERVER_ISN: u32 = 7000;
+
+/// The source address and key (port; ICMP identifier) of packet `p`.
+fn source(p: &[u8]) -> (IpAddr, u16) {
+    let (a, proto, l4) = if p[0] >> 4 == 4 {
+        (IpAddr::from(<[u8; 4]>::try_from(&p[12..16]).unwrap()), p[9], &p[usize::from(p[0] & 15) * 4..])
+    } else {
+        (IpAddr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap()), p[6], &p[40..])
+    };
+    let at = if proto == 1 || proto == 58 { 4 } else { 0 };
+    (a, u16::from_be_bytes([l4[at], l4[at + 1]]))
+}
+
+/// `addr:key` as `nat_oracle.py` writes it (IPv6 in brackets).
+fn endpoint((a, k): (IpAddr, u16)) -> String {
+    if a.is_ipv4() { format!("{a}:{k}") } else { format!("[{a}]:{k}") }
+}
+
+/// Track the answer or the next packet `p` of an established flow and
+/// translate it; it must belong to the flow, in direction `dir`.
+fn pass(t: &mut FixedConnTable<256, 128>, now: Instant, mut p: Vec<u8>, dir: Direction) {
+    let v = t.track(now, &p);
+    assert_eq!(v.dir(), Some(dir), "the replay's packet is not its flow's");
+    t.translate(&v, &mut p).unwrap();
+}
+
+/// The flows through ctrack: for each, the source it left with, or `None`
+/// if it was dropped. The server answers as it does to the kernel: a SYN
+/// with its SYN-ACK (to the public end), which the client's ACK
+/// completes; an echo request with its reply. A TCP flow repeated is a
+/// segment on its connection, or its SYN again if that was dropped.
+fn through_ctrack(h: &Hosts, proto: Proto, rule: &NatRule, flows: &[Flow]) -> Vec<Option<String>> {
     let mut t: FixedConnTable<256, 128> = ConnTable::new(HashKey([0x17; 16]), Config::default());
     let now = Instant::from_secs(100);
+    let six = h.client.contains(':');
+    // The TCP connections established: the client's next sequence number.
+    let mut established = std::collections::HashMap::new();
     let mut out = Vec::new();
-    for (i, &(sport, dport)) in flows.iter().enumerate() {
-        let mut p = udp(h.client, sport, h.server, dport, format!("flow {i}").as_bytes());
+    for (i, f) in flows.iter().enumerate() {
+        let data = format!("flow {i}");
+        let conn = (f.key, f.dst.as_str(), f.dport);
+        let seq = established.get(&conn).copied();
+        let mut p = match (proto, seq) {
+            (Proto::Udp, _) => udp(h.client, f.key, &f.dst, f.dport, data.as_bytes()),
+            (Proto::Tcp, None) => tcp(h.client, f.key, &f.dst, f.dport, SYN, CLIENT_ISN, 0, 65535, b""),
+            (Proto::Tcp, Some(seq)) => {
+                tcp(h.client, f.key, &f.dst, f.dport, ACK | PSH, seq, SERVER_ISN + 1, 65535, data.as_bytes())
+            }
+            (Proto::Icmp, _) => icmp(h.client, &f.dst, if six { 128 } else { 8 }, 0, f.key, data.as_bytes()),
+        };
         let mut v = t.classify(now, &p, Meta::default());
         // A connection's first packet is bound; a repeat is the same
         // connection, bound already.
@@ -73,8 +125,31 @@ fn through_ctrack(h: &Hosts, rule: &NatRule, flows: &[(u16, u16)]) -> Vec<Option
             out.push(None);
             continue;
         }
-        let passed = t.confirm(&mut v, &p).is_ok() && t.translate(&v, &mut p).is_ok();
-        out.push(passed.then(|| source(&p)));
+        if !(t.confirm(&mut v, &p).is_ok() && t.translate(&v, &mut p).is_ok()) {
+            out.push(None);
+            continue;
+        }
+        let (public, key) = source(&p);
+        let to = public.to_string();
+        match (proto, seq) {
+            (Proto::Tcp, None) => {
+                let ack = CLIENT_ISN + 1;
+                let synack = tcp(&f.dst, f.dport, &to, key, SYN | ACK, SERVER_ISN, ack, 65535, b"");
+                pass(&mut t, now, synack, Direction::Reply);
+                let ack = tcp(h.client, f.key, &f.dst, f.dport, ACK, ack, SERVER_ISN + 1, 65535, b"");
+                pass(&mut t, now, ack, Direction::Original);
+                established.insert(conn, CLIENT_ISN + 1);
+            }
+            (Proto::Tcp, Some(seq)) => {
+                established.insert(conn, seq + data.len() as u32);
+            }
+            (Proto::Icmp, _) => {
+                let reply = icmp(&f.dst, &to, if six { 129 } else { 0 }, 0, key, data.as_bytes());
+                pass(&mut t, now, reply, Direction::Reply);
+            }
+            (Proto::Udp, _) => {}
+        }
+        out.push(Some(endpoint((public, key))));
     }
     out
 }
@@ -85,9 +160,9 @@ fn port(end: &str) -> u16 {
 }
 
 /// Each flow's public end, as what it is to the flows before it:
-/// "dropped", "kept" (its source port), "same as flow J" (the first
-/// earlier flow of the same source port with the same address and port)
-/// or "new". The ends themselves depend on a random pick (Linux) or a hash
+/// "dropped", "kept" (its source port or identifier, `sports[i]`), "same
+/// as flow J" (the first earlier flow of the same source port or
+/// identifier with the same address and port) or "new". The ends themselves depend on a random pick (Linux) or a hash
 /// (ctrack); their pattern does not.
 fn pattern(sports: &[u16], ends: &[Option<String>]) -> Vec<String> {
     let name = |i: usize, end: &String| {
@@ -122,16 +197,32 @@ fn source_port_mapping_is_the_kernels() {
         };
         let m = &doc["mapping"];
         let rule = rule(m["addrs"].as_str().unwrap(), m["ports"].as_str());
-        let port_of = |f: &serde_json::Value, k: &str| f[k].as_u64().unwrap() as u16;
+        let proto = match doc["proto"].as_str() {
+            None | Some("udp") => Proto::Udp,
+            Some("tcp") => Proto::Tcp,
+            Some("icmp") => Proto::Icmp,
+            Some(p) => panic!("{}: protocol {p}", f.display()),
+        };
+        let number = |f: &serde_json::Value, k: &str| f[k].as_u64().unwrap() as u16;
         let flows: Vec<_> = doc["flows"].as_array().unwrap().iter().collect();
-        let input: Vec<_> = flows.iter().map(|f| (port_of(f, "sport"), port_of(f, "dport"))).collect();
-        let sports: Vec<_> = input.iter().map(|&(s, _)| s).collect();
+        let input: Vec<_> = flows
+            .iter()
+            .map(|f| match proto {
+                Proto::Icmp => {
+                    Flow { key: number(f, "id"), dst: f["dst"].as_str().unwrap().to_string(), dport: 0 }
+                }
+                _ => {
+                    Flow { key: number(f, "sport"), dst: hosts.server.to_string(), dport: number(f, "dport") }
+                }
+            })
+            .collect();
+        let sports: Vec<_> = input.iter().map(|f| f.key).collect();
         let linux: Vec<_> = flows.iter().map(|f| f["seen"].as_str().map(String::from)).collect();
-        let ours = through_ctrack(hosts, &rule, &input);
+        let ours = through_ctrack(hosts, proto, &rule, &input);
         let (want, got) = (pattern(&sports, &linux), pattern(&sports, &ours));
-        // Two source ports the kernel gave the same end (towards different
-        // destinations, from a range of several ports) by chance: a later
-        // choice may follow from it.
+        // Two source ports (identifiers) the kernel gave the same end
+        // (towards different destinations, from a range of several ports)
+        // by chance: a later choice may follow from it.
         let chance = m["ports"].as_str().is_some_and(|p| p.contains('-'))
             && (0..linux.len()).any(|i| {
                 (0..i).any(|j| linux[i].is_some() && linux[i] == linux[j] && sports[i] != sports[j])
@@ -145,11 +236,14 @@ fn source_port_mapping_is_the_kernels() {
                 listed.push((name.clone(), i));
             } else {
                 let note = if chance { " (the kernel gave two source ports one end by chance)" } else { "" };
+                let flow = match proto {
+                    Proto::Icmp => format!("icmp id {} -> {}", input[i].key, input[i].dst),
+                    Proto::Tcp => format!("tcp {} -> {}", input[i].key, input[i].dport),
+                    Proto::Udp => format!("udp {} -> {}", input[i].key, input[i].dport),
+                };
                 bad.push(format!(
-                    "{} flow {i} ({} -> {}){note}:\n  linux:  {} ({:?})\n  ctrack: {} ({:?})",
+                    "{} flow {i} ({flow}){note}:\n  linux:  {} ({:?})\n  ctrack: {} ({:?})",
                     f.display(),
-                    input[i].0,
-                    input[i].1,
                     want[i],
                     linux[i],
                     got[i],

@@ -104,6 +104,74 @@ fn addr_sum(bytes: &[u8], family: Family) -> u64 {
 /// Apply `m` to the IP packet `buf`. Nothing is written unless the whole
 /// rewrite can be made.
 pub(super) fn manip(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatError> {
+    if mode == Mode::Outer
+        && let Some(done) = manip_plain_ipv4(buf, m)
+    {
+        return done;
+    }
+    manip_any(buf, m, mode)
+}
+
+/// [`manip`] of the commonest packet, a UDP datagram or a TCP segment in
+/// an IPv4 packet without options and not a fragment, whose checksum
+/// fields are there: its fields at their fixed places, summed and written
+/// without the general path's layout (a translated UDP packet 160 x86
+/// instructions fewer, measured). The same sums as [`manip_any`], so the
+/// same bytes (`plain_ipv4_manip_is_the_general_one`). `None`: another
+/// packet, for [`manip_any`].
+#[inline]
+fn manip_plain_ipv4(buf: &mut [u8], m: &Manip) -> Option<Result<(), NatError>> {
+    let h = buf.first_chunk::<20>()?;
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff;
+    // (TCP: the checksum field within the segment, as `l4_sum` wants it.)
+    let at = match h[9] {
+        proto::UDP => 26,
+        proto::TCP => 36,
+        _ => return None,
+    };
+    if h[0] != 0x45 || frag != 0 || total < at + 2 || total > buf.len() {
+        return None;
+    }
+    let word = |b: &[u8], i: usize| u64::from(u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+    let half = |b: &[u8], i: usize| u64::from(u16::from_ne_bytes([b[i], b[i + 1]]));
+    // What changes: addresses under both checksums, ports under the
+    // layer-4 one.
+    let (mut ip_old, mut ip_new, mut port_old, mut port_new) = (0, 0, 0, 0);
+    // (Source address and port, destination address and port.)
+    let fields = [(&m.src, 12, 20), (&m.dst, 16, 22)];
+    for (new, addr_at, port_at) in fields {
+        if let Some((a, port)) = new {
+            ip_old += word(buf, addr_at);
+            ip_new += word(a, 0);
+            port_old += half(buf, port_at);
+            port_new += u64::from(u16::from_ne_bytes(port.to_be_bytes()));
+        }
+    }
+    // A UDP datagram without a checksum keeps none.
+    let check = u16::from_ne_bytes([buf[at], buf[at + 1]]);
+    if h[9] == proto::TCP || check != 0 {
+        let mut c = update_sums(check, ip_old + port_old, ip_new + port_new);
+        if h[9] == proto::UDP && c == 0 {
+            c = 0xffff;
+        }
+        buf[at..at + 2].copy_from_slice(&c.to_ne_bytes());
+    }
+    for (new, addr_at, port_at) in fields {
+        if let Some((a, port)) = new {
+            buf[addr_at..addr_at + 4].copy_from_slice(&a[..4]);
+            buf[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
+        }
+    }
+    if m.src.is_some() || m.dst.is_some() {
+        let check = u16::from_ne_bytes([buf[10], buf[11]]);
+        buf[10..12].copy_from_slice(&update_sums(check, ip_old, ip_new).to_ne_bytes());
+    }
+    Some(Ok(()))
+}
+
+/// [`manip`] of any packet.
+fn manip_any(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatError> {
     let lay = layout(buf, mode)?;
     let n = lay.family.addr_len();
     let (src_at, dst_at) = match lay.family {
@@ -239,6 +307,51 @@ mod tests {
         manip(&mut p, &snat(4000), Mode::Outer).unwrap();
         assert_eq!(p[20..22], 4000u16.to_be_bytes());
         assert!(sctp::checksum_ok(&p[20..]));
+    }
+
+    proptest::proptest! {
+        /// The plain IPv4 path writes what the general one writes, on
+        /// packets of every kind it takes or passes over: UDP and TCP
+        /// (and others), with or without a checksum, lengths around the
+        /// checksum field's end, fragments, options, cut short.
+        #[test]
+        fn plain_ipv4_manip_is_the_general_one(
+            first in proptest::prop_oneof![6 => proptest::strategy::Just(0x45u8), 1 => proptest::prelude::any::<u8>()],
+            proto in proptest::prop_oneof![proptest::strategy::Just(17u8), proptest::strategy::Just(6u8), proptest::prelude::any::<u8>()],
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+            total_delta in proptest::prop_oneof![3 => proptest::strategy::Just(0i32), 1 => -24i32..4],
+            frag in proptest::prop_oneof![3 => proptest::strategy::Just(0u16), 1 => proptest::prelude::any::<u16>()],
+            zero_udp_sum in proptest::prelude::any::<bool>(),
+            src in proptest::option::of((proptest::prelude::any::<[u8; 4]>(), proptest::prelude::any::<u16>())),
+            dst in proptest::option::of((proptest::prelude::any::<[u8; 4]>(), proptest::prelude::any::<u16>())),
+            cut in proptest::option::weighted(0.1, 0usize..70),
+        ) {
+            let mut p = ipv4([10, 0, 0, 1], [192, 0, 2, 7], proto, &payload);
+            p[0] = first;
+            let total = (p.len() as i32 + total_delta).clamp(0, 0xffff) as u16;
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            p[6..8].copy_from_slice(&frag.to_be_bytes());
+            if zero_udp_sum && p.len() >= 28 {
+                p[26..28].copy_from_slice(&[0, 0]);
+            }
+            if let Some(cut) = cut {
+                p.truncate(cut);
+            }
+            let wide = |(a, port): ([u8; 4], u16)| {
+                let mut w = [0u8; 16];
+                w[..4].copy_from_slice(&a);
+                (w, port)
+            };
+            let m = Manip { src: src.map(wide), dst: dst.map(wide), icmp_id: 0 };
+            let mut fast = p.clone();
+            if let Some(done) = manip_plain_ipv4(&mut fast, &m) {
+                let mut general = p.clone();
+                proptest::prop_assert_eq!(done, manip_any(&mut general, &m, Mode::Outer));
+                proptest::prop_assert_eq!(fast, general);
+            } else {
+                proptest::prop_assert_eq!(fast, p, "untouched when passed over");
+            }
+        }
     }
 
     /// Nothing is written when the fields are not all there.

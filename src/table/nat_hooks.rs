@@ -99,7 +99,7 @@ impl<S: Storage> ConnTable<S> {
         if dir == Direction::Original || !e.has_own_reply() {
             return Some(if dir == Direction::Original { e.orig() } else { e.reply() });
         }
-        let x = self.store.parts().exts.get(e.link.ext()?)?.0.get()?;
+        let x = self.store.parts().exts.get(e.link.ext()?)?.0.as_ref()?;
         Some(if x.reply_is_key { x.reply } else { x.reply.invert()? })
     }
 

@@ -886,6 +886,6 @@ const UNLINKED: NewLinks = (Status::empty(), None, None, None);
 /// entry `e` (`nf_conntrack_seqadj.c: nf_ct_seq_offset()`'s record).
 #[cold]
 fn peer_seqadj(e: &Entry, exts: &[ExtSlot], dir: Direction) -> SeqAdj {
-    let x = e.link.ext().and_then(|x| exts.get(x)?.0.get());
+    let x = e.link.ext().and_then(|x| exts.get(x)?.0.as_ref());
     x.map_or(SeqAdj::ZERO, |x| x.seqadj[usize::from(dir == Direction::Original)])
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Random UDP flows of a client behind plain source NAT (no helper), as a
-scenario of nat_oracle.py's mapping mode: from a few source ports to a few
-server ports, in any order and repeated, through a rule of one or a range
-of public addresses and one port, a few, a hundred or none.
+"""Random flows of a client behind plain source NAT (no helper), as a
+scenario of nat_oracle.py's mapping mode: UDP datagrams or TCP connections
+from a few source ports to a few server ports, or ICMP echo requests with a
+few identifiers to a few of the server's addresses, in any order and
+repeated, through a rule of one or a range of public addresses and one
+port (identifier), a few, a hundred or none.
 usage: gen_nat_map.py SEED OUT.json"""
 from ipaddress import ip_address
 
@@ -10,7 +12,7 @@ from nat_scenario import begin, finish, hosts
 
 seed, R = begin()
 FAMILY = 6 if R.random() < 0.25 else 4
-_, _, PUBLIC, _ = hosts(FAMILY)
+_, SERVER, PUBLIC, _ = hosts(FAMILY)
 LOW = 6000
 # The port range: one port (several sources to one server port exhaust
 # it), a few, a hundred, or none (a free port is kept).
@@ -30,4 +32,11 @@ for _ in range(1 if kind == "few" else R.randrange(1, 5)):
         sports.append(p)
 dports = R.sample([53, 5060, 5061, 5062, 7000, 8080], R.randrange(1, 5))
 flows = [{"sport": R.choice(sports), "dport": R.choice(dports)} for _ in range(R.randrange(2, 11))]
-finish({"seed": seed, "family": FAMILY, "mapping": {"addrs": addrs, "ports": ports}, "flows": flows})
+# The protocol last, so that a seed's UDP scenario is the one it was
+# before there was a choice. ICMP takes the same draws: the source ports
+# as identifiers (inside the range or not, repeated), each server port as
+# one of the server's addresses (the server's own first).
+proto = R.choice(["udp", "tcp", "icmp"])
+if proto == "icmp":
+    flows = [{"id": f["sport"], "dst": str(ip_address(SERVER) + dports.index(f["dport"]))} for f in flows]
+finish({"seed": seed, "family": FAMILY, "proto": proto, "mapping": {"addrs": addrs, "ports": ports}, "flows": flows})

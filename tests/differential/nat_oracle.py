@@ -30,15 +30,34 @@ is a SYN. tests/nat_parity.rs replays the messages through ctrack's NAT
 and requires the same.
 
 A scenario with a "mapping" key is of the second mode, plain source NAT
-without a helper: how the router maps the client's source ports. Its
-rule is `snat to ADDRS[:PORTS]` ({"mapping": {"addrs": "203.0.113.1" or
-"203.0.113.1-203.0.113.3", "ports": "6000-6099", "6000" or null},
-"family": 4 | 6, "flows": [{"sport": P, "dport": D}]}, UDP only). For each
-flow in order the client sends one datagram from its port P to the
-server's port D (a repeat is the same connection again), and OUT.json
-adds "seen": the source `addr:port` it reached the server from (null:
-dropped). tests/nat_mapping.rs compares the pattern (kept ports, a source
-keeping its public end across destinations, drops) with ctrack's.
+without a helper: how the router maps the client's source ports (ICMP
+echo identifiers). Its rule is `meta l4proto PROTO snat to ADDRS[:PORTS]`
+({"mapping": {"addrs": "203.0.113.1" or "203.0.113.1-203.0.113.3",
+"ports": "6000-6099", "6000" or null}, "family": 4 | 6, "proto": "udp" |
+"tcp" | "icmp" (default udp), "flows": [...]}); for ICMP the ports are
+the range of the identifier, as nft accepts them and the kernel applies
+them (`nf_nat_l4proto_unique_tuple()`: the identifier is the key, 0-65535
+when the rule gives no ports). For each flow in order:
+
+- udp, {"sport": P, "dport": D}: the client sends one datagram from its
+  port P to the server's port D (a repeat is the same connection again);
+- tcp, {"sport": P, "dport": D}: the client connect()s from its port P
+  to the server's port D, where the server listens, and keeps the
+  connection open (ESTABLISHED) to the scenario's end; a repeat sends one
+  segment of data on it (the same connection again), or nothing if its
+  SYN was dropped (the client's retransmissions find the range no freer);
+- icmp, {"id": N, "dst": A}: the client sends an echo request (ICMPv6 for
+  family 6) with identifier N to A, the server's address or another the
+  server has (198.51.100.8 or 2001:db8:1::8 and on: towards several
+  destinations a source may keep its public end, as with ports); a repeat
+  of N and A is the same connection again. The server answers each
+  (through the router: its replies are the connections' reply direction).
+
+OUT.json adds to each flow "seen": the source `addr:port` (ICMP:
+`addr:identifier`) its datagram, SYN, segment or echo request reached
+the server from (null: dropped). tests/nat_mapping.rs compares the pattern
+(kept ports, a source keeping its public end across destinations, drops)
+with ctrack's.
 """
 import ctypes
 import ipaddress
@@ -98,26 +117,30 @@ def sh(*cmd, ns=None, stdin=None):
     subprocess.run(full, check=True, input=stdin, text=True, stdout=subprocess.DEVNULL)
 
 
-def snat_rules(family, addrs, ports):
-    """The mapping mode's rule: source NAT of the client's UDP to `addrs`
-    ("A" or "A-B"), and to `ports` ("P" or "P-Q") if given."""
+def snat_rules(family, addrs, ports, proto="udp"):
+    """The mapping mode's rule: source NAT of the client's `proto` ("udp",
+    "tcp" or "icmp": ICMPv6 for IPv6) to `addrs` ("A" or "A-B"), and to
+    `ports` ("P" or "P-Q": for ICMP, the identifiers) if given."""
     ip = "ip" if family == 4 else "ip6"
     to = "-".join(a if family == 4 else "[%s]" % a for a in addrs.split("-"))
     if ports:
         to += ":" + ports
+    if proto == "icmp" and family == 6:
+        proto = "icmpv6"
     return """
 table %s nat {
     chain post {
         type nat hook postrouting priority srcnat; policy accept;
-        oifname "rs" %s saddr %s meta l4proto udp snat to %s
+        oifname "rs" %s saddr %s meta l4proto %s snat to %s
     }
 }
-""" % (ip, ip, ADDRS[family][3], to)
+""" % (ip, ip, ADDRS[family][3], proto, to)
 
 
-def setup(family, ruleset, route):
-    """The namespaces and their links, the router's `ruleset`, and the
-    server's route to `route` (an address or net) through the router."""
+def setup(family, ruleset, route, more=()):
+    """The namespaces and their links, the router's `ruleset`, the
+    server's route to `route` (an address or net) through the router, and
+    the server's `more` addresses besides its own."""
     client, server, _, _, r_c, r_s, plen = ADDRS[family]
     for n in NS.values():
         sh("ip", "netns", "add", n)
@@ -127,6 +150,8 @@ def setup(family, ruleset, route):
         extra = ["nodad"] if family == 6 else []
         sh("ip", "addr", "add", "%s/%d" % (a, plen), "dev", dev, *extra, ns=ns)
         sh("ip", "link", "set", dev, "up", ns=ns)
+    for a in more:
+        sh("ip", "addr", "add", "%s/%d" % (a, plen), "dev", "s0", *(["nodad"] if family == 6 else []), ns="s")
     for ns in NS:
         sh("ip", "link", "set", "lo", "up", ns=ns)
     v = "-4" if family == 4 else "-6"
@@ -137,7 +162,7 @@ def setup(family, ruleset, route):
     if family == 6:
         # Neighbours resolved before the first message (its first packet
         # would otherwise wait for the links' addresses to be usable).
-        for ns, peer in (("r", client), ("r", server), ("c", r_c), ("s", r_s)):
+        for ns, peer in (("r", client), ("r", server), ("c", r_c), ("s", r_s), *(("r", a) for a in more)):
             subprocess.run(["ip", "netns", "exec", NS[ns], "ping", "-6", "-c1", "-W3", peer],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # A datagram translated to a port nobody listens on draws no ICMP error
@@ -251,40 +276,124 @@ def stream(sock):
         got += b
 
 
+def echo(family, ident, seq, data):
+    """An echo request (ICMPv6 for family 6, whose checksum the kernel's
+    raw socket fills) with identifier `ident`."""
+    head = bytes([8 if family == 4 else 128, 0, 0, 0]) + ident.to_bytes(2, "big") + seq.to_bytes(2, "big")
+    if family == 6:
+        return head + data
+    msg = head + data + b"\0" * (len(data) % 2)
+    total = sum(int.from_bytes(msg[i:i + 2], "big") for i in range(0, len(msg), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return head[:2] + (~total & 0xFFFF).to_bytes(2, "big") + head[4:] + data
+
+
+def request(sniffer, proto, dst, dport, data):
+    """Where a flow's packet to `dst` came from, as the server's packet
+    socket saw it: `addr:port` of the UDP datagram carrying `data`, of the
+    TCP SYN to port `dport` (`data` empty) or segment carrying `data`;
+    `addr:identifier` of the echo request carrying `data`. None if none
+    arrives. (What the server sends, its echo replies and SYN-ACKs among
+    them, is outgoing: skipped.)"""
+    number = {"udp": 17, "tcp": 6, "icmp": 1 if ":" not in dst else 58}[proto]
+    while True:
+        try:
+            pkt, (_, _, pkttype, _, _) = sniffer.recvfrom(65535)
+        except socket.timeout:
+            return None
+        if pkttype == socket.PACKET_OUTGOING:
+            continue
+        if pkt[0] >> 4 == 4:
+            src, to, nh = socket.inet_ntoa(pkt[12:16]), socket.inet_ntoa(pkt[16:20]), pkt[9]
+            l4 = pkt[(pkt[0] & 15) * 4:]
+        else:
+            src, to = socket.inet_ntop(socket.AF_INET6, pkt[8:24]), socket.inet_ntop(socket.AF_INET6, pkt[24:40])
+            nh, l4 = pkt[6], pkt[40:]
+        if to != dst or nh != number or len(l4) < 8:
+            continue
+        if proto == "icmp":
+            # An echo request (the server's neighbour discovery is ICMPv6
+            # too).
+            if l4[0] != (8 if number == 1 else 128) or l4[8:] != data:
+                continue
+            return endpoint(src, int.from_bytes(l4[4:6], "big"))
+        if proto == "udp" and l4[8:] != data:
+            continue
+        if proto == "tcp":
+            if len(l4) < 20 or int.from_bytes(l4[2:4], "big") != dport:
+                continue
+            body, flags = l4[(l4[12] >> 4) * 4:], l4[13]
+            if (body != data) if data else (flags & 0x12 != 0x02):
+                continue
+        return endpoint(src, int.from_bytes(l4[0:2], "big"))
+
+
 def mapping(scenario):
-    """The mapping mode: each flow's datagram through plain source NAT, and
-    where the server saw it come from."""
+    """The mapping mode: each flow's datagram, connection or echo request
+    through plain source NAT, and where the server saw it come from."""
     family = scenario.get("family", 4)
+    proto = scenario.get("proto", "udp")
     client, server = ADDRS[family][:2]
     m = scenario["mapping"]
     # The server's route to every public address: the net of the first.
     first = m["addrs"].split("-")[0]
     public_net = ipaddress.ip_interface("%s/%d" % (first, ADDRS[family][6])).network
     flows = scenario["flows"]
+    # The server's other addresses that echo requests go to.
+    more = sorted({f["dst"] for f in flows if proto == "icmp"} - {server})
+    listening, senders, connected = [], {}, {}
     try:
-        setup(family, snat_rules(family, m["addrs"], m["ports"]), str(public_net))
+        setup(family, snat_rules(family, m["addrs"], m["ports"], proto), str(public_net), more)
         sniff = sniffer_in("s", "s0", family)
-        # The server listens on every port addressed (a closed one would
-        # answer with an ICMP error, which the router would track), and
-        # the client sends from one socket a port.
-        listening = [socket_in("s", server, p) for p in sorted({f["dport"] for f in flows})]
-        senders = {}
+        af = socket.AF_INET if family == 4 else socket.AF_INET6
+        if proto == "udp":
+            # The server listens on every port addressed (a closed one
+            # would answer with an ICMP error, which the router would
+            # track).
+            listening = [socket_in("s", server, p) for p in sorted({f["dport"] for f in flows})]
+        elif proto == "tcp":
+            for p in sorted({f["dport"] for f in flows}):
+                listening.append(socket_in("s", server, p, socket.SOCK_STREAM))
+                listening[-1].listen(16)
+        else:
+            # One raw socket for every echo request.
+            ping = senders["echo"] = made_in("c", lambda: socket.socket(
+                af, socket.SOCK_RAW, socket.IPPROTO_ICMP if family == 4 else socket.IPPROTO_ICMPV6))
         for i, f in enumerate(flows):
-            if f["sport"] not in senders:
-                senders[f["sport"]] = socket_in("c", client, f["sport"])
             data = b"flow %d" % i
-            senders[f["sport"]].sendto(data, (server, f["dport"]))
-            got = arrival(sniff, server)
-            # (Only this flow's datagram: an earlier one seen late is not
-            # its answer.)
-            while got and got[2] != data:
-                got = arrival(sniff, server)
-            f["seen"] = got[0] if got else None
-        for s in listening + list(senders.values()):
-            s.close()
+            if proto == "icmp":
+                ping.sendto(echo(family, f["id"], i, data), (f["dst"], 0))
+                got = request(sniff, proto, f["dst"], 0, data)
+            elif proto == "udp":
+                # One client socket a source port.
+                if f["sport"] not in senders:
+                    senders[f["sport"]] = socket_in("c", client, f["sport"])
+                senders[f["sport"]].sendto(data, (server, f["dport"]))
+                got = request(sniff, proto, server, f["dport"], data)
+            elif (f["sport"], f["dport"]) in connected:
+                # The same connection again: a segment on it, or nothing
+                # if its SYN was dropped.
+                c = connected[f["sport"], f["dport"]]
+                got = None
+                if c:
+                    c.sendall(data)
+                    got = request(sniff, proto, server, f["dport"], data)
+            else:
+                # (connect_ex waits up to the socket's 0.5 s for the
+                # handshake: the client's ACK has passed the router before
+                # the next flow, as ctrack's replay has it.)
+                c = socket_in("c", client, f["sport"], socket.SOCK_STREAM)
+                senders[i] = c
+                done = c.connect_ex((server, f["dport"])) == 0
+                got = request(sniff, proto, server, f["dport"], b"")
+                connected[f["sport"], f["dport"]] = c if done and got else None
+            f["seen"] = got
         scenario["kernel"] = os.uname().release
         json.dump(scenario, open(sys.argv[2], "w"), indent=1)
     finally:
+        for s in listening + list(senders.values()):
+            s.close()
         teardown()
 
 
