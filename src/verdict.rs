@@ -93,11 +93,12 @@ pub struct Tracked {
     unconfirmed: bool,
     /// Confirmed already: a verdict acts once.
     settled: bool,
-    /// The entry had a helper when the packet was classified:
-    /// confirmation runs it. A confirmed entry gains none later (helpers
-    /// are given at creation); an entry whose extension holds only a
-    /// master or a NAT binding has nothing to do at confirmation.
-    helped: bool,
+    /// The entry had an extension (a helper, a master, an own reply
+    /// tuple) when the packet was classified: confirmation has work to do
+    /// for it. A confirmed entry gains none later, and an unconfirmed one
+    /// only its own reply tuple, without a helper (extensions are given at
+    /// creation and, by NAT, before confirmation).
+    extended: bool,
     helper_drop: Option<HelperDrop>,
     /// The NATed entry this packet ended (its translation needs it).
     ended: Option<Handle>,
@@ -112,12 +113,12 @@ pub struct Tracked {
 
 impl Tracked {
     /// A packet of the entry `entry` (in slot order), in state `state`;
-    /// `helped`: the entry has a helper.
+    /// `extended`: the entry has an extension.
     pub(crate) fn new(
         state: AttachedState,
         dir: Direction,
         entry: Handle,
-        helped: bool,
+        extended: bool,
         at: Tick,
     ) -> Tracked {
         Tracked {
@@ -127,7 +128,7 @@ impl Tracked {
             ignored: None,
             unconfirmed: false,
             settled: false,
-            helped,
+            extended,
             helper_drop: None,
             ended: None,
             broadcast_prefix: None,
@@ -200,8 +201,8 @@ impl Tracked {
         self.settled
     }
 
-    pub(crate) fn is_helped(&self) -> bool {
-        self.helped
+    pub(crate) fn is_extended(&self) -> bool {
+        self.extended
     }
 
     pub(crate) fn settle(&mut self) {

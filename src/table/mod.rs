@@ -782,9 +782,9 @@ impl<S: Storage> ConnTable<S> {
             return Ok(());
         }
         t.settle();
-        // Most packets: a confirmed connection without a helper, so
-        // nothing to run and nothing to confirm.
-        if !t.is_unconfirmed() && !t.is_helped() {
+        // Most packets: a confirmed connection without extension, so no
+        // helper to run and nothing to confirm.
+        if !t.is_unconfirmed() && !t.is_extended() {
             return Ok(());
         }
         self.confirm_tracked(t, packet)
@@ -793,9 +793,10 @@ impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::confirm`] of a verdict that has a helper to run or an
     /// entry to confirm.
     fn confirm_tracked(&mut self, t: &mut crate::verdict::Tracked, packet: &[u8]) -> Result<(), DropReason> {
-        // Only an entry that had a helper at classification has one: helpers
-        // are given at creation.
-        let helped = if t.is_helped() {
+        // Only an entry with an extension can have a helper: one without at
+        // classification gains at most an own reply tuple (NAT) since,
+        // which brings none.
+        let helped = if t.is_extended() {
             let expect_mark = self.expect_mark();
             let helped = self.run_helper(t, packet);
             self.expect_news(expect_mark);

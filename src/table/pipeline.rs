@@ -458,8 +458,7 @@ impl<S: Storage> ConnTable<S> {
         // `packet_config`, the field itself: borrowed apart from the slots.
         debug_assert!(self.config_set);
         let cfg = &self.config;
-        let p = self.store.parts_mut();
-        let e = p.slots.get_mut(i).and_then(Slot::entry_mut)?;
+        let e = self.store.parts_mut().slots.get_mut(i).and_then(Slot::entry_mut)?;
         let ProtoState::Stream { stream_after } = e.proto else { return None };
         let seen_reply = e.status.contains(Status::SEEN_REPLY);
         let state = attached_state(e, dir);
@@ -469,7 +468,7 @@ impl<S: Storage> ConnTable<S> {
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
         }
-        let mut t = Tracked::new(state, dir, e.handle(i), has_helper(e, p.exts), now);
+        let mut t = Tracked::new(state, dir, e.handle(i), e.link.ext().is_some(), now);
         t.set_unconfirmed(is_new);
         t.set_broadcast_prefix(broadcast_prefix);
         Some(t)
@@ -605,10 +604,7 @@ impl<S: Storage> ConnTable<S> {
         if !close {
             self.after(i, before);
         }
-        // (Its extension read only if it has one: a helper is looked for
-        // there; an entry the packet removed has nothing to run.)
-        let helped = extended && self.entry_at(i).is_some_and(|e| has_helper(e, self.store.parts().exts));
-        let mut t = Tracked::new(state, dir, handle, helped, now);
+        let mut t = Tracked::new(state, dir, handle, extended, now);
         t.set_broadcast_prefix(broadcast_prefix);
         t.set_ignored(ignored);
         t.set_unconfirmed(is_new && !close);
@@ -845,11 +841,10 @@ impl<S: Storage> ConnTable<S> {
         if t.dst_bytes() != &outer.dst {
             return self.icmp_reject(Reason::IcmpErrorWrongDestination);
         }
-        let exts = self.store.parts().exts;
-        let Some((handle, helped)) = self.entry_at(i).map(|e| (e.handle(i), has_helper(e, exts))) else {
+        let Some((handle, extended)) = self.entry_at(i).map(|e| (e.handle(i), e.link.ext().is_some())) else {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
-        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, helped, now))
+        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, extended, now))
     }
 }
 
@@ -886,12 +881,6 @@ type NewLinks = (Status, Option<usize>, Option<Follow>, Option<Pending>);
 
 /// The links of a new entry that is neither expected nor helped.
 const UNLINKED: NewLinks = (Status::empty(), None, None, None);
-
-/// Whether the entry `e` has a helper (which its extension names).
-#[inline(always)]
-fn has_helper(e: &Entry, exts: &[ExtSlot]) -> bool {
-    e.link.ext().and_then(|x| exts.get(x)?.0.as_ref()).is_some_and(|x| x.helper.is_some())
-}
 
 /// The sequence adjustment of the direction opposite to `dir` of the
 /// entry `e` (`nf_conntrack_seqadj.c: nf_ct_seq_offset()`'s record).
