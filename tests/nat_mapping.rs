@@ -12,7 +12,12 @@
 //! port (identifier) kept, the end of an earlier flow of the same source
 //! port (a mapping kept across destinations), or another. It must be the
 //! same, except the deliberate differences that
-//! `tests/data/nat-map/known-differences.txt` lists (exactly those).
+//! `tests/data/nat-map/known-differences.txt` lists (exactly those). A
+//! flow that differs is named with what may explain it, in a round's
+//! files: a source given another's end by chance, or the destinations'
+//! public addresses grouped differently (the address is a hash of the
+//! client's and the destination's: Linux's without a secret,
+//! `linux_pick()`, ctrack's keyed).
 
 mod common;
 
@@ -319,13 +324,25 @@ fn source_port_mapping_is_the_kernels() {
         let linux: Vec<_> = flows.iter().map(|f| f["seen"].as_str().map(String::from)).collect();
         let ours = through_ctrack(hosts, proto, &rule, &input);
         let (want, got) = (pattern(&sports, &linux), pattern(&sports, &ours));
-        // Two source ports (identifiers) the kernel gave the same end
-        // (towards different destinations, from a range of several ports)
-        // by chance: a later choice may follow from it.
-        let chance = m["ports"].as_str().is_some_and(|p| p.contains('-'))
-            && (0..linux.len()).any(|i| {
-                (0..i).any(|j| linux[i].is_some() && linux[i] == linux[j] && sports[i] != sports[j])
-            });
+        // A source port (identifier) that Linux, or ctrack, gave by
+        // chance (its random pick, its hash; from a range of several
+        // ports) the end of another, towards another destination, or the
+        // port another would keep: a later choice may follow from it.
+        let shared = |ends: &[Option<String>]| {
+            m["ports"].as_str().is_some_and(|p| p.contains('-'))
+                && (0..ends.len()).any(|i| {
+                    ends[i].as_ref().is_some_and(|e| {
+                        (0..ends.len()).any(|j| {
+                            sports[i] != sports[j] && (ends[j].as_ref() == Some(e) || port(e) == sports[j])
+                        })
+                    })
+                })
+        };
+        let chance = match (shared(&linux), shared(&ours)) {
+            (true, _) => Some("Linux"),
+            (_, true) => Some("ctrack"),
+            _ => None,
+        };
         // Each destination's public address is a hash of the client's
         // and its own, Linux's without a secret and ctrack's keyed: where
         // the two group the destinations differently, a source's earlier
@@ -352,9 +369,11 @@ fn source_port_mapping_is_the_kernels() {
                 listed.push((name.clone(), i));
             } else {
                 let note = match (chance, regrouped) {
-                    (true, _) => " (the kernel gave two source ports one end by chance)",
-                    (_, true) => " (Linux and ctrack group the destinations' public addresses differently)",
-                    _ => "",
+                    (Some(who), _) => format!(" ({who} gave one source port another's end by chance)"),
+                    (_, true) => {
+                        " (Linux and ctrack group the destinations' public addresses differently)".into()
+                    }
+                    _ => String::new(),
                 };
                 let flow = match proto {
                     Proto::Icmp => format!("icmp id {} -> {}", input[i].key, input[i].dst),

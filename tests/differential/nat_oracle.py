@@ -387,7 +387,11 @@ def mapping(scenario):
                 senders[i] = c
                 done = c.connect_ex((server, f["dport"])) == 0
                 got = request(sniff, proto, server, f["dport"], b"")
-                connected[f["sport"], f["dport"]] = c if done and got else None
+                if done != bool(got):
+                    # (A SYN seen but no connection, or the other way: no
+                    # answer to record.)
+                    raise RuntimeError("flow %d: connected %s, SYN seen %s" % (i, done, got))
+                connected[f["sport"], f["dport"]] = c if done else None
             f["seen"] = got
         scenario["kernel"] = os.uname().release
         json.dump(scenario, open(sys.argv[2], "w"), indent=1)
