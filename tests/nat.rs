@@ -829,6 +829,29 @@ fn icmp_error_in_the_original_direction() {
     assert_eq!(quote(&e), &sent[..]);
 }
 
+/// The address of a range is Linux's pick (`find_best_ips_proto()`:
+/// `jhash2()` of the addresses, no secret), whatever the table's key:
+/// these are the kernel's answers in the NAT oracle
+/// (`tests/data/nat-map/`).
+#[test]
+fn addresses_are_picked_as_linux_picks_them() {
+    let picks = [
+        ("10.0.0.5", "198.51.100.7", "203.0.113.1", "203.0.113.2", "203.0.113.2"),
+        ("10.0.0.5", "198.51.100.8", "203.0.113.1", "203.0.113.2", "203.0.113.1"),
+        ("fd00::5", "2001:db8:1::7", "2001:db8:ffff::1", "2001:db8:ffff::3", "2001:db8:ffff::2"),
+    ];
+    for key in [0x17, 0x99] {
+        for (client, server, lo, hi, linux) in
+            picks.into_iter().filter(|p| IPV6_TRACKED || !p.0.contains(':'))
+        {
+            let mut t: FixedConnTable<256, 128> = ConnTable::new(HashKey([key; 16]), Config::default());
+            let mut p = udp(client, 40000, server, 53, b"x");
+            let _ = open(&mut t, &mut p, &[NatRule::snat_range(addr(lo), addr(hi))]).unwrap();
+            assert_eq!(addrs(&p).0, addr(linux), "{client} -> {server}");
+        }
+    }
+}
+
 #[test]
 fn a_full_range_is_exhausted() {
     // 20 ports: all tried (fewer than the 128 attempts), all found, then

@@ -4,7 +4,7 @@
 
 use super::{NatError, NatRule, NatType};
 use crate::expect::ExpectNat;
-use crate::hash::{HashKey, hash_words};
+use crate::hash::hash_words;
 use crate::status::{Status, TcpState};
 use crate::table::{ConnTable, NatView, Storage};
 use crate::time::Tick;
@@ -36,23 +36,6 @@ fn number(family: Family, a: &[u8; 16]) -> u128 {
         Family::Ipv4 => u128::from(u32::from_be_bytes([a[0], a[1], a[2], a[3]])),
         Family::Ipv6 => u128::from_be_bytes(*a),
     }
-}
-
-fn address(family: Family, x: u128) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    match family {
-        Family::Ipv4 => b[..4].copy_from_slice(&(x as u32).to_be_bytes()),
-        Family::Ipv6 => b = x.to_be_bytes(),
-    }
-    b
-}
-
-fn words(a: &[u8; 16]) -> [u64; 2] {
-    let mut hi = [0u8; 8];
-    let mut lo = [0u8; 8];
-    hi.copy_from_slice(&a[..8]);
-    lo.copy_from_slice(&a[8..]);
-    [u64::from_be_bytes(hi), u64::from_be_bytes(lo)]
 }
 
 /// The tuple with its source (`src`) or destination address replaced.
@@ -103,22 +86,92 @@ fn in_range(t: &Tuple, rule: &NatRule) -> bool {
 }
 
 /// `nf_nat_core.c: find_best_ips_proto()`: the address of the range for
-/// this connection, by a hash of its source address and (unless
-/// `persistent`) its destination address and zone, so that a client keeps
-/// its translated address towards a server.
-fn best_ips(t: &Tuple, rule: &NatRule, src: bool, secret: &HashKey, zone: u16) -> Tuple {
+/// this connection, as Linux picks it: `jhash2()` of the source address
+/// (its four 32-bit words as they lie in memory, little-endian as on the
+/// machines Linux mostly runs on), seeded unless `persistent` with the
+/// destination address's last word and the zone, scaled into the range
+/// word by word, each further word mixed with the destination's. No
+/// secret: a client gets the same public address towards a server on
+/// every boot and every machine ("some Internet Banking sites like
+/// this", the kernel's comment says), Linux's and ctrack's alike.
+fn best_ips(t: &Tuple, rule: &NatRule, src: bool, zone: u16) -> Tuple {
     let Some((f, lo, hi)) = rule.addrs else { return *t };
     if lo == hi {
         return with_addr(t, src, lo);
     }
-    let [s0, s1] = words(t.src_bytes());
-    let [d0, d1] = if rule.persistent { [0, 0] } else { words(t.dst_bytes()) };
-    let zone = if rule.persistent { 0 } else { u64::from(zone) };
-    let h = hash_words(secret, &[s0, s1, d0 ^ zone, d1]);
-    let (lo, hi) = (number(f, &lo), number(f, &hi));
-    let span = hi - lo;
-    let pick = if span == u128::MAX { u128::from(h) } else { lo + u128::from(h) % (span + 1) };
-    with_addr(t, src, address(f, pick))
+    let memory =
+        |a: &[u8; 16], i: usize| u32::from_le_bytes([a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]]);
+    let number =
+        |a: &[u8; 16], i: usize| u32::from_be_bytes([a[4 * i], a[4 * i + 1], a[4 * i + 2], a[4 * i + 3]]);
+    let (s, d) = (t.src_bytes(), t.dst_bytes());
+    let last = if f == Family::Ipv4 { 0 } else { 3 };
+    let seed = if rule.persistent { 0 } else { memory(d, last) ^ u32::from(zone) };
+    let mut j = jhash2(&[memory(s, 0), memory(s, 1), memory(s, 2), memory(s, 3)], seed);
+    let mut out = [0u8; 16];
+    // Each word in the range's span while the words before are at the
+    // range's end; past one that is not, any value.
+    let mut full_range = false;
+    for i in 0..=last {
+        let (min, dist) = if full_range {
+            (0, u32::MAX)
+        } else {
+            (number(&lo, i), number(&hi, i).wrapping_sub(number(&lo, i)).wrapping_add(1))
+        };
+        let w = min.wrapping_add(((u64::from(j) * u64::from(dist)) >> 32) as u32);
+        out[4 * i..4 * i + 4].copy_from_slice(&w.to_be_bytes());
+        full_range |= w != number(&hi, i);
+        if !rule.persistent {
+            j ^= memory(d, i);
+        }
+    }
+    with_addr(t, src, out)
+}
+
+/// Bob Jenkins' lookup3 hash of 32-bit words (`hashword()`), which the
+/// kernel calls `jhash2()`: its mix of each three words, and its final mix
+/// of the last one to three.
+fn jhash2(words: &[u32], seed: u32) -> u32 {
+    let init = 0xdead_beef_u32.wrapping_add((words.len() as u32) << 2).wrapping_add(seed);
+    let (mut a, mut b, mut c) = (init, init, init);
+    let mut rest = words;
+    while rest.len() > 3 {
+        a = a.wrapping_add(rest[0]);
+        b = b.wrapping_add(rest[1]);
+        c = c.wrapping_add(rest[2]);
+        a = a.wrapping_sub(c) ^ c.rotate_left(4);
+        c = c.wrapping_add(b);
+        b = b.wrapping_sub(a) ^ a.rotate_left(6);
+        a = a.wrapping_add(c);
+        c = c.wrapping_sub(b) ^ b.rotate_left(8);
+        b = b.wrapping_add(a);
+        a = a.wrapping_sub(c) ^ c.rotate_left(16);
+        c = c.wrapping_add(b);
+        b = b.wrapping_sub(a) ^ a.rotate_left(19);
+        a = a.wrapping_add(c);
+        c = c.wrapping_sub(b) ^ b.rotate_left(4);
+        b = b.wrapping_add(a);
+        rest = &rest[3..];
+    }
+    match *rest {
+        [] => return c,
+        [x] => a = a.wrapping_add(x),
+        [x, y] => {
+            a = a.wrapping_add(x);
+            b = b.wrapping_add(y);
+        }
+        [x, y, z, ..] => {
+            a = a.wrapping_add(x);
+            b = b.wrapping_add(y);
+            c = c.wrapping_add(z);
+        }
+    }
+    c = (c ^ b).wrapping_sub(b.rotate_left(14));
+    a = (a ^ c).wrapping_sub(c.rotate_left(11));
+    b = (b ^ a).wrapping_sub(a.rotate_left(25));
+    c = (c ^ b).wrapping_sub(b.rotate_left(16));
+    a = (a ^ c).wrapping_sub(c.rotate_left(4));
+    b = (b ^ a).wrapping_sub(a.rotate_left(14));
+    (c ^ b).wrapping_sub(b.rotate_left(24))
 }
 
 impl<S: Storage> ConnTable<S> {
@@ -327,7 +380,7 @@ impl<S: Storage> ConnTable<S> {
             }
         }
         // 2. The address.
-        let t = best_ips(curr, rule, src, self.secret(), v.zone);
+        let t = best_ips(curr, rule, src, v.zone);
         // 3. The port, if it is in the range and the tuple free.
         if !rule.random_all()
             && rule.ports.is_none_or(|r| key_in_range(&t, src, r))
