@@ -66,9 +66,11 @@ pub enum NatError {
     /// The rule's addresses are not of the connection's family (or of two
     /// families).
     FamilyMismatch,
-    /// Every candidate tuple in the range is taken by another connection
-    /// (Linux gives up after `NF_NAT_MAX_ATTEMPTS` tries and fails at
-    /// confirmation).
+    /// Every candidate tuple of a source NAT range is taken by another
+    /// connection (Linux gives up after `NF_NAT_MAX_ATTEMPTS` tries and
+    /// fails at confirmation). Destination NAT keeps a taken tuple, as
+    /// Linux does: confirmation's null source binding then moves the
+    /// source port.
     NoFreeTuple,
     /// No extension slot or index position for the reply tuple.
     NoRoom,

@@ -90,7 +90,8 @@ fn in_range(t: &Tuple, rule: &NatRule) -> bool {
 /// (its four 32-bit words as they lie in memory, little-endian as on the
 /// machines Linux mostly runs on), seeded unless `persistent` with the
 /// destination address's last word and the zone, scaled into the range
-/// word by word, each further word mixed with the destination's. No
+/// word by word, each further word mixed with the destination's (for
+/// destination NAT, the word just chosen). No
 /// secret: a client gets the same public address towards a server on
 /// every boot and every machine ("some Internet Banking sites like
 /// this", the kernel's comment says), Linux's and ctrack's alike.
@@ -120,8 +121,10 @@ fn best_ips(t: &Tuple, rule: &NatRule, src: bool, zone: u16) -> Tuple {
         let w = min.wrapping_add(((u64::from(j) * u64::from(dist)) >> 32) as u32);
         out[4 * i..4 * i + 4].copy_from_slice(&w.to_be_bytes());
         full_range |= w != number(&hi, i);
+        // (The destination's word, which for destination NAT is the one
+        // just chosen: Linux writes its choice into the tuple it reads.)
         if !rule.persistent {
-            j ^= memory(d, i);
+            j ^= if src { memory(d, i) } else { memory(&out, i) };
         }
     }
     with_addr(t, src, out)
@@ -279,6 +282,28 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
+    /// `nf_nat_core.c: nf_nat_alloc_null_binding()` of the source, as
+    /// Linux's nat hook at POSTROUTING makes it for a new connection that
+    /// no source NAT rule bound: a binding to its own source address. It
+    /// changes the connection only where its tuple (after destination
+    /// NAT, which keeps a taken tuple) is another connection's: the source
+    /// port (ICMP identifier) is then searched in its class, so that two
+    /// clients forwarded to one server port from one source port both get
+    /// through. Elsewhere nothing is done (Linux would set
+    /// `SRC_NAT_DONE`, which changes nothing else).
+    pub(crate) fn null_source_binding(&mut self, h: Handle, now: Tick) {
+        if self.status_of(h).is_none_or(|s| s.contains(Status::SRC_NAT_DONE)) {
+            return;
+        }
+        let Some(v) = self.nat_view(h) else { return };
+        let Some(curr) = v.reply.invert() else { return };
+        if self.nat_used(&curr, &v, now) {
+            // (Failing, the connection keeps its tuple, and its insert
+            // clashes at confirmation: dropped, as in Linux.)
+            let _ = self.bind(h, now, &NatRule::snat(curr.src()));
+        }
+    }
+
     /// Bind the unconfirmed entry `h` to `rule` (`nf_nat_setup_info()`).
     pub(crate) fn bind(&mut self, h: Handle, now: Tick, rule: &NatRule) -> Result<(), NatError> {
         let v = self.nat_view(h).ok_or(NatError::StaleEntry)?;
@@ -424,9 +449,14 @@ impl<S: Storage> ConnTable<S> {
         now: Tick,
         salt: u16,
     ) -> Result<(Tuple, Option<Handle>), NatError> {
+        // Where no tuple is free: source NAT fails (Linux keeps the taken
+        // tuple, and its insert fails at confirmation); destination NAT
+        // keeps the taken tuple, as Linux does, for the source binding at
+        // confirmation to make it unique ([`ConnTable::null_source_binding`]).
+        let none_free = |taken: Tuple| if src { Err(NatError::NoFreeTuple) } else { Ok((taken, None)) };
         let Some(k) = key(&t, src) else {
             // No ports: the tuple is what the addresses make it.
-            return if self.nat_used(&t, v, now) { Err(NatError::NoFreeTuple) } else { Ok((t, None)) };
+            return if self.nat_used(&t, v, now) { none_free(t) } else { Ok((t, None)) };
         };
         let icmp = is_icmp_of(t.family(), t.proto());
         let (min, size): (u32, u32) = match rule.ports {
@@ -434,7 +464,7 @@ impl<S: Storage> ConnTable<S> {
             None if icmp => (0, 65536),
             // Destination NAT without ports keeps the port.
             None if !src => {
-                return if self.nat_used(&t, v, now) { Err(NatError::NoFreeTuple) } else { Ok((t, None)) };
+                return if self.nat_used(&t, v, now) { none_free(t) } else { Ok((t, None)) };
             }
             // Source NAT stays in the port's class.
             None if k < 512 => (1, 511),
@@ -459,9 +489,10 @@ impl<S: Storage> ConnTable<S> {
         let mut attempts = size.min(NAT_MAX_ATTEMPTS);
         let mut off = offset(0);
         let mut round = 0;
+        let mut cand = t;
         loop {
             for i in 0..attempts {
-                let cand = with_key(&t, src, (min + u32::from(off) % size) as u16);
+                cand = with_key(&t, src, (min + u32::from(off) % size) as u16);
                 match self.nat_used_harder(&cand, v, now, attempts - i) {
                     Used::Free => return Ok((cand, None)),
                     Used::FreeOnceEvicted(old) => return Ok((cand, Some(old))),
@@ -469,9 +500,10 @@ impl<S: Storage> ConnTable<S> {
                 }
                 off = off.wrapping_add(1);
             }
-            // Another round from another offset, with half the tries.
+            // Another round from another offset, with half the tries; the
+            // last, the last tuple tried.
             if attempts >= size || attempts < 16 {
-                return Err(NatError::NoFreeTuple);
+                return none_free(cand);
             }
             attempts /= 2;
             round += 1;

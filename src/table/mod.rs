@@ -841,6 +841,11 @@ impl<S: Storage> ConnTable<S> {
             return Ok(());
         };
         t.set_unconfirmed(false);
+        // In a table that translates, what Linux's nat hook at
+        // POSTROUTING does for a connection no source NAT rule bound.
+        if self.follow_master.is_some() {
+            self.null_source_binding(h, t.classified_at());
+        }
         // The insert clash needs a search unless nothing has become
         // visible since the entry was created: its creation searched for
         // its key already and found nothing. (With own reply tuples in the

@@ -30,8 +30,8 @@ is a SYN. tests/nat_parity.rs replays the messages through ctrack's NAT
 and requires the same.
 
 A scenario with a "mapping" key is of the second mode, plain source NAT
-without a helper: how the router maps the client's source ports (ICMP
-echo identifiers). Its rule is `meta l4proto PROTO snat to ADDRS[:PORTS]`
+(or destination NAT, below) without a helper: how the router maps the
+client's source ports (ICMP echo identifiers). Its rule is `meta l4proto PROTO snat to ADDRS[:PORTS]`
 ({"mapping": {"addrs": "203.0.113.1" or "203.0.113.1-203.0.113.3",
 "ports": "6000-6099", "6000" or null}, "family": 4 | 6, "proto": "udp" |
 "tcp" | "icmp" (default udp), "flows": [...]}); for ICMP the ports are
@@ -58,6 +58,27 @@ OUT.json adds to each flow "seen": the source `addr:port` (ICMP:
 the server from (null: dropped). tests/nat_mapping.rs compares the pattern
 (kept ports, a source keeping its public end across destinations, drops)
 with ctrack's.
+
+With "nat": "dnat" the mapping is destination NAT (port forwarding):
+`iifname "rc" daddr PUBLIC-NET meta l4proto PROTO dnat to ADDRS[:PORTS]`
+(prerouting), ADDRS the server's: "198.51.100.7" or "198.51.100.7-
+198.51.100.9" (2001:db8:1::7, ...), each of which the server has. A flow
+goes from the client to a public address, "dst" (203.0.113.1 by default,
+or any other of its net: .2, .3, ...; 2001:db8:ffff::1, ::2, ...), which
+the router does not have (destination NAT comes before routing): udp and
+tcp {"sport": P, "dport": D, "dst": A}, the same as above but to A's port
+D, where the server listens on every port of the range and every D (on
+all its addresses); icmp {"id": N, "dst": A}. A repeat of sport, dst and
+dport (id and dst) is the same connection again. Each flow gets "seen": the
+destination `addr:port` (`addr:identifier`) its datagram, SYN, segment or
+echo request reached the server at, and "from": the source it came from
+(`addr:identifier` for ICMP), or both null if it was dropped.
+tests/nat_mapping.rs compares both with ctrack's exactly: Linux's
+destination NAT picks the address by `find_best_ips_proto()` and searches
+the port range from its first port (offset 0), no random draw. (Where the
+tuple is taken all the same, Linux keeps it, and the connection's null
+binding at postrouting gives the client another source port, or ICMP
+identifier, at random: "from" shows it.)
 """
 import ctypes
 import ipaddress
@@ -117,16 +138,22 @@ def sh(*cmd, ns=None, stdin=None):
     subprocess.run(full, check=True, input=stdin, text=True, stdout=subprocess.DEVNULL)
 
 
-def snat_rules(family, addrs, ports, proto="udp"):
-    """The mapping mode's rule: source NAT of the client's `proto` ("udp",
-    "tcp" or "icmp": ICMPv6 for IPv6) to `addrs` ("A" or "A-B"), and to
-    `ports` ("P" or "P-Q": for ICMP, the identifiers) if given."""
-    ip = "ip" if family == 4 else "ip6"
+def target(family, addrs, ports, proto):
+    """A mapping rule's `l4proto` ("icmp" is ICMPv6 for IPv6) and what it
+    translates to: `addrs` ("A" or "A-B"), and `ports` ("P" or "P-Q": for
+    ICMP, the identifiers) if given."""
     to = "-".join(a if family == 4 else "[%s]" % a for a in addrs.split("-"))
     if ports:
         to += ":" + ports
     if proto == "icmp" and family == 6:
         proto = "icmpv6"
+    return proto, to
+
+
+def snat_rules(family, addrs, ports, proto="udp"):
+    """The mapping mode's rule: source NAT of the client's `proto` ("udp",
+    "tcp" or "icmp") to `addrs` and `ports` (`target()`)."""
+    ip = "ip" if family == 4 else "ip6"
     return """
 table %s nat {
     chain post {
@@ -134,7 +161,25 @@ table %s nat {
         oifname "rs" %s saddr %s meta l4proto %s snat to %s
     }
 }
-""" % (ip, ip, ADDRS[family][3], proto, to)
+""" % (ip, ip, ADDRS[family][3], *target(family, addrs, ports, proto))
+
+
+def dnat_rules(family, addrs, ports, proto="udp"):
+    """The mapping mode's destination NAT rule: the client's `proto` to
+    any public address (the net of the first) translated to `addrs` and
+    `ports` (`target()`). No postrouting chain: the kernel's nat hooks are
+    registered for every hook all the same, and postrouting gives each
+    connection its null binding (source NAT to its own source)."""
+    ip = "ip" if family == 4 else "ip6"
+    public_net = ipaddress.ip_interface("%s/%d" % (ADDRS[family][2], ADDRS[family][6])).network
+    return """
+table %s nat {
+    chain pre {
+        type nat hook prerouting priority dstnat; policy accept;
+        iifname "rc" %s daddr %s meta l4proto %s dnat to %s
+    }
+}
+""" % (ip, ip, public_net, *target(family, addrs, ports, proto))
 
 
 def setup(family, ruleset, route, more=()):
@@ -289,27 +334,33 @@ def echo(family, ident, seq, data):
     return head[:2] + (~total & 0xFFFF).to_bytes(2, "big") + head[4:] + data
 
 
+def incoming(sniffer):
+    """The IP packets that arrive at the sniffer's link, until none has
+    for 0.5 s: (source, destination, protocol, layer 4 header and data).
+    (What its host sends, the server's echo replies and SYN-ACKs among
+    them, is outgoing: skipped.)"""
+    while True:
+        try:
+            pkt, (_, _, pkttype, _, _) = sniffer.recvfrom(65535)
+        except socket.timeout:
+            return
+        if pkttype == socket.PACKET_OUTGOING:
+            continue
+        if pkt[0] >> 4 == 4:
+            yield socket.inet_ntoa(pkt[12:16]), socket.inet_ntoa(pkt[16:20]), pkt[9], pkt[(pkt[0] & 15) * 4:]
+        else:
+            src, to = socket.inet_ntop(socket.AF_INET6, pkt[8:24]), socket.inet_ntop(socket.AF_INET6, pkt[24:40])
+            yield src, to, pkt[6], pkt[40:]
+
+
 def request(sniffer, proto, dst, dport, data):
     """Where a flow's packet to `dst` came from, as the server's packet
     socket saw it: `addr:port` of the UDP datagram carrying `data`, of the
     TCP SYN to port `dport` (`data` empty) or segment carrying `data`;
     `addr:identifier` of the echo request carrying `data`. None if none
-    arrives. (What the server sends, its echo replies and SYN-ACKs among
-    them, is outgoing: skipped.)"""
+    arrives."""
     number = {"udp": 17, "tcp": 6, "icmp": 1 if ":" not in dst else 58}[proto]
-    while True:
-        try:
-            pkt, (_, _, pkttype, _, _) = sniffer.recvfrom(65535)
-        except socket.timeout:
-            return None
-        if pkttype == socket.PACKET_OUTGOING:
-            continue
-        if pkt[0] >> 4 == 4:
-            src, to, nh = socket.inet_ntoa(pkt[12:16]), socket.inet_ntoa(pkt[16:20]), pkt[9]
-            l4 = pkt[(pkt[0] & 15) * 4:]
-        else:
-            src, to = socket.inet_ntop(socket.AF_INET6, pkt[8:24]), socket.inet_ntop(socket.AF_INET6, pkt[24:40])
-            nh, l4 = pkt[6], pkt[40:]
+    for src, to, nh, l4 in incoming(sniffer):
         if to != dst or nh != number or len(l4) < 8:
             continue
         if proto == "icmp":
@@ -327,11 +378,46 @@ def request(sniffer, proto, dst, dport, data):
             if (body != data) if data else (flags & 0x12 != 0x02):
                 continue
         return endpoint(src, int.from_bytes(l4[0:2], "big"))
+    return None
+
+
+def delivery(sniffer, family, proto, data):
+    """Where a flow's packet arrived at the server, to any of its
+    addresses and ports, and where from, as the server's packet socket saw
+    it: (source, destination) as `addr:port` of the UDP datagram carrying
+    `data`, of the TCP SYN (`data` empty: the only one in flight) or
+    segment carrying `data`; as `addr:identifier` of the echo request
+    carrying `data`. None if none arrives."""
+    number = {"udp": 17, "tcp": 6, "icmp": 1 if family == 4 else 58}[proto]
+    for src, to, nh, l4 in incoming(sniffer):
+        if nh != number or len(l4) < 8:
+            continue
+        if proto == "icmp":
+            # An echo request (the server's neighbour discovery is ICMPv6
+            # too).
+            if l4[0] != (8 if number == 1 else 128) or l4[8:] != data:
+                continue
+            ident = int.from_bytes(l4[4:6], "big")
+            return endpoint(src, ident), endpoint(to, ident)
+        if proto == "udp" and l4[8:] != data:
+            continue
+        if proto == "tcp":
+            if len(l4) < 20:
+                continue
+            body, flags = l4[(l4[12] >> 4) * 4:], l4[13]
+            if (body != data) if data else (flags & 0x12 != 0x02):
+                continue
+        return endpoint(src, int.from_bytes(l4[0:2], "big")), endpoint(to, int.from_bytes(l4[2:4], "big"))
+    return None
 
 
 def mapping(scenario):
     """The mapping mode: each flow's datagram, connection or echo request
-    through plain source NAT, and where the server saw it come from."""
+    through plain source NAT, and where the server saw it come from (or
+    through destination NAT: `port_forwarding()`)."""
+    if scenario.get("nat", "snat") == "dnat":
+        port_forwarding(scenario)
+        return
     family = scenario.get("family", 4)
     proto = scenario.get("proto", "udp")
     client, server = ADDRS[family][:2]
@@ -393,6 +479,86 @@ def mapping(scenario):
                     raise RuntimeError("flow %d: connected %s, SYN seen %s" % (i, done, got))
                 connected[f["sport"], f["dport"]] = c if done else None
             f["seen"] = got
+        scenario["kernel"] = os.uname().release
+        json.dump(scenario, open(sys.argv[2], "w"), indent=1)
+    finally:
+        for s in listening + list(senders.values()):
+            s.close()
+        teardown()
+
+
+def port_forwarding(scenario):
+    """The mapping mode with destination NAT: each flow's datagram,
+    connection or echo request from the client to a public address,
+    translated to the server's, and where the server saw it arrive and
+    come from."""
+    family = scenario.get("family", 4)
+    proto = scenario.get("proto", "udp")
+    client, server, public = ADDRS[family][:3]
+    m = scenario["mapping"]
+    lo, _, hi = m["addrs"].partition("-")
+    first, last = ipaddress.ip_address(lo), ipaddress.ip_address(hi or lo)
+    # The server has every address of the range (its own among them).
+    more = [str(first + i) for i in range(int(last) - int(first) + 1) if str(first + i) != server]
+    flows = scenario["flows"]
+    listening, senders, connected = [], {}, {}
+    try:
+        # The server answers the client itself, through the router.
+        setup(family, dnat_rules(family, m["addrs"], m["ports"], proto), ADDRS[family][3], more)
+        sniff = sniffer_in("s", "s0", family)
+        af = socket.AF_INET if family == 4 else socket.AF_INET6
+        if proto in ("udp", "tcp"):
+            # The server listens, on all its addresses, on every port a
+            # flow may reach: the range's and the ports addressed (kept
+            # without a range, or when in it). A closed one would answer
+            # with an ICMP error (which the router would track), or a
+            # reset (which would end the connection).
+            ports = {f["dport"] for f in flows}
+            if m["ports"]:
+                a, _, b = m["ports"].partition("-")
+                ports |= set(range(int(a), int(b or a) + 1))
+            kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+            for p in sorted(ports):
+                listening.append(socket_in("s", "0.0.0.0" if family == 4 else "::", p, kind))
+                if proto == "tcp":
+                    listening[-1].listen(16)
+        else:
+            # One raw socket for every echo request.
+            ping = senders["echo"] = made_in("c", lambda: socket.socket(
+                af, socket.SOCK_RAW, socket.IPPROTO_ICMP if family == 4 else socket.IPPROTO_ICMPV6))
+        for i, f in enumerate(flows):
+            data = b"flow %d" % i
+            dst = f.get("dst", public)
+            if proto == "icmp":
+                ping.sendto(echo(family, f["id"], i, data), (dst, 0))
+                got = delivery(sniff, family, proto, data)
+            elif proto == "udp":
+                # One client socket a source port.
+                if f["sport"] not in senders:
+                    senders[f["sport"]] = socket_in("c", client, f["sport"])
+                senders[f["sport"]].sendto(data, (dst, f["dport"]))
+                got = delivery(sniff, family, proto, data)
+            elif (f["sport"], dst, f["dport"]) in connected:
+                # The same connection again: a segment on it, or nothing
+                # if its SYN was dropped.
+                c = connected[f["sport"], dst, f["dport"]]
+                got = None
+                if c:
+                    c.sendall(data)
+                    got = delivery(sniff, family, proto, data)
+            else:
+                # (connect_ex waits up to the socket's 0.5 s for the
+                # handshake: the client's ACK has passed the router before
+                # the next flow, as ctrack's replay has it.)
+                c = socket_in("c", client, f["sport"], socket.SOCK_STREAM)
+                senders[i] = c
+                done = c.connect_ex((dst, f["dport"])) == 0
+                got = delivery(sniff, family, proto, b"")
+                if done != bool(got):
+                    raise RuntimeError("flow %d: connected %s, SYN seen %s" % (i, done, got))
+                connected[f["sport"], dst, f["dport"]] = c if done else None
+            src, to = got or (None, None)
+            f["seen"], f["from"] = to, src
         scenario["kernel"] = os.uname().release
         json.dump(scenario, open(sys.argv[2], "w"), indent=1)
     finally:
