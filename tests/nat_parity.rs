@@ -325,18 +325,5 @@ fn sip_nat_is_the_kernels() {
             }
         }
     }
-    let skipped = match skipped_files.len() {
-        0 => String::new(),
-        n => format!(" ({n} IPv6 files skipped: ipv4-only)"),
-    };
-    println!(
-        "nat parity: {} of {compared} messages as Linux, {} listed differences{skipped}",
-        compared - bad.len() - listed.len(),
-        listed.len()
-    );
-    assert!(bad.is_empty(), "{} differ:\n{}", bad.len(), bad.join("\n"));
-    // Each listed difference (of a file compared) is still one.
-    for k in known.iter().filter(|k| !skipped_files.contains(&k.0)) {
-        assert!(listed.contains(k), "{} message {} is listed as differing but agrees", k.0, k.1);
-    }
+    settle("nat parity", "messages", compared, &bad, &listed, &known, &skipped_files);
 }

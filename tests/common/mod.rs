@@ -156,3 +156,32 @@ pub fn scenarios(var: &str, default: &str) -> (Vec<std::path::PathBuf>, Vec<(Str
         .collect();
     (files, known)
 }
+
+/// What a comparison with the kernel's answers to a round's scenarios
+/// ([`scenarios`]) found, in units (`unit`: "messages", "flows") of its
+/// files: it prints the summary line (`what`), and fails on any
+/// difference not listed, and on any listed one (of a file compared,
+/// not `skipped`) that agrees now.
+pub fn settle(
+    what: &str,
+    unit: &str,
+    compared: usize,
+    bad: &[String],
+    listed: &[(String, usize)],
+    known: &[(String, usize)],
+    skipped: &[String],
+) {
+    let skipped_note = match skipped.len() {
+        0 => String::new(),
+        n => format!(" ({n} IPv6 files skipped: ipv4-only)"),
+    };
+    println!(
+        "{what}: {} of {compared} {unit} as Linux, {} listed differences{skipped_note}",
+        compared - bad.len() - listed.len(),
+        listed.len()
+    );
+    assert!(bad.is_empty(), "{} differ:\n{}", bad.len(), bad.join("\n"));
+    for k in known.iter().filter(|k| !skipped.contains(&k.0)) {
+        assert!(listed.contains(k), "{} {} {} is listed as differing but agrees", k.0, unit, k.1);
+    }
+}
