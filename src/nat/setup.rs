@@ -254,10 +254,14 @@ impl<S: Storage> ConnTable<S> {
     /// to where the master's peer sends. A binding that fails leaves the
     /// connection untranslated, as Linux ignores the result.
     /// Let connections expected by translated masters be translated on
-    /// arrival (called where bindings are made: NAT's code is linked only
-    /// into programs that make them).
+    /// arrival, and confirmation make the null source binding (called
+    /// where bindings are made: NAT's code is linked only into programs
+    /// that make them).
     pub(crate) fn enable_follow_master(&mut self) {
-        self.set_follow_master(|t, now, h, master, nat| t.follow_master(now, h, master, nat));
+        self.set_follow_master(
+            |t, now, h, master, nat| t.follow_master(now, h, master, nat),
+            |t, h, now| t.null_source_binding(h, now),
+        );
     }
 
     fn follow_master(&mut self, now: Tick, h: Handle, master: u32, nat: &ExpectNat) {

@@ -190,10 +190,16 @@ pub struct ConnTable<S> {
     /// the table has one ([`ConnTable::nat`], a restored binding): a
     /// table that never translates does not link NAT's code.
     follow_master: Option<FollowMaster<S>>,
+    /// Linux's null source binding at confirmation, set with
+    /// `follow_master` (and so linked only where NAT is used).
+    null_binding: Option<NullBinding<S>>,
 }
 
 /// [`ConnTable::follow_master`]'s type.
 pub(crate) type FollowMaster<S> = fn(&mut ConnTable<S>, Tick, Handle, u32, &crate::expect::ExpectNat);
+
+/// [`ConnTable::null_binding`]'s type.
+pub(crate) type NullBinding<S> = fn(&mut ConnTable<S>, Handle, Tick);
 
 /// Most [`HelperAssignment`]s a table holds.
 pub const MAX_HELPER_ASSIGNMENTS: usize = 32;
@@ -374,6 +380,7 @@ impl<S: Storage> ConnTable<S> {
             timeout_policies: heapless::Vec::new(),
             rewrite: crate::nat::payload::Rewrite::EMPTY,
             follow_master: None,
+            null_binding: None,
         }
     }
 
@@ -842,9 +849,11 @@ impl<S: Storage> ConnTable<S> {
         };
         t.set_unconfirmed(false);
         // In a table that translates, what Linux's nat hook at
-        // POSTROUTING does for a connection no source NAT rule bound.
-        if self.follow_master.is_some() {
-            self.null_source_binding(h, t.classified_at());
+        // POSTROUTING does for a connection no source NAT rule bound
+        // (through a pointer: a table that never translates does not link
+        // NAT's code).
+        if let Some(f) = self.null_binding {
+            f(self, h, t.classified_at());
         }
         // The insert clash needs a search unless nothing has become
         // visible since the entry was created: its creation searched for

@@ -4,7 +4,7 @@
 //! ([`ConnTable::set_reply`]) and status bits.
 
 use super::storage::Storage;
-use super::{ConnTable, FollowMaster};
+use super::{ConnTable, FollowMaster, NullBinding};
 use crate::hash::HashKey;
 use crate::nat::payload::{Rewrite, SeqAdj};
 use crate::proto::ProtoState;
@@ -103,10 +103,12 @@ impl<S: Storage> ConnTable<S> {
         Some(if x.reply_is_key { x.reply } else { x.reply.invert()? })
     }
 
-    /// Set the NAT of connections expected by translated masters
+    /// Set the NAT of connections expected by translated masters and the
+    /// null source binding at confirmation
     /// ([`ConnTable::enable_follow_master`]).
-    pub(crate) fn set_follow_master(&mut self, f: FollowMaster<S>) {
+    pub(crate) fn set_follow_master(&mut self, f: FollowMaster<S>, null: NullBinding<S>) {
         self.follow_master = Some(f);
+        self.null_binding = Some(null);
     }
 
     /// The table's secret hash key (NAT's port and address choices).
