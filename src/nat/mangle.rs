@@ -76,7 +76,9 @@ struct L4Sum {
 fn l4_sum(family: Family, proto: u8, l4: &[u8]) -> Option<L4Sum> {
     let field = |at: usize| l4.get(at..at + 2).map(|f| u16::from_ne_bytes([f[0], f[1]]));
     match proto {
-        proto::TCP if l4.len() >= 18 => Some(L4Sum { at: 16, pseudo: true, udp: false }),
+        // (Only with its whole 20-byte header: a quote cut shorter keeps
+        // its checksum, as `tcp_manip_pkt()` leaves it.)
+        proto::TCP if l4.len() >= 20 => Some(L4Sum { at: 16, pseudo: true, udp: false }),
         // A UDP datagram without a checksum keeps none
         // (`nf_nat_proto.c: udp_manip_pkt()`).
         proto::UDP if field(6).is_some_and(|c| c != 0) => Some(L4Sum { at: 6, pseudo: true, udp: true }),
@@ -124,13 +126,14 @@ fn manip_plain_ipv4(buf: &mut [u8], m: &Manip) -> Option<Result<(), NatError>> {
     let h = buf.first_chunk::<20>()?;
     let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
     let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff;
-    // (TCP: the checksum field within the segment, as `l4_sum` wants it.)
-    let at = match h[9] {
-        proto::UDP => 26,
-        proto::TCP => 36,
+    // The checksum field, and the layer-4 header it needs whole (as
+    // `l4_sum` wants it).
+    let (at, header) = match h[9] {
+        proto::UDP => (26, 8),
+        proto::TCP => (36, 20),
         _ => return None,
     };
-    if h[0] != 0x45 || frag != 0 || total < at + 2 || total > buf.len() {
+    if h[0] != 0x45 || frag != 0 || total < 20 + header || total > buf.len() {
         return None;
     }
     let word = |b: &[u8], i: usize| u64::from(u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
@@ -181,8 +184,11 @@ fn manip_any(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatError> {
     let l4 = buf.get(lay.l4..lay.end).ok_or(NatError::Malformed)?;
     let ports = has_ports(lay.proto);
     let icmp = is_icmp_of(lay.family, lay.proto) && l4.first().is_some_and(|&t| is_icmp_query(lay.family, t));
-    // The layer-4 fields NAT writes must be there (the tracker read them).
-    if (ports && l4.len() < 4) || (icmp && l4.len() < 8) {
+    // The layer-4 fields NAT writes must be there, and for ports the 8
+    // bytes Linux's `udp_manip_pkt()`, `tcp_manip_pkt()` and
+    // `sctp_manip_pkt()` make writable: a quote cut within them is
+    // refused (the error dropped), though the ports are there.
+    if (ports && l4.len() < 8) || (icmp && l4.len() < 8) {
         return Err(NatError::Malformed);
     }
     let csum = l4_sum(lay.family, lay.proto, l4);

@@ -82,6 +82,12 @@ pub enum NatError {
     /// An ICMP redirect about a NATed connection: dropped
     /// (`nf_nat_icmp_reply_translation()`).
     Redirect,
+    /// An ICMP or ICMPv6 error whose checksum is wrong, which Linux's NAT
+    /// drops whether or not its connection is translated
+    /// (`nf_nat_icmp_reply_translation()` checks it first); refused only
+    /// where classification did not check it already
+    /// ([`Config::checksum`](crate::Config) off).
+    BadChecksum,
     /// The payload edits the helper decided for this packet were replaced
     /// by another packet's before it was translated (see
     /// [`ConnTable::translate_in`](crate::ConnTable::translate_in)).
@@ -99,6 +105,7 @@ impl fmt::Display for NatError {
             NatError::StaleEntry => "the connection is gone",
             NatError::Malformed => "malformed packet",
             NatError::Redirect => "ICMP redirect of a NATed connection",
+            NatError::BadChecksum => "ICMP error with a wrong checksum",
             NatError::RewriteLost => "the helper's payload edits for this packet are gone",
         })
     }

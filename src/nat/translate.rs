@@ -12,7 +12,7 @@ use crate::table::{ConnTable, NatView, Storage};
 use crate::tuple::{Direction, Family, Tuple, is_icmp_of};
 use crate::verdict::{CtState, Handle, Tracked, Verdict};
 use crate::wire::checksum::{sum, update_sums};
-use crate::wire::ip::Mode;
+use crate::wire::ip::{Mode, parse_ip};
 
 /// Which NAT types rewrite a packet travelling in `dir`: the source
 /// manipulation is due when the connection has source NAT and the packet
@@ -135,6 +135,14 @@ impl<S: Storage> ConnTable<S> {
         resize: bool,
     ) -> Result<(usize, bool), NatError> {
         let Verdict::Tracked(t) = verdict else { return Ok((len, false)) };
+        // Linux's nat hook hands every RELATED ICMP error, of a translated
+        // connection or not, to `nf_nat_icmp_reply_translation()`, which
+        // first verifies its checksum (`nf_ip_checksum()`): where
+        // classification did not (`Config::checksum` off), a wrong one is
+        // refused here.
+        if t.state() == CtState::Related && !self.config().checksum && !icmp_error_sums_right(&buf[..len]) {
+            return Err(NatError::BadChecksum);
+        }
         // A packet that ended its connection is translated still.
         let Some(h) = t.entry().or(t.ended()) else { return Ok((len, false)) };
         // A connection without NAT costs this test.
@@ -231,6 +239,15 @@ fn icmp_error(packet: &[u8]) -> Option<(usize, Family, u8)> {
         Family::Ipv6 => ty < 128 || ty == 137,
     };
     error.then_some((lay.l4, lay.family, ty))
+}
+
+/// Whether `packet`, if it is an ICMP or ICMPv6 error, has the right
+/// checksum (ICMPv6's with its pseudo-header); anything else passes.
+fn icmp_error_sums_right(packet: &[u8]) -> bool {
+    if icmp_error(packet).is_none() {
+        return true;
+    }
+    parse_ip(packet, Mode::Outer).is_ok_and(|ip| ip.l4_checksum_ok(ip.l4.len()))
 }
 
 /// `nf_nat_proto.c: nf_nat_icmp_reply_translation()` for both NAT types
