@@ -607,6 +607,39 @@ fn error(from: &str, to: &str, six: bool, packet: &[u8]) -> Vec<u8> {
     if six { icmp(from, to, 1, 4, 0, packet) } else { icmp(from, to, 3, 3, 0, packet) }
 }
 
+/// With checksum verification off, an ICMP error with a wrong checksum is
+/// classified RELATED but refused by the translation, of a translated
+/// connection or not, as Linux's NAT refuses it
+/// (`nf_nat_icmp_reply_translation()` checks the checksum first); a
+/// length past the buffer is refused, never read.
+#[test]
+fn icmp_errors_with_a_wrong_checksum_are_refused_without_verification() {
+    let mut config = Config::default();
+    config.checksum = false;
+    let mut t: FixedConnTable<256, 128> = ConnTable::new(HashKey([0x17; 16]), config);
+    let mut out = udp(CLIENT, 40000, SERVER, 53, b"q");
+    let _ = open(&mut t, &mut out, &[snat()]).unwrap();
+    let mut plain = udp(CLIENT2, 40001, SERVER, 53, b"q");
+    let v = t.track(now(), &plain);
+    assert_eq!(t.translate(&v, &mut plain), Ok(false), "no NAT");
+    for (sent, ours) in [(&out, true), (&plain, false)] {
+        let to = if ours { PUBLIC } else { CLIENT2 };
+        let good = error(SERVER, to, false, sent);
+        let mut bad = good.clone();
+        bad[22] ^= 0x55;
+        let v = t.track(now(), &bad);
+        assert_eq!(v.state(), Some(CtState::Related));
+        let before = bad.clone();
+        assert_eq!(t.translate(&v, &mut bad), Err(NatError::BadChecksum));
+        assert_eq!(bad, before, "untouched");
+        let mut buf = good.clone();
+        let v = t.track(now(), &buf);
+        assert_eq!(t.translate(&v, &mut buf), Ok(ours));
+        let n = good.len();
+        assert!(t.translate_in(&v, &mut buf[..n - 1], n).is_err() || !ours);
+    }
+}
+
 /// An ICMP error about the translated `sent`, coming back to `to`: RELATED,
 /// translated inside and out; the quote becomes `expected`.
 fn error_comes_back<S: Storage>(

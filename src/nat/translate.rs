@@ -140,7 +140,11 @@ impl<S: Storage> ConnTable<S> {
         // first verifies its checksum (`nf_ip_checksum()`): where
         // classification did not (`Config::checksum` off), a wrong one is
         // refused here.
-        if t.state() == CtState::Related && !self.config().checksum && !icmp_error_sums_right(&buf[..len]) {
+        // (A `len` past the buffer is refused further on, as before.)
+        if t.state() == CtState::Related
+            && !self.config().checksum
+            && buf.get(..len).is_some_and(|p| !icmp_error_sums_right(p))
+        {
             return Err(NatError::BadChecksum);
         }
         // A packet that ended its connection is translated still.
