@@ -411,6 +411,14 @@ def delivery(sniffer, family, proto, data):
     return None
 
 
+def echo_socket(family):
+    """A raw ICMP (ICMPv6) socket in the client namespace: one for every
+    echo request of a scenario."""
+    af = socket.AF_INET if family == 4 else socket.AF_INET6
+    return made_in("c", lambda: socket.socket(
+        af, socket.SOCK_RAW, socket.IPPROTO_ICMP if family == 4 else socket.IPPROTO_ICMPV6))
+
+
 def mapping(scenario):
     """The mapping mode: each flow's datagram, connection or echo request
     through plain source NAT, and where the server saw it come from (or
@@ -432,7 +440,6 @@ def mapping(scenario):
     try:
         setup(family, snat_rules(family, m["addrs"], m["ports"], proto), str(public_net), more)
         sniff = sniffer_in("s", "s0", family)
-        af = socket.AF_INET if family == 4 else socket.AF_INET6
         if proto == "udp":
             # The server listens on every port addressed (a closed one
             # would answer with an ICMP error, which the router would
@@ -443,9 +450,7 @@ def mapping(scenario):
                 listening.append(socket_in("s", server, p, socket.SOCK_STREAM))
                 listening[-1].listen(16)
         else:
-            # One raw socket for every echo request.
-            ping = senders["echo"] = made_in("c", lambda: socket.socket(
-                af, socket.SOCK_RAW, socket.IPPROTO_ICMP if family == 4 else socket.IPPROTO_ICMPV6))
+            ping = senders["echo"] = echo_socket(family)
         for i, f in enumerate(flows):
             data = b"flow %d" % i
             if proto == "icmp":
@@ -506,7 +511,6 @@ def port_forwarding(scenario):
         # The server answers the client itself, through the router.
         setup(family, dnat_rules(family, m["addrs"], m["ports"], proto), ADDRS[family][3], more)
         sniff = sniffer_in("s", "s0", family)
-        af = socket.AF_INET if family == 4 else socket.AF_INET6
         if proto in ("udp", "tcp"):
             # The server listens, on all its addresses, on every port a
             # flow may reach: the range's and the ports addressed (kept
@@ -523,9 +527,7 @@ def port_forwarding(scenario):
                 if proto == "tcp":
                     listening[-1].listen(16)
         else:
-            # One raw socket for every echo request.
-            ping = senders["echo"] = made_in("c", lambda: socket.socket(
-                af, socket.SOCK_RAW, socket.IPPROTO_ICMP if family == 4 else socket.IPPROTO_ICMPV6))
+            ping = senders["echo"] = echo_socket(family)
         for i, f in enumerate(flows):
             data = b"flow %d" % i
             dst = f.get("dst", public)
