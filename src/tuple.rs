@@ -144,6 +144,10 @@ pub(crate) fn ipv4_is_key(src: u32, dst: u32, sport: u16, dport: u16) -> bool {
     (src, sport) <= (dst, dport)
 }
 
+/// The source and destination of an IPv4 TCP or UDP tuple, each an
+/// address and a port ([`Tuple::ipv4_port_ends`]).
+pub(crate) type Ipv4PortEnds = (([u8; 4], u16), ([u8; 4], u16));
+
 /// The first hash word of a key ([`Tuple::hash_words`]): its layer-4
 /// fields, family and protocol and the zone, in the order an entry stores
 /// them (the key's last 6 bytes, then the entry's zone), so that on a
@@ -365,6 +369,17 @@ impl Tuple {
 
     pub(crate) fn src_bytes(&self) -> &[u8; 16] {
         &self.src
+    }
+
+    /// The ends of an IPv4 TCP or UDP tuple, `(source address, source
+    /// port, destination address, destination port)`, read without
+    /// building anything (NAT's translation of its commonest packets);
+    /// `None` for any other tuple.
+    #[inline(always)]
+    pub(crate) fn ipv4_port_ends(&self) -> Option<Ipv4PortEnds> {
+        let four = |a: &[u8; 16]| [a[0], a[1], a[2], a[3]];
+        (self.family == Family::Ipv4 as u8 && (self.proto == proto::UDP || self.proto == proto::TCP))
+            .then(|| ((four(&self.src), self.src_l4), (four(&self.dst), self.dst_l4)))
     }
 
     /// Source port or ICMP id, raw.
@@ -754,6 +769,13 @@ impl StoredKey {
     /// [`Tuple::is_own_inverse`].
     pub(crate) fn is_own_inverse(&self) -> bool {
         self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(Family::Ipv4, self.proto)
+    }
+
+    /// [`Tuple::ipv4_port_ends`].
+    #[inline(always)]
+    pub(crate) fn ipv4_port_ends(&self) -> Option<Ipv4PortEnds> {
+        (self.family == Family::Ipv4 as u8 && (self.proto == proto::UDP || self.proto == proto::TCP))
+            .then_some(((self.src, self.src_l4), (self.dst, self.dst_l4)))
     }
 
     /// [`Tuple::has_ipv4_words`].

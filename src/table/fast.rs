@@ -309,7 +309,7 @@ impl<S: Storage> ConnTable<S> {
 mod tests {
     use crate::tuple::{Direction, Tuple, proto};
     use crate::verdict::CtState;
-    use crate::wire::ip::tests::ipv4;
+    use crate::wire::ip::tests::port_packet4 as packet;
     use crate::{Config, ConnTable, FixedConnTable, HashKey, Instant, Meta, Status, Storage};
     use proptest::prelude::*;
 
@@ -325,49 +325,6 @@ mod tests {
     /// ACK, 7: FIN-ACK, 8: RST-ACK, after which a SYN reopens), which
     /// takes TCP's fast path.
     type Op = (u8, u16, u16, u8, bool, bool, bool, u8, u8, u8);
-
-    /// An IPv4 packet from `src`:`sport` to `dst`:`dport` carrying a UDP
-    /// datagram or (`tcp`: flags, sequence and acknowledgement numbers) a
-    /// TCP segment, both checksums right (RFC 1071, computed here).
-    fn packet(
-        src: [u8; 4],
-        sport: u16,
-        dst: [u8; 4],
-        dport: u16,
-        tcp: Option<(u8, u32, u32)>,
-    ) -> std::vec::Vec<u8> {
-        let mut l4 = std::vec::Vec::new();
-        l4.extend_from_slice(&sport.to_be_bytes());
-        l4.extend_from_slice(&dport.to_be_bytes());
-        let (proto, at) = match tcp {
-            Some((flags, seq, ack)) => {
-                l4.extend_from_slice(&seq.to_be_bytes());
-                l4.extend_from_slice(&ack.to_be_bytes());
-                l4.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-                (proto::TCP, 16)
-            }
-            None => {
-                l4.extend_from_slice(&[0, 8, 0, 0]);
-                (proto::UDP, 6)
-            }
-        };
-        let mut sum = 0u32;
-        let mut add = |b: &[u8]| {
-            for c in b.chunks(2) {
-                sum += u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0));
-            }
-        };
-        add(&src);
-        add(&dst);
-        add(&[0, proto]);
-        add(&(l4.len() as u16).to_be_bytes());
-        add(&l4);
-        while sum >> 16 != 0 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        l4[at..at + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-        ipv4(src, dst, proto, &l4)
-    }
 
     /// Give both tables the packet of `op` at `now`: `fast` through
     /// `classify`, `general` through the general path alone; the verdicts,

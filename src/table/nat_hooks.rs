@@ -10,7 +10,7 @@ use crate::nat::payload::{Rewrite, SeqAdj};
 use crate::proto::ProtoState;
 use crate::status::{Status, TcpState};
 use crate::time::Tick;
-use crate::tuple::{Direction, Tuple};
+use crate::tuple::{Direction, Ipv4PortEnds, Tuple};
 use crate::verdict::Handle;
 use crate::wire::tcp::SeqNumber;
 
@@ -56,6 +56,27 @@ impl<S: Storage> ConnTable<S> {
     #[inline]
     pub(crate) fn status_of(&self, h: Handle) -> Option<Status> {
         self.entry_of(h).map(|e| e.status)
+    }
+
+    /// For an IPv4 TCP or UDP connection, the ends of the tuple of the
+    /// entry `h` names of the direction opposite to `dir` (its own reply
+    /// tuple, if NAT gave it one), read without building the tuple: what
+    /// the translation of a packet of `dir` writes into it. `None` for any
+    /// other connection, or none.
+    #[inline]
+    pub(crate) fn other_ends(&self, h: Handle, dir: Direction) -> Option<Ipv4PortEnds> {
+        let e = self.entry_of(h)?;
+        // The other direction's tuple is the key's orientation, or its
+        // inversion (source and destination swapped).
+        let (key, key_is_other) = match dir {
+            Direction::Reply => (e.key.ipv4_port_ends(), e.link.orig_is_key()),
+            Direction::Original if !e.has_own_reply() => (e.key.ipv4_port_ends(), !e.link.orig_is_key()),
+            Direction::Original => {
+                let x = self.store.parts().exts.get(e.link.ext()?)?.0.as_ref()?;
+                (x.reply.ipv4_port_ends(), x.reply_is_key)
+            }
+        };
+        key.map(|(a, b)| if key_is_other { (a, b) } else { (b, a) })
     }
 
     /// Set `bits` on the entry `h` names.

@@ -432,6 +432,49 @@ pub(crate) mod tests {
     use super::*;
     use smoltcp::wire::Ipv4Packet;
 
+    /// An IPv4 packet from `src`:`sport` to `dst`:`dport` carrying a UDP
+    /// datagram or (`tcp`: flags, sequence and acknowledgement numbers) a
+    /// TCP segment, both checksums right (RFC 1071, computed here).
+    pub(crate) fn port_packet4(
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        tcp: Option<(u8, u32, u32)>,
+    ) -> std::vec::Vec<u8> {
+        let mut l4 = std::vec::Vec::new();
+        l4.extend_from_slice(&sport.to_be_bytes());
+        l4.extend_from_slice(&dport.to_be_bytes());
+        let (proto, at) = match tcp {
+            Some((flags, seq, ack)) => {
+                l4.extend_from_slice(&seq.to_be_bytes());
+                l4.extend_from_slice(&ack.to_be_bytes());
+                l4.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+                (crate::tuple::proto::TCP, 16)
+            }
+            None => {
+                l4.extend_from_slice(&[0, 8, 0, 0]);
+                (crate::tuple::proto::UDP, 6)
+            }
+        };
+        let mut sum = 0u32;
+        let mut add = |b: &[u8]| {
+            for c in b.chunks(2) {
+                sum += u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0));
+            }
+        };
+        add(&src);
+        add(&dst);
+        add(&[0, proto]);
+        add(&(l4.len() as u16).to_be_bytes());
+        add(&l4);
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        l4[at..at + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        ipv4(src, dst, proto, &l4)
+    }
+
     /// A minimal IPv4 header (checksum filled in) followed by `payload`.
     /// An IPv4 UDP datagram with an empty payload and no UDP checksum.
     pub(crate) fn udp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> std::vec::Vec<u8> {
