@@ -62,7 +62,9 @@ impl<S: Storage> ConnTable<S> {
     /// entry `h` names of the direction opposite to `dir` (its own reply
     /// tuple, if NAT gave it one), read without building the tuple: what
     /// the translation of a packet of `dir` writes into it. `None` for any
-    /// other connection, or none.
+    /// other connection, or none. ([`ConnTable::tuple_of`]'s choice of
+    /// tuple and orientation, on the ends: `translate.rs`'s
+    /// `the_plain_translation_is_the_general_one` holds the two equal.)
     #[inline]
     pub(crate) fn other_ends(&self, h: Handle, dir: Direction) -> Option<Ipv4PortEnds> {
         let e = self.entry_of(h)?;
