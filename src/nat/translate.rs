@@ -166,11 +166,11 @@ impl<S: Storage> ConnTable<S> {
             && t.state() != CtState::Related
             && let Some(((src, sport), (dst, dport))) = self.other_ends(h, t.dir())
         {
+            let packet = buf.get_mut(..len).ok_or(NatError::Malformed)?;
             let (do_src, do_dst) = manips(status, t.dir());
             if !do_src && !do_dst {
                 return Ok((len, false));
             }
-            let packet = buf.get_mut(..len).ok_or(NatError::Malformed)?;
             if let Some(done) =
                 manip_plain_ipv4(packet, do_src.then_some((dst, dport)), do_dst.then_some((src, sport)))
             {
@@ -397,7 +397,14 @@ mod tests {
             let status = t.status_of(h).unwrap();
             let general_result = t.translate_bound(&tracked, h, status, &mut general, len, false);
             prop_assert_eq!(plain_result, general_result.map(|(_, changed)| changed));
-            prop_assert_eq!(plain, general);
+            prop_assert_eq!(&plain, &general);
+            // A length past the buffer (`translate_in`'s), refused alike.
+            let (mut plain, mut general) = (plain.clone(), general);
+            prop_assert_eq!(t.translate_in(&v, &mut plain, len + 1), Err(NatError::Malformed));
+            prop_assert_eq!(
+                t.translate_bound(&tracked, h, status, &mut general, len + 1, true),
+                Err(NatError::Malformed)
+            );
             // The ends are the other direction's tuple's, with NAT or
             // without (a second flow, the other way round).
             let other = port_packet4(SERVER, server_port, CLIENT, client_port, None);
