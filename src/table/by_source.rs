@@ -57,7 +57,7 @@ fn source_words(t: &Tuple, zone: u16) -> [u64; 3] {
 impl<S: Storage> ConnTable<S> {
     /// The extension slots that are buckets: all that a link can name.
     fn source_buckets(&self) -> usize {
-        self.store.parts().exts.len().min(Link::MAX_EXT)
+        self.store.exts().len().min(Link::MAX_EXT)
     }
 
     /// The bucket of the source of `orig` in `zone`, among `n` (> 0).
@@ -117,7 +117,7 @@ impl<S: Storage> ConnTable<S> {
         zone: u16,
     ) -> impl Iterator<Item = (Tuple, Tuple)> + '_ {
         let n = self.source_buckets();
-        let (exts, slots) = (self.store.parts().exts, self.store.parts().slots);
+        let (exts, slots) = (self.store.exts(), self.store.slots());
         let mut cur = if n == 0 { 0 } else { exts[self.source_bucket(orig, zone, n)].1.head };
         (0..n)
             .map_while(move |_| {

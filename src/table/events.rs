@@ -482,6 +482,12 @@ impl<S: Storage, Q: EventSink> Storage for WithEvents<S, Q> {
     fn parts(&self) -> Parts<'_> {
         self.storage.parts()
     }
+    fn slots(&self) -> &[super::storage::Slot] {
+        self.storage.slots()
+    }
+    fn exts(&self) -> &[crate::helper::ExtSlot] {
+        self.storage.exts()
+    }
     fn parts_mut(&mut self) -> PartsMut<'_> {
         self.storage.parts_mut()
     }

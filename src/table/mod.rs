@@ -807,7 +807,7 @@ impl<S: Storage> ConnTable<S> {
     fn has_helper(&self, t: &crate::verdict::Tracked) -> bool {
         t.entry()
             .and_then(|h| self.entry_of(h)?.link.ext())
-            .and_then(|x| self.store.parts().exts.get(x)?.0.as_ref())
+            .and_then(|x| self.store.exts().get(x)?.0.as_ref())
             .is_some_and(|x| x.helper.is_some())
     }
 
@@ -826,7 +826,7 @@ impl<S: Storage> ConnTable<S> {
             debug_assert!(
                 t.entry()
                     .and_then(|h| self.entry_of(h)?.link.ext())
-                    .and_then(|x| self.store.parts().exts.get(x)?.0.get()?.helper)
+                    .and_then(|x| self.store.exts().get(x)?.0.get()?.helper)
                     .is_none(),
                 "a helper the verdict did not know of"
             );

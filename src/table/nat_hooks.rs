@@ -74,7 +74,7 @@ impl<S: Storage> ConnTable<S> {
             Direction::Reply => (e.key.ipv4_port_ends(), e.link.orig_is_key()),
             Direction::Original if !e.has_own_reply() => (e.key.ipv4_port_ends(), !e.link.orig_is_key()),
             Direction::Original => {
-                let x = self.store.parts().exts.get(e.link.ext()?)?.0.as_ref()?;
+                let x = self.store.exts().get(e.link.ext()?)?.0.as_ref()?;
                 (x.reply.ipv4_port_ends(), x.reply_is_key)
             }
         };
@@ -122,7 +122,7 @@ impl<S: Storage> ConnTable<S> {
         if dir == Direction::Original || !e.has_own_reply() {
             return Some(if dir == Direction::Original { e.orig() } else { e.reply() });
         }
-        let x = self.store.parts().exts.get(e.link.ext()?)?.0.as_ref()?;
+        let x = self.store.exts().get(e.link.ext()?)?.0.as_ref()?;
         Some(if x.reply_is_key { x.reply } else { x.reply.invert()? })
     }
 

@@ -101,7 +101,7 @@ pub(super) enum KeyTest {
 
 impl<S: Storage> ConnTable<S> {
     pub(super) fn slots(&self) -> &[Slot] {
-        self.store.parts().slots
+        self.store.slots()
     }
 
     /// The entry `h` names, if it still holds its slot.
@@ -502,7 +502,7 @@ impl<S: Storage> ConnTable<S> {
         self.destroy_events(i);
         let Some(e) = self.entry_at(i).copied() else { return };
         let primary = self.place(&e.key.tuple(), e.zone);
-        let ext = e.link.ext().and_then(|x| self.store.parts().exts.get(x)?.0.get());
+        let ext = e.link.ext().and_then(|x| self.store.exts().get(x)?.0.get());
         let secondary = ext.filter(|_| e.has_own_reply()).map(|x| self.place(&x.reply, e.zone));
         if e.status.contains(Status::SRC_NAT)
             && let Some(x) = e.link.ext()
@@ -599,7 +599,7 @@ impl<S: Storage> ConnTable<S> {
             }
         };
         // A reply tuple set before: its index position goes.
-        let old = self.store.parts().exts[x].0.get().filter(|_| e.has_own_reply()).map(|x| x.reply);
+        let old = self.store.exts()[x].0.get().filter(|_| e.has_own_reply()).map(|x| x.reply);
         if let Some(old) = old {
             let place = self.place(&old, e.zone);
             self.store.parts_mut().index.remove(place, Ref::secondary(i));
@@ -635,13 +635,13 @@ impl<S: Storage> ConnTable<S> {
     pub(super) fn free_ext(&self) -> Option<usize> {
         debug_assert_eq!(
             self.exts_used,
-            self.store.parts().exts.iter().filter(|x| !x.0.is_none()).count(),
+            self.store.exts().iter().filter(|x| !x.0.is_none()).count(),
             "extension slots counted wrong"
         );
-        if self.exts_used >= self.store.parts().exts.len().min(super::storage::Link::MAX_EXT) {
+        if self.exts_used >= self.store.exts().len().min(super::storage::Link::MAX_EXT) {
             return None;
         }
-        let exts = self.store.parts().exts;
+        let exts = self.store.exts();
         let n = exts.len().min(super::storage::Link::MAX_EXT);
         let start = self.ext_hint.min(n);
         (start..n).chain(0..start).find(|&x| exts[x].0.is_none())

@@ -917,7 +917,7 @@ impl<S: Storage> ConnTable<S> {
         let has_helper = self
             .entry_at(m)
             .and_then(|e| e.link.ext())
-            .and_then(|x| self.store.parts().exts.get(x)?.0.get())
+            .and_then(|x| self.store.exts().get(x)?.0.get())
             .is_some_and(|x| x.helper.is_some());
         if !has_helper {
             return Ok(false);

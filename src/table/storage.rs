@@ -242,6 +242,19 @@ pub trait Storage: sealed::Sealed {
     /// The arrays, mutable.
     #[doc(hidden)]
     fn parts_mut(&mut self) -> PartsMut<'_>;
+    /// The entry slots alone: [`Storage::parts`]'s, without taking the
+    /// index (whose bounds a heap storage tests each time).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn slots(&self) -> &[Slot] {
+        self.parts().slots
+    }
+    /// The extension slots alone (see [`Storage::slots`]).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn exts(&self) -> &[ExtSlot] {
+        self.parts().exts
+    }
     /// Add unused slots at the end, if this storage grows; returns whether
     /// it did.
     #[doc(hidden)]
@@ -459,6 +472,18 @@ impl Storage for HeapStorage {
             exts: &self.exts,
             expects: &self.expects,
         }
+    }
+    // (Without the index's bounds tests, which `parts` makes and the
+    // compiler keeps: a NATed flow's packet, whose confirmation reads its
+    // entry and extension again, 8 x86 instructions fewer, its
+    // translation 7 more, a new flow 10, measured.)
+    #[inline(always)]
+    fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+    #[inline(always)]
+    fn exts(&self) -> &[ExtSlot] {
+        &self.exts
     }
     #[inline(always)]
     fn parts_mut(&mut self) -> PartsMut<'_> {
