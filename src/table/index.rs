@@ -442,6 +442,16 @@ impl IndexRef<'_> {
 }
 
 impl IndexMut<'_> {
+    /// [`IndexRef::preferred_slot`].
+    #[inline(always)]
+    pub(crate) fn preferred_slot(&self, place: Place, n: usize) -> Option<usize> {
+        match self {
+            IndexMut::Buckets(_) => Some(place.preferred(n)),
+            #[cfg(feature = "alloc")]
+            IndexMut::Map(_) => None,
+        }
+    }
+
     /// Add a position for `r` at `place`; false when every bucket its
     /// search may visit is full.
     // Inline on 64-bit hosts (a new UDP flow 12 instructions fewer,

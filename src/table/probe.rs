@@ -368,9 +368,8 @@ impl<S: Storage> ConnTable<S> {
             return Err(self.refuse_for_room());
         }
         let hashed = self.config().hashed_placement;
-        let p = self.store.parts();
-        let preferred = p.index.preferred_slot(place, p.slots.len()).filter(|_| hashed);
         let p = self.store.parts_mut();
+        let preferred = p.index.preferred_slot(place, p.slots.len()).filter(|_| hashed);
         let i = if let Some(x) = preferred
             && self.free.take(p.slots, x)
         {
