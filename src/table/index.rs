@@ -442,6 +442,12 @@ impl IndexRef<'_> {
 }
 
 impl IndexMut<'_> {
+    /// [`IndexRef::is_map`].
+    #[inline(always)]
+    pub(crate) fn is_map(&self) -> bool {
+        !matches!(self, IndexMut::Buckets(_))
+    }
+
     /// [`IndexRef::preferred_slot`].
     #[inline(always)]
     pub(crate) fn preferred_slot(&self, place: Place, n: usize) -> Option<usize> {

