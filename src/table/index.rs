@@ -442,22 +442,6 @@ impl IndexRef<'_> {
 }
 
 impl IndexMut<'_> {
-    /// [`IndexRef::is_map`].
-    #[inline(always)]
-    pub(crate) fn is_map(&self) -> bool {
-        !matches!(self, IndexMut::Buckets(_))
-    }
-
-    /// [`IndexRef::preferred_slot`].
-    #[inline(always)]
-    pub(crate) fn preferred_slot(&self, place: Place, n: usize) -> Option<usize> {
-        match self {
-            IndexMut::Buckets(_) => Some(place.preferred(n)),
-            #[cfg(feature = "alloc")]
-            IndexMut::Map(_) => None,
-        }
-    }
-
     /// Add a position for `r` at `place`; false when every bucket its
     /// search may visit is full.
     // Inline on 64-bit hosts (a new UDP flow 12 instructions fewer,
@@ -518,7 +502,7 @@ impl IndexMut<'_> {
     }
 
     /// This index, to read.
-    #[cfg(test)]
+    #[inline(always)]
     pub(crate) fn as_ref(&self) -> IndexRef<'_> {
         match self {
             IndexMut::Buckets(w) => IndexRef::Buckets(w),

@@ -375,13 +375,13 @@ impl<S: Storage> ConnTable<S> {
         // bounds tests of a heap storage's index the compiler keeps: a
         // new flow 11 instructions fewer, measured.)
         let p = self.store.parts_mut();
-        let room = if p.index.is_map() { usize::MAX } else { p.slots.len() };
+        let room = if p.index.as_ref().is_map() { usize::MAX } else { p.slots.len() };
         if self.count >= self.limit_in(room) && !self.early_drop(place, now, None) {
             return Err(self.refuse_for_room());
         }
         let hashed = self.config().hashed_placement;
         let p = self.store.parts_mut();
-        let preferred = p.index.preferred_slot(place, p.slots.len()).filter(|_| hashed);
+        let preferred = p.index.as_ref().preferred_slot(place, p.slots.len()).filter(|_| hashed);
         let i = if let Some(x) = preferred
             && self.free.take(p.slots, x)
         {
