@@ -187,20 +187,10 @@ fn icmp_errors_about_nat_are_translated_as_linux_does() {
     // (`CTRACK_NAT_ICMP_DIR`: another directory, e.g. a differential
     // round's; the listed differences: "FILE ERROR reason" lines, ERROR
     // counting the file's errors from 0.)
-    let (files, known) = scenarios("CTRACK_NAT_ICMP_DIR", "nat-icmp");
+    let Scenarios { docs, known, skipped } = scenarios("CTRACK_NAT_ICMP_DIR", "nat-icmp");
     let (mut compared, mut bad, mut listed) = (0, Vec::new(), Vec::new());
-    let mut skipped_files = Vec::new();
-    for f in &files {
-        let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
-        let h = match doc["family"].as_u64() {
-            Some(6) if cfg!(feature = "ipv4-only") => {
-                skipped_files.push(name);
-                continue;
-            }
-            Some(6) => &V6,
-            _ => &V4,
-        };
+    for (name, doc) in &docs {
+        let h = if is_ipv6(doc) { &V6 } else { &V4 };
         let dnat = doc["nat"] == "dnat";
         let bytes = |v: &serde_json::Value| v.as_str().map(unhex);
         // The router's nf_conntrack_checksum: on, unless the file turned
@@ -218,7 +208,7 @@ fn icmp_errors_about_nat_are_translated_as_linux_does() {
         if got.as_deref() != Some(&saw[..]) {
             bad.push(format!(
                 "{}: the flow's packet\n  linux:  {}\n  ctrack: {:?}",
-                f.display(),
+                name,
                 hex(&saw),
                 got.map(|g| hex(&g))
             ));
@@ -230,7 +220,7 @@ fn icmp_errors_about_nat_are_translated_as_linux_does() {
             if got != want {
                 bad.push(format!(
                     "{}: the answer\n  linux:  {:?}\n  ctrack: {:?}",
-                    f.display(),
+                    name,
                     want.map(|w| hex(&w)),
                     got.map(|g| hex(&g))
                 ));
@@ -269,7 +259,7 @@ fn icmp_errors_about_nat_are_translated_as_linux_does() {
             };
             bad.push(format!(
                 "{} error {i} ({} to the {side}: {}, ctrack saw {}):\n  sent:   {}\n  linux:  {}\n  ctrack: {}",
-                f.display(),
+                name,
                 e["from"].as_str().unwrap(),
                 why,
                 p.seen,
@@ -279,5 +269,5 @@ fn icmp_errors_about_nat_are_translated_as_linux_does() {
             ));
         }
     }
-    settle("nat icmp parity", "errors", compared, &bad, &listed, &known, &skipped_files);
+    settle("nat icmp parity", "errors", compared, &bad, &listed, &known, &skipped);
 }

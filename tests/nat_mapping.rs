@@ -328,20 +328,10 @@ fn dnat_differences(
 fn source_port_mapping_is_the_kernels() {
     // (`CTRACK_NAT_MAP_DIR`: another directory, e.g. a differential round's; the
     // deliberate differences: "FILE FLOW reason" lines.)
-    let (files, known) = scenarios("CTRACK_NAT_MAP_DIR", "nat-map");
+    let Scenarios { docs, known, skipped } = scenarios("CTRACK_NAT_MAP_DIR", "nat-map");
     let (mut compared, mut bad, mut listed) = (0, Vec::new(), Vec::new());
-    let mut skipped_files = Vec::new();
-    for f in &files {
-        let name = f.file_name().unwrap().to_string_lossy().into_owned();
-        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
-        let hosts = match doc["family"].as_u64() {
-            Some(6) if cfg!(feature = "ipv4-only") => {
-                skipped_files.push(name);
-                continue;
-            }
-            Some(6) => &V6,
-            _ => &V4,
-        };
+    for (name, doc) in &docs {
+        let hosts = if is_ipv6(doc) { &V6 } else { &V4 };
         let dnat = doc["nat"].as_str() == Some("dnat");
         let m = &doc["mapping"];
         let rule = rule(dnat, m["addrs"].as_str().unwrap(), m["ports"].as_str());
@@ -349,7 +339,7 @@ fn source_port_mapping_is_the_kernels() {
             None | Some("udp") => Proto::Udp,
             Some("tcp") => Proto::Tcp,
             Some("icmp") => Proto::Icmp,
-            Some(p) => panic!("{}: protocol {p}", f.display()),
+            Some(p) => panic!("{name}: protocol {p}"),
         };
         let number = |f: &serde_json::Value, k: &str| f[k].as_u64().unwrap() as u16;
         let flows: Vec<_> = doc["flows"].as_array().unwrap().iter().collect();
@@ -395,8 +385,8 @@ fn source_port_mapping_is_the_kernels() {
                 Proto::Tcp => format!("tcp {k} -> {to}"),
                 Proto::Udp => format!("udp {k} -> {to}"),
             };
-            bad.push(format!("{} flow {i} ({flow}){what}", f.display()));
+            bad.push(format!("{name} flow {i} ({flow}){what}"));
         }
     }
-    settle("nat mapping", "flows", compared, &bad, &listed, &known, &skipped_files);
+    settle("nat mapping", "flows", compared, &bad, &listed, &known, &skipped);
 }

@@ -270,19 +270,10 @@ fn through_ctrack(set: &Setting, messages: &[(From, Vec<u8>)]) -> Vec<Option<Lea
 fn sip_nat_is_the_kernels() {
     // (`CTRACK_NAT_DIR`: another directory, e.g. a differential round's; the
     // deliberate differences: "FILE MESSAGE reason" lines.)
-    let (files, known) = scenarios("CTRACK_NAT_DIR", "nat");
+    let Scenarios { docs, known, skipped } = scenarios("CTRACK_NAT_DIR", "nat");
     let (mut compared, mut bad, mut listed) = (0, Vec::new(), Vec::new());
-    let mut skipped_files = Vec::new();
-    for f in &files {
-        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
-        let hosts = match doc["family"].as_u64() {
-            Some(6) if cfg!(feature = "ipv4-only") => {
-                skipped_files.push(f.file_name().unwrap().to_string_lossy().into_owned());
-                continue;
-            }
-            Some(6) => &V6,
-            _ => &V4,
-        };
+    for (name, doc) in &docs {
+        let hosts = if is_ipv6(doc) { &V6 } else { &V4 };
         let msgs = doc["messages"].as_array().unwrap();
         // The payloads are bytes, stored one char per byte (latin-1).
         let bytes =
@@ -310,12 +301,11 @@ fn sip_nat_is_the_kernels() {
             let text = |k: &str| m[k].as_str().unwrap().to_string();
             let want = bytes(&m["arrived"])
                 .map(|b| (text("peer"), text("to"), String::from_utf8_lossy(&b).into_owned()));
-            let name = f.file_name().unwrap().to_string_lossy().into_owned();
             if want != *g {
                 if known.contains(&(name.clone(), i)) {
-                    listed.push((name, i));
+                    listed.push((name.clone(), i));
                 } else {
-                    bad.push(format!("{} message {i}:\n  linux:  {want:?}\n  ctrack: {g:?}", f.display()));
+                    bad.push(format!("{name} message {i}:\n  linux:  {want:?}\n  ctrack: {g:?}"));
                 }
             }
             // A TCP message the kernel dropped is sent again and again, and
@@ -325,5 +315,5 @@ fn sip_nat_is_the_kernels() {
             }
         }
     }
-    settle("nat parity", "messages", compared, &bad, &listed, &known, &skipped_files);
+    settle("nat parity", "messages", compared, &bad, &listed, &known, &skipped);
 }
