@@ -61,10 +61,9 @@ run() {
 }
 
 WORKLOADS="udp udp-nocsum udp-batch tcp new-udp floor-udp floor-tcp floor-insert"
-# Translation: at most 32,767 connections of a table have NAT bindings
-# (one extension slot each), so these run at N_NAT flows.
+# Translation: these run at N_NAT flows (N unless told).
 NAT_WORKLOADS="udp-orig udp-nat udp-translate udp-translate-none udp-nat-reply"
-N_NAT=${N_NAT:-$((N < 30000 ? N : 30000))}
+N_NAT=${N_NAT:-$N}
 # Two runs at a time (one per core); callgrind itself is single-threaded.
 pids=()
 # run_all N WORKLOAD...: both runs of each workload with N flows.

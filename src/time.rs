@@ -5,13 +5,15 @@
 //! monotonic; it may start anywhere.
 //!
 //! Entries store deadlines as [`Tick`]s: 1/16 s since the caller's clock
-//! origin, in 48 bits (6 bytes, 2-byte aligned, so an entry stays small).
-//! The resolution is far finer than any conntrack timeout (the shortest
-//! rule, UDP's 2 s stream grace, is off by at most 62.5 ms) and the range,
-//! 2⁴⁴ s, is about 557,000 years: comparisons never wrap, whatever the
-//! clock's origin (a Unix-epoch clock in milliseconds is fine) and however
-//! long the table runs, and every timeout up to `u32::MAX` seconds is
-//! exact. Instants beyond the range count as its last tick.
+//! origin, in 40 bits (5 bytes, 1-byte aligned, so an entry stays small
+//! and has room for a 24-bit link beside it). The resolution is far finer
+//! than any conntrack timeout (the shortest rule, UDP's 2 s stream grace,
+//! is off by at most 62.5 ms) and the range, 2³⁶ s, is about 2,179 years:
+//! comparisons never wrap, whatever the clock's origin (a Unix-epoch clock
+//! in milliseconds is fine) and however long the table runs (a Unix-epoch
+//! clock a century on, plus the longest timeout, `u32::MAX` seconds or
+//! 136 years, is below 2³⁸ ticks), and every timeout up to `u32::MAX`
+//! seconds is exact. Instants beyond the range count as its last tick.
 
 /// Ticks per second of the stored deadlines.
 pub const TICKS_PER_SEC: u32 = 16;
@@ -112,17 +114,18 @@ impl From<smoltcp::time::Instant> for Instant {
     }
 }
 
-/// A stored point in time: 1/16 s since the clock's origin, 48 bits (a
-/// high 16-bit and a low 32-bit half, so that an entry holding one stays
+/// A stored point in time: 1/16 s since the clock's origin, 40 bits (a
+/// high 8-bit and a low 32-bit part, so that an entry holding one stays
 /// small and comparing two needs no assembly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(C, packed(2))]
+#[repr(C, packed)]
 pub(crate) struct Tick {
-    // The low half first: a tick in a register is then its number of
-    // ticks, with no shuffling of halves (an established UDP packet 7
-    // instructions fewer, a TCP ACK 10, a new flow 14, measured).
+    // The low part first: a tick in a register is then its number of
+    // ticks, with no shuffling of parts (an established UDP packet 7
+    // instructions fewer, a TCP ACK 10, a new flow 14, measured with a
+    // 16-bit high part).
     low: u32,
-    high: u16,
+    high: u8,
 }
 
 impl Ord for Tick {
@@ -149,13 +152,13 @@ impl defmt::Format for Tick {
 }
 
 impl Tick {
-    /// The last representable tick (2⁴⁸ − 1).
-    pub(crate) const MAX: u64 = (1 << 48) - 1;
+    /// The last representable tick (2⁴⁰ − 1).
+    pub(crate) const MAX: u64 = (1 << 40) - 1;
 
     /// `ticks`, or [`Tick::MAX`] if beyond it.
     pub(crate) const fn from_ticks(ticks: u64) -> Tick {
         let t = if ticks > Self::MAX { Self::MAX } else { ticks };
-        Tick { high: (t >> 32) as u16, low: t as u32 }
+        Tick { high: (t >> 32) as u8, low: t as u32 }
     }
 
     /// Ticks since the clock's origin.

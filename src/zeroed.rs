@@ -42,6 +42,19 @@ impl<T: Zeroed> Maybe<T> {
         !self.some
     }
 
+    /// No value, its memory carrying `value` all the same (an unused
+    /// slot's link in a list of unused slots): [`Maybe::carried`] gives it
+    /// back; every other reading sees none.
+    pub(crate) fn none_carrying(value: T) -> Maybe<T> {
+        Maybe { some: false, value }
+    }
+
+    /// What a none carries ([`Maybe::none_carrying`]; all zero for
+    /// [`Maybe::NONE`]), or all zero for a value.
+    pub(crate) fn carried(&self) -> T {
+        if self.some { T::ZERO } else { self.value }
+    }
+
     pub(crate) fn take(&mut self) -> Option<T> {
         core::mem::replace(self, Maybe::NONE).get()
     }

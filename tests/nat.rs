@@ -1411,3 +1411,39 @@ fn amanda_connections_follow_the_master() {
         assert_eq!((addrs(&data).1, ports(&data).1), (addr(WEB), port));
     }
 }
+
+/// A heap table holds as many NAT bindings as it has extension slots, past
+/// the 32,767 a 15-bit link once named: 40,000 connections from one client
+/// get source NAT (each keeps its port), and the answer to each, to the
+/// public address, is found and translated back. Their bindings are then
+/// freed and taken again by as many new connections.
+#[cfg(feature = "alloc")]
+#[test]
+fn forty_thousand_nat_bindings() {
+    const N: u16 = 40_000;
+    let mut t =
+        ConnTable::with_capacities(65_536, usize::from(N), 16, HashKey([0x29; 16]), Config::default());
+    let rules = [snat()];
+    let mut entries = Vec::new();
+    for k in 0..N {
+        let mut out = udp(CLIENT, 1024 + k, SERVER, 53, b"q");
+        let v = open(&mut t, &mut out, &rules).unwrap_or_else(|e| panic!("connection {k}: {e:?}"));
+        assert_eq!((addrs(&out).0, ports(&out).0), (addr(PUBLIC), 1024 + k), "connection {k}");
+        entries.push(v.entry());
+    }
+    assert_eq!(t.len(), usize::from(N));
+    for k in (0..N).rev() {
+        let mut back = udp(SERVER, 53, PUBLIC, 1024 + k, b"a");
+        let r = pass(&mut t, &mut back);
+        assert_eq!((r.dir(), r.entry()), (Some(Direction::Reply), entries[usize::from(k)]), "answer {k}");
+        assert_eq!((addrs(&back).1, ports(&back).1), (addr(CLIENT), 1024 + k), "answer {k}");
+    }
+    // Deleted one by one, their slots taken again by as many other
+    // connections.
+    assert_eq!(t.delete_where(now(), |_| true), usize::from(N));
+    for k in 0..N {
+        let mut out = udp(CLIENT2, 1024 + k, SERVER, 53, b"q");
+        let _ = open(&mut t, &mut out, &rules).unwrap_or_else(|e| panic!("connection {k} again: {e:?}"));
+        assert_eq!(addrs(&out).0, addr(PUBLIC));
+    }
+}

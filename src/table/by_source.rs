@@ -28,14 +28,14 @@ use crate::tuple::Tuple;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct SourceLinks {
     /// The first binding of the bucket of this slot's index, + 1 (0: none).
-    head: u16,
+    head: u32,
     /// The next binding of the chain this slot's binding is in, + 1 (0:
     /// none).
-    next: u16,
+    next: u32,
 }
 
 // (Slot indices + 1 fit: at most `Link::MAX_EXT` extension slots count.)
-const _: () = assert!(Link::MAX_EXT < u16::MAX as usize);
+const _: () = assert!(Link::MAX_EXT < u32::MAX as usize);
 
 impl SourceLinks {
     /// No chain.
@@ -57,7 +57,7 @@ fn source_words(t: &Tuple, zone: u16) -> [u64; 3] {
 impl<S: Storage> ConnTable<S> {
     /// The extension slots that are buckets: all that a link can name.
     fn source_buckets(&self) -> usize {
-        self.store.exts().len().min(Link::MAX_EXT)
+        self.usable_exts()
     }
 
     /// The bucket of the source of `orig` in `zone`, among `n` (> 0).
@@ -75,7 +75,7 @@ impl<S: Storage> ConnTable<S> {
         let b = self.source_bucket(orig, zone, n);
         let exts = self.store.parts_mut().exts;
         exts[x].1.next = exts[b].1.head;
-        exts[b].1.head = x as u16 + 1;
+        exts[b].1.head = x as u32 + 1;
     }
 
     /// Take the binding in extension slot `x` (of the entry whose original
@@ -90,7 +90,7 @@ impl<S: Storage> ConnTable<S> {
         let exts = self.store.parts_mut().exts;
         // `prev`: the slot whose `next` names the current one (`None`: the
         // bucket's `head` does). At most `n` steps, whatever the links.
-        let (mut prev, mut cur): (Option<usize>, u16) = (None, exts[b].1.head);
+        let (mut prev, mut cur): (Option<usize>, u32) = (None, exts[b].1.head);
         for _ in 0..n {
             let Some(c) = (cur as usize).checked_sub(1).filter(|&c| c < n) else { return };
             let next = exts[c].1.next;
@@ -150,7 +150,7 @@ mod tests {
         let orig = Tuple::ipv4(proto::UDP, 0x0a00_0005, 0xc633_6407, 5060, 5060);
         let exts = t.store.parts_mut().exts;
         for (i, x) in exts.iter_mut().enumerate() {
-            x.1 = SourceLinks { head: 1, next: (i as u16 + 1) % 4 + 1 };
+            x.1 = SourceLinks { head: 1, next: (i as u32 + 1) % 4 + 1 };
         }
         assert_eq!(t.source_bindings(&orig, 0).count(), 0, "no binding in the slots");
         t.unlink_source(2, &orig, 0);

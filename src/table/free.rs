@@ -14,7 +14,7 @@
 //!
 //! The links live in the unused slot itself, in fields a used slot needs
 //! and an unused one does not: the next slot in the deadline, the previous
-//! one in the zone and the link word. Each is stored as the difference from
+//! one in the zone and the link's low 16 bits. Each is stored as the difference from
 //! the slot's neighbour (the next slot's index, the previous slot's), so
 //! that all zero means "the slots on either side": an all-zero arena (a
 //! `static` table in `.bss`, a heap table just built, the slots a growable
@@ -31,7 +31,7 @@
 //! the next new entry that cannot have its preferred slot reads it, and
 //! it too lies anywhere in the arena.
 
-use super::storage::{Entry, Link, Slot};
+use super::storage::{Entry, Slot};
 use crate::time::Tick;
 
 /// "No slot" in a link (any index past the arena's end reads the same).
@@ -161,7 +161,7 @@ fn next(slots: &[Slot], i: usize) -> u32 {
 /// The slot before unused slot `i` in the list (unless `i` is first).
 #[inline]
 fn prev(slots: &[Slot], i: usize) -> u32 {
-    let d = slots.get(i).map_or(0, |s| u32::from(s.0.zone) | u32::from(s.0.link.raw()) << 16);
+    let d = slots.get(i).map_or(0, |s| u32::from(s.0.zone) | u32::from(s.0.link.low_bits()) << 16);
     (i as u32).wrapping_sub(1).wrapping_add(d)
 }
 
@@ -177,7 +177,7 @@ fn set_prev(slots: &mut [Slot], i: usize, to: u32) {
     if let Some(s) = slots.get_mut(i) {
         let d = to.wrapping_sub((i as u32).wrapping_sub(1));
         s.0.zone = d as u16;
-        s.0.link = Link::from_raw((d >> 16) as u16);
+        s.0.link.set_low_bits((d >> 16) as u16);
     }
 }
 

@@ -23,6 +23,7 @@ mod by_source;
 mod control;
 mod display;
 mod events;
+mod ext_free;
 mod extra;
 mod fast;
 mod free;
@@ -153,11 +154,9 @@ pub struct ConnTable<S> {
     generation: u16,
     /// Where the search for an extension slot to free resumes.
     ext_cursor: usize,
-    /// Extension slots in use, and where the search for a free one
-    /// starts (next fit: constant time while the pool fills in order,
-    /// as a NAT gateway's does, one slot per connection).
+    /// Extension slots in use, and the unused ones.
     exts_used: usize,
-    ext_hint: usize,
+    ext_free: ext_free::ExtFree,
     /// The unused slots.
     free: free::FreeList,
     /// Where the early drop of a growable table looks next.
@@ -368,7 +367,7 @@ impl<S: Storage> ConnTable<S> {
             generation: 0,
             ext_cursor: 0,
             exts_used: 0,
-            ext_hint: 0,
+            ext_free: ext_free::ExtFree::ALL,
             free: free::FreeList::ALL,
             drop_cursor: 0,
             visible_epoch: 0,
@@ -451,7 +450,7 @@ impl<S: Storage> ConnTable<S> {
         self.gc_pressure = false;
         self.ext_cursor = 0;
         self.exts_used = 0;
-        self.ext_hint = 0;
+        self.ext_free = ext_free::ExtFree::ALL;
         self.expect_book = ExpectBook::ZERO;
         #[cfg(feature = "helper-pptp")]
         self.keymap.clear();

@@ -24,7 +24,6 @@ use crate::time::Tick;
 use crate::tuple::{Direction, Tuple};
 use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip};
-use crate::zeroed::Maybe;
 
 /// A packet's flow: the canonical key of its connection, whether the
 /// packet's tuple is that key (else its inversion), its zone, and where the
@@ -489,7 +488,7 @@ impl<S: Storage> ConnTable<S> {
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
         }
-        let mut t = Tracked::new(state, dir, e.handle(i), e.link.ext().is_some(), now);
+        let mut t = Tracked::new(state, dir, e.handle(i), e.link.has_ext(), now);
         t.set_unconfirmed(is_new);
         t.set_broadcast_prefix(broadcast_prefix);
         Some(t)
@@ -599,7 +598,7 @@ impl<S: Storage> ConnTable<S> {
             e.status.insert(Status::SEEN_REPLY);
         }
         let handle = e.handle(i);
-        let extended = e.link.ext().is_some();
+        let extended = e.link.has_ext();
         // The packet that ends a NATed connection is still translated
         // (in Linux it holds a reference to the killed entry): the entry
         // stays in its slot, expired, invisible to lookups, until a lookup
@@ -658,7 +657,7 @@ impl<S: Storage> ConnTable<S> {
             };
         }
         let p = self.store.parts_mut();
-        let (slots, exts) = (p.slots, p.exts);
+        let slots = p.slots;
         let mut view = Expects {
             slots: p.expects,
             book: &mut self.expect_book,
@@ -689,9 +688,9 @@ impl<S: Storage> ConnTable<S> {
                 None => return Ok((Status::empty(), None, None, None)),
             },
         };
-        let free = free.ok_or(DropReason::TableFull)?;
-        exts.get_mut(free).ok_or(DropReason::TableFull)?.0 = Maybe::some(ext);
-        self.ext_taken(free);
+        let taken = self.take_ext(ext);
+        debug_assert_eq!(taken, free, "the extension slot taken is the one found free");
+        let free = taken.ok_or(DropReason::TableFull)?;
         // The expectation's callback (PPTP: `pptp_expectfn()`).
         #[cfg(feature = "helper-pptp")]
         if let Some((master, exp)) = expected_by {
@@ -719,7 +718,7 @@ impl<S: Storage> ConnTable<S> {
     pub(super) fn make_room_for_ext(&mut self, now: Tick) {
         let p = self.store.parts();
         let (slots, exts) = (p.slots, p.exts);
-        let n = exts.len().min(Link::MAX_EXT);
+        let n = self.usable_exts();
         if n == 0 || self.exts_used < n {
             return;
         }
@@ -862,7 +861,7 @@ impl<S: Storage> ConnTable<S> {
         if t.dst_bytes() != &outer.dst {
             return self.icmp_reject(Reason::IcmpErrorWrongDestination);
         }
-        let Some((handle, extended)) = self.entry_at(i).map(|e| (e.handle(i), e.link.ext().is_some())) else {
+        let Some((handle, extended)) = self.entry_at(i).map(|e| (e.handle(i), e.link.has_ext())) else {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
         Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, extended, now))

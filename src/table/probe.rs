@@ -26,7 +26,6 @@ use crate::status::Status;
 use crate::time::Tick;
 use crate::tuple::{Direction, Tuple, TupleView};
 use crate::verdict::Handle;
-use crate::zeroed::Maybe;
 use core::borrow::Borrow;
 
 /// How many slots the early drop of a growable table looks at (its map
@@ -337,10 +336,16 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// Check that the list of unused slots holds every unused slot and
-    /// that the count of used ones is right (tests and fuzz targets).
+    /// that the count of used ones is right, and the same of the extension
+    /// slots (tests and fuzz targets).
     #[cfg(any(test, fuzzing))]
     pub(crate) fn check_slots(&self) -> Result<(), &'static str> {
-        super::free::check(self.free, self.slots(), self.count)
+        super::free::check(self.free, self.slots(), self.count)?;
+        let exts = self.store.exts();
+        if exts.iter().filter(|x| !x.0.is_none()).count() != self.exts_used {
+            return Err("extension slots counted wrong");
+        }
+        super::ext_free::check(self.ext_free, exts, self.usable_exts())
     }
 
     /// Most entries the table may hold.
@@ -531,11 +536,11 @@ impl<S: Storage> ConnTable<S> {
         // Its extension goes with it, and so do the expectations it made
         // (`nf_conntrack_core.c: nf_ct_delete()`); connections it expected
         // keep their copy of its tuple.
-        if let Some(x) = e.link.ext().and_then(|x| p.exts.get_mut(x)) {
-            if !x.0.is_none() {
-                self.exts_used -= 1;
-            }
-            x.0 = Maybe::NONE;
+        if let Some(x) = e.link.ext().filter(|&x| p.exts.get(x).is_some_and(|s| !s.0.is_none())) {
+            self.exts_used -= 1;
+            // (Onto the stack of unused slots only if it was in use: a
+            // slot listed twice would make it go round.)
+            self.ext_free.push(p.exts, x);
             if ext.is_some_and(|x| x.helper.is_some()) {
                 let mut view = Expects {
                     slots: p.expects,
@@ -600,9 +605,7 @@ impl<S: Storage> ConnTable<S> {
         let x = match e.link.ext() {
             Some(x) => x,
             None => {
-                let x = self.free_ext().ok_or(DropReason::TableFull)?;
-                self.store.parts_mut().exts[x].0 = Maybe::some(Ext::new(i as u32, None, None));
-                self.ext_taken(x);
+                let x = self.take_ext(Ext::new(i as u32, None, None)).ok_or(DropReason::TableFull)?;
                 if let Some(e) = self.entry_at_mut(i) {
                     e.link = super::storage::Link::new(e.link.orig_is_key(), Some(x));
                 }
@@ -641,27 +644,30 @@ impl<S: Storage> ConnTable<S> {
 }
 
 impl<S: Storage> ConnTable<S> {
-    /// A free extension slot (`None`: all are in use): the first from
-    /// where the last one was taken (next fit).
+    /// The extension slots a table can use: the first
+    /// [`Link::MAX_EXT`](super::storage::Link) of its pool.
+    pub(super) fn usable_exts(&self) -> usize {
+        self.store.exts().len().min(super::storage::Link::MAX_EXT)
+    }
+
+    /// The free extension slot [`ConnTable::take_ext`] takes next (`None`:
+    /// all are in use), in constant time ([`ext_free`](super::ext_free)).
     pub(super) fn free_ext(&self) -> Option<usize> {
         debug_assert_eq!(
             self.exts_used,
             self.store.exts().iter().filter(|x| !x.0.is_none()).count(),
             "extension slots counted wrong"
         );
-        if self.exts_used >= self.store.exts().len().min(super::storage::Link::MAX_EXT) {
-            return None;
-        }
-        let exts = self.store.exts();
-        let n = exts.len().min(super::storage::Link::MAX_EXT);
-        let start = self.ext_hint.min(n);
-        (start..n).chain(0..start).find(|&x| exts[x].0.is_none())
+        self.ext_free.top(self.store.exts(), self.usable_exts())
     }
 
-    /// Count the extension slot `x` ([`ConnTable::free_ext`]) as taken.
-    pub(super) fn ext_taken(&mut self, x: usize) {
+    /// Put `ext` in the free extension slot [`ConnTable::free_ext`] names,
+    /// and say which (`None`: all are in use).
+    pub(super) fn take_ext(&mut self, ext: Ext) -> Option<usize> {
+        let n = self.usable_exts();
+        let x = self.ext_free.fill(self.store.parts_mut().exts, n, ext)?;
         self.exts_used += 1;
-        self.ext_hint = x + 1;
+        Some(x)
     }
 }
 

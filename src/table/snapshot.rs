@@ -19,7 +19,6 @@ use crate::time::{Instant, TICKS_PER_SEC, Tick};
 use crate::tuple::Direction;
 use crate::tuple::{Family, Tuple, proto};
 use crate::verdict::Handle;
-use crate::zeroed::Maybe;
 
 /// The format version this library writes and reads.
 pub const SNAPSHOT_VERSION: u8 = 1;
@@ -862,8 +861,8 @@ impl<S: Storage> ConnTable<S> {
         if let Some(x) = ext {
             let mut e = Ext::new(i as u32, helper.map(|h| h.0), r.master);
             e.data = helper.map_or(HelperData::ZERO, |h| h.1);
-            p.exts[x].0 = Maybe::some(e);
-            self.ext_taken(x);
+            let taken = self.take_ext(e);
+            debug_assert_eq!(taken, Some(x), "the extension slot taken is the one found free");
         }
         if !self.index_entry(now, place, Ref::primary(i)) {
             self.remove(i);

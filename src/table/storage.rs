@@ -17,9 +17,11 @@ use crate::verdict::Handle;
 
 /// One connection entry.
 ///
-/// In C order, so that what a lookup reads (key, zone, status, deadline,
-/// generation) comes first, next to the start of the protocol state: one
-/// cache line for most entries rather than both ends of the slot.
+/// In C order, so that what a lookup reads (key, zone, status, generation,
+/// deadline, link) comes first, next to the start of the protocol state:
+/// one cache line for most entries rather than both ends of the slot. (The
+/// 5-byte deadline and the 3-byte link fill 8 bytes together, at a
+/// multiple of 4: the protocol state after them is aligned.)
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
@@ -28,54 +30,81 @@ pub(crate) struct Entry {
     /// IPv4 fields only).
     pub key: StoredKey,
     pub zone: u16,
-    /// Which tuple is the original one, and the extension slot.
-    pub link: Link,
     pub status: Status,
-    pub deadline: Tick,
     /// Which of the entries that held this slot it is (see [`Handle`]).
     pub generation: u16,
+    pub deadline: Tick,
+    /// Which tuple is the original one, and the extension slot.
+    pub link: Link,
     pub proto: ProtoState,
     /// Mark, labels, counters, start time: empty without features
     /// `ct-mark` and `ct-acct` (see [`Extra`]).
     pub extra: Extra,
 }
 
-/// Two facts in 16 bits, to keep the entry small: whether the original
-/// tuple is the canonical key (bit 15), and the index + 1 of the entry's
-/// extension slot (0 = none).
+/// Two facts in 24 bits, to keep the entry small: whether the original
+/// tuple is the canonical key (the top bit), and the index + 1 of the
+/// entry's extension slot (0 = none) in the other 23, enough for an
+/// extension per slot of the largest table ([`MAX_SLOTS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub(crate) struct Link(u16);
+#[repr(C, packed)]
+pub(crate) struct Link {
+    low: u16,
+    high: u8,
+}
+
+const _: () = assert!(Link::MAX_EXT >= MAX_SLOTS);
 
 impl Link {
     const ORIG_IS_KEY: u16 = 0x8000;
     /// Most extension slots a table can use.
-    pub const MAX_EXT: usize = 0x7fff;
+    pub const MAX_EXT: usize = (1 << 23) - 1;
 
     #[inline]
     pub fn new(orig_is_key: bool, ext: Option<usize>) -> Link {
-        let e = ext.map_or(0, |i| (i + 1).min(Self::MAX_EXT) as u16);
-        Link(if orig_is_key { Self::ORIG_IS_KEY } else { 0 } | e)
+        let e = ext.map_or(0, |i| (i + 1).min(Self::MAX_EXT) as u32);
+        Link {
+            low: e as u16 & !Self::ORIG_IS_KEY | if orig_is_key { Self::ORIG_IS_KEY } else { 0 },
+            high: (e >> 15) as u8,
+        }
     }
 
+    #[inline]
     pub fn orig_is_key(self) -> bool {
-        self.0 & Self::ORIG_IS_KEY != 0
+        self.low & Self::ORIG_IS_KEY != 0
     }
 
-    /// The 16 bits (an unused slot keeps a link of the free list in them).
-    pub fn raw(self) -> u16 {
-        self.0
+    /// The low 16 bits (an unused slot keeps half a link of the free list
+    /// in them).
+    pub fn low_bits(self) -> u16 {
+        self.low
     }
 
-    /// The link of 16 bits `bits` ([`Link::raw`]).
-    pub fn from_raw(bits: u16) -> Link {
-        Link(bits)
+    /// The link whose low 16 bits are `bits`, the others 0
+    /// ([`Link::low_bits`]).
+    pub const fn from_low_bits(bits: u16) -> Link {
+        Link { low: bits, high: 0 }
     }
 
+    /// Set the low 16 bits ([`Link::low_bits`]), the others left as they
+    /// are (an unused slot's).
+    pub fn set_low_bits(&mut self, bits: u16) {
+        self.low = bits;
+    }
+
+    /// Whether the entry has an extension slot (`ext().is_some()`, in
+    /// fewer instructions).
+    #[inline]
+    pub fn has_ext(self) -> bool {
+        (self.low & !Self::ORIG_IS_KEY) | u16::from(self.high) != 0
+    }
+
+    #[inline]
     pub fn ext(self) -> Option<usize> {
-        match self.0 & !Self::ORIG_IS_KEY {
+        match u32::from(self.high) << 15 | u32::from(self.low & !Self::ORIG_IS_KEY) {
             0 => None,
-            i => Some(usize::from(i) - 1),
+            i => Some(i as usize - 1),
         }
     }
 }
@@ -185,10 +214,10 @@ impl Entry {
     pub(crate) const ZERO: Entry = Entry {
         key: StoredKey::ZERO,
         zone: 0,
-        link: Link(0),
         status: Status::empty(),
-        deadline: Tick::from_ticks(0),
         generation: 0,
+        deadline: Tick::from_ticks(0),
+        link: Link::from_low_bits(0),
         proto: ProtoState::ZERO,
         extra: Extra::ZERO,
     };
@@ -624,16 +653,27 @@ mod tests {
         // without them the entry keeps its size.
         let extra = core::mem::size_of::<Extra>();
         assert_eq!(core::mem::size_of::<Slot>(), ENTRY_BYTES + extra);
-        assert!(core::mem::size_of::<Link>() == 2);
+        // The 5-byte deadline and 3-byte link fill 8 bytes.
+        assert_eq!((core::mem::size_of::<Link>(), core::mem::size_of::<Tick>()), (3, 5));
+        assert_eq!(core::mem::offset_of!(Entry, proto) % 4, 0);
     }
 
     #[test]
     fn link_packs_both_facts() {
-        let l = Link::new(true, Some(5));
-        assert!(l.orig_is_key());
-        assert_eq!(l.ext(), Some(5));
-        let l = Link::new(false, None);
-        assert!(!l.orig_is_key());
-        assert_eq!(l.ext(), None);
+        for orig_is_key in [true, false] {
+            for ext in
+                [None, Some(0), Some(5), Some(0xfffe), Some(0xffff), Some(0x1_0000), Some(Link::MAX_EXT - 1)]
+            {
+                let l = Link::new(orig_is_key, ext);
+                assert_eq!(
+                    (l.orig_is_key(), l.ext(), l.has_ext()),
+                    (orig_is_key, ext, ext.is_some()),
+                    "{orig_is_key} {ext:?}"
+                );
+            }
+        }
+        // The free list's half link leaves the other facts at zero.
+        let l = Link::from_low_bits(0x2bcd);
+        assert_eq!((l.low_bits(), l.orig_is_key(), l.ext()), (0x2bcd, false, Some(0x2bcc)));
     }
 }
