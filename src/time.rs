@@ -5,8 +5,8 @@
 //! monotonic; it may start anywhere.
 //!
 //! Entries store deadlines as [`Tick`]s: 1/16 s since the caller's clock
-//! origin, in 40 bits (5 bytes, 1-byte aligned, so an entry stays small
-//! and has room for a 24-bit link beside it). The resolution is far finer
+//! origin, in 40 bits (5 bytes in an entry, which keeps a 24-bit link
+//! in the other 3 of a word). The resolution is far finer
 //! than any conntrack timeout (the shortest rule, UDP's 2 s stream grace,
 //! is off by at most 62.5 ms) and the range, 2³⁶ s, is about 2,179 years:
 //! comparisons never wrap, whatever the clock's origin (a Unix-epoch clock
@@ -114,11 +114,11 @@ impl From<smoltcp::time::Instant> for Instant {
     }
 }
 
-/// A stored point in time: 1/16 s since the clock's origin, 40 bits (a
-/// high 8-bit and a low 32-bit part, so that an entry holding one stays
-/// small and comparing two needs no assembly).
+/// A point in time: 1/16 s since the clock's origin, 40 bits (a high
+/// 8-bit and a low 32-bit part, so that comparing two needs no assembly,
+/// and an entry stores one in 5 bytes, [`Tick::parts`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(C, packed)]
+#[repr(C, packed(2))]
 pub(crate) struct Tick {
     // The low part first: a tick in a register is then its number of
     // ticks, with no shuffling of parts (an established UDP packet 7
@@ -159,6 +159,18 @@ impl Tick {
     pub(crate) const fn from_ticks(ticks: u64) -> Tick {
         let t = if ticks > Self::MAX { Self::MAX } else { ticks };
         Tick { high: (t >> 32) as u8, low: t as u32 }
+    }
+
+    /// The tick of parts `(low, high)` ([`Tick::parts`]).
+    #[inline(always)]
+    pub(crate) const fn from_parts(low: u32, high: u8) -> Tick {
+        Tick { low, high }
+    }
+
+    /// The low 32 bits and the high 8, as an entry stores them.
+    #[inline(always)]
+    pub(crate) const fn parts(self) -> (u32, u8) {
+        (self.low, self.high)
     }
 
     /// Ticks since the clock's origin.

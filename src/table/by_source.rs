@@ -129,7 +129,7 @@ impl<S: Storage> ConnTable<S> {
                 let ext = exts[c].0.as_ref()?;
                 let e = slots.get(ext.owner as usize).and_then(Slot::entry)?;
                 let reply = if ext.reply_is_key { ext.reply } else { ext.reply.invert()? };
-                (e.link.ext() == Some(c) && e.zone == zone && e.status.contains(Status::SRC_NAT))
+                (e.link().ext() == Some(c) && e.zone == zone && e.status.contains(Status::SRC_NAT))
                     .then(|| (e.orig(), reply))
             })
     }

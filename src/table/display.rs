@@ -60,7 +60,7 @@ impl EntryRef<'_> {
 
     /// Whole seconds until the entry expires.
     pub fn timeout(&self) -> u32 {
-        self.entry.deadline.secs_left(self.now)
+        self.entry.deadline().secs_left(self.now)
     }
 
     /// TCP state, for TCP entries.

@@ -689,7 +689,7 @@ impl<S: Storage> ConnTable<S> {
         let p = self.store.parts();
         let helped = self
             .entry_at(i)
-            .and_then(|e| p.exts.get(e.link.ext()?)?.0.get())
+            .and_then(|e| p.exts.get(e.link().ext()?)?.0.get())
             .is_some_and(|x| x.helper.is_some());
         if helped && self.wants(EventMask::EXPECT_DESTROY) && self.expect_book.live > 0 {
             for x in 0..self.store.parts().expects.len() {

@@ -275,7 +275,7 @@ impl<S: Storage> ConnTable<S> {
             // With NAT, the key stands for the original tuple in its own
             // orientation only (the reply tuple has a position of its own).
             let nat = e.has_own_reply();
-            if !nat || e.link.orig_is_key() == is_key {
+            if !nat || e.link().orig_is_key() == is_key {
                 return Some(Some((i, if nat { Direction::Original } else { e.direction(is_key) })));
             }
         }
@@ -283,7 +283,7 @@ impl<S: Storage> ConnTable<S> {
             // A secondary position names its entry (NAT) by its reply
             // tuple, kept in the extension, in its own orientation only.
             if r.secondary {
-                match e.link.ext().and_then(|x| p.exts.get(x)?.0.as_ref()) {
+                match e.link().ext().and_then(|x| p.exts.get(x)?.0.as_ref()) {
                     Some(x) if x.reply_is_key == is_key && x.reply.has_ipv4_words(e.zone, words) => {
                         KeyTest::Hit(Direction::Reply)
                     }
@@ -294,7 +294,7 @@ impl<S: Storage> ConnTable<S> {
                 KeyTest::Miss
             } else if !e.has_own_reply() {
                 KeyTest::Hit(e.direction(is_key))
-            } else if e.link.orig_is_key() == is_key {
+            } else if e.link().orig_is_key() == is_key {
                 // With NAT, the key stands for the original tuple in its
                 // own orientation only.
                 KeyTest::Hit(Direction::Original)

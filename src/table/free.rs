@@ -90,7 +90,7 @@ impl FreeList {
     fn set_head(&mut self, slots: &[Slot], h: u32) {
         self.head = h;
         if let Some(s) = slots.get(h as usize) {
-            crate::prefetch::line(&s.0, core::mem::offset_of!(Entry, deadline));
+            crate::prefetch::line(&s.0, Entry::TIMING_AT);
         }
     }
 
@@ -115,7 +115,7 @@ impl FreeList {
             return false;
         }
         if let Some(s) = slots.get(before as usize) {
-            crate::prefetch::line(&s.0, core::mem::offset_of!(Entry, deadline));
+            crate::prefetch::line(&s.0, Entry::TIMING_AT);
         }
         if let Some(s) = slots.get(after as usize) {
             crate::prefetch::line(&s.0, core::mem::offset_of!(Entry, zone));
@@ -154,21 +154,21 @@ impl FreeList {
 /// The slot after unused slot `i` in the list (past the end: none).
 #[inline]
 fn next(slots: &[Slot], i: usize) -> u32 {
-    let d = slots.get(i).map_or(0, |s| s.0.deadline.ticks() as u32);
+    let d = slots.get(i).map_or(0, |s| s.0.deadline().parts().0);
     (i as u32).wrapping_add(1).wrapping_add(d)
 }
 
 /// The slot before unused slot `i` in the list (unless `i` is first).
 #[inline]
 fn prev(slots: &[Slot], i: usize) -> u32 {
-    let d = slots.get(i).map_or(0, |s| u32::from(s.0.zone) | u32::from(s.0.link.low_bits()) << 16);
+    let d = slots.get(i).map_or(0, |s| u32::from(s.0.zone) | u32::from(s.0.link_low_bits()) << 16);
     (i as u32).wrapping_sub(1).wrapping_add(d)
 }
 
 #[inline]
 fn set_next(slots: &mut [Slot], i: usize, to: u32) {
     if let Some(s) = slots.get_mut(i) {
-        s.0.deadline = Tick::from_ticks(u64::from(to.wrapping_sub((i as u32).wrapping_add(1))));
+        s.0.set_deadline(Tick::from_parts(to.wrapping_sub((i as u32).wrapping_add(1)), 0));
     }
 }
 
@@ -177,7 +177,7 @@ fn set_prev(slots: &mut [Slot], i: usize, to: u32) {
     if let Some(s) = slots.get_mut(i) {
         let d = to.wrapping_sub((i as u32).wrapping_sub(1));
         s.0.zone = d as u16;
-        s.0.link.set_low_bits((d >> 16) as u16);
+        s.0.set_link_low_bits((d >> 16) as u16);
     }
 }
 

@@ -248,7 +248,7 @@ impl<S: Storage> ConnTable<S> {
             .slots
             .get(master as usize)
             .and_then(Slot::entry)
-            .and_then(|e| e.link.ext())
+            .and_then(|e| e.link().ext())
             .and_then(|x| p.exts.get(x)?.0.get())
             .and_then(|x| x.helper)
             .and_then(|id| self.helpers.get(usize::from(id.0)))

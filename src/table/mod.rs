@@ -278,9 +278,11 @@ impl<const N: usize, const X: usize, const E: usize> ConnTable<FixedStorage<N, X
 #[cfg(feature = "alloc")]
 impl ConnTable<HeapStorage> {
     /// An empty table of `capacity` entries on the heap, with room for
-    /// `capacity / 16` (64 to 32767) connections with a helper or master
-    /// and `capacity / 64` (16 to 4096, Linux's `expect_max` ratio)
-    /// expectations.
+    /// `capacity / 16` (at least 64) connections with a helper, a master or
+    /// a NAT binding and `capacity / 64` (16 to 4096, Linux's `expect_max`
+    /// ratio) expectations. (A NAT router, whose every connection may have
+    /// a binding, sizes the extension slots with
+    /// [`ConnTable::with_capacities`].)
     pub fn with_capacity(capacity: usize, hash_key: HashKey, config: Config) -> Self {
         let exts = (capacity / 16).clamp(64, storage::Link::MAX_EXT);
         let expects = (capacity / 64).clamp(16, 4096);
@@ -527,7 +529,7 @@ impl<S: Storage> ConnTable<S> {
 
     fn entry_ref<'a>(&'a self, entry: &'a Entry, now: Tick, i: usize) -> EntryRef<'a> {
         let parts = self.store.parts();
-        let ext = entry.link.ext().and_then(|x| parts.exts.get(x)?.0.as_ref());
+        let ext = entry.link().ext().and_then(|x| parts.exts.get(x)?.0.as_ref());
         let helper = ext.and_then(|x| self.helper(x.helper?));
         let cfg = self.config();
         EntryRef {
@@ -805,7 +807,7 @@ impl<S: Storage> ConnTable<S> {
     #[inline(never)]
     fn has_helper(&self, t: &crate::verdict::Tracked) -> bool {
         t.entry()
-            .and_then(|h| self.entry_of(h)?.link.ext())
+            .and_then(|h| self.entry_of(h)?.link().ext())
             .and_then(|x| self.store.exts().get(x)?.0.as_ref())
             .is_some_and(|x| x.helper.is_some())
     }
@@ -824,7 +826,7 @@ impl<S: Storage> ConnTable<S> {
         } else {
             debug_assert!(
                 t.entry()
-                    .and_then(|h| self.entry_of(h)?.link.ext())
+                    .and_then(|h| self.entry_of(h)?.link().ext())
                     .and_then(|x| self.store.exts().get(x)?.0.get()?.helper)
                     .is_none(),
                 "a helper the verdict did not know of"

@@ -71,10 +71,10 @@ impl<S: Storage> ConnTable<S> {
         // The other direction's tuple is the key's orientation, or its
         // inversion (source and destination swapped).
         let (key, key_is_other) = match dir {
-            Direction::Reply => (e.key.ipv4_port_ends(), e.link.orig_is_key()),
-            Direction::Original if !e.has_own_reply() => (e.key.ipv4_port_ends(), !e.link.orig_is_key()),
+            Direction::Reply => (e.key.ipv4_port_ends(), e.link().orig_is_key()),
+            Direction::Original if !e.has_own_reply() => (e.key.ipv4_port_ends(), !e.link().orig_is_key()),
             Direction::Original => {
-                let x = self.store.exts().get(e.link.ext()?)?.0.as_ref()?;
+                let x = self.store.exts().get(e.link().ext()?)?.0.as_ref()?;
                 (x.reply.ipv4_port_ends(), x.reply_is_key)
             }
         };
@@ -91,7 +91,7 @@ impl<S: Storage> ConnTable<S> {
     /// Free an extension slot if none is free and the entry `h` has none
     /// (a reply tuple of its own lives in one).
     pub(crate) fn room_for_reply(&mut self, now: Tick, h: Handle) {
-        if self.entry_of(h).is_some_and(|e| !e.link.has_ext()) {
+        if self.entry_of(h).is_some_and(|e| !e.link().has_ext()) {
             self.make_room_for_ext(now);
         }
     }
@@ -99,7 +99,7 @@ impl<S: Storage> ConnTable<S> {
     /// The TCP sequence adjustment records (original, reply) of the entry
     /// `h`, if it has an extension slot.
     pub(crate) fn seqadj_mut(&mut self, h: Handle) -> Option<&mut [SeqAdj; 2]> {
-        let x = self.entry_of(h)?.link.ext()?;
+        let x = self.entry_of(h)?.link().ext()?;
         Some(&mut self.store.parts_mut().exts.get_mut(x)?.0.as_mut()?.seqadj)
     }
 
@@ -122,7 +122,7 @@ impl<S: Storage> ConnTable<S> {
         if dir == Direction::Original || !e.has_own_reply() {
             return Some(if dir == Direction::Original { e.orig() } else { e.reply() });
         }
-        let x = self.store.exts().get(e.link.ext()?)?.0.as_ref()?;
+        let x = self.store.exts().get(e.link().ext()?)?.0.as_ref()?;
         Some(if x.reply_is_key { x.reply } else { x.reply.invert()? })
     }
 

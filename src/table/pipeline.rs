@@ -397,21 +397,12 @@ impl<S: Storage> ConnTable<S> {
         // Generation 0 marks an unused slot.
         self.generation = self.generation.checked_add(1).unwrap_or(1);
         let generation = self.generation;
-        let mut entry = Entry {
-            key: stored,
-            zone,
-            link: Link::new(is_key, None),
-            status: Status::empty(),
-            deadline: now,
-            generation,
-            proto,
-            extra: super::extra::Extra::ZERO,
-        };
+        let mut entry = Entry::new(stored, zone, generation, proto, now, Link::new(is_key, None));
         let links = if linkable { self.new_entry_links(now, tuple, zone, i) } else { Ok(UNLINKED) };
         match links {
             Ok((status, ext, follow, expected)) => {
                 entry.status = status;
-                entry.link = Link::new(is_key, ext);
+                entry.set_link(Link::new(is_key, ext));
                 if let Some(x) = expected {
                     // `nf_conntrack_core.c: init_conntrack()`: an expected
                     // connection starts with its master's mark.
@@ -488,7 +479,7 @@ impl<S: Storage> ConnTable<S> {
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
         }
-        let mut t = Tracked::new(state, dir, e.handle(i), e.link.has_ext(), now);
+        let mut t = Tracked::new(state, dir, e.handle(i), e.link().has_ext(), now);
         t.set_unconfirmed(is_new);
         t.set_broadcast_prefix(broadcast_prefix);
         Some(t)
@@ -551,7 +542,7 @@ impl<S: Storage> ConnTable<S> {
             is_new,
             seen_reply,
             assured: e.status.contains(Status::ASSURED),
-            deadline: e.deadline,
+            deadline: e.deadline(),
             family: e.key.family(),
             peer_seqadj: if e.status.contains(Status::SEQ_ADJUST) {
                 peer_seqadj(e, exts, dir)
@@ -598,14 +589,14 @@ impl<S: Storage> ConnTable<S> {
             e.status.insert(Status::SEEN_REPLY);
         }
         let handle = e.handle(i);
-        let extended = e.link.has_ext();
+        let extended = e.link().has_ext();
         // The packet that ends a NATed connection is still translated
         // (in Linux it holds a reference to the killed entry): the entry
         // stays in its slot, expired, invisible to lookups, until a lookup
         // or `gc` reaps it.
         let ended_nat = close && e.has_own_reply();
         if ended_nat {
-            e.deadline = now;
+            e.set_deadline(now);
         } else if close {
             self.remove(i);
         }
@@ -758,7 +749,7 @@ impl<S: Storage> ConnTable<S> {
         if e.generation != h.generation {
             return Ok(());
         }
-        let Some(ext) = e.link.ext().and_then(|x| exts.get_mut(x)?.0.as_mut()) else { return Ok(()) };
+        let Some(ext) = e.link().ext().and_then(|x| exts.get_mut(x)?.0.as_mut()) else { return Ok(()) };
         let Some(helper_id) = ext.helper else { return Ok(()) };
         let Some(&helper) = self.helpers.get(usize::from(helper_id.0)) else { return Ok(()) };
         // The packet was read once by classify; read its headers again (only
@@ -861,7 +852,7 @@ impl<S: Storage> ConnTable<S> {
         if t.dst_bytes() != &outer.dst {
             return self.icmp_reject(Reason::IcmpErrorWrongDestination);
         }
-        let Some((handle, extended)) = self.entry_at(i).map(|e| (e.handle(i), e.link.has_ext())) else {
+        let Some((handle, extended)) = self.entry_at(i).map(|e| (e.handle(i), e.link().has_ext())) else {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
         Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, extended, now))
@@ -906,6 +897,6 @@ const UNLINKED: NewLinks = (Status::empty(), None, None, None);
 /// entry `e` (`nf_conntrack_seqadj.c: nf_ct_seq_offset()`'s record).
 #[cold]
 fn peer_seqadj(e: &Entry, exts: &[ExtSlot], dir: Direction) -> SeqAdj {
-    let x = e.link.ext().and_then(|x| exts.get(x)?.0.as_ref());
+    let x = e.link().ext().and_then(|x| exts.get(x)?.0.as_ref());
     x.map_or(SeqAdj::ZERO, |x| x.seqadj[usize::from(dir == Direction::Original)])
 }

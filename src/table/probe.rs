@@ -51,10 +51,10 @@ fn visible(e: &Entry, zone: u16, now: Tick) -> bool {
 /// one position stands for both of its tuples).
 fn tuples_at<'a>(p: &'a Parts<'_>, e: &'a Entry, r: Ref) -> Option<(TupleView<'a>, Option<bool>)> {
     if r.secondary {
-        let x = p.exts.get(e.link.ext()?)?.0.as_ref()?;
+        let x = p.exts.get(e.link().ext()?)?.0.as_ref()?;
         return Some((x.reply.view(), Some(x.reply_is_key)));
     }
-    Some((e.key.view(), e.has_own_reply().then_some(e.link.orig_is_key())))
+    Some((e.key.view(), e.has_own_reply().then_some(e.link().orig_is_key())))
 }
 
 /// Whether position `r` of the visible entry `e` is `key` (a canonical
@@ -490,8 +490,8 @@ impl<S: Storage> ConnTable<S> {
         let mut keys = [(e.key.tuple(), None), (e.key.tuple(), None)];
         let mut n = 1;
         if e.has_own_reply() {
-            keys[0].1 = Some(e.link.orig_is_key());
-            if let Some(x) = e.link.ext().and_then(|x| p.exts.get(x)?.0.as_ref()) {
+            keys[0].1 = Some(e.link().orig_is_key());
+            if let Some(x) = e.link().ext().and_then(|x| p.exts.get(x)?.0.as_ref()) {
                 keys[1] = (x.reply, Some(x.reply_is_key));
                 n = 2;
             }
@@ -518,10 +518,10 @@ impl<S: Storage> ConnTable<S> {
         self.destroy_events(i);
         let Some(e) = self.entry_at(i).copied() else { return };
         let primary = self.place(&e.key.tuple(), e.zone);
-        let ext = e.link.ext().and_then(|x| self.store.exts().get(x)?.0.get());
+        let ext = e.link().ext().and_then(|x| self.store.exts().get(x)?.0.get());
         let secondary = ext.filter(|_| e.has_own_reply()).map(|x| self.place(&x.reply, e.zone));
         if e.status.contains(Status::SRC_NAT)
-            && let Some(x) = e.link.ext()
+            && let Some(x) = e.link().ext()
         {
             self.unlink_source(x, &e.orig(), e.zone);
         }
@@ -536,7 +536,7 @@ impl<S: Storage> ConnTable<S> {
         // Its extension goes with it, and so do the expectations it made
         // (`nf_conntrack_core.c: nf_ct_delete()`); connections it expected
         // keep their copy of its tuple.
-        if let Some(x) = e.link.ext().filter(|&x| p.exts.get(x).is_some_and(|s| !s.0.is_none())) {
+        if let Some(x) = e.link().ext().filter(|&x| p.exts.get(x).is_some_and(|s| !s.0.is_none())) {
             self.exts_used -= 1;
             // (Onto the stack of unused slots only if it was in use: a
             // slot listed twice would make it go round.)
@@ -602,12 +602,12 @@ impl<S: Storage> ConnTable<S> {
             return Err(DropReason::TableFull);
         }
         let (key, is_key) = reply.canonical().ok_or(DropReason::TableFull)?;
-        let x = match e.link.ext() {
+        let x = match e.link().ext() {
             Some(x) => x,
             None => {
                 let x = self.take_ext(Ext::new(i as u32, None, None)).ok_or(DropReason::TableFull)?;
                 if let Some(e) = self.entry_at_mut(i) {
-                    e.link = super::storage::Link::new(e.link.orig_is_key(), Some(x));
+                    e.set_link(super::storage::Link::new(e.link().orig_is_key(), Some(x)));
                 }
                 x
             }

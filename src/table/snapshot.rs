@@ -719,7 +719,7 @@ impl<S: Storage> ConnTable<S> {
             | u8::from(age.is_some()) << 5);
         w.u16(e.zone);
         w.u16(e.status.bits());
-        w.u48(e.deadline.ticks() - now.ticks());
+        w.u48(e.deadline().ticks() - now.ticks());
         w.tuple(&r.orig());
         if e.status.intersects(Status::OWN_REPLY) {
             w.tuple(&r.reply());
@@ -846,16 +846,11 @@ impl<S: Storage> ConnTable<S> {
         let stored = crate::tuple::StoredKey::store(&key).ok_or(RestoreError::FamilyNotTracked)?;
         let i = self.alloc(now, place).map_err(|_| RestoreError::TableFull)?;
         self.generation = self.generation.checked_add(1).unwrap_or(1);
-        let entry = Entry {
-            key: stored,
-            zone: r.zone,
-            link: Link::new(is_key, ext),
-            status,
-            deadline: Tick::from_ticks(now.ticks() + r.remaining),
-            generation: self.generation,
-            proto: r.proto,
-            extra: restored_extra(now, r),
-        };
+        let deadline = Tick::from_ticks(now.ticks() + r.remaining);
+        let mut entry =
+            Entry::new(stored, r.zone, self.generation, r.proto, deadline, Link::new(is_key, ext));
+        entry.status = status;
+        entry.extra = restored_extra(now, r);
         let p = self.store.parts_mut();
         p.slots[i] = Slot(entry);
         if let Some(x) = ext {
@@ -915,7 +910,7 @@ impl<S: Storage> ConnTable<S> {
         // Only a master with a helper has its expectations deleted with it.
         let has_helper = self
             .entry_at(m)
-            .and_then(|e| e.link.ext())
+            .and_then(|e| e.link().ext())
             .and_then(|x| self.store.exts().get(x)?.0.get())
             .is_some_and(|x| x.helper.is_some());
         if !has_helper {

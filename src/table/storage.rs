@@ -19,9 +19,7 @@ use crate::verdict::Handle;
 ///
 /// In C order, so that what a lookup reads (key, zone, status, generation,
 /// deadline, link) comes first, next to the start of the protocol state:
-/// one cache line for most entries rather than both ends of the slot. (The
-/// 5-byte deadline and the 3-byte link fill 8 bytes together, at a
-/// multiple of 4: the protocol state after them is aligned.)
+/// one cache line for most entries rather than both ends of the slot.
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
@@ -33,13 +31,27 @@ pub(crate) struct Entry {
     pub status: Status,
     /// Which of the entries that held this slot it is (see [`Handle`]).
     pub generation: u16,
-    pub deadline: Tick,
-    /// Which tuple is the original one, and the extension slot.
-    pub link: Link,
+    /// The deadline, and which tuple is the original one and the
+    /// extension slot ([`Entry::deadline`], [`Entry::link`]).
+    timing: Timing,
     pub proto: ProtoState,
     /// Mark, labels, counters, start time: empty without features
     /// `ct-mark` and `ct-acct` (see [`Extra`]).
     pub extra: Extra,
+}
+
+/// An entry's 40-bit deadline ([`Tick`]) and 24-bit [`Link`] in 8 bytes,
+/// each part at its natural alignment: a microcontroller without
+/// unaligned loads (Cortex-M0, RISC-V) reads them in whole halfwords and
+/// words.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(C)]
+struct Timing {
+    deadline_low: u32,
+    deadline_high: u8,
+    link_high: u8,
+    link_low: u16,
 }
 
 /// Two facts in 24 bits, to keep the entry small: whether the original
@@ -47,62 +59,35 @@ pub(crate) struct Entry {
 /// entry's extension slot (0 = none) in the other 23, enough for an
 /// extension per slot of the largest table ([`MAX_SLOTS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[repr(C, packed)]
-pub(crate) struct Link {
-    low: u16,
-    high: u8,
-}
+pub(crate) struct Link(u32);
 
 const _: () = assert!(Link::MAX_EXT >= MAX_SLOTS);
 
 impl Link {
-    const ORIG_IS_KEY: u16 = 0x8000;
+    const ORIG_IS_KEY: u32 = 1 << 23;
     /// Most extension slots a table can use.
     pub const MAX_EXT: usize = (1 << 23) - 1;
 
     #[inline]
     pub fn new(orig_is_key: bool, ext: Option<usize>) -> Link {
         let e = ext.map_or(0, |i| (i + 1).min(Self::MAX_EXT) as u32);
-        Link {
-            low: e as u16 & !Self::ORIG_IS_KEY | if orig_is_key { Self::ORIG_IS_KEY } else { 0 },
-            high: (e >> 15) as u8,
-        }
+        Link(e | if orig_is_key { Self::ORIG_IS_KEY } else { 0 })
     }
 
     #[inline]
     pub fn orig_is_key(self) -> bool {
-        self.low & Self::ORIG_IS_KEY != 0
+        self.0 & Self::ORIG_IS_KEY != 0
     }
 
-    /// The low 16 bits (an unused slot keeps half a link of the free list
-    /// in them).
-    pub fn low_bits(self) -> u16 {
-        self.low
-    }
-
-    /// The link whose low 16 bits are `bits`, the others 0
-    /// ([`Link::low_bits`]).
-    pub const fn from_low_bits(bits: u16) -> Link {
-        Link { low: bits, high: 0 }
-    }
-
-    /// Set the low 16 bits ([`Link::low_bits`]), the others left as they
-    /// are (an unused slot's).
-    pub fn set_low_bits(&mut self, bits: u16) {
-        self.low = bits;
-    }
-
-    /// Whether the entry has an extension slot (`ext().is_some()`, in
-    /// fewer instructions).
+    /// Whether the entry has an extension slot.
     #[inline]
     pub fn has_ext(self) -> bool {
-        (self.low & !Self::ORIG_IS_KEY) | u16::from(self.high) != 0
+        self.0 & !Self::ORIG_IS_KEY != 0
     }
 
     #[inline]
     pub fn ext(self) -> Option<usize> {
-        match u32::from(self.high) << 15 | u32::from(self.low & !Self::ORIG_IS_KEY) {
+        match self.0 & !Self::ORIG_IS_KEY {
             0 => None,
             i => Some(i as usize - 1),
         }
@@ -110,14 +95,72 @@ impl Link {
 }
 
 impl Entry {
+    /// A new entry of `key` in `zone`, the slot's `generation`th, with
+    /// protocol state `proto`, expiring at `deadline` (no status, no
+    /// extension, no mark or counters yet).
+    pub fn new(
+        key: StoredKey,
+        zone: u16,
+        generation: u16,
+        proto: ProtoState,
+        deadline: Tick,
+        link: Link,
+    ) -> Entry {
+        let mut e = Entry { key, zone, generation, proto, ..Entry::ZERO };
+        e.set_deadline(deadline);
+        e.set_link(link);
+        e
+    }
+
+    /// Where the deadline and the link are in an entry (the list of
+    /// unused slots asks for their line early).
+    pub const TIMING_AT: usize = core::mem::offset_of!(Entry, timing);
+
+    /// When the entry expires.
+    #[inline(always)]
+    pub fn deadline(&self) -> Tick {
+        Tick::from_parts(self.timing.deadline_low, self.timing.deadline_high)
+    }
+
+    #[inline(always)]
+    pub fn set_deadline(&mut self, t: Tick) {
+        (self.timing.deadline_low, self.timing.deadline_high) = t.parts();
+    }
+
+    /// Which tuple is the original one, and the extension slot.
+    #[inline(always)]
+    pub fn link(&self) -> Link {
+        Link(u32::from(self.timing.link_high) << 16 | u32::from(self.timing.link_low))
+    }
+
+    #[inline(always)]
+    pub fn set_link(&mut self, l: Link) {
+        self.timing.link_high = (l.0 >> 16) as u8;
+        self.timing.link_low = l.0 as u16;
+    }
+
+    /// The link's low 16 bits, where an unused slot keeps half a link of
+    /// the list of unused slots (`free.rs`).
+    #[inline(always)]
+    pub fn link_low_bits(&self) -> u16 {
+        self.timing.link_low
+    }
+
+    #[inline(always)]
+    pub fn set_link_low_bits(&mut self, bits: u16) {
+        self.timing.link_low = bits;
+    }
+}
+
+impl Entry {
     pub fn orig(&self) -> Tuple {
         let key = self.key.tuple();
-        if self.link.orig_is_key() { key } else { key.invert().unwrap_or(key) }
+        if self.link().orig_is_key() { key } else { key.invert().unwrap_or(key) }
     }
 
     pub fn reply(&self) -> Tuple {
         let key = self.key.tuple();
-        if self.link.orig_is_key() { key.invert().unwrap_or(key) } else { key }
+        if self.link().orig_is_key() { key.invert().unwrap_or(key) } else { key }
     }
 
     /// The direction of a packet whose tuple is (`is_key`) or is not the
@@ -129,11 +172,12 @@ impl Entry {
     /// head of the same bucket (`nf_conntrack_core.c:
     /// __nf_conntrack_hash_insert()`), and a lookup walks the chain from
     /// its head. (The packet that creates the entry is original.)
+    #[inline(always)]
     pub fn direction(&self, is_key: bool) -> Direction {
         if self.key.is_own_inverse() {
             return Direction::Reply;
         }
-        if self.link.orig_is_key() == is_key { Direction::Original } else { Direction::Reply }
+        if self.link().orig_is_key() == is_key { Direction::Original } else { Direction::Reply }
     }
 
     /// Ask for the cache lines a packet's lookup and tracker read: those
@@ -158,7 +202,7 @@ impl Entry {
     }
 
     pub fn expired(&self, now: Tick) -> bool {
-        !self.deadline.is_after(now)
+        !self.deadline().is_after(now)
     }
 
     /// Whether [`ConnTable::gc`](super::ConnTable::gc) under pressure may
@@ -172,7 +216,7 @@ impl Entry {
 
     pub fn refresh(&mut self, now: Tick, secs: u32) {
         if !self.status.contains(Status::FIXED_TIMEOUT) {
-            self.deadline = now.after_secs(secs);
+            self.set_deadline(now.after_secs(secs));
         }
     }
 
@@ -216,8 +260,7 @@ impl Entry {
         zone: 0,
         status: Status::empty(),
         generation: 0,
-        deadline: Tick::from_ticks(0),
-        link: Link::from_low_bits(0),
+        timing: Timing { deadline_low: 0, deadline_high: 0, link_high: 0, link_low: 0 },
         proto: ProtoState::ZERO,
         extra: Extra::ZERO,
     };
@@ -654,8 +697,7 @@ mod tests {
         let extra = core::mem::size_of::<Extra>();
         assert_eq!(core::mem::size_of::<Slot>(), ENTRY_BYTES + extra);
         // The 5-byte deadline and 3-byte link fill 8 bytes.
-        assert_eq!((core::mem::size_of::<Link>(), core::mem::size_of::<Tick>()), (3, 5));
-        assert_eq!(core::mem::offset_of!(Entry, proto) % 4, 0);
+        assert_eq!(core::mem::size_of::<Timing>(), 8);
     }
 
     #[test]
@@ -665,6 +707,9 @@ mod tests {
                 [None, Some(0), Some(5), Some(0xfffe), Some(0xffff), Some(0x1_0000), Some(Link::MAX_EXT - 1)]
             {
                 let l = Link::new(orig_is_key, ext);
+                let mut e = Entry::ZERO;
+                e.set_link(l);
+                assert_eq!(e.link(), l);
                 assert_eq!(
                     (l.orig_is_key(), l.ext(), l.has_ext()),
                     (orig_is_key, ext, ext.is_some()),
@@ -672,8 +717,5 @@ mod tests {
                 );
             }
         }
-        // The free list's half link leaves the other facts at zero.
-        let l = Link::from_low_bits(0x2bcd);
-        assert_eq!((l.low_bits(), l.orig_is_key(), l.ext()), (0x2bcd, false, Some(0x2bcc)));
     }
 }
