@@ -408,7 +408,9 @@ impl ExtSlot {
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Ext {
-    /// The slot of the entry it belongs to.
+    /// The slot of the entry it belongs to. (In an unused extension slot,
+    /// carried by its none: the link of the stack of unused slots,
+    /// `table/ext_free.rs`.)
     pub owner: u32,
     pub helper: Option<HelperId>,
     /// The master's original tuple (kept by value: the master may die first).
