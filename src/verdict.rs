@@ -93,12 +93,11 @@ pub struct Tracked {
     unconfirmed: bool,
     /// Confirmed already: a verdict acts once.
     settled: bool,
-    /// The entry had an extension (a helper, a master, an own reply
-    /// tuple) when the packet was classified: confirmation has work to do
-    /// for it. A confirmed entry gains none later, and an unconfirmed one
-    /// only its own reply tuple, without a helper (extensions are given at
-    /// creation and, by NAT, before confirmation).
-    extended: bool,
+    /// The entry had a helper when the packet was classified:
+    /// confirmation runs it. An entry gains none later (a helper is given
+    /// with the entry's extension, at its creation; NAT gives an extension
+    /// without one).
+    helped: bool,
     helper_drop: Option<HelperDrop>,
     /// The NATed entry this packet ended (its translation needs it).
     ended: Option<Handle>,
@@ -113,12 +112,12 @@ pub struct Tracked {
 
 impl Tracked {
     /// A packet of the entry `entry` (in slot order), in state `state`;
-    /// `extended`: the entry has an extension.
+    /// `helped`: the entry has a helper.
     pub(crate) fn new(
         state: AttachedState,
         dir: Direction,
         entry: Handle,
-        extended: bool,
+        helped: bool,
         at: Tick,
     ) -> Tracked {
         Tracked {
@@ -128,7 +127,7 @@ impl Tracked {
             ignored: None,
             unconfirmed: false,
             settled: false,
-            extended,
+            helped,
             helper_drop: None,
             ended: None,
             broadcast_prefix: None,
@@ -201,8 +200,8 @@ impl Tracked {
         self.settled
     }
 
-    pub(crate) fn is_extended(&self) -> bool {
-        self.extended
+    pub(crate) fn is_helped(&self) -> bool {
+        self.helped
     }
 
     pub(crate) fn settle(&mut self) {

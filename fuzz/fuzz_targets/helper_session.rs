@@ -152,5 +152,6 @@ fuzz_target!(|data: &[u8]| {
         for e in table.entries(now) {
             let _ = (e.helper(), e.master(), e.to_string());
         }
+        ctrack::fuzzing::check_slots(&table).unwrap();
     }
 });

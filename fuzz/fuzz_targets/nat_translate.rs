@@ -211,6 +211,7 @@ fuzz_target!(|data: &[u8]| {
         table.delete(h);
     }
     let _ = open(&mut table, now, flags, &p1);
+    ctrack::fuzzing::check_slots(&table).unwrap();
 });
 
 /// Classify `p`, give a new connection the rules `flags` choose, confirm:

@@ -91,7 +91,7 @@ impl<S: Storage> ConnTable<S> {
     /// Free an extension slot if none is free and the entry `h` has none
     /// (a reply tuple of its own lives in one).
     pub(crate) fn room_for_reply(&mut self, now: Tick, h: Handle) {
-        if self.entry_of(h).is_some_and(|e| !e.link().has_ext()) {
+        if self.entry_of(h).is_some_and(|e| e.link().ext().is_none()) {
             self.make_room_for_ext(now);
         }
     }

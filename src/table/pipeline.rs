@@ -397,12 +397,12 @@ impl<S: Storage> ConnTable<S> {
         // Generation 0 marks an unused slot.
         self.generation = self.generation.checked_add(1).unwrap_or(1);
         let generation = self.generation;
-        let mut entry = Entry::new(stored, zone, generation, proto, now, Link::new(is_key, None));
+        let mut entry = Entry::new(stored, zone, generation, proto, now, Link::new(is_key, None, false));
         let links = if linkable { self.new_entry_links(now, tuple, zone, i) } else { Ok(UNLINKED) };
         match links {
             Ok((status, ext, follow, expected)) => {
                 entry.status = status;
-                entry.set_link(Link::new(is_key, ext));
+                entry.set_link(Link::new(is_key, ext.map(|(x, _)| x), ext.is_some_and(|(_, helped)| helped)));
                 if let Some(x) = expected {
                     // `nf_conntrack_core.c: init_conntrack()`: an expected
                     // connection starts with its master's mark.
@@ -479,7 +479,7 @@ impl<S: Storage> ConnTable<S> {
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
         }
-        let mut t = Tracked::new(state, dir, e.handle(i), e.link().has_ext(), now);
+        let mut t = Tracked::new(state, dir, e.handle(i), e.link().helped(), now);
         t.set_unconfirmed(is_new);
         t.set_broadcast_prefix(broadcast_prefix);
         Some(t)
@@ -589,7 +589,7 @@ impl<S: Storage> ConnTable<S> {
             e.status.insert(Status::SEEN_REPLY);
         }
         let handle = e.handle(i);
-        let extended = e.link().has_ext();
+        let helped = e.link().helped();
         // The packet that ends a NATed connection is still translated
         // (in Linux it holds a reference to the killed entry): the entry
         // stays in its slot, expired, invisible to lookups, until a lookup
@@ -615,7 +615,7 @@ impl<S: Storage> ConnTable<S> {
         if !close {
             self.after(i, before);
         }
-        let mut t = Tracked::new(state, dir, handle, extended, now);
+        let mut t = Tracked::new(state, dir, handle, helped, now);
         t.set_broadcast_prefix(broadcast_prefix);
         t.set_ignored(ignored);
         t.set_unconfirmed(is_new && !close);
@@ -679,6 +679,7 @@ impl<S: Storage> ConnTable<S> {
                 None => return Ok((Status::empty(), None, None, None)),
             },
         };
+        let helped = ext.helper.is_some();
         let taken = self.take_ext(ext);
         debug_assert_eq!(taken, free, "the extension slot taken is the one found free");
         let free = taken.ok_or(DropReason::TableFull)?;
@@ -687,7 +688,7 @@ impl<S: Storage> ConnTable<S> {
         if let Some((master, exp)) = expected_by {
             self.pptp_expected(master, &exp);
         }
-        Ok((status, Some(free), follow, found))
+        Ok((status, Some((free, helped)), follow, found))
     }
 
     /// Whether a new connection whose original tuple is `t` gets an
@@ -852,10 +853,10 @@ impl<S: Storage> ConnTable<S> {
         if t.dst_bytes() != &outer.dst {
             return self.icmp_reject(Reason::IcmpErrorWrongDestination);
         }
-        let Some((handle, extended)) = self.entry_at(i).map(|e| (e.handle(i), e.link().has_ext())) else {
+        let Some((handle, helped)) = self.entry_at(i).map(|e| (e.handle(i), e.link().helped())) else {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
-        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, extended, now))
+        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, helped, now))
     }
 }
 
@@ -886,9 +887,9 @@ pub(super) fn ip_length(packet: &[u8], l4: &[u8]) -> u32 {
 type Follow = (u32, ExpectNat);
 
 /// What [`ConnTable::new_entry_links`] gives a new entry: its status bits,
-/// its extension slot, the NAT it follows, and the expectation it was
-/// created from.
-type NewLinks = (Status, Option<usize>, Option<Follow>, Option<Pending>);
+/// its extension slot and whether that names a helper, the NAT it
+/// follows, and the expectation it was created from.
+type NewLinks = (Status, Option<(usize, bool)>, Option<Follow>, Option<Pending>);
 
 /// The links of a new entry that is neither expected nor helped.
 const UNLINKED: NewLinks = (Status::empty(), None, None, None);

@@ -345,6 +345,17 @@ impl<S: Storage> ConnTable<S> {
         if exts.iter().filter(|x| !x.0.is_none()).count() != self.exts_used {
             return Err("extension slots counted wrong");
         }
+        for e in self.slots().iter().filter_map(Slot::entry) {
+            let ext = e.link().ext().map(|x| exts.get(x).and_then(|s| s.0.as_ref()));
+            match ext {
+                Some(None) => return Err("an entry's extension slot is unused"),
+                Some(Some(x)) if x.helper.is_some() != e.link().helped() => {
+                    return Err("an entry's link says wrong whether it has a helper");
+                }
+                None if e.link().helped() => return Err("a helper without an extension"),
+                _ => {}
+            }
+        }
         super::ext_free::check(self.ext_free, exts, self.usable_exts())
     }
 
@@ -607,7 +618,7 @@ impl<S: Storage> ConnTable<S> {
             None => {
                 let x = self.take_ext(Ext::new(i as u32, None, None)).ok_or(DropReason::TableFull)?;
                 if let Some(e) = self.entry_at_mut(i) {
-                    e.set_link(super::storage::Link::new(e.link().orig_is_key(), Some(x)));
+                    e.set_link(super::storage::Link::new(e.link().orig_is_key(), Some(x), false));
                 }
                 x
             }

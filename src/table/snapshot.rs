@@ -847,8 +847,14 @@ impl<S: Storage> ConnTable<S> {
         let i = self.alloc(now, place).map_err(|_| RestoreError::TableFull)?;
         self.generation = self.generation.checked_add(1).unwrap_or(1);
         let deadline = Tick::from_ticks(now.ticks() + r.remaining);
-        let mut entry =
-            Entry::new(stored, r.zone, self.generation, r.proto, deadline, Link::new(is_key, ext));
+        let mut entry = Entry::new(
+            stored,
+            r.zone,
+            self.generation,
+            r.proto,
+            deadline,
+            Link::new(is_key, ext, helper.is_some()),
+        );
         entry.status = status;
         entry.extra = restored_extra(now, r);
         let p = self.store.parts_mut();

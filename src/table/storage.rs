@@ -54,24 +54,28 @@ struct Timing {
     link_low: u16,
 }
 
-/// Two facts in 24 bits, to keep the entry small: whether the original
-/// tuple is the canonical key (the top bit), and the index + 1 of the
-/// entry's extension slot (0 = none) in the other 23, enough for an
-/// extension per slot of the largest table ([`MAX_SLOTS`]).
+/// Three facts in 24 bits, to keep the entry small: whether the original
+/// tuple is the canonical key (the top bit), whether the entry's
+/// extension names a helper (the next: a packet's confirmation then runs
+/// it, and only then need it read the extension), and the index + 1 of
+/// the entry's extension slot (0 = none) in the other 22.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Link(u32);
 
-const _: () = assert!(Link::MAX_EXT >= MAX_SLOTS);
-
 impl Link {
     const ORIG_IS_KEY: u32 = 1 << 23;
+    const HELPED: u32 = 1 << 22;
     /// Most extension slots a table can use.
-    pub const MAX_EXT: usize = (1 << 23) - 1;
+    pub const MAX_EXT: usize = (1 << 22) - 1;
 
+    /// The link of an entry whose original tuple is (`orig_is_key`) or is
+    /// not its key, with extension slot `ext`, which names a helper or not
+    /// (`helped`; a helper is given with the extension, and kept).
     #[inline]
-    pub fn new(orig_is_key: bool, ext: Option<usize>) -> Link {
+    pub fn new(orig_is_key: bool, ext: Option<usize>, helped: bool) -> Link {
         let e = ext.map_or(0, |i| (i + 1).min(Self::MAX_EXT) as u32);
-        Link(e | if orig_is_key { Self::ORIG_IS_KEY } else { 0 })
+        let helped = if ext.is_some() && helped { Self::HELPED } else { 0 };
+        Link(e | helped | if orig_is_key { Self::ORIG_IS_KEY } else { 0 })
     }
 
     #[inline]
@@ -79,15 +83,15 @@ impl Link {
         self.0 & Self::ORIG_IS_KEY != 0
     }
 
-    /// Whether the entry has an extension slot.
+    /// Whether the entry's extension names a helper.
     #[inline]
-    pub fn has_ext(self) -> bool {
-        self.0 & !Self::ORIG_IS_KEY != 0
+    pub fn helped(self) -> bool {
+        self.0 & Self::HELPED != 0
     }
 
     #[inline]
     pub fn ext(self) -> Option<usize> {
-        match self.0 & !Self::ORIG_IS_KEY {
+        match self.0 & (Self::HELPED - 1) {
             0 => None,
             i => Some(i as usize - 1),
         }
@@ -701,20 +705,26 @@ mod tests {
     }
 
     #[test]
-    fn link_packs_both_facts() {
+    fn link_packs_its_facts() {
         for orig_is_key in [true, false] {
-            for ext in
-                [None, Some(0), Some(5), Some(0xfffe), Some(0xffff), Some(0x1_0000), Some(Link::MAX_EXT - 1)]
-            {
-                let l = Link::new(orig_is_key, ext);
-                let mut e = Entry::ZERO;
-                e.set_link(l);
-                assert_eq!(e.link(), l);
-                assert_eq!(
-                    (l.orig_is_key(), l.ext(), l.has_ext()),
-                    (orig_is_key, ext, ext.is_some()),
-                    "{orig_is_key} {ext:?}"
-                );
+            for helped in [true, false] {
+                for ext in [
+                    None,
+                    Some(0),
+                    Some(5),
+                    Some(0xfffe),
+                    Some(0xffff),
+                    Some(0x1_0000),
+                    Some(Link::MAX_EXT - 1),
+                ] {
+                    let l = Link::new(orig_is_key, ext, helped);
+                    let mut e = Entry::ZERO;
+                    e.set_link(l);
+                    assert_eq!(e.link(), l);
+                    // (No helper without an extension.)
+                    let want = (orig_is_key, ext, helped && ext.is_some());
+                    assert_eq!((l.orig_is_key(), l.ext(), l.helped()), want, "{want:?}");
+                }
             }
         }
     }
