@@ -285,18 +285,24 @@ pub fn udp_table(n: usize, checksum: bool) -> Setup {
 /// The public address of [`udp_nat_table`]'s source NAT.
 pub const NAT_PUBLIC: u32 = 0xcb00_7101; // 203.0.113.1
 
-/// [`udp_table`]'s flows (checksum on), each source-NATed to
-/// [`NAT_PUBLIC`] at its first packet (its port kept where unique): the
-/// answers come to the public address. Every flow has a binding, so the
-/// table has an extension slot per flow.
+/// [`udp_table`]'s flows (checksum on), each source-NATed at its first
+/// packet to a public address of its client's own, [`NAT_PUBLIC`] for the
+/// first 50,000 flows' client, the next address for the next client's
+/// (their ports kept: one address holds at most 64,512 flows to the one
+/// server port): the answers come to the public address. Every flow has
+/// a binding, so the table has an extension slot per flow.
 pub fn udp_nat_table(n: usize) -> Setup {
     let mut t = ConnTable::with_capacities(2 * n, n + 64, 64, CTRACK_KEY, config(true));
-    let rule = ctrack::nat::NatRule::snat(std::net::IpAddr::V4(std::net::Ipv4Addr::from(NAT_PUBLIC)));
+    let rule = |i: usize| {
+        let (client, _) = client(i, ESTABLISHED_BASE);
+        let public = NAT_PUBLIC + (client - ESTABLISHED_BASE);
+        ctrack::nat::NatRule::snat(std::net::IpAddr::V4(std::net::Ipv4Addr::from(public)))
+    };
     let mut live = vec![true; n];
     for (i, l) in live.iter_mut().enumerate() {
         let q = udp_packet(flow(i, ESTABLISHED_BASE, 17));
         let mut v = t.classify(T_OPEN, &q, Meta::default());
-        *l = v.state() == Some(CtState::New) && t.nat(&v, &rule).is_ok();
+        *l = v.state() == Some(CtState::New) && t.nat(&v, &rule(i)).is_ok();
         if !*l {
             t.discard(&v);
             continue;
