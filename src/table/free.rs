@@ -13,10 +13,11 @@
 //! as the slot may be anywhere in the list.
 //!
 //! The links live in the unused slot itself, in fields a used slot needs
-//! and an unused one does not: the next slot in the deadline, the previous
-//! one in the zone and the link's low 16 bits. Each is stored as the difference from
-//! the slot's neighbour (the next slot's index, the previous slot's), so
-//! that all zero means "the slots on either side": an all-zero arena (a
+//! and an unused one does not: the next slot in the deadline's low 32
+//! bits, the previous one in the zone and the link's low 16 bits. Each is
+//! stored as the difference from the slot's neighbour (the next slot's
+//! index, the previous slot's), so that all zero means "the slots on
+//! either side": an all-zero arena (a
 //! `static` table in `.bss`, a heap table just built, the slots a growable
 //! table just added) is already one list, in order, without any work to
 //! build it. Each link is written with a plain store, none after a read of

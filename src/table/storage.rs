@@ -100,8 +100,8 @@ impl Link {
 
 impl Entry {
     /// A new entry of `key` in `zone`, the slot's `generation`th, with
-    /// protocol state `proto`, expiring at `deadline` (no status, no
-    /// extension, no mark or counters yet).
+    /// protocol state `proto`, expiring at `deadline`, linked by `link`
+    /// (no status bits, marks or counters yet).
     pub fn new(
         key: StoredKey,
         zone: u16,
