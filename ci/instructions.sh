@@ -60,7 +60,7 @@ run() {
     fi
 }
 
-WORKLOADS="udp udp-nocsum udp-batch tcp new-udp floor-udp floor-tcp floor-insert"
+WORKLOADS="udp udp-nocsum udp-batch udp6 tcp new-udp floor-udp floor-tcp floor-insert"
 # Translation: these run at N_NAT flows (N unless told).
 NAT_WORKLOADS="udp-orig udp-nat udp-translate udp-translate-none udp-nat-reply"
 N_NAT=${N_NAT:-$N}
@@ -87,7 +87,7 @@ run_all "$N" $WORKLOADS
 run_all "$N_NAT" $NAT_WORKLOADS
 for p in "${pids[@]}"; do wait "$p"; done
 # Setup remarks (flows a full probe window left out), once per workload.
-for w in udp tcp new-udp; do
+for w in udp udp6 tcp new-udp; do
     grep -h "not established\|dropped" "$OUT/$w-$K2.log" || true
 done
 
@@ -115,6 +115,7 @@ printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..42})" ---------: -------
 row "established UDP, 28 B, checksum on" udp floor-udp
 row "established UDP, 28 B, checksum off" udp-nocsum floor-udp
 row "established UDP, bursts of 32 (batch)" udp-batch floor-udp
+row "established UDP over IPv6, 48 B" udp6 floor-udp
 row "established TCP ACK, 40 B" tcp floor-tcp
 row "new UDP flow (classify+confirm / insert)" new-udp floor-insert
 

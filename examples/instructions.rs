@@ -11,6 +11,8 @@
 //!   flow, `Config::checksum` on / off;
 //! * `udp-batch`: the same packets (checksum on) in bursts of 32 through
 //!   `track_batch`;
+//! * `udp6`: ctrack, a 48-byte UDP packet over IPv6 of an established
+//!   flow (the same flows, their addresses in 2001:db8::/96);
 //! * `tcp`: ctrack, a 40-byte ACK of an established TCP connection;
 //! * `new-udp`: ctrack, `classify` + `confirm` of a new UDP flow, from a
 //!   pool of N (the flows are reaped between rounds of N/64, outside
@@ -102,7 +104,7 @@ fn measure_insert(f: &mut Floor, keys: &[Tuple4]) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: instructions udp|udp-nocsum|udp-batch|tcp|new-udp|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
+        "usage: instructions udp|udp-nocsum|udp-batch|udp6|tcp|new-udp|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
     );
     exit(2)
 }
@@ -117,6 +119,11 @@ fn main() {
         "udp" | "udp-nocsum" => {
             let Setup { table: mut t, live } = common::udp_table(n, workload == "udp");
             measure_track(&mut t, &common::udp_packets(&Setup::order_of(&live)), k);
+            check(&t, &live);
+        }
+        "udp6" => {
+            let Setup { table: mut t, live } = common::udp6_table(n);
+            measure_track(&mut t, &common::udp6_packets(&Setup::order_of(&live)), k);
             check(&t, &live);
         }
         "udp-batch" => {

@@ -173,6 +173,26 @@ pub(crate) fn ipv4_hash_words(proto: u8, zone: u16, src: u32, dst: u32, sport: u
     [head, u64::from(src.swap_bytes()) | u64::from(dst.swap_bytes()) << 32]
 }
 
+/// The hash words ([`Tuple::hash_words`]) of the IPv6 tuple of `proto`
+/// from `src`:`sport` to `dst`:`dport` in `zone`, each address as its
+/// high and low 64 bits (numbers, network order): ports, family, protocol
+/// and zone in one word ([`head_word`]), then each address's two halves
+/// (their bytes as little-endian numbers).
+#[cfg(not(feature = "ipv4-only"))]
+#[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn ipv6_hash_words(
+    proto: u8,
+    zone: u16,
+    src: [u64; 2],
+    dst: [u64; 2],
+    sport: u16,
+    dport: u16,
+) -> [u64; 5] {
+    let head = head_word(Family::Ipv6 as u8, proto, zone, sport, dport);
+    [head, src[0].swap_bytes(), src[1].swap_bytes(), dst[0].swap_bytes(), dst[1].swap_bytes()]
+}
+
 // Field by field, the addresses as whole words: a byte-array comparison
 // is a call to `memcmp` on microcontrollers (250 of a Cortex-M3's 1,171
 // instructions per UDP packet went there), and a lookup compares keys.
@@ -515,6 +535,53 @@ impl Tuple {
         let le = |a: &[u8; 16]| u64::from(u32::from_le_bytes([a[0], a[1], a[2], a[3]]));
         head_word(self.family, self.proto, zone, self.src_l4, self.dst_l4) == words[0]
             && (le(&self.src) | le(&self.dst) << 32) == words[1]
+    }
+
+    /// Whether this key, stored by an entry of `zone` (or an extension's
+    /// reply tuple), is the IPv6 key whose hash words are `words`
+    /// ([`ipv6_hash_words`]): the IPv6 fast path's comparison.
+    #[cfg(not(feature = "ipv4-only"))]
+    #[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn has_ipv6_words(&self, zone: u16, words: &[u64; 5]) -> bool {
+        let half = |a: &[u8; 16], at: usize| {
+            u64::from_le_bytes([
+                a[at],
+                a[at + 1],
+                a[at + 2],
+                a[at + 3],
+                a[at + 4],
+                a[at + 5],
+                a[at + 6],
+                a[at + 7],
+            ])
+        };
+        head_word(self.family, self.proto, zone, self.src_l4, self.dst_l4) == words[0]
+            && half(&self.src, 0) == words[1]
+            && half(&self.src, 8) == words[2]
+            && half(&self.dst, 0) == words[3]
+            && half(&self.dst, 8) == words[4]
+    }
+
+    /// The IPv6 tuple whose hash words are `words` ([`ipv6_hash_words`]).
+    #[cfg(not(feature = "ipv4-only"))]
+    #[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
+    pub(crate) fn of_ipv6_words(words: &[u64; 5]) -> Tuple {
+        let addr = |high: u64, low: u64| {
+            let mut a = [0u8; 16];
+            a[..8].copy_from_slice(&high.to_le_bytes());
+            a[8..].copy_from_slice(&low.to_le_bytes());
+            a
+        };
+        let head = words[0];
+        Tuple::from_raw(
+            Family::Ipv6,
+            (head >> 40) as u8,
+            addr(words[1], words[2]),
+            addr(words[3], words[4]),
+            head as u16,
+            (head >> 16) as u16,
+        )
     }
 
     /// The words fed to the table's hash (as in

@@ -11,7 +11,7 @@
 use ctrack::{
     Config, ConnTable, CtState, HashKey, HeapStorage, Instant, Meta, Status, TcpState, Verdict, packet_tuple,
 };
-use smoltcp::wire::{IpAddress, Ipv4Address, Ipv4Packet, TcpPacket, UdpPacket};
+use smoltcp::wire::{IpAddress, Ipv4Address, Ipv4Packet, Ipv6Address, TcpPacket, UdpPacket};
 
 /// The hash key of every ctrack table here.
 pub const CTRACK_KEY: HashKey = HashKey([0x42; 16]);
@@ -559,4 +559,54 @@ impl Floor {
         }
         total as f64 / self.len.max(1) as f64
     }
+}
+
+/// The IPv6 addresses of flow `t` ([`Tuple4`]'s addresses in
+/// 2001:db8::/96).
+fn addr6(a: u32) -> [u8; 16] {
+    let mut x = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    x[12..].copy_from_slice(&a.to_be_bytes());
+    x
+}
+
+/// [`udp_packet`] over IPv6: a 48-byte datagram (no payload) with a valid
+/// UDP checksum, its addresses [`Tuple4`]'s in 2001:db8::/96.
+pub fn udp6_packet(t: Tuple4) -> [u8; 48] {
+    let mut p = [0u8; 48];
+    p[0] = 0x60;
+    p[4..6].copy_from_slice(&8u16.to_be_bytes());
+    p[6] = 17;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&addr6(t.src));
+    p[24..40].copy_from_slice(&addr6(t.dst));
+    p[40..42].copy_from_slice(&t.sport.to_be_bytes());
+    p[42..44].copy_from_slice(&t.dport.to_be_bytes());
+    p[44..46].copy_from_slice(&8u16.to_be_bytes());
+    let (src, dst) = (Ipv6Address::from(addr6(t.src)), Ipv6Address::from(addr6(t.dst)));
+    UdpPacket::new_unchecked(&mut p[40..]).fill_checksum(&IpAddress::from(src), &IpAddress::from(dst));
+    p
+}
+
+/// [`udp_table`] over IPv6 ([`udp6_packet`]).
+pub fn udp6_table(n: usize) -> Setup {
+    let mut t = ConnTable::with_capacity(2 * n, CTRACK_KEY, config(true));
+    let mut live = vec![true; n];
+    for (i, l) in live.iter_mut().enumerate() {
+        let f = flow(i, ESTABLISHED_BASE, 17);
+        *l = t.track(T_OPEN, &udp6_packet(f)).state() == Some(CtState::New);
+        if *l {
+            let _ = t.track(T_OPEN, &udp6_packet(f.invert()));
+        }
+    }
+    for (i, l) in live.iter_mut().enumerate() {
+        let q = udp6_packet(flow(i, ESTABLISHED_BASE, 17));
+        let v = t.track(T_RUN, &q);
+        *l = *l && v.state() == Some(CtState::Established);
+    }
+    Setup { table: t, live }.check("UDP over IPv6 setup")
+}
+
+/// [`udp_packets`] over IPv6.
+pub fn udp6_packets(order: &[(usize, bool)]) -> Vec<[u8; 48]> {
+    tuples(order, 17).into_iter().map(udp6_packet).collect()
 }

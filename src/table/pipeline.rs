@@ -5,7 +5,7 @@
 //! after the helper hook of `nf_conntrack_proto.c: nf_confirm()`), run
 //! the connection's helper and make a new entry visible.
 
-use super::fast::FastKey;
+use super::fast::{FastKey, KeyWords};
 use super::index::{Place, Ref};
 #[cfg(feature = "helper-pptp")]
 use super::keymap;
@@ -111,11 +111,23 @@ impl<S: Storage> ConnTable<S> {
                     self.ask_place(&mut key, true);
                     self.classify_tcp4(now, packet, meta, Some(key))
                 }
+                // UDP over IPv6 on its own path too, chosen on bytes 0
+                // and 6 (on 64-bit hosts: see `classify_udp6`).
+                #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+                _ if packet.first().is_some_and(|b| b >> 4 == 6)
+                    && packet.get(6) == Some(&crate::tuple::proto::UDP) =>
+                {
+                    self.classify_udp6(now, packet, meta)
+                }
                 _ => self.classify_general(now, packet, meta),
             };
         }
         if packet.first() == Some(&0x45) && packet.get(9) == Some(&crate::tuple::proto::TCP) {
             return self.classify_tcp4(now, packet, meta, None);
+        }
+        #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+        if packet.first().is_some_and(|b| b >> 4 == 6) && packet.get(6) == Some(&crate::tuple::proto::UDP) {
+            return self.classify_udp6(now, packet, meta);
         }
         self.classify_general(now, packet, meta)
     }
@@ -158,10 +170,10 @@ impl<S: Storage> ConnTable<S> {
     // Out of line: the established packet's path stays small.
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn track_udp4(
+    pub(super) fn track_udp(
         &mut self,
         now: Tick,
-        (a, b, ap, bp, is_key): (u32, u32, u16, u16, bool),
+        (words, is_key): (impl KeyWords, bool),
         meta: Meta,
         place: Place,
         len: u32,
@@ -170,14 +182,8 @@ impl<S: Storage> ConnTable<S> {
     ) -> Verdict {
         let zone = meta.zone;
         // (Built where it stays: a copy fewer.)
-        let flow = Flow {
-            key: Tuple::ipv4(crate::tuple::proto::UDP, a, b, ap, bp),
-            is_key,
-            zone,
-            place,
-            len,
-            broadcast_prefix: meta.broadcast_prefix,
-        };
+        let flow =
+            Flow { key: words.tuple(), is_key, zone, place, len, broadcast_prefix: meta.broadcast_prefix };
         // The home bucket again, for the positions the fast path leaves
         // (an entry with its own reply tuple: NAT), then the full search;
         // an entry found takes the UDP lane.

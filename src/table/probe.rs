@@ -152,7 +152,7 @@ impl<S: Storage> ConnTable<S> {
     /// its end) and for the key's home bucket, noting where it starts: the
     /// entry's miss then overlaps the bucket's.
     #[inline]
-    pub(super) fn ask_place(&self, key: &mut FastKey, tcp: bool) {
+    pub(super) fn ask_place<const W: usize>(&self, key: &mut FastKey<W>, tcp: bool) {
         if crate::prefetch::ENABLED {
             key.set_home(self.prefetch_home(key.place));
         }

@@ -140,13 +140,45 @@ pub(crate) fn plain_ipv4(packet: &[u8], proto: u8) -> Option<(&[u8; 20], &[u8])>
     checksum::is_valid(checksum::sum(h)).then_some((h, l4))
 }
 
+/// `packet` as an IPv6 packet whose fixed header is followed directly by
+/// protocol `proto` (UDP or TCP: no extension header), read straight
+/// from its bytes with exactly the checks [`parse_ipv6`] makes of an outer
+/// packet (version 6, which sends a packet there, and [`ipv6_input`]'s):
+/// its fixed header and its layer-4 part (up to the payload length), or
+/// `None` where `parse_ipv6` would refuse it or the packet has another
+/// shape. A test holds it to `parse_ipv6` (`plain_ipv6_is_parse_ipv6`).
+#[cfg_attr(any(feature = "ipv4-only", not(target_pointer_width = "64")), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn plain_ipv6(packet: &[u8], proto: u8) -> Option<(&[u8; 40], &[u8])> {
+    debug_assert!(proto == crate::tuple::proto::UDP || proto == crate::tuple::proto::TCP);
+    let h = packet.first_chunk::<40>()?;
+    // Input's address rules (`ipv6_input`): no multicast source, no
+    // multicast destination of scope 0 or 1.
+    if h[0] >> 4 != 6 || h[6] != proto || h[8] == 0xff || (h[24] == 0xff && h[25] & 0x0f <= 1) {
+        return None;
+    }
+    // (The protocol is not a hop-by-hop header: the payload length is
+    // the packet's, and runs no further than its bytes.)
+    let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    let l4 = packet.get(40..40 + payload_len)?;
+    Some((h, l4))
+}
+
 /// Whether `l4`, the layer-4 part of protocol `proto` of the IPv4 packet
 /// whose header is `h` (as [`plain_ipv4`] gives them), sums right with
 /// its pseudo-header: the byte readers' checksum test, as
 /// [`IpView::l4_checksum_ok`] is the general path's.
 #[inline(always)]
 pub(crate) fn plain_l4_checksum_ok(h: &[u8; 20], l4: &[u8], proto: u8) -> bool {
-    let pseudo = checksum::pseudo_header(&h[12..16], &h[16..20], proto, l4.len() as u32);
+    plain_l4_sum_ok(&h[12..16], &h[16..20], l4, proto)
+}
+
+/// Whether `l4` of protocol `proto` between the addresses `src` and `dst`
+/// (4 or 16 bytes, of known length where it is inlined: the sums unroll)
+/// sums right with its pseudo-header.
+#[inline(always)]
+pub(crate) fn plain_l4_sum_ok(src: &[u8], dst: &[u8], l4: &[u8], proto: u8) -> bool {
+    let pseudo = checksum::pseudo_header(src, dst, proto, l4.len() as u32);
     // On 64-bit hosts the first 8 bytes (UDP's header, the start of
     // TCP's) summed as two words without the loop: an established UDP
     // datagram, which is little more, 15 x86 instructions fewer, a TCP ACK
@@ -442,6 +474,37 @@ pub(crate) mod tests {
         dport: u16,
         tcp: Option<(u8, u32, u32)>,
     ) -> std::vec::Vec<u8> {
+        let (proto, l4) = port_segment(&src, sport, &dst, dport, tcp);
+        ipv4(src, dst, proto, &l4)
+    }
+
+    /// [`port_packet4`] over IPv6: a fixed header (hop limit 64) and the
+    /// datagram or segment right after it.
+    pub(crate) fn port_packet6(
+        src: [u8; 16],
+        sport: u16,
+        dst: [u8; 16],
+        dport: u16,
+        tcp: Option<(u8, u32, u32)>,
+    ) -> std::vec::Vec<u8> {
+        let (proto, l4) = port_segment(&src, sport, &dst, dport, tcp);
+        let mut p = std::vec![0x60, 0, 0, 0, 0, 0, proto, 64];
+        p[4..6].copy_from_slice(&(l4.len() as u16).to_be_bytes());
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&l4);
+        p
+    }
+
+    /// The UDP datagram or TCP segment of [`port_packet4`] between the
+    /// addresses `src` and `dst` (4 or 16 bytes), and its protocol.
+    fn port_segment(
+        src: &[u8],
+        sport: u16,
+        dst: &[u8],
+        dport: u16,
+        tcp: Option<(u8, u32, u32)>,
+    ) -> (u8, std::vec::Vec<u8>) {
         let mut l4 = std::vec::Vec::new();
         l4.extend_from_slice(&sport.to_be_bytes());
         l4.extend_from_slice(&dport.to_be_bytes());
@@ -463,8 +526,8 @@ pub(crate) mod tests {
                 sum += u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0));
             }
         };
-        add(&src);
-        add(&dst);
+        add(src);
+        add(dst);
         add(&[0, proto]);
         add(&(l4.len() as u16).to_be_bytes());
         add(&l4);
@@ -472,7 +535,7 @@ pub(crate) mod tests {
             sum = (sum & 0xffff) + (sum >> 16);
         }
         l4[at..at + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-        ipv4(src, dst, proto, &l4)
+        (proto, l4)
     }
 
     /// A minimal IPv4 header (checksum filled in) followed by `payload`.
@@ -674,6 +737,49 @@ pub(crate) mod tests {
                 prop_assert_eq!(plain.map(|(_, l4)| l4), expected);
                 if let Some((h, _)) = plain {
                     prop_assert_eq!(h.as_slice(), &p[..20]);
+                }
+            }
+
+            /// [`plain_ipv6`] is `parse_ip` of an outer packet whose fixed
+            /// header is followed by the protocol asked for: first bytes,
+            /// next headers (extension headers among them), payload
+            /// lengths and addresses (multicast ones, which input
+            /// refuses) bent, cut short, and noise.
+            #[test]
+            fn plain_ipv6_is_parse_ipv6(
+                payload in proptest::collection::vec(any::<u8>(), 0..40),
+                first in prop_oneof![6 => Just(0x60u8), 1 => Just(0x4fu8), 1 => any::<u8>()],
+                next in prop_oneof![Just(6u8), Just(17u8), Just(0u8), Just(44u8), Just(59u8), any::<u8>()],
+                asked in prop_oneof![Just(6u8), Just(17u8)],
+                length_delta in prop_oneof![2 => Just(0i32), 1 => -30i32..6],
+                src_first in prop_oneof![4 => Just(0x20u8), 1 => Just(0xffu8)],
+                dst_first in prop_oneof![4 => Just([0x20u8, 0x01]), 1 => (0u8..3).prop_map(|s| [0xff, s])],
+                cut in proptest::option::weighted(0.2, 0usize..90),
+                noise in proptest::collection::vec(any::<u8>(), 0..96),
+                use_noise in proptest::bool::weighted(0.05),
+            ) {
+                let mut p = super::ipv6(next, &payload);
+                let len = (payload.len() as i32 + length_delta).clamp(0, 0xffff) as u16;
+                p[4..6].copy_from_slice(&len.to_be_bytes());
+                p[0] = first;
+                p[8] = src_first;
+                p[24..26].copy_from_slice(&dst_first);
+                if let Some(cut) = cut {
+                    p.truncate(cut);
+                }
+                if use_noise {
+                    p = noise;
+                }
+                // The general path reads a packet of version 6 so.
+                let expected: Option<&[u8]> = if p.first().is_some_and(|b| b >> 4 == 6) && p.get(6) == Some(&asked) {
+                    super::super::parse_ip(&p, Mode::Outer).ok().filter(|ip| ip.proto == asked).map(|ip| ip.l4)
+                } else {
+                    None
+                };
+                let plain = super::super::plain_ipv6(&p, asked);
+                prop_assert_eq!(plain.map(|(_, l4)| l4), expected);
+                if let Some((h, _)) = plain {
+                    prop_assert_eq!(h.as_slice(), &p[..40]);
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! `nf_conntrack_proto_udp.c: udp_error()` and `udplite_error()`.
 
 use crate::reason::Reason;
-use crate::wire::ip::{IpView, plain_ipv4, plain_l4_checksum_ok};
+use crate::wire::ip::{IpView, plain_ipv4, plain_ipv6, plain_l4_sum_ok};
 
 /// UDP checks (`nf_conntrack_proto_udp.c: udp_error()`): header present,
 /// length field sane, checksum (if any). Returns the payload, up to the
@@ -77,16 +77,7 @@ impl PlainUdp4 {
 #[inline(always)]
 pub(crate) fn plain_udp4(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp4> {
     let (h, l4) = plain_ipv4(packet, 17)?;
-    let u = l4.first_chunk::<8>()?;
-    let udp_len = usize::from(u16::from_be_bytes([u[4], u[5]]));
-    // A length below what is present is trailing padding and accepted.
-    if udp_len < 8 || udp_len > l4.len() {
-        return None;
-    }
-    // Zero: no checksum.
-    if verify_checksum && (u[6] | u[7]) != 0 && !plain_l4_checksum_ok(h, l4, 17) {
-        return None;
-    }
+    let (u, udp_len) = plain_udp(l4, verify_checksum, &h[12..16], &h[16..20])?;
     Some(PlainUdp4 {
         src: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
         dst: u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
@@ -94,6 +85,71 @@ pub(crate) fn plain_udp4(packet: &[u8], verify_checksum: bool) -> Option<PlainUd
         dport: u16::from_be_bytes([u[2], u[3]]),
         udp_end: 20 + udp_len,
         len: 20 + l4.len() as u32,
+    })
+}
+
+/// [`check_udp`]'s tests of the UDP datagram `l4` (the layer-4 part of
+/// its IP packet): its header and
+/// its length field, or `None` where `check_udp` would refuse it; `src`
+/// and `dst` are its IP packet's addresses, for the pseudo-header.
+#[inline(always)]
+fn plain_udp<'a>(
+    l4: &'a [u8],
+    verify_checksum: bool,
+    src: &[u8],
+    dst: &[u8],
+) -> Option<(&'a [u8; 8], usize)> {
+    let u = l4.first_chunk::<8>()?;
+    let udp_len = usize::from(u16::from_be_bytes([u[4], u[5]]));
+    // A length below what is present is trailing padding and accepted.
+    if udp_len < 8 || udp_len > l4.len() {
+        return None;
+    }
+    // Zero: no checksum.
+    if verify_checksum && (u[6] | u[7]) != 0 && !plain_l4_sum_ok(src, dst, l4, 17) {
+        return None;
+    }
+    Some((u, udp_len))
+}
+
+/// A UDP datagram right after an IPv6 packet's fixed header, as
+/// [`plain_udp6`] reads it (the addresses are the header's bytes).
+#[cfg_attr(any(feature = "ipv4-only", not(target_pointer_width = "64")), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PlainUdp6 {
+    pub sport: u16,
+    pub dport: u16,
+    /// Where the payload ends in the packet: the UDP length field's end.
+    udp_end: usize,
+    /// The IP packet's length (its fixed header and payload).
+    pub len: u32,
+}
+
+#[cfg_attr(any(feature = "ipv4-only", not(target_pointer_width = "64")), allow(dead_code))]
+impl PlainUdp6 {
+    /// The payload in `packet` (the packet read), up to the UDP length
+    /// field (as [`check_udp`] gives it).
+    #[inline(always)]
+    pub(crate) fn payload(self, packet: &[u8]) -> &[u8] {
+        packet.get(48..self.udp_end).unwrap_or_default()
+    }
+}
+
+/// `packet` as a UDP datagram right after an IPv6 packet's fixed header
+/// (no extension header), read straight from its bytes ([`plain_ipv6`])
+/// with exactly the checks that `parse_ipv6` (outer packet) and
+/// [`check_udp`] make: `None` where either would refuse it, and for any
+/// other shape. A test holds it to the two (`plain_udp6_is_parse_and_check`).
+#[cfg_attr(any(feature = "ipv4-only", not(target_pointer_width = "64")), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn plain_udp6(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp6> {
+    let (h, l4) = plain_ipv6(packet, 17)?;
+    let (u, udp_len) = plain_udp(l4, verify_checksum, &h[8..24], &h[24..40])?;
+    Some(PlainUdp6 {
+        sport: u16::from_be_bytes([u[0], u[1]]),
+        dport: u16::from_be_bytes([u[2], u[3]]),
+        udp_end: 40 + udp_len,
+        len: 40 + l4.len() as u32,
     })
 }
 
@@ -252,6 +308,81 @@ mod tests {
                 p.truncate(cut);
             }
             prop_assert_eq!(plain_udp4(&p, verify).map(|d| (d, d.payload(&p))), reference(&p, verify));
+        }
+
+        /// [`plain_udp6`] is `parse_ip` and `check_udp` of a packet of
+        /// version 6 whose next header is UDP, for any bytes: datagrams
+        /// whose payload length, UDP length and checksum are bent around
+        /// their limits, whose next header is now and then another,
+        /// cut short, with one byte changed now and then, and noise.
+        #[test]
+        fn plain_udp6_is_parse_and_check(
+            payload in proptest::collection::vec(any::<u8>(), 0..24),
+            padding in 0usize..4,
+            length_delta in prop_oneof![2 => Just(0i32), 1 => -10i32..4],
+            next in prop_oneof![4 => Just(17u8), 1 => Just(0u8), 1 => Just(6u8)],
+            udp_len in (
+                prop_oneof![3 => Just(0i32), 2 => -10i32..6],
+                proptest::option::weighted(0.3, 0u16..12),
+            ),
+            csum in 0u8..5,
+            flip in proptest::option::weighted(0.1, (0usize..80, any::<u8>())),
+            cut in proptest::option::weighted(0.2, 0usize..80),
+            noise in proptest::collection::vec(any::<u8>(), 0..96),
+            use_noise in proptest::bool::weighted(0.05),
+            verify in any::<bool>(),
+        ) {
+            use crate::wire::checksum::{fold, pseudo_header, sum};
+            let udp_len = udp_len.1.unwrap_or((8 + payload.len() as i32 + udp_len.0).clamp(0, 0xffff) as u16);
+            let mut p = std::vec![0u8; 40];
+            p[0] = 0x60;
+            p[6] = next;
+            p[7] = 64;
+            p[8..12].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            p[24..28].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            p[23] = 1;
+            p[39] = 2;
+            p.extend_from_slice(&[0x30, 0x39, 0, 53]);
+            p.extend_from_slice(&udp_len.to_be_bytes());
+            p.extend_from_slice(&[0, 0]);
+            p.extend_from_slice(&payload);
+            p.resize(p.len() + padding, 0);
+            let plen = ((p.len() - 40) as i32 + length_delta).clamp(0, 0xffff) as u16;
+            p[4..6].copy_from_slice(&plen.to_be_bytes());
+            let end = (40 + usize::from(plen)).clamp(48, p.len());
+            let right = !fold(sum(&p[40..end]) + pseudo_header(&p[8..24], &p[24..40], 17, (end - 40) as u32));
+            let check = match csum {
+                0 => right.to_ne_bytes(),
+                1 => [0, 0],
+                2 => [0x12, 0x34],
+                3 => [0x12, 0],
+                _ => [0, 0x12],
+            };
+            // (A wrong one that happens to be right is left right.)
+            let check = if csum < 2 || check != right.to_ne_bytes() { check } else { right.to_ne_bytes() };
+            p[46..48].copy_from_slice(&check);
+            if let Some((at, x)) = flip && at < p.len() {
+                p[at] ^= x;
+            }
+            if let Some(cut) = cut {
+                p.truncate(cut);
+            }
+            if use_noise {
+                p = noise;
+            }
+            let reference = if p.first().is_some_and(|b| b >> 4 == 6) && p.get(6) == Some(&17) {
+                crate::wire::ip::parse_ip(&p, crate::wire::ip::Mode::Outer)
+                    .ok()
+                    .filter(|ip| ip.proto == 17)
+                    .and_then(|ip| Some((ip.l4.len(), check_udp(&ip, verify).ok()?)))
+            } else {
+                None
+            };
+            let plain = plain_udp6(&p, verify);
+            prop_assert_eq!(plain.map(|d| (d.len as usize - 40, d.payload(&p))), reference);
+            if let Some(d) = plain {
+                prop_assert_eq!((d.sport, d.dport), (u16::from_be_bytes([p[40], p[41]]), u16::from_be_bytes([p[42], p[43]])));
+            }
         }
     }
 }
