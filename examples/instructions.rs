@@ -14,6 +14,7 @@
 //! * `udp6`: ctrack, a 48-byte UDP packet over IPv6 of an established
 //!   flow (the same flows, their addresses in 2001:db8::/96);
 //! * `tcp`: ctrack, a 40-byte ACK of an established TCP connection;
+//!   `tcp6`: a 60-byte one over IPv6;
 //! * `new-udp`: ctrack, `classify` + `confirm` of a new UDP flow, from a
 //!   pool of N (the flows are reaped between rounds of N/64, outside
 //!   `measure_*`, as in the benchmark);
@@ -104,7 +105,7 @@ fn measure_insert(f: &mut Floor, keys: &[Tuple4]) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: instructions udp|udp-nocsum|udp-batch|udp6|tcp|new-udp|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
+        "usage: instructions udp|udp-nocsum|udp-batch|udp6|tcp|tcp6|new-udp|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
     );
     exit(2)
 }
@@ -124,6 +125,11 @@ fn main() {
         "udp6" => {
             let Setup { table: mut t, live } = common::udp6_table(n);
             measure_track(&mut t, &common::udp6_packets(&Setup::order_of(&live)), k);
+            check(&t, &live);
+        }
+        "tcp6" => {
+            let Setup { table: mut t, live } = common::tcp6_table(n);
+            measure_track(&mut t, &common::tcp6_packets(&Setup::order_of(&live)), k);
             check(&t, &live);
         }
         "udp-batch" => {

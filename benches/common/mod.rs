@@ -610,3 +610,60 @@ pub fn udp6_table(n: usize) -> Setup {
 pub fn udp6_packets(order: &[(usize, bool)]) -> Vec<[u8; 48]> {
     tuples(order, 17).into_iter().map(udp6_packet).collect()
 }
+
+/// [`tcp_packet`] over IPv6: a 60-byte segment, its addresses
+/// [`Tuple4`]'s in 2001:db8::/96.
+pub fn tcp6_packet(t: Tuple4, seq: u32, ack: u32, flags: u8) -> [u8; 60] {
+    let mut p = [0u8; 60];
+    p[0] = 0x60;
+    p[4..6].copy_from_slice(&20u16.to_be_bytes());
+    p[6] = 6;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&addr6(t.src));
+    p[24..40].copy_from_slice(&addr6(t.dst));
+    let l4 = &mut p[40..];
+    l4[0..2].copy_from_slice(&t.sport.to_be_bytes());
+    l4[2..4].copy_from_slice(&t.dport.to_be_bytes());
+    l4[4..8].copy_from_slice(&seq.to_be_bytes());
+    l4[8..12].copy_from_slice(&ack.to_be_bytes());
+    l4[12] = 5 << 4;
+    l4[13] = flags;
+    l4[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    let (src, dst) = (Ipv6Address::from(addr6(t.src)), Ipv6Address::from(addr6(t.dst)));
+    TcpPacket::new_unchecked(&mut p[40..]).fill_checksum(&IpAddress::from(src), &IpAddress::from(dst));
+    p
+}
+
+/// [`tcp_table`] over IPv6 ([`tcp6_packet`]).
+pub fn tcp6_table(n: usize) -> Setup {
+    let mut t = ConnTable::with_capacity(2 * n, CTRACK_KEY, config(true));
+    let mut live = vec![true; n];
+    for (i, l) in live.iter_mut().enumerate() {
+        let f = flow(i, ESTABLISHED_BASE, 6);
+        let (c, s) = isns(i);
+        if t.track(T_OPEN, &tcp6_packet(f, c, 0, SYN)).state() != Some(CtState::New) {
+            *l = false;
+            continue;
+        }
+        let _ = t.track(T_OPEN, &tcp6_packet(f.invert(), s, c.wrapping_add(1), SYN | ACK));
+        let v = t.track(T_OPEN, &tcp6_packet(f, c.wrapping_add(1), s.wrapping_add(1), ACK));
+        *l = v.state() == Some(CtState::Established);
+    }
+    Setup { table: t, live }.check("TCP over IPv6 setup")
+}
+
+/// [`tcp_packets`] over IPv6.
+pub fn tcp6_packets(order: &[(usize, bool)]) -> Vec<[u8; 60]> {
+    order
+        .iter()
+        .map(|&(f, reply)| {
+            let t = flow(f, ESTABLISHED_BASE, 6);
+            let (c, s) = isns(f);
+            if reply {
+                tcp6_packet(t.invert(), s.wrapping_add(1), c.wrapping_add(1), ACK)
+            } else {
+                tcp6_packet(t, c.wrapping_add(1), s.wrapping_add(1), ACK)
+            }
+        })
+        .collect()
+}

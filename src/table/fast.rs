@@ -24,7 +24,9 @@ use crate::time::Tick;
 use crate::tuple::ipv6_hash_words;
 use crate::tuple::{Direction, StoredKey, Tuple, ipv4_hash_words, ipv4_is_key, proto};
 use crate::verdict::Verdict;
-use crate::wire::tcp::plain_tcp4;
+#[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+use crate::wire::tcp::plain_tcp6;
+use crate::wire::tcp::{Segment, plain_tcp4};
 use crate::wire::udp::plain_udp4;
 #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
 use crate::wire::udp::plain_udp6;
@@ -39,8 +41,8 @@ pub(super) struct FastKey<const W: usize = 2> {
     /// Whether the packet's tuple is the key.
     pub(super) is_key: bool,
     /// The key's hash words ([`ipv4_hash_words`], [`ipv6_hash_words`]),
-    /// which its entry's key is compared with ([`KeyWords`]) and its
-    /// fields read from ([`FastKey::fields`]).
+    /// which its entry's key is compared with and its tuple read from
+    /// ([`KeyWords`]).
     words: [u64; W],
     /// Where the key's home bucket starts, once known (the prefetch finds
     /// it): the search then reads it there. A batch finds it for a whole
@@ -62,16 +64,6 @@ pub(super) struct FastKey<const W: usize = 2> {
 
 const _: () = assert!(super::index::MAX_WORDS <= u32::MAX as usize);
 const _: () = assert!(super::index::MAX_SLOTS <= u32::MAX as usize);
-
-impl FastKey {
-    /// The key's fields as numbers `(a, b, ap, bp)`, the lower address
-    /// and port first (as [`ipv4_hash_words`] took them).
-    #[inline(always)]
-    pub(super) fn fields(&self) -> (u32, u32, u16, u16) {
-        let [head, addrs] = self.words;
-        ((addrs as u32).swap_bytes(), ((addrs >> 32) as u32).swap_bytes(), head as u16, (head >> 16) as u16)
-    }
-}
 
 impl<const W: usize> FastKey<W> {
     /// Where the key's home bucket starts, once known ([`FastKey::home`]).
@@ -239,8 +231,9 @@ impl<S: Storage> ConnTable<S> {
         self.track_udp(now, (key.words, key.is_key), meta, key.place, len, d.payload(packet), found)
     }
 
-    /// The [`FastKey`] of `packet` in `zone` if it is a UDP datagram right
-    /// after an IPv6 packet's fixed header, read from its header bytes
+    /// The [`FastKey`] of `packet` in `zone` if it is a UDP datagram or a
+    /// TCP segment right after an IPv6 packet's fixed header, read from its
+    /// header bytes
     /// (addresses at 8 and 24, ports at 40 and 42) before any check, as
     /// [`ConnTable::header_key`] reads an IPv4 packet's. The canonical
     /// order is [`Tuple::canonical`]'s: the lower (address, port) end
@@ -249,7 +242,7 @@ impl<S: Storage> ConnTable<S> {
     #[inline(always)]
     pub(super) fn header_key6(&self, packet: &[u8], zone: u16) -> Option<FastKey<5>> {
         let h = packet.first_chunk::<44>()?;
-        if h[0] >> 4 != 6 || h[6] != proto::UDP {
+        if h[0] >> 4 != 6 || (h[6] != proto::UDP && h[6] != proto::TCP) {
             return None;
         }
         let half = |at: usize| {
@@ -269,7 +262,7 @@ impl<S: Storage> ConnTable<S> {
         let dport = u16::from_be_bytes([h[42], h[43]]);
         let is_key = (src, sport) <= (dst, dport);
         let (a, ap, b, bp) = if is_key { (src, sport, dst, dport) } else { (dst, dport, src, sport) };
-        let words = ipv6_hash_words(proto::UDP, zone, a, b, ap, bp);
+        let words = ipv6_hash_words(h[6], zone, a, b, ap, bp);
         let place = Place::new(crate::hash::hash_array(&self.hash_key, &words));
         Some(FastKey { place, is_key, words, home: None, candidate: None })
     }
@@ -300,14 +293,41 @@ impl<S: Storage> ConnTable<S> {
         ) else {
             return self.classify_general(now, packet, meta);
         };
+        self.track_tcp_keyed(now, meta, seg, ip_len, fast_key)
+    }
+
+    /// [`ConnTable::classify_tcp4`] over IPv6: the segment right after the
+    /// fixed header of `packet`, whose header bytes gave `key`
+    /// ([`ConnTable::header_key6`]), read straight from its bytes with the
+    /// general path's checks ([`plain_tcp6`]).
+    #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+    #[inline(always)]
+    pub(super) fn classify_tcp6(&mut self, now: Tick, packet: &[u8], meta: Meta, key: FastKey<5>) -> Verdict {
+        let Some((seg, ip_len)) = plain_tcp6(packet, self.packet_config().checksum) else {
+            return self.classify_general(now, packet, meta);
+        };
+        self.track_tcp_keyed(now, meta, seg, ip_len, key)
+    }
+
+    /// The TCP fast paths' search and tracker: the segment `seg` of an IP
+    /// packet of `ip_len` bytes whose key is `fast_key`.
+    #[inline(always)]
+    fn track_tcp_keyed<const W: usize>(
+        &mut self,
+        now: Tick,
+        meta: Meta,
+        seg: Segment<'_>,
+        ip_len: u32,
+        fast_key: FastKey<W>,
+    ) -> Verdict
+    where
+        [u64; W]: KeyWords,
+    {
         let FastKey { place, is_key, .. } = fast_key;
         let zone = meta.zone;
         let len = if cfg!(feature = "ct-acct") { ip_len } else { 0 };
         let l4 = L4Packet::Tcp(seg);
-        let key = || {
-            let (a, b, ap, bp) = fast_key.fields();
-            Tuple::ipv4(proto::TCP, a, b, ap, bp)
-        };
+        let key = || fast_key.words.tuple();
         let found = match self.find_home(now, fast_key, proto::TCP) {
             Some(found) => found,
             None => self.find_fast(now, Sought { place, key: &key(), is_key, zone }),
@@ -440,6 +460,7 @@ impl<S: Storage> ConnTable<S> {
 
 #[cfg(test)]
 mod tests {
+    use super::KeyWords;
     use crate::tuple::{Direction, Tuple, proto};
     use crate::verdict::CtState;
     use crate::wire::ip::tests::{port_packet4, port_packet6};
@@ -687,10 +708,10 @@ mod tests {
             let fields = (u32::from_be_bytes(src), u32::from_be_bytes(dst), sport, dport);
             let fast_key = t.ipv4_key(p, zone, fields);
             let super::FastKey { place, is_key: fast_is_key, .. } = fast_key;
-            let (a, b, ap, bp) = fast_key.fields();
+
             prop_assert_eq!(place, t.place(&canonical, zone));
             prop_assert_eq!(fast_is_key, is_key);
-            prop_assert_eq!(Tuple::ipv4(p, a, b, ap, bp), canonical);
+            prop_assert_eq!(fast_key.words.tuple(), canonical);
             prop_assert_eq!(fast_key.proto(), p);
             prop_assert!(canonical.has_ipv4_words(zone, fast_key.words));
         }

@@ -111,14 +111,10 @@ impl<S: Storage> ConnTable<S> {
                     self.ask_place(&mut key, true);
                     self.classify_tcp4(now, packet, meta, Some(key))
                 }
-                // UDP over IPv6 on its own path too, chosen on bytes 0
-                // and 6 (on 64-bit hosts: see `classify_udp6`).
+                // UDP and TCP over IPv6 on paths of their own too, chosen
+                // on bytes 0 and 6 (on 64-bit hosts: see `classify_udp6`).
                 #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
-                _ if packet.first().is_some_and(|b| b >> 4 == 6)
-                    && packet.get(6) == Some(&crate::tuple::proto::UDP) =>
-                {
-                    self.classify_udp6(now, packet, meta)
-                }
+                _ if packet.first().is_some_and(|b| b >> 4 == 6) => self.classify_ip6(now, packet, meta),
                 _ => self.classify_general(now, packet, meta),
             };
         }
@@ -126,10 +122,30 @@ impl<S: Storage> ConnTable<S> {
             return self.classify_tcp4(now, packet, meta, None);
         }
         #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
-        if packet.first().is_some_and(|b| b >> 4 == 6) && packet.get(6) == Some(&crate::tuple::proto::UDP) {
-            return self.classify_udp6(now, packet, meta);
+        if packet.first().is_some_and(|b| b >> 4 == 6) {
+            return self.classify_ip6(now, packet, meta);
         }
         self.classify_general(now, packet, meta)
+    }
+
+    /// [`ConnTable::classify_packet`] of a packet whose byte 0 says IPv6:
+    /// UDP and TCP right after the fixed header on their fast paths
+    /// (`fast.rs: classify_udp6`, `classify_tcp6`), any other packet on the
+    /// general stage.
+    #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+    #[inline(always)]
+    fn classify_ip6(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
+        match packet.get(6) {
+            Some(&crate::tuple::proto::UDP) => self.classify_udp6(now, packet, meta),
+            Some(&crate::tuple::proto::TCP) => match self.header_key6(packet, meta.zone) {
+                Some(mut key) => {
+                    self.ask_place(&mut key, true);
+                    self.classify_tcp6(now, packet, meta, key)
+                }
+                None => self.classify_general(now, packet, meta),
+            },
+            _ => self.classify_general(now, packet, meta),
+        }
     }
 
     /// [`ConnTable::classify_packet`] of a packet whose header bytes were
@@ -149,6 +165,10 @@ impl<S: Storage> ConnTable<S> {
                 self.classify_udp4_keyed(now, packet, meta, key)
             }
             Some(key) => self.classify_tcp4(now, packet, meta, Some(key)),
+            // IPv6: its fast paths (out of line, through `classify_other`),
+            // each packet asking for its memory as it comes.
+            #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+            None if packet.first().is_some_and(|b| b >> 4 == 6) => self.classify_other(now, packet, meta),
             None => self.classify_general(now, packet, meta),
         }
     }

@@ -4,7 +4,7 @@
 //! option walk.
 
 use crate::reason::Reason;
-use crate::wire::ip::{IpView, plain_ipv4, plain_l4_checksum_ok};
+use crate::wire::ip::{IpView, plain_ipv4, plain_ipv6, plain_l4_checksum_ok, plain_l4_sum_ok};
 
 // Flag bits of header byte 13.
 pub(crate) const FIN: u8 = 0x01;
@@ -131,6 +131,19 @@ pub(crate) fn plain_tcp4(packet: &[u8], verify_checksum: bool) -> Option<(Segmen
     Some((segment(l4, checksum_ok).ok()?, 20 + l4.len() as u32))
 }
 
+/// [`plain_tcp4`] over IPv6: `packet` as a TCP segment right after an
+/// IPv6 packet's fixed header (no extension header), read straight from
+/// its bytes ([`plain_ipv6`]) with exactly the checks of `parse_ipv6`
+/// (outer packet) and [`parse`]. A test holds it to the two
+/// (`plain_tcp6_is_parse_ipv6_and_parse`).
+#[cfg_attr(any(feature = "ipv4-only", not(target_pointer_width = "64")), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn plain_tcp6(packet: &[u8], verify_checksum: bool) -> Option<(Segment<'_>, u32)> {
+    let (h, l4) = plain_ipv6(packet, 6)?;
+    let checksum_ok = || !verify_checksum || plain_l4_sum_ok(&h[8..24], &h[24..40], l4, 6);
+    Some((segment(l4, checksum_ok).ok()?, 40 + l4.len() as u32))
+}
+
 /// The segment `l4` (a TCP header and what follows it, to the end of the
 /// IP payload) with `tcp_error()`'s checks in its order: the header
 /// present, the data offset, then the checksum (`checksum_ok`).
@@ -253,6 +266,52 @@ mod tests {
                     None
                 };
                 prop_assert_eq!(plain_tcp4(&p, verify), expected);
+            }
+
+            /// [`plain_tcp6`](super::super::plain_tcp6) is `parse_ip` of a
+            /// packet of version 6 whose next header is TCP, and [`parse`]:
+            /// the IPv4 test's segments over IPv6, the payload length bent
+            /// instead of the total length, now and then another next
+            /// header.
+            #[test]
+            fn plain_tcp6_is_parse_ipv6_and_parse(
+                options in proptest::collection::vec(any::<u8>(), 0..3).prop_map(|w| w.repeat(4)),
+                payload in proptest::collection::vec(any::<u8>(), 0..24),
+                doff in prop_oneof![3 => Just(None), 1 => (0u8..16).prop_map(Some)],
+                length_delta in prop_oneof![2 => Just(0i32), 1 => -30i32..4],
+                next in prop_oneof![4 => Just(6u8), 1 => Just(0u8), 1 => Just(17u8)],
+                wrong in proptest::bool::weighted(0.2),
+                flip in proptest::option::weighted(0.1, (0usize..90, any::<u8>())),
+                cut in proptest::option::weighted(0.1, 0usize..90),
+                verify in any::<bool>(),
+            ) {
+                let doff = doff.unwrap_or(5 + options.len() as u8 / 4);
+                let v4 = segment(&options, &payload, doff, 0, false);
+                let mut p = std::vec![0x60, 0, 0, 0, 0, 0, next, 64];
+                p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+                p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+                p.extend_from_slice(&v4[20..]);
+                let plen = ((p.len() - 40) as i32 + length_delta).clamp(0, 0xffff) as u16;
+                p[4..6].copy_from_slice(&plen.to_be_bytes());
+                p[56..58].copy_from_slice(&[0, 0]);
+                let end = (40 + usize::from(plen)).clamp(60, p.len());
+                let check = !fold(sum(&p[40..end]) + pseudo_header(&p[8..24], &p[24..40], 6, (end - 40) as u32));
+                p[56..58].copy_from_slice(&(check ^ u16::from(wrong)).to_ne_bytes());
+                if let Some((at, x)) = flip && at < p.len() {
+                    p[at] ^= x;
+                }
+                if let Some(cut) = cut {
+                    p.truncate(cut);
+                }
+                let expected = if p.first().is_some_and(|b| b >> 4 == 6) && p.get(6) == Some(&6) {
+                    crate::wire::ip::parse_ip(&p, Mode::Outer)
+                        .ok()
+                        .filter(|ip| ip.proto == 6)
+                        .and_then(|ip| Some((parse(&ip, verify).ok()?, 40 + ip.l4.len() as u32)))
+                } else {
+                    None
+                };
+                prop_assert_eq!(super::super::plain_tcp6(&p, verify), expected);
             }
         }
     }
