@@ -164,20 +164,14 @@ pub(crate) fn plain_ipv6(packet: &[u8], proto: u8) -> Option<(&[u8; 40], &[u8])>
     Some((h, l4))
 }
 
-/// Whether `l4`, the layer-4 part of protocol `proto` of the IPv4 packet
-/// whose header is `h` (as [`plain_ipv4`] gives them), sums right with
-/// its pseudo-header: the byte readers' checksum test, as
-/// [`IpView::l4_checksum_ok`] is the general path's.
+/// Whether `l4`, the layer-4 part of protocol `proto` of the IPv4 or IPv6
+/// packet whose (fixed) header is `h` (20 or 40 bytes, as [`plain_ipv4`]
+/// and [`plain_ipv6`] give them), sums right with its pseudo-header: the
+/// byte readers' checksum test, as [`IpView::l4_checksum_ok`] is the
+/// general path's. (The addresses' lengths known: the sums unroll.)
 #[inline(always)]
-pub(crate) fn plain_l4_checksum_ok(h: &[u8; 20], l4: &[u8], proto: u8) -> bool {
-    plain_l4_sum_ok(&h[12..16], &h[16..20], l4, proto)
-}
-
-/// Whether `l4` of protocol `proto` between the addresses `src` and `dst`
-/// (4 or 16 bytes, of known length where it is inlined: the sums unroll)
-/// sums right with its pseudo-header.
-#[inline(always)]
-pub(crate) fn plain_l4_sum_ok(src: &[u8], dst: &[u8], l4: &[u8], proto: u8) -> bool {
+pub(crate) fn plain_l4_checksum_ok<const N: usize>(h: &[u8; N], l4: &[u8], proto: u8) -> bool {
+    let (src, dst) = if N == 40 { (&h[8..24], &h[24..40]) } else { (&h[12..16], &h[16..20]) };
     let pseudo = checksum::pseudo_header(src, dst, proto, l4.len() as u32);
     // On 64-bit hosts the first 8 bytes (UDP's header, the start of
     // TCP's) summed as two words without the loop: an established UDP

@@ -4,7 +4,7 @@
 //! option walk.
 
 use crate::reason::Reason;
-use crate::wire::ip::{IpView, plain_ipv4, plain_ipv6, plain_l4_checksum_ok, plain_l4_sum_ok};
+use crate::wire::ip::{IpView, plain_ipv4, plain_ipv6, plain_l4_checksum_ok};
 
 // Flag bits of header byte 13.
 pub(crate) const FIN: u8 = 0x01;
@@ -140,7 +140,7 @@ pub(crate) fn plain_tcp4(packet: &[u8], verify_checksum: bool) -> Option<(Segmen
 #[inline(always)]
 pub(crate) fn plain_tcp6(packet: &[u8], verify_checksum: bool) -> Option<(Segment<'_>, u32)> {
     let (h, l4) = plain_ipv6(packet, 6)?;
-    let checksum_ok = || !verify_checksum || plain_l4_sum_ok(&h[8..24], &h[24..40], l4, 6);
+    let checksum_ok = || !verify_checksum || plain_l4_checksum_ok(h, l4, 6);
     Some((segment(l4, checksum_ok).ok()?, 40 + l4.len() as u32))
 }
 

@@ -2,7 +2,7 @@
 //! `nf_conntrack_proto_udp.c: udp_error()` and `udplite_error()`.
 
 use crate::reason::Reason;
-use crate::wire::ip::{IpView, plain_ipv4, plain_ipv6, plain_l4_sum_ok};
+use crate::wire::ip::{IpView, plain_ipv4, plain_ipv6, plain_l4_checksum_ok};
 
 /// UDP checks (`nf_conntrack_proto_udp.c: udp_error()`): header present,
 /// length field sane, checksum (if any). Returns the payload, up to the
@@ -43,6 +43,29 @@ pub(crate) fn check_udplite<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Resul
     Ok(&ip.l4[8..])
 }
 
+/// [`check_udp`]'s tests of the UDP datagram `$l4`, the layer-4 part of
+/// the IPv4 or IPv6 packet whose (fixed) header is `$h` (20 or 40 bytes),
+/// written where they are used: its header and its length field, or a
+/// return of `None` where `check_udp` would refuse it. (A macro: the same
+/// tests in a function that both readers call cost an established IPv4
+/// datagram 4 x86 instructions, its checksum off 6, a new flow 15,
+/// measured.)
+macro_rules! plain_udp {
+    ($h:expr, $l4:expr, $verify_checksum:expr) => {{
+        let u = $l4.first_chunk::<8>()?;
+        let udp_len = usize::from(u16::from_be_bytes([u[4], u[5]]));
+        // A length below what is present is trailing padding and accepted.
+        if udp_len < 8 || udp_len > $l4.len() {
+            return None;
+        }
+        // Zero: no checksum.
+        if $verify_checksum && (u[6] | u[7]) != 0 && !plain_l4_checksum_ok($h, $l4, 17) {
+            return None;
+        }
+        (u, udp_len)
+    }};
+}
+
 /// A UDP datagram in an IPv4 packet without options, as
 /// [`plain_udp4`] reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +100,7 @@ impl PlainUdp4 {
 #[inline(always)]
 pub(crate) fn plain_udp4(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp4> {
     let (h, l4) = plain_ipv4(packet, 17)?;
-    let (u, udp_len) = plain_udp(l4, verify_checksum, &h[12..16], &h[16..20])?;
+    let (u, udp_len) = plain_udp!(h, l4, verify_checksum);
     Some(PlainUdp4 {
         src: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
         dst: u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
@@ -86,30 +109,6 @@ pub(crate) fn plain_udp4(packet: &[u8], verify_checksum: bool) -> Option<PlainUd
         udp_end: 20 + udp_len,
         len: 20 + l4.len() as u32,
     })
-}
-
-/// [`check_udp`]'s tests of the UDP datagram `l4` (the layer-4 part of
-/// its IP packet): its header and
-/// its length field, or `None` where `check_udp` would refuse it; `src`
-/// and `dst` are its IP packet's addresses, for the pseudo-header.
-#[inline(always)]
-fn plain_udp<'a>(
-    l4: &'a [u8],
-    verify_checksum: bool,
-    src: &[u8],
-    dst: &[u8],
-) -> Option<(&'a [u8; 8], usize)> {
-    let u = l4.first_chunk::<8>()?;
-    let udp_len = usize::from(u16::from_be_bytes([u[4], u[5]]));
-    // A length below what is present is trailing padding and accepted.
-    if udp_len < 8 || udp_len > l4.len() {
-        return None;
-    }
-    // Zero: no checksum.
-    if verify_checksum && (u[6] | u[7]) != 0 && !plain_l4_sum_ok(src, dst, l4, 17) {
-        return None;
-    }
-    Some((u, udp_len))
 }
 
 /// A UDP datagram right after an IPv6 packet's fixed header, as
@@ -144,7 +143,7 @@ impl PlainUdp6 {
 #[inline(always)]
 pub(crate) fn plain_udp6(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp6> {
     let (h, l4) = plain_ipv6(packet, 17)?;
-    let (u, udp_len) = plain_udp(l4, verify_checksum, &h[8..24], &h[24..40])?;
+    let (u, udp_len) = plain_udp!(h, l4, verify_checksum);
     Some(PlainUdp6 {
         sport: u16::from_be_bytes([u[0], u[1]]),
         dport: u16::from_be_bytes([u[2], u[3]]),
