@@ -15,6 +15,9 @@
 //! * `established_tcp_ack/ctrack/N`: an ACK of an established TCP
 //!   connection (after a three-way handshake; window tracking on);
 //!   `established_tcp_batch/ctrack/N` the same in bursts of 32.
+//! * `established_udp6/ctrack/N`: `established_udp`'s flows over IPv6
+//!   (48-byte packets, the addresses in 2001:db8::/96); the floor holds
+//!   IPv4 keys only, so its `established_udp` lookup is the comparison.
 //! * `new_udp_flow/ctrack/N`: the first packet of a new UDP flow,
 //!   `classify` then `confirm`; `new_udp_flow/floor/N`: the floor's
 //!   insert. The new entries are removed between rounds of N/64 packets,
@@ -330,6 +333,27 @@ fn bench(c: &mut Criterion) {
 
         // The same segments in bursts of 32 through `track_batch`.
         bench_bursts(c, "established_tcp_batch", n, &mut table, &tcp);
+        drop((table, tcp));
+
+        // The UDP flows over IPv6 (no floor of its own: compare with the
+        // IPv4 floor's lookup of the same flows).
+        let setup = std::time::Instant::now();
+        let common::Setup { mut table, live } = common::udp6_table(n);
+        let udp6 = common::udp6_packets(&common::Setup::order_of(&live));
+        common::check_established(&mut table, T_RUN, &udp6);
+        eprintln!("{n} flows: UDP over IPv6 set up in {:.1} s", setup.elapsed().as_secs_f64());
+        let mut g = c.benchmark_group("established_udp6");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(BenchmarkId::new("ctrack", n), |b| {
+            let mut k = 0;
+            b.iter(|| {
+                let v = table.track(T_RUN, black_box(&udp6[k]));
+                k = if k + 1 == udp6.len() { 0 } else { k + 1 };
+                v
+            })
+        });
+        g.finish();
+        drop((table, udp6));
 
         // Translation on top of tracking: the original direction of
         // established UDP flows with source NAT, tracked only and tracked
