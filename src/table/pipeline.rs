@@ -180,11 +180,11 @@ impl<S: Storage> ConnTable<S> {
         self.finish(now, stage, meta)
     }
 
-    /// The rest of the classification of a UDP datagram over IPv4 whose
-    /// canonical key is from `a`:`ap` to `b`:`bp` (addresses as numbers,
-    /// network order; `is_key`: the packet's tuple is the key), payload
-    /// `payload`, IP length `len`, when its fast path
-    /// ([`ConnTable::classify_udp4`]) did not finish it: `found` is what
+    /// The rest of the classification of a UDP datagram whose canonical
+    /// key has the hash words `words` (IPv4's or IPv6's; `is_key`: the
+    /// packet's tuple is the key), payload `payload`, IP length `len`,
+    /// when its fast path ([`ConnTable::classify_udp4`],
+    /// [`ConnTable::classify_udp6`]) did not finish it: `found` is what
     /// the key's home bucket decided (`None`: it did not, the search
     /// decides).
     // Out of line: the established packet's path stays small.
