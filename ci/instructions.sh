@@ -60,7 +60,7 @@ run() {
     fi
 }
 
-WORKLOADS="udp udp-nocsum udp-batch udp6 tcp tcp6 new-udp floor-udp floor-tcp floor-insert"
+WORKLOADS="udp udp-nocsum udp-batch udp6 tcp tcp6 new-udp new-udp6 floor-udp floor-tcp floor-insert"
 # Translation: these run at N_NAT flows (N unless told).
 NAT_WORKLOADS="udp-orig udp-nat udp-translate udp-translate-none udp-nat-reply"
 N_NAT=${N_NAT:-$N}
@@ -87,7 +87,7 @@ run_all "$N" $WORKLOADS
 run_all "$N_NAT" $NAT_WORKLOADS
 for p in "${pids[@]}"; do wait "$p"; done
 # Setup remarks (flows a full probe window left out), once per workload.
-for w in udp udp6 tcp tcp6 new-udp; do
+for w in udp udp6 tcp tcp6 new-udp new-udp6; do
     grep -h "not established\|dropped" "$OUT/$w-$K2.log" || true
 done
 
@@ -119,6 +119,7 @@ row "established UDP over IPv6, 48 B" udp6 floor-udp
 row "established TCP ACK, 40 B" tcp floor-tcp
 row "established TCP ACK over IPv6, 60 B" tcp6 floor-tcp
 row "new UDP flow (classify+confirm / insert)" new-udp floor-insert
+row "new UDP flow over IPv6" new-udp6 floor-insert
 
 echo
 echo "Translation per packet, $N_NAT flows, the original direction of established"

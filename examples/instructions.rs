@@ -17,7 +17,7 @@
 //!   `tcp6`: a 60-byte one over IPv6;
 //! * `new-udp`: ctrack, `classify` + `confirm` of a new UDP flow, from a
 //!   pool of N (the flows are reaped between rounds of N/64, outside
-//!   `measure_*`, as in the benchmark);
+//!   `measure_*`, as in the benchmark); `new-udp6`: the same over IPv6;
 //! * `udp-orig`, `udp-nat`: ctrack, `track` of the original direction of
 //!   established UDP flows without NAT and with source NAT (the packet
 //!   copied into a buffer first), the baselines of:
@@ -83,9 +83,31 @@ fn measure_track_translate(t: &mut Table, packets: &[[u8; 28]], k: usize) {
 }
 
 #[inline(never)]
-fn measure_new(t: &mut Table, now: Instant, packets: &[[u8; 28]]) {
+fn measure_new<const L: usize>(t: &mut Table, now: Instant, packets: &[[u8; L]]) {
     for p in packets {
         let _ = black_box(common::ctrack_new(t, now, black_box(p)));
+    }
+}
+
+/// `new-udp`'s rounds: `k` new flows from the pool `fresh`, used in turn,
+/// the clock 2 s on and the expired ones reaped (outside `measure_new`)
+/// after each round of `round`.
+fn new_flows<const L: usize>(workload: &str, mut t: Table, fresh: &[[u8; L]], k: usize, round: usize) {
+    let n = fresh.len();
+    let mut now = T_RUN;
+    let (mut left, mut next) = (k, 0);
+    while left > 0 {
+        let m = left.min(round).min(n - next);
+        measure_new(&mut t, now, &fresh[next..next + m]);
+        next = (next + m) % n;
+        left -= m;
+        now = Instant::from_millis(now.millis() + 2000);
+        let cap = t.capacity();
+        t.gc(now, cap);
+    }
+    let s = t.stats();
+    if s.drop + s.early_drop > 0 {
+        eprintln!("{workload}: {} new flows dropped, {} evicted", s.drop, s.early_drop);
     }
 }
 
@@ -105,7 +127,7 @@ fn measure_insert(f: &mut Floor, keys: &[Tuple4]) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: instructions udp|udp-nocsum|udp-batch|udp6|tcp|tcp6|new-udp|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
+        "usage: instructions udp|udp-nocsum|udp-batch|udp6|tcp|tcp6|new-udp|new-udp6|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
     );
     exit(2)
 }
@@ -188,24 +210,16 @@ fn main() {
             check(&t, &live);
         }
         "new-udp" => {
-            let mut t = common::udp_table(n, true).table;
             // As in the benchmark: a pool of N new flows, used in turn.
-            let fresh = common::fresh_udp(n);
-            let mut now = T_RUN;
-            let (mut left, mut next) = (k, 0);
-            while left > 0 {
-                let m = left.min(round).min(n - next);
-                measure_new(&mut t, now, &fresh[next..next + m]);
-                next = (next + m) % n;
-                left -= m;
-                now = Instant::from_millis(now.millis() + 2000);
-                let cap = t.capacity();
-                t.gc(now, cap);
-            }
-            let s = t.stats();
-            if s.drop + s.early_drop > 0 {
-                eprintln!("new-udp: {} new flows dropped, {} evicted", s.drop, s.early_drop);
-            }
+            new_flows(workload, common::udp_table(n, true).table, &common::fresh_udp(n), k, round);
+        }
+        "new-udp6" => {
+            let mut t = common::udp6_table(n).table;
+            // As `udp_table` does: unreplied flows expire between rounds.
+            t.config_mut().timeouts.udp = 1;
+            let fresh: Vec<_> =
+                (0..n).map(|i| common::udp6_packet(common::flow(i, common::FRESH_BASE, 17))).collect();
+            new_flows(workload, t, &fresh, k, round);
         }
         "floor-udp" | "floor-tcp" => {
             // The flows ctrack has: the floor is given the same ones.
