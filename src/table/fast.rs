@@ -190,13 +190,7 @@ impl<S: Storage> ConnTable<S> {
             return self.classify_general(now, packet, meta);
         };
         let len = if cfg!(feature = "ct-acct") { d.len } else { 0 };
-        let found = self.find_home(now, key, proto::UDP);
-        if let Some(Some((i, dir))) = found
-            && let Some(t) = self.udp_lane(now, i, dir, false, len, meta.broadcast_prefix)
-        {
-            return Verdict::Tracked(t);
-        }
-        self.track_udp(now, (key.words, key.is_key), meta, key.place, len, d.payload(packet), found)
+        self.track_udp_keyed(now, meta, key, len, d.payload(packet))
     }
 
     /// The verdict of `packet`, whose bytes 0 and 6 say UDP over IPv6
@@ -222,13 +216,32 @@ impl<S: Storage> ConnTable<S> {
             return self.classify_general(now, packet, meta);
         };
         let len = if cfg!(feature = "ct-acct") { d.len } else { 0 };
+        self.track_udp_keyed(now, meta, key, len, d.payload(packet))
+    }
+
+    /// The UDP fast paths' search and lane: the datagram with `payload` of
+    /// an IP packet of `len` bytes (0 without `ct-acct`) whose key is
+    /// `key`; a new flow and an entry further on go to the rest of the UDP
+    /// path ([`ConnTable::track_udp`]).
+    #[inline(always)]
+    fn track_udp_keyed<const W: usize>(
+        &mut self,
+        now: Tick,
+        meta: Meta,
+        key: FastKey<W>,
+        len: u32,
+        payload: &[u8],
+    ) -> Verdict
+    where
+        [u64; W]: KeyWords,
+    {
         let found = self.find_home(now, key, proto::UDP);
         if let Some(Some((i, dir))) = found
             && let Some(t) = self.udp_lane(now, i, dir, false, len, meta.broadcast_prefix)
         {
             return Verdict::Tracked(t);
         }
-        self.track_udp(now, (key.words, key.is_key), meta, key.place, len, d.payload(packet), found)
+        self.track_udp(now, (key.words, key.is_key), meta, key.place, len, payload, found)
     }
 
     /// The [`FastKey`] of `packet` in `zone` if it is a UDP datagram or a
