@@ -81,7 +81,8 @@
 //!    applies; the [`Verdict`] says NEW, ESTABLISHED or RELATED and the
 //!    direction. (A UDP datagram, in a table without an event sink, takes
 //!    the UDP tracker's rule directly: the same result without the
-//!    general step. Over IPv4 without options, a UDP datagram or TCP
+//!    general step. Over IPv4 without options, and on 64-bit hosts over
+//!    IPv6 without extension headers, a UDP datagram or TCP
 //!    segment takes a fast path through steps 1 to 3 that reads its
 //!    headers straight from the bytes, with the same checks, keeps its key
 //!    in registers and searches the key's home bucket first; anything it
