@@ -17,7 +17,8 @@
 //!   `established_tcp_batch/ctrack/N` the same in bursts of 32.
 //! * `established_udp6/ctrack/N`: `established_udp`'s flows over IPv6
 //!   (48-byte packets, the addresses in 2001:db8::/96); the floor holds
-//!   IPv4 keys only, so its `established_udp` lookup is the comparison.
+//!   IPv4 keys only, so its `established_udp` lookup is the comparison;
+//!   `established_udp6_batch/ctrack/N` the same in bursts of 32.
 //! * `new_udp_flow/ctrack/N`: the first packet of a new UDP flow,
 //!   `classify` then `confirm`; `new_udp_flow/floor/N`: the floor's
 //!   insert. The new entries are removed between rounds of N/64 packets,
@@ -353,6 +354,8 @@ fn bench(c: &mut Criterion) {
             })
         });
         g.finish();
+        // The same packets in bursts of 32 through `track_batch`.
+        bench_bursts(c, "established_udp6_batch", n, &mut table, &udp6);
         drop((table, udp6));
 
         // Translation on top of tracking: the original direction of

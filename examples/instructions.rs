@@ -13,6 +13,7 @@
 //!   `track_batch`;
 //! * `udp6`: ctrack, a 48-byte UDP packet over IPv6 of an established
 //!   flow (the same flows, their addresses in 2001:db8::/96);
+//!   `udp6-batch`: those packets in bursts of 32 through `track_batch`;
 //! * `tcp`: ctrack, a 40-byte ACK of an established TCP connection;
 //!   `tcp6`: a 60-byte one over IPv6;
 //! * `new-udp`: ctrack, `classify` + `confirm` of a new UDP flow, from a
@@ -127,7 +128,7 @@ fn measure_insert(f: &mut Floor, keys: &[Tuple4]) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: instructions udp|udp-nocsum|udp-batch|udp6|tcp|tcp6|new-udp|new-udp6|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
+        "usage: instructions udp|udp-nocsum|udp-batch|udp6|udp6-batch|tcp|tcp6|new-udp|new-udp6|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
     );
     exit(2)
 }
@@ -152,6 +153,14 @@ fn main() {
         "tcp6" => {
             let Setup { table: mut t, live } = common::tcp6_table(n);
             measure_track(&mut t, &common::tcp6_packets(&Setup::order_of(&live)), k);
+            check(&t, &live);
+        }
+        "udp6-batch" => {
+            let Setup { table: mut t, live } = common::udp6_table(n);
+            let packets = common::udp6_packets(&Setup::order_of(&live));
+            let bursts: Vec<Vec<&[u8]>> =
+                packets.chunks(32).map(|c| c.iter().map(|p| &p[..]).collect()).collect();
+            measure_batch(&mut t, &bursts, k);
             check(&t, &live);
         }
         "udp-batch" => {

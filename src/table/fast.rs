@@ -212,6 +212,20 @@ impl<S: Storage> ConnTable<S> {
             return self.classify_general(now, packet, meta);
         };
         self.ask_place(&mut key, false);
+        self.classify_udp6_keyed(now, packet, meta, key)
+    }
+
+    /// [`ConnTable::classify_udp6`] of a packet whose header bytes gave
+    /// `key` ([`ConnTable::header_key6`]).
+    #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+    #[inline(always)]
+    pub(super) fn classify_udp6_keyed(
+        &mut self,
+        now: Tick,
+        packet: &[u8],
+        meta: Meta,
+        key: FastKey<5>,
+    ) -> Verdict {
         let Some(d) = plain_udp6(packet, self.packet_config().checksum) else {
             return self.classify_general(now, packet, meta);
         };

@@ -680,34 +680,108 @@ impl<S: Storage> ConnTable<S> {
             // header bytes, unchecked), and a prefetch of that home bucket:
             // the burst's bucket misses in flight together.
             let mut keys = [None; BATCH];
+            let mut ipv6 = false;
             for (key, packet) in keys.iter_mut().zip(chunk) {
                 *key = self.header_key(packet, 0);
-                if let Some(k) = key {
-                    k.set_home(self.prefetch_home(k.place));
+                match key {
+                    Some(key) => key.set_home(self.prefetch_home(key.place)),
+                    None => ipv6 |= packet.first().is_some_and(|b| b >> 4 == 6),
                 }
             }
-            // Then each packet as `track` takes it, its key already read,
-            // while the entry of the packet `AHEAD` further on is asked
-            // for (its bucket has arrived by then): that entry's miss is
-            // in flight while this packet is tracked. (Reading the
-            // entries of the whole burst first, instead, left the work
-            // waiting for them: 89 ns a packet at 1,000,000 flows against
-            // 79.)
-            for key in keys.iter_mut().take(AHEAD.min(chunk.len())) {
-                self.prefetch_entry(key);
+            // A burst with IPv6 packets reads their keys too (on 64-bit
+            // hosts, whose fast paths take IPv6: see `classify_udp6`), in
+            // an array of their own, out of line: an IPv4 burst's keys
+            // stay two words.
+            #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+            if ipv6 {
+                self.track_burst6(now, chunk, &keys, c * BATCH, &mut out);
+                continue;
             }
-            for (k, packet) in chunk.iter().enumerate() {
-                // (Tested against the chunk, whose length the loop knows:
-                // 6 instructions fewer a packet than the keys' `get`
-                // alone, measured.)
-                if k + AHEAD < chunk.len()
-                    && let Some(key) = keys.get_mut(k + AHEAD)
-                {
-                    self.prefetch_entry(key);
-                }
-                let key = keys.get(k).copied().flatten();
-                out(c * BATCH + k, self.track_keyed(now, packet, key));
+            let _ = ipv6;
+            self.track_burst(now, chunk, keys, None, c * BATCH, &mut out);
+        }
+    }
+
+    /// [`ConnTable::track_burst`] of a burst with IPv6 packets: the keys
+    /// of its UDP and TCP packets right after an IPv6 fixed header read
+    /// (`header_key6`) and their home buckets asked for, as the IPv4
+    /// packets' were (`keys`).
+    #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+    #[inline(never)]
+    fn track_burst6(
+        &mut self,
+        now: Tick,
+        chunk: &[&[u8]],
+        keys: &[Option<fast::FastKey>; BATCH],
+        first: usize,
+        out: &mut impl FnMut(usize, Verdict),
+    ) {
+        let mut keys6 = [None; BATCH];
+        for ((key6, key), packet) in keys6.iter_mut().zip(keys).zip(chunk) {
+            if key.is_none()
+                && let Some(mut k) = self.header_key6(packet, 0)
+            {
+                k.set_home(self.prefetch_home(k.place));
+                *key6 = Some(k);
             }
+        }
+        self.track_burst(now, chunk, *keys, Some(&mut keys6), first, out);
+    }
+
+    /// Track the packets of `chunk`, a burst of [`ConnTable::track_batch`]
+    /// whose first is the batch's packet `first`, their keys read and
+    /// their home buckets asked for already (`keys`, and `keys6` for IPv6
+    /// packets if the burst has any).
+    #[inline(always)]
+    fn track_burst(
+        &mut self,
+        now: Tick,
+        chunk: &[&[u8]],
+        mut keys: [Option<fast::FastKey>; BATCH],
+        mut keys6: Option<&mut [Option<fast::FastKey<5>>; BATCH]>,
+        first: usize,
+        out: &mut impl FnMut(usize, Verdict),
+    ) {
+        // Each packet as `track` takes it, its key already read, while the
+        // entry of the packet `AHEAD` further on is asked for (its bucket
+        // has arrived by then): that entry's miss is in flight while this
+        // packet is tracked. (Reading the entries of the whole burst
+        // first, instead, left the work waiting for them: 89 ns a packet
+        // at 1,000,000 flows against 79.)
+        for k in 0..AHEAD.min(chunk.len()) {
+            self.prefetch_burst_entry(&mut keys, keys6.as_deref_mut(), k);
+        }
+        for (k, packet) in chunk.iter().enumerate() {
+            // (Tested against the chunk, whose length the loop knows:
+            // 6 instructions fewer a packet than the keys' `get`
+            // alone, measured.)
+            if k + AHEAD < chunk.len() {
+                self.prefetch_burst_entry(&mut keys, keys6.as_deref_mut(), k + AHEAD);
+            }
+            #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+            if let Some(Some(key6)) = keys6.as_deref().and_then(|k6| k6.get(k)) {
+                out(first + k, self.track_keyed6(now, packet, *key6));
+                continue;
+            }
+            let key = keys.get(k).copied().flatten();
+            out(first + k, self.track_keyed(now, packet, key));
+        }
+    }
+
+    /// [`ConnTable::prefetch_entry`] of the packet `k` of a burst, whose
+    /// key is in `keys` or `keys6`.
+    #[inline(always)]
+    fn prefetch_burst_entry(
+        &self,
+        keys: &mut [Option<fast::FastKey>; BATCH],
+        keys6: Option<&mut [Option<fast::FastKey<5>>; BATCH]>,
+        k: usize,
+    ) {
+        if let Some(key) = keys.get_mut(k) {
+            self.prefetch_entry(key);
+        }
+        if let Some(key6) = keys6.and_then(|k6| k6.get_mut(k)) {
+            self.prefetch_entry(key6);
         }
     }
 
@@ -725,7 +799,7 @@ impl<S: Storage> ConnTable<S> {
     /// the search that reaps tries the preferred slot before any other,
     /// [`ConnTable::find_preferred`].)
     #[inline(always)]
-    fn prefetch_entry(&self, key: &mut Option<fast::FastKey>) {
+    fn prefetch_entry<const W: usize>(&self, key: &mut Option<fast::FastKey<W>>) {
         let Some(k) = key else { return };
         let first = k.home().and_then(|home| self.first_candidate(k.place, home));
         k.set_candidate(first.filter(|r| !r.secondary).map(|r| r.slot as usize));
@@ -741,6 +815,18 @@ impl<S: Storage> ConnTable<S> {
     #[inline(always)]
     fn track_keyed(&mut self, now: Tick, packet: &[u8], key: Option<fast::FastKey>) -> Verdict {
         let mut v = self.classify_keyed(now, packet, Meta::default(), key);
+        self.confirm_in_place(&mut v, packet);
+        v
+    }
+
+    /// [`ConnTable::track_keyed`] of an IPv6 packet whose header bytes
+    /// gave `key` (`header_key6`, zone 0): UDP or TCP right after its fixed
+    /// header. (Out of line: the IPv4 packets of a batch keep their
+    /// registers.)
+    #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+    #[inline(never)]
+    fn track_keyed6(&mut self, now: Tick, packet: &[u8], key: fast::FastKey<5>) -> Verdict {
+        let mut v = self.classify_keyed6(now, packet, Meta::default(), key);
         self.confirm_in_place(&mut v, packet);
         v
     }

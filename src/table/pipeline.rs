@@ -151,7 +151,8 @@ impl<S: Storage> ConnTable<S> {
     /// [`ConnTable::classify_packet`] of a packet whose header bytes were
     /// read already: `key` is what they gave ([`ConnTable::header_key`]),
     /// `None` if they say neither UDP nor TCP over IPv4 without options (a
-    /// batch's packet).
+    /// batch's packet; nor UDP or TCP right after an IPv6 fixed header,
+    /// which `header_key6` reads: [`ConnTable::classify_keyed6`]).
     #[inline(always)]
     pub(super) fn classify_keyed(
         &mut self,
@@ -165,11 +166,27 @@ impl<S: Storage> ConnTable<S> {
                 self.classify_udp4_keyed(now, packet, meta, key)
             }
             Some(key) => self.classify_tcp4(now, packet, meta, Some(key)),
-            // IPv6: its fast paths (out of line, through `classify_other`),
-            // each packet asking for its memory as it comes.
-            #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
-            None if packet.first().is_some_and(|b| b >> 4 == 6) => self.classify_other(now, packet, meta),
+            // (An IPv6 packet with a key takes `classify_keyed6`.)
             None => self.classify_general(now, packet, meta),
+        }
+    }
+
+    /// [`ConnTable::classify_keyed`] of an IPv6 packet whose header bytes
+    /// gave `key` ([`ConnTable::header_key6`]): UDP or TCP right after its
+    /// fixed header, on their fast paths (a batch's packet).
+    #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+    #[inline(always)]
+    pub(super) fn classify_keyed6(
+        &mut self,
+        now: Tick,
+        packet: &[u8],
+        meta: Meta,
+        key: FastKey<5>,
+    ) -> Verdict {
+        if key.proto() == crate::tuple::proto::UDP {
+            self.classify_udp6_keyed(now, packet, meta, key)
+        } else {
+            self.classify_tcp6(now, packet, meta, key)
         }
     }
 
