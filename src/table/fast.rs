@@ -309,15 +309,21 @@ impl<S: Storage> ConnTable<S> {
         meta: Meta,
         key: Option<FastKey>,
     ) -> Verdict {
-        let (Some((seg, ip_len)), Some(fast_key)) = (
-            plain_tcp4(packet, self.packet_config().checksum),
-            // (Read here where there is no prefetch: its candidate too.)
-            key.or_else(|| {
-                let mut k = self.header_key(packet, meta.zone)?;
-                k.set_candidate(self.slot_index_to_ask(k.place));
-                Some(k)
-            }),
-        ) else {
+        // (Read here where there is no prefetch: its candidate too. A
+        // `match`, not `Option::or_else`, which the compiler once left out
+        // of line: a TCP ACK 72 instructions more, measured.)
+        let key = match key {
+            Some(k) => Some(k),
+            None => match self.header_key(packet, meta.zone) {
+                Some(mut k) => {
+                    k.set_candidate(self.slot_index_to_ask(k.place));
+                    Some(k)
+                }
+                None => None,
+            },
+        };
+        let (Some((seg, ip_len)), Some(fast_key)) = (plain_tcp4(packet, self.packet_config().checksum), key)
+        else {
             return self.classify_general(now, packet, meta);
         };
         self.track_tcp_keyed(now, meta, seg, ip_len, fast_key)

@@ -116,7 +116,11 @@ impl Segment<'_> {
 /// The header checks of `tcp_error()`: a 20-byte header, a data offset
 /// that fits the packet, and (when `verify_checksum`) the checksum.
 pub(crate) fn parse<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segment<'a>, Reason> {
-    segment(ip.l4, || !verify_checksum || ip.l4_checksum_ok(ip.l4.len()))
+    let seg = segment(ip.l4)?;
+    if verify_checksum && !ip.l4_checksum_ok(ip.l4.len()) {
+        return Err(Reason::BadChecksum);
+    }
+    Ok(seg)
 }
 
 /// `packet` as a TCP segment in an IPv4 packet without options (header
@@ -127,8 +131,11 @@ pub(crate) fn parse<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segmen
 #[inline(always)]
 pub(crate) fn plain_tcp4(packet: &[u8], verify_checksum: bool) -> Option<(Segment<'_>, u32)> {
     let (h, l4) = plain_ipv4(packet, 6)?;
-    let checksum_ok = || !verify_checksum || plain_l4_checksum_ok(h, l4, 6);
-    Some((segment(l4, checksum_ok).ok()?, 20 + l4.len() as u32))
+    let seg = segment(l4).ok()?;
+    if verify_checksum && !plain_l4_checksum_ok(h, l4, 6) {
+        return None;
+    }
+    Some((seg, 20 + l4.len() as u32))
 }
 
 /// [`plain_tcp4`] over IPv6: `packet` as a TCP segment right after an
@@ -140,22 +147,24 @@ pub(crate) fn plain_tcp4(packet: &[u8], verify_checksum: bool) -> Option<(Segmen
 #[inline(always)]
 pub(crate) fn plain_tcp6(packet: &[u8], verify_checksum: bool) -> Option<(Segment<'_>, u32)> {
     let (h, l4) = plain_ipv6(packet, 6)?;
-    let checksum_ok = || !verify_checksum || plain_l4_checksum_ok(h, l4, 6);
-    Some((segment(l4, checksum_ok).ok()?, 40 + l4.len() as u32))
+    let seg = segment(l4).ok()?;
+    if verify_checksum && !plain_l4_checksum_ok(h, l4, 6) {
+        return None;
+    }
+    Some((seg, 40 + l4.len() as u32))
 }
 
 /// The segment `l4` (a TCP header and what follows it, to the end of the
-/// IP payload) with `tcp_error()`'s checks in its order: the header
-/// present, the data offset, then the checksum (`checksum_ok`).
+/// IP payload) with the first of `tcp_error()`'s checks in its order: the
+/// header present, the data offset. (The checksum, its last, is the
+/// caller's: a closure passed here was once left out of line by the
+/// compiler, a TCP ACK 37 instructions more, measured.)
 #[inline(always)]
-fn segment(l4: &[u8], checksum_ok: impl FnOnce() -> bool) -> Result<Segment<'_>, Reason> {
+fn segment(l4: &[u8]) -> Result<Segment<'_>, Reason> {
     let h: &[u8; 20] = l4.first_chunk().ok_or(Reason::ShortPacket)?;
     let doff = usize::from(h[12] >> 4) * 4;
     if doff < 20 || doff > l4.len() {
         return Err(Reason::BadTcpHeader);
-    }
-    if !checksum_ok() {
-        return Err(Reason::BadChecksum);
     }
     let be32 = |o: usize| u32::from_be_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
     Ok(Segment {
