@@ -158,20 +158,29 @@ fn mutated_corpus_frames_never_panic() {
 proptest! {
     /// A batch gives the verdicts one packet after the other would, and
     /// leaves the same table, whatever the mix of flows, repeats and
-    /// replies in it (and in a table small enough to evict).
+    /// replies in it (and in a table small enough to evict), with the
+    /// same options for every packet (`track_batch_with`; plain
+    /// `track_batch` for the default ones).
     #[test]
     fn a_batch_is_the_packets_one_by_one(
-        bursts in prop::collection::vec(prop::collection::vec(packet(), 0..40), 1..6)
+        bursts in prop::collection::vec(prop::collection::vec(packet(), 0..40), 1..6),
+        zone in prop_oneof![4 => Just(0u16), 1 => 1u16..3],
+        notrack in prop::bool::weighted(0.1),
     ) {
+        let meta = Meta::default().with_zone(zone).with_notrack(notrack);
         let key = HashKey([6; 16]);
         let mut one: FixedConnTable<64> = ConnTable::new(key, Config::default());
         let mut batch: FixedConnTable<64> = ConnTable::new(key, Config::default());
         for (b, burst) in bursts.iter().enumerate() {
             let now = Instant::from_millis(1_000_000 + b as u64 * 7_000);
-            let expected: Vec<Verdict> = burst.iter().map(|p| one.track(now, p)).collect();
+            let expected: Vec<Verdict> = burst.iter().map(|p| one.track_with(now, p, meta)).collect();
             let packets: Vec<&[u8]> = burst.iter().map(Vec::as_slice).collect();
             let mut got = Vec::new();
-            batch.track_batch(now, &packets, |i, v| got.push((i, v)));
+            if meta == Meta::default() {
+                batch.track_batch(now, &packets, |i, v| got.push((i, v)));
+            } else {
+                batch.track_batch_with(now, &packets, meta, |i, v| got.push((i, v)));
+            }
             prop_assert_eq!(got.len(), expected.len());
             for ((i, v), e) in got.iter().zip(&expected) {
                 prop_assert_eq!((v.state(), v.dir(), v.reason()), (e.state(), e.dir(), e.reason()), "packet {}", i);

@@ -13,13 +13,14 @@
 //! * `cfg` bit 0: checksum verification; bits 1-2: `max_entries` (0 =
 //!   capacity, else 3, 6, 12), so that bursts also evict; bit 3: give
 //!   every IPv4 header its right checksum (so that the fuzzer reaches the
-//!   lookups without finding it); bit 4: `hashed_placement` off.
+//!   lookups without finding it); bit 4: `hashed_placement` off; bit 5:
+//!   every packet in zone 1 (`track_batch_with` against `track_with`).
 //! * `n`: the burst's packets (up to 80: several chunks of `BATCH`).
 //! * `dt`: seconds before the burst (`dt * dt / 16`, up to about an hour).
 //! * a truncated last record takes whatever bytes remain.
 #![no_main]
 
-use ctrack::{Config, ConnTable, FixedConnTable, HashKey, Instant};
+use ctrack::{Config, ConnTable, FixedConnTable, HashKey, Instant, Meta};
 use libfuzzer_sys::fuzz_target;
 
 const CAPACITY: usize = 16;
@@ -50,9 +51,15 @@ fuzz_target!(|data: &[u8]| {
             rest = tail;
         }
         let packets: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
-        let expected: Vec<_> = packets.iter().map(|p| one.track(now, p)).collect();
         let mut got = Vec::new();
-        batch.track_batch(now, &packets, |i, v| got.push((i, v)));
+        let expected: Vec<_> = if cfg & 32 != 0 {
+            let meta = Meta::default().with_zone(1);
+            batch.track_batch_with(now, &packets, meta, |i, v| got.push((i, v)));
+            packets.iter().map(|p| one.track_with(now, p, meta)).collect()
+        } else {
+            batch.track_batch(now, &packets, |i, v| got.push((i, v)));
+            packets.iter().map(|p| one.track(now, p)).collect()
+        };
         assert_eq!(got.len(), expected.len());
         for (k, ((i, v), e)) in got.iter().zip(&expected).enumerate() {
             assert_eq!(*i, k, "batch index");

@@ -670,7 +670,45 @@ impl<S: Storage> ConnTable<S> {
     /// table.track_batch(Instant::from_secs(1), &[&query, &answer, &query], |i, v| states[i] = v.state());
     /// assert_eq!(states, [Some(CtState::New), Some(CtState::Established), Some(CtState::Established)]);
     /// ```
-    pub fn track_batch(&mut self, now: Instant, packets: &[&[u8]], mut out: impl FnMut(usize, Verdict)) {
+    pub fn track_batch(&mut self, now: Instant, packets: &[&[u8]], out: impl FnMut(usize, Verdict)) {
+        self.track_batch_with(now, packets, Meta::default(), out);
+    }
+
+    /// [`ConnTable::track_batch`] with per-packet options, the same for
+    /// every packet of the batch ([`ConnTable::track_with`] one packet
+    /// after the other): a burst of one zone, say, or of a link whose
+    /// packets are not tracked ([`Meta::notrack`]: every verdict
+    /// UNTRACKED, the table untouched).
+    ///
+    /// ```
+    /// use ctrack::{Config, ConnTable, CtState, FixedConnTable, HashKey, Instant, Meta};
+    ///
+    /// let mut table: FixedConnTable<64> = ConnTable::new(HashKey([7; 16]), Config::default());
+    /// let query = [
+    ///     0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0x66, 0xcf, 10, 0, 0, 1, 10, 0, 0, 2,
+    ///     0x14, 0xe9, 0, 53, 0, 8, 0, 0,
+    /// ];
+    /// let now = Instant::from_secs(1);
+    /// let mut states = [None; 2];
+    /// table.track_batch_with(now, &[&query, &query], Meta::default().with_zone(7), |i, v| states[i] = v.state());
+    /// assert_eq!(states, [Some(CtState::New), Some(CtState::New)]);
+    /// // Zone 0 is another connection.
+    /// assert_eq!(table.track(now, &query).state(), Some(CtState::New));
+    /// ```
+    #[inline(always)]
+    pub fn track_batch_with(
+        &mut self,
+        now: Instant,
+        packets: &[&[u8]],
+        meta: Meta,
+        mut out: impl FnMut(usize, Verdict),
+    ) {
+        if meta.notrack {
+            for i in 0..packets.len() {
+                out(i, Verdict::Untracked);
+            }
+            return;
+        }
         self.own_config();
         // One time for the whole batch, as `track` finds it per packet.
         let now = self.tick_memo.tick(now);
@@ -682,7 +720,7 @@ impl<S: Storage> ConnTable<S> {
             let mut keys = [None; BATCH];
             let mut ipv6 = false;
             for (key, packet) in keys.iter_mut().zip(chunk) {
-                *key = self.header_key(packet, 0);
+                *key = self.header_key(packet, meta.zone);
                 match key {
                     Some(key) => key.set_home(self.prefetch_home(key.place)),
                     None => ipv6 |= packet.first().is_some_and(|b| b >> 4 == 6),
@@ -694,11 +732,11 @@ impl<S: Storage> ConnTable<S> {
             // stay two words.
             #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
             if ipv6 {
-                self.track_burst6(now, chunk, &keys, c * BATCH, &mut out);
+                self.track_burst6(now, chunk, &keys, c * BATCH, meta, &mut out);
                 continue;
             }
             let _ = ipv6;
-            self.track_burst(now, chunk, keys, None, c * BATCH, &mut out);
+            self.track_burst(now, chunk, keys, None, c * BATCH, meta, &mut out);
         }
     }
 
@@ -714,18 +752,19 @@ impl<S: Storage> ConnTable<S> {
         chunk: &[&[u8]],
         keys: &[Option<fast::FastKey>; BATCH],
         first: usize,
+        meta: Meta,
         out: &mut impl FnMut(usize, Verdict),
     ) {
         let mut keys6 = [None; BATCH];
         for ((key6, key), packet) in keys6.iter_mut().zip(keys).zip(chunk) {
             if key.is_none()
-                && let Some(mut k) = self.header_key6(packet, 0)
+                && let Some(mut k) = self.header_key6(packet, meta.zone)
             {
                 k.set_home(self.prefetch_home(k.place));
                 *key6 = Some(k);
             }
         }
-        self.track_burst(now, chunk, *keys, Some(&mut keys6), first, out);
+        self.track_burst(now, chunk, *keys, Some(&mut keys6), first, meta, out);
     }
 
     /// Track the packets of `chunk`, a burst of [`ConnTable::track_batch`]
@@ -733,6 +772,7 @@ impl<S: Storage> ConnTable<S> {
     /// their home buckets asked for already (`keys`, and `keys6` for IPv6
     /// packets if the burst has any).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn track_burst(
         &mut self,
         now: Tick,
@@ -740,6 +780,7 @@ impl<S: Storage> ConnTable<S> {
         mut keys: [Option<fast::FastKey>; BATCH],
         mut keys6: Option<&mut [Option<fast::FastKey<5>>; BATCH]>,
         first: usize,
+        meta: Meta,
         out: &mut impl FnMut(usize, Verdict),
     ) {
         // Each packet as `track` takes it, its key already read, while the
@@ -760,11 +801,11 @@ impl<S: Storage> ConnTable<S> {
             }
             #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
             if let Some(Some(key6)) = keys6.as_deref().and_then(|k6| k6.get(k)) {
-                out(first + k, self.track_keyed6(now, packet, *key6));
+                out(first + k, self.track_keyed6(now, packet, meta, *key6));
                 continue;
             }
             let key = keys.get(k).copied().flatten();
-            out(first + k, self.track_keyed(now, packet, key));
+            out(first + k, self.track_keyed(now, packet, meta, key));
         }
     }
 
@@ -809,24 +850,24 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// [`ConnTable::track`] at `now` (the batch's time, on the table's
-    /// clock already) of a packet whose header bytes gave `key`
-    /// (`header_key`, zone 0), in a batch.
+    /// [`ConnTable::track_with`] at `now` (the batch's time, on the
+    /// table's clock already) of a packet whose header bytes gave `key`
+    /// (`header_key`, in the zone of `meta`), in a batch.
     #[inline(always)]
-    fn track_keyed(&mut self, now: Tick, packet: &[u8], key: Option<fast::FastKey>) -> Verdict {
-        let mut v = self.classify_keyed(now, packet, Meta::default(), key);
+    fn track_keyed(&mut self, now: Tick, packet: &[u8], meta: Meta, key: Option<fast::FastKey>) -> Verdict {
+        let mut v = self.classify_keyed(now, packet, meta, key);
         self.confirm_in_place(&mut v, packet);
         v
     }
 
     /// [`ConnTable::track_keyed`] of an IPv6 packet whose header bytes
-    /// gave `key` (`header_key6`, zone 0): UDP or TCP right after its fixed
+    /// gave `key` (`header_key6`): UDP or TCP right after its fixed
     /// header. (Out of line: the IPv4 packets of a batch keep their
     /// registers.)
     #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
     #[inline(never)]
-    fn track_keyed6(&mut self, now: Tick, packet: &[u8], key: fast::FastKey<5>) -> Verdict {
-        let mut v = self.classify_keyed6(now, packet, Meta::default(), key);
+    fn track_keyed6(&mut self, now: Tick, packet: &[u8], meta: Meta, key: fast::FastKey<5>) -> Verdict {
+        let mut v = self.classify_keyed6(now, packet, meta, key);
         self.confirm_in_place(&mut v, packet);
         v
     }
