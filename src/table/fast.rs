@@ -170,6 +170,12 @@ impl<S: Storage> ConnTable<S> {
     #[cfg_attr(not(target_pointer_width = "64"), inline(always))]
     pub(super) fn classify_udp4(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
         let Some(mut key) = self.header_key(packet, meta.zone) else {
+            // Byte 9 of an IPv6 packet is its source address's second
+            // byte (17 in 2a11::/16, say): such a packet goes on to the
+            // IPv6 paths, not straight to the general stage.
+            #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
+            return self.classify_other(now, packet, meta);
+            #[cfg(not(all(target_pointer_width = "64", not(feature = "ipv4-only"))))]
             return self.classify_general(now, packet, meta);
         };
         self.ask_place(&mut key, false);
@@ -512,15 +518,17 @@ mod tests {
     /// segment of a handshake and its end (4: SYN or SYN-ACK, 5 and 6:
     /// ACK, 7: FIN-ACK, 8: RST-ACK, after which a SYN reopens), which
     /// takes TCP's fast path; `v6`: over IPv6 (the addresses the IPv4
-    /// ones in 2001:db8::/96), which UDP's IPv6 path takes.
+    /// ones in 2001:db8::/96 or 2a11:db8::/96), which UDP's IPv6 path takes.
     type Op = (u8, u16, u16, u8, bool, bool, bool, u8, u8, u8, bool);
 
-    /// `a` as an IPv4 address, or (`v6`) in 2001:db8::/96.
+    /// `a` as an IPv4 address, or (`v6`) in 2001:db8::/96 or 2a11:db8::/96.
     fn addr(a: [u8; 4], v6: bool) -> core::net::IpAddr {
         if v6 {
             let [w, x, y, z] = a;
+            // Odd ones in 2a11:db8::/96, whose second byte is UDP's
+            // protocol number: byte 9 of their packets says UDP.
             core::net::IpAddr::V6(core::net::Ipv6Addr::new(
-                0x2001,
+                if z & 1 == 1 { 0x2a11 } else { 0x2001 },
                 0xdb8,
                 0,
                 0,
@@ -535,7 +543,7 @@ mod tests {
     }
 
     /// [`port_packet4`] from `src` to `dst`, or (`v6`) [`port_packet6`]
-    /// between their addresses in 2001:db8::/96 ([`addr`]).
+    /// between their addresses in 2001:db8::/96 or 2a11:db8::/96 ([`addr`]).
     fn packet(
         src: [u8; 4],
         sport: u16,

@@ -99,7 +99,7 @@ impl<S: Storage> ConnTable<S> {
     // more on a Cortex-M3 and 168 bytes of flash (measured).
     #[cfg_attr(target_pointer_width = "64", inline(never))]
     #[cfg_attr(not(target_pointer_width = "64"), inline(always))]
-    fn classify_other(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
+    pub(super) fn classify_other(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
         // Where there is a prefetch (`prefetch::ENABLED`), the key of a
         // plain TCP packet is read and hashed first and its home bucket
         // asked for, so that the bucket is on its way while the checks
