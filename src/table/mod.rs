@@ -770,7 +770,9 @@ impl<S: Storage> ConnTable<S> {
     /// Track the packets of `chunk`, a burst of [`ConnTable::track_batch`]
     /// whose first is the batch's packet `first`, their keys read and
     /// their home buckets asked for already (`keys`, and `keys6` for IPv6
-    /// packets if the burst has any).
+    /// packets if the burst has any). (`keys` by value: taken by
+    /// reference, an IPv4 burst's packets cost 29 instructions more each,
+    /// measured; a burst with IPv6 packets copies them, 768 bytes.)
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn track_burst(
