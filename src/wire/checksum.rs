@@ -62,10 +62,21 @@ pub(crate) fn is_valid(acc: u64) -> bool {
 /// `new` (sums from [`sum`]): RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'),
 /// which never yields the negative zero of RFC 1071's eqn. 2. Network
 /// address translation updates checksums this way (RFC 3022 § 4.2), as
-/// Linux's `inet_proto_csum_replace4()` does.
+/// Linux's `inet_proto_csum_replace4()` does. `new` is a sum of at most
+/// 2^32 words (any packet's).
+///
+/// ~m without folding m first: 2^64 − 1 is a multiple of 2^16 − 1, so the
+/// 64-bit complement of a sum is its negation modulo 2^16 − 1, as
+/// `csum_sub()` complements the 32-bit word it takes away; the carry out
+/// of the addition is added back (2^64 ≡ 1). The sum is then never zero,
+/// so the result is never 0xffff: the same value as Linux's replacement
+/// word by word (`update_sums_is_linux_word_by_word`), one fold fewer
+/// than folding m (a translated UDP packet's two checksums 9 x86
+/// instructions fewer, measured).
 #[inline]
 pub(crate) fn update_sums(check: u16, old: u64, new: u64) -> u16 {
-    !fold(u64::from(!check) + u64::from(!fold(old)) + new)
+    let (s, carry) = (!old).overflowing_add(u64::from(!check) + new);
+    !fold(s + u64::from(carry))
 }
 
 /// [`update_sums`] for a checksum field at `at` (two bytes, network
@@ -125,6 +136,44 @@ mod tests {
             let ours = if cfg!(target_endian = "little") { ours.swap_bytes() } else { ours };
             let reference = reference(&data);
             proptest::prop_assert!(ours == reference || (ours | reference) == 0xffff && (ours & reference) == 0);
+        }
+    }
+
+    /// `net/core/utils.c: inet_proto_csum_replace4()` on a checksum not
+    /// offloaded: `csum_replace4()`, 32-bit one's-complement additions
+    /// and a fold to 16 bits, complemented.
+    fn linux_replace4(check: u16, from: u32, to: u32) -> u16 {
+        let add = |a: u32, b: u32| {
+            let (s, c) = a.overflowing_add(b);
+            s + u32::from(c)
+        };
+        let x = add(add(!u32::from(check), !from), to);
+        let x = (x & 0xffff) + (x >> 16);
+        !((x & 0xffff) + (x >> 16)) as u16
+    }
+
+    proptest::proptest! {
+        /// Replacing words at once gives the value Linux gives replacing
+        /// them one after the other (zero's two forms included: neither
+        /// yields 0xffff), for words and checksums drawn mostly from the
+        /// values where the forms meet.
+        #[test]
+        fn update_sums_is_linux_word_by_word(
+            check in proptest::prop_oneof![proptest::prelude::Just(0xffffu16), proptest::prelude::Just(0u16), proptest::prelude::any::<u16>()],
+            words in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![proptest::prelude::Just(u32::MAX), proptest::prelude::Just(0u32), proptest::prelude::Just(0xffffu32), proptest::prelude::any::<u32>()],
+                    proptest::prop_oneof![proptest::prelude::Just(u32::MAX), proptest::prelude::Just(0u32), proptest::prelude::Just(0xffff_0000u32), proptest::prelude::any::<u32>()],
+                ),
+                1..4,
+            ),
+        ) {
+            // 0xffff replaced by 0 under checksum 0xffff: Linux gives 0.
+            proptest::prop_assert_eq!(update_sums(0xffff, 0xffff, 0), linux_replace4(0xffff, 0xffff, 0));
+            let linux = words.iter().fold(check, |c, &(from, to)| linux_replace4(c, from, to));
+            let old = words.iter().map(|&(from, _)| u64::from(from)).sum();
+            let new = words.iter().map(|&(_, to)| u64::from(to)).sum();
+            proptest::prop_assert_eq!(update_sums(check, old, new), linux);
         }
     }
 
