@@ -4,7 +4,7 @@
 //! first packet is classified; if it opens a connection, it gets the NAT
 //! bindings `flags` pick (bit 0: source NAT, bit 1: destination NAT, bit
 //! 2: a 7-port range, bit 3: `random`, bit 4: checksum verification on,
-//! bit 5: the FTP, TFTP and SIP helpers, whose NAT rewrites payloads),
+//! bit 5: the FTP, TFTP, SIP and SNMP helpers, whose NAT rewrites payloads),
 //! is confirmed and translated. Then its answer (addresses and ports
 //! swapped) and an ICMP error about it are tracked and translated; the
 //! second packet too, given the same bindings if it opens a connection
@@ -177,9 +177,10 @@ fuzz_target!(|data: &[u8]| {
     let mut config = Config::default();
     config.checksum = flags & 16 != 0;
     let mut table: FixedConnTable<64> = ConnTable::new(HashKey([0x42; 16]), config);
-    // Bit 5: the helpers whose NAT rewrites payloads (FTP, TFTP, SIP).
+    // Bit 5: the helpers whose NAT rewrites payloads (FTP, TFTP, SIP,
+    // SNMP).
     if flags & 32 != 0 {
-        for name in ["ftp", "tftp", "sip"] {
+        for name in ["ftp", "tftp", "sip", "snmp", "snmp_trap"] {
             if let Some(b) = ctrack::helper::builtin(name) {
                 let _ = table.add_builtin_helper(b);
             }

@@ -20,20 +20,36 @@ use crate::expect::{ExpectFlags, ExpectPolicy, Expectation};
 use crate::reason::HelperDrop;
 use crate::tuple::{Direction, Family, Tuple};
 
-/// A broadcast helper: name, service port, expectation lifetime.
+/// A helper's part beyond the broadcast one (SNMP's NAT).
+type Then = fn(&mut HelperContext<'_>) -> Result<(), HelperDrop>;
+
+/// A broadcast helper: name, service port, expectation lifetime, and what
+/// it does after the broadcast part.
 pub struct Broadcast {
     name: &'static str,
     port: u16,
     timeout: u32,
+    then: Option<Then>,
 }
 
-/// SNMP: expectations and the master live 30 s.
+/// SNMP: expectations and the master live 30 s; with feature
+/// `nat-helpers`, the addresses of a translated connection's messages are
+/// translated (`nf_conntrack_snmp.c: snmp_conntrack_help()` calls
+/// `nf_nat_snmp_basic`'s hook after the broadcast part).
 #[cfg(feature = "helper-snmp")]
-pub static SNMP: Broadcast = Broadcast { name: "snmp", port: 161, timeout: 30 };
+pub static SNMP: Broadcast = Broadcast {
+    name: "snmp",
+    port: 161,
+    timeout: 30,
+    #[cfg(feature = "nat-helpers")]
+    then: Some(super::snmp::nat::help),
+    #[cfg(not(feature = "nat-helpers"))]
+    then: None,
+};
 
 /// NetBIOS name service: 3 s.
 #[cfg(feature = "helper-netbios-ns")]
-pub static NETBIOS_NS: Broadcast = Broadcast { name: "netbios-ns", port: 137, timeout: 3 };
+pub static NETBIOS_NS: Broadcast = Broadcast { name: "netbios-ns", port: 137, timeout: 3, then: None };
 
 /// The broadcast address of `addr`'s subnet of `prefix` bits.
 fn broadcast_of(addr: [u8; 4], prefix: u8) -> [u8; 4] {
@@ -51,22 +67,31 @@ impl Helper for Broadcast {
     }
 
     fn help(&self, cx: &mut HelperContext<'_>) -> Result<(), HelperDrop> {
-        let Some(prefix) = cx.broadcast_prefix() else { return Ok(()) };
+        self.expect_answers(cx);
+        self.then.map_or(Ok(()), |then| then(cx))
+    }
+}
+
+impl Broadcast {
+    /// `nf_conntrack_broadcast.c: nf_conntrack_broadcast_help()`: a query
+    /// to a subnet's broadcast address expects the answers.
+    fn expect_answers(&self, cx: &mut HelperContext<'_>) {
+        let Some(prefix) = cx.broadcast_prefix() else { return };
         if cx.dir() != Direction::Original {
-            return Ok(());
+            return;
         }
         let orig = cx.tuple(Direction::Original);
         let (core::net::IpAddr::V4(src), core::net::IpAddr::V4(dst)) = (orig.src(), orig.dst()) else {
-            return Ok(());
+            return;
         };
         // The destination must be the broadcast address of the sender's subnet.
         if orig.family() != Family::Ipv4 || prefix > 32 || broadcast_of(src.octets(), prefix) != dst.octets()
         {
-            return Ok(());
+            return;
         }
-        let Some(sport) = orig.sport() else { return Ok(()) };
+        let Some(sport) = orig.sport() else { return };
         let Some(t) = Tuple::with_ports(dst.into(), self.port, src.into(), sport, orig.proto()) else {
-            return Ok(());
+            return;
         };
         let exp = Expectation::from_any_port(t)
             .with_src_prefix(prefix)
@@ -77,7 +102,6 @@ impl Helper for Broadcast {
         // accepts the packet).
         let _ = cx.expect(exp);
         cx.set_timeout(self.timeout);
-        Ok(())
     }
 }
 

@@ -565,6 +565,7 @@ mod tests {
                 rewrite: &mut rewrite,
                 expected: false,
                 payload,
+                l4_len: payload.len() + 20,
                 tcp_seq: Some(seq),
                 data,
                 helper: &FTP,

@@ -36,6 +36,8 @@ mod registry;
 pub(crate) mod sane;
 #[cfg(feature = "helper-sip")]
 pub(crate) mod sip;
+#[cfg(feature = "helper-snmp")]
+pub(crate) mod snmp;
 mod state;
 #[cfg(feature = "helper-tftp")]
 pub(crate) mod tftp;
@@ -171,6 +173,10 @@ pub struct HelperContext<'a> {
     pub(crate) rewrite: &'a mut Rewrite,
     pub(crate) expected: bool,
     pub(crate) payload: &'a [u8],
+    /// Bytes of the packet's layer-4 part (the IP payload): more than the
+    /// UDP header and the payload when the UDP length says less.
+    #[cfg_attr(not(all(feature = "helper-snmp", feature = "nat-helpers")), allow(dead_code))]
+    pub(crate) l4_len: usize,
     pub(crate) tcp_seq: Option<u32>,
     pub(crate) data: &'a mut HelperData,
     pub(crate) helper: &'static dyn Helper,
@@ -262,7 +268,7 @@ impl<'a> HelperContext<'a> {
 
     /// Whether an edit of this packet ([`HelperContext::mangle`]) touches
     /// the `len` bytes of the payload at `off`.
-    #[cfg(feature = "nat-helpers")]
+    #[cfg(all(feature = "nat-helpers", feature = "helper-sip"))]
     pub(crate) fn is_mangled(&self, off: usize, len: usize) -> bool {
         self.rewrite.touches(off, len)
     }
@@ -270,7 +276,7 @@ impl<'a> HelperContext<'a> {
     /// Send this packet, a UDP datagram, to port `port` of its
     /// destination when it is translated, whatever port the translation
     /// gives (the SIP helper's "forced" port, `nf_nat_sip()`).
-    #[cfg(feature = "nat-helpers")]
+    #[cfg(all(feature = "nat-helpers", feature = "helper-sip"))]
     pub(crate) fn force_dport(&mut self, port: u16) {
         self.rewrite.force_dport(port);
     }

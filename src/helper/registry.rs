@@ -8,7 +8,8 @@ use crate::tuple::{Family, proto};
 /// default (the ports of `nf_conntrack_ftp.c`, `nf_conntrack_tftp.c`,
 /// `nf_conntrack_sip.c`, `nf_conntrack_snmp.c`,
 /// `nf_conntrack_netbios_ns.c`, `nf_conntrack_irc.c`,
-/// `nf_conntrack_amanda.c`, `nf_conntrack_sane.c`, `nf_conntrack_pptp.c`).
+/// `nf_conntrack_amanda.c`, `nf_conntrack_sane.c`, `nf_conntrack_pptp.c`;
+/// `snmp_trap` of `nf_nat_snmp_basic_main.c`).
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct Builtin {
@@ -49,6 +50,14 @@ pub const BUILTINS: &[Builtin] = &[
         name: "snmp",
         helper: &super::broadcast::SNMP,
         ports: &[(proto::UDP, 161)],
+        family: Some(Family::Ipv4),
+    },
+    // Linux has it only with `nf_nat_snmp_basic`: the NAT of traps.
+    #[cfg(feature = "helper-snmp")]
+    Builtin {
+        name: "snmp_trap",
+        helper: &super::snmp::SNMP_TRAP,
+        ports: &[(proto::UDP, 162)],
         family: Some(Family::Ipv4),
     },
     #[cfg(feature = "helper-netbios-ns")]

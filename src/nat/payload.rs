@@ -89,7 +89,7 @@ impl Rewrite {
     /// Send the packet, a UDP datagram, to port `port` of its destination
     /// (`nf_nat_sip()`'s "forced" port: a phone that listens on another
     /// port than the one it sends from). 0: no change.
-    #[cfg(feature = "nat-helpers")]
+    #[cfg(all(feature = "nat-helpers", feature = "helper-sip"))]
     pub(crate) fn force_dport(&mut self, port: u16) {
         self.dport = port;
     }

@@ -836,6 +836,7 @@ impl<S: Storage> ConnTable<S> {
             rewrite: &mut self.rewrite,
             expected: e.status.contains(Status::EXPECTED),
             payload,
+            l4_len: ip.l4.len(),
             tcp_seq,
             data: &mut ext.data,
             helper,

@@ -232,6 +232,7 @@ mod tests {
                 rewrite: &mut rewrite,
                 expected: self.expected,
                 payload,
+                l4_len: payload.len() + 20,
                 tcp_seq: (self.orig.proto() == 6).then_some(1),
                 data: &mut self.data,
                 helper: &SIP,
