@@ -30,8 +30,9 @@
 //!                        of UDP and TCP over IPv4
 //!    display             EntryRef, `conntrack -L` lines
 //! ───────────────────────────────────────────────────────────────────────
-//!  helper                Helper trait, registry, FTP/TFTP/SIP/SNMP/
-//!                        NetBIOS-NS/IRC/Amanda/SANE/PPTP
+//!  helper                Helper trait, registry, FTP/TFTP/SIP/SNMP
+//!                        (and its traps' NAT)/NetBIOS-NS/IRC/Amanda/
+//!                        SANE/PPTP
 //!  expect                expectations: connections helpers announce
 //! ───────────────────────────────────────────────────────────────────────
 //!  proto                 the tracker contract (inspect, handle_packet,
