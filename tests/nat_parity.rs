@@ -113,6 +113,10 @@ enum Admit {
     /// after a first datagram a helper dropped before its entry was
     /// confirmed).
     RuleIfNew(NatRule),
+    /// Not a new connection (the server's datagrams: one that would open
+    /// a connection, its client's having been dropped, reaches the
+    /// router's own public address and is not forwarded).
+    NotNew,
 }
 
 /// The client's end of a TCP connection, and the server's.
@@ -146,6 +150,7 @@ impl Path {
             Admit::Expected | Admit::ExpectedOrRule(_) if related => None,
             Admit::ExpectedOrRule(rule) if v.state() == Some(CtState::New) => Some(rule),
             Admit::RuleIfNew(rule) => matches!(&v, Verdict::Tracked(t) if t.is_unconfirmed()).then_some(rule),
+            Admit::NotNew if v.state() != Some(CtState::New) => None,
             _ => {
                 self.t.discard(&v);
                 return None;
@@ -270,7 +275,9 @@ fn through_ctrack(set: &Setting, messages: &[(From, Vec<u8>)]) -> Vec<Option<Lea
                 &udp(h.client, cp, to_server.0, to_server.1, payload),
                 Admit::RuleIfNew(rule().unwrap()),
             ),
-            From::Server => path.pass(&udp(h.server, sp, to_client.0, to_client.1, payload), None),
+            From::Server => {
+                path.pass_as(&udp(h.server, sp, to_client.0, to_client.1, payload), Admit::NotNew)
+            }
         };
         out.push(left.map(|l| leaving(&l)));
     }
@@ -278,7 +285,7 @@ fn through_ctrack(set: &Setting, messages: &[(From, Vec<u8>)]) -> Vec<Option<Lea
 }
 
 #[test]
-fn sip_nat_is_the_kernels() {
+fn helper_nat_is_the_kernels() {
     // (`CTRACK_NAT_DIR`: another directory, e.g. a differential round's; the
     // deliberate differences: "FILE MESSAGE reason" lines.)
     let Scenarios { docs, known, skipped } = scenarios("CTRACK_NAT_DIR", "nat");

@@ -12,6 +12,9 @@ an OID), in versions it takes (1, 2c) and not (3), and broken encodings.
 usage: gen_snmp_nat.py OUTDIR   (writes snmp-161.json, snmp-trap-162.json,
 snmp-encodings.json, snmp-v1-traps.json; then nat_oracle.py each into
 tests/data/nat/)
+       gen_snmp_nat.py --random OUTDIR FIRST_SEED COUNT   (a random round:
+COUNT scenarios of 40 mutated messages each, for nat_oracle.py and then
+`CTRACK_NAT_DIR=... cargo test --test nat_parity`)
 """
 import json
 import os
@@ -242,7 +245,56 @@ def v1_traps():
     return {"helper": "snmp_trap", "server_port": 162, "client_port": 40163, "messages": msgs}
 
 
+def random_round(seed, n=40):
+    """`n` messages of a random round: a well-formed message (any PDU
+    type, [4] included, versions 0 to 3, one to four VarBinds of any value
+    type, the client's address among them), then up to three random edits
+    (a byte changed, often to a tag or length byte; a byte put in or taken
+    out; the message cut short)."""
+    import random
+    r = random.Random(seed)
+    values = [lambda: ipaddr(CLIENT), lambda: ipaddr(OTHER), lambda: integer(r.randrange(-300, 300)),
+              lambda: octets(bytes(r.randrange(256) for _ in range(r.randrange(6)))), null,
+              lambda: oid(1, 3, 6, r.randrange(50)), lambda: tlv(r.choice([0x41, 0x42, 0x43, 0x44, 0x46]), b"\x01"),
+              lambda: tlv(r.choice([0x80, 0x81, 0x82]), b""), lambda: b""]
+    structural = [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x10, 0x30, 0x40, 0x41, 0x45, 0x60, 0x80, 0x81, 0x82,
+                  0x83, 0x84, 0xa0, 0xa2, 0xa3, 0xa4, 0xa7, 0xa9, 0xff]
+    msgs = []
+    for _ in range(n):
+        vbs = [seq(oid(1, 3, 6, 1, r.randrange(9)), *[r.choice(values)() for _ in range(r.choice([1, 1, 1, 2]))])
+               for _ in range(r.randrange(1, 5))]
+        pdu_tag = r.choice([0xA0, 0xA1, 0xA2, 0xA3, 0xA5, 0xA6, 0xA7, 0xA8, 0xA4])
+        m = bytearray(message(r.choice([0, 1, 1, 1, 3]), pdu(pdu_tag, seq(*vbs), r.randrange(1 << 16))))
+        for _ in range(r.choice([0, 0, 1, 1, 2, 3])):
+            k = r.randrange(5)
+            i = r.randrange(len(m))
+            if k <= 2:
+                m[i] = r.choice(structural) if r.random() < 0.7 else r.randrange(256)
+            elif k == 3 and len(m) > 2:
+                del m[i]
+            else:
+                m.insert(i, r.choice(structural))
+        if r.random() < 0.1:
+            del m[r.randrange(1, len(m)):]
+        # The client first: its datagram opens the connection (one from
+        # the server first would meet no translation).
+        sender = r.choice(["client", "client", "server"]) if msgs else "client"
+        msgs.append({"from": sender, "payload": text(bytes(m))})
+    return {"helper": r.choice(["snmp", "snmp_trap"]), "server_port": 161, "client_port": 40000 + seed % 20000,
+            "seed": seed, "messages": msgs}
+
+
 def main():
+    if sys.argv[1] == "--random":
+        # gen_snmp_nat.py --random OUTDIR FIRST_SEED COUNT
+        out, first, count = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        os.makedirs(out, exist_ok=True)
+        for seed in range(first, first + count):
+            s = random_round(seed)
+            if s["helper"] == "snmp_trap":
+                s["server_port"] = 162
+            json.dump(s, open(os.path.join(out, "snmp-random-%d.json" % seed), "w"), indent=1)
+        return
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for name, s in (("snmp-161.json", snmp_161()), ("snmp-trap-162.json", snmp_trap_162()),
