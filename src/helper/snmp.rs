@@ -18,9 +18,9 @@
 //! `IpAddress` then a `NULL`: yes; an `IpAddress` then another: no); the
 //! v1 `Trap-PDU` (`[4]`) is not in the grammar at all ("obsolete"), so a
 //! v1 trap through a translated connection is dropped. To give the same
-//! verdicts on any bytes, this module runs the same machine: [`PROGRAM`]
+//! verdicts on any bytes, this module runs the same machine: `PROGRAM`
 //! is the grammar's machine, written out op by op (the reasoning for each
-//! op is beside it), and [`decode`] executes it with the decoder's rules
+//! op is beside it), and `decode` executes it with the decoder's rules
 //! (tags of one byte, lengths of at most two bytes, indefinite lengths for
 //! constructed values only, the checks of a constructed value's end).
 //! `tests/data/nat/snmp-*.json` hold what the kernel did to messages of
@@ -96,8 +96,8 @@ pub(crate) mod nat {
         /// whose alternatives are all skippable).
         CondFail,
         /// The end of a constructed value: its content must be used up
-        /// (`END_SEQ`); for `EndSeqOf`, otherwise the next element starts at
-        /// op `0` (`END_SEQ_OF`).
+        /// (`END_SEQ`); for `EndSeqOf`, unless another element follows,
+        /// which is then matched from the op it names (`END_SEQ_OF`).
         EndSeq,
         EndSeqOf(u8),
         Return,
