@@ -1484,7 +1484,7 @@ fn snmp_addresses_follow_the_translation() {
     // public one; another address and the same bytes in a string stay.
     let msg = snmp(0xa3, &[inside, &[0x40, 4, 198, 51, 100, 7], &[4, 4, 10, 0, 0, 5]]);
     let mut out = udp(CLIENT, 40000, SERVER, 161, &msg);
-    open(&mut t, &mut out, &[snat()]).unwrap();
+    let v = open(&mut t, &mut out, &[snat()]).unwrap();
     let mut want = msg.clone();
     let at = msg.windows(6).position(|w| w == inside).unwrap();
     want[at + 2..at + 6].copy_from_slice(&[203, 0, 113, 1]);
@@ -1494,7 +1494,7 @@ fn snmp_addresses_follow_the_translation() {
     // source to the reply destination either way).
     let answer = snmp(0xa2, &[inside, &[0x40, 4, 203, 0, 113, 1]]);
     let mut back = udp(SERVER, 161, PUBLIC, 40000, &answer);
-    pass(&mut t, &mut back);
+    assert_eq!(pass(&mut t, &mut back).entry(), v.entry());
     assert_eq!(addrs(&back), (addr(SERVER), addr(CLIENT)));
     let mut want = answer.clone();
     let at = answer.windows(6).position(|w| w == inside).unwrap();
