@@ -200,9 +200,9 @@ pub(crate) mod nat {
     /// of each `IpAddress` value equal to `from`. Err: the decoder refuses the
     /// message (Linux drops it).
     fn decode(data: &[u8], from: [u8; 4], found: &mut dyn FnMut(usize)) -> Result<(), ()> {
-        // The constructed values open: where their content started and the
-        // end of the value around them (`None`: this one has an indefinite
-        // length and ends at its end-of-contents octets).
+        // The constructed values open: for each, the end of the value
+        // around it (`None`: it has an indefinite length and ends at its
+        // end-of-contents octets).
         let mut cons: [Option<usize>; DEPTH] = [None; DEPTH];
         let mut csp = 0;
         let mut ret: [usize; DEPTH] = [0; DEPTH];
