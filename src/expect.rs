@@ -122,7 +122,8 @@ pub struct Expectation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct ExpectNat {
-    /// 0: none; [`ExpectNat::FOLLOW_MASTER`] or [`ExpectNat::SIP_MEDIA`].
+    /// 0: none; [`ExpectNat::FOLLOW_MASTER`], [`ExpectNat::SIP_MEDIA`] or
+    /// [`ExpectNat::PPTP`].
     pub kind: u8,
     /// The master's direction the expected connection travels in.
     pub reply: bool,
@@ -142,6 +143,13 @@ impl ExpectNat {
     /// master only for a connection from the master's own peer
     /// (`nf_nat_sip_expected()`).
     pub(crate) const SIP_MEDIA: u8 = 2;
+    /// A PPTP call's GRE connection (`nf_nat_pptp.c: pptp_nat_expected()`):
+    /// source NAT to where the master's peer sends, destination NAT to
+    /// where the master's packets come from, and the saved key (in
+    /// `saved_port`) as the translated source key of a connection in the
+    /// master's original direction, the destination key of one in its
+    /// reply direction.
+    pub(crate) const PPTP: u8 = 3;
 
     pub(crate) fn is_none(&self) -> bool {
         self.kind == 0
@@ -213,6 +221,21 @@ impl Expectation {
             reply: from == Direction::Reply,
             saved_addr,
             saved_port: saved.1,
+        };
+        Expectation { nat, ..self }
+    }
+
+    /// This expectation of a PPTP call's GRE connection, whose control
+    /// connection is translated: it comes in the master's direction
+    /// `from`, and its key is translated to `saved_key` on arrival
+    /// ([`ExpectNat::PPTP`]).
+    #[cfg(all(feature = "helper-pptp", feature = "nat-helpers"))]
+    pub(crate) fn pptp_translated(self, from: Direction, saved_key: u16) -> Expectation {
+        let nat = ExpectNat {
+            kind: ExpectNat::PPTP,
+            reply: from == Direction::Reply,
+            saved_addr: [0; 16],
+            saved_port: saved_key,
         };
         Expectation { nat, ..self }
     }

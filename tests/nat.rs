@@ -1542,3 +1542,93 @@ fn snmp_messages_the_decoder_refuses_are_dropped() {
         matches!(t.confirm(&mut v, &out), Err(DropReason::Helper(d)) if d.to_string() == "dropping malformed packet")
     );
 }
+
+/// A PPTP control message (RFC 2637 section 2): type `kind`, a body of
+/// `len` bytes with `fields` (offset, bytes) set.
+#[cfg(all(feature = "nat-helpers", feature = "helper-pptp"))]
+fn pptp(kind: u16, len: usize, fields: &[(usize, &[u8])]) -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&((12 + len) as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 1, 0x1a, 0x2b, 0x3c, 0x4d]);
+    m.extend_from_slice(&kind.to_be_bytes());
+    m.extend_from_slice(&[0, 0]);
+    let mut body = vec![0u8; len];
+    for (at, b) in fields {
+        body[*at..*at + b.len()].copy_from_slice(b);
+    }
+    m.extend(body);
+    m
+}
+
+/// An enhanced GRE (version 1) packet with call id `call_id`.
+#[cfg(all(feature = "nat-helpers", feature = "helper-pptp"))]
+fn gre1(src: &str, dst: &str, call_id: u16) -> Vec<u8> {
+    let mut g = vec![0x20, 0x01, 0x88, 0x0b, 0, 3];
+    g.extend_from_slice(&call_id.to_be_bytes());
+    g.extend_from_slice(b"ppp");
+    ip_packet(addr(src), addr(dst), 47, &g, 64)
+}
+
+#[cfg(all(feature = "nat-helpers", feature = "helper-pptp"))]
+#[test]
+fn pptp_call_ids_and_gre_keys_follow_the_translation() {
+    let mut t = table();
+    t.add_builtin_helper(helper::builtin("pptp").unwrap()).unwrap();
+    let call_id = |p: &[u8]| u16::from_be_bytes([p[52], p[53]]);
+    let mut syn = tcp(CLIENT, 40100, SERVER, 1723, SYN, 1000, 0, 65535, &[]);
+    let ctrl = open(&mut t, &mut syn, &[snat().ports(6000, 6000)]).unwrap();
+    let _ = pass(&mut t, &mut tcp(SERVER, 1723, PUBLIC, 6000, SYN | ACK, 5000, 1001, 65535, &[]));
+    let (mut c, mut s) = (1001u32, 5001u32);
+    let from_client = |t: &mut FixedConnTable<256, 128>, m: &[u8], c: &mut u32, s: u32| {
+        let mut p = tcp(CLIENT, 40100, SERVER, 1723, ACK | PSH, *c, s, 65535, m);
+        let _ = pass(t, &mut p);
+        *c += m.len() as u32;
+        p
+    };
+    from_client(&mut t, &pptp(1, 144, &[]), &mut c, s);
+    let mut start = tcp(SERVER, 1723, PUBLIC, 6000, ACK | PSH, s, c, 65535, &pptp(2, 144, &[(2, &[1])]));
+    let _ = pass(&mut t, &mut start);
+    s += 156;
+    // The PNS's call id 0x1234 becomes the public port, 6000 (Linux has
+    // no call id allocator); the checksums hold (`pass` checks them).
+    let out = from_client(&mut t, &pptp(7, 156, &[(0, &[0x12, 0x34])]), &mut c, s);
+    assert_eq!(call_id(&out), 6000);
+    // The PAC's reply names 6000; the PNS sees its own id.
+    let reply = pptp(8, 20, &[(0, &[0x07, 0x77]), (2, &6000u16.to_be_bytes()), (4, &[1])]);
+    let mut back = tcp(SERVER, 1723, PUBLIC, 6000, ACK | PSH, s, c, 65535, &reply);
+    let _ = pass(&mut t, &mut back);
+    assert_eq!(u16::from_be_bytes([back[54], back[55]]), 0x1234);
+    assert_eq!(call_id(&back), 0x0777, "the PAC's own call id is kept");
+
+    // The call's GRE: the client's packets leave from the public address
+    // with the PAC's call id; the PAC's, to the public address with call
+    // id 6000, reach the client with 0x1234.
+    let mut g = gre1(CLIENT, SERVER, 0x0777);
+    let v = pass(&mut t, &mut g);
+    assert_eq!(v.state(), Some(CtState::Related));
+    assert_eq!(addrs(&g), (addr(PUBLIC), addr(SERVER)));
+    assert_eq!(u16::from_be_bytes([g[26], g[27]]), 0x0777);
+    let mut g = gre1(SERVER, PUBLIC, 6000);
+    let r = pass(&mut t, &mut g);
+    assert_eq!(
+        (r.state(), r.dir(), r.entry()),
+        (Some(CtState::Established), Some(Direction::Reply), v.entry())
+    );
+    assert_eq!(addrs(&g), (addr(SERVER), addr(CLIENT)));
+    assert_eq!(u16::from_be_bytes([g[26], g[27]]), 0x1234);
+    let gre_conn = t.get(v.entry().unwrap(), now()).unwrap();
+    assert_eq!(gre_conn.orig().l4(), L4::Gre { srckey: 0x1234, dstkey: 0x0777 });
+    assert_eq!(gre_conn.reply().l4(), L4::Gre { srckey: 0x0777, dstkey: 6000 });
+    assert_eq!(gre_conn.reply().dst(), addr(PUBLIC));
+
+    // The PAC ends the call: its Call-Disconnect-Notify names its own id,
+    // where Linux writes the PNS's; the call's GRE connection goes.
+    let end = pptp(13, 136, &[(0, &[0x07, 0x77])]);
+    let mut back = tcp(SERVER, 1723, PUBLIC, 6000, ACK | PSH, s + 32, c, 65535, &end);
+    let _ = pass(&mut t, &mut back);
+    assert_eq!(call_id(&back), 0x1234);
+    assert!(t.get(v.entry().unwrap(), now()).is_none(), "the GRE connection is gone");
+    assert!(t.get(ctrl.entry().unwrap(), now()).is_some());
+    let late = gre1(SERVER, PUBLIC, 6000);
+    assert_eq!(t.track(now(), &late).state(), Some(CtState::New));
+}

@@ -202,6 +202,14 @@ pub struct Master {
     pub pns_call_id: u16,
     /// The PAC's (server's) call id.
     pub pac_call_id: u16,
+    /// On a translated control connection, the PNS's call id as the PNS
+    /// sent it (`struct nf_nat_pptp`'s `pns_call_id`; `pns_call_id` above
+    /// is then the one the PAC sees).
+    pub nat_pns_call_id: u16,
+    /// On a translated control connection, the PAC's call id when the
+    /// call's GRE connection was expected (`struct nf_nat_pptp`'s
+    /// `pac_call_id`).
+    pub nat_pac_call_id: u16,
 }
 
 impl HelperState for Master {
@@ -223,7 +231,14 @@ impl HelperState for Master {
             7 => Call::ClearRequested,
             _ => Call::None,
         };
-        Master { session, call, pns_call_id: r.u16(), pac_call_id: r.u16() }
+        Master {
+            session,
+            call,
+            pns_call_id: r.u16(),
+            pac_call_id: r.u16(),
+            nat_pns_call_id: r.u16(),
+            nat_pac_call_id: r.u16(),
+        }
     }
 
     fn store(&self, w: &mut StateWriter<'_>) {
@@ -231,12 +246,18 @@ impl HelperState for Master {
         w.u8(self.call as u8);
         w.u16(self.pns_call_id);
         w.u16(self.pac_call_id);
+        w.u16(self.nat_pns_call_id);
+        w.u16(self.nat_pac_call_id);
     }
 }
 
 /// What a message asks of the table besides the new state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// The message is out of place (the kernel's `invalid:` label): the
+    /// state is unchanged, and on a translated connection the message is
+    /// not rewritten.
+    Ignored,
     /// Nothing.
     None,
     /// Expect the call's GRE connection: `exp_gre(call id, peer call id)`
@@ -253,7 +274,7 @@ pub enum Action {
 
 /// The tracker: `pptp_outbound_pkt()` for a message from the PNS (the
 /// original direction), `pptp_inbound_pkt()` for one from the PAC. A
-/// message out of place leaves the state as it is.
+/// message out of place leaves the state as it is ([`Action::Ignored`]).
 pub fn step(state: &mut Master, m: &Message, from_pns: bool) -> Action {
     let confirmed = state.session == Session::Confirmed;
     if from_pns {
@@ -279,7 +300,8 @@ pub fn step(state: &mut Master, m: &Message, from_pns: bool) -> Action {
                 }
             }
             msg::CALL_CLEAR_REQUEST if confirmed => state.call = Call::ClearRequested,
-            _ => {}
+            msg::SET_LINK_INFO | msg::ECHO_REQUEST | msg::ECHO_REPLY => {}
+            _ => return Action::Ignored,
         }
         return Action::None;
     }
@@ -318,7 +340,8 @@ pub fn step(state: &mut Master, m: &Message, from_pns: bool) -> Action {
             state.call = Call::None;
             return Action::DestroySiblings;
         }
-        _ => {}
+        msg::WAN_ERROR_NOTIFY | msg::SET_LINK_INFO | msg::ECHO_REQUEST | msg::ECHO_REPLY => {}
+        _ => return Action::Ignored,
     }
     Action::None
 }
@@ -339,35 +362,55 @@ impl Helper for Pptp {
         }
         let Some(m) = parse(cx.payload()) else { return Ok(()) };
         let mut state: Master = cx.load();
-        let action = step(&mut state, &m, cx.dir() == Direction::Original);
-        cx.store(&state);
+        let from_pns = cx.dir() == Direction::Original;
+        let action = step(&mut state, &m, from_pns);
         match action {
-            Action::None => {}
-            Action::ExpectGre { pac, pns } => expect_gre(cx, pac, pns),
+            Action::Ignored | Action::None => {}
+            Action::ExpectGre { pac, pns } => expect_gre(cx, &mut state, pac, pns),
             Action::DestroySiblings => cx.pptp.destroy_siblings = true,
         }
-        Ok(())
+        // A message in place reaches NAT's hooks (`nf_nat_pptp.c`).
+        #[cfg(feature = "nat-helpers")]
+        let r = if cx.is_translated() && action != Action::Ignored {
+            nat::rewrite(cx, &mut state, &m, from_pns)
+        } else {
+            Ok(())
+        };
+        #[cfg(not(feature = "nat-helpers"))]
+        let r = Ok(());
+        cx.store(&state);
+        r
     }
 }
 
 /// `exp_gre()`: the two expectations (PNS to PAC keyed PNS id to PAC id,
-/// and the inverse), then the two key map entries; whatever fails undoes
-/// what this call added. Failure does not drop the packet.
-fn expect_gre(cx: &mut HelperContext<'_>, pac: u16, pns: u16) {
-    let orig = cx.tuple(Direction::Original);
+/// and the other way), then the two key map entries; whatever fails undoes
+/// what this call added. Failure does not drop the packet. On a
+/// translated control connection the keys are those of each side of the
+/// router, and the GRE connection is translated on arrival
+/// (`nf_nat_pptp.c: pptp_exp_gre()`, below).
+fn expect_gre(cx: &mut HelperContext<'_>, state: &mut Master, pac: u16, pns: u16) {
+    let (orig, reply) = (cx.tuple(Direction::Original), cx.tuple(Direction::Reply));
     let (Some(to_pac), Some(to_pns)) =
-        (Tuple::gre(orig.src(), pns, orig.dst(), pac), Tuple::gre(orig.dst(), pac, orig.src(), pns))
+        (Tuple::gre(orig.src(), pns, orig.dst(), pac), Tuple::gre(reply.src(), pac, reply.dst(), pns))
     else {
         return;
     };
     let exp = |t: Tuple| Expectation::from_any_port(t).with_exact_src_port();
-    if cx.expect(exp(to_pac)).is_err() {
+    let (exp_to_pac, exp_to_pns) = (exp(to_pac), exp(to_pns));
+    #[cfg(feature = "nat-helpers")]
+    let (exp_to_pac, exp_to_pns) =
+        if cx.is_translated() { nat::expect_gre(state, to_pac, to_pns) } else { (exp_to_pac, exp_to_pns) };
+    #[cfg(not(feature = "nat-helpers"))]
+    let _ = state;
+    let (to_pac, to_pns) = (exp_to_pac.tuple(), exp_to_pns.tuple());
+    if cx.expect(exp_to_pac).is_err() {
         return;
     }
     let unexpect = |cx: &mut HelperContext<'_>, t: Tuple| {
         cx.unexpect(&mut |e| e.tuple() == t);
     };
-    if cx.expect(exp(to_pns)).is_err() {
+    if cx.expect(exp_to_pns).is_err() {
         unexpect(cx, to_pac);
         return;
     }
@@ -380,6 +423,90 @@ fn expect_gre(cx: &mut HelperContext<'_>, pac: u16, pns: u16) {
         cx.keymap_destroy();
         unexpect(cx, to_pns);
         unexpect(cx, to_pac);
+    }
+}
+
+/// PPTP's NAT (`nf_nat_pptp.c`): on a translated control connection the
+/// PNS's call id is the control connection's port on the PAC's side of
+/// the router (there is no allocator of call ids: Linux's own comment
+/// says so, and that two calls in one control connection then clash), the
+/// call messages carry each side's ids, and the call's GRE connection is
+/// translated like its master, keys included.
+#[cfg(feature = "nat-helpers")]
+pub(crate) mod nat {
+    use super::{HEADER_LEN, Master, Message, msg};
+    use crate::expect::Expectation;
+    use crate::helper::HelperContext;
+    use crate::reason::HelperDrop;
+    use crate::tuple::{Direction, Tuple};
+
+    /// The body offset of the call id NAT rewrites in a message from the
+    /// PNS (`pptp_outbound_pkt()`), or from the PAC (`pptp_inbound_pkt()`):
+    /// the PNS's own call id in what it sends, the PAC's peer call id in
+    /// what it sends, and for a `Call-Disconnect-Notify` the call id the
+    /// PAC names, which is its own (the kernel writes the PNS's there).
+    fn offset(kind: u16, from_pns: bool) -> Option<usize> {
+        match (from_pns, kind) {
+            (true, msg::OUT_CALL_REQUEST | msg::IN_CALL_REPLY | msg::CALL_CLEAR_REQUEST) => Some(0),
+            (false, msg::OUT_CALL_REPLY) => Some(2),
+            (
+                false,
+                msg::IN_CALL_CONNECT
+                | msg::WAN_ERROR_NOTIFY
+                | msg::CALL_DISCONNECT_NOTIFY
+                | msg::SET_LINK_INFO,
+            ) => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Rewrite the call id of message `m` (in place: its tracking done,
+    /// `state` is the connection's new state) for the other side of the
+    /// router. An `Outgoing-Call-Request` makes the PNS's call id the
+    /// control connection's reply destination port, and saves the PNS's
+    /// own; messages from the PNS then carry the call id the PAC knows,
+    /// messages from the PAC the one the PNS chose. A rewrite that cannot
+    /// be made drops the packet.
+    pub(crate) fn rewrite(
+        cx: &mut HelperContext<'_>,
+        state: &mut Master,
+        m: &Message,
+        from_pns: bool,
+    ) -> Result<(), HelperDrop> {
+        let Some(at) = offset(m.kind, from_pns) else { return Ok(()) };
+        let id = if from_pns {
+            if m.kind == msg::OUT_CALL_REQUEST {
+                state.nat_pns_call_id = state.pns_call_id;
+                state.pns_call_id = cx.tuple(Direction::Reply).dport().unwrap_or(0);
+            }
+            state.pns_call_id
+        } else {
+            state.nat_pns_call_id
+        };
+        if cx.mangle(HEADER_LEN + at, 2, &id.to_be_bytes()) {
+            Ok(())
+        } else {
+            Err(HelperDrop("call id not rewritten"))
+        }
+    }
+
+    /// `pptp_exp_gre()`: the expectations of a call's GRE connection on a
+    /// translated control connection, from the untranslated ones (PNS to
+    /// PAC, and PAC to PNS, keyed by the ids each side sees): the packets
+    /// of the PNS carry the PNS's own call id as their source key, those
+    /// of the PAC the call id the PAC knows as their destination key; on
+    /// arrival each is translated to the other side's view.
+    pub(crate) fn expect_gre(state: &mut Master, to_pac: Tuple, to_pns: Tuple) -> (Expectation, Expectation) {
+        state.nat_pac_call_id = state.pac_call_id;
+        let rekey = |t: Tuple, src: u16, dst: u16| {
+            let t = Tuple::gre(t.src(), src, t.dst(), dst).unwrap_or(t);
+            Expectation::from_any_port(t).with_exact_src_port()
+        };
+        let to_pac = rekey(to_pac, state.nat_pns_call_id, state.pac_call_id)
+            .pptp_translated(Direction::Original, state.pns_call_id);
+        let to_pns = rekey(to_pns, state.nat_pac_call_id, state.pns_call_id)
+            .pptp_translated(Direction::Reply, state.nat_pns_call_id);
+        (to_pac, to_pns)
     }
 }
 
@@ -451,7 +578,7 @@ mod tests {
     fn outgoing_call() {
         let mut s = Master::default();
         // A call before the session is up is ignored.
-        assert_eq!(step(&mut s, &m(msg::OUT_CALL_REQUEST, 5, 0, 0), true), Action::None);
+        assert_eq!(step(&mut s, &m(msg::OUT_CALL_REQUEST, 5, 0, 0), true), Action::Ignored);
         assert_eq!(s, Master::default());
         step(&mut s, &m(msg::START_SESSION_REQUEST, 0, 0, 0), true);
         assert_eq!(s.session, Session::Requested);
@@ -463,7 +590,7 @@ mod tests {
         step(&mut s, &m(msg::OUT_CALL_REQUEST, 5, 0, 0), true);
         assert_eq!((s.call, s.pns_call_id), (Call::OutRequested, 5));
         // The reply must name the PNS's call id.
-        assert_eq!(step(&mut s, &m(msg::OUT_CALL_REPLY, 9, 6, 1), false), Action::None);
+        assert_eq!(step(&mut s, &m(msg::OUT_CALL_REPLY, 9, 6, 1), false), Action::Ignored);
         assert_eq!(
             step(&mut s, &m(msg::OUT_CALL_REPLY, 9, 5, 1), false),
             Action::ExpectGre { pac: 9, pns: 5 }
@@ -486,7 +613,7 @@ mod tests {
         assert_eq!((s.call, s.pac_call_id), (Call::InRequested, 40));
         step(&mut s, &m(msg::IN_CALL_REPLY, 3, 40, 1), true);
         assert_eq!((s.call, s.pns_call_id), (Call::InReplied, 3));
-        assert_eq!(step(&mut s, &m(msg::IN_CALL_CONNECT, 0, 4, 0), false), Action::None);
+        assert_eq!(step(&mut s, &m(msg::IN_CALL_CONNECT, 0, 4, 0), false), Action::Ignored);
         assert_eq!(
             step(&mut s, &m(msg::IN_CALL_CONNECT, 0, 3, 0), false),
             Action::ExpectGre { pac: 40, pns: 3 }
@@ -501,6 +628,8 @@ mod tests {
             call: Call::InReplied,
             pns_call_id: 0xfffe,
             pac_call_id: 1,
+            nat_pns_call_id: 0x1234,
+            nat_pac_call_id: 0xabcd,
         };
         let mut data = crate::helper::HelperData::default();
         s.store(&mut StateWriter::new(&mut data));

@@ -199,6 +199,21 @@ fn manip_any(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatError> {
     if (ports && l4.len() < 8) || (icmp && l4.len() < 8) {
         return Err(NatError::Malformed);
     }
+    // GRE (`nf_nat_proto.c: gre_manip_pkt()`): the first 8 bytes must be
+    // there; only destination NAT writes, and only an enhanced (version
+    // 1, PPTP) header's call id, the receiver's key, which no checksum
+    // covers; a version other than 0 and 1 is refused.
+    let gre = lay.proto == proto::GRE && (m.src.is_some() || m.dst.is_some());
+    let gre_call_id = if gre {
+        let version = l4.get(..8).ok_or(NatError::Malformed)?[1] & 0x07;
+        match (m.dst, version) {
+            (Some((_, key)), 1) => Some(key),
+            (Some(_), 2..) => return Err(NatError::Malformed),
+            _ => None,
+        }
+    } else {
+        None
+    };
     let csum = l4_sum(lay.family, lay.proto, l4);
     // Addresses: under the pseudo-header of the layer-4 checksum, and
     // under the IPv4 header checksum.
@@ -231,6 +246,9 @@ fn manip_any(buf: &mut [u8], m: &Manip, mode: Mode) -> Result<(), NatError> {
     }
     if icmp && (m.src.is_some() || m.dst.is_some()) {
         put16(l4, 4, m.icmp_id);
+    }
+    if let Some(key) = gre_call_id {
+        l4[6..8].copy_from_slice(&key.to_be_bytes());
     }
     if let Some(c) = csum {
         let (old, new) = if c.pseudo { (l4_old + ip_old, l4_new + ip_new) } else { (l4_old, l4_new) };

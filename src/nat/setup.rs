@@ -8,7 +8,7 @@ use crate::hash::hash_words;
 use crate::status::{Status, TcpState};
 use crate::table::{ConnTable, NatView, Storage};
 use crate::time::Tick;
-use crate::tuple::{Family, Tuple, has_ports, is_icmp_of};
+use crate::tuple::{Family, Tuple, has_ports, is_icmp_of, proto};
 use crate::verdict::{Handle, Verdict};
 
 /// The last tries of each round of a port search in which a new TCP
@@ -58,11 +58,14 @@ pub(crate) fn with_dst_port(t: &Tuple, port: u16) -> Tuple {
 }
 
 /// The key NAT may change in `t`: `Some` for ICMP (the identifier, for
-/// either type) and for the port protocols.
+/// either type), for the port protocols and for GRE (the key; Linux's
+/// `l4proto_in_range()` reads it as a port, and only a PPTP call's GRE
+/// connection, which has a master, has it changed:
+/// [`ConnTable::unique_key`]).
 fn key(t: &Tuple, src: bool) -> Option<u16> {
     if is_icmp_of(t.family(), t.proto()) {
         Some(t.src_l4())
-    } else if has_ports(t.proto()) {
+    } else if has_ports(t.proto()) || t.proto() == proto::GRE {
         Some(if src { t.src_l4() } else { t.dst_l4() })
     } else {
         None
@@ -280,6 +283,20 @@ impl<S: Storage> ConnTable<S> {
             if mine.src_bytes() == same.src_bytes() {
                 let _ = self.bind(h, now, &NatRule::snat(opposite.dst()));
             }
+        } else if nat.kind == ExpectNat::PPTP {
+            // `nf_nat_pptp.c: pptp_nat_expected()`: the source to where
+            // the master's packets of the other direction go, the
+            // destination to where they come from; the saved key is the
+            // source key of a connection in the master's original
+            // direction, the destination key of one in its reply
+            // direction.
+            let key = nat.saved_port;
+            let snat = NatRule::snat(opposite.dst());
+            let snat = if nat.reply { snat } else { snat.ports(key, key) };
+            let _ = self.bind(h, now, &snat);
+            let dnat = NatRule::dnat(opposite.src());
+            let dnat = if nat.reply { dnat.ports(key, key) } else { dnat };
+            let _ = self.bind(h, now, &dnat);
         } else {
             let _ = self.bind(h, now, &NatRule::snat(opposite.dst()));
             let _ = self.bind(h, now, &dnat);
@@ -458,7 +475,10 @@ impl<S: Storage> ConnTable<S> {
         // keeps the taken tuple, as Linux does, for the source binding at
         // confirmation to make it unique ([`ConnTable::null_source_binding`]).
         let none_free = |taken: Tuple| if src { Err(NatError::NoFreeTuple) } else { Ok((taken, None)) };
-        let Some(k) = key(&t, src) else {
+        // A GRE key is searched for only for a connection with a master
+        // (a PPTP call's): `nf_nat_l4proto_unique_tuple()`.
+        let gre = t.proto() == proto::GRE;
+        let Some(k) = key(&t, src).filter(|_| !gre || v.status.contains(Status::EXPECTED)) else {
             // No ports: the tuple is what the addresses make it.
             return if self.nat_used(&t, v, now) { none_free(t) } else { Ok((t, None)) };
         };
@@ -466,6 +486,7 @@ impl<S: Storage> ConnTable<S> {
         let (min, size): (u32, u32) = match rule.ports {
             Some((lo, hi)) => (u32::from(lo), u32::from(hi) - u32::from(lo) + 1),
             None if icmp => (0, 65536),
+            None if gre => (1, 65535),
             // Destination NAT without ports keeps the port.
             None if !src => {
                 return if self.nat_used(&t, v, now) { none_free(t) } else { Ok((t, None)) };

@@ -17,7 +17,7 @@
 use super::ConnTable;
 use super::probe::Sought;
 use super::storage::{Slot, Storage};
-use crate::expect::Expects;
+use crate::expect::{ExpectNat, Expectation, Expects};
 use crate::helper::pptp::{Master, PPTP};
 use crate::helper::{Ext, Helper, HelperState, StateReader};
 use crate::time::Tick;
@@ -182,7 +182,16 @@ impl<S: Storage> ConnTable<S> {
     /// (`nf_conntrack_core.c: destroy_gre_conntrack()`); a PPTP control
     /// connection takes its key map entries and its call's GRE connection
     /// or expectations (the helper's destroy hook, `pptp_destroy_siblings()`).
-    pub(super) fn pptp_on_remove(&mut self, i: usize, orig: &Tuple, zone: u16, ext: Option<Ext>) {
+    /// (`own_reply`: the entry's reply tuple is its extension's, not the
+    /// inverted original.)
+    pub(super) fn pptp_on_remove(
+        &mut self,
+        i: usize,
+        orig: &Tuple,
+        own_reply: bool,
+        zone: u16,
+        ext: Option<Ext>,
+    ) {
         let Some(ext) = ext else { return };
         if let Some(master) = ext.master.filter(|_| orig.proto() == proto::GRE) {
             self.keymap.destroy(&master, zone);
@@ -190,19 +199,37 @@ impl<S: Storage> ConnTable<S> {
         let Some(id) = ext.helper else { return };
         if self.helpers.get(usize::from(id.0)).is_some_and(|&h| is_pptp(h)) {
             let state = Master::load(&mut StateReader::new(&ext.data));
-            self.pptp_destroy_siblings(i, orig, zone, &state);
+            let reply = if !own_reply {
+                orig.invert()
+            } else if ext.reply_is_key {
+                Some(ext.reply)
+            } else {
+                ext.reply.invert()
+            };
+            let Some(reply) = reply else { return };
+            self.pptp_destroy_siblings(i, (orig, &reply), zone, &state);
         }
     }
 
     /// `pptp_destroy_siblings()`: forget the key map entries of the control
-    /// connection in slot `i`, then for each direction of its call, kill the
-    /// GRE connection of that direction's tuple, or else remove an
-    /// expectation of it (Linux looks the expectation up among all masters';
-    /// the call's own are this connection's).
-    pub(super) fn pptp_destroy_siblings(&mut self, i: usize, orig: &Tuple, zone: u16, s: &Master) {
+    /// connection in slot `i` (tuples `orig` and `reply`), then for each
+    /// direction of its call, kill the GRE connection of that direction's
+    /// tuple (from the control connection's tuple of that direction and the
+    /// call ids of its state), or else remove an expectation of it (Linux
+    /// looks the expectation up among all masters'; the call's own are this
+    /// connection's). On a translated control connection the PNS's call id
+    /// in the state is the one the PAC knows: the first tuple is then no
+    /// connection's, and the call's GRE connection goes by its reply tuple.
+    pub(super) fn pptp_destroy_siblings(
+        &mut self,
+        i: usize,
+        (orig, reply): (&Tuple, &Tuple),
+        zone: u16,
+        s: &Master,
+    ) {
         self.keymap.destroy(orig, zone);
         let to_pac = Tuple::gre(orig.src(), s.pns_call_id, orig.dst(), s.pac_call_id);
-        let to_pns = Tuple::gre(orig.dst(), s.pac_call_id, orig.src(), s.pns_call_id);
+        let to_pns = Tuple::gre(reply.src(), s.pac_call_id, reply.dst(), s.pns_call_id);
         for t in [to_pac, to_pns].into_iter().flatten() {
             let Some((key, is_key)) = t.canonical() else { continue };
             let place = self.place(&key, zone);
@@ -238,23 +265,43 @@ impl<S: Storage> ConnTable<S> {
         });
     }
 
-    /// `pptp_expectfn()`, when the new GRE connection `t` matched an
+    /// `pptp_expectfn()`, when a new GRE connection matched `exp`, an
     /// expectation of the PPTP control connection in slot `master`: the
-    /// expectation of the other direction (the inverse tuple) goes.
-    pub(super) fn pptp_expected(&mut self, master: u32, t: &Tuple) {
-        let Some(inv) = t.invert() else { return };
+    /// expectation of the other direction goes. That is the inverse of
+    /// `exp`'s tuple; on a translated control connection
+    /// (`nf_nat_pptp.c: pptp_nat_expected()`), the tuple that direction's
+    /// packets have on arrival, from the master's tuple of that direction
+    /// and its call ids.
+    pub(super) fn pptp_expected(&mut self, master: u32, exp: &Expectation) {
+        let t = exp.tuple();
         let p = self.store.parts();
-        let is_pptp_master = p
-            .slots
-            .get(master as usize)
-            .and_then(Slot::entry)
-            .and_then(|e| e.link().ext())
-            .and_then(|x| p.exts.get(x)?.0.get())
-            .and_then(|x| x.helper)
-            .and_then(|id| self.helpers.get(usize::from(id.0)))
-            .is_some_and(|&h| is_pptp(h));
-        if is_pptp_master && t.proto() == proto::GRE {
-            self.remove_first_expectation(master, &inv);
+        let Some(e) = p.slots.get(master as usize).and_then(Slot::entry) else { return };
+        let Some(x) = e.link().ext().and_then(|x| p.exts.get(x)?.0.get()) else { return };
+        let is_pptp_master =
+            x.helper.and_then(|id| self.helpers.get(usize::from(id.0))).is_some_and(|&h| is_pptp(h));
+        if !is_pptp_master || t.proto() != proto::GRE {
+            return;
+        }
+        let other = if exp.nat.kind == ExpectNat::PPTP {
+            let s = Master::load(&mut StateReader::new(&x.data));
+            let orig = e.orig();
+            if exp.nat.reply {
+                Tuple::gre(orig.src(), s.nat_pns_call_id, orig.dst(), s.nat_pac_call_id)
+            } else {
+                let reply = if !e.has_own_reply() {
+                    orig.invert()
+                } else if x.reply_is_key {
+                    Some(x.reply)
+                } else {
+                    x.reply.invert()
+                };
+                reply.and_then(|r| Tuple::gre(r.src(), s.pac_call_id, r.dst(), s.pns_call_id))
+            }
+        } else {
+            t.invert()
+        };
+        if let Some(other) = other {
+            self.remove_first_expectation(master, &other);
         }
     }
 }

@@ -713,7 +713,7 @@ impl<S: Storage> ConnTable<S> {
                 bump(&mut self.stats.expect_new);
                 #[cfg(feature = "helper-pptp")]
                 {
-                    expected_by = Some((p.master, p.exp.tuple));
+                    expected_by = Some((p.master, p.exp));
                 }
                 (Status::EXPECTED, Ext::new(owner, p.exp.helper, Some(master)))
             }
@@ -864,11 +864,11 @@ impl<S: Storage> ConnTable<S> {
         // A PPTP call ended (`nf_conntrack_pptp.c: pptp_inbound_pkt()`).
         #[cfg(feature = "helper-pptp")]
         if cx.pptp.destroy_siblings {
-            let (orig, zone) = (e.orig(), e.zone);
+            let (orig, reply, zone) = (e.orig(), cx.reply, e.zone);
             let state = ext.data;
             self.pptp_destroy_siblings(
                 i,
-                &orig,
+                (&orig, &reply),
                 zone,
                 &crate::helper::HelperState::load(&mut crate::helper::StateReader::new(&state)),
             );

@@ -563,7 +563,7 @@ impl<S: Storage> ConnTable<S> {
             }
         }
         #[cfg(feature = "helper-pptp")]
-        self.pptp_on_remove(i, &e.orig(), e.zone, ext);
+        self.pptp_on_remove(i, &e.orig(), e.has_own_reply(), e.zone, ext);
     }
 
     /// Whether a live, confirmed entry of `zone` has `tuple` as its

@@ -451,7 +451,8 @@ fn parse_expect<'a>(r: &mut Reader<'a>) -> Result<ExpectRecord<'a>, RestoreError
             *b = r.u8()?;
         }
         nat.saved_port = r.u16()?;
-        if !matches!(nat.kind, ExpectNat::FOLLOW_MASTER | ExpectNat::SIP_MEDIA) || reply > 1 {
+        if !matches!(nat.kind, ExpectNat::FOLLOW_MASTER | ExpectNat::SIP_MEDIA | ExpectNat::PPTP) || reply > 1
+        {
             return Err(RestoreError::Malformed);
         }
         (nat.reply, nat.saved_addr) = (reply == 1, a);

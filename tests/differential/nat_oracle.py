@@ -19,7 +19,12 @@ which reaches the client only if a helper expected it. Destination NAT:
 the client sends to the public address port 6000, which the router
 translates to the server's port S; the server answers the client; a probe
 goes from the client to the public address and reaches the server only if
-expected.
+expected. A message from "gre-client" or "gre-server" (IPv4), with a
+"call_id", is an enhanced GRE (version 1, PPTP) packet of that call id
+and the payload, sent by that end to where it sends its messages: what
+arrives is the whole GRE packet, "to" with its call id as the port (a
+PPTP call's GRE connection is translated, keys included, by the helper's
+expectations).
 
 OUT.json is the scenario with, for each message, "arrived": the payload as
 the other side received it (null: the router dropped it), "peer" and
@@ -85,6 +90,7 @@ import ipaddress
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 
@@ -272,8 +278,10 @@ def endpoint(addr, port):
 
 
 def arrival(sniffer, dst, proto=17):
-    """The next UDP datagram (or TCP SYN) to `dst` the sniffer sees:
-    (source, destination, payload), or None."""
+    """The next UDP datagram (or TCP SYN, or GRE packet) to `dst` the
+    sniffer sees: (source, destination, payload), or None. A GRE packet's
+    ends are its addresses with port 0 for the source and the header's call
+    id (key) for the destination, its payload the whole GRE packet."""
     while True:
         try:
             pkt, (_, _, pkttype, _, _) = sniffer.recvfrom(65535)
@@ -292,6 +300,8 @@ def arrival(sniffer, dst, proto=17):
             u = pkt[40:]
         if to != dst or proto == 6 and u[13] & 0x12 != 0x02:
             continue
+        if proto == 47:
+            return endpoint(src, 0), endpoint(to, int.from_bytes(u[6:8], "big")), u
         sport, dport = int.from_bytes(u[0:2], "big"), int.from_bytes(u[2:4], "big")
         return endpoint(src, sport), endpoint(to, dport), u[8 if proto == 17 else (u[12] >> 4) * 4:]
 
@@ -607,7 +617,21 @@ def main():
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for m in scenario["messages"]:
             data = m["payload"].encode("latin-1")
-            if m["from"] == "probe":
+            if m["from"] in ("gre-client", "gre-server"):
+                # An enhanced GRE (version 1, PPTP) packet with this call
+                # id, from the client to where it sends, or from the server
+                # to where it sends: the router forwards it if its
+                # connection (expected by the PPTP helper) says where.
+                tx_ns, rx_ns, src, (dst, _), rx = (
+                    ("c", "s", client, to_server, server) if m["from"] == "gre-client"
+                    else ("s", "c", server, to_client, client))
+                drain(sniff[rx_ns])
+                raw = made_in(tx_ns, lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_GRE))
+                raw.bind((src, 0))
+                raw.sendto(struct.pack(">HHHH", 0x2001, 0x880B, len(data), m["call_id"]) + data, (dst, 0))
+                raw.close()
+                got = arrival(sniff[rx_ns], rx, 47)
+            elif m["from"] == "probe":
                 # A new flow to the public address from another port of the
                 # other side (source NAT: the server; destination NAT: the
                 # client): reaches the inside end only if expected.
