@@ -1600,6 +1600,20 @@ fn pptp_call_ids_and_gre_keys_follow_the_translation() {
     assert_eq!(u16::from_be_bytes([back[54], back[55]]), 0x1234);
     assert_eq!(call_id(&back), 0x0777, "the PAC's own call id is kept");
 
+    // A standby that restores the table's snapshot now has the call's
+    // expectations, their translation and the key map: the PAC's first
+    // GRE packet reaches the client there with the PNS's own call id.
+    let mut buf = [0u8; 4096];
+    let mut cursor = SnapshotCursor::new();
+    let n = t.snapshot(now(), &mut cursor, &mut buf).unwrap();
+    assert!(cursor.is_done());
+    let mut standby: FixedConnTable<256, 128> = ConnTable::new(HashKey([0x18; 16]), Config::default());
+    standby.add_builtin_helper(helper::builtin("pptp").unwrap()).unwrap();
+    standby.restore(now(), &buf[..n]).unwrap();
+    let mut g = gre1(SERVER, PUBLIC, 6000);
+    assert_eq!(pass(&mut standby, &mut g).state(), Some(CtState::Related));
+    assert_eq!((addrs(&g).1, u16::from_be_bytes([g[26], g[27]])), (addr(CLIENT), 0x1234));
+
     // The call's GRE: the client's packets leave from the public address
     // with the PAC's call id; the PAC's, to the public address with call
     // id 6000, reach the client with 0x1234.

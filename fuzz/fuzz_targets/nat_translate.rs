@@ -178,9 +178,9 @@ fuzz_target!(|data: &[u8]| {
     config.checksum = flags & 16 != 0;
     let mut table: FixedConnTable<64> = ConnTable::new(HashKey([0x42; 16]), config);
     // Bit 5: the helpers whose NAT rewrites payloads (FTP, TFTP, SIP,
-    // SNMP).
+    // SNMP, PPTP).
     if flags & 32 != 0 {
-        for name in ["ftp", "tftp", "sip", "snmp", "snmp_trap"] {
+        for name in ["ftp", "tftp", "sip", "snmp", "snmp_trap", "pptp"] {
             if let Some(b) = ctrack::helper::builtin(name) {
                 let _ = table.add_builtin_helper(b);
             }

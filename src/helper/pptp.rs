@@ -22,6 +22,11 @@
 //! either direction, is RELATED and removes the other direction's
 //! expectation (`pptp_expectfn()`).
 //!
+//! On a translated control connection (feature `nat-helpers`) the call
+//! messages' call ids are rewritten, and the call's GRE connection is
+//! expected as each side sees it and translated on arrival, keys
+//! included, as Linux's `nf_nat_pptp` does: see [`nat`].
+//!
 //! A `Call-Disconnect-Notify`, and the end of the control connection
 //! (`pptp_destroy_siblings()`, the helper's destroy hook), remove the key
 //! map entries and the call's GRE connection (or its expectations); the end
@@ -467,7 +472,7 @@ pub(crate) mod nat {
     /// own; messages from the PNS then carry the call id the PAC knows,
     /// messages from the PAC the one the PNS chose. A rewrite that cannot
     /// be made drops the packet.
-    pub(crate) fn rewrite(
+    pub(super) fn rewrite(
         cx: &mut HelperContext<'_>,
         state: &mut Master,
         m: &Message,
@@ -496,7 +501,7 @@ pub(crate) mod nat {
     /// of the PNS carry the PNS's own call id as their source key, those
     /// of the PAC the call id the PAC knows as their destination key; on
     /// arrival each is translated to the other side's view.
-    pub(crate) fn expect_gre(state: &mut Master, to_pac: Tuple, to_pns: Tuple) -> (Expectation, Expectation) {
+    pub(super) fn expect_gre(state: &mut Master, to_pac: Tuple, to_pns: Tuple) -> (Expectation, Expectation) {
         state.nat_pac_call_id = state.pac_call_id;
         let rekey = |t: Tuple, src: u16, dst: u16| {
             let t = Tuple::gre(t.src(), src, t.dst(), dst).unwrap_or(t);
@@ -604,6 +609,45 @@ mod tests {
         step(&mut s, &m(msg::OUT_CALL_REQUEST, 6, 0, 0), true);
         assert_eq!(step(&mut s, &m(msg::OUT_CALL_REPLY, 10, 6, 2), false), Action::None);
         assert_eq!(s.call, Call::None);
+    }
+
+    #[test]
+    fn messages_out_of_place_are_told_apart() {
+        // What the kernel's trackers send to `invalid:` (no NAT), and
+        // what they accept without a change of state (NAT's hooks run).
+        let mut s = Master { session: Session::Confirmed, ..Master::default() };
+        for (kind, from_pns, want) in [
+            (msg::ECHO_REQUEST, true, Action::None),
+            (msg::SET_LINK_INFO, true, Action::None),
+            (msg::WAN_ERROR_NOTIFY, false, Action::None),
+            (msg::SET_LINK_INFO, false, Action::None),
+            (msg::ECHO_REPLY, false, Action::None),
+            // Replies from the wrong side, a second session request,
+            // requests from the PAC, types PPTP does not have.
+            (msg::START_SESSION_REPLY, true, Action::Ignored),
+            (msg::START_SESSION_REQUEST, true, Action::Ignored),
+            (msg::OUT_CALL_REQUEST, false, Action::Ignored),
+            (msg::WAN_ERROR_NOTIFY, true, Action::Ignored),
+            (16, true, Action::Ignored),
+            (16, false, Action::Ignored),
+            // No incoming call was requested.
+            (msg::IN_CALL_REPLY, true, Action::Ignored),
+            (msg::IN_CALL_CONNECT, false, Action::Ignored),
+        ] {
+            assert_eq!(
+                step(&mut s, &m(kind, 1, 2, 1), from_pns),
+                want,
+                "type {kind}, from the PNS: {from_pns}"
+            );
+            assert_eq!(s, Master { session: Session::Confirmed, ..Master::default() });
+        }
+        // A disconnect is never out of place; without a session, nor is a
+        // stop request or its reply.
+        assert_eq!(step(&mut s, &m(msg::CALL_DISCONNECT_NOTIFY, 1, 0, 0), false), Action::DestroySiblings);
+        let mut s = Master::default();
+        assert_eq!(step(&mut s, &m(msg::STOP_SESSION_REQUEST, 0, 0, 0), true), Action::None);
+        assert_eq!(step(&mut s, &m(msg::STOP_SESSION_REPLY, 0, 0, 1), false), Action::None);
+        assert_eq!(step(&mut s, &m(msg::OUT_CALL_REQUEST, 5, 0, 0), true), Action::Ignored);
     }
 
     #[test]

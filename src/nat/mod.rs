@@ -23,14 +23,15 @@
 //! before it is sent.
 //!
 //! * `payload`: what helpers rewrite in a translated connection's
-//!   packets (FTP, IRC, Amanda, SIP; feature `nat-helpers`) and the TCP
-//!   sequence adjustment a change of length needs
+//!   packets (FTP, IRC, Amanda, SIP, SNMP, PPTP; feature `nat-helpers`)
+//!   and the TCP sequence adjustment a change of length needs
 //!   (`nf_nat_helper.c`, `nf_conntrack_seqadj.c`); the connections they
-//!   expect are translated on arrival (`nf_nat_follow_master()`).
+//!   expect are translated on arrival (`nf_nat_follow_master()`,
+//!   `nf_nat_sip_expected()`, and a PPTP call's GRE connection, keys
+//!   included, `nf_nat_pptp.c: pptp_nat_expected()`).
 //!
 //! Not done yet: the reverse-direction clash test of
-//! `nf_nat_used_tuple_new()`, and the NAT parts of the PPTP and SNMP
-//! helpers.
+//! `nf_nat_used_tuple_new()`.
 
 mod mangle;
 pub(crate) mod payload;
