@@ -291,6 +291,38 @@ mod tests {
         Manip { src: Some((NEW, port)), dst: None, icmp_id: 0 }
     }
 
+    /// GRE (`gre_manip_pkt()`): destination NAT writes an enhanced (version
+    /// 1) header's call id, source NAT no key (the source key is not in
+    /// the packet); version 0 keeps its header; a header shorter than 8
+    /// bytes is refused either way, another version by destination NAT.
+    #[test]
+    fn gre_keys() {
+        let gre = |flags: [u8; 2], len: usize| {
+            let l4 = [flags[0], flags[1], 0x88, 0x0b, 0, 0, 0x12, 0x34, 0xaa, 0xbb];
+            ipv4([10, 0, 0, 1], [10, 0, 0, 2], 47, &l4[..len])
+        };
+        let dnat = Manip { src: None, dst: Some((NEW, 0x0777)), icmp_id: 0 };
+        let mut p = gre([0x20, 0x01], 10);
+        manip(&mut p, &dnat, Mode::Outer).unwrap();
+        assert_eq!((&p[16..20], &p[26..28]), (&NEW[..4], &[0x07, 0x77][..]));
+        assert!(is_valid(sum(&p[..20])));
+        assert_eq!(p[28..], [0xaa, 0xbb]);
+        let mut p = gre([0x20, 0x01], 10);
+        manip(&mut p, &snat(0x0777), Mode::Outer).unwrap();
+        assert_eq!((&p[12..16], &p[26..28]), (&NEW[..4], &[0x12, 0x34][..]));
+        let mut p = gre([0, 0], 10);
+        manip(&mut p, &dnat, Mode::Outer).unwrap();
+        assert_eq!(p[26..28], [0x12, 0x34]);
+        for (flags, len, m) in [([0x20, 0x01], 7, &dnat), ([0, 0], 6, &snat(1)), ([0x20, 0x02], 10, &dnat)] {
+            let mut p = gre(flags, len);
+            let before = p.clone();
+            assert_eq!(manip(&mut p, m, Mode::Outer), Err(NatError::Malformed));
+            assert_eq!(p, before, "refused untouched");
+        }
+        let mut p = gre([0x20, 0x02], 10);
+        manip(&mut p, &snat(1), Mode::Outer).unwrap();
+    }
+
     /// A UDP datagram without a checksum keeps none (RFC 768: zero means
     /// none over IPv4).
     #[test]
