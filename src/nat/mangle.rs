@@ -291,10 +291,11 @@ mod tests {
         Manip { src: Some((NEW, port)), dst: None, icmp_id: 0 }
     }
 
-    /// GRE (`gre_manip_pkt()`): destination NAT writes an enhanced (version
-    /// 1) header's call id, source NAT no key (the source key is not in
-    /// the packet); version 0 keeps its header; a header shorter than 8
-    /// bytes is refused either way, another version by destination NAT.
+    /// GRE (`gre_manip_pkt()`): destination NAT writes the call id of an
+    /// enhanced header (version 1), source NAT no key (the source key is
+    /// not in the packet); version 0 keeps its header; a header shorter
+    /// than 8 bytes is refused either way, another version by destination
+    /// NAT.
     #[test]
     fn gre_keys() {
         let gre = |flags: [u8; 2], len: usize| {
