@@ -438,6 +438,12 @@ impl Ext {
     pub(crate) fn new(owner: u32, helper: Option<HelperId>, master: Option<Tuple>) -> Ext {
         Ext { owner, helper, master, ..Ext::ZERO }
     }
+
+    /// The entry's own reply tuple (NAT's), from its canonical form;
+    /// meaningful only when the entry has one (`Entry::has_own_reply`).
+    pub(crate) fn own_reply(&self) -> Option<Tuple> {
+        if self.reply_is_key { Some(self.reply) } else { self.reply.invert() }
+    }
 }
 
 impl Zeroed for Ext {

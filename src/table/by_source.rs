@@ -128,7 +128,7 @@ impl<S: Storage> ConnTable<S> {
             .filter_map(move |c| {
                 let ext = exts[c].0.as_ref()?;
                 let e = slots.get(ext.owner as usize).and_then(Slot::entry)?;
-                let reply = if ext.reply_is_key { ext.reply } else { ext.reply.invert()? };
+                let reply = ext.own_reply()?;
                 (e.link().ext() == Some(c) && e.zone == zone && e.status.contains(Status::SRC_NAT))
                     .then(|| (e.orig(), reply))
             })

@@ -42,8 +42,7 @@ impl EntryRef<'_> {
     /// one of its own.
     pub fn reply(&self) -> Tuple {
         match self.ext.filter(|_| self.entry.has_own_reply()) {
-            Some(x) if x.reply_is_key => x.reply,
-            Some(x) => x.reply.invert().unwrap_or(x.reply),
+            Some(x) => x.own_reply().unwrap_or(x.reply),
             None => self.entry.reply(),
         }
     }

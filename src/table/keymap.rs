@@ -199,13 +199,7 @@ impl<S: Storage> ConnTable<S> {
         let Some(id) = ext.helper else { return };
         if self.helpers.get(usize::from(id.0)).is_some_and(|&h| is_pptp(h)) {
             let state = Master::load(&mut StateReader::new(&ext.data));
-            let reply = if !own_reply {
-                orig.invert()
-            } else if ext.reply_is_key {
-                Some(ext.reply)
-            } else {
-                ext.reply.invert()
-            };
+            let reply = if own_reply { ext.own_reply() } else { orig.invert() };
             let Some(reply) = reply else { return };
             self.pptp_destroy_siblings(i, (orig, &reply), zone, &state);
         }
@@ -288,13 +282,7 @@ impl<S: Storage> ConnTable<S> {
             if exp.nat.reply {
                 Tuple::gre(orig.src(), s.nat_pns_call_id, orig.dst(), s.nat_pac_call_id)
             } else {
-                let reply = if !e.has_own_reply() {
-                    orig.invert()
-                } else if x.reply_is_key {
-                    Some(x.reply)
-                } else {
-                    x.reply.invert()
-                };
+                let reply = if e.has_own_reply() { x.own_reply() } else { orig.invert() };
                 reply.and_then(|r| Tuple::gre(r.src(), s.pac_call_id, r.dst(), s.pns_call_id))
             }
         } else {

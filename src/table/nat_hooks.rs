@@ -123,7 +123,7 @@ impl<S: Storage> ConnTable<S> {
             return Some(if dir == Direction::Original { e.orig() } else { e.reply() });
         }
         let x = self.store.exts().get(e.link().ext()?)?.0.as_ref()?;
-        Some(if x.reply_is_key { x.reply } else { x.reply.invert()? })
+        x.own_reply()
     }
 
     /// Set the NAT of connections expected by translated masters and the
