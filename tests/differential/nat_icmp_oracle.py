@@ -342,11 +342,7 @@ def main():
             # Its neighbour resolved now, as `setup` resolves the others':
             # else the first error to it arrives after the quiet time and
             # is taken for the next error's second packet.
-            r = subprocess.run(["ip", "netns", "exec", o.NS["r"], "ping", "-6", "-c1", "-W3", CLIENT_HOP[family]],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            if r.returncode != 0:
-                raise SystemExit("nat_icmp_oracle: cannot resolve %s: %s"
-                                 % (CLIENT_HOP[family], r.stderr.decode(errors="replace").strip()))
+            o.resolve("r", CLIENT_HOP[family])
         for ns in ("c", "s"):
             o.sh("nft", "-f", "-", ns=ns, stdin=QUIET)
         side = {"c": (o.sniffer_in("c", "c0", family), ("c0", eth, 0, 0, mac("r", "rc"))),

@@ -188,6 +188,18 @@ table %s nat {
 """ % (ip, ip, public_net, *target(family, addrs, ports, proto))
 
 
+def resolve(ns, peer):
+    """Ping the IPv6 address `peer` from namespace `ns`, so that its
+    neighbour entry is there before a scenario's packets go to it. Without
+    it (no `ping` on the machine, say) the first datagrams arrive late and
+    are taken for later messages' arrivals: refuse to go on."""
+    r = subprocess.run(["ip", "netns", "exec", NS[ns], "ping", "-6", "-c1", "-W3", peer],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        raise SystemExit("nat_oracle: cannot resolve %s from %s (is iputils-ping installed?): %s"
+                         % (peer, ns, r.stderr.decode(errors="replace").strip()))
+
+
 def setup(family, ruleset, route, more=()):
     """The namespaces and their links, the router's `ruleset`, the
     server's route to `route` (an address or net) through the router, and
@@ -213,14 +225,8 @@ def setup(family, ruleset, route, more=()):
     if family == 6:
         # Neighbours resolved before the first message (its first packet
         # would otherwise wait for the links' addresses to be usable).
-        # Without them (no `ping` on the machine, say) the first datagrams
-        # arrive late and are taken for later messages' arrivals: refuse.
         for ns, peer in (("r", client), ("r", server), ("c", r_c), ("s", r_s), *(("r", a) for a in more)):
-            r = subprocess.run(["ip", "netns", "exec", NS[ns], "ping", "-6", "-c1", "-W3", peer],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            if r.returncode != 0:
-                raise SystemExit("nat_oracle: cannot resolve %s from %s (is iputils-ping installed?): %s"
-                                 % (peer, ns, r.stderr.decode(errors="replace").strip()))
+            resolve(ns, peer)
     # A datagram translated to a port nobody listens on draws no ICMP error
     # (which the router would track).
     sh("nft", "-f", "-", ns="c", stdin="table inet quiet {\n chain out {\n type filter hook output priority 0;\n"
