@@ -31,8 +31,8 @@ pub const SNAPSHOT_MAX_RECORD: usize =
 
 /// The optional tail of an entry record: the TCP sequence adjustment (24
 /// bytes), mark and labels (20), counters (32), the time since
-/// confirmation (6).
-const EXTRA_MAX: usize = 24 + 20 + 32 + 6;
+/// confirmation (6), the TCP retransmission fingerprint (4).
+const EXTRA_MAX: usize = 24 + 20 + 32 + 6 + 4;
 
 /// Most slots one [`ConnTable::snapshot`] call visits.
 pub const SNAPSHOT_SLOTS_PER_CALL: usize = 1024;
@@ -312,7 +312,7 @@ struct EntryRecord<'a> {
 
 fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, RestoreError> {
     let flags = r.u8()?;
-    if flags & !0x3f != 0 {
+    if flags & !0x7f != 0 {
         return Err(RestoreError::Malformed);
     }
     let zone = r.u16()?;
@@ -387,6 +387,16 @@ fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, Res
         None
     };
     let age = if flags & 0x20 != 0 { Some(r.u48()?) } else { None };
+    // The TCP retransmission fingerprint of a `compact-tcp` build, which
+    // other builds drop (they keep the numbers themselves).
+    let mut proto = proto;
+    if flags & 0x40 != 0 {
+        let recent = r.array::<4>()?;
+        match &mut proto {
+            ProtoState::Tcp(c) => c.set_recent(recent),
+            _ => return Err(RestoreError::Malformed),
+        }
+    }
     r.end()?;
     Ok(EntryRecord {
         zone,
@@ -712,12 +722,17 @@ impl<S: Storage> ConnTable<S> {
         ];
         let counters = (counted != [(0, 0); 2]).then_some(counted);
         let age = e.extra.start().map(|s| now.ticks().saturating_sub(s.ticks()));
+        let recent = match &e.proto {
+            ProtoState::Tcp(c) if state_kind(e.key.proto()) == 2 => c.recent(),
+            _ => None,
+        };
         w.u8(u8::from(helper.is_some())
             | u8::from(master.is_some()) << 1
             | u8::from(seqadj.is_some()) << 2
             | u8::from(marks.is_some()) << 3
             | u8::from(counters.is_some()) << 4
-            | u8::from(age.is_some()) << 5);
+            | u8::from(age.is_some()) << 5
+            | u8::from(recent.is_some()) << 6);
         w.u16(e.zone);
         w.u16(e.status.bits());
         w.u48(e.deadline().ticks() - now.ticks());
@@ -766,6 +781,9 @@ impl<S: Storage> ConnTable<S> {
         }
         if let Some(a) = age {
             w.u48(a.min((1 << 48) - 1));
+        }
+        if let Some(r) = recent {
+            w.bytes(&r);
         }
         let end = w.at;
         frame(rec, ENTRY, end)
@@ -1148,6 +1166,76 @@ mod tests {
             Err(RestoreError::BadHeader)
         );
         assert_eq!(b.restore(now, &[7, 1, 0, 0]), Err(RestoreError::Malformed));
+    }
+
+    /// The TCP retransmission fingerprint (flag bit 6): a `compact-tcp`
+    /// build writes it for a TCP entry and takes it back, so that the
+    /// count goes on in the restoring table; a build that keeps the
+    /// numbers writes none and drops one it reads; on another protocol's
+    /// entry it is malformed.
+    #[test]
+    fn the_retransmission_fingerprint_goes_with_a_tcp_entry() {
+        use crate::wire::ip::tests::port_packet4;
+        let now = Instant::from_secs(1);
+        let mut a: FixedConnTable<8> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
+        let syn = port_packet4(CLIENT, 1000, SERVER, 80, Some((0x02, 100, 0)));
+        let synack = port_packet4(SERVER, 80, CLIENT, 1000, Some((0x12, 500, 101)));
+        let ack = port_packet4(CLIENT, 1000, SERVER, 80, Some((0x10, 101, 501)));
+        for p in [&syn, &synack, &ack, &ack] {
+            assert!(matches!(a.track(now, p), crate::Verdict::Tracked(_)));
+        }
+        let kept = |t: &FixedConnTable<8>| {
+            let e = t.store.parts().slots.iter().find_map(Slot::entry).unwrap();
+            match &e.proto {
+                ProtoState::Tcp(c) => (c.recent(), c.retrans()),
+                _ => unreachable!(),
+            }
+        };
+        let (recent, retrans) = kept(&a);
+        assert_eq!(retrans, if recent.is_some() || cfg!(not(feature = "compact-tcp")) { 1 } else { 0 });
+        let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 1024]);
+        let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
+        let mut at = 0;
+        while buf[at] != ENTRY {
+            at += 4 + usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
+        }
+        assert_eq!(buf[at + 4] & 0x40 != 0, recent.is_some());
+        let mut b: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        b.restore(now, &buf[..n]).unwrap();
+        assert_eq!(kept(&b), (recent, retrans));
+        // The same ACK again counts on in the restored table.
+        let _ = b.track(now, &ack);
+        assert_eq!(kept(&b).1, retrans + u8::from(retrans > 0));
+
+        // A fingerprint added by hand: taken by a compact build, dropped
+        // by another; on a UDP entry, malformed.
+        let mut with = buf[..n].to_vec();
+        if recent.is_none() {
+            with[at + 4] |= 0x40;
+            let len = u16::from_be_bytes([with[at + 2], with[at + 3]]);
+            let end = at + 4 + usize::from(len);
+            with.splice(end..end, [7, 0, 0, 2]);
+            with[at + 2..at + 4].copy_from_slice(&(len + 4).to_be_bytes());
+            let mut c: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+            c.restore(now, &with).unwrap();
+            assert_eq!(kept(&c), (None, retrans));
+        }
+        let mut u: FixedConnTable<8> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
+        let _ = u.track(now, &udp(CLIENT, 1000, SERVER, 53));
+        let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 1024]);
+        let n = u.snapshot(now, &mut cursor, &mut buf).unwrap();
+        let mut with = buf[..n].to_vec();
+        let mut at = 0;
+        while with[at] != ENTRY {
+            at += 4 + usize::from(u16::from_be_bytes([with[at + 2], with[at + 3]]));
+        }
+        with[at + 4] |= 0x40;
+        let len = u16::from_be_bytes([with[at + 2], with[at + 3]]);
+        let end = at + 4 + usize::from(len);
+        with.splice(end..end, [7, 0, 0, 2]);
+        with[at + 2..at + 4].copy_from_slice(&(len + 4).to_be_bytes());
+        let mut c: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        assert_eq!(c.restore(now, &with), Err(RestoreError::Malformed));
     }
 
     /// A record refused for an unknown status bit leaves no slot taken

@@ -8,14 +8,23 @@
 //!
 //! * by default, all of it, as Linux keeps it: the TCP state is 56 bytes;
 //! * with feature `compact-tcp`, only the last window's being zero (one
-//!   bit, for the zero-window timeout): with the scale and flags packed
-//!   (`TcpSide`, `TcpConn`), the TCP state is 28 bytes and an entry 80 (56
-//!   with `ipv4-only`). What the tracker then does differently from Linux,
-//!   each a consequence of a value it no longer has:
-//!   - no retransmission counter: the timeout is never shortened to
-//!     `max_retrans` after `tcp_max_retrans` identical segments (it still
-//!     is for a zero window, and to `unacknowledged` for unacknowledged
-//!     data, which a retransmitting sender has);
+//!   bit, for the zero-window timeout) and, for the retransmission
+//!   counter, a 23-bit fingerprint of the last ACK-class segment's
+//!   direction, numbers and window ([`segment_print`]) with the count:
+//!   with the scale and flags packed (`TcpSide`, `TcpConn`), the TCP state
+//!   is 32 bytes and an entry 84. With `ipv4-only` too the state has no
+//!   room for the fingerprint: 28 bytes, an entry of 56. What the tracker
+//!   then does differently from Linux, each a consequence of a value it no
+//!   longer has:
+//!   - the retransmission counter compares fingerprints: a different
+//!     segment with the same fingerprint (a chance of about 2^-23) counts
+//!     as a retransmission, and after a packet the tracker ignores
+//!     (whose numbers Linux partly writes over the last ones) the count
+//!     starts afresh at the next ACK-class segment; with `ipv4-only`,
+//!     no retransmission counter at all: the timeout is never shortened
+//!     to `max_retrans` after `tcp_max_retrans` identical segments (it
+//!     still is for a zero window, and to `unacknowledged` for
+//!     unacknowledged data, which a retransmitting sender has);
 //!   - no resynchronisation: a SYN-ACK answering a SYN the tracker
 //!     ignored stays ignored (Linux takes it as the start of a new
 //!     connection when it acknowledges that SYN exactly);
@@ -29,8 +38,9 @@
 //!
 //! `tests/parity.rs` replays the corpus in both builds; the frames where
 //! the compact build differs from Linux are listed in
-//! `tests/data/known-disagreements-compact-tcp.txt`, each for one of these
-//! reasons.
+//! `tests/data/known-disagreements-compact-tcp.txt` (with `ipv4-only`,
+//! `known-disagreements-compact-tcp-ipv4-only.txt`), each for one of
+//! these reasons.
 
 use super::states::PacketClass;
 use super::{TcpConn, TcpSide};
@@ -167,20 +177,41 @@ impl TcpConn {
     pub(super) fn last_win_zero(&self) -> bool {
         self.last_win == 0
     }
+
+    /// A fingerprint of the last segment (`compact-tcp`): none, the numbers
+    /// themselves are kept.
+    pub(crate) fn recent(&self) -> Option<[u8; 4]> {
+        None
+    }
+
+    /// Nothing to set: the numbers themselves are kept.
+    pub(crate) fn set_recent(&mut self, _recent: [u8; 4]) {}
 }
 
 #[cfg(feature = "compact-tcp")]
 impl TcpConn {
-    /// An in-window ACK-class segment of `dir`: only its direction and
-    /// whether its window is zero are kept (no retransmission counter).
+    /// An in-window ACK-class segment of `dir`: its direction and whether
+    /// its window is zero are kept, and (but in the IPv4-only build) its
+    /// fingerprint ([`segment_print`]), which the retransmission counter
+    /// compares where Linux compares the numbers themselves.
+    #[cfg_attr(feature = "ipv4-only", allow(unused_variables))]
     pub(super) fn remember_ack_class(
         &mut self,
         dir: Direction,
-        _seq: SeqNumber,
-        _ack: SeqNumber,
-        _end: SeqNumber,
+        seq: SeqNumber,
+        ack: SeqNumber,
+        end: SeqNumber,
         win: u16,
     ) {
+        #[cfg(not(feature = "ipv4-only"))]
+        {
+            // The fingerprint in the low 24 bits (bit 23 set: unknown,
+            // which no fingerprint equals), the count in the top 8.
+            let print = segment_print(dir, seq, ack, end, win);
+            let recent = u32::from_le_bytes(self.recent);
+            let recent = if recent & 0x00ff_ffff == print { recent.wrapping_add(1 << 24) } else { print };
+            self.recent = recent.to_le_bytes();
+        }
         self.set_last_dir(dir);
         self.set_last_win_zero(win == 0);
     }
@@ -199,6 +230,59 @@ impl TcpConn {
             self.set_last_flags(if old == TcpState::LastAck { FLAG_EXP_CHALLENGE_ACK } else { 0 });
         }
         self.set_last_win_zero(seg.window == 0);
+        // Linux overwrites some of the numbers the next ACK-class segment
+        // is compared with (not its ACK): the fingerprint no longer
+        // stands for them, and the next one starts the count afresh.
+        self.forget_print();
+    }
+
+    /// Mark the fingerprint as not known: no segment matches it.
+    fn forget_print(&mut self) {
+        #[cfg(not(feature = "ipv4-only"))]
+        {
+            self.recent[2] |= PRINT_UNKNOWN;
+        }
+    }
+
+    /// A restored state's numbers of the last ACK-class segment (from a
+    /// snapshot of a build that keeps them) and the count: their
+    /// fingerprint. A snapshot of this build has zero there, and its
+    /// fingerprint in a field of its own ([`TcpConn::set_recent`]).
+    #[cfg_attr(feature = "ipv4-only", allow(unused_variables))]
+    pub(super) fn restore_recent(
+        &mut self,
+        dir: Direction,
+        seq: SeqNumber,
+        ack: SeqNumber,
+        end: SeqNumber,
+        win: u16,
+        retrans: u8,
+    ) {
+        #[cfg(not(feature = "ipv4-only"))]
+        {
+            let [a, b, c, _] = segment_print(dir, seq, ack, end, win).to_le_bytes();
+            self.recent = [a, b, c, retrans];
+        }
+    }
+
+    /// The fingerprint and count, as a snapshot writes them (bytes 0–2
+    /// the fingerprint, little-endian, bit 7 of byte 2 set when not known;
+    /// byte 3 the count); `None` in the IPv4-only build, which keeps none.
+    pub(crate) fn recent(&self) -> Option<[u8; 4]> {
+        #[cfg(not(feature = "ipv4-only"))]
+        return Some(self.recent);
+        #[cfg(feature = "ipv4-only")]
+        None
+    }
+
+    /// Set the fingerprint and count ([`TcpConn::recent`]; nothing in the
+    /// IPv4-only build).
+    #[cfg_attr(feature = "ipv4-only", allow(unused_variables))]
+    pub(crate) fn set_recent(&mut self, recent: [u8; 4]) {
+        #[cfg(not(feature = "ipv4-only"))]
+        {
+            self.recent = recent;
+        }
     }
 
     fn set_last_win_zero(&mut self, zero: bool) {
@@ -223,8 +307,12 @@ impl TcpConn {
         (0, 0)
     }
 
-    /// Not counted.
+    /// Retransmissions counted of the last ACK-class segment (by its
+    /// fingerprint); never counted in the IPv4-only build.
     pub(crate) fn retrans(&self) -> u8 {
+        #[cfg(not(feature = "ipv4-only"))]
+        return self.recent[3];
+        #[cfg(feature = "ipv4-only")]
         0
     }
 
@@ -232,4 +320,25 @@ impl TcpConn {
     pub(super) fn last_win_zero(&self) -> bool {
         self.last_flags() & FLAG_LAST_WIN_OPEN == 0
     }
+}
+
+/// Bit 7 of a fingerprint's third byte: the fingerprint is not known.
+#[cfg(all(feature = "compact-tcp", not(feature = "ipv4-only")))]
+const PRINT_UNKNOWN: u8 = 0x80;
+
+/// A 23-bit fingerprint of what `tcp_in_window()` compares to count
+/// retransmissions: the direction, `seq`, `ack`, `end` and the raw window.
+/// Two multiplications by odd constants with a xor between them mix every
+/// input bit into the top bits, which are kept; all zero gives 0, so a
+/// new entry's zeroed state stands for Linux's zeroed `last_*` fields.
+/// Two different segments share a fingerprint with a chance of about
+/// 2^-23; the counter then counts one retransmission Linux does not. (An
+/// attacker who could aim at that needs segments inside the window, and
+/// could then do worse: close the connection with a RST.)
+#[cfg(all(feature = "compact-tcp", not(feature = "ipv4-only")))]
+pub(super) fn segment_print(dir: Direction, seq: SeqNumber, ack: SeqNumber, end: SeqNumber, win: u16) -> u32 {
+    let numbers = u64::from(seq.0) << 32 | u64::from(ack.0);
+    let rest = u64::from(end.0) << 32 | u64::from(win) << 1 | dir.index() as u64;
+    let mixed = (numbers.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ rest).wrapping_mul(0xd6e8_feb8_6659_fd93);
+    (mixed >> 41) as u32
 }

@@ -230,9 +230,10 @@ impl defmt::Format for TcpSide {
 }
 
 /// Per-entry TCP tracking state (`linux/netfilter/nf_conntrack_tcp.h:
-/// struct ip_ct_tcp`), 56 bytes; 28 with feature `compact-tcp`, which
-/// keeps no `td_maxack` and none of the `last_*` memory of the
-/// retransmission and resynchronisation rules (see [`memo`]). The tracker
+/// struct ip_ct_tcp`), 56 bytes; 32 with feature `compact-tcp` (28 with
+/// `ipv4-only` too), which keeps no `td_maxack` and of the `last_*` memory
+/// of the retransmission and resynchronisation rules only a fingerprint
+/// for the retransmission counter (see [`memo`]). The tracker
 /// works on it in place; the last packet's direction, class and flags are
 /// read and written through methods, which the compact layout packs.
 ///
@@ -276,11 +277,19 @@ pub(crate) struct TcpConn {
     last: u8,
     /// `seen[0]` = original direction, `seen[1]` = reply.
     seen: [TcpSide; 2],
+    /// What stands for the last ACK-class segment's numbers (see [`memo`]):
+    /// bytes 0–2 its fingerprint, bit 7 of byte 2 set when it is not
+    /// known; byte 3 the retransmissions counted (`retrans`). Not in the
+    /// IPv4-only build, whose entry has no room for it.
+    #[cfg(not(feature = "ipv4-only"))]
+    recent: [u8; 4],
 }
 
 #[cfg(not(feature = "compact-tcp"))]
 const _: () = assert!(core::mem::size_of::<TcpConn>() == 56);
-#[cfg(feature = "compact-tcp")]
+#[cfg(all(feature = "compact-tcp", not(feature = "ipv4-only")))]
+const _: () = assert!(core::mem::size_of::<TcpConn>() == 32);
+#[cfg(all(feature = "compact-tcp", feature = "ipv4-only"))]
 const _: () = assert!(core::mem::size_of::<TcpConn>() == 28);
 
 impl Default for TcpConn {
@@ -341,7 +350,13 @@ impl TcpConn {
 impl TcpConn {
     /// The state of a new entry, all zero ("NONE"), as in the default
     /// layout.
-    pub(crate) const ZERO: TcpConn = TcpConn { state: TcpState::None, last: 0, seen: [TcpSide::ZERO; 2] };
+    pub(crate) const ZERO: TcpConn = TcpConn {
+        state: TcpState::None,
+        last: 0,
+        seen: [TcpSide::ZERO; 2],
+        #[cfg(not(feature = "ipv4-only"))]
+        recent: [0; 4],
+    };
     /// The last flags kept (bits 5–7 of `last_flags`).
     const LAST_FLAGS: u8 = FLAG_LAST_WIN_OPEN | FLAG_EXP_CHALLENGE_ACK | FLAG_SIMULTANEOUS_OPEN;
 

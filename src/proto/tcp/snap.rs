@@ -23,7 +23,12 @@
 //! (`tcp/memo.rs`), the format is the same: what it does not keep is
 //! written as zero, `last_win` as 0 or 1 (whether the last window was
 //! zero), and read back as that; the options of an ignored SYN in
-//! `last_flags` are dropped.
+//! `last_flags` are dropped. `retrans` is written and read as the count
+//! (zero in the IPv4-only build, which keeps none). The fingerprint of the
+//! segment it counts goes in a field of the entry record of its own (flag
+//! bit 6, see the snapshot module), which other builds read and drop; read
+//! from a snapshot of a build that keeps the numbers, it is computed from
+//! them.
 
 use super::TcpConn;
 use super::states::PacketClass;
@@ -90,6 +95,7 @@ impl TcpConn {
         {
             b[52] = u8::from(!w.last_win_zero());
             b[54] = w.last_flags() & !super::FLAG_LAST_WIN_OPEN;
+            b[55] = w.retrans();
         }
         b
     }
@@ -138,6 +144,15 @@ impl TcpConn {
         c.set_last_flags(
             b[54] & (super::FLAG_EXP_CHALLENGE_ACK | super::FLAG_SIMULTANEOUS_OPEN)
                 | if last_win == 0 { 0 } else { super::FLAG_LAST_WIN_OPEN },
+        );
+        #[cfg(feature = "compact-tcp")]
+        c.restore_recent(
+            last_dir,
+            SeqNumber(u32_at(b, 39)),
+            SeqNumber(u32_at(b, 43)),
+            SeqNumber(u32_at(b, 47)),
+            last_win,
+            b[55],
         );
         #[cfg(not(feature = "compact-tcp"))]
         {
@@ -207,8 +222,19 @@ mod tests {
         want[36..39].copy_from_slice(&b[36..39]);
         want[52] = 1; // last_win was not zero
         want[54] = b[54] & 0xc0; // the challenge-ACK and simultaneous-open bits
+        // The retransmission count, but in the IPv4-only build.
+        if cfg!(not(feature = "ipv4-only")) {
+            want[55] = b[55];
+        }
         assert_eq!(kept, want);
-        assert_eq!(TcpConn::decode(&kept).unwrap(), c);
+        // The fingerprint, computed from the numbers of the sample, is not
+        // in what this build writes (the entry record carries it).
+        let mut back = TcpConn::decode(&kept).unwrap();
+        if let Some(recent) = c.recent() {
+            assert_ne!(back.recent(), Some(recent));
+            back.set_recent(recent);
+        }
+        assert_eq!(back, c);
         b[51] = 0;
         b[52] = 0;
         assert!(TcpConn::decode(&b).unwrap().last_win_zero());

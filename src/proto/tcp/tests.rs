@@ -162,7 +162,8 @@ const FULL_MEMO: bool = cfg!(not(feature = "compact-tcp"));
 
 #[test]
 fn conn_is_small() {
-    assert_eq!(core::mem::size_of::<TcpConn>(), if FULL_MEMO { 56 } else { 28 });
+    let compact = if cfg!(feature = "ipv4-only") { 28 } else { 32 };
+    assert_eq!(core::mem::size_of::<TcpConn>(), if FULL_MEMO { 56 } else { compact });
 }
 
 #[test]
@@ -683,8 +684,10 @@ fn reply_syn_in_time_wait_after_close_reopens() {
     assert_eq!(c.seg(R, SYN, 31337, 0, 1000, &[], 0), Outcome::Reopen);
 }
 
+/// (With `compact-tcp` too, which counts by the segment's fingerprint,
+/// but not in the IPv4-only build, which has no room for it.)
 #[test]
-#[cfg(not(feature = "compact-tcp"))]
+#[cfg(not(all(feature = "compact-tcp", feature = "ipv4-only")))]
 fn retransmissions_cap_timeout() {
     let mut c = after_step5();
     // Step 5's ACK repeated: retrans reaches 3 on the 3rd extra copy.
@@ -729,16 +732,60 @@ fn compact_synack_after_ignored_syn_stays_ignored() {
     assert_eq!(c.state(), TcpState::Close);
 }
 
-/// `compact-tcp`: no retransmission counter, so repeated segments keep
-/// the state's timeout.
+/// `compact-tcp` with `ipv4-only`: no retransmission counter, so repeated
+/// segments keep the state's timeout.
 #[test]
-#[cfg(feature = "compact-tcp")]
+#[cfg(all(feature = "compact-tcp", feature = "ipv4-only"))]
 fn compact_retransmissions_keep_the_timeout() {
     let mut c = after_step5();
     for _ in 0..4 {
         assert_eq!(c.seg(R, A, 5001, 1101, 509, &[], 0), accept(432_000));
     }
     assert_eq!(c.tcp.retrans(), 0);
+}
+
+/// `compact-tcp`: the fingerprint stands for the numbers only while
+/// they are the last ones Linux compares: a packet the tracker ignores
+/// overwrites some of them in Linux, and the count starts afresh at the
+/// next ACK-class segment, even the same one again.
+#[test]
+#[cfg(all(feature = "compact-tcp", not(feature = "ipv4-only")))]
+fn compact_count_restarts_after_an_ignored_packet() {
+    let mut c = after_step5();
+    c.seg(R, A, 5001, 1101, 509, &[], 0);
+    c.seg(R, A, 5001, 1101, 509, &[], 0);
+    assert_eq!(c.tcp.retrans(), 2);
+    // A SYN in ESTABLISHED is ignored.
+    let v = c.seg(O, SYN, 424242, 0, 29200, &syn_opts(5), 0);
+    assert!(v.to_reason().is_some_and(|r| r.contains("ignored")), "{v:?}");
+    assert_eq!(c.seg(R, A, 5001, 1101, 509, &[], 0), accept(432_000));
+    assert_eq!(c.tcp.retrans(), 0);
+    assert_eq!(c.seg(R, A, 5001, 1101, 509, &[], 0), accept(432_000));
+    assert_eq!(c.tcp.retrans(), 1);
+}
+
+/// `compact-tcp`: the fingerprints of segments that follow one another
+/// in a connection (the next byte, the next ACK, another window, the
+/// other direction) differ, and a new entry's zeroed state is Linux's
+/// zeroed numbers.
+#[test]
+#[cfg(all(feature = "compact-tcp", not(feature = "ipv4-only")))]
+fn compact_fingerprints_of_neighbouring_segments_differ() {
+    use super::memo::segment_print;
+    use crate::wire::tcp::SeqNumber as S;
+    assert_eq!(segment_print(O, S(0), S(0), S(0), 0), 0);
+    let mut seen = std::collections::HashSet::new();
+    for base in [0u32, 0x7fff_fff0, 0xffff_fff0, 3_478_611_104] {
+        for i in 0..64u32 {
+            for (dir, win) in [(O, 509u16), (R, 509), (O, 510)] {
+                let (seq, ack) = (S(base.wrapping_add(i)), S(base.wrapping_add(7 * i)));
+                seen.insert(segment_print(dir, seq, ack, S(seq.0.wrapping_add(1)), win));
+                seen.insert(segment_print(dir, seq, ack, seq, win));
+            }
+        }
+    }
+    assert_eq!(seen.len(), 4 * 64 * 3 * 2);
+    assert!(seen.iter().all(|&p| p < 1 << 23));
 }
 
 #[test]
