@@ -7,8 +7,9 @@
 //! Entries store deadlines as [`Tick`]s: 1/16 s since the caller's clock
 //! origin, in 40 bits (5 bytes in an entry, which keeps a 24-bit link
 //! in the other 3 of a word). The resolution is far finer
-//! than any conntrack timeout (the shortest rule, UDP's 2 s stream grace,
-//! is off by at most 62.5 ms) and the range, 2³⁶ s, is about 2,179 years:
+//! than any conntrack timeout (UDP's 2 s stream grace, the shortest rule,
+//! is kept to the millisecond besides: [`FineTick`]) and the range, 2³⁶ s,
+//! is about 2,179 years:
 //! comparisons never wrap, whatever the clock's origin (a Unix-epoch clock
 //! in milliseconds is fine) and however long the table runs (a Unix-epoch
 //! clock a century on, plus the longest timeout, `u32::MAX` seconds or
@@ -57,6 +58,11 @@ impl Instant {
     }
 
     pub(crate) fn tick(self) -> Tick {
+        self.fine_tick().tick
+    }
+
+    /// The tick and where in it this millisecond lies ([`FineTick`]).
+    pub(crate) fn fine_tick(self) -> FineTick {
         // Whole seconds and the milliseconds apart: no overflow for any
         // `u64` of milliseconds.
         #[cfg(target_pointer_width = "64")]
@@ -64,7 +70,7 @@ impl Instant {
         #[cfg(not(target_pointer_width = "64"))]
         let (secs, ms) = div_rem_1000(self.millis);
         let ticks = secs.saturating_mul(u64::from(TICKS_PER_SEC)) + u64::from(ms * TICKS_PER_SEC / 1000);
-        Tick::from_ticks(ticks)
+        FineTick { tick: Tick::from_ticks(ticks), frac: (ms * TICKS_PER_SEC % 1000) as u16 }
     }
 }
 
@@ -90,20 +96,68 @@ fn div_rem_1000(n: u64) -> (u64, u32) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TickMemo {
     millis: u64,
-    tick: Tick,
+    fine: FineTick,
 }
 
 impl TickMemo {
     /// `Instant` 0, which is tick 0 (all zero: a table in `.bss`).
-    pub(crate) const ZERO: TickMemo = TickMemo { millis: 0, tick: Tick::from_ticks(0) };
+    pub(crate) const ZERO: TickMemo = TickMemo { millis: 0, fine: FineTick::ZERO };
 
     /// `now.tick()`, converted only when `now` is not the last time given.
     #[inline]
     pub(crate) fn tick(&mut self, now: Instant) -> Tick {
         if now.millis != self.millis {
-            *self = TickMemo { millis: now.millis, tick: now.tick() };
+            *self = TickMemo { millis: now.millis, fine: now.fine_tick() };
         }
-        self.tick
+        self.fine.tick
+    }
+
+    /// Where in its tick the last time converted lies: `now` of the
+    /// packet a table tracks, which it converts first.
+    #[inline(always)]
+    pub(crate) fn frac(&self) -> u16 {
+        self.fine.frac
+    }
+
+    /// The last time converted, `tick`, to the millisecond.
+    #[inline(always)]
+    pub(crate) fn fine(&self, tick: Tick) -> FineTick {
+        debug_assert!(self.fine.tick == tick, "the packet's time was converted first");
+        self.fine
+    }
+}
+
+/// A millisecond of the caller's clock as a [`Tick`] and where in it the
+/// millisecond lies (`frac`, in 1/16,000 s: 0 to 999), so that two
+/// milliseconds compare as the pair. Only UDP's two-second stream rule,
+/// the one timer short enough for 1/16 s to matter, keeps one
+/// (`nf_conntrack_proto_udp.c: nf_conntrack_udp_packet()` compares
+/// jiffies, of 1 to 10 ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct FineTick {
+    pub(crate) tick: Tick,
+    pub(crate) frac: u16,
+}
+
+impl FineTick {
+    /// The origin (all zero).
+    pub(crate) const ZERO: FineTick = FineTick { tick: Tick::from_ticks(0), frac: 0 };
+    /// The largest fraction: the last millisecond of a tick.
+    pub(crate) const LAST_FRAC: u16 = 999;
+
+    /// `secs` seconds later (saturating, as [`Tick::after_secs`]).
+    #[inline]
+    pub(crate) fn after_secs(self, secs: u32) -> FineTick {
+        FineTick { tick: self.tick.after_secs(secs), frac: self.frac }
+    }
+
+    /// True when `self` is strictly earlier than the time `now` (a tick,
+    /// and where in it: asked only when the ticks are equal, the rare
+    /// case).
+    #[inline(always)]
+    pub(crate) fn is_before(&self, now: Tick, now_frac: impl FnOnce() -> u16) -> bool {
+        now.is_after(self.tick) || (now == self.tick && now_frac() > self.frac)
     }
 }
 

@@ -46,6 +46,46 @@ fn udp_dns_worked_example_2_9() {
     assert_eq!(t.len(), 1);
 }
 
+/// The stream rule's two seconds run to the millisecond, as Linux's run
+/// to the jiffy: a packet 2.001 s after the first one streams, one 2.000 s
+/// after it does not, though both lie in the same 1/16 s tick (the
+/// resolution of deadlines). On the fast path and the general one (a
+/// table with an event sink takes the latter), and across a snapshot.
+#[test]
+fn the_stream_rule_runs_to_the_millisecond() {
+    let ms = Instant::from_millis;
+    let q = udp("192.0.2.10", 40000, "198.51.100.53", 53, b"query");
+    let a = udp("198.51.100.53", 53, "192.0.2.10", 40000, b"answer");
+    // Whether the third packet, at `at`, made a stream of the flow.
+    fn streams<S: Storage>(mut t: ConnTable<S>, q: &[u8], a: &[u8], at: u64) -> bool {
+        let _ = t.track(Instant::from_millis(1010), q);
+        let _ = t.track(Instant::from_millis(1500), a);
+        let v = t.track(Instant::from_millis(at), q);
+        let (st, to) = entry(&t, &v, Instant::from_millis(at));
+        assert_eq!(to, if st.contains(Status::ASSURED) { 120 } else { 30 });
+        st.contains(Status::ASSURED)
+    }
+    for (at, stream) in [(3010, false), (3011, true), (3062, true), (2990, false)] {
+        assert_eq!(streams(table(), &q, &a, at), stream, "{at} ms");
+        let evented =
+            WithEvents::new(FixedStorage::<64, 16, 16>::new(), EventRing::<8>::with_mask(EventMask::ALL));
+        let t = ConnTable::with_storage(evented, HashKey([3; 16]), Config::default());
+        assert_eq!(streams(t, &q, &a, at), stream, "{at} ms, general path");
+    }
+    // A snapshot keeps where in its tick the grace ends.
+    let mut t = table();
+    let _ = t.track(ms(1010), &q);
+    let _ = t.track(ms(1500), &a);
+    let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 4096]);
+    let n = t.snapshot(ms(1600), &mut cursor, &mut buf).unwrap();
+    for (at, stream) in [(3010, false), (3011, true)] {
+        let mut u = table();
+        u.restore(ms(1600), &buf[..n]).unwrap();
+        let v = u.track(ms(at), &q);
+        assert_eq!(entry(&u, &v, ms(at)).0.contains(Status::ASSURED), stream, "{at} ms, restored");
+    }
+}
+
 #[test]
 fn expired_entries_never_match() {
     let mut t = table();

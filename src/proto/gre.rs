@@ -6,9 +6,9 @@
 use super::udp::{self, StreamKind};
 use super::{Outcome, PacketCtx};
 use crate::config::Timeouts;
-use crate::time::Tick;
+use crate::time::FineTick;
 
 /// An accepted GRE packet.
-pub(crate) fn track(stream_after: Tick, ctx: &PacketCtx, t: &Timeouts) -> Outcome {
+pub(crate) fn track(stream_after: FineTick, ctx: &PacketCtx, t: &Timeouts) -> Outcome {
     udp::track(StreamKind::Immediate, stream_after, ctx, t.gre, t.gre_stream)
 }

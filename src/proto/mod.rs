@@ -24,7 +24,7 @@ pub(crate) mod udp;
 
 use crate::config::Config;
 use crate::reason::Reason;
-use crate::time::Tick;
+use crate::time::{FineTick, Tick};
 use crate::tuple::{Direction, Family, Tuple, proto};
 use crate::wire::ip::IpView;
 use crate::wire::sctp::Packet as SctpPacket;
@@ -38,8 +38,9 @@ pub(crate) enum ProtoState {
     /// ICMP, ICMPv6, generic protocols: nothing beyond the timeout.
     Stateless,
     /// UDP, UDP-Lite and GRE: when the "stream" timeout may start
-    /// (`nf_conntrack_proto_udp.c: nf_conntrack_udp_packet()`).
-    Stream { stream_after: Tick },
+    /// (`nf_conntrack_proto_udp.c: nf_conntrack_udp_packet()`), to the
+    /// millisecond.
+    Stream { stream_after: FineTick },
     /// TCP.
     Tcp(tcp::TcpConn),
     /// SCTP.
@@ -52,7 +53,7 @@ impl ProtoState {
     pub(crate) const ZERO: ProtoState = ProtoState::Tcp(tcp::TcpConn::ZERO);
 
     /// The state of a new entry whose first packet is `l4`.
-    pub(crate) fn new(l4: &L4Packet<'_>, now: Tick) -> ProtoState {
+    pub(crate) fn new(l4: &L4Packet<'_>, now: FineTick) -> ProtoState {
         match l4 {
             L4Packet::Tcp(_) => ProtoState::Tcp(tcp::TcpConn::default()),
             L4Packet::Sctp(_) => ProtoState::Sctp(sctp::SctpConn::default()),
@@ -166,6 +167,8 @@ pub(crate) fn inspect<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Inspected<'
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PacketCtx {
     pub now: Tick,
+    /// Where in the tick `now` lies ([`FineTick`]): for UDP's stream rule.
+    pub now_frac: u16,
     /// Direction of this packet relative to the entry.
     pub dir: Direction,
     /// The entry was created for this very packet (not yet confirmed).
@@ -184,6 +187,11 @@ pub(crate) struct PacketCtx {
 }
 
 impl PacketCtx {
+    /// `now` to the millisecond.
+    pub fn fine_now(&self) -> FineTick {
+        FineTick { tick: self.now, frac: self.now_frac }
+    }
+
     /// Whole seconds of lifetime the entry has left (computed when a
     /// tracker asks: only TCP's retransmission rule does).
     pub fn remaining(&self) -> u32 {
@@ -233,7 +241,8 @@ pub(crate) fn handle_packet(
         (L4Packet::Tcp(seg), ProtoState::Tcp(conn)) => tcp::track(conn, seg, ctx, &cfg.tcp),
         (L4Packet::Sctp(pkt), ProtoState::Sctp(conn)) => sctp::track(conn, pkt, ctx, &cfg.sctp),
         (L4Packet::Udp(_), ProtoState::Stream { stream_after }) => {
-            let (secs, assure) = udp::udp_step(*stream_after, ctx.now, ctx.seen_reply, ctx.assured, t);
+            let (secs, assure) =
+                udp::udp_step(stream_after, ctx.now, || ctx.now_frac, ctx.seen_reply, ctx.assured, t);
             Outcome::Accept { timeout: Some(secs), assure }
         }
         (L4Packet::UdpLite(_), ProtoState::Stream { stream_after }) => {
@@ -246,7 +255,7 @@ pub(crate) fn handle_packet(
         // protocol is part of its tuple), so the kinds always agree; should
         // they not, the entry starts over from this packet.
         (_, state) => {
-            *state = ProtoState::new(l4, ctx.now);
+            *state = ProtoState::new(l4, ctx.fine_now());
             handle_packet(state, l4, ctx, cfg)
         }
     }

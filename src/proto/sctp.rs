@@ -480,6 +480,7 @@ mod tests {
             };
             let ctx = PacketCtx {
                 now: Tick::from_ticks(0),
+                now_frac: 0,
                 dir,
                 is_new: self.is_new,
                 seen_reply: false,

@@ -4,7 +4,7 @@
 
 use super::{Outcome, PacketCtx};
 use crate::reason::Reason;
-use crate::time::Tick;
+use crate::time::{FineTick, Tick};
 use crate::wire::ip::IpView;
 use crate::wire::udp;
 
@@ -42,13 +42,21 @@ pub(crate) enum StreamKind {
 /// is when the grace ends.
 pub(crate) fn track(
     kind: StreamKind,
-    stream_after: Tick,
+    stream_after: FineTick,
     ctx: &PacketCtx,
     unreplied_secs: u32,
     stream_secs: u32,
 ) -> Outcome {
-    let (secs, assure) =
-        stream_step(kind, stream_after, ctx.now, ctx.seen_reply, ctx.assured, unreplied_secs, stream_secs);
+    let (secs, assure) = stream_step(
+        kind,
+        &stream_after,
+        ctx.now,
+        || ctx.now_frac,
+        ctx.seen_reply,
+        ctx.assured,
+        unreplied_secs,
+        stream_secs,
+    );
     Outcome::Accept { timeout: Some(secs), assure }
 }
 
@@ -57,23 +65,27 @@ pub(crate) fn track(
 /// UDP lane both call it.
 #[inline(always)]
 pub(crate) fn udp_step(
-    stream_after: Tick,
+    stream_after: &FineTick,
     now: Tick,
+    now_frac: impl FnOnce() -> u16,
     seen_reply: bool,
     assured: bool,
     t: &crate::config::Timeouts,
 ) -> (u32, bool) {
-    stream_step(StreamKind::Udp, stream_after, now, seen_reply, assured, t.udp, t.udp_stream)
+    stream_step(StreamKind::Udp, stream_after, now, now_frac, seen_reply, assured, t.udp, t.udp_stream)
 }
 
 /// [`track`]'s rule, from the entry's status bits: the timeout in seconds
 /// and whether the packet assures the entry. (The table's UDP lane calls
-/// it without building a [`PacketCtx`].)
+/// it without building a [`PacketCtx`].) Where in its tick `now` lies is
+/// asked only when it is the tick the grace ends in.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn stream_step(
     kind: StreamKind,
-    stream_after: Tick,
+    stream_after: &FineTick,
     now: Tick,
+    now_frac: impl FnOnce() -> u16,
     seen_reply: bool,
     assured: bool,
     unreplied_secs: u32,
@@ -83,7 +95,7 @@ pub(crate) fn stream_step(
         return (unreplied_secs, false);
     }
     match kind {
-        StreamKind::Udp if now.is_after(stream_after) => (stream_secs, !assured),
+        StreamKind::Udp if stream_after.is_before(now, now_frac) => (stream_secs, !assured),
         StreamKind::Udp => (unreplied_secs, false),
         StreamKind::Immediate => (stream_secs, !assured),
     }
@@ -92,16 +104,18 @@ pub(crate) fn stream_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Instant;
     use crate::tuple::{Direction, Family};
 
-    fn at(now: Tick, seen_reply: bool) -> PacketCtx {
+    fn at(now: FineTick, seen_reply: bool) -> PacketCtx {
         PacketCtx {
-            now,
+            now: now.tick,
+            now_frac: now.frac,
             dir: Direction::Original,
             is_new: false,
             seen_reply,
             assured: false,
-            deadline: now,
+            deadline: now.tick,
             family: Family::Ipv4,
             peer_seqadj: crate::nat::payload::SeqAdj::ZERO,
         }
@@ -111,23 +125,46 @@ mod tests {
         Outcome::Accept { timeout: Some(secs), assure }
     }
 
+    fn ms(millis: u64) -> FineTick {
+        Instant::from_millis(millis).fine_tick()
+    }
+
     #[test]
     fn dns_example_2_9() {
-        let created = Tick::from_ticks(0);
+        let created = ms(0);
         let grace = created.after_secs(STREAM_GRACE_SECS);
         let udp = |now, seen_reply| track(StreamKind::Udp, grace, &at(now, seen_reply), 30, 120);
         // Query, second query before the reply: unreplied.
         assert_eq!(udp(created, false), accept(30, false));
         // Answer within 2 s: still 30 s, not assured.
-        assert_eq!(udp(Tick::from_ticks(16), true), accept(30, false));
+        assert_eq!(udp(ms(1000), true), accept(30, false));
         // A packet 5 s after creation: stream, assured.
         assert_eq!(udp(created.after_secs(5), true), accept(120, true));
         // Exactly at the grace end: not after it yet.
         assert_eq!(udp(grace, true), accept(30, false));
         // GRE / UDP-Lite stream at once.
-        assert_eq!(
-            track(StreamKind::Immediate, grace, &at(Tick::from_ticks(1), true), 30, 180),
-            accept(180, true)
-        );
+        assert_eq!(track(StreamKind::Immediate, grace, &at(ms(62), true), 30, 180), accept(180, true));
+    }
+
+    /// The grace ends two seconds after the first packet to the
+    /// millisecond, not at a tick's edge (Linux compares jiffies): a packet
+    /// 2.001 s after a first one at 1.010 s streams, though its tick
+    /// (3.011 s is in the tick of 3.0 s to 3.0625 s) is the grace's own.
+    #[test]
+    fn the_grace_ends_to_the_millisecond() {
+        let grace = ms(1010).after_secs(STREAM_GRACE_SECS);
+        let udp = |now| track(StreamKind::Udp, grace, &at(now, true), 30, 120);
+        assert_eq!(ms(3011).tick, grace.tick);
+        assert_eq!(udp(ms(3010)), accept(30, false));
+        assert_eq!(udp(ms(3011)), accept(120, true));
+        assert_eq!(udp(ms(3009)), accept(30, false));
+        // A tick later, whatever the fraction.
+        assert_eq!(udp(ms(3063)), accept(120, true));
+        // A grace ending on a tick's first millisecond.
+        let grace = ms(1000).after_secs(STREAM_GRACE_SECS);
+        let udp = |now| track(StreamKind::Udp, grace, &at(now, true), 30, 120);
+        assert_eq!((grace.frac, ms(3001).tick), (0, grace.tick));
+        assert_eq!(udp(ms(3000)), accept(30, false));
+        assert_eq!(udp(ms(3001)), accept(120, true));
     }
 }

@@ -436,7 +436,7 @@ impl<S: Storage> ConnTable<S> {
             self.make_room_for_ext(now);
         }
         let i = self.alloc(now, place)?;
-        let proto = ProtoState::new(l4, now);
+        let proto = ProtoState::new(l4, self.tick_memo.fine(now));
         // Generation 0 marks an unused slot.
         self.generation = self.generation.checked_add(1).unwrap_or(1);
         let generation = self.generation;
@@ -513,11 +513,15 @@ impl<S: Storage> ConnTable<S> {
         debug_assert!(self.config_set);
         let cfg = &self.config;
         let e = self.store.parts_mut().slots.get_mut(i).and_then(Slot::entry_mut)?;
-        let ProtoState::Stream { stream_after } = e.proto else { return None };
+        // (By reference: the fraction is read only in the grace's last
+        // tick; a copy of the whole cost 6 instructions a packet.)
+        let ProtoState::Stream { stream_after } = &e.proto else { return None };
         let seen_reply = e.status.contains(Status::SEEN_REPLY);
         let state = attached_state(e, dir);
         let assured = e.status.contains(Status::ASSURED);
-        let (secs, assure) = udp::udp_step(stream_after, now, seen_reply, assured, &cfg.timeouts);
+        let memo = &self.tick_memo;
+        let (secs, assure) =
+            udp::udp_step(stream_after, now, || memo.frac(), seen_reply, assured, &cfg.timeouts);
         e.accept(now, dir, Some(secs), assure, cfg, len);
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
@@ -581,6 +585,7 @@ impl<S: Storage> ConnTable<S> {
         let state = attached_state(e, dir);
         let ctx = PacketCtx {
             now,
+            now_frac: self.tick_memo.fine(now).frac,
             dir,
             is_new,
             seen_reply,

@@ -14,7 +14,7 @@ use crate::proto::ProtoState;
 use crate::proto::sctp::SctpConn;
 use crate::proto::tcp::{TcpConn, snap};
 use crate::status::Status;
-use crate::time::{Instant, TICKS_PER_SEC, Tick};
+use crate::time::{FineTick, Instant, TICKS_PER_SEC, Tick};
 #[cfg(feature = "helper-pptp")]
 use crate::tuple::Direction;
 use crate::tuple::{Family, Tuple, proto};
@@ -31,7 +31,8 @@ pub const SNAPSHOT_MAX_RECORD: usize =
 
 /// The optional tail of an entry record: the TCP sequence adjustment (24
 /// bytes), mark and labels (20), counters (32), the time since
-/// confirmation (6), the TCP retransmission fingerprint (4).
+/// confirmation (6), the TCP retransmission fingerprint (4) or the end of
+/// a stream grace within its tick (2).
 const EXTRA_MAX: usize = 24 + 20 + 32 + 6 + 4;
 
 /// Most slots one [`ConnTable::snapshot`] call visits.
@@ -312,9 +313,6 @@ struct EntryRecord<'a> {
 
 fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, RestoreError> {
     let flags = r.u8()?;
-    if flags & !0x7f != 0 {
-        return Err(RestoreError::Malformed);
-    }
     let zone = r.u16()?;
     let status = r.u16()?;
     status_of(status, Status::empty()).ok_or(RestoreError::Malformed)?;
@@ -338,7 +336,10 @@ fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, Res
         1 => {
             // Signed, 48 bits: sign-extend.
             let d = ((r.u48()? << 16) as i64) >> 16;
-            ProtoState::Stream { stream_after: Tick::from_ticks(now.ticks().saturating_add_signed(d)) }
+            // Where in the tick the grace ends comes later (flag bit 7);
+            // without it, with the tick.
+            let tick = Tick::from_ticks(now.ticks().saturating_add_signed(d));
+            ProtoState::Stream { stream_after: FineTick { tick, frac: FineTick::LAST_FRAC } }
         }
         2 => ProtoState::Tcp(TcpConn::decode(&r.array()?).ok_or(RestoreError::Malformed)?),
         3 => ProtoState::Sctp(SctpConn::decode(&r.array()?).ok_or(RestoreError::Malformed)?),
@@ -394,6 +395,14 @@ fn parse_entry<'a>(r: &mut Reader<'a>, now: Tick) -> Result<EntryRecord<'a>, Res
         let recent = r.array::<4>()?;
         match &mut proto {
             ProtoState::Tcp(c) => c.set_recent(recent),
+            _ => return Err(RestoreError::Malformed),
+        }
+    }
+    // Where in its tick a stream grace ends (in 1/16,000 s).
+    if flags & 0x80 != 0 {
+        let frac = r.u16()?;
+        match &mut proto {
+            ProtoState::Stream { stream_after } if frac <= FineTick::LAST_FRAC => stream_after.frac = frac,
             _ => return Err(RestoreError::Malformed),
         }
     }
@@ -726,13 +735,20 @@ impl<S: Storage> ConnTable<S> {
             ProtoState::Tcp(c) if state_kind(e.key.proto()) == 2 => c.recent(),
             _ => None,
         };
+        let grace_frac = match &e.proto {
+            ProtoState::Stream { stream_after } if state_kind(e.key.proto()) == 1 => {
+                Some(stream_after.frac).filter(|&f| f != FineTick::LAST_FRAC)
+            }
+            _ => None,
+        };
         w.u8(u8::from(helper.is_some())
             | u8::from(master.is_some()) << 1
             | u8::from(seqadj.is_some()) << 2
             | u8::from(marks.is_some()) << 3
             | u8::from(counters.is_some()) << 4
             | u8::from(age.is_some()) << 5
-            | u8::from(recent.is_some()) << 6);
+            | u8::from(recent.is_some()) << 6
+            | u8::from(grace_frac.is_some()) << 7);
         w.u16(e.zone);
         w.u16(e.status.bits());
         w.u48(e.deadline().ticks() - now.ticks());
@@ -744,7 +760,7 @@ impl<S: Storage> ConnTable<S> {
         match (&e.proto, state_kind(e.key.proto())) {
             (ProtoState::Stream { stream_after }, 1) => {
                 // Signed: the time may have passed.
-                let d = stream_after.ticks() as i64 - now.ticks() as i64;
+                let d = stream_after.tick.ticks() as i64 - now.ticks() as i64;
                 w.u48(d.clamp(-(1 << 47), (1 << 47) - 1) as u64);
             }
             (ProtoState::Tcp(c), 2) => w.bytes(&c.encode()),
@@ -784,6 +800,9 @@ impl<S: Storage> ConnTable<S> {
         }
         if let Some(r) = recent {
             w.bytes(&r);
+        }
+        if let Some(f) = grace_frac {
+            w.u16(f);
         }
         let end = w.at;
         frame(rec, ENTRY, end)

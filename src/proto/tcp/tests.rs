@@ -30,6 +30,7 @@ fn segment<'a>(seq: u32, ack: u32, window: u16, flags: u8, options: &'a [u8], le
 fn ctx(dir: Direction, is_new: bool, seen_reply: bool, assured: bool, remaining: u32) -> PacketCtx {
     PacketCtx {
         now: Tick::from_ticks(0),
+        now_frac: 0,
         dir,
         is_new,
         seen_reply,
