@@ -1214,10 +1214,7 @@ mod tests {
         assert_eq!(retrans, if recent.is_some() || cfg!(not(feature = "compact-tcp")) { 1 } else { 0 });
         let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 1024]);
         let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
-        let mut at = 0;
-        while buf[at] != ENTRY {
-            at += 4 + usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
-        }
+        let at = entry_record(&buf[..n]);
         assert_eq!(buf[at + 4] & 0x40 != 0, recent.is_some());
         let mut b: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
         b.restore(now, &buf[..n]).unwrap();
@@ -1227,34 +1224,61 @@ mod tests {
         assert_eq!(kept(&b).1, retrans + u8::from(retrans > 0));
 
         // A fingerprint added by hand: taken by a compact build, dropped
-        // by another; on a UDP entry, malformed.
-        let mut with = buf[..n].to_vec();
+        // by another; on a UDP entry, malformed, as a stream grace's
+        // fraction (flag bit 7) is on a TCP entry.
+        let fresh = || -> FixedConnTable<8> { ConnTable::new(HashKey([4; 16]), Config::DEFAULT) };
         if recent.is_none() {
-            with[at + 4] |= 0x40;
-            let len = u16::from_be_bytes([with[at + 2], with[at + 3]]);
-            let end = at + 4 + usize::from(len);
-            with.splice(end..end, [7, 0, 0, 2]);
-            with[at + 2..at + 4].copy_from_slice(&(len + 4).to_be_bytes());
-            let mut c: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
-            c.restore(now, &with).unwrap();
+            let mut c = fresh();
+            c.restore(now, &with_field(&buf[..n], 0x40, &[7, 0, 0, 2])).unwrap();
             assert_eq!(kept(&c), (None, retrans));
         }
+        assert_eq!(fresh().restore(now, &with_field(&buf[..n], 0x80, &[0, 5])), Err(RestoreError::Malformed));
         let mut u: FixedConnTable<8> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
         let _ = u.track(now, &udp(CLIENT, 1000, SERVER, 53));
         let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 1024]);
         let n = u.snapshot(now, &mut cursor, &mut buf).unwrap();
-        let mut with = buf[..n].to_vec();
+        // Its grace ends on a tick's start (the whole second it began):
+        // the fraction 0 written, the last field.
+        let at = entry_record(&buf[..n]);
+        assert!(buf[at + 4] & 0x80 != 0 && buf[n - 2..n] == [0, 0]);
+        let mut plain = buf[..n - 2].to_vec();
+        plain[at + 4] &= !0x80;
+        let len = u16::from_be_bytes([plain[at + 2], plain[at + 3]]) - 2;
+        plain[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
+        fresh().restore(now, &plain).unwrap();
+        assert_eq!(
+            fresh().restore(now, &with_field(&plain, 0x40, &[7, 0, 0, 2])),
+            Err(RestoreError::Malformed)
+        );
+        // A fraction of a tick: at most 999.
+        assert_eq!(
+            fresh().restore(now, &with_field(&plain, 0x80, &[0x03, 0xe8])),
+            Err(RestoreError::Malformed)
+        );
+        fresh().restore(now, &with_field(&plain, 0x80, &[0x03, 0xe7])).unwrap();
+    }
+
+    /// Where the (first) entry record of a snapshot starts.
+    fn entry_record(bytes: &[u8]) -> usize {
         let mut at = 0;
-        while with[at] != ENTRY {
-            at += 4 + usize::from(u16::from_be_bytes([with[at + 2], with[at + 3]]));
+        while bytes[at] != ENTRY {
+            at += 4 + usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
         }
-        with[at + 4] |= 0x40;
+        at
+    }
+
+    /// The snapshot `bytes` with `field` added at the end of its entry
+    /// record, and its flag `flag` set (the optional fields' order is the
+    /// flags', and the entry records of these tests have no other).
+    fn with_field(bytes: &[u8], flag: u8, field: &[u8]) -> std::vec::Vec<u8> {
+        let mut with = bytes.to_vec();
+        let at = entry_record(bytes);
+        with[at + 4] |= flag;
         let len = u16::from_be_bytes([with[at + 2], with[at + 3]]);
         let end = at + 4 + usize::from(len);
-        with.splice(end..end, [7, 0, 0, 2]);
-        with[at + 2..at + 4].copy_from_slice(&(len + 4).to_be_bytes());
-        let mut c: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
-        assert_eq!(c.restore(now, &with), Err(RestoreError::Malformed));
+        with.splice(end..end, field.iter().copied());
+        with[at + 2..at + 4].copy_from_slice(&(len + field.len() as u16).to_be_bytes());
+        with
     }
 
     /// A record refused for an unknown status bit leaves no slot taken
