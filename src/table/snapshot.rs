@@ -736,9 +736,7 @@ impl<S: Storage> ConnTable<S> {
             _ => None,
         };
         let grace_frac = match &e.proto {
-            ProtoState::Stream { stream_after } if state_kind(e.key.proto()) == 1 => {
-                Some(stream_after.frac).filter(|&f| f != FineTick::LAST_FRAC)
-            }
+            ProtoState::Stream { stream_after } if state_kind(e.key.proto()) == 1 => Some(stream_after.frac),
             _ => None,
         };
         w.u8(u8::from(helper.is_some())
@@ -1293,10 +1291,7 @@ mod tests {
         let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
         // The entry record: flags at 4, zone at 5, status at 7 (bit 15,
         // Linux's IPS_HW_OFFLOAD, is none ctrack knows).
-        let mut at = 0;
-        while buf[at] != ENTRY {
-            at += 4 + usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]]));
-        }
+        let at = entry_record(&buf[..n]);
         buf[at + 7] |= 0x80;
         let mut b: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
         for _ in 0..16 {
