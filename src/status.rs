@@ -44,11 +44,17 @@ impl Status {
     pub const DYING: Status = Status(0x0200);
     /// Packets do not refresh the timeout.
     pub const FIXED_TIMEOUT: Status = Status(0x0400);
+    /// The loser of an insert race that NAT gave another reply tuple than
+    /// the winner's (`IPS_NAT_CLASH`, which shares its value with the
+    /// ABI's `IPS_UNTRACKED`): kept under its reply tuple only for a
+    /// second, never ASSURED, not listed
+    /// (`nf_conntrack_core.c: nf_ct_resolve_clash_harder()`).
+    pub const NAT_CLASH: Status = Status(0x1000);
     /// A helper was attached explicitly.
     pub const HELPER: Status = Status(0x2000);
 
     /// Every bit this crate knows, with its name.
-    pub(crate) const NAMES: [(Status, &'static str); 12] = [
+    pub(crate) const NAMES: [(Status, &'static str); 13] = [
         (Status::EXPECTED, "EXPECTED"),
         (Status::SEEN_REPLY, "SEEN_REPLY"),
         (Status::ASSURED, "ASSURED"),
@@ -60,6 +66,7 @@ impl Status {
         (Status::DST_NAT_DONE, "DST_NAT_DONE"),
         (Status::DYING, "DYING"),
         (Status::FIXED_TIMEOUT, "FIXED_TIMEOUT"),
+        (Status::NAT_CLASH, "NAT_CLASH"),
         (Status::HELPER, "HELPER"),
     ];
 

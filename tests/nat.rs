@@ -1646,3 +1646,201 @@ fn pptp_call_ids_and_gre_keys_follow_the_translation() {
     let late = gre1(SERVER, PUBLIC, 6000);
     assert_eq!(t.track(now(), &late).state(), Some(CtState::New));
 }
+
+// ---------------------------------------------------------------------
+// Insert races under NAT (`nf_conntrack_core.c: nf_ct_resolve_clash()`,
+// `nf_ct_resolve_clash_harder()`): two packets of one new UDP flow
+// classified before either is confirmed (as two CPUs take them in Linux),
+// each sent by destination NAT to another backend.
+
+const BACKEND2: &str = "10.0.0.9";
+
+/// Two queries from one socket to the service address, classified
+/// before either is confirmed, each given its own backend: the verdicts,
+/// not yet confirmed.
+fn race<S: Storage>(t: &mut ConnTable<S>, first: &[u8], second: &[u8]) -> (Verdict, Verdict) {
+    let a = t.classify(now(), first, Meta::default());
+    let b = t.classify(now(), second, Meta::default());
+    assert_eq!((a.state(), b.state()), (Some(CtState::New), Some(CtState::New)));
+    assert_ne!(a.entry(), b.entry(), "an unconfirmed entry is found by no lookup");
+    t.nat(&a, &NatRule::dnat(addr(WEB))).unwrap();
+    t.nat(&b, &NatRule::dnat(addr(BACKEND2))).unwrap();
+    (a, b)
+}
+
+#[test]
+fn the_loser_of_a_race_that_nat_sent_elsewhere_lives_a_second_under_its_reply_tuple() {
+    let mut t = table();
+    let mut q1 = udp(CLIENT, 40000, PUBLIC, 53, b"A?");
+    let mut q2 = udp(CLIENT, 40000, PUBLIC, 53, b"AAAA?");
+    let (mut a, mut b) = race(&mut t, &q1, &q2);
+    t.confirm(&mut a, &q1).unwrap();
+    t.translate(&a, &mut q1).unwrap();
+    assert_eq!(addrs(&q1), (addr(CLIENT), addr(WEB)));
+    // The second one's original tuple is the first one's: it stays, its
+    // packet passes to its own backend.
+    t.confirm(&mut b, &q2).unwrap();
+    let loser = b.entry().expect("kept");
+    assert_ne!(Some(loser), a.entry());
+    t.translate(&b, &mut q2).unwrap();
+    assert_eq!(addrs(&q2), (addr(CLIENT), addr(BACKEND2)));
+    assert!(checksums_ok(&q2));
+    let s = t.stats();
+    assert_eq!((s.clash_resolve, s.insert_failed, s.drop), (1, 0, 0));
+    let e = t.get(loser, now()).unwrap();
+    assert!(e.status().contains(Status::NAT_CLASH | Status::FIXED_TIMEOUT | Status::CONFIRMED));
+    assert_eq!(e.timeout(), 1);
+    // Not listed (`conntrack -L`), not deleted by a filter, not in a
+    // snapshot; found by its reply tuple.
+    assert_eq!(t.entries(now()).map(|e| e.handle()).collect::<Vec<_>>(), vec![a.entry().unwrap()]);
+    assert_eq!(t.delete_where(now(), |e| e.handle() == loser), 0);
+    let mut cursor = SnapshotCursor::new();
+    let mut buf = vec![0u8; 4096];
+    let n = t.snapshot(now(), &mut cursor, &mut buf).unwrap();
+    let mut copy = table();
+    assert_eq!(copy.restore(now(), &buf[..n]), Ok(1));
+
+    // Each backend's answer goes back through its own entry, from the
+    // service address.
+    let mut r2 = udp(BACKEND2, 53, CLIENT, 40000, b"AAAA");
+    let v = pass(&mut t, &mut r2);
+    assert_eq!((v.state(), v.dir(), v.entry()), (Some(CtState::Established), Some(Direction::Reply), Some(loser)));
+    assert_eq!(addrs(&r2), (addr(PUBLIC), addr(CLIENT)));
+    let mut r1 = udp(WEB, 53, CLIENT, 40000, b"A");
+    let v = pass(&mut t, &mut r1);
+    assert_eq!((v.dir(), v.entry()), (Some(Direction::Reply), a.entry()));
+    assert_eq!(addrs(&r1), (addr(PUBLIC), addr(CLIENT)));
+    // A later query is the first connection's, whose backend gets it.
+    let mut q3 = udp(CLIENT, 40000, PUBLIC, 53, b"MX?");
+    let v = pass(&mut t, &mut q3);
+    assert_eq!((v.dir(), v.entry()), (Some(Direction::Original), a.entry()));
+    assert_eq!(addrs(&q3), (addr(CLIENT), addr(WEB)));
+    // Packets do not keep the loser: a second after its creation it is
+    // gone, and a late answer from its backend is a new flow.
+    let later = Instant::from_millis(now().millis() + 999);
+    assert_eq!(t.track(later, &udp(BACKEND2, 53, CLIENT, 40000, b"x")).entry(), Some(loser));
+    let gone = Instant::from_millis(now().millis() + 1000);
+    assert!(t.get(loser, gone).is_none());
+    let v = t.classify(gone, &udp(BACKEND2, 53, CLIENT, 40000, b"x"), Meta::default());
+    assert_eq!(v.state(), Some(CtState::New));
+    t.discard(&v);
+    assert_eq!(t.track(gone, &udp(CLIENT, 40000, PUBLIC, 53, b"x")).entry(), a.entry());
+}
+
+#[test]
+fn a_race_whose_loser_has_the_same_tuples_merges_and_one_whose_reply_is_taken_is_dropped() {
+    // Both sent to the same backend: one connection.
+    let mut t = table();
+    let q1 = udp(CLIENT, 40000, PUBLIC, 53, b"A?");
+    let q2 = udp(CLIENT, 40000, PUBLIC, 53, b"AAAA?");
+    let mut a = t.classify(now(), &q1, Meta::default());
+    let mut b = t.classify(now(), &q2, Meta::default());
+    t.nat(&a, &NatRule::dnat(addr(WEB))).unwrap();
+    t.nat(&b, &NatRule::dnat(addr(WEB))).unwrap();
+    t.confirm(&mut a, &q1).unwrap();
+    t.confirm(&mut b, &q2).unwrap();
+    assert_eq!(b.entry(), a.entry());
+    assert_eq!((t.len(), t.stats().clash_resolve), (1, 1));
+
+    // The loser's reply tuple (its backend's answer to the one source
+    // port its source NAT may take) became another live connection's
+    // after its binding: "reply direction must never result in a clash".
+    // (Without that source NAT, the null binding of confirmation would
+    // move its port, as Linux's nat hook at POSTROUTING does.)
+    let mut t = table();
+    let mut a = t.classify(now(), &q1, Meta::default());
+    let mut b = t.classify(now(), &q2, Meta::default());
+    t.nat(&a, &NatRule::dnat(addr(WEB))).unwrap();
+    t.nat(&b, &NatRule::dnat(addr(BACKEND2))).unwrap();
+    t.nat(&b, &NatRule::snat(addr(ROUTER)).ports(40000, 40000)).unwrap();
+    let other = t.track(now(), &udp(BACKEND2, 53, ROUTER, 40000, b"hello"));
+    assert_eq!(other.state(), Some(CtState::New));
+    t.confirm(&mut a, &q1).unwrap();
+    assert_eq!(t.confirm(&mut b, &q2), Err(DropReason::InsertClash));
+    assert_eq!(b.entry(), None);
+    let s = t.stats();
+    assert_eq!((s.clash_resolve, s.insert_failed, s.drop), (0, 1, 1));
+    assert_eq!(t.len(), 2);
+    // Both lookups as before.
+    assert_eq!(t.track(now(), &udp(CLIENT, 40000, PUBLIC, 53, b"x")).entry(), a.entry());
+    assert_eq!(t.track(now(), &udp(BACKEND2, 53, ROUTER, 40000, b"x")).entry(), other.entry());
+    // Without the clash that source NAT makes, the same race keeps the
+    // loser under its reply tuple.
+    let mut t = table();
+    let (mut a, mut b) = race(&mut t, &q1, &q2);
+    t.nat(&b, &NatRule::snat(addr(ROUTER)).ports(40000, 40000)).unwrap();
+    t.confirm(&mut a, &q1).unwrap();
+    assert_eq!(t.confirm(&mut b, &q2), Ok(()));
+    assert_eq!(t.stats().clash_resolve, 1);
+}
+
+/// A UDP-Lite datagram (RFC 3828) covering all of itself, its checksum
+/// filled as Linux checks it: with UDP's protocol number in the
+/// pseudo-header (see `src/wire/ip.rs: l4_checksum_ok`).
+fn udplite(src: &str, sport: u16, dst: &str, dport: u16, data: &[u8]) -> Vec<u8> {
+    let (s, d) = (addr(src), addr(dst));
+    let mut l4 = [&sport.to_be_bytes()[..], &dport.to_be_bytes(), &[0, 0, 0, 0], data].concat();
+    let (IpAddr::V4(sa), IpAddr::V4(da)) = (s, d) else { unreachable!() };
+    let pseudo = [&sa.octets()[..], &da.octets(), &[0, 17], &(l4.len() as u16).to_be_bytes()].concat();
+    let sum = add(ones_sum(&pseudo), ones_sum(&l4));
+    l4[6..8].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    common::ip_packet(s, d, 136, &l4, 64)
+}
+
+#[test]
+fn the_loser_of_a_race_never_becomes_assured() {
+    // UDP-Lite, whose second answer assures a connection at once.
+    let mut t = table();
+    let q1 = udplite(CLIENT, 40000, PUBLIC, 53, b"A?");
+    let q2 = udplite(CLIENT, 40000, PUBLIC, 53, b"AAAA?");
+    let (mut a, mut b) = race(&mut t, &q1, &q2);
+    t.confirm(&mut a, &q1).unwrap();
+    t.confirm(&mut b, &q2).unwrap();
+    let loser = b.entry().unwrap();
+    for _ in 0..3 {
+        let v = t.track(now(), &udplite(BACKEND2, 53, CLIENT, 40000, b"AAAA"));
+        assert_eq!((v.dir(), v.entry()), (Some(Direction::Reply), Some(loser)));
+        let v = t.track(now(), &udplite(WEB, 53, CLIENT, 40000, b"A"));
+        assert_eq!((v.dir(), v.entry()), (Some(Direction::Reply), a.entry()));
+    }
+    assert!(!t.get(loser, now()).unwrap().status().contains(Status::ASSURED));
+    assert!(t.get(a.entry().unwrap(), now()).unwrap().status().contains(Status::ASSURED));
+}
+
+#[test]
+fn a_loser_in_the_slot_its_hash_names_is_not_found_by_its_original_tuple() {
+    // The first query's entry takes the slot the flow's hash names, which
+    // lookups read before the index; the second one is confirmed first
+    // and wins.
+    let mut t = table();
+    let q1 = udp(CLIENT, 40000, PUBLIC, 53, b"A?");
+    let q2 = udp(CLIENT, 40000, PUBLIC, 53, b"AAAA?");
+    let (mut a, mut b) = race(&mut t, &q1, &q2);
+    t.confirm(&mut b, &q2).unwrap();
+    t.confirm(&mut a, &q1).unwrap();
+    let (winner, loser) = (b.entry().unwrap(), a.entry().unwrap());
+    assert!(t.get(loser, now()).unwrap().status().contains(Status::NAT_CLASH));
+    let q = udp(CLIENT, 40000, PUBLIC, 53, b"MX?");
+    assert_eq!(t.track(now(), &q).entry(), Some(winner));
+    let mut entries = Vec::new();
+    t.track_batch(now(), &[&q, &q], |_, v| entries.push(v.entry()));
+    assert_eq!(entries, [Some(winner); 2]);
+    let tuple = Tuple::with_ports(addr(CLIENT), 40000, addr(PUBLIC), 53, 17).unwrap();
+    assert_eq!(t.lookup(&tuple, 0, now()).map(|(e, _)| e.handle()), Some(winner));
+    // The general path too (IP options: not the fast path's packet).
+    assert_eq!(t.track(now(), &with_ip_options(&q)).entry(), Some(winner));
+    // Its backend's answers still find it.
+    assert_eq!(t.track(now(), &udp(WEB, 53, CLIENT, 40000, b"A")).entry(), Some(loser));
+}
+
+/// `p`, an IPv4 packet without options, with four NOP options.
+fn with_ip_options(p: &[u8]) -> Vec<u8> {
+    let mut q = [&p[..20], &[1, 1, 1, 1], &p[20..]].concat();
+    q[0] = 0x46;
+    let len = q.len() as u16;
+    q[2..4].copy_from_slice(&len.to_be_bytes());
+    q[10..12].copy_from_slice(&[0, 0]);
+    let sum = ones_sum(&q[..24]);
+    q[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    q
+}

@@ -9,7 +9,6 @@ use super::probe::Sought;
 use super::storage::Storage;
 use super::{ConnTable, EventKind};
 use crate::expect::ExpectLine;
-use crate::status::Status;
 use crate::time::Instant;
 use crate::tuple::Tuple;
 
@@ -86,7 +85,7 @@ impl<S: Storage> ConnTable<S> {
         let mut deleted = 0;
         for i in 0..self.capacity() {
             let doomed = match self.entry_at(i) {
-                Some(e) if e.status.contains(Status::CONFIRMED) && !e.expired(now) => {
+                Some(e) if super::listed(e, now) => {
                     filter(&self.entry_ref(e, now, i))
                 }
                 _ => false,

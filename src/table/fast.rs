@@ -465,10 +465,14 @@ impl<S: Storage> ConnTable<S> {
             && !e.expired(now)
         {
             // With NAT, the key stands for the original tuple in its own
-            // orientation only (the reply tuple has a position of its own).
-            let nat = e.has_own_reply();
-            if !nat || e.link().orig_is_key() == is_key {
-                return Some(Some((i, if nat { Direction::Original } else { e.direction(is_key) })));
+            // orientation only (the reply tuple has a position of its own),
+            // and for nothing in the loser of an insert race kept under its
+            // reply tuple only (NAT_CLASH, `ConnTable::keep_reply_only`).
+            if !e.has_own_reply() {
+                return Some(Some((i, e.direction(is_key))));
+            }
+            if e.link().orig_is_key() == is_key && !e.status.contains(Status::NAT_CLASH) {
+                return Some(Some((i, Direction::Original)));
             }
         }
         self.search_home(now, place, key.home(), None, l4_proto == proto::TCP, |p, e, r| {

@@ -906,8 +906,13 @@ impl<S: Storage> ConnTable<S> {
     /// the packet must be dropped and a connection it opened is not kept.
     ///
     /// Then the entry a NEW packet created is confirmed: from now on other
-    /// packets find it. On an unresolvable clash with an entry confirmed
-    /// meanwhile, the new entry is discarded and the packet must be dropped.
+    /// packets find it. If an entry with one of its tuples was confirmed
+    /// meanwhile (two packets of one new flow classified before either
+    /// was confirmed), a UDP, UDP-Lite or GRE packet goes to that entry
+    /// when both are one connection, or, when NAT sent them to different
+    /// places, keeps its own entry for a second under its reply tuple
+    /// alone ([`Status::NAT_CLASH`]); on any other clash the new entry is
+    /// discarded and the packet must be dropped.
     ///
     /// A verdict acts once: confirming it again does nothing, and a verdict
     /// whose entry is gone (expired, or its slot reused) acts on nothing.
@@ -986,8 +991,9 @@ impl<S: Storage> ConnTable<S> {
                 debug_assert_eq!(self.clash(e, h.index(), t.classified_at()), None, "a clash since creation");
                 None
             }
-            Some(e) => self.clash(e, h.index(), t.classified_at()),
+            Some(e) => self.clash_by(e, h.index(), t.classified_at()),
         };
+        let merges = self.entry_at(h.index()).is_some_and(|e| e.proto.merges_on_clash());
         match clash {
             None => {
                 self.visible_epoch = self.visible_epoch.wrapping_add(1);
@@ -1011,33 +1017,70 @@ impl<S: Storage> ConnTable<S> {
             // and GRE merge into the winner, if the winner has no NAT or
             // the same tuples (`__nf_ct_resolve_clash()`); other protocols
             // drop the packet.
-            Some(winner)
-                if self.entry_at(h.index()).is_some_and(|e| e.proto.merges_on_clash())
-                    && self.may_merge(winner, h.index()) =>
-            {
-                self.remove(h.index());
-                t.set_entry(self.entry_at(winner).map(|w| w.handle(winner)));
-                bump(&mut self.stats.clash_resolve);
+            Some((winner, _)) if merges && self.may_merge(winner, h.index()) => {
+                self.merge_into(t, winner);
                 Ok(())
             }
-            Some(_) => {
-                self.remove(h.index());
-                t.set_entry(None);
-                bump(&mut self.stats.insert_failed);
-                bump(&mut self.stats.drop);
-                Err(DropReason::InsertClash)
+            // Only the original tuple clashed, with an entry NAT gave
+            // another reply tuple (two DNS queries from one socket sent
+            // to two backends, say): the new entry stays, under its reply
+            // tuple only, for a second (`nf_ct_resolve_clash_harder()`),
+            // unless that tuple is taken too: by the same flow, which it
+            // merges into, or by another, and the packet is dropped. (Not
+            // for an entry without NAT, whose one position stands for both
+            // of its tuples: its packet is dropped.)
+            Some((_, false)) if merges && self.entry_of(h).is_some_and(|e| e.has_own_reply()) => {
+                match self.keep_reply_only(h.index(), t.classified_at()) {
+                    Ok(()) => {
+                        bump(&mut self.stats.clash_resolve);
+                        Ok(())
+                    }
+                    Err(other) if self.may_merge(other, h.index()) => {
+                        self.merge_into(t, other);
+                        Ok(())
+                    }
+                    Err(_) => Err(self.lose_clash(t, h)),
+                }
             }
+            Some(_) => Err(self.lose_clash(t, h)),
         }
     }
 
+    /// The new entry of `t` clashed with the entry in slot `winner`, which
+    /// describes the same flow: `t` goes to the winner, the new entry
+    /// goes (`nf_conntrack_core.c: __nf_ct_resolve_clash()`).
+    fn merge_into(&mut self, t: &mut crate::verdict::Tracked, winner: usize) {
+        if let Some(h) = t.entry() {
+            self.remove(h.index());
+        }
+        t.set_entry(self.entry_at(winner).map(|w| w.handle(winner)));
+        bump(&mut self.stats.clash_resolve);
+    }
+
+    /// The new entry `h` of `t` lost an insert race that could not be
+    /// resolved: it goes, and the packet must be dropped.
+    fn lose_clash(&mut self, t: &mut crate::verdict::Tracked, h: Handle) -> DropReason {
+        self.remove(h.index());
+        t.set_entry(None);
+        bump(&mut self.stats.insert_failed);
+        bump(&mut self.stats.drop);
+        DropReason::InsertClash
+    }
+
     /// Whether the new entry in slot `loser` may merge into the entry in
-    /// slot `winner`.
+    /// slot `winner` (`nf_conntrack_core.c: __nf_ct_resolve_clash()`):
+    /// both have the same tuples, or the winner has no NAT set up. In a
+    /// table that translates, Linux's nat hooks set up NAT for every
+    /// connection (a null binding where no rule binds it,
+    /// `IPS_SRC_NAT_DONE` and `IPS_DST_NAT_DONE` set): there, only the same
+    /// tuples merge.
     fn may_merge(&self, winner: usize, loser: usize) -> bool {
         match (self.entry_at(winner), self.entry_at(loser)) {
             (Some(w), Some(l)) => {
                 let now = Tick::from_ticks(0);
                 let (w, l) = (self.entry_ref(w, now, winner), self.entry_ref(l, now, loser));
-                !w.entry.has_own_reply() || (w.orig() == l.orig() && w.reply() == l.reply())
+                (self.null_binding.is_none() && !w.entry.has_own_reply())
+                    || (w.orig() == l.orig() && w.reply() == l.reply())
             }
             _ => false,
         }
@@ -1075,11 +1118,15 @@ impl<S: Storage> ConnTable<S> {
         Some((self.entry_ref(self.entry_at(i)?, now, i), dir))
     }
 
-    /// Live, confirmed entries, in slot order, as `conntrack -L` lists them.
+    /// Live, confirmed entries, in slot order, as `conntrack -L` lists them
+    /// (which leaves out the losers of insert races kept for a second
+    /// under their reply tuples, [`Status::NAT_CLASH`]:
+    /// `nf_conntrack_core.c: nf_ct_resolve_clash_harder()` hides them from
+    /// ctnetlink's walk).
     pub fn entries(&self, now: Instant) -> impl Iterator<Item = EntryRef<'_>> {
         let now = now.tick();
         self.slots().iter().enumerate().filter_map(move |(i, s)| match s.entry() {
-            Some(e) if e.status.contains(Status::CONFIRMED) && !e.expired(now) => {
+            Some(e) if listed(e, now) => {
                 Some(self.entry_ref(e, now, i))
             }
             _ => None,
@@ -1185,4 +1232,12 @@ impl<S: Storage> defmt::Format for ConnTable<S> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "ConnTable({=usize}/{=usize} {})", self.count, self.capacity(), self.stats());
     }
+}
+
+/// Whether `e` is one of the entries a walk of the table sees (as
+/// `conntrack -L` and the deletions by filter walk it): live, confirmed,
+/// not a NAT_CLASH loser, whose original tuple Linux leaves out of the
+/// table (`hlist_nulls_add_fake()`), and so out of every walk.
+pub(crate) fn listed(e: &storage::Entry, now: Tick) -> bool {
+    e.status.contains(Status::CONFIRMED) && !e.status.contains(Status::NAT_CLASH) && !e.expired(now)
 }

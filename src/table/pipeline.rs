@@ -549,7 +549,8 @@ impl<S: Storage> ConnTable<S> {
         let ProtoState::Stream { stream_after } = &e.proto else { return None };
         let seen_reply = e.status.contains(Status::SEEN_REPLY);
         let state = attached_state(e, dir);
-        let assured = e.status.contains(Status::ASSURED);
+        // (A NAT_CLASH entry is never ASSURED: as if it were already.)
+        let assured = e.status.intersects(Status::ASSURED | Status::NAT_CLASH);
         let memo = &self.tick_memo;
         let (secs, assure) =
             udp::udp_step(stream_after, now, || memo.frac(), seen_reply, assured, &cfg.timeouts);
@@ -620,7 +621,11 @@ impl<S: Storage> ConnTable<S> {
             dir,
             is_new,
             seen_reply,
-            assured: e.status.contains(Status::ASSURED),
+            // A NAT_CLASH entry never becomes ASSURED (`nf_conntrack_proto_udp.c:
+            // nf_conntrack_udp_packet()`, `nf_conntrack_proto_gre.c:
+            // nf_conntrack_gre_packet()`; only their entries are kept so):
+            // as if it were already.
+            assured: e.status.intersects(Status::ASSURED | Status::NAT_CLASH),
             deadline: e.deadline(),
             family: e.key.family(),
             peer_seqadj: if e.status.contains(Status::SEQ_ADJUST) {

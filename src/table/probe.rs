@@ -194,7 +194,11 @@ impl<S: Storage> ConnTable<S> {
         let i = self.slot_index_to_ask(place)?;
         let p = self.store.parts();
         let e = p.slots.get(i)?.entry()?;
-        if !visible(e, zone, now) {
+        // Nor the loser of an insert race kept under its reply tuple only
+        // ([`ConnTable::keep_reply_only`]): its original position, which
+        // the index no longer holds, stands for nothing (read here
+        // without the index).
+        if !visible(e, zone, now) || e.status.contains(Status::NAT_CLASH) {
             return None;
         }
         Some((i, hit(&p, e, Ref::primary(i), key, is_key)?))
@@ -495,6 +499,13 @@ impl<S: Storage> ConnTable<S> {
     /// `nf_conntrack_core.c: __nf_conntrack_confirm()`, which looks up both
     /// tuples of the new entry).
     pub(super) fn clash(&self, e: &Entry, except: usize, now: Tick) -> Option<usize> {
+        self.clash_by(e, except, now).map(|(i, _)| i)
+    }
+
+    /// [`ConnTable::clash`], and whether the entry found has the reply
+    /// tuple of `e` (`false`: its original tuple, or, without NAT, either:
+    /// its canonical key stands for both).
+    pub(super) fn clash_by(&self, e: &Entry, except: usize, now: Tick) -> Option<(usize, bool)> {
         let p = self.store.parts();
         // The new entry's keys: without NAT its canonical key stands for
         // both of its tuples; with NAT each key for one tuple.
@@ -507,18 +518,55 @@ impl<S: Storage> ConnTable<S> {
                 n = 2;
             }
         }
-        keys[..n].iter().find_map(|&(key, is_key)| {
-            let r = p.index.find(self.place(&key, e.zone), |r| {
-                let Some(other) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { return false };
-                r.slot as usize != except
-                    && visible(other, e.zone, now)
-                    && tuples_at(&p, other, r).is_some_and(|(k, o)| {
-                        Borrow::<Tuple>::borrow(&k) == &key
-                            && (o.is_none() || is_key.is_none() || o == is_key)
-                    })
-            })?;
-            Some(r.slot as usize)
+        keys[..n].iter().enumerate().find_map(|(k, &(key, is_key))| {
+            Some((self.holder(&key, is_key, e.zone, except, now)?, k == 1))
         })
+    }
+
+    /// A confirmed entry of `zone`, other than the one in slot `except`,
+    /// with the canonical `key` as a tuple: in the orientation `is_key`
+    /// says (`None`: either).
+    fn holder(&self, key: &Tuple, is_key: Option<bool>, zone: u16, except: usize, now: Tick) -> Option<usize> {
+        let p = self.store.parts();
+        let r = p.index.find(self.place(key, zone), |r| {
+            let Some(other) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { return false };
+            r.slot as usize != except
+                && visible(other, zone, now)
+                && tuples_at(&p, other, r).is_some_and(|(k, o)| {
+                    Borrow::<Tuple>::borrow(&k) == key && (o.is_none() || is_key.is_none() || o == is_key)
+                })
+        })?;
+        Some(r.slot as usize)
+    }
+
+    /// The entry in slot `i`, an unconfirmed one with a reply tuple of its
+    /// own (NAT) whose original tuple a confirmed entry has: the loser of
+    /// an insert race that `nf_conntrack_core.c:
+    /// nf_ct_resolve_clash_harder()` keeps under its reply tuple only.
+    /// If a confirmed entry has that reply tuple too ("reply direction
+    /// must never result in a clash"), it is returned (`Err`), and nothing
+    /// changes. Else the entry's original position leaves the index
+    /// (lookups of the original tuple find the winner), and it is
+    /// confirmed, NAT_CLASH and FIXED_TIMEOUT set, to live one second
+    /// from `now`: long enough for the answers to the packet that made it,
+    /// which its binding translates.
+    pub(super) fn keep_reply_only(&mut self, i: usize, now: Tick) -> Result<(), usize> {
+        let Some(e) = self.entry_at(i).copied() else { return Ok(()) };
+        let reply =
+            e.link().ext().and_then(|x| self.store.exts().get(x)?.0.as_ref()).map(|x| (x.reply, x.reply_is_key));
+        if let Some((reply, reply_is_key)) = reply
+            && let Some(other) = self.holder(&reply, Some(reply_is_key), e.zone, i, now)
+        {
+            return Err(other);
+        }
+        let primary = self.place(&e.key.tuple(), e.zone);
+        self.store.parts_mut().index.remove(primary, Ref::primary(i));
+        self.visible_epoch = self.visible_epoch.wrapping_add(1);
+        if let Some(e) = self.entry_at_mut(i) {
+            e.status.insert(Status::CONFIRMED | Status::NAT_CLASH | Status::FIXED_TIMEOUT);
+            e.set_deadline(now.after_secs(1));
+        }
+        Ok(())
     }
 
     /// Delete the entry in slot `i`: its index positions, its extension and

@@ -120,8 +120,9 @@ pub enum RestoreError {
     /// Not a snapshot header: wrong magic or time unit.
     BadHeader,
     /// A record of an unknown kind, or a field out of range (an unknown
-    /// family or status bit, a protocol state of another protocol, a tuple
-    /// that cannot be inverted, bytes left over).
+    /// family or status bit, or `NAT_CLASH`, which no snapshot holds; a
+    /// protocol state of another protocol, a tuple that cannot be
+    /// inverted, bytes left over).
     Malformed,
     /// The record names a helper this table has not registered.
     UnknownHelper,
@@ -266,8 +267,13 @@ impl<'a> Reader<'a> {
 }
 
 /// The status bits a record may carry.
-/// Status bits `bits` without those of `except`; `None` for an unknown bit.
+/// Status bits `bits` without those of `except`; `None` for an unknown bit,
+/// and for NAT_CLASH: a snapshot holds no loser of an insert race (it is
+/// in no walk of the table, and lives a second).
 fn status_of(bits: u16, except: Status) -> Option<Status> {
+    if bits & Status::NAT_CLASH.bits() != 0 {
+        return None;
+    }
     let mut s = Status::empty();
     let mut seen = 0;
     for (b, _) in Status::NAMES {
@@ -711,11 +717,11 @@ impl<S: Storage> ConnTable<S> {
         frame(rec, HEADER, end)
     }
 
-    /// The record of the entry in slot `i`, if it is live and confirmed
-    /// (else 0 bytes).
+    /// The record of the entry in slot `i`, if a walk of the table sees
+    /// it (`listed`: live, confirmed, no NAT_CLASH loser; else 0 bytes).
     fn entry_record(&self, i: usize, now: Tick, rec: &mut [u8]) -> usize {
         let Some(e) = self.entry_at(i) else { return 0 };
-        if !e.status.contains(Status::CONFIRMED) || e.expired(now) {
+        if !super::listed(e, now) {
             return 0;
         }
         let r = self.entry_ref(e, now, i);
@@ -1303,6 +1309,25 @@ mod tests {
             let v = b.track(now, &udp(CLIENT, 2000 + port, SERVER, 53));
             assert_eq!(v.state(), Some(CtState::New), "{port}");
         }
+    }
+
+    /// A record that says NAT_CLASH (bit 12) is refused: no snapshot
+    /// holds the loser of an insert race, and restored under both of its
+    /// tuples it would take its winner's lookups.
+    #[test]
+    fn a_nat_clash_record_is_refused() {
+        let mut a: FixedConnTable<8> = ConnTable::new(HashKey([3; 16]), Config::DEFAULT);
+        let now = Instant::from_secs(1);
+        let _ = a.track(now, &udp(CLIENT, 1000, SERVER, 53));
+        let (mut cursor, mut buf) = (SnapshotCursor::new(), [0u8; 1024]);
+        let n = a.snapshot(now, &mut cursor, &mut buf).unwrap();
+        let mut b: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        assert_eq!(b.restore(now, &buf[..n]), Ok(1));
+        let at = entry_record(&buf[..n]);
+        buf[at + 7] |= 0x10;
+        let mut c: FixedConnTable<8> = ConnTable::new(HashKey([4; 16]), Config::DEFAULT);
+        assert_eq!(c.restore(now, &buf[..n]), Err(RestoreError::Malformed));
+        assert_eq!(c.len(), 0);
     }
 
     #[cfg(feature = "helper-tftp")]
