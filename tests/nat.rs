@@ -1704,7 +1704,10 @@ fn the_loser_of_a_race_that_nat_sent_elsewhere_lives_a_second_under_its_reply_tu
     // service address.
     let mut r2 = udp(BACKEND2, 53, CLIENT, 40000, b"AAAA");
     let v = pass(&mut t, &mut r2);
-    assert_eq!((v.state(), v.dir(), v.entry()), (Some(CtState::Established), Some(Direction::Reply), Some(loser)));
+    assert_eq!(
+        (v.state(), v.dir(), v.entry()),
+        (Some(CtState::Established), Some(Direction::Reply), Some(loser))
+    );
     assert_eq!(addrs(&r2), (addr(PUBLIC), addr(CLIENT)));
     let mut r1 = udp(WEB, 53, CLIENT, 40000, b"A");
     let v = pass(&mut t, &mut r1);

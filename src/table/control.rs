@@ -85,9 +85,7 @@ impl<S: Storage> ConnTable<S> {
         let mut deleted = 0;
         for i in 0..self.capacity() {
             let doomed = match self.entry_at(i) {
-                Some(e) if super::listed(e, now) => {
-                    filter(&self.entry_ref(e, now, i))
-                }
+                Some(e) if super::listed(e, now) => filter(&self.entry_ref(e, now, i)),
                 _ => false,
             };
             if doomed {

@@ -1014,9 +1014,9 @@ impl<S: Storage> ConnTable<S> {
             }
             // Both entries describe the same flow
             // (`nf_conntrack_core.c: nf_ct_resolve_clash()`): UDP, UDP-Lite
-            // and GRE merge into the winner, if the winner has no NAT or
-            // the same tuples (`__nf_ct_resolve_clash()`); other protocols
-            // drop the packet.
+            // and GRE merge into the winner, if both have the same tuples
+            // or the winner has no NAT set up (`__nf_ct_resolve_clash()`,
+            // `may_merge`); other protocols drop the packet.
             Some((winner, _)) if merges && self.may_merge(winner, h.index()) => {
                 self.merge_into(t, winner);
                 Ok(())
@@ -1126,9 +1126,7 @@ impl<S: Storage> ConnTable<S> {
     pub fn entries(&self, now: Instant) -> impl Iterator<Item = EntryRef<'_>> {
         let now = now.tick();
         self.slots().iter().enumerate().filter_map(move |(i, s)| match s.entry() {
-            Some(e) if listed(e, now) => {
-                Some(self.entry_ref(e, now, i))
-            }
+            Some(e) if listed(e, now) => Some(self.entry_ref(e, now, i)),
             _ => None,
         })
     }

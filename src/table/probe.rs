@@ -518,15 +518,23 @@ impl<S: Storage> ConnTable<S> {
                 n = 2;
             }
         }
-        keys[..n].iter().enumerate().find_map(|(k, &(key, is_key))| {
-            Some((self.holder(&key, is_key, e.zone, except, now)?, k == 1))
-        })
+        keys[..n]
+            .iter()
+            .enumerate()
+            .find_map(|(k, &(key, is_key))| Some((self.holder(&key, is_key, e.zone, except, now)?, k == 1)))
     }
 
     /// A confirmed entry of `zone`, other than the one in slot `except`,
     /// with the canonical `key` as a tuple: in the orientation `is_key`
     /// says (`None`: either).
-    fn holder(&self, key: &Tuple, is_key: Option<bool>, zone: u16, except: usize, now: Tick) -> Option<usize> {
+    fn holder(
+        &self,
+        key: &Tuple,
+        is_key: Option<bool>,
+        zone: u16,
+        except: usize,
+        now: Tick,
+    ) -> Option<usize> {
         let p = self.store.parts();
         let r = p.index.find(self.place(key, zone), |r| {
             let Some(other) = p.slots.get(r.slot as usize).and_then(Slot::entry) else { return false };
@@ -552,8 +560,11 @@ impl<S: Storage> ConnTable<S> {
     /// which its binding translates.
     pub(super) fn keep_reply_only(&mut self, i: usize, now: Tick) -> Result<(), usize> {
         let Some(e) = self.entry_at(i).copied() else { return Ok(()) };
-        let reply =
-            e.link().ext().and_then(|x| self.store.exts().get(x)?.0.as_ref()).map(|x| (x.reply, x.reply_is_key));
+        let reply = e
+            .link()
+            .ext()
+            .and_then(|x| self.store.exts().get(x)?.0.as_ref())
+            .map(|x| (x.reply, x.reply_is_key));
         if let Some((reply, reply_is_key)) = reply
             && let Some(other) = self.holder(&reply, Some(reply_is_key), e.zone, i, now)
         {
