@@ -1777,6 +1777,104 @@ fn a_race_whose_loser_has_the_same_tuples_merges_and_one_whose_reply_is_taken_is
     assert_eq!(t.stats().clash_resolve, 1);
 }
 
+/// The first packets of one flow from both ends, each classified before
+/// either is confirmed (`nf_nat_core.c: nf_nat_used_tuple_new()`, which
+/// Linux meets when two CPUs take them at once): the entry of the one
+/// confirmed second has a tuple the other's answers, but neither has NAT,
+/// so its source binding (the null one of confirmation, or a source NAT
+/// rule whose range holds its source) keeps its port rather than moving
+/// the answer's, and its insert clashes: the packet is dropped, and the
+/// flow goes on in the first entry, untranslated.
+#[test]
+fn a_flow_opened_from_both_ends_at_once_keeps_its_ports() {
+    for explicit_rule in [false, true] {
+        let mut t = table();
+        // Another connection's binding: the table translates, and its
+        // confirmations make the null source binding.
+        let other = open(&mut t, &mut udp(CLIENT2, 7, WEB, 7, b"x"), &[snat()]);
+        assert_eq!(other.map(|v| v.state()), Ok(Some(CtState::New)));
+        let mut q = udp(CLIENT, 40000, SERVER, 53, b"query");
+        let mut r = udp(SERVER, 53, CLIENT, 40000, b"answer");
+        let mut a = t.classify(now(), &q, Meta::default());
+        let mut b = t.classify(now(), &r, Meta::default());
+        assert_eq!((a.state(), b.state()), (Some(CtState::New), Some(CtState::New)));
+        t.confirm(&mut b, &r).unwrap();
+        if explicit_rule {
+            // A range holding the source: its own tuple is tried first,
+            // and kept.
+            assert_eq!(t.nat(&a, &NatRule::snat(addr(CLIENT))), Ok(()));
+            let mut copy = q.clone();
+            assert_eq!(t.translate(&a, &mut copy), Ok(false));
+            assert_eq!(copy, q);
+        }
+        assert_eq!(t.confirm(&mut a, &q), Err(DropReason::InsertClash));
+        assert_eq!(t.stats().insert_failed, 1);
+        assert_eq!(t.len(), 2);
+        // Both ways found in the first entry, no port moved.
+        let v = pass(&mut t, &mut q);
+        assert_eq!((v.dir(), v.entry()), (Some(Direction::Reply), b.entry()));
+        assert_eq!(ports(&q), (40000, 53));
+        let v = pass(&mut t, &mut r);
+        assert_eq!((v.dir(), v.entry()), (Some(Direction::Original), b.entry()));
+        assert_eq!(ports(&r), (53, 40000));
+    }
+}
+
+/// The same race where Linux's rule does not apply: a TCP connection
+/// (whose tracker does not resolve insert clashes: the tuple is taken, the
+/// port moves, and the insert clashes all the same), or a first entry
+/// with NAT (the tuple is taken, the port moves, and the second entry is
+/// a connection of its own).
+#[test]
+fn a_flow_opened_from_both_ends_at_once_moves_a_port_where_a_clash_would_not_merge() {
+    // TCP: simultaneous SYNs, the second given source NAT to its own
+    // address (the range holds its tuple).
+    let mut t = table();
+    let mut q = tcp(CLIENT, 40000, SERVER, 80, SYN, 1, 0, 1000, &[]);
+    let r = tcp(SERVER, 80, CLIENT, 40000, SYN, 9, 0, 1000, &[]);
+    let mut a = t.classify(now(), &q, Meta::default());
+    let mut b = t.classify(now(), &r, Meta::default());
+    t.confirm(&mut b, &r).unwrap();
+    t.nat(&a, &NatRule::snat(addr(CLIENT))).unwrap();
+    assert_eq!(t.translate(&a, &mut q), Ok(true));
+    assert_ne!(ports(&q).0, 40000);
+    assert_eq!(t.confirm(&mut a, &q), Err(DropReason::InsertClash));
+
+    // UDP, the first entry given source NAT: it has NAT, the port moves,
+    // and the second entry's tuples are its own.
+    let mut t = table();
+    let mut q = udp(CLIENT, 40000, SERVER, 53, b"query");
+    let r = udp(SERVER, 53, CLIENT, 40000, b"answer");
+    let mut a = t.classify(now(), &q, Meta::default());
+    let mut b = t.classify(now(), &r, Meta::default());
+    t.nat(&b, &NatRule::snat(addr(ROUTER))).unwrap();
+    t.confirm(&mut b, &r).unwrap();
+    t.nat(&a, &NatRule::snat(addr(CLIENT))).unwrap();
+    t.confirm(&mut a, &q).unwrap();
+    assert_ne!(a.entry(), b.entry());
+    let e = t.get(a.entry().unwrap(), now()).unwrap();
+    assert!(e.status().contains(Status::SRC_NAT));
+    t.translate(&a, &mut q).unwrap();
+    assert_ne!(ports(&q).0, 40000);
+
+    // UDP, the second entry given destination NAT first (to the first
+    // one's source): it has NAT, its port moves, and its entry is its own.
+    let mut t = table();
+    let mut q = udp(CLIENT, 40000, PUBLIC, 53, b"query");
+    let r = udp(SERVER, 53, CLIENT, 40000, b"answer");
+    let mut a = t.classify(now(), &q, Meta::default());
+    let mut b = t.classify(now(), &r, Meta::default());
+    t.confirm(&mut b, &r).unwrap();
+    t.nat(&a, &NatRule::dnat(addr(SERVER))).unwrap();
+    t.confirm(&mut a, &q).unwrap();
+    assert_ne!(a.entry(), b.entry());
+    let e = t.get(a.entry().unwrap(), now()).unwrap();
+    assert!(e.status().contains(Status::SRC_NAT | Status::DST_NAT));
+    t.translate(&a, &mut q).unwrap();
+    assert_eq!(addrs(&q), (addr(CLIENT), addr(SERVER)));
+    assert_ne!(ports(&q).0, 40000);
+}
+
 /// A UDP-Lite datagram (RFC 3828) covering all of itself, its checksum
 /// filled as Linux checks it: with UDP's protocol number in the
 /// pseudo-header (see `src/wire/ip.rs: l4_checksum_ok`).

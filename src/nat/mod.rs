@@ -29,9 +29,6 @@
 //!   expect are translated on arrival (`nf_nat_follow_master()`,
 //!   `nf_nat_sip_expected()`, and a PPTP call's GRE connection, keys
 //!   included, `nf_nat_pptp.c: pptp_nat_expected()`).
-//!
-//! Not done yet: the reverse-direction clash test of
-//! `nf_nat_used_tuple_new()`.
 
 mod mangle;
 pub(crate) mod payload;

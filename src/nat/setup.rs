@@ -401,6 +401,38 @@ impl<S: Storage> ConnTable<S> {
         t.invert().is_none_or(|r| self.tuple_taken(&r, v.zone, now, &v.orig))
     }
 
+    /// Whether `t`, the connection's own tuple (after destination NAT), is
+    /// taken for source NAT's first try (`nf_nat_core.c:
+    /// nf_nat_used_tuple_new()`): as [`ConnTable::nat_used`], but a tuple
+    /// taken only by the connection of the reverse flow, opened by a packet
+    /// the other way classified before this one was confirmed, counts as
+    /// free when neither connection has NAT (source, destination or
+    /// sequence adjustment) and the protocol's insert clash merges (UDP,
+    /// UDP-Lite, GRE). The connection then keeps its tuple rather than
+    /// have its source port moved (which would give the reverse flow's
+    /// answers another port), and confirmation's clash resolution decides:
+    /// its insert clashes with the reverse flow's entry, which keeps the
+    /// flow, and its packet is dropped. (Linux meets this when two CPUs
+    /// take a flow's first packets in both directions at once; here, when a
+    /// caller classifies both before confirming either.)
+    fn nat_used_new(&self, t: &Tuple, v: &NatView, now: Tick) -> bool {
+        if !self.nat_used(t, v, now) {
+            return false;
+        }
+        let uses_nat = Status::SRC_NAT | Status::DST_NAT | Status::SEQ_ADJUST;
+        if !v.allow_clash || v.status.intersects(uses_nat) {
+            return true;
+        }
+        // The connection that has `t` (the reverse flow's, as its reply
+        // tuple), else the one that has its inversion.
+        let other = self
+            .owner(t, v.zone, now)
+            .or_else(|| t.invert().and_then(|r| self.owner(&r, v.zone, now)))
+            .and_then(|o| self.nat_view(o));
+        let Some(o) = other else { return false };
+        o.status.intersects(uses_nat) || o.orig != v.reply
+    }
+
     /// `nf_nat_core.c: get_unique_tuple()`.
     fn unique_tuple(
         &self,
@@ -416,7 +448,7 @@ impl<S: Storage> ConnTable<S> {
         // of the same source, if that is in the range and free.
         if src && !rule.random_all() {
             if in_range(curr, rule) {
-                if !self.nat_used(curr, v, now) {
+                if !self.nat_used_new(curr, v, now) {
                     return Ok((*curr, None));
                 }
             } else if let Some(t) = self.appropriate_src(curr, rule, v.zone)

@@ -24,6 +24,9 @@ pub(crate) struct NatView {
     /// A TCP connection's state and the end of what its original
     /// direction sent (`seen[0].td_end`).
     pub tcp: Option<(TcpState, SeqNumber)>,
+    /// Whether its protocol resolves an insert clash by merging (UDP,
+    /// UDP-Lite, GRE: the trackers' `allow_clash`).
+    pub allow_clash: bool,
 }
 
 impl<S: Storage> ConnTable<S> {
@@ -43,7 +46,7 @@ impl<S: Storage> ConnTable<S> {
             ProtoState::Tcp(c) => Some((c.state(), c.side(Direction::Original).td_end)),
             _ => None,
         };
-        Some(NatView { status, orig, reply, zone: e.zone, tcp })
+        Some(NatView { status, orig, reply, zone: e.zone, tcp, allow_clash: e.proto.merges_on_clash() })
     }
 
     /// The handle of the entry in slot `i`, if there is one.

@@ -641,6 +641,14 @@ impl<S: Storage> ConnTable<S> {
         self.entry_at(i).is_none_or(|e| e.orig() != *orig)
     }
 
+    /// The live, confirmed entry of `zone` that has `tuple` as its
+    /// original or reply tuple.
+    pub(crate) fn owner(&self, tuple: &Tuple, zone: u16, now: Tick) -> Option<Handle> {
+        let (key, is_key) = tuple.canonical()?;
+        let (i, _) = self.locate(Sought { place: self.place(&key, zone), key: &key, is_key, zone }, now)?;
+        self.handle_at(i)
+    }
+
     /// The live, confirmed entry of `zone` whose reply tuple is `tuple`
     /// (`None` also when one has it as its original tuple): what NAT may
     /// evict to take that tuple (`nf_nat_core.c:
