@@ -44,10 +44,10 @@ impl Status {
     pub const DYING: Status = Status(0x0200);
     /// Packets do not refresh the timeout.
     pub const FIXED_TIMEOUT: Status = Status(0x0400);
-    /// The loser of an insert race that NAT gave another reply tuple than
-    /// the winner's (`IPS_NAT_CLASH`, which shares its value with the
-    /// ABI's `IPS_UNTRACKED`): kept under its reply tuple only for a
-    /// second, never ASSURED, not listed
+    /// The loser of an insert race whose reply tuple is not the winner's
+    /// (NAT gave one of them another; `IPS_NAT_CLASH`, which shares its
+    /// value with the ABI's `IPS_UNTRACKED`): kept under its reply tuple
+    /// only for a second, never ASSURED, not listed
     /// (`nf_conntrack_core.c: nf_ct_resolve_clash_harder()`).
     pub const NAT_CLASH: Status = Status(0x1000);
     /// A helper was attached explicitly.
@@ -87,6 +87,11 @@ impl Status {
 
     /// The bits that give an entry a reply tuple of its own (NAT).
     pub(crate) const OWN_REPLY: Status = Status(0x0030);
+
+    /// [`Status::OWN_REPLY`], and NAT_CLASH: the loser of an insert race,
+    /// kept under its reply tuple only, has one of its own even without
+    /// NAT (`table/probe.rs: keep_plain_reply_only`).
+    pub(crate) const OWN_REPLY_OR_CLASH: Status = Status(0x1030);
 
     /// True if any bit of `other` is set.
     pub const fn intersects(self, other: Status) -> bool {

@@ -1777,6 +1777,64 @@ fn a_race_whose_loser_has_the_same_tuples_merges_and_one_whose_reply_is_taken_is
     assert_eq!(t.stats().clash_resolve, 1);
 }
 
+/// A race whose loser has no NAT (no rule matched its packet) and whose
+/// winner does: Linux keeps the loser under its reply tuple all the same
+/// (`nf_ct_resolve_clash_harder()`), its packet passes untranslated, and
+/// the original destination's answer finds it.
+#[test]
+fn the_loser_of_a_race_without_nat_lives_a_second_under_its_reply_tuple() {
+    let mut t = table();
+    let mut q1 = udp(CLIENT, 40000, PUBLIC, 53, b"A?");
+    let q2 = udp(CLIENT, 40000, PUBLIC, 53, b"AAAA?");
+    let mut a = t.classify(now(), &q1, Meta::default());
+    let mut b = t.classify(now(), &q2, Meta::default());
+    t.nat(&a, &NatRule::dnat(addr(WEB))).unwrap();
+    t.confirm(&mut a, &q1).unwrap();
+    t.translate(&a, &mut q1).unwrap();
+    assert_eq!(addrs(&q1), (addr(CLIENT), addr(WEB)));
+    t.confirm(&mut b, &q2).unwrap();
+    let loser = b.entry().expect("kept");
+    assert_ne!(Some(loser), a.entry());
+    let mut copy = q2.clone();
+    assert_eq!(t.translate(&b, &mut copy), Ok(false));
+    assert_eq!(copy, q2);
+    let s = t.stats();
+    assert_eq!((s.clash_resolve, s.insert_failed, s.drop), (1, 0, 0));
+    let e = t.get(loser, now()).unwrap();
+    assert!(e.status().contains(Status::NAT_CLASH | Status::FIXED_TIMEOUT | Status::CONFIRMED));
+    assert!(!e.status().intersects(Status::SRC_NAT | Status::DST_NAT));
+    assert_eq!((e.orig(), e.reply()), (e.reply().invert().unwrap(), e.orig().invert().unwrap()));
+    assert_eq!(t.entries(now()).map(|e| e.handle()).collect::<Vec<_>>(), vec![a.entry().unwrap()]);
+
+    // The original destination's answer: the loser's, untranslated.
+    let mut r2 = udp(PUBLIC, 53, CLIENT, 40000, b"AAAA");
+    let before = r2.clone();
+    let v = pass(&mut t, &mut r2);
+    assert_eq!(
+        (v.state(), v.dir(), v.entry()),
+        (Some(CtState::Established), Some(Direction::Reply), Some(loser))
+    );
+    assert_eq!(r2, before);
+    // The backend's answer and a later query: the winner's.
+    let mut r1 = udp(WEB, 53, CLIENT, 40000, b"A");
+    let v = pass(&mut t, &mut r1);
+    assert_eq!((v.dir(), v.entry()), (Some(Direction::Reply), a.entry()));
+    assert_eq!(addrs(&r1), (addr(PUBLIC), addr(CLIENT)));
+    let mut q3 = udp(CLIENT, 40000, PUBLIC, 53, b"MX?");
+    let v = pass(&mut t, &mut q3);
+    assert_eq!((v.dir(), v.entry()), (Some(Direction::Original), a.entry()));
+    assert_eq!(addrs(&q3), (addr(CLIENT), addr(WEB)));
+    // Gone a second after.
+    let gone = Instant::from_millis(now().millis() + 1000);
+    assert!(t.get(loser, gone).is_none());
+    let v = t.classify(gone, &udp(PUBLIC, 53, CLIENT, 40000, b"x"), Meta::default());
+    assert_eq!(v.state(), Some(CtState::New));
+    t.discard(&v);
+    let cap = t.capacity();
+    t.gc(gone, cap);
+    assert_eq!(t.len(), 1);
+}
+
 /// The first packets of one flow from both ends, each classified before
 /// either is confirmed (`nf_nat_core.c: nf_nat_used_tuple_new()`, which
 /// Linux meets when two CPUs take them at once): the entry of the one

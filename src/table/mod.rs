@@ -1026,16 +1026,22 @@ impl<S: Storage> ConnTable<S> {
             // to two backends, say): the new entry stays, under its reply
             // tuple only, for a second (`nf_ct_resolve_clash_harder()`),
             // unless that tuple is taken too: by the same flow, which it
-            // merges into, or by another, and the packet is dropped. (Not
-            // for an entry without NAT, whose one position stands for both
-            // of its tuples: its packet is dropped.)
-            Some((_, false)) if merges && self.entry_of(h).is_some_and(|e| e.has_own_reply()) => {
-                match self.keep_reply_only(h.index(), t.classified_at()) {
+            // merges into, or by another, and the packet is dropped. (An
+            // entry without NAT, whose one position stands for both of its
+            // tuples, is given its reply tuple as one of its own first.)
+            Some((_, false)) if merges => {
+                let now = t.classified_at();
+                let kept = if self.entry_of(h).is_some_and(|e| e.has_own_reply()) {
+                    self.keep_reply_only(h.index(), now).map_err(Some)
+                } else {
+                    self.keep_plain_reply_only(h.index(), now)
+                };
+                match kept {
                     Ok(()) => {
                         bump(&mut self.stats.clash_resolve);
                         Ok(())
                     }
-                    Err(other) if self.may_merge(other, h.index()) => {
+                    Err(Some(other)) if self.may_merge(other, h.index()) => {
                         self.merge_into(t, other);
                         Ok(())
                     }

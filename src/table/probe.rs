@@ -36,7 +36,7 @@ impl Entry {
     /// Whether the reply tuple is not the inverted original (NAT), and so
     /// has a secondary index position.
     pub(crate) fn has_own_reply(&self) -> bool {
-        self.status.intersects(Status::OWN_REPLY)
+        self.status.intersects(Status::OWN_REPLY_OR_CLASH)
     }
 }
 
@@ -548,7 +548,8 @@ impl<S: Storage> ConnTable<S> {
     }
 
     /// The entry in slot `i`, an unconfirmed one with a reply tuple of its
-    /// own (NAT) whose original tuple a confirmed entry has: the loser of
+    /// own (NAT, or [`ConnTable::keep_plain_reply_only`]) whose original
+    /// tuple a confirmed entry has: the loser of
     /// an insert race that `nf_conntrack_core.c:
     /// nf_ct_resolve_clash_harder()` keeps under its reply tuple only.
     /// If a confirmed entry has that reply tuple too ("reply direction
@@ -578,6 +579,26 @@ impl<S: Storage> ConnTable<S> {
             e.set_deadline(now.after_secs(1));
         }
         Ok(())
+    }
+
+    /// [`ConnTable::keep_reply_only`] for an entry without NAT, whose one
+    /// index position stands for both of its tuples: it is given its
+    /// reply tuple (the inverted original) as one of its own first, marked
+    /// NAT_CLASH, as Linux keeps any such loser under its reply tuple. If
+    /// a confirmed entry has that tuple, it is returned (`Err(Some)`), and
+    /// nothing changes; without room for the reply tuple (a free extension
+    /// slot, an index position), `Err(None)`.
+    pub(super) fn keep_plain_reply_only(&mut self, i: usize, now: Tick) -> Result<(), Option<usize>> {
+        let Some(e) = self.entry_at(i).copied() else { return Ok(()) };
+        let reply = e.reply();
+        let (key, is_key) = reply.canonical().ok_or(None)?;
+        if let Some(other) = self.holder(&key, Some(is_key), e.zone, i, now) {
+            return Err(Some(other));
+        }
+        // (No room is made for it: no other entry is evicted for a loser
+        // that lives a second.)
+        self.set_reply(now, e.handle(i), reply, Status::NAT_CLASH).map_err(|_| None)?;
+        self.keep_reply_only(i, now).map_err(Some)
     }
 
     /// Delete the entry in slot `i`: its index positions, its extension and
@@ -676,7 +697,7 @@ impl<S: Storage> ConnTable<S> {
     ) -> Result<(), DropReason> {
         let e = *self.entry_of(h).ok_or(DropReason::TableFull)?;
         let i = h.index();
-        if e.status.contains(Status::CONFIRMED) || !status.intersects(Status::OWN_REPLY) {
+        if e.status.contains(Status::CONFIRMED) || !status.intersects(Status::OWN_REPLY_OR_CLASH) {
             return Err(DropReason::TableFull);
         }
         let (key, is_key) = reply.canonical().ok_or(DropReason::TableFull)?;
