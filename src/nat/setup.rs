@@ -6,7 +6,7 @@ use super::{NatError, NatRule, NatType};
 use crate::expect::ExpectNat;
 use crate::hash::hash_words;
 use crate::status::{Status, TcpState};
-use crate::table::{ConnTable, NatView, Storage};
+use crate::table::{ConnTable, NatHooks, NatView, Storage};
 use crate::time::Tick;
 use crate::tuple::{Family, Tuple, has_ports, is_icmp_of, proto};
 use crate::verdict::{Handle, Verdict};
@@ -257,14 +257,16 @@ impl<S: Storage> ConnTable<S> {
     /// to where the master's peer sends. A binding that fails leaves the
     /// connection untranslated, as Linux ignores the result.
     /// Let connections expected by translated masters be translated on
-    /// arrival, and confirmation make the null source binding (called
-    /// where bindings are made: NAT's code is linked only into programs
-    /// that make them).
+    /// arrival, confirmation make the null source binding, and the loser
+    /// of an insert race be kept under its reply tuple (called where
+    /// bindings are made: NAT's code is linked only into programs that
+    /// make them).
     pub(crate) fn enable_follow_master(&mut self) {
-        self.set_follow_master(
-            |t, now, h, master, nat| t.follow_master(now, h, master, nat),
-            |t, h, now| t.null_source_binding(h, now),
-        );
+        self.set_nat_hooks(NatHooks {
+            follow_master: |t, now, h, master, nat| t.follow_master(now, h, master, nat),
+            null_binding: |t, h, now| t.null_source_binding(h, now),
+            keep_loser_under_reply: |t, i, now| t.keep_loser_under_reply(i, now),
+        });
     }
 
     fn follow_master(&mut self, now: Tick, h: Handle, master: u32, nat: &ExpectNat) {

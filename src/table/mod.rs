@@ -185,20 +185,38 @@ pub struct ConnTable<S> {
     /// translated connection, until [`ConnTable::translate_in`] applies
     /// them.
     rewrite: crate::nat::payload::Rewrite,
-    /// The NAT of connections expected by translated masters, set once
-    /// the table has one ([`ConnTable::nat`], a restored binding): a
-    /// table that never translates does not link NAT's code.
-    follow_master: Option<FollowMaster<S>>,
-    /// Linux's null source binding at confirmation, set with
-    /// `follow_master` (and so linked only where NAT is used).
-    null_binding: Option<NullBinding<S>>,
+    /// What NAT does on the table's own paths, set once the table has a
+    /// binding ([`ConnTable::nat`], a restored one): called through
+    /// pointers, so that a table that never translates does not link
+    /// NAT's code.
+    nat_hooks: Option<NatHooks<S>>,
 }
 
-/// [`ConnTable::follow_master`]'s type.
-pub(crate) type FollowMaster<S> = fn(&mut ConnTable<S>, Tick, Handle, u32, &crate::expect::ExpectNat);
+/// The steps of NAT on the table's own paths ([`ConnTable::nat_hooks`]).
+pub(crate) struct NatHooks<S> {
+    /// The NAT of a connection expected by a translated master, at its
+    /// creation (`nf_nat_helper.c: nf_nat_follow_master()`).
+    pub follow_master: fn(&mut ConnTable<S>, Tick, Handle, u32, &crate::expect::ExpectNat),
+    /// Linux's null source binding at confirmation.
+    pub null_binding: fn(&mut ConnTable<S>, Handle, Tick),
+    /// The loser of an insert race in slot `i`, kept under its reply
+    /// tuple only ([`ConnTable::keep_loser_under_reply`]): in a table
+    /// that never translates every such loser merges.
+    pub keep_loser_under_reply: fn(&mut ConnTable<S>, usize, Tick) -> LoserKept,
+}
 
-/// [`ConnTable::null_binding`]'s type.
-pub(crate) type NullBinding<S> = fn(&mut ConnTable<S>, Handle, Tick);
+/// Whether the loser of an insert race was kept under its reply tuple:
+/// `Err(Some)` names the confirmed entry that has that tuple, `Err(None)`
+/// says there was no room for it.
+pub(crate) type LoserKept = Result<(), Option<usize>>;
+
+impl<S> Clone for NatHooks<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for NatHooks<S> {}
 
 /// Most [`HelperAssignment`]s a table holds.
 pub const MAX_HELPER_ASSIGNMENTS: usize = 32;
@@ -380,8 +398,7 @@ impl<S: Storage> ConnTable<S> {
             tick_memo: TickMemo::ZERO,
             timeout_policies: heapless::Vec::new(),
             rewrite: crate::nat::payload::Rewrite::EMPTY,
-            follow_master: None,
-            null_binding: None,
+            nat_hooks: None,
         }
     }
 
@@ -976,8 +993,8 @@ impl<S: Storage> ConnTable<S> {
         // POSTROUTING does for a connection no source NAT rule bound
         // (through a pointer: a table that never translates does not link
         // NAT's code).
-        if let Some(f) = self.null_binding {
-            f(self, h, t.classified_at());
+        if let Some(hooks) = self.nat_hooks {
+            (hooks.null_binding)(self, h, t.classified_at());
         }
         // The insert clash needs a search unless nothing has become
         // visible since the entry was created: its creation searched for
@@ -1029,12 +1046,12 @@ impl<S: Storage> ConnTable<S> {
             // merges into, or by another, and the packet is dropped. (An
             // entry without NAT, whose one position stands for both of its
             // tuples, is given its reply tuple as one of its own first.)
-            Some((_, false)) if merges => {
-                let now = t.classified_at();
-                let kept = if self.entry_of(h).is_some_and(|e| e.has_own_reply()) {
-                    self.keep_reply_only(h.index(), now).map_err(Some)
-                } else {
-                    self.keep_plain_reply_only(h.index(), now)
+            // Only in a table that translates: elsewhere no winner has NAT,
+            // and every loser merges.
+            Some((_, false)) if merges && self.nat_hooks.is_some() => {
+                let kept = match self.nat_hooks {
+                    Some(hooks) => (hooks.keep_loser_under_reply)(self, h.index(), t.classified_at()),
+                    None => Err(None),
                 };
                 match kept {
                     Ok(()) => {
@@ -1085,7 +1102,7 @@ impl<S: Storage> ConnTable<S> {
             (Some(w), Some(l)) => {
                 let now = Tick::from_ticks(0);
                 let (w, l) = (self.entry_ref(w, now, winner), self.entry_ref(l, now, loser));
-                (self.null_binding.is_none() && !w.entry.has_own_reply())
+                (self.nat_hooks.is_none() && !w.entry.has_own_reply())
                     || (w.orig() == l.orig() && w.reply() == l.reply())
             }
             _ => false,

@@ -4,7 +4,7 @@
 //! ([`ConnTable::set_reply`]) and status bits.
 
 use super::storage::Storage;
-use super::{ConnTable, FollowMaster, NullBinding};
+use super::{ConnTable, NatHooks};
 use crate::hash::HashKey;
 use crate::nat::payload::{Rewrite, SeqAdj};
 use crate::proto::ProtoState;
@@ -129,12 +129,10 @@ impl<S: Storage> ConnTable<S> {
         x.own_reply()
     }
 
-    /// Set the NAT of connections expected by translated masters and the
-    /// null source binding at confirmation
+    /// Set the steps of NAT on the table's own paths
     /// ([`ConnTable::enable_follow_master`]).
-    pub(crate) fn set_follow_master(&mut self, f: FollowMaster<S>, null: NullBinding<S>) {
-        self.follow_master = Some(f);
-        self.null_binding = Some(null);
+    pub(crate) fn set_nat_hooks(&mut self, hooks: NatHooks<S>) {
+        self.nat_hooks = Some(hooks);
     }
 
     /// The table's secret hash key (NAT's port and address choices).

@@ -498,8 +498,14 @@ impl<S: Storage> ConnTable<S> {
                     self.created = (i as u32 + 1, self.visible_epoch);
                     // The expectation's NAT callback (`init_conntrack()`
                     // calls `exp->expectfn`).
-                    if let (Some((master, nat)), Some(f)) = (follow, self.follow_master) {
-                        f(self, now, Handle { index: i as u32, generation }, master, &nat);
+                    if let (Some((master, nat)), Some(hooks)) = (follow, self.nat_hooks) {
+                        (hooks.follow_master)(
+                            self,
+                            now,
+                            Handle { index: i as u32, generation },
+                            master,
+                            &nat,
+                        );
                     }
                     Ok(i)
                 } else {

@@ -13,10 +13,10 @@
 //! index positions per slot, the index of a table without NAT is at most
 //! half full, so its buckets practically never fill before the table does.
 
-use super::ConnTable;
 use super::fast::FastKey;
 use super::index::{IndexRef, Place, Ref};
 use super::storage::{Entry, Parts, Slot, Storage};
+use super::{ConnTable, LoserKept};
 use crate::expect::Expects;
 use crate::hash::hash_words;
 use crate::helper::Ext;
@@ -559,7 +559,7 @@ impl<S: Storage> ConnTable<S> {
     /// confirmed, NAT_CLASH and FIXED_TIMEOUT set, to live one second
     /// from `now`: long enough for the answers to the packet that made it,
     /// which its binding translates.
-    pub(super) fn keep_reply_only(&mut self, i: usize, now: Tick) -> Result<(), usize> {
+    fn keep_reply_only(&mut self, i: usize, now: Tick) -> Result<(), usize> {
         let Some(e) = self.entry_at(i).copied() else { return Ok(()) };
         let reply = e
             .link()
@@ -581,6 +581,18 @@ impl<S: Storage> ConnTable<S> {
         Ok(())
     }
 
+    /// The loser of an insert race in slot `i`, kept under its reply tuple
+    /// only: [`ConnTable::keep_reply_only`] or, for an entry without NAT,
+    /// [`ConnTable::keep_plain_reply_only`]. `Err(Some)`: a confirmed entry
+    /// has that tuple; `Err(None)`: no room for it.
+    pub(crate) fn keep_loser_under_reply(&mut self, i: usize, now: Tick) -> LoserKept {
+        if self.entry_at(i).is_some_and(|e| e.has_own_reply()) {
+            self.keep_reply_only(i, now).map_err(Some)
+        } else {
+            self.keep_plain_reply_only(i, now)
+        }
+    }
+
     /// [`ConnTable::keep_reply_only`] for an entry without NAT, whose one
     /// index position stands for both of its tuples: it is given its
     /// reply tuple (the inverted original) as one of its own first, marked
@@ -588,7 +600,7 @@ impl<S: Storage> ConnTable<S> {
     /// a confirmed entry has that tuple, it is returned (`Err(Some)`), and
     /// nothing changes; without room for the reply tuple (a free extension
     /// slot, an index position), `Err(None)`.
-    pub(super) fn keep_plain_reply_only(&mut self, i: usize, now: Tick) -> Result<(), Option<usize>> {
+    fn keep_plain_reply_only(&mut self, i: usize, now: Tick) -> LoserKept {
         let Some(e) = self.entry_at(i).copied() else { return Ok(()) };
         let reply = e.reply();
         let (key, is_key) = reply.canonical().ok_or(None)?;
