@@ -1709,25 +1709,38 @@ fn the_loser_of_a_race_that_nat_sent_elsewhere_lives_a_second_under_its_reply_tu
         (Some(CtState::Established), Some(Direction::Reply), Some(loser))
     );
     assert_eq!(addrs(&r2), (addr(PUBLIC), addr(CLIENT)));
-    let mut r1 = udp(WEB, 53, CLIENT, 40000, b"A");
-    let v = pass(&mut t, &mut r1);
-    assert_eq!((v.dir(), v.entry()), (Some(Direction::Reply), a.entry()));
-    assert_eq!(addrs(&r1), (addr(PUBLIC), addr(CLIENT)));
-    // A later query is the first connection's, whose backend gets it.
-    let mut q3 = udp(CLIENT, 40000, PUBLIC, 53, b"MX?");
-    let v = pass(&mut t, &mut q3);
-    assert_eq!((v.dir(), v.entry()), (Some(Direction::Original), a.entry()));
-    assert_eq!(addrs(&q3), (addr(CLIENT), addr(WEB)));
+    the_winner_keeps_the_flow(&mut t, a.entry());
     // Packets do not keep the loser: a second after its creation it is
     // gone, and a late answer from its backend is a new flow.
     let later = Instant::from_millis(now().millis() + 999);
     assert_eq!(t.track(later, &udp(BACKEND2, 53, CLIENT, 40000, b"x")).entry(), Some(loser));
+    the_loser_is_gone_a_second_after(&mut t, loser, BACKEND2);
+    let gone = Instant::from_millis(now().millis() + 1000);
+    assert_eq!(t.track(gone, &udp(CLIENT, 40000, PUBLIC, 53, b"x")).entry(), a.entry());
+}
+
+/// After a race between two queries to `PUBLIC`, the first sent to `WEB`
+/// (its entry `winner`): the backend's answer and a later query are the
+/// winner's.
+fn the_winner_keeps_the_flow<S: Storage>(t: &mut ConnTable<S>, winner: Option<Handle>) {
+    let mut r1 = udp(WEB, 53, CLIENT, 40000, b"A");
+    let v = pass(t, &mut r1);
+    assert_eq!((v.dir(), v.entry()), (Some(Direction::Reply), winner));
+    assert_eq!(addrs(&r1), (addr(PUBLIC), addr(CLIENT)));
+    let mut q3 = udp(CLIENT, 40000, PUBLIC, 53, b"MX?");
+    let v = pass(t, &mut q3);
+    assert_eq!((v.dir(), v.entry()), (Some(Direction::Original), winner));
+    assert_eq!(addrs(&q3), (addr(CLIENT), addr(WEB)));
+}
+
+/// A second after the race, its `loser` is gone, and an answer from the
+/// peer it was kept for (`from`) is a new flow.
+fn the_loser_is_gone_a_second_after<S: Storage>(t: &mut ConnTable<S>, loser: Handle, from: &str) {
     let gone = Instant::from_millis(now().millis() + 1000);
     assert!(t.get(loser, gone).is_none());
-    let v = t.classify(gone, &udp(BACKEND2, 53, CLIENT, 40000, b"x"), Meta::default());
+    let v = t.classify(gone, &udp(from, 53, CLIENT, 40000, b"x"), Meta::default());
     assert_eq!(v.state(), Some(CtState::New));
     t.discard(&v);
-    assert_eq!(t.track(gone, &udp(CLIENT, 40000, PUBLIC, 53, b"x")).entry(), a.entry());
 }
 
 #[test]
@@ -1815,21 +1828,9 @@ fn the_loser_of_a_race_without_nat_lives_a_second_under_its_reply_tuple() {
         (Some(CtState::Established), Some(Direction::Reply), Some(loser))
     );
     assert_eq!(r2, before);
-    // The backend's answer and a later query: the winner's.
-    let mut r1 = udp(WEB, 53, CLIENT, 40000, b"A");
-    let v = pass(&mut t, &mut r1);
-    assert_eq!((v.dir(), v.entry()), (Some(Direction::Reply), a.entry()));
-    assert_eq!(addrs(&r1), (addr(PUBLIC), addr(CLIENT)));
-    let mut q3 = udp(CLIENT, 40000, PUBLIC, 53, b"MX?");
-    let v = pass(&mut t, &mut q3);
-    assert_eq!((v.dir(), v.entry()), (Some(Direction::Original), a.entry()));
-    assert_eq!(addrs(&q3), (addr(CLIENT), addr(WEB)));
-    // Gone a second after.
+    the_winner_keeps_the_flow(&mut t, a.entry());
+    the_loser_is_gone_a_second_after(&mut t, loser, PUBLIC);
     let gone = Instant::from_millis(now().millis() + 1000);
-    assert!(t.get(loser, gone).is_none());
-    let v = t.classify(gone, &udp(PUBLIC, 53, CLIENT, 40000, b"x"), Meta::default());
-    assert_eq!(v.state(), Some(CtState::New));
-    t.discard(&v);
     let cap = t.capacity();
     t.gc(gone, cap);
     assert_eq!(t.len(), 1);
