@@ -250,12 +250,6 @@ impl<S: Storage> ConnTable<S> {
         self.bind(h, t.classified_at(), rule)
     }
 
-    /// The NAT of a connection expected by a translated master, at its
-    /// creation (`nf_nat_helper.c: nf_nat_follow_master()`,
-    /// `nf_nat_sip.c: nf_nat_sip_expected()`): destination NAT to the
-    /// address and port the master's packet announced, and source NAT
-    /// to where the master's peer sends. A binding that fails leaves the
-    /// connection untranslated, as Linux ignores the result.
     /// Let connections expected by translated masters be translated on
     /// arrival, confirmation make the null source binding, and the loser
     /// of an insert race be kept under its reply tuple (called where
@@ -269,6 +263,14 @@ impl<S: Storage> ConnTable<S> {
         });
     }
 
+    /// The NAT of a connection expected by a translated master, at its
+    /// creation (`nf_nat_helper.c: nf_nat_follow_master()`,
+    /// `nf_nat_sip.c: nf_nat_sip_expected()`): destination NAT to the
+    /// address and port the master's packet announced, and source NAT
+    /// to where the master's peer sends. Linux ignores the bindings'
+    /// results: where no tuple is free a taken one is kept
+    /// ([`ConnTable::bind_keeping_taken`]), and confirmation drops the
+    /// packet.
     fn follow_master(&mut self, now: Tick, h: Handle, master: u32, nat: &ExpectNat) {
         let Some(m) = self.handle_at(master as usize).and_then(|mh| self.nat_view(mh)) else { return };
         let Some(child) = self.nat_view(h) else { return };
@@ -278,12 +280,12 @@ impl<S: Storage> ConnTable<S> {
         let saved = child.orig.ip(&nat.saved_addr);
         let dnat = NatRule::dnat(saved).ports(nat.saved_port, nat.saved_port);
         if nat.kind == ExpectNat::SIP_MEDIA {
-            let _ = self.bind(h, now, &dnat);
+            self.bind_keeping_taken(h, now, &dnat);
             // Source NAT only for media from the master's own peer.
             let Some(child) = self.nat_view(h) else { return };
             let mine = if nat.reply { child.reply } else { child.orig };
             if mine.src_bytes() == same.src_bytes() {
-                let _ = self.bind(h, now, &NatRule::snat(opposite.dst()));
+                self.bind_keeping_taken(h, now, &NatRule::snat(opposite.dst()));
             }
         } else if nat.kind == ExpectNat::PPTP {
             // `nf_nat_pptp.c: pptp_nat_expected()`: the source to where
@@ -295,13 +297,13 @@ impl<S: Storage> ConnTable<S> {
             let key = nat.saved_port;
             let snat = NatRule::snat(opposite.dst());
             let snat = if nat.reply { snat } else { snat.ports(key, key) };
-            let _ = self.bind(h, now, &snat);
+            self.bind_keeping_taken(h, now, &snat);
             let dnat = NatRule::dnat(opposite.src());
             let dnat = if nat.reply { dnat.ports(key, key) } else { dnat };
-            let _ = self.bind(h, now, &dnat);
+            self.bind_keeping_taken(h, now, &dnat);
         } else {
-            let _ = self.bind(h, now, &NatRule::snat(opposite.dst()));
-            let _ = self.bind(h, now, &dnat);
+            self.bind_keeping_taken(h, now, &NatRule::snat(opposite.dst()));
+            self.bind_keeping_taken(h, now, &dnat);
         }
     }
 
@@ -327,8 +329,26 @@ impl<S: Storage> ConnTable<S> {
         }
     }
 
-    /// Bind the unconfirmed entry `h` to `rule` (`nf_nat_setup_info()`).
+    /// Bind the unconfirmed entry `h` to `rule` (`nf_nat_setup_info()`);
+    /// where source NAT finds no free tuple, [`NatError::NoFreeTuple`].
     pub(crate) fn bind(&mut self, h: Handle, now: Tick, rule: &NatRule) -> Result<(), NatError> {
+        self.bind_with(h, now, rule, false)
+    }
+
+    /// [`ConnTable::bind`] as Linux makes the bindings whose result it
+    /// ignores (an expected connection's, `nf_nat_follow_master()`): where
+    /// no tuple is free, the last one tried is kept all the same
+    /// (`get_unique_tuple()` returns it), and the insert clash at
+    /// confirmation drops the packet, rather than the connection going on
+    /// untranslated. (A PPTP call's GRE connection, whose source NAT has a
+    /// range of one key, meets this when another connection has that key.)
+    fn bind_keeping_taken(&mut self, h: Handle, now: Tick, rule: &NatRule) {
+        let _ = self.bind_with(h, now, rule, true);
+    }
+
+    /// [`ConnTable::bind`]; `keep_taken`: as
+    /// [`ConnTable::bind_keeping_taken`].
+    fn bind_with(&mut self, h: Handle, now: Tick, rule: &NatRule, keep_taken: bool) -> Result<(), NatError> {
         let v = self.nat_view(h).ok_or(NatError::StaleEntry)?;
         let src = rule.nat_type == NatType::Source;
         let (done, bit) = if src {
@@ -344,7 +364,7 @@ impl<S: Storage> ConnTable<S> {
         }
         // What the connection looks like after the bindings made so far.
         let curr = v.reply.invert().ok_or(NatError::Malformed)?;
-        let (new, evict) = self.unique_tuple(&curr, rule, &v, now, h.generation)?;
+        let (new, evict) = self.unique_tuple(&curr, rule, &v, now, (h.generation, keep_taken))?;
         // The ending connection whose tuple the new one takes goes first.
         if let Some(old) = evict {
             self.delete(old);
@@ -442,7 +462,7 @@ impl<S: Storage> ConnTable<S> {
         rule: &NatRule,
         v: &NatView,
         now: Tick,
-        salt: u16,
+        salt_keep: (u16, bool),
     ) -> Result<(Tuple, Option<Handle>), NatError> {
         let src = rule.nat_type == NatType::Source;
         // 1. Source NAT keeps the tuple if it is in the range and free; a
@@ -468,7 +488,7 @@ impl<S: Storage> ConnTable<S> {
         {
             return Ok((t, None));
         }
-        self.unique_key(t, rule, src, v, now, salt)
+        self.unique_key(t, rule, src, v, now, salt_keep)
     }
 
     /// `nf_nat_core.c: find_appropriate_src()`: `curr` with the source
@@ -502,13 +522,17 @@ impl<S: Storage> ConnTable<S> {
         src: bool,
         v: &NatView,
         now: Tick,
-        salt: u16,
+        (salt, keep_taken): (u16, bool),
     ) -> Result<(Tuple, Option<Handle>), NatError> {
         // Where no tuple is free: source NAT fails (Linux keeps the taken
-        // tuple, and its insert fails at confirmation); destination NAT
-        // keeps the taken tuple, as Linux does, for the source binding at
-        // confirmation to make it unique ([`ConnTable::null_source_binding`]).
-        let none_free = |taken: Tuple| if src { Err(NatError::NoFreeTuple) } else { Ok((taken, None)) };
+        // tuple, and its insert fails at confirmation), but for a binding
+        // made as Linux makes it ([`ConnTable::bind_keeping_taken`]);
+        // destination NAT keeps the taken tuple, as Linux does, for the
+        // source binding at confirmation to make it unique
+        // ([`ConnTable::null_source_binding`]).
+        let none_free = |taken: Tuple| {
+            if src && !keep_taken { Err(NatError::NoFreeTuple) } else { Ok((taken, None)) }
+        };
         // A GRE key is searched for only for a connection with a master
         // (a PPTP call's): `nf_nat_l4proto_unique_tuple()`.
         let gre = t.proto() == proto::GRE;
@@ -568,5 +592,54 @@ impl<S: Storage> ConnTable<S> {
             round += 1;
             off = offset(round);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::expect::ExpectNat;
+    use crate::nat::NatRule;
+    use crate::reason::DropReason;
+    use crate::wire::ip::tests::port_packet4;
+    use crate::{Config, ConnTable, CtState, FixedConnTable, HashKey, Instant, Meta, Status};
+
+    /// An expected connection whose source NAT finds no free tuple (a
+    /// PPTP call's range of one key, which another connection has) keeps
+    /// the taken tuple, as Linux's `get_unique_tuple()` returns the last
+    /// one tried: its insert clashes at confirmation and its packet is
+    /// dropped, rather than sent on untranslated.
+    #[test]
+    fn an_expected_connection_whose_tuple_is_taken_is_dropped_not_left_untranslated() {
+        let mut t: FixedConnTable<64> = ConnTable::new(HashKey([3; 16]), Config::default());
+        let now = Instant::from_secs(10);
+        let (client, server, public) = ([10, 0, 0, 5], [198, 51, 100, 7], [203, 0, 113, 1]);
+        // The master, its source translated (its port kept).
+        let control = port_packet4(client, 40100, server, 1723, None);
+        let mut m = t.classify(now, &control, Meta::default());
+        t.nat(&m, &NatRule::snat(public.into())).unwrap();
+        t.confirm(&mut m, &control).unwrap();
+        // Another connection has the tuple the expected one would get.
+        let other = t.track(now, &port_packet4(server, 9, public, 40100, None));
+        assert_eq!(other.state(), Some(CtState::New));
+        let packet = port_packet4(client, 40100, server, 9, None);
+        let mut v = t.classify(now, &packet, Meta::default());
+        let h = v.entry().unwrap();
+        let nat = ExpectNat { kind: ExpectNat::PPTP, reply: false, saved_addr: [0; 16], saved_port: 40100 };
+        t.follow_master(now.tick(), h, m.entry().unwrap().index() as u32, &nat);
+        let view = t.nat_view(h).unwrap();
+        assert!(view.status.contains(Status::SRC_NAT | Status::SRC_NAT_DONE));
+        assert_eq!(view.reply, port_tuple(server, 9, public, 40100));
+        assert_eq!(t.confirm(&mut v, &packet), Err(DropReason::InsertClash));
+        assert_eq!(t.stats().insert_failed, 1);
+    }
+
+    fn port_tuple(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> crate::Tuple {
+        crate::Tuple::ipv4(
+            crate::tuple::proto::UDP,
+            u32::from_be_bytes(src),
+            u32::from_be_bytes(dst),
+            sport,
+            dport,
+        )
     }
 }
