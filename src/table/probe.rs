@@ -607,8 +607,8 @@ impl<S: Storage> ConnTable<S> {
         if let Some(other) = self.holder(&key, Some(is_key), e.zone, i, now) {
             return Err(Some(other));
         }
-        // (No room is made for it: no other entry is evicted for a loser
-        // that lives a second.)
+        // (No extension slot is freed for it: no other entry is evicted
+        // to make room for a loser that lives a second.)
         self.set_reply(now, e.handle(i), reply, Status::NAT_CLASH).map_err(|_| None)?;
         self.keep_reply_only(i, now).map_err(Some)
     }
