@@ -1659,12 +1659,20 @@ const BACKEND2: &str = "10.0.0.9";
 /// before either is confirmed, each given its own backend: the verdicts,
 /// not yet confirmed.
 fn race<S: Storage>(t: &mut ConnTable<S>, first: &[u8], second: &[u8]) -> (Verdict, Verdict) {
+    let (a, b) = both_new(t, first, second);
+    t.nat(&a, &NatRule::dnat(addr(WEB))).unwrap();
+    t.nat(&b, &NatRule::dnat(addr(BACKEND2))).unwrap();
+    (a, b)
+}
+
+/// Two packets of one flow classified before either is confirmed: both
+/// NEW, each with an entry of its own (an unconfirmed entry is found by no
+/// lookup).
+fn both_new<S: Storage>(t: &mut ConnTable<S>, first: &[u8], second: &[u8]) -> (Verdict, Verdict) {
     let a = t.classify(now(), first, Meta::default());
     let b = t.classify(now(), second, Meta::default());
     assert_eq!((a.state(), b.state()), (Some(CtState::New), Some(CtState::New)));
-    assert_ne!(a.entry(), b.entry(), "an unconfirmed entry is found by no lookup");
-    t.nat(&a, &NatRule::dnat(addr(WEB))).unwrap();
-    t.nat(&b, &NatRule::dnat(addr(BACKEND2))).unwrap();
+    assert_ne!(a.entry(), b.entry());
     (a, b)
 }
 
@@ -1749,8 +1757,7 @@ fn a_race_whose_loser_has_the_same_tuples_merges_and_one_whose_reply_is_taken_is
     let mut t = table();
     let q1 = udp(CLIENT, 40000, PUBLIC, 53, b"A?");
     let q2 = udp(CLIENT, 40000, PUBLIC, 53, b"AAAA?");
-    let mut a = t.classify(now(), &q1, Meta::default());
-    let mut b = t.classify(now(), &q2, Meta::default());
+    let (mut a, mut b) = both_new(&mut t, &q1, &q2);
     t.nat(&a, &NatRule::dnat(addr(WEB))).unwrap();
     t.nat(&b, &NatRule::dnat(addr(WEB))).unwrap();
     t.confirm(&mut a, &q1).unwrap();
@@ -1764,8 +1771,7 @@ fn a_race_whose_loser_has_the_same_tuples_merges_and_one_whose_reply_is_taken_is
     // (Without that source NAT, the null binding of confirmation would
     // move its port, as Linux's nat hook at POSTROUTING does.)
     let mut t = table();
-    let mut a = t.classify(now(), &q1, Meta::default());
-    let mut b = t.classify(now(), &q2, Meta::default());
+    let (mut a, mut b) = both_new(&mut t, &q1, &q2);
     t.nat(&a, &NatRule::dnat(addr(WEB))).unwrap();
     t.nat(&b, &NatRule::dnat(addr(BACKEND2))).unwrap();
     t.nat(&b, &NatRule::snat(addr(ROUTER)).ports(40000, 40000)).unwrap();
@@ -1799,8 +1805,7 @@ fn the_loser_of_a_race_without_nat_lives_a_second_under_its_reply_tuple() {
     let mut t = table();
     let mut q1 = udp(CLIENT, 40000, PUBLIC, 53, b"A?");
     let q2 = udp(CLIENT, 40000, PUBLIC, 53, b"AAAA?");
-    let mut a = t.classify(now(), &q1, Meta::default());
-    let mut b = t.classify(now(), &q2, Meta::default());
+    let (mut a, mut b) = both_new(&mut t, &q1, &q2);
     t.nat(&a, &NatRule::dnat(addr(WEB))).unwrap();
     t.confirm(&mut a, &q1).unwrap();
     t.translate(&a, &mut q1).unwrap();
@@ -1854,9 +1859,7 @@ fn a_flow_opened_from_both_ends_at_once_keeps_its_ports() {
         assert_eq!(other.map(|v| v.state()), Ok(Some(CtState::New)));
         let mut q = udp(CLIENT, 40000, SERVER, 53, b"query");
         let mut r = udp(SERVER, 53, CLIENT, 40000, b"answer");
-        let mut a = t.classify(now(), &q, Meta::default());
-        let mut b = t.classify(now(), &r, Meta::default());
-        assert_eq!((a.state(), b.state()), (Some(CtState::New), Some(CtState::New)));
+        let (mut a, mut b) = both_new(&mut t, &q, &r);
         t.confirm(&mut b, &r).unwrap();
         if explicit_rule {
             // A range holding the source: its own tuple is tried first,
@@ -1891,8 +1894,7 @@ fn a_flow_opened_from_both_ends_at_once_moves_a_port_where_a_clash_would_not_mer
     let mut t = table();
     let mut q = tcp(CLIENT, 40000, SERVER, 80, SYN, 1, 0, 1000, &[]);
     let r = tcp(SERVER, 80, CLIENT, 40000, SYN, 9, 0, 1000, &[]);
-    let mut a = t.classify(now(), &q, Meta::default());
-    let mut b = t.classify(now(), &r, Meta::default());
+    let (mut a, mut b) = both_new(&mut t, &q, &r);
     t.confirm(&mut b, &r).unwrap();
     t.nat(&a, &NatRule::snat(addr(CLIENT))).unwrap();
     assert_eq!(t.translate(&a, &mut q), Ok(true));
@@ -1904,8 +1906,7 @@ fn a_flow_opened_from_both_ends_at_once_moves_a_port_where_a_clash_would_not_mer
     let mut t = table();
     let mut q = udp(CLIENT, 40000, SERVER, 53, b"query");
     let r = udp(SERVER, 53, CLIENT, 40000, b"answer");
-    let mut a = t.classify(now(), &q, Meta::default());
-    let mut b = t.classify(now(), &r, Meta::default());
+    let (mut a, mut b) = both_new(&mut t, &q, &r);
     t.nat(&b, &NatRule::snat(addr(ROUTER))).unwrap();
     t.confirm(&mut b, &r).unwrap();
     t.nat(&a, &NatRule::snat(addr(CLIENT))).unwrap();
@@ -1921,8 +1922,7 @@ fn a_flow_opened_from_both_ends_at_once_moves_a_port_where_a_clash_would_not_mer
     let mut t = table();
     let mut q = udp(CLIENT, 40000, PUBLIC, 53, b"query");
     let r = udp(SERVER, 53, CLIENT, 40000, b"answer");
-    let mut a = t.classify(now(), &q, Meta::default());
-    let mut b = t.classify(now(), &r, Meta::default());
+    let (mut a, mut b) = both_new(&mut t, &q, &r);
     t.confirm(&mut b, &r).unwrap();
     t.nat(&a, &NatRule::dnat(addr(SERVER))).unwrap();
     t.confirm(&mut a, &q).unwrap();
