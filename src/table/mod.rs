@@ -1048,11 +1048,10 @@ impl<S: Storage> ConnTable<S> {
             // tuples, is given its reply tuple as one of its own first.)
             // Only in a table that translates: elsewhere no winner has NAT,
             // and every loser merges.
-            Some((_, false)) if merges && self.nat_hooks.is_some() => {
-                let kept = match self.nat_hooks {
-                    Some(hooks) => (hooks.keep_loser_under_reply)(self, h.index(), t.classified_at()),
-                    None => Err(None),
-                };
+            Some((_, false)) if merges => {
+                let kept = self.nat_hooks.map_or(Err(None), |hooks| {
+                    (hooks.keep_loser_under_reply)(self, h.index(), t.classified_at())
+                });
                 match kept {
                     Ok(()) => {
                         bump(&mut self.stats.clash_resolve);

@@ -674,12 +674,16 @@ impl<S: Storage> ConnTable<S> {
         self.entry_at(i).is_none_or(|e| e.orig() != *orig)
     }
 
+    /// [`ConnTable::locate`] of `tuple`, not canonical.
+    fn locate_tuple(&self, tuple: &Tuple, zone: u16, now: Tick) -> Option<(usize, Direction)> {
+        let (key, is_key) = tuple.canonical()?;
+        self.locate(Sought { place: self.place(&key, zone), key: &key, is_key, zone }, now)
+    }
+
     /// The live, confirmed entry of `zone` that has `tuple` as its
     /// original or reply tuple.
     pub(crate) fn owner(&self, tuple: &Tuple, zone: u16, now: Tick) -> Option<Handle> {
-        let (key, is_key) = tuple.canonical()?;
-        let (i, _) = self.locate(Sought { place: self.place(&key, zone), key: &key, is_key, zone }, now)?;
-        self.handle_at(i)
+        self.locate_tuple(tuple, zone, now).and_then(|(i, _)| self.handle_at(i))
     }
 
     /// The live, confirmed entry of `zone` whose reply tuple is `tuple`
@@ -687,8 +691,7 @@ impl<S: Storage> ConnTable<S> {
     /// evict to take that tuple (`nf_nat_core.c:
     /// nf_nat_used_tuple_harder()`).
     pub(crate) fn reply_owner(&self, tuple: &Tuple, zone: u16, now: Tick) -> Option<Handle> {
-        let (key, is_key) = tuple.canonical()?;
-        let (i, dir) = self.locate(Sought { place: self.place(&key, zone), key: &key, is_key, zone }, now)?;
+        let (i, dir) = self.locate_tuple(tuple, zone, now)?;
         (dir == Direction::Reply).then(|| self.handle_at(i))?
     }
 
