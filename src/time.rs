@@ -112,6 +112,12 @@ impl TickMemo {
         self.fine.tick
     }
 
+    /// The last time converted: that of the last packet classified.
+    #[inline(always)]
+    pub(crate) fn last(&self) -> Tick {
+        self.fine.tick
+    }
+
     /// Where in its tick the last time converted lies: `now` of the
     /// packet a table tracks, which it converts first.
     #[inline(always)]

@@ -148,6 +148,36 @@ fn tftp_read_and_write_requests() {
     assert_eq!(t.expectations(at(3)).count(), 0);
 }
 
+/// Confirmation works at the time of the last packet classified: a TFTP
+/// request classified, then another packet 10 s later, then the request
+/// confirmed: its expectation (300 s, `nf_conntrack_tftp.c:
+/// tftp_exp_policy`) counts from the later time, as Linux's from its
+/// confirmation.
+#[test]
+fn confirmation_works_at_the_last_classification_time() {
+    let mut t = table();
+    let request = |port| {
+        let mut rq = vec![0, 1];
+        rq.extend_from_slice(b"file\0octet\0");
+        udp(C, port, S, 69, &rq)
+    };
+    let rq = request(40000);
+    let mut v = t.classify(at(0), &rq, Meta::default());
+    assert_eq!(v.state(), Some(CtState::New));
+    let other = t.track(at(10_000), &udp(C, 40001, S, 53, b"q"));
+    assert_eq!(other.state(), Some(CtState::New));
+    assert_eq!(t.confirm(&mut v, &rq), Ok(()));
+    let timeouts = |t: &FixedConnTable<256, 32, 32>, now| {
+        let mut v = t.expectations(now).map(|x| x.timeout()).collect::<Vec<_>>();
+        v.sort();
+        v
+    };
+    assert_eq!(timeouts(&t, at(10_000)), [300], "300 s from the later time");
+    // Confirmed at once: from its own time.
+    let _ = t.track(at(20_000), &request(40002));
+    assert_eq!(timeouts(&t, at(20_000)), [290, 300]);
+}
+
 #[test]
 fn snmp_broadcast_expects_the_subnet() {
     let mut t = table();

@@ -247,7 +247,7 @@ impl<S: Storage> ConnTable<S> {
             return Err(NatError::NotNew);
         }
         self.enable_follow_master();
-        self.bind(h, t.classified_at(), rule)
+        self.bind(h, self.classified_now(), rule)
     }
 
     /// Let connections expected by translated masters be translated on

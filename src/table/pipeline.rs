@@ -564,7 +564,7 @@ impl<S: Storage> ConnTable<S> {
         if dir == Direction::Reply {
             e.status.insert(Status::SEEN_REPLY);
         }
-        let mut t = Tracked::new(state, dir, e.handle(i), e.link().helped(), now);
+        let mut t = Tracked::new(state, dir, e.handle(i), e.link().helped());
         t.set_unconfirmed(is_new);
         t.set_broadcast_prefix(broadcast_prefix);
         Some(t)
@@ -705,7 +705,7 @@ impl<S: Storage> ConnTable<S> {
         if !close {
             self.after(i, before);
         }
-        let mut t = Tracked::new(state, dir, handle, helped, now);
+        let mut t = Tracked::new(state, dir, handle, helped);
         t.set_broadcast_prefix(broadcast_prefix);
         t.set_ignored(ignored);
         t.set_unconfirmed(is_new && !close);
@@ -833,7 +833,7 @@ impl<S: Storage> ConnTable<S> {
     /// RELATED_REPLY).
     pub(super) fn run_helper(&mut self, t: &mut Tracked, packet: &[u8]) -> Result<(), HelperDrop> {
         let Some(h) = t.entry() else { return Ok(()) };
-        let (i, now) = (h.index(), t.classified_at());
+        let (i, now) = (h.index(), self.classified_now());
         let p = self.store.parts_mut();
         let (slots, exts, expects) = (p.slots, p.exts, p.expects);
         let Some(e) = slots.get_mut(i).and_then(Slot::entry_mut) else { return Ok(()) };
@@ -947,7 +947,7 @@ impl<S: Storage> ConnTable<S> {
         let Some((handle, helped)) = self.entry_at(i).map(|e| (e.handle(i), e.link().helped())) else {
             return self.icmp_reject(Reason::IcmpErrorNoEntry);
         };
-        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, helped, now))
+        Verdict::Tracked(Tracked::new(AttachedState::Related, dir, handle, helped))
     }
 }
 
