@@ -137,7 +137,13 @@ pub(crate) fn plain_ipv4(packet: &[u8], proto: u8) -> Option<(&[u8; 20], &[u8])>
         return None;
     }
     let l4 = packet.get(20..total)?;
-    checksum::is_valid(checksum::sum(h)).then_some((h, l4))
+    // As 64-bit words on 64-bit hosts (see `plain_l4_checksum_ok`); on a
+    // Cortex-M3 it saved 1 instruction for 76 bytes of flash.
+    #[cfg(target_pointer_width = "64")]
+    let sum = checksum::sum_ipv4_header(h);
+    #[cfg(not(target_pointer_width = "64"))]
+    let sum = checksum::sum(h);
+    checksum::is_valid(sum).then_some((h, l4))
 }
 
 /// `packet` as an IPv6 packet whose fixed header is followed directly by
@@ -171,21 +177,27 @@ pub(crate) fn plain_ipv6(packet: &[u8], proto: u8) -> Option<(&[u8; 40], &[u8])>
 /// general path's. (The addresses' lengths known: the sums unroll.)
 #[inline(always)]
 pub(crate) fn plain_l4_checksum_ok<const N: usize>(h: &[u8; N], l4: &[u8], proto: u8) -> bool {
-    let (src, dst) = if N == 40 { (&h[8..24], &h[24..40]) } else { (&h[12..16], &h[16..20]) };
-    let pseudo = checksum::pseudo_header(src, dst, proto, l4.len() as u32);
-    // On 64-bit hosts the first 8 bytes (UDP's header, the start of
-    // TCP's) summed as two words without the loop: an established UDP
-    // datagram, which is little more, 15 x86 instructions fewer, a TCP ACK
-    // 13 (measured; the whole 20 bytes of TCP's header so: 3 more than
-    // 8). On a Cortex-M3 it cost 9 and 13 more, and 52 bytes of flash.
+    // On 64-bit hosts the addresses (the header's last 8 or 32 bytes) and
+    // the first 8 bytes of the layer-4 header (UDP's, the start of
+    // TCP's) as 64-bit words added with their carries
+    // ([`checksum::add64`]), the rest as [`checksum::sum`] does: with the
+    // IPv4 header's sum likewise (`plain_ipv4`), an established UDP
+    // datagram 17 x86 instructions fewer, over IPv6 4, a TCP ACK 5, than
+    // with 32-bit words (the first 8 bytes as two, out of the loop, which
+    // had saved 15 and 13). On a Cortex-M3 those two words cost 9 and 13
+    // more, and 52 bytes of flash: all of it summed 32 bits at a time.
     #[cfg(target_pointer_width = "64")]
-    let sum = match l4.split_first_chunk::<8>() {
-        Some((head, rest)) => checksum::sum(head) + checksum::sum(rest),
-        None => checksum::sum(l4),
-    };
-    #[cfg(not(target_pointer_width = "64"))]
-    let sum = checksum::sum(l4);
-    checksum::is_valid(sum + pseudo)
+    if let Some((head, rest)) = l4.split_first_chunk::<8>() {
+        let at = if N == 40 { 8 } else { 12 };
+        let (addrs, _) = h[at..].as_chunks::<8>();
+        let words = addrs
+            .iter()
+            .fold(u64::from_ne_bytes(*head), |acc, w| checksum::add64(acc, u64::from_ne_bytes(*w)));
+        let small = u64::from(u32::from_ne_bytes([0, 0, 0, proto])) + u64::from((l4.len() as u32).to_be());
+        return checksum::is_valid(checksum::add64(words, small + checksum::sum(rest)));
+    }
+    let (src, dst) = if N == 40 { (&h[8..24], &h[24..40]) } else { (&h[12..16], &h[16..20]) };
+    checksum::is_valid(checksum::sum(l4) + checksum::pseudo_header(src, dst, proto, l4.len() as u32))
 }
 
 /// Parse an IPv4 or IPv6 packet.
