@@ -388,7 +388,10 @@ impl IndexRef<'_> {
             #[cfg(feature = "alloc")]
             IndexRef::Map(_) => return None,
         };
-        Some(path(place, w.len()).next()? * BUCKET_WORDS)
+        // The first bucket of `path`, without its wrap (the home bucket is
+        // below the count) or its range.
+        let n = w.len().div_ceil(BUCKET_WORDS);
+        (n != 0).then(|| place.home(n) * BUCKET_WORDS)
     }
 
     /// The bucket whose first word is `start` (`None` for the map and a
@@ -545,6 +548,16 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The home bucket's start is the first bucket of the search's
+        /// path, in indexes of any length (a partial last bucket too).
+        #[test]
+        fn the_home_start_is_the_paths_first_bucket(h in proptest::prelude::any::<u64>(), len in 0usize..200) {
+            let w = std::vec![0u32; len];
+            let place = Place::new(h);
+            let first = path(place, len).next().map(|b| b * BUCKET_WORDS);
+            proptest::prop_assert_eq!(IndexRef::Buckets(&w).home_start(place), first);
+        }
+
         /// An insert takes the position a word-by-word walk of the path
         /// takes ([`insert_on_path`]): the same words after every insert
         /// and removal, in an index of 3 buckets and a partial one.
