@@ -513,8 +513,21 @@ impl Tuple {
     /// type is its own reply type.
     // The entry's key's method in the dual-stack build (`StoredKey`).
     #[cfg_attr(feature = "ipv4-only", allow(dead_code))]
+    #[inline(always)]
     pub(crate) fn is_own_inverse(&self) -> bool {
-        self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(self.family(), self.proto)
+        // The ports first, where they are read (nearly every flow's
+        // differ); the rest out of line: on a Cortex-M3 the call on every
+        // packet cost an established UDP packet 10 instructions and a TCP
+        // ACK 8, for 88 bytes of flash (measured).
+        self.src_l4 == self.dst_l4 && self.same_ends()
+    }
+
+    /// Whether the addresses are one and the tuple is not ICMP
+    /// ([`Tuple::is_own_inverse`]'s rest).
+    #[cfg_attr(feature = "ipv4-only", allow(dead_code))]
+    #[cold]
+    fn same_ends(&self) -> bool {
+        self.src == self.dst && !is_icmp_of(self.family(), self.proto)
     }
 
     /// [`Tuple::hash_words`] of an IPv4 tuple, as an array.
@@ -834,6 +847,7 @@ impl StoredKey {
     }
 
     /// [`Tuple::is_own_inverse`].
+    #[inline(always)]
     pub(crate) fn is_own_inverse(&self) -> bool {
         self.src_l4 == self.dst_l4 && self.src == self.dst && !is_icmp_of(Family::Ipv4, self.proto)
     }
