@@ -35,9 +35,41 @@ pub(crate) enum PacketClass {
     None = 5,
 }
 
+/// The flags that decide a segment's validity and class, packed into 5
+/// bits: FIN, SYN and RST (bits 0 to 2 of the header's byte) as they are,
+/// ACK and URG (bits 4 and 5) as bits 3 and 4; PSH, ECE and CWR, which
+/// decide neither, dropped: validity a shift of a 32-bit mask, the class
+/// one look-up in a 32-entry table. (A 64-bit mask and a chain of tests
+/// cost a TCP ACK 5 Cortex-M3 instructions more and 80 bytes of flash, 2
+/// x86 instructions, measured.)
+#[inline(always)]
+const fn packed(flags: u8) -> usize {
+    (flags & 0x07 | (flags >> 1) & 0x18) as usize
+}
+
+// PSH, ECE and CWR dropped; FIN, SYN, RST, ACK and URG each a bit.
+const _: () = assert!(packed(TH_PSH | TH_ECE | TH_CWR) == 0);
+const _: () = assert!(packed(TH_FIN | TH_SYN | TH_RST | TH_ACK | TH_URG) == 0x1f);
+
 impl PacketClass {
     /// Classify by flags in the priority order of `get_conntrack_index()`.
+    #[inline(always)]
     pub(crate) fn of_flags(flags: u8) -> PacketClass {
+        const CLASSES: [PacketClass; 32] = {
+            let mut t = [PacketClass::None; 32];
+            let mut f = 0u8;
+            while f < 64 {
+                t[packed(f)] = PacketClass::by_priority(f);
+                f += 1;
+            }
+            t
+        };
+        CLASSES[packed(flags)]
+    }
+
+    /// [`PacketClass::of_flags`] as `get_conntrack_index()` tests the
+    /// flags, one after the other.
+    const fn by_priority(flags: u8) -> PacketClass {
         if flags & TH_RST != 0 {
             PacketClass::Rst
         } else if flags & TH_SYN != 0 {
@@ -65,6 +97,7 @@ impl PacketClass {
 
 /// The flag check of `nf_conntrack_proto_tcp.c: tcp_error()`: after masking
 /// PSH/ECE/CWR, only these combinations (`tcp_valid_flags[]`) are valid.
+#[inline(always)]
 pub(crate) fn valid_flag_combination(flags: u8) -> bool {
     const VALID: [u8; 9] = [
         TH_SYN,
@@ -77,19 +110,19 @@ pub(crate) fn valid_flag_combination(flags: u8) -> bool {
         TH_ACK,
         TH_ACK | TH_URG,
     ];
-    // The combinations as bits of one word (`f` < 64 once PSH, ECE and
-    // CWR are masked off): one shift per packet instead of a search.
-    const MASK: u64 = {
-        let mut m = 0u64;
+    // The combinations as bits of one word, each at its packed flags
+    // ([`packed`], which drops PSH, ECE and CWR): one shift per packet
+    // instead of a search.
+    const MASK: u32 = {
+        let mut m = 0u32;
         let mut k = 0;
         while k < VALID.len() {
-            m |= 1 << VALID[k];
+            m |= 1 << packed(VALID[k]);
             k += 1;
         }
         m
     };
-    let f = flags & !(TH_PSH | TH_ECE | TH_CWR);
-    MASK >> (f & 63) & 1 == 1
+    MASK >> packed(flags) & 1 == 1
 }
 
 // ---------------------------------------------------------------------------

@@ -245,6 +245,23 @@ fn packet_classes() {
     assert_eq!(PacketClass::of_flags(FA), PacketClass::Fin);
     assert_eq!(PacketClass::of_flags(PA), PacketClass::Ack);
     assert_eq!(PacketClass::of_flags(0), PacketClass::None);
+    // Every byte, against `get_conntrack_index()`'s order of tests.
+    for f in 0..=255u8 {
+        let reference = if f & RST != 0 {
+            PacketClass::Rst
+        } else if f & SYN != 0 && f & A != 0 {
+            PacketClass::SynAck
+        } else if f & SYN != 0 {
+            PacketClass::Syn
+        } else if f & TH_FIN != 0 {
+            PacketClass::Fin
+        } else if f & A != 0 {
+            PacketClass::Ack
+        } else {
+            PacketClass::None
+        };
+        assert_eq!(PacketClass::of_flags(f), reference, "flags {f:#04x}");
+    }
 }
 
 #[test]
