@@ -43,30 +43,23 @@ pub(crate) fn add64(a: u64, b: u64) -> u64 {
 #[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn sum_ipv4_header(h: &[u8; 20]) -> u64 {
-    let (a, b, c) = (word64(h, 0), word64(h, 8), u32::from_ne_bytes([h[16], h[17], h[18], h[19]]));
-    add64(add64(a, b), u64::from(c))
-}
-
-/// The 8 bytes of `h` from `at`, in native order (0 past its end: the
-/// callers read fixed offsets of fixed-size headers).
-#[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
-#[inline(always)]
-pub(crate) fn word64(h: &[u8], at: usize) -> u64 {
-    match h.get(at..at + 8).and_then(|w| w.first_chunk::<8>()) {
-        Some(w) => u64::from_ne_bytes(*w),
-        None => 0,
-    }
+    let (words, [a, b, c, d]) = h.as_chunks::<8>() else { return sum(h) };
+    let last = u64::from(u32::from_ne_bytes([*a, *b, *c, *d]));
+    words.iter().fold(last, |acc, w| add64(acc, u64::from_ne_bytes(*w)))
 }
 
 /// The pseudo-header sum of an IPv4 (RFC 768, RFC 9293) or IPv6 (RFC 8200
 /// § 8.1) layer-4 checksum: addresses, protocol and layer-4 length.
 #[inline]
 pub(crate) fn pseudo_header(src: &[u8], dst: &[u8], proto: u8, len: u32) -> u64 {
-    let [l0, l1, l2, l3] = len.to_be_bytes();
-    sum(src)
-        + sum(dst)
-        + u64::from(u32::from_ne_bytes([0, 0, 0, proto]))
-        + u64::from(u32::from_ne_bytes([l0, l1, l2, l3]))
+    sum(src) + sum(dst) + pseudo_header_rest(proto, len)
+}
+
+/// The pseudo-header's protocol and layer-4 length, summed: its sum but
+/// for the addresses.
+#[inline(always)]
+pub(crate) fn pseudo_header_rest(proto: u8, len: u32) -> u64 {
+    u64::from(u32::from_ne_bytes([0, 0, 0, proto])) + u64::from(u32::from_ne_bytes(len.to_be_bytes()))
 }
 
 /// Fold a sum to 16 bits (in native order).
@@ -184,7 +177,8 @@ mod tests {
             small in 0u64..0x3_0000,
         ) {
             proptest::prop_assert_eq!(fold(sum_ipv4_header(&h)), fold(sum(&h)));
-            let words = add64(add64(word64(&h, 0), word64(&h, 8)), small);
+            let word = |at: usize| u64::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5], h[at + 6], h[at + 7]]);
+            let words = add64(add64(word(0), word(8)), small);
             proptest::prop_assert_eq!(fold(words), fold(sum(&h[..16]) + small));
         }
     }

@@ -193,8 +193,8 @@ pub(crate) fn plain_l4_checksum_ok<const N: usize>(h: &[u8; N], l4: &[u8], proto
         let words = addrs
             .iter()
             .fold(u64::from_ne_bytes(*head), |acc, w| checksum::add64(acc, u64::from_ne_bytes(*w)));
-        let small = u64::from(u32::from_ne_bytes([0, 0, 0, proto])) + u64::from((l4.len() as u32).to_be());
-        return checksum::is_valid(checksum::add64(words, small + checksum::sum(rest)));
+        let rest = checksum::pseudo_header_rest(proto, l4.len() as u32) + checksum::sum(rest);
+        return checksum::is_valid(checksum::add64(words, rest));
     }
     let (src, dst) = if N == 40 { (&h[8..24], &h[24..40]) } else { (&h[12..16], &h[16..20]) };
     checksum::is_valid(checksum::sum(l4) + checksum::pseudo_header(src, dst, proto, l4.len() as u32))
