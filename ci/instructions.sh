@@ -60,7 +60,7 @@ run() {
     fi
 }
 
-WORKLOADS="udp udp-nocsum udp-batch udp6 udp6-batch tcp tcp6 new-udp new-udp6 floor-udp floor-tcp floor-insert"
+WORKLOADS="udp udp-nocsum udp-mtu udp-batch udp6 udp6-batch tcp tcp6 new-udp new-udp6 floor-udp floor-tcp floor-insert"
 # Translation: these run at N_NAT flows (N unless told).
 NAT_WORKLOADS="udp-orig udp-nat udp-translate udp-translate-none udp-nat-reply"
 N_NAT=${N_NAT:-$N}
@@ -114,6 +114,7 @@ printf '| %-40s | %8s | %6s | %5s | %6s | %6s |\n' "" instr instr "" "lines" "li
 printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..42})" ---------: -------: ------: -------: -------:
 row "established UDP, 28 B, checksum on" udp floor-udp
 row "established UDP, 28 B, checksum off" udp-nocsum floor-udp
+row "established UDP, 1,500 B, checksum on" udp-mtu floor-udp
 row "established UDP, bursts of 32 (batch)" udp-batch floor-udp
 row "established UDP over IPv6, 48 B" udp6 floor-udp
 row "established UDP over IPv6, batch" udp6-batch floor-udp

@@ -9,6 +9,9 @@
 //!
 //! * `udp`, `udp-nocsum`: ctrack, a 28-byte UDP packet of an established
 //!   flow, `Config::checksum` on / off;
+//! * `udp-mtu`: the same flows' 1,500-byte datagrams (1,472 bytes of
+//!   payload), checksum on: what verifying the checksum of a full-size
+//!   packet costs;
 //! * `udp-batch`: the same packets (checksum on) in bursts of 32 through
 //!   `track_batch`;
 //! * `udp6`: ctrack, a 48-byte UDP packet over IPv6 of an established
@@ -128,7 +131,7 @@ fn measure_insert(f: &mut Floor, keys: &[Tuple4]) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: instructions udp|udp-nocsum|udp-batch|udp6|udp6-batch|tcp|tcp6|new-udp|new-udp6|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
+        "usage: instructions udp|udp-nocsum|udp-mtu|udp-batch|udp6|udp6-batch|tcp|tcp6|new-udp|new-udp6|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
     );
     exit(2)
 }
@@ -143,6 +146,11 @@ fn main() {
         "udp" | "udp-nocsum" => {
             let Setup { table: mut t, live } = common::udp_table(n, workload == "udp");
             measure_track(&mut t, &common::udp_packets(&Setup::order_of(&live)), k);
+            check(&t, &live);
+        }
+        "udp-mtu" => {
+            let Setup { table: mut t, live } = common::udp_table(n, true);
+            measure_track(&mut t, &common::udp_mtu_packets(&Setup::order_of(&live)), k);
             check(&t, &live);
         }
         "udp6" => {

@@ -110,6 +110,22 @@ pub fn udp_packet(t: Tuple4) -> [u8; 28] {
     p
 }
 
+/// A 1,500-byte IPv4 UDP datagram (a full Ethernet MTU: 1,472 bytes of
+/// payload, not all zero) with valid IPv4 and UDP checksums: what the
+/// checksum's bytes cost.
+pub fn udp_mtu_packet(t: Tuple4) -> Vec<u8> {
+    let mut p = vec![0u8; 1500];
+    for (i, b) in p[28..].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(37) ^ (t.src as u8);
+    }
+    p[20..22].copy_from_slice(&t.sport.to_be_bytes());
+    p[22..24].copy_from_slice(&t.dport.to_be_bytes());
+    p[24..26].copy_from_slice(&1480u16.to_be_bytes());
+    UdpPacket::new_unchecked(&mut p[20..]).fill_checksum(&addr(t.src), &addr(t.dst));
+    ipv4_header(&mut p, t);
+    p
+}
+
 pub const SYN: u8 = 0x02;
 pub const ACK: u8 = 0x10;
 
@@ -163,6 +179,11 @@ pub fn tuples(order: &[(usize, bool)], proto: u8) -> Vec<Tuple4> {
 /// The UDP packets of `order`.
 pub fn udp_packets(order: &[(usize, bool)]) -> Vec<[u8; 28]> {
     tuples(order, 17).into_iter().map(udp_packet).collect()
+}
+
+/// [`udp_mtu_packet`]s of `order`.
+pub fn udp_mtu_packets(order: &[(usize, bool)]) -> Vec<Vec<u8>> {
+    tuples(order, 17).into_iter().map(udp_mtu_packet).collect()
 }
 
 /// The TCP ACKs of `order`: each side acknowledges the other's SYN, with

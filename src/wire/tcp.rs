@@ -132,7 +132,7 @@ pub(crate) fn parse<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segmen
 pub(crate) fn plain_tcp4(packet: &[u8], verify_checksum: bool) -> Option<(Segment<'_>, u32)> {
     let (h, l4) = plain_ipv4(packet, 6)?;
     let seg = segment(l4).ok()?;
-    if verify_checksum && !plain_l4_checksum_ok(h, l4, 6) {
+    if verify_checksum && !plain_l4_checksum_ok::<_, 20>(h, l4, 6) {
         return None;
     }
     Some((seg, 20 + l4.len() as u32))
@@ -148,7 +148,7 @@ pub(crate) fn plain_tcp4(packet: &[u8], verify_checksum: bool) -> Option<(Segmen
 pub(crate) fn plain_tcp6(packet: &[u8], verify_checksum: bool) -> Option<(Segment<'_>, u32)> {
     let (h, l4) = plain_ipv6(packet, 6)?;
     let seg = segment(l4).ok()?;
-    if verify_checksum && !plain_l4_checksum_ok(h, l4, 6) {
+    if verify_checksum && !plain_l4_checksum_ok::<_, 20>(h, l4, 6) {
         return None;
     }
     Some((seg, 40 + l4.len() as u32))
@@ -250,7 +250,7 @@ mod tests {
             #[test]
             fn plain_tcp4_is_parse_ipv4_and_parse(
                 options in proptest::collection::vec(any::<u8>(), 0..3).prop_map(|w| w.repeat(4)),
-                payload in proptest::collection::vec(any::<u8>(), 0..24),
+                payload in proptest::collection::vec(any::<u8>(), 0..160),
                 doff in prop_oneof![3 => Just(None), 1 => (0u8..16).prop_map(Some)],
                 total_delta in prop_oneof![2 => Just(0i32), 1 => -30i32..4],
                 wrong in proptest::bool::weighted(0.2),
@@ -285,7 +285,7 @@ mod tests {
             #[test]
             fn plain_tcp6_is_parse_ipv6_and_parse(
                 options in proptest::collection::vec(any::<u8>(), 0..3).prop_map(|w| w.repeat(4)),
-                payload in proptest::collection::vec(any::<u8>(), 0..24),
+                payload in proptest::collection::vec(any::<u8>(), 0..160),
                 doff in prop_oneof![3 => Just(None), 1 => (0u8..16).prop_map(Some)],
                 length_delta in prop_oneof![2 => Just(0i32), 1 => -30i32..4],
                 next in prop_oneof![4 => Just(6u8), 1 => Just(0u8), 1 => Just(17u8)],
