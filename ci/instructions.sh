@@ -60,7 +60,7 @@ run() {
     fi
 }
 
-WORKLOADS="udp udp-nocsum udp-mtu udp-batch udp6 udp6-batch tcp tcp6 new-udp new-udp6 floor-udp floor-tcp floor-insert"
+WORKLOADS="udp udp-nocsum udp-mtu udp-batch udp6 udp6-batch tcp tcp-ts tcp6 new-udp new-udp6 floor-udp floor-tcp floor-insert"
 # Translation: these run at N_NAT flows (N unless told).
 NAT_WORKLOADS="udp-orig udp-nat udp-translate udp-translate-none udp-nat-reply"
 N_NAT=${N_NAT:-$N}
@@ -119,6 +119,7 @@ row "established UDP, bursts of 32 (batch)" udp-batch floor-udp
 row "established UDP over IPv6, 48 B" udp6 floor-udp
 row "established UDP over IPv6, batch" udp6-batch floor-udp
 row "established TCP ACK, 40 B" tcp floor-tcp
+row "established TCP ACK, timestamps, 52 B" tcp-ts floor-tcp
 row "established TCP ACK over IPv6, 60 B" tcp6 floor-tcp
 row "new UDP flow (classify+confirm / insert)" new-udp floor-insert
 row "new UDP flow over IPv6" new-udp6 floor-insert

@@ -18,6 +18,8 @@
 //!   flow (the same flows, their addresses in 2001:db8::/96);
 //!   `udp6-batch`: those packets in bursts of 32 through `track_batch`;
 //! * `tcp`: ctrack, a 40-byte ACK of an established TCP connection;
+//!   `tcp-ts`: a 52-byte one (the timestamps option) of a connection
+//!   opened with Linux's SYN options (SACK permitted, window scaling);
 //!   `tcp6`: a 60-byte one over IPv6;
 //! * `new-udp`: ctrack, `classify` + `confirm` of a new UDP flow, from a
 //!   pool of N (the flows are reaped between rounds of N/64, outside
@@ -131,7 +133,7 @@ fn measure_insert(f: &mut Floor, keys: &[Tuple4]) {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: instructions udp|udp-nocsum|udp-mtu|udp-batch|udp6|udp6-batch|tcp|tcp6|new-udp|new-udp6|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
+        "usage: instructions udp|udp-nocsum|udp-mtu|udp-batch|udp6|udp6-batch|tcp|tcp-ts|tcp6|new-udp|new-udp6|udp-orig|udp-nat|udp-nat-reply|udp-translate|udp-translate-none|floor-udp|floor-tcp|floor-insert N K"
     );
     exit(2)
 }
@@ -224,6 +226,11 @@ fn main() {
         "tcp" => {
             let Setup { table: mut t, live } = common::tcp_table(n);
             measure_track(&mut t, &common::tcp_packets(&Setup::order_of(&live)), k);
+            check(&t, &live);
+        }
+        "tcp-ts" => {
+            let Setup { table: mut t, live } = common::tcp_ts_table(n);
+            measure_track(&mut t, &common::tcp_ts_packets(&Setup::order_of(&live)), k);
             check(&t, &live);
         }
         "new-udp" => {

@@ -146,6 +146,47 @@ pub fn tcp_packet(t: Tuple4, seq: u32, ack: u32, flags: u8) -> [u8; 40] {
     p
 }
 
+/// The options of a Linux client's or server's SYN: MSS 1460, SACK
+/// permitted, timestamps, a NOP, window scale 7 (20 bytes).
+pub const SYN_OPTIONS: [u8; 20] = [2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7];
+/// The options of every later segment of such a connection: two NOPs and
+/// the timestamps (12 bytes).
+pub const TS_OPTIONS: [u8; 12] = [1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1];
+
+/// [`tcp_packet`] with TCP options `opts` (a multiple of 4 bytes).
+pub fn tcp_packet_with(t: Tuple4, seq: u32, ack: u32, flags: u8, opts: &[u8]) -> Vec<u8> {
+    let mut p = vec![0u8; 40 + opts.len()];
+    let l4 = &mut p[20..];
+    l4[0..2].copy_from_slice(&t.sport.to_be_bytes());
+    l4[2..4].copy_from_slice(&t.dport.to_be_bytes());
+    l4[4..8].copy_from_slice(&seq.to_be_bytes());
+    l4[8..12].copy_from_slice(&ack.to_be_bytes());
+    l4[12] = ((5 + opts.len() / 4) as u8) << 4;
+    l4[13] = flags;
+    l4[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    l4[20..].copy_from_slice(opts);
+    TcpPacket::new_unchecked(&mut p[20..]).fill_checksum(&addr(t.src), &addr(t.dst));
+    ipv4_header(&mut p, t);
+    p
+}
+
+/// The ACKs of `order` on [`tcp_ts_table`]'s connections (52 bytes: the
+/// timestamps option).
+pub fn tcp_ts_packets(order: &[(usize, bool)]) -> Vec<Vec<u8>> {
+    order
+        .iter()
+        .map(|&(f, reply)| {
+            let t = flow(f, ESTABLISHED_BASE, 6);
+            let (c, s) = isns(f);
+            if reply {
+                tcp_packet_with(t.invert(), s.wrapping_add(1), c.wrapping_add(1), ACK, &TS_OPTIONS)
+            } else {
+                tcp_packet_with(t, c.wrapping_add(1), s.wrapping_add(1), ACK, &TS_OPTIONS)
+            }
+        })
+        .collect()
+}
+
 /// The initial sequence numbers of TCP flow `i`: client's, server's.
 fn isns(i: usize) -> (u32, u32) {
     let x = (i as u32).wrapping_mul(0x9e37_79b9);
@@ -374,6 +415,29 @@ pub fn tcp_table(n: usize) -> Setup {
         *l = *l && lookup_status(&t, &syn, T_RUN).is_some_and(|(_, s)| s == Some(TcpState::Established));
     }
     Setup { table: t, live }.check("TCP setup")
+}
+
+/// [`tcp_table`]'s connections opened as Linux opens them: SYNs with
+/// [`SYN_OPTIONS`] (so SACK permitted and window scaling on both sides),
+/// the handshake's last ACK with [`TS_OPTIONS`].
+pub fn tcp_ts_table(n: usize) -> Setup {
+    let mut t = ConnTable::with_capacity(2 * n, CTRACK_KEY, config(true));
+    let mut live = vec![true; n];
+    for (i, l) in live.iter_mut().enumerate() {
+        let f = flow(i, ESTABLISHED_BASE, 6);
+        let (c, s) = isns(i);
+        if t.track(T_OPEN, &tcp_packet_with(f, c, 0, SYN, &SYN_OPTIONS)).state() != Some(CtState::New) {
+            *l = false;
+            continue;
+        }
+        let _ = t.track(T_OPEN, &tcp_packet_with(f.invert(), s, c.wrapping_add(1), SYN | ACK, &SYN_OPTIONS));
+        let _ = t.track(T_OPEN, &tcp_packet_with(f, c.wrapping_add(1), s.wrapping_add(1), ACK, &TS_OPTIONS));
+    }
+    for (i, l) in live.iter_mut().enumerate() {
+        let syn = tcp_packet(flow(i, ESTABLISHED_BASE, 6), 0, 0, SYN);
+        *l = *l && lookup_status(&t, &syn, T_RUN).is_some_and(|(_, s)| s == Some(TcpState::Established));
+    }
+    Setup { table: t, live }.check("TCP setup (timestamps)")
 }
 
 /// Track every packet once at `now`, checking that each is ESTABLISHED
