@@ -132,18 +132,7 @@ pub const ACK: u8 = 0x10;
 /// A 40-byte IPv4 TCP segment (no options, no payload, window 65535) with
 /// valid checksums.
 pub fn tcp_packet(t: Tuple4, seq: u32, ack: u32, flags: u8) -> [u8; 40] {
-    let mut p = [0u8; 40];
-    let l4 = &mut p[20..];
-    l4[0..2].copy_from_slice(&t.sport.to_be_bytes());
-    l4[2..4].copy_from_slice(&t.dport.to_be_bytes());
-    l4[4..8].copy_from_slice(&seq.to_be_bytes());
-    l4[8..12].copy_from_slice(&ack.to_be_bytes());
-    l4[12] = 5 << 4;
-    l4[13] = flags;
-    l4[14..16].copy_from_slice(&65535u16.to_be_bytes());
-    TcpPacket::new_unchecked(&mut p[20..]).fill_checksum(&addr(t.src), &addr(t.dst));
-    ipv4_header(&mut p, t);
-    p
+    tcp_packet_with(t, seq, ack, flags, &[]).try_into().expect("40 bytes")
 }
 
 /// The options of a Linux client's or server's SYN: MSS 1460, SACK
@@ -173,15 +162,26 @@ pub fn tcp_packet_with(t: Tuple4, seq: u32, ack: u32, flags: u8, opts: &[u8]) ->
 /// The ACKs of `order` on [`tcp_ts_table`]'s connections (52 bytes: the
 /// timestamps option).
 pub fn tcp_ts_packets(order: &[(usize, bool)]) -> Vec<Vec<u8>> {
+    tcp_acks(order, &TS_OPTIONS)
+}
+
+/// The ACKs of `order`, with options `opts` ([`acks`]).
+fn tcp_acks(order: &[(usize, bool)], opts: &[u8]) -> Vec<Vec<u8>> {
+    acks(order, |t, seq, ack| tcp_packet_with(t, seq, ack, ACK, opts))
+}
+
+/// The ACKs of `order` as `build(tuple, seq, ack)` makes them: each side
+/// acknowledges the other's SYN, with no data, inside both windows.
+fn acks<P>(order: &[(usize, bool)], build: impl Fn(Tuple4, u32, u32) -> P) -> Vec<P> {
     order
         .iter()
         .map(|&(f, reply)| {
             let t = flow(f, ESTABLISHED_BASE, 6);
             let (c, s) = isns(f);
             if reply {
-                tcp_packet_with(t.invert(), s.wrapping_add(1), c.wrapping_add(1), ACK, &TS_OPTIONS)
+                build(t.invert(), s.wrapping_add(1), c.wrapping_add(1))
             } else {
-                tcp_packet_with(t, c.wrapping_add(1), s.wrapping_add(1), ACK, &TS_OPTIONS)
+                build(t, c.wrapping_add(1), s.wrapping_add(1))
             }
         })
         .collect()
@@ -227,21 +227,9 @@ pub fn udp_mtu_packets(order: &[(usize, bool)]) -> Vec<Vec<u8>> {
     tuples(order, 17).into_iter().map(udp_mtu_packet).collect()
 }
 
-/// The TCP ACKs of `order`: each side acknowledges the other's SYN, with
-/// no data, inside both windows.
+/// The TCP ACKs of `order` ([`tcp_acks`] without options).
 pub fn tcp_packets(order: &[(usize, bool)]) -> Vec<[u8; 40]> {
-    order
-        .iter()
-        .map(|&(f, reply)| {
-            let t = flow(f, ESTABLISHED_BASE, 6);
-            let (c, s) = isns(f);
-            if reply {
-                tcp_packet(t.invert(), s.wrapping_add(1), c.wrapping_add(1), ACK)
-            } else {
-                tcp_packet(t, c.wrapping_add(1), s.wrapping_add(1), ACK)
-            }
-        })
-        .collect()
+    tcp_acks(order, &[]).into_iter().map(|p| p.try_into().expect("40 bytes")).collect()
 }
 
 /// The first packets of `n` new UDP flows (clients in `FRESH_BASE`, never
@@ -397,18 +385,23 @@ pub fn udp_nat_table(n: usize) -> Setup {
 /// (ESTABLISHED and ASSURED; window tracking on, not picked up
 /// mid-stream).
 pub fn tcp_table(n: usize) -> Setup {
+    tcp_table_with(n, &[], &[])
+}
+
+/// [`tcp_table`]'s connections, opened with SYN options `syn_opts` and a
+/// last ACK with `ack_opts`.
+fn tcp_table_with(n: usize, syn_opts: &[u8], ack_opts: &[u8]) -> Setup {
     let mut t = ConnTable::with_capacity(2 * n, CTRACK_KEY, config(true));
     let mut live = vec![true; n];
     for (i, l) in live.iter_mut().enumerate() {
         let f = flow(i, ESTABLISHED_BASE, 6);
         let (c, s) = isns(i);
-        let syn = tcp_packet(f, c, 0, SYN);
-        if t.track(T_OPEN, &syn).state() != Some(CtState::New) {
+        if t.track(T_OPEN, &tcp_packet_with(f, c, 0, SYN, syn_opts)).state() != Some(CtState::New) {
             *l = false;
             continue;
         }
-        let _ = t.track(T_OPEN, &tcp_packet(f.invert(), s, c.wrapping_add(1), SYN | ACK));
-        let _ = t.track(T_OPEN, &tcp_packet(f, c.wrapping_add(1), s.wrapping_add(1), ACK));
+        let _ = t.track(T_OPEN, &tcp_packet_with(f.invert(), s, c.wrapping_add(1), SYN | ACK, syn_opts));
+        let _ = t.track(T_OPEN, &tcp_packet_with(f, c.wrapping_add(1), s.wrapping_add(1), ACK, ack_opts));
     }
     for (i, l) in live.iter_mut().enumerate() {
         let syn = tcp_packet(flow(i, ESTABLISHED_BASE, 6), 0, 0, SYN);
@@ -421,23 +414,7 @@ pub fn tcp_table(n: usize) -> Setup {
 /// [`SYN_OPTIONS`] (so SACK permitted and window scaling on both sides),
 /// the handshake's last ACK with [`TS_OPTIONS`].
 pub fn tcp_ts_table(n: usize) -> Setup {
-    let mut t = ConnTable::with_capacity(2 * n, CTRACK_KEY, config(true));
-    let mut live = vec![true; n];
-    for (i, l) in live.iter_mut().enumerate() {
-        let f = flow(i, ESTABLISHED_BASE, 6);
-        let (c, s) = isns(i);
-        if t.track(T_OPEN, &tcp_packet_with(f, c, 0, SYN, &SYN_OPTIONS)).state() != Some(CtState::New) {
-            *l = false;
-            continue;
-        }
-        let _ = t.track(T_OPEN, &tcp_packet_with(f.invert(), s, c.wrapping_add(1), SYN | ACK, &SYN_OPTIONS));
-        let _ = t.track(T_OPEN, &tcp_packet_with(f, c.wrapping_add(1), s.wrapping_add(1), ACK, &TS_OPTIONS));
-    }
-    for (i, l) in live.iter_mut().enumerate() {
-        let syn = tcp_packet(flow(i, ESTABLISHED_BASE, 6), 0, 0, SYN);
-        *l = *l && lookup_status(&t, &syn, T_RUN).is_some_and(|(_, s)| s == Some(TcpState::Established));
-    }
-    Setup { table: t, live }.check("TCP setup (timestamps)")
+    tcp_table_with(n, &SYN_OPTIONS, &TS_OPTIONS)
 }
 
 /// Track every packet once at `now`, checking that each is ESTABLISHED
@@ -739,16 +716,5 @@ pub fn tcp6_table(n: usize) -> Setup {
 
 /// [`tcp_packets`] over IPv6.
 pub fn tcp6_packets(order: &[(usize, bool)]) -> Vec<[u8; 60]> {
-    order
-        .iter()
-        .map(|&(f, reply)| {
-            let t = flow(f, ESTABLISHED_BASE, 6);
-            let (c, s) = isns(f);
-            if reply {
-                tcp6_packet(t.invert(), s.wrapping_add(1), c.wrapping_add(1), ACK)
-            } else {
-                tcp6_packet(t, c.wrapping_add(1), s.wrapping_add(1), ACK)
-            }
-        })
-        .collect()
+    acks(order, |t, seq, ack| tcp6_packet(t, seq, ack, ACK))
 }
