@@ -44,8 +44,14 @@ pub(crate) fn add64(a: u64, b: u64) -> u64 {
 #[inline(always)]
 pub(crate) fn sum_ipv4_header(h: &[u8; 20]) -> u64 {
     let (words, [a, b, c, d]) = h.as_chunks::<8>() else { return sum(h) };
-    let last = u64::from(u32::from_ne_bytes([*a, *b, *c, *d]));
-    words.iter().fold(last, |acc, w| add64(acc, u64::from_ne_bytes(*w)))
+    add64_words(u64::from(u32::from_ne_bytes([*a, *b, *c, *d])), words)
+}
+
+/// `acc` and each of `words` (native order) added with [`add64`].
+#[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn add64_words(acc: u64, words: &[[u8; 8]]) -> u64 {
+    words.iter().fold(acc, |acc, w| add64(acc, u64::from_ne_bytes(*w)))
 }
 
 /// The pseudo-header sum of an IPv4 (RFC 768, RFC 9293) or IPv6 (RFC 8200
@@ -167,8 +173,8 @@ mod tests {
     proptest::proptest! {
         /// An IPv4 header summed as 64-bit words ([`sum_ipv4_header`])
         /// folds to [`sum`]'s value, for any bytes, mostly all ones (every
-        /// addition carries), and so does any pair of 8-byte words
-        /// ([`add64`]) with any small sum added.
+        /// addition carries), and so do two 8-byte words ([`add64_words`])
+        /// with any small sum added.
         #[test]
         fn sums_of_64_bit_words_fold_as_sum(
             h in proptest::array::uniform20(
@@ -177,8 +183,7 @@ mod tests {
             small in 0u64..0x3_0000,
         ) {
             proptest::prop_assert_eq!(fold(sum_ipv4_header(&h)), fold(sum(&h)));
-            let word = |at: usize| u64::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3], h[at + 4], h[at + 5], h[at + 6], h[at + 7]]);
-            let words = add64(add64(word(0), word(8)), small);
+            let words = add64(add64_words(0, h[..16].as_chunks::<8>().0), small);
             proptest::prop_assert_eq!(fold(words), fold(sum(&h[..16]) + small));
         }
     }

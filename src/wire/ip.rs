@@ -198,8 +198,7 @@ pub(crate) fn plain_l4_checksum_ok<const N: usize, const H: usize>(
         let at = if N == 40 { 8 } else { 12 };
         let (addrs, _) = h[at..].as_chunks::<8>();
         let (head, head_rest) = head.as_chunks::<8>();
-        let add = |acc, w: &[u8; 8]| checksum::add64(acc, u64::from_ne_bytes(*w));
-        let words = addrs.iter().fold(head.iter().fold(0, add), add);
+        let words = checksum::add64_words(checksum::add64_words(0, head), addrs);
         let rest = checksum::pseudo_header_rest(proto, l4.len() as u32)
             + checksum::sum(head_rest)
             + checksum::sum(tail);
