@@ -30,16 +30,23 @@ pub(crate) const ENABLED: bool = cfg!(all(target_arch = "x86_64", target_feature
 /// Ask for the cache line that holds the byte `offset` bytes into `*r`
 /// (past its end too: the address is only a hint).
 #[inline(always)]
-#[allow(unsafe_code)]
 pub(crate) fn line<T: ?Sized>(r: &T, offset: usize) {
-    let p = (r as *const T).cast::<i8>().wrapping_add(offset);
+    address((r as *const T).cast::<u8>().wrapping_add(offset));
+}
+
+/// Ask for the cache line that holds the byte at `p`, whatever `p` is
+/// (a pointer computed without bounds tests, never read through).
+#[inline(always)]
+#[allow(unsafe_code)]
+pub(crate) fn address<T>(p: *const T) {
+    let p = p.cast::<i8>();
     // SAFETY: `_mm_prefetch` is `unsafe` only because it is a
     // `#[target_feature(enable = "sse")]` function, and SSE is enabled
     // (the `cfg`; every x86-64 processor has it). The instruction,
     // PREFETCHT0, is a hint: it reads no memory the program can observe,
     // writes none, and never faults, whatever the address (Intel SDM
     // vol. 2B, "PREFETCHh"; AMD APM vol. 3, "PREFETCHlevel"), so any
-    // pointer, even one past the object, is sound.
+    // pointer, even one past the object or dangling, is sound.
     #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
     unsafe {
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p)

@@ -291,6 +291,7 @@ impl Tuple {
 
     /// The IPv4 tuple of `proto` from `src`:`sport` to `dst`:`dport`
     /// (addresses as numbers, network order).
+    #[inline]
     pub(crate) fn ipv4(proto: u8, src: u32, dst: u32, sport: u16, dport: u16) -> Tuple {
         let addr = |x: u32| {
             let mut b = [0u8; 16];

@@ -488,6 +488,9 @@ impl<S: Storage, Q: EventSink> Storage for WithEvents<S, Q> {
     fn exts(&self) -> &[crate::helper::ExtSlot] {
         self.storage.exts()
     }
+    fn index_words_at(&self) -> Option<(*const u32, usize)> {
+        self.storage.index_words_at()
+    }
     fn parts_mut(&mut self) -> PartsMut<'_> {
         self.storage.parts_mut()
     }

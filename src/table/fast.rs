@@ -99,6 +99,16 @@ impl<const W: usize> FastKey<W> {
     }
 }
 
+/// The source and destination address (numbers, network order) and port
+/// of the UDP or TCP packet in an IPv4 packet without options whose first
+/// 24 bytes are `h`.
+#[inline(always)]
+fn header_ends(h: &[u8; 24]) -> (u32, u32, u16, u16) {
+    let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
+    let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+    (src, dst, u16::from_be_bytes([h[20], h[21]]), u16::from_be_bytes([h[22], h[23]]))
+}
+
 /// A fast key's hash words, compared with a stored key: two for an IPv4
 /// key ([`Tuple::has_ipv4_words`]), five for an IPv6 one
 /// ([`Tuple::has_ipv6_words`]).
@@ -153,7 +163,7 @@ impl KeyWords for [u64; 5] {
 impl<S: Storage> ConnTable<S> {
     /// The verdict of `packet`, whose byte 9 says UDP: if its header bytes
     /// say UDP over IPv4 without options, its key is read from them
-    /// ([`ConnTable::header_key`]) and, where there is a prefetch, its
+    /// ([`ConnTable::header_key_udp`]) and, where there is a prefetch, its
     /// memory asked for while the checks run; the datagram is read
     /// straight from its bytes with the
     /// general path's checks ([`plain_udp4`]), its key searched for in its
@@ -169,7 +179,7 @@ impl<S: Storage> ConnTable<S> {
     #[cfg_attr(target_pointer_width = "64", inline(never))]
     #[cfg_attr(not(target_pointer_width = "64"), inline(always))]
     pub(super) fn classify_udp4(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
-        let Some(mut key) = self.header_key(packet, meta.zone) else {
+        let Some(mut key) = self.header_key_udp(packet, meta.zone) else {
             // Byte 9 of an IPv6 packet is its source address's second
             // byte (17 in 2a11::/16, say): such a packet goes on to the
             // IPv6 paths, not straight to the general stage.
@@ -419,11 +429,20 @@ impl<S: Storage> ConnTable<S> {
         if h[0] != 0x45 || (h[9] != proto::UDP && h[9] != proto::TCP) {
             return None;
         }
-        let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
-        let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
-        let sport = u16::from_be_bytes([h[20], h[21]]);
-        let dport = u16::from_be_bytes([h[22], h[23]]);
-        Some(self.ipv4_key(h[9], zone, (src, dst, sport, dport)))
+        Some(self.ipv4_key(h[9], zone, header_ends(h)))
+    }
+
+    /// [`ConnTable::header_key`] of a packet whose byte 9 says UDP (the
+    /// UDP path's, whose caller tested it and whose [`plain_udp4`] tests
+    /// it again before the key is used): the protocol not tested, the
+    /// key's a constant (2 x86 instructions fewer, measured).
+    #[inline(always)]
+    fn header_key_udp(&self, packet: &[u8], zone: u16) -> Option<FastKey> {
+        let h = packet.first_chunk::<24>()?;
+        if h[0] != 0x45 {
+            return None;
+        }
+        Some(self.ipv4_key(proto::UDP, zone, header_ends(h)))
     }
 
     /// [`ConnTable::search_home`] for the key `key` of `l4_proto`,

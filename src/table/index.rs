@@ -110,6 +110,15 @@ impl Place {
     }
 }
 
+/// Where the home bucket of `place` starts in a bucket index of `len`
+/// words: the first bucket of `path`, without its wrap (the home bucket
+/// is below the count) or its range; `None` without buckets.
+#[inline(always)]
+pub(crate) fn home_start_in(place: Place, len: usize) -> Option<usize> {
+    let n = len.div_ceil(BUCKET_WORDS);
+    (n != 0).then(|| place.home(n) * BUCKET_WORDS)
+}
+
 /// The buckets a search for `place` may visit, in order, in an index of
 /// `len` words.
 #[inline]
@@ -383,15 +392,11 @@ impl IndexRef<'_> {
     #[inline(always)]
     #[cfg_attr(not(feature = "alloc"), allow(clippy::infallible_destructuring_match))]
     pub(crate) fn home_start(&self, place: Place) -> Option<usize> {
-        let w = match self {
-            IndexRef::Buckets(w) => w,
+        match self {
+            IndexRef::Buckets(w) => home_start_in(place, w.len()),
             #[cfg(feature = "alloc")]
-            IndexRef::Map(_) => return None,
-        };
-        // The first bucket of `path`, without its wrap (the home bucket is
-        // below the count) or its range.
-        let n = w.len().div_ceil(BUCKET_WORDS);
-        (n != 0).then(|| place.home(n) * BUCKET_WORDS)
+            IndexRef::Map(_) => None,
+        }
     }
 
     /// The bucket whose first word is `start` (`None` for the map and a

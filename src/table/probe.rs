@@ -137,11 +137,11 @@ impl<S: Storage> ConnTable<S> {
     /// the search that follows.
     #[inline]
     pub(super) fn prefetch_home(&self, place: Place) -> Option<usize> {
-        let index = self.store.parts().index;
-        let start = index.home_start(place)?;
-        if let Some(w) = index.bucket_at(start) {
-            crate::prefetch::line(w, 0);
-        }
+        // The words' address and count without the index's bounds tests
+        // (`Storage::index_words_at`): a prefetch needs no more.
+        let (words, len) = self.store.index_words_at()?;
+        let start = super::index::home_start_in(place, len)?;
+        crate::prefetch::address(words.wrapping_add(start));
         Some(start)
     }
 
@@ -174,9 +174,10 @@ impl<S: Storage> ConnTable<S> {
     /// same prefetches issued.)
     #[inline(always)]
     pub(super) fn slot_index_to_ask(&self, place: Place) -> Option<usize> {
-        let p = self.store.parts();
-        let n = if self.packet_config().hashed_placement { p.slots.len() } else { 0 };
-        p.index.preferred_slot(place, n)
+        // (Without taking the index, whose bounds a heap storage tests:
+        // only whether it has buckets matters.)
+        let n = if self.packet_config().hashed_placement { self.store.slots().len() } else { 0 };
+        self.store.index_words_at().map(|_| place.preferred(n))
     }
 
     /// The entry of `key` in `zone` if it sits in the key's preferred

@@ -335,6 +335,18 @@ pub trait Storage: sealed::Sealed {
     fn exts(&self) -> &[ExtSlot] {
         self.parts().exts
     }
+    /// Where the bucket index's words start and how many there are (those
+    /// of [`Storage::parts`]; `None` for a map), without taking the
+    /// index: for a prefetch, which needs an address and no bounds test.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn index_words_at(&self) -> Option<(*const u32, usize)> {
+        match self.parts().index {
+            IndexRef::Buckets(w) => Some((w.as_ptr(), w.len())),
+            #[cfg(feature = "alloc")]
+            IndexRef::Map(_) => None,
+        }
+    }
     /// Add unused slots at the end, if this storage grows; returns whether
     /// it did.
     #[doc(hidden)]
@@ -566,6 +578,12 @@ impl Storage for HeapStorage {
         &self.exts
     }
     #[inline(always)]
+    fn index_words_at(&self) -> Option<(*const u32, usize)> {
+        // `parts`'s words, without its bounds test (the pointer is only
+        // computed, never read through).
+        Some((self.index.as_ptr().wrapping_add(self.index_at), 2 * self.slots.len()))
+    }
+    #[inline(always)]
     fn parts_mut(&mut self) -> PartsMut<'_> {
         // The words to the vector's end: one bounds test (a new flow takes
         // the parts several times: 26 instructions fewer, measured).
@@ -691,6 +709,35 @@ mod tests {
             let IndexMut::Buckets(w) = s.parts_mut().index else { panic!("buckets") };
             assert_eq!((w.len(), w.as_ptr() as usize), (2 * entries, at));
         }
+    }
+
+    /// `index_words_at` names the words `parts` gives, for every storage
+    /// (the prefetch of a key's home bucket and the search that reads it
+    /// count the buckets alike); a map has none.
+    #[test]
+    fn index_words_at_names_the_parts_words() {
+        fn check<S: Storage>(s: &S) {
+            let want = match s.parts().index {
+                IndexRef::Buckets(w) => Some((w.as_ptr(), w.len())),
+                #[cfg(feature = "alloc")]
+                IndexRef::Map(_) => None,
+            };
+            assert_eq!(s.index_words_at(), want);
+        }
+        check(&FixedStorage::<64, 4, 4>::new());
+        check(&FixedStorage::<1, 1, 1>::new());
+        let (mut slots, mut index, mut exts, mut expects) =
+            ([Slot::EMPTY; 8], [0u32; 12], [ExtSlot::EMPTY; 2], [ExpectSlot::EMPTY; 2]);
+        check(&SliceStorage::new(&mut slots, &mut index, &mut exts, &mut expects));
+        #[cfg(feature = "alloc")]
+        for entries in [0, 1, 7, 100] {
+            check(&HeapStorage::new(entries, 1, 1));
+            check(&GrowableStorage::new(entries, 1, 1));
+        }
+        check(&super::super::WithEvents::new(
+            FixedStorage::<16, 2, 2>::new(),
+            super::super::EventRing::<4>::new(),
+        ));
     }
 
     /// The memory per connection slot: 108 bytes (dual-stack), 84 with
