@@ -53,6 +53,7 @@ impl ProtoState {
     pub(crate) const ZERO: ProtoState = ProtoState::Tcp(tcp::TcpConn::ZERO);
 
     /// The state of a new entry whose first packet is `l4`.
+    #[inline]
     pub(crate) fn new(l4: &L4Packet<'_>, now: FineTick) -> ProtoState {
         match l4 {
             L4Packet::Tcp(_) => ProtoState::Tcp(tcp::TcpConn::default()),
