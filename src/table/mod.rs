@@ -955,7 +955,53 @@ impl<S: Storage> ConnTable<S> {
         if !t.is_unconfirmed() && !t.is_helped() {
             return Ok(());
         }
+        if cfg!(target_pointer_width = "64") && !t.is_helped() && self.confirm_unchanged(t) {
+            return Ok(());
+        }
         self.confirm_tracked(t, packet)
+    }
+
+    /// The commonest confirmation, inline: a new entry without a helper,
+    /// in a table that does not translate, when nothing has become visible
+    /// since its creation (so no clash: see `confirm_tracked`). False, and
+    /// nothing done, otherwise. (A new UDP flow 43 x86 instructions fewer
+    /// than through `confirm_tracked`'s frame, measured. On 64-bit hosts:
+    /// on a Cortex-M3 the copy cost 132 bytes of flash.)
+    #[inline(always)]
+    fn confirm_unchanged(&mut self, t: &mut crate::verdict::Tracked) -> bool {
+        let Some(h) = t.entry().filter(|_| t.is_unconfirmed()) else { return false };
+        let unchanged = self.created == (h.index() as u32 + 1, self.visible_epoch) && self.exts_used == 0;
+        if !unchanged || self.nat_hooks.is_some() || self.entry_of(h).is_none() {
+            return false;
+        }
+        debug_assert_eq!(
+            self.entry_of(h).and_then(|e| self.clash(e, h.index(), self.classified_now())),
+            None,
+            "a clash since creation"
+        );
+        t.set_unconfirmed(false);
+        self.mark_confirmed(h.index());
+        true
+    }
+
+    /// The entry in slot `i`, just confirmed without a clash, becomes
+    /// visible: CONFIRMED, its start stamped, its NEW event.
+    #[inline(always)]
+    fn mark_confirmed(&mut self, i: usize) {
+        self.visible_epoch = self.visible_epoch.wrapping_add(1);
+        let (timestamp, now) = (self.config().timestamp, self.classified_now());
+        if let Some(e) = self.entry_at_mut(i) {
+            e.status.insert(Status::CONFIRMED);
+            // `nf_conntrack_core.c: __nf_conntrack_insert_prepare()`
+            // stamps the start (`nf_conntrack_timestamp`).
+            #[cfg(feature = "ct-acct")]
+            if timestamp {
+                e.extra.start = now.max(Tick::from_ticks(1));
+            }
+        }
+        #[cfg(not(feature = "ct-acct"))]
+        let _ = (timestamp, now);
+        self.confirmed_event(i);
     }
 
     /// The time confirmation works at: that of the last packet
@@ -1036,20 +1082,7 @@ impl<S: Storage> ConnTable<S> {
         let merges = self.entry_at(h.index()).is_some_and(|e| e.proto.merges_on_clash());
         match clash {
             None => {
-                self.visible_epoch = self.visible_epoch.wrapping_add(1);
-                let (timestamp, now) = (self.config().timestamp, self.classified_now());
-                if let Some(e) = self.entry_at_mut(h.index()) {
-                    e.status.insert(Status::CONFIRMED);
-                    // `nf_conntrack_core.c: __nf_conntrack_insert_prepare()`
-                    // stamps the start (`nf_conntrack_timestamp`).
-                    #[cfg(feature = "ct-acct")]
-                    if timestamp {
-                        e.extra.start = now.max(Tick::from_ticks(1));
-                    }
-                }
-                #[cfg(not(feature = "ct-acct"))]
-                let _ = (timestamp, now);
-                self.confirmed_event(h.index());
+                self.mark_confirmed(h.index());
                 Ok(())
             }
             // Both entries describe the same flow
