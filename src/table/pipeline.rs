@@ -21,7 +21,7 @@ use crate::reason::{DropReason, HelperDrop, Reason, TcpReason};
 use crate::stats::bump;
 use crate::status::Status;
 use crate::time::Tick;
-use crate::tuple::{Direction, Tuple};
+use crate::tuple::{Direction, StoredKey, Tuple};
 use crate::verdict::{AttachedState, Handle, Tracked, Verdict};
 use crate::wire::ip::{IpView, Mode, parse_ip};
 
@@ -444,36 +444,69 @@ impl<S: Storage> ConnTable<S> {
         place: Place,
         l4: &L4Packet<'_>,
     ) -> Result<usize, DropReason> {
-        let Flow { is_key, zone, .. } = *flow;
-        // The key as the entry stores it (an IPv4-only table refused IPv6
-        // packets before: never None).
-        #[cfg(feature = "ipv4-only")]
-        let stored = crate::tuple::StoredKey::store(&flow.key).ok_or(DropReason::TableFull)?;
-        #[cfg(not(feature = "ipv4-only"))]
-        let stored = flow.key;
         // Only a table with helper assignments or live expectations links
-        // a new entry to anything (most tables, most of the time, do not).
-        let linkable = !self.assignments.is_empty() || !self.expect_book.is_empty();
-        // The original tuple, for those links only (borrowed otherwise: a
-        // copy fewer).
-        let orig;
-        let tuple = if linkable {
-            orig = flow.tuple();
-            &orig
-        } else {
-            &flow.key
-        };
-        if linkable && self.needs_ext(now, tuple, zone) {
-            self.make_room_for_ext(now);
+        // a new entry to anything (most tables, most of the time, do not):
+        // the rest out of line, so that an unlinked entry's creation keeps
+        // a small frame (a new UDP flow 5.5 x86 instructions fewer, measured).
+        if !self.assignments.is_empty() || !self.expect_book.is_empty() {
+            return self.create_linked(now, flow, place, l4);
         }
+        let stored = stored_key(flow)?;
         let i = self.alloc(now, place)?;
+        let entry = self.new_entry(now, flow, stored, l4);
+        self.place_entry(now, i, entry, place)
+    }
+
+    /// The entry of a new connection as [`ConnTable::create`] makes it,
+    /// its key stored as `stored`, not linked to anything yet (no status
+    /// bits, no extension).
+    #[inline(always)]
+    fn new_entry(&mut self, now: Tick, flow: &Flow, stored: StoredKey, l4: &L4Packet<'_>) -> Entry {
         let proto = ProtoState::new(l4, self.tick_memo.fine(now));
         // Generation 0 marks an unused slot.
         self.generation = self.generation.checked_add(1).unwrap_or(1);
-        let generation = self.generation;
-        let mut entry = Entry::new(stored, zone, generation, proto, now, Link::new(is_key, None, false));
-        let links = if linkable { self.new_entry_links(now, tuple, zone, i) } else { Ok(UNLINKED) };
-        match links {
+        Entry::new(stored, flow.zone, self.generation, proto, now, Link::new(flow.is_key, None, false))
+    }
+
+    /// Store `entry`, new, in slot `i` (taken by `alloc`) and give it its
+    /// index position at `place`; if there is none, the slot is freed and
+    /// the packet dropped.
+    #[inline(always)]
+    fn place_entry(&mut self, now: Tick, i: usize, entry: Entry, place: Place) -> Result<usize, DropReason> {
+        if let Some(slot) = self.store.parts_mut().slots.get_mut(i) {
+            *slot = Slot(entry);
+        }
+        if self.index_entry(now, place, Ref::primary(i)) {
+            self.created = (i as u32 + 1, self.visible_epoch);
+            Ok(i)
+        } else {
+            self.remove(i);
+            bump(&mut self.stats.drop);
+            Err(DropReason::TableFull)
+        }
+    }
+
+    /// [`ConnTable::create`] in a table with helper assignments or live
+    /// expectations: the new entry linked to its helper, master or
+    /// expectation.
+    #[inline(never)]
+    fn create_linked(
+        &mut self,
+        now: Tick,
+        flow: &Flow,
+        place: Place,
+        l4: &L4Packet<'_>,
+    ) -> Result<usize, DropReason> {
+        let Flow { is_key, zone, .. } = *flow;
+        let stored = stored_key(flow)?;
+        let tuple = flow.tuple();
+        if self.needs_ext(now, &tuple, zone) {
+            self.make_room_for_ext(now);
+        }
+        let i = self.alloc(now, place)?;
+        let mut entry = self.new_entry(now, flow, stored, l4);
+        let generation = entry.generation;
+        match self.new_entry_links(now, &tuple, zone, i) {
             Ok((status, ext, follow, expected)) => {
                 entry.status = status;
                 entry.set_link(Link::new(is_key, ext.map(|(x, _)| x), ext.is_some_and(|(_, helped)| helped)));
@@ -491,28 +524,13 @@ impl<S: Storage> ConnTable<S> {
                         self.pending_event(&x, super::EventKind::Destroy);
                     }
                 }
-                if let Some(slot) = self.store.parts_mut().slots.get_mut(i) {
-                    *slot = Slot(entry);
+                let i = self.place_entry(now, i, entry, place)?;
+                // The expectation's NAT callback (`init_conntrack()` calls
+                // `exp->expectfn`).
+                if let (Some((master, nat)), Some(hooks)) = (follow, self.nat_hooks) {
+                    (hooks.follow_master)(self, now, Handle { index: i as u32, generation }, master, &nat);
                 }
-                if self.index_entry(now, place, Ref::primary(i)) {
-                    self.created = (i as u32 + 1, self.visible_epoch);
-                    // The expectation's NAT callback (`init_conntrack()`
-                    // calls `exp->expectfn`).
-                    if let (Some((master, nat)), Some(hooks)) = (follow, self.nat_hooks) {
-                        (hooks.follow_master)(
-                            self,
-                            now,
-                            Handle { index: i as u32, generation },
-                            master,
-                            &nat,
-                        );
-                    }
-                    Ok(i)
-                } else {
-                    self.remove(i);
-                    bump(&mut self.stats.drop);
-                    Err(DropReason::TableFull)
-                }
+                Ok(i)
             }
             Err(d) => {
                 // Give the slot back: nothing was stored in it yet.
@@ -983,7 +1001,15 @@ type Follow = (u32, ExpectNat);
 type NewLinks = (Status, Option<(usize, bool)>, Option<Follow>, Option<Pending>);
 
 /// The links of a new entry that is neither expected nor helped.
-const UNLINKED: NewLinks = (Status::empty(), None, None, None);
+/// The key of `flow` as an entry stores it (an IPv4-only table refused
+/// IPv6 packets before: never an error).
+#[inline(always)]
+fn stored_key(flow: &Flow) -> Result<StoredKey, DropReason> {
+    #[cfg(feature = "ipv4-only")]
+    return StoredKey::store(&flow.key).ok_or(DropReason::TableFull);
+    #[cfg(not(feature = "ipv4-only"))]
+    Ok(flow.key)
+}
 
 /// The sequence adjustment of the direction opposite to `dir` of the
 /// entry `e` (`nf_conntrack_seqadj.c: nf_ct_seq_offset()`'s record).
