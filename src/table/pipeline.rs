@@ -460,7 +460,9 @@ impl<S: Storage> ConnTable<S> {
     /// The entry of a new connection as [`ConnTable::create`] makes it,
     /// its key stored as `stored`, not linked to anything yet (no status
     /// bits, no extension).
-    #[inline(always)]
+    // (Inline on 64-bit hosts; on microcontrollers shared, for flash.)
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn new_entry(&mut self, now: Tick, flow: &Flow, stored: StoredKey, l4: &L4Packet<'_>) -> Entry {
         let proto = ProtoState::new(l4, self.tick_memo.fine(now));
         // Generation 0 marks an unused slot.
@@ -471,7 +473,9 @@ impl<S: Storage> ConnTable<S> {
     /// Store `entry`, new, in slot `i` (taken by `alloc`) and give it its
     /// index position at `place`; if there is none, the slot is freed and
     /// the packet dropped.
-    #[inline(always)]
+    // (Inline on 64-bit hosts; on microcontrollers shared, for flash.)
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn place_entry(&mut self, now: Tick, i: usize, entry: Entry, place: Place) -> Result<usize, DropReason> {
         if let Some(slot) = self.store.parts_mut().slots.get_mut(i) {
             *slot = Slot(entry);
