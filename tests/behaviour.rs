@@ -335,6 +335,48 @@ fn malformed_packets_are_invalid_with_reasons() {
     assert_eq!(t.stats().invalid, counted);
 }
 
+/// Checksums are verified whatever the payload's length: around the
+/// lengths where the fast paths sum differently (32 bits at a time below
+/// 128-byte packets, 8 bytes an addition from 64 bytes of data in longer
+/// ones) and up to a 1,500-byte packet, UDP and TCP, over IPv4 and IPv6,
+/// one packet at a time and in a batch: the packet is tracked, and with
+/// any one payload byte changed it is INVALID.
+#[test]
+fn checksums_of_any_length_are_verified() {
+    let hosts: &[(&str, &str)] = if IPV6_TRACKED {
+        &[("10.0.0.1", "10.0.0.2"), ("2001:db8::1", "2001:db8::2")]
+    } else {
+        &[("10.0.0.1", "10.0.0.2")]
+    };
+    for &(a, b) in hosts {
+        for len in [
+            1usize, 7, 31, 32, 33, 63, 64, 65, 71, 72, 95, 96, 100, 101, 127, 128, 200, 1000, 1432, 1452,
+            1472,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 37 + len) as u8 | 0x80).collect();
+            let sport = 1000 + len as u16;
+            let packets = [udp(a, sport, b, 53, &data), tcp(a, sport, b, 80, SYN, 7, 0, 1000, &data)];
+            for good in packets {
+                let data_at = good.len() - len;
+                for flip in [data_at, data_at + len / 2, good.len() - 1] {
+                    let mut bad = good.clone();
+                    bad[flip] ^= 0x5a;
+                    let mut t = table();
+                    let what = format!("{a} {len} bytes, byte {flip} of {}", good.len());
+                    assert_eq!(t.track(secs(1), &bad), Verdict::Invalid(Reason::BadChecksum), "{what}");
+                    let mut batch = Vec::new();
+                    t.track_batch(secs(1), &[&bad, &good, &bad], |_, v| batch.push(v));
+                    assert_eq!(batch[0], Verdict::Invalid(Reason::BadChecksum), "{what}");
+                    assert_eq!(batch[1].state(), Some(CtState::New), "{what}");
+                    assert_eq!(batch[2], Verdict::Invalid(Reason::BadChecksum), "{what}");
+                    assert_eq!(t.track(secs(1), &good).state(), Some(CtState::New), "{what}");
+                    assert_eq!((t.len(), t.stats().invalid), (1, 3), "{what}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn conntrack_listing_and_stats_format() {
     let mut t = table();
@@ -421,4 +463,39 @@ fn a_century_of_uptime() {
     let v = t.track(now, &a2);
     assert_eq!((v.state(), v.dir()), (Some(CtState::Established), Some(Direction::Reply)));
     assert_eq!(entry(&t, &v, now).1, 30);
+}
+
+/// Long packets that no fast path takes (IPv4 options, another protocol,
+/// an IPv6 packet whose byte 9 says UDP, a version that is neither) are
+/// classified by the general path, as short ones are.
+#[test]
+fn long_packets_off_the_fast_paths_are_classified() {
+    let data = [0xabu8; 400];
+    let mut with_options = udp("10.0.0.1", 1000, "10.0.0.2", 53, &data);
+    // IHL 6: a 4-byte option (end of list) inserted after the header.
+    with_options.splice(20..20, [0u8; 4]);
+    with_options[0] = 0x46;
+    let total = with_options.len() as u16;
+    with_options[2..4].copy_from_slice(&total.to_be_bytes());
+    with_options[10..12].copy_from_slice(&[0, 0]);
+    let sum = with_options[..24].chunks(2).fold(0u32, |s, w| s + u32::from(u16::from_be_bytes([w[0], w[1]])));
+    let sum = (sum & 0xffff) + (sum >> 16);
+    with_options[10..12].copy_from_slice(&(!(((sum & 0xffff) + (sum >> 16)) as u16)).to_be_bytes());
+    let mut t = table();
+    assert_eq!(t.track(secs(1), &with_options).state(), Some(CtState::New));
+    let mut unknown_version = with_options.clone();
+    unknown_version[0] = 0x55;
+    assert_eq!(t.track(secs(1), &unknown_version), Verdict::Invalid(Reason::NotIp));
+    // 2a11::/16: byte 9 of the packet, its source address's second byte, is 17.
+    if IPV6_TRACKED {
+        let v6 = udp("2a11::1", 1000, "2001:db8::2", 53, &data);
+        assert_eq!(v6[9], 17);
+        assert_eq!(t.track(secs(1), &v6).state(), Some(CtState::New));
+        let v6_tcp = tcp("2a11::1", 1000, "2001:db8::2", 80, SYN, 7, 0, 1000, &data);
+        assert_eq!(t.track(secs(1), &v6_tcp).state(), Some(CtState::New));
+    }
+    let mut batch = Vec::new();
+    t.track_batch(secs(1), &[&with_options, &unknown_version], |_, v| batch.push(v));
+    assert_eq!(batch[0].state(), Some(CtState::New));
+    assert_eq!(batch[1], Verdict::Invalid(Reason::NotIp));
 }

@@ -178,31 +178,39 @@ impl<S: Storage> ConnTable<S> {
     // on a Cortex-M3 (measured).
     #[cfg_attr(target_pointer_width = "64", inline(never))]
     #[cfg_attr(not(target_pointer_width = "64"), inline(always))]
-    pub(super) fn classify_udp4(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
+    pub(super) fn classify_udp4<const LONG: bool>(
+        &mut self,
+        now: Tick,
+        packet: &[u8],
+        meta: Meta,
+    ) -> Verdict {
         let Some(mut key) = self.header_key_udp(packet, meta.zone) else {
             // Byte 9 of an IPv6 packet is its source address's second
             // byte (17 in 2a11::/16, say): such a packet goes on to the
-            // IPv6 paths, not straight to the general stage.
+            // IPv6 paths, not straight to the general stage. (Not a long
+            // one: `classify_long` sent it here, after its IPv6 test, and
+            // `classify_other` would send it back.)
             #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
-            return self.classify_other(now, packet, meta);
-            #[cfg(not(all(target_pointer_width = "64", not(feature = "ipv4-only"))))]
+            if !LONG {
+                return self.classify_other(now, packet, meta);
+            }
             return self.classify_general(now, packet, meta);
         };
         self.ask_place(&mut key, false);
-        self.classify_udp4_keyed(now, packet, meta, key)
+        self.classify_udp4_keyed::<LONG>(now, packet, meta, key)
     }
 
     /// [`ConnTable::classify_udp4`] of a packet whose header bytes gave
     /// `key` ([`ConnTable::header_key`]).
     #[inline(always)]
-    pub(super) fn classify_udp4_keyed(
+    pub(super) fn classify_udp4_keyed<const LONG: bool>(
         &mut self,
         now: Tick,
         packet: &[u8],
         meta: Meta,
         key: FastKey,
     ) -> Verdict {
-        let Some(d) = plain_udp4(packet, self.packet_config().checksum) else {
+        let Some(d) = plain_udp4::<LONG>(packet, self.packet_config().checksum) else {
             return self.classify_general(now, packet, meta);
         };
         let len = if cfg!(feature = "ct-acct") { d.len } else { 0 };
@@ -223,26 +231,31 @@ impl<S: Storage> ConnTable<S> {
     /// microcontrollers, where it would cost flash.)
     #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
     #[inline(never)]
-    pub(super) fn classify_udp6(&mut self, now: Tick, packet: &[u8], meta: Meta) -> Verdict {
+    pub(super) fn classify_udp6<const LONG: bool>(
+        &mut self,
+        now: Tick,
+        packet: &[u8],
+        meta: Meta,
+    ) -> Verdict {
         let Some(mut key) = self.header_key6(packet, meta.zone) else {
             return self.classify_general(now, packet, meta);
         };
         self.ask_place(&mut key, false);
-        self.classify_udp6_keyed(now, packet, meta, key)
+        self.classify_udp6_keyed::<LONG>(now, packet, meta, key)
     }
 
     /// [`ConnTable::classify_udp6`] of a packet whose header bytes gave
     /// `key` ([`ConnTable::header_key6`]).
     #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
     #[inline(always)]
-    pub(super) fn classify_udp6_keyed(
+    pub(super) fn classify_udp6_keyed<const LONG: bool>(
         &mut self,
         now: Tick,
         packet: &[u8],
         meta: Meta,
         key: FastKey<5>,
     ) -> Verdict {
-        let Some(d) = plain_udp6(packet, self.packet_config().checksum) else {
+        let Some(d) = plain_udp6::<LONG>(packet, self.packet_config().checksum) else {
             return self.classify_general(now, packet, meta);
         };
         let len = if cfg!(feature = "ct-acct") { d.len } else { 0 };
@@ -318,7 +331,7 @@ impl<S: Storage> ConnTable<S> {
     /// straight to the tracker. A segment that fails the checks goes to the
     /// general stage, which gives the reason.
     #[inline(always)]
-    pub(super) fn classify_tcp4(
+    pub(super) fn classify_tcp4<const LONG: bool>(
         &mut self,
         now: Tick,
         packet: &[u8],
@@ -338,7 +351,8 @@ impl<S: Storage> ConnTable<S> {
                 None => None,
             },
         };
-        let (Some((seg, ip_len)), Some(fast_key)) = (plain_tcp4(packet, self.packet_config().checksum), key)
+        let (Some((seg, ip_len)), Some(fast_key)) =
+            (plain_tcp4::<LONG>(packet, self.packet_config().checksum), key)
         else {
             return self.classify_general(now, packet, meta);
         };
@@ -351,8 +365,14 @@ impl<S: Storage> ConnTable<S> {
     /// general path's checks ([`plain_tcp6`]).
     #[cfg(all(target_pointer_width = "64", not(feature = "ipv4-only")))]
     #[inline(always)]
-    pub(super) fn classify_tcp6(&mut self, now: Tick, packet: &[u8], meta: Meta, key: FastKey<5>) -> Verdict {
-        let Some((seg, ip_len)) = plain_tcp6(packet, self.packet_config().checksum) else {
+    pub(super) fn classify_tcp6<const LONG: bool>(
+        &mut self,
+        now: Tick,
+        packet: &[u8],
+        meta: Meta,
+        key: FastKey<5>,
+    ) -> Verdict {
+        let Some((seg, ip_len)) = plain_tcp6::<LONG>(packet, self.packet_config().checksum) else {
             return self.classify_general(now, packet, meta);
         };
         self.track_tcp_keyed(now, meta, seg, ip_len, key)

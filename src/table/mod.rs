@@ -737,7 +737,10 @@ impl<S: Storage> ConnTable<S> {
             let mut keys = [None; BATCH];
             let mut ipv6 = false;
             for (key, packet) in keys.iter_mut().zip(chunk) {
-                *key = self.header_key(packet, meta.zone);
+                // (None for a long packet: `classify_keyed` then takes it
+                // as `track` does, to the fast paths' copies for long
+                // packets, `pipeline.rs: is_long`.)
+                *key = if pipeline::is_long(packet) { None } else { self.header_key(packet, meta.zone) };
                 match key {
                     Some(key) => key.set_home(self.prefetch_home(key.place)),
                     None => ipv6 |= packet.first().is_some_and(|b| b >> 4 == 6),
@@ -775,6 +778,7 @@ impl<S: Storage> ConnTable<S> {
         let mut keys6 = [None; BATCH];
         for ((key6, key), packet) in keys6.iter_mut().zip(keys).zip(chunk) {
             if key.is_none()
+                && !pipeline::is_long(packet)
                 && let Some(mut k) = self.header_key6(packet, meta.zone)
             {
                 k.set_home(self.prefetch_home(k.place));

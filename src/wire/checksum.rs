@@ -9,10 +9,31 @@
 
 /// The sum of `data` as native-order 16-bit words (an odd last byte
 /// padded with zero), not yet folded: add sums with `+`, then [`fold`].
+/// Any slice's is below 2^62, equal to the words' sum modulo 2^16 − 1,
+/// and zero only where every word is.
 // Inline at every caller: called, it cost an established UDP packet 16
 // instructions more (measured).
 #[inline(always)]
 pub(crate) fn sum(data: &[u8]) -> u64 {
+    // On 64-bit hosts the whole 32-byte blocks of data of 64 bytes or
+    // more 8 bytes an addition ([`sum_blocks`]), the rest 32 bits at a
+    // time: a 1,500-byte datagram's checksum 448 x86 instructions fewer
+    // (measured).
+    #[cfg(target_pointer_width = "64")]
+    if data.len() >= 64 {
+        let (blocks, rest) = data.as_chunks::<32>();
+        return sum_blocks(blocks) + sum_short(rest);
+    }
+    sum_short(data)
+}
+
+/// [`sum`] 32 bits at a time (a 32-bit word counts as its two halves):
+/// 2 x86 instructions per 4 bytes, [`sum`]'s long loop none. For the
+/// fast paths' short packets, whose registers the long loop's would
+/// take: with [`sum`] instead, an established 28-byte UDP datagram cost
+/// 7 x86 instructions more, a TCP ACK over IPv6 20 (measured).
+#[inline(always)]
+pub(crate) fn sum_short(data: &[u8]) -> u64 {
     let (words, rest) = data.as_chunks::<4>();
     let mut acc = 0u64;
     for &w in words {
@@ -24,6 +45,38 @@ pub(crate) fn sum(data: &[u8]) -> u64 {
         [a] => acc + u64::from(u16::from_ne_bytes([a, 0])),
         _ => acc,
     }
+}
+
+/// [`sum`] of whole 32-byte blocks, 8 bytes an addition: each carry goes
+/// into the next addition (`adc` on x86-64: four words in 5
+/// instructions, where 32-bit words take 8), the block's last carry is
+/// counted apart (2^64 ≡ 1 modulo 2^16 − 1), and the 64-bit sum folded
+/// to 33 bits, so that sums still add with `+`.
+#[cfg(target_pointer_width = "64")]
+#[inline(always)]
+fn sum_blocks(blocks: &[[u8; 32]]) -> u64 {
+    let (mut acc, mut carries) = (0u64, 0u64);
+    for block in blocks {
+        let (w, _) = block.as_chunks::<8>();
+        let (s, c) = acc.overflowing_add(u64::from_ne_bytes(w[0]));
+        let (s, c) = add_carrying(s, u64::from_ne_bytes(w[1]), c);
+        let (s, c) = add_carrying(s, u64::from_ne_bytes(w[2]), c);
+        let (s, c) = add_carrying(s, u64::from_ne_bytes(w[3]), c);
+        acc = s;
+        carries += u64::from(c);
+    }
+    (acc >> 32) + (acc & 0xffff_ffff) + carries
+}
+
+/// `a + b + carry` and its carry out (`u64::carrying_add`, which the
+/// crate's minimum Rust version does not have; the compiler makes an
+/// `adc` of it).
+#[cfg(target_pointer_width = "64")]
+#[inline(always)]
+fn add_carrying(a: u64, b: u64, carry: bool) -> (u64, bool) {
+    let (s, c1) = a.overflowing_add(b);
+    let (s, c2) = s.overflowing_add(u64::from(carry));
+    (s, c1 | c2)
 }
 
 /// `a + b` in one's complement over 64 bits: the carry out added back
@@ -167,6 +220,46 @@ mod tests {
             let ours = if cfg!(target_endian = "little") { ours.swap_bytes() } else { ours };
             let reference = reference(&data);
             proptest::prop_assert!(ours == reference || (ours | reference) == 0xffff && (ours & reference) == 0);
+        }
+    }
+
+    proptest::proptest! {
+        /// [`sum`] (8 bytes an addition from 64 bytes of data on 64-bit
+        /// hosts) and [`sum_short`] fold alike, for any bytes, mostly all
+        /// ones (every addition carries), and any split at an even offset
+        /// into two sums added with `+`; a sum is below 2^62 and zero only
+        /// where every byte is.
+        #[test]
+        fn long_and_short_sums_fold_alike(
+            data in proptest::collection::vec(
+                proptest::prop_oneof![3 => proptest::prelude::Just(0xffu8), 1 => proptest::prelude::any::<u8>(), 1 => proptest::prelude::Just(0u8)],
+                0..3000,
+            ),
+            cut in 0usize..3000,
+        ) {
+            let cut = cut.min(data.len()) & !1;
+            let (s, short) = (sum(&data), sum_short(&data));
+            proptest::prop_assert_eq!(fold(s), fold(short));
+            proptest::prop_assert_eq!(fold(sum(&data[..cut]) + sum(&data[cut..])), fold(s));
+            proptest::prop_assert!(s < 1 << 62);
+            proptest::prop_assert_eq!(s == 0, data.iter().all(|&b| b == 0));
+        }
+    }
+
+    /// All ones and all zeros, long: the 8-byte words' carries counted.
+    #[test]
+    fn long_sums_of_all_ones_and_zeros() {
+        for len in [64, 65, 96, 1500, 65535] {
+            let ones = std::vec![0xff; len];
+            assert_eq!(fold(sum(&ones)), fold(sum_short(&ones)), "{len}");
+            // (An odd last byte is padded with zero.)
+            if len % 2 == 0 {
+                assert_eq!(fold(sum(&ones)), 0xffff, "{len}");
+            }
+            assert_eq!(sum(&std::vec![0; len]), 0, "{len}");
+            let mut one = std::vec![0; len];
+            one[len - 1] = 1;
+            assert_ne!(sum(&one), 0, "{len}");
         }
     }
 

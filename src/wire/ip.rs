@@ -176,9 +176,12 @@ pub(crate) fn plain_ipv6(packet: &[u8], proto: u8) -> Option<(&[u8; 40], &[u8])>
 /// byte readers' checksum test, as [`IpView::l4_checksum_ok`] is the
 /// general path's. `H` is how many bytes of the layer-4 header its caller
 /// knows are there (UDP's 8, TCP's 20). (The addresses' and header's
-/// lengths known: the sums unroll.)
+/// lengths known: the sums unroll.) `LONG`: the rest summed as
+/// [`checksum::sum`] sums long data, else 32 bits at a time
+/// ([`checksum::sum_short`]), for the copies of the fast paths that take
+/// long and short packets (see `pipeline.rs: LONG_PACKET`).
 #[inline(always)]
-pub(crate) fn plain_l4_checksum_ok<const N: usize, const H: usize>(
+pub(crate) fn plain_l4_checksum_ok<const N: usize, const H: usize, const LONG: bool>(
     h: &[u8; N],
     l4: &[u8],
     proto: u8,
@@ -200,8 +203,8 @@ pub(crate) fn plain_l4_checksum_ok<const N: usize, const H: usize>(
         let (head, head_rest) = head.as_chunks::<8>();
         let words = checksum::add64_words(checksum::add64_words(0, head), addrs);
         let rest = checksum::pseudo_header_rest(proto, l4.len() as u32)
-            + checksum::sum(head_rest)
-            + checksum::sum(tail);
+            + checksum::sum_short(head_rest)
+            + if LONG { checksum::sum(tail) } else { checksum::sum_short(tail) };
         return checksum::is_valid(checksum::add64(words, rest));
     }
     let (src, dst) = if N == 40 { (&h[8..24], &h[24..40]) } else { (&h[12..16], &h[16..20]) };

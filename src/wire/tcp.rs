@@ -129,10 +129,13 @@ pub(crate) fn parse<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Result<Segmen
 /// and the IP packet's length, or `None` where either would refuse it. A
 /// test holds it to the two (`plain_tcp4_is_parse_ipv4_and_parse`).
 #[inline(always)]
-pub(crate) fn plain_tcp4(packet: &[u8], verify_checksum: bool) -> Option<(Segment<'_>, u32)> {
+pub(crate) fn plain_tcp4<const LONG: bool>(
+    packet: &[u8],
+    verify_checksum: bool,
+) -> Option<(Segment<'_>, u32)> {
     let (h, l4) = plain_ipv4(packet, 6)?;
     let seg = segment(l4).ok()?;
-    if verify_checksum && !plain_l4_checksum_ok::<_, 20>(h, l4, 6) {
+    if verify_checksum && !plain_l4_checksum_ok::<_, 20, LONG>(h, l4, 6) {
         return None;
     }
     Some((seg, 20 + l4.len() as u32))
@@ -145,10 +148,13 @@ pub(crate) fn plain_tcp4(packet: &[u8], verify_checksum: bool) -> Option<(Segmen
 /// (`plain_tcp6_is_parse_ipv6_and_parse`).
 #[cfg_attr(any(feature = "ipv4-only", not(target_pointer_width = "64")), allow(dead_code))]
 #[inline(always)]
-pub(crate) fn plain_tcp6(packet: &[u8], verify_checksum: bool) -> Option<(Segment<'_>, u32)> {
+pub(crate) fn plain_tcp6<const LONG: bool>(
+    packet: &[u8],
+    verify_checksum: bool,
+) -> Option<(Segment<'_>, u32)> {
     let (h, l4) = plain_ipv6(packet, 6)?;
     let seg = segment(l4).ok()?;
-    if verify_checksum && !plain_l4_checksum_ok::<_, 20>(h, l4, 6) {
+    if verify_checksum && !plain_l4_checksum_ok::<_, 20, LONG>(h, l4, 6) {
         return None;
     }
     Some((seg, 40 + l4.len() as u32))
@@ -274,7 +280,8 @@ mod tests {
                 } else {
                     None
                 };
-                prop_assert_eq!(plain_tcp4(&p, verify), expected);
+                prop_assert_eq!(plain_tcp4::<false>(&p, verify), expected);
+                prop_assert_eq!(plain_tcp4::<true>(&p, verify), expected);
             }
 
             /// [`plain_tcp6`](super::super::plain_tcp6) is `parse_ip` of a
@@ -320,7 +327,8 @@ mod tests {
                 } else {
                     None
                 };
-                prop_assert_eq!(super::super::plain_tcp6(&p, verify), expected);
+                prop_assert_eq!(super::super::plain_tcp6::<false>(&p, verify), expected);
+                prop_assert_eq!(super::super::plain_tcp6::<true>(&p, verify), expected);
             }
         }
     }

@@ -51,7 +51,7 @@ pub(crate) fn check_udplite<'a>(ip: &IpView<'a>, verify_checksum: bool) -> Resul
 /// datagram 4 x86 instructions, its checksum off 6, a new flow 15,
 /// measured.)
 macro_rules! plain_udp {
-    ($h:expr, $l4:expr, $verify_checksum:expr) => {{
+    ($h:expr, $l4:expr, $verify_checksum:expr, $long:expr) => {{
         let u = $l4.first_chunk::<8>()?;
         let udp_len = usize::from(u16::from_be_bytes([u[4], u[5]]));
         // A length below what is present is trailing padding and accepted.
@@ -59,7 +59,7 @@ macro_rules! plain_udp {
             return None;
         }
         // Zero: no checksum.
-        if $verify_checksum && (u[6] | u[7]) != 0 && !plain_l4_checksum_ok::<_, 8>($h, $l4, 17) {
+        if $verify_checksum && (u[6] | u[7]) != 0 && !plain_l4_checksum_ok::<_, 8, $long>($h, $l4, 17) {
             return None;
         }
         (u, udp_len)
@@ -96,11 +96,12 @@ impl PlainUdp4 {
 /// `None` where either would refuse it, and for any other shape (options,
 /// another protocol). The packet path's commonest case, without building
 /// an [`IpView`]; a test holds it to the two
-/// (`plain_udp4_is_parse_and_check`).
+/// (`plain_udp4_is_parse_and_check`). `LONG`: the payload's checksum as
+/// long data is best summed ([`plain_l4_checksum_ok`]).
 #[inline(always)]
-pub(crate) fn plain_udp4(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp4> {
+pub(crate) fn plain_udp4<const LONG: bool>(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp4> {
     let (h, l4) = plain_ipv4(packet, 17)?;
-    let (u, udp_len) = plain_udp!(h, l4, verify_checksum);
+    let (u, udp_len) = plain_udp!(h, l4, verify_checksum, LONG);
     Some(PlainUdp4 {
         src: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
         dst: u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
@@ -141,9 +142,9 @@ impl PlainUdp6 {
 /// other shape. A test holds it to the two (`plain_udp6_is_parse_and_check`).
 #[cfg_attr(any(feature = "ipv4-only", not(target_pointer_width = "64")), allow(dead_code))]
 #[inline(always)]
-pub(crate) fn plain_udp6(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp6> {
+pub(crate) fn plain_udp6<const LONG: bool>(packet: &[u8], verify_checksum: bool) -> Option<PlainUdp6> {
     let (h, l4) = plain_ipv6(packet, 17)?;
-    let (u, udp_len) = plain_udp!(h, l4, verify_checksum);
+    let (u, udp_len) = plain_udp!(h, l4, verify_checksum, LONG);
     Some(PlainUdp6 {
         sport: u16::from_be_bytes([u[0], u[1]]),
         dport: u16::from_be_bytes([u[2], u[3]]),
@@ -240,13 +241,14 @@ mod tests {
     #[test]
     fn a_plain_datagram_is_read() {
         let p = datagram(b"hello", 0);
-        let d = plain_udp4(&p, true).expect("a valid datagram");
+        let d = plain_udp4::<false>(&p, true).expect("a valid datagram");
+        assert_eq!(plain_udp4::<true>(&p, true), Some(d));
         assert_eq!((d.src, d.dst, d.sport, d.dport), (0x0a00_0001, 0xc000_0207, 12345, 53));
         assert_eq!((d.payload(&p), d.len), (&b"hello"[..], 33));
         assert_eq!(Some((d, &b"hello"[..])), reference(&p, true));
         // The "don't fragment" bit is no fragment.
         let df = crafted(b"hello", 0, 0, 0x4000, (0, None), 0, (0x45, false));
-        assert_eq!(plain_udp4(&df, true).map(|d| d.payload(&df)), Some(&b"hello"[..]));
+        assert_eq!(plain_udp4::<false>(&df, true).map(|d| d.payload(&df)), Some(&b"hello"[..]));
     }
 
     /// The UDP length field's limits: at least the header, at most what
@@ -262,7 +264,8 @@ mod tests {
             (16, None),
         ] {
             let p = with_length(udp_len);
-            assert_eq!(plain_udp4(&p, true).map(|d| d.payload(&p)), payload, "UDP length {udp_len}");
+            assert_eq!(plain_udp4::<false>(&p, true).map(|d| d.payload(&p)), payload, "UDP length {udp_len}");
+            assert_eq!(plain_udp4::<true>(&p, true).map(|d| d.payload(&p)), payload, "UDP length {udp_len}");
             assert_eq!(reference(&p, true).map(|(_, payload)| payload), payload, "UDP length {udp_len}");
         }
     }
@@ -306,7 +309,9 @@ mod tests {
             if let Some(cut) = cut {
                 p.truncate(cut);
             }
-            prop_assert_eq!(plain_udp4(&p, verify).map(|d| (d, d.payload(&p))), reference(&p, verify));
+            // Both copies: the short one's sum and the long one's.
+            prop_assert_eq!(plain_udp4::<false>(&p, verify).map(|d| (d, d.payload(&p))), reference(&p, verify));
+            prop_assert_eq!(plain_udp4::<true>(&p, verify).map(|d| (d, d.payload(&p))), reference(&p, verify));
         }
 
         /// [`plain_udp6`] is `parse_ip` and `check_udp` of a packet of
@@ -377,7 +382,8 @@ mod tests {
             } else {
                 None
             };
-            let plain = plain_udp6(&p, verify);
+            let plain = plain_udp6::<false>(&p, verify);
+            prop_assert_eq!(plain_udp6::<true>(&p, verify), plain);
             prop_assert_eq!(plain.map(|d| (d.len as usize - 40, d.payload(&p))), reference);
             if let Some(d) = plain {
                 prop_assert_eq!((d.sport, d.dport), (u16::from_be_bytes([p[40], p[41]]), u16::from_be_bytes([p[42], p[43]])));
