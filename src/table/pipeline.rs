@@ -104,12 +104,12 @@ impl<S: Storage> ConnTable<S> {
         // 10 bytes, for byte 9, to a long packet's in one comparison: a
         // long datagram goes to `classify_other`, which sends it to its
         // copy, at no cost to a short one.)
-        let short = if cfg!(target_pointer_width = "64") {
-            packet.len().wrapping_sub(10) < LONG_PACKET - 10
+        let udp = if cfg!(target_pointer_width = "64") {
+            packet.len().wrapping_sub(10) < LONG_PACKET - 10 && packet[9] == crate::tuple::proto::UDP
         } else {
-            packet.len() >= 10
+            packet.get(9) == Some(&crate::tuple::proto::UDP)
         };
-        if short && packet[9] == crate::tuple::proto::UDP {
+        if udp {
             return self.classify_udp4::<false>(now, packet, meta);
         }
         self.classify_other(now, packet, meta)
