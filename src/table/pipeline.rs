@@ -243,8 +243,9 @@ impl<S: Storage> ConnTable<S> {
                 self.classify_udp4_keyed::<false>(now, packet, meta, key)
             }
             Some(key) => self.classify_tcp4::<false>(now, packet, meta, Some(key)),
-            // (An IPv6 packet with a key takes `classify_keyed6`.) A long
-            // packet too ([`is_long`]: the batch reads no key of it).
+            // No key: a long packet (the batch reads none of it: see
+            // [`is_long`]) or one the fast paths do not take. (An IPv6
+            // packet with a key takes `classify_keyed6`.)
             None => self.classify_unkeyed(now, packet, meta),
         }
     }
