@@ -1,11 +1,13 @@
 //! The Internet checksum (RFC 1071): the one's-complement sum of 16-bit
-//! words, computed 32 bits at a time.
+//! words, computed 32 bits at a time, and on 64-bit hosts 64 bits at a
+//! time for long data.
 //!
 //! Two facts of RFC 1071 make it cheap: the sum does not depend on byte
 //! order (words read in the machine's order give the byte-swapped sum, and
 //! a correct packet sums to all ones in either order), and 2¹⁶ ≡ 1 modulo
-//! 2¹⁶ − 1, so a 32-bit word counts as its two halves. A packet of n bytes
-//! costs about n/4 additions.
+//! 2¹⁶ − 1, so a 32-bit word counts as its two halves (and a 64-bit word
+//! as its four, a carry out of 64 bits as 1). A packet of n bytes costs
+//! about n/4 additions, long data on 64-bit hosts n/8 (add-with-carry).
 
 /// The sum of `data` as native-order 16-bit words (an odd last byte
 /// padded with zero), not yet folded: add sums with `+`, then [`fold`].
